@@ -1,0 +1,1 @@
+"""Outbound follow-ups: callback scheduling and post-call SMS surveys."""

@@ -1,0 +1,104 @@
+"""The service's exceptions, in one small tree.
+
+    IVRError
+    ├── ConfigError            a config file is wrong (carries every problem found)
+    ├── StoreError             the Redis/Valkey store cannot be reached or started
+    ├── WebhookError           a request we cannot act on (carries the HTTP status)
+    ├── RoutingError           a queue/agent operation was refused; state is unchanged
+    │   ├── UnknownAgent, UnknownQueue, UnknownSkill
+    │   ├── InvalidTransition  an agent state change that is not allowed
+    │   └── ReservationError   an offer that is unknown, expired or already answered
+    └── EmulatorError          the local Twilio emulator met something Twilio would reject
+        └── TwiMLError         invalid TwiML: names the verb and the rule broken
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IVRError(Exception):
+    """Base of every error this service raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config file, pinned to a place in it."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str = ""
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class ConfigError(IVRError):
+    """The configuration is invalid; `problems` lists each error with file:line:column."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+    def __repr__(self) -> str:
+        return f"ConfigError(problems={len(self.problems)})"
+
+
+class StoreError(IVRError):
+    """The store could not be started or reached."""
+
+
+class WebhookError(IVRError):
+    """A request the service refuses, with the HTTP status to answer."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(f"{status}: {detail}")
+
+    def __repr__(self) -> str:
+        return f"WebhookError(status={self.status}, detail={self.detail!r})"
+
+
+class RoutingError(IVRError):
+    """A routing operation was refused and changed nothing."""
+
+
+class UnknownAgent(RoutingError):
+    """No agent with that id is configured."""
+
+
+class UnknownQueue(RoutingError):
+    """No queue with that name is configured."""
+
+
+class UnknownSkill(RoutingError):
+    """No agent or queue uses that skill."""
+
+
+class InvalidTransition(RoutingError):
+    """The agent cannot move from its current state to the one asked for."""
+
+
+class ReservationError(RoutingError):
+    """The offer is unknown, has timed out, or was already accepted or rejected."""
+
+
+class EmulatorError(IVRError):
+    """The local Twilio emulator met something Twilio would not accept."""
+
+
+class TwiMLError(EmulatorError):
+    """The application returned TwiML that Twilio would reject."""
+
+    def __init__(self, verb: str, rule: str) -> None:
+        self.verb = verb
+        self.rule = rule
+        super().__init__(f"<{verb}>: {rule}")
+
+    def __repr__(self) -> str:
+        return f"TwiMLError(verb={self.verb!r}, rule={self.rule!r})"

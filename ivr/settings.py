@@ -1,0 +1,85 @@
+"""Settings, read once from the environment (and `.env`) into one object.
+
+Secrets and deployment facts come from the environment; nothing deeper in the
+code reads `os.environ`. Names with an `IVR_` prefix are this service's own;
+the Twilio and Redis names are the ones their operators already know.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from starlette.config import Config
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_WORKERS = 1
+DEFAULT_DATA_DIR = "var"
+DEFAULT_CONFIG_DIR = "config"
+DEFAULT_TENANT = "main"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+"""Twilio webhooks are a few kilobytes; anything far larger is not Twilio."""
+DEFAULT_SESSION_TTL_S = 6 * 3600
+"""A call's state outlives any real call (Twilio's Dial limit is 4 h)."""
+DEFAULT_RELOAD_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is told by its operator."""
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    redis_url: str | None = None
+    twilio_api_url: str | None = None
+    """Origin to send Twilio REST calls to instead of api.twilio.com (the emulator)."""
+    validate_signatures: bool = True
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    config_dir: Path = field(default_factory=lambda: Path(DEFAULT_CONFIG_DIR))
+    tenant: str = DEFAULT_TENANT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    session_ttl_s: int = DEFAULT_SESSION_TTL_S
+    reload_interval_s: float = DEFAULT_RELOAD_INTERVAL_S
+    log_json: bool = False
+    metrics_token: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from `environ` (default `os.environ`) and an optional `.env` file."""
+        env = os.environ if environ is None else environ
+        path = Path(env_file) if env_file is not None else None
+        cfg = Config(env_file=path if path and path.is_file() else None, environ=env)
+        return cls(
+            twilio_account_sid=cfg("TWILIO_ACCOUNT_SID", default=cls.twilio_account_sid),
+            twilio_auth_token=cfg("TWILIO_AUTH_TOKEN", default=""),
+            public_base_url=cfg("PUBLIC_BASE_URL", default=cls.public_base_url).rstrip("/"),
+            redis_url=cfg("REDIS_URL", default=None) or None,
+            twilio_api_url=cfg("IVR_TWILIO_API_URL", default=None) or None,
+            validate_signatures=cfg("IVR_VALIDATE_SIGNATURES", cast=bool, default=True),
+            host=cfg("IVR_HOST", default=DEFAULT_HOST),
+            port=cfg("IVR_PORT", cast=int, default=DEFAULT_PORT),
+            workers=cfg("IVR_WORKERS", cast=int, default=DEFAULT_WORKERS),
+            data_dir=Path(cfg("IVR_DATA_DIR", default=DEFAULT_DATA_DIR)),
+            config_dir=Path(cfg("IVR_CONFIG_DIR", default=DEFAULT_CONFIG_DIR)),
+            tenant=cfg("IVR_TENANT", default=DEFAULT_TENANT),
+            max_body_bytes=cfg("IVR_MAX_BODY_BYTES", cast=int, default=DEFAULT_MAX_BODY_BYTES),
+            session_ttl_s=cfg("IVR_SESSION_TTL_S", cast=int, default=DEFAULT_SESSION_TTL_S),
+            reload_interval_s=cfg(
+                "IVR_RELOAD_INTERVAL_S", cast=float, default=DEFAULT_RELOAD_INTERVAL_S
+            ),
+            log_json=cfg("IVR_LOG_JSON", cast=bool, default=False),
+            metrics_token=cfg("IVR_METRICS_TOKEN", default=None) or None,
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (flags override the environment)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

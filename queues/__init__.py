@@ -1,0 +1,1 @@
+"""Skill-based queues: agents, routing, reservations, timers and metrics."""
