@@ -7,12 +7,20 @@ never point it at data you care about).
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import redis
+from twilio.request_validator import RequestValidator
 
+from ivr.clock import ManualClock
+from ivr.liveserver import LiveServer
+from ivr.settings import Settings
 from ivr.store import EmbeddedStore, sync_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,3 +53,74 @@ def fixture_r(redis_url: str) -> Iterator[redis.Redis]:
 def fixture_sample_config_dir() -> Path:
     """The sample configuration shipped in `config/`."""
     return SAMPLE_CONFIG
+
+
+# -- the web app, served for real ------------------------------------------------
+
+AUTH_TOKEN = "test-auth-token"
+PUBLIC_BASE = "https://ivr.example.com"
+BUSINESS = "+60312345678"
+OPEN_TIME = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Kuala_Lumpur"))
+"""A Monday morning, when the sample business is open."""
+
+
+class Twilio:
+    """Posts webhooks to the live app signed exactly as Twilio signs them."""
+
+    def __init__(self, base_url: str, token: str = AUTH_TOKEN) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.validator = RequestValidator(token)
+
+    def post(self, url: str, form: dict[str, str], sign: bool = True) -> httpx.Response:
+        path = url.removeprefix(PUBLIC_BASE)
+        headers = {}
+        if sign:
+            headers["X-Twilio-Signature"] = self.validator.compute_signature(PUBLIC_BASE + path, form)
+        return self.http.post(path, data=form, headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture(name="clock")
+def fixture_clock() -> ManualClock:
+    """A controlled clock starting on a Monday at 10:00 in Kuala Lumpur."""
+    return ManualClock(OPEN_TIME)
+
+
+@pytest.fixture(name="config_dir")
+def fixture_config_dir(tmp_path: Path) -> Path:
+    """A private copy of the sample config that a test may edit."""
+    target = tmp_path / "config"
+    shutil.copytree(SAMPLE_CONFIG, target)
+    return target
+
+
+@pytest.fixture(name="settings")
+def fixture_settings(redis_url: str, config_dir: Path, tmp_path: Path) -> Settings:
+    """Settings for an app on the test store, signing with a known token."""
+    return Settings(
+        twilio_auth_token=AUTH_TOKEN,
+        public_base_url=PUBLIC_BASE,
+        redis_url=redis_url,
+        config_dir=config_dir,
+        data_dir=tmp_path / "var",
+        reload_interval_s=0.05,
+    )
+
+
+@pytest.fixture(name="server")
+def fixture_server(settings: Settings, clock: ManualClock, r: redis.Redis) -> Iterator[LiveServer]:
+    """The real app on a real uvicorn server, on a flushed store."""
+    from ivr.app import create_app  # imported here so module-level tests never need the app
+
+    with LiveServer(create_app(settings, clock=clock)) as server:
+        yield server
+
+
+@pytest.fixture(name="twilio")
+def fixture_twilio(server: LiveServer) -> Iterator[Twilio]:
+    """A client that signs its webhooks like Twilio."""
+    client = Twilio(server.url)
+    yield client
+    client.close()

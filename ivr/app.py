@@ -1,0 +1,100 @@
+"""The Starlette application: webhooks, health, and the background tasks of a web process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ivr import logs, webhooks
+from ivr.clock import Clock, SystemClock
+from ivr.errors import WebhookError
+from ivr.reload import ConfigRegistry
+from ivr.service import Services, services
+from ivr.settings import Settings
+from ivr.store import EmbeddedStore, async_client
+
+log = logs.get(__name__)
+
+
+async def healthz(request: Request) -> Response:
+    """Store connectivity and the live config version; 503 when the store is down."""
+    svc = services(request)
+    try:
+        store_ok = bool(await svc.redis.ping())
+    except Exception:  # any connection failure means "not healthy", which is the answer
+        store_ok = False
+    body = {
+        "status": "ok" if store_ok else "degraded",
+        "store": "ok" if store_ok else "unreachable",
+        "config_version": svc.registry.version,
+        "config_error": svc.registry.last_error,
+    }
+    return JSONResponse(body, status_code=200 if store_ok else 503)
+
+
+async def webhook_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, WebhookError)
+    if exc.status == 403:
+        log.warning("rejected unsigned or forged webhook", path=request.url.path)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+def warn_if_unsafe(settings: Settings) -> None:
+    if not settings.validate_signatures:
+        banner = "!" * 72
+        log.warning(banner)
+        log.warning("IVR_VALIDATE_SIGNATURES is off: anyone can forge Twilio webhooks.")
+        log.warning("Only ever do this for local development.")
+        log.warning(banner)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    twilio_http_client: Any = None,
+) -> Starlette:
+    """Build the app. With no store URL in `settings`, an embedded Valkey is started."""
+    settings = settings or Settings.from_env()
+    clock = clock or SystemClock()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        warn_if_unsafe(settings)
+        embedded = None if settings.redis_url else EmbeddedStore(settings.data_dir)
+        url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
+        redis = async_client(url)
+        registry = ConfigRegistry(settings.config_dir)
+        app.state.services = Services.build(settings, clock, redis, registry)
+        app.state.twilio_http_client = twilio_http_client
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(registry.watch(settings.reload_interval_s, stop))
+        log.info("ready", config_version=registry.version, store=url)
+        try:
+            yield
+        finally:
+            stop.set()
+            await watcher
+            await redis.aclose()
+            if embedded is not None:
+                embedded.stop()
+
+    routes = [*webhooks.routes, Route("/healthz", healthz, methods=["GET"])]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={WebhookError: webhook_error, HTTPException: http_error},
+    )

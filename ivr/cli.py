@@ -1,0 +1,82 @@
+"""The `ivr` command: serve, check (and, as later issues land, call, demo, worker)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ivr import logs
+from ivr.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web service (and an embedded store if needed)")
+    serve.add_argument("--host", help="bind address (IVR_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (IVR_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="web worker processes (IVR_WORKERS, default 1)")
+    serve.add_argument("--config", type=Path, help="config directory (IVR_CONFIG_DIR)")
+    check = sub.add_parser("check", help="validate the config files and exit non-zero on errors")
+    check.add_argument("directory", nargs="?", type=Path, help="config directory")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure(json=settings.log_json)
+    if args.command == "check":
+        from ivr import check
+
+        return check.run(args.directory or settings.config_dir, sys.stdout)
+    if args.command == "serve":
+        return serve(settings, args)
+    return 2
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Refuse bad config, start the embedded store when needed, then run uvicorn."""
+    import uvicorn
+
+    from ivr import check
+    from ivr.store import EmbeddedStore
+
+    settings = settings.with_(
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+        config_dir=args.config or settings.config_dir,
+    )
+    report = io.StringIO()
+    if check.run(settings.config_dir, report) != 0:
+        sys.stderr.write(report.getvalue())
+        print("ivr serve: refusing to start on invalid config (see above)", file=sys.stderr)
+        return 1
+    embedded = None
+    if not settings.redis_url:
+        embedded = EmbeddedStore(settings.data_dir)
+        os.environ["REDIS_URL"] = embedded.start()
+    os.environ["IVR_CONFIG_DIR"] = str(settings.config_dir)
+    try:
+        uvicorn.run(
+            "ivr.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            proxy_headers=True,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The Twilio-facing endpoints.
+
+Stable URLs that admins paste into the Twilio console:
+
+    POST /voice/incoming   a new inbound call
+    POST /voice/status     call status callbacks
+    POST /sms/incoming     inbound SMS
+    POST /sms/status       message status callbacks
+
+and the menu's own action URLs (`/voice/menu`, `/voice/voicemail`,
+`/voice/transfer`), each carrying `?step=N` so a retried request is answered
+with the TwiML it got the first time and counted once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from redis.asyncio.client import Pipeline
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import attendant, logs, twiml
+from ivr.attendant import Turn
+from ivr.call import CallSession
+from ivr.config import Config
+from ivr.security import require
+from ivr.service import Services, services
+
+log = logs.get(__name__)
+XML = "application/xml"
+Effects = Callable[[Pipeline], object] | None
+Handler = Callable[[Services, Turn, dict[str, str]], Effects]
+
+
+def xml(text: str) -> Response:
+    return Response(text, media_type=XML)
+
+
+def normalise(number: str) -> str:
+    """E.164 where the number parses; Twilio's `anonymous`, `client:x` and the like as given."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def new_session(svc: Services, form: dict[str, str]) -> tuple[CallSession, Config]:
+    config = svc.registry.current
+    session = CallSession(
+        sid=form["CallSid"],
+        caller=normalise(form.get("From", "")),
+        called=form.get("To", ""),
+        started_at=svc.clock.now(),
+        config_version=config.version,
+        language=config.languages.default,
+    )
+    return session, config
+
+
+async def start_call(svc: Services, form: dict[str, str], apology: bool = False) -> str:
+    """Create the session and greet the caller; a retry gets the first answer back."""
+    session, config = new_session(svc, form)
+    session.step = 1
+    turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
+    if apology:
+        turn.say(config.menu.sorry)
+    attendant.start(turn)
+    log.info("call started", call=session.sid, caller=session.caller, node=session.node)
+    return await svc.calls.commit(session, None, twiml.render(turn.response))
+
+
+async def incoming(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    cached = await svc.calls.response_for(sid, 0)
+    return xml(cached if cached is not None else await start_call(svc, form))
+
+
+def parse_step(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() and len(text) < 9 else None
+
+
+async def step_endpoint(request: Request, handle: Handler) -> Response:
+    """Run `handle` for the step in the URL exactly once; answer retries from the cache."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    session = await svc.calls.get(sid)
+    if session is None:  # state expired or never existed: start again, politely
+        return xml(await start_call(svc, form, apology=True))
+    step = parse_step(request.query_params.get("step"))
+    if step is not None and step < session.step:
+        cached = await svc.calls.response_for(sid, step)
+        if cached is not None:
+            return xml(cached)
+    config = svc.config_for(session.config_version)
+    if step != session.step:
+        return xml(reprompt(svc, config, session))
+    session.step += 1
+    turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
+    effects = handle(svc, turn, form)
+    return xml(await svc.calls.commit(session, step, twiml.render(turn.response), effects))
+
+
+def reprompt(svc: Services, config: Config, session: CallSession) -> str:
+    """Ask the current question again without changing anything (a stale or forged step)."""
+    turn = Turn(config, copy.deepcopy(session), svc.now(), svc.urls, VoiceResponse())
+    node = config.nodes.get(session.node)
+    if node is None or node.kind in ("hours", "message"):
+        turn.say(config.menu.sorry)
+        turn.response.hangup()
+    else:
+        attendant.ask(turn, node, first=False)
+    return twiml.render(turn.response)
+
+
+def on_menu_input(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+    digits = form.get("Digits", "").strip()
+    speech = form.get("SpeechResult", "").strip()
+    attendant.answer(turn, digits, speech)
+    return None
+
+
+def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+    """Store the voicemail against the call (in the same transaction as the step)."""
+    turn.say(turn.config.menu.thanks)
+    turn.response.hangup()
+    url = form.get("RecordingUrl")
+    if not url:
+        return None
+    call = turn.call
+    record = {
+        "call": call.sid, "from": call.caller, "url": url,
+        "duration_s": form.get("RecordingDuration", "0"), "node": call.node,
+        "language": call.language, "at": str(turn.now.timestamp()),
+        "data": ",".join(f"{k}={v}" for k, v in call.data.items()),
+    }
+    key = svc.keys.voicemails()
+    return lambda pipe: pipe.xadd(key, record)  # type: ignore[arg-type]
+
+
+def on_transfer_done(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+    if form.get("DialCallStatus") != "completed":
+        attendant.hang_up(turn, turn.config.menu.goodbye)
+    else:
+        turn.response.hangup()
+    return None
+
+
+async def menu(request: Request) -> Response:
+    return await step_endpoint(request, on_menu_input)
+
+
+async def voicemail(request: Request) -> Response:
+    return await step_endpoint(request, on_recording)
+
+
+async def transfer(request: Request) -> Response:
+    return await step_endpoint(request, on_transfer_done)
+
+
+async def voice_status(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    await svc.calls.record_status(sid, form)
+    return Response(status_code=204)
+
+
+async def sms_incoming(request: Request) -> Response:
+    svc = services(request)
+    await svc.verifier.form(request)
+    return xml(str(MessagingResponse()))
+
+
+async def sms_status(request: Request) -> Response:
+    svc = services(request)
+    await svc.verifier.form(request)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/voice/incoming", incoming, methods=["POST"]),
+    Route("/voice/menu", menu, methods=["POST"]),
+    Route("/voice/voicemail", voicemail, methods=["POST"]),
+    Route("/voice/transfer", transfer, methods=["POST"]),
+    Route("/voice/status", voice_status, methods=["POST"]),
+    Route("/sms/incoming", sms_incoming, methods=["POST"]),
+    Route("/sms/status", sms_status, methods=["POST"]),
+]
