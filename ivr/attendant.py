@@ -244,7 +244,8 @@ def hand_off(turn: Turn, action: Action) -> None:
         call.outcome = "transferred"
         turn.say(action.transfer.message)
         dial = turn.response.dial(
-            action=turn.urls.transfer(turn.step), timeout=action.transfer.timeout,
+            action=turn.urls.transfer(turn.step),
+            timeout=action.transfer.timeout,
             caller_id=call.called or None,
         )
         dial.number(action.transfer.number)
@@ -252,8 +253,10 @@ def hand_off(turn: Turn, action: Action) -> None:
         call.outcome = "voicemail"
         turn.say(action.voicemail.prompt)
         turn.response.record(
-            action=turn.urls.voicemail(turn.step), max_length=action.voicemail.max_length,
-            finish_on_key="#", play_beep=True,
+            action=turn.urls.voicemail(turn.step),
+            max_length=action.voicemail.max_length,
+            finish_on_key="#",
+            play_beep=True,
         )
     else:
         hang_up(turn, action.hangup.message if action.hangup else None)

@@ -68,12 +68,12 @@ class CallStore:
 
     async def get(self, sid: str) -> CallSession | None:
         text = await self.redis.get(self.keys.call(sid))
-        return CallSession.from_json(text) if text else None
+        return CallSession.from_json(str(text)) if text else None
 
     async def response_for(self, sid: str, step: int) -> str | None:
         """The TwiML already returned for `step` of this call, if any."""
-        result: str | None = await self.redis.hget(self.keys.call_responses(sid), str(step))
-        return result
+        result = await self.redis.hget(self.keys.call_responses(sid), str(step))
+        return None if result is None else str(result)
 
     async def commit(
         self,
@@ -96,10 +96,10 @@ class CallStore:
             try:
                 await pipe.watch(key)
                 current = await pipe.get(key)
-                if not _may_commit(current, handled_step):
-                    await pipe.unwatch()
+                if not _may_commit(None if current is None else str(current), handled_step):
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
                     return await self.response_for(session.sid, int(field_name)) or twiml
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(key, session.to_json(), ex=self.ttl_s)
                 pipe.hset(responses, field_name, twiml)
                 pipe.expire(responses, self.ttl_s)
@@ -121,14 +121,17 @@ class CallStore:
         if not first:
             return False
         if form.get("CallStatus") in FINAL_STATUSES:
-            fields = {"status": form["CallStatus"], "duration_s": form.get("CallDuration", "")}
-            await self.redis.hset(key, mapping=fields)
+            fields: dict[str | bytes, str | bytes] = {
+                "status": form["CallStatus"],
+                "duration_s": form.get("CallDuration", ""),
+            }
+            await self.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
         return True
 
     async def status(self, sid: str) -> dict[str, str]:
         """What the status callbacks have told us about the call."""
-        result: dict[str, str] = await self.redis.hgetall(self.keys.call_status(sid))
-        return result
+        result = await self.redis.hgetall(self.keys.call_status(sid))
+        return {str(k): str(v) for k, v in result.items()}
 
 
 def _may_commit(current: str | None, handled_step: int | None) -> bool:

@@ -1,15 +1,15 @@
 """The service's exceptions, in one small tree.
 
-    IVRError
-    ├── ConfigError            a config file is wrong (carries every problem found)
-    ├── StoreError             the Redis/Valkey store cannot be reached or started
-    ├── WebhookError           a request we cannot act on (carries the HTTP status)
-    ├── RoutingError           a queue/agent operation was refused; state is unchanged
-    │   ├── UnknownAgent, UnknownQueue, UnknownSkill
-    │   ├── InvalidTransition  an agent state change that is not allowed
-    │   └── ReservationError   an offer that is unknown, expired or already answered
-    └── EmulatorError          the local Twilio emulator met something Twilio would reject
-        └── TwiMLError         invalid TwiML: names the verb and the rule broken
+IVRError
+├── ConfigError            a config file is wrong (carries every problem found)
+├── StoreError             the Redis/Valkey store cannot be reached or started
+├── WebhookError           a request we cannot act on (carries the HTTP status)
+├── RoutingError           a queue/agent operation was refused; state is unchanged
+│   ├── UnknownAgent, UnknownQueue, UnknownSkill
+│   ├── InvalidTransition  an agent state change that is not allowed
+│   └── ReservationError   an offer that is unknown, expired or already answered
+└── EmulatorError          the local Twilio emulator met something Twilio would reject
+    └── TwiMLError         invalid TwiML: names the verb and the rule broken
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -34,14 +35,27 @@ class Span(BaseModel):
         return self.start <= moment and (self.end is None or moment < self.end)
 
 
-def _spans(value: object) -> object:
+def _span(value: object) -> object:
+    return Span.parse(value) if isinstance(value, str) else value
+
+
+def _span_list(value: object) -> object:
     if value is None:
         return []
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return [Span.parse(v) if isinstance(v, str) else v for v in value]
+    return [value] if isinstance(value, str) else value
+
+
+def _day(value: str) -> str:
+    if value not in DAYS:
+        raise ValueError(f"unknown day {value!r}; use one of {', '.join(DAYS)}")
     return value
+
+
+# Spans and day names are validated one by one (not by a validator on the whole
+# mapping) so that a bad one is reported at its own line of the config file.
+Spans = Annotated[list[Annotated[Span, BeforeValidator(_span)]], BeforeValidator(_span_list)]
+"""A span string, a list of them, or nothing (closed all day)."""
+Day = Annotated[str, AfterValidator(_day)]
 
 
 class Hours(BaseModel):
@@ -50,9 +64,9 @@ class Hours(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timezone: str
-    weekly: dict[str, list[Span]] = Field(default_factory=dict)
+    weekly: dict[Day, Spans] = Field(default_factory=dict)
     holidays: list[date] = Field(default_factory=list)
-    special: dict[date, list[Span]] = Field(default_factory=dict)
+    special: dict[date, Spans] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -62,23 +76,6 @@ class Hours(BaseModel):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Asia/Kuala_Lumpur')") from exc
         return value
-
-    @field_validator("weekly", mode="before")
-    @classmethod
-    def _weekly(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        unknown = [d for d in value if d not in DAYS]
-        if unknown:
-            raise ValueError(f"unknown day {unknown[0]!r}; use one of {', '.join(DAYS)}")
-        return {day: _spans(spans) for day, spans in value.items()}
-
-    @field_validator("special", mode="before")
-    @classmethod
-    def _special(cls, value: object) -> object:
-        if not isinstance(value, dict):
-            return value
-        return {day: _spans(spans) for day, spans in value.items()}
 
     @property
     def zone(self) -> ZoneInfo:

@@ -46,3 +46,55 @@ class Keys:
     def config_version(self) -> str:
         """String: the config version most recently loaded by any process."""
         return f"{self.prefix}:config:version"
+
+    # -- routing (queues/) -----------------------------------------------------
+    # Scripts pick agents and calls at run time, so per-agent and per-call state
+    # lives in tenant-wide hashes keyed by id: every key a script touches is
+    # then known before it runs and passed in KEYS.
+    def routing_agents(self) -> str:
+        """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters)."""
+        return f"{self.prefix}:routing:agents"
+
+    def routing_agent_config(self) -> str:
+        """Hash: agent id -> its synced config as JSON (device, skills, delays)."""
+        return f"{self.prefix}:routing:agent-config"
+
+    def routing_queues(self) -> str:
+        """Hash: queue name -> its synced config as JSON (strategy, weight, limits)."""
+        return f"{self.prefix}:routing:queues"
+
+    def routing_calls(self) -> str:
+        """Hash: call sid -> its queue entry as JSON (queue, step, score, state)."""
+        return f"{self.prefix}:routing:calls"
+
+    def routing_reservations(self) -> str:
+        """Hash: reservation id -> the pending offer as JSON (call, agent, expiry)."""
+        return f"{self.prefix}:routing:reservations"
+
+    def routing_timers(self) -> str:
+        """Sorted set: due timers (`kind:id`) scored by due time in milliseconds."""
+        return f"{self.prefix}:routing:timers"
+
+    def routing_counters(self) -> str:
+        """Hash: round-robin offer counters, one field per queue."""
+        return f"{self.prefix}:routing:counters"
+
+    def routing_version(self) -> str:
+        """String: bumped by every config sync so routers with an older layout reload."""
+        return f"{self.prefix}:routing:version"
+
+    def queue_calls(self, queue: str) -> str:
+        """Sorted set: every call in the queue (waiting or ringing) by packed priority+time."""
+        return f"{self.prefix}:queue:{queue}:calls"
+
+    def queue_waiting(self, queue: str, step: str, language: str) -> str:
+        """Sorted set: calls waiting for an offer at one escalation step and language."""
+        return f"{self.prefix}:queue:{queue}:waiting:{step}:{language}"
+
+    def queue_available(self, queue: str, step: str, language: str) -> str:
+        """Sorted set: available agents eligible for one step and language, by strategy."""
+        return f"{self.prefix}:queue:{queue}:available:{step}:{language}"
+
+    def queue_staffed(self, queue: str) -> str:
+        """Set: agents of the queue who are logged in and not on break."""
+        return f"{self.prefix}:queue:{queue}:staffed"

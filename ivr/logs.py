@@ -23,7 +23,7 @@ def mask(text: str) -> str:
     def hide(m: re.Match[str]) -> str:
         digits = m.group(0)
         keep = 3 if digits.startswith("+") else 0
-        return digits[: keep] + "*" * (len(digits) - keep - 3) + digits[-3:]
+        return digits[:keep] + "*" * (len(digits) - keep - 3) + digits[-3:]
 
     return PHONE.sub(hide, text)
 
@@ -52,9 +52,13 @@ def configure(json: bool = False, level: int = logging.INFO) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer,
-        ])
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

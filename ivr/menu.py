@@ -15,7 +15,15 @@ from ivr.prompts import Localized
 
 BARE_ACTIONS = ("back", "top", "repeat", "hangup")
 TERMINAL_ACTIONS = (
-    "goto", "back", "top", "repeat", "queue", "callback", "transfer", "voicemail", "hangup",
+    "goto",
+    "back",
+    "top",
+    "repeat",
+    "queue",
+    "callback",
+    "transfer",
+    "voicemail",
+    "hangup",
 )
 """Actions that end a list: the call leaves the current node."""
 DEFAULT_TIMEOUT_S = 5
@@ -122,8 +130,16 @@ class NodePrompts(Strict):
     invalid: Localized | None = None
 
 
+def _digit_as_text(value: Any) -> Any:
+    # YAML reads `key: 1` as an int; a key is always text ("1", "#", "*").
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+DtmfKey = Annotated[str, BeforeValidator(_digit_as_text)]
+
+
 class Option(Strict):
-    key: str | None = None
+    key: DtmfKey | None = None
     """The DTMF key (or keys) that picks this option."""
     speech: dict[str, list[str]] = Field(default_factory=dict)
     """Language -> spoken keywords that pick this option."""
@@ -199,6 +215,8 @@ class MenuSettings(Strict):
     """Said before hanging up when a node's retries run out and it names no action."""
     sorry: Localized | None = None
     """Said when something went wrong on our side before the menu starts again."""
+    thanks: Localized | None = None
+    """Said after a caller's voicemail is recorded, before hanging up."""
     on_no_input: Actions | None = None
     on_invalid: Actions | None = None
 

@@ -14,7 +14,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from ivr.menu import Language
 from ivr.prompts import PromptItem
 
-Parent = VoiceResponse | Gather
+Parent = Any
+"""A `VoiceResponse` or a `Gather` (the twilio library ships no type hints)."""
 
 
 def speak(parent: Parent, items: Iterable[PromptItem], language: Language, name: str = "") -> None:

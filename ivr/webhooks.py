@@ -139,9 +139,13 @@ def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
         return None
     call = turn.call
     record = {
-        "call": call.sid, "from": call.caller, "url": url,
-        "duration_s": form.get("RecordingDuration", "0"), "node": call.node,
-        "language": call.language, "at": str(turn.now.timestamp()),
+        "call": call.sid,
+        "from": call.caller,
+        "url": url,
+        "duration_s": form.get("RecordingDuration", "0"),
+        "node": call.node,
+        "language": call.language,
+        "at": str(turn.now.timestamp()),
         "data": ",".join(f"{k}={v}" for k, v in call.data.items()),
     }
     key = svc.keys.voicemails()

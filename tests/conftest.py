@@ -75,7 +75,8 @@ class Twilio:
         path = url.removeprefix(PUBLIC_BASE)
         headers = {}
         if sign:
-            headers["X-Twilio-Signature"] = self.validator.compute_signature(PUBLIC_BASE + path, form)
+            signature = self.validator.compute_signature(PUBLIC_BASE + path, form)
+            headers["X-Twilio-Signature"] = signature
         return self.http.post(path, data=form, headers=headers)
 
     def close(self) -> None:

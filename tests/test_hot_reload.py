@@ -64,8 +64,11 @@ def test_a_broken_edit_keeps_the_last_good_config_live(
 ) -> None:
     """An invalid edit is reported with file:line in /healthz and calls carry on as before."""
     before = health(server)["config_version"]
-    edit(config_dir, "    options:\n      - key: \"1\"\n        speech: {en: [billing",
-         "    optoins:\n      - key: \"1\"\n        speech: {en: [billing")
+    edit(
+        config_dir,
+        '    options:\n      - key: "1"\n        speech: {en: [billing',
+        '    optoins:\n      - key: "1"\n        speech: {en: [billing',
+    )
     wait_for(lambda: health(server)["config_error"] is not None)
     status = health(server)
     assert status["config_version"] == before

@@ -21,8 +21,13 @@ UNKNOWN = "+60199999999"
 
 def call_form(sid: str = "CA" + "1" * 32, caller: str = UNKNOWN, **extra: str) -> dict[str, str]:
     form = {
-        "CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": BUSINESS,
-        "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": caller,
+        "To": BUSINESS,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
     }
     form.update(extra)
     return form

@@ -1,0 +1,444 @@
+"""Semantic checks of a whole config, and the `ivr check` command's output."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ivr.check import run, summary
+from ivr.config import load_checked
+from ivr.errors import ConfigError, Problem
+
+MINIMAL = Path(__file__).parent / "fixtures" / "config" / "minimal"
+
+
+@pytest.fixture(name="config_dir")
+def fixture_config_dir(tmp_path: Path) -> Path:
+    """A copy of the minimal valid config that a test may break."""
+    directory = tmp_path / "config"
+    shutil.copytree(MINIMAL, directory)
+    return directory
+
+
+def problems_of(directory: Path) -> list[Problem]:
+    """Every problem, errors and warnings, that loading `directory` finds."""
+    try:
+        _config, warnings = load_checked(directory)
+    except ConfigError as exc:
+        return exc.problems
+    return warnings
+
+
+def find(found: list[Problem], message: str) -> Problem:
+    """The one problem whose message contains `message`."""
+    matches = [p for p in found if message in p.message]
+    assert len(matches) == 1, found
+    return matches[0]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old` (which must be there) with `new` in a file."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+# Each case: the text of a new `extra.yaml`, where the problem is, what it says, and its hint.
+SEMANTIC_ERRORS = [
+    pytest.param(
+        "nodes:\n  extra:\n    then: {goto: nowhere}\n",
+        (3, 12),
+        "goto names an unknown node 'nowhere'",
+        "known: extra, main",
+        id="unknown-goto",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    then:\n      - queue: bill\n",
+        (4, 9),
+        "unknown queue 'bill'",
+        "did you mean 'billing'?",
+        id="unknown-queue",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    hours: offce\n    open: hangup\n    closed: hangup\n",
+        (3, 5),
+        "unknown hours schedule 'offce'",
+        "did you mean 'office'?",
+        id="unknown-hours",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    then:\n      - set_language: fr\n      - hangup\n",
+        (4, 9),
+        "set_language to 'fr', which is not in languages.available",
+        "known: en, ms",
+        id="unknown-language",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts: {long: {en: Hi, ms: Hai}}\n    options:\n"
+        '      - key: "1"\n        then: hangup\n      - key: "1"\n        then: hangup\n',
+        (7, 9),
+        "key '1' is used twice in node 'extra' (also on line 5)",
+        "give each option its own key",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts: {long: {en: Hi, ms: Hai}}\n    options:\n"
+        '      - key: "1"\n        then: hangup\n      - key: "x"\n        then: hangup\n',
+        (7, 9),
+        "key 'x' cannot be pressed on a phone",
+        "use digits, * or #",
+        id="not-a-key",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts: {long: {en: Hi, ms: Hai}}\n    options:\n"
+        '      - key: "1"\n        speech: {en: [bill]}\n        then: hangup\n'
+        '      - key: "2"\n        speech: {en: [Bill]}\n        then: hangup\n',
+        (9, 23),
+        "'Bill' (en) picks options 0 and 1 of 'extra'",
+        "keep the keyword on one option only",
+        id="duplicate-keyword",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    then:\n      - goto: main\n      - hangup\n",
+        (4, 9),
+        "`goto` leaves the node, so the actions after it never run",
+        "make it the last action or delete the ones after it",
+        id="terminal-not-last",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    then:\n      - say: {en: Hi, ms: Hai}\n",
+        (3, 5),
+        "this action list never leaves the node",
+        "end it with goto, queue, transfer, voicemail, hangup, back, top or repeat",
+        id="no-terminal",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts:\n      long: {en: Hi, ms: Hai}\n",
+        (2, 3),
+        "message node 'extra' has no `then`",
+        "add `then:` with what happens after the prompt, e.g. `then: hangup`",
+        id="message-without-then",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    hours: office\n    open: {goto: main}\n",
+        (2, 3),
+        "hours node 'extra' has no `closed`",
+        "add `closed:` with where to go when closed",
+        id="hours-without-closed",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    then: {callback: {}}\n",
+        (3, 12),
+        "callbacks are not available yet",
+        "use `queue` or `voicemail`",
+        id="callback",
+    ),
+    pytest.param(
+        'nodes:\n  extra:\n    then: {transfer: "+1 555"}\n',
+        (3, 12),
+        "transfer number '+1 555' is not a phone number",
+        'write it in E.164 form, e.g. "+60123456789"',
+        id="transfer-not-a-number",
+    ),
+    pytest.param(
+        'nodes:\n  extra:\n    then: {transfer: "+60 12-345 6789"}\n',
+        (3, 12),
+        "transfer number '+60 12-345 6789' is not in E.164 form",
+        'write it as "+60123456789"',
+        id="transfer-not-e164",
+    ),
+    pytest.param(
+        'customers:\n  "+60123456789": {name: A}\n  "12345":\n    name: B\n',
+        (3, 3),
+        "customer '12345' is not a phone number",
+        'write it in E.164 form, e.g. "+60123456789"',
+        id="customer-not-a-number",
+    ),
+    pytest.param(
+        'customers:\n  "+60123456789": {name: A}\n  "+60 12 345 6789": {name: B}\n',
+        (3, 3),
+        "customer '+60 12 345 6789' is the same number as '+60123456789' above",
+        "delete one of them",
+        id="customer-twice",
+    ),
+    pytest.param(
+        'customers:\n  "+60123456789":\n    name: A\n    language: de\n',
+        (4, 5),
+        "unknown language 'de'",
+        "known: en, ms",
+        id="customer-language",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts: {long: {en: Hi, ms: Hai}}\n    collect:\n"
+        "      name: account\n      pattern: '[0-9'\n      then: {queue: billing}\n",
+        (6, 7),
+        "pattern is not a valid regular expression: unterminated character set",
+        "fix the pattern; write it in single quotes",
+        id="bad-regex",
+    ),
+    pytest.param(
+        "nodes:\n  ping:\n    then: {goto: pong}\n  pong:\n    then: {goto: ping}\n",
+        (2, 3),
+        "calls that reach 'ping' can never leave: every path leads back to ping, pong",
+        "add a way out such as `queue`, `voicemail` or `hangup`",
+        id="message-loop",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    hours: office\n    open: {goto: extra}\n    closed: top\n"
+        "  top_loop:\n    then: repeat\n",
+        (6, 3),
+        "calls that reach 'top_loop' can never leave: every path leads back to top_loop",
+        "add a way out such as `queue`, `voicemail` or `hangup`",
+        id="repeat-forever",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts: {long: {en: Hi, ms: Hai}}\n    options:\n"
+        "      - key: '1'\n        then: repeat\n    input:\n      on_no_input: {goto: extra}\n"
+        "      on_invalid: repeat\n",
+        (2, 3),
+        "calls that reach 'extra' can never leave: every path leads back to extra",
+        "add a way out such as `queue`, `voicemail` or `hangup`",
+        id="menu-loop",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts:\n      long: {ms: Hai}\n    then: hangup\n",
+        (4, 7),
+        "nodes.extra.prompts.long has no prompt in the default language 'en'",
+        "callers in en hear nothing here; add `en: ...`",
+        id="long-prompt-without-default",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "message", "hint"), SEMANTIC_ERRORS)
+def test_semantic_error_is_located(
+    config_dir: Path, text: str, place: tuple[int, int], message: str, hint: str
+) -> None:
+    """A semantic error is pinned to the file, line and column of its cause, with a fix."""
+    (config_dir / "extra.yaml").write_text(text, encoding="utf-8")
+    problem = find(problems_of(config_dir), message)
+    assert (problem.file, problem.line, problem.column) == (str(config_dir / "extra.yaml"), *place)
+    assert (problem.severity, problem.hint) == ("error", hint)
+
+
+WARNINGS = [
+    pytest.param(
+        "nodes:\n  extra:\n    then: hangup\n",
+        (2, 3),
+        "node 'extra' is never reached",
+        "goto it from another node, or delete it",
+        id="unreachable",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts:\n      long: {en: Hi}\n    then: hangup\n",
+        (4, 7),
+        "nodes.extra.prompts.long has no prompt in ms",
+        "falls back to en",
+        id="missing-language",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    then:\n      - say: {ms: Hai}\n      - hangup\n",
+        (4, 9),
+        "nodes.extra.then[0].say has no prompt in the default language 'en'",
+        "callers in en hear nothing here; add `en: ...`",
+        id="say-without-default",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    prompts:\n      long: {en: Hi, ms: Hai, fr: Salut}\n"
+        "    then: hangup\n",
+        (4, 31),
+        "prompt in 'fr', which is not in languages.available",
+        "add the language there or delete this prompt",
+        id="undeclared-language",
+    ),
+    pytest.param(
+        'nodes:\n  extra:\n    then: {transfer: "+447700900123"}\n',
+        (3, 12),
+        "transfer number '+447700900123' is not an assigned number range",
+        "check the number",
+        id="unassigned-number",
+    ),
+    pytest.param(
+        "nodes:\n  extra:\n    options:\n      - key: '1'\n        then: hangup\n",
+        (2, 3),
+        "node 'extra' waits for input without saying anything",
+        "add `prompts: {long: ...}`",
+        id="silent-menu",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "message", "hint"), WARNINGS)
+def test_warning_is_located(
+    config_dir: Path, text: str, place: tuple[int, int], message: str, hint: str
+) -> None:
+    """A warning is pinned to its place and does not stop the config from loading."""
+    (config_dir / "extra.yaml").write_text(text, encoding="utf-8")
+    _config, warnings = load_checked(config_dir)
+    problem = find(warnings, message)
+    assert (problem.file, problem.line, problem.column) == (str(config_dir / "extra.yaml"), *place)
+    assert (problem.severity, problem.hint) == ("warning", hint)
+
+
+EDITS = [
+    pytest.param(
+        "menu.yaml",
+        "start: main",
+        "start: mian",
+        (2, 3),
+        "menu.start names an unknown node 'mian'",
+        id="unknown-start",
+    ),
+    pytest.param(
+        "menu.yaml",
+        "start: main",
+        "start: main\n  known_start: known",
+        (3, 3),
+        "menu.known_start names an unknown node 'known'",
+        id="unknown-known-start",
+    ),
+    pytest.param(
+        "business.yaml",
+        "default: en",
+        "default: fr",
+        (7, 3),
+        "default language 'fr' is not in languages.available",
+        id="unknown-default-language",
+    ),
+    pytest.param(
+        "business.yaml",
+        "timezone: Asia/Kuala_Lumpur\n\n",
+        "timezone: Asia/Kuala_Lumpurr\n\n",
+        (4, 3),
+        "unknown IANA timezone 'Asia/Kuala_Lumpurr'",
+        id="company-timezone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "place", "message"), EDITS)
+def test_broken_edit_is_located(
+    config_dir: Path, name: str, old: str, new: str, place: tuple[int, int], message: str
+) -> None:
+    """Breaking a reference in an existing file is reported at the edited line."""
+    edit(config_dir / name, old, new)
+    problem = find(problems_of(config_dir), message)
+    assert (problem.file, problem.line, problem.column) == (str(config_dir / name), *place)
+    assert problem.severity == "error"
+
+
+def test_hangup_after_retries_is_a_way_out(config_dir: Path) -> None:
+    """A menu whose options only repeat still ends: with no retry actions the engine hangs up."""
+    edit(config_dir / "menu.yaml", "then: {queue: billing}", "then: repeat")
+    _config, warnings = load_checked(config_dir)
+    assert warnings == []
+
+
+def test_menu_retry_defaults_are_followed(config_dir: Path) -> None:
+    """`menu.on_no_input` and `on_invalid` stand in for a node's own retry actions."""
+    edit(config_dir / "menu.yaml", "then: {queue: billing}", "then: repeat")
+    defaults = "\n  on_no_input: {goto: main}\n  on_invalid: top"
+    edit(config_dir / "menu.yaml", "start: main", "start: main" + defaults)
+    problem = find(problems_of(config_dir), "can never leave")
+    assert problem.message.endswith("every path leads back to main")
+
+
+def test_known_start_and_back_are_followed(config_dir: Path) -> None:
+    """Nodes reached from `menu.known_start`, or by going back, are not unreachable."""
+    edit(config_dir / "menu.yaml", "start: main", "start: main\n  known_start: known")
+    (config_dir / "extra.yaml").write_text(
+        "nodes:\n  known:\n    then: {goto: step}\n  step:\n    then: back\n", encoding="utf-8"
+    )
+    problem = find(problems_of(config_dir), "can never leave")
+    assert problem.message.endswith("every path leads back to known, step")
+    assert not [p for p in problems_of(config_dir) if "never reached" in p.message]
+
+
+def test_language_menu_prompts_in_one_language(config_dir: Path) -> None:
+    """A node whose options set the language may have its prompts in the default language only."""
+    (config_dir / "extra.yaml").write_text(
+        "nodes:\n  pick:\n    prompts: {long: {en: [{say: Press 1, language: en-GB}]}}\n"
+        "    options:\n      - key: '1'\n        then: [{set_language: ms}, {goto: main}]\n",
+        encoding="utf-8",
+    )
+    edit(config_dir / "menu.yaml", "start: main", "start: pick")
+    _config, warnings = load_checked(config_dir)
+    assert warnings == []
+
+
+def test_run_on_sample_config(sample_config_dir: Path) -> None:
+    """`ivr check` on the sample config prints one OK line with the version and exits 0."""
+    out = io.StringIO()
+    assert run(sample_config_dir, out) == 0
+    config, _warnings = load_checked(sample_config_dir)
+    assert out.getvalue() == f"config OK (version {config.version})\n"
+
+
+def test_run_with_warnings(config_dir: Path) -> None:
+    """Warnings are printed but `ivr check` still exits 0 and says the config is OK."""
+    (config_dir / "extra.yaml").write_text("nodes:\n  extra:\n    then: hangup\n")
+    out = io.StringIO()
+    assert run(config_dir, out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        f"{config_dir / 'extra.yaml'}:2:3: warning: node 'extra' is never reached"
+        " (goto it from another node, or delete it)"
+    )
+    assert lines[1].startswith("config OK: 1 warning (version ")
+
+
+def test_run_with_errors(config_dir: Path) -> None:
+    """Errors and warnings are printed sorted by file and line, then counted; exit code 1."""
+    (config_dir / "b.yaml").write_text("nodes:\n  extra:\n    then: {goto: nowhere}\n")
+    edit(config_dir / "menu.yaml", "start: main", "start: mian")
+    out = io.StringIO()
+    assert run(config_dir, out) == 1
+    assert out.getvalue().splitlines() == [
+        f"{config_dir / 'b.yaml'}:2:3: warning: node 'extra' is never reached"
+        " (goto it from another node, or delete it)",
+        f"{config_dir / 'b.yaml'}:3:12: error: goto names an unknown node 'nowhere'"
+        " (known: extra, main)",
+        f"{config_dir / 'menu.yaml'}:2:3: error: menu.start names an unknown node 'mian'"
+        " (did you mean 'main'?)",
+        f"{config_dir / 'menu.yaml'}:5:3: warning: node 'main' is never reached"
+        " (goto it from another node, or delete it)",
+        "2 errors, 2 warnings",
+    ]
+
+
+def test_run_with_syntax_error(config_dir: Path) -> None:
+    """A YAML syntax error makes `ivr check` exit 1 with the place of the error."""
+    (config_dir / "extra.yaml").write_text("nodes: [\n")
+    out = io.StringIO()
+    assert run(config_dir, out) == 1
+    first, last = out.getvalue().splitlines()
+    assert first.startswith(f"{config_dir / 'extra.yaml'}:2:1: error: YAML syntax error")
+    assert last == "1 error, 0 warnings"
+
+
+def warning(n: int) -> Problem:
+    """A throwaway warning."""
+    return Problem("f", n, 1, "w", severity="warning")
+
+
+def error(n: int) -> Problem:
+    """A throwaway error."""
+    return Problem("f", n, 1, "e")
+
+
+SUMMARIES = [
+    pytest.param([], "v1", "config OK (version v1)", id="clean"),
+    pytest.param([warning(1)], "v1", "config OK: 1 warning (version v1)", id="one-warning"),
+    pytest.param([warning(1)] * 3, "v1", "config OK: 3 warnings (version v1)", id="warnings"),
+    pytest.param([error(1), error(2), warning(3)], None, "2 errors, 1 warning", id="errors"),
+    pytest.param([error(1)], None, "1 error, 0 warnings", id="one-error"),
+]
+
+
+@pytest.mark.parametrize(("found", "version", "expected"), SUMMARIES)
+def test_summary(found: list[Problem], version: str | None, expected: str) -> None:
+    """The summary line counts errors and warnings, and names the version when it loaded."""
+    assert summary(found, version) == expected
