@@ -1,0 +1,189 @@
+"""The REST subset through the real twilio client, status callbacks and SMS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from ivr.emulator import Emulator
+from tests.emulator_apps import (  # noqa: F401
+    BUSINESS,
+    CALLER,
+    PUBLIC,
+    TOKEN,
+    CannedApp,
+    Hit,
+    fixture_app,
+    fixture_server,
+    fixture_tw,
+    twiml,
+)
+
+AGENT = "client:alice"
+
+
+@pytest.fixture(name="client")
+def fixture_client(tw: Emulator) -> Iterator[Client]:
+    """A real twilio Client whose transport is the emulator."""
+    yield Client(tw.account_sid, TOKEN, http_client=tw.http_client(), environment={})
+
+
+def test_calls_create_rings_device_that_answers(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """calls.create rings the device; on answer the url is fetched with outbound-api params."""
+    app.route("/outbound", twiml("<Say>You have a caller waiting</Say>"))
+    tw.device(AGENT).auto = "answer"
+    tw.device(AGENT).answer_after = 4
+    call = client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
+    assert call.status == "queued" and call.sid.startswith("CA")
+    tw.advance(1)
+    assert tw.device(AGENT).ringing is not None
+    tw.advance(3)
+    hit = app.hits_to("/outbound")[0]
+    assert hit.signed and hit.params["Direction"] == "outbound-api"
+    assert hit.params["CallStatus"] == "in-progress"
+    tw.device(AGENT).hears("caller waiting")
+    tw.run_until_idle()
+    assert client.calls(call.sid).fetch().status == "completed"
+
+
+def test_status_callbacks_in_order_with_sequence_numbers(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """Requested events arrive as initiated, ringing, in-progress, completed, numbered from 0."""
+    app.route("/outbound", twiml('<Pause length="5"/>'))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    tw.device(AGENT).answer_after = 2
+    events = ["initiated", "ringing", "answered", "completed"]
+    client.calls.create(
+        to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb",
+        status_callback_event=events,
+    )  # fmt: skip
+    tw.run_until_idle()
+    hits = app.hits_to("/cb")
+    assert [h.params["CallStatus"] for h in hits] == [
+        "initiated", "ringing", "in-progress", "completed",
+    ]  # fmt: skip
+    assert [h.params["SequenceNumber"] for h in hits] == ["0", "1", "2", "3"]
+    assert hits[-1].params["CallDuration"] == "5"
+    assert all(h.signed and h.params["Timestamp"].endswith("+0000") for h in hits)
+
+
+def test_status_callbacks_out_of_order(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """With status_callbacks_out_of_order the callbacks arrive reversed but keep their numbers."""
+    tw.status_callbacks_out_of_order = True
+    app.route("/outbound", twiml("<Hangup/>"))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    client.calls.create(
+        to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb",
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )  # fmt: skip
+    tw.run_until_idle()
+    assert [h.params["SequenceNumber"] for h in app.hits_to("/cb")] == ["3", "2", "1", "0"]
+
+
+def test_unanswered_rest_call_is_no_answer(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """A call nobody answers ends no-answer after its timeout."""
+    call = client.calls.create(to=AGENT, from_=BUSINESS, url="/outbound", timeout=15)
+    tw.advance(14)
+    assert tw.call(call.sid).status == "ringing"
+    tw.advance(1)
+    assert tw.call(call.sid).status == "no-answer"
+
+
+def test_machine_detection_sets_answered_by(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """With machine_detection, a machine-answered call's webhook carries AnsweredBy."""
+    app.route("/outbound", twiml("<Hangup/>"))
+    tw.device("+60177777777").auto = "machine"
+    client.calls.create(
+        to="+60177777777", from_=BUSINESS, url="/outbound", machine_detection="Enable"
+    )
+    tw.advance(1)
+    assert app.hits_to("/outbound")[0].params["AnsweredBy"] == "machine_start"
+
+
+def test_update_url_redirects_queued_call(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """calls(sid).update(url=) moves a queued caller out with QueueResult=redirected."""
+    app.route("/voice", twiml('<Enqueue waitUrl="/wait" action="/after">support</Enqueue>'))
+    app.route("/wait", twiml('<Pause length="30"/>'))
+    app.route("/after", twiml("<Say>ignored</Say>"))
+    app.route("/callback-offer", twiml("<Say>We will call you back</Say>"))
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    tw.advance(12)
+    client.calls(call.sid).update(url=f"{PUBLIC}/callback-offer")
+    call.hears("We will call you back")
+    assert app.hits_to("/after")[0].params["QueueResult"] == "redirected"
+    assert "ignored" not in call.transcript()
+    assert call.queue is None
+
+
+def test_rest_from_inside_a_webhook(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """The app may call the REST API while the emulator waits for its webhook."""
+
+    def voice(hit: Hit) -> str:
+        client.calls.create(to=AGENT, from_=BUSINESS, twiml="<Response><Say>Hi</Say></Response>")
+        client.calls(hit.params["CallSid"]).fetch()
+        return twiml('<Pause length="5"/>')
+
+    app.route("/voice", voice)
+    tw.dial(from_=CALLER, to=BUSINESS)
+    assert tw.device(AGENT).ringing is not None
+
+
+def test_update_status_completed_hangs_up(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """update(status="completed") ends a live call."""
+    app.route("/voice", twiml('<Pause length="60"/>'))
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    client.calls(call.sid).update(status="completed")
+    tw.advance(0)
+    assert call.status == "completed"
+
+
+def test_unknown_call_is_404(tw: Emulator, client: Client) -> None:
+    """Fetching a call that does not exist raises TwilioRestException with code 20404."""
+    with pytest.raises(TwilioRestException) as caught:
+        client.calls("CA" + "f" * 32).fetch()
+    assert (caught.value.status, caught.value.code) == (404, 20404)
+
+
+def test_messages_create_into_outbox_with_callbacks(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """messages.create lands in the outbox and reports sent then delivered, signed."""
+    app.route("/sms-status", "")
+    message = client.messages.create(
+        to=CALLER, from_=BUSINESS, body="Your ticket is 42", status_callback="/sms-status"
+    )
+    assert message.status == "queued" and message.sid.startswith("SM")
+    (sent,) = tw.sms_to(CALLER)
+    assert (sent.body, sent.from_, sent.sid) == ("Your ticket is 42", BUSINESS, message.sid)
+    tw.advance(3)
+    hits = app.hits_to("/sms-status")
+    assert [h.params["MessageStatus"] for h in hits] == ["sent", "delivered"]
+    assert all(h.signed for h in hits) and sent.status == "delivered"
+
+
+def test_opted_out_number_fails_with_21610(tw: Emulator, client: Client) -> None:
+    """Sending to an opted-out number raises TwilioRestException code 21610."""
+    tw.opted_out.add(CALLER)
+    with pytest.raises(TwilioRestException) as caught:
+        client.messages.create(to=CALLER, from_=BUSINESS, body="hi")
+    assert caught.value.code == 21610
+    assert tw.outbox == []
+
+
+def test_inbound_sms_reply_goes_to_outbox(app: CannedApp, tw: Emulator) -> None:
+    """An inbound SMS is posted signed to sms_url and a <Message> reply lands in the outbox."""
+    app.route("/sms", twiml("<Message>You are unsubscribed</Message>"))
+    (reply,) = tw.send_sms(CALLER, BUSINESS, "STOP", OptOutType="STOP")
+    hit = app.hits_to("/sms")[0]
+    assert hit.signed and hit.params["Body"] == "STOP" and hit.params["OptOutType"] == "STOP"
+    assert hit.params["MessageSid"].startswith("SM") and hit.params["NumMedia"] == "0"
+    assert (reply.to, reply.from_, reply.body) == (CALLER, BUSINESS, "You are unsubscribed")
+    assert tw.sms_to(CALLER) == [reply]
