@@ -19,6 +19,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from ivr.clock import ManualClock
+from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
 from ivr.settings import Settings
 from ivr.store import EmbeddedStore, sync_client
@@ -125,3 +126,19 @@ def fixture_twilio(server: LiveServer) -> Iterator[Twilio]:
     client = Twilio(server.url)
     yield client
     client.close()
+
+
+@pytest.fixture(name="tw")
+def fixture_tw(server: LiveServer, clock: ManualClock) -> Iterator[Emulator]:
+    """A fresh Twilio emulator in front of the live app, with the business number set up."""
+    with Emulator(
+        server.url, public_base_url=PUBLIC_BASE, auth_token=AUTH_TOKEN, clock=clock
+    ) as emulator:
+        emulator.add_number(
+            BUSINESS,
+            voice_url="/voice/incoming",
+            voice_status_callback="/voice/status",
+            sms_url="/sms/incoming",
+        )
+        server.app.state.twilio_http_client = emulator.http_client()
+        yield emulator

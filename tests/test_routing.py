@@ -1,0 +1,604 @@
+"""The routing engine against a real Valkey: order, strategies, escalation, offers, limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from ivr.clock import ManualClock
+from ivr.errors import InvalidTransition, ReservationError, UnknownQueue, UnknownSkill
+from ivr.keys import Keys
+from ivr.store import async_client
+from queues.events import EventType, read_events
+from queues.models import AgentConfig, QueueConfig
+from queues.router import Router
+
+pytestmark = pytest.mark.anyio
+KEYS = Keys("test")
+Setup = Callable[..., Awaitable[Router]]
+
+
+@pytest.fixture(name="anyio_backend")
+def fixture_anyio_backend() -> str:
+    """Run async tests on asyncio only."""
+    return "asyncio"
+
+
+@pytest.fixture(name="clock")
+def fixture_clock() -> ManualClock:
+    """A clock the test moves by hand."""
+    return ManualClock(1_790_000_000.0)
+
+
+@pytest.fixture(name="aredis")
+async def fixture_aredis(r: Any, redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An asyncio client on the flushed test database."""
+    client = async_client(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(name="setup")
+def fixture_setup(aredis: aioredis.Redis, clock: ManualClock) -> Setup:
+    """A factory: sync queues and agents (agents given as skill maps or configs) into a Router."""
+
+    async def make(queues: dict[str, Any], agents: dict[str, Any]) -> Router:
+        router = Router(aredis, KEYS, clock)
+        await router.sync_config(
+            {name: QueueConfig.model_validate(q) for name, q in queues.items()},
+            {name: agent_config(name, a) for name, a in agents.items()},
+        )
+        return router
+
+    return make
+
+
+def agent_config(name: str, spec: dict[str, Any]) -> AgentConfig:
+    """An agent config from a skill map, or from a full spec with a `skills` key."""
+    if "skills" in spec:
+        return AgentConfig(name=name, device=f"client:{name}", **spec)
+    return AgentConfig(name=name, device=f"client:{name}", skills=spec)
+
+
+BILLING = {"billing": {"required_skills": {"billing": 1}}}
+
+
+async def events(aredis: aioredis.Redis, kind: EventType) -> list[dict[str, str]]:
+    """The fields of every event of one type, in order."""
+    return [e.fields for e in await read_events(aredis, KEYS) if e.type == kind]
+
+
+# -- caller order -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("calls", "expected"),
+    [
+        pytest.param([("a", 0, 0), ("b", 0, 1), ("c", 0, 2)], "abc", id="fifo"),
+        pytest.param([("a", 0, 0), ("b", 5, 1), ("c", 0, 2)], "bac", id="priority-jumps-ahead"),
+        pytest.param([("a", 1, 0), ("b", 5, 1), ("c", 9, 2)], "cba", id="all-priorities"),
+        pytest.param([("a", 0, 0), ("b", 0, 1), ("c", 0, -5)], "cab", id="original-time-kept"),
+        pytest.param([("a", 3, 0), ("b", 3, 1), ("c", 3, 0.5)], "acb", id="callback-between"),
+        pytest.param([("a", 0, 0), ("b", 2, 1), ("c", 2, -1)], "cba", id="priority-then-time"),
+    ],
+)
+async def test_queue_order_by_priority_then_original_time(
+    setup: Setup, clock: ManualClock, calls: list[tuple[str, int, float]], expected: str
+) -> None:
+    """Calls are served higher priority first, then by original enqueue time."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    start = clock.now()
+    for sid, priority, offset in calls:
+        clock.advance(1)
+        entry = await router.enter(sid, "billing", priority, original_enqueued_at=start + offset)
+        assert entry.status == "queued"
+    snapshot = await router.queue_snapshot("billing")
+    assert "".join(p.call_sid for p in snapshot) == expected
+    assert [p.position for p in snapshot] == [1, 2, 3]
+    served = ""
+    for _ in calls:
+        (offer,) = await router.set_available("ann")
+        await router.accept(offer.id, "ann")
+        await router.complete(offer.call_sid)
+        served += offer.call_sid
+        await router.set_break("ann")
+    assert served == expected
+
+
+async def test_enter_offers_at_once_to_an_available_agent(setup: Setup) -> None:
+    """A call entering a queue with an eligible agent available is reserved to it atomically."""
+    router = await setup(BILLING, {"ann": {"billing": 2}})
+    assert await router.set_available("ann") == []
+    entry = await router.enter("c1", "billing")
+    assert entry.status == "offered"
+    assert entry.reservation is not None
+    assert (entry.reservation.agent, entry.reservation.device) == ("ann", "client:ann")
+    assert (await router.agent_state("ann")).state == "reserved"
+    assert (await router.position("c1")) is not None
+
+
+async def test_agent_takes_heavier_queue_then_priority_then_oldest(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """An agent freed takes the heavier queue's head first, then priority, then the oldest."""
+    queues = {
+        "light": {"required_skills": {"x": 1}},
+        "heavy": {"required_skills": {"x": 1}, "weight": 5},
+    }
+    router = await setup(queues, {"ann": {"x": 1}})
+    await router.enter("old-light", "light", 9)
+    clock.advance(1)
+    await router.enter("new-heavy", "heavy", 0)
+    clock.advance(1)
+    await router.enter("newer-heavy-urgent", "heavy", 3)
+    order = []
+    for _ in range(3):
+        (offer,) = await router.set_available("ann")
+        order.append(offer.call_sid)
+        await router.reject(offer.id, "ann")
+        await router.hangup(offer.call_sid)
+        await router.set_break("ann")
+    assert order == ["newer-heavy-urgent", "new-heavy", "old-light"]
+
+
+# -- strategies ---------------------------------------------------------------------
+
+
+async def _serve(router: Router, clock: ManualClock, agent: str, sid: str, talk_s: float) -> None:
+    """`agent` alone takes one call, talks `talk_s` and goes on break."""
+    await router.set_available(agent)
+    entry = await router.enter(sid, "q")
+    assert entry.reservation is not None and entry.reservation.agent == agent
+    await router.accept(entry.reservation.id, agent)
+    clock.advance(talk_s)
+    await router.complete(sid)
+    await router.set_break(agent)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        pytest.param("longest_idle", "ann", id="longest-idle"),
+        pytest.param("round_robin", "cy", id="round-robin"),
+        pytest.param("fewest_calls", "ann", id="fewest-calls-tie-on-id"),
+        pytest.param("least_talk_time", "cy", id="least-talk-time"),
+        pytest.param("most_skilled", "bob", id="most-skilled"),
+    ],
+)
+async def test_strategy_choice(
+    setup: Setup, clock: ManualClock, strategy: str, expected: str
+) -> None:
+    """Each strategy picks its documented agent from the same history."""
+    queues = {"q": {"required_skills": {"x": 1}, "strategy": strategy, "wrap_up_s": 0}}
+    agents = {"ann": {"x": 2}, "bob": {"x": 5}, "cy": {"x": 1}}
+    router = await setup(queues, agents)
+    # One call each, offered in the order cy, bob, ann, with talk times 1, 20 and 10 s;
+    # then they log in again in the order ann, bob, cy.
+    await _serve(router, clock, "cy", "h1", 1)
+    await _serve(router, clock, "bob", "h2", 20)
+    await _serve(router, clock, "ann", "h3", 10)
+    for agent in ("ann", "bob", "cy"):
+        clock.advance(1)
+        await router.set_available(agent)
+    entry = await router.enter("next", "q")
+    assert entry.reservation is not None
+    assert entry.reservation.agent == expected
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        pytest.param("longest_idle", id="longest-idle"),
+        pytest.param("round_robin", id="round-robin"),
+        pytest.param("fewest_calls", id="fewest-calls"),
+        pytest.param("least_talk_time", id="least-talk-time"),
+        pytest.param("most_skilled", id="most-skilled"),
+    ],
+)
+async def test_strategy_tie_breaks_on_agent_id(setup: Setup, strategy: str) -> None:
+    """Agents equal on the strategy's measure are chosen by agent id."""
+    queues = {"q": {"required_skills": {"x": 1}, "strategy": strategy}}
+    router = await setup(queues, {"zed": {"x": 3}, "amy": {"x": 3}})
+    await router.set_available("zed")
+    await router.set_available("amy")
+    entry = await router.enter("c", "q")
+    assert entry.reservation is not None and entry.reservation.agent == "amy"
+
+
+async def test_random_strategy_offers_someone_eligible(setup: Setup) -> None:
+    """The random strategy still offers only an available eligible agent."""
+    queues = {"q": {"required_skills": {"x": 2}, "strategy": "random"}}
+    router = await setup(queues, {"a": {"x": 3}, "b": {"x": 3}, "c": {"x": 1}})
+    await router.set_available("a")
+    await router.set_available("b")
+    await router.set_available("c")
+    entry = await router.enter("call", "q")
+    assert entry.reservation is not None and entry.reservation.agent in {"a", "b"}
+
+
+# -- skills, languages, escalation ----------------------------------------------------
+
+
+async def test_language_is_a_required_skill(setup: Setup) -> None:
+    """A caller with a language waits for an agent with that language; others are not offered."""
+    router = await setup(
+        BILLING, {"en_only": {"billing": 5, "en": 5}, "ms": {"billing": 1, "ms": 3}}
+    )
+    await router.set_available("en_only")
+    entry = await router.enter("c", "billing", language="ms")
+    assert entry.status == "queued"
+    (offer,) = await router.set_available("ms")
+    assert offer.call_sid == "c"
+
+
+async def test_language_not_required_when_queue_says_so(setup: Setup) -> None:
+    """With language_required false, the caller's language does not restrict agents."""
+    queues = {"q": {"required_skills": {"x": 1}, "language_required": False}}
+    router = await setup(queues, {"a": {"x": 1}})
+    await router.set_available("a")
+    entry = await router.enter("c", "q", language="th")
+    assert entry.reservation is not None
+
+
+async def test_unknown_language_and_queue_are_refused(setup: Setup) -> None:
+    """A language nobody speaks and an unknown queue are refused and change nothing."""
+    router = await setup(BILLING, {"a": {"billing": 1}})
+    with pytest.raises(UnknownSkill):
+        await router.enter("c", "billing", language="xx")
+    with pytest.raises(UnknownQueue):
+        await router.enter("c", "nope")
+    assert await router.queue_snapshot("billing") == []
+
+
+ESCALATING = {
+    "billing": {
+        "required_skills": {"billing": 1},
+        "escalation": [
+            {"after_s": 30, "required_skills": {"billing": 4}},
+            {"after_s": 60, "required_skills": {"billing": 2}},
+        ],
+    }
+}
+
+
+async def test_escalation_steps_widen_eligibility_on_time(setup: Setup, clock: ManualClock) -> None:
+    """A call is offered only to billing>=4 for 30 s, then >=2 for 60 s, then to anyone."""
+    router = await setup(
+        ESCALATING, {"hi": {"billing": 4}, "mid": {"billing": 2}, "lo": {"billing": 1}}
+    )
+    await router.set_available("mid")
+    await router.set_available("lo")
+    assert (await router.enter("c", "billing")).status == "queued"
+    clock.advance(29.9)
+    assert (await router.run_due()).offers == []
+    clock.advance(0.1)
+    (offer,) = (await router.run_due()).offers
+    assert offer.agent == "mid"
+    await router.reject(offer.id, "mid")
+    await router.set_break("mid")
+    clock.advance(60)
+    fired = await router.run_due()
+    assert [o.agent for o in fired.offers] == ["lo"]
+
+
+async def test_escalation_never_costs_the_caller_their_place(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """After an escalation step the call keeps its position ahead of later callers."""
+    router = await setup(ESCALATING, {"lo": {"billing": 1}})
+    await router.enter("first", "billing")
+    clock.advance(35)
+    await router.run_due()  # "first" is now at step 1
+    await router.enter("second", "billing", priority=0)
+    assert [p.call_sid for p in await router.queue_snapshot("billing")] == ["first", "second"]
+    clock.advance(60)
+    await router.run_due()  # "first" reaches the any-agent step
+    (offer,) = await router.set_available("lo")
+    assert offer.call_sid == "first"
+
+
+# -- offers -----------------------------------------------------------------------------
+
+
+async def test_rejected_call_goes_to_another_agent_not_back(setup: Setup) -> None:
+    """A rejected call is offered to another eligible available agent, not the one who rejected."""
+    agents = {"ann": {"skills": {"billing": 1}, "reject_delay_s": 0}, "bob": {"billing": 1}}
+    router = await setup(BILLING, agents)
+    await router.set_available("ann")
+    await router.set_available("bob")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None and entry.reservation.agent == "ann"
+    (again,) = await router.reject(entry.reservation.id, "ann")
+    assert again.agent == "bob"
+    state = await router.agent_state("ann")
+    assert (state.state, state.held) == ("available", False)
+    assert [p.position for p in await router.queue_snapshot("billing")] == [1]
+
+
+async def test_rejecting_agent_gets_the_call_back_only_when_alone(setup: Setup) -> None:
+    """With nobody else eligible, the rejecting agent is offered the call again after its delay."""
+    router = await setup(BILLING, {"ann": {"skills": {"billing": 1}, "reject_delay_s": 0}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    (again,) = await router.reject(entry.reservation.id, "ann")
+    assert (again.agent, again.call_sid) == ("ann", "c")
+
+
+async def test_no_answer_limit_puts_agent_on_break(setup: Setup, clock: ManualClock) -> None:
+    """The agent's consecutive no-answers up to max_no_answer put it on break, "missed calls"."""
+    agents = {"ann": {"skills": {"billing": 1}, "max_no_answer": 2, "no_answer_delay_s": 0}}
+    router = await setup(BILLING, agents)
+    await router.set_available("ann")
+    await router.enter("c", "billing")
+    clock.advance(15)
+    fired = await router.run_due()
+    assert [o.agent for o in fired.offers] == ["ann"]  # alone: offered again
+    assert (await router.agent_state("ann")).missed == 1
+    clock.advance(15)
+    fired = await router.run_due()
+    assert fired.offers == []
+    state = await router.agent_state("ann")
+    assert (state.state, state.reason) == ("break", "missed calls")
+    assert [p.position for p in await router.queue_snapshot("billing")] == [1]
+    assert len(await events(router.redis, EventType.RINGNOANSWER)) == 2
+
+
+@pytest.mark.parametrize(
+    ("how", "field"),
+    [
+        pytest.param("reject", "reject_delay_s", id="reject"),
+        pytest.param("busy", "busy_delay_s", id="busy"),
+        pytest.param("noanswer", "no_answer_delay_s", id="no-answer"),
+    ],
+)
+async def test_agent_is_held_back_for_its_delay(
+    setup: Setup, clock: ManualClock, how: str, field: str
+) -> None:
+    """After a reject, busy or no-answer the agent is offered nothing until its own delay ends."""
+    delays = {"reject_delay_s": 1, "busy_delay_s": 1, "no_answer_delay_s": 1, field: 7}
+    router = await setup(BILLING, {"ann": {"skills": {"billing": 1}, **delays}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    if how == "noanswer":
+        clock.advance(15)
+        await router.run_due()
+    else:
+        await router.reject(entry.reservation.id, "ann", busy=how == "busy")
+    assert (await router.agent_state("ann")).held
+    clock.advance(6.9)
+    assert (await router.run_due()).offers == []
+    clock.advance(0.1)
+    (offer,) = (await router.run_due()).offers
+    assert offer.call_sid == "c"
+
+
+@pytest.mark.parametrize(
+    "late", [pytest.param(True, id="after-timeout"), pytest.param(False, id="twice")]
+)
+async def test_late_or_double_accept_is_refused(
+    setup: Setup, clock: ManualClock, late: bool
+) -> None:
+    """Accepting after the ring timeout, or twice, is a ReservationError and changes nothing."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    if late:
+        clock.advance(15)
+    else:
+        await router.accept(entry.reservation.id, "ann")
+    before = (await router.agent_state("ann"), await router.position("c"))
+    count = len(await read_events(router.redis, KEYS))
+    with pytest.raises(ReservationError):
+        await router.accept(entry.reservation.id, "ann")
+    assert (await router.agent_state("ann"), await router.position("c")) == before
+    assert len(await read_events(router.redis, KEYS)) == count
+
+
+async def test_reject_by_the_wrong_agent_is_refused(setup: Setup) -> None:
+    """Only the agent who was offered the call may answer or reject it."""
+    router = await setup(BILLING, {"ann": {"billing": 1}, "bob": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    with pytest.raises(ReservationError):
+        await router.reject(entry.reservation.id, "bob")
+    with pytest.raises(ReservationError):
+        await router.accept(entry.reservation.id, "bob")
+
+
+async def test_abandon_records_positions_and_releases_ringing_agent(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """A caller hanging up while ringing frees the agent at once and logs ABANDON with positions."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await router.enter("a", "billing")
+    await router.enter("b", "billing", priority=5)
+    clock.advance(4)
+    (offer,) = await router.set_available("ann")
+    assert offer.call_sid == "b"
+    clock.advance(2)
+    assert await router.hangup("a") == "abandoned"
+    (abandon,) = await events(router.redis, EventType.ABANDON)
+    assert (abandon["position"], abandon["original_position"], abandon["wait_ms"]) == (
+        "2",
+        "1",
+        "6000",
+    )
+    assert await router.hangup("b") == "abandoned"
+    state = await router.agent_state("ann")
+    assert (state.state, state.held) == ("available", False)
+    assert await router.queue_snapshot("billing") == []
+    assert await router.hangup("b") == "unknown"
+
+
+async def test_complete_wrap_up_then_ready(setup: Setup, clock: ManualClock) -> None:
+    """After a call the agent wraps up for the queue's wrap_up_s, or until set_ready."""
+    router = await setup({"q": {"required_skills": {"x": 1}, "wrap_up_s": 10}}, {"ann": {"x": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c1", "q")
+    assert entry.reservation is not None
+    connection = await router.accept(entry.reservation.id, "ann")
+    assert connection.call_sid == "c1"
+    clock.advance(30)
+    await router.complete("c1")
+    assert (await router.agent_state("ann")).state == "wrap_up"
+    await router.enter("c2", "q")
+    clock.advance(9.9)
+    assert (await router.run_due()).offers == []
+    clock.advance(0.1)
+    (offer,) = (await router.run_due()).offers
+    assert offer.call_sid == "c2"
+    await router.accept(offer.id, "ann")
+    await router.hangup("c2")  # the caller ends it: COMPLETECALLER
+    assert (await router.agent_state("ann")).state == "wrap_up"
+    await router.set_ready("ann")
+    assert (await router.agent_state("ann")).state == "available"
+    (done,) = await events(router.redis, EventType.COMPLETEAGENT)
+    assert done["talk_ms"] == "30000"
+    assert len(await events(router.redis, EventType.COMPLETECALLER)) == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "move"),
+    [
+        pytest.param("reserved", "set_available", id="reserved-to-available"),
+        pytest.param("reserved", "set_break", id="reserved-to-break"),
+        pytest.param("on_call", "set_available", id="on-call-to-available"),
+        pytest.param("on_call", "set_offline", id="on-call-to-offline"),
+        pytest.param("available", "set_ready", id="available-to-ready"),
+    ],
+)
+async def test_invalid_transitions_change_nothing(setup: Setup, state: str, move: str) -> None:
+    """A move the state machine forbids raises InvalidTransition and leaves the agent as it was."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await router.set_available("ann")
+    if state != "available":
+        entry = await router.enter("c", "billing")
+        assert entry.reservation is not None
+        if state == "on_call":
+            await router.accept(entry.reservation.id, "ann")
+    before = await router.agent_state("ann")
+    with pytest.raises(InvalidTransition):
+        await getattr(router, move)("ann")
+    assert await router.agent_state("ann") == before
+    assert before.state == state
+
+
+# -- limits and overflow ------------------------------------------------------------------
+
+
+async def test_full_queue_overflows_to_another_queue(setup: Setup) -> None:
+    """A full queue answers with its action; a queue action moves the caller there."""
+    queues = {
+        "small": {"required_skills": {"x": 1}, "max_size": 1, "when_full": {"queue": "big"}},
+        "big": {"required_skills": {"x": 1}},
+        "vm": {"required_skills": {"x": 1}, "max_size": 1},
+    }
+    router = await setup(queues, {"a": {"x": 1}})
+    assert (await router.enter("c1", "small")).status == "queued"
+    entry = await router.enter("c2", "small")
+    assert (entry.status, entry.queue) == ("queued", "big")
+    await router.enter("c3", "vm")
+    entry = await router.enter("c4", "vm")
+    assert (entry.status, entry.action) == ("full", "voicemail")
+
+
+async def test_max_wait_moves_caller_keeping_original_time(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """After max_wait_s the caller leaves (EXITWITHTIMEOUT) and keeps its time in the next queue."""
+    queues = {
+        "first": {
+            "required_skills": {"x": 1},
+            "max_wait_s": 60,
+            "when_max_wait": {"queue": "next"},
+        },
+        "next": {"required_skills": {"y": 1}},
+    }
+    router = await setup(queues, {"a": {"y": 1}})
+    await router.enter("old", "first")
+    clock.advance(30)
+    await router.enter("newer", "next")
+    clock.advance(30)
+    fired = await router.run_due()
+    (exit_,) = fired.exits
+    assert exit_.entry is not None and exit_.entry.queue == "next"
+    assert [p.call_sid for p in await router.queue_snapshot("next")] == ["old", "newer"]
+    assert len(await events(router.redis, EventType.EXITWITHTIMEOUT)) == 1
+
+
+async def test_no_agents_logged_in_diverts(setup: Setup) -> None:
+    """A queue with when_no_agents divert refuses callers while nobody is logged in."""
+    queues = {
+        "q": {
+            "required_skills": {"x": 1},
+            "when_no_agents": "divert",
+            "no_agents_action": "callback",
+        }
+    }
+    router = await setup(queues, {"a": {"x": 1}})
+    entry = await router.enter("c1", "q")
+    assert (entry.status, entry.action) == ("no_agents", "callback")
+    await router.set_break("a")
+    assert (await router.enter("c1", "q")).status == "no_agents"
+    await router.set_available("a")
+    await router.set_offline("a")
+    await router.set_available("a")
+    assert (await router.enter("c1", "q")).status == "offered"
+
+
+# -- config changes ----------------------------------------------------------------------
+
+
+async def test_removed_queue_keeps_its_waiting_calls(setup: Setup, aredis: aioredis.Redis) -> None:
+    """A queue removed from config while calls wait keeps them, retired, until it empties."""
+    router = await setup(BILLING | {"sales": {"required_skills": {"s": 1}}}, {"a": {"billing": 1}})
+    await router.enter("c", "billing")
+    await router.sync_config(
+        {"sales": QueueConfig(required_skills={"s": 1})}, {"a": agent_config("a", {"billing": 1})}
+    )
+    with pytest.raises(UnknownQueue):
+        await router.enter("d", "billing")
+    (offer,) = await router.set_available("a")
+    assert offer.call_sid == "c"
+    await router.hangup("c")
+    await router.sync_config(
+        {"sales": QueueConfig(required_skills={"s": 1})}, {"a": agent_config("a", {"billing": 1})}
+    )
+    assert "billing" not in (await router.load()).queues
+
+
+async def test_skill_removed_from_agent_stops_offers(setup: Setup) -> None:
+    """An available agent who loses a queue's skill at a sync is no longer offered its calls."""
+    router = await setup(BILLING, {"a": {"billing": 1}, "b": {"billing": 1}})
+    await router.set_available("a")
+    other = Router(router.redis, KEYS, router.clock)  # a second process, still on the old layout
+    await other.load()
+    await router.sync_config(
+        {"billing": QueueConfig(required_skills={"billing": 1})},
+        {"a": agent_config("a", {"sales": 1}), "b": agent_config("b", {"billing": 1})},
+    )
+    entry = await other.enter("c", "billing")
+    assert entry.status == "queued"
+
+
+async def test_every_change_is_logged_with_metric_fields(setup: Setup, clock: ManualClock) -> None:
+    """Entering, offering and connecting write events with positions, waits and ring times."""
+    router = await setup(BILLING, {"ann": {"billing": 1, "ms": 2}})
+    await router.enter("c", "billing", priority=3, language="ms")
+    clock.advance(5)
+    (offer,) = await router.set_available("ann")
+    clock.advance(2)
+    await router.accept(offer.id, "ann")
+    (enter,) = await events(router.redis, EventType.ENTERQUEUE)
+    assert (enter["position"], enter["priority"], enter["language"]) == ("1", "3", "ms")
+    (connect,) = await events(router.redis, EventType.CONNECT)
+    assert (connect["wait_ms"], connect["ring_ms"], connect["agent"]) == ("7000", "2000", "ann")
+    kinds = [e.type for e in await read_events(router.redis, KEYS)]
+    assert kinds[-2:] == [EventType.CONNECT, EventType.AGENTSTATUS]
