@@ -12,6 +12,9 @@ from pathlib import Path
 from ivr import logs
 from ivr.settings import Settings
 
+DEFAULT_CALLER = "+60191234567"
+DEFAULT_BUSINESS = "+60312345678"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
@@ -23,6 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="config directory (IVR_CONFIG_DIR)")
     check = sub.add_parser("check", help="validate the config files and exit non-zero on errors")
     check.add_argument("directory", nargs="?", type=Path, help="config directory")
+    call = sub.add_parser(
+        "call", help="a phone in your terminal: call the menu through the emulator"
+    )
+    call.add_argument("--from", dest="caller", default=DEFAULT_CALLER, help="your number (E.164)")
+    call.add_argument("--to", default=DEFAULT_BUSINESS, help="the business number you call")
+    call.add_argument("--url", help="a running service's base URL (default: start one in-process)")
+    call.add_argument("--config", type=Path, help="config directory for the in-process service")
     return parser
 
 
@@ -36,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check.run(args.directory or settings.config_dir, sys.stdout)
     if args.command == "serve":
         return serve(settings, args)
+    if args.command == "call":
+        from ivr import phone
+
+        return phone.main(settings, args)
     return 2
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import structlog
 
-PHONE = re.compile(r"\+?\d[\d\s-]{6,}\d")
+PHONE = re.compile(r"\+\d{7,15}\b")
+"""E.164 numbers, the form every number takes once it is inside the service."""
 
 
 def mask(text: str) -> str:
@@ -22,8 +23,7 @@ def mask(text: str) -> str:
 
     def hide(m: re.Match[str]) -> str:
         digits = m.group(0)
-        keep = 3 if digits.startswith("+") else 0
-        return digits[:keep] + "*" * (len(digits) - keep - 3) + digits[-3:]
+        return digits[:3] + "*" * (len(digits) - 6) + digits[-3:]
 
     return PHONE.sub(hide, text)
 
@@ -63,6 +63,7 @@ def configure(json: bool = False, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
 
 def get(name: str) -> Any:

@@ -1,0 +1,163 @@
+"""`ivr call`: a phone in your terminal, dialling the service through the emulator.
+
+Each thing the caller hears is printed with its language as it plays. Type
+digits (`1`, `12345678#`) to press keys, `say <words>` to speak, `wait <s>`
+to let time pass, and `hangup` (or end of input) to put the phone down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import secrets
+import select
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from ivr.app import create_app
+from ivr.clock import SystemClock
+from ivr.emulator import Emulator
+from ivr.emulator.calls import Call, Utterance
+from ivr.liveserver import LiveServer
+from ivr.settings import Settings
+
+LOCAL_PUBLIC_URL = "http://ivr.localhost"
+"""The origin an in-process service believes it has; the emulator signs with it."""
+
+POLL_S = 0.1
+LISTEN_WAIT_S = 15.0
+"""How long typed input waits for the call to start listening (prompts may be playing)."""
+LINGER_S = 2.0
+"""After input runs out (a script piped in), how long the call plays on before hanging up."""
+
+
+def describe(utterance: Utterance) -> str:
+    if utterance.kind == "play":
+        return f"  ♪ {utterance.url}"
+    if utterance.kind == "pause":
+        return ""
+    return f"  [{utterance.language or '?'}] {utterance.text}"
+
+
+class TerminalPhone:
+    """Drives one emulated call from lines of text, printing what the caller hears."""
+
+    def __init__(self, tw: Emulator, call: Call, out: TextIO) -> None:
+        self.tw, self.call, self.out = tw, call, out
+        self.shown = 0
+        self.last_queue: str | None = None
+
+    def show(self) -> None:
+        """Print what was heard since last time, and queue changes."""
+        for utterance in self.call.heard[self.shown :]:
+            line = describe(utterance)
+            if line:
+                print(line, file=self.out, flush=True)
+        self.shown = len(self.call.heard)
+        if self.call.queue != self.last_queue:
+            self.last_queue = self.call.queue
+            state = f"waiting in queue {self.call.queue}" if self.call.queue else "left the queue"
+            print(f"  ({state})", file=self.out, flush=True)
+
+    def act(self, line: str) -> bool:
+        """Carry out one typed command; False when the caller hung up."""
+        text = line.strip()
+        if text in ("hangup", "q", "quit", "bye"):
+            self.tw.hangup(self.call)
+            return False
+        if text.startswith("wait "):
+            threading.Event().wait(float(text.split()[1]))
+        elif text.startswith("say "):
+            self.give("speech", (text[4:], 0.9))
+        elif text:
+            self.give("dtmf", text.replace(" ", ""))
+        return True
+
+    def give(self, kind: str, value: object) -> None:
+        """Deliver input once the call listens for it (a typed-ahead script waits its turn)."""
+        for _ in range(int(LISTEN_WAIT_S / POLL_S)):
+            runner = self.call.runner
+            if self.call.ended:
+                return
+            if runner is not None and runner.accepts(kind):
+                self.tw.deliver(self.call, kind, value)
+                return
+            self.show()
+            threading.Event().wait(POLL_S)
+        print(f"  (nothing is listening for {kind} right now)", file=self.out, flush=True)
+
+
+def run(phone: TerminalPhone, readline: Callable[[float], str | None]) -> str:
+    """Run until the call ends or the caller hangs up; return the call's final status."""
+    while not phone.call.ended:
+        phone.show()
+        line = readline(POLL_S)
+        if line is None:
+            continue
+        if line == "" or not phone.act(line):  # end of input: let the call play on briefly
+            threading.Event().wait(LINGER_S if line == "" else 0.2)
+            phone.show()
+            if not phone.call.ended:
+                phone.tw.hangup(phone.call)
+            break
+    phone.show()
+    return phone.call.status
+
+
+def stdin_reader(stream: TextIO) -> Callable[[float], str | None]:
+    """`readline(timeout)`: a line, "" at end of input, or None if nothing came in time."""
+
+    def readline(timeout: float) -> str | None:
+        ready, _, _ = select.select([stream], [], [], timeout)
+        if not ready:
+            return None
+        return stream.readline()
+
+    return readline
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    """`ivr call`: dial the service (a running one, or one started here) from the terminal."""
+    logging.getLogger().setLevel(logging.WARNING)  # the call's transcript is the output
+    with contextlib.ExitStack() as stack:
+        if args.url:
+            base, public = args.url.rstrip("/"), settings.public_base_url
+        else:
+            local = settings.with_(
+                public_base_url=LOCAL_PUBLIC_URL,
+                twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+                config_dir=args.config or settings.config_dir,
+                data_dir=Path(stack.enter_context(tempfile.TemporaryDirectory())),
+            )
+            app = create_app(local)
+            base, public, settings = (
+                stack.enter_context(LiveServer(app)).url,
+                local.public_base_url,
+                local,
+            )
+        tw = stack.enter_context(
+            Emulator(
+                base,
+                public_base_url=public,
+                auth_token=settings.twilio_auth_token,
+                clock=SystemClock(),
+            )
+        )
+        tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
+        stop = threading.Event()
+        worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
+        worker.start()
+        print(f"Calling {args.to} from {args.caller}. Type digits, 'say <words>', or 'hangup'.")
+        call = tw.dial(from_=args.caller, to=args.to)
+        status = run(TerminalPhone(tw, call, sys.stdout), stdin_reader(sys.stdin))
+        stop.set()
+        worker.join(timeout=2)
+        print(f"Call ended ({status}).")
+        for error in tw.errors:
+            print(f"  error: {error}", file=sys.stderr)
+        return 1 if tw.errors else 0

@@ -1,0 +1,53 @@
+"""`ivr call`: a person walks the sample menu from a terminal, in each language."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def ivr_call(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "call", *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        pytest.param("1\n3\n", ["[en-GB] For billing, press 1", "waiting in queue sales"], id="en"),
+        pytest.param(
+            "2\nsay saya perlukan sokongan\n",
+            ["[ms-MY] Untuk bil, tekan 1", "waiting in queue support"],
+            id="ms",
+        ),
+        pytest.param(
+            "3\n1\n12345678#\n",
+            ["[th-TH] ฝ่ายบิล กด 1", "กรุณากดหมายเลขบัญชี", "queue billing"],
+            id="th",
+        ),
+    ],
+)
+def test_a_person_walks_the_menu_in_each_language(script: str, expected: list[str]) -> None:
+    """Typed keys and phrases move the call through the menu, and each prompt is printed."""
+    result = ivr_call(script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[en-GB] Welcome to Acme Telco. For English, press 1." in result.stdout
+    for text in expected:
+        assert text in result.stdout
+    assert "Call ended (completed)." in result.stdout
+
+
+def test_a_known_number_is_greeted_by_name() -> None:
+    """Calling from a number in customers.yaml is greeted by name in that caller's language."""
+    result = ivr_call("hangup\n", "--from", "+60123456789")
+    assert "[ms-MY] Selamat kembali ke Acme Telco, Aisyah." in result.stdout
