@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--to", default=DEFAULT_BUSINESS, help="the business number you call")
     call.add_argument("--url", help="a running service's base URL (default: start one in-process)")
     call.add_argument("--config", type=Path, help="config directory for the in-process service")
+    demo = sub.add_parser("demo", help="run everything locally with a scripted day of callers")
+    demo.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of calls")
+    demo.add_argument("--seed", type=int, default=7, help="random seed for the script")
     return parser
 
 
@@ -50,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ivr import phone
 
         return phone.main(settings, args)
+    if args.command == "demo":
+        from ivr import demo
+
+        return demo.main(settings, args, sys.stdout)
     return 2
 
 
