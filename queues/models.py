@@ -1,10 +1,70 @@
-"""Queue and agent definitions, as admins write them in `config/queues.yaml` and `config/agents.yaml`."""
+"""Queue and agent definitions, as admins write them in `config/queues.yaml` and `agents.yaml`.
+
+Every routing field has a default, so a queue or agent written before the
+routing engine existed still validates. Skill levels run from 1 (novice) to 5
+(expert); a language is a skill like any other (`ms: 5`).
+"""
 
 from __future__ import annotations
+
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ivr.prompts import Localized
+
+RING_TIMEOUT_S = 15
+"""How long an offered call rings an agent before it counts as no-answer (Asterisk: 15 s)."""
+WRAP_UP_S = 10
+"""After-call work before an agent is offered the next call."""
+SERVICE_LEVEL_S = 20
+"""The answer-time threshold for the service level (ICMI 80/20)."""
+MAX_NO_ANSWER = 3
+"""Consecutive no-answers that put an agent on break with reason "missed calls"."""
+REJECT_DELAY_S = 5
+"""How long an agent who rejected a call is held back from the next offer."""
+BUSY_DELAY_S = 5
+"""How long an agent whose device was busy is held back from the next offer."""
+NO_ANSWER_DELAY_S = 5
+"""How long an agent who let a call ring out is held back (Asterisk retries after 5 s)."""
+PRIORITY_MAX = 99
+"""Call priorities run from 0 to this; a higher number is served first."""
+
+Level = Annotated[int, Field(ge=1, le=5)]
+"""A skill level: 1 (novice) to 5 (expert)."""
+Skills = dict[str, Level]
+Strategy = Literal[
+    "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "most_skilled", "random"
+]
+
+
+class ToQueue(BaseModel):
+    """Overflow into another queue; the caller keeps their original enqueue time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: str
+
+
+class Hangup(BaseModel):
+    """Overflow by playing a message and hanging up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hangup: str
+
+
+OverflowAction = Literal["voicemail", "callback"] | ToQueue | Hangup
+"""Where a caller goes when a queue is full, waited too long, or has nobody logged in."""
+
+
+class EscalationStep(BaseModel):
+    """One escalation step: these skills apply for the first `after_s` seconds of the step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_s: int = Field(gt=0)
+    required_skills: Skills = Field(default_factory=dict)
 
 
 class QueueConfig(BaseModel):
@@ -15,7 +75,22 @@ class QueueConfig(BaseModel):
     display_name: str | None = None
     hold_music: str | None = None
     entry_message: Localized | None = None
-    required_skills: dict[str, int] = Field(default_factory=dict)
+    required_skills: Skills = Field(default_factory=dict)
+    preferred_skills: Skills = Field(default_factory=dict)
+    strategy: Strategy = "longest_idle"
+    priority: int = Field(default=0, ge=0, le=PRIORITY_MAX)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+    max_size: int | None = Field(default=None, gt=0)
+    when_full: OverflowAction = "voicemail"
+    max_wait_s: int | None = Field(default=None, gt=0)
+    when_max_wait: OverflowAction = "voicemail"
+    when_no_agents: Literal["join", "divert"] = "join"
+    no_agents_action: OverflowAction = "voicemail"
+    language_required: bool = True
+    ring_timeout_s: int = Field(default=RING_TIMEOUT_S, gt=0)
+    wrap_up_s: int = Field(default=WRAP_UP_S, ge=0)
+    service_level_s: int = Field(default=SERVICE_LEVEL_S, gt=0)
+    weight: int = Field(default=1, ge=0)
 
 
 class AgentConfig(BaseModel):
@@ -24,7 +99,11 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    skills: dict[str, int] = Field(default_factory=dict)
+    skills: Skills = Field(default_factory=dict)
     device: str
-    wrap_up_s: int | None = None
+    wrap_up_s: int | None = Field(default=None, ge=0)
     secret_hash: str | None = None
+    max_no_answer: int = Field(default=MAX_NO_ANSWER, gt=0)
+    reject_delay_s: int = Field(default=REJECT_DELAY_S, ge=0)
+    busy_delay_s: int = Field(default=BUSY_DELAY_S, ge=0)
+    no_answer_delay_s: int = Field(default=NO_ANSWER_DELAY_S, ge=0)

@@ -1,0 +1,63 @@
+"""The routing event log: one stream entry per state change, in queue_log words.
+
+The scripts append to `Keys.events()` in the same atomic step as the change.
+Every entry has `type` and `ts` (ms) and, where they apply: `call`, `agent`,
+`queue`, `reason`, `position`, `original_position`, `wait_ms` (time in this
+queue), `original_wait_ms` (since the original enqueue time), `ring_ms`,
+`talk_ms`, `priority`, `language`. Metrics are folds over this stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import redis.asyncio as aioredis
+
+from ivr.keys import Keys
+
+
+class EventType(StrEnum):
+    """The `type` field of a routing event."""
+
+    ENTERQUEUE = "ENTERQUEUE"
+    OFFERED = "OFFERED"
+    RINGNOANSWER = "RINGNOANSWER"
+    REJECTED = "REJECTED"
+    RINGCANCELED = "RINGCANCELED"
+    CONNECT = "CONNECT"
+    ABANDON = "ABANDON"
+    EXITWITHTIMEOUT = "EXITWITHTIMEOUT"
+    OVERFLOW = "OVERFLOW"
+    ESCALATE = "ESCALATE"
+    COMPLETEAGENT = "COMPLETEAGENT"
+    COMPLETECALLER = "COMPLETECALLER"
+    AGENTSTATUS = "AGENTSTATUS"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of the event stream."""
+
+    id: str
+    type: EventType
+    ts_ms: int
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str, default: str = "") -> str:
+        """One field of the event, or `default`."""
+        return self.fields.get(name, default)
+
+
+async def read_events(
+    redis: aioredis.Redis, keys: Keys, after: str = "-", count: int = 10_000
+) -> list[Event]:
+    """Events in order, starting after the stream id `after` (`-`: from the start)."""
+    start = "-" if after == "-" else f"({after}"
+    entries: list[tuple[str, dict[str, str]]] = await redis.xrange(
+        keys.events(), min=start, count=count
+    )  # type: ignore[assignment]  # decode_responses=True clients answer with str
+    return [
+        Event(id=eid, type=EventType(data["type"]), ts_ms=int(data["ts"]), fields=data)
+        for eid, data in entries
+    ]

@@ -1,0 +1,113 @@
+"""Which sorted sets each queue, call and agent lives in: a pure function of the config.
+
+A queue is split into *buckets*, one per (escalation step, language). A waiting
+call sits in exactly one bucket; an available agent is listed in every bucket
+whose requirements it meets. Step `s < len(escalation)` requires the queue's
+skills raised by that step's; the last step is the queue's own requirements.
+The language part is the caller's language (a skill at level >= 1), or `-` when
+the call has none or the queue sets `language_required: false`. Agents are
+listed under `-` and under each skill they hold, so any caller language an
+agent speaks finds them. Buckets are bounded by config, never by traffic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivr.keys import Keys
+from queues.models import AgentConfig, QueueConfig
+
+NO_LANGUAGE = "-"
+"""The language part of a bucket for calls with no language requirement."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One (queue, escalation step, language) slice of a queue."""
+
+    queue: str
+    step: int
+    language: str
+
+
+def step_requirements(queue: QueueConfig) -> list[dict[str, int]]:
+    """The skills required at each step, the queue's own requirement last."""
+    steps = []
+    for step in queue.escalation:
+        merged = dict(queue.required_skills)
+        for skill, level in step.required_skills.items():
+            merged[skill] = max(level, merged.get(skill, 0))
+        steps.append(merged)
+    steps.append(dict(queue.required_skills))
+    return steps
+
+
+def meets(skills: dict[str, int], required: dict[str, int]) -> bool:
+    """True when `skills` has every required skill at or above its level."""
+    return all(skills.get(skill, 0) >= level for skill, level in required.items())
+
+
+def skill_score(agent: AgentConfig, queue: QueueConfig) -> int:
+    """The `most_skilled` score: the agent's levels summed over required and preferred skills."""
+    wanted = set(queue.required_skills) | set(queue.preferred_skills)
+    return sum(agent.skills.get(skill, 0) for skill in wanted)
+
+
+class Layout:
+    """The bucket structure of one synced config, and the keys of every bucket."""
+
+    def __init__(
+        self,
+        keys: Keys,
+        queues: dict[str, QueueConfig],
+        agents: dict[str, AgentConfig],
+        retired: frozenset[str] = frozenset(),
+    ) -> None:
+        self.keys = keys
+        self.queues = queues
+        self.agents = agents
+        self.retired = retired
+        self.skills = frozenset(s for a in agents.values() for s in a.skills)
+        self._steps = {name: step_requirements(q) for name, q in queues.items()}
+        self._agent_buckets = {name: self._buckets_for(a) for name, a in agents.items()}
+
+    def _buckets_for(self, agent: AgentConfig) -> list[Bucket]:
+        buckets = []
+        for name, queue in sorted(self.queues.items()):
+            languages = [NO_LANGUAGE]
+            if queue.language_required:
+                languages += sorted(agent.skills)
+            for step, required in enumerate(self._steps[name]):
+                if meets(agent.skills, required):
+                    buckets += [Bucket(name, step, lang) for lang in languages]
+        return buckets
+
+    def agent_buckets(self, agent: str) -> list[Bucket]:
+        """Every bucket the agent is listed in while available."""
+        return self._agent_buckets[agent]
+
+    def agent_queues(self, agent: str) -> list[str]:
+        """The queues the agent serves (meets the queue's own requirements)."""
+        return sorted({b.queue for b in self._agent_buckets[agent]})
+
+    def skill_scores(self, agent: str) -> dict[str, int]:
+        """The agent's `most_skilled` score in each queue it serves."""
+        config = self.agents[agent]
+        return {q: skill_score(config, self.queues[q]) for q in self.agent_queues(agent)}
+
+    def step_count(self, queue: str) -> int:
+        """How many steps the queue has, its final any-agent step included."""
+        return len(self._steps[queue])
+
+    def call_bucket(self, queue: str, step: int, language: str | None) -> Bucket:
+        """The bucket a call of `language` waits in at `step`."""
+        wants_language = bool(language) and self.queues[queue].language_required
+        return Bucket(queue, step, language if wants_language and language else NO_LANGUAGE)
+
+    def waiting_key(self, bucket: Bucket) -> str:
+        """The sorted set of calls waiting in the bucket."""
+        return self.keys.queue_waiting(bucket.queue, str(bucket.step), bucket.language)
+
+    def available_key(self, bucket: Bucket) -> str:
+        """The sorted set of agents available for the bucket."""
+        return self.keys.queue_available(bucket.queue, str(bucket.step), bucket.language)

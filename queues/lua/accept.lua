@@ -1,0 +1,28 @@
+-- accept.lua: an agent answers its offer; the call is connected and leaves the queue.
+-- KEYS: the fixed keys of common.lua, then the call's queue calls zset.
+-- ARGV[1]: {now, version, res, reservation, agent, bucket: {m}}
+-- Returns JSON {status: connected, call, queue, wait_ms, ring_ms}; error RESERVATION.
+local r = jget(RES, ctx.reservation)
+if not r then
+  return redis.error_reply('RESERVATION ' .. ctx.reservation .. ' is unknown or already answered')
+end
+if r.agent ~= ctx.agent then
+  return redis.error_reply('RESERVATION ' .. ctx.reservation .. ' was offered to another agent')
+end
+if NOW >= r.expires then
+  return redis.error_reply('RESERVATION ' .. ctx.reservation .. ' has timed out')
+end
+local sid, id = r.call, r.agent
+local c, a = jget(CALLS, sid), jget(AGENTS, id)
+redis.call('HDEL', RES, ctx.reservation)
+redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation, 'esc:' .. sid, 'wait:' .. sid)
+redis.call('ZREM', KEYS[ctx.bucket.m], sid)
+c.state = 'connected'; c.res = ''; c.connected = NOW
+jput(CALLS, sid, c)
+a.state = 'on_call'; a.res = ''; a.missed = 0; a.calls = a.calls + 1; a.since = NOW
+jput(AGENTS, id, a)
+local wait_ms, ring_ms = NOW - c.entered, NOW - r.created
+emit('CONNECT', {call = sid, agent = id, queue = r.queue, wait_ms = wait_ms, ring_ms = ring_ms,
+                 original_wait_ms = NOW - c.orig, priority = c.prio, language = c.lang})
+agent_status(id, a)
+return result('connected', {call = sid, queue = r.queue, wait_ms = wait_ms, ring_ms = ring_ms})

@@ -1,0 +1,221 @@
+-- common.lua: shared helpers prepended to every routing script (not run alone).
+--
+-- Every routing script is called with the same nine fixed KEYS, then the
+-- bucket keys it needs; ARGV[1] is a JSON context naming those by index:
+--   KEYS[1] agents hash        agent id -> runtime state JSON
+--   KEYS[2] agent-config hash  agent id -> config JSON
+--   KEYS[3] calls hash         call sid -> queue entry JSON
+--   KEYS[4] reservations hash  reservation id -> offer JSON
+--   KEYS[5] timers zset        "kind:id" scored by due ms
+--   KEYS[6] events stream
+--   KEYS[7] queues hash        queue name -> config JSON
+--   KEYS[8] counters hash      "rr:<queue>" round-robin counters
+--   KEYS[9] version string     config version the caller's layout was built from
+--   KEYS[10..] bucket keys     referenced from ARGV[1] by index
+-- ARGV[1] context: {now (ms), version, res: [fresh reservation ids], rnd (0..1),
+--   entries: [{q, s, l, w, a}] the agent's buckets (w waiting, a available key index),
+--   staffed: [key index] the agent's queues' staffed sets,
+--   bucket: {q, s, l, w, a, m, st} the call's bucket (m calls zset, st staffed set), ...}
+local AGENTS, AGENT_CFG, CALLS, RES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local TIMERS, EVENTS, QUEUES, COUNTERS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local ctx = cjson.decode(ARGV[1])
+local NOW = tonumber(ctx.now)
+local RES_USED = 0
+local OFFERS = {}
+if ctx.version ~= (redis.call('GET', KEYS[9]) or '') then
+  return redis.error_reply('STALE_CONFIG routing config changed; reload and retry')
+end
+
+-- Integers as exact decimal strings (tostring would give 1.79e+12).
+local function fmt(n) return string.format('%.0f', n) end
+
+local function jget(key, field)
+  local raw = redis.call('HGET', key, field)
+  if raw then return cjson.decode(raw) end
+  return nil
+end
+
+local function jput(key, field, value) redis.call('HSET', key, field, cjson.encode(value)) end
+
+local QCFG = {}
+local function qcfg(name)
+  if QCFG[name] == nil then QCFG[name] = jget(QUEUES, name) or false end
+  return QCFG[name]
+end
+
+local function emit(kind, fields)
+  local args = {'XADD', EVENTS, '*', 'type', kind, 'ts', fmt(NOW)}
+  for k, v in pairs(fields) do
+    args[#args + 1] = k
+    if type(v) == 'number' then args[#args + 1] = fmt(v) else args[#args + 1] = tostring(v) end
+  end
+  redis.call(unpack(args))
+end
+
+local function new_agent()
+  return {state = 'offline', reason = '', listed = 0, since = NOW, idle = NOW, calls = 0,
+          talk = 0, missed = 0, res = '', call = '', rr = {}}
+end
+
+-- The agent's sort score in one queue's available sets, by that queue's strategy.
+-- Ties are broken by the sorted set itself: equal scores order by agent id.
+local function agent_score(id, a, q, acfg)
+  local strategy = qcfg(q).strategy
+  if strategy == 'round_robin' then return (a.rr[q] or 0)
+  elseif strategy == 'fewest_calls' then return a.calls
+  elseif strategy == 'least_talk_time' then return a.talk
+  elseif strategy == 'most_skilled' then return -(acfg.skill[q] or 0) * 1e13 + a.idle
+  elseif strategy == 'random' then return math.floor((ctx.rnd or 0) * 1e9)
+  end
+  return a.idle
+end
+
+local function list_agent(id, a, acfg)
+  for _, e in ipairs(ctx.entries) do
+    redis.call('ZADD', KEYS[e.a], fmt(agent_score(id, a, e.q, acfg)), id)
+  end
+  a.listed = 1
+end
+
+local function unlist_agent(id, a)
+  for _, e in ipairs(ctx.entries) do redis.call('ZREM', KEYS[e.a], id) end
+  a.listed = 0
+end
+
+local function set_staffed(id, on)
+  for _, k in ipairs(ctx.staffed) do
+    if on then redis.call('SADD', KEYS[k], id) else redis.call('SREM', KEYS[k], id) end
+  end
+end
+
+local function agent_status(id, a)
+  local reason = a.state
+  if a.reason ~= '' then reason = a.state .. ':' .. a.reason end
+  emit('AGENTSTATUS', {agent = id, reason = reason})
+end
+
+-- Offer waiting call `sid` to agent `id`: both become reserved until the ring timeout.
+local function reserve(sid, c, wait_key, id, a)
+  local q = qcfg(c.queue)
+  local acfg = jget(AGENT_CFG, id)
+  RES_USED = RES_USED + 1
+  local res_id = ctx.res[RES_USED]
+  local expires = NOW + q.ring_ms
+  redis.call('ZREM', wait_key, sid)
+  c.state = 'ringing'; c.res = res_id; c.agent = id
+  jput(CALLS, sid, c)
+  a.rr[c.queue] = redis.call('HINCRBY', COUNTERS, 'rr:' .. c.queue, 1)
+  a.state = 'reserved'; a.reason = ''; a.listed = 0; a.res = res_id; a.call = sid; a.since = NOW
+  jput(AGENTS, id, a)
+  jput(RES, res_id, {call = sid, agent = id, queue = c.queue, created = NOW, expires = expires})
+  redis.call('ZADD', TIMERS, fmt(expires), 'ring:' .. res_id)
+  emit('OFFERED', {call = sid, agent = id, queue = c.queue, wait_ms = NOW - c.entered,
+                   priority = c.prio, language = c.lang})
+  OFFERS[#OFFERS + 1] = {id = res_id, call = sid, agent = id, queue = c.queue,
+                         device = acfg.device, expires = expires, data = c.data}
+end
+
+-- The best listed agent of an available set other than `exclude`; unlisted
+-- entries (agents reserved through another bucket) are dropped on the way.
+local function pick_agent(avail_key, exclude)
+  local i = 0
+  while true do
+    local id = redis.call('ZRANGE', avail_key, i, i)[1]
+    if not id then return nil end
+    local a = jget(AGENTS, id)
+    if a == nil or a.listed ~= 1 then
+      redis.call('ZREM', avail_key, id)
+    elseif id == exclude then
+      i = i + 1
+    else
+      return id, a
+    end
+  end
+end
+
+-- Call-side decision: offer waiting call `sid` in bucket `b` to its best available agent.
+local function offer_call(sid, c, b, exclude)
+  local id, a = pick_agent(KEYS[b.a], exclude)
+  if id then
+    redis.call('ZREM', KEYS[b.a], id)
+    reserve(sid, c, KEYS[b.w], id, a)
+    return true
+  end
+  return false
+end
+
+-- Agent-side decision: the listed agent takes the best head call of its buckets:
+-- heavier queue first, then higher priority and older original time (the packed
+-- score), then call sid.
+local function take_call(id, a)
+  if a.listed ~= 1 then return false end
+  local best, best_w, best_score, best_key
+  for _, e in ipairs(ctx.entries) do
+    local head = redis.call('ZRANGE', KEYS[e.w], 0, 0, 'WITHSCORES')
+    if head[1] then
+      local w = qcfg(e.q).weight
+      local score = tonumber(head[2])
+      if best == nil or w > best_w or (w == best_w and (score < best_score
+          or (score == best_score and head[1] < best))) then
+        best, best_w, best_score, best_key = head[1], w, score, KEYS[e.w]
+      end
+    end
+  end
+  if best == nil then return false end
+  unlist_agent(id, a)
+  reserve(best, jget(CALLS, best), best_key, id, a)
+  return true
+end
+
+-- Agent becomes available now: listed at once, or held back `delay_ms` first.
+local function make_available(id, a, acfg, delay_ms)
+  a.state = 'available'; a.reason = ''; a.res = ''; a.call = ''; a.since = NOW
+  if delay_ms > 0 then
+    a.listed = 0
+    redis.call('ZADD', TIMERS, fmt(NOW + delay_ms), 'hold:' .. id)
+  else
+    list_agent(id, a, acfg)
+  end
+end
+
+-- Remove call `sid` from its queue (abandon, timeout, overflow); returns its position.
+local function leave_queue(sid, c, b)
+  local position = redis.call('ZRANK', KEYS[b.m], sid)
+  redis.call('ZREM', KEYS[b.m], sid)
+  redis.call('ZREM', KEYS[b.w], sid)
+  redis.call('ZREM', TIMERS, 'esc:' .. sid, 'wait:' .. sid)
+  redis.call('HDEL', CALLS, sid)
+  if position then return position + 1 end
+  return 0
+end
+
+local function result(status, extra)
+  local out = extra or {}
+  out.status = status
+  out.offers = OFFERS
+  return cjson.encode(out)
+end
+
+-- A connected call ends: the agent goes to wrap-up (its own or the queue's time).
+local function complete_call(sid, c, kind)
+  local id = c.agent
+  local a, acfg = jget(AGENTS, id), jget(AGENT_CFG, id)
+  local talk = NOW - c.connected
+  redis.call('HDEL', CALLS, sid)
+  a.talk = a.talk + talk
+  emit(kind, {call = sid, agent = id, queue = c.queue, wait_ms = c.connected - c.entered,
+              talk_ms = talk})
+  local wrap = acfg.wrap_ms
+  if wrap < 0 then wrap = (qcfg(c.queue) or {wrap_ms = 0}).wrap_ms end
+  a.call = ''
+  if wrap > 0 then
+    a.state = 'wrap_up'; a.since = NOW
+    redis.call('ZADD', TIMERS, fmt(NOW + wrap), 'wrap:' .. id)
+  else
+    a.idle = NOW
+    make_available(id, a, acfg, 0)
+  end
+  agent_status(id, a)
+  take_call(id, a)
+  jput(AGENTS, id, a)
+end

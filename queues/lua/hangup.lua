@@ -1,0 +1,34 @@
+-- hangup.lua: the caller hangs up: an abandon while waiting or ringing (any ringing
+-- agent is released at once), or the end of a connected call (COMPLETECALLER).
+-- KEYS: the fixed keys of common.lua, then the call's bucket keys and, when an agent
+--       is involved, that agent's bucket and staffed keys.
+-- ARGV[1]: {now, version, res, rnd, call, state, agent, step (as read), bucket, entries,
+--           staffed}
+-- Returns JSON {status: abandoned|completed|unknown, position, offers}; error RETRY.
+local sid = ctx.call
+local c = jget(CALLS, sid)
+if not c then return result('unknown') end
+if c.state ~= ctx.state or c.agent ~= ctx.agent or c.step ~= ctx.step then
+  return redis.error_reply('RETRY the call changed while the script was prepared')
+end
+local b = ctx.bucket
+if c.state == 'connected' then
+  complete_call(sid, c, 'COMPLETECALLER')
+  return result('completed')
+end
+local position = leave_queue(sid, c, b)
+emit('ABANDON', {call = sid, queue = c.queue, position = position, original_position = c.pos0,
+                 wait_ms = NOW - c.entered, original_wait_ms = NOW - c.orig, priority = c.prio,
+                 language = c.lang})
+if c.state == 'ringing' then
+  local id = c.agent
+  local a, acfg = jget(AGENTS, id), jget(AGENT_CFG, id)
+  redis.call('HDEL', RES, c.res)
+  redis.call('ZREM', TIMERS, 'ring:' .. c.res)
+  emit('RINGCANCELED', {call = sid, agent = id, queue = c.queue, ring_ms = NOW - a.since})
+  make_available(id, a, acfg, 0)
+  agent_status(id, a)
+  take_call(id, a)
+  jput(AGENTS, id, a)
+end
+return result('abandoned', {position = position})

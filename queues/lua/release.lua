@@ -1,0 +1,57 @@
+-- release.lua: an offer ends unanswered (reject, busy, or ring timeout); the call goes
+-- back to its original place and the agent is held back, or put on break after too
+-- many consecutive no-answers.
+-- KEYS: the fixed keys of common.lua, then the agent's bucket and staffed keys and the
+--       call's bucket keys.
+-- ARGV[1]: {now, version, res, rnd, reservation, agent, reason: reject|busy|noanswer,
+--           timer ("" or the ring timer to claim), step (the call's step as read),
+--           entries, staffed, bucket: {q, s, w, a, m}}
+-- Returns JSON {status: released|gone, offers}; errors RESERVATION, RETRY.
+local r = jget(RES, ctx.reservation)
+if ctx.timer ~= '' then
+  if not r then redis.call('ZREM', TIMERS, ctx.timer); return result('gone') end
+elseif not r or r.agent ~= ctx.agent then
+  return redis.error_reply('RESERVATION ' .. ctx.reservation .. ' is unknown or already answered')
+elseif NOW >= r.expires then
+  return redis.error_reply('RESERVATION ' .. ctx.reservation .. ' has timed out')
+end
+local sid, id = r.call, r.agent
+local c, a, acfg = jget(CALLS, sid), jget(AGENTS, id), jget(AGENT_CFG, id)
+if c.step ~= ctx.step or c.queue ~= ctx.bucket.q or id ~= ctx.agent then
+  return redis.error_reply('RETRY the call moved while the script was prepared')
+end
+if ctx.timer ~= '' and redis.call('ZREM', TIMERS, ctx.timer) == 0 then return result('gone') end
+redis.call('HDEL', RES, ctx.reservation)
+redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation)
+-- The call keeps its packed score, so it is back exactly where it was.
+c.state = 'waiting'; c.res = ''; c.agent = ''; c.avoid = id
+redis.call('ZADD', KEYS[ctx.bucket.w], c.score, sid)
+jput(CALLS, sid, c)
+local ring_ms = NOW - r.created
+local delay
+if ctx.reason == 'noanswer' then
+  a.missed = a.missed + 1
+  emit('RINGNOANSWER', {call = sid, agent = id, queue = r.queue, ring_ms = ring_ms})
+  delay = acfg.no_answer_ms
+else
+  emit('REJECTED', {call = sid, agent = id, queue = r.queue, ring_ms = ring_ms,
+                    reason = ctx.reason})
+  delay = (ctx.reason == 'busy') and acfg.busy_ms or acfg.reject_ms
+end
+if a.missed >= acfg.max_no_answer then
+  a.state = 'break'; a.reason = 'missed calls'; a.listed = 0; a.res = ''; a.call = ''
+  a.since = NOW; a.missed = 0
+  set_staffed(id, false)
+  agent_status(id, a)
+else
+  make_available(id, a, acfg, delay)
+  agent_status(id, a)
+end
+-- Offer the call to someone else first; the agent who just let it go only gets
+-- it back when nobody else eligible is available. The agent is stored first:
+-- pick_agent reads stored states and would drop it as stale.
+jput(AGENTS, id, a)
+offer_call(sid, c, ctx.bucket, id)
+take_call(id, a)
+jput(AGENTS, id, a)
+return result('released')

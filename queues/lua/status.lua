@@ -1,0 +1,55 @@
+-- status.lua: an agent state change asked by the agent or due on a timer.
+-- KEYS: the fixed keys of common.lua, then the agent's bucket and staffed keys.
+-- ARGV[1]: {now, version, res, rnd, agent, target, reason, timer, entries, staffed, drop}
+--   drop: key indices of available sets to leave first (refresh only)
+--   target: available | ready | break | offline | refresh (config sync) |
+--           hold_end | wrap_end (timers; `timer` is the member to claim)
+-- Returns JSON {status: ok|gone, state, offers}; errors UNKNOWN_AGENT, INVALID_TRANSITION.
+local id, target = ctx.agent, ctx.target
+local acfg = jget(AGENT_CFG, id)
+if not acfg then return redis.error_reply('UNKNOWN_AGENT ' .. id) end
+local a = jget(AGENTS, id) or new_agent()
+local from = a.state
+local allowed = {
+  available = {offline = 1, ['break'] = 1, wrap_up = 1, available = 1},
+  ready = {wrap_up = 1},
+  ['break'] = {offline = 1, available = 1, wrap_up = 1, ['break'] = 1},
+  offline = {offline = 1, available = 1, wrap_up = 1, ['break'] = 1},
+  hold_end = {available = 1}, wrap_end = {wrap_up = 1},
+}
+if ctx.timer ~= '' then
+  if redis.call('ZREM', TIMERS, ctx.timer) == 0 or not allowed[target][from]
+     or (target == 'hold_end' and a.listed == 1) then
+    return result('gone')
+  end
+elseif target == 'refresh' then
+  -- Config sync: drop the agent from its old buckets, relist it under its new ones.
+  for _, k in ipairs(ctx.drop) do redis.call('ZREM', KEYS[k], id) end
+  if from ~= 'offline' and from ~= 'break' then set_staffed(id, true) end
+  if from == 'available' and a.listed == 1 then
+    list_agent(id, a, acfg)
+    take_call(id, a)
+    jput(AGENTS, id, a)
+  end
+  return result('ok', {state = a.state})
+elseif not allowed[target][from] then
+  return redis.error_reply('INVALID_TRANSITION agent ' .. id .. ' cannot go from ' .. from
+                           .. ' to ' .. target)
+end
+if target == 'available' and from == 'available' then return result('ok', {state = from}) end
+redis.call('ZREM', TIMERS, 'hold:' .. id, 'wrap:' .. id)
+unlist_agent(id, a)
+if target == 'break' or target == 'offline' then
+  a.state = target; a.reason = ctx.reason; a.since = NOW; a.missed = 0
+  set_staffed(id, false)
+else
+  -- Idle time counts from the last call or login, not from a missed offer.
+  if target ~= 'hold_end' then a.idle = NOW end
+  if target == 'available' then a.missed = 0 end
+  make_available(id, a, acfg, 0)
+  set_staffed(id, true)
+end
+if a.state ~= from or target == 'break' then agent_status(id, a) end
+take_call(id, a)
+jput(AGENTS, id, a)
+return result('ok', {state = a.state})

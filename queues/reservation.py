@@ -1,0 +1,75 @@
+"""Offers: a call and an agent reserved for each other until the ring timeout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from queues.models import OverflowAction
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """An offer to ring `device` for `call_sid`; the web layer dials it."""
+
+    id: str
+    call_sid: str
+    agent: str
+    queue: str
+    device: str
+    expires_at: float
+    data: str = ""
+
+    @classmethod
+    def from_offer(cls, offer: dict[str, Any]) -> Reservation:
+        """Build from one entry of a script's `offers`."""
+        return cls(
+            id=offer["id"],
+            call_sid=offer["call"],
+            agent=offer["agent"],
+            queue=offer["queue"],
+            device=offer["device"],
+            expires_at=offer["expires"] / 1000,
+            data=offer["data"],
+        )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An accepted offer: the call is connected to the agent."""
+
+    call_sid: str
+    agent: str
+    queue: str
+    wait_s: float
+    ring_s: float
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What happened when a call asked to join a queue."""
+
+    status: str  # offered | queued | full | no_agents
+    queue: str
+    position: int = 0
+    reservation: Reservation | None = None
+    action: OverflowAction | None = None
+
+
+@dataclass(frozen=True)
+class Exit:
+    """A call that left its queue on a timer, with the overflow action to carry out."""
+
+    call_sid: str
+    queue: str
+    action: OverflowAction
+    entry: Entry | None = None  # set when the action moved the call into another queue
+
+
+@dataclass
+class Fired:
+    """What one `run_due` pass did: new offers to dial and calls to redirect."""
+
+    timers: int = 0
+    offers: list[Reservation] = field(default_factory=list)
+    exits: list[Exit] = field(default_factory=list)

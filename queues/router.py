@@ -1,0 +1,538 @@
+"""The `Router` facade: the async API the web handlers and timer workers call.
+
+Each method reads what it needs to name the keys (the layout, sometimes the
+call's current step), then runs one atomic script that checks, decides and
+records the change with its event. If the state moved in between, the script
+refuses (`RetryScript`) and the method reads again; if the config was synced
+meanwhile (`StaleConfig`) it reloads the layout first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import TypeAdapter
+
+from ivr.clock import Clock
+from ivr.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueue, UnknownSkill
+from ivr.keys import Keys
+from queues import timers
+from queues.agent import AgentState
+from queues.layout import Bucket, Layout
+from queues.models import AgentConfig, OverflowAction, QueueConfig, ToQueue
+from queues.queue import Position, pack_score
+from queues.reservation import Connection, Entry, Exit, Fired, Reservation
+from queues.scripts import Context, KeyList, Outcome, RetryScript, Scripts, StaleConfig
+
+MAX_RETRIES = 5
+"""How often a method re-reads and retries when the state moved under it."""
+MAX_OVERFLOW_HOPS = 5
+"""How many queue-to-queue overflows one call may follow in one go."""
+ACTION = TypeAdapter(OverflowAction)
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def queue_record(queue: QueueConfig, retired: bool = False) -> dict[str, Any]:
+    """The JSON the scripts read for a queue (and `config` to rebuild the model)."""
+    return {
+        "config": queue.model_dump(mode="json"),
+        "retired": retired,
+        "strategy": queue.strategy,
+        "weight": queue.weight,
+        "ring_ms": queue.ring_timeout_s * 1000,
+        "wrap_ms": queue.wrap_up_s * 1000,
+        "steps_ms": [step.after_s * 1000 for step in queue.escalation],
+        "max_size": queue.max_size or 0,
+        "max_wait_ms": (queue.max_wait_s or 0) * 1000,
+        "when_no_agents": queue.when_no_agents,
+        "when_full": ACTION.dump_python(queue.when_full, mode="json"),
+        "when_max_wait": ACTION.dump_python(queue.when_max_wait, mode="json"),
+        "no_agents_action": ACTION.dump_python(queue.no_agents_action, mode="json"),
+    }
+
+
+def agent_record(agent: AgentConfig, skill: dict[str, int]) -> dict[str, Any]:
+    """The JSON the scripts read for an agent (and `config` to rebuild the model)."""
+    return {
+        "config": agent.model_dump(mode="json"),
+        "device": agent.device,
+        "wrap_ms": -1 if agent.wrap_up_s is None else agent.wrap_up_s * 1000,
+        "max_no_answer": agent.max_no_answer,
+        "reject_ms": agent.reject_delay_s * 1000,
+        "busy_ms": agent.busy_delay_s * 1000,
+        "no_answer_ms": agent.no_answer_delay_s * 1000,
+        "skill": skill,
+    }
+
+
+class Router:
+    """Skill-based routing of queued calls to agents, for one tenant."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, clock: Clock) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.clock = clock
+        self.scripts = Scripts(redis)
+        self._layout: Layout | None = None
+        self._version = ""
+
+    # -- config ---------------------------------------------------------------
+    async def load(self) -> Layout:
+        """Build the layout from the config last synced to the store."""
+        version = str(await self.redis.get(self.keys.routing_version()) or "")
+        stored_queues: dict[str, str] = await self.redis.hgetall(self.keys.routing_queues())  # type: ignore[assignment]
+        stored_agents: dict[str, str] = await self.redis.hgetall(self.keys.routing_agent_config())  # type: ignore[assignment]
+        queues: dict[str, QueueConfig] = {}
+        retired: set[str] = set()
+        for name, raw in stored_queues.items():
+            record = json.loads(raw)
+            queues[name] = QueueConfig.model_validate(record["config"])
+            if record["retired"]:
+                retired.add(name)
+        agents = {
+            name: AgentConfig.model_validate(json.loads(raw)["config"])
+            for name, raw in stored_agents.items()
+        }
+        self._layout = Layout(self.keys, queues, agents, frozenset(retired))
+        self._version = version
+        return self._layout
+
+    async def layout(self) -> Layout:
+        """The current layout, loaded on first use."""
+        return self._layout if self._layout is not None else await self.load()
+
+    async def sync_config(
+        self, queues: dict[str, QueueConfig], agents: dict[str, AgentConfig]
+    ) -> None:
+        """Store queue and agent definitions and relist agents under the new buckets.
+
+        A removed queue that still has calls is kept, retired: it takes no new
+        calls, but its calls keep their places and are served by agents who
+        still meet its requirements; it goes at the first sync after it empties.
+        A removed agent who is reserved or on a call is kept until the next
+        sync; any other removed agent is logged off.
+        """
+        old = await self.load()
+        states = await self._states(list(old.agents))
+        queues = dict(queues)
+        retired: set[str] = set()
+        for name, queue in old.queues.items():
+            if name not in queues and await self.redis.zcard(self.keys.queue_calls(name)):
+                queues[name], retired = queue, retired | {name}
+        agents = dict(agents)
+        for name, agent in old.agents.items():
+            if name not in agents and states[name].state in ("reserved", "on_call"):
+                agents[name] = agent
+        for name in set(old.agents) - set(agents):
+            if states[name].state != "offline":
+                await self.set_offline(name)
+        new = Layout(self.keys, queues, agents, frozenset(retired))
+        await self._write_config(new, old)
+        for name in sorted(agents):
+            if name in old.agents and states[name].state != "offline":
+                await self._refresh(name, old, new)
+
+    async def _write_config(self, new: Layout, old: Layout) -> None:
+        version = uuid.uuid4().hex
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for name in set(old.queues) - set(new.queues):
+                pipe.hdel(self.keys.routing_queues(), name)
+            for name in set(old.agents) - set(new.agents):
+                pipe.hdel(self.keys.routing_agent_config(), name)
+            for name, queue in new.queues.items():
+                record = queue_record(queue, retired=name in new.retired)
+                pipe.hset(self.keys.routing_queues(), name, json.dumps(record))
+            for name, agent in new.agents.items():
+                skill = new.skill_scores(name)
+                pipe.hset(
+                    self.keys.routing_agent_config(), name, json.dumps(agent_record(agent, skill))
+                )
+            pipe.set(self.keys.routing_version(), version)
+            await pipe.execute()
+        self._layout, self._version = new, version
+
+    async def _refresh(self, agent: str, old: Layout, new: Layout) -> None:
+        dropped = set(old.agent_queues(agent)) - set(new.agent_queues(agent))
+        for queue in dropped:
+            await self.redis.srem(self.keys.queue_staffed(queue), agent)
+        kl = KeyList(self.keys)
+        ctx = self._context(kl, new, agent=agent, target="refresh", reason="", timer="")
+        ctx["drop"] = [kl.add(old.available_key(b)) for b in old.agent_buckets(agent)]
+        await self._offers(await self.scripts.status(kl, ctx))
+
+    # -- helpers --------------------------------------------------------------
+    def _context(self, kl: KeyList, layout: Layout, **fields: Any) -> Context:
+        ctx: Context = {
+            "now": _ms(self.clock.now()),
+            "version": self._version,
+            "res": [uuid.uuid4().hex, uuid.uuid4().hex],
+            "rnd": random.random(),
+            "entries": [],
+            "staffed": [],
+        }
+        ctx.update(fields)
+        agent = fields.get("agent", "")
+        if agent and agent in layout.agents:
+            ctx["entries"] = [self._entry(kl, layout, b) for b in layout.agent_buckets(agent)]
+            ctx["staffed"] = [
+                kl.add(self.keys.queue_staffed(q)) for q in layout.agent_queues(agent)
+            ]
+        return ctx
+
+    def _entry(self, kl: KeyList, layout: Layout, bucket: Bucket) -> dict[str, Any]:
+        return {
+            "q": bucket.queue,
+            "s": bucket.step,
+            "l": bucket.language,
+            "w": kl.add(layout.waiting_key(bucket)),
+            "a": kl.add(layout.available_key(bucket)),
+            "m": kl.add(self.keys.queue_calls(bucket.queue)),
+            "st": kl.add(self.keys.queue_staffed(bucket.queue)),
+        }
+
+    async def _retrying(self, attempt: Callable[[Layout], Awaitable[Outcome]]) -> Outcome:
+        """Run `attempt` with a fresh read whenever the state or config moved under it."""
+        for _ in range(MAX_RETRIES):
+            layout = await self.layout()
+            try:
+                return await attempt(layout)
+            except StaleConfig:
+                await self.load()
+            except RetryScript:
+                continue
+        raise RoutingError("the routing state kept changing; giving up")
+
+    async def _offers(self, outcome: Outcome) -> list[Reservation]:
+        """The offers a script made; agents reserved through one bucket leave the others."""
+        offers = [Reservation.from_offer(offer) for offer in outcome["offers"]]
+        layout = await self.layout()
+        for offer in offers:
+            if offer.agent in layout.agents:
+                kl = KeyList(self.keys)
+                ctx = self._context(kl, layout, agent=offer.agent)
+                # After a sync the agent is relisted anyway, and stale entries are skipped.
+                with contextlib.suppress(StaleConfig):
+                    await self.scripts.deregister(kl, ctx)
+        return offers
+
+    async def _call(self, call_sid: str) -> dict[str, Any] | None:
+        raw = await self.redis.hget(self.keys.routing_calls(), call_sid)
+        return None if raw is None else dict(json.loads(raw))
+
+    def _agent_known(self, layout: Layout, agent: str) -> None:
+        if agent not in layout.agents:
+            raise UnknownAgent(agent)
+
+    # -- calls ----------------------------------------------------------------
+    async def enter(
+        self,
+        call_sid: str,
+        queue: str,
+        priority: int | None = None,
+        language: str | None = None,
+        data: str = "",
+        original_enqueued_at: float | None = None,
+    ) -> Entry:
+        """Join `queue`; offered to the best available eligible agent at once if there is one.
+
+        A full queue, or one with nobody logged in that diverts, answers with
+        its overflow action; an action naming another queue is followed.
+        """
+        for _ in range(MAX_OVERFLOW_HOPS):
+            entry = await self._enter_once(
+                call_sid, queue, priority, language, data, original_enqueued_at
+            )
+            if isinstance(entry.action, ToQueue):
+                queue = entry.action.queue
+                continue
+            return entry
+        raise RoutingError(f"call {call_sid} overflowed through {MAX_OVERFLOW_HOPS} queues")
+
+    async def _enter_once(
+        self,
+        call_sid: str,
+        queue: str,
+        priority: int | None,
+        language: str | None,
+        data: str,
+        original_enqueued_at: float | None,
+    ) -> Entry:
+        async def attempt(layout: Layout) -> Outcome:
+            config = layout.queues.get(queue)
+            if config is None or queue in layout.retired:
+                raise UnknownQueue(queue)
+            wanted = config.priority if priority is None else priority
+            if language and config.language_required and language not in layout.skills:
+                raise UnknownSkill(language)
+            now = self.clock.now()
+            orig = _ms(now if original_enqueued_at is None else original_enqueued_at)
+            kl = KeyList(self.keys)
+            bucket = self._entry(kl, layout, layout.call_bucket(queue, 0, language))
+            ctx = self._context(kl, layout, call=call_sid, priority=wanted)
+            ctx.update(
+                language=language or "",
+                score=str(pack_score(wanted, orig)),
+                orig=orig,
+                data=data,
+                bucket=bucket,
+            )
+            return await self.scripts.enter(kl, ctx)
+
+        outcome = await self._retrying(attempt)
+        offers = await self._offers(outcome)
+        action = outcome.get("action")
+        return Entry(
+            status=outcome["status"],
+            queue=queue,
+            position=int(outcome.get("position", 0)),
+            reservation=offers[0] if offers else None,
+            action=None if action is None else ACTION.validate_python(action),
+        )
+
+    async def hangup(self, call_sid: str) -> str:
+        """The caller hung up: `abandoned` (any ringing agent released), `completed`, `unknown`."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None:
+                return {"status": "unknown", "offers": []}
+            kl = KeyList(self.keys)
+            agent = call["agent"]
+            ctx = self._context(kl, layout, call=call_sid, agent=agent)
+            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+            ctx.update(
+                state=call["state"], step=call["step"], bucket=self._entry(kl, layout, bucket)
+            )
+            return await self.scripts.hangup(kl, ctx)
+
+        outcome = await self._retrying(attempt)
+        await self._offers(outcome)
+        return str(outcome["status"])
+
+    async def complete(self, call_sid: str) -> list[Reservation]:
+        """The agent ended the connected call: wrap-up, then the next offer."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None or call["state"] != "connected":
+                raise RoutingError(f"call {call_sid} is not connected")
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
+            return await self.scripts.complete(kl, ctx)
+
+        return await self._offers(await self._retrying(attempt))
+
+    # -- agents ---------------------------------------------------------------
+    async def _status(self, agent: str, target: str, reason: str = "", timer: str = "") -> Outcome:
+        async def attempt(layout: Layout) -> Outcome:
+            self._agent_known(layout, agent)
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, agent=agent, target=target, reason=reason, timer=timer)
+            return await self.scripts.status(kl, ctx)
+
+        return await self._retrying(attempt)
+
+    async def set_available(self, agent: str) -> list[Reservation]:
+        """Log in or come back: the agent takes the best waiting call it can, if any."""
+        return await self._offers(await self._status(agent, "available"))
+
+    async def set_ready(self, agent: str) -> list[Reservation]:
+        """End wrap-up early."""
+        return await self._offers(await self._status(agent, "ready"))
+
+    async def set_break(self, agent: str, reason: str = "") -> None:
+        """Go on break (not while reserved or on a call)."""
+        await self._status(agent, "break", reason)
+
+    async def set_offline(self, agent: str) -> None:
+        """Log off (not while reserved or on a call)."""
+        await self._status(agent, "offline")
+
+    async def agent_state(self, agent: str) -> AgentState:
+        """The agent's current state."""
+        self._agent_known(await self.layout(), agent)
+        raw = await self.redis.hget(self.keys.routing_agents(), agent)
+        return AgentState.from_stored(agent, None if raw is None else json.loads(raw))
+
+    async def _states(self, agents: list[str]) -> dict[str, AgentState]:
+        if not agents:
+            return {}
+        raws = await self.redis.hmget(self.keys.routing_agents(), agents)
+        return {
+            a: AgentState.from_stored(a, None if raw is None else json.loads(raw))
+            for a, raw in zip(agents, raws, strict=True)
+        }
+
+    # -- reservations -----------------------------------------------------------
+    async def accept(self, reservation_id: str, agent: str) -> Connection:
+        """The agent answered: on call; a late, repeated or foreign accept is a ReservationError."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            raw = await self.redis.hget(self.keys.routing_reservations(), reservation_id)
+            queue = json.loads(raw)["queue"] if raw else ""
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, reservation=reservation_id)
+            ctx.update(agent=agent, bucket={"m": kl.add(self.keys.queue_calls(queue))})
+            return await self.scripts.accept(kl, ctx)
+
+        outcome = await self._retrying(attempt)
+        return Connection(
+            call_sid=outcome["call"],
+            agent=agent,
+            queue=outcome["queue"],
+            wait_s=outcome["wait_ms"] / 1000,
+            ring_s=outcome["ring_ms"] / 1000,
+        )
+
+    async def reject(
+        self, reservation_id: str, agent: str, busy: bool = False
+    ) -> list[Reservation]:
+        """The agent declined (or its device was busy): the call goes back to its place."""
+        reason = "busy" if busy else "reject"
+        return await self._offers(await self._release(reservation_id, agent, reason, ""))
+
+    async def _release(self, reservation_id: str, agent: str, reason: str, timer: str) -> Outcome:
+        async def attempt(layout: Layout) -> Outcome:
+            raw = await self.redis.hget(self.keys.routing_reservations(), reservation_id)
+            if raw is None:
+                if timer:
+                    await self.redis.zrem(self.keys.routing_timers(), timer)
+                    return {"status": "gone", "offers": []}
+                raise ReservationError(f"{reservation_id} is unknown or already answered")
+            offer = json.loads(raw)
+            call = await self._call(offer["call"])
+            if call is None:
+                raise RetryScript("call vanished")
+            kl = KeyList(self.keys)
+            owner = offer["agent"] if timer else agent
+            ctx = self._context(kl, layout, agent=owner, reservation=reservation_id)
+            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+            ctx.update(
+                reason=reason,
+                timer=timer,
+                step=call["step"],
+                bucket=self._entry(kl, layout, bucket),
+            )
+            return await self.scripts.release(kl, ctx)
+
+        return await self._retrying(attempt)
+
+    # -- views ----------------------------------------------------------------
+    async def position(self, call_sid: str) -> Position | None:
+        """Where the call stands in its queue (None when it is not queued)."""
+        call = await self._call(call_sid)
+        if call is None or call["state"] == "connected":
+            return None
+        rank = await self.redis.zrank(self.keys.queue_calls(call["queue"]), call_sid)
+        if rank is None:
+            return None
+        return Position(
+            call_sid=call_sid,
+            queue=call["queue"],
+            position=int(rank) + 1,  # type: ignore[arg-type]
+            state=call["state"],
+            priority=int(call["prio"]),
+            waited_s=self.clock.now() - call["entered"] / 1000,
+        )
+
+    async def queue_snapshot(self, queue: str, limit: int = 100) -> list[Position]:
+        """The first `limit` calls of the queue, in the order they will be served."""
+        sids: list[str] = await self.redis.zrange(self.keys.queue_calls(queue), 0, limit - 1)  # type: ignore[assignment]
+        found = [await self.position(sid) for sid in sids]
+        return [p for p in found if p is not None]
+
+    # -- timers ---------------------------------------------------------------
+    async def next_due(self) -> float | None:
+        """When the earliest timer is due (Unix seconds), or None."""
+        head: list[tuple[str, float]] = await self.redis.zrange(
+            self.keys.routing_timers(), 0, 0, withscores=True
+        )  # type: ignore[assignment]
+        return float(head[0][1]) / 1000 if head else None
+
+    async def run_due(self, now: float | None = None) -> Fired:
+        """Fire every timer due at `now` (default: the clock); each fires in one process only."""
+        due_ms = _ms(self.clock.now() if now is None else now)
+        members: list[str] = await self.redis.zrangebyscore(  # type: ignore[assignment]
+            self.keys.routing_timers(), "-inf", due_ms, start=0, num=timers.TIMER_BATCH
+        )
+        fired = Fired()
+        for member in members:
+            fired.timers += 1
+            await self._fire(member, fired)
+        return fired
+
+    async def _fire(self, member: str, fired: Fired) -> None:
+        kind, ident = timers.parse(member)
+        layout = await self.layout()
+        if kind == timers.RING:
+            fired.offers += await self._offers(await self._release(ident, "", "noanswer", member))
+        elif kind in (timers.HOLD, timers.WRAP) and ident in layout.agents:
+            target = "hold_end" if kind == timers.HOLD else "wrap_end"
+            fired.offers += await self._offers(await self._status(ident, target, timer=member))
+        elif kind == timers.ESCALATE:
+            fired.offers += await self._offers(await self._escalate(ident, member))
+        elif kind == timers.MAX_WAIT:
+            await self._max_wait(ident, member, fired)
+        else:
+            await self.redis.zrem(self.keys.routing_timers(), member)
+
+    async def _escalate(self, call_sid: str, timer: str) -> Outcome:
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None:
+                await self.redis.zrem(self.keys.routing_timers(), timer)
+                return {"status": "gone", "offers": []}
+            queue, step = call["queue"], call["step"]
+            last = layout.step_count(queue) - 1 if queue in layout.queues else step
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, timer=timer, step=step)
+            here = layout.call_bucket(queue, step, call["lang"])
+            after = layout.call_bucket(queue, min(step + 1, last), call["lang"])
+            ctx.update(bucket=self._entry(kl, layout, here), next=self._entry(kl, layout, after))
+            return await self.scripts.escalate(kl, ctx)
+
+        return await self._retrying(attempt)
+
+    async def _max_wait(self, call_sid: str, timer: str, fired: Fired) -> None:
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None:
+                await self.redis.zrem(self.keys.routing_timers(), timer)
+                return {"status": "gone", "offers": []}
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, timer=timer, step=call["step"])
+            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+            ctx.update(bucket=self._entry(kl, layout, bucket))
+            return await self.scripts.maxwait(kl, ctx)
+
+        outcome = await self._retrying(attempt)
+        if outcome["status"] != "timeout":
+            return
+        action = ACTION.validate_python(outcome["action"])
+        entry = None
+        if isinstance(action, ToQueue):
+            entry = await self.enter(
+                call_sid,
+                action.queue,
+                priority=int(outcome["priority"]),
+                language=outcome["language"] or None,
+                data=outcome["data"],
+                original_enqueued_at=outcome["orig"] / 1000,
+            )
+            if entry.reservation is not None:
+                fired.offers.append(entry.reservation)
+        fired.exits.append(Exit(call_sid, outcome["queue"], action, entry))
+
+    async def run_timers(self, stop: asyncio.Event) -> None:
+        """Fire timers until `stop` (an asyncio.Event) is set."""
+        await timers.run_timers(self, stop, self.clock)

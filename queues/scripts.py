@@ -1,0 +1,159 @@
+"""The routing Lua scripts, registered once per client, each behind one typed function.
+
+Every script is `lua/common.lua` (the fixed KEYS, shared helpers) followed by
+its own file; each file opens with its KEYS/ARGV header. Python passes every
+key in KEYS (fixed keys first, then bucket keys) and one JSON context in ARGV
+that names the bucket keys by index. Scripts answer with JSON; refusals come
+back as errors whose first word maps to an exception in `ivr.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from ivr.errors import (
+    InvalidTransition,
+    ReservationError,
+    RoutingError,
+    UnknownAgent,
+    UnknownQueue,
+)
+from ivr.keys import Keys
+
+Context = dict[str, Any]
+"""The JSON context passed as ARGV[1]."""
+Outcome = dict[str, Any]
+"""A script's decoded JSON answer: always `status` and `offers`."""
+
+SCRIPT_NAMES = (
+    "enter",
+    "status",
+    "accept",
+    "release",
+    "hangup",
+    "complete",
+    "escalate",
+    "maxwait",
+    "deregister",
+)
+
+
+class RetryScript(RoutingError):
+    """State read before a script changed before it ran; read again and retry."""
+
+
+class StaleConfig(RoutingError):
+    """The config was synced since this router built its layout; reload and retry."""
+
+
+ERRORS: dict[str, type[RoutingError]] = {
+    "UNKNOWN_AGENT": UnknownAgent,
+    "UNKNOWN_QUEUE": UnknownQueue,
+    "INVALID_TRANSITION": InvalidTransition,
+    "RESERVATION": ReservationError,
+    "ROUTING": RoutingError,
+    "RETRY": RetryScript,
+    "STALE_CONFIG": StaleConfig,
+}
+
+
+@cache
+def source(name: str) -> str:
+    """The full text of one script: the common helpers, then the script itself."""
+    folder = resources.files("queues") / "lua"
+    return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+class KeyList:
+    """The KEYS of one script call: the fixed keys, then bucket keys added by index."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys: list[str] = [
+            keys.routing_agents(),
+            keys.routing_agent_config(),
+            keys.routing_calls(),
+            keys.routing_reservations(),
+            keys.routing_timers(),
+            keys.events(),
+            keys.routing_queues(),
+            keys.routing_counters(),
+            keys.routing_version(),
+        ]
+        self._index = {key: i + 1 for i, key in enumerate(self.keys)}
+
+    def add(self, key: str) -> int:
+        """The 1-based Lua index of `key`, adding it on first use."""
+        if key not in self._index:
+            self.keys.append(key)
+            self._index[key] = len(self.keys)
+        return self._index[key]
+
+
+def _raise_for(exc: ResponseError) -> RoutingError:
+    code, _, message = str(exc).partition(" ")
+    kind = ERRORS.get(code)
+    if kind is None:
+        raise exc
+    return kind(message)
+
+
+class Scripts:
+    """The routing scripts registered on one client."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self._scripts: dict[str, AsyncScript] = {
+            name: redis.register_script(source(name)) for name in SCRIPT_NAMES
+        }
+
+    async def _run(self, name: str, keys: KeyList, ctx: Context) -> Outcome:
+        try:
+            raw = await self._scripts[name](keys=keys.keys, args=[json.dumps(ctx)])
+        except ResponseError as exc:
+            raise _raise_for(exc) from None
+        outcome: Outcome = json.loads(raw)
+        if not isinstance(outcome.get("offers"), list):  # cjson encodes {} for an empty list
+            outcome["offers"] = []
+        return outcome
+
+    async def enter(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A call joins a queue; offered at once when an eligible agent is available."""
+        return await self._run("enter", keys, ctx)
+
+    async def status(self, keys: KeyList, ctx: Context) -> Outcome:
+        """An agent state change (asked, or a hold-back/wrap-up timer), then a take."""
+        return await self._run("status", keys, ctx)
+
+    async def accept(self, keys: KeyList, ctx: Context) -> Outcome:
+        """The agent answers its offer: agent on call, call connected."""
+        return await self._run("accept", keys, ctx)
+
+    async def release(self, keys: KeyList, ctx: Context) -> Outcome:
+        """An offer ends unanswered; the call returns to its original place."""
+        return await self._run("release", keys, ctx)
+
+    async def hangup(self, keys: KeyList, ctx: Context) -> Outcome:
+        """The caller hangs up: abandon, or the end of a connected call."""
+        return await self._run("hangup", keys, ctx)
+
+    async def complete(self, keys: KeyList, ctx: Context) -> Outcome:
+        """The agent ends a connected call and goes to wrap-up."""
+        return await self._run("complete", keys, ctx)
+
+    async def escalate(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A call moves to its next escalation step, keeping its place."""
+        return await self._run("escalate", keys, ctx)
+
+    async def maxwait(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A call that waited too long leaves with its overflow action."""
+        return await self._run("maxwait", keys, ctx)
+
+    async def deregister(self, keys: KeyList, ctx: Context) -> Outcome:
+        """An agent reserved through one bucket leaves its other available sets."""
+        return await self._run("deregister", keys, ctx)
