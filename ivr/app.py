@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ivr import logs, webhooks
+from ivr import background, connect, hold, logs, webhooks
 from ivr.clock import Clock, SystemClock
 from ivr.errors import WebhookError
 from ivr.reload import ConfigRegistry
@@ -66,8 +66,13 @@ def create_app(
     *,
     clock: Clock | None = None,
     twilio_http_client: Any = None,
+    run_timers: bool = True,
 ) -> Starlette:
-    """Build the app. With no store URL in `settings`, an embedded Valkey is started."""
+    """Build the app. With no store URL in `settings`, an embedded Valkey is started.
+
+    `run_timers=False` leaves routing timers to whoever calls `background.tick`
+    (tests on a controlled clock drive it from the emulator's clock).
+    """
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
 
@@ -78,21 +83,32 @@ def create_app(
         url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         redis = async_client(url)
         registry = ConfigRegistry(settings.config_dir)
-        app.state.services = Services.build(settings, clock, redis, registry)
-        app.state.twilio_http_client = twilio_http_client
+        svc = Services.build(settings, clock, redis, registry)
+        svc.twilio_http_client = twilio_http_client
+        svc.loop = asyncio.get_running_loop()
+        app.state.services = svc
+        await svc.sync_routing()
         stop = asyncio.Event()
         watcher = asyncio.create_task(registry.watch(settings.reload_interval_s, stop))
+        timers = asyncio.create_task(background.run(svc, stop)) if run_timers else None
         log.info("ready", config_version=registry.version, store=url)
         try:
             yield
         finally:
             stop.set()
             await watcher
+            if timers is not None:
+                await timers
             await redis.aclose()
             if embedded is not None:
                 embedded.stop()
 
-    routes = [*webhooks.routes, Route("/healthz", healthz, methods=["GET"])]
+    routes = [
+        *webhooks.routes,
+        *connect.routes,
+        *hold.routes,
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import twiml
 from ivr.call import CallSession
 from ivr.config import Config
-from ivr.menu import Action, Language, Node, Option
+from ivr.menu import Action, Language, Node, Option, QueueTarget
 from ivr.prompts import Localized, PromptItem, pick
 
 MAX_HOPS = 25
@@ -49,6 +49,8 @@ class Turn:
     now: datetime
     urls: Urls
     response: VoiceResponse
+    handoff: QueueTarget | None = None
+    """Set when the caller is handed to a queue: the webhook joins it in routing."""
 
     @property
     def language(self) -> Language:
@@ -236,10 +238,11 @@ def hand_off(turn: Turn, action: Action) -> None:
     """Queue, transfer, voicemail or hang up: the call leaves the menu."""
     call = turn.call
     if action.queue is not None:
-        call.queue, call.priority, call.outcome = action.queue.name, action.queue.priority, "queued"
+        call.queue, call.outcome = action.queue.name, "queued"
+        call.priority = action.queue.priority or 0
         queue = turn.config.queues.get(action.queue.name)
         turn.say(queue.entry_message if queue else None)
-        turn.response.enqueue(action.queue.name)
+        turn.handoff = action.queue
     elif action.transfer is not None:
         call.outcome = "transferred"
         turn.say(action.transfer.message)

@@ -37,6 +37,22 @@ class Keys:
         """Stream: voicemails left by callers (call, from, recording URL, duration)."""
         return f"{self.prefix}:voicemails"
 
+    def offers(self) -> str:
+        """Hash: reservation id -> JSON {call, agent, leg}: the agent phone we rang for it."""
+        return f"{self.prefix}:offers"
+
+    def hold(self, call_sid: str) -> str:
+        """Hash: a waiting caller's hold state (announcements made, last position told)."""
+        return f"{self.prefix}:call:{call_sid}:hold"
+
+    def announcements(self) -> str:
+        """Stream: every wait estimate told to a caller, to measure its accuracy later."""
+        return f"{self.prefix}:announcements"
+
+    def handle_times(self) -> str:
+        """Hash: queue -> recent handle time in seconds (moving average), for wait estimates."""
+        return f"{self.prefix}:handle-times"
+
     # -- events (queues/events.py) --------------------------------------------
     def events(self) -> str:
         """Stream: every state change, in the Asterisk queue_log vocabulary."""

@@ -39,7 +39,8 @@ class QueueTarget(Strict):
     """Hand the call to a queue, with a priority and any data collected."""
 
     name: str
-    priority: int = 0
+    priority: int | None = None
+    """0-99, higher is served first; unset uses the queue's own priority."""
 
 
 class VoicemailSpec(Strict):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
+from ivr import telephony
 from ivr.attendant import Urls
 from ivr.call import CallStore
 from ivr.clock import Clock, utcnow
@@ -16,6 +21,9 @@ from ivr.keys import Keys
 from ivr.reload import ConfigRegistry
 from ivr.security import Verifier
 from ivr.settings import Settings
+from queues.router import Router
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -28,6 +36,11 @@ class Services:
     registry: ConfigRegistry
     verifier: Verifier
     urls: Urls
+    router: Router
+    twilio_http_client: Any = None
+    loop: asyncio.AbstractEventLoop | None = None
+    synced_version: str = ""
+    _rest: Any = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -43,6 +56,7 @@ class Services:
             registry=registry,
             verifier=Verifier(settings),
             urls=Urls(settings.public_base_url),
+            router=Router(redis, keys, clock),
         )
 
     def now(self) -> datetime:
@@ -51,6 +65,25 @@ class Services:
     def config_for(self, version: str) -> Config:
         """The config a call started on, or the live one if that version is gone."""
         return self.registry.get(version) or self.registry.current
+
+    async def rest(self, operation: Any) -> Any:
+        """Run a blocking twilio REST operation `operation(client)` off the event loop."""
+        if self._rest is None:
+            self._rest = telephony.rest_client(self.settings, self.twilio_http_client)
+        client = self._rest
+        return await anyio.to_thread.run_sync(lambda: operation(client))
+
+    async def sync_routing(self) -> None:
+        """Give the routing engine the live queues and agents when the config version moved."""
+        config = self.registry.current
+        if config.version != self.synced_version:
+            await self.router.sync_config(dict(config.queues), dict(config.agents))
+            self.synced_version = config.version
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """From another thread (tests, the demo): run `coro` on the app's loop and wait."""
+        assert self.loop is not None, "the app is not running"
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
 
 
 def services(request: Request) -> Services:

@@ -15,7 +15,7 @@ with the TwiML it got the first time and counted once.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from redis.asyncio.client import Pipeline
 from starlette.requests import Request
@@ -24,17 +24,18 @@ from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import attendant, logs, twiml
+from ivr import attendant, connect, logs, offers, twiml
 from ivr.attendant import Turn
-from ivr.call import CallSession
+from ivr.call import FINAL_STATUSES, CallSession
 from ivr.config import Config
 from ivr.security import require
 from ivr.service import Services, services
+from queues.reservation import Reservation
 
 log = logs.get(__name__)
 XML = "application/xml"
 Effects = Callable[[Pipeline], object] | None
-Handler = Callable[[Services, Turn, dict[str, str]], Effects]
+Handler = Callable[[Services, Turn, dict[str, str]], Awaitable[Effects]]
 
 
 def xml(text: str) -> Response:
@@ -65,7 +66,9 @@ def new_session(svc: Services, form: dict[str, str]) -> tuple[CallSession, Confi
     return session, config
 
 
-async def start_call(svc: Services, form: dict[str, str], apology: bool = False) -> str:
+async def start_call(
+    svc: Services, form: dict[str, str], apology: bool = False
+) -> tuple[str, Reservation | None]:
     """Create the session and greet the caller; a retry gets the first answer back."""
     session, config = new_session(svc, form)
     session.step = 1
@@ -73,8 +76,17 @@ async def start_call(svc: Services, form: dict[str, str], apology: bool = False)
     if apology:
         turn.say(config.menu.sorry)
     attendant.start(turn)
+    offer = await connect.enqueue(svc, turn) if turn.handoff else None
     log.info("call started", call=session.sid, caller=session.caller, node=session.node)
-    return await svc.calls.commit(session, None, twiml.render(turn.response))
+    return await svc.calls.commit(session, None, twiml.render(turn.response)), offer
+
+
+async def answer_with(text: str, offer: Reservation | None, svc: Services) -> Response:
+    """The TwiML, after ringing the agent reserved for the call (the REST request is queued
+    at Twilio, so the caller's TwiML still comes back at once)."""
+    if offer is not None:
+        await offers.ring(svc, offer)
+    return xml(text)
 
 
 async def incoming(request: Request) -> Response:
@@ -82,7 +94,9 @@ async def incoming(request: Request) -> Response:
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     cached = await svc.calls.response_for(sid, 0)
-    return xml(cached if cached is not None else await start_call(svc, form))
+    if cached is not None:
+        return xml(cached)
+    return await answer_with(*await start_call(svc, form), svc)
 
 
 def parse_step(text: str | None) -> int | None:
@@ -96,7 +110,7 @@ async def step_endpoint(request: Request, handle: Handler) -> Response:
     (sid,) = require(form, "CallSid")
     session = await svc.calls.get(sid)
     if session is None:  # state expired or never existed: start again, politely
-        return xml(await start_call(svc, form, apology=True))
+        return await answer_with(*await start_call(svc, form, apology=True), svc)
     step = parse_step(request.query_params.get("step"))
     if step is not None and step < session.step:
         cached = await svc.calls.response_for(sid, step)
@@ -107,8 +121,10 @@ async def step_endpoint(request: Request, handle: Handler) -> Response:
         return xml(reprompt(svc, config, session))
     session.step += 1
     turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
-    effects = handle(svc, turn, form)
-    return xml(await svc.calls.commit(session, step, twiml.render(turn.response), effects))
+    effects = await handle(svc, turn, form)
+    offer = await connect.enqueue(svc, turn) if turn.handoff else None
+    text = await svc.calls.commit(session, step, twiml.render(turn.response), effects)
+    return await answer_with(text, offer, svc)
 
 
 def reprompt(svc: Services, config: Config, session: CallSession) -> str:
@@ -123,14 +139,14 @@ def reprompt(svc: Services, config: Config, session: CallSession) -> str:
     return twiml.render(turn.response)
 
 
-def on_menu_input(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+async def on_menu_input(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
     digits = form.get("Digits", "").strip()
     speech = form.get("SpeechResult", "").strip()
     attendant.answer(turn, digits, speech)
     return None
 
 
-def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+async def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
     """Store the voicemail against the call (in the same transaction as the step)."""
     turn.say(turn.config.menu.thanks)
     turn.response.hangup()
@@ -152,7 +168,7 @@ def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
     return lambda pipe: pipe.xadd(key, record)  # type: ignore[arg-type]
 
 
-def on_transfer_done(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+async def on_transfer_done(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
     if form.get("DialCallStatus") != "completed":
         attendant.hang_up(turn, turn.config.menu.goodbye)
     else:
@@ -176,7 +192,9 @@ async def voice_status(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
-    await svc.calls.record_status(sid, form)
+    first = await svc.calls.record_status(sid, form)
+    if first and form.get("CallStatus") in FINAL_STATUSES and await svc.router.has_call(sid):
+        await connect.abandon(svc, sid)  # a hang-up the call flow itself did not see
     return Response(status_code=204)
 
 

@@ -67,6 +67,47 @@ class EscalationStep(BaseModel):
     required_skills: Skills = Field(default_factory=dict)
 
 
+DEFAULT_HOLD_MUSIC = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
+ANNOUNCE_EVERY_S = 45
+ANNOUNCE_MIN_S = 15
+"""Never announce position or wait more often than this (Asterisk's min-announce-frequency)."""
+HANDLE_TIME_S = 180
+"""The handle time assumed for wait estimates until real calls have been measured."""
+
+
+class PeriodicMessage(BaseModel):
+    """A message played to waiting callers every `every_s` seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every_s: int = Field(gt=0)
+    text: Localized
+
+
+class HoldConfig(BaseModel):
+    """What a waiting caller hears, and the ways out of the queue they are offered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    music: str = DEFAULT_HOLD_MUSIC
+    announce_position: bool = True
+    announce_wait: bool = True
+    announce_every_s: int = Field(default=ANNOUNCE_EVERY_S, gt=0)
+    announce_min_s: int = Field(default=ANNOUNCE_MIN_S, gt=0)
+    messages: list[PeriodicMessage] = Field(default_factory=list)
+    apology_after_s: int | None = Field(default=120, gt=0)
+    apology: Localized | None = None
+    voicemail_key: str | None = "2"
+    handle_time_s: int = Field(default=HANDLE_TIME_S, gt=0)
+    max_estimated_wait_s: int | None = Field(default=None, gt=0)
+    """Divert callers at entry when the estimated wait is longer than this."""
+    when_estimated_wait: OverflowAction = "voicemail"
+    hours: str | None = None
+    """Opening hours of the queue; callers still waiting at closing time are moved on."""
+    when_closed: OverflowAction = "voicemail"
+    closing_message: Localized | None = None
+
+
 class QueueConfig(BaseModel):
     """A queue callers can be handed to."""
 
@@ -91,6 +132,7 @@ class QueueConfig(BaseModel):
     wrap_up_s: int = Field(default=WRAP_UP_S, ge=0)
     service_level_s: int = Field(default=SERVICE_LEVEL_S, gt=0)
     weight: int = Field(default=1, ge=0)
+    hold: HoldConfig = Field(default_factory=HoldConfig)
 
 
 class AgentConfig(BaseModel):

@@ -68,8 +68,10 @@ class Exit:
 
 @dataclass
 class Fired:
-    """What one `run_due` pass did: new offers to dial and calls to redirect."""
+    """What one `run_due` pass did: new offers to dial, rings to stop, calls to redirect."""
 
     timers: int = 0
     offers: list[Reservation] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    """Reservations whose ring timed out: the web layer hangs up those agents' phones."""
     exits: list[Exit] = field(default_factory=list)

@@ -428,6 +428,10 @@ class Router:
         return await self._retrying(attempt)
 
     # -- views ----------------------------------------------------------------
+    async def has_call(self, call_sid: str) -> bool:
+        """Whether the call is known to routing (waiting, ringing or connected)."""
+        return await self._call(call_sid) is not None
+
     async def position(self, call_sid: str) -> Position | None:
         """Where the call stands in its queue (None when it is not queued)."""
         call = await self._call(call_sid)
@@ -475,7 +479,10 @@ class Router:
         kind, ident = timers.parse(member)
         layout = await self.layout()
         if kind == timers.RING:
-            fired.offers += await self._offers(await self._release(ident, "", "noanswer", member))
+            outcome = await self._release(ident, "", "noanswer", member)
+            if outcome.get("status") != "gone":
+                fired.expired.append(ident)
+            fired.offers += await self._offers(outcome)
         elif kind in (timers.HOLD, timers.WRAP) and ident in layout.agents:
             target = "hold_end" if kind == timers.HOLD else "wrap_end"
             fired.offers += await self._offers(await self._status(ident, target, timer=member))

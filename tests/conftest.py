@@ -18,6 +18,7 @@ import pytest
 import redis
 from twilio.request_validator import RequestValidator
 
+from ivr import background
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
@@ -116,7 +117,7 @@ def fixture_server(settings: Settings, clock: ManualClock, r: redis.Redis) -> It
     """The real app on a real uvicorn server, on a flushed store."""
     from ivr.app import create_app  # imported here so module-level tests never need the app
 
-    with LiveServer(create_app(settings, clock=clock)) as server:
+    with LiveServer(create_app(settings, clock=clock, run_timers=False)) as server:
         yield server
 
 
@@ -140,5 +141,7 @@ def fixture_tw(server: LiveServer, clock: ManualClock) -> Iterator[Emulator]:
             voice_status_callback="/voice/status",
             sms_url="/sms/incoming",
         )
-        server.app.state.twilio_http_client = emulator.http_client()
+        svc = server.app.state.services
+        svc.twilio_http_client = emulator.http_client()
+        emulator.on_tick(lambda now: svc.run(background.tick(svc)))
         yield emulator

@@ -119,14 +119,21 @@ def test_repeat_plays_the_short_greeting(twilio: Twilio) -> None:
     assert heard(again) == "Billing 1, support 2, sales 3, message 4, language 9."
 
 
-def test_speech_keyword_in_malay_picks_the_option(twilio: Twilio) -> None:
+def routing_queue(r: redis.Redis, sid: str) -> str:
+    """The queue routing holds the call in."""
+    raw = r.hget(Keys().routing_calls(), sid)
+    assert raw is not None, f"{sid} is not in any queue"
+    return str(json.loads(raw)["queue"])
+
+
+def test_speech_keyword_in_malay_picks_the_option(twilio: Twilio, r: redis.Redis) -> None:
     """Saying 'sokongan' at the Malay main menu hands the call to the support queue."""
     menu = press(twilio, twilio.post("/voice/incoming", call_form()).text, "2")
     assert "sokongan" in gather(menu).attrib["hints"]
     form = call_form(SpeechResult="Saya perlukan sokongan", Confidence="0.91")
     queued = twilio.post(action(menu), form).text
     assert verbs(queued)[-1] == "Enqueue"
-    assert "support" in queued
+    assert routing_queue(r, form["CallSid"]) == "support"
 
 
 def test_account_number_is_collected_and_the_call_queued_for_billing(
@@ -137,6 +144,7 @@ def test_account_number_is_collected_and_the_call_queued_for_billing(
     assert gather(ask).attrib["finishOnKey"] == "#"
     queued = press(twilio, ask, "12345678")
     assert verbs(queued)[-1] == "Enqueue"
+    assert routing_queue(r, "CA" + "1" * 32) == "billing"
     session = r.get(Keys().call("CA" + "1" * 32)) or ""
     assert '"account_number":"12345678"' in session
     assert '"path":["language","opening_hours","main","account"]' in session

@@ -1,0 +1,390 @@
+"""Connecting a waiting caller to an agent, and what happens when the call ends.
+
+    caller leg:  <Enqueue waitUrl=/voice/hold action=/voice/queue/done>call-CA…</Enqueue>
+    agent leg:   REST call -> /voice/agent/offer (whisper, "press 1")
+                 -> /voice/agent/answer -> <Dial action=/voice/agent/done><Queue>call-CA…</Queue>
+
+Every caller waits in a Twilio queue of their own, named after the call, so
+the agent's `<Dial><Queue>` bridges exactly the caller routing chose (a
+shared Twilio queue would hand over whoever is at its front). Until an agent
+accepts, the caller hears the hold loop without a gap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import logs, offers, twiml
+from ivr.attendant import Turn
+from ivr.call import CallSession
+from ivr.errors import RoutingError, UnknownSkill
+from ivr.security import require
+from ivr.service import Services, services
+from queues import ewt
+from queues.reservation import Entry, Reservation
+
+log = logs.get(__name__)
+ACCEPT_KEY = "1"
+WHISPER_TIMEOUT_S = 10
+FAILED_DEVICE = frozenset({"busy", "failed"})
+
+
+def queue_name(call_sid: str) -> str:
+    """The Twilio queue a caller waits in: one per call (at most 64 characters)."""
+    return f"call-{call_sid}"
+
+
+def xml(response: VoiceResponse) -> Response:
+    return Response(twiml.render(response), media_type="application/xml")
+
+
+def describe(session: CallSession | None, svc: Services, queue: str, waited_s: float) -> str:
+    """The whisper: who is calling, about what, and what they already told the IVR."""
+    config = svc.registry.current
+    shown = config.queues.get(queue)
+    parts = [f"{shown.display_name if shown and shown.display_name else queue} call"]
+    if session is not None:
+        parts.append(f"from {session.caller_name or spell(session.caller)}")
+        language = config.languages.available.get(session.language)
+        parts.append(f"in {language.name if language else session.language}")
+        parts.append(f"waited {int(waited_s // 60)} minutes {int(waited_s % 60)} seconds")
+        parts += [f"{k.replace('_', ' ')} {spell(v)}" for k, v in session.data.items()]
+    return ", ".join(parts) + f". Press {ACCEPT_KEY} to accept."
+
+
+def spell(value: str) -> str:
+    """Digits read one by one, so TTS does not say 'twelve million'."""
+    return " ".join(value) if value.lstrip("+").isdigit() else value
+
+
+async def agent_offer(request: Request) -> Response:
+    """The agent picked up: whisper the call's context and ask for the accept key."""
+    svc = services(request)
+    await svc.verifier.form(request)
+    reservation_id = request.query_params.get("res", "")
+    offer = await offers.offer_for(svc, reservation_id)
+    response = VoiceResponse()
+    if offer is None:
+        response.say("Sorry, that caller is no longer waiting.")
+        response.hangup()
+        return xml(response)
+    session = await svc.calls.get(offer["call"])
+    position = await svc.router.position(offer["call"])
+    text = describe(session, svc, offer["queue"], position.waited_s if position else 0.0)
+    gather = twiml.gather(
+        f"{svc.urls.base}/voice/agent/answer?res={reservation_id}",
+        num_digits=1,
+        timeout=WHISPER_TIMEOUT_S,
+        input="dtmf",
+    )
+    gather.say(text)
+    response.append(gather)
+    response.say("No key was pressed. Goodbye.")
+    response.hangup()
+    return xml(response)
+
+
+async def agent_answer(request: Request) -> Response:
+    """1 accepts (bridge to the caller); anything else declines (the caller stays on hold)."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    reservation_id = request.query_params.get("res", "")
+    offer = await offers.offer_for(svc, reservation_id)
+    response = VoiceResponse()
+    if offer is None:
+        response.say("Sorry, that caller is no longer waiting.")
+        response.hangup()
+        return xml(response)
+    if form.get("Digits", "") != ACCEPT_KEY:
+        await offers.dispatch_offers(
+            svc, await offers.release(svc, _res(offer, reservation_id), False)
+        )
+        await svc.redis.hdel(svc.keys.offers(), reservation_id)
+        response.say("Call declined.")
+        response.hangup()
+        return xml(response)
+    return xml(await accept(svc, reservation_id, offer["agent"], offer["call"]))
+
+
+def _res(offer: dict[str, str], reservation_id: str) -> Reservation:
+    return Reservation(
+        id=reservation_id,
+        call_sid=offer["call"],
+        agent=offer["agent"],
+        queue=offer["queue"],
+        device="",
+        expires_at=0.0,
+    )
+
+
+async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) -> VoiceResponse:
+    response = VoiceResponse()
+    try:
+        connection = await svc.router.accept(reservation_id, agent)
+    except RoutingError as exc:
+        log.info("late accept refused", reservation=reservation_id, reason=str(exc))
+        response.say("Sorry, that call is no longer waiting.")
+        response.hangup()
+        return response
+    log.info("connected", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
+    base = svc.urls.base
+    dial = response.dial(action=f"{base}/voice/agent/done?call={call_sid}")
+    dial.queue(queue_name(call_sid), url=f"{base}/voice/queue/connect?call={call_sid}")
+    return response
+
+
+async def agent_status(request: Request) -> Response:
+    """Status of the agent's leg: a busy, failed or dropped phone releases the offer."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    reservation_id = request.query_params.get("res", "")
+    status = form.get("CallStatus", "")
+    offer = await offers.offer_for(svc, reservation_id)
+    if offer is not None and status in FAILED_DEVICE | {"completed", "canceled"}:
+        released = await offers.release(svc, _res(offer, reservation_id), status in FAILED_DEVICE)
+        await svc.redis.hdel(svc.keys.offers(), reservation_id)
+        await offers.dispatch_offers(svc, released)
+    return Response(status_code=204)
+
+
+async def agent_done(request: Request) -> Response:
+    """The bridged call ended (either side hung up): the agent goes to wrap-up."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    call_sid = request.query_params.get("call", "")
+    response = VoiceResponse()
+    if form.get("DialCallStatus") != "completed":
+        response.say("The caller is no longer there.")
+    await finish(svc, call_sid)
+    response.hangup()
+    return xml(response)
+
+
+async def finish(svc: Services, call_sid: str) -> None:
+    """End the connected call in routing (once), and ring whoever is next for the agent."""
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    try:
+        offered = await svc.router.complete(call_sid)
+    except RoutingError:
+        return  # already completed by the other leg's webhook or a status callback
+    if raw is not None:
+        await record_handle_time(svc, json.loads(raw))
+    await offers.dispatch_offers(svc, offered)
+
+
+async def record_handle_time(svc: Services, call: dict[str, object]) -> None:
+    """Talk time plus the queue's wrap-up feeds the wait estimates of later callers."""
+    queue = svc.registry.current.queues.get(str(call["queue"]))
+    if queue is None or "connected" not in call:
+        return
+    talk_s = svc.clock.now() - float(call["connected"]) / 1000  # type: ignore[arg-type]
+    await ewt.record_handle_time(
+        svc.redis, svc.keys, str(call["queue"]), talk_s + queue.wrap_up_s, queue.hold.handle_time_s
+    )
+
+
+async def queue_connect(request: Request) -> Response:
+    """Played to the caller just before the bridge."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    session = await svc.calls.get(sid)
+    response = VoiceResponse()
+    if session is not None:
+        config = svc.config_for(session.config_version)
+        language = config.languages.available.get(session.language)
+        text = CONNECTING.get(session.language, CONNECTING["en"])
+        response.say(text, language=language.say_language if language else None)
+    return xml(response)
+
+
+CONNECTING = {
+    "en": "Connecting you now.",
+    "ms": "Anda sedang disambungkan sekarang.",
+    "th": "กำลังโอนสายให้คุณค่ะ",
+}
+
+
+async def queue_done(request: Request) -> Response:
+    """The caller's Enqueue ended: bridged and over, hung up while waiting, or left."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    result = form.get("QueueResult", "")
+    response = VoiceResponse()
+    if result == "bridged":
+        await finish(svc, sid)
+    elif result == "leave":
+        await abandon(svc, sid, reason="exit-key")
+        return xml(await leave_treatment(svc, sid))
+    elif result in ("hangup", "error", "system-error"):
+        await abandon(svc, sid)
+    response.hangup()
+    return xml(response)
+
+
+async def abandon(svc: Services, call_sid: str, reason: str = "hangup") -> None:
+    """The caller left the queue without an agent: record it and stop any ringing agent."""
+    pending = await pending_offer(svc, call_sid)
+    outcome = await svc.router.hangup(call_sid)
+    if outcome == "abandoned" and pending is not None:
+        await offers.stop_ringing(svc, pending)
+    if outcome == "completed":
+        await finish(svc, call_sid)
+
+
+async def pending_offer(svc: Services, call_sid: str) -> str | None:
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    reservation = json.loads(raw).get("res") if raw else None
+    return str(reservation) if reservation else None
+
+
+routes = [
+    Route("/voice/agent/offer", agent_offer, methods=["POST"]),
+    Route("/voice/agent/answer", agent_answer, methods=["POST"]),
+    Route("/voice/agent/status", agent_status, methods=["POST"]),
+    Route("/voice/agent/done", agent_done, methods=["POST"]),
+    Route("/voice/queue/connect", queue_connect, methods=["POST"]),
+    Route("/voice/queue/done", queue_done, methods=["POST"]),
+]
+
+
+VOICEMAIL_PROMPT = {
+    "en": "Please leave a message after the tone, then press hash.",
+    "ms": "Sila tinggalkan pesanan selepas nada, kemudian tekan pagar.",
+    "th": "กรุณาฝากข้อความหลังเสียงสัญญาณ แล้วกดเครื่องหมายสี่เหลี่ยม",
+}
+
+
+def overflow(svc: Services, session: CallSession, action: object) -> VoiceResponse:
+    """The TwiML for a caller moved out of a queue: a voicemail, or a message and goodbye."""
+    config = svc.config_for(session.config_version)
+    language = (
+        config.languages.available.get(session.language)
+        or config.languages.available[config.languages.default]
+    )
+    response = VoiceResponse()
+    message = getattr(action, "hangup", None)
+    if message is not None:
+        response.say(message, language=language.say_language, voice=language.voice)
+        response.hangup()
+        return response
+    prompt = VOICEMAIL_PROMPT.get(session.language, VOICEMAIL_PROMPT["en"])
+    response.say(prompt, language=language.say_language, voice=language.voice)
+    response.record(
+        action=svc.urls.voicemail(session.step),
+        max_length=120,
+        finish_on_key="#",
+        play_beep=True,
+    )
+    return response
+
+
+async def hold_key(request: Request) -> Response:
+    """An exit key pressed on hold: leave the queue for the voicemail box."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    session = await svc.calls.get(sid)
+    position = await svc.router.position(sid)
+    response = VoiceResponse()
+    if session is not None and position is not None:
+        queue = svc.config_for(session.config_version).queues.get(position.queue)
+        if queue is not None and form.get("Digits") == queue.hold.voicemail_key:
+            await svc.redis.hset(svc.keys.hold(sid), "exit", json.dumps("voicemail"))
+            response.leave()
+            return xml(response)
+    response.redirect(f"{svc.urls.base}/voice/hold")  # any other key: back to the music
+    return xml(response)
+
+
+async def queue_exit(request: Request) -> Response:
+    """Where a caller is redirected when a timer (max wait, closing) moves them on."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    return xml(await leave_treatment(svc, sid))
+
+
+async def leave_treatment(svc: Services, sid: str) -> VoiceResponse:
+    session = await svc.calls.get(sid)
+    raw = await svc.redis.hget(svc.keys.hold(sid), "exit")
+    if session is None or raw is None:
+        response = VoiceResponse()
+        response.hangup()
+        return response
+    data = json.loads(raw)
+    action = data if isinstance(data, str) else _Message(data.get("hangup", ""))
+    return overflow(svc, session, action)
+
+
+@dataclass(frozen=True)
+class _Message:
+    hangup: str
+
+
+routes += [
+    Route("/voice/hold/key", hold_key, methods=["POST"]),
+    Route("/voice/queue/exit", queue_exit, methods=["POST"]),
+]
+
+
+async def enqueue(svc: Services, turn: Turn) -> Reservation | None:
+    """Join the call to its queue in routing and put it in its own Twilio queue.
+
+    Returns the offer to ring when an agent was reserved at once. A retried
+    webhook finds the call already in routing and only renders the TwiML.
+    """
+    target, call = turn.handoff, turn.call
+    assert target is not None
+    entry: Entry | None = None
+    if not await svc.router.has_call(call.sid):
+        entry = await enter(svc, call, target.name, target.priority)
+        if entry.action is not None:
+            turn.response = overflow(svc, call, entry.action)
+            return None
+        call.queue = entry.queue
+        diverted = await diverted_by_estimate(svc, call, turn, entry)
+        if diverted:
+            return None
+    base = svc.urls.base
+    turn.response.enqueue(
+        queue_name(call.sid),
+        wait_url=f"{base}/voice/hold",
+        wait_url_method="POST",
+        action=f"{base}/voice/queue/done",
+        method="POST",
+    )
+    return entry.reservation if entry is not None else None
+
+
+async def enter(svc: Services, call: CallSession, queue: str, priority: int | None) -> Entry:
+    data = json.dumps({"caller": call.caller, "name": call.caller_name, "data": call.data})
+    try:
+        return await svc.router.enter(call.sid, queue, priority, call.language, data)
+    except UnknownSkill:
+        # Nobody speaks the caller's language in this queue: better any agent than none.
+        log.warning("no agent has the caller's language", call=call.sid, language=call.language)
+        return await svc.router.enter(call.sid, queue, priority, None, data)
+
+
+async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, entry: Entry) -> bool:
+    """Overflow at entry when the estimated wait is over the queue's threshold."""
+    queue = turn.config.queues.get(entry.queue)
+    if queue is None or queue.hold.max_estimated_wait_s is None or entry.reservation:
+        return False
+    from ivr.hold import estimate_for
+
+    seconds = await estimate_for(svc, entry.queue, entry.position, queue.hold)
+    if seconds is None or seconds <= queue.hold.max_estimated_wait_s:
+        return False
+    await svc.router.hangup(call.sid)
+    log.info("diverted on estimated wait", call=call.sid, estimate_s=round(seconds))
+    turn.response = overflow(svc, call, queue.hold.when_estimated_wait)
+    return True

@@ -1,0 +1,175 @@
+"""Callers chosen in the menu reach the right agent: emulator, real app, controlled clock."""
+
+from __future__ import annotations
+
+import redis
+
+from ivr.emulator import Emulator
+from ivr.emulator.calls import Call
+from ivr.keys import Keys
+from ivr.liveserver import LiveServer
+from tests.agents import go_available, state
+from tests.conftest import BUSINESS
+
+
+def billing_caller(tw: Emulator, number: str = "+60199999999") -> Call:
+    """An English caller who keys an account number and joins billing."""
+    call = tw.dial(from_=number, to=BUSINESS)
+    call.press("1")
+    call.hears("For billing, press 1")
+    call.press("1")
+    call.hears("8 digit account number")
+    call.press("20261124#")
+    return call
+
+
+def events(r: redis.Redis, kind: str) -> list[dict[str, str]]:
+    return [fields for _, fields in r.xrange(Keys().events()) if fields["type"] == kind]
+
+
+def test_accepted_call_is_bridged_with_the_ivr_context_whispered(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Alice hears who is calling and the account number, presses 1, and is bridged."""
+    go_available(server, "alice")
+    call = billing_caller(tw)
+    alice = tw.device("client:alice")
+    tw.advance(1)
+    assert alice.ringing is not None
+    leg = alice.answer()
+    whisper = leg.hears("Billing call")
+    assert "in English" in whisper.text
+    assert "account number 2 0 2 6 1 1 2 4" in whisper.text
+    leg.press("1")
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None
+    assert state(server, "alice").state == "on_call"
+    (connect,) = events(r, "CONNECT")
+    assert connect["agent"] == "alice" and connect["queue"] == "billing"
+    tw.advance(60)
+    call.hangup()
+    tw.advance(1)
+    assert state(server, "alice").state == "wrap_up"
+    tw.advance(15)
+    assert state(server, "alice").state == "available"
+    tw.assert_no_errors()
+
+
+def test_language_decides_the_agent(tw: Emulator, server: LiveServer) -> None:
+    """A Thai caller for support rings the Thai-speaking agent, not the idle English one."""
+    go_available(server, "alice", "chai")
+    call = tw.dial(from_="+60199999999", to=BUSINESS)
+    call.press("3")
+    call.hears("ฝ่ายบิล กด 1")
+    call.press("2")
+    tw.advance(1)
+    assert tw.device("+66811111111").ringing is not None
+    assert tw.device("client:alice").ringing is None
+
+
+def test_rejected_offer_goes_to_the_next_agent_and_the_caller_hears_only_hold(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Alice declines; the caller stays on hold, and Budi is offered the call and takes it."""
+    go_available(server, "alice", "budi")
+    call = billing_caller(tw)
+    tw.advance(1)
+    first = (
+        tw.device("client:alice") if tw.device("client:alice").ringing else tw.device("client:budi")
+    )
+    second = (
+        tw.device("client:budi") if first.address == "client:alice" else tw.device("client:alice")
+    )
+    leg = first.answer()
+    leg.hears("Press 1 to accept")
+    leg.press("9")
+    tw.advance(1)
+    assert second.ringing is not None
+    assert first.ringing is None
+    second.answer().press("1")
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None
+    assert [e["agent"] for e in events(r, "REJECTED")] == [first.address.removeprefix("client:")]
+    assert not any("sorry" in u.text.lower() for u in call.heard)
+
+
+def test_unanswered_offers_put_the_agent_on_break_after_the_limit(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Alice lets three offers ring out: she goes on break 'missed calls'; the caller waits on."""
+    go_available(server, "alice")
+    call = billing_caller(tw)
+    for _ in range(3):
+        tw.advance(30)
+    agent = state(server, "alice")
+    assert agent.state == "break"
+    assert agent.reason == "missed calls"
+    assert len(events(r, "RINGNOANSWER")) == 3
+    assert not call.ended
+    assert tw.device("client:alice").ringing is None
+
+
+def test_hanging_up_while_waiting_is_an_abandon(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """A caller who gives up on hold is recorded as abandoned with their position and wait."""
+    call = billing_caller(tw)
+    tw.advance(40)
+    call.hangup()
+    tw.advance(1)
+    (abandon,) = events(r, "ABANDON")
+    assert abandon["queue"] == "billing"
+    assert abandon["position"] == "1"
+    assert int(abandon["wait_ms"]) >= 40_000
+    assert r.hget(Keys().routing_calls(), call.sid) is None
+
+
+def test_hanging_up_while_an_agent_rings_releases_the_agent(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """The caller hangs up during the ring: Alice's phone stops and she is free again."""
+    go_available(server, "alice")
+    call = billing_caller(tw)
+    tw.advance(1)
+    alice = tw.device("client:alice")
+    assert alice.ringing is not None
+    call.hangup()
+    tw.advance(1)
+    assert alice.ringing is None
+    assert state(server, "alice").state == "available"
+
+
+def test_agent_hanging_up_first_ends_the_call_and_starts_wrap_up(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """When the agent hangs up, the caller's call ends and the agent goes to wrap-up."""
+    go_available(server, "alice")
+    call = billing_caller(tw)
+    tw.advance(1)
+    leg = tw.device("client:alice").answer()
+    leg.press("1")
+    call.hears("Connecting you now")
+    tw.advance(90)
+    leg.hangup()
+    tw.advance(1)
+    assert call.ended
+    assert state(server, "alice").state == "wrap_up"
+
+
+def test_a_retried_hand_off_joins_the_queue_once(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """With every webhook sent twice, the caller enters the queue once and one agent rings."""
+    go_available(server, "alice", "budi")
+    call = tw.dial(from_="+60199999999", to=BUSINESS, replay=True)
+    call.press("1")
+    call.hears("For billing, press 1")
+    call.press("1")
+    call.press("20261124#")
+    tw.advance(1)
+    assert len(events(r, "ENTERQUEUE")) == 1
+    ringing = [d for d in ("client:alice", "client:budi") if tw.device(d).ringing is not None]
+    assert len(ringing) == 1
+    tw.assert_no_errors()
