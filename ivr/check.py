@@ -596,7 +596,56 @@ def check_silent_menus(ctx: Context) -> None:
             )
 
 
+# Queues and agents --------------------------------------------------------------------------
+
+
+def check_queues(ctx: Context) -> None:
+    """Queue references (hours, overflow queues) exist, and someone can answer each queue."""
+    config = ctx.config
+    for name, queue in config.queues.items():
+        path: DataPath = ("queues", name)
+        if queue.hold.hours is not None and queue.hold.hours not in config.hours:
+            ctx.error(
+                (*path, "hold", "hours"),
+                f"unknown hours '{queue.hold.hours}'",
+                suggest(queue.hold.hours, config.hours),
+            )
+        for field_name in ("when_full", "when_max_wait", "no_agents_action"):
+            target = getattr(getattr(queue, field_name), "queue", None)
+            if target is not None and target not in config.queues:
+                ctx.error(
+                    (*path, field_name),
+                    f"overflow to unknown queue '{target}'",
+                    suggest(target, config.queues),
+                )
+        agents = config.agents.values()
+        if agents and not any(_can_answer(a.skills, queue.required_skills) for a in agents):
+            ctx.warn(
+                (*path, "required_skills"),
+                f"no agent has the skills queue '{name}' requires",
+                "add the skills to an agent in agents.yaml",
+            )
+
+
+def _can_answer(skills: dict[str, int], required: dict[str, int]) -> bool:
+    return all(skills.get(skill, 0) >= level for skill, level in required.items())
+
+
+def check_agents(ctx: Context) -> None:
+    """Agent devices are a client identity or an E.164 number."""
+    for name, agent in ctx.config.agents.items():
+        device = agent.device
+        if not device.startswith("client:") and e164(device) != device:
+            ctx.error(
+                ("agents", name, "device"),
+                f"device {device!r} is neither client:NAME nor an E.164 number",
+                'write "client:alice" or "+60123456789"',
+            )
+
+
 CHECKS: tuple[Callable[[Context], None], ...] = (
+    check_queues,
+    check_agents,
     check_start,
     check_languages,
     check_timezone,

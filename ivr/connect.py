@@ -221,7 +221,8 @@ async def queue_done(request: Request) -> Response:
     if result == "bridged":
         await finish(svc, sid)
     elif result == "leave":
-        await abandon(svc, sid, reason="exit-key")
+        why = await svc.redis.hget(svc.keys.hold(sid), "exit_event")
+        await abandon(svc, sid, exit=str(why or "EXITWITHKEY"))
         return xml(await leave_treatment(svc, sid))
     elif result in ("hangup", "error", "system-error"):
         await abandon(svc, sid)
@@ -229,10 +230,13 @@ async def queue_done(request: Request) -> Response:
     return xml(response)
 
 
-async def abandon(svc: Services, call_sid: str, reason: str = "hangup") -> None:
-    """The caller left the queue without an agent: record it and stop any ringing agent."""
+async def abandon(svc: Services, call_sid: str, exit: str = "") -> None:
+    """The caller left the queue without an agent: record it and stop any ringing agent.
+
+    `exit` names a deliberate exit (an event type such as EXITWITHKEY); empty is a hang-up.
+    """
     pending = await pending_offer(svc, call_sid)
-    outcome = await svc.router.hangup(call_sid)
+    outcome = await svc.router.hangup(call_sid, exit)
     if outcome == "abandoned" and pending is not None:
         await offers.stop_ringing(svc, pending)
     if outcome == "completed":
@@ -297,11 +301,18 @@ async def hold_key(request: Request) -> Response:
     if session is not None and position is not None:
         queue = svc.config_for(session.config_version).queues.get(position.queue)
         if queue is not None and form.get("Digits") == queue.hold.voicemail_key:
-            await svc.redis.hset(svc.keys.hold(sid), "exit", json.dumps("voicemail"))
+            await mark_exit(svc, sid, "voicemail", "EXITWITHKEY")
             response.leave()
             return xml(response)
     response.redirect(f"{svc.urls.base}/voice/hold")  # any other key: back to the music
     return xml(response)
+
+
+async def mark_exit(svc: Services, sid: str, action: object, event: str) -> None:
+    """Remember where a caller leaving the queue goes next, and how to record the exit."""
+    data = action if isinstance(action, str) else action.model_dump()  # type: ignore[attr-defined]
+    mapping = {"exit": json.dumps(data), "exit_event": event}
+    await svc.redis.hset(svc.keys.hold(sid), mapping=mapping)  # type: ignore[arg-type]
 
 
 async def queue_exit(request: Request) -> Response:
@@ -384,7 +395,7 @@ async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, ent
     seconds = await estimate_for(svc, entry.queue, entry.position, queue.hold)
     if seconds is None or seconds <= queue.hold.max_estimated_wait_s:
         return False
-    await svc.router.hangup(call.sid)
+    await svc.router.hangup(call.sid, "OVERFLOW")
     log.info("diverted on estimated wait", call=call.sid, estimate_s=round(seconds))
     turn.response = overflow(svc, call, queue.hold.when_estimated_wait)
     return True

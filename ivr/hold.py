@@ -187,6 +187,21 @@ def music(w: Waiting) -> None:
     w.response.append(gather)
 
 
+def closed(svc: Services, queue: QueueConfig) -> bool:
+    hours = svc.registry.current.hours.get(queue.hold.hours or "")
+    return hours is not None and not hours.is_open(svc.now())
+
+
+async def close(w: Waiting) -> VoiceResponse:
+    """Closing time: tell the caller, and leave the queue for the closing action."""
+    from ivr.connect import mark_exit  # connect imports this module's estimate
+
+    await mark_exit(w.svc, w.session.sid, w.hold.when_closed, "EXITCLOSED")
+    w.say_localized(w.hold.closing_message)
+    w.response.leave()
+    return w.response
+
+
 async def hold(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
@@ -204,6 +219,8 @@ async def hold(request: Request) -> Response:
         or config.languages.available[config.languages.default]
     )
     w = Waiting(svc, session, queue, language, response)
+    if closed(svc, queue):
+        return Response(twiml.render(await close(w)), media_type="application/xml")
     state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
     await announce(w, state, position.position, position.waited_s)
     periodic(w, state, position.waited_s)

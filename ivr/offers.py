@@ -93,8 +93,9 @@ async def dispatch(svc: Services, fired: Fired) -> None:
 
 async def redirect_exit(svc: Services, call_sid: str, action: object) -> None:
     """Move a caller who left the queue on a timer to the queue's overflow treatment."""
-    kind = json.dumps(action if isinstance(action, str) else action.model_dump())  # type: ignore[attr-defined]
-    await svc.redis.hset(svc.keys.hold(call_sid), "exit", kind)
+    from ivr.connect import mark_exit  # connect imports this module
+
+    await mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")
     url = f"{svc.urls.base}/voice/queue/exit"
     try:
         await svc.rest(lambda c: c.calls(call_sid).update(url=url, method="POST"))

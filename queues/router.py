@@ -299,8 +299,12 @@ class Router:
             action=None if action is None else ACTION.validate_python(action),
         )
 
-    async def hangup(self, call_sid: str) -> str:
-        """The caller hung up: `abandoned` (any ringing agent released), `completed`, `unknown`."""
+    async def hangup(self, call_sid: str, exit: str = "") -> str:
+        """The caller hung up: `abandoned` (any ringing agent released), `completed`, `unknown`.
+
+        `exit` names a deliberate exit instead of a hang-up (an `EventType` such as
+        EXITWITHKEY), so it is recorded as that and not as an abandon.
+        """
 
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
@@ -311,7 +315,10 @@ class Router:
             ctx = self._context(kl, layout, call=call_sid, agent=agent)
             bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
             ctx.update(
-                state=call["state"], step=call["step"], bucket=self._entry(kl, layout, bucket)
+                state=call["state"],
+                step=call["step"],
+                bucket=self._entry(kl, layout, bucket),
+                exit=exit,
             )
             return await self.scripts.hangup(kl, ctx)
 

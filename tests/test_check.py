@@ -442,3 +442,35 @@ SUMMARIES = [
 def test_summary(found: list[Problem], version: str | None, expected: str) -> None:
     """The summary line counts errors and warnings, and names the version when it loaded."""
     assert summary(found, version) == expected
+
+
+def test_queue_hours_and_overflow_targets_must_exist(tmp_path: Path) -> None:
+    """A queue naming unknown hours or overflowing into an unknown queue is an error at its line."""
+    from tests.conftest import SAMPLE_CONFIG
+
+    target = tmp_path / "config"
+    shutil.copytree(SAMPLE_CONFIG, target)
+    queues = target / "queues.yaml"
+    text = queues.read_text(encoding="utf-8").replace("hours: office", "hours: ofice")
+    text = text.replace("when_max_wait: voicemail", "when_max_wait: {queue: suport}")
+    queues.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    assert run(target, out) == 1
+    report = out.getvalue()
+    lines = text.splitlines()
+    hours_line = next(i for i, line in enumerate(lines) if "hours: ofice" in line) + 1
+    assert f"queues.yaml:{hours_line}:" in report and "did you mean 'office'" in report
+    assert "overflow to unknown queue 'suport'" in report
+
+
+def test_agent_device_must_be_a_client_or_a_number(tmp_path: Path) -> None:
+    """An agent device that is neither client:NAME nor E.164 is reported."""
+    from tests.conftest import SAMPLE_CONFIG
+
+    target = tmp_path / "config"
+    shutil.copytree(SAMPLE_CONFIG, target)
+    agents = target / "agents.yaml"
+    agents.write_text(agents.read_text(encoding="utf-8").replace("client:budi", "budi"), "utf-8")
+    out = io.StringIO()
+    assert run(target, out) == 1
+    assert "device 'budi' is neither client:NAME nor an E.164 number" in out.getvalue()

@@ -68,30 +68,34 @@ def test_language_decides_the_agent(tw: Emulator, server: LiveServer) -> None:
     assert tw.device("client:alice").ringing is None
 
 
+def support_caller(tw: Emulator) -> Call:
+    """An English caller who asks for technical support."""
+    call = tw.dial(from_="+60199999999", to=BUSINESS)
+    call.press("1")
+    call.hears("For billing, press 1")
+    call.press("2")
+    return call
+
+
 def test_rejected_offer_goes_to_the_next_agent_and_the_caller_hears_only_hold(
     tw: Emulator, server: LiveServer, r: redis.Redis
 ) -> None:
-    """Alice declines; the caller stays on hold, and Budi is offered the call and takes it."""
-    go_available(server, "alice", "budi")
-    call = billing_caller(tw)
+    """Chai (most skilled) declines; the caller stays on hold, and Alice is offered and takes it."""
+    go_available(server, "alice", "chai")
+    call = support_caller(tw)
     tw.advance(1)
-    first = (
-        tw.device("client:alice") if tw.device("client:alice").ringing else tw.device("client:budi")
-    )
-    second = (
-        tw.device("client:budi") if first.address == "client:alice" else tw.device("client:alice")
-    )
-    leg = first.answer()
+    chai, alice = tw.device("+66811111111"), tw.device("client:alice")
+    assert chai.ringing is not None and alice.ringing is None
+    leg = chai.answer()
     leg.hears("Press 1 to accept")
     leg.press("9")
     tw.advance(1)
-    assert second.ringing is not None
-    assert first.ringing is None
-    second.answer().press("1")
+    assert alice.ringing is not None
+    alice.answer().press("1")
     call.hears("Connecting you now")
     tw.advance(2)
     assert call.bridge is not None
-    assert [e["agent"] for e in events(r, "REJECTED")] == [first.address.removeprefix("client:")]
+    assert [e["agent"] for e in events(r, "REJECTED")] == ["chai"]
     assert not any("sorry" in u.text.lower() for u in call.heard)
 
 

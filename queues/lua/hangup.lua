@@ -3,7 +3,8 @@
 -- KEYS: the fixed keys of common.lua, then the call's bucket keys and, when an agent
 --       is involved, that agent's bucket and staffed keys.
 -- ARGV[1]: {now, version, res, rnd, call, state, agent, step (as read), bucket, entries,
---           staffed}
+--           staffed, exit: "" for a hang-up (ABANDON), or the event type of a deliberate
+--           exit: EXITWITHKEY (pressed a key), EXITCLOSED (queue closed), OVERFLOW}
 -- Returns JSON {status: abandoned|completed|unknown, position, offers}; error RETRY.
 local sid = ctx.call
 local c = jget(CALLS, sid)
@@ -17,9 +18,10 @@ if c.state == 'connected' then
   return result('completed')
 end
 local position = leave_queue(sid, c, b)
-emit('ABANDON', {call = sid, queue = c.queue, position = position, original_position = c.pos0,
-                 wait_ms = NOW - c.entered, original_wait_ms = NOW - c.orig, priority = c.prio,
-                 language = c.lang})
+local kind = (ctx.exit and ctx.exit ~= '') and ctx.exit or 'ABANDON'
+emit(kind, {call = sid, queue = c.queue, position = position, original_position = c.pos0,
+            wait_ms = NOW - c.entered, original_wait_ms = NOW - c.orig, priority = c.prio,
+            language = c.lang})
 if c.state == 'ringing' then
   local id = c.agent
   local a, acfg = jget(AGENTS, id), jget(AGENT_CFG, id)
