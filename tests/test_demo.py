@@ -8,7 +8,7 @@ import sys
 
 
 def test_demo_runs_callers_in_three_languages_and_exits_zero() -> None:
-    """The demo plays English, Malay and Thai callers through the real app and summarises."""
+    """Callers in three languages wait, hear announcements, are rung through and bridged."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     result = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "demo", "--minutes", "5"],
@@ -20,6 +20,11 @@ def test_demo_runs_callers_in_three_languages_and_exits_zero() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Aisyah (ms) calls" in out and "Somchai (th) calls" in out and "Oliver (en) calls" in out
-    assert "joins the support queue" in out
-    assert "calls: 14" in out
+    assert "hears the whisper" in out and "accepts and is connected" in out
+    assert "declines the call; the caller stays on hold" in out
+    assert "hears: You are next in line." in out
+    assert "finishes the call and wraps up" in out
+    answered = int(out.split("answered by an agent: ")[1].split()[0])
+    assert answered >= 5
+    assert "FRT (call start to agent): median" in out
     assert "emulator errors: 0" in out
