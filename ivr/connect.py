@@ -174,8 +174,20 @@ async def finish(svc: Services, call_sid: str) -> None:
     except RoutingError:
         return  # already completed by the other leg's webhook or a status callback
     if raw is not None:
-        await record_handle_time(svc, json.loads(raw))
+        call = json.loads(raw)
+        await record_handle_time(svc, call)
+        await remember_agent(svc, call_sid, call)
     await offers.dispatch_offers(svc, offered)
+
+
+async def remember_agent(svc: Services, call_sid: str, call: dict[str, object]) -> None:
+    """Keep who handled this caller, so their next call can go to the same person."""
+    session = await svc.calls.get(call_sid)
+    queue = svc.registry.current.queues.get(str(call["queue"]))
+    if session is None or queue is None or not queue.sticky_days or not call.get("agent"):
+        return
+    ttl = queue.sticky_days * 86400
+    await svc.redis.set(svc.keys.last_agent(session.caller), str(call["agent"]), ex=ttl)
 
 
 async def record_handle_time(svc: Services, call: dict[str, object]) -> None:
@@ -377,12 +389,13 @@ async def enqueue(svc: Services, turn: Turn) -> Reservation | None:
 
 async def enter(svc: Services, call: CallSession, queue: str, priority: int | None) -> Entry:
     data = json.dumps({"caller": call.caller, "name": call.caller_name, "data": call.data})
+    prefer = str(await svc.redis.get(svc.keys.last_agent(call.caller)) or "")
     try:
-        return await svc.router.enter(call.sid, queue, priority, call.language, data)
+        return await svc.router.enter(call.sid, queue, priority, call.language, data, prefer=prefer)
     except UnknownSkill:
         # Nobody speaks the caller's language in this queue: better any agent than none.
         log.warning("no agent has the caller's language", call=call.sid, language=call.language)
-        return await svc.router.enter(call.sid, queue, priority, None, data)
+        return await svc.router.enter(call.sid, queue, priority, None, data, prefer=prefer)
 
 
 async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, entry: Entry) -> bool:

@@ -45,6 +45,10 @@ class Keys:
         """Hash: a waiting caller's hold state (announcements made, last position told)."""
         return f"{self.prefix}:call:{call_sid}:hold"
 
+    def last_agent(self, number: str) -> str:
+        """String: the agent who last handled a call from this number (TTL: sticky days)."""
+        return f"{self.prefix}:last-agent:{number}"
+
     def announcements(self) -> str:
         """Stream: every wait estimate told to a caller, to measure its accuracy later."""
         return f"{self.prefix}:announcements"

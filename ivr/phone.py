@@ -50,19 +50,22 @@ class TerminalPhone:
     def __init__(self, tw: Emulator, call: Call, out: TextIO) -> None:
         self.tw, self.call, self.out = tw, call, out
         self.shown = 0
-        self.last_queue: str | None = None
+        self.last_state: str | None = None
 
     def show(self) -> None:
-        """Print what was heard since last time, and queue changes."""
+        """Print what was heard since last time, and when the call goes on hold or through."""
         for utterance in self.call.heard[self.shown :]:
             line = describe(utterance)
             if line:
                 print(line, file=self.out, flush=True)
         self.shown = len(self.call.heard)
-        if self.call.queue != self.last_queue:
-            self.last_queue = self.call.queue
-            state = f"waiting in queue {self.call.queue}" if self.call.queue else "left the queue"
-            print(f"  ({state})", file=self.out, flush=True)
+        state = (
+            "on hold" if self.call.queue else "talking to an agent" if self.call.bridge else None
+        )
+        if state != self.last_state:
+            self.last_state = state
+            if state is not None:
+                print(f"  ({state})", file=self.out, flush=True)
 
     def act(self, line: str) -> bool:
         """Carry out one typed command; False when the caller hung up."""

@@ -133,6 +133,9 @@ class QueueConfig(BaseModel):
     service_level_s: int = Field(default=SERVICE_LEVEL_S, gt=0)
     weight: int = Field(default=1, ge=0)
     hold: HoldConfig = Field(default_factory=HoldConfig)
+    sticky_days: int = Field(default=7, ge=0)
+    """A caller who phoned within this many days is offered first to their last agent
+    when that agent is free (0 turns it off)."""
 
 
 class AgentConfig(BaseModel):

@@ -242,15 +242,18 @@ class Router:
         language: str | None = None,
         data: str = "",
         original_enqueued_at: float | None = None,
+        prefer: str = "",
     ) -> Entry:
         """Join `queue`; offered to the best available eligible agent at once if there is one.
+
+        `prefer` names an agent (a returning caller's last one) offered first when free.
 
         A full queue, or one with nobody logged in that diverts, answers with
         its overflow action; an action naming another queue is followed.
         """
         for _ in range(MAX_OVERFLOW_HOPS):
             entry = await self._enter_once(
-                call_sid, queue, priority, language, data, original_enqueued_at
+                call_sid, queue, priority, language, data, original_enqueued_at, prefer
             )
             if isinstance(entry.action, ToQueue):
                 queue = entry.action.queue
@@ -266,6 +269,7 @@ class Router:
         language: str | None,
         data: str,
         original_enqueued_at: float | None,
+        prefer: str = "",
     ) -> Entry:
         async def attempt(layout: Layout) -> Outcome:
             config = layout.queues.get(queue)
@@ -284,6 +288,7 @@ class Router:
                 score=str(pack_score(wanted, orig)),
                 orig=orig,
                 data=data,
+                prefer=prefer,
                 bucket=bucket,
             )
             return await self.scripts.enter(kl, ctx)

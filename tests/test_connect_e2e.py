@@ -177,3 +177,31 @@ def test_a_retried_hand_off_joins_the_queue_once(
     ringing = [d for d in ("client:alice", "client:budi") if tw.device(d).ringing is not None]
     assert len(ringing) == 1
     tw.assert_no_errors()
+
+
+def sales_call(tw: Emulator, number: str) -> Call:
+    call = tw.dial(from_=number, to=BUSINESS)
+    call.press("1")
+    call.hears("For billing, press 1")
+    call.press("3")
+    tw.advance(1)
+    return call
+
+
+def test_returning_caller_goes_back_to_their_last_agent(tw: Emulator, server: LiveServer) -> None:
+    """A caller Budi helped is offered to Budi next time, though Chai has been idle longer."""
+    go_available(server, "budi")
+    first = sales_call(tw, "+60177777777")
+    budi = tw.device("client:budi")
+    budi.answer().press("1")
+    tw.advance(30)
+    first.hangup()
+    go_available(server, "chai")
+    tw.advance(60)
+    assert state(server, "budi").state == "available"
+    again = sales_call(tw, "+60177777777")
+    assert budi.ringing is not None
+    assert tw.device("+66811111111").ringing is None
+    other = sales_call(tw, "+60188888888")
+    assert tw.device("+66811111111").ringing is not None
+    assert not again.ended and not other.ended

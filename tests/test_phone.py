@@ -24,15 +24,19 @@ def ivr_call(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
-        pytest.param("1\n3\n", ["[en-GB] For billing, press 1", "waiting in queue sales"], id="en"),
+        pytest.param(
+            "1\n3\n",
+            ["[en-GB] For billing, press 1", "(on hold)", "You are next in line."],
+            id="en",
+        ),
         pytest.param(
             "2\nsay saya perlukan sokongan\n",
-            ["[ms-MY] Untuk bil, tekan 1", "waiting in queue support"],
+            ["[ms-MY] Untuk bil, tekan 1", "(on hold)", "Anda pemanggil seterusnya."],
             id="ms",
         ),
         pytest.param(
             "3\n1\n12345678#\n",
-            ["[th-TH] ฝ่ายบิล กด 1", "กรุณากดหมายเลขบัญชี", "queue billing"],
+            ["[th-TH] ฝ่ายบิล กด 1", "กรุณากดหมายเลขบัญชี", "(on hold)"],
             id="th",
         ),
     ],

@@ -1,7 +1,7 @@
 -- enter.lua: a call joins a queue and, if an eligible agent is available, is offered at once.
 -- KEYS: the fixed keys of common.lua, then the call's bucket keys.
 -- ARGV[1]: {now, version, res, call, priority, language, score (packed, string),
---           orig (ms), data (string), bucket: {q, w, a, m, st}}
+--           orig (ms), data (string), prefer (agent id or ""), bucket: {q, w, a, m, st}}
 -- Returns JSON {status: offered|queued|full|no_agents, position, action, offers}.
 local sid, b = ctx.call, ctx.bucket
 local q = qcfg(b.q)
@@ -28,5 +28,15 @@ emit('ENTERQUEUE', {call = sid, queue = b.q, position = position, priority = ctx
                     language = ctx.language, wait_ms = NOW - ctx.orig})
 if #q.steps_ms > 0 then redis.call('ZADD', TIMERS, fmt(NOW + q.steps_ms[1]), 'esc:' .. sid) end
 if q.max_wait_ms > 0 then redis.call('ZADD', TIMERS, fmt(NOW + q.max_wait_ms), 'wait:' .. sid) end
+-- A returning caller's last agent is offered the call first when that agent is free for
+-- this bucket. A free agent means no eligible call is waiting for them, so no one is jumped.
+if ctx.prefer ~= '' and redis.call('ZSCORE', KEYS[b.a], ctx.prefer) then
+  local a = jget(AGENTS, ctx.prefer)
+  if a and a.listed == 1 then
+    redis.call('ZREM', KEYS[b.a], ctx.prefer)
+    reserve(sid, c, KEYS[b.w], ctx.prefer, a)
+    return result('offered', {position = position, sticky = true})
+  end
+end
 if offer_call(sid, c, b, '') then return result('offered', {position = position}) end
 return result('queued', {position = position})
