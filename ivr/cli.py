@@ -12,6 +12,7 @@ from pathlib import Path
 from ivr import logs
 from ivr.settings import Settings
 
+DEFAULT_HUB_PORT = 8765
 DEFAULT_CALLER = "+60191234567"
 DEFAULT_BUSINESS = "+60312345678"
 
@@ -33,6 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--to", default=DEFAULT_BUSINESS, help="the business number you call")
     call.add_argument("--url", help="a running service's base URL (default: start one in-process)")
     call.add_argument("--config", type=Path, help="config directory for the in-process service")
+    call.add_argument("--agent", help="be this agent's phone, in a second terminal")
+    call.add_argument(
+        "--hub",
+        default=f"http://127.0.0.1:{DEFAULT_HUB_PORT}",
+        help="the first `ivr call`'s hub (for --agent)",
+    )
+    call.add_argument(
+        "--hub-port",
+        type=int,
+        default=DEFAULT_HUB_PORT,
+        help="where this call serves the hub for agent terminals",
+    )
     demo = sub.add_parser("demo", help="run everything locally with a scripted day of callers")
     demo.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of calls")
     demo.add_argument("--seed", type=int, default=7, help="random seed for the script")

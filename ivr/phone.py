@@ -19,11 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
+from ivr import hub
 from ivr.app import create_app
 from ivr.clock import SystemClock
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call, Utterance
 from ivr.liveserver import LiveServer
+from ivr.service import Services
 from ivr.settings import Settings
 
 LOCAL_PUBLIC_URL = "http://ivr.localhost"
@@ -124,9 +128,22 @@ def stdin_reader(stream: TextIO) -> Callable[[float], str | None]:
     return readline
 
 
+def start_hub(stack: contextlib.ExitStack, tw: Emulator, svc: Services | None, port: int) -> None:
+    """Serve the hub so `ivr call --agent NAME` in another terminal can be an agent's phone."""
+    try:
+        stack.enter_context(LiveServer(hub.build(tw, svc), port=port))
+    except OSError:
+        print(f"(port {port} is busy: agents cannot join this call from another terminal)")
+        return
+    print(f"Agents: in another terminal run `ivr call --agent alice` (hub on port {port}).")
+
+
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """`ivr call`: dial the service (a running one, or one started here) from the terminal."""
     logging.getLogger().setLevel(logging.WARNING)  # the call's transcript is the output
+    if args.agent:
+        return agent_phone(args.agent, args.hub, sys.stdin, sys.stdout)
+    svc: Services | None = None
     with contextlib.ExitStack() as stack:
         if args.url:
             base, public = args.url.rstrip("/"), settings.public_base_url
@@ -137,12 +154,9 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
                 config_dir=args.config or settings.config_dir,
                 data_dir=Path(stack.enter_context(tempfile.TemporaryDirectory())),
             )
-            app = create_app(local)
-            base, public, settings = (
-                stack.enter_context(LiveServer(app)).url,
-                local.public_base_url,
-                local,
-            )
+            server = stack.enter_context(LiveServer(create_app(local)))
+            base, public, settings = server.url, local.public_base_url, local
+            svc = server.app.state.services
         tw = stack.enter_context(
             Emulator(
                 base,
@@ -152,6 +166,9 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
         tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
+        if svc is not None:
+            svc.twilio_http_client = tw.http_client()
+        start_hub(stack, tw, svc, args.hub_port)
         stop = threading.Event()
         worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
         worker.start()
@@ -164,3 +181,62 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         for error in tw.errors:
             print(f"  error: {error}", file=sys.stderr)
         return 1 if tw.errors else 0
+
+
+def agent_phone(name: str, hub_url: str, stream: TextIO, out: TextIO) -> int:
+    """`ivr call --agent NAME`: go available and act as the agent's phone through the hub."""
+    with httpx.Client(base_url=hub_url, timeout=10) as http:
+        try:
+            agent = http.post(f"/agent/{name}").json()
+        except httpx.HTTPError:
+            print(f"No `ivr call` is running with a hub at {hub_url}.", file=out)
+            return 1
+        if "error" in agent:
+            print(agent["error"], file=out)
+            return 1
+        device = agent["device"]
+        print(
+            f"{name} is {agent['state']} on {device}. Keys: a answer, r reject, "
+            "digits to press, h hang up, q quit.",
+            file=out,
+            flush=True,
+        )
+        return AgentPhone(http, device, out).run(stdin_reader(stream))
+
+
+class AgentPhone:
+    """Shows the agent's phone ringing and what it hears; sends the agent's keys."""
+
+    def __init__(self, http: httpx.Client, device: str, out: TextIO) -> None:
+        self.http, self.device, self.out = http, device, out
+        self.shown, self.call, self.ringing = 0, None, False
+
+    def poll(self) -> None:
+        state = self.http.get(f"/device/{self.device}").json()
+        if state["call"] != self.call:
+            self.call, self.shown = state["call"], 0
+        if state["ringing"] and not self.ringing:
+            print("  *** RINGING *** (a to answer, r to reject)", file=self.out, flush=True)
+        self.ringing = state["ringing"]
+        for text in state["heard"][self.shown :]:
+            print(f"  {text}", file=self.out, flush=True)
+        self.shown = len(state["heard"])
+
+    def run(self, readline: Callable[[float], str | None]) -> int:
+        verbs = {"a": "answer", "r": "reject", "h": "hangup"}
+        while True:
+            try:
+                self.poll()
+            except httpx.HTTPError:
+                print("The calling terminal has closed; goodbye.", file=self.out, flush=True)
+                return 0
+            line = readline(POLL_S * 2)
+            if line is None:
+                continue
+            text = line.strip()
+            if line == "" or text == "q":
+                return 0
+            verb = verbs.get(text, "press")
+            reply = self.http.post(f"/device/{self.device}/{verb}", data={"digits": text}).json()
+            if "error" in reply:
+                print(f"  ({reply['error']})", file=self.out, flush=True)
