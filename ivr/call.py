@@ -10,13 +10,11 @@ returned the first time, and changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
-from redis.exceptions import WatchError
 
 from ivr.keys import Keys
 
@@ -46,7 +44,8 @@ class CallSession:
     outcome: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        # vars() rather than asdict(): no deep copy, and every field is JSON already.
+        return json.dumps(vars(self), ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> CallSession:
@@ -58,6 +57,11 @@ class CallSession:
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
+Record = tuple[str, dict[str, str]]
+"""A stream key and the fields of one entry to append to it."""
+COMMIT_SCRIPT = resources.files("queues") / "lua" / "call_commit.lua"
+
+
 class CallStore:
     """Reads and writes call sessions atomically."""
 
@@ -65,6 +69,7 @@ class CallStore:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
+        self._commit = redis.register_script(COMMIT_SCRIPT.read_text())
 
     async def get(self, sid: str) -> CallSession | None:
         text = await self.redis.get(self.keys.call(sid))
@@ -80,35 +85,23 @@ class CallStore:
         session: CallSession,
         handled_step: int | None,
         twiml: str,
-        effects: Callable[[Pipeline], object] | None = None,
+        record: Record | None = None,
     ) -> str:
         """Store `session` if the call is still at `handled_step` (None: a new call).
 
-        `effects` adds more writes to the same transaction (a voicemail record),
-        so they happen exactly once with the step. Returns the TwiML to answer
-        with: `twiml` when this request won, or the response stored by the
-        request that handled the step first.
+        `record` (a stream key and its fields, e.g. a voicemail) is appended in
+        the same atomic step, so it happens exactly once. Returns the TwiML to
+        answer with: `twiml` when this request won, or the response stored by
+        the request that handled the step first. One round trip (a Lua script).
         """
-        key = self.keys.call(session.sid)
-        responses = self.keys.call_responses(session.sid)
-        field_name = str(handled_step if handled_step is not None else 0)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(key)
-                current = await pipe.get(key)
-                if not _may_commit(None if current is None else str(current), handled_step):
-                    await pipe.unwatch()  # type: ignore[no-untyped-call]
-                    return await self.response_for(session.sid, int(field_name)) or twiml
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(key, session.to_json(), ex=self.ttl_s)
-                pipe.hset(responses, field_name, twiml)
-                pipe.expire(responses, self.ttl_s)
-                if effects is not None:
-                    effects(pipe)
-                await pipe.execute()
-            except WatchError:
-                return await self.response_for(session.sid, int(field_name)) or twiml
-        return twiml
+        keys = [self.keys.call(session.sid), self.keys.call_responses(session.sid)]
+        step = "new" if handled_step is None else str(handled_step)
+        args: list[str] = [step, session.to_json(), str(handled_step or 0), twiml, str(self.ttl_s)]
+        if record is not None:
+            keys.append(record[0])
+            args += [part for pair in record[1].items() for part in pair]
+        won, stored = await self._commit(keys=keys, args=args)
+        return twiml if won else (str(stored) if stored else twiml)
 
     async def record_status(self, sid: str, form: dict[str, str]) -> bool:
         """Apply a status callback once (by SequenceNumber, else by status); False if seen."""
@@ -132,9 +125,3 @@ class CallStore:
         """What the status callbacks have told us about the call."""
         result = await self.redis.hgetall(self.keys.call_status(sid))
         return {str(k): str(v) for k, v in result.items()}
-
-
-def _may_commit(current: str | None, handled_step: int | None) -> bool:
-    if handled_step is None:
-        return current is None
-    return current is not None and CallSession.from_json(current).step == handled_step

@@ -73,12 +73,12 @@ class EmbeddedStore:
 
 def async_client(url: str) -> aioredis.Redis:
     """A pooled asyncio client for web handlers and the timer loop."""
-    return aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+    return aioredis.from_url(url, decode_responses=True)
 
 
 def sync_client(url: str) -> redis.Redis:
     """A pooled blocking client for CLI commands and rq jobs."""
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    return redis.Redis.from_url(url, decode_responses=True)
 
 
 def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:

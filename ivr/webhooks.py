@@ -15,9 +15,10 @@ with the TwiML it got the first time and counted once.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio.client import Pipeline
+import phonenumbers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,7 +27,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import attendant, connect, logs, offers, twiml
 from ivr.attendant import Turn
-from ivr.call import FINAL_STATUSES, CallSession
+from ivr.call import FINAL_STATUSES, CallSession, Record
 from ivr.config import Config
 from ivr.security import require
 from ivr.service import Services, services
@@ -34,7 +35,7 @@ from queues.reservation import Reservation
 
 log = logs.get(__name__)
 XML = "application/xml"
-Effects = Callable[[Pipeline], object] | None
+Effects = Record | None
 Handler = Callable[[Services, Turn, dict[str, str]], Awaitable[Effects]]
 
 
@@ -42,10 +43,9 @@ def xml(text: str) -> Response:
     return Response(text, media_type=XML)
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise(number: str) -> str:
     """E.164 where the number parses; Twilio's `anonymous`, `client:x` and the like as given."""
-    import phonenumbers
-
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
@@ -77,7 +77,7 @@ async def start_call(
         turn.say(config.menu.sorry)
     attendant.start(turn)
     offer = await connect.enqueue(svc, turn) if turn.handoff else None
-    log.info("call started", call=session.sid, caller=session.caller, node=session.node)
+    log.debug("call started", call=session.sid, caller=session.caller, node=session.node)
     return await svc.calls.commit(session, None, twiml.render(turn.response)), offer
 
 
@@ -92,10 +92,8 @@ async def answer_with(text: str, offer: Reservation | None, svc: Services) -> Re
 async def incoming(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
-    (sid,) = require(form, "CallSid")
-    cached = await svc.calls.response_for(sid, 0)
-    if cached is not None:
-        return xml(cached)
+    require(form, "CallSid")
+    # A retry loses the commit in start_call and is answered with the first TwiML.
     return await answer_with(*await start_call(svc, form), svc)
 
 
@@ -164,8 +162,7 @@ async def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effec
         "at": str(turn.now.timestamp()),
         "data": ",".join(f"{k}={v}" for k, v in call.data.items()),
     }
-    key = svc.keys.voicemails()
-    return lambda pipe: pipe.xadd(key, record)  # type: ignore[arg-type]
+    return svc.keys.voicemails(), record
 
 
 async def on_transfer_done(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
