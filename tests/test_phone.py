@@ -55,3 +55,48 @@ def test_a_known_number_is_greeted_by_name() -> None:
     """Calling from a number in customers.yaml is greeted by name in that caller's language."""
     result = ivr_call("hangup\n", "--from", "+60123456789")
     assert "[ms-MY] Selamat kembali ke Acme Telco, Aisyah." in result.stdout
+
+
+def test_a_second_terminal_is_the_agents_phone() -> None:
+    """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through."""
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    base = [sys.executable, "-m", "ivr.cli", "call"]
+    caller = subprocess.Popen(
+        [*base, "--hub-port", str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert caller.stdin is not None
+    time.sleep(3)
+    agent = subprocess.Popen(
+        [*base, "--agent", "alice", "--hub", f"http://127.0.0.1:{port}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert agent.stdin is not None
+    for line, pause in [("1", 1.5), ("2", 3)]:  # English, then technical support
+        caller.stdin.write(line + "\n")
+        caller.stdin.flush()
+        time.sleep(pause)
+    for line, pause in [("a", 1.5), ("1", 3)]:  # answer, hear the whisper, accept
+        agent.stdin.write(line + "\n")
+        agent.stdin.flush()
+        time.sleep(pause)
+    caller_out, _ = caller.communicate(input="hangup\n", timeout=30)
+    agent_out, _ = agent.communicate(input="q\n", timeout=30)
+    assert "*** RINGING ***" in agent_out
+    assert "Technical support call" in agent_out and "Press 1 to accept." in agent_out
+    assert "Connecting you now." in caller_out
+    assert "(talking to an agent)" in caller_out
