@@ -99,6 +99,10 @@ class Keys:
         """Hash: round-robin offer counters, one field per queue."""
         return f"{self.prefix}:routing:counters"
 
+    def routing_languages(self) -> str:
+        """String: JSON list of the skills that are caller languages (from the config)."""
+        return f"{self.prefix}:routing:languages"
+
     def routing_version(self) -> str:
         """String: bumped by every config sync so routers with an older layout reload."""
         return f"{self.prefix}:routing:version"

@@ -77,7 +77,8 @@ class Services:
         """Give the routing engine the live queues and agents when the config version moved."""
         config = self.registry.current
         if config.version != self.synced_version:
-            await self.router.sync_config(dict(config.queues), dict(config.agents))
+            languages = frozenset(config.languages.available)
+            await self.router.sync_config(dict(config.queues), dict(config.agents), languages)
             self.synced_version = config.version
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -6,8 +6,9 @@ whose requirements it meets. Step `s < len(escalation)` requires the queue's
 skills raised by that step's; the last step is the queue's own requirements.
 The language part is the caller's language (a skill at level >= 1), or `-` when
 the call has none or the queue sets `language_required: false`. Agents are
-listed under `-` and under each skill they hold, so any caller language an
-agent speaks finds them. Buckets are bounded by config, never by traffic.
+listed under `-` and under each language they speak (each skill, when the
+config names no languages), so any caller language an agent speaks finds
+them. Buckets are bounded by config, never by traffic.
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ class Layout:
         queues: dict[str, QueueConfig],
         agents: dict[str, AgentConfig],
         retired: frozenset[str] = frozenset(),
+        languages: frozenset[str] | None = None,
     ) -> None:
         self.keys = keys
         self.queues = queues
         self.agents = agents
         self.retired = retired
+        self.languages = languages
+        """The skills that are caller languages; None treats every skill as one."""
         self.skills = frozenset(s for a in agents.values() for s in a.skills)
         self._steps = {name: step_requirements(q) for name, q in queues.items()}
         self._agent_buckets = {name: self._buckets_for(a) for name, a in agents.items()}
@@ -76,11 +80,16 @@ class Layout:
         for name, queue in sorted(self.queues.items()):
             languages = [NO_LANGUAGE]
             if queue.language_required:
-                languages += sorted(agent.skills)
+                languages += sorted(s for s in agent.skills if self._is_language(s))
             for step, required in enumerate(self._steps[name]):
                 if meets(agent.skills, required):
                     buckets += [Bucket(name, step, lang) for lang in languages]
         return buckets
+
+    def _is_language(self, skill: str) -> bool:
+        # Listing an agent under skills no caller can have as a language (billing, ...)
+        # made every agent-side decision touch about three times the buckets it needs.
+        return self.languages is None or skill in self.languages
 
     def agent_buckets(self, agent: str) -> list[Bucket]:
         """Every bucket the agent is listed in while available."""

@@ -103,7 +103,9 @@ class Router:
             name: AgentConfig.model_validate(json.loads(raw)["config"])
             for name, raw in stored_agents.items()
         }
-        self._layout = Layout(self.keys, queues, agents, frozenset(retired))
+        raw_languages = await self.redis.get(self.keys.routing_languages())
+        languages = frozenset(json.loads(raw_languages)) if raw_languages else None
+        self._layout = Layout(self.keys, queues, agents, frozenset(retired), languages)
         self._version = version
         return self._layout
 
@@ -112,7 +114,10 @@ class Router:
         return self._layout if self._layout is not None else await self.load()
 
     async def sync_config(
-        self, queues: dict[str, QueueConfig], agents: dict[str, AgentConfig]
+        self,
+        queues: dict[str, QueueConfig],
+        agents: dict[str, AgentConfig],
+        languages: frozenset[str] | None = None,
     ) -> None:
         """Store queue and agent definitions and relist agents under the new buckets.
 
@@ -136,7 +141,7 @@ class Router:
         for name in set(old.agents) - set(agents):
             if states[name].state != "offline":
                 await self.set_offline(name)
-        new = Layout(self.keys, queues, agents, frozenset(retired))
+        new = Layout(self.keys, queues, agents, frozenset(retired), languages)
         await self._write_config(new, old)
         for name in sorted(agents):
             if name in old.agents and states[name].state != "offline":
@@ -158,6 +163,10 @@ class Router:
                     self.keys.routing_agent_config(), name, json.dumps(agent_record(agent, skill))
                 )
             pipe.set(self.keys.routing_version(), version)
+            if new.languages is None:
+                pipe.delete(self.keys.routing_languages())
+            else:
+                pipe.set(self.keys.routing_languages(), json.dumps(sorted(new.languages)))
             await pipe.execute()
         self._layout, self._version = new, version
 

@@ -602,3 +602,19 @@ async def test_every_change_is_logged_with_metric_fields(setup: Setup, clock: Ma
     assert (connect["wait_ms"], connect["ring_ms"], connect["agent"]) == ("7000", "2000", "ann")
     kinds = [e.type for e in await read_events(router.redis, KEYS)]
     assert kinds[-2:] == [EventType.CONNECT, EventType.AGENTSTATUS]
+
+
+@pytest.mark.anyio
+async def test_agents_are_listed_only_under_languages_the_config_declares(
+    aredis: aioredis.Redis,
+) -> None:
+    """With declared languages, an agent's skills like 'billing' are not treated as languages."""
+    router = Router(aredis, KEYS, ManualClock())
+    queues = {"q": QueueConfig(required_skills={"billing": 1})}
+    agents = {"ann": AgentConfig(name="Ann", device="client:ann", skills={"billing": 3, "ms": 4})}
+    await router.sync_config(queues, agents, frozenset({"en", "ms", "th"}))
+    await router.set_available("ann")
+    buckets = {b.language for b in (await router.load()).agent_buckets("ann")}
+    assert buckets == {"-", "ms"}
+    entry = await router.enter("CA1", "q", language="ms")
+    assert entry.reservation is not None and entry.reservation.agent == "ann"
