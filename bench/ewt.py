@@ -55,19 +55,24 @@ def write_config(target: Path, agents: int, aht: float) -> None:
         f"a{i}": {"name": f"Agent {i}", "skills": {"general": 3, "en": 3}, "device": f"client:a{i}"}
         for i in range(agents)
     }
-    for name, data in [("menu", menu), ("queues", {"queues": {"general": queue}}),
-                       ("agents", {"agents": people})]:
+    for name, data in [
+        ("menu", menu),
+        ("queues", {"queues": {"general": queue}}),
+        ("agents", {"agents": people}),
+    ]:
         (target / f"{name}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
 def simulate(args: argparse.Namespace, config_dir: Path, data_dir: Path) -> tuple[list, list]:
     rng = random.Random(args.seed)
     clock = ManualClock(START)
-    settings = Settings(twilio_auth_token=TOKEN, public_base_url=PUBLIC, data_dir=data_dir,
-                        config_dir=config_dir)
-    with LiveServer(create_app(settings, clock=clock, run_timers=False)) as server, Emulator(
-        server.url, public_base_url=PUBLIC, auth_token=TOKEN, clock=clock
-    ) as tw:
+    settings = Settings(
+        twilio_auth_token=TOKEN, public_base_url=PUBLIC, data_dir=data_dir, config_dir=config_dir
+    )
+    with (
+        LiveServer(create_app(settings, clock=clock, run_timers=False)) as server,
+        Emulator(server.url, public_base_url=PUBLIC, auth_token=TOKEN, clock=clock) as tw,
+    ):
         tw.add_number(BUSINESS, voice_url="/voice/incoming", voice_status_callback="/voice/status")
         svc: Services = server.app.state.services
         svc.twilio_http_client = tw.http_client()
@@ -92,8 +97,9 @@ def simulate(args: argparse.Namespace, config_dir: Path, data_dir: Path) -> tupl
     return said, events
 
 
-def play_agent(tw: Emulator, name: str, ends: dict[str, float], rng: random.Random,
-               aht: float, now: float) -> None:
+def play_agent(
+    tw: Emulator, name: str, ends: dict[str, float], rng: random.Random, aht: float, now: float
+) -> None:
     """Answer at once, accept at the first moment the whisper listens, talk, hang up."""
     phone = tw.device(f"client:{name}")
     if phone.ringing is not None:
@@ -132,17 +138,20 @@ def errors(said: list, events: list) -> dict[str, float]:
         if smoothed is not None:
             waited = float(fields["waited_s"])
             asterisk.append(abs(max(smoothed - waited, 0) - actual) / actual)
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
     return {
         "announcements": len(ours),
         "calls answered": len(answered),
-        "median abs error (s)": statistics.median(absolute) if absolute else float("nan"),
-        "median rel error (ours)": statistics.median(ours) if ours else float("nan"),
-        "median rel error (Asterisk-style)": statistics.median(asterisk) if asterisk else float("nan"),
-        "median signed rel error (bias, ours)": statistics.median(signed) if signed else float("nan"),
+        "median abs error (s)": median(absolute),
+        "median rel error (ours)": median(ours),
+        "median rel error (Asterisk-style)": median(asterisk),
+        "median signed rel error (bias, ours)": median(signed),
         **{
-            f"median rel error at position {band} (n={len(v)})": statistics.median(v)
+            f"median rel error at position {band} (n={len(v)})": median(v)
             for band, v in by_position.items()
-            if v
         },
     }
 
