@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,18 +31,13 @@ def build(tw: Emulator, svc: Services | None) -> Starlette:
     """The hub app for emulator `tw` (and, in-process, the service `svc` to go available)."""
     rest = tw.http_client()
 
-    def twilio_rest(request: Request) -> Response:
-        body = request.scope.get("_body", b"")
-        auth = _basic(request.headers.get("authorization", ""))
-        data = dict(parse_qsl(body.decode())) if body else {}
-        answer = rest.request(request.method, str(request.url), data=data, auth=auth)
-        return Response(answer.text, status_code=answer.status_code, media_type="application/json")
-
     async def rest_endpoint(request: Request) -> Response:
-        request.scope["_body"] = await request.body()
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(twilio_rest, request)
+        data: dict[str, object] = dict(parse_qsl((await request.body()).decode()))
+        auth = _basic(request.headers.get("authorization", ""))
+        answer = await run_in_threadpool(
+            rest.request, request.method, str(request.url), data=data, auth=auth
+        )
+        return Response(answer.text, status_code=answer.status_code, media_type="application/json")
 
     def agent(request: Request) -> Response:
         name = request.path_params["name"]
@@ -59,8 +55,6 @@ def build(tw: Emulator, svc: Services | None) -> Starlette:
 
     async def act(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))
-        from starlette.concurrency import run_in_threadpool
-
         address, verb = request.path_params["address"], request.path_params["verb"]
         result = await run_in_threadpool(perform, tw, address, verb, form.get("digits", ""))
         return JSONResponse(result, status_code=200 if "error" not in result else 409)
