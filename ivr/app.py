@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ivr import background, connect, hold, logs, webhooks
+from callbacks import cancel as callback_cancel  # noqa: F401  (registers SMS CANCEL)
+from ivr import api, background, callback_voice, connect, hold, live, logs, pages, prom, webhooks
 from ivr.clock import Clock, SystemClock
 from ivr.errors import WebhookError
 from ivr.reload import ConfigRegistry
@@ -107,7 +108,12 @@ def create_app(
         *webhooks.routes,
         *connect.routes,
         *hold.routes,
+        *callback_voice.routes,  # callbacks: asking for one, and returning it
         Route("/healthz", healthz, methods=["GET"]),
+        *api.routes,  # the console (ivr/api.py, ivr/live.py, ivr/pages.py)
+        *live.routes,
+        *pages.routes,
+        *prom.routes,  # /metrics (ivr/prom.py)
     ]
     return Starlette(
         routes=routes,

@@ -261,6 +261,11 @@ def hand_off(turn: Turn, action: Action) -> None:
             finish_on_key="#",
             play_beep=True,
         )
+    elif action.callback is not None:
+        # A scheduled callback (ivr/callback_voice.py): confirm the number, pick a slot.
+        call.outcome = "callback"
+        target = str(action.callback.get("queue", ""))
+        turn.response.redirect(f"{turn.urls.base}/voice/callback/menu?mode=menu&queue={target}")
     else:
         hang_up(turn, action.hangup.message if action.hangup else None)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from callbacks import surveys
 from ivr import logs, offers
 from ivr.service import Services
+from queues import metrics
 
 log = logs.get(__name__)
 TIMER_POLL_S = 0.1
@@ -25,6 +27,8 @@ async def tick(svc: Services) -> None:
     fired = await svc.router.run_due()
     if fired.timers:
         await offers.dispatch(svc, fired)
+    await metrics.fold_service(svc)
+    await surveys.consume(svc)
 
 
 async def run(svc: Services, stop: asyncio.Event) -> None:

@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 
 EXIT_ACTIONS = frozenset({"queue", "transfer", "voicemail", "hangup", "callback"})
 """Actions that take the call out of the menu for good."""
-UNAVAILABLE_ACTIONS = {
-    "callback": ("callbacks are not available yet", "use `queue` or `voicemail`"),
-}
+UNAVAILABLE_ACTIONS: dict[str, tuple[str, str]] = {}
 """Actions the schema knows but the service cannot perform yet: kind -> message, hint."""
 DTMF_KEY = re.compile(r"[0-9*#]+")
 PROMPT_KINDS = ("long", "short", "no_input", "invalid")
@@ -265,6 +263,11 @@ def _check_target(ctx: Context, path: DataPath, action: Action) -> None:
         ctx.error(
             path, f"goto names an unknown node '{action.goto}'", suggest(action.goto, config.nodes)
         )
+    if action.callback is not None:
+        name = str(action.callback.get("queue", ""))
+        if name not in config.queues:
+            hint = suggest(name, config.queues)
+            ctx.error(path, f"callback names an unknown queue '{name}'", hint)
     if action.queue is not None and action.queue.name not in config.queues:
         name = action.queue.name
         ctx.error(path, f"unknown queue '{name}'", suggest(name, config.queues))
@@ -643,6 +646,22 @@ def check_agents(ctx: Context) -> None:
             )
 
 
+# Surveys ------------------------------------------------------------------------------------
+
+
+def check_surveys(ctx: Context) -> None:
+    """Survey texts and keywords are written for declared languages."""
+    surveys, available = ctx.config.surveys, ctx.config.languages.available
+    for section in ("texts", "stop_words", "start_words", "help_words"):
+        for code in getattr(surveys, section):
+            if code not in available:
+                ctx.warn(
+                    ("surveys", section, code),
+                    f"surveys.{section} in '{code}', which is not in languages.available",
+                    suggest(code, available),
+                )
+
+
 CHECKS: tuple[Callable[[Context], None], ...] = (
     check_queues,
     check_agents,
@@ -659,5 +678,6 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_loops,
     check_prompts,
     check_silent_menus,
+    check_surveys,
 )
 """Every semantic check, in the order they run."""

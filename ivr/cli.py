@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="times real time (e.g. 10); default 0 runs as fast as possible",
     )
+    from ivr import report, simulate
+
+    report.add_parser(sub)
+    simulate.add_parser(sub)
+    sub.add_parser("hash-secret", help="hash an agent's or supervisor's login secret for config")
     return parser
 
 
@@ -77,6 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ivr import demo
 
         return demo.main(settings, args, sys.stdout)
+    if args.command == "hash-secret":
+        import getpass
+
+        from ivr.auth import hash_secret
+
+        print(hash_secret(getpass.getpass("Secret: ")))
+        return 0
+    if args.command == "report":
+        from ivr import report
+
+        return report.main(settings, args, sys.stdout)
+    if args.command == "simulate":
+        from ivr import simulate
+
+        return simulate.main(settings, args, sys.stdout)
     return 2
 
 

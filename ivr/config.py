@@ -21,6 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from callbacks.config import CallbacksConfig
+from callbacks.models import SurveysConfig
 from ivr.check import dotted, normalise_customers
 from ivr.check import problems as semantic_problems
 from ivr.errors import ConfigError, Problem
@@ -32,6 +34,15 @@ DataPath = tuple[Any, ...]
 """Keys and list indexes from the top of the merged config down to one value."""
 Where = tuple[str, int, int]
 """A file, a 1-based line and a 1-based column."""
+
+
+class SupervisorConfig(BaseModel):
+    """A person who watches the floor in the supervisor view (`config/supervisors.yaml`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    secret_hash: str
 
 
 class Config(BaseModel):
@@ -47,6 +58,9 @@ class Config(BaseModel):
     customers: dict[str, Customer] = Field(default_factory=dict)
     queues: dict[str, QueueConfig] = Field(default_factory=dict)
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    supervisors: dict[str, SupervisorConfig] = Field(default_factory=dict)
+    surveys: SurveysConfig = Field(default_factory=SurveysConfig)
+    callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
     version: str = ""
 
 

@@ -20,7 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import logs, offers, twiml
+from callbacks import dial as callback_dial
+from callbacks.callback import is_callback
+from ivr import callback_voice, logs, offers, twiml
 from ivr.attendant import Turn
 from ivr.call import CallSession
 from ivr.errors import RoutingError, UnknownSkill
@@ -77,6 +79,7 @@ async def agent_offer(request: Request) -> Response:
     session = await svc.calls.get(offer["call"])
     position = await svc.router.position(offer["call"])
     text = describe(session, svc, offer["queue"], position.waited_s if position else 0.0)
+    text = await callback_voice.mark_whisper(svc, offer["call"], offer["queue"], text)
     gather = twiml.gather(
         f"{svc.urls.base}/voice/agent/answer?res={reservation_id}",
         num_digits=1,
@@ -133,6 +136,9 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
         response.hangup()
         return response
     log.info("connected", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
+    if is_callback(call_sid):  # agent-first callback: now dial the customer
+        return await callback_voice.dial_from_agent(svc, call_sid, agent)
+    await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
     base = svc.urls.base
     dial = response.dial(action=f"{base}/voice/agent/done?call={call_sid}")
     dial.queue(queue_name(call_sid), url=f"{base}/voice/queue/connect?call={call_sid}")
@@ -315,6 +321,9 @@ async def hold_key(request: Request) -> Response:
         if queue is not None and form.get("Digits") == queue.hold.voicemail_key:
             await mark_exit(svc, sid, "voicemail", "EXITWITHKEY")
             response.leave()
+            return xml(response)
+        if queue is not None and form.get("Digits") == queue.hold.callback_key:
+            response.redirect(f"{svc.urls.base}/voice/callback/keep")  # ivr/callback_voice.py
             return xml(response)
     response.redirect(f"{svc.urls.base}/voice/hold")  # any other key: back to the music
     return xml(response)

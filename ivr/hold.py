@@ -171,20 +171,37 @@ def periodic(w: Waiting, state: HoldState, waited: float) -> None:
         state.apologised = True
 
 
-def music(w: Waiting) -> None:
-    """A stretch of hold music, interruptible by the exit key when one is offered."""
+def music(w: Waiting, callback: str = "") -> None:
+    """A stretch of hold music, interruptible by the exit keys when any is offered."""
     key = w.hold.voicemail_key
-    if key is None:
+    if key is None and not callback:
         w.response.play(w.hold.music)
         return
     gather = twiml.gather(f"{w.svc.urls.base}/voice/hold/key", num_digits=1, input="dtmf")
-    gather.say(
-        phrase(w.session.language, "voicemail", key=key),
-        language=w.language.say_language,
-        voice=w.language.voice,
-    )
+    if callback:
+        gather.say(callback, language=w.language.say_language, voice=w.language.voice)
+    if key is not None:
+        gather.say(
+            phrase(w.session.language, "voicemail", key=key),
+            language=w.language.say_language,
+            voice=w.language.voice,
+        )
     gather.play(w.hold.music)
     w.response.append(gather)
+
+
+async def callback_offer(w: Waiting, position: int) -> str:
+    """The "press 1 to be called back" line, when the queue offers it and the wait is long."""
+    config = w.svc.config_for(w.session.config_version)
+    key = w.hold.callback_key
+    if key is None or not config.callbacks.enabled:
+        return ""
+    seconds = await estimate_for(w.svc, w.session.queue or "", position, w.hold)
+    # No estimate means nobody is staffed: the wait is unknown, so the offer stands.
+    if seconds is not None and seconds <= w.hold.callback_offer_after_estimate_s:
+        return ""
+    default = config.languages.default
+    return config.callbacks.text("offer", w.session.language, default, key=key)
 
 
 def closed(svc: Services, queue: QueueConfig) -> bool:
@@ -224,7 +241,7 @@ async def hold(request: Request) -> Response:
     state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
     await announce(w, state, position.position, position.waited_s)
     periodic(w, state, position.waited_s)
-    music(w)
+    music(w, await callback_offer(w, position.position))
     await svc.redis.hset(svc.keys.hold(sid), mapping=state.dump())  # type: ignore[arg-type]
     await svc.redis.expire(svc.keys.hold(sid), svc.settings.session_ttl_s)
     return Response(twiml.render(response), media_type="application/xml")

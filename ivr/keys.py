@@ -122,3 +122,145 @@ class Keys:
     def queue_staffed(self, queue: str) -> str:
         """Set: agents of the queue who are logged in and not on break."""
         return f"{self.prefix}:queue:{queue}:staffed"
+
+    # -- console and sessions (ivr/auth.py, ivr/console.py) ---------------------
+    def console_session(self, token_hash: str) -> str:
+        """String: a logged-in browser session as JSON (kind, user, csrf, seen); TTL: idle."""
+        return f"{self.prefix}:console:session:{token_hash}"
+
+    def api_token(self, token_hash: str) -> str:
+        """String: a bearer token's owner as JSON (kind, user); TTL: the token's life."""
+        return f"{self.prefix}:console:token:{token_hash}"
+
+    def console_presence(self, agent: str) -> str:
+        """String: set while the agent's console is open (TTL refreshed by its live stream)."""
+        return f"{self.prefix}:console:presence:{agent}"
+
+    def console_offer(self, reservation_id: str) -> str:
+        """String: the agent an offer was shown to in the console (tells expired from unknown)."""
+        return f"{self.prefix}:console:offer:{reservation_id}"
+
+    def console_call(self, agent: str) -> str:
+        """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
+        return f"{self.prefix}:console:call:{agent}"
+
+    def contact_history(self, number: str) -> str:
+        """List: a caller's previous contacts as JSON, newest first (at, agent, disposition)."""
+        return f"{self.prefix}:contacts:{number}"
+
+    def survey_scores(self) -> str:
+        """Hash: call sid -> the caller's CES score (1-7), written by the surveys."""
+        return f"{self.prefix}:survey:scores"
+
+    def survey_alerts(self) -> str:
+        """Stream: low CES scores that need follow-up (call, number, agent, ces), from surveys."""
+        return f"{self.prefix}:survey:alerts"
+
+    # -- surveys and jobs (callbacks/) ----------------------------------------
+    def jobs_due(self) -> str:
+        """Sorted set: scheduled job ids by due time (service-clock seconds)."""
+        return f"{self.prefix}:jobs:due"
+
+    def jobs_claimed(self) -> str:
+        """Sorted set: job ids taken from `jobs_due` and being handed to rq, by claim time."""
+        return f"{self.prefix}:jobs:claimed"
+
+    def job(self, job_id: str) -> str:
+        """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def survey(self, call_sid: str) -> str:
+        """Hash: one call's survey (state, number, language, agent, queue, frt_ms, ...)."""
+        return f"{self.prefix}:survey:{call_sid}"
+
+    def survey_pending(self, number: str) -> str:
+        """String: the call sid of the survey awaiting this number's reply (TTL: window+)."""
+        return f"{self.prefix}:survey:pending:{number}"
+
+    def survey_cap(self, number: str) -> str:
+        """String: set when a number was surveyed (TTL: the frequency cap in days)."""
+        return f"{self.prefix}:survey:cap:{number}"
+
+    def survey_optouts(self) -> str:
+        """Set: numbers that opted out of surveys (STOP, OptOutType, error 21610)."""
+        return f"{self.prefix}:survey:optouts"
+
+    def survey_connect(self, call_sid: str) -> str:
+        """String: the call's CONNECT facts as JSON (frt_ms, agent), read at completion."""
+        return f"{self.prefix}:survey:connect:{call_sid}"
+
+    def survey_responses(self) -> str:
+        """Stream: survey replies linked to call, agent, queue, language and FRT."""
+        return f"{self.prefix}:survey:responses"
+
+    def survey_inbound(self, message_sid: str) -> str:
+        """String: the reply given to an inbound SMS, so a retried webhook gets the same."""
+        return f"{self.prefix}:survey:inbound:{message_sid}"
+
+    def survey_sms_status(self, message_sid: str) -> str:
+        """Set: delivery statuses already recorded for one outbound message."""
+        return f"{self.prefix}:survey:sms-status:{message_sid}"
+
+    def survey_stats(self) -> str:
+        """Hash: survey counters (scheduled, sent, undelivered, skipped:<reason>, ...)."""
+        return f"{self.prefix}:survey:stats"
+
+    # -- metrics (queues/metrics.py) --------------------------------------------
+    def metrics_rollup(self, grain: str, scope: str, bucket: int) -> str:
+        """Hash: counters and histogram buckets of one scope (`q:billing`, `a:alice`,
+        `l:en`, `qa:billing:alice`, `all`) in one minute (`m`, bucket = epoch minute)
+        or hour (`h`, epoch hour); `t` is the all-time total (bucket 0)."""
+        return f"{self.prefix}:metrics:{grain}:{scope}:{bucket}"
+
+    def metrics_contact(self, call_sid: str) -> str:
+        """Hash: one contact's detail record (times, queue, agent, outcome, FRT, CES)."""
+        return f"{self.prefix}:metrics:contact:{call_sid}"
+
+    def metrics_contacts(self) -> str:
+        """Sorted set: call sids of contact records by contact start (ms), for exports."""
+        return f"{self.prefix}:metrics:contacts"
+
+    def metrics_last_contact(self, number: str) -> str:
+        """String: JSON {call, at} of the caller's latest contact (TTL: the FCR window)."""
+        return f"{self.prefix}:metrics:last-contact:{number}"
+
+    def metrics_agents(self) -> str:
+        """Hash: agent -> JSON {state, since ms, queue} as the fold last saw it."""
+        return f"{self.prefix}:metrics:agents"
+
+    def metrics_waiting(self, queue: str) -> str:
+        """Sorted set: calls waiting in the queue by queue entry time (ms): the oldest wait."""
+        return f"{self.prefix}:metrics:waiting:{queue}"
+
+    def metrics_applied(self) -> str:
+        """Hash: stream name -> the last entry id folded (replays at or below it are skipped)."""
+        return f"{self.prefix}:metrics:applied"
+
+    def metrics_lock(self) -> str:
+        """String: held by the one process folding right now (TTL: a crashed holder's grace)."""
+        return f"{self.prefix}:metrics:lock"
+
+    def metrics_trimmed(self) -> str:
+        """String: set when the streams were last trimmed (TTL: the trim interval)."""
+        return f"{self.prefix}:metrics:trimmed"
+
+    # -- callbacks (callbacks/) -------------------------------------------------
+    def callback(self, callback_id: str) -> str:
+        """Hash: one callback's record (state, number, queue, attempts, original times)."""
+        return f"{self.prefix}:callback:{callback_id}"
+
+    def callback_live(self, number: str, queue: str) -> str:
+        """String: the id of the number's live callback for the queue (one at a time)."""
+        return f"{self.prefix}:callback:live:{queue}:{number}"
+
+    def callbacks_of(self, number: str) -> str:
+        """Set: ids of the number's live callbacks in any queue (for CANCEL by SMS)."""
+        return f"{self.prefix}:callbacks:number:{number}"
+
+    def callbacks_pending(self) -> str:
+        """Sorted set: live callback ids by expected call time (s), for the supervisor view."""
+        return f"{self.prefix}:callbacks:pending"
+
+    def callback_leg(self, call_sid: str) -> str:
+        """String: the callback a dialled customer leg belongs to (TTL: a day)."""
+        return f"{self.prefix}:callback:leg:{call_sid}"

@@ -14,7 +14,9 @@ from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
 
-from ivr import logs
+from callbacks import dial as callback_dial
+from callbacks.callback import is_callback
+from ivr import live, logs
 from ivr.errors import RoutingError
 from ivr.service import Services
 from queues.reservation import Fired, Reservation
@@ -26,6 +28,13 @@ RING_GRACE_S = 5
 
 async def ring(svc: Services, offer: Reservation) -> None:
     """Call the agent's device for `offer`; a device we cannot reach counts as busy."""
+    if is_callback(offer.call_sid) and offer.queue in svc.registry.current.callbacks.customer_first:
+        await callback_dial.dial_customer_first(svc, offer)  # the customer is rung first
+        return
+    if await live.is_present(svc, offer.agent):
+        # The agent has the console open: it rings there; accept connects the device.
+        await live.deliver(svc, offer.id, offer.agent)
+        return
     session = await svc.calls.get(offer.call_sid)
     queue = svc.registry.current.queues.get(offer.queue)
     timeout = (queue.ring_timeout_s if queue else 15) + RING_GRACE_S

@@ -25,6 +25,8 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_SESSION_TTL_S = 6 * 3600
 """A call's state outlives any real call (Twilio's Dial limit is 4 h)."""
 DEFAULT_RELOAD_INTERVAL_S = 0.5
+DEFAULT_CONSOLE_IDLE_S = 30 * 60
+"""A console session with no request (and no open page) for this long is logged out."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class Settings:
     reload_interval_s: float = DEFAULT_RELOAD_INTERVAL_S
     log_json: bool = False
     metrics_token: str | None = None
+    twilio_api_key: str = ""
+    """An API key SID (SK…) for signing softphone access tokens; empty: no softphone."""
+    twilio_api_secret: str = ""
+    twilio_twiml_app_sid: str = ""
+    """The TwiML app the softphone's outgoing calls use (optional)."""
+    console_idle_s: int = DEFAULT_CONSOLE_IDLE_S
 
     @classmethod
     def from_env(
@@ -78,6 +86,10 @@ class Settings:
             ),
             log_json=cfg("IVR_LOG_JSON", cast=bool, default=False),
             metrics_token=cfg("IVR_METRICS_TOKEN", default=None) or None,
+            twilio_api_key=cfg("TWILIO_API_KEY", default=""),
+            twilio_api_secret=cfg("TWILIO_API_SECRET", default=""),
+            twilio_twiml_app_sid=cfg("TWILIO_TWIML_APP_SID", default=""),
+            console_idle_s=cfg("IVR_CONSOLE_IDLE_S", cast=int, default=DEFAULT_CONSOLE_IDLE_S),
         )
 
     def with_(self, **changes: object) -> Settings:

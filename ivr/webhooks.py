@@ -25,6 +25,7 @@ from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from callbacks import sms
 from ivr import attendant, connect, logs, offers, twiml
 from ivr.attendant import Turn
 from ivr.call import FINAL_STATUSES, CallSession, Record
@@ -197,13 +198,18 @@ async def voice_status(request: Request) -> Response:
 
 async def sms_incoming(request: Request) -> Response:
     svc = services(request)
-    await svc.verifier.form(request)
-    return xml(str(MessagingResponse()))
+    form = await svc.verifier.form(request)
+    answer = await sms.handle_incoming(svc, form)
+    response = MessagingResponse()
+    if answer:
+        response.message(answer)
+    return xml(str(response))
 
 
 async def sms_status(request: Request) -> Response:
     svc = services(request)
-    await svc.verifier.form(request)
+    form = await svc.verifier.form(request)
+    await sms.handle_status(svc, form, request.query_params.get("survey"))
     return Response(status_code=204)
 
 

@@ -98,6 +98,10 @@ class HoldConfig(BaseModel):
     apology_after_s: int | None = Field(default=120, gt=0)
     apology: Localized | None = None
     voicemail_key: str | None = "2"
+    callback_key: str | None = None
+    """Offer "press this key to be called back, keeping your place" (`callbacks` config)."""
+    callback_offer_after_estimate_s: int = Field(default=0, ge=0)
+    """Offer the callback only while the estimated wait is longer than this."""
     handle_time_s: int = Field(default=HANDLE_TIME_S, gt=0)
     max_estimated_wait_s: int | None = Field(default=None, gt=0)
     """Divert callers at entry when the estimated wait is longer than this."""

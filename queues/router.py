@@ -64,7 +64,8 @@ def queue_record(queue: QueueConfig, retired: bool = False) -> dict[str, Any]:
 def agent_record(agent: AgentConfig, skill: dict[str, int]) -> dict[str, Any]:
     """The JSON the scripts read for an agent (and `config` to rebuild the model)."""
     return {
-        "config": agent.model_dump(mode="json"),
+        # The login secret's hash stays in config: routing has no use for it.
+        "config": agent.model_dump(mode="json", exclude={"secret_hash"}),
         "device": agent.device,
         "wrap_ms": -1 if agent.wrap_up_s is None else agent.wrap_up_s * 1000,
         "max_no_answer": agent.max_no_answer,

@@ -130,11 +130,11 @@ SEMANTIC_ERRORS = [
         id="hours-without-closed",
     ),
     pytest.param(
-        "nodes:\n  extra:\n    then: {callback: {}}\n",
+        "nodes:\n  extra:\n    then: {callback: {queue: bill}}\n",
         (3, 12),
-        "callbacks are not available yet",
-        "use `queue` or `voicemail`",
-        id="callback",
+        "callback names an unknown queue 'bill'",
+        "did you mean 'billing'?",
+        id="callback-unknown-queue",
     ),
     pytest.param(
         'nodes:\n  extra:\n    then: {transfer: "+1 555"}\n',

@@ -1,0 +1,380 @@
+"""Calling customers back: joining the queue, dialling, attempt outcomes, retries, expiry.
+
+A callback joins routing under its own id with its original enqueue time, so
+it is served in the order its caller would have been. When routing reserves
+an agent for it:
+
+* agent-first (default): the agent is rung as for any caller and hears a
+  whisper marked as a callback; accepting dials the customer from the agent's
+  leg (`dial_from_agent`), and the `<Dial>` action reports the outcome;
+* customer-first (`callbacks.customer_first` queues): the reservation is
+  handed back, the customer is rung through the REST API (with answering-
+  machine detection when configured) and, once they answer, joins the queue
+  as a call of their own with the callback's original time and priority.
+
+Timed work (a scheduled slot, a retry after the minimum gap, expiry) runs as
+`callbacks.jobs` jobs of kind `callback`; each is idempotent because every
+step is a compare-and-set move of the callback's state (`callbacks.callback`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+import redis.asyncio as aioredis
+from twilio.base.exceptions import TwilioRestException
+
+from callbacks import jobs, slots
+from callbacks.callback import Callback, get, is_callback, leave_queue, move
+from callbacks.config import TextKind
+from ivr import logs
+from ivr.errors import RoutingError, UnknownSkill
+from ivr.service import Services
+from queues.reservation import Reservation
+
+log = logs.get(__name__)
+
+JOB_KIND = "callback"
+# The jobs module dispatches on kinds it lists; callbacks register theirs here so
+# that importing this module (as the web app and `ivr worker` do) is enough.
+jobs.KINDS.setdefault(JOB_KIND, "callbacks.dial:run_job")
+NO_ANSWER = frozenset({"no-answer", "busy", "failed", "canceled"})
+"""Twilio call outcomes that mean the customer was not reached."""
+LEG_TTL_S = 86400
+DIAL_GRACE_S = 30
+"""A dial still unresolved this long after its ring timeout is taken as lost (a crash)."""
+
+
+# -- joining the queue -------------------------------------------------------------
+async def activate(svc: Services, cb_id: str) -> str:
+    """Due (a slot, or a retry after the gap): join the queue; the state it ends in."""
+    cb = await get(svc, cb_id)
+    if cb is None or not cb.live:
+        return cb.state if cb else "unknown"
+    config = svc.registry.current
+    if cb.state in ("scheduled", "no_answer"):
+        if not slots.is_open(config, svc.clock.now()):
+            await expire(svc, cb, "outside calling hours")
+            return "expired"
+        await move(svc, cb, ("scheduled", "no_answer"), "queued", "CALLBACKQUEUED")
+        cb = await get(svc, cb_id)
+    if cb is not None and cb.state == "queued":
+        await enter_queue(svc, cb)
+    return cb.state if cb else "unknown"
+
+
+async def enter_queue(svc: Services, cb: Callback) -> None:
+    """Put a queued callback in routing at its original place (once: retries find it there)."""
+    if await svc.router.has_call(cb.id):
+        return
+    language = cb.language or None
+    orig = cb.orig_ms / 1000 or None
+    try:
+        try:
+            entry = await svc.router.enter(
+                cb.id, cb.queue, cb.priority, language, cb.data, original_enqueued_at=orig
+            )
+        except UnknownSkill:
+            entry = await svc.router.enter(
+                cb.id, cb.queue, cb.priority, None, cb.data, original_enqueued_at=orig
+            )
+    except RoutingError as exc:  # a second worker put it there first
+        log.info("callback not entered", callback=cb.id, reason=str(exc))
+        return
+    if entry.action is not None:  # full, or nobody logged in: try again after the gap
+        log.info("callback queue refused it; retrying later", callback=cb.id, status=entry.status)
+        await schedule(svc, cb, "activate", svc.clock.now() + _gap(svc), tag=f"q{cb.attempts}")
+        return
+    if entry.reservation is not None:
+        from ivr import offers  # offers imports this module to hand over callbacks
+
+        await offers.ring(svc, entry.reservation)
+
+
+def _gap(svc: Services) -> float:
+    return float(max(svc.registry.current.callbacks.min_gap_s, 1))
+
+
+# -- agent-first -----------------------------------------------------------------
+async def start_attempt(svc: Services, cb: Callback, agent: str) -> int | None:
+    """queued -> dialling(attempt k+1); the attempt number, or None if not queued."""
+    moved = await move(
+        svc,
+        cb,
+        ("queued",),
+        "dialling",
+        "CALLBACKDIAL",
+        bump=True,
+        fields={"agent": agent},
+        data={"agent": agent, "queue": cb.queue},
+    )
+    if not moved.ok:
+        return None
+    await schedule(svc, cb, "check", svc.clock.now() + _dial_deadline(svc), tag=f"a{moved.attempt}")
+    return moved.attempt
+
+
+def _dial_deadline(svc: Services) -> float:
+    return svc.registry.current.callbacks.ring_timeout_s + DIAL_GRACE_S
+
+
+async def customer_reached(svc: Services, cb: Callback, attempt: int, agent: str) -> bool:
+    """dialling(k) -> connected: the customer answered (FRT ends when they meet the agent)."""
+    moved = await move(
+        svc,
+        cb,
+        ("dialling",),
+        "connected",
+        "CALLBACKCONNECT" if agent else "CALLBACKANSWER",
+        attempt=attempt,
+        fields={"outcome": "answered"},
+        data=connect_fields(svc, cb, agent),
+    )
+    return moved.ok
+
+
+def connect_fields(svc: Services, cb: Callback, agent: str) -> dict[str, str]:
+    """What the metrics need of a callback's connection: FRT from the original call."""
+    now_ms = int(svc.clock.now() * 1000)
+    return {
+        "call": cb.call,
+        "queue": cb.queue,
+        "agent": agent,
+        "original_started_ms": str(cb.started_ms),
+        "original_wait_ms": str(now_ms - cb.orig_ms) if cb.orig_ms else "",
+        "frt_ms": str(now_ms - cb.started_ms) if cb.started_ms else "",
+    }
+
+
+async def on_connect(svc: Services, call_sid: str, agent: str) -> None:
+    """A customer-first callback's leg was accepted by an agent: record FRT's end."""
+    cb_id = await svc.redis.get(svc.keys.callback_leg(call_sid))
+    cb = await get(svc, str(cb_id)) if cb_id else None
+    if cb is None:
+        return
+    fields = {"type": "CALLBACKCONNECT", "ts": str(int(svc.clock.now() * 1000))}
+    fields |= {"callback": cb.id, "leg": call_sid, "attempt": str(cb.attempts)}
+    fields |= connect_fields(svc, cb, agent)
+    await svc.redis.xadd(svc.keys.events(), fields)  # type: ignore[arg-type]
+
+
+# -- outcomes ----------------------------------------------------------------------
+async def not_reached(svc: Services, cb: Callback, attempt: int, outcome: str) -> str:
+    """dialling(k) -> no_answer, then a retry after the gap or, attempts used up, failed."""
+    config = svc.registry.current.callbacks
+    at = svc.clock.now() + config.min_gap_s
+    moved = await move(
+        svc,
+        cb,
+        ("dialling",),
+        "no_answer",
+        "CALLBACKNOANSWER",
+        attempt=attempt,
+        expected=at,
+        fields={"outcome": outcome},
+        data={"outcome": outcome, "queue": cb.queue},
+    )
+    if not moved.ok:
+        return "ignored"  # a replayed webhook, or a watchdog after the real outcome
+    if moved.attempt >= config.max_attempts:
+        await move(svc, cb, ("no_answer",), "failed", "CALLBACKFAILED")
+        await notify(svc, cb, "sms_failed")
+        return "failed"
+    await schedule(svc, cb, "activate", at, tag=f"r{moved.attempt}")
+    return "retry"
+
+
+async def machine(svc: Services, cb: Callback, attempt: int) -> bool:
+    """An answering machine took the call: done with a message, or not reached, per config."""
+    if svc.registry.current.callbacks.on_machine == "no_answer":
+        await not_reached(svc, cb, attempt, "machine")
+        return False
+    moved = await move(
+        svc,
+        cb,
+        ("dialling",),
+        "done",
+        "CALLBACKDONE",
+        attempt=attempt,
+        fields={"outcome": "machine"},
+    )
+    return moved.ok
+
+
+async def check(svc: Services, cb_id: str, attempt: int) -> None:
+    """Watchdog: a dial whose outcome never came (the dialler died) counts as not reached."""
+    cb = await get(svc, cb_id)
+    if cb is not None and cb.state == "dialling" and cb.attempts == attempt:
+        log.warning("callback dial lost; counting it unanswered", callback=cb_id, attempt=attempt)
+        await not_reached(svc, cb, attempt, "lost")
+
+
+# -- customer-first --------------------------------------------------------------
+async def dial_customer_first(svc: Services, offer: Reservation) -> None:
+    """Hand the agent back and ring the customer; they join the queue when they answer."""
+    cb = await get(svc, offer.call_sid)
+    if cb is None:
+        return
+    attempt = await start_attempt(svc, cb, "")
+    await leave_queue(svc, cb.id)  # frees the reserved agent with no hold-back
+    await _ring_freed_agent(svc, offer.agent)
+    if attempt is None:
+        return
+    await ring_customer(svc, cb, attempt)
+
+
+async def _ring_freed_agent(svc: Services, agent: str) -> None:
+    # Freeing the agent may reserve them for the next caller at once; routing's hangup
+    # does not hand that offer back, so it is found here and rung.
+    from ivr import offers
+
+    state = await svc.router.agent_state(agent)
+    if state.state != "reserved" or not state.reservation:
+        return
+    raw = await offers.offer_for(svc, state.reservation)
+    if raw is not None:
+        await offers.ring(svc, Reservation.from_offer({"id": state.reservation, **raw}))
+
+
+async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:
+    config = svc.registry.current.callbacks
+    base, query = svc.urls.base, f"cb={cb.id}&attempt={attempt}"
+    extra: dict[str, Any] = {"machine_detection": "Enable"} if config.machine_detection else {}
+    try:
+        leg = await svc.rest(
+            lambda c: c.calls.create(
+                to=cb.number,
+                from_=cb.called,
+                url=f"{base}/voice/callback/customer?{query}",
+                status_callback=f"{base}/voice/callback/status?{query}",
+                status_callback_event=["completed"],
+                timeout=config.ring_timeout_s,
+                **extra,
+            )
+        )
+    except TwilioRestException as exc:
+        log.warning("could not dial the customer", callback=cb.id, code=exc.code)
+        await not_reached(svc, cb, attempt, "failed")
+        return
+    await svc.redis.set(svc.keys.callback_leg(leg.sid), cb.id, ex=LEG_TTL_S)
+    await svc.redis.hset(svc.keys.callback(cb.id), "leg", leg.sid)
+
+
+# -- expiry and messages ---------------------------------------------------------
+async def expire(svc: Services, cb: Callback, reason: str) -> bool:
+    """A live callback not yet being dialled expires, with an SMS to the customer."""
+    moved = await move(
+        svc,
+        cb,
+        ("scheduled", "queued", "no_answer"),
+        "expired",
+        "CALLBACKEXPIRED",
+        fields={"outcome": reason},
+        data={"queue": cb.queue, "outcome": reason},
+    )
+    if not moved.ok:
+        return False
+    await leave_queue(svc, cb.id)
+    await notify(svc, cb, "sms_expired")
+    return True
+
+
+async def notify(svc: Services, cb: Callback, kind: TextKind, **values: object) -> None:
+    """Text the customer in their language; a refused message is logged, not retried."""
+    config = svc.registry.current
+    language = cb.language or config.languages.default
+    body = config.callbacks.text(
+        kind,
+        language,
+        config.languages.default,
+        company=config.company.name,
+        number=cb.number,
+        cancel=config.callbacks.cancel_word(language),
+        **values,
+    )
+    if not cb.called.startswith("+"):
+        log.warning("no number to text from", callback=cb.id)
+        return
+    try:
+        await svc.rest(lambda c: c.messages.create(to=cb.number, from_=cb.called, body=body))
+    except TwilioRestException as exc:
+        log.warning("callback SMS refused", callback=cb.id, code=exc.code)
+
+
+# -- jobs --------------------------------------------------------------------------
+async def schedule(svc: Services, cb: Callback, action: str, at: float, tag: str = "") -> None:
+    """Run `action` for the callback at `at` (once per callback, action and tag)."""
+    job_id = f"cb-{cb.id}-{action}{'-' + tag if tag else ''}"
+    payload = {"action": action, "id": cb.id, "attempt": _attempt_of(tag)}
+    await jobs.schedule(svc.redis, svc.keys, job_id, JOB_KIND, payload, at)
+
+
+def _attempt_of(tag: str) -> int:
+    return int(tag[1:]) if tag[1:].isdigit() else 0
+
+
+async def run_action(svc: Services, payload: dict[str, Any]) -> None:
+    """One callback job: `activate`, `expire` or `check` (a dial's watchdog)."""
+    cb_id, action = str(payload["id"]), payload["action"]
+    if action == "activate":
+        await activate(svc, cb_id)
+    elif action == "expire":
+        cb = await get(svc, cb_id)
+        if cb is not None:
+            await expire(svc, cb, "too old")
+    elif action == "check":
+        await check(svc, cb_id, int(payload.get("attempt", 0)))
+    else:
+        log.warning("unknown callback job", action=action, callback=cb_id)
+
+
+def run_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
+    """The rq entry point: run the job on a short-lived `Services` built from `ctx`."""
+    _run_blocking(_with_services(ctx, payload))
+
+
+async def _with_services(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+    from ivr.reload import ConfigRegistry
+
+    kwargs = ctx.redis.connection_pool.connection_kwargs
+    client = aioredis.Redis(
+        host=kwargs.get("host", "localhost"),
+        port=kwargs.get("port", 6379),
+        db=kwargs.get("db", 0),
+        password=kwargs.get("password"),
+        decode_responses=True,
+    )
+    svc = Services.build(ctx.settings, ctx.clock, client, ConfigRegistry(ctx.settings.config_dir))
+    svc._rest = ctx.rest
+    try:
+        await run_action(svc, payload)
+    finally:
+        await client.aclose()
+
+
+def _run_blocking(coro: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run, also from a thread that already runs a loop (a job run in-process)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+__all__ = ["activate", "dial_customer_first", "is_callback", "run_job"]

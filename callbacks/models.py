@@ -1,0 +1,127 @@
+"""The `surveys` config section (`config/surveys.yaml`): who is asked, when, and in what words.
+
+Every text is per language; a language without its own text falls back to the
+default language's, and then to the English wording built in here. `{company}`
+in a text is replaced by the company name.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+DEFAULT_DELAY_S = 120
+"""Seconds between the end of a call and its survey SMS."""
+DEFAULT_MIN_TALK_S = 30
+"""Calls shorter than this (agent talk time) are not surveyed."""
+DEFAULT_CAP_DAYS = 30
+"""A number gets at most one survey in this many days."""
+DEFAULT_WINDOW_H = 24
+"""Replies later than this after the survey are stored as late, not scored."""
+DEFAULT_LOW_SCORE = 3
+"""Scores at or below this get the follow-up question and a supervisor alert."""
+SENDER = re.compile(r"^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$")
+"""An E.164 number or a messaging service SID."""
+TextKind = Literal[
+    "question", "reprompt", "followup", "thanks", "thanks_comment", "late", "help", "stopped",
+    "started",
+]  # fmt: skip
+
+BUILT_IN: dict[str, str] = {
+    "question": (
+        "{company} made it easy for me to handle my issue. "
+        "Reply 1 (strongly disagree) to 7 (strongly agree)."
+    ),
+    "reprompt": "Sorry, we didn't catch that. Please reply with one number from 1 to 7.",
+    "followup": "What made it hard? Reply in your own words.",
+    "thanks": "Thank you for your feedback. - {company}",
+    "thanks_comment": "Thank you. Someone from {company} will look into it.",
+    "late": "Thank you. This survey has closed. - {company}",
+    "help": "{company} surveys: reply 1-7 to rate your call. Reply STOP to opt out.",
+    "stopped": "You will not receive any more surveys from {company}. Reply START to opt in.",
+    "started": "You will receive surveys from {company} again. Reply STOP to opt out.",
+}
+"""The English wording used when the config has no text of a kind."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SurveyTexts(Strict):
+    """The SMS texts in one language; unset ones fall back to the default language."""
+
+    question: str | None = None
+    reprompt: str | None = None
+    followup: str | None = None
+    thanks: str | None = None
+    thanks_comment: str | None = None
+    late: str | None = None
+    help: str | None = None
+    stopped: str | None = None
+    started: str | None = None
+
+
+def _quoted_time(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 21:00 as the base-60 integer 1260: refuse it, with a hint.
+    if isinstance(value, int):
+        raise ValueError('write times in quotes, e.g. "21:00"')
+    return value
+
+
+Clock = Annotated[time, BeforeValidator(_quoted_time)]
+
+
+class QuietHours(Strict):
+    """Local hours (the customer's timezone) when no survey is sent; `start` > `end` wraps."""
+
+    start: Clock = time(21, 0)
+    end: Clock = time(9, 0)
+
+    def contains(self, local: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+class SurveysConfig(Strict):
+    """Post-call CES surveys by SMS."""
+
+    enabled: bool = False
+    sender: str | None = None
+    """The number or messaging service (MG...) to send from; unset: the number called."""
+    delay_s: int = Field(default=DEFAULT_DELAY_S, ge=0, le=7 * 86400)
+    min_talk_s: int = Field(default=DEFAULT_MIN_TALK_S, ge=0)
+    cap_days: int = Field(default=DEFAULT_CAP_DAYS, ge=0, le=3650)
+    response_window_h: float = Field(default=DEFAULT_WINDOW_H, gt=0, le=24 * 30)
+    low_score: int = Field(default=DEFAULT_LOW_SCORE, ge=0, le=7)
+    quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
+    texts: dict[str, SurveyTexts] = Field(default_factory=dict)
+    stop_words: dict[str, list[str]] = Field(default_factory=dict)
+    """Opt-out keywords per language, on top of STOP, UNSUBSCRIBE, END, QUIT and CANCEL."""
+    start_words: dict[str, list[str]] = Field(default_factory=dict)
+    help_words: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is not None and not SENDER.match(value):
+            raise ValueError("sender must be an E.164 number or a messaging service SID (MG...)")
+        return value
+
+    def text(self, kind: TextKind, language: str, default: str, company: str) -> str:
+        """The text of `kind` in `language`, falling back to `default`, then to English."""
+        for code in (language, default):
+            texts = self.texts.get(code)
+            found: str | None = getattr(texts, kind) if texts is not None else None
+            if found:
+                return found.replace("{company}", company)
+        return BUILT_IN[kind].replace("{company}", company)
+
+    def words(self, kind: Literal["stop", "start", "help"]) -> frozenset[str]:
+        """The configured keywords of one kind in every language, casefolded."""
+        table = {"stop": self.stop_words, "start": self.start_words, "help": self.help_words}[kind]
+        return frozenset(w.strip().casefold() for words in table.values() for w in words)

@@ -1,0 +1,152 @@
+"""Inbound SMS and delivery statuses: keywords, opt-outs, survey replies.
+
+`handle_incoming` answers `/sms/incoming` with the text of a reply (or None);
+`handle_status` records `/sms/status` callbacks. Neither raises on odd input
+(empty bodies, emoji, MMS, unknown numbers, huge texts): a webhook that fails
+would make Twilio retry, and the customer deserves a sensible answer or none.
+
+Keywords (the whole message, any case) come first: STOP and its kin opt the
+number out of all surveys, START opts it back in, HELP explains. CANCEL is an
+opt-out only when no callback is pending: the callbacks module registers a
+handler in `CANCEL_HANDLERS` that cancels one and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import phonenumbers
+
+from callbacks import surveys
+from ivr.config import Config
+from ivr.service import Services
+
+log = logging.getLogger(__name__)
+
+STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit", "cancel"})
+START_WORDS = frozenset({"start", "unstop", "yes"})
+HELP_WORDS = frozenset({"help", "info"})
+OPT_OUT_TYPES = {"STOP": "stop", "START": "start", "HELP": "help"}
+"""Twilio Advanced Opt-Out's `OptOutType`: Twilio has already replied; we only record it."""
+INBOUND_TTL_S = 86400
+"""How long an inbound message's reply is kept, to answer a retried webhook the same."""
+STATUS_TTL_S = 7 * 86400
+UNDELIVERED = frozenset({"undelivered", "failed"})
+
+CancelHandler = Callable[[Services, str], Awaitable[str | None]]
+CANCEL_HANDLERS: list[CancelHandler] = []
+"""Each gets (svc, number) for a CANCEL; one that cancels something returns the reply text."""
+
+
+async def handle_incoming(svc: Services, form: dict[str, str]) -> str | None:
+    """The reply to an inbound SMS, once per MessageSid (a retried webhook gets the same)."""
+    marker = svc.keys.survey_inbound(form.get("MessageSid", "")[:64] or "none")
+    if not await svc.redis.set(marker, "\0", nx=True, ex=INBOUND_TTL_S):
+        earlier = await svc.redis.get(marker)
+        return None if earlier in (None, "\0", "") else str(earlier)
+    try:
+        answer = await respond(svc, normalise(form.get("From", "")), form)
+    except Exception:  # never a 500 to Twilio: log it and answer nothing
+        log.exception("inbound SMS from %s failed", form.get("From", ""))
+        answer = None
+    await svc.redis.set(marker, answer or "", ex=INBOUND_TTL_S)
+    return answer
+
+
+def normalise(number: str) -> str:
+    """E.164 where the number parses, else as given (ivr.webhooks imports this module)."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number[:32]
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def respond(svc: Services, number: str, form: dict[str, str]) -> str | None:
+    """Keywords first, then a reply to the number's pending survey, if there is one."""
+    body = form.get("Body", "")
+    opt_out_type = OPT_OUT_TYPES.get(form.get("OptOutType", "").upper())
+    if opt_out_type is not None:
+        await keyword(svc, number, opt_out_type, None)
+        return None
+    survey = await surveys.pending(svc, number)
+    word = keyword_of(svc.registry.current, body)
+    if word is not None:
+        return await keyword(svc, number, word, survey)
+    if survey is None:
+        return None  # not someone we asked: no reply, no loop with an auto-responder
+    return await surveys.reply(svc, survey, body)
+
+
+def keyword_of(config: Config, body: str) -> str | None:
+    """`cancel`, `stop`, `start` or `help` when the whole message is such a keyword."""
+    word = body.strip().strip(".!").casefold()
+    if word == "cancel":
+        return "cancel"
+    if word in STOP_WORDS or word in config.surveys.words("stop"):
+        return "stop"
+    if word in START_WORDS or word in config.surveys.words("start"):
+        return "start"
+    if word in HELP_WORDS or word in config.surveys.words("help"):
+        return "help"
+    return None
+
+
+async def keyword(
+    svc: Services, number: str, word: str, survey: dict[str, str] | None
+) -> str | None:
+    """Opt out, opt in or help; the reply in the customer's language."""
+    config = svc.registry.current
+    language = survey["language"] if survey else config.languages.default
+    if word == "cancel":
+        cancelled = await _cancel(svc, number)
+        if cancelled is not None:
+            return cancelled
+    if word in ("stop", "cancel"):
+        await opt_out(svc, number)
+        return surveys.text(config, "stopped", language)
+    if word == "start":
+        await svc.redis.srem(svc.keys.survey_optouts(), number)
+        return surveys.text(config, "started", language)
+    return surveys.text(config, "help", language)
+
+
+async def _cancel(svc: Services, number: str) -> str | None:
+    for cancel in CANCEL_HANDLERS:
+        answer = await cancel(svc, number)
+        if answer is not None:
+            return answer
+    return None
+
+
+async def opt_out(svc: Services, number: str) -> None:
+    """No survey ever goes to `number` again (until it texts START)."""
+    await svc.redis.sadd(svc.keys.survey_optouts(), number)
+
+
+async def handle_status(svc: Services, form: dict[str, str], survey: str | None = None) -> None:
+    """Record a message status callback once per MessageSid and status, in any order."""
+    sid, status = form.get("MessageSid", "")[:64], form.get("MessageStatus", "")[:32]
+    if not sid or not status:
+        return
+    key = svc.keys.survey_sms_status(sid)
+    async with svc.redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(key, status)
+        pipe.expire(key, STATUS_TTL_S)
+        first, _ = await pipe.execute()
+    if first and survey:
+        await _survey_status(svc, survey[:64], sid, status)
+
+
+async def _survey_status(svc: Services, call: str, sid: str, status: str) -> None:
+    found: dict[str, str] = await svc.redis.hgetall(svc.keys.survey(call))  # type: ignore[assignment]
+    if not found:
+        return
+    if status in ("sent", "delivered") and found.get("state") in ("sending", "unknown"):
+        await surveys.reconcile_sent(svc, found, sid)
+    if status in UNDELIVERED:
+        if await svc.redis.hsetnx(svc.keys.survey(call), "undelivered", status):
+            await svc.redis.hincrby(svc.keys.survey_stats(), "undelivered", 1)
+    elif status == "delivered":
+        await svc.redis.hset(svc.keys.survey(call), "delivered", "1")

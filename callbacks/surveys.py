@@ -1,0 +1,557 @@
+"""Post-call CES surveys: one SMS after an agent-handled call, its replies, and follow-up.
+
+A survey is a Redis hash per call (`Keys.survey`) whose `state` moves, always
+by compare-and-set in Lua, along
+
+    scheduled -> sending -> sent -> reprompted -> closed
+                                \\-> followup ---/
+    (or skipped / failed / unknown: never sent, refused, or lost in a crash)
+
+`consume` reads the routing events (consumer group `surveys`): CONNECT notes
+the first response time; COMPLETEAGENT/COMPLETECALLER creates the survey
+(once per call, honouring opt-outs and the per-number cap) and schedules its
+job. `send_job` (an rq job, `callbacks.jobs`) sends it once. `reply` scores
+what the customer texts back. See docs/surveys.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import PhoneNumberType, timezone
+from redis.exceptions import ResponseError
+from twilio.base.exceptions import TwilioRestException
+
+from callbacks import jobs
+from callbacks.models import TextKind
+from ivr.config import Config
+from ivr.keys import Keys
+from ivr.service import Services
+from queues.events import Event, EventType
+
+log = logging.getLogger(__name__)
+
+GROUP = "surveys"
+"""The consumer group on the events stream."""
+READ_BATCH = 200
+CLAIM_IDLE_MS = 60_000
+"""Events a dead consumer read but never acknowledged are taken over after this long."""
+CLAIM_EVERY_S = 30.0
+"""How often (at most) a consumer looks for them."""
+STALE_EVENT_S = 86400
+"""Completions older than this (a replayed backlog) are not surveyed."""
+SURVEY_TTL_S = 60 * 86400
+LATE_GRACE_S = 7 * 86400
+"""After the response window, replies are still recognised (as late) this long."""
+SENDING_LEASE_S = 300
+"""A survey left `sending` this long by a crashed job is not sent again: it may be out."""
+MAX_TEXT_CHARS = 500
+"""Stored reply text is cut to this length."""
+ALERTS_MAXLEN = 10_000
+OPTED_OUT = 21610
+MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+COMPLETED = frozenset({EventType.COMPLETEAGENT, EventType.COMPLETECALLER})
+
+CREATE_LUA = """
+-- Create a call's survey once, unless the number opted out or was surveyed recently.
+-- KEYS[1]: the survey hash, KEYS[2]: the number's cap key, KEYS[3]: the opt-out set
+-- ARGV[1]: number, ARGV[2]: cap TTL (s, 0: no cap), ARGV[3]: survey TTL (s),
+-- ARGV[4..]: field, value pairs of the new survey
+-- Returns the survey's state: an existing one, 'opted_out', 'capped' or 'scheduled'.
+local state = redis.call('HGET', KEYS[1], 'state')
+if state then return state end
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 'opted_out' end
+if tonumber(ARGV[2]) > 0 then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 'capped' end
+end
+redis.call('HSET', KEYS[1], 'state', 'scheduled', unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 'scheduled'
+"""
+MOVE_LUA = """
+-- Move a survey to a new state if it is in one of the expected states.
+-- KEYS[1]: the survey hash
+-- ARGV[1]: expected states, comma separated, ARGV[2]: new state, ARGV[3..]: field, value pairs
+-- Returns the state it was in when it moved, or false.
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then
+  return false
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 3))
+return state
+"""
+SENT_LUA = """
+-- Record a survey as sent (once) and make it the one the number's replies answer.
+-- KEYS[1]: the survey hash, KEYS[2]: the number's pending-survey key
+-- ARGV[1]: call sid, ARGV[2]: sent at (s), ARGV[3]: message sid, ARGV[4]: pending TTL (s)
+-- Returns 1 when it moved to sent, 0 when it was not sending (already sent, or other).
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'sending' and state ~= 'unknown' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'sent', 'sent_at', ARGV[2], 'message_sid', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+return 1
+"""
+
+
+# -- numbers, time -------------------------------------------------------------------
+
+
+def is_mobile(number: str) -> bool:
+    """Whether `number` can receive SMS: a mobile (or may-be-mobile) number."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(parsed) in MOBILE_TYPES
+
+
+def zone_of(number: str, fallback: str, at: float) -> ZoneInfo:
+    """The number's timezone (its zones agree on the time at `at`), else `fallback`'s.
+
+    A UK mobile lists London, Guernsey, Jersey and the Isle of Man: one clock.
+    """
+    try:
+        names = timezone.time_zones_for_number(phonenumbers.parse(number, None))
+    except phonenumbers.NumberParseException:
+        names = ()
+    zones = [_zone(name) for name in names if name != "Etc/Unknown"]
+    moment = datetime.fromtimestamp(at, UTC)
+    offsets = {moment.astimezone(z).utcoffset() for z in zones if z is not None}
+    first = zones[0] if zones else None
+    return first if first is not None and len(offsets) == 1 else _zone(fallback) or ZoneInfo("UTC")
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def send_time(config: Config, number: str, at: float) -> float:
+    """`at`, or the end of the customer's quiet hours when `at` falls inside them."""
+    quiet = config.surveys.quiet_hours
+    if quiet is None:
+        return at
+    local = datetime.fromtimestamp(at, zone_of(number, config.company.timezone, at))
+    if not quiet.contains(local.time()):
+        return at
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)  # wall-clock arithmetic: 09:00 local, even across DST
+    return end.timestamp()
+
+
+def language_of(config: Config, language: str) -> str:
+    return language if language in config.languages.available else config.languages.default
+
+
+def text(config: Config, kind: TextKind, language: str) -> str:
+    """One survey text in `language`, with the company name filled in."""
+    default = config.languages.default
+    return config.surveys.text(kind, language, default, config.company.name)
+
+
+# -- the trigger: routing events -------------------------------------------------------
+
+
+async def consume(svc: Services) -> int:
+    """Read new routing events (and ones a dead consumer left) and act on them; how many."""
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    entries = await _read_new(svc, consumer)
+    if svc.clock.now() - _last_claim.get(consumer, 0.0) >= CLAIM_EVERY_S:
+        _last_claim[consumer] = svc.clock.now()
+        entries = await _claim_stale(svc, consumer) + entries
+    for eid, fields in entries:
+        try:
+            await on_event(svc, fields)
+        except Exception:  # left pending: another pass takes it over after CLAIM_IDLE_MS
+            log.exception("survey trigger failed for event %s", eid)
+            continue
+        await svc.redis.xack(svc.keys.events(), GROUP, eid)
+    return len(entries)
+
+
+Entries = list[tuple[str, dict[str, str]]]
+_last_claim: dict[str, float] = {}
+"""Consumer name -> when it last looked for events a dead consumer left (service clock)."""
+
+
+async def _read_new(svc: Services, consumer: str) -> Entries:
+    streams: dict[Any, Any] = {svc.keys.events(): ">"}
+    try:
+        found: Any = await svc.redis.xreadgroup(GROUP, consumer, streams, count=READ_BATCH)
+    except ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        await _create_group(svc)
+        found = await svc.redis.xreadgroup(GROUP, consumer, streams, count=READ_BATCH)
+    return [entry for _stream, entries in found or [] for entry in entries]
+
+
+async def _create_group(svc: Services) -> None:
+    # From the start of the stream: events written before the first read still count;
+    # STALE_EVENT_S keeps an old backlog from being surveyed.
+    try:
+        await svc.redis.xgroup_create(svc.keys.events(), GROUP, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def _claim_stale(svc: Services, consumer: str) -> Entries:
+    try:
+        result = await svc.redis.xautoclaim(
+            svc.keys.events(), GROUP, consumer, CLAIM_IDLE_MS, count=READ_BATCH
+        )
+    except ResponseError:  # no group yet: nothing is pending
+        return []
+    return [(eid, fields) for eid, fields in result[1] if fields]
+
+
+async def on_event(svc: Services, fields: dict[str, str]) -> None:
+    """Note a CONNECT's first response time; create the survey of a completed call."""
+    kind = fields.get("type", "")
+    if kind == EventType.CONNECT:
+        facts = {"frt_ms": fields.get("original_wait_ms", ""), "agent": fields.get("agent", "")}
+        key = svc.keys.survey_connect(fields.get("call", ""))
+        await svc.redis.set(key, json.dumps(facts), ex=svc.settings.session_ttl_s)
+    elif kind in COMPLETED:
+        event = Event(id="", type=EventType(kind), ts_ms=int(fields["ts"]), fields=fields)
+        await on_complete(svc, event)
+
+
+async def on_complete(svc: Services, event: Event) -> str:
+    """Create and schedule the survey of a call an agent handled; what became of it."""
+    config, now = svc.registry.current, svc.clock.now()
+    surveys = config.surveys
+    talk_ms = int(event.get("talk_ms", "0") or 0)
+    session = await svc.calls.get(event.get("call"))
+    if not surveys.enabled or now - event.ts_ms / 1000 > STALE_EVENT_S:
+        return "off"
+    if talk_ms < surveys.min_talk_s * 1000 or session is None:
+        return await _skip(svc, "short" if session else "no_session")
+    if not is_mobile(session.caller):
+        return await _skip(svc, "not_mobile")
+    connect = json.loads(await svc.redis.get(svc.keys.survey_connect(session.sid)) or "{}")
+    connected_s = (event.ts_ms - talk_ms) / 1000
+    frt_ms = connect.get("frt_ms") or str(max(0, int((connected_s - session.started_at) * 1000)))
+    fields = {
+        "call": session.sid,
+        "number": session.caller,
+        "sender": surveys.sender or session.called,
+        "language": language_of(config, session.language),
+        "agent": event.get("agent"),
+        "queue": event.get("queue"),
+        "frt_ms": frt_ms,
+        "talk_ms": str(talk_ms),
+    }
+    return await create(svc, fields, send_time(config, session.caller, now + surveys.delay_s))
+
+
+async def _skip(svc: Services, reason: str) -> str:
+    await svc.redis.hincrby(svc.keys.survey_stats(), f"skipped:{reason}", 1)
+    return reason
+
+
+async def create(svc: Services, fields: dict[str, str], at: float) -> str:
+    """Create the survey (once per call) and schedule its job; the survey's state."""
+    keys, surveys = svc.keys, svc.registry.current.surveys
+    script = svc.redis.register_script(CREATE_LUA)
+    number, call = fields["number"], fields["call"]
+    pairs = [part for item in {**fields, "due": repr(at)}.items() for part in item]
+    args = [number, str(surveys.cap_days * 86400), str(SURVEY_TTL_S), *pairs]
+    state = str(await script(keys=_create_keys(keys, call, number), args=args))
+    if state == "scheduled":  # also after a crash between create and schedule: schedule is NX
+        if await jobs.schedule(svc.redis, keys, job_id(call), "survey", {"call": call}, at):
+            await svc.redis.hincrby(keys.survey_stats(), "scheduled", 1)
+    elif state in ("opted_out", "capped"):
+        await _skip(svc, state)
+    return state
+
+
+def _create_keys(keys: Keys, call: str, number: str) -> list[str]:
+    return [keys.survey(call), keys.survey_cap(number), keys.survey_optouts()]
+
+
+def job_id(call: str) -> str:
+    return f"survey-{call}"
+
+
+# -- sending (the rq job) ---------------------------------------------------------------
+
+
+def send_job(ctx: jobs.JobContext, job: str, payload: dict[str, Any]) -> None:
+    """Send the survey of `payload['call']` once, whatever retries and duplicates run."""
+    call, keys, now = payload["call"], ctx.keys, ctx.clock.now()
+    survey: dict[str, str] = ctx.redis.hgetall(keys.survey(call))  # type: ignore[assignment]
+    if survey.get("state") == "sending":
+        _after_crash(ctx, call, survey, now)
+        return
+    config = ctx.config()
+    at = send_time(config, survey.get("number", ""), now)
+    if survey.get("state") == "scheduled" and at > now:
+        jobs.defer(ctx.redis, keys, job, at)  # came due inside quiet hours (a late worker)
+        return
+    if _move(ctx, call, "scheduled", "sending", claimed_at=repr(now)) is None:
+        return  # sent, skipped or closed already: a duplicate or retried job
+    if ctx.redis.sismember(keys.survey_optouts(), survey["number"]):
+        _move(ctx, call, "sending", "skipped", reason="opted_out")
+        return
+    _send(ctx, config, survey)
+
+
+def _after_crash(ctx: jobs.JobContext, call: str, survey: dict[str, str], now: float) -> None:
+    # A job died between claiming and recording the send. The SMS may be out (its status
+    # callback then marks it sent); after the lease, give up rather than risk a second one.
+    if now - float(survey.get("claimed_at") or 0) >= SENDING_LEASE_S:
+        _move(ctx, call, "sending", "unknown")
+    else:
+        raise SendPending(call)
+
+
+class SendPending(RuntimeError):
+    """The survey is being sent by another attempt; rq retries this one later."""
+
+    def __init__(self, call: str) -> None:
+        self.call = call
+        super().__init__(f"survey {call} is being sent by another attempt")
+
+    def __repr__(self) -> str:
+        return f"SendPending(call={self.call!r})"
+
+
+def _send(ctx: jobs.JobContext, config: Config, survey: dict[str, str]) -> None:
+    call = survey["call"]
+    body = text(config, "question", survey["language"])
+    try:
+        message = ctx.rest.messages.create(**_message_args(ctx, survey, body))
+    except TwilioRestException as exc:
+        _refused(ctx, survey, exc)
+        return
+    except Exception:
+        _move(ctx, call, "sending", "scheduled")  # nothing went out: a retry may send
+        raise
+    mark_sent(ctx, call, survey["number"], str(message.sid), ctx.clock.now())
+
+
+def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> dict[str, str]:
+    base = ctx.settings.public_base_url
+    args = {
+        "to": survey["number"],
+        "body": body,
+        "status_callback": f"{base}/sms/status?survey={survey['call']}",
+    }
+    sender = survey.get("sender", "")
+    args["messaging_service_sid" if sender.startswith("MG") else "from_"] = sender
+    return args
+
+
+def _refused(ctx: jobs.JobContext, survey: dict[str, str], exc: TwilioRestException) -> None:
+    call, code = survey["call"], int(exc.code or 0)
+    if code == OPTED_OUT:
+        ctx.redis.sadd(ctx.keys.survey_optouts(), survey["number"])
+    if exc.status is not None and exc.status >= 500 or exc.status == 429:
+        _move(ctx, call, "sending", "scheduled")
+        raise exc  # Twilio's trouble, not the message's: rq retries
+    _move(ctx, call, "sending", "failed", reason=f"twilio {code}")
+    ctx.redis.hincrby(ctx.keys.survey_stats(), f"failed:{code}", 1)
+
+
+def mark_sent(ctx: jobs.JobContext, call: str, number: str, message_sid: str, at: float) -> bool:
+    """Record the survey as sent, once; False if it was not being sent."""
+    window_h = ctx.config().surveys.response_window_h
+    script = ctx.redis.register_script(SENT_LUA)
+    sent = bool(script(*_sent_args(ctx.keys, call, number, message_sid, at, window_h)))
+    if sent:
+        ctx.redis.hincrby(ctx.keys.survey_stats(), "sent", 1)
+    return sent
+
+
+async def reconcile_sent(svc: Services, survey: dict[str, str], message_sid: str) -> bool:
+    """A status callback for a survey a crashed job left `sending`: it did go out."""
+    window_h = svc.registry.current.surveys.response_window_h
+    script = svc.redis.register_script(SENT_LUA)
+    args = _sent_args(
+        svc.keys, survey["call"], survey["number"], message_sid, svc.clock.now(), window_h
+    )
+    sent = bool(await script(*args))
+    if sent:
+        await svc.redis.hincrby(svc.keys.survey_stats(), "sent", 1)
+    return sent
+
+
+def _sent_args(
+    keys: Keys, call: str, number: str, message_sid: str, at: float, window_h: float
+) -> tuple[list[str], list[str]]:
+    pending_ttl = int(window_h * 3600 + LATE_GRACE_S)
+    return (
+        [keys.survey(call), keys.survey_pending(number)],
+        [call, repr(at), message_sid, str(pending_ttl)],
+    )
+
+
+def _move(ctx: jobs.JobContext, call: str, expect: str, state: str, **fields: str) -> str | None:
+    script = ctx.redis.register_script(MOVE_LUA)
+    pairs = [part for item in fields.items() for part in item]
+    moved = script(keys=[ctx.keys.survey(call)], args=[expect, state, *pairs])
+    return None if moved is None else str(moved)
+
+
+# -- replies -------------------------------------------------------------------------------
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "satu": 1, "dua": 2, "tiga": 3, "empat": 4, "lima": 5, "enam": 6, "tujuh": 7,
+}  # fmt: skip
+"""English and Malay number words (none is a word in the other language)."""
+THAI_WORDS = {"หนึ่ง": 1, "สอง": 2, "สาม": 3, "สี่": 4, "ห้า": 5, "หก": 6, "เจ็ด": 7}
+THAI_PARTICLES = re.compile(r"คะแนน|ครับ|คับ|ค่ะ|คะ|จ้ะ|จ้า|นะ|ให้")
+"""Polite endings and "score"/"give": "ให้หกคะแนนค่ะ" is still six."""
+DIGITS = re.compile(r"\d+")
+WORDS = re.compile(r"[a-z]+")
+
+
+def parse_score(body: str) -> int | None:
+    """A score 1-7 in a reply: one number, as digits or a word, amid other text; else None."""
+    folded = unicodedata.normalize("NFKC", body).casefold()
+    numbers = {int(d) for d in DIGITS.findall(folded)}  # int() reads Thai digits too
+    if not numbers:
+        numbers = {NUMBER_WORDS[w] for w in WORDS.findall(folded) if w in NUMBER_WORDS}
+    if not numbers:
+        bare = THAI_PARTICLES.sub("", _letters(folded))
+        numbers = {THAI_WORDS[bare]} if bare in THAI_WORDS else set()
+    if len(numbers) != 1:
+        return None
+    score = numbers.pop()
+    return score if 1 <= score <= 7 else None
+
+
+def _letters(text: str) -> str:
+    # Not \W: Thai vowel and tone marks are not "word" characters to `re`.
+    return "".join(c for c in text if not c.isspace() and unicodedata.category(c)[0] not in "PS")
+
+
+async def pending(svc: Services, number: str) -> dict[str, str] | None:
+    """The survey awaiting this number's reply, if any."""
+    call = await svc.redis.get(svc.keys.survey_pending(number))
+    if not call:
+        return None
+    survey: dict[str, str] = await svc.redis.hgetall(svc.keys.survey(str(call)))  # type: ignore[assignment]
+    return survey or None
+
+
+async def reply(svc: Services, survey: dict[str, str], body: str) -> str | None:
+    """Act on a reply to `survey`; the text to answer with, or None."""
+    config, now = svc.registry.current, svc.clock.now()
+    state = survey.get("state")
+    sent_at = float(survey.get("sent_at") or 0)
+    if state in ("sent", "reprompted") and now > sent_at + config.surveys.response_window_h * 3600:
+        return await _late(svc, config, survey, body)
+    if state in ("sent", "reprompted"):
+        return await _answer(svc, config, survey, body)
+    if state == "followup":
+        return await _comment(svc, config, survey, body)
+    return None  # closed, or never sent: nothing more to say
+
+
+async def _late(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+    if await _amove(svc, survey, "sent,reprompted", "closed", late="1") is None:
+        return None
+    await record(svc, survey, "late", body)
+    return text(config, "late", survey["language"])
+
+
+async def _answer(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+    score, language = parse_score(body), survey["language"]
+    if score is None:
+        return await _unclear(svc, config, survey, body)
+    low = score <= config.surveys.low_score
+    if (
+        await _amove(
+            svc, survey, survey["state"], "followup" if low else "closed", score=str(score)
+        )
+        is None
+    ):
+        return None
+    await svc.redis.hset(svc.keys.survey_scores(), survey["call"], str(score))
+    await record(svc, survey, "score", body, score)
+    if low:
+        await alert(svc, survey, score, "")
+        return text(config, "followup", language)
+    return text(config, "thanks", language)
+
+
+async def _unclear(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+    if survey["state"] == "sent":
+        moved = await _amove(svc, survey, "sent", "reprompted")
+        return text(config, "reprompt", survey["language"]) if moved else None
+    if await _amove(svc, survey, "reprompted", "closed", unclear="1") is None:
+        return None
+    await record(svc, survey, "unclear", body)
+    return text(config, "thanks", survey["language"])
+
+
+async def _comment(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+    comment = clip(body)
+    if await _amove(svc, survey, "followup", "closed", comment=comment) is None:
+        return None
+    await alert(svc, survey, int(survey.get("score") or 0), comment)
+    return text(config, "thanks_comment", survey["language"])
+
+
+def clip(body: str) -> str:
+    """Reply text as stored: stripped and cut to MAX_TEXT_CHARS."""
+    return body.strip()[:MAX_TEXT_CHARS]
+
+
+async def record(
+    svc: Services, survey: dict[str, str], kind: str, body: str, score: int | None = None
+) -> None:
+    """Append a response, linked to its call, agent, queue, language and FRT.
+
+    One entry per survey (score, unclear or late): the metrics fold counts each
+    entry as the reply to its call. The low-score comment goes to the survey
+    hash and the alerts instead."""
+    entry: dict[Any, Any] = {
+        "kind": kind,
+        "score": "" if score is None else str(score),
+        "text": clip(body),
+        "ts": str(int(svc.clock.now() * 1000)),
+        **{f: survey.get(f, "") for f in ("call", "number", "agent", "queue", "language")},
+        "frt_ms": survey.get("frt_ms", ""),
+    }
+    # Not trimmed here: the metrics fold trims it once it has read it (queues/metrics.py).
+    await svc.redis.xadd(svc.keys.survey_responses(), entry)
+
+
+async def alert(svc: Services, survey: dict[str, str], score: int, comment: str) -> None:
+    """Tell supervisors about a low score (and, later, the customer's comment)."""
+    entry: dict[Any, Any] = {
+        "call": survey.get("call", ""),
+        "number": survey.get("number", ""),
+        "agent": survey.get("agent", ""),
+        "queue": survey.get("queue", ""),
+        "ces": str(score),
+        "comment": comment,
+        "ts": str(int(svc.clock.now() * 1000)),
+    }
+    await svc.redis.xadd(svc.keys.survey_alerts(), entry, maxlen=ALERTS_MAXLEN)
+
+
+async def _amove(
+    svc: Services, survey: dict[str, str], expect: str, state: str, **fields: str
+) -> str | None:
+    script = svc.redis.register_script(MOVE_LUA)
+    pairs = [part for item in fields.items() for part in item]
+    moved = await script(keys=[svc.keys.survey(survey["call"])], args=[expect, state, *pairs])
+    return None if moved is None else str(moved)

@@ -1,0 +1,308 @@
+"""The agent console: what an agent sees (`agent_view`) and does (accept, wrap up, ...).
+
+Every action here is called by the JSON API (`ivr.api`); the page at `/agent`
+only renders the view and calls the API. Offers reach a console agent through
+`ivr.offers.ring`, which shows them here instead of ringing the device while
+the page is open; accepting then rings the agent's device (the softphone, or
+the phone) straight into the caller's Twilio queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from twilio.base.exceptions import TwilioRestException
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import VoiceGrant
+
+from ivr import connect, live, logs, offers, today, twiml
+from ivr.call import CallSession
+from ivr.errors import InvalidTransition, ReservationError
+from ivr.service import Services
+from queues.agent import AVAILABLE, BREAK, OFFLINE, ON_CALL, RESERVED, WRAP_UP, AgentState
+
+log = logs.get(__name__)
+DISPOSITIONS = {
+    "resolved": "Resolved",
+    "follow_up": "Follow-up needed",
+    "transferred": "Transferred",
+    "other": "Other",
+}
+STATUSES = ("available", "break", "offline")
+HISTORY_SHOWN = 10
+HISTORY_KEPT = 50
+"""Previous contacts kept per caller number."""
+NOTES_MAX = 4000
+REASON_MAX = 60
+SOFTPHONE_TTL_S = 3600
+"""Softphone access tokens live an hour; the page asks for a new one before then."""
+CLIENT_PREFIX = "client:"
+
+
+# -- the view -------------------------------------------------------------------
+async def agent_view(svc: Services, agent: str) -> dict[str, Any]:
+    """Everything the console shows for `agent`, with durations from the service clock."""
+    state = await svc.router.agent_state(agent)
+    config = svc.registry.current.agents[agent]
+    call = await current_call(svc, agent, state)
+    day = today.agent_days(svc, await today.events_today(svc)).get(agent, today.AgentDay())
+    return {
+        "agent": {
+            "id": agent,
+            "name": config.name,
+            "device": config.device,
+            "state": state.state,
+            "reason": state.reason,
+            "held": state.held,
+            "in_state_s": round(svc.clock.now() - state.since, 1) if state.since else None,
+        },
+        "offer": await offer_view(svc, agent, state.reservation)
+        if state.state == RESERVED
+        else None,
+        "call": call,
+        "wrap_up": await wrap_view(svc, agent) if state.state == WRAP_UP else None,
+        "stats": await today.agent_stats(svc, day),
+        "softphone": softphone_view(svc, config.device),
+        "dispositions": DISPOSITIONS,
+    }
+
+
+async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str, Any] | None:
+    """The screen pop of a pending offer: who is calling, about what, and their history."""
+    offer = await offers.offer_for(svc, reservation_id)
+    if offer is None or offer["agent"] != agent:
+        return None
+    session = await svc.calls.get(offer["call"])
+    position = await svc.router.position(offer["call"])
+    queue = svc.registry.current.queues.get(offer["queue"])
+    return {
+        "id": reservation_id,
+        "queue": offer["queue"],
+        "queue_name": (queue.display_name if queue else None) or offer["queue"],
+        **caller_view(svc, session, offer["call"]),
+        "wait_s": round(position.waited_s, 1) if position else None,
+        "remaining_s": round(max(0.0, offer["expires"] / 1000 - svc.clock.now()), 1),
+        "ring_timeout_s": queue.ring_timeout_s if queue else None,
+        "history": await history(svc, session.caller) if session else [],
+    }
+
+
+def caller_view(svc: Services, session: CallSession | None, call_sid: str) -> dict[str, Any]:
+    """Who is calling and what they told the IVR."""
+    if session is None:
+        return {"call": call_sid, "caller": None, "caller_name": None, "language": None}
+    language = svc.registry.current.languages.available.get(session.language)
+    return {
+        "call": call_sid,
+        "caller": session.caller,
+        "caller_name": session.caller_name,
+        "language": session.language,
+        "language_name": language.name if language else session.language,
+        "path": list(session.path),
+        "data": dict(session.data),
+    }
+
+
+async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str, Any] | None:
+    """The call the agent is on or still has to wrap up (a disposition not yet given)."""
+    key = svc.keys.console_call(agent)
+    record: dict[str, str] = await svc.redis.hgetall(key)  # type: ignore[assignment]
+    if state.state == ON_CALL and record.get("call") != state.call_sid:
+        record = await remember_call(svc, agent, state.call_sid)  # accepted on the phone
+    if not record or record.get("disposition") or state.state in (RESERVED, OFFLINE):
+        return None
+    session = await svc.calls.get(record["call"])
+    talk_end = svc.clock.now() if state.state == ON_CALL else state.since  # wrap-up began
+    return {
+        **caller_view(svc, session, record["call"]),
+        "queue": record.get("queue", ""),
+        "talk_s": round(max(0.0, talk_end - float(record["accepted_at"])), 1),
+        "connected": state.state == ON_CALL,
+        "notes": record.get("notes", ""),
+    }
+
+
+async def remember_call(svc: Services, agent: str, call_sid: str) -> dict[str, str]:
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    queue = json.loads(raw)["queue"] if raw else ""
+    record = {"call": call_sid, "queue": queue, "accepted_at": str(svc.clock.now())}
+    key = svc.keys.console_call(agent)
+    async with svc.redis.pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        pipe.hset(key, mapping=record)  # type: ignore[arg-type]
+        await pipe.execute()
+    return record
+
+
+async def wrap_view(svc: Services, agent: str) -> dict[str, Any]:
+    due = await svc.redis.zscore(svc.keys.routing_timers(), f"wrap:{agent}")
+    remaining = None if due is None else round(max(0.0, due / 1000 - svc.clock.now()), 1)
+    return {"remaining_s": remaining}
+
+
+def softphone_view(svc: Services, device: str) -> dict[str, Any]:
+    identity = device.removeprefix(CLIENT_PREFIX) if device.startswith(CLIENT_PREFIX) else None
+    configured = bool(svc.settings.twilio_api_key and svc.settings.twilio_api_secret)
+    return {"identity": identity, "configured": configured and identity is not None}
+
+
+async def history(svc: Services, number: str) -> list[dict[str, Any]]:
+    """A caller's previous contacts, newest first, with the survey score when there is one."""
+    raws: list[str] = await svc.redis.lrange(svc.keys.contact_history(number), 0, HISTORY_SHOWN - 1)  # type: ignore[assignment]
+    contacts = [json.loads(raw) for raw in raws]
+    if contacts:
+        scores = await svc.redis.hmget(svc.keys.survey_scores(), [c["call"] for c in contacts])
+        for contact, score in zip(contacts, scores, strict=True):
+            contact["ces"] = float(score) if score else None
+    return contacts
+
+
+# -- actions ----------------------------------------------------------------------
+async def set_status(svc: Services, agent: str, status: str, reason: str = "") -> None:
+    """available / break (with a reason) / offline; 409 when not allowed now."""
+    if status not in STATUSES:
+        raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}")
+    await live.mark_present(svc, agent)  # asked from the console: offers ring there
+    try:
+        if status == AVAILABLE:
+            await offers.dispatch_offers(svc, await svc.router.set_available(agent))
+        elif status == BREAK:
+            await svc.router.set_break(agent, reason.strip()[:REASON_MAX] or "break")
+        else:
+            await svc.router.set_offline(agent)
+    except InvalidTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+async def own_offer(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
+    """The pending offer if it is this agent's: 403 another's, 410 ended, 404 unknown."""
+    offer = await offers.offer_for(svc, reservation_id)
+    if offer is not None:
+        if offer["agent"] != agent:
+            raise HTTPException(403, "that offer is for another agent")
+        return offer
+    shown_to = await svc.redis.get(svc.keys.console_offer(reservation_id))
+    if shown_to == agent:
+        raise HTTPException(410, "the offer has expired or was withdrawn")
+    if shown_to:
+        raise HTTPException(403, "that offer is for another agent")
+    raise HTTPException(404, "no such offer")
+
+
+async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
+    """Take the call: routing connects it, then the agent's device is rung into the bridge."""
+    offer = await own_offer(svc, agent, reservation_id)
+    if offer["expires"] / 1000 <= svc.clock.now():
+        raise HTTPException(410, "the offer has expired")
+    response = await connect.accept(svc, reservation_id, agent, offer["call"])
+    if "<Dial" not in twiml.render(response):  # refused: timed out or withdrawn just now
+        raise HTTPException(410, "the offer has expired or was withdrawn")
+    await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
+    await remember_call(svc, agent, offer["call"])
+    device = svc.registry.current.agents[agent].device
+    session = await svc.calls.get(offer["call"])
+    caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
+    document = twiml.render(response)
+    try:
+        leg = await svc.rest(lambda c: c.calls.create(to=device, from_=caller_id, twiml=document))
+    except TwilioRestException as exc:
+        log.warning("could not ring the agent's device", agent=agent, code=exc.code)
+        raise HTTPException(502, f"accepted, but {device} could not be rung") from None
+    log.info("accepted in console", agent=agent, call=offer["call"], leg=leg.sid)
+    return {"call": offer["call"], "device": device}
+
+
+async def reject(svc: Services, agent: str, reservation_id: str) -> None:
+    """Decline: the call goes back to its place and is offered to someone else."""
+    await own_offer(svc, agent, reservation_id)
+    try:
+        released = await svc.router.reject(reservation_id, agent)
+    except ReservationError:
+        raise HTTPException(410, "the offer has expired or was withdrawn") from None
+    await offers.stop_ringing(svc, reservation_id)
+    await offers.dispatch_offers(svc, released)
+
+
+async def save_notes(svc: Services, agent: str, call_sid: str, notes: str) -> None:
+    record = await own_call(svc, agent, call_sid)
+    if record.get("disposition"):
+        raise HTTPException(409, "the call is already wrapped up")
+    await svc.redis.hset(svc.keys.console_call(agent), "notes", notes[:NOTES_MAX])
+
+
+async def own_call(svc: Services, agent: str, call_sid: str) -> dict[str, str]:
+    """The agent's current call record; 403 for a call that is not theirs."""
+    record: dict[str, str] = await svc.redis.hgetall(svc.keys.console_call(agent))  # type: ignore[assignment]
+    if record.get("call") != call_sid:
+        raise HTTPException(403, "that call is not yours")
+    return record
+
+
+async def wrap_up(
+    svc: Services, agent: str, call_sid: str, disposition: str, notes: str
+) -> dict[str, Any]:
+    """Record the disposition in the caller's history, then end wrap-up (ready)."""
+    if disposition not in DISPOSITIONS:
+        raise HTTPException(422, f"disposition must be one of {', '.join(DISPOSITIONS)}")
+    record = await own_call(svc, agent, call_sid)
+    state = await svc.router.agent_state(agent)
+    if state.state == ON_CALL:
+        raise HTTPException(409, "the call is still connected")
+    if record.get("disposition"):
+        raise HTTPException(409, "the call is already wrapped up")
+    await record_contact(svc, agent, record, disposition, notes[:NOTES_MAX])
+    if state.state == WRAP_UP:
+        # The wrap-up timer may have ended it a moment ago: then already available.
+        with contextlib.suppress(InvalidTransition):
+            await offers.dispatch_offers(svc, await svc.router.set_ready(agent))
+    return {"call": call_sid, "disposition": disposition}
+
+
+async def record_contact(
+    svc: Services, agent: str, record: dict[str, str], disposition: str, notes: str
+) -> None:
+    session = await svc.calls.get(record["call"])
+    await svc.redis.hset(svc.keys.console_call(agent), "disposition", disposition)
+    if session is None:
+        return  # the call's state expired: nothing to file it under
+    contact = {
+        "at": svc.clock.now(),
+        "call": record["call"],
+        "agent": agent,
+        "queue": record.get("queue", ""),
+        "disposition": disposition,
+        "notes": notes,
+    }
+    key = svc.keys.contact_history(session.caller)
+    async with svc.redis.pipeline(transaction=True) as pipe:
+        pipe.lpush(key, json.dumps(contact))
+        pipe.ltrim(key, 0, HISTORY_KEPT - 1)
+        await pipe.execute()
+
+
+def softphone_token(svc: Services, agent: str) -> dict[str, Any]:
+    """A short-lived Voice SDK token for the agent's own client identity only."""
+    config = svc.registry.current.agents.get(agent)
+    if config is None:
+        raise HTTPException(404, "unknown agent")
+    view = softphone_view(svc, config.device)
+    if view["identity"] is None:
+        raise HTTPException(409, "your device is a phone number: calls ring that phone")
+    if not view["configured"]:
+        raise HTTPException(503, "the softphone is not configured (TWILIO_API_KEY/SECRET)")
+    settings = svc.settings
+    token = AccessToken(
+        settings.twilio_account_sid,
+        settings.twilio_api_key,
+        settings.twilio_api_secret,
+        identity=view["identity"],
+        ttl=SOFTPHONE_TTL_S,
+    )
+    grant = VoiceGrant(
+        incoming_allow=True, outgoing_application_sid=settings.twilio_twiml_app_sid or None
+    )
+    token.add_grant(grant)
+    return {"token": token.to_jwt(), "identity": view["identity"], "ttl_s": SOFTPHONE_TTL_S}

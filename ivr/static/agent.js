@@ -1,0 +1,252 @@
+// The agent console: renders GET /api/agent, acts through the API, re-reads on live events.
+"use strict";
+
+let view = initialView();
+let readAt = performance.now();
+let shownOffer = null;      // the offer id on screen
+let handledOffer = null;    // the offer this page accepted or rejected
+let beeper = null;
+let audio = null;
+
+async function refresh() {
+  try {
+    view = await api("GET", "/api/agent");
+    readAt = performance.now();
+    render();
+  } catch (error) { console.warn(error); }
+}
+
+function render() {
+  const a = view.agent;
+  const badge = document.getElementById("state");
+  badge.textContent = a.state.replace("_", " ");
+  badge.dataset.state = a.state;
+  document.getElementById("state-text").textContent = a.state.replace("_", " ");
+  document.getElementById("reason-text").textContent =
+    a.reason ? ` (${a.reason})` : a.held ? " (held back briefly)" : "";
+  document.getElementById("go-available").disabled = a.state === "available";
+  renderOffer(view.offer);
+  renderCall(view.call, a.state);
+  renderStats(view.stats);
+  tick();
+}
+
+function renderOffer(offer) {
+  const card = document.getElementById("offer");
+  if (!offer) {
+    if (shownOffer && shownOffer !== handledOffer) {
+      notice("The offer was withdrawn (it rang out, or the caller hung up).");
+    }
+    shownOffer = null;
+    card.hidden = true;
+    card.classList.remove("ringing");
+    stopBeeping();
+    return;
+  }
+  if (shownOffer !== offer.id) {
+    shownOffer = offer.id;
+    notice(null);
+    announce(`Incoming ${offer.queue_name} call from ${offer.caller_name || offer.caller}`);
+    startBeeping();
+  }
+  card.hidden = false;
+  card.classList.add("ringing");
+  fillPop(document.getElementById("offer-pop"), offer, [
+    ["Caller", offer.caller_name ? `${offer.caller_name} (${offer.caller})` : offer.caller],
+    ["Language", offer.language_name],
+    ["Queue", offer.queue_name],
+    ["Menu path", (offer.path || []).join(" › ")],
+    ["Waited", duration(offer.wait_s)],
+  ]);
+  renderHistory(offer.history || []);
+}
+
+function fillPop(dl, who, rows) {
+  dl.replaceChildren();
+  const data = Object.entries(who.data || {}).map(([k, v]) => [k.replaceAll("_", " "), v]);
+  for (const [label, value] of [...rows, ...data]) {
+    if (value === undefined || value === null || value === "") continue;
+    dl.append(el("dt", label), el("dd", value));
+  }
+}
+
+function renderHistory(contacts) {
+  const box = document.getElementById("offer-history");
+  box.replaceChildren();
+  if (!contacts.length) { box.append(el("p", "None — first contact.", { class: "muted" })); return; }
+  const table = el("table");
+  const head = el("tr");
+  for (const h of ["Date", "Agent", "Disposition", "CES"]) head.append(el("th", h, { scope: "col" }));
+  const thead = el("thead");
+  thead.append(head);
+  table.append(thead);
+  const body = table.appendChild(el("tbody"));
+  for (const c of contacts) {
+    const row = el("tr");
+    const when = new Date(c.at * 1000).toLocaleString();
+    for (const v of [when, c.agent, view.dispositions[c.disposition] || c.disposition, c.ces ?? "–"]) {
+      row.append(el("td", v));
+    }
+    body.append(row);
+  }
+  box.append(table);
+}
+
+function renderCall(call, state) {
+  const card = document.getElementById("call");
+  const wrap = document.getElementById("wrap");
+  card.hidden = !(call && state === "on_call");
+  wrap.hidden = !(call && state !== "on_call");
+  if (!call) return;
+  document.getElementById("call-title").textContent = state === "on_call" ? "On call" : "Last call";
+  fillPop(document.getElementById("call-pop"), call, [
+    ["Caller", call.caller_name ? `${call.caller_name} (${call.caller})` : call.caller],
+    ["Language", call.language_name],
+  ]);
+  const notes = document.getElementById("notes");
+  if (document.activeElement !== notes && !notes.dataset.dirty) notes.value = call.notes || "";
+  const wrapNotes = document.getElementById("wrap-notes");
+  if (!wrapNotes.value) wrapNotes.value = notes.value || call.notes || "";
+  document.getElementById("wrap-countdown-line").hidden = !view.wrap_up;
+}
+
+function renderStats(stats) {
+  document.getElementById("stat-handled").textContent = stats.handled;
+  document.getElementById("stat-aht").textContent = stats.aht_s === null ? "–" : duration(stats.aht_s);
+  document.getElementById("stat-frt").textContent =
+    stats.frt_share === null ? "–" : `${Math.round(stats.frt_share * 100)}%`;
+  document.getElementById("stat-ces").textContent = stats.ces === null ? "–" : stats.ces.toFixed(1);
+}
+
+// Counters move on between reads: server durations plus the wall time since.
+function tick() {
+  const dt = since(readAt);
+  const a = view.agent;
+  document.getElementById("in-state").textContent =
+    a.in_state_s === null ? "–" : duration(a.in_state_s + dt);
+  if (view.offer) {
+    document.getElementById("offer-countdown").textContent =
+      Math.max(0, Math.ceil(view.offer.remaining_s - dt));
+  }
+  if (view.call && a.state === "on_call") {
+    document.getElementById("talk-time").textContent = duration(view.call.talk_s + dt);
+  }
+  if (view.wrap_up && view.wrap_up.remaining_s !== null) {
+    document.getElementById("wrap-countdown").textContent =
+      Math.max(0, Math.ceil(view.wrap_up.remaining_s - dt));
+  }
+}
+
+function notice(text) {
+  const box = document.getElementById("notice");
+  box.textContent = text || "";
+  box.hidden = !text;
+  if (text) announce(text);
+}
+
+// -- sound: a short beep each second while an offer rings (WebAudio, no files) --
+function startBeeping() {
+  stopBeeping();
+  const beep = () => {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      const osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.15;
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.25);
+    } catch (error) { /* no audio device: the visual ring still shows */ }
+  };
+  beep();
+  beeper = setInterval(beep, 1000);
+}
+
+function stopBeeping() { if (beeper) { clearInterval(beeper); beeper = null; } }
+
+// -- actions ---------------------------------------------------------------------
+async function act(errorId, work) {
+  showError(errorId, null);
+  try { await work(); } catch (error) { showError(errorId, error); }
+  await refresh();
+}
+
+document.getElementById("go-available").addEventListener("click", () =>
+  act("status-error", () => api("POST", "/api/agent/status", { status: "available" })));
+document.getElementById("go-break").addEventListener("click", () =>
+  act("status-error", () => api("POST", "/api/agent/status",
+    { status: "break", reason: document.getElementById("break-reason").value })));
+document.getElementById("go-offline").addEventListener("click", () =>
+  act("status-error", () => api("POST", "/api/agent/status", { status: "offline" })));
+
+document.getElementById("accept").addEventListener("click", () => act("status-error", async () => {
+  handledOffer = shownOffer;
+  stopBeeping();
+  const result = await api("POST", `/api/agent/offers/${encodeURIComponent(shownOffer)}/accept`);
+  document.getElementById("call-device").textContent = softphoneReady ? "this page" : result.device;
+  document.getElementById("call-connecting").hidden = false;
+}));
+document.getElementById("reject").addEventListener("click", () => act("status-error", async () => {
+  handledOffer = shownOffer;
+  stopBeeping();
+  await api("POST", `/api/agent/offers/${encodeURIComponent(shownOffer)}/reject`);
+}));
+
+const notesBox = document.getElementById("notes");
+notesBox.addEventListener("input", () => { notesBox.dataset.dirty = "1"; });
+async function saveNotes() {
+  if (!view.call) return;
+  await api("PUT", `/api/agent/calls/${encodeURIComponent(view.call.call)}/notes`, { notes: notesBox.value });
+  delete notesBox.dataset.dirty;
+  document.getElementById("notes-saved").textContent = "Saved";
+}
+document.getElementById("save-notes").addEventListener("click", () => act("status-error", saveNotes));
+notesBox.addEventListener("blur", () => { if (notesBox.dataset.dirty) saveNotes().catch(console.warn); });
+
+document.getElementById("wrap-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const chosen = document.querySelector('input[name="disposition"]:checked');
+  act("wrap-error", async () => {
+    if (!chosen) throw new Error("Choose a disposition.");
+    await api("POST", `/api/agent/calls/${encodeURIComponent(view.call.call)}/wrapup`,
+      { disposition: chosen.value, notes: document.getElementById("wrap-notes").value });
+    document.getElementById("wrap-form").reset();
+    document.getElementById("call-connecting").hidden = true;
+    notesBox.value = "";
+    announce("Wrapped up. Ready for the next call.");
+  });
+});
+
+// -- softphone: the Twilio Voice SDK when it loads and a token is issued; else the device --
+let softphoneReady = false;
+function softphoneSays(text) { document.getElementById("softphone").textContent = text; }
+
+function startSoftphone() {
+  const phone = view.softphone;
+  if (!phone.identity) { softphoneSays(`Calls ring your phone, ${view.agent.device}.`); return; }
+  const fallback = `Calls will ring ${view.agent.device} instead.`;
+  const script = document.createElement("script");
+  script.src = document.getElementById("voice-sdk").dataset.url;
+  script.async = true;
+  script.onerror = () => softphoneSays(`Softphone unavailable: the Twilio Voice SDK could not be loaded (no connection). ${fallback}`);
+  script.onload = async () => {
+    if (!window.Twilio || !window.Twilio.Device) { softphoneSays(`Softphone unavailable. ${fallback}`); return; }
+    try {
+      const { token } = await api("GET", "/api/agent/token");
+      const device = new window.Twilio.Device(token, { closeProtection: true });
+      device.on("registered", () => { softphoneReady = true; softphoneSays("Softphone ready: calls ring in this page."); });
+      device.on("error", (e) => { softphoneReady = false; softphoneSays(`Softphone error (${e.message}). ${fallback}`); });
+      device.on("incoming", (call) => call.accept());  // only calls this agent accepted here
+      device.on("tokenWillExpire", async () => device.updateToken((await api("GET", "/api/agent/token")).token));
+      await device.register();
+    } catch (error) {
+      softphoneSays(`Softphone unavailable: ${error.message}. ${fallback}`);
+    }
+  };
+  document.head.append(script);
+}
+
+render();
+setInterval(tick, 250);
+live(refresh);
+startSoftphone();

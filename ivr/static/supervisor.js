@@ -1,0 +1,98 @@
+// The supervisor view: renders GET /api/supervisor/floor and re-reads it on live events.
+"use strict";
+
+let floor = initialView();
+let readAt = performance.now();
+
+async function refresh() {
+  try {
+    floor = await api("GET", "/api/supervisor/floor");
+    readAt = performance.now();
+    render();
+  } catch (error) { console.warn(error); }
+}
+
+function cells(row, values) { for (const v of values) row.append(el("td", v)); return row; }
+
+function render() {
+  const queues = document.querySelector("#queues tbody");
+  queues.replaceChildren(...floor.queues.map((q) => {
+    const row = cells(el("tr", null, { "data-queue": q.name }), [
+      q.display_name, q.waiting, duration(q.oldest_wait_s), duration(q.estimated_wait_s),
+      q.service_level === null ? "–" : `${Math.round(q.service_level * 100)}% in ${q.service_level_s}s`,
+      q.answered, q.abandoned]);
+    row.children[1].className = "waiting-count";
+    return row;
+  }));
+  const agents = document.querySelector("#agents tbody");
+  agents.replaceChildren(...floor.agents.map(agentRow));
+  const waiting = document.querySelector("#waiting tbody");
+  waiting.replaceChildren(...floor.waiting.map(waitingRow));
+  if (!floor.waiting.length) {
+    waiting.append(cells(el("tr"), ["No calls waiting", "", "", "", "", ""]));
+  }
+  const alerts = document.getElementById("alerts");
+  alerts.replaceChildren(...floor.alerts.map((a) => {
+    const who = `${a.number || a.call || ""}${a.agent ? ` (agent ${a.agent}, ${a.queue || ""})` : ""}`;
+    return el("li", `CES ${a.ces ?? "?"} — ${who}${a.comment ? `: “${a.comment}”` : ""}`);
+  }));
+  if (!floor.alerts.length) alerts.append(el("li", "No low scores.", { class: "muted" }));
+  document.getElementById("config-version").textContent = floor.config.version;
+  const error = document.getElementById("config-error");
+  error.hidden = !floor.config.last_error;
+  error.textContent = floor.config.last_error ? `Last reload failed: ${floor.config.last_error}` : "";
+  tick();
+}
+
+function agentRow(a) {
+  const state = a.reason ? `${a.state.replace("_", " ")} (${a.reason})` : a.state.replace("_", " ");
+  const row = cells(el("tr", null, { "data-agent": a.id }), [
+    `${a.name} (${a.id})`, state, "", a.call || "–", a.handled_today, a.missed_today]);
+  row.children[1].className = "agent-state";
+  row.children[2].className = "in-state";
+  const actions = el("td");
+  const pause = el("button", "Break", { type: "button", class: "btn", "aria-label": `Put ${a.name} on break` });
+  pause.addEventListener("click", () => act(() => api("POST", `/api/supervisor/agents/${a.id}/break`, { reason: "supervisor" })));
+  const out = el("button", "Log out", { type: "button", class: "btn btn-quiet", "aria-label": `Log ${a.name} out` });
+  out.addEventListener("click", () => act(() => api("POST", `/api/supervisor/agents/${a.id}/logout`)));
+  actions.append(pause, " ", out);
+  row.append(actions);
+  return row;
+}
+
+function waitingRow(c) {
+  const row = cells(el("tr", null, { "data-call": c.call }), [
+    c.queue, c.position, "", c.language || "–", c.state]);
+  row.children[2].className = "wait";
+  const cell = el("td");
+  const id = `prio-${c.call}`;
+  const label = el("label", "Priority", { for: id, class: "visually-hidden" });
+  const input = el("input", null, { id, type: "number", min: "0", max: "99", value: c.priority });
+  const save = el("button", "Set", { type: "button", class: "btn", "aria-label": `Set priority of call ${c.position}` });
+  save.addEventListener("click", () => act(() =>
+    api("PUT", `/api/supervisor/calls/${c.call}/priority`, { priority: Number(input.value) })));
+  cell.append(label, input, " ", save);
+  row.append(cell);
+  return row;
+}
+
+function tick() {
+  const dt = since(readAt);
+  document.querySelectorAll("#agents tbody tr").forEach((row, i) => {
+    const a = floor.agents[i];
+    if (a) row.querySelector(".in-state").textContent = a.in_state_s === null ? "–" : duration(a.in_state_s + dt);
+  });
+  document.querySelectorAll("#waiting tbody tr[data-call]").forEach((row, i) => {
+    row.querySelector(".wait").textContent = duration(floor.waiting[i].wait_s + dt);
+  });
+}
+
+async function act(work) {
+  showError("action-error", null);
+  try { await work(); } catch (error) { showError("action-error", error); }
+  await refresh();
+}
+
+render();
+setInterval(tick, 1000);
+live(refresh);

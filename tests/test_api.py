@@ -1,0 +1,238 @@
+"""The console JSON API end to end: real app, real store, the Twilio emulator, controlled clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from ivr.emulator import Emulator
+from ivr.keys import Keys
+from ivr.liveserver import LiveServer
+from tests.agents import go_available, state
+from tests.consoles import Console
+from tests.test_connect_e2e import billing_caller, events
+
+
+@pytest.fixture(name="alice")
+def fixture_alice(server: LiveServer) -> Iterator[Console]:
+    """Alice, logged in to the console through the API."""
+    console = Console(server, "agent", "alice")
+    yield console
+    console.close()
+
+
+@pytest.fixture(name="sam")
+def fixture_sam(server: LiveServer) -> Iterator[Console]:
+    """Sam the supervisor, logged in through the API."""
+    console = Console(server, "supervisor", "sam")
+    yield console
+    console.close()
+
+
+def offered(tw: Emulator, alice: Console) -> str:
+    """Alice goes available from the console and a billing caller is offered to her there."""
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    billing_caller(tw)
+    tw.advance(1)
+    offer = alice.view()["offer"]
+    assert offer is not None
+    return str(offer["id"])
+
+
+def test_console_call_from_offer_to_wrap_up(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """The offer pops in the console (not on the phone); accept rings the device into the call."""
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    call = billing_caller(tw)
+    tw.advance(1)
+    device = tw.device("client:alice")
+    assert device.ringing is None
+    pop = alice.view()["offer"]
+    assert pop["data"] == {"account_number": "20261124"}
+    assert pop["queue"] == "billing" and pop["language"] == "en"
+    assert pop["caller"] == "+60199999999" and pop["history"] == []
+    assert 0 < pop["remaining_s"] <= pop["ring_timeout_s"]
+    accepted = alice.post(f"/api/agent/offers/{pop['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    tw.advance(1)
+    assert device.ringing is not None
+    device.answer()
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None
+    view = alice.view()
+    assert view["agent"]["state"] == "on_call" and view["call"]["call"] == call.sid
+    tw.advance(30)
+    assert (
+        alice.put(f"/api/agent/calls/{call.sid}/notes", {"notes": "asked about bill"}).status_code
+        == 204
+    )
+    call.hangup()
+    tw.advance(1)
+    view = alice.view()
+    assert view["agent"]["state"] == "wrap_up"
+    assert view["call"]["notes"] == "asked about bill"
+    assert view["call"]["talk_s"] == pytest.approx(33, abs=2)
+    assert view["wrap_up"]["remaining_s"] > 0
+    body = {"disposition": "resolved", "notes": "explained the bill"}
+    filed = alice.post(f"/api/agent/calls/{call.sid}/wrapup", body)
+    assert filed.status_code == 200, filed.text
+    assert state(server, "alice").state == "available"
+    view = alice.view()
+    assert view["call"] is None and view["stats"]["handled"] == 1
+    assert view["stats"]["frt_share"] == 1.0
+    (contact,) = [c for c in r.lrange(Keys().contact_history("+60199999999"), 0, -1)]
+    assert '"disposition": "resolved"' in contact
+    tw.assert_no_errors()
+
+
+def test_previous_contacts_show_in_the_next_screen_pop(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """A caller's earlier disposition and CES score appear in the next offer's history."""
+    r.lpush(
+        Keys().contact_history("+60199999999"),
+        '{"at": 1795400000, "call": "CAold", "agent": "budi", "queue": "billing",'
+        ' "disposition": "follow_up", "notes": ""}',
+    )
+    r.hset(Keys().survey_scores(), "CAold", "3")
+    offer_id = offered(tw, alice)
+    (contact,) = alice.view()["offer"]["history"]
+    assert contact["disposition"] == "follow_up" and contact["ces"] == 3.0
+    assert alice.post(f"/api/agent/offers/{offer_id}/reject").status_code == 204
+
+
+def test_rejecting_puts_the_caller_back_and_the_offer_is_gone(
+    tw: Emulator, server: LiveServer, alice: Console
+) -> None:
+    """Rejected: the agent is held back, and a second reject of the same offer is 410."""
+    offer_id = offered(tw, alice)
+    assert alice.post(f"/api/agent/offers/{offer_id}/reject").status_code == 204
+    assert state(server, "alice").state == "available"
+    again = alice.post(f"/api/agent/offers/{offer_id}/accept")
+    assert again.status_code == 410
+
+
+def test_an_offer_that_rang_out_is_withdrawn_and_cannot_be_accepted(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """After the ring timeout the console shows no offer and accepting it answers 410."""
+    offer_id = offered(tw, alice)
+    tw.advance(alice.view()["offer"]["ring_timeout_s"] + 1)
+    assert alice.view()["offer"] is None or alice.view()["offer"]["id"] != offer_id
+    response = alice.post(f"/api/agent/offers/{offer_id}/accept")
+    assert response.status_code == 410
+    assert "expired" in response.json()["error"]
+    assert len(events(r, "RINGNOANSWER")) >= 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        pytest.param("POST", "/api/agent/offers/nope/accept", None, 404, id="unknown-offer"),
+        pytest.param("POST", "/api/agent/offers/nope/reject", None, 404, id="unknown-reject"),
+        pytest.param("POST", "/api/agent/status", {"status": "dancing"}, 422, id="bad-status"),
+        pytest.param("POST", "/api/agent/status", {"status": 3}, 422, id="status-not-text"),
+        pytest.param("POST", "/api/agent/status", [1], 400, id="body-not-object"),
+        pytest.param("POST", "/api/agent/status", {"status": "offline"}, 204, id="offline"),
+        pytest.param(
+            "POST",
+            "/api/agent/calls/CAx/wrapup",
+            {"disposition": "resolved"},
+            403,
+            id="not-my-call",
+        ),
+        pytest.param(
+            "POST",
+            "/api/agent/calls/CAx/wrapup",
+            {"disposition": "maybe"},
+            422,
+            id="bad-disposition",
+        ),
+        pytest.param("PUT", "/api/agent/calls/CAx/notes", {"notes": "x"}, 403, id="notes-not-mine"),
+        pytest.param("GET", "/api/supervisor/floor", None, 403, id="agent-on-supervisor-api"),
+        pytest.param("GET", "/api/agent/token", None, 503, id="softphone-not-configured"),
+    ],
+)
+def test_bad_requests_get_clear_errors(
+    alice: Console, method: str, path: str, body: object, status: int
+) -> None:
+    """Each bad request is refused with its own 4xx (or 503) and a readable message."""
+    response = alice.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.json()["error"]
+
+
+def test_an_agent_cannot_act_on_another_agents_offer(
+    tw: Emulator, server: LiveServer, alice: Console
+) -> None:
+    """Budi gets 403 for Alice's offer, pending or already ended."""
+    offer_id = offered(tw, alice)
+    budi = Console(server, "agent", "budi")
+    try:
+        assert budi.post(f"/api/agent/offers/{offer_id}/accept").status_code == 403
+        assert budi.post(f"/api/agent/offers/{offer_id}/reject").status_code == 403
+        assert alice.post(f"/api/agent/offers/{offer_id}/reject").status_code == 204
+        assert budi.post(f"/api/agent/offers/{offer_id}/accept").status_code == 403
+    finally:
+        budi.close()
+
+
+def test_going_on_break_while_ringing_is_a_conflict(tw: Emulator, alice: Console) -> None:
+    """Break is refused with 409 while an offer rings."""
+    offered(tw, alice)
+    response = alice.post("/api/agent/status", {"status": "break", "reason": "lunch"})
+    assert response.status_code == 409
+
+
+def test_supervisor_sees_the_floor_and_acts_with_their_name_recorded(
+    tw: Emulator, server: LiveServer, r: redis.Redis, sam: Console
+) -> None:
+    """Sam sees a waiting call, raises its priority, and puts an agent on break; both are logged."""
+    go_available(server, "chai")
+    call = billing_caller(tw)
+    tw.advance(5)
+    floor = sam.get("/api/supervisor/floor").json()
+    billing = next(q for q in floor["queues"] if q["name"] == "billing")
+    assert billing["waiting"] == 1 and billing["oldest_wait_s"] >= 5
+    (waiting,) = floor["waiting"]
+    assert waiting["call"] == call.sid and waiting["language"] == "en"
+    changed = sam.put(f"/api/supervisor/calls/{call.sid}/priority", {"priority": 50})
+    assert changed.status_code == 200 and changed.json()["priority"] == 50
+    assert sam.get("/api/supervisor/floor").json()["waiting"][0]["priority"] == 50
+    assert sam.post("/api/supervisor/agents/chai/break", {"reason": "coaching"}).status_code == 204
+    assert state(server, "chai").state == "break"
+    assert sam.post("/api/supervisor/agents/chai/logout").status_code == 204
+    assert state(server, "chai").state == "offline"
+    audit = [f for _, f in r.xrange(Keys().events()) if f["type"] == "SUPERVISOR"]
+    assert [a["by"] for a in audit] == ["supervisor:sam"] * 3
+    assert audit[1]["agent"] == "chai" and audit[1]["reason"] == "break:coaching"
+    chai = next(a for a in floor["agents"] if a["id"] == "chai")
+    assert chai["state"] == "available"
+    assert floor["config"]["version"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        pytest.param("/api/supervisor/calls/CAnone/priority", {"priority": 5}, 404, id="no-call"),
+        pytest.param(
+            "/api/supervisor/calls/CAnone/priority", {"priority": 100}, 422, id="too-high"
+        ),
+        pytest.param("/api/supervisor/calls/CAnone/priority", {"priority": "9"}, 422, id="text"),
+        pytest.param("/api/supervisor/agents/zed/break", {}, 404, id="unknown-agent"),
+    ],
+)
+def test_supervisor_bad_requests(sam: Console, path: str, body: object, status: int) -> None:
+    """Bad supervisor actions are refused with a clear 4xx."""
+    method = "PUT" if path.endswith("priority") else "POST"
+    assert sam.request(method, path, json=body).status_code == status
+
+
+def test_supervisor_cannot_use_the_agent_api(sam: Console) -> None:
+    """Supervisors are not agents: 403."""
+    assert sam.get("/api/agent").status_code == 403

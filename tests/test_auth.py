@@ -1,0 +1,208 @@
+"""Console logins, sessions, CSRF, bearer tokens and hashed secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ivr.auth import hash_secret, verify_secret
+from ivr.clock import ManualClock
+from ivr.liveserver import LiveServer
+from ivr.settings import Settings
+from tests.consoles import Console
+
+
+def test_a_hashed_secret_verifies_only_itself() -> None:
+    """The stored hash checks the right secret and no other, and never holds the secret."""
+    stored = hash_secret("s3cret")
+    assert stored.startswith("scrypt$") and "s3cret" not in stored
+    assert verify_secret("s3cret", stored)
+    assert not verify_secret("s3cret!", stored)
+    assert hash_secret("s3cret") != stored  # salted
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("plain-text", id="not-a-hash"),
+        pytest.param("md5$1$2$3$abc$def", id="other-scheme"),
+        pytest.param("scrypt$x$8$1$abc$def", id="bad-number"),
+    ],
+)
+def test_a_malformed_hash_never_matches(stored: str) -> None:
+    """A broken secret_hash refuses every secret instead of raising."""
+    assert not verify_secret("anything", stored)
+
+
+def test_sample_agents_log_in_with_their_demo_secrets(server: LiveServer) -> None:
+    """The demo secrets documented in docs/console.md match config/agents.yaml."""
+    for user in ("alice", "budi", "chai"):
+        Console(server, "agent", user).close()
+    Console(server, "supervisor", "sam").close()
+
+
+def login(http: httpx.Client, **body: str) -> httpx.Response:
+    return http.post("/api/session", json=body)
+
+
+@pytest.fixture(name="http")
+def fixture_http(server: LiveServer) -> Iterator[httpx.Client]:
+    """A plain HTTP client for the live app."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"kind": "agent", "user": "alice", "secret": "wrong"}, id="wrong-secret"),
+        pytest.param({"kind": "agent", "user": "zed", "secret": "alice-demo"}, id="unknown-user"),
+        pytest.param({"kind": "agent", "user": "sam", "secret": "sam-demo"}, id="wrong-kind"),
+        pytest.param(
+            {"kind": "supervisor", "user": "alice", "secret": "alice-demo"}, id="agent-as-sup"
+        ),
+    ],
+)
+def test_bad_credentials_are_refused(http: httpx.Client, body: dict[str, str]) -> None:
+    """Wrong secret, unknown id or the wrong kind of account: 401 and no cookie."""
+    response = login(http, **body)
+    assert response.status_code == 401
+    assert "set-cookie" not in response.headers
+
+
+def test_login_needs_json_so_a_cross_site_form_cannot_log_someone_in(http: httpx.Client) -> None:
+    """A form-encoded login (what another site could post) is refused."""
+    response = http.post("/api/session", data={"kind": "agent", "user": "alice", "secret": "x"})
+    assert response.status_code == 415
+
+
+def test_the_session_cookie_is_httponly_samesite_and_secure(server: LiveServer) -> None:
+    """PUBLIC_BASE_URL is https in the tests, so the cookie is Secure as well."""
+    console = Console(server, "agent", "alice")
+    cookie = console.set_cookie.lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "secure" in cookie
+    console.close()
+
+
+def test_a_change_without_the_csrf_token_is_refused(server: LiveServer) -> None:
+    """With the session cookie, a POST without X-CSRF-Token is 403; with it, it goes through."""
+    console = Console(server, "agent", "alice")
+    forged = console.request(
+        "POST", "/api/agent/status", json={"status": "offline"}, headers={"X-CSRF-Token": ""}
+    )
+    assert forged.status_code == 403 and "CSRF" in forged.json()["error"]
+    assert console.post("/api/agent/status", {"status": "offline"}).status_code == 204
+    console.close()
+
+
+def test_sessions_expire_when_idle(server: LiveServer, clock: ManualClock) -> None:
+    """A session unused for longer than the idle timeout is gone; a used one lives on."""
+    console = Console(server, "agent", "alice")
+    idle = server.app.state.services.settings.console_idle_s
+    clock.advance(idle - 10)
+    assert console.get("/api/me").status_code == 200
+    clock.advance(idle - 10)
+    assert console.get("/api/me").status_code == 200
+    clock.advance(idle + 1)
+    assert console.get("/api/me").status_code == 401
+    console.close()
+
+
+def test_logout_ends_the_session(server: LiveServer) -> None:
+    """After DELETE /api/session the cookie no longer works."""
+    console = Console(server, "agent", "alice")
+    assert console.request("DELETE", "/api/session").status_code == 204
+    assert console.get("/api/me").status_code == 401
+    console.close()
+
+
+def test_bearer_tokens_work_without_csrf_until_revoked(server: LiveServer) -> None:
+    """A token from POST /api/tokens authenticates scripts; a made-up one does not."""
+    console = Console(server, "agent", "alice")
+    token = console.post("/api/tokens").json()["token"]
+    with httpx.Client(base_url=server.url) as script:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert script.get("/api/me", headers=auth).json() == {"kind": "agent", "user": "alice"}
+        status = script.post("/api/agent/status", json={"status": "offline"}, headers=auth)
+        assert status.status_code == 204
+        fake = {"Authorization": "Bearer ivr_madeup"}
+        assert script.get("/api/me", headers=fake).status_code == 401
+    console.close()
+
+
+def test_nothing_is_open_without_logging_in(http: httpx.Client) -> None:
+    """API calls answer 401; pages send the browser to the login form."""
+    assert http.get("/api/agent").status_code == 401
+    assert http.get("/api/supervisor/floor").status_code == 401
+    assert http.get("/api/live").status_code == 401
+    page = http.get("/agent")
+    assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+def test_the_login_form_checks_its_csrf_value(http: httpx.Client) -> None:
+    """The form login works with the form's own CSRF value and fails without it."""
+    form = http.get("/login")
+    assert form.status_code == 200 and 'name="secret"' in form.text
+    csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+    cookie = form.cookies.get("ivr_login") or form.headers["set-cookie"].split(";")[0].split("=")[1]
+    body = {"kind": "agent", "user": "alice", "secret": "alice-demo"}
+    headers = {"Cookie": f"ivr_login={cookie}"}
+    refused = http.post("/login", data={**body, "csrf": "forged"}, headers=headers)
+    assert refused.status_code == 401 and "expired" in refused.text
+    done = http.post("/login", data={**body, "csrf": csrf}, headers=headers)
+    assert done.status_code == 303 and done.headers["location"] == "/agent"
+
+
+def test_agents_cannot_open_the_supervisor_page(server: LiveServer) -> None:
+    """The supervisor page answers 403 to an agent's session."""
+    console = Console(server, "agent", "alice")
+    page = console.get("/supervisor")
+    assert page.status_code == 403
+    assert console.get("/agent").status_code == 200
+    console.close()
+
+
+@pytest.fixture(name="phone_server")
+def fixture_phone_server(settings: Settings, clock: ManualClock, r: object) -> Iterator[LiveServer]:
+    """The app with softphone credentials configured."""
+    from ivr.app import create_app
+
+    configured = settings.with_(
+        twilio_api_key="SK" + "1" * 32, twilio_api_secret="s" * 32, twilio_twiml_app_sid=""
+    )
+    with LiveServer(create_app(configured, clock=clock, run_timers=False)) as server:
+        yield server
+
+
+def claims(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    data: dict[str, object] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return data
+
+
+def test_the_softphone_token_is_short_lived_and_only_for_the_agent(
+    phone_server: LiveServer,
+) -> None:
+    """Alice's token carries her client identity and a Voice grant, for an hour at most."""
+    console = Console(phone_server, "agent", "alice")
+    body = console.get("/api/agent/token").json()
+    data = claims(body["token"])
+    grants = data["grants"]
+    assert isinstance(grants, dict)
+    assert grants["identity"] == "alice" and "voice" in grants
+    assert int(data["exp"]) - int(data["nbf"] if "nbf" in data else data["iat"]) <= 3600  # type: ignore[call-overload]
+    console.close()
+
+
+def test_an_agent_on_a_phone_number_gets_no_softphone_token(phone_server: LiveServer) -> None:
+    """Chai's device is a phone number, so there is no client identity to give: 409."""
+    console = Console(phone_server, "agent", "chai")
+    assert console.get("/api/agent/token").status_code == 409
+    console.close()

@@ -1,0 +1,179 @@
+"""The console pages in a real browser (system Chromium via Playwright) against the live app.
+
+An agent takes a call from a simulated caller waiting in the emulator, while a
+supervisor watches the floor change live. Screenshots go to docs/img/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from ivr.emulator import Emulator
+from ivr.liveserver import LiveServer
+from tests.agents import state
+from tests.test_connect_e2e import billing_caller
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+"""The machine's network is closed: without these Chromium floods refused connections."""
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
+VIEWPORT = {"width": 1280, "height": 800}
+WAIT_MS = 5000
+
+# CI sets IVR_REQUIRE_BROWSER, so a missing browser fails there instead of skipping.
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("IVR_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium package (apt-get install chromium)",
+)
+
+
+@pytest.fixture(name="playwright", scope="module")
+def fixture_playwright() -> Iterator[Playwright]:
+    """Playwright's driver, for this module only: while it runs, the sync API keeps an
+    asyncio loop marked running in the main thread, which later async tests would trip on."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(name="browser", scope="module")
+def fixture_browser(playwright: Playwright) -> Iterator[Browser]:
+    """System Chromium, headless, with a fresh profile (Playwright makes a new one per launch)."""
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(name="open_page")
+def fixture_open_page(browser: Browser, server: LiveServer) -> Iterator[object]:
+    """Opens pages in their own contexts (own cookies), closed before the server stops."""
+    contexts: list[BrowserContext] = []
+    # http://localhost is a secure context, so the Secure session cookie is kept.
+    base = server.url.replace("127.0.0.1", "localhost")
+
+    def open_page(viewport: dict[str, int] = VIEWPORT) -> Page:
+        context = browser.new_context(base_url=base, viewport=viewport)  # type: ignore[arg-type]
+        # No network here: make the Voice SDK fail fast and for certain.
+        context.route(re.compile(r"voice-sdk"), lambda route: route.abort())
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def log_in(page: Page, kind: str, user: str, secret: str) -> None:
+    page.goto(f"/login?as={kind}")
+    page.get_by_label("Id").fill(user)
+    page.get_by_label("Secret").fill(secret)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(f"/{kind}$"))
+    expect(page.locator("#live-status")).to_have_text("live")
+
+
+def test_agent_takes_a_call_while_the_supervisor_watches(
+    tw: Emulator, server: LiveServer, open_page: object
+) -> None:
+    """Login, available, offer with the IVR data, accept, bridged, wrap-up, available again."""
+    agent, boss = open_page(), open_page()  # type: ignore[operator]
+    log_in(agent, "agent", "alice", "alice-demo")
+    expect(agent.locator("#softphone")).to_contain_text("Calls will ring client:alice instead")
+    log_in(boss, "supervisor", "sam", "sam-demo")
+    alice_row = boss.locator('#agents tr[data-agent="alice"] .agent-state')
+    expect(alice_row).to_have_text("offline")
+
+    agent.get_by_role("button", name="Available").click()
+    expect(agent.locator("#state")).to_have_text("available")
+    expect(alice_row).to_have_text("available")
+
+    call = billing_caller(tw)
+    tw.advance(1)
+    offer = agent.locator("#offer")
+    expect(offer).to_be_visible()
+    expect(offer).to_have_class(re.compile("ringing"))
+    expect(agent.locator("#offer-pop")).to_contain_text("20261124")
+    expect(agent.locator("#offer-pop")).to_contain_text("English")
+    expect(agent.locator("#offer-countdown")).to_have_text(re.compile(r"^\d+$"))
+    assert tw.device("client:alice").ringing is None  # it rings in the console instead
+    expect(boss.locator('#queues tr[data-queue="billing"] .waiting-count')).to_have_text("1")
+    expect(alice_row).to_have_text("reserved")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.screenshot(path=str(SCREENSHOTS / "agent-console.png"))
+    boss.screenshot(path=str(SCREENSHOTS / "supervisor.png"), full_page=True)
+
+    agent.get_by_role("button", name="Accept").click()
+    expect(agent.locator("#call")).to_be_visible()
+    tw.advance(1)
+    device = tw.device("client:alice")
+    assert device.ringing is not None
+    device.answer()
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None
+    expect(alice_row).to_have_text("on call")
+    expect(boss.locator('#queues tr[data-queue="billing"] .waiting-count')).to_have_text("0")
+    agent.get_by_label("Call notes").fill("Customer asked about a late fee.")
+    agent.get_by_role("button", name="Save notes").click()
+    expect(agent.locator("#notes-saved")).to_have_text("Saved")
+
+    tw.advance(40)
+    call.hangup()
+    tw.advance(1)
+    wrap = agent.locator("#wrap")
+    expect(wrap).to_be_visible()
+    expect(agent.locator("#state")).to_have_text("wrap up")
+    expect(agent.locator("#wrap-notes")).to_have_value("Customer asked about a late fee.")
+    agent.screenshot(path=str(SCREENSHOTS / "agent-wrap-up.png"))
+    agent.get_by_label("Resolved").check()
+    agent.get_by_role("button", name=re.compile("ready for the next call")).click()
+    expect(agent.locator("#state")).to_have_text("available")
+    expect(wrap).to_be_hidden()
+    expect(agent.locator("#stat-handled")).to_have_text("1")
+    expect(alice_row).to_have_text("available")
+    assert state(server, "alice").state == "available"
+    tw.assert_no_errors()
+
+
+def test_an_offer_that_rings_out_is_withdrawn_on_the_page(
+    tw: Emulator, server: LiveServer, open_page: object
+) -> None:
+    """The ring timeout takes the offer away and the page says so."""
+    agent = open_page()  # type: ignore[operator]
+    log_in(agent, "agent", "alice", "alice-demo")
+    agent.get_by_role("button", name="Available").click()
+    expect(agent.locator("#state")).to_have_text("available")
+    billing_caller(tw)
+    tw.advance(1)
+    expect(agent.locator("#offer")).to_be_visible()
+    tw.advance(21)  # billing rings 20 s; Alice is held back 5 s before the next offer
+    expect(agent.locator("#offer")).to_be_hidden()
+    expect(agent.locator("#notice")).to_contain_text("withdrawn")
+
+
+def test_the_console_fits_a_tablet(server: LiveServer, open_page: object) -> None:
+    """At tablet width the page has no horizontal scroll and the controls stay reachable."""
+    page = open_page({"width": 768, "height": 1024})  # type: ignore[operator]
+    log_in(page, "agent", "alice", "alice-demo")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 768
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.className")
+    assert "skip" in focused

@@ -1,0 +1,348 @@
+"""Keep-my-place callbacks end to end: the emulator, the real app, a controlled clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from callbacks import callback as callbacks
+from ivr.clock import ManualClock
+from ivr.emulator import Emulator
+from ivr.emulator.calls import Call
+from ivr.liveserver import LiveServer
+from tests.agents import go_available, services_of, state
+from tests.callbacks_helpers import JobRunner, callback_config
+from tests.conftest import BUSINESS
+from tests.test_connect_e2e import billing_caller, events
+
+CUSTOMER = "+60176543210"
+
+
+@pytest.fixture(name="config_dir")
+def fixture_config_dir(tmp_path: Path) -> Path:
+    """The sample config with keep-my-place callbacks offered in billing and sales."""
+    return callback_config(tmp_path / "config", calling_hours=None)
+
+
+@pytest.fixture(name="jobs")
+def fixture_jobs(
+    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
+) -> Iterator[JobRunner]:
+    """Due callback jobs run as the emulator's clock moves."""
+    runner = JobRunner(server, tw, clock, redis_url)
+    tw.on_tick(lambda now: runner.tick())
+    yield runner
+    runner.close()
+
+
+def busy_alice(tw: Emulator, server: LiveServer) -> Call:
+    """Alice is talking to a first caller, so the next billing caller waits."""
+    go_available(server, "alice")
+    first = billing_caller(tw, "+60111111111")
+    tw.advance(1)
+    tw.device("client:alice").answer().press("1")
+    first.hears("Connecting you now")
+    return first
+
+
+def take_callback(tw: Emulator, number: str = CUSTOMER) -> Call:
+    """A billing caller on hold asks to be called back on their caller ID."""
+    call = billing_caller(tw, number)
+    call.hears("keeping your place in line, press 1")
+    call.press("1")
+    call.hears("We will call you back on")
+    call.press("1")
+    call.hears("You keep your place in line")
+    tw.advance(30)
+    assert call.ended, "\n".join(call.transcript()[-8:]) + str(tw.errors)
+    return call
+
+
+def test_keep_my_place_agent_first(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """The callback takes the caller's place; the agent accepts, then the customer is dialled."""
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    svc = services_of(server)
+    (pending,) = svc.run(callbacks.pending(svc))
+    assert pending.state == "queued" and pending.queue == "billing"
+    assert events(r, "ABANDON") == []
+    assert len(events(r, "CALLBACK")) == 1
+    (sms,) = tw.sms_to(CUSTOMER)
+    assert "Reply CANCEL to cancel" in sms.body
+    customer = tw.device(CUSTOMER)
+    first.hangup()
+    tw.advance(17)
+    leg = tw.device("client:alice").answer()
+    whisper = leg.hears("Callback for Billing")
+    assert "account number 2 0 2 6 1 1 2 4" in whisper.text
+    leg.press("1")
+    tw.advance(3)
+    assert customer.ringing is not None
+    answered = customer.answer()
+    answered.hears("calling you back about your Billing request")
+    tw.advance(2)
+    (connect,) = events(r, "CALLBACKCONNECT")
+    assert int(connect["original_started_ms"]) > 0
+    assert connect["agent"] == "alice"
+    assert svc.run(callbacks.get(svc, pending.id)).state == "connected"  # type: ignore[union-attr]
+    tw.advance(30)
+    answered.hangup()
+    tw.advance(1)
+    assert state(server, "alice").state == "wrap_up"
+    tw.assert_no_errors()
+
+
+WAITING = "CA" + "0" * 31
+
+
+@pytest.mark.parametrize(
+    ("others", "expected_rank"),
+    [
+        pytest.param([(-600, 0)], 1, id="behind-an-earlier-caller"),
+        pytest.param([(+5, 0)], 0, id="ahead-of-a-later-caller"),
+        pytest.param([(-600, 0), (+5, 0), (+10, 0)], 1, id="between-earlier-and-later"),
+        pytest.param([(+5, 9)], 1, id="behind-a-later-higher-priority-caller"),
+        pytest.param([(-600, 0), (-300, 0)], 2, id="behind-two-earlier-callers"),
+    ],
+)
+def test_the_callback_keeps_the_callers_place(
+    tw: Emulator,
+    server: LiveServer,
+    clock: ManualClock,
+    others: list[tuple[float, int]],
+    expected_rank: int,
+) -> None:
+    """The callback is served exactly where its caller stood: original time and priority."""
+    svc = services_of(server)
+    busy_alice(tw, server)
+    caller = billing_caller(tw, CUSTOMER)
+    caller.hears("keeping your place in line, press 1")
+    joined = svc.run(svc.router.position(caller.sid))
+    assert joined is not None
+    start = clock.now() - joined.waited_s
+    for index, (offset, priority) in enumerate(others):
+        sid = WAITING + str(index)
+        svc.run(
+            svc.router.enter(
+                sid, "billing", priority, "en", "", original_enqueued_at=start + offset
+            )
+        )
+    before = [p.call_sid for p in svc.run(svc.router.queue_snapshot("billing"))]
+    assert before.index(caller.sid) == expected_rank
+    caller.press("1")
+    caller.hears("We will call you back on")
+    caller.press("1")
+    caller.hears("You keep your place in line")
+    after = [p.call_sid for p in svc.run(svc.router.queue_snapshot("billing"))]
+    (pending,) = svc.run(callbacks.pending(svc))
+    assert caller.sid not in after
+    assert after.index(pending.id) == expected_rank
+    assert [s for s in after if s != pending.id] == [s for s in before if s != caller.sid]
+
+
+def test_unanswered_attempts_are_retried_after_the_gap(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """No answer: the agent is freed, and after the minimum gap the callback is offered again."""
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    svc = services_of(server)
+    customer = tw.device(CUSTOMER)
+    customer.auto = "no-answer"
+    first.hangup()
+    tw.advance(17)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(40)
+    (pending,) = svc.run(callbacks.pending(svc))
+    assert pending.state == "no_answer" and pending.attempts == 1
+    assert len(events(r, "CALLBACKNOANSWER")) == 1
+    assert state(server, "alice").state == "available"
+    customer.auto = "answer"
+    tw.advance(300)
+    assert tw.device("client:alice").ringing is not None
+    tw.device("client:alice").answer().press("1")
+    tw.advance(10)
+    cb = svc.run(callbacks.get(svc, pending.id))
+    assert cb is not None and cb.state == "connected" and cb.attempts == 2
+    tw.assert_no_errors()
+
+
+def test_attempts_run_out_and_the_customer_is_told(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """After the configured three unanswered attempts the callback fails with an SMS."""
+    take_callback(tw)
+    svc = services_of(server)
+    tw.device(CUSTOMER).auto = "busy"
+    alice = tw.device("client:alice")
+    go_available(server, "alice")
+    for _ in range(3):
+        assert tw.advance_until(lambda: alice.ringing is not None, 400)
+        alice.answer().press("1")
+        tw.advance(30)
+    assert svc.run(callbacks.pending(svc)) == []
+    assert len(events(r, "CALLBACKFAILED")) == 1
+    assert len(events(r, "CALLBACKDIAL")) == 3
+    assert "could not reach you" in tw.sms_to(CUSTOMER)[-1].body
+
+
+def test_a_second_request_is_told_about_the_first(tw: Emulator, server: LiveServer) -> None:
+    """One live callback per number and queue: asking again hears the time of the first."""
+    busy_alice(tw, server)
+    take_callback(tw)
+    again = billing_caller(tw, CUSTOMER)
+    again.hears("keeping your place in line, press 1")
+    again.press("1")
+    again.hears("You already have a callback at about")
+    svc = services_of(server)
+    assert len(svc.run(callbacks.pending(svc))) == 1
+    assert svc.run(svc.router.position(again.sid)) is not None, "still waiting in the queue"
+
+
+def test_supervisor_cancel_takes_it_out_of_the_queue(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """`cancel` removes a queued callback from routing; a second cancel changes nothing."""
+    busy_alice(tw, server)
+    take_callback(tw)
+    svc = services_of(server)
+    (pending,) = svc.run(callbacks.pending(svc))
+    assert svc.run(callbacks.cancel(svc, pending.id, by="supervisor:sam"))
+    assert not svc.run(callbacks.cancel(svc, pending.id, by="supervisor:sam"))
+    assert svc.run(svc.router.has_call(pending.id)) is False
+    assert len(events(r, "CALLBACKCANCELED")) == 1
+    assert svc.run(callbacks.pending(svc)) == []
+
+
+def test_cancel_by_sms(tw: Emulator, server: LiveServer) -> None:
+    """Texting CANCEL cancels the pending callback, with a confirmation reply."""
+    busy_alice(tw, server)
+    take_callback(tw)
+    (reply,) = tw.send_sms(CUSTOMER, BUSINESS, "cancel")
+    assert "cancelled" in reply.body
+    svc = services_of(server)
+    assert svc.run(callbacks.pending(svc)) == []
+    (reply,) = tw.send_sms(CUSTOMER, BUSINESS, "CANCEL")
+    assert "cancelled" not in reply.body, "nothing left to cancel: the SMS module answers"
+
+
+def test_expiry_after_the_configured_age(
+    tw: Emulator, server: LiveServer, clock: ManualClock, jobs: JobRunner
+) -> None:
+    """Nobody free for four hours: the callback expires, leaves the queue, and an SMS says so."""
+    busy_alice(tw, server)
+    take_callback(tw)
+    svc = services_of(server)
+    (pending,) = svc.run(callbacks.pending(svc))
+    clock.advance(4 * 3600 - 60)  # four hours of a quiet floor, without simulating each step
+    assert jobs.run_due() == []
+    tw.advance(65)
+    assert svc.run(callbacks.get(svc, pending.id)).state == "expired"  # type: ignore[union-attr]
+    assert svc.run(svc.router.has_call(pending.id)) is False
+    assert "could not call you back in time" in tw.sms_to(CUSTOMER)[-1].body
+
+
+def test_a_job_run_twice_dials_once(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """A retry job run twice (a worker killed and its job retried) joins the queue once."""
+    from callbacks import dial
+
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    svc = services_of(server)
+    tw.device(CUSTOMER).auto = "no-answer"
+    first.hangup()
+    tw.advance(17)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(40)
+    (pending,) = svc.run(callbacks.pending(svc))
+    svc.run(svc.router.set_break("alice", "lunch"))
+    assert svc.run(dial.activate(svc, pending.id)) == "queued"
+    assert svc.run(dial.activate(svc, pending.id)) == "queued"
+    snapshot = [p.call_sid for p in svc.run(svc.router.queue_snapshot("billing"))]
+    assert snapshot.count(pending.id) == 1
+    assert len(events(r, "CALLBACKQUEUED")) == 1
+
+
+def test_a_dial_lost_in_a_crash_is_retried_once(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """A dial whose outcome never arrives is counted unanswered by its watchdog, once."""
+    from callbacks import dial
+
+    busy_alice(tw, server)
+    take_callback(tw)
+    svc = services_of(server)
+    (pending,) = svc.run(callbacks.pending(svc))
+    cb = svc.run(callbacks.get(svc, pending.id))
+    assert cb is not None
+    attempt = svc.run(dial.start_attempt(svc, cb, "alice"))
+    assert attempt == 1
+    assert svc.run(dial.start_attempt(svc, cb, "alice")) is None, "one dial at a time"
+    svc.run(dial.check(svc, cb.id, 1))
+    svc.run(dial.check(svc, cb.id, 1))
+    assert len(events(r, "CALLBACKNOANSWER")) == 1
+    again = svc.run(callbacks.get(svc, cb.id))
+    assert again is not None and again.state == "no_answer"
+
+
+def sales_callback(tw: Emulator) -> None:
+    """A sales caller (nobody staffed) asks to be called back on their caller ID."""
+    call = tw.dial(from_=CUSTOMER, to=BUSINESS)
+    call.press("1")
+    call.hears("For billing, press 1")
+    call.press("3")
+    call.hears("keeping your place in line, press 1")
+    call.press("1")
+    call.hears("We will call you back on")
+    call.press("1")
+    call.hears("You keep your place in line")
+    tw.advance(30)
+
+
+def test_customer_first_rings_the_customer_then_offers_the_agent(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Sales calls the customer first; once they answer, an agent is offered the call."""
+    sales_callback(tw)
+    customer = tw.device(CUSTOMER)
+    go_available(server, "budi")
+    tw.advance(1)
+    assert customer.ringing is not None
+    assert tw.device("client:budi").ringing is None, "the agent waits for the customer"
+    answered = customer.answer()
+    answered.hears("calling you back about your Sales request")
+    answered.hears("Connecting you now")
+    tw.advance(1)
+    leg = tw.device("client:budi").answer()
+    leg.hears("Callback for Sales")
+    leg.press("1")
+    tw.advance(3)
+    assert answered.bridge is not None
+    (connect,) = events(r, "CALLBACKCONNECT")
+    assert connect["agent"] == "budi" and int(connect["frt_ms"]) > 0
+    assert events(r, "ABANDON") == []
+    tw.assert_no_errors()
+
+
+def test_an_answering_machine_gets_the_message(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Machine detection: the configured message is left and the callback counts as done."""
+    sales_callback(tw)
+    customer = tw.device(CUSTOMER)
+    customer.auto = "machine"
+    go_available(server, "budi")
+    tw.advance(10)
+    (machine_call,) = customer.calls
+    assert any("returning your call" in u.text for u in machine_call.heard)
+    assert len(events(r, "CALLBACKDONE")) == 1
+    svc = services_of(server)
+    assert svc.run(callbacks.pending(svc)) == []
+    assert tw.device("client:budi").ringing is None

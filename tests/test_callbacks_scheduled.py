@@ -1,0 +1,191 @@
+"""Scheduled callbacks from the menu, SMS cancellation, and callbacks surviving a store restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callbacks import callback as callbacks
+from callbacks import dial
+from ivr.clock import ManualClock
+from ivr.emulator import Emulator
+from ivr.emulator.calls import Call
+from ivr.liveserver import LiveServer
+from ivr.reload import ConfigRegistry
+from ivr.service import Services
+from ivr.settings import Settings
+from ivr.store import EmbeddedStore, async_client
+from tests.agents import go_available, services_of
+from tests.callbacks_helpers import JobRunner, callback_config, edit_yaml
+from tests.conftest import BUSINESS, OPEN_TIME
+
+CUSTOMER = "+60176543210"
+
+
+@pytest.fixture(name="config_dir")
+def fixture_config_dir(tmp_path: Path) -> Path:
+    """Callbacks configured, and "press 5 to be called back" in the main menu."""
+    target = callback_config(tmp_path / "config")
+
+    def menu(data: dict[str, Any]) -> None:
+        option = {"key": "5", "then": {"callback": {"queue": "billing"}}}
+        data["nodes"]["main"]["options"].append(option)
+
+    edit_yaml(target / "menu.yaml", menu)
+    return target
+
+
+@pytest.fixture(name="jobs")
+def fixture_jobs(
+    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
+) -> Iterator[JobRunner]:
+    runner = JobRunner(server, tw, clock, redis_url)
+    yield runner
+    runner.close()
+
+
+def schedule_evening(tw: Emulator, number: str = CUSTOMER, language_key: str = "1") -> Call:
+    call = tw.dial(from_=number, to=BUSINESS)
+    call.press(language_key)
+    call.wait(25)
+    call.press("5")
+    call.press("1")
+    call.press("2")
+    tw.advance(30)
+    return call
+
+
+def test_a_scheduled_callback_joins_the_queue_at_its_slot(
+    tw: Emulator, server: LiveServer, clock: ManualClock, jobs: JobRunner
+) -> None:
+    """The caller picks "this evening"; at 18:00 the callback joins billing and is offered."""
+    call = schedule_evening(tw)
+    assert any("at about 18:00" in u.text for u in call.heard), call.transcript()
+    assert "18:00" in tw.sms_to(CUSTOMER)[-1].body
+    svc = services_of(server)
+    (pending,) = svc.run(callbacks.pending(svc))
+    assert pending.state == "scheduled" and pending.kind == "scheduled"
+    go_available(server, "alice")
+    clock.set(OPEN_TIME.replace(hour=17, minute=59))
+    assert jobs.run_due() == []
+    clock.set(OPEN_TIME.replace(hour=18, minute=0, second=1))
+    assert len(jobs.run_due()) == 1
+    tw.advance(1)
+    assert tw.device("client:alice").ringing is not None
+    leg = tw.device("client:alice").answer()
+    leg.hears("Callback for Billing")
+
+
+@pytest.mark.parametrize(
+    ("language_key", "word", "reply"),
+    [
+        pytest.param("1", "CANCEL", "has been cancelled", id="en"),
+        pytest.param(
+            "2",
+            "BATAL",
+            "telah dibatalkan",
+            id="ms",
+            marks=pytest.mark.xfail(
+                reason="callbacks/sms.py keyword_of routes only CANCEL to CANCEL_HANDLERS",
+                strict=True,
+            ),
+        ),
+        pytest.param(
+            "3",
+            "ยกเลิก",
+            "ยกเลิกการโทรกลับ",
+            id="th",
+            marks=pytest.mark.xfail(
+                reason="callbacks/sms.py keyword_of routes only CANCEL to CANCEL_HANDLERS",
+                strict=True,
+            ),
+        ),
+    ],
+)
+def test_cancel_by_sms_in_three_languages(
+    tw: Emulator, server: LiveServer, language_key: str, word: str, reply: str
+) -> None:
+    """The cancel word of the caller's language cancels, with a reply in that language."""
+    schedule_evening(tw, language_key=language_key)
+    svc = services_of(server)
+    assert len(svc.run(callbacks.pending(svc))) == 1
+    (answer,) = tw.send_sms(CUSTOMER, BUSINESS, word)
+    assert reply in answer.body
+    assert svc.run(callbacks.pending(svc)) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "reply"),
+    [
+        pytest.param("en", "has been cancelled", id="en"),
+        pytest.param("ms", "telah dibatalkan", id="ms"),
+        pytest.param("th", "ยกเลิกการโทรกลับ", id="th"),
+    ],
+)
+def test_the_cancel_handler_answers_in_the_callers_language(
+    server: LiveServer, language: str, reply: str
+) -> None:
+    """The registered CANCEL handler cancels and confirms in the callback's language."""
+    from callbacks.cancel import cancel_by_sms
+
+    svc = services_of(server)
+    cb = callbacks.Callback(
+        id=callbacks.new_id(), number=CUSTOMER, queue="billing", language=language, due=1.0
+    )
+    assert svc.run(callbacks.create(svc, cb)).status == "created"
+    answer = svc.run(cancel_by_sms(svc, CUSTOMER))
+    assert answer is not None and reply in answer
+    assert svc.run(cancel_by_sms(svc, CUSTOMER)) is None, "nothing left: the SMS module answers"
+
+
+def test_cancel_words_are_configured_per_language(server: LiveServer) -> None:
+    """CANCEL, BATAL and ยกเลิก are all cancel words in the sample config."""
+    config = services_of(server).registry.current.callbacks
+    assert all(config.is_cancel(w) for w in ("cancel", "BATAL", "ยกเลิก", " Cancel. "))
+    assert not config.is_cancel("stop")
+
+
+def test_pending_callbacks_survive_a_store_restart(tmp_path: Path, config_dir: Path) -> None:
+    """A scheduled callback, its job and its de-duplication survive an AOF restart of the store."""
+    clock = ManualClock(OPEN_TIME)
+    data = tmp_path / "store"
+
+    async def services(url: str) -> Services:
+        settings = Settings(redis_url=url, config_dir=config_dir, data_dir=tmp_path)
+        return Services.build(settings, clock, async_client(url), ConfigRegistry(config_dir))
+
+    async def before(url: str) -> str:
+        svc = await services(url)
+        cb = callbacks.Callback(
+            id=callbacks.new_id(), number=CUSTOMER, queue="billing", due=clock.now() + 60
+        )
+        await callbacks.create(svc, cb)
+        await dial.schedule(svc, cb, "activate", cb.due)
+        await svc.redis.aclose()
+        return cb.id
+
+    async def after(url: str, cb_id: str) -> None:
+        svc = await services(url)
+        await svc.sync_routing()
+        (pending,) = await callbacks.pending(svc)
+        assert pending.id == cb_id and pending.state == "scheduled"
+        assert await svc.redis.zscore(svc.keys.jobs_due(), f"cb-{cb_id}-activate") is not None
+        again = callbacks.Callback(id=callbacks.new_id(), number=CUSTOMER, queue="billing")
+        assert (await callbacks.create(svc, again)).status == "exists"
+        assert await dial.activate(svc, cb_id) == "queued"
+        assert await dial.activate(svc, cb_id) == "queued"
+        assert await svc.router.has_call(cb_id)
+        await svc.redis.aclose()
+
+    store = EmbeddedStore(data)
+    cb_id = asyncio.run(before(store.start()))
+    store.stop()
+    store = EmbeddedStore(data)
+    try:
+        asyncio.run(after(store.start(), cb_id))
+    finally:
+        store.stop()

@@ -1,0 +1,89 @@
+"""`/metrics` scrapes cleanly and honours its bearer token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ivr import prom
+from ivr.app import create_app
+from ivr.clock import ManualClock
+from ivr.liveserver import LiveServer
+from ivr.settings import Settings
+from tests.agents import go_available
+from tests.test_connect_e2e import billing_caller
+
+
+@pytest.fixture(name="guarded")
+def fixture_guarded(settings: Settings, clock: ManualClock, r: object) -> Iterator[LiveServer]:
+    """The app with a metrics token set."""
+    app = create_app(settings.with_(metrics_token="s3cret"), clock=clock, run_timers=False)
+    with LiveServer(app) as server:
+        yield server
+
+
+def test_scrape_parses_and_counts_an_answered_call(tw: object, server: LiveServer) -> None:
+    """After one answered call the scrape parses and shows the queue, agents and FRT histogram."""
+    from ivr.emulator import Emulator
+
+    assert isinstance(tw, Emulator)
+    go_available(server, "alice")
+    call = billing_caller(tw)
+    tw.advance(1)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(3)
+    prom.count_survey_sent("billing", "en")
+    body = httpx.get(f"{server.url}/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    assert {"ivr_queue_waiting", "ivr_agents", "ivr_frt_seconds", "ivr_wait_seconds"} <= set(
+        families
+    )
+    frt_count = [s for s in families["ivr_frt_seconds"].samples if s.name.endswith("_count")]
+    assert {s.labels["queue"]: s.value for s in frt_count}["billing"] == 1
+    agents = {s.labels["state"]: s.value for s in families["ivr_agents"].samples}
+    assert agents["on_call"] == 1
+    assert any(s.value >= 1 for s in families["ivr_survey_sends"].samples)
+    call.hangup()
+
+
+def test_the_token_is_enforced(guarded: LiveServer) -> None:
+    """Without the bearer token the scrape is refused; with it, it parses."""
+    assert httpx.get(f"{guarded.url}/metrics").status_code == 401
+    bad = httpx.get(f"{guarded.url}/metrics", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    ok = httpx.get(f"{guarded.url}/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+    assert list(text_string_to_metric_families(ok.text))
+
+
+@pytest.mark.anyio
+async def test_latency_middleware_times_webhooks() -> None:
+    """The middleware observes webhook latency and counts 5xx answers."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def boom(request: object) -> PlainTextResponse:
+        return PlainTextResponse("no", status_code=503)
+
+    app = Starlette(
+        routes=[Route("/voice/boom", boom)], middleware=[Middleware(prom.LatencyMiddleware)]
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/voice/boom")).status_code == 503
+    assert prom.REGISTRY.get_sample_value("ivr_http_errors_total", {"path": "/voice/boom"}) == 1
+    count = prom.REGISTRY.get_sample_value(
+        "ivr_webhook_latency_seconds_count", {"path": "/voice/boom"}
+    )
+    assert count == 1
+
+
+@pytest.fixture(name="anyio_backend")
+def fixture_anyio_backend() -> str:
+    """Async tests here run on asyncio."""
+    return "asyncio"
