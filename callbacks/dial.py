@@ -219,24 +219,10 @@ async def dial_customer_first(svc: Services, offer: Reservation) -> None:
     if cb is None:
         return
     attempt = await start_attempt(svc, cb, "")
-    await leave_queue(svc, cb.id)  # frees the reserved agent with no hold-back
-    await _ring_freed_agent(svc, offer.agent)
+    await leave_queue(svc, cb.id)  # frees the agent; any next offer for them is rung there
     if attempt is None:
         return
     await ring_customer(svc, cb, attempt)
-
-
-async def _ring_freed_agent(svc: Services, agent: str) -> None:
-    # Freeing the agent may reserve them for the next caller at once; routing's hangup
-    # does not hand that offer back, so it is found here and rung.
-    from ivr import offers
-
-    state = await svc.router.agent_state(agent)
-    if state.state != "reserved" or not state.reservation:
-        return
-    raw = await offers.offer_for(svc, state.reservation)
-    if raw is not None:
-        await offers.ring(svc, Reservation.from_offer({"id": state.reservation, **raw}))
 
 
 async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:

@@ -180,10 +180,14 @@ async def finish(svc: Services, call_sid: str) -> None:
     except RoutingError:
         return  # already completed by the other leg's webhook or a status callback
     if raw is not None:
-        call = json.loads(raw)
-        await record_handle_time(svc, call)
-        await remember_agent(svc, call_sid, call)
+        await after_call(svc, call_sid, json.loads(raw))
     await offers.dispatch_offers(svc, offered)
+
+
+async def after_call(svc: Services, call_sid: str, call: dict[str, object]) -> None:
+    """What a finished call teaches: the queue's handle time, and who this caller talked to."""
+    await record_handle_time(svc, call)
+    await remember_agent(svc, call_sid, call)
 
 
 async def remember_agent(svc: Services, call_sid: str, call: dict[str, object]) -> None:
@@ -254,11 +258,13 @@ async def abandon(svc: Services, call_sid: str, exit: str = "") -> None:
     `exit` names a deliberate exit (an event type such as EXITWITHKEY); empty is a hang-up.
     """
     pending = await pending_offer(svc, call_sid)
-    outcome = await svc.router.hangup(call_sid, exit)
-    if outcome == "abandoned" and pending is not None:
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    departure = await svc.router.leave(call_sid, exit)
+    if departure.status == "abandoned" and pending is not None:
         await offers.stop_ringing(svc, pending)
-    if outcome == "completed":
-        await finish(svc, call_sid)
+    if departure.status == "completed" and raw is not None:
+        await after_call(svc, call_sid, json.loads(raw))  # ended by the caller's hang-up
+    await offers.dispatch_offers(svc, departure.offers)
 
 
 async def pending_offer(svc: Services, call_sid: str) -> str | None:

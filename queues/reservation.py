@@ -57,6 +57,14 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Departure:
+    """A call that left routing: `abandoned`, `completed` or `unknown`, and any offers made."""
+
+    status: str
+    offers: list[Reservation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Exit:
     """A call that left its queue on a timer, with the overflow action to carry out."""
 

@@ -28,7 +28,7 @@ from queues.agent import AgentState
 from queues.layout import Bucket, Layout
 from queues.models import AgentConfig, OverflowAction, QueueConfig, ToQueue
 from queues.queue import Position, pack_score
-from queues.reservation import Connection, Entry, Exit, Fired, Reservation
+from queues.reservation import Connection, Departure, Entry, Exit, Fired, Reservation
 from queues.scripts import Context, KeyList, Outcome, RetryScript, Scripts, StaleConfig
 
 MAX_RETRIES = 5
@@ -320,6 +320,11 @@ class Router:
         `exit` names a deliberate exit instead of a hang-up (an `EventType` such as
         EXITWITHKEY), so it is recorded as that and not as an abandon.
         """
+        return (await self.leave(call_sid, exit)).status
+
+    async def leave(self, call_sid: str, exit: str = "") -> Departure:
+        """Like `hangup`, and hands back the offers it made: an agent freed from ringing
+        for this call, or ending it with no wrap-up, may take the next call at once."""
 
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
@@ -338,8 +343,7 @@ class Router:
             return await self.scripts.hangup(kl, ctx)
 
         outcome = await self._retrying(attempt)
-        await self._offers(outcome)
-        return str(outcome["status"])
+        return Departure(str(outcome["status"]), await self._offers(outcome))
 
     async def complete(self, call_sid: str) -> list[Reservation]:
         """The agent ended the connected call: wrap-up, then the next offer."""

@@ -205,3 +205,20 @@ def test_returning_caller_goes_back_to_their_last_agent(tw: Emulator, server: Li
     other = sales_call(tw, "+60188888888")
     assert tw.device("+66811111111").ringing is not None
     assert not again.ended and not other.ended
+
+
+def test_an_agent_freed_by_a_caller_hanging_up_is_rung_for_the_next_caller(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """The first caller hangs up while Alice's phone rings; it rings again for the next caller."""
+    go_available(server, "alice")
+    first = billing_caller(tw, "+60111111111")
+    second = billing_caller(tw, "+60122222222")
+    alice = tw.device("client:alice")
+    tw.advance(1)
+    assert alice.ringing is not None
+    first.hangup()
+    tw.advance(1)
+    leg = alice.answer()
+    leg.hears("Billing call, from + 6 0 1 2 2 2 2 2 2 2 2")
+    assert not second.ended
