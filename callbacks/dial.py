@@ -38,9 +38,7 @@ from queues.reservation import Reservation
 log = logs.get(__name__)
 
 JOB_KIND = "callback"
-# The jobs module dispatches on kinds it lists; callbacks register theirs here so
-# that importing this module (as the web app and `ivr worker` do) is enough.
-jobs.KINDS.setdefault(JOB_KIND, "callbacks.dial:run_job")
+"""Listed in `callbacks.jobs.KINDS`, so a worker runs these jobs without importing us first."""
 NO_ANSWER = frozenset({"no-answer", "busy", "failed", "canceled"})
 """Twilio call outcomes that mean the customer was not reached."""
 LEG_TTL_S = 86400

@@ -32,6 +32,7 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.keys import Keys
 from ivr.settings import Settings
+from queues.scripts import lua
 
 log = logging.getLogger(__name__)
 
@@ -48,37 +49,14 @@ CLAIM_TIMEOUT_S = 60.0
 PUMP_BATCH = 100
 JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
 """rq's own rule for job ids."""
-KINDS: dict[str, str] = {"survey": "callbacks.surveys:send_job"}
+KINDS: dict[str, str] = {
+    "survey": "callbacks.surveys:send_job",
+    "callback": "callbacks.dial:run_job",
+}
 """Job kind -> `module:function(ctx, job_id, payload)` that runs it."""
 
-SCHEDULE_LUA = """
--- Schedule a job once: a second schedule of the same id changes nothing.
--- KEYS[1]: the job's key (String JSON), KEYS[2]: the due sorted set
--- ARGV[1]: job id, ARGV[2]: job JSON, ARGV[3]: due time (s), ARGV[4]: TTL (s)
--- Returns 1 when scheduled now, 0 when the id was already known.
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[4]) then
-  return 0
-end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-return 1
-"""
-CLAIM_LUA = """
--- Claim the jobs due by now, so two pumps never take the same one; stale claims return.
--- KEYS[1]: the due sorted set, KEYS[2]: the claimed sorted set
--- ARGV[1]: now (s), ARGV[2]: claims older than this (s) go back to due, ARGV[3]: max count
--- Returns the claimed job ids, oldest due first.
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(stale) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], ARGV[1], id)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], ARGV[1], id)
-end
-return due
-"""
+SCHEDULE_LUA = lua("jobs_schedule")
+CLAIM_LUA = lua("jobs_claim")
 
 
 @dataclass

@@ -82,7 +82,7 @@ async def respond(svc: Services, number: str, form: dict[str, str]) -> str | Non
 def keyword_of(config: Config, body: str) -> str | None:
     """`cancel`, `stop`, `start` or `help` when the whole message is such a keyword."""
     word = body.strip().strip(".!").casefold()
-    if word == "cancel":
+    if config.callbacks.is_cancel(body):  # CANCEL, BATAL, ยกเลิก, ... from callbacks.yaml
         return "cancel"
     if word in STOP_WORDS or word in config.surveys.words("stop"):
         return "stop"

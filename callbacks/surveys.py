@@ -37,6 +37,7 @@ from ivr.config import Config
 from ivr.keys import Keys
 from ivr.service import Services
 from queues.events import Event, EventType
+from queues.scripts import lua
 
 log = logging.getLogger(__name__)
 
@@ -61,45 +62,9 @@ OPTED_OUT = 21610
 MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 COMPLETED = frozenset({EventType.COMPLETEAGENT, EventType.COMPLETECALLER})
 
-CREATE_LUA = """
--- Create a call's survey once, unless the number opted out or was surveyed recently.
--- KEYS[1]: the survey hash, KEYS[2]: the number's cap key, KEYS[3]: the opt-out set
--- ARGV[1]: number, ARGV[2]: cap TTL (s, 0: no cap), ARGV[3]: survey TTL (s),
--- ARGV[4..]: field, value pairs of the new survey
--- Returns the survey's state: an existing one, 'opted_out', 'capped' or 'scheduled'.
-local state = redis.call('HGET', KEYS[1], 'state')
-if state then return state end
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 'opted_out' end
-if tonumber(ARGV[2]) > 0 then
-  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 'capped' end
-end
-redis.call('HSET', KEYS[1], 'state', 'scheduled', unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 'scheduled'
-"""
-MOVE_LUA = """
--- Move a survey to a new state if it is in one of the expected states.
--- KEYS[1]: the survey hash
--- ARGV[1]: expected states, comma separated, ARGV[2]: new state, ARGV[3..]: field, value pairs
--- Returns the state it was in when it moved, or false.
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state or not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then
-  return false
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], unpack(ARGV, 3))
-return state
-"""
-SENT_LUA = """
--- Record a survey as sent (once) and make it the one the number's replies answer.
--- KEYS[1]: the survey hash, KEYS[2]: the number's pending-survey key
--- ARGV[1]: call sid, ARGV[2]: sent at (s), ARGV[3]: message sid, ARGV[4]: pending TTL (s)
--- Returns 1 when it moved to sent, 0 when it was not sending (already sent, or other).
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'sending' and state ~= 'unknown' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'sent', 'sent_at', ARGV[2], 'message_sid', ARGV[3])
-redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
-return 1
-"""
+CREATE_LUA = lua("survey_create")
+MOVE_LUA = lua("survey_move")
+SENT_LUA = lua("survey_sent")
 
 
 # -- numbers, time -------------------------------------------------------------------

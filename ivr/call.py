@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from ivr.keys import Keys
+from queues.scripts import lua
 
 
 @dataclass
@@ -59,7 +59,6 @@ FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "cancele
 
 Record = tuple[str, dict[str, str]]
 """A stream key and the fields of one entry to append to it."""
-COMMIT_SCRIPT = resources.files("queues") / "lua" / "call_commit.lua"
 
 
 class CallStore:
@@ -69,7 +68,7 @@ class CallStore:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
-        self._commit = redis.register_script(COMMIT_SCRIPT.read_text())
+        self._commit = redis.register_script(lua("call_commit"))
 
     async def get(self, sid: str) -> CallSession | None:
         text = await self.redis.get(self.keys.call(sid))

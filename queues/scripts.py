@@ -65,6 +65,12 @@ ERRORS: dict[str, type[RoutingError]] = {
 
 
 @cache
+def lua(name: str) -> str:
+    """A standalone script from `queues/lua/`, where every Lua script of the service lives."""
+    return (resources.files("queues") / "lua" / f"{name}.lua").read_text()
+
+
+@cache
 def source(name: str) -> str:
     """The full text of one script: the common helpers, then the script itself."""
     folder = resources.files("queues") / "lua"

@@ -89,20 +89,12 @@ def test_a_scheduled_callback_joins_the_queue_at_its_slot(
             "BATAL",
             "telah dibatalkan",
             id="ms",
-            marks=pytest.mark.xfail(
-                reason="callbacks/sms.py keyword_of routes only CANCEL to CANCEL_HANDLERS",
-                strict=True,
-            ),
         ),
         pytest.param(
             "3",
             "ยกเลิก",
             "ยกเลิกการโทรกลับ",
             id="th",
-            marks=pytest.mark.xfail(
-                reason="callbacks/sms.py keyword_of routes only CANCEL to CANCEL_HANDLERS",
-                strict=True,
-            ),
         ),
     ],
 )
