@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +15,7 @@ from ivr import logs
 from ivr.settings import Settings
 
 DEFAULT_HUB_PORT = 8765
+WORKER_STOP_S = 5
 DEFAULT_CALLER = "+60191234567"
 DEFAULT_BUSINESS = "+60312345678"
 
@@ -25,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (IVR_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="web worker processes (IVR_WORKERS, default 1)")
     serve.add_argument("--config", type=Path, help="config directory (IVR_CONFIG_DIR)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start a job worker (run `ivr worker` separately instead)",
+    )
+    sub.add_parser("worker", help="run scheduled jobs (surveys, callbacks) on REDIS_URL with rq")
     check = sub.add_parser("check", help="validate the config files and exit non-zero on errors")
     check.add_argument("directory", nargs="?", type=Path, help="config directory")
     call = sub.add_parser(
@@ -82,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ivr import demo
 
         return demo.main(settings, args, sys.stdout)
+    if args.command == "worker":
+        from callbacks import worker
+
+        return worker.main(settings)
     if args.command == "hash-secret":
         import getpass
 
@@ -123,6 +136,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         embedded = EmbeddedStore(settings.data_dir)
         os.environ["REDIS_URL"] = embedded.start()
     os.environ["IVR_CONFIG_DIR"] = str(settings.config_dir)
+    job_worker = None if args.no_worker else start_worker()
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it into
+    # SystemExit lets the finally below stop the worker and the store instead of dying.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             "ivr.app:create_app",
@@ -134,9 +151,29 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             proxy_headers=True,
         )
     finally:
+        if job_worker is not None:
+            stop_worker(job_worker)
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def stop_worker(job_worker: subprocess.Popen[bytes]) -> None:
+    """Ask the worker (and rq's scheduler process it forked) to stop; insist if it lingers."""
+    group = os.getpgid(job_worker.pid)
+    os.killpg(group, signal.SIGTERM)
+    try:
+        job_worker.wait(timeout=WORKER_STOP_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(group, signal.SIGKILL)
+        job_worker.wait()
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    """`ivr worker` as a child, on the same store, for when no separate worker runs."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ivr.cli", "worker"], env=dict(os.environ), start_new_session=True
+    )
 
 
 if __name__ == "__main__":
