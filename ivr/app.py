@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -117,6 +118,7 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
+        middleware=[Middleware(prom.LatencyMiddleware)],
         lifespan=lifespan,
         exception_handlers={WebhookError: webhook_error, HTTPException: http_error},
     )

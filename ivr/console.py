@@ -277,9 +277,18 @@ async def record_contact(
         "notes": notes,
     }
     key = svc.keys.contact_history(session.caller)
+    event = {
+        "type": "DISPOSITION",
+        "ts": str(int(svc.clock.now() * 1000)),
+        "call": record["call"],
+        "agent": agent,
+        "queue": record.get("queue", ""),
+        "disposition": disposition,
+    }
     async with svc.redis.pipeline(transaction=True) as pipe:
         pipe.lpush(key, json.dumps(contact))
         pipe.ltrim(key, 0, HISTORY_KEPT - 1)
+        pipe.xadd(svc.keys.events(), event)  # type: ignore[arg-type]  # ART and FCR fold it
         await pipe.execute()
 
 

@@ -36,6 +36,7 @@ class EventType(StrEnum):
     COMPLETECALLER = "COMPLETECALLER"
     AGENTSTATUS = "AGENTSTATUS"
     SUPERVISOR = "SUPERVISOR"
+    DISPOSITION = "DISPOSITION"
     # Callbacks (callbacks/callback.py): `callback` names the callback (CB...), `call` the
     # original call; CALLBACK is the original call leaving the queue for a keep-my-place
     # callback, which takes its place (it is not an abandon).

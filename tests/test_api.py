@@ -86,6 +86,8 @@ def test_console_call_from_offer_to_wrap_up(
     assert view["stats"]["frt_share"] == 1.0
     (contact,) = [c for c in r.lrange(Keys().contact_history("+60199999999"), 0, -1)]
     assert '"disposition": "resolved"' in contact
+    (filed_event,) = events(r, "DISPOSITION")
+    assert filed_event["call"] == call.sid and filed_event["disposition"] == "resolved"
     tw.assert_no_errors()
 
 
