@@ -6,16 +6,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import redis
 import yaml
-from rq import SimpleWorker
 
-from callbacks import jobs
-from ivr import telephony
+from callbacks import inprocess
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
-from ivr.store import sync_client
 from tests.agents import services_of
 from tests.conftest import SAMPLE_CONFIG
 
@@ -40,45 +36,19 @@ def callback_config(target: Path, **callbacks: Any) -> Path:
     return target
 
 
-class JobRunner:
-    """Runs the jobs due on the emulator's clock through the real pump and an rq worker."""
+class JobRunner(inprocess.JobRunner):
+    """Runs the jobs due on the emulator's clock, and remembers which ran."""
 
     def __init__(self, server: LiveServer, tw: Emulator, clock: ManualClock, url: str) -> None:
-        svc = services_of(server)
-        self.keys = svc.keys
-        self.clock = clock
-        self.redis = sync_client(url)
-        self.binary = redis.Redis.from_url(url)
-        self.queue = jobs.rq_queue(self.binary, svc.keys)
-        self.pump = jobs.Pump(self.redis, self.queue, svc.keys)
-        self.ctx = jobs.JobContext(
-            settings=svc.settings,
-            clock=clock,
-            redis=self.redis,
-            keys=svc.keys,
-            config=lambda: svc.registry.current,
-            rest=telephony.rest_client(svc.settings, tw.http_client()),
-        )
+        super().__init__(services_of(server), url, tw.http_client())
         self.ran: list[str] = []
-
-    def due(self) -> bool:
-        return bool(self.redis.zrangebyscore(self.keys.jobs_due(), "-inf", self.clock.now()))
 
     def run_due(self) -> list[str]:
         """Pump what is due and run it to the end in this thread."""
-        if not self.due():
-            return []
-        jobs.set_context(self.ctx)
-        ids = self.pump.pump(self.clock.now())
-        SimpleWorker([self.queue], connection=self.binary).work(burst=True)
+        ids = self.run() if self.due() else []
         self.ran += ids
         return ids
 
     def tick(self) -> None:
         """The emulator's clock hook."""
         self.run_due()
-
-    def close(self) -> None:
-        jobs.set_context(None)
-        self.redis.close()
-        self.binary.close()

@@ -18,6 +18,7 @@ import pytest
 import redis
 from twilio.request_validator import RequestValidator
 
+from callbacks.inprocess import JobRunner
 from ivr import background
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
@@ -150,58 +151,11 @@ def fixture_tw(server: LiveServer, clock: ManualClock) -> Iterator[Emulator]:
 # -- scheduled jobs and surveys (callbacks/) ------------------------------------------
 
 
-class JobRunner:
-    """Runs the app's scheduled jobs in-process: pump on the test clock, then an rq burst."""
-
-    def __init__(self, server: LiveServer, tw: Emulator, redis_url: str) -> None:
-        import redis as redis_lib
-        from twilio.rest import Client
-
-        from callbacks import jobs
-
-        svc = server.app.state.services
-        self.ctx = jobs.JobContext(
-            settings=svc.settings,
-            clock=svc.clock,
-            redis=sync_client(redis_url),
-            keys=svc.keys,
-            config=lambda: svc.registry.current,
-            rest=Client(svc.settings.twilio_account_sid, AUTH_TOKEN, http_client=tw.http_client()),
-        )
-        self.rq = redis_lib.Redis.from_url(redis_url)
-        self.queue = jobs.rq_queue(self.rq, svc.keys)
-        self.pump = jobs.Pump(self.ctx.redis, self.queue, svc.keys)
-        jobs.set_context(self.ctx)
-
-    def run(self, now: float | None = None) -> list[str]:
-        """Pump the jobs due by `now` (default: the clock) and run everything queued."""
-        from rq import SimpleWorker
-
-        enqueued = self.pump.pump(self.ctx.clock.now() if now is None else now)
-        if enqueued or self.queue.count:
-            SimpleWorker([self.queue], connection=self.rq).work(burst=True)
-        return enqueued
-
-    def retry_now(self) -> int:
-        """Requeue the failed jobs rq scheduled for a retry, without waiting for its backoff."""
-        registry = self.queue.scheduled_job_registry
-        ids = registry.get_job_ids()
-        for job_id in ids:
-            registry.requeue(job_id)
-        return len(ids)
-
-    def close(self) -> None:
-        from callbacks import jobs
-
-        jobs.set_context(None)
-        self.ctx.redis.close()
-        self.rq.close()
-
-
 @pytest.fixture(name="job_runner")
 def fixture_job_runner(server: LiveServer, tw: Emulator, redis_url: str) -> Iterator[JobRunner]:
     """Scheduled jobs run from the emulator's clock hook, in this process, through rq."""
-    runner = JobRunner(server, tw, redis_url)
+    svc = server.app.state.services
+    runner = JobRunner(svc, redis_url, tw.http_client())
     tw.on_tick(lambda now: runner.run())
     yield runner
     runner.close()
