@@ -48,7 +48,7 @@ class JobRunner:
         jobs.set_context(self.ctx)  # another runner in this process may have replaced it
         enqueued = self.pump.pump(self.ctx.clock.now() if now is None else now)
         if enqueued or self.queue.count:
-            SimpleWorker([self.queue], connection=self.rq).work(burst=True)
+            SimpleWorker([self.queue], connection=self.rq).work(burst=True, logging_level="WARNING")
         return enqueued
 
     def retry_now(self) -> int:

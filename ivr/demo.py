@@ -15,7 +15,6 @@ import contextlib
 import logging
 import random
 import secrets
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from callbacks.inprocess import JobRunner
 from ivr import background, offers
 from ivr.app import create_app
 from ivr.clock import ManualClock
@@ -31,12 +31,17 @@ from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
 from ivr.service import Services
 from ivr.settings import Settings
+from ivr.store import EmbeddedStore
+from queues import metrics, rollups
+from queues.events import read_events
 
 BUSINESS = "+60312345678"
 DEMO_START = 1_795_399_200.0
 """Monday 23 November 2026, 10:00 in Kuala Lumpur: the sample business is open."""
 PUBLIC_URL = "http://ivr.demo"
 STEP_S = 1.0
+SURVEY_GRACE_S = 300
+"""After the last call, time for its survey (sent after two minutes) to be answered."""
 PATHS: list[tuple[str, str, list[tuple[str, str]]]] = [
     # (language, a known caller's name or "", what they do after choosing a language)
     ("en", "Oliver", [("press", "1"), ("press", "20261124#")]),
@@ -45,6 +50,7 @@ PATHS: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("en", "", [("press", "2")]),
     ("ms", "", [("press", "1"), ("press", "55501234#")]),
     ("th", "", [("say", "เทคนิค"), ("wait", "50"), ("press", "2"), ("wait", "3"), ("press", "#")]),
+    ("ms", "", [("press", "2"), ("wait", "20"), ("press", "1"), ("wait", "1"), ("press", "1")]),
     ("en", "", [("say", "I want to buy a phone")]),
 ]
 HOLD_WORDS = (
@@ -74,6 +80,7 @@ class Caller:
     outcome: str = ""
     not_before: float = 0.0
     shown: int = 0
+    callbacks_seen: int = 0
 
 
 @dataclass
@@ -99,6 +106,9 @@ class Demo:
         self.callers: list[Caller] = []
         self.agents = {name: Agent(name, device) for name, device in AGENTS.items()}
         self.agents["alice"].declines_left = 1
+        self.jobs: JobRunner | None = None
+        self.texts_seen = 0
+        self.low_scores = 0
 
     def say(self, text: str) -> None:
         elapsed = int(self.clock.now() - self.start)
@@ -115,7 +125,7 @@ class Demo:
         self.open_floor()
         next_arrival = self.clock.now()
         end = self.start + minutes * 60
-        while self.clock.now() < end or self.active():
+        while self.clock.now() < end or self.active() or self.clock.now() < self.quiet_until():
             if self.clock.now() < end and self.clock.now() >= next_arrival:
                 self.arrive()
                 next_arrival += self.rng.expovariate(calls_per_minute / 60)
@@ -123,6 +133,9 @@ class Demo:
                 self.step_caller(caller)
             for agent in self.agents.values():
                 self.step_agent(agent)
+            self.step_texts()
+            if self.jobs is not None:
+                self.jobs.run()
             self.tw.advance(STEP_S)
             if speed > 0:
                 time.sleep(STEP_S / speed)
@@ -132,14 +145,40 @@ class Demo:
     def active(self) -> bool:
         return any(c.call is not None and not c.call.ended for c in self.callers)
 
+    def quiet_until(self) -> float:
+        """Keep going until surveys (sent two minutes after a call) have been answered."""
+        ended = [c.call.ended_at or 0.0 for c in self.callers if c.call is not None]
+        return max(ended, default=0.0) + SURVEY_GRACE_S
+
+    def step_texts(self) -> None:
+        """Customers answer the SMS they get: a survey score, and a comment when asked."""
+        for message in self.tw.outbox[self.texts_seen :]:
+            caller = next((c for c in self.callers if c.number == message.to), None)
+            if caller is None:
+                continue
+            body = message.body
+            if "Reply 1" in body or "Balas 1" in body or "ตอบ 1" in body:
+                score = self.rng.choice([7, 6, 6, 5, 7, 2])
+                self.say(f"{caller.name} gets the survey and replies {score}")
+                self.tw.send_sms(from_=caller.number, to=BUSINESS, body=str(score))
+                self.low_scores += score <= 3
+            elif "What made it hard" in body or "sukar" in body or "ยาก" in body:
+                self.say(f"{caller.name} explains what was hard")
+                self.tw.send_sms(from_=caller.number, to=BUSINESS, body="I had to wait too long")
+            elif "called back" in body.lower() or "menghubungi" in body or "โทรกลับ" in body:
+                self.say(f"{caller.name} gets an SMS confirming the callback")
+        self.texts_seen = len(self.tw.outbox)
+
     def arrive(self) -> None:
         language, known, steps = PATHS[len(self.callers) % len(PATHS)]
         if known and len(self.callers) < len(PATHS):
             name, number = known, KNOWN[known]
         else:
-            name, number = f"caller {len(self.callers) + 1}", f"+601{self.rng.randrange(10**8):08d}"
+            name = f"caller {len(self.callers) + 1}"
+            number = f"+6012{self.rng.randrange(10**7):07d}"  # a Malaysian mobile: can get SMS
         caller = Caller(name, number, language, list(steps), self.rng.expovariate(1 / 150))
         caller.started = self.clock.now()
+        self.tw.device(number).auto = "answer"  # they pick up when called back
         caller.call = self.tw.dial(from_=number, to=BUSINESS)
         self.callers.append(caller)
         self.say(f"{name} ({language}) calls")
@@ -149,6 +188,7 @@ class Demo:
     def step_caller(self, caller: Caller) -> None:
         call = caller.call
         if call is None or call.ended:
+            self.called_back(caller)
             return
         self.show_hold(caller, call)
         if caller.steps:
@@ -169,6 +209,13 @@ class Demo:
             self.say(f"{caller.name} gives up waiting and hangs up")
             caller.outcome = "abandoned"
             self.tw.hangup(call)
+
+    def called_back(self, caller: Caller) -> None:
+        """Tell when a caller who asked for a callback is rung back (their phone answers)."""
+        phone = self.tw.device(caller.number)
+        if len(phone.calls) > caller.callbacks_seen:
+            caller.callbacks_seen = len(phone.calls)
+            self.say(f"{caller.name}'s phone rings: the callback; {caller.name} answers")
 
     def show_hold(self, caller: Caller, call: Call) -> None:
         """Print what the service tells a waiting caller about their place and wait."""
@@ -208,37 +255,51 @@ class Demo:
             self.tw.hangup(leg)
 
     def summary(self) -> None:
-        """What happened, from the service's own event stream."""
-        from queues.events import read_events
-
-        events = self.svc.run(read_events(self.svc.redis, self.svc.keys))
-        kinds = Counter(e.type.value for e in events)
-        frt = []
-        for event in events:
-            if event.type.value == "CONNECT":
-                session = self.svc.run(self.svc.calls.get(event.get("call")))
-                if session is not None:
-                    frt.append(event.ts_ms / 1000 - session.started_at)
-        languages = Counter(c.language for c in self.callers)
-        print("\nSummary", file=self.out)
-        print(f"  calls: {len(self.callers)}  by language: {dict(languages)}", file=self.out)
-        print(f"  answered by an agent: {kinds['CONNECT']}", file=self.out)
-        print(f"  abandoned while waiting: {kinds['ABANDON']}", file=self.out)
-        print(f"  left a voicemail from hold: {kinds['EXITWITHKEY']}", file=self.out)
-        print(
-            f"  offers declined: {kinds['REJECTED']}, rang out: {kinds['RINGNOANSWER']}",
-            file=self.out,
+        """The same figures `ivr report` shows, from the metrics fold of this run."""
+        svc = self.svc
+        while svc.run(metrics.fold(svc.redis, svc.keys, svc.registry.current)):
+            pass  # fold everything still unread (each pass is bounded)
+        totals = svc.run(rollups.all_time(svc.redis, svc.keys, "all")).figures()
+        events = Counter(e.type.value for e in svc.run(read_events(svc.redis, svc.keys)))
+        entries: list[tuple[str, dict[str, str]]] = svc.run(
+            svc.redis.xrange(svc.keys.survey_alerts())  # type: ignore[arg-type]
         )
-        if frt:
-            cuts = statistics.quantiles(frt, n=10) if len(frt) > 1 else [frt[0]] * 9
-            print(
-                f"  FRT (call start to agent): median {statistics.median(frt):.0f} s, "
-                f"p90 {cuts[8]:.0f} s",
-                file=self.out,
-            )
-        handled = ", ".join(f"{a.name} {a.handled}" for a in self.agents.values())
-        print(f"  calls per agent: {handled}", file=self.out)
-        print(f"  emulator errors: {len(self.tw.errors)}", file=self.out, flush=True)
+        alerts = len({fields.get("call") for _, fields in entries})
+        languages = Counter(c.language for c in self.callers)
+        lines = [
+            f"calls: {len(self.callers)}  by language: {dict(languages)}",
+            f"answered by an agent: {totals['answered']}  (offers declined "
+            f"{events['REJECTED']}, rang out {events['RINGNOANSWER']})",
+            f"abandoned: {totals['abandoned']}  "
+            f"abandonment rate: {percent(totals['abandon_rate'])}",
+            f"left a voicemail from hold: {events['EXITWITHKEY']}",
+            f"callbacks: requested {events['CALLBACK']}, called back {events['CALLBACKCONNECT']}",
+            f"FRT: median {seconds(totals['frt_median_s'])}, p90 {seconds(totals['frt_p90_s'])}; "
+            f"ASA {seconds(totals['asa_s'])}",
+            f"service level (answered or abandoned within the threshold): "
+            f"{percent(totals['service_level'])}",
+            f"CES: mean {number(totals['ces_mean'])} from {totals['ces_responses']} replies, "
+            f"{percent(totals['ces_top_share'])} scored 5-7; low-score alerts for supervisors: "
+            f"{alerts}",
+            "calls per agent: " + ", ".join(f"{a.name} {a.handled}" for a in self.agents.values()),
+            f"emulator errors: {len(self.tw.errors)}",
+        ]
+        print("\nSummary", file=self.out)
+        for line in lines:
+            print(f"  {line}", file=self.out)
+        self.out.flush()
+
+
+def percent(value: object) -> str:
+    return "-" if value is None else f"{float(value):.0%}"  # type: ignore[arg-type]
+
+
+def seconds(value: object) -> str:
+    return "-" if value is None else f"{float(value):.0f} s"  # type: ignore[arg-type]
+
+
+def number(value: object) -> str:
+    return "-" if value is None else f"{float(value):.1f}"  # type: ignore[arg-type]
 
 
 def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
@@ -246,11 +307,13 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     clock = ManualClock(DEMO_START)
     with contextlib.ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        store = stack.enter_context(EmbeddedStore(data_dir))
         local = settings.with_(
             public_base_url=PUBLIC_URL,
             twilio_auth_token=secrets.token_hex(16),
-            data_dir=Path(stack.enter_context(tempfile.TemporaryDirectory())),
-            redis_url=None,
+            data_dir=data_dir,
+            redis_url=store.url,
         )
         app = create_app(local, clock=clock, run_timers=False)
         server = stack.enter_context(LiveServer(app))
@@ -272,6 +335,8 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         svc.twilio_http_client = tw.http_client()
         tw.on_tick(lambda now: svc.run(background.tick(svc)))
         demo = Demo(tw, svc, clock, out, random.Random(args.seed))
+        demo.jobs = JobRunner(svc, store.url, tw.http_client())
+        stack.callback(demo.jobs.close)
         demo.run(args.minutes, args.calls_per_minute, args.speed)
         demo.summary()
         return 1 if tw.errors else 0
