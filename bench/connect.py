@@ -19,12 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ivr import background, offers
-from ivr.app import create_app
+from ivr import offers, sandbox
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
 from ivr.service import Services
 from ivr.settings import Settings
 
@@ -73,16 +71,8 @@ def main() -> None:
             data_dir=Path(tmp),
             config_dir=Path("config"),
         )
-        with (
-            LiveServer(create_app(settings, clock=clock, run_timers=False)) as server,
-            Emulator(server.url, public_base_url=PUBLIC, auth_token=TOKEN, clock=clock) as tw,
-        ):
-            tw.add_number(
-                BUSINESS, voice_url="/voice/incoming", voice_status_callback="/voice/status"
-            )
-            svc: Services = server.app.state.services
-            svc.twilio_http_client = tw.http_client()
-            tw.on_tick(lambda now: svc.run(background.tick(svc)))
+        with sandbox.running(settings, clock, BUSINESS) as box:
+            tw, svc = box.tw, box.svc
             samples = [one_round(tw, svc, i) * 1000 for i in range(args.calls)]
             tw.assert_no_errors()
     cuts = statistics.quantiles(samples, n=100)

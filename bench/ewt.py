@@ -23,12 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from ivr import background, offers
-from ivr.app import create_app
+from ivr import offers, sandbox
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
-from ivr.service import Services
 from ivr.settings import Settings
 from queues.events import read_events
 
@@ -69,14 +66,8 @@ def simulate(args: argparse.Namespace, config_dir: Path, data_dir: Path) -> tupl
     settings = Settings(
         twilio_auth_token=TOKEN, public_base_url=PUBLIC, data_dir=data_dir, config_dir=config_dir
     )
-    with (
-        LiveServer(create_app(settings, clock=clock, run_timers=False)) as server,
-        Emulator(server.url, public_base_url=PUBLIC, auth_token=TOKEN, clock=clock) as tw,
-    ):
-        tw.add_number(BUSINESS, voice_url="/voice/incoming", voice_status_callback="/voice/status")
-        svc: Services = server.app.state.services
-        svc.twilio_http_client = tw.http_client()
-        tw.on_tick(lambda now: svc.run(background.tick(svc)))
+    with sandbox.running(settings, clock, BUSINESS) as box:
+        tw, svc = box.tw, box.svc
         for i in range(args.agents):
             svc.run(offers.dispatch_offers(svc, svc.run(svc.router.set_available(f"a{i}"))))
         agent_ends: dict[str, float] = {}

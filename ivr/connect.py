@@ -65,17 +65,23 @@ def spell(value: str) -> str:
     return " ".join(value) if value.lstrip("+").isdigit() else value
 
 
+def caller_gone() -> VoiceResponse:
+    """For an agent whose offer ended before they answered it."""
+    response = VoiceResponse()
+    response.say("Sorry, that caller is no longer waiting.")
+    response.hangup()
+    return response
+
+
 async def agent_offer(request: Request) -> Response:
     """The agent picked up: whisper the call's context and ask for the accept key."""
     svc = services(request)
     await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     offer = await offers.offer_for(svc, reservation_id)
-    response = VoiceResponse()
     if offer is None:
-        response.say("Sorry, that caller is no longer waiting.")
-        response.hangup()
-        return xml(response)
+        return xml(caller_gone())
+    response = VoiceResponse()
     session = await svc.calls.get(offer["call"])
     position = await svc.router.position(offer["call"])
     text = describe(session, svc, offer["queue"], position.waited_s if position else 0.0)
@@ -99,11 +105,9 @@ async def agent_answer(request: Request) -> Response:
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     offer = await offers.offer_for(svc, reservation_id)
-    response = VoiceResponse()
     if offer is None:
-        response.say("Sorry, that caller is no longer waiting.")
-        response.hangup()
-        return xml(response)
+        return xml(caller_gone())
+    response = VoiceResponse()
     if form.get("Digits", "") != ACCEPT_KEY:
         await offers.dispatch_offers(
             svc, await offers.release(svc, _res(offer, reservation_id), False)

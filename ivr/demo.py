@@ -23,12 +23,10 @@ from pathlib import Path
 from typing import TextIO
 
 from callbacks.inprocess import JobRunner
-from ivr import background, offers
-from ivr.app import create_app
+from ivr import offers, sandbox
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
 from ivr.service import Services
 from ivr.settings import Settings
 from ivr.store import EmbeddedStore
@@ -315,25 +313,8 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
             data_dir=data_dir,
             redis_url=store.url,
         )
-        app = create_app(local, clock=clock, run_timers=False)
-        server = stack.enter_context(LiveServer(app))
-        tw = stack.enter_context(
-            Emulator(
-                server.url,
-                public_base_url=PUBLIC_URL,
-                auth_token=local.twilio_auth_token,
-                clock=clock,
-            )
-        )
-        tw.add_number(
-            BUSINESS,
-            voice_url="/voice/incoming",
-            voice_status_callback="/voice/status",
-            sms_url="/sms/incoming",
-        )
-        svc: Services = server.app.state.services
-        svc.twilio_http_client = tw.http_client()
-        tw.on_tick(lambda now: svc.run(background.tick(svc)))
+        box = stack.enter_context(sandbox.running(local, clock, BUSINESS))
+        tw, svc = box.tw, box.svc
         demo = Demo(tw, svc, clock, out, random.Random(args.seed))
         demo.jobs = JobRunner(svc, store.url, tw.http_client())
         stack.callback(demo.jobs.close)

@@ -23,12 +23,10 @@ from typing import Any, TextIO
 
 import yaml
 
-from ivr import background, offers
-from ivr.app import create_app
+from ivr import offers, sandbox
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
 from ivr.service import Services
 from ivr.settings import Settings
 from queues import erlang, histogram, rollups
@@ -219,19 +217,8 @@ def simulate(settings: Settings, args: Any) -> dict[str, Any]:
             data_dir=tmp / "var",
             config_dir=sim_config(settings.config_dir, tmp / "config", args.agents),
         )
-        server = stack.enter_context(LiveServer(create_app(local, clock=clock, run_timers=False)))
-        tw = stack.enter_context(
-            Emulator(
-                server.url,
-                public_base_url=PUBLIC_URL,
-                auth_token=local.twilio_auth_token,
-                clock=clock,
-            )
-        )
-        tw.add_number(BUSINESS, voice_url="/voice/incoming", voice_status_callback="/voice/status")
-        svc: Services = server.app.state.services
-        svc.twilio_http_client = tw.http_client()
-        tw.on_tick(lambda now: svc.run(background.tick(svc)))
+        box = stack.enter_context(sandbox.running(local, clock, BUSINESS))
+        tw, svc = box.tw, box.svc
         Simulation(tw, svc, clock, args).run()
         result = measure(svc, START, clock.now() + 1, args)
         result["emulator_errors"] = len(tw.errors)
