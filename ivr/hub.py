@@ -27,8 +27,12 @@ from ivr.service import Services
 DEFAULT_HUB_PORT = 8765
 
 
-def build(tw: Emulator, svc: Services | None) -> Starlette:
-    """The hub app for emulator `tw` (and, in-process, the service `svc` to go available)."""
+def build(tw: Emulator, svc: Services | None, devices: dict[str, str]) -> Starlette:
+    """The hub app for emulator `tw`; `devices` maps agents to their phones.
+
+    In-process (`svc` given) an agent terminal also makes the agent available;
+    with a separately running service the agent logs in at /agent for that.
+    """
     rest = tw.http_client()
 
     async def rest_endpoint(request: Request) -> Response:
@@ -41,14 +45,16 @@ def build(tw: Emulator, svc: Services | None) -> Starlette:
 
     def agent(request: Request) -> Response:
         name = request.path_params["name"]
-        if svc is None or name not in svc.registry.current.agents:
+        if name not in devices:
             return JSONResponse({"error": f"unknown agent {name!r}"}, status_code=404)
-        if request.method == "POST":
-            offered = svc.run(svc.router.set_available(name))
-            svc.run(offers.dispatch_offers(svc, offered))
-        state = svc.run(svc.router.agent_state(name))
-        device = svc.registry.current.agents[name].device
-        return JSONResponse({"agent": name, "device": device, "state": state.state})
+        if svc is None:
+            state = "not changed here (log in at /agent and go available)"
+        else:
+            if request.method == "POST":
+                offered = svc.run(svc.router.set_available(name))
+                svc.run(offers.dispatch_offers(svc, offered))
+            state = svc.run(svc.router.agent_state(name)).state
+        return JSONResponse({"agent": name, "device": devices[name], "state": state})
 
     def device(request: Request) -> Response:
         return JSONResponse(describe(tw, request.path_params["address"]))

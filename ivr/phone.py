@@ -24,6 +24,7 @@ import httpx
 from ivr import hub
 from ivr.app import create_app
 from ivr.clock import SystemClock
+from ivr.config import load
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call, Utterance
 from ivr.liveserver import LiveServer
@@ -128,10 +129,14 @@ def stdin_reader(stream: TextIO) -> Callable[[float], str | None]:
     return readline
 
 
-def start_hub(stack: contextlib.ExitStack, tw: Emulator, svc: Services | None, port: int) -> None:
+def start_hub(
+    stack: contextlib.ExitStack, tw: Emulator, svc: Services | None, port: int, settings: Settings
+) -> None:
     """Serve the hub so `ivr call --agent NAME` in another terminal can be an agent's phone."""
+    agents = load(settings.config_dir).agents
+    devices = {name: agent.device for name, agent in agents.items()}
     try:
-        stack.enter_context(LiveServer(hub.build(tw, svc), port=port))
+        stack.enter_context(LiveServer(hub.build(tw, svc, devices), port=port))
     except OSError:
         print(f"(port {port} is busy: agents cannot join this call from another terminal)")
         return
@@ -168,7 +173,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
         if svc is not None:
             svc.twilio_http_client = tw.http_client()
-        start_hub(stack, tw, svc, args.hub_port)
+        start_hub(stack, tw, svc, args.hub_port, settings)
         stop = threading.Event()
         worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
         worker.start()
