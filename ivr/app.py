@@ -19,6 +19,7 @@ from ivr import api, background, callback_voice, connect, hold, live, logs, page
 from ivr.clock import Clock, SystemClock
 from ivr.errors import WebhookError
 from ivr.reload import ConfigRegistry
+from ivr.reports import routes as reports_routes
 from ivr.service import Services, services
 from ivr.settings import Settings
 from ivr.store import EmbeddedStore, async_client
@@ -113,6 +114,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         *api.routes,  # the console (ivr/api.py, ivr/live.py, ivr/pages.py)
         *live.routes,
+        *reports_routes,  # the reports dashboard (ivr/reports.py)
         *pages.routes,
         *prom.routes,  # /metrics (ivr/prom.py)
     ]

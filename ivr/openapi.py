@@ -132,6 +132,40 @@ FLOOR = obj(
     config=obj(version={"type": "string"}, last_error=nullable("string")),
 )
 NOTES = {"type": "string", "maxLength": 4000}
+FIGURES = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
+REPORTS = obj(
+    ["from", "to", "queues", "agents", "staffing", "shown", "hours", "agent_ces", "scatter"],
+    **{"from": {"type": "string"}, "to": {"type": "string"}},
+    queue=nullable("string"),
+    target={"type": "number"},
+    timezone={"type": "string"},
+    queues={"type": "object", "additionalProperties": FIGURES},
+    agents={"type": "object", "additionalProperties": FIGURES},
+    staffing={"type": "array", "items": {"type": "object"}},
+    shown={"description": "queues and agents as `ivr report` prints them", "type": "object"},
+    hours={"type": "array", "items": {"type": "object"}},
+    agent_ces={"type": "object", "additionalProperties": FIGURES},
+    scatter=obj(points={"type": "array", "items": {"type": "object"}}),
+)
+"""`ivr report --format json --staffing` for the range, plus the dashboard's chart data."""
+
+
+def query_param(name: str, description: str, schema: Schema | None = None) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+REPORT_PARAMS = [
+    query_param("from", "Start: local date or date-time (default today 00:00)"),
+    query_param("to", "End, exclusive; a bare date includes that day (default now)"),
+    query_param("queue", "Only this queue (default all)"),
+    query_param("target", "Service level target for staffing", {"type": "number", "default": 0.8}),
+]
 CALL = path_param("call", "The call sid")
 
 
@@ -237,6 +271,13 @@ def paths() -> dict[str, Schema]:
             "get": op(
                 "Queues, agents, waiting calls, alerts, config",
                 {"200": ok("Floor", FLOOR), **errors(403)},
+            ),
+        },
+        "/api/supervisor/reports": {
+            "get": op(
+                "Reports over a range (at most 31 days): figures, by hour, CES, FRT/CES, staffing",
+                {"200": ok("Report", REPORTS), **errors(403, 404, 422)},
+                parameters=REPORT_PARAMS,
             ),
         },
         "/api/supervisor/agents/{agent}/break": {

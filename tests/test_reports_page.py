@@ -1,0 +1,236 @@
+"""The reports dashboard: its JSON API matches `ivr report`, and the page draws it in Chromium."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import redis
+from playwright.sync_api import Page, expect
+
+from ivr import cli, report
+from ivr.liveserver import LiveServer
+from ivr.settings import Settings
+from tests.conftest import SAMPLE_CONFIG
+from tests.consoles import Console
+from tests.test_browser import (  # noqa: F401  (fixtures: Chromium for this module)
+    SCREENSHOTS,
+    fixture_browser,
+    fixture_open_page,
+    fixture_playwright,
+    log_in,
+)
+from tests.test_metrics_script import T0, S, Script
+
+DAY = "2026-11-23"
+"""The local date of T0 (Monday 10:00 in Kuala Lumpur)."""
+API = "/api/supervisor/reports"
+BILLING_WAITS_S = (5, 10, 15, 20, 25, 30, 40, 60, 90, 120)
+SUPPORT_WAITS_S = (8, 16, 24)
+T = TypeVar("T")
+SCORES = {"CA0": 7, "CA1": 6, "CA2": 6, "CA6": 4, "CA8": 2, "CB0": 5, "CB2": 6}
+"""CES replies: billing's quick answers rate easy, its slow ones hard."""
+
+
+def off_loop(work: Callable[[], T]) -> T:
+    """Run `work` in a fresh thread: Playwright's sync API keeps an asyncio loop running in
+    this one, so `asyncio.run` (the fold, `ivr report`) cannot run here in browser tests."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+@pytest.fixture(name="seeded")
+def fixture_seeded(server: LiveServer, r: redis.Redis, redis_url: str) -> Script:
+    """Billing calls 10:00–11:00 (alice), support calls 11:00–12:00 (chai), two abandons, CES."""
+    s = Script(r, redis_url)
+    for agent in ("alice", "chai"):
+        s.event("AGENTSTATUS", T0, agent=agent, reason="available")
+    for i, wait in enumerate(BILLING_WAITS_S):
+        s.session(f"CA{i}", f"+6019{i:07d}", T0 + i * 300 * S)
+        s.answered(f"CA{i}", "billing", "alice", T0 + i * 300 * S, wait * S, 120 * S)
+    for i, wait in enumerate(SUPPORT_WAITS_S):
+        at = T0 + 3600 * S + i * 600 * S
+        s.session(f"CB{i}", f"+6017{i:07d}", at)
+        s.answered(f"CB{i}", "support", "chai", at, wait * S, 300 * S)
+    for i in range(2):
+        at = T0 + 3900 * S + i * 60 * S
+        s.session(f"CX{i}", f"+6016{i:07d}", at)
+        s.event("ENTERQUEUE", at, call=f"CX{i}", queue="billing", language="en", position=1)
+        s.event("ABANDON", at + 30 * S, call=f"CX{i}", queue="billing", wait_ms=30 * S)
+    for call, score in SCORES.items():
+        s.survey(call, score, T0 + 3 * 3600 * S)
+    for agent in ("alice", "chai"):
+        s.event("AGENTSTATUS", T0 + 2 * 3600 * S, agent=agent, reason="offline")
+    off_loop(s.fold)
+    return s
+
+
+@pytest.fixture(name="boss")
+def fixture_boss(server: LiveServer) -> Any:
+    console = Console(server, "supervisor", "sam")
+    yield console
+    console.close()
+
+
+def cli_report(redis_url: str, *argv: str) -> dict[str, Any]:
+    """What `ivr report --format json --staffing` prints for the day, as a document."""
+    args = ["report", "--from", DAY, "--to", DAY, "--format", "json", "--staffing", *argv]
+    out = io.StringIO()
+    settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
+    parsed = cli.build_parser().parse_args(args)
+    assert off_loop(lambda: report.main(settings, parsed, out)) == 0
+    doc: dict[str, Any] = json.loads(out.getvalue())
+    return doc
+
+
+@pytest.mark.parametrize(
+    "queue", [pytest.param(None, id="all-queues"), pytest.param("billing", id="billing")]
+)
+def test_the_api_shows_the_same_figures_as_ivr_report(
+    seeded: Script, boss: Console, redis_url: str, queue: str | None
+) -> None:
+    """Queue and agent figures, staffing advice and the range equal `ivr report`'s JSON."""
+    query = f"{API}?from={DAY}&to={DAY}" + (f"&queue={queue}" if queue else "")
+    response = boss.get(query)
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    expected = cli_report(redis_url, *(["--queue", queue] if queue else []))
+    for part in ("queues", "agents", "staffing", "from", "to"):
+        assert doc[part] == expected[part], part
+    assert doc["queues"]["billing"]["answered"] == len(BILLING_WAITS_S)
+    assert doc["queues"]["billing"]["abandoned"] == 2
+
+
+def test_staffing_advice_is_the_erlang_sentence(seeded: Script, boss: Console) -> None:
+    """Billing's 10:00 hour (10 calls, 120 s AHT, alice staffed) gets the Erlang C sentence."""
+    doc = boss.get(f"{API}?from={DAY}&to={DAY}&queue=billing").json()
+    advice = [row["advice"] for row in doc["staffing"]]
+    assert "billing: to reach 80% in 20 s between 10:00 and 11:00 you need 2 agents; you had 1" in (
+        advice
+    )
+
+
+def test_hours_hold_frt_percentiles_service_level_and_abandonment(
+    seeded: Script, boss: Console
+) -> None:
+    """Each busy hour of the day has its FRT percentiles, service level and abandon rate."""
+    doc = boss.get(f"{API}?from={DAY}&to={DAY}&queue=billing").json()
+    hours = {h["label"]: h for h in doc["hours"]}
+    assert list(hours) == ["10:00", "11:00"]
+    ten, eleven = hours["10:00"], hours["11:00"]
+    assert ten["answered"] == 10 and ten["abandon_rate"] == 0
+    assert ten["service_level"] == pytest.approx(4 / 10)  # 5, 10, 15 and 20 s are within 20 s
+    assert ten["frt_median_s"] <= ten["frt_p90_s"] <= ten["frt_p95_s"]
+    assert (eleven["abandoned"], eleven["abandon_rate"], eleven["frt_median_s"]) == (2, 1.0, None)
+
+
+def test_ces_by_agent_and_the_frt_ces_scatter(seeded: Script, boss: Console) -> None:
+    """CES per agent comes from the rollups; the scatter has one point per rated contact."""
+    doc = boss.get(f"{API}?from={DAY}&to={DAY}").json()
+    alice = [v for k, v in SCORES.items() if k.startswith("CA")]
+    assert doc["agent_ces"]["alice"]["ces_mean"] == pytest.approx(sum(alice) / len(alice))
+    assert doc["agent_ces"]["budi"]["ces_mean"] is None
+    points = {p["call"]: (p["frt_s"], p["ces"]) for p in doc["scatter"]["points"]}
+    assert set(points) == set(SCORES)
+    assert points["CA8"] == (90.0, 2)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        pytest.param("from=yesterday", 422, "local dates", id="not-a-date"),
+        pytest.param("from=2026-13-01", 422, "local dates", id="bad-month"),
+        pytest.param("from=2026-11-24&to=2026-11-22", 422, "before", id="reversed"),
+        pytest.param("from=2026-01-01&to=2026-11-23", 422, "31 days", id="too-long"),
+        pytest.param("from=2026-11-23&to=9999-12-31", 422, "local dates", id="overflow"),
+        pytest.param("queue=nope", 404, "no queue", id="unknown-queue"),
+        pytest.param("target=1", 422, "target", id="target-too-high"),
+        pytest.param("target=abc", 422, "target", id="target-not-a-number"),
+    ],
+)
+def test_bad_filters_get_a_clear_4xx(
+    server: LiveServer, boss: Console, query: str, status: int, message: str
+) -> None:
+    """Bad dates, ranges, queues and targets are refused with a message saying why."""
+    response = boss.get(f"{API}?{query}")
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def test_only_supervisors_see_reports(server: LiveServer) -> None:
+    """Agents get 403 from the page and the API; without a session the API says 401."""
+    agent = Console(server, "agent", "alice")
+    try:
+        assert agent.get(API).status_code == 403
+        assert agent.get("/supervisor/reports").status_code == 403
+    finally:
+        agent.close()
+    assert httpx.get(server.url + API).status_code == 401
+    page = httpx.get(server.url + "/supervisor/reports")
+    assert (page.status_code, page.headers["location"]) == (303, "/login?as=supervisor")
+
+
+def shown_figures(page: Page, table: str) -> dict[str, dict[str, str]]:
+    """A figures table's cells as {column name: {figure: text}}."""
+    cells: list[list[str]] = page.eval_on_selector_all(
+        f"#{table} td",
+        "tds => tds.map(td => [td.dataset.name, td.parentElement.dataset.figure, td.textContent])",
+    )
+    out: dict[str, dict[str, str]] = {}
+    for name, figure, text in cells:
+        out.setdefault(name, {})[figure] = text
+    return out
+
+
+def expected_text(doc: dict[str, Any], kind: str, columns: tuple[str, ...]) -> dict[str, Any]:
+    return {n: {c: report.show(c, f.get(c)) for c in columns} for n, f in doc[kind].items()}
+
+
+def test_the_dashboard_in_chromium(
+    seeded: Script, redis_url: str, open_page: Any, server: LiveServer
+) -> None:
+    """A supervisor opens the reports, sees charts and `ivr report`'s figures, filters a queue."""
+    page: Page = open_page()
+    log_in(page, "supervisor", "sam", "sam-demo")
+    page.get_by_role("link", name="Reports").click()
+    expect(page).to_have_url(re.compile(r"/supervisor/reports"))
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile("queue=&"))
+
+    drawn = "[...document.querySelectorAll('canvas')].map(c => !!Chart.getChart(c))"
+    rendered = page.evaluate(drawn)
+    assert rendered == [True] * 6
+    doc = cli_report(redis_url)
+    assert shown_figures(page, "figures") == expected_text(doc, "queues", report.QUEUE_COLUMNS)
+    assert shown_figures(page, "agent-figures") == expected_text(
+        doc, "agents", report.AGENT_COLUMNS
+    )
+    expect(page.locator("#advice")).to_contain_text("between 10:00 and 11:00 you need 2 agents")
+    expect(page.locator("#scatter-note")).to_have_text(f"{len(SCORES)} rated contacts.")
+    expect(page.locator("#frt-table tbody tr")).to_have_count(2)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=True)
+
+    page.get_by_label("Queue", exact=True).select_option("support")
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile("queue=support"))
+    expect(page).to_have_url(re.compile(r"queue=support"))
+    doc = cli_report(redis_url, "--queue", "support")
+    assert shown_figures(page, "figures") == expected_text(doc, "queues", report.QUEUE_COLUMNS)
+    assert list(shown_figures(page, "figures")) == ["support"]
+    expect(page.locator("#scatter-note")).to_have_text("2 rated contacts.")
+
+
+def test_the_dashboard_fits_a_tablet(seeded: Script, open_page: Any) -> None:
+    """At tablet width the page has no horizontal scroll and the filters are reachable."""
+    page: Page = open_page({"width": 768, "height": 1024})
+    log_in(page, "supervisor", "sam", "sam-demo")
+    page.goto("/supervisor/reports")
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile("from="))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    page.get_by_label("From", exact=True).focus()
+    assert page.evaluate("document.activeElement.id") == "from"
