@@ -40,6 +40,8 @@ class Services:
     twilio_http_client: Any = None
     loop: asyncio.AbstractEventLoop | None = None
     synced_version: str = ""
+    folded_at: float | None = None
+    """When this process last folded events into metrics (service clock)."""
     _rest: Any = field(default=None, repr=False)
 
     @classmethod

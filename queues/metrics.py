@@ -50,7 +50,6 @@ LOCK_TTL_MS = 30_000
 TRIM_INTERVAL_S = 600
 FOLD_INTERVAL_S = 1.0
 """A process folds at most this often (service clock): live figures lag by at most this."""
-PASS_MARK = "_metrics_folded_at"
 CALLBACK_EVENT = "CALLBACK"
 """Hook for the callback issue: a call that leaves its queue for a callback emits this
 (or any exit event with `reason=callback`); it is counted in `callbacks`, never as an abandon."""
@@ -320,10 +319,10 @@ async def fold_service(svc: Any, options: FoldOptions | None = None) -> int:
     costs one round trip.
     """
     options = options or FoldOptions()
-    now, last = svc.clock.now(), getattr(svc, PASS_MARK, None)
+    now, last = svc.clock.now(), svc.folded_at
     if last is not None and 0 <= now - last < FOLD_INTERVAL_S:
         return 0
-    setattr(svc, PASS_MARK, now)  # per process: Services has no field of ours to hold it
+    svc.folded_at = now
     new, trim_due = await behind(svc.redis, svc.keys)
     n = await fold(svc.redis, svc.keys, svc.registry.current, options) if new else 0
     if trim_due:
