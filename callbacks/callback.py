@@ -73,6 +73,8 @@ class Callback:
     created_ms: int = 0
     due: float = 0.0
     """When it joins the queue (scheduled) or is expected to be called (keep)."""
+    expire_at: float = 0.0
+    """Set when a callback was moved to the next opening: earlier expiry jobs stand down."""
     attempts: int = 0
     agent: str = ""
     leg: str = ""
@@ -87,6 +89,7 @@ class Callback:
                 value = raw[name]
                 known[name] = int(value or 0) if name in ints else value
         known["due"] = float(raw.get("due", 0) or 0)
+        known["expire_at"] = float(raw.get("expire_at", 0) or 0)
         return cls(**known)
 
     def dump(self) -> dict[str, str]:

@@ -24,7 +24,7 @@ TextKind = Literal[
     "offer", "confirm_number", "enter_number", "invalid_number", "premium_number",
     "foreign_number", "kept", "scheduled", "already", "choose_slot", "too_late",
     "sms_confirm", "sms_cancelled", "sms_expired", "sms_failed", "sms_unknown", "greeting",
-    "machine", "whisper", "keep_existing",
+    "machine", "whisper", "keep_existing", "kept_existing", "offer_closing", "sms_reopen",
 ]  # fmt: skip
 
 BUILT_IN: dict[str, str] = {
@@ -56,6 +56,15 @@ BUILT_IN: dict[str, str] = {
     "whisper": "Callback for {queue}, requested at {time}",
     "keep_existing": (
         "You already have a callback at about {time}. To keep it, press 1. To cancel it, press 2."
+    ),
+    "kept_existing": "Thank you. Your callback stays booked. Goodbye.",
+    "offer_closing": (
+        "We close before your turn is likely to come. "
+        "To hang up and choose a time for us to call you back, press {key}."
+    ),
+    "sms_reopen": (
+        "{company}: we are closed now. We will call you back on {number} at about {time}. "
+        "Reply {cancel} to cancel."
     ),
 }
 """The English wording used when the config has no text of a kind."""
@@ -116,6 +125,9 @@ class CallbacksConfig(Strict):
     """Hours (a name under `hours`) outside which no callback is dialled: it expires."""
     customer_first: list[str] = Field(default_factory=list)
     """Queues whose callbacks ring the customer first; the others ring the agent first."""
+    at_closing: Literal["expire", "next_open"] = "next_open"
+    """A keep-my-place callback still waiting when its queue closes: `expire` (SMS), or
+    `next_open`: it leaves the queue and rejoins at its original place when it opens (SMS)."""
     priority: int | None = Field(default=None, ge=0, le=99)
     """Priority of scheduled callbacks when they join the queue (unset: the queue's)."""
     slots: list[Slot] = Field(default_factory=list)

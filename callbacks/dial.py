@@ -32,6 +32,7 @@ from callbacks.callback import Callback, get, is_callback, leave_queue, move
 from callbacks.config import TextKind
 from ivr import logs
 from ivr.errors import RoutingError, UnknownSkill
+from ivr.hours import Hours
 from ivr.service import Services
 from queues.reservation import Reservation
 
@@ -247,6 +248,74 @@ async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:
     await svc.redis.hset(svc.keys.callback(cb.id), "leg", leg.sid)
 
 
+# -- closing time ------------------------------------------------------------------
+WAITING_AT_CLOSING = ("queued", "no_answer")
+"""A keep-my-place callback in these states at closing time is expired or moved on."""
+
+
+def queue_hours(svc: Services, queue: str) -> Hours | None:
+    """The queue's opening hours (`hold.hours`), if it has any."""
+    config = svc.registry.current
+    shown = config.queues.get(queue)
+    return config.hours.get(shown.hold.hours or "") if shown is not None else None
+
+
+async def watch_closing(svc: Services, cb: Callback, after: float | None = None) -> None:
+    """Run `closing` for a keep-my-place callback when its queue next closes."""
+    hours = queue_hours(svc, cb.queue)
+    start = svc.clock.now() if after is None else after
+    if hours is None:
+        return
+    at = slots.next_moment(lambda t: not slots.hours_open(hours, t), start)
+    if at is not None:
+        await schedule(svc, cb, "closing", at, tag=f"c{int(at)}")
+
+
+async def at_closing(svc: Services, cb_id: str) -> str:
+    """The queue closed with the callback still waiting: expire it, or move it to the next
+    opening (`callbacks.at_closing`), with an SMS; the state it ends in."""
+    cb = await get(svc, cb_id)
+    hours = queue_hours(svc, cb.queue) if cb is not None else None
+    if cb is None or hours is None or cb.state not in WAITING_AT_CLOSING:
+        return cb.state if cb else "unknown"
+    config, now = svc.registry.current, svc.clock.now()
+    if slots.hours_open(hours, now):  # the hours changed since: watch the next closing
+        await watch_closing(svc, cb)
+        return cb.state
+    opens = slots.next_moment(
+        lambda t: slots.hours_open(hours, t) and slots.is_open(config, t), now
+    )
+    if config.callbacks.at_closing == "expire" or opens is None:
+        await expire(svc, cb, "closed")
+        return "expired"
+    return await _reopen(svc, cb, opens)
+
+
+async def _reopen(svc: Services, cb: Callback, opens: float) -> str:
+    """queued | no_answer -> scheduled for `opens`: it rejoins at its original place then."""
+    config, now = svc.registry.current, svc.clock.now()
+    expire_at = opens + config.callbacks.expire_after_s
+    moved = await move(
+        svc,
+        cb,
+        WAITING_AT_CLOSING,
+        "scheduled",
+        "CALLBACKREQUEST",
+        expected=opens,
+        fields={"due": str(opens), "expire_at": str(expire_at), "outcome": "closed"},
+        data={"queue": cb.queue, "outcome": "closed"},
+    )
+    if not moved.ok:
+        return moved.before
+    await leave_queue(svc, cb.id)
+    await schedule(svc, cb, "activate", opens, tag=f"o{int(opens)}")
+    await schedule(svc, cb, "expire", expire_at, tag=f"o{int(opens)}")
+    await watch_closing(svc, cb, after=opens)
+    await notify(svc, cb, "sms_reopen", time=slots.spoken_time(config, opens, now))
+    log.info("callback moved to the next opening", callback=cb.id, at=opens)
+    return "scheduled"
+
+
 # -- expiry and messages ---------------------------------------------------------
 async def expire(svc: Services, cb: Callback, reason: str) -> bool:
     """A live callback not yet being dialled expires, with an SMS to the customer."""
@@ -301,14 +370,16 @@ def _attempt_of(tag: str) -> int:
 
 
 async def run_action(svc: Services, payload: dict[str, Any]) -> None:
-    """One callback job: `activate`, `expire` or `check` (a dial's watchdog)."""
+    """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`."""
     cb_id, action = str(payload["id"]), payload["action"]
     if action == "activate":
         await activate(svc, cb_id)
     elif action == "expire":
         cb = await get(svc, cb_id)
-        if cb is not None:
+        if cb is not None and svc.clock.now() >= cb.expire_at:  # not moved on meanwhile
             await expire(svc, cb, "too old")
+    elif action == "closing":
+        await at_closing(svc, cb_id)
     elif action == "check":
         await check(svc, cb_id, int(payload.get("attempt", 0)))
     else:

@@ -13,6 +13,7 @@ fall back) as its first occurrence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -78,9 +79,17 @@ def slot_time(config: Config, slot: Slot, now: float) -> float | None:
 
 
 def _open_through(config: Config, start: float, end: float) -> bool:
-    probes = int((end - start) // WINDOW_STEP_S)
-    points = [start + i * WINDOW_STEP_S for i in range(probes + 1)] + [end - 1]
-    return all(is_open(config, t) for t in points)
+    return all(is_open(config, t) for t in _probes(start, end))
+
+
+def _probes(start: float, end: float) -> list[float]:
+    count = int((end - start) // WINDOW_STEP_S)
+    return [start + i * WINDOW_STEP_S for i in range(count + 1)] + [max(start, end - 1)]
+
+
+def closes_within(hours: Hours, start: float, end: float) -> bool:
+    """Whether `hours` (a queue's) is closed at some moment from `start` to `end`."""
+    return not all(hours.is_open(datetime.fromtimestamp(t, UTC)) for t in _probes(start, end))
 
 
 def offered(config: Config, now: float) -> list[SlotTime]:
@@ -98,6 +107,22 @@ def next_open(config: Config, after: float, horizon_s: float = ROLL_DAYS * 86400
             return t
         t = (t // step + 1) * step
     return None
+
+
+def next_moment(
+    test: Callable[[float], bool], after: float, horizon_s: float = ROLL_DAYS * 86400
+) -> float | None:
+    """The first moment from `after` (then on whole minutes) when `test` holds."""
+    t = after
+    while t <= after + horizon_s:
+        if test(t):
+            return t
+        t = (t // 60 + 1) * 60
+    return None
+
+
+def hours_open(hours: Hours, at: float) -> bool:
+    return hours.is_open(datetime.fromtimestamp(at, UTC))
 
 
 def spoken_time(config: Config, at: float, now: float) -> str:

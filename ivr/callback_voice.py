@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import phonenumbers
@@ -43,6 +44,10 @@ from ivr.config import Config
 from ivr.menu import Language
 from ivr.security import require
 from ivr.service import Services, services
+from queues.models import HoldConfig
+
+if TYPE_CHECKING:
+    from ivr.attendant import Turn
 
 log = logs.get(__name__)
 MAX_TRIES = 3
@@ -55,6 +60,8 @@ REFUSED: dict[str, TextKind] = {
     "premium": "premium_number",
     "foreign": "foreign_number",
 }
+ON_HOLD = ("keep", "closing")
+"""Modes asked from the hold loop: the caller is still in the queue, and goes back to hold."""
 SPEAKING = {
     "en": "Calling the customer now.",
 }
@@ -125,7 +132,7 @@ class Asking:
 
     def back(self) -> Response:
         """Back to the hold music (keep), or goodbye (menu)."""
-        if self.mode == "keep":
+        if self.mode in ON_HOLD:
             self.response.redirect(f"{self.svc.urls.base}/voice/hold")
         else:
             self.response.hangup()
@@ -141,7 +148,7 @@ async def asking(request: Request) -> Asking | None:
         return None
     mode = request.query_params.get("mode", "keep")
     queue = request.query_params.get("queue") or session.queue or ""
-    if mode == "keep":
+    if mode in ON_HOLD:
         position = await svc.router.position(sid)
         queue = position.queue if position else queue
     config = svc.config_for(session.config_version)
@@ -164,6 +171,11 @@ async def keep(request: Request) -> Response:
     if existing is not None:
         a.say(a.text("already", time=slots.spoken_time(a.config, existing.due, a.svc.clock.now())))
         return a.back()
+    if await closing_soon(a):  # no place to keep: the caller picks a slot instead
+        if not slots.offered(a.config, a.svc.clock.now()):
+            a.say(a.text("too_late"))
+            return a.back()
+        a.mode = "closing"
     return offer_number(a)
 
 
@@ -252,9 +264,49 @@ async def take_place(a: Asking, number: str) -> Response:
     if created.status != "created":
         return a.back()  # being connected right now, or not in the queue any more
     await _after_create(svc, cb)
+    await dial.watch_closing(svc, cb)
     a.say(a.text("kept", number=spell(number)))
     a.response.hangup()
     return xml(a.response)
+
+
+# -- closing time: the hold offer leads to a scheduled slot -------------------------
+def closing_before(config: Config, hold: HoldConfig, now: float, estimate: float | None) -> bool:
+    """Whether the queue's hours close before the caller's turn (unknown wait: the offer's
+    threshold stands in for it)."""
+    hours = config.hours.get(hold.hours or "")
+    if hours is None:
+        return False
+    wait = estimate if estimate is not None else float(hold.callback_offer_after_estimate_s)
+    return slots.closes_within(hours, now, now + wait)
+
+
+def hold_offer(
+    config: Config, session: CallSession, hold: HoldConfig, now: float, estimate: float | None
+) -> str:
+    """The hold loop's callback line: keep my place, or (closing first) choose a time."""
+    kind: TextKind = "offer_closing" if closing_before(config, hold, now, estimate) else "offer"
+    language, default = session.language, config.languages.default
+    return config.callbacks.text(kind, language, default, key=hold.callback_key)
+
+
+async def closing_soon(a: Asking) -> bool:
+    """Whether the caller's queue closes before their estimated turn."""
+    from ivr.hold import estimate_for
+
+    queue = a.config.queues.get(a.queue)
+    position = await a.svc.router.position(a.session.sid)
+    if queue is None or position is None:
+        return False
+    estimate = await estimate_for(a.svc, a.queue, position.position, queue.hold)
+    return closing_before(a.config, queue.hold, a.svc.clock.now(), estimate)
+
+
+async def _leave_for_slot(a: Asking) -> None:
+    """The waiting caller leaves the queue for their scheduled callback (CALLBACK, not ABANDON)."""
+    from ivr.connect import abandon
+
+    await abandon(a.svc, a.session.sid, exit="CALLBACK")
 
 
 async def _estimate(svc: Services, config: Config, queue: str, position: int) -> float:
@@ -337,8 +389,12 @@ async def slot(request: Request) -> Response:
     when = slots.spoken_time(a.config, due, now)
     if created.status == "exists":
         a.say(a.text("already", time=when))
+        if a.mode in ON_HOLD:
+            return a.back()
         a.response.hangup()
         return xml(a.response)
+    if a.mode in ON_HOLD:
+        await _leave_for_slot(a)
     await dial.schedule(a.svc, cb, "activate", cb.due)
     await _after_create(a.svc, cb)
     a.say(a.text("scheduled", number=spell(number), time=when))
@@ -552,7 +608,70 @@ async def status(request: Request) -> Response:
     return Response(status_code=204)
 
 
+# -- a caller who phones in while a callback is pending ------------------------------
+KEEP_KEY = "1"
+CANCEL_KEY = "2"
+
+
+async def ask_existing(svc: Services, turn: Turn) -> bool:
+    """Before the turn's caller joins its queue: ask about their pending callback for it.
+
+    "You already have a callback at about 15:30: 1 keeps it, 2 cancels it and
+    waits on the line" (answered at `/voice/callback/existing`). False, and
+    nothing added to the TwiML, when there is no cancellable callback to ask about.
+    """
+    target, session = turn.handoff, turn.call
+    assert target is not None
+    cb = await callbacks.live_for(svc, session.caller, target.name)
+    if cb is None or cb.state not in callbacks.CANCELLABLE:
+        return False
+    a = Asking(svc, session, turn.config, "existing", target.name, turn.response)
+    when = slots.spoken_time(turn.config, cb.due, svc.clock.now())
+    priority = "" if target.priority is None else str(target.priority)
+    url = a.url("existing", cb=cb.id, priority=priority)
+    gather = twiml.gather(url, num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)
+    a.say(a.text("keep_existing", time=when), gather)
+    a.response.append(gather)
+    log.info("caller has a pending callback", call=session.sid, callback=cb.id, queue=target.name)
+    return True
+
+
+async def existing(request: Request) -> Response:
+    """1 (or no key) keeps the pending callback and ends the call; 2 cancels it and queues."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    params = request.query_params
+    digits = request.state.form.get("Digits", "")
+    if digits == CANCEL_KEY:
+        await callbacks.cancel(a.svc, params.get("cb", ""), by="caller")
+        return await _queue_instead(a, params.get("priority", ""))
+    if digits in (KEEP_KEY, ""):
+        a.say(a.text("kept_existing"))
+        a.response.hangup()
+        return xml(a.response)
+    return await _queue_instead(a, params.get("priority", ""))  # asks again while it is pending
+
+
+async def _queue_instead(a: Asking, priority: str) -> Response:
+    """The caller gave up their callback: they join the queue as the menu would have."""
+    from ivr import offers
+    from ivr.attendant import Turn
+    from ivr.connect import enqueue
+    from ivr.menu import QueueTarget
+
+    target = QueueTarget(name=a.queue, priority=int(priority) if priority.isdigit() else None)
+    turn = Turn(a.config, a.session, a.svc.now(), a.svc.urls, a.response, handoff=target)
+    offer = await enqueue(a.svc, turn)
+    ttl = a.svc.settings.session_ttl_s
+    await a.svc.redis.set(a.svc.keys.call(a.session.sid), a.session.to_json(), ex=ttl)
+    if offer is not None:
+        await offers.ring(a.svc, offer)
+    return xml(turn.response)
+
+
 routes = [
+    Route("/voice/callback/existing", existing, methods=["POST"]),
     Route("/voice/callback/keep", keep, methods=["POST"]),
     Route("/voice/callback/menu", menu, methods=["POST"]),
     Route("/voice/callback/number", number, methods=["POST"]),

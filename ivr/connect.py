@@ -387,6 +387,8 @@ async def enqueue(svc: Services, turn: Turn) -> Reservation | None:
     assert target is not None
     entry: Entry | None = None
     if not await svc.router.has_call(call.sid):
+        if await callback_voice.ask_existing(svc, turn):  # a callback is pending: ask first
+            return None
         entry = await enter(svc, call, target.name, target.priority)
         if entry.action is not None:
             turn.response = overflow(svc, call, entry.action)

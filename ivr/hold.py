@@ -200,8 +200,9 @@ async def callback_offer(w: Waiting, position: int) -> str:
     # No estimate means nobody is staffed: the wait is unknown, so the offer stands.
     if seconds is not None and seconds <= w.hold.callback_offer_after_estimate_s:
         return ""
-    default = config.languages.default
-    return config.callbacks.text("offer", w.session.language, default, key=key)
+    from ivr.callback_voice import hold_offer  # keep my place, or a slot when closing first
+
+    return hold_offer(config, w.session, w.hold, w.svc.clock.now(), seconds)
 
 
 def closed(svc: Services, queue: QueueConfig) -> bool:

@@ -192,11 +192,11 @@ def test_attempts_run_out_and_the_customer_is_told(
 
 
 def test_a_second_request_is_told_about_the_first(tw: Emulator, server: LiveServer) -> None:
-    """One live callback per number and queue: asking again hears the time of the first."""
+    """One callback per number and queue: a caller already waiting who asks hears the first."""
     busy_alice(tw, server)
-    take_callback(tw)
     again = billing_caller(tw, CUSTOMER)
     again.hears("keeping your place in line, press 1")
+    take_callback(tw)
     again.press("1")
     again.hears("You already have a callback at about")
     svc = services_of(server)
