@@ -209,6 +209,11 @@ async def check(svc: Services, cb_id: str, attempt: int) -> None:
     if cb is not None and cb.state == "dialling" and cb.attempts == attempt:
         log.warning("callback dial lost; counting it unanswered", callback=cb_id, attempt=attempt)
         await not_reached(svc, cb, attempt, "lost")
+        # No dial result will come (e.g. the agent hung up while the customer's phone
+        # rang): without this the agent would stay on the call in routing for good.
+        from ivr.callback_voice import end_unanswered  # the web layer imports this module
+
+        await end_unanswered(svc, cb_id, cb.agent)
 
 
 # -- customer-first --------------------------------------------------------------

@@ -360,7 +360,7 @@ def _sent_args(
 ) -> tuple[list[str], list[str]]:
     pending_ttl = int(window_h * 3600 + LATE_GRACE_S)
     return (
-        [keys.survey(call), keys.survey_pending(number)],
+        [keys.survey(call), keys.survey_pending(number), keys.metrics_survey_sends()],
         [call, repr(at), message_sid, str(pending_ttl)],
     )
 

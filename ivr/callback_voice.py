@@ -505,11 +505,21 @@ async def dialed(request: Request) -> Response:
         outcome = status if status != "completed" else "hung-up"
         result = await dial.not_reached(svc, cb, attempt, outcome)
         response.say(f"The customer did not answer. {result}.")
-    await finish(svc, cb_id)
-    if cb is not None and not reached and cb.agent:
-        await _skip_wrap_up(svc, cb.agent)
+    if reached or cb is None:
+        await finish(svc, cb_id)
+    else:
+        await end_unanswered(svc, cb_id, cb.agent)
     response.hangup()
     return xml(response)
+
+
+async def end_unanswered(svc: Services, cb_id: str, agent: str) -> None:
+    """End the agent's side of a callback dial nobody answered: no wrap-up, next call now."""
+    from ivr.connect import finish
+
+    await finish(svc, cb_id)
+    if agent:
+        await _skip_wrap_up(svc, agent)
 
 
 async def _skip_wrap_up(svc: Services, agent: str) -> None:

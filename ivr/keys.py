@@ -244,6 +244,10 @@ class Keys:
         """String: set when the streams were last trimmed (TTL: the trim interval)."""
         return f"{self.prefix}:metrics:trimmed"
 
+    def metrics_survey_sends(self) -> str:
+        """Hash: "queue|language" -> survey SMS sent (counted in survey_sent.lua)."""
+        return f"{self.prefix}:metrics:survey-sends"
+
     # -- callbacks (callbacks/) -------------------------------------------------
     def callback(self, callback_id: str) -> str:
         """Hash: one callback's record (state, number, queue, attempts, original times)."""

@@ -1,13 +1,14 @@
-"""`/metrics` for Prometheus: live queue and agent figures, FRT and wait histograms, and
-this process's webhook latency, errors and survey sends.
+"""`/metrics` for Prometheus: live queue and agent figures, FRT and wait histograms, survey
+sends, and this process's webhook latency and errors.
 
 Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.rollups`), so every web process reports the same
 values. FRT and wait histograms come from the fold's all-time rollups, so they
-only grow. Webhook latency, errors and survey sends are this process's own
-counters (`LatencyMiddleware`, `count_survey_sent`); with several workers each
-one counts its own share. With `IVR_METRICS_TOKEN` set, a scrape must send it
-as `Authorization: Bearer <token>`.
+only grow. Survey sends happen in the rq worker, so they are counted in the
+store (`Keys.metrics_survey_sends`, by `survey_sent.lua`) and read here too.
+Webhook latency and errors are this process's own counters (`LatencyMiddleware`);
+with several workers each one counts its own share. With `IVR_METRICS_TOKEN` set,
+a scrape must send it as `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
@@ -48,14 +49,6 @@ WEBHOOK_LATENCY = Histogram(
 ERRORS = Counter(
     "ivr_http_errors", "Requests answered with a 5xx or an exception", ["path"], registry=REGISTRY
 )
-SURVEY_SENDS = Counter(
-    "ivr_survey_sends", "CES survey messages sent", ["queue", "language"], registry=REGISTRY
-)
-
-
-def count_survey_sent(queue: str = "", language: str = "") -> None:
-    """For the survey code: one survey message was sent."""
-    SURVEY_SENDS.labels(queue=queue, language=language).inc()
 
 
 def route_label(path: str) -> str:
@@ -138,11 +131,24 @@ async def families(svc: Services) -> list[Metric]:
         sl,
         agents,
         calls,
+        await survey_sends(svc),
         histogram_family(
             "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
         ),
         histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
     ]
+
+
+async def survey_sends(svc: Services) -> Metric:
+    """Survey SMS sent, by queue and language, as counted in the store."""
+    family = CounterMetricFamily(
+        "ivr_survey_sends", "CES survey messages sent", labels=["queue", "language"]
+    )
+    counts = await svc.redis.hgetall(svc.keys.metrics_survey_sends())
+    for field, n in sorted(counts.items()):
+        queue, _, language = str(field).rpartition("|")
+        family.add_metric([queue, language], int(n))
+    return family
 
 
 class Snapshot:

@@ -14,6 +14,9 @@ from queues.metrics import CALLBACK_EVENT, EXIT_FIELDS, Batch, scopes
 
 RESOLVED = "resolved"
 """The console disposition that marks a contact resolved (for ART and FCR)."""
+CALLBACK_PREFIX = "CB"
+"""A keep-my-place callback's routing id (`callbacks.callback.PREFIX`)."""
+CALLBACK_CONNECT = "CALLBACKCONNECT"
 
 
 def ms(fields: dict[str, str], name: str) -> int:
@@ -90,9 +93,33 @@ async def on_enter(batch: Batch, fields: dict[str, str], ts: int) -> None:
     batch.ops.append(lambda p: p.zadd(batch.keys.metrics_waiting(queue), {call: ts}))
 
 
+async def callback_origin(batch: Batch, call: str) -> str | None:
+    """The original call behind a callback's routing entry, or None for a plain call.
+
+    The entry is the callback id (`CB…`, agent-first) or the customer's leg
+    (customer-first, `Keys.callback_leg`), with its callback record still stored;
+    the contact is the original call's.
+    """
+    cb_id = call if call.startswith(CALLBACK_PREFIX) else None
+    if cb_id is None:
+        leg = await batch.redis.get(batch.keys.callback_leg(call))
+        cb_id = str(leg) if leg else None
+    if not cb_id:
+        return None
+    original = await batch.redis.hget(batch.keys.callback(cb_id), "call")
+    return str(original) if original else None  # no callback record: a plain call
+
+
 async def on_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """The queue answered: wait and service level; FRT for a first answer of a plain call.
+
+    A callback's entry counts as answered here, but its FRT waits for
+    CALLBACKCONNECT (the customer meeting the agent), on the original contact.
+    """
     call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
-    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    origin = await callback_origin(batch, call)
+    contact = origin or call
+    c = await first_sight(batch, contact, queue, ts, fields.get("language", ""))
     where = scopes(queue, agent, c.get("language", ""))
     wait = ms(fields, "wait_ms")
     batch.add(ts, where, "answered")
@@ -100,7 +127,7 @@ async def on_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
     batch.add(ts, where, "ring_ms", ms(fields, "ring_ms"))
     if wait <= batch.service_level_ms(queue):
         batch.add(ts, where, "answered_sl")
-    if not c.get("answered_ms"):
+    if origin is None and not c.get("answered_ms"):
         frt = ts - int(c["started_ms"])
         batch.observe(ts, where, "frt", frt)
         batch.add(ts, where, "frt_queue_ms", ms(fields, "original_wait_ms") or wait)
@@ -153,9 +180,28 @@ async def on_callback(batch: Batch, fields: dict[str, str], ts: int) -> None:
     c.update(outcome="callback")
 
 
+async def on_callback_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A callback's customer met the agent: FRT ends, from the original call's arrival.
+
+    `frt_ms` is the event's own (from the callback's `started_ms`); the queue part
+    is `original_wait_ms`. The contact stays a callback (not an abandon).
+    """
+    call, queue, agent = fields.get("call", ""), fields.get("queue", ""), fields.get("agent", "")
+    if not call:
+        return
+    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    if c.get("answered_ms"):
+        return
+    frt = ms(fields, "frt_ms") or ts - int(c["started_ms"])
+    where = scopes(queue, agent, c.get("language", ""))
+    batch.observe(ts, where, "frt", frt)
+    batch.add(ts, where, "frt_queue_ms", ms(fields, "original_wait_ms"))
+    c.update(answered_ms=str(ts), frt_ms=str(frt), agent=agent)
+
+
 async def on_complete(batch: Batch, fields: dict[str, str], ts: int) -> None:
     call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
-    c = await first_sight(batch, call, queue, ts, "")
+    c = await first_sight(batch, await callback_origin(batch, call) or call, queue, ts, "")
     where = scopes(queue, agent, c.get("language", ""))
     talk = ms(fields, "talk_ms")
     batch.add(ts, where, "handled")
@@ -229,6 +275,7 @@ HANDLERS: dict[str, Callable[[Batch, dict[str, str], int], Awaitable[None]]] = {
     "EXITCLOSED": on_exit,
     "OVERFLOW": on_exit,
     CALLBACK_EVENT: on_callback,
+    CALLBACK_CONNECT: on_callback_connect,
     "COMPLETEAGENT": on_complete,
     "COMPLETECALLER": on_complete,
     "DISPOSITION": on_disposition,

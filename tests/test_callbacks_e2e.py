@@ -346,3 +346,22 @@ def test_an_answering_machine_gets_the_message(
     svc = services_of(server)
     assert svc.run(callbacks.pending(svc)) == []
     assert tw.device("client:budi").ringing is None
+
+
+def test_an_agent_hanging_up_while_the_customer_rings_is_freed(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """Alice gives up on a callback that rings unanswered; she is not left stuck on the call."""
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    first.hangup()
+    tw.advance(17)
+    leg = tw.device("client:alice").answer()
+    leg.hears("Callback for Billing")
+    leg.press("1")
+    tw.advance(3)
+    assert tw.device(CUSTOMER).ringing is not None
+    leg.hangup()
+    tw.advance(90)
+    assert len(events(r, "CALLBACKNOANSWER")) == 1
+    assert state(server, "alice").state != "on_call"

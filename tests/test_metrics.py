@@ -82,13 +82,64 @@ def test_frt_counts_ivr_time_and_the_first_human_only(script: Script) -> None:
     assert (record["frt_ms"], record["agent"], record["path"]) == ("50000", "budi", "welcome")
 
 
-def test_a_callback_contact_starts_at_the_original_call(script: Script) -> None:
-    """A callback's FRT starts at the original call's arrival (`original_started_at`)."""
-    script.session("CB1", "+60111111111", T0, original_started_at=(T0 - 600 * S) / 1000)
-    script.event("ENTERQUEUE", T0, call="CB1", queue="billing")
-    script.event("CONNECT", T0 + 10 * S, call="CB1", queue="billing", agent="alice", wait_ms=10_000)
+def test_a_session_with_an_original_start_starts_there(script: Script) -> None:
+    """A call whose session carries `original_started_at` has its FRT from that arrival."""
+    script.session("CA7", "+60111111111", T0, original_started_at=(T0 - 600 * S) / 1000)
+    script.event("ENTERQUEUE", T0, call="CA7", queue="billing")
+    script.event("CONNECT", T0 + 10 * S, call="CA7", queue="billing", agent="alice", wait_ms=10_000)
     script.fold()
     assert script.figures()["frt_mean_s"] == pytest.approx(610.0)
+
+
+@pytest.mark.parametrize(
+    ("entry", "leg"),
+    [
+        pytest.param("CB1", "", id="agent-first"),
+        pytest.param("CAleg", "CAleg", id="customer-first"),
+    ],
+)
+def test_a_kept_place_callback_has_frt_from_the_original_arrival(
+    script: Script, entry: str, leg: str
+) -> None:
+    """Arrive T0−30 s, queue 60 s, callback; answered at T0+300 s, customer on at +302 s.
+
+    One contact: not an abandon, answered once, FRT 332 s (CALLBACKCONNECT `frt_ms`),
+    of which 302 s in the queue; the callback's entry adds no contact of its own.
+    """
+    script.session("CA1", "+60111111111", T0 - 30 * S)
+    script.r.hset(KEYS.callback("CB1"), mapping={"call": "CA1", "queue": "billing"})
+    if leg:
+        script.r.set(KEYS.callback_leg(leg), "CB1")
+    script.event("ENTERQUEUE", T0, call="CA1", queue="billing", language="en")
+    script.event(
+        "CALLBACK", T0 + 60 * S, call="CA1", callback="CB1", queue="billing", wait_ms=60_000
+    )
+    script.event(
+        "CONNECT", T0 + 300 * S, call=entry, queue="billing", agent="alice", wait_ms=300_000
+    )
+    script.event(
+        "CALLBACKCONNECT",
+        T0 + 302 * S,
+        call="CA1",
+        callback="CB1",
+        queue="billing",
+        agent="alice",
+        original_wait_ms=302_000,
+        frt_ms=332_000,
+        **({"leg": leg} if leg else {}),
+    )
+    script.event(
+        "COMPLETEAGENT", T0 + 400 * S, call=entry, queue="billing", agent="alice", talk_ms=98_000
+    )
+    script.fold()
+    f = script.figures("q:billing")
+    assert (f["contacts"], f["callbacks"], f["abandoned"], f["answered"]) == (1, 1, 0, 1)
+    assert f["frt_mean_s"] == pytest.approx(332.0)
+    assert f["frt_queue_mean_s"] == pytest.approx(302.0)
+    assert f["handled"] == 1
+    record = script.r.hgetall(KEYS.metrics_contact("CA1"))
+    assert (record["frt_ms"], record["agent"], record["outcome"]) == ("332000", "alice", "callback")
+    assert not script.r.exists(KEYS.metrics_contact(entry))
 
 
 def test_frt_percentiles_from_the_histogram(script: Script) -> None:

@@ -8,13 +8,16 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from callbacks.inprocess import JobRunner
 from ivr import prom
 from ivr.app import create_app
 from ivr.clock import ManualClock
+from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
 from ivr.settings import Settings
 from tests.agents import go_available
 from tests.test_connect_e2e import billing_caller
+from tests.test_surveys_e2e import CALLER, handled_call
 
 
 @pytest.fixture(name="guarded")
@@ -35,7 +38,6 @@ def test_scrape_parses_and_counts_an_answered_call(tw: object, server: LiveServe
     tw.advance(1)
     tw.device("client:alice").answer().press("1")
     tw.advance(3)
-    prom.count_survey_sent("billing", "en")
     body = httpx.get(f"{server.url}/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(body)}
     assert {"ivr_queue_waiting", "ivr_agents", "ivr_frt_seconds", "ivr_wait_seconds"} <= set(
@@ -45,8 +47,29 @@ def test_scrape_parses_and_counts_an_answered_call(tw: object, server: LiveServe
     assert {s.labels["queue"]: s.value for s in frt_count}["billing"] == 1
     agents = {s.labels["state"]: s.value for s in families["ivr_agents"].samples}
     assert agents["on_call"] == 1
-    assert any(s.value >= 1 for s in families["ivr_survey_sends"].samples)
     call.hangup()
+
+
+def test_a_handled_calls_survey_send_is_scraped(
+    tw: Emulator, server: LiveServer, job_runner: JobRunner
+) -> None:
+    """The survey SMS the job sends shows up as a counter in the web process's scrape."""
+    handled_call(tw, server)
+    assert sends(server) == {}
+    tw.advance(125)
+    assert len(tw.sms_to(CALLER)) == 1
+    assert sends(server) == {("billing", "en"): 1.0}
+
+
+def sends(server: LiveServer) -> dict[tuple[str, str], float]:
+    body = httpx.get(f"{server.url}/metrics").text
+    return {
+        (s.labels["queue"], s.labels["language"]): s.value
+        for family in text_string_to_metric_families(body)
+        if family.name == "ivr_survey_sends"
+        for s in family.samples
+        if s.name == "ivr_survey_sends_total"
+    }
 
 
 def test_the_token_is_enforced(guarded: LiveServer) -> None:
