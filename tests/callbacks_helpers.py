@@ -36,6 +36,18 @@ def callback_config(target: Path, **callbacks: Any) -> Path:
     return target
 
 
+def menu_callback_config(target: Path) -> Path:
+    """Callbacks configured, and "press 5 to be called back" in the main menu."""
+    callback_config(target)
+
+    def menu(data: dict[str, Any]) -> None:
+        option = {"key": "5", "then": {"callback": {"queue": "billing"}}}
+        data["nodes"]["main"]["options"].append(option)
+
+    edit_yaml(target / "menu.yaml", menu)
+    return target
+
+
 class JobRunner(inprocess.JobRunner):
     """Runs the jobs due on the emulator's clock, and remembers which ran."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -15,7 +14,7 @@ from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
 from tests.agents import go_available, services_of
-from tests.callbacks_helpers import JobRunner, callback_config, edit_yaml
+from tests.callbacks_helpers import JobRunner, menu_callback_config
 from tests.conftest import BUSINESS
 from tests.test_connect_e2e import events
 
@@ -25,14 +24,7 @@ CUSTOMER = "+60176543210"
 @pytest.fixture(name="config_dir")
 def fixture_config_dir(tmp_path: Path) -> Path:
     """Callbacks configured, and "press 5 to be called back" in the main menu."""
-    target = callback_config(tmp_path / "config")
-
-    def menu(data: dict[str, Any]) -> None:
-        option = {"key": "5", "then": {"callback": {"queue": "billing"}}}
-        data["nodes"]["main"]["options"].append(option)
-
-    edit_yaml(target / "menu.yaml", menu)
-    return target
+    return menu_callback_config(tmp_path / "config")
 
 
 @pytest.fixture(name="jobs")

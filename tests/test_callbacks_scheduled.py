@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from ivr.service import Services
 from ivr.settings import Settings
 from ivr.store import EmbeddedStore, async_client
 from tests.agents import go_available, services_of
-from tests.callbacks_helpers import JobRunner, callback_config, edit_yaml
+from tests.callbacks_helpers import JobRunner, menu_callback_config
 from tests.conftest import BUSINESS, OPEN_TIME
 
 CUSTOMER = "+60176543210"
@@ -29,14 +28,7 @@ CUSTOMER = "+60176543210"
 @pytest.fixture(name="config_dir")
 def fixture_config_dir(tmp_path: Path) -> Path:
     """Callbacks configured, and "press 5 to be called back" in the main menu."""
-    target = callback_config(tmp_path / "config")
-
-    def menu(data: dict[str, Any]) -> None:
-        option = {"key": "5", "then": {"callback": {"queue": "billing"}}}
-        data["nodes"]["main"]["options"].append(option)
-
-    edit_yaml(target / "menu.yaml", menu)
-    return target
+    return menu_callback_config(tmp_path / "config")
 
 
 @pytest.fixture(name="jobs")
