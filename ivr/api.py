@@ -163,6 +163,13 @@ async def priority(request: Request) -> Response:
     return JSONResponse({"old": old, "priority": value})
 
 
+async def cancel_callback(request: Request) -> Response:
+    principal = await auth.require(request, auth.SUPERVISOR)
+    callback_id = request.path_params["callback"]
+    await supervisor.cancel_callback(services(request), principal.by, callback_id)
+    return Response(status_code=NO_CONTENT)
+
+
 async def document(request: Request) -> Response:
     return JSONResponse(openapi.document())
 
@@ -183,5 +190,6 @@ routes = [
     Route("/api/supervisor/floor", floor, methods=["GET"]),
     Route("/api/supervisor/agents/{agent}/break", agent_break, methods=["POST"]),
     Route("/api/supervisor/agents/{agent}/logout", agent_logout, methods=["POST"]),
+    Route("/api/supervisor/callbacks/{callback}/cancel", cancel_callback, methods=["POST"]),
     Route("/api/supervisor/calls/{call}/priority", priority, methods=["PUT"]),
 ]

@@ -75,7 +75,9 @@ async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str
     offer = await offers.offer_for(svc, reservation_id)
     if offer is None or offer["agent"] != agent:
         return None
-    session = await svc.calls.get(offer["call"])
+    marked = await callback_mark(svc, offer["call"])
+    original = marked.pop("call", "") if marked else ""
+    session = await svc.calls.get(original or offer["call"])
     position = await svc.router.position(offer["call"])
     queue = svc.registry.current.queues.get(offer["queue"])
     return {
@@ -83,11 +85,22 @@ async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str
         "queue": offer["queue"],
         "queue_name": (queue.display_name if queue else None) or offer["queue"],
         **caller_view(svc, session, offer["call"]),
+        "callback": marked,
         "wait_s": round(position.waited_s, 1) if position else None,
         "remaining_s": round(max(0.0, offer["expires"] / 1000 - svc.clock.now()), 1),
         "ring_timeout_s": queue.ring_timeout_s if queue else None,
         "history": await history(svc, session.caller) if session else [],
     }
+
+
+async def callback_mark(svc: Services, call_id: str) -> dict[str, Any] | None:
+    """For an offer that is a callback: whom to call, when it was asked for, the original call."""
+    from callbacks import callback  # the callback flow imports the web layer
+
+    cb = await callback.get(svc, call_id)
+    if cb is None:
+        return None
+    return {"number": cb.number, "requested_ms": cb.created_ms, "kind": cb.kind, "call": cb.call}
 
 
 def caller_view(svc: Services, session: CallSession | None, call_sid: str) -> dict[str, Any]:

@@ -295,6 +295,13 @@ def paths() -> dict[str, Schema]:
                 parameters=[path_param("agent", "The agent id")],
             ),
         },
+        "/api/supervisor/callbacks/{callback}/cancel": {
+            "post": op(
+                "Cancel a pending or scheduled callback (recorded with who did it)",
+                {"204": ok("Cancelled"), **errors(403, 409)},
+                parameters=[path_param("callback", "The callback id (CB…)")],
+            ),
+        },
         "/api/supervisor/calls/{call}/priority": {
             "put": op(
                 "Change a waiting call's priority (it keeps its original arrival time)",

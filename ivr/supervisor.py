@@ -39,8 +39,37 @@ async def floor_view(svc: Services) -> dict[str, Any]:
         "agents": await agents_view(svc, agent_days),
         "waiting": [call for calls in waiting.values() for call in calls],
         "alerts": await alerts(svc),
+        "callbacks": await callbacks_view(svc),
         "config": {"version": svc.registry.version, "last_error": svc.registry.last_error},
     }
+
+
+async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
+    """Pending and scheduled callbacks, soonest first, for the floor view."""
+    from callbacks import callback  # the callback flow imports the web layer
+
+    return [
+        {
+            "id": cb.id,
+            "number": cb.number,
+            "queue": cb.queue,
+            "state": cb.state,
+            "kind": cb.kind,
+            "due": cb.due,
+            "requested_ms": cb.created_ms,
+            "attempts": cb.attempts,
+            "language": cb.language,
+        }
+        for cb in await callback.pending(svc)
+    ]
+
+
+async def cancel_callback(svc: Services, by: str, callback_id: str) -> None:
+    """Cancel a callback from the floor (recorded with who did it), or 409 if it cannot be."""
+    from callbacks import callback
+
+    if not await callback.cancel(svc, callback_id, by):
+        raise HTTPException(409, "that callback is unknown, being dialled, or already over")
 
 
 async def queue_view(

@@ -46,12 +46,17 @@ function renderOffer(offer) {
   if (shownOffer !== offer.id) {
     shownOffer = offer.id;
     notice(null);
-    announce(`Incoming ${offer.queue_name} call from ${offer.caller_name || offer.caller}`);
+    const what = offer.callback ? "callback to" : "call from";
+    announce(`Incoming ${offer.queue_name} ${what} ${offer.caller_name || offer.caller || offer.callback?.number}`);
     startBeeping();
   }
   card.hidden = false;
   card.classList.add("ringing");
+  const callback = offer.callback
+    ? `Yes: call ${offer.callback.number} back (asked at ${new Date(offer.callback.requested_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`
+    : null;
   fillPop(document.getElementById("offer-pop"), offer, [
+    ["Callback", callback],
     ["Caller", offer.caller_name ? `${offer.caller_name} (${offer.caller})` : offer.caller],
     ["Language", offer.language_name],
     ["Queue", offer.queue_name],

@@ -31,6 +31,11 @@ function render() {
   if (!floor.waiting.length) {
     waiting.append(cells(el("tr"), ["No calls waiting", "", "", "", "", ""]));
   }
+  const callbacks = document.querySelector("#callbacks tbody");
+  callbacks.replaceChildren(...(floor.callbacks || []).map(callbackRow));
+  if (!(floor.callbacks || []).length) {
+    callbacks.append(cells(el("tr"), ["No callbacks pending", "", "", "", "", "", ""]));
+  }
   const alerts = document.getElementById("alerts");
   alerts.replaceChildren(...floor.alerts.map((a) => {
     const who = `${a.number || a.call || ""}${a.agent ? ` (agent ${a.agent}, ${a.queue || ""})` : ""}`;
@@ -57,6 +62,19 @@ function agentRow(a) {
   out.addEventListener("click", () => act(() => api("POST", `/api/supervisor/agents/${a.id}/logout`)));
   actions.append(pause, " ", out);
   row.append(actions);
+  return row;
+}
+
+function callbackRow(cb) {
+  const due = cb.due ? new Date(cb.due * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
+  const kind = cb.kind === "keep" ? "keeps place" : "scheduled";
+  const row = cells(el("tr", null, { "data-callback": cb.id }), [
+    cb.number, cb.queue, kind, cb.state.replace("_", " "), due, cb.attempts]);
+  const cell = el("td");
+  const cancel = el("button", "Cancel", { type: "button", class: "btn btn-quiet", "aria-label": `Cancel the callback to ${cb.number}` });
+  cancel.addEventListener("click", () => act(() => api("POST", `/api/supervisor/callbacks/${cb.id}/cancel`)));
+  cell.append(cancel);
+  row.append(cell);
   return row;
 }
 
