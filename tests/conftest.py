@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -157,5 +158,17 @@ def fixture_job_runner(server: LiveServer, tw: Emulator, redis_url: str) -> Iter
     svc = server.app.state.services
     runner = JobRunner(svc, redis_url, tw.http_client())
     tw.on_tick(lambda now: runner.run())
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(name="jobs")
+def fixture_jobs(
+    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
+) -> Iterator[Any]:
+    """Callback jobs, run when a test says so (`jobs.run_due()`), remembering which ran."""
+    from tests.callbacks_helpers import JobRunner as CallbackJobs  # it imports this module
+
+    runner = CallbackJobs(server, tw, clock, redis_url)
     yield runner
     runner.close()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
 from tests.callbacks_helpers import JobRunner, callback_config
@@ -22,14 +21,10 @@ def fixture_config_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(name="jobs")
-def fixture_jobs(
-    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
-) -> Iterator[JobRunner]:
+def fixture_jobs(jobs: JobRunner, tw: Emulator) -> JobRunner:
     """Due callback jobs run as the emulator's clock moves."""
-    runner = JobRunner(server, tw, clock, redis_url)
-    tw.on_tick(lambda now: runner.tick())
-    yield runner
-    runner.close()
+    tw.on_tick(lambda now: jobs.tick())
+    return jobs
 
 
 @pytest.fixture(name="sam")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,15 +26,6 @@ CUSTOMER = "+60176543210"
 def fixture_config_dir(tmp_path: Path) -> Path:
     """Keep-my-place callbacks offered on hold in billing (open 08:00-20:00 on weekdays)."""
     return callback_config(tmp_path / "config")
-
-
-@pytest.fixture(name="jobs")
-def fixture_jobs(
-    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
-) -> Iterator[JobRunner]:
-    runner = JobRunner(server, tw, clock, redis_url)
-    yield runner
-    runner.close()
 
 
 def test_near_closing_the_hold_offer_books_the_next_morning(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +27,10 @@ def fixture_config_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(name="jobs")
-def fixture_jobs(
-    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
-) -> Iterator[JobRunner]:
+def fixture_jobs(jobs: JobRunner, tw: Emulator) -> JobRunner:
     """Due callback jobs run as the emulator's clock moves."""
-    runner = JobRunner(server, tw, clock, redis_url)
-    tw.on_tick(lambda now: runner.tick())
-    yield runner
-    runner.close()
+    tw.on_tick(lambda now: jobs.tick())
+    return jobs
 
 
 def busy_alice(tw: Emulator, server: LiveServer) -> Call:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from callbacks import callback as callbacks
-from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
@@ -25,15 +23,6 @@ CUSTOMER = "+60176543210"
 def fixture_config_dir(tmp_path: Path) -> Path:
     """Callbacks configured, and "press 5 to be called back" in the main menu."""
     return menu_callback_config(tmp_path / "config")
-
-
-@pytest.fixture(name="jobs")
-def fixture_jobs(
-    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
-) -> Iterator[JobRunner]:
-    runner = JobRunner(server, tw, clock, redis_url)
-    yield runner
-    runner.close()
 
 
 def schedule_evening(tw: Emulator, language_key: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,15 +28,6 @@ CUSTOMER = "+60176543210"
 def fixture_config_dir(tmp_path: Path) -> Path:
     """Callbacks configured, and "press 5 to be called back" in the main menu."""
     return menu_callback_config(tmp_path / "config")
-
-
-@pytest.fixture(name="jobs")
-def fixture_jobs(
-    server: LiveServer, tw: Emulator, clock: ManualClock, redis_url: str
-) -> Iterator[JobRunner]:
-    runner = JobRunner(server, tw, clock, redis_url)
-    yield runner
-    runner.close()
 
 
 def schedule_evening(tw: Emulator, number: str = CUSTOMER, language_key: str = "1") -> Call:
