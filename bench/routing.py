@@ -48,20 +48,14 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from bench.docs import DOCS, write_section
 from ivr.clock import ManualClock
 from ivr.keys import Keys
 from ivr.store import EmbeddedStore, async_client
 from queues.models import AgentConfig, QueueConfig, Strategy
 from queues.router import Router
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Routing"
-DOCS_INTRO = (
-    "# Benchmarks\n\n"
-    "Measurements of ivr-queue on a known machine; each section is written by a script "
-    "under `bench/`.\n"
-)
 
 AGENTS = 10_000
 SKILLS = 50
@@ -557,19 +551,6 @@ def section(result: Result, quick: bool) -> str:
     return "\n".join(lines)
 
 
-def write_docs(path: Path, text: str) -> None:
-    current = path.read_text() if path.exists() else DOCS_INTRO
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        rest = current[end + 1 :] if end >= 0 else ""
-        updated = current[:start] + text + ("\n" + rest if rest else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated)
-
-
 # -- run ------------------------------------------------------------------------------
 
 
@@ -640,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_docs:
-        write_docs(args.docs, text)
+        write_section(args.docs, SECTION, text)
         print(f"written to {args.docs}")
     return 0
 

@@ -49,19 +49,13 @@ import httpx
 import redis
 from twilio.request_validator import RequestValidator
 
+from bench.docs import DOCS, ROOT, write_section
 from ivr.call import CallSession
 from ivr.keys import Keys
 from ivr.settings import DEFAULT_SESSION_TTL_S
 from ivr.store import EmbeddedStore, sync_client
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Webhooks"
-DOCS_INTRO = (
-    "# Benchmarks\n\n"
-    "Measurements of ivr-queue on a known machine. Each section is written by a script\n"
-    "under `bench/` (see `bench/README.md`); rerun it to refresh the numbers.\n"
-)
 
 HOST = "127.0.0.1"
 TOKEN = "bench-auth-token"
@@ -962,19 +956,6 @@ def section(
     return "\n".join(lines)
 
 
-def write_docs(path: Path, text: str) -> None:
-    current = path.read_text() if path.exists() else DOCS_INTRO
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        rest = current[end + 1 :] if end >= 0 else ""
-        updated = current[:start] + text + ("\n" + rest if rest else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(updated)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
@@ -1003,7 +984,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_docs:
-        write_docs(args.docs, text)
+        write_section(args.docs, SECTION, text)
         print(f"written to {args.docs}")
     print(f"total {time.monotonic() - began:.0f} s")
     return 0

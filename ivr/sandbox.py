@@ -16,6 +16,7 @@ from ivr import background
 from ivr.app import create_app
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
+from ivr.emulator.emulator import TICK_S
 from ivr.liveserver import LiveServer
 from ivr.service import Services
 from ivr.settings import Settings
@@ -32,8 +33,14 @@ class Sandbox:
 
 
 @contextlib.contextmanager
-def running(settings: Settings, clock: ManualClock, number: str = BUSINESS) -> Iterator[Sandbox]:
-    """Serve the app for `settings` and put the emulator in front of it on `clock`."""
+def running(
+    settings: Settings, clock: ManualClock, number: str = BUSINESS, tick_s: float = TICK_S
+) -> Iterator[Sandbox]:
+    """Serve the app for `settings` and put the emulator in front of it on `clock`.
+
+    The app's background tick (routing timers, the metrics fold) runs every `tick_s`
+    of emulated time.
+    """
     with (
         LiveServer(create_app(settings, clock=clock, run_timers=False)) as server,
         Emulator(
@@ -41,6 +48,7 @@ def running(settings: Settings, clock: ManualClock, number: str = BUSINESS) -> I
             public_base_url=settings.public_base_url,
             auth_token=settings.twilio_auth_token,
             clock=clock,
+            tick_s=tick_s,
         ) as tw,
     ):
         tw.add_number(

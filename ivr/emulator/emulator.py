@@ -48,8 +48,11 @@ class Emulator:
         auth_token: str,
         account_sid: str = DEFAULT_ACCOUNT_SID,
         clock: Clock | None = None,
+        tick_s: float = TICK_S,
     ) -> None:
         self.clock: Clock = clock if clock is not None else ManualClock()
+        self.tick_s = tick_s
+        """With on_tick hooks, the clock moves at most this far between hook calls."""
         self.account_sid = account_sid
         self.auth_token = auth_token
         self._webhooks = Webhooks(base_url, public_base_url, auth_token)
@@ -216,7 +219,7 @@ class Emulator:
     # -- time --------------------------------------------------------------------------------
 
     def on_tick(self, fn: Callable[[float], None]) -> None:
-        """Call `fn(now)` after every clock step (steps are at most 0.25 s apart then)."""
+        """Call `fn(now)` after every clock step (steps are at most `tick_s` apart then)."""
         self._hooks.append(fn)
 
     def advance(self, seconds: float) -> None:
@@ -262,7 +265,7 @@ class Emulator:
         due = self._board.scheduler.next_time()
         to = target if due is None else min(max(due, now), target)
         if self._hooks:
-            to = min(to, now + TICK_S)
+            to = min(to, now + self.tick_s)
         if to > now:
             clock.set(to)
             for hook in self._hooks:

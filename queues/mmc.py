@@ -1,0 +1,105 @@
+"""The ideal queue Erlang C describes, as a reference to hold the real service against.
+
+M/M/N: Poisson arrivals, N identical agents, exponential handle times, first
+come first served, and an agent takes the next caller the instant it is free.
+`waits` runs given arrivals and handle times through that queue exactly (the
+multi-server Lindley recursion), so `ivr simulate` can feed it the very calls
+it fed the service and compare call by call. `spread` draws many runs of one
+scenario to give the sampling spread of ASA, P(wait) and service level for a
+run of that length, which is what "within sampling error" means for a test.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SPREAD_RUNS = 2000
+"""Runs drawn to estimate a scenario's sampling spread."""
+SPREAD_LEVEL = 0.99
+"""The central share of the runs a measurement must fall in (0.5 % in each tail)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The Erlang C figures of one run: mean wait, share that waited, share within T."""
+
+    calls: int
+    asa_s: float
+    p_wait: float
+    service_level: float
+
+
+@dataclass(frozen=True)
+class Band:
+    """The central `SPREAD_LEVEL` of a figure over many runs of one scenario."""
+
+    low: float
+    high: float
+
+    def holds(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+def waits(arrivals: Sequence[float], handle_s: Sequence[float], agents: int) -> list[float]:
+    """Each caller's wait in an ideal FCFS queue with `agents` agents (arrivals in order)."""
+    free_at = [float("-inf")] * agents
+    out = []
+    for arrived, handle in zip(arrivals, handle_s, strict=True):
+        start = max(arrived, heapq.heappop(free_at))
+        out.append(start - arrived)
+        heapq.heappush(free_at, start + handle)
+    return out
+
+
+def summarise(waited_s: Sequence[float], threshold_s: float) -> Sample:
+    """ASA, P(wait > 0) and the share answered within `threshold_s` (no abandons)."""
+    n = len(waited_s)
+    if n == 0:
+        return Sample(0, 0.0, 0.0, 1.0)
+    return Sample(
+        calls=n,
+        asa_s=statistics.fmean(waited_s),
+        p_wait=sum(w > 0 for w in waited_s) / n,
+        service_level=sum(w <= threshold_s for w in waited_s) / n,
+    )
+
+
+def run(
+    rng: random.Random, per_hour: float, agents: int, aht_s: float, minutes: float, threshold_s: float
+) -> Sample:
+    """One run from empty: Poisson arrivals for `minutes`, every caller served to the end."""
+    arrivals, t = [], rng.expovariate(per_hour / 3600)
+    while t < minutes * 60:
+        arrivals.append(t)
+        t += rng.expovariate(per_hour / 3600)
+    handle = [rng.expovariate(1 / aht_s) for _ in arrivals]
+    return summarise(waits(arrivals, handle, agents), threshold_s)
+
+
+def spread(
+    per_hour: float,
+    agents: int,
+    aht_s: float,
+    minutes: float,
+    threshold_s: float,
+    runs: int = SPREAD_RUNS,
+    seed: int = 0,
+) -> dict[str, Band]:
+    """The central `SPREAD_LEVEL` of ASA, P(wait) and service level over `runs` runs."""
+    rng = random.Random(seed)
+    samples = [run(rng, per_hour, agents, aht_s, minutes, threshold_s) for _ in range(runs)]
+    tail = (1 - SPREAD_LEVEL) / 2
+    return {
+        name: band([getattr(s, name) for s in samples], tail)
+        for name in ("asa_s", "p_wait", "service_level")
+    }
+
+
+def band(values: list[float], tail: float) -> Band:
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    return Band(ordered[round(tail * last)], ordered[round((1 - tail) * last)])
