@@ -31,9 +31,10 @@ from typing import Any, TextIO
 from callbacks.inprocess import JobRunner
 from ivr import sandbox
 from ivr.clock import ManualClock
+from ivr.sandbox import BUSINESS
 from ivr.service import Services
 from ivr.settings import Settings
-from ivr.simulation import BUSINESS, QUEUE, TICK_S, Simulation, sim_config
+from ivr.simulation import QUEUE, TICK_S, Simulation, sim_config
 from ivr.store import EmbeddedStore
 from queues import erlang, mmc, rollups
 from queues.events import read_events
@@ -155,20 +156,21 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
             data_dir=tmp / "var",
             config_dir=sim_config(settings.config_dir, tmp / "config", args.agents, callbacks),
         )
-        if fresh_store:
-            store = stack.enter_context(EmbeddedStore(tmp / "store"))
-            local = local.with_(redis_url=store.url)
+        url = local.redis_url
+        if fresh_store or not url:  # the callback jobs need a store URL
+            url = stack.enter_context(EmbeddedStore(tmp / "store")).url
+            local = local.with_(redis_url=url)
         box = stack.enter_context(sandbox.running(local, clock, BUSINESS, tick_s=TICK_S))
         tw, svc = box.tw, box.svc
         sim = Simulation(tw, svc, clock, args)
-        if callbacks and local.redis_url:
-            sim.jobs = JobRunner(svc, local.redis_url, tw.http_client())
+        if callbacks:
+            sim.jobs = JobRunner(svc, url, tw.http_client())
             stack.callback(sim.jobs.close)
         sim.run()
         result = measure(svc, START, clock.now() + 1, args)
+        result.update(side_figures(svc, START, clock.now() + 1))
         if not callbacks and not args.patience:
             result.update(against_ideal(svc, sim, args))
-        result.update(side_figures(svc, START, clock.now() + 1))
         result["emulator_errors"] = len(tw.errors)
         return result
 
