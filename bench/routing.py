@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import platform
 import random
 import statistics
 import sys
@@ -48,7 +46,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from bench.docs import DOCS, write_section
+from bench.docs import DOCS, machine, write_section
 from ivr.clock import ManualClock
 from ivr.keys import Keys
 from ivr.store import EmbeddedStore, async_client
@@ -402,20 +400,6 @@ class Result:
     @property
     def base(self) -> float:
         return (self.base_before + self.base_after) / 2
-
-
-def machine() -> list[str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return [
-        f"- CPU: {model}, `nproc` = {len(os.sched_getaffinity(0))}",
-        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.release()}",
-    ]
 
 
 def verdict(ok: bool) -> str:
