@@ -133,11 +133,18 @@ async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[di
 
 
 async def alerts(svc: Services) -> list[dict[str, Any]]:
-    """Low CES scores needing follow-up, newest first (written by the surveys)."""
+    """Low CES scores needing follow-up, newest first, one per call (written by the surveys).
+
+    A low score is alerted when it arrives and again with the customer's comment;
+    the later entry carries both, so only the newest entry of each call is shown.
+    """
     entries: list[tuple[str, dict[str, str]]] = await svc.redis.xrevrange(
-        svc.keys.survey_alerts(), count=ALERTS_SHOWN
+        svc.keys.survey_alerts(), count=ALERTS_SHOWN * 2
     )  # type: ignore[assignment]
-    return [{"id": eid, **fields} for eid, fields in entries]
+    newest: dict[str, dict[str, Any]] = {}
+    for eid, fields in entries:
+        newest.setdefault(fields.get("call") or eid, {"id": eid, **fields})
+    return list(newest.values())[:ALERTS_SHOWN]
 
 
 # -- actions ------------------------------------------------------------------------

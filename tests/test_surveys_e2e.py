@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from callbacks import surveys
+from ivr import supervisor
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.keys import Keys
@@ -142,7 +143,9 @@ def test_unclear_reply_is_reprompted_once_then_stored_raw(
 def test_low_score_asks_why_and_alerts_supervisors(
     tw: Emulator, server: LiveServer, r: redis.Redis, job_runner: JobRunner
 ) -> None:
-    """A 2 brings the follow-up question and an alert; the comment is stored and alerted."""
+    """A 2 brings the follow-up question and an alert; the comment is stored and alerted.
+
+    Supervisors see one alert for the call, with the score and the comment."""
     sid = surveyed(tw, server)
     (question,) = tw.send_sms(CALLER, BUSINESS, " 2 ")
     assert question.body == "What made it hard? Reply in your own words."
@@ -154,6 +157,8 @@ def test_low_score_asks_why_and_alerts_supervisors(
         (sid, "alice", "billing", "2")
     ] * 2
     assert alerts[1]["comment"] == comment
+    (shown,) = server.app.state.services.run(supervisor.alerts(server.app.state.services))
+    assert (shown["call"], shown["ces"], shown["comment"]) == (sid, "2", comment)
     assert [x["kind"] for x in responses(r)] == ["score"]
     assert r.hget(Keys().survey(sid), "comment") == comment
 
