@@ -69,7 +69,12 @@ def summarise(waited_s: Sequence[float], threshold_s: float) -> Sample:
 
 
 def run(
-    rng: random.Random, per_hour: float, agents: int, aht_s: float, minutes: float, threshold_s: float
+    rng: random.Random,
+    per_hour: float,
+    agents: int,
+    aht_s: float,
+    minutes: float,
+    threshold_s: float,
 ) -> Sample:
     """One run from empty: Poisson arrivals for `minutes`, every caller served to the end."""
     arrivals, t = [], rng.expovariate(per_hour / 3600)

@@ -43,8 +43,6 @@ def test_the_spread_of_short_runs_holds_erlang_c_and_narrows_with_length() -> No
     long = mmc.spread(PER_HOUR, AGENTS, AHT_S, 240, THRESHOLD_S, runs=500)
     assert short["asa_s"].holds(erlang.asa_s(LOAD, AGENTS, AHT_S))
     assert short["p_wait"].holds(erlang.p_wait(LOAD, AGENTS))
-    assert short["service_level"].holds(
-        erlang.service_level(LOAD, AGENTS, AHT_S, THRESHOLD_S)
-    )
+    assert short["service_level"].holds(erlang.service_level(LOAD, AGENTS, AHT_S, THRESHOLD_S))
     for name in ("asa_s", "p_wait", "service_level"):
         assert long[name].high - long[name].low < short[name].high - short[name].low
