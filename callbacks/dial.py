@@ -35,6 +35,7 @@ from ivr.errors import RoutingError, UnknownSkill
 from ivr.hours import Hours
 from ivr.service import Services
 from queues.reservation import Reservation
+from queues.router import UNREACHABLE
 
 log = logs.get(__name__)
 
@@ -114,6 +115,20 @@ async def start_attempt(svc: Services, cb: Callback, agent: str) -> int | None:
         return None
     await schedule(svc, cb, "check", svc.clock.now() + _dial_deadline(svc), tag=f"a{moved.attempt}")
     return moved.attempt
+
+
+async def hand_back(svc: Services, cb_id: str) -> None:
+    """dialling(k) -> queued: the agent's device could not be rung, so no one dialled.
+
+    For an agent-first attempt accepted in the console (`ivr.console.accept`); the
+    routing entry goes back to its place (`Router.requeue`) and attempt k's watchdog
+    then finds nothing to do. The attempt still counts.
+    """
+    cb = await get(svc, cb_id)
+    if cb is None or cb.state != "dialling":
+        return
+    data = {"outcome": UNREACHABLE, "queue": cb.queue}
+    await move(svc, cb, ("dialling",), "queued", "CALLBACKQUEUED", attempt=cb.attempts, data=data)
 
 
 def _dial_deadline(svc: Services) -> float:

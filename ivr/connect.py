@@ -143,6 +143,12 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
     if is_callback(call_sid):  # agent-first callback: now dial the customer
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
     await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
+    return bridge(svc, call_sid)
+
+
+def bridge(svc: Services, call_sid: str) -> VoiceResponse:
+    """The agent leg's TwiML for a caller on hold: take them out of their own Twilio queue."""
+    response = VoiceResponse()
     base = svc.urls.base
     dial = response.dial(action=f"{base}/voice/agent/done?call={call_sid}")
     dial.queue(queue_name(call_sid), url=f"{base}/voice/queue/connect?call={call_sid}")

@@ -17,12 +17,24 @@ from starlette.exceptions import HTTPException
 from twilio.base.exceptions import TwilioRestException
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
+from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import connect, live, logs, offers, today, twiml
+from callbacks import dial as callback_dial
+from callbacks.callback import is_callback
+from ivr import callback_voice, connect, live, logs, offers, today, twiml
 from ivr.call import CallSession
-from ivr.errors import InvalidTransition, ReservationError
+from ivr.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.service import Services
-from queues.agent import AVAILABLE, BREAK, OFFLINE, ON_CALL, RESERVED, WRAP_UP, AgentState
+from queues.agent import (
+    AVAILABLE,
+    BREAK,
+    DEVICE_UNREACHABLE,
+    OFFLINE,
+    ON_CALL,
+    RESERVED,
+    WRAP_UP,
+    AgentState,
+)
 
 log = logs.get(__name__)
 DISPOSITIONS = {
@@ -206,26 +218,81 @@ async def own_offer(svc: Services, agent: str, reservation_id: str) -> dict[str,
 
 
 async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
-    """Take the call: routing connects it, then the agent's device is rung into the bridge."""
+    """Take the call: routing connects it, then the agent's device is rung into the bridge.
+
+    The CONNECT is recorded only once Twilio took the call to the device. If Twilio
+    refuses it, the caller (still on hold) goes back to their place and the agent on a
+    break: 502 says so.
+    """
     offer = await own_offer(svc, agent, reservation_id)
     if offer["expires"] / 1000 <= svc.clock.now():
         raise HTTPException(410, "the offer has expired")
-    response = await connect.accept(svc, reservation_id, agent, offer["call"])
-    if "<Dial" not in twiml.render(response):  # refused: timed out or withdrawn just now
-        raise HTTPException(410, "the offer has expired or was withdrawn")
-    await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
-    await remember_call(svc, agent, offer["call"])
-    device = svc.registry.current.agents[agent].device
-    session = await svc.calls.get(offer["call"])
-    caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
-    document = twiml.render(response)
+    call_sid = offer["call"]
     try:
-        leg = await svc.rest(lambda c: c.calls.create(to=device, from_=caller_id, twiml=document))
+        await svc.router.accept(reservation_id, agent, pending=True)
+    except RoutingError:  # timed out or withdrawn just now
+        raise HTTPException(410, "the offer has expired or was withdrawn") from None
+    await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
+    document = twiml.render(await agent_leg(svc, agent, call_sid))
+    if "<Dial" not in document:  # a callback no longer needed: routing already ended it
+        raise HTTPException(410, "the callback is no longer needed")
+    device = svc.registry.current.agents[agent].device
+    try:
+        leg = await ring_device(svc, device, call_sid, document)
     except TwilioRestException as exc:
         log.warning("could not ring the agent's device", agent=agent, code=exc.code)
-        raise HTTPException(502, f"accepted, but {device} could not be rung") from None
-    log.info("accepted in console", agent=agent, call=offer["call"], leg=leg.sid)
-    return {"call": offer["call"], "device": device}
+        raise HTTPException(502, await give_back(svc, agent, call_sid, device)) from None
+    await connected(svc, agent, call_sid)
+    log.info("accepted in console", agent=agent, call=call_sid, leg=leg)
+    return {"call": call_sid, "device": device}
+
+
+async def agent_leg(svc: Services, agent: str, call_sid: str) -> VoiceResponse:
+    """The TwiML the agent's device runs: the bridge, or for a callback the customer's dial."""
+    if is_callback(call_sid):
+        return await callback_voice.dial_from_agent(svc, call_sid, agent)
+    return connect.bridge(svc, call_sid)
+
+
+async def ring_device(svc: Services, device: str, call_sid: str, document: str) -> str:
+    """Ring the agent's device with `document`: the leg's sid; TwilioRestException if refused."""
+    session = await svc.calls.get(call_sid)
+    caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
+    leg = await svc.rest(lambda c: c.calls.create(to=device, from_=caller_id, twiml=document))
+    return str(leg.sid)
+
+
+async def connected(svc: Services, agent: str, call_sid: str) -> None:
+    """The device rings into the call: CONNECT is recorded and the console shows the call."""
+    await svc.router.confirm(call_sid, agent)
+    if not is_callback(call_sid):
+        await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
+    await remember_call(svc, agent, call_sid)
+
+
+async def give_back(svc: Services, agent: str, call_sid: str, device: str) -> str:
+    """The device cannot be rung: the call goes back to its place, offered to the next
+    agent, and this agent goes on break "device unreachable". Returns what to tell them."""
+    if is_callback(call_sid):
+        await callback_dial.hand_back(svc, call_sid)  # first: a next agent may accept at once
+    try:
+        offered = await svc.router.requeue(call_sid, agent)
+    except RoutingError:  # the caller hung up meanwhile: routing ended the call
+        return f"{device} could not be rung, and the caller has hung up"
+    await forget_call(svc, agent, call_sid)
+    await offers.dispatch_offers(svc, offered)
+    return (
+        f"{device} could not be rung, so the call went back to the queue in its place"
+        f" for the next agent; you are on a break ({DEVICE_UNREACHABLE}) until you go"
+        " available again"
+    )
+
+
+async def forget_call(svc: Services, agent: str, call_sid: str) -> None:
+    """Drop the console's record of a call the agent never got (shown while on call)."""
+    key = svc.keys.console_call(agent)
+    if await svc.redis.hget(key, "call") == call_sid:
+        await svc.redis.delete(key)
 
 
 async def reject(svc: Services, agent: str, reservation_id: str) -> None:

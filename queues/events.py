@@ -24,6 +24,8 @@ class EventType(StrEnum):
     OFFERED = "OFFERED"
     RINGNOANSWER = "RINGNOANSWER"
     REJECTED = "REJECTED"
+    """An offer not taken: `reason` reject (declined), busy (the device was busy), or
+    device_unreachable (accepted in the console, but Twilio refused to ring the device)."""
     RINGCANCELED = "RINGCANCELED"
     CONNECT = "CONNECT"
     ABANDON = "ABANDON"

@@ -24,7 +24,7 @@ from ivr.clock import Clock
 from ivr.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueue, UnknownSkill
 from ivr.keys import Keys
 from queues import timers
-from queues.agent import AgentState
+from queues.agent import DEVICE_UNREACHABLE, AgentState
 from queues.layout import Bucket, Layout
 from queues.models import AgentConfig, OverflowAction, QueueConfig, ToQueue
 from queues.queue import Position, pack_score
@@ -36,6 +36,8 @@ MAX_RETRIES = 5
 MAX_OVERFLOW_HOPS = 5
 """How many queue-to-queue overflows one call may follow in one go."""
 ACTION = TypeAdapter(OverflowAction)
+UNREACHABLE = "device_unreachable"
+"""The REJECTED reason of a call put back because the agent's device could not be rung."""
 
 
 def _ms(seconds: float) -> int:
@@ -400,14 +402,18 @@ class Router:
         }
 
     # -- reservations -----------------------------------------------------------
-    async def accept(self, reservation_id: str, agent: str) -> Connection:
-        """The agent answered: on call; a late, repeated or foreign accept is a ReservationError."""
+    async def accept(self, reservation_id: str, agent: str, pending: bool = False) -> Connection:
+        """The agent answered: on call; a late, repeated or foreign accept is a ReservationError.
+
+        `pending`: the agent's device is rung only now (the console), so the CONNECT
+        event waits for `confirm`, and `requeue` can still put the call back.
+        """
 
         async def attempt(layout: Layout) -> Outcome:
             raw = await self.redis.hget(self.keys.routing_reservations(), reservation_id)
             queue = json.loads(raw)["queue"] if raw else ""
             kl = KeyList(self.keys)
-            ctx = self._context(kl, layout, reservation=reservation_id)
+            ctx = self._context(kl, layout, reservation=reservation_id, pending=pending)
             ctx.update(agent=agent, bucket={"m": kl.add(self.keys.queue_calls(queue))})
             return await self.scripts.accept(kl, ctx)
 
@@ -419,6 +425,39 @@ class Router:
             wait_s=outcome["wait_ms"] / 1000,
             ring_s=outcome["ring_ms"] / 1000,
         )
+
+    async def confirm(self, call_sid: str, agent: str) -> bool:
+        """The pending connection's device was rung: CONNECT now; False if not pending."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid)
+            ctx["agent"] = agent  # only to check the call is theirs: no bucket keys needed
+            return await self.scripts.confirm(kl, ctx)
+
+        return bool((await self._retrying(attempt))["status"] == "confirmed")
+
+    async def requeue(self, call_sid: str, agent: str) -> list[Reservation]:
+        """The pending connection's device could not be rung: the call goes back to its
+        place (original time and priority) and is offered on; the agent goes on break
+        "device unreachable". RoutingError when the call is not pending on `agent`."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None:
+                raise RoutingError(f"call {call_sid} is not pending on {agent}")
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=agent)
+            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+            ctx.update(
+                reason=UNREACHABLE,
+                break_reason=DEVICE_UNREACHABLE,
+                step=call["step"],
+                bucket=self._entry(kl, layout, bucket),
+            )
+            return await self.scripts.requeue(kl, ctx)
+
+        return await self._offers(await self._retrying(attempt))
 
     async def reject(
         self, reservation_id: str, agent: str, busy: bool = False

@@ -36,6 +36,8 @@ SCRIPT_NAMES = (
     "enter",
     "status",
     "accept",
+    "confirm",
+    "requeue",
     "release",
     "hangup",
     "complete",
@@ -137,8 +139,16 @@ class Scripts:
         return await self._run("status", keys, ctx)
 
     async def accept(self, keys: KeyList, ctx: Context) -> Outcome:
-        """The agent answers its offer: agent on call, call connected."""
+        """The agent answers its offer: agent on call, call connected (CONNECT unless pending)."""
         return await self._run("accept", keys, ctx)
+
+    async def confirm(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A pending connection's agent device was rung: CONNECT is recorded now."""
+        return await self._run("confirm", keys, ctx)
+
+    async def requeue(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A pending connection's agent device could not be rung: the call goes back."""
+        return await self._run("requeue", keys, ctx)
 
     async def release(self, keys: KeyList, ctx: Context) -> Outcome:
         """An offer ends unanswered; the call returns to its original place."""

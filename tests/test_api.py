@@ -10,7 +10,7 @@ import redis
 from ivr.emulator import Emulator
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
-from tests.agents import go_available, state
+from tests.agents import go_available, services_of, state
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
 
@@ -129,6 +129,51 @@ def test_an_offer_that_rang_out_is_withdrawn_and_cannot_be_accepted(
     assert response.status_code == 410
     assert "expired" in response.json()["error"]
     assert len(events(r, "RINGNOANSWER")) >= 1
+
+
+def test_a_device_that_cannot_be_rung_puts_the_call_back_in_its_place(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Twilio refuses to ring Alice's device: 502 says the call went back; the caller stays on
+    hold ahead of a later caller, Budi is offered it and bridged, and Alice is on a break."""
+    tw.device("client:alice").unreachable = True
+    first = billing_caller(tw)
+    tw.advance(31)  # past billing's first step (billing 4): Budi (billing 2) may take it now
+    later = billing_caller(tw, "+60188888888")  # still in that first step: not for Budi
+    budi = Console(server, "agent", "budi")
+    try:
+        assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+        assert budi.post("/api/agent/status", {"status": "available"}).status_code == 204
+        offer = alice.view()["offer"]
+        assert offer["call"] == first.sid and budi.view()["offer"] is None
+        refused = alice.post(f"/api/agent/offers/{offer['id']}/accept")
+        assert refused.status_code == 502
+        assert "went back to the queue in its place" in refused.json()["error"]
+        mine = alice.view()
+        assert (mine["agent"]["state"], mine["agent"]["reason"]) == ("break", "device unreachable")
+        assert mine["offer"] is None and mine["call"] is None
+        svc = services_of(server)
+        places = [svc.run(svc.router.position(c.sid)) for c in (first, later)]
+        assert [p.position if p else None for p in places] == [1, 2]
+        pop = budi.view()["offer"]
+        assert pop["call"] == first.sid
+        heard = len(first.heard)
+        tw.advance(12)
+        assert any(u.matches("MARKOVICHAMP") for u in first.heard[heard:])  # the hold loop
+        assert not first.ended and first.bridge is None
+        assert budi.post(f"/api/agent/offers/{pop['id']}/accept").status_code == 200
+        tw.advance(1)
+        tw.device("client:budi").answer()
+        first.hears("Connecting you now")
+        tw.advance(2)
+        assert first.bridge is not None and later.bridge is None
+        assert [e["agent"] for e in events(r, "CONNECT")] == ["budi"]
+        (missed,) = events(r, "REJECTED")
+        assert (missed["agent"], missed["reason"]) == ("alice", "device_unreachable")
+        assert tw.device("client:alice").calls == []
+        tw.assert_no_errors()
+    finally:
+        budi.close()
 
 
 @pytest.mark.parametrize(

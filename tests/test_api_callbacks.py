@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from callbacks import callback as callbacks
 from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
+from tests.agents import services_of
 from tests.callbacks_helpers import JobRunner, callback_config
 from tests.consoles import Console
 from tests.test_callbacks_e2e import CUSTOMER, busy_alice, take_callback
@@ -65,5 +67,40 @@ def test_a_callback_offer_is_marked_in_the_console(
         assert offer is not None
         assert offer["callback"]["number"] == CUSTOMER
         assert offer["data"] == {"account_number": "20261124"}
+    finally:
+        budi.close()
+
+
+def test_a_callback_accepted_on_a_device_that_cannot_be_rung_stays_queued(
+    tw: Emulator, server: LiveServer, jobs: JobRunner
+) -> None:
+    """Budi's device cannot be rung: the callback is queued again in its place, nobody dialled
+    the customer, and the next agent who takes it dials them."""
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    tw.device("client:budi").unreachable = True
+    budi = Console(server, "agent", "budi")
+    try:
+        assert budi.post("/api/agent/status", {"status": "available"}).status_code == 204
+        tw.advance(40)
+        offer = budi.view()["offer"]
+        refused = budi.post(f"/api/agent/offers/{offer['id']}/accept")
+        assert refused.status_code == 502
+        assert "went back to the queue" in refused.json()["error"]
+        svc = services_of(server)
+        (pending,) = svc.run(callbacks.pending(svc))
+        assert (pending.state, pending.attempts) == ("queued", 1)
+        place = svc.run(svc.router.position(pending.id))
+        assert place is not None and place.position == 1
+        assert budi.view()["agent"]["reason"] == "device unreachable"
+        assert tw.device(CUSTOMER).calls == []
+        first.hangup()
+        tw.advance(17)  # Alice's wrap-up ends: the callback is offered on her phone
+        leg = tw.device("client:alice").answer()
+        leg.hears("Callback for Billing")
+        leg.press("1")
+        tw.advance(3)
+        assert tw.device(CUSTOMER).ringing is not None
+        tw.assert_no_errors()
     finally:
         budi.close()

@@ -152,6 +152,21 @@ def test_unknown_call_is_404(tw: Emulator, client: Client) -> None:
     assert (caught.value.status, caught.value.code) == (404, 20404)
 
 
+def test_unreachable_device_refuses_calls_create_with_21214(tw: Emulator, client: Client) -> None:
+    """calls.create to a device marked unreachable fails with 400 / 21214 and nothing rings."""
+    tw.device(AGENT).unreachable = True
+    with pytest.raises(TwilioRestException) as caught:
+        client.calls.create(to=AGENT, from_=BUSINESS, twiml="<Response><Say>Hi</Say></Response>")
+    assert (caught.value.status, caught.value.code) == (400, 21214)
+    assert "cannot be reached" in caught.value.msg
+    tw.advance(1)
+    assert tw.device(AGENT).calls == [] and tw.calls == []
+    tw.device(AGENT).unreachable = False
+    client.calls.create(to=AGENT, from_=BUSINESS, twiml="<Response><Say>Hi</Say></Response>")
+    tw.advance(1)
+    assert tw.device(AGENT).ringing is not None
+
+
 def test_messages_create_into_outbox_with_callbacks(
     app: CannedApp, tw: Emulator, client: Client
 ) -> None:

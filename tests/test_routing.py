@@ -9,10 +9,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.clock import ManualClock
-from ivr.errors import InvalidTransition, ReservationError, UnknownQueue, UnknownSkill
+from ivr.errors import (
+    InvalidTransition,
+    ReservationError,
+    RoutingError,
+    UnknownQueue,
+    UnknownSkill,
+)
 from ivr.keys import Keys
 from ivr.store import async_client
 from queues.events import EventType, read_events
+from queues.invariants import problems, snapshot
 from queues.models import AgentConfig, QueueConfig
 from queues.router import Router
 
@@ -618,3 +625,109 @@ async def test_agents_are_listed_only_under_languages_the_config_declares(
     assert buckets == {"-", "ms"}
     entry = await router.enter("CA1", "q", language="ms")
     assert entry.reservation is not None and entry.reservation.agent == "ann"
+
+
+# -- a device that cannot be rung ---------------------------------------------------------
+
+TIMED = {
+    "billing": {
+        "required_skills": {"billing": 1},
+        "max_wait_s": 600,
+        "escalation": [{"after_s": 300, "required_skills": {"billing": 1}}],
+    }
+}
+
+
+async def test_requeue_puts_the_call_back_in_its_place_for_the_next_agent(
+    setup: Setup, clock: ManualClock, aredis: aioredis.Redis
+) -> None:
+    """An accepted call whose agent's device cannot be rung goes back with its time,
+    priority and timers, is offered to the next agent, and the agent goes on break."""
+    router = await setup(TIMED, {"ann": {"billing": 1}, "bob": {"billing": 1}})
+    await router.enter("first", "billing", priority=5)
+    clock.advance(5)
+    await router.enter("peer", "billing", priority=5)
+    await router.enter("later", "billing", priority=3)
+    timers = await aredis.zrange(KEYS.routing_timers(), 0, -1, withscores=True)
+    (offer,) = await router.set_available("ann")
+    clock.advance(2)
+    await router.accept(offer.id, "ann", pending=True)
+    assert (offer.call_sid, await router.position("first")) == ("first", None)
+    clock.advance(1)
+    assert await router.requeue("first", "ann") == []  # nobody else is available yet
+    order = [(p.call_sid, p.priority) for p in await router.queue_snapshot("billing")]
+    assert order == [("first", 5), ("peer", 5), ("later", 3)]
+    assert await aredis.zrange(KEYS.routing_timers(), 0, -1, withscores=True) == timers
+    ann = await router.agent_state("ann")
+    assert (ann.state, ann.reason, ann.calls) == ("break", "device unreachable", 0)
+    assert await events(aredis, EventType.CONNECT) == []
+    (missed,) = await events(aredis, EventType.REJECTED)
+    assert (missed["agent"], missed["reason"], missed["ring_ms"]) == (
+        "ann",
+        "device_unreachable",
+        "3000",
+    )
+    layout = await router.layout()
+    assert problems(await snapshot(aredis, layout), layout) == []
+    (again,) = await router.set_available("bob")
+    assert again.call_sid == "first"
+    clock.advance(1)
+    await router.accept(again.id, "bob")
+    (connect,) = await events(aredis, EventType.CONNECT)
+    assert (connect["agent"], connect["original_wait_ms"]) == ("bob", "9000")
+
+
+async def test_requeue_offers_the_call_to_an_available_agent_at_once(setup: Setup) -> None:
+    """With another eligible agent available, the call put back is offered to them at once."""
+    router = await setup(BILLING, {"ann": {"billing": 2}, "bob": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None and entry.reservation.agent == "ann"
+    await router.accept(entry.reservation.id, "ann", pending=True)
+    await router.set_available("bob")
+    (offer,) = await router.requeue("c", "ann")
+    assert (offer.call_sid, offer.agent) == ("c", "bob")
+    assert (await router.agent_state("bob")).state == "reserved"
+
+
+async def test_pending_connect_is_recorded_once_when_confirmed(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """CONNECT waits for the device to be rung and is written once; then nobody can requeue it."""
+    router = await setup(BILLING, {"ann": {"billing": 1}, "bob": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None and entry.reservation.agent == "ann"
+    clock.advance(2)
+    await router.accept(entry.reservation.id, "ann", pending=True)
+    assert (await router.agent_state("ann")).state == "on_call"
+    assert await events(router.redis, EventType.CONNECT) == []
+    count = len(await read_events(router.redis, KEYS))
+    with pytest.raises(RoutingError):
+        await router.requeue("c", "bob")
+    assert len(await read_events(router.redis, KEYS)) == count
+    clock.advance(1)
+    assert await router.confirm("c", "ann")
+    assert not await router.confirm("c", "ann")
+    (connect,) = await events(router.redis, EventType.CONNECT)
+    assert (connect["agent"], connect["wait_ms"], connect["ring_ms"]) == ("ann", "3000", "3000")
+    with pytest.raises(RoutingError):
+        await router.requeue("c", "ann")
+    assert (await router.agent_state("ann")).state == "on_call"
+
+
+async def test_caller_hanging_up_before_the_device_rings_still_has_a_connect(
+    setup: Setup,
+) -> None:
+    """A pending call the caller ends is completed after its CONNECT, and cannot be put back."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    await router.accept(entry.reservation.id, "ann", pending=True)
+    assert await router.hangup("c") == "completed"
+    kinds = [e.type for e in await read_events(router.redis, KEYS)]
+    assert kinds[-3:-1] == [EventType.CONNECT, EventType.COMPLETECALLER]
+    with pytest.raises(RoutingError):
+        await router.requeue("c", "ann")
+    assert not await router.confirm("c", "ann")

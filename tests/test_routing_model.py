@@ -63,6 +63,13 @@ class Model:
             self.reserve(self.free(exclude=agent)[0], call)
         self.take(agent)
 
+    def unreachable(self, agent: str) -> None:
+        """Accepted, but the device could not be rung: the call goes back, the agent on break."""
+        call = self.holding.pop(agent)
+        self.state[agent] = "break"
+        if self.free():
+            self.reserve(self.free()[0], call)
+
     def finish(self, agent: str) -> None:
         self.connected.discard(self.holding.pop(agent))
         self.state[agent], self.idle[agent] = "available", self.now
@@ -145,6 +152,16 @@ class RoutingMachine(RuleBasedStateMachine):
         else:
             self.run(self.router.reject(state.reservation, agent))
             self.model.release(agent)
+
+    @rule(agent=st.sampled_from(AGENTS))
+    def device_unreachable(self, agent: str) -> None:
+        self.tick()
+        state = self.run(self.router.agent_state(agent))
+        if state.state != "reserved":
+            return
+        self.run(self.router.accept(state.reservation, agent, pending=True))
+        self.run(self.router.requeue(state.call_sid, agent))
+        self.model.unreachable(agent)
 
     @rule(agent=st.sampled_from(AGENTS))
     def complete(self, agent: str) -> None:

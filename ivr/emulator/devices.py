@@ -31,6 +31,9 @@ class Device:
     switch: Switch
     auto: str | None = None
     answer_after: float = 0.0
+    unreachable: bool = False
+    """REST `calls.create` to this address is refused (400, 21214), as Twilio refuses a
+    destination it cannot route; `<Dial>` is not affected."""
     calls: list[Call] = field(default_factory=list)
 
     @property

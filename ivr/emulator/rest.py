@@ -27,6 +27,8 @@ ROUTE = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Calls|Messages)(?:/(?P<sid>\w+))?\.json$"
 )
 JSON_HEADERS = {"Content-Type": "application/json"}
+UNREACHABLE = 21214
+"""Twilio's error for calls.create to a destination it cannot reach."""
 
 
 class EmulatorHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
@@ -93,6 +95,9 @@ class Api:
             raise RestError(400, 21201, "No 'To' number is specified")
         if not from_:
             raise RestError(400, 21213, "No 'From' number is specified")
+        device = self.board.devices.get(to)  # a read: devices are added on the loop's thread
+        if device is not None and device.unreachable:
+            raise RestError(400, UNREACHABLE, "'To' phone number cannot be reached")
         start = _start(data)
         if start is None:
             raise RestError(400, 21205, "Url parameter is required.")

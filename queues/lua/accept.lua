@@ -1,6 +1,9 @@
 -- accept.lua: an agent answers its offer; the call is connected and leaves the queue.
 -- KEYS: the fixed keys of common.lua, then the call's queue calls zset.
--- ARGV[1]: {now, version, res, reservation, agent, bucket: {m}}
+-- ARGV[1]: {now, version, res, reservation, agent, bucket: {m}, pending (bool)}
+--   pending: the agent's device is rung only now (the console): CONNECT waits for
+--   confirm.lua, and the call keeps what requeue.lua needs to put it back (the offer's
+--   time, its escalation and max-wait timers) should the device not be reachable.
 -- Returns JSON {status: connected, call, queue, wait_ms, ring_ms}; error RESERVATION.
 local r = jget(RES, ctx.reservation)
 if not r then
@@ -14,15 +17,18 @@ if NOW >= r.expires then
 end
 local sid, id = r.call, r.agent
 local c, a = jget(CALLS, sid), jget(AGENTS, id)
+if ctx.pending then
+  c.pending = {offered = r.created, esc = tonumber(redis.call('ZSCORE', TIMERS, 'esc:' .. sid)),
+               wait = tonumber(redis.call('ZSCORE', TIMERS, 'wait:' .. sid))}
+end
 redis.call('HDEL', RES, ctx.reservation)
 redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation, 'esc:' .. sid, 'wait:' .. sid)
 redis.call('ZREM', KEYS[ctx.bucket.m], sid)
 c.state = 'connected'; c.res = ''; c.connected = NOW
+if not ctx.pending then connect_event(sid, c, r.created) end
 jput(CALLS, sid, c)
 a.state = 'on_call'; a.res = ''; a.missed = 0; a.calls = a.calls + 1; a.since = NOW
 jput(AGENTS, id, a)
-local wait_ms, ring_ms = NOW - c.entered, NOW - r.created
-emit('CONNECT', {call = sid, agent = id, queue = r.queue, wait_ms = wait_ms, ring_ms = ring_ms,
-                 original_wait_ms = NOW - c.orig, priority = c.prio, language = c.lang})
 agent_status(id, a)
+local wait_ms, ring_ms = NOW - c.entered, NOW - r.created
 return result('connected', {call = sid, queue = r.queue, wait_ms = wait_ms, ring_ms = ring_ms})

@@ -196,10 +196,21 @@ local function result(status, extra)
   return cjson.encode(out)
 end
 
+-- The CONNECT of call `sid`, connected now to its agent after an offer made at `offered` (ms).
+local function connect_event(sid, c, offered)
+  c.connected = NOW
+  emit('CONNECT', {call = sid, agent = c.agent, queue = c.queue, wait_ms = NOW - c.entered,
+                   ring_ms = NOW - offered, original_wait_ms = NOW - c.orig, priority = c.prio,
+                   language = c.lang})
+end
+
 -- A connected call ends: the agent goes to wrap-up (its own or the queue's time).
+-- A connection still pending (accept.lua with `pending`) gets its CONNECT first, so every
+-- completed call has one: the device was being rung when the call ended.
 local function complete_call(sid, c, kind)
   local id = c.agent
   local a, acfg = jget(AGENTS, id), jget(AGENT_CFG, id)
+  if c.pending then connect_event(sid, c, c.pending.offered) end
   local talk = NOW - c.connected
   redis.call('HDEL', CALLS, sid)
   a.talk = a.talk + talk
