@@ -31,6 +31,8 @@ CHROMIUM_ARGS = [
 ]
 """The machine's network is closed: without these Chromium floods refused connections."""
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
+UPDATE_SCREENSHOTS = "IVR_UPDATE_SCREENSHOTS"
+"""Set to 1 to write the screenshots into docs/img (otherwise they go to a temporary folder)."""
 VIEWPORT = {"width": 1280, "height": 800}
 WAIT_MS = 5000
 
@@ -39,6 +41,19 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("IVR_REQUIRE_BROWSER"),
     reason="needs Debian's chromium package (apt-get install chromium)",
 )
+
+
+@pytest.fixture(name="screenshots")
+def fixture_screenshots(tmp_path: Path) -> Path:
+    """Where screenshots go: docs/img with IVR_UPDATE_SCREENSHOTS=1, else a temporary folder,
+    so an ordinary test run leaves the tracked images alone."""
+    target = SCREENSHOTS if os.environ.get(UPDATE_SCREENSHOTS) else tmp_path
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(name="playwright", scope="module")
@@ -90,7 +105,7 @@ def log_in(page: Page, kind: str, user: str, secret: str) -> None:
 
 
 def test_agent_takes_a_call_while_the_supervisor_watches(
-    tw: Emulator, server: LiveServer, open_page: object
+    tw: Emulator, server: LiveServer, open_page: object, screenshots: Path
 ) -> None:
     """Login, available, offer with the IVR data, accept, bridged, wrap-up, available again."""
     agent, boss = open_page(), open_page()  # type: ignore[operator]
@@ -115,9 +130,9 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
     assert tw.device("client:alice").ringing is None  # it rings in the console instead
     expect(boss.locator('#queues tr[data-queue="billing"] .waiting-count')).to_have_text("1")
     expect(alice_row).to_have_text("reserved")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    agent.screenshot(path=str(SCREENSHOTS / "agent-console.png"))
-    boss.screenshot(path=str(SCREENSHOTS / "supervisor.png"), full_page=True)
+    agent.screenshot(path=str(screenshots / "agent-console.png"))
+    boss.screenshot(path=str(screenshots / "supervisor.png"), full_page=True)
+    assert is_png(screenshots / "agent-console.png") and is_png(screenshots / "supervisor.png")
 
     agent.get_by_role("button", name="Accept").click()
     expect(agent.locator("#call")).to_be_visible()
@@ -141,7 +156,7 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
     expect(wrap).to_be_visible()
     expect(agent.locator("#state")).to_have_text("wrap up")
     expect(agent.locator("#wrap-notes")).to_have_value("Customer asked about a late fee.")
-    agent.screenshot(path=str(SCREENSHOTS / "agent-wrap-up.png"))
+    agent.screenshot(path=str(screenshots / "agent-wrap-up.png"))
     agent.get_by_label("Resolved").check()
     agent.get_by_role("button", name=re.compile("ready for the next call")).click()
     expect(agent.locator("#state")).to_have_text("available")
