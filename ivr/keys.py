@@ -208,8 +208,9 @@ class Keys:
     # -- metrics (queues/metrics.py) --------------------------------------------
     def metrics_rollup(self, grain: str, scope: str, bucket: int) -> str:
         """Hash: counters and histogram buckets of one scope (`q:billing`, `a:alice`,
-        `l:en`, `qa:billing:alice`, `all`) in one minute (`m`, bucket = epoch minute)
-        or hour (`h`, epoch hour); `t` is the all-time total (bucket 0)."""
+        `l:en`, `qa:billing:alice`, `all`) in one UTC minute (`m`) or one local clock
+        hour of `company.timezone` (`h`), the bucket being the epoch minute it starts
+        at (`queues.local_hours`); `t` is the all-time total (bucket 0)."""
         return f"{self.prefix}:metrics:{grain}:{scope}:{bucket}"
 
     def metrics_contact(self, call_sid: str) -> str:

@@ -50,7 +50,7 @@ def errors(*codes: int) -> dict[str, Schema]:
         410: "The offer expired or was withdrawn",
         415: "Not sent as application/json",
         422: "A field has a bad value",
-        502: "Twilio refused the call to the agent's device",
+        502: "Twilio refused the call to the agent's device: the call went back to the queue",
         503: "Not configured",
     }
     return {str(c): ok(text[c], ERROR) for c in (401, *codes)}
@@ -134,7 +134,7 @@ FLOOR = obj(
 NOTES = {"type": "string", "maxLength": 4000}
 FIGURES = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
 REPORTS = obj(
-    ["from", "to", "queues", "agents", "staffing", "shown", "hours", "agent_ces", "scatter"],
+    ["from", "to", "queues", "agents", "staffing", "shown", "intervals", "agent_ces", "scatter"],
     **{"from": {"type": "string"}, "to": {"type": "string"}},
     queue=nullable("string"),
     target={"type": "number"},
@@ -143,11 +143,31 @@ REPORTS = obj(
     agents={"type": "object", "additionalProperties": FIGURES},
     staffing={"type": "array", "items": {"type": "object"}},
     shown={"description": "queues and agents as `ivr report` prints them", "type": "object"},
-    hours={"type": "array", "items": {"type": "object"}},
+    intervals=obj(
+        ["by", "rows"],
+        by={"type": "string", "enum": ["hour", "day"], "description": "docs/metrics.md"},
+        rows={"type": "array", "items": {"type": "object"}},
+    ),
     agent_ces={"type": "object", "additionalProperties": FIGURES},
     scatter=obj(points={"type": "array", "items": {"type": "object"}}),
 )
 """`ivr report --format json --staffing` for the range, plus the dashboard's chart data."""
+LIVE = obj(
+    ["queues", "agents", "at"],
+    queues={
+        "type": "object",
+        "additionalProperties": obj(
+            waiting={"type": "integer"},
+            oldest_wait_s={"type": "number"},
+            service_level_today=nullable("number"),
+            answered_today={"type": "integer"},
+            display_name={"type": "string"},
+        ),
+    },
+    agents={"type": "object", "additionalProperties": {"type": "integer"}},
+    at={"type": "string"},
+)
+"""The floor now (`queues.rollups.live`), for the reports page's live card."""
 
 
 def query_param(name: str, description: str, schema: Schema | None = None) -> Schema:
@@ -275,9 +295,15 @@ def paths() -> dict[str, Schema]:
         },
         "/api/supervisor/reports": {
             "get": op(
-                "Reports over a range (at most 31 days): figures, by hour, CES, FRT/CES, staffing",
+                "Reports over a range (≤ 31 days): figures, by hour or day, CES, FRT/CES, staffing",
                 {"200": ok("Report", REPORTS), **errors(403, 404, 422)},
                 parameters=REPORT_PARAMS,
+            ),
+        },
+        "/api/supervisor/reports/live": {
+            "get": op(
+                "Now: waiting, oldest wait, service level today per queue; agents by state",
+                {"200": ok("Live", LIVE), **errors(403)},
             ),
         },
         "/api/supervisor/agents/{agent}/break": {

@@ -22,7 +22,8 @@ from ivr.clock import Clock, SystemClock
 from ivr.config import Config, load
 from ivr.keys import Keys
 from ivr.settings import Settings
-from queues import contacts, erlang, rollups
+from queues import contacts, erlang, intervals, rollups
+from queues.local_hours import MS_PER_HOUR
 from queues.metrics import STAFFED_STATES
 
 DEFAULT_TARGET = 0.8
@@ -86,24 +87,34 @@ async def collect(
     span: tuple[int, int],
 ) -> dict[str, Any]:
     """Every figure the report shows, as one JSON-ready document."""
-    start, end = span
+    zone = ZoneInfo(config.company.timezone)
     queues = [args.queue] if args.queue else sorted(config.queues)
     agents = [args.agent] if args.agent else sorted(config.agents)
     out: dict[str, Any] = {"queues": {}, "agents": {}}
     for q in queues:
         scope = f"qa:{q}:{args.agent}" if args.agent else f"q:{q}"
-        out["queues"][q] = (await rollups.read(redis, keys, scope, start, end)).figures()
+        out["queues"][q] = (await rollups.read(redis, keys, scope, *span, zone=zone)).figures()
     for a in agents:
         scope = f"qa:{args.queue}:{a}" if args.queue else f"a:{a}"
-        figures = (await rollups.read(redis, keys, scope, start, end)).agent_figures()
+        figures = (await rollups.read(redis, keys, scope, *span, zone=zone)).agent_figures()
         # Time in state is the agent's own, whatever queue the report is filtered on.
-        states = (await rollups.read(redis, keys, f"a:{a}", start, end)).agent_figures()
+        states = (await rollups.read(redis, keys, f"a:{a}", *span, zone=zone)).agent_figures()
         own = [f"{s}_s" for s in (*STAFFED_STATES, "break")] + ["occupancy"]
         figures.update({k: states[k] for k in own})
         out["agents"][a] = figures
+    out["intervals"] = await intervals.collect(redis, keys, interval_scope(args), span, zone)
     if args.staffing:
         out["staffing"] = await staffing(redis, keys, config, queues, span, args.target)
     return out
+
+
+def interval_scope(args: argparse.Namespace) -> str:
+    """The scope of the rows over time: the filtered queue and/or agent, else everything."""
+    if args.queue and args.agent:
+        return f"qa:{args.queue}:{args.agent}"
+    if args.queue or args.agent:
+        return f"q:{args.queue}" if args.queue else f"a:{args.agent}"
+    return "all"
 
 
 def eligible(config: Config, queue: str) -> list[str]:
@@ -128,9 +139,9 @@ async def staffing(
     rows = []
     for q in queues:
         threshold = config.queues[q].service_level_s if q in config.queues else 20
-        hours = await rollups.series(redis, keys, f"q:{q}", *span)
+        hours = await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
         staffed = await staffed_hours(
-            redis, keys, eligible(config, q) if q in config.queues else [], span
+            redis, keys, eligible(config, q) if q in config.queues else [], span, zone
         )
         for (at, totals), had in zip(hours, staffed, strict=True):
             aht = totals.figures()["aht_s"]
@@ -147,13 +158,14 @@ async def staffing(
 
 
 async def staffed_hours(
-    redis: aioredis.Redis, keys: Keys, agents: list[str], span: tuple[int, int]
+    redis: aioredis.Redis, keys: Keys, agents: list[str], span: tuple[int, int], zone: ZoneInfo
 ) -> list[float]:
-    """Agents staffed (logged in, not on break) in each hour: staffed seconds / 3600."""
-    hours = [0.0] * len(rollups.buckets(*span, "h"))
+    """Agents staffed (logged in, not on break) in each local hour: staffed seconds / 3600."""
+    hours = [0.0] * len(rollups.bucket_starts(*span, "h", zone))
     for a in agents:
-        for i, (_, totals) in enumerate(await rollups.series(redis, keys, f"a:{a}", *span)):
-            hours[i] += sum(totals[f"state_ms:{s}"] for s in STAFFED_STATES) / 3_600_000
+        series = await rollups.series(redis, keys, f"a:{a}", *span, zone=zone)
+        for i, (_, totals) in enumerate(series):
+            hours[i] += sum(totals[f"state_ms:{s}"] for s in STAFFED_STATES) / MS_PER_HOUR
     return hours
 
 
@@ -191,24 +203,53 @@ def table(
     print(file=out)
 
 
+def over_time(block: dict[str, Any], out: TextIO) -> None:
+    """The rows over time (`queues.intervals`): one line per hour or day, a column per figure."""
+    rows, by = block["rows"], block["by"]
+    if not rows:
+        return
+    width = max(len(by), *(len(r["label"]) for r in rows))
+    cols = intervals.FIGURES
+    cells = [[show(c, r[c]) for c in cols] for r in rows]
+    wide = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(cols)]
+    head = "  ".join(c.rjust(w) for c, w in zip(cols, wide, strict=True))
+    print(by.ljust(width) + "  " + head, file=out)
+    for r, line in zip(rows, cells, strict=True):
+        values = "  ".join(v.rjust(w) for v, w in zip(line, wide, strict=True))
+        print(r["label"].ljust(width) + "  " + values, file=out)
+    print(file=out)
+
+
+def render_csv(doc: dict[str, Any], out: TextIO) -> None:
+    """One row per figure: kind (queue, agent, hour or day, staffing), name, figure, value."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["kind", "name", "figure", "value"])
+    for kind in ("queues", "agents"):
+        for name, figures in doc[kind].items():
+            for figure, value in figures.items():
+                writer.writerow([kind[:-1], name, figure, "" if value is None else value])
+    for row in doc["intervals"]["rows"]:
+        for figure in intervals.FIGURES:
+            value = row[figure]
+            writer.writerow(
+                [doc["intervals"]["by"], row["label"], figure, "" if value is None else value]
+            )
+    for row in doc.get("staffing", []):
+        writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
+
+
 def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
     if fmt == "json":
         json.dump(doc, out, indent=2, ensure_ascii=False)
         out.write("\n")
         return
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["kind", "name", "figure", "value"])
-        for kind in ("queues", "agents"):
-            for name, figures in doc[kind].items():
-                for figure, value in figures.items():
-                    writer.writerow([kind[:-1], name, figure, "" if value is None else value])
-        for row in doc.get("staffing", []):
-            writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
+        render_csv(doc, out)
         return
     print(f"{doc['from']} to {doc['to']}\n", file=out)
     table("queue", doc["queues"], QUEUE_COLUMNS, out)
     table("agent", doc["agents"], AGENT_COLUMNS, out)
+    over_time(doc["intervals"], out)
     for row in doc.get("staffing", []):
         print(f"{row['date']} {row['advice']}", file=out)
 

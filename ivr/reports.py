@@ -2,9 +2,14 @@
 
 Every figure is `ivr report`'s own: the queue and agent figures and the staffing
 advice come from `ivr.report.collect` over the same rollups, and are shown with
-`ivr.report.show`, so the page and the terminal print the same text. Only what
-the charts need is added here: the queue figures by hour of the day, CES by
-agent, and (FRT, CES) for each surveyed contact from the detail records.
+`ivr.report.show`, so the page and the terminal print the same text; so do the
+rows over time (`queues.intervals`). Only what the charts need is added here:
+CES by agent, and (FRT, CES) for each surveyed contact from the detail records.
+
+The live figures (`GET /api/supervisor/reports/live`: now waiting, oldest wait,
+service level and answered so far today per queue, agents by state) are
+`queues.rollups.live`, the same as `/metrics`; the page re-reads them on every
+routing event of the live stream (`ivr.live`) and every few seconds.
 """
 
 from __future__ import annotations
@@ -33,18 +38,6 @@ MAX_POINTS = 2_000
 """Scatter points sent at most (the oldest contacts of the range first)."""
 MIN_TARGET, MAX_TARGET = 0.5, 0.99
 """Service-level targets the staffing advice accepts (1.0 would need unbounded agents)."""
-HOUR_FIGURES = (
-    "queued",
-    "answered",
-    "abandoned",
-    "service_level",
-    "abandon_rate",
-    "asa_s",
-    "frt_median_s",
-    "frt_p90_s",
-    "frt_p95_s",
-    "frt_mean_s",
-)
 CES_FIGURES = ("ces_mean", "ces_top_share", "ces_responses")
 BAD_DATE = "`from` and `to` must be local dates (YYYY-MM-DD) or date-times (YYYY-MM-DDTHH:MM)"
 
@@ -93,9 +86,7 @@ async def build(svc: Services, args: argparse.Namespace) -> dict[str, Any]:
         "queues": shown(doc["queues"], report.QUEUE_COLUMNS),
         "agents": shown(doc["agents"], report.AGENT_COLUMNS),
     }
-    scope = f"q:{args.queue}" if args.queue else "all"
-    doc["hours"] = await by_hour(svc, scope, args.span, zone)
-    doc["agent_ces"] = await agent_ces(svc, sorted(config.agents), args.queue, args.span)
+    doc["agent_ces"] = await agent_ces(svc, sorted(config.agents), args.queue, args.span, zone)
     doc["scatter"] = await scatter(svc, args.queue, args.span)
     return doc
 
@@ -105,33 +96,14 @@ def shown(rows: dict[str, dict[str, Any]], columns: tuple[str, ...]) -> dict[str
     return {name: {c: report.show(c, row.get(c)) for c in columns} for name, row in rows.items()}
 
 
-async def by_hour(
-    svc: Services, scope: str, span: tuple[int, int], zone: ZoneInfo
-) -> list[dict[str, Any]]:
-    """Figures per local hour of the day (summed over the range's days), first to last busy hour."""
-    hours: dict[int, rollups.Totals] = {}
-    for at, totals in await rollups.series(svc.redis, svc.keys, scope, *span):
-        hour = datetime.fromtimestamp(at / 1000, zone).hour
-        hours.setdefault(hour, rollups.Totals()).counts.update(totals.counts)
-    busy = [h for h, t in hours.items() if t["entered"] or t["answered"] or t["abandoned"]]
-    if not busy:
-        return []
-    out = []
-    for hour in range(min(busy), max(busy) + 1):
-        figures = hours.get(hour, rollups.Totals()).figures()
-        row = {"hour": hour, "label": f"{hour:02d}:00"}
-        out.append(row | {name: figures[name] for name in HOUR_FIGURES})
-    return out
-
-
 async def agent_ces(
-    svc: Services, agents: list[str], queue: str | None, span: tuple[int, int]
+    svc: Services, agents: list[str], queue: str | None, span: tuple[int, int], zone: ZoneInfo
 ) -> dict[str, dict[str, Any]]:
     """CES per agent, in the scopes `ivr report` uses for agents (the queue's, if filtered)."""
     out = {}
     for agent in agents:
         scope = f"qa:{queue}:{agent}" if queue else f"a:{agent}"
-        figures = (await rollups.read(svc.redis, svc.keys, scope, *span)).figures()
+        figures = (await rollups.read(svc.redis, svc.keys, scope, *span, zone=zone)).figures()
         out[agent] = {name: figures[name] for name in CES_FIGURES}
     return out
 
@@ -151,6 +123,19 @@ async def reports_api(request: Request) -> Response:
     svc = services(request)
     args = parse(svc.registry.current, request.query_params, svc.clock.now())
     return JSONResponse(await build(svc, args))
+
+
+async def live_api(request: Request) -> Response:
+    """The floor now, for the page's live card: `queues.rollups.live` with display names."""
+    await auth.require(request, auth.SUPERVISOR)
+    svc = services(request)
+    config = svc.registry.current
+    now = svc.clock.now()
+    doc = await rollups.live(svc.redis, svc.keys, config, now)
+    for name, figures in doc["queues"].items():
+        figures["display_name"] = config.queues[name].display_name or name
+    doc["at"] = datetime.fromtimestamp(now, ZoneInfo(config.company.timezone)).isoformat()
+    return JSONResponse(doc)
 
 
 async def reports_page(request: Request) -> Response:
@@ -180,4 +165,5 @@ async def reports_page(request: Request) -> Response:
 routes = [
     Route("/supervisor/reports", reports_page, methods=["GET"]),
     Route("/api/supervisor/reports", reports_api, methods=["GET"]),
+    Route("/api/supervisor/reports/live", live_api, methods=["GET"]),
 ]

@@ -27,6 +27,7 @@ import statistics
 import tempfile
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from callbacks.inprocess import JobRunner
 from ivr import sandbox
@@ -78,7 +79,9 @@ def measure(svc: Services, start: float, end: float, args: Any) -> dict[str, Any
     """
     svc.run(fold(svc.redis, svc.keys, svc.registry.current))
     totals = svc.run(
-        rollups.read(svc.redis, svc.keys, f"q:{QUEUE}", int(start * 1000), int(end * 1000))
+        rollups.read(
+            svc.redis, svc.keys, f"q:{QUEUE}", int(start * 1000), int(end * 1000), zone=zone(svc)
+        )
     )
     figures = totals.figures()
     answered = totals["answered"] or 1
@@ -107,6 +110,11 @@ def measure(svc: Services, start: float, end: float, args: Any) -> dict[str, Any
         "frt_median_s": figures["frt_median_s"],
         "frt_p90_s": figures["frt_p90_s"],
     }
+
+
+def zone(svc: Services) -> ZoneInfo:
+    """The business's timezone, which the hour rollups follow."""
+    return ZoneInfo(svc.registry.current.company.timezone)
 
 
 def queue_waits(svc: Services) -> list[tuple[str, float, float]]:
@@ -179,7 +187,9 @@ def side_figures(svc: Services, start: float, end: float) -> dict[str, Any]:
     """FRT percentiles, abandonment, callbacks completed and the wait-estimate error."""
     while svc.run(fold(svc.redis, svc.keys, svc.registry.current)):
         pass
-    totals = svc.run(rollups.read(svc.redis, svc.keys, "all", int(start * 1000), int(end * 1000)))
+    totals = svc.run(
+        rollups.read(svc.redis, svc.keys, "all", int(start * 1000), int(end * 1000), zone=zone(svc))
+    )
     figures = totals.figures()
     events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
     said = svc.run(announcements(svc))

@@ -12,7 +12,9 @@ Rollups (`Keys.metrics_rollup`) are hashes of counters and sparse histogram
 buckets (`queues.histogram`) per scope: `all`, `q:<queue>`, `a:<agent>`,
 `l:<language>`, `qa:<queue>:<agent>`. Minute rollups live `minute_ttl_s`, hour
 rollups the retention, and the `t` (all-time) rollups for Prometheus counters
-forever. Every figure and formula is defined in docs/metrics.md.
+forever. Hours are the company's local clock hours (`queues.local_hours`), so
+they line up with local hours in any zone. Every figure and formula is defined
+in docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -22,20 +24,21 @@ import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
 from ivr.config import Config
 from ivr.keys import Keys
-from queues import histogram
+from queues import histogram, local_hours
+from queues.local_hours import MS_PER_MINUTE
 from queues.models import SERVICE_LEVEL_S
 
 GROUP = "metrics"
 CONSUMER = "fold"
-MS_PER_MINUTE = 60_000
-MS_PER_HOUR = 3_600_000
 DEFAULT_SHORT_ABANDON_S = 5.0
 """Abandons that waited less than this are short: left out of abandonment and SL."""
 DEFAULT_FCR_WINDOW_S = 7 * 86_400
@@ -118,6 +121,10 @@ class Batch:
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_contacts: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     ops: list[Callable[[Any], Any]] = field(default_factory=list)
+    zone: tzinfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.zone = ZoneInfo(self.config.company.timezone)
 
     # -- counting -------------------------------------------------------------
     def bump(self, key: str, name: str, delta: int, ttl: int | None) -> None:
@@ -127,10 +134,10 @@ class Batch:
             self.ttl[key] = ttl
 
     def add(self, ts_ms: int, where: list[str], name: str, delta: int = 1) -> None:
-        """Count `delta` in the minute, hour and all-time rollups of each scope."""
+        """Count `delta` in the minute, local hour and all-time rollups of each scope."""
         o = self.options
+        minute, hour = ts_ms // MS_PER_MINUTE, local_hours.bucket(ts_ms, self.zone)
         for scope in where:
-            minute, hour = ts_ms // MS_PER_MINUTE, ts_ms // MS_PER_HOUR
             self.bump(self.keys.metrics_rollup("m", scope, minute), name, delta, o.minute_ttl_s)
             self.bump(self.keys.metrics_rollup("h", scope, hour), name, delta, o.retention_s)
             self.bump(self.keys.metrics_rollup("t", scope, 0), name, delta, None)
@@ -141,10 +148,10 @@ class Batch:
         self.add(ts_ms, where, f"{name}:{histogram.bucket_of(ms)}")
 
     def add_hours(self, where: list[str], name: str, start_ms: int, end_ms: int) -> None:
-        """A span of time, split at hour boundaries, into hour and all-time rollups."""
+        """A span of time, split at local hour boundaries, into hour and all-time rollups."""
         while start_ms < end_ms:
-            hour = start_ms // MS_PER_HOUR
-            cut = min(end_ms, (hour + 1) * MS_PER_HOUR)
+            hour = local_hours.bucket(start_ms, self.zone)
+            cut = min(end_ms, local_hours.hour_end_ms(start_ms, self.zone))
             for scope in where:
                 key = self.keys.metrics_rollup("h", scope, hour)
                 self.bump(key, name, cut - start_ms, self.options.retention_s)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,10 +18,10 @@ import redis.asyncio as aioredis
 
 from ivr.config import Config
 from ivr.keys import Keys
-from queues import histogram
-from queues.metrics import BUSY_STATES, MS_PER_HOUR, MS_PER_MINUTE, STAFFED_STATES
+from queues import histogram, local_hours
+from queues.local_hours import MS_PER_MINUTE
+from queues.metrics import BUSY_STATES, STAFFED_STATES
 
-GRAIN_MS = {"m": MS_PER_MINUTE, "h": MS_PER_HOUR}
 CES_SCORES = range(1, 8)
 Figure = float | int | None
 
@@ -118,35 +119,56 @@ def ms_ratio(total_ms: int, n: int) -> float | None:
     return total_ms / 1000 / n if n else None
 
 
-def buckets(start_ms: int, end_ms: int, grain: str) -> range:
-    """The bucket numbers of `grain` covering [start, end)."""
-    size = GRAIN_MS[grain]
-    return range(start_ms // size, max(start_ms, end_ms - 1) // size + 1)
+def bucket_starts(start_ms: int, end_ms: int, grain: str, zone: tzinfo | None) -> Sequence[int]:
+    """The start (UTC ms) of every bucket of `grain` overlapping [start, end), oldest first.
+
+    Minutes are UTC minutes. Hours are the local hours of `zone`, the zone the
+    fold keyed them by (`company.timezone`); without it, every quarter hour at
+    which some zone's hour could start is read (4× the keys, most absent).
+    """
+    if grain == "m":
+        last = max(start_ms, end_ms - 1)
+        return range(start_ms - start_ms % MS_PER_MINUTE, last + 1, MS_PER_MINUTE)
+    if zone is None:
+        return local_hours.any_hour_starts(start_ms, end_ms)
+    return local_hours.hour_starts(start_ms, end_ms, zone)
 
 
 async def series(
-    redis: aioredis.Redis, keys: Keys, scope: str, start_ms: int, end_ms: int, grain: str = "h"
+    redis: aioredis.Redis,
+    keys: Keys,
+    scope: str,
+    start_ms: int,
+    end_ms: int,
+    grain: str = "h",
+    zone: tzinfo | None = None,
 ) -> list[tuple[int, Totals]]:
     """(bucket start ms, totals) for every bucket of the range, in one round trip."""
-    numbers = buckets(start_ms, end_ms, grain)
+    starts = bucket_starts(start_ms, end_ms, grain, zone)
     async with redis.pipeline(transaction=False) as pipe:
-        for n in numbers:
-            pipe.hgetall(keys.metrics_rollup(grain, scope, n))
+        for at in starts:
+            pipe.hgetall(keys.metrics_rollup(grain, scope, at // MS_PER_MINUTE))
         replies: list[dict[str, str]] = await pipe.execute()
     out = []
-    for n, fields in zip(numbers, replies, strict=True):
+    for at, fields in zip(starts, replies, strict=True):
         totals = Totals()
         totals.merge(fields)
-        out.append((n * GRAIN_MS[grain], totals))
+        out.append((at, totals))
     return out
 
 
 async def read(
-    redis: aioredis.Redis, keys: Keys, scope: str, start_ms: int, end_ms: int, grain: str = "h"
+    redis: aioredis.Redis,
+    keys: Keys,
+    scope: str,
+    start_ms: int,
+    end_ms: int,
+    grain: str = "h",
+    zone: tzinfo | None = None,
 ) -> Totals:
-    """One scope's totals over the range (whole buckets of `grain`)."""
+    """One scope's totals over the range (whole buckets of `grain`; `zone` as for `series`)."""
     total = Totals()
-    for _, part in await series(redis, keys, scope, start_ms, end_ms, grain):
+    for _, part in await series(redis, keys, scope, start_ms, end_ms, grain, zone):
         total.counts.update(part.counts)
     return total
 
@@ -168,23 +190,30 @@ async def live(redis: aioredis.Redis, keys: Keys, config: Config, now_s: float) 
     """Now waiting, oldest wait, agents by state and service level so far today, per queue.
 
     Waiting counts come from routing's own queue sets, the oldest wait from the
-    fold's waiting set, agent states from routing's agent hash (bounded by the
-    config), and today's service level from at most 24 hour rollups: no event scan.
+    fold's waiting set, agent states from routing's agent hash (the configured
+    agents only), and today's service level from at most 25 local hour rollups: no
+    event scan.
     """
     now_ms, midnight = int(now_s * 1000), local_midnight_ms(config, now_s)
+    zone = ZoneInfo(config.company.timezone)
     queues: dict[str, Any] = {}
     for name in config.queues:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zcard(keys.queue_calls(name))
             pipe.zrange(keys.metrics_waiting(name), 0, 0, withscores=True)
             waiting, oldest = await pipe.execute()
-        today = await read(redis, keys, f"q:{name}", midnight, now_ms)
+        today = await read(redis, keys, f"q:{name}", midnight, now_ms, zone=zone)
         queues[name] = {
             "waiting": int(waiting),
             "oldest_wait_s": max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0,
             "service_level_today": today.service_level(),
             "answered_today": today["answered"],
         }
-    raw: dict[str, str] = await redis.hgetall(keys.routing_agents())  # type: ignore[assignment]
-    states = Counter(json.loads(v).get("state", "offline") for v in raw.values())
-    return {"queues": queues, "agents": dict(states)}
+    return {"queues": queues, "agents": await agent_states(redis, keys, config)}
+
+
+async def agent_states(redis: aioredis.Redis, keys: Keys, config: Config) -> dict[str, int]:
+    """The configured agents by routing state; one never logged in is offline."""
+    names = sorted(config.agents)
+    raws = await redis.hmget(keys.routing_agents(), names) if names else []
+    return dict(Counter(json.loads(v).get("state", "offline") if v else "offline" for v in raws))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 import redis
 
-from queues import histogram
+from queues import histogram, rollups
 from queues.metrics import FoldOptions
-from tests.test_metrics_script import DAY, KEYS, T0, S, Script
+from tests.test_metrics_script import DAY, KEYS, T0, S, Script, in_zone, sample_config
+
+KOLKATA = ZoneInfo("Asia/Kolkata")
+NINE_IN_KOLKATA = datetime(2026, 11, 23, 9, 0, tzinfo=KOLKATA)
+"""09:00 local in Kolkata (+05:30) is 03:30 UTC: not the start of a UTC hour."""
+HOUR = 3600 * S
 
 
 @pytest.fixture(name="script")
@@ -253,12 +261,15 @@ def test_scopes_split_by_queue_agent_and_language(script: Script) -> None:
 
 
 def test_minute_hour_and_total_rollups_agree(script: Script) -> None:
-    """A call answered at 10:00:30 lands in that minute's, that hour's and the all-time rollup."""
+    """A call answered at 10:00:30 lands in that minute's, that hour's and the all-time rollup.
+
+    Both are keyed by the epoch minute they start at (the hour's local start: 10:00).
+    """
     script.event("ENTERQUEUE", T0, call="CA1", queue="billing")
     script.event("CONNECT", T0 + 30 * S, call="CA1", queue="billing", agent="alice", wait_ms=30_000)
     script.fold()
     minute = script.r.hgetall(KEYS.metrics_rollup("m", "q:billing", (T0 + 30 * S) // 60_000))
-    hour = script.r.hgetall(KEYS.metrics_rollup("h", "q:billing", T0 // 3_600_000))
+    hour = script.r.hgetall(KEYS.metrics_rollup("h", "q:billing", T0 // 60_000))
     assert minute["answered"] == hour["answered"] == "1"
     assert script.r.ttl(KEYS.metrics_rollup("m", "q:billing", (T0 + 30 * S) // 60_000)) > 0
     assert script.r.ttl(KEYS.metrics_rollup("t", "q:billing", 0)) == -1
@@ -277,3 +288,46 @@ def test_short_abandon_threshold_is_configurable(script: Script) -> None:
     script.event("ABANDON", T0 + 8 * S, call="CA1", queue="billing", wait_ms=8000)
     script.fold(FoldOptions(short_abandon_s=10))
     assert script.totals("q:billing")["abandoned_short"] == 1
+
+
+def local_ms(at: datetime, minutes: float = 0) -> int:
+    return int((at + timedelta(minutes=minutes)).timestamp() * 1000)
+
+
+def kolkata_hours(script: Script, scope: str, first: int, n: int) -> list[rollups.Totals]:
+    """The `n` Kolkata hour rollups of `scope` from `first` hours after 09:00 local."""
+    start = local_ms(NINE_IN_KOLKATA) + first * HOUR
+    series = script.run(
+        lambda c: rollups.series(c, KEYS, scope, start, start + n * HOUR, zone=KOLKATA)
+    )
+    assert [at for at, _ in series] == [start + i * HOUR for i in range(n)]
+    return [totals for _, totals in series]
+
+
+def test_hours_follow_a_half_hour_zone(r: redis.Redis, redis_url: str) -> None:
+    """In Kolkata, calls at 09:20 and 09:40 local land in the 09:00 local hour, 10:10 in 10:00.
+
+    Waits 10 s and 30 s: 2 answered, 1 within 20 s (SL 50 %), ASA 20 s; the 10:10
+    call waits 5 s. Keyed by UTC hour, 09:20 and 09:40 would split at 09:30.
+    """
+    script = Script(r, redis_url, in_zone(sample_config(), "Asia/Kolkata"))
+    for sid, minute, wait_s in (("CK1", 20, 10), ("CK2", 40, 30), ("CK3", 70, 5)):
+        at = local_ms(NINE_IN_KOLKATA, minute)
+        script.answered(sid, "billing", "alice", at, wait_s * S, 60 * S)
+    script.fold()
+    nine, ten = kolkata_hours(script, "q:billing", 0, 2)
+    assert (nine["entered"], nine["answered"], nine["answered_sl"]) == (2, 2, 1)
+    assert (nine.service_level(), nine.figures()["asa_s"]) == (0.5, 20.0)
+    assert (ten["entered"], ten["answered"], ten.figures()["asa_s"]) == (1, 1, 5.0)
+
+
+def test_agent_time_splits_at_local_hours_in_a_half_hour_zone(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """Alice available 08:30–10:15 in Kolkata: 30 min in the 08:00 hour, 60 in 09:00, 15 in 10."""
+    script = Script(r, redis_url, in_zone(sample_config(), "Asia/Kolkata"))
+    script.event("AGENTSTATUS", local_ms(NINE_IN_KOLKATA, -30), agent="alice", reason="available")
+    script.event("AGENTSTATUS", local_ms(NINE_IN_KOLKATA, 75), agent="alice", reason="offline")
+    script.fold()
+    hours = kolkata_hours(script, "a:alice", -1, 3)
+    assert [h["state_ms:available"] for h in hours] == [30 * 60 * S, 60 * 60 * S, 15 * 60 * S]

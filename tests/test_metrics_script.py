@@ -27,11 +27,17 @@ def sample_config() -> Config:
     return load(SAMPLE_CONFIG)
 
 
+def in_zone(config: Config, zone: str) -> Config:
+    """The config with the company (whose clock the hour rollups follow) in another zone."""
+    company = config.company.model_copy(update={"timezone": zone})
+    return config.model_copy(update={"company": company})
+
+
 class Script:
     """Writes call sessions, routing events and survey replies as the service would."""
 
-    def __init__(self, r: redis.Redis, redis_url: str) -> None:
-        self.r, self.url, self.config = r, redis_url, sample_config()
+    def __init__(self, r: redis.Redis, redis_url: str, config: Config | None = None) -> None:
+        self.r, self.url, self.config = r, redis_url, config or sample_config()
 
     def session(self, sid: str, caller: str, started_ms: int, **extra: Any) -> None:
         body = {"sid": sid, "caller": caller, "called": "+60312345678", "language": "en"}

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
 from ivr import cli, report
+from ivr.config import load
 from ivr.settings import Settings
 from tests.conftest import SAMPLE_CONFIG
-from tests.test_metrics_script import T0, S, Script
+from tests.test_metrics_script import DAY, T0, S, Script
 
 
 @pytest.fixture(name="morning")
@@ -27,10 +31,10 @@ def fixture_morning(r: redis.Redis, redis_url: str) -> Script:
     return s
 
 
-def run(redis_url: str, *argv: str) -> str:
+def run(redis_url: str, *argv: str, config_dir: Path = SAMPLE_CONFIG) -> str:
     args = cli.build_parser().parse_args(["report", "--from", "2026-11-23", *argv])
     out = io.StringIO()
-    settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
+    settings = Settings(redis_url=redis_url, config_dir=config_dir)
     assert report.main(settings, args, out) == 0
     return out.getvalue()
 
@@ -78,3 +82,52 @@ def test_export_detail_records(morning: Script, redis_url: str, fmt: str) -> Non
     else:
         assert lines[0].startswith("call,caller,started_at,queue,agent")
         assert len(lines) == 61
+
+
+def test_a_day_report_lists_its_hours(morning: Script, redis_url: str) -> None:
+    """One day: the table has a row for the 10:00 hour; the CSV has its figures as `hour` rows."""
+    table = run(redis_url, "--to", "2026-11-23", "--queue", "billing").splitlines()
+    header = table.index(next(line for line in table if line.startswith("hour ")))
+    assert table[header + 1].split()[:3] == ["10:00", "60", "60"]  # queued, answered
+    rows = run(redis_url, "--to", "2026-11-23", "--format", "csv").splitlines()
+    assert "hour,10:00,answered,60" in rows
+
+
+def test_a_multi_day_report_lists_dated_hours_in_order(morning: Script, redis_url: str) -> None:
+    """Over two days the same hour of each day is its own dated row, never their sum."""
+    morning.session("CN1", "+60190000001", T0 + DAY)
+    morning.answered("CN1", "billing", "alice", T0 + DAY, 5 * S, 30 * S)
+    morning.fold()
+    doc = json.loads(run(redis_url, "--to", "2026-11-24", "--format", "json"))
+    got = [(r["label"], r["answered"]) for r in doc["intervals"]["rows"]]
+    assert (doc["intervals"]["by"], got) == (
+        "hour",
+        [("2026-11-23 10:00", 60), ("2026-11-24 10:00", 1)],
+    )
+    rows = run(redis_url, "--to", "2026-11-24", "--format", "csv").splitlines()
+    assert "hour,2026-11-24 10:00,answered,1" in rows
+    assert "2026-11-24 10:00" in run(redis_url, "--to", "2026-11-24")
+
+
+def test_a_half_hour_zone_reports_local_hours(
+    r: redis.Redis, redis_url: str, config_dir: Path
+) -> None:
+    """In Kolkata, calls at 09:20 and 09:40 local make one 09:00 row (SL 50 %, ASA 20 s)."""
+    business = config_dir / "business.yaml"
+    text = business.read_text().replace(
+        "  timezone: Asia/Kuala_Lumpur", "  timezone: Asia/Kolkata", 1
+    )
+    business.write_text(text)
+    script = Script(r, redis_url, load(config_dir))
+    nine = int(datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata")).timestamp() * 1000)
+    for sid, minute, wait_s in (("CK1", 20, 10), ("CK2", 40, 30), ("CK3", 70, 5)):
+        script.answered(sid, "billing", "alice", nine + minute * 60 * S, wait_s * S, 60 * S)
+    script.fold()
+    doc = json.loads(
+        run(redis_url, "--to", "2026-11-23", "--format", "json", config_dir=config_dir)
+    )
+    got = [
+        (r["label"], r["queued"], r["service_level"], r["asa_s"]) for r in doc["intervals"]["rows"]
+    ]
+    assert got == [("09:00", 2, 0.5, 20.0), ("10:00", 1, 1.0, 5.0)]
+    assert doc["from"] == "2026-11-23T00:00:00+05:30"

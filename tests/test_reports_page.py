@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -15,21 +16,29 @@ import redis
 from playwright.sync_api import Page, expect
 
 from ivr import cli, report
+from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
 from ivr.settings import Settings
+from tests.agents import go_available
 from tests.conftest import SAMPLE_CONFIG
 from tests.consoles import Console
 from tests.test_browser import (  # noqa: F401  (fixtures: Chromium for this module)
-    SCREENSHOTS,
     fixture_browser,
     fixture_open_page,
     fixture_playwright,
+    fixture_screenshots,
+    is_png,
     log_in,
 )
+from tests.test_connect_e2e import billing_caller
+from tests.test_metrics_script import DAY as DAY_MS
 from tests.test_metrics_script import T0, S, Script
 
 DAY = "2026-11-23"
 """The local date of T0 (Monday 10:00 in Kuala Lumpur)."""
+NEXT_DAY = "2026-11-24"
+LIVE_WAIT_MS = 12_000
+"""Long enough for the page's periodic re-read (reports_live.js, every 5 s) to come round."""
 API = "/api/supervisor/reports"
 BILLING_WAITS_S = (5, 10, 15, 20, 25, 30, 40, 60, 90, 120)
 SUPPORT_WAITS_S = (8, 16, 24)
@@ -78,9 +87,9 @@ def fixture_boss(server: LiveServer) -> Any:
     console.close()
 
 
-def cli_report(redis_url: str, *argv: str) -> dict[str, Any]:
-    """What `ivr report --format json --staffing` prints for the day, as a document."""
-    args = ["report", "--from", DAY, "--to", DAY, "--format", "json", "--staffing", *argv]
+def cli_report(redis_url: str, *argv: str, first: str = DAY, last: str = DAY) -> dict[str, Any]:
+    """What `ivr report --format json --staffing` prints for the days, as a document."""
+    args = ["report", "--from", first, "--to", last, "--format", "json", "--staffing", *argv]
     out = io.StringIO()
     settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
     parsed = cli.build_parser().parse_args(args)
@@ -101,7 +110,7 @@ def test_the_api_shows_the_same_figures_as_ivr_report(
     assert response.status_code == 200, response.text
     doc = response.json()
     expected = cli_report(redis_url, *(["--queue", queue] if queue else []))
-    for part in ("queues", "agents", "staffing", "from", "to"):
+    for part in ("queues", "agents", "staffing", "intervals", "from", "to"):
         assert doc[part] == expected[part], part
     assert doc["queues"]["billing"]["answered"] == len(BILLING_WAITS_S)
     assert doc["queues"]["billing"]["abandoned"] == 2
@@ -121,13 +130,36 @@ def test_hours_hold_frt_percentiles_service_level_and_abandonment(
 ) -> None:
     """Each busy hour of the day has its FRT percentiles, service level and abandon rate."""
     doc = boss.get(f"{API}?from={DAY}&to={DAY}&queue=billing").json()
-    hours = {h["label"]: h for h in doc["hours"]}
+    assert doc["intervals"]["by"] == "hour"
+    hours = {h["label"]: h for h in doc["intervals"]["rows"]}
     assert list(hours) == ["10:00", "11:00"]
     ten, eleven = hours["10:00"], hours["11:00"]
     assert ten["answered"] == 10 and ten["abandon_rate"] == 0
     assert ten["service_level"] == pytest.approx(4 / 10)  # 5, 10, 15 and 20 s are within 20 s
     assert ten["frt_median_s"] <= ten["frt_p90_s"] <= ten["frt_p95_s"]
     assert (eleven["abandoned"], eleven["abandon_rate"], eleven["frt_median_s"]) == (2, 1.0, None)
+
+
+def next_day_call(seeded: Script) -> None:
+    """One more billing call, at 10:00 on the next day."""
+    seeded.session("CN0", "+60150000000", T0 + DAY_MS)
+    seeded.answered("CN0", "billing", "alice", T0 + DAY_MS, 5 * S, 60 * S)
+    off_loop(seeded.fold)
+
+
+def test_several_days_have_dated_hours_equal_to_ivr_report(
+    seeded: Script, boss: Console, redis_url: str
+) -> None:
+    """Over two days the rows are dated hours in order (each day's 10:00 apart), as `ivr report`."""
+    next_day_call(seeded)
+    doc = boss.get(f"{API}?from={DAY}&to={NEXT_DAY}").json()
+    assert doc["intervals"] == cli_report(redis_url, last=NEXT_DAY)["intervals"]
+    got = [(r["label"], r["answered"]) for r in doc["intervals"]["rows"]]
+    assert got == [
+        ("2026-11-23 10:00", len(BILLING_WAITS_S)),
+        ("2026-11-23 11:00", len(SUPPORT_WAITS_S)),
+        ("2026-11-24 10:00", 1),
+    ]
 
 
 def test_ces_by_agent_and_the_frt_ces_scatter(seeded: Script, boss: Console) -> None:
@@ -168,6 +200,7 @@ def test_only_supervisors_see_reports(server: LiveServer) -> None:
     agent = Console(server, "agent", "alice")
     try:
         assert agent.get(API).status_code == 403
+        assert agent.get(f"{API}/live").status_code == 403
         assert agent.get("/supervisor/reports").status_code == 403
     finally:
         agent.close()
@@ -193,7 +226,7 @@ def expected_text(doc: dict[str, Any], kind: str, columns: tuple[str, ...]) -> d
 
 
 def test_the_dashboard_in_chromium(
-    seeded: Script, redis_url: str, open_page: Any, server: LiveServer
+    seeded: Script, redis_url: str, open_page: Any, server: LiveServer, screenshots: Path
 ) -> None:
     """A supervisor opens the reports, sees charts and `ivr report`'s figures, filters a queue."""
     page: Page = open_page()
@@ -213,8 +246,8 @@ def test_the_dashboard_in_chromium(
     expect(page.locator("#advice")).to_contain_text("between 10:00 and 11:00 you need 2 agents")
     expect(page.locator("#scatter-note")).to_have_text(f"{len(SCORES)} rated contacts.")
     expect(page.locator("#frt-table tbody tr")).to_have_count(2)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "reports.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "reports.png"), full_page=True)
+    assert is_png(screenshots / "reports.png")
 
     page.get_by_label("Queue", exact=True).select_option("support")
     expect(page.locator("body")).to_have_attribute("data-loaded", re.compile("queue=support"))
@@ -234,3 +267,53 @@ def test_the_dashboard_fits_a_tablet(seeded: Script, open_page: Any) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 768
     page.get_by_label("From", exact=True).focus()
     assert page.evaluate("document.activeElement.id") == "from"
+
+
+def first_column(page: Page, table: str) -> list[str]:
+    texts: list[str] = page.eval_on_selector_all(
+        f"#{table} tbody th", "ths => ths.map(th => th.textContent)"
+    )
+    return texts
+
+
+def test_the_dashboard_shows_dated_hours_for_several_days(
+    seeded: Script, redis_url: str, open_page: Any
+) -> None:
+    """Choosing two days, the by-hour tables list `ivr report`'s dated hours, headed "by hour"."""
+    next_day_call(seeded)
+    page: Page = open_page()
+    log_in(page, "supervisor", "sam", "sam-demo")
+    page.goto(f"/supervisor/reports?from={DAY}&to={DAY}")
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile("from="))
+    page.get_by_label("To (including)").fill(NEXT_DAY)
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile(f"to={NEXT_DAY}"))
+    labels = [r["label"] for r in cli_report(redis_url, last=NEXT_DAY)["intervals"]["rows"]]
+    assert labels[-1] == "2026-11-24 10:00"
+    assert first_column(page, "sl-table") == first_column(page, "frt-table") == labels
+    expect(page.locator("#sl-title")).to_have_text("Service level and abandonment by hour")
+
+
+def test_the_live_card_follows_a_call_without_reload(
+    tw: Emulator, server: LiveServer, open_page: Any
+) -> None:
+    """A call joining billing after the page loaded shows as waiting, its wait grows; no reload."""
+    page: Page = open_page()
+    log_in(page, "supervisor", "sam", "sam-demo")
+    page.goto("/supervisor/reports")
+    expect(page.locator("#live-status")).to_have_text("live")
+    billing = page.locator('#now-queues tr[data-queue="billing"]')
+    expect(billing.locator(".waiting")).to_have_text("0")
+    expect(billing.locator(".oldest")).to_have_text("–")
+    agents = len(server.app.state.services.registry.current.agents)
+    expect(page.locator('#now-agents [data-state="offline"] .n')).to_have_text(str(agents))
+    page.evaluate("window.sameDocument = true")
+
+    billing_caller(tw)
+    expect(billing.locator(".waiting")).to_have_text("1")
+    tw.advance(30)  # the fold runs on the tick: the oldest wait is read from its waiting set
+    expect(billing.locator(".oldest")).to_have_text(re.compile(r"^0:[34]\d$"), timeout=LIVE_WAIT_MS)
+    go_available(server, "alice")
+    expect(page.locator('#now-agents [data-state="reserved"] .n')).to_have_text("1")
+    expect(page.locator('#now-agents [data-state="offline"] .n')).to_have_text(str(agents - 1))
+    assert page.evaluate("window.sameDocument") is True

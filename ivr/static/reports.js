@@ -1,6 +1,8 @@
 // The reports dashboard: reads GET /api/supervisor/reports for the chosen filters and
 // draws it with Chart.js (vendored). Every chart has its data as a table too. The
 // queue and agent figures are shown as the server formats them (`ivr report`'s text).
+// Rows over time are hours of one day, hours of a few days, or days (`doc.intervals.by`).
+// The live card at the top is reports_live.js.
 "use strict";
 
 const COLOURS = { blue: "#0b5cad", red: "#a4161a", amber: "#8a4b00", green: "#17663a", purple: "#5b3d99" };
@@ -61,7 +63,7 @@ function figures(id, shown, rowTitle) {
   }));
 }
 
-function frt(hours) {
+function frt(hours, unit) {
   const labels = hours.map((h) => h.label);
   draw("frt-chart", {
     type: "line",
@@ -72,12 +74,12 @@ function frt(hours) {
     ] },
     options: { scales: { y: { beginAtZero: true, title: { display: true, text: "seconds" } } } },
   });
-  table("frt-table", ["Hour", "Contacts answered", "Median (s)", "p90 (s)", "p95 (s)", "Mean (s)"],
+  table("frt-table", [unit, "Contacts answered", "Median (s)", "p90 (s)", "p95 (s)", "Mean (s)"],
     hours.map((h) => [h.label, h.answered, fixed(h.frt_median_s, 1), fixed(h.frt_p90_s, 1),
       fixed(h.frt_p95_s, 1), fixed(h.frt_mean_s, 1)]));
 }
 
-function serviceLevel(hours) {
+function serviceLevel(hours, unit) {
   draw("sl-chart", {
     type: "bar",
     data: { labels: hours.map((h) => h.label), datasets: [
@@ -86,7 +88,7 @@ function serviceLevel(hours) {
     ] },
     options: { scales: { y: { min: 0, max: 100, title: { display: true, text: "%" } } } },
   });
-  table("sl-table", ["Hour", "Queued", "Answered", "Abandoned", "Service level", "Abandonment"],
+  table("sl-table", [unit, "Queued", "Answered", "Abandoned", "Service level", "Abandonment"],
     hours.map((h) => [h.label, h.queued, h.answered, h.abandoned,
       fixed(percent(h.service_level), 1, "%"), fixed(percent(h.abandon_rate), 1, "%")]));
 }
@@ -142,8 +144,11 @@ function render(doc) {
   document.getElementById("range-text").textContent = `${when(doc.from)} to ${when(doc.to)}`;
   figures("figures", doc.shown.queues, "figure");
   figures("agent-figures", doc.shown.agents, "figure");
-  frt(doc.hours);
-  serviceLevel(doc.hours);
+  const by = doc.intervals.by;
+  document.querySelectorAll(".by").forEach((node) => { node.textContent = by; });
+  const unit = by === "day" ? "Day" : "Hour";
+  frt(doc.intervals.rows, unit);
+  serviceLevel(doc.intervals.rows, unit);
   ces("ces-agent", doc.agent_ces, "Agent");
   ces("ces-queue", doc.queues, "Queue");
   scatter(doc.scatter);
