@@ -9,6 +9,7 @@ here. The caller never notices any of it: they stay in the hold loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -24,10 +25,12 @@ from queues.reservation import Fired, Reservation
 log = logs.get(__name__)
 RING_GRACE_S = 5
 """The REST call rings a little longer than the reservation, so routing's timer decides."""
+UNREACHABLE_BREAK = "device unreachable"
+"""The break an agent is put on when Twilio refuses to ring their device (as the console)."""
 
 
 async def ring(svc: Services, offer: Reservation) -> None:
-    """Call the agent's device for `offer`; a device we cannot reach counts as busy."""
+    """Call the agent's device for `offer` (see `unreachable` when Twilio refuses)."""
     if is_callback(offer.call_sid) and offer.queue in svc.registry.current.callbacks.customer_first:
         await callback_dial.dial_customer_first(svc, offer)  # the customer is rung first
         return
@@ -53,11 +56,20 @@ async def ring(svc: Services, offer: Reservation) -> None:
         )
     except TwilioRestException as exc:
         log.warning("could not ring agent", agent=offer.agent, code=exc.code)
-        await dispatch_offers(svc, await release(svc, offer, busy=True))
+        await unreachable(svc, offer)
         return
     record = {"call": offer.call_sid, "agent": offer.agent, "leg": leg.sid}
     await svc.redis.hset(svc.keys.offers(), offer.id, json.dumps(record))
     log.info("ringing agent", agent=offer.agent, call=offer.call_sid, reservation=offer.id)
+
+
+async def unreachable(svc: Services, offer: Reservation) -> None:
+    """Twilio refused to ring the agent's device: the call goes back to its place, and the
+    agent goes on break until they come back, instead of being offered call after call."""
+    released = await release(svc, offer, busy=True)
+    with contextlib.suppress(RoutingError):  # reserved or logged off meanwhile: leave them
+        await svc.router.set_break(offer.agent, UNREACHABLE_BREAK)
+    await dispatch_offers(svc, released)
 
 
 async def release(svc: Services, offer: Reservation, busy: bool) -> list[Reservation]:

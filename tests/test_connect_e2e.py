@@ -115,6 +115,26 @@ def test_unanswered_offers_put_the_agent_on_break_after_the_limit(
     assert tw.device("client:alice").ringing is None
 
 
+def test_a_phone_twilio_cannot_ring_puts_the_agent_on_break_and_the_next_agent_is_rung(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Chai's phone is unreachable: Chai goes on break and Alice is rung; the caller only holds."""
+    tw.device("+66811111111").unreachable = True
+    go_available(server, "alice", "chai")
+    call = support_caller(tw)
+    tw.advance(1)
+    agent = state(server, "chai")
+    assert (agent.state, agent.reason) == ("break", "device unreachable")
+    alice = tw.device("client:alice")
+    assert alice.ringing is not None
+    alice.answer().press("1")
+    call.hears("Connecting you now")
+    tw.advance(120)  # past any hold-back: Chai stays on break until they come back
+    assert state(server, "chai").state == "break"
+    assert call.bridge is not None
+    assert not any("sorry" in u.text.lower() for u in call.heard)
+
+
 def test_hanging_up_while_waiting_is_an_abandon(
     tw: Emulator, server: LiveServer, r: redis.Redis
 ) -> None:
