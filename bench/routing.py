@@ -21,8 +21,8 @@ async `queues.router.Router` (redis.asyncio client, `ManualClock`):
    The backlog stays at its size (each take is matched by an enter; offered and
    taken calls are accepted and completed outside the measurement).
    Server time comes from INFO commandstats (EVALSHA usec, deltas around each
-   decision; a decision that offers also runs the `deregister` script, which
-   is counted); client time is the wall time of the Router call.
+   decision; a call-side offer also runs the `deregister` script, which is
+   counted); client time is the wall time of the Router call.
 
 Results are printed and written to the `## Routing` section of `docs/benchmarks.md`.
 """
@@ -441,7 +441,8 @@ def section(result: Result, quick: bool) -> str:
         f"An agent is listed in {result.buckets_per_agent:.1f} buckets on average. One client,",
         "one decision at a time through the async `Router` (ManualClock). Server time is EVALSHA",
         "usec from `INFO commandstats` (deltas around each decision, after CONFIG RESETSTAT);",
-        "a decision that offers a call includes the `deregister` script the Router runs after it.",
+        "a call-side offer (enter -> offered) includes the `deregister` script the Router runs",
+        "after it; an agent-side one (agent takes call) needs none.",
         f"Baseline: a 3-command Lua script (ZADD + HSET + XADD, one hash tag), "
         f"{result.base_before:.2f} usec/call",
         f"before and {result.base_after:.2f} after the run; ratios use the mean, {base:.2f} usec.",
@@ -496,21 +497,30 @@ def section(result: Result, quick: bool) -> str:
         f"{result.reachable_per_agent:.1f} have a language a caller can have; the layout is",
         "synced with the caller languages, as the service does):",
         "",
-        "- *agent takes call*: `status.lua` first unlists the agent (B ZREMs, no-ops: it was "
-        "not listed),",
-        "  `make_available` lists it (B ZADDs, each scored via `qcfg`, which decodes the queue's",
-        "  whole JSON record including the `config` dump), `take_call` reads B heads (B "
-        "ZRANGEs) and",
-        "  unlists it again (B ZREMs); then `Router._offers` runs `deregister.lua`, B more "
-        "ZREMs of",
-        "  an agent that is already unlisted. Each of the two scripts is passed ~2B+9 KEYS",
-        "  and a ~2 KB JSON context naming them, which it decodes.",
-        "- *enter -> offered*: `enter.lua` is cheap; the `deregister.lua` that follows (B ZREMs,",
-        "  same large context) is about 40% of the server time.",
-        "- *enter -> queued*: 9 commands plus decoding the context and the ~1.1 KB queue record.",
+        "- *agent takes call*: one script, `status.lua`. It reads the head of each of the",
+        "  agent's B waiting sets (B ZRANGEs; the queues' weights come in the context, so no",
+        "  queue record is read) and takes the best call: the call's and the agent's records,",
+        "  then 8 writes (call, agent, reservation, ring timer, round-robin counter, waiting",
+        "  set, AGENTSTATUS and OFFERED events), plus one SADD per queue when the agent logs in",
+        "  from offline, or a ZREM of its wrap-up timer when it ends wrap-up. The agent is",
+        "  listed only when it takes nothing, so here it is neither listed nor unlisted, and",
+        "  there is no `deregister` to run. Its context is ~0.45 KB with ~2B+12 KEYS.",
+        "- *enter -> offered*: `enter.lua` offers the call before it would join the waiting",
+        "  set; the `deregister.lua` that follows (B ZREMs, plain KEYS and ARGV, no JSON",
+        "  context) is about a fifth of the server time.",
+        "- *enter -> queued*: 9 commands (4 writes), decoding the ~0.45 KB context and the",
+        "  queue's ~0.25 KB routing record (its config dump follows on a second line of the",
+        "  same ~0.3 KB value and is not decoded).",
+        "- Left in every script, measured by taking parts out: EVALSHA itself, decoding the",
+        "  JSON context, creating `common.lua`'s helper closures on each run (3-4 usec), and",
+        "  3-5 usec per write command, two to three times its own commandstats time. A reply",
+        "  of 1 KiB or more (such as a stored value read with HGET) adds about 5 usec.",
         "- No script does work that grows with the number of waiting calls (the command counts",
         "  per decision are the same at every size); the growth is sorted sets getting larger",
-        "  (O(log n)) and the data set outgrowing CPU caches.",
+        "  (O(log n)) and the data set outgrowing CPU caches, which slows the 3-command",
+        "  baseline too (last column of the second table). From 10,000 to 100,000 calls this",
+        "  adds 35-65 usec per decision on this machine, as much as it did before the scripts",
+        "  were trimmed, so the growth ratios rose as the decisions got cheaper.",
     ]
     lines += ["", "Targets:", ""]
     worst = max(

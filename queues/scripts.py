@@ -1,10 +1,11 @@
 """The routing Lua scripts, registered once per client, each behind one typed function.
 
-Every script is `lua/common.lua` (the fixed KEYS, shared helpers) followed by
-its own file; each file opens with its KEYS/ARGV header. Python passes every
-key in KEYS (fixed keys first, then bucket keys) and one JSON context in ARGV
-that names the bucket keys by index. Scripts answer with JSON; refusals come
-back as errors whose first word maps to an exception in `ivr.errors`.
+Every script but `deregister` is `lua/common.lua` (the fixed KEYS, shared
+helpers) followed by its own file; each file opens with its KEYS/ARGV header.
+Python passes every key in KEYS (fixed keys first, then bucket keys) and one
+JSON context in ARGV that names the bucket keys by index. Scripts answer with
+JSON; refusals come back as errors whose first word maps to an exception in
+`ivr.errors`. `deregister` runs alone, on plain KEYS and ARGV.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ SCRIPT_NAMES = (
     "complete",
     "escalate",
     "maxwait",
-    "deregister",
 )
 
 
@@ -95,6 +95,20 @@ class KeyList:
             keys.routing_version(),
         ]
         self._index = {key: i + 1 for i, key in enumerate(self.keys)}
+        self._fixed = len(self.keys)
+
+    def add_agent_buckets(self, pairs: list[tuple[str, str]]) -> None:
+        """The (waiting, available) keys of the script's agent's buckets, first after the
+        fixed keys: bucket i (from 1) at KEYS[8 + 2i] and KEYS[9 + 2i], where the scripts
+        look for them, so the context need not name them (decoding it was a large share
+        of an agent script's time)."""
+        if len(self.keys) != self._fixed:
+            raise RoutingError("the agent's bucket keys must come first after the fixed keys")
+        for waiting, available in pairs:
+            self.add(waiting)
+            self.add(available)
+        if len(self.keys) != self._fixed + 2 * len(pairs):
+            raise RoutingError("an agent's bucket keys must all be distinct")
 
     def add(self, key: str) -> int:
         """The 1-based Lua index of `key`, adding it on first use."""
@@ -115,10 +129,12 @@ def _raise_for(exc: ResponseError) -> RoutingError:
 class Scripts:
     """The routing scripts registered on one client."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in SCRIPT_NAMES
         }
+        self._deregister = redis.register_script(lua("deregister"))
+        self._agents_key = keys.routing_agents()
 
     async def _run(self, name: str, keys: KeyList, ctx: Context) -> Outcome:
         try:
@@ -170,6 +186,8 @@ class Scripts:
         """A call that waited too long leaves with its overflow action."""
         return await self._run("maxwait", keys, ctx)
 
-    async def deregister(self, keys: KeyList, ctx: Context) -> Outcome:
-        """An agent reserved through one bucket leaves its other available sets."""
-        return await self._run("deregister", keys, ctx)
+    async def deregister(self, agent: str, available: list[str]) -> bool:
+        """An agent reserved through one bucket leaves its `available` sets (the keys of
+        all its buckets); False when it is listed again and so was left alone."""
+        dropped = await self._deregister(keys=[self._agents_key, *available], args=[agent])
+        return bool(dropped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from ivr.store import async_client
 from queues.events import EventType, read_events
 from queues.invariants import problems, snapshot
 from queues.models import AgentConfig, QueueConfig
-from queues.router import Router
+from queues.router import Router, agent_record, parse_stored, queue_record, stored_record
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys("test")
@@ -309,6 +310,94 @@ async def test_escalation_never_costs_the_caller_their_place(
 
 # -- offers -----------------------------------------------------------------------------
 
+MULTILINGUAL = {"ann": {"billing": 1, "en": 3, "ms": 3}, "bob": {"billing": 1, "en": 3}}
+"""Agents listed in several buckets of one queue: `-`, and one per skill (no languages are
+declared, so every skill counts as one)."""
+
+
+async def listed_in(router: Router, agent: str) -> list[str]:
+    """The available sets of the agent's buckets that hold it."""
+    layout = await router.layout()
+    keys = [layout.available_key(b) for b in layout.agent_buckets(agent)]
+    return [k for k in keys if await router.redis.zscore(k, agent) is not None]
+
+
+def count_deregisters(router: Router) -> list[str]:
+    """The agents the router deregisters from now on, in order."""
+    seen: list[str] = []
+    original = router.scripts.deregister
+
+    async def counting(agent: str, available: list[str]) -> bool:
+        seen.append(agent)
+        return await original(agent, available)
+
+    router.scripts.deregister = counting  # type: ignore[method-assign]
+    return seen
+
+
+async def test_agent_offered_through_one_bucket_leaves_all_its_available_sets(
+    setup: Setup,
+) -> None:
+    """A call-side offer takes the agent out of every bucket it was listed in, not just one."""
+    router = await setup(BILLING, MULTILINGUAL)
+    await router.set_available("ann")
+    assert len(await listed_in(router, "ann")) == 4
+    deregistered = count_deregisters(router)
+    entry = await router.enter("c", "billing", language="ms")
+    assert entry.reservation is not None and entry.reservation.agent == "ann"
+    assert await listed_in(router, "ann") == []
+    assert deregistered == ["ann"]
+
+
+async def test_agent_who_takes_a_call_on_becoming_available_is_never_listed(
+    setup: Setup, aredis: aioredis.Redis
+) -> None:
+    """An agent-side offer needs no deregistering: the agent took the call before being listed."""
+    router = await setup(BILLING, MULTILINGUAL)
+    await router.enter("c", "billing", language="en")
+    deregistered = count_deregisters(router)
+    (offer,) = await router.set_available("bob")
+    assert offer.call_sid == "c"
+    assert await listed_in(router, "bob") == []
+    assert deregistered == []
+    assert await problems_now(router) == []
+
+
+async def test_agent_ending_a_call_with_nothing_waiting_is_listed_everywhere(
+    setup: Setup,
+) -> None:
+    """An agent freed with no eligible call waiting is listed in each of its buckets."""
+    queues = {"billing": {"required_skills": {"billing": 1}, "wrap_up_s": 0}}
+    router = await setup(queues, MULTILINGUAL)
+    await router.enter("c", "billing", language="ms")
+    (offer,) = await router.set_available("ann")
+    await router.accept(offer.id, "ann")
+    assert await router.complete("c") == []
+    assert len(await listed_in(router, "ann")) == 4
+    assert await problems_now(router) == []
+
+
+async def test_entry_of_an_agent_no_longer_listed_is_skipped_and_dropped(
+    setup: Setup, aredis: aioredis.Redis
+) -> None:
+    """An available-set entry left behind (a deregister that never ran) is never offered a call,
+    and going offline no longer clears it: the next call-side decision drops it."""
+    router = await setup(BILLING, MULTILINGUAL)
+    await router.set_available("ann")
+    layout = await router.layout()
+    (ms,) = [b for b in layout.agent_buckets("ann") if b.language == "ms"]
+    await router.set_offline("ann")
+    await aredis.zadd(layout.available_key(ms), {"ann": 0})  # as if a deregister was lost
+    entry = await router.enter("c", "billing", language="ms")
+    assert entry.status == "queued"
+    assert await aredis.zscore(layout.available_key(ms), "ann") is None
+
+
+async def problems_now(router: Router) -> list[str]:
+    """The invariants broken in the router's state right now."""
+    layout = await router.layout()
+    return problems(await snapshot(router.redis, layout), layout)
+
 
 async def test_rejected_call_goes_to_another_agent_not_back(setup: Setup) -> None:
     """A rejected call is offered to another eligible available agent, not the one who rejected."""
@@ -579,6 +668,66 @@ async def test_removed_queue_keeps_its_waiting_calls(setup: Setup, aredis: aiore
         {"sales": QueueConfig(required_skills={"s": 1})}, {"a": agent_config("a", {"billing": 1})}
     )
     assert "billing" not in (await router.load()).queues
+
+
+@pytest.mark.parametrize(
+    "queue",
+    [
+        pytest.param(QueueConfig(), id="defaults"),
+        pytest.param(
+            QueueConfig.model_validate(
+                {
+                    "display_name": "Billing",
+                    "required_skills": {"billing": 2},
+                    "strategy": "most_skilled",
+                    "escalation": [{"after_s": 30, "required_skills": {"billing": 4}}],
+                    "max_size": 5,
+                    "when_full": {"queue": "sales"},
+                    "hold": {"messages": [{"every_s": 30, "text": {"en": "Still here"}}]},
+                }
+            ),
+            id="customised",
+        ),
+    ],
+)
+def test_stored_queue_record_keeps_the_config_after_the_routing_fields(
+    queue: QueueConfig,
+) -> None:
+    """A stored queue value is the scripts' record on one line and the config on the next, small
+    enough to stay under the 1 KiB that makes a script's read slower."""
+    raw = stored_record(queue_record(queue), queue)
+    record, config = parse_stored(raw)
+    assert record == queue_record(queue)
+    assert QueueConfig.model_validate(config) == queue
+    assert len(raw.encode()) < 1024
+
+
+def test_stored_agent_record_leaves_out_the_login_secret() -> None:
+    """The agent's stored config rebuilds the agent, less the hash of its login secret."""
+    agent = AgentConfig(name="Ann", device="client:ann", skills={"b": 2}, secret_hash="x$y")
+    raw = stored_record(agent_record(agent, {"q": 2}), agent, exclude=frozenset({"secret_hash"}))
+    record, config = parse_stored(raw)
+    assert record["device"] == "client:ann" and record["skill"] == {"q": 2}
+    assert AgentConfig.model_validate(config) == agent.model_copy(update={"secret_hash": None})
+
+
+async def test_records_stored_as_one_json_object_still_route(
+    setup: Setup, aredis: aioredis.Redis
+) -> None:
+    """Config written before records and configs were split (one object, config inside) loads,
+    and the scripts read it."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    layout = await router.layout()
+    queue, agent = layout.queues["billing"], layout.agents["ann"]
+    old_queue = queue_record(queue) | {"config": queue.model_dump(mode="json")}
+    old_agent = agent_record(agent, {"billing": 1}) | {"config": agent.model_dump(mode="json")}
+    await aredis.hset(KEYS.routing_queues(), "billing", json.dumps(old_queue))
+    await aredis.hset(KEYS.routing_agent_config(), "ann", json.dumps(old_agent))
+    assert (await router.load()).queues["billing"] == queue
+    assert (await router.load()).agents["ann"] == agent
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None and entry.reservation.device == "client:ann"
 
 
 async def test_skill_removed_from_agent_stops_offers(setup: Setup) -> None:

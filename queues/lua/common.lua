@@ -3,19 +3,24 @@
 -- Every routing script is called with the same nine fixed KEYS, then the
 -- bucket keys it needs; ARGV[1] is a JSON context naming those by index:
 --   KEYS[1] agents hash        agent id -> runtime state JSON
---   KEYS[2] agent-config hash  agent id -> config JSON
+--   KEYS[2] agent-config hash  agent id -> config record (see `record` below)
 --   KEYS[3] calls hash         call sid -> queue entry JSON
 --   KEYS[4] reservations hash  reservation id -> offer JSON
 --   KEYS[5] timers zset        "kind:id" scored by due ms
 --   KEYS[6] events stream
---   KEYS[7] queues hash        queue name -> config JSON
+--   KEYS[7] queues hash        queue name -> config record (see `record` below)
 --   KEYS[8] counters hash      "rr:<queue>" round-robin counters
 --   KEYS[9] version string     config version the caller's layout was built from
---   KEYS[10..] bucket keys     referenced from ARGV[1] by index
+--   KEYS[10..] bucket keys     referenced from ARGV[1] by index; a script about an
+--                              agent gets that agent's buckets first, two keys each:
+--                              bucket i's waiting set is KEYS[8 + 2i], its available
+--                              set KEYS[9 + 2i] (so the context need not name them)
 -- ARGV[1] context: {now (ms), version, res: [fresh reservation ids], rnd (0..1),
---   entries: [{q, s, l, w, a}] the agent's buckets (w waiting, a available key index),
+--   entries: [queue] the queue of each of the agent's buckets, in that order,
+--   queues: {name: [weight, strategy]} for the agent's queues, from the caller's layout
+--           (equal to the stored records, as the version check guarantees),
 --   staffed: [key index] the agent's queues' staffed sets,
---   bucket: {q, s, l, w, a, m, st} the call's bucket (m calls zset, st staffed set), ...}
+--   bucket: {q, w, a, m, st} the call's bucket (m calls zset, st staffed set), ...}
 local AGENTS, AGENT_CFG, CALLS, RES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TIMERS, EVENTS, QUEUES, COUNTERS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ctx = cjson.decode(ARGV[1])
@@ -37,10 +42,26 @@ end
 
 local function jput(key, field, value) redis.call('HSET', key, field, cjson.encode(value)) end
 
-local QCFG = {}
+-- A queue or agent config record: its first line is the JSON the scripts read; the full
+-- config dump follows on the next line for `Router.load`, and is never decoded here.
+local function record(key, field)
+  local raw = redis.call('HGET', key, field)
+  if not raw then return false end
+  local cut = string.find(raw, '\n', 1, true)
+  if cut then raw = string.sub(raw, 1, cut - 1) end
+  return cjson.decode(raw)
+end
+
+-- Each queue's and agent's record is read at most once per script run.
+local QCFG, ACFG = {}, {}
 local function qcfg(name)
-  if QCFG[name] == nil then QCFG[name] = jget(QUEUES, name) or false end
+  if QCFG[name] == nil then QCFG[name] = record(QUEUES, name) end
   return QCFG[name]
+end
+
+local function acfg_of(id)
+  if ACFG[id] == nil then ACFG[id] = record(AGENT_CFG, id) end
+  return ACFG[id]
 end
 
 local function emit(kind, fields)
@@ -59,26 +80,31 @@ end
 
 -- The agent's sort score in one queue's available sets, by that queue's strategy.
 -- Ties are broken by the sorted set itself: equal scores order by agent id.
-local function agent_score(id, a, q, acfg)
-  local strategy = qcfg(q).strategy
+local function agent_score(id, a, q)
+  local strategy = ctx.queues[q][2]
   if strategy == 'round_robin' then return (a.rr[q] or 0)
   elseif strategy == 'fewest_calls' then return a.calls
   elseif strategy == 'least_talk_time' then return a.talk
-  elseif strategy == 'most_skilled' then return -(acfg.skill[q] or 0) * 1e13 + a.idle
+  elseif strategy == 'most_skilled' then return -(acfg_of(id).skill[q] or 0) * 1e13 + a.idle
   elseif strategy == 'random' then return math.floor((ctx.rnd or 0) * 1e9)
   end
   return a.idle
 end
 
-local function list_agent(id, a, acfg)
-  for _, e in ipairs(ctx.entries) do
-    redis.call('ZADD', KEYS[e.a], fmt(agent_score(id, a, e.q, acfg)), id)
+-- The agent's buckets: bucket i is in queue ENTRIES[i], its sets are at fixed KEYS.
+local ENTRIES = ctx.entries or {}
+local function waiting_key(i) return KEYS[8 + 2 * i] end
+local function available_key(i) return KEYS[9 + 2 * i] end
+
+local function list_agent(id, a)
+  for i, q in ipairs(ENTRIES) do
+    redis.call('ZADD', available_key(i), fmt(agent_score(id, a, q)), id)
   end
   a.listed = 1
 end
 
 local function unlist_agent(id, a)
-  for _, e in ipairs(ctx.entries) do redis.call('ZREM', KEYS[e.a], id) end
+  for i = 1, #ENTRIES do redis.call('ZREM', available_key(i), id) end
   a.listed = 0
 end
 
@@ -94,14 +120,16 @@ local function agent_status(id, a)
   emit('AGENTSTATUS', {agent = id, reason = reason})
 end
 
--- Offer waiting call `sid` to agent `id`: both become reserved until the ring timeout.
-local function reserve(sid, c, wait_key, id, a)
+-- Offer call `sid` to agent `id`: both become reserved until the ring timeout.
+-- `wait_key`: the waiting set the call leaves (nil: it was never added to one).
+-- `listed`: the agent was picked from one available set and is still in its others,
+-- which the offer asks `Router` to clear (deregister.lua).
+local function reserve(sid, c, wait_key, id, a, listed)
   local q = qcfg(c.queue)
-  local acfg = jget(AGENT_CFG, id)
   RES_USED = RES_USED + 1
   local res_id = ctx.res[RES_USED]
   local expires = NOW + q.ring_ms
-  redis.call('ZREM', wait_key, sid)
+  if wait_key then redis.call('ZREM', wait_key, sid) end
   c.state = 'ringing'; c.res = res_id; c.agent = id
   jput(CALLS, sid, c)
   a.rr[c.queue] = redis.call('HINCRBY', COUNTERS, 'rr:' .. c.queue, 1)
@@ -112,7 +140,8 @@ local function reserve(sid, c, wait_key, id, a)
   emit('OFFERED', {call = sid, agent = id, queue = c.queue, wait_ms = NOW - c.entered,
                    priority = c.prio, language = c.lang})
   OFFERS[#OFFERS + 1] = {id = res_id, call = sid, agent = id, queue = c.queue,
-                         device = acfg.device, expires = expires, data = c.data}
+                         device = acfg_of(id).device, expires = expires, data = c.data,
+                         listed = listed}
 end
 
 -- The best listed agent of an available set other than `exclude`; unlisted
@@ -133,49 +162,52 @@ local function pick_agent(avail_key, exclude)
   end
 end
 
--- Call-side decision: offer waiting call `sid` in bucket `b` to its best available agent.
-local function offer_call(sid, c, b, exclude)
+-- Call-side decision: offer call `sid` of bucket `b` to its best available agent;
+-- `waiting`: the call is in the bucket's waiting set (enter.lua adds it only if not offered).
+local function offer_call(sid, c, b, exclude, waiting)
   local id, a = pick_agent(KEYS[b.a], exclude)
   if id then
     redis.call('ZREM', KEYS[b.a], id)
-    reserve(sid, c, KEYS[b.w], id, a)
+    reserve(sid, c, waiting and KEYS[b.w] or nil, id, a, true)
     return true
   end
   return false
 end
 
--- Agent-side decision: the listed agent takes the best head call of its buckets:
--- heavier queue first, then higher priority and older original time (the packed
--- score), then call sid.
+-- Agent-side decision: agent `id`, available and in none of its available sets, takes
+-- the best head call of its buckets: heavier queue first, then higher priority and older
+-- original time (the packed score), then call sid. Returns whether it took one.
 local function take_call(id, a)
-  if a.listed ~= 1 then return false end
   local best, best_w, best_score, best_key
-  for _, e in ipairs(ctx.entries) do
-    local head = redis.call('ZRANGE', KEYS[e.w], 0, 0, 'WITHSCORES')
+  for i, q in ipairs(ENTRIES) do
+    local key = waiting_key(i)
+    local head = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if head[1] then
-      local w = qcfg(e.q).weight
+      local w = ctx.queues[q][1]
       local score = tonumber(head[2])
       if best == nil or w > best_w or (w == best_w and (score < best_score
           or (score == best_score and head[1] < best))) then
-        best, best_w, best_score, best_key = head[1], w, score, KEYS[e.w]
+        best, best_w, best_score, best_key = head[1], w, score, key
       end
     end
   end
   if best == nil then return false end
-  unlist_agent(id, a)
-  reserve(best, jget(CALLS, best), best_key, id, a)
+  reserve(best, jget(CALLS, best), best_key, id, a, false)
   return true
 end
 
--- Agent becomes available now: listed at once, or held back `delay_ms` first.
-local function make_available(id, a, acfg, delay_ms)
-  a.state = 'available'; a.reason = ''; a.res = ''; a.call = ''; a.since = NOW
-  if delay_ms > 0 then
-    a.listed = 0
-    redis.call('ZADD', TIMERS, fmt(NOW + delay_ms), 'hold:' .. id)
-  else
-    list_agent(id, a, acfg)
-  end
+-- Agent `id` becomes available now, in none of its available sets yet. Unless held back
+-- `delay_ms` first, the caller then runs take_or_list (after its AGENTSTATUS event).
+local function make_available(id, a, delay_ms)
+  a.state = 'available'; a.reason = ''; a.listed = 0; a.res = ''; a.call = ''; a.since = NOW
+  if delay_ms > 0 then redis.call('ZADD', TIMERS, fmt(NOW + delay_ms), 'hold:' .. id) end
+end
+
+-- An available agent, not held back and in none of its available sets, takes the best
+-- waiting call at once, or else is listed. Taking first spares listing it only to unlist
+-- it again, and leaves no entries behind to deregister.
+local function take_or_list(id, a)
+  if not take_call(id, a) then list_agent(id, a) end
 end
 
 -- Remove call `sid` from its queue (abandon, timeout, overflow); returns its position.
@@ -209,7 +241,7 @@ end
 -- completed call has one: the device was being rung when the call ended.
 local function complete_call(sid, c, kind)
   local id = c.agent
-  local a, acfg = jget(AGENTS, id), jget(AGENT_CFG, id)
+  local a, acfg = jget(AGENTS, id), acfg_of(id)
   if c.pending then connect_event(sid, c, c.pending.offered) end
   local talk = NOW - c.connected
   redis.call('HDEL', CALLS, sid)
@@ -222,11 +254,12 @@ local function complete_call(sid, c, kind)
   if wrap > 0 then
     a.state = 'wrap_up'; a.since = NOW
     redis.call('ZADD', TIMERS, fmt(NOW + wrap), 'wrap:' .. id)
+    agent_status(id, a)
   else
     a.idle = NOW
-    make_available(id, a, acfg, 0)
+    make_available(id, a, 0)
+    agent_status(id, a)
+    take_or_list(id, a)
   end
-  agent_status(id, a)
-  take_call(id, a)
   jput(AGENTS, id, a)
 end

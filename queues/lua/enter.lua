@@ -18,12 +18,10 @@ if q.when_no_agents == 'divert' and redis.call('SCARD', KEYS[b.st]) == 0 then
   return result('no_agents', {action = q.no_agents_action})
 end
 redis.call('ZADD', KEYS[b.m], ctx.score, sid)
-redis.call('ZADD', KEYS[b.w], ctx.score, sid)
 local position = redis.call('ZRANK', KEYS[b.m], sid) + 1
 local c = {queue = b.q, lang = ctx.language, step = 0, score = ctx.score, prio = ctx.priority,
            orig = ctx.orig, entered = NOW, state = 'waiting', res = '', agent = '', avoid = '',
            data = ctx.data, pos0 = position}
-jput(CALLS, sid, c)
 emit('ENTERQUEUE', {call = sid, queue = b.q, position = position, priority = ctx.priority,
                     language = ctx.language, wait_ms = NOW - ctx.orig})
 if #q.steps_ms > 0 then redis.call('ZADD', TIMERS, fmt(NOW + q.steps_ms[1]), 'esc:' .. sid) end
@@ -34,9 +32,12 @@ if ctx.prefer ~= '' and redis.call('ZSCORE', KEYS[b.a], ctx.prefer) then
   local a = jget(AGENTS, ctx.prefer)
   if a and a.listed == 1 then
     redis.call('ZREM', KEYS[b.a], ctx.prefer)
-    reserve(sid, c, KEYS[b.w], ctx.prefer, a)
+    reserve(sid, c, nil, ctx.prefer, a, true)
     return result('offered', {position = position, sticky = true})
   end
 end
-if offer_call(sid, c, b, '') then return result('offered', {position = position}) end
+-- Offered at once, the call never enters the bucket's waiting set; otherwise it waits.
+if offer_call(sid, c, b, '', false) then return result('offered', {position = position}) end
+redis.call('ZADD', KEYS[b.w], ctx.score, sid)
+jput(CALLS, sid, c)
 return result('queued', {position = position})

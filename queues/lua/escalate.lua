@@ -24,7 +24,7 @@ if c.state == 'waiting' then
   redis.call('ZREM', KEYS[ctx.bucket.w], sid)
   redis.call('ZADD', KEYS[ctx.next.w], c.score, sid)
   jput(CALLS, sid, c)
-  offer_call(sid, c, ctx.next, '')
+  offer_call(sid, c, ctx.next, '', true)
 else
   jput(CALLS, sid, c)
 end

@@ -24,13 +24,13 @@ emit(kind, {call = sid, queue = c.queue, position = position, original_position 
             language = c.lang})
 if c.state == 'ringing' then
   local id = c.agent
-  local a, acfg = jget(AGENTS, id), jget(AGENT_CFG, id)
+  local a = jget(AGENTS, id)
   redis.call('HDEL', RES, c.res)
   redis.call('ZREM', TIMERS, 'ring:' .. c.res)
   emit('RINGCANCELED', {call = sid, agent = id, queue = c.queue, ring_ms = NOW - a.since})
-  make_available(id, a, acfg, 0)
+  make_available(id, a, 0)
   agent_status(id, a)
-  take_call(id, a)
+  take_or_list(id, a)
   jput(AGENTS, id, a)
 end
 return result('abandoned', {position = position})

@@ -5,7 +5,7 @@
 --       call's bucket keys.
 -- ARGV[1]: {now, version, res, rnd, reservation, agent, reason: reject|busy|noanswer,
 --           timer ("" or the ring timer to claim), step (the call's step as read),
---           entries, staffed, bucket: {q, s, w, a, m}}
+--           entries, staffed, bucket: {q, w, a, m}}
 -- Returns JSON {status: released|gone, offers}; errors RESERVATION, RETRY.
 local r = jget(RES, ctx.reservation)
 if ctx.timer ~= '' then
@@ -16,7 +16,7 @@ elseif NOW >= r.expires then
   return redis.error_reply('RESERVATION ' .. ctx.reservation .. ' has timed out')
 end
 local sid, id = r.call, r.agent
-local c, a, acfg = jget(CALLS, sid), jget(AGENTS, id), jget(AGENT_CFG, id)
+local c, a, acfg = jget(CALLS, sid), jget(AGENTS, id), acfg_of(id)
 if c.step ~= ctx.step or c.queue ~= ctx.bucket.q or id ~= ctx.agent then
   return redis.error_reply('RETRY the call moved while the script was prepared')
 end
@@ -38,20 +38,20 @@ else
                     reason = ctx.reason})
   delay = (ctx.reason == 'busy') and acfg.busy_ms or acfg.reject_ms
 end
+local ready = false
 if a.missed >= acfg.max_no_answer then
   a.state = 'break'; a.reason = 'missed calls'; a.listed = 0; a.res = ''; a.call = ''
   a.since = NOW; a.missed = 0
   set_staffed(id, false)
   agent_status(id, a)
 else
-  make_available(id, a, acfg, delay)
+  make_available(id, a, delay)
   agent_status(id, a)
+  ready = delay <= 0
 end
 -- Offer the call to someone else first; the agent who just let it go only gets
--- it back when nobody else eligible is available. The agent is stored first:
--- pick_agent reads stored states and would drop it as stale.
-jput(AGENTS, id, a)
-offer_call(sid, c, ctx.bucket, id)
-take_call(id, a)
+-- it back when nobody else eligible is available (it is listed only after this).
+offer_call(sid, c, ctx.bucket, id, true)
+if ready then take_or_list(id, a) end
 jput(AGENTS, id, a)
 return result('released')

@@ -7,7 +7,7 @@
 -- KEYS: the fixed keys of common.lua, then the agent's bucket and staffed keys and the
 --       call's bucket keys.
 -- ARGV[1]: {now, version, res, rnd, call, agent, reason (event), break_reason,
---           step (the call's step as read), entries, staffed, bucket: {q, s, w, a, m}}
+--           step (the call's step as read), entries, staffed, bucket: {q, w, a, m}}
 -- Returns JSON {status: requeued, position, offers}; errors ROUTING (the call is not
 -- pending on this agent: confirmed, or ended), RETRY.
 local sid, id, b = ctx.call, ctx.agent, ctx.bucket
@@ -34,5 +34,5 @@ a.since = NOW; a.missed = 0
 set_staffed(id, false)
 agent_status(id, a)
 jput(AGENTS, id, a)
-offer_call(sid, c, b, id)
+offer_call(sid, c, b, id, true)
 return result('requeued', {position = redis.call('ZRANK', KEYS[b.m], sid) + 1})

@@ -6,8 +6,7 @@
 --           hold_end | wrap_end (timers; `timer` is the member to claim)
 -- Returns JSON {status: ok|gone, state, offers}; errors UNKNOWN_AGENT, INVALID_TRANSITION.
 local id, target = ctx.agent, ctx.target
-local acfg = jget(AGENT_CFG, id)
-if not acfg then return redis.error_reply('UNKNOWN_AGENT ' .. id) end
+if not acfg_of(id) then return redis.error_reply('UNKNOWN_AGENT ' .. id) end
 local a = jget(AGENTS, id) or new_agent()
 local from = a.state
 local allowed = {
@@ -27,8 +26,8 @@ elseif target == 'refresh' then
   for _, k in ipairs(ctx.drop) do redis.call('ZREM', KEYS[k], id) end
   if from ~= 'offline' and from ~= 'break' then set_staffed(id, true) end
   if from == 'available' and a.listed == 1 then
-    list_agent(id, a, acfg)
-    take_call(id, a)
+    a.listed = 0
+    take_or_list(id, a)
     jput(AGENTS, id, a)
   end
   return result('ok', {state = a.state})
@@ -37,8 +36,13 @@ elseif not allowed[target][from] then
                            .. ' to ' .. target)
 end
 if target == 'available' and from == 'available' then return result('ok', {state = from}) end
-redis.call('ZREM', TIMERS, 'hold:' .. id, 'wrap:' .. id)
-unlist_agent(id, a)
+-- A pending hold-back or wrap-up timer is dropped (a timer that fired was claimed above).
+if ctx.timer == '' and (from == 'available' or from == 'wrap_up') then
+  redis.call('ZREM', TIMERS, 'hold:' .. id, 'wrap:' .. id)
+end
+-- Only a listed agent is in its available sets (entries left by an offer made through
+-- another bucket are the Router's to clear, and pick_agent skips them meanwhile).
+if a.listed == 1 then unlist_agent(id, a) end
 if target == 'break' or target == 'offline' then
   a.state = target; a.reason = ctx.reason; a.since = NOW; a.missed = 0
   set_staffed(id, false)
@@ -46,10 +50,13 @@ else
   -- Idle time counts from the last call or login, not from a missed offer.
   if target ~= 'hold_end' then a.idle = NOW end
   if target == 'available' then a.missed = 0 end
-  make_available(id, a, acfg, 0)
-  set_staffed(id, true)
+  make_available(id, a, 0)
+  -- From wrap-up or a hold-back the agent is still in its staffed sets.
+  if from == 'offline' or from == 'break' then set_staffed(id, true) end
 end
 if a.state ~= from or target == 'break' then agent_status(id, a) end
-take_call(id, a)
+-- An agent who takes a call is stored by reserve(); any other is stored here.
+if a.state == 'available' and take_call(id, a) then return result('ok', {state = a.state}) end
+if a.state == 'available' then list_agent(id, a) end
 jput(AGENTS, id, a)
 return result('ok', {state = a.state})
