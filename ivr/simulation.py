@@ -186,11 +186,7 @@ class Simulation:
         now = self.clock.now()
         for agent in self.agents:
             leg = self.tw.device(agent.device).call
-            if leg is not None and (
-                (agent.accepted_at is None and accepts_keys(leg))
-                or (agent.hangup_at is None and leg.bridge is not None)
-                or (agent.hangup_at is not None and agent.hangup_at <= now)
-            ):
+            if leg is not None and agent_due(agent, leg, now):
                 return True
         return any(self.caller_attention(c, now) for c in self.active)
 
@@ -252,28 +248,22 @@ class Simulation:
         if leg is None:
             agent.accepted_at, agent.hangup_at = None, None
             return False
-        if agent.accepted_at is None and accepts_keys(leg):
+        action = agent_due(agent, leg, self.clock.now())
+        if action == "accept":
             agent.accepted_at = self.clock.now()
             self.tw.deliver(leg, "dtmf", "1")
-            return True
-        if agent.accepted_at is not None and agent.hangup_at is None and leg.bridge is not None:
+        elif action == "talk" and agent.accepted_at is not None and leg.bridge is not None:
             # The handle time runs from the accept (what routing counts as the connect);
             # the bridge comes after the caller's "connecting you", or a callback's ring.
             agent.caller = self.customer(leg.bridge.other(leg))
-            talk = (
-                agent.caller.talk_s
-                if agent.caller
-                else self.talk_rng.expovariate(1 / self.args.aht)
-            )
+            talk = agent.caller.talk_s if agent.caller else self.args.aht
             agent.hangup_at = max(agent.accepted_at + talk, self.clock.now())
-            return True
-        if agent.hangup_at is not None and self.clock.now() >= agent.hangup_at:
+        elif action == "hang up":
             if agent.caller is not None and agent.accepted_at is not None:
                 agent.caller.handled_s = self.clock.now() - agent.accepted_at
             agent.accepted_at, agent.hangup_at, agent.caller = None, None, None
             self.tw.hangup(leg)
-            return True
-        return False
+        return bool(action)
 
     def customer(self, leg: Call) -> Caller | None:
         """The simulated caller on `leg`: their own call, or a callback to their number."""
@@ -281,6 +271,15 @@ class Simulation:
             if number in self.by_number:
                 return self.by_number[number]
         return None
+
+
+def agent_due(agent: Agent, leg: Call, now: float) -> str:
+    """What the agent on `leg` does now: "accept", "talk", "hang up", or "" (nothing yet)."""
+    if agent.accepted_at is None:
+        return "accept" if accepts_keys(leg) else ""
+    if agent.hangup_at is None:
+        return "talk" if leg.bridge is not None else ""
+    return "hang up" if now >= agent.hangup_at else ""
 
 
 def accepts_keys(call: Call) -> bool:
