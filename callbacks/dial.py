@@ -117,17 +117,18 @@ async def start_attempt(svc: Services, cb: Callback, agent: str) -> int | None:
     return moved.attempt
 
 
-async def hand_back(svc: Services, cb_id: str) -> None:
+async def hand_back(svc: Services, cb_id: str, outcome: str = UNREACHABLE) -> None:
     """dialling(k) -> queued: the agent's device could not be rung, so no one dialled.
 
     For an agent-first attempt accepted in the console (`ivr.console.accept`); the
-    routing entry goes back to its place (`Router.requeue`) and attempt k's watchdog
-    then finds nothing to do. The attempt still counts.
+    routing entry goes back to its place (`Router.requeue`, or the pending connection's
+    timer, `outcome` CONNECT_LOST) and attempt k's watchdog then finds nothing to do.
+    The attempt still counts.
     """
     cb = await get(svc, cb_id)
     if cb is None or cb.state != "dialling":
         return
-    data = {"outcome": UNREACHABLE, "queue": cb.queue}
+    data = {"outcome": outcome, "queue": cb.queue}
     await move(svc, cb, ("dialling",), "queued", "CALLBACKQUEUED", attempt=cb.attempts, data=data)
 
 

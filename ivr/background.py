@@ -1,9 +1,10 @@
 """The web process's own background work: routing timers and config sync.
 
-Ring timeouts, wrap-up ends, escalation steps and max waits are due in a
-Redis sorted set (`queues.timers`); any number of processes may serve it,
-each timer firing once. `tick` does one pass, so tests on a controlled clock
-can drive it from the emulator's clock hook instead of the loop.
+Ring timeouts, wrap-up ends, escalation steps, max waits and unconfirmed
+console accepts are due in a Redis sorted set (`queues.timers`); any number
+of processes may serve it, each timer firing once. `tick` does one pass, so
+tests on a controlled clock can drive it from the emulator's clock hook
+instead of the loop.
 """
 
 from __future__ import annotations

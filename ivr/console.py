@@ -52,6 +52,11 @@ REASON_MAX = 60
 SOFTPHONE_TTL_S = 3600
 """Softphone access tokens live an hour; the page asks for a new one before then."""
 CLIENT_PREFIX = "client:"
+TOO_LATE = (
+    "your device took too long to ring, so the call was not put through: it went back to"
+    " the queue in its place for the next agent (or the caller hung up meanwhile)"
+)
+"""The 410 of an accept whose device rang only after routing gave up waiting for it."""
 
 
 # -- the view -------------------------------------------------------------------
@@ -222,7 +227,8 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
 
     The CONNECT is recorded only once Twilio took the call to the device. If Twilio
     refuses it, the caller (still on hold) goes back to their place and the agent on a
-    break: 502 says so.
+    break: 502 says so. If routing already gave up waiting for it (the pending
+    connection's timer), the device's call is hung up before it can bridge: 410.
     """
     offer = await own_offer(svc, agent, reservation_id)
     if offer["expires"] / 1000 <= svc.clock.now():
@@ -242,7 +248,9 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     except TwilioRestException as exc:
         log.warning("could not ring the agent's device", agent=agent, code=exc.code)
         raise HTTPException(502, await give_back(svc, agent, call_sid, device)) from None
-    await connected(svc, agent, call_sid)
+    if not await connected(svc, agent, call_sid):
+        await hang_up_leg(svc, leg)
+        raise HTTPException(410, TOO_LATE)
     log.info("accepted in console", agent=agent, call=call_sid, leg=leg)
     return {"call": call_sid, "device": device}
 
@@ -262,12 +270,26 @@ async def ring_device(svc: Services, device: str, call_sid: str, document: str) 
     return str(leg.sid)
 
 
-async def connected(svc: Services, agent: str, call_sid: str) -> None:
-    """The device rings into the call: CONNECT is recorded and the console shows the call."""
-    await svc.router.confirm(call_sid, agent)
+async def connected(svc: Services, agent: str, call_sid: str) -> bool:
+    """The device rings into the call: CONNECT is recorded and the console shows the call.
+
+    False when the call is no longer pending on the agent: ringing the device took longer
+    than `PENDING_CONNECT_TIMEOUT_S`, so routing put the call back, or the caller hung up.
+    """
+    if not await svc.router.confirm(call_sid, agent):
+        return False
     if not is_callback(call_sid):
         await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
     await remember_call(svc, agent, call_sid)
+    return True
+
+
+async def hang_up_leg(svc: Services, leg: str) -> None:
+    """End the device's call of a connection routing no longer holds, before it bridges."""
+    try:
+        await svc.rest(lambda c: c.calls(leg).update(status="completed"))
+    except TwilioRestException as exc:  # already ended: that is what we wanted
+        log.info("agent leg already ended", leg=leg, code=exc.code)
 
 
 async def give_back(svc: Services, agent: str, call_sid: str, device: str) -> str:

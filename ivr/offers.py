@@ -21,6 +21,7 @@ from ivr import live, logs
 from ivr.errors import RoutingError
 from ivr.service import Services
 from queues.reservation import Fired, Reservation
+from queues.router import CONNECT_LOST
 
 log = logs.get(__name__)
 RING_GRACE_S = 5
@@ -107,6 +108,9 @@ async def dispatch(svc: Services, fired: Fired) -> None:
     """Act on what routing's timers did: stop rings that timed out, ring the new offers."""
     for reservation_id in fired.expired:
         await stop_ringing(svc, reservation_id)
+    for call_sid in fired.requeued:  # before the offers: a next agent may accept at once
+        if is_callback(call_sid):
+            await callback_dial.hand_back(svc, call_sid, CONNECT_LOST)
     await dispatch_offers(svc, fired.offers)
     for exit_ in fired.exits:
         await redirect_exit(svc, exit_.call_sid, exit_.action)

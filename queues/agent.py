@@ -5,6 +5,7 @@ States and the moves an agent may ask for (anything else is `InvalidTransition`)
     offline ──available──▶ available ◀──ready / wrap-up end── wrap_up
     available ──offer──▶ reserved ──accept──▶ on_call ──complete──▶ wrap_up
     on_call (pending, device not reachable) ──requeue──▶ break "device unreachable"
+    on_call (pending, never confirmed) ──connect timer──▶ break "connection lost"
     reserved ──reject / busy / ring timeout──▶ available (held back) or break "missed calls"
     offline, available, wrap_up, break ──break──▶ break ──available──▶ available
     offline, available, wrap_up, break ──offline──▶ offline
@@ -28,6 +29,9 @@ MISSED_CALLS = "missed calls"
 """The break reason given after `max_no_answer` consecutive no-answers."""
 DEVICE_UNREACHABLE = "device unreachable"
 """The break reason given when an accepted call could not ring the agent's device."""
+CONNECTION_LOST = "connection lost"
+"""The break reason given when an accepted call was never put through to the agent's
+device because the service died in between (the device itself may be fine)."""
 
 
 @dataclass(frozen=True)

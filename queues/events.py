@@ -25,7 +25,9 @@ class EventType(StrEnum):
     RINGNOANSWER = "RINGNOANSWER"
     REJECTED = "REJECTED"
     """An offer not taken: `reason` reject (declined), busy (the device was busy), or
-    device_unreachable (accepted in the console, but Twilio refused to ring the device)."""
+    device_unreachable (accepted in the console, but Twilio refused to ring the device), or
+    connect_lost (accepted in the console, but the device was not rung in time: the
+    service died in between)."""
     RINGCANCELED = "RINGCANCELED"
     CONNECT = "CONNECT"
     ABANDON = "ABANDON"

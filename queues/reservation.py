@@ -83,3 +83,6 @@ class Fired:
     expired: list[str] = field(default_factory=list)
     """Reservations whose ring timed out: the web layer hangs up those agents' phones."""
     exits: list[Exit] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    """Calls put back because their pending connection was never confirmed (the process
+    that was to ring the agent's device died): a callback among them goes back to queued."""

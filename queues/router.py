@@ -23,7 +23,7 @@ from ivr.clock import Clock
 from ivr.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueue, UnknownSkill
 from ivr.keys import Keys
 from queues import timers
-from queues.agent import DEVICE_UNREACHABLE, AgentState
+from queues.agent import CONNECTION_LOST, DEVICE_UNREACHABLE, AgentState
 from queues.layout import Bucket, Layout
 from queues.models import AgentConfig, OverflowAction, QueueConfig, ToQueue
 from queues.queue import Position, pack_score
@@ -37,6 +37,13 @@ MAX_OVERFLOW_HOPS = 5
 ACTION = TypeAdapter(OverflowAction)
 UNREACHABLE = "device_unreachable"
 """The REJECTED reason of a call put back because the agent's device could not be rung."""
+CONNECT_LOST = "connect_lost"
+"""The REJECTED reason of a call put back because its pending connection was never
+confirmed: the process that was to ring the agent's device died first."""
+PENDING_CONNECT_TIMEOUT_S = 20
+"""How long a pending accept may wait for `confirm` or `requeue` before its timer puts the
+call back: well above the second or two a Twilio REST call takes, yet short enough that a
+caller stranded by a crashed web process is soon offered to the next agent."""
 
 
 def _ms(seconds: float) -> int:
@@ -431,7 +438,8 @@ class Router:
         """The agent answered: on call; a late, repeated or foreign accept is a ReservationError.
 
         `pending`: the agent's device is rung only now (the console), so the CONNECT
-        event waits for `confirm`, and `requeue` can still put the call back.
+        event waits for `confirm`, and `requeue` can still put the call back. If neither
+        comes within `PENDING_CONNECT_TIMEOUT_S` (the process died), a timer puts it back.
         """
 
         async def attempt(layout: Layout) -> Outcome:
@@ -439,6 +447,7 @@ class Router:
             queue = json.loads(raw)["queue"] if raw else ""
             kl = KeyList(self.keys)
             ctx = self._context(kl, layout, reservation=reservation_id, pending=pending)
+            ctx["connect_ms"] = _ms(PENDING_CONNECT_TIMEOUT_S)
             ctx.update(agent=agent, bucket={"m": kl.add(self.keys.queue_calls(queue))})
             return await self.scripts.accept(kl, ctx)
 
@@ -472,17 +481,20 @@ class Router:
             if call is None:
                 raise RoutingError(f"call {call_sid} is not pending on {agent}")
             kl = KeyList(self.keys)
-            ctx = self._context(kl, layout, call=call_sid, agent=agent)
-            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
-            ctx.update(
-                reason=UNREACHABLE,
-                break_reason=DEVICE_UNREACHABLE,
-                step=call["step"],
-                bucket=self._entry(kl, layout, bucket),
-            )
+            ctx = self._requeue_context(kl, layout, call_sid, call, agent)
+            ctx.update(reason=UNREACHABLE, break_reason=DEVICE_UNREACHABLE)
             return await self.scripts.requeue(kl, ctx)
 
         return await self._offers(await self._retrying(attempt))
+
+    def _requeue_context(
+        self, kl: KeyList, layout: Layout, call_sid: str, call: dict[str, Any], agent: str
+    ) -> Context:
+        """What requeue.lua and connect_lost.lua need: the agent's and the call's buckets."""
+        ctx = self._context(kl, layout, call=call_sid, agent=agent, step=call["step"])
+        bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+        ctx["bucket"] = self._entry(kl, layout, bucket)
+        return ctx
 
     async def reject(
         self, reservation_id: str, agent: str, busy: bool = False
@@ -580,6 +592,11 @@ class Router:
             fired.offers += await self._offers(await self._escalate(ident, member))
         elif kind == timers.MAX_WAIT:
             await self._max_wait(ident, member, fired)
+        elif kind == timers.CONNECT:
+            outcome = await self._connect_lost(ident, member)
+            if outcome["status"] == "requeued":
+                fired.requeued.append(ident)
+            fired.offers += await self._offers(outcome)
         else:
             await self.redis.zrem(self.keys.routing_timers(), member)
 
@@ -597,6 +614,24 @@ class Router:
             after = layout.call_bucket(queue, min(step + 1, last), call["lang"])
             ctx.update(bucket=self._entry(kl, layout, here), next=self._entry(kl, layout, after))
             return await self.scripts.escalate(kl, ctx)
+
+        return await self._retrying(attempt)
+
+    async def _connect_lost(self, call_sid: str, timer: str) -> Outcome:
+        """A pending connection never confirmed: put the call back as `requeue` does, with
+        REJECTED `connect_lost` and the agent on break "connection lost"."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            kl = KeyList(self.keys)
+            if call is None or not call.get("pending"):
+                # The script drops the timer atomically: a non-atomic ZREM here could
+                # remove the timer of a new pending accept of the same call.
+                ctx = self._context(kl, layout, call=call_sid, timer=timer)
+                return await self.scripts.connect_lost(kl, ctx)
+            ctx = self._requeue_context(kl, layout, call_sid, call, call["agent"])
+            ctx.update(timer=timer, reason=CONNECT_LOST, break_reason=CONNECTION_LOST)
+            return await self.scripts.connect_lost(kl, ctx)
 
         return await self._retrying(attempt)
 

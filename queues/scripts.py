@@ -39,6 +39,7 @@ SCRIPT_NAMES = (
     "accept",
     "confirm",
     "requeue",
+    "connect_lost",
     "release",
     "hangup",
     "complete",
@@ -165,6 +166,10 @@ class Scripts:
     async def requeue(self, keys: KeyList, ctx: Context) -> Outcome:
         """A pending connection's agent device could not be rung: the call goes back."""
         return await self._run("requeue", keys, ctx)
+
+    async def connect_lost(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A pending connection's timer is due unconfirmed: the call goes back as in requeue."""
+        return await self._run("connect_lost", keys, ctx)
 
     async def release(self, keys: KeyList, ctx: Context) -> Outcome:
         """An offer ends unanswered; the call returns to its original place."""

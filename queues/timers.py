@@ -1,4 +1,5 @@
-"""Due timers: ring timeouts, hold-backs, wrap-up ends, escalation steps and max waits.
+"""Due timers: ring timeouts, hold-backs, wrap-up ends, escalation steps, max waits and
+pending connections never confirmed.
 
 Timers are members `kind:id` of one sorted set scored by due time in ms. Any
 number of processes may run `run_timers`: each firing script claims its timer
@@ -28,6 +29,8 @@ ESCALATE = "esc"
 """A call's next escalation step (`esc:<call sid>`)."""
 MAX_WAIT = "wait"
 """A call's maximum wait (`wait:<call sid>`)."""
+CONNECT = "connect"
+"""A pending connection (a console accept) not yet confirmed or put back (`connect:<call sid>`)."""
 
 TIMER_POLL_S = 0.1
 """The longest the timer loop sleeps before looking again."""

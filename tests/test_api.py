@@ -7,9 +7,13 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ivr import console, offers
+from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
+from ivr.service import Services
+from queues.router import PENDING_CONNECT_TIMEOUT_S
 from tests.agents import go_available, services_of, state
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
@@ -174,6 +178,90 @@ def test_a_device_that_cannot_be_rung_puts_the_call_back_in_its_place(
         tw.assert_no_errors()
     finally:
         budi.close()
+
+
+def test_a_console_accept_cut_off_before_the_device_rang_goes_to_the_next_agent(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """The service dies between Alice's accept and ringing her device: after a short wait
+    the caller, still on hold, goes back in their place, Budi is offered them and bridged,
+    and Alice is on a break (connection lost)."""
+    first = billing_caller(tw)
+    tw.advance(31)  # past billing's first step (billing 4): Budi (billing 2) may take it now
+    later = billing_caller(tw, "+60188888888")  # still in that first step: not for Budi
+    budi = Console(server, "agent", "budi")
+    try:
+        assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+        assert budi.post("/api/agent/status", {"status": "available"}).status_code == 204
+        offer = alice.view()["offer"]
+        assert offer["call"] == first.sid
+        svc = services_of(server)
+        svc.run(svc.router.accept(offer["id"], "alice", pending=True))  # then the crash
+        tw.advance(PENDING_CONNECT_TIMEOUT_S - 1)
+        assert budi.view()["offer"] is None and state(server, "alice").state == "on_call"
+        tw.advance(2)
+        mine = alice.view()
+        assert (mine["agent"]["state"], mine["agent"]["reason"]) == ("break", "connection lost")
+        places = [svc.run(svc.router.position(c.sid)) for c in (first, later)]
+        assert [p.position if p else None for p in places] == [1, 2]
+        pop = budi.view()["offer"]
+        assert pop["call"] == first.sid
+        heard = len(first.heard)  # while pending the line was quiet (`ivr.hold`): now music
+        tw.advance(10)
+        assert any(u.matches("MARKOVICHAMP") for u in first.heard[heard:])  # the hold loop
+        assert not first.ended and first.bridge is None
+        assert budi.post(f"/api/agent/offers/{pop['id']}/accept").status_code == 200
+        tw.advance(1)
+        tw.device("client:budi").answer()
+        first.hears("Connecting you now")
+        tw.advance(2)
+        assert first.bridge is not None and later.bridge is None
+        assert [e["agent"] for e in events(r, "CONNECT")] == ["budi"]
+        (missed,) = events(r, "REJECTED")
+        assert (missed["agent"], missed["reason"]) == ("alice", "connect_lost")
+        assert tw.device("client:alice").calls == []
+        tw.assert_no_errors()
+    finally:
+        budi.close()
+
+
+def test_a_device_rung_after_routing_gave_up_is_hung_up_not_bridged(
+    tw: Emulator,
+    server: LiveServer,
+    r: redis.Redis,
+    alice: Console,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ringing Alice's device took longer than routing waits: the late confirm is refused,
+    her device's call is hung up before it can bridge, and the accept answers 410."""
+    ring_device = console.ring_device
+
+    async def slow_ring(svc: Services, device: str, call_sid: str, document: str) -> str:
+        leg = await ring_device(svc, device, call_sid, document)
+        clock.advance(PENDING_CONNECT_TIMEOUT_S)  # as if Twilio took this long to answer
+        await offers.dispatch(svc, await svc.router.run_due())
+        return leg
+
+    monkeypatch.setattr(console, "ring_device", slow_ring)
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    caller = billing_caller(tw)
+    tw.advance(1)
+    offer = alice.view()["offer"]
+    late = alice.post(f"/api/agent/offers/{offer['id']}/accept")
+    assert late.status_code == 410 and "took too long" in late.json()["error"]
+    tw.advance(3)
+    device = tw.device("client:alice")
+    assert device.calls and all(c.ended for c in device.calls)
+    assert not caller.ended and caller.bridge is None
+    assert events(r, "CONNECT") == []
+    (missed,) = events(r, "REJECTED")
+    assert (missed["agent"], missed["reason"]) == ("alice", "connect_lost")
+    mine = alice.view()
+    assert (mine["agent"]["reason"], mine["call"]) == ("connection lost", None)
+    svc = services_of(server)
+    assert svc.run(svc.router.position(caller.sid)) is not None
+    tw.assert_no_errors()
 
 
 @pytest.mark.parametrize(

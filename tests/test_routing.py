@@ -22,7 +22,14 @@ from ivr.store import async_client
 from queues.events import EventType, read_events
 from queues.invariants import problems, snapshot
 from queues.models import AgentConfig, QueueConfig
-from queues.router import Router, agent_record, parse_stored, queue_record, stored_record
+from queues.router import (
+    PENDING_CONNECT_TIMEOUT_S,
+    Router,
+    agent_record,
+    parse_stored,
+    queue_record,
+    stored_record,
+)
 
 pytestmark = pytest.mark.anyio
 KEYS = Keys("test")
@@ -863,6 +870,87 @@ async def test_pending_connect_is_recorded_once_when_confirmed(
     with pytest.raises(RoutingError):
         await router.requeue("c", "ann")
     assert (await router.agent_state("ann")).state == "on_call"
+
+
+async def test_pending_connection_never_confirmed_goes_back_in_its_place(
+    setup: Setup, clock: ManualClock, aredis: aioredis.Redis
+) -> None:
+    """A console accept whose process died before ringing the device is put back by its
+    timer: the caller keeps their place and timers, the agent goes on a break, and a late
+    confirm is refused without a CONNECT."""
+    router = await setup(TIMED, {"ann": {"billing": 1}, "bob": {"billing": 1}})
+    await router.enter("first", "billing", priority=5)
+    clock.advance(5)
+    await router.enter("later", "billing", priority=5)
+    timers = await aredis.zrange(KEYS.routing_timers(), 0, -1, withscores=True)
+    (offer,) = await router.set_available("ann")
+    clock.advance(2)
+    await router.accept(offer.id, "ann", pending=True)
+    clock.advance(PENDING_CONNECT_TIMEOUT_S - 1)
+    assert (await router.run_due()).timers == 0
+    clock.advance(1)
+    fired = await router.run_due()
+    assert (fired.timers, fired.requeued, fired.offers) == (1, ["first"], [])
+    assert [p.call_sid for p in await router.queue_snapshot("billing")] == ["first", "later"]
+    assert await aredis.zrange(KEYS.routing_timers(), 0, -1, withscores=True) == timers
+    ann = await router.agent_state("ann")
+    assert (ann.state, ann.reason, ann.calls) == ("break", "connection lost", 0)
+    (missed,) = await events(aredis, EventType.REJECTED)
+    assert (missed["agent"], missed["reason"]) == ("ann", "connect_lost")
+    assert not await router.confirm("first", "ann")
+    assert (await router.run_due()).timers == 0
+    assert await events(aredis, EventType.CONNECT) == []
+    layout = await router.layout()
+    assert problems(await snapshot(aredis, layout), layout) == []
+    (again,) = await router.set_available("bob")
+    assert again.call_sid == "first"
+
+
+async def test_pending_connection_timer_offers_the_call_to_an_available_agent(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """When the unconfirmed connection's timer fires, an available agent is offered the call."""
+    router = await setup(BILLING, {"ann": {"billing": 2}, "bob": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None and entry.reservation.agent == "ann"
+    await router.accept(entry.reservation.id, "ann", pending=True)
+    await router.set_available("bob")
+    clock.advance(PENDING_CONNECT_TIMEOUT_S)
+    (offer,) = (await router.run_due()).offers
+    assert (offer.call_sid, offer.agent) == ("c", "bob")
+    assert (await router.agent_state("bob")).state == "reserved"
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        pytest.param("confirm", id="confirmed"),
+        pytest.param("hangup", id="caller-hung-up"),
+        pytest.param("requeue", id="requeued"),
+    ],
+)
+async def test_a_settled_pending_connection_is_not_put_back_later(
+    setup: Setup, clock: ManualClock, aredis: aioredis.Redis, end: str
+) -> None:
+    """A pending connection that was confirmed, ended or requeued leaves no timer behind."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    await router.accept(entry.reservation.id, "ann", pending=True)
+    if end == "confirm":
+        assert await router.confirm("c", "ann")
+    elif end == "hangup":
+        assert await router.hangup("c") == "completed"
+    else:
+        await router.requeue("c", "ann")
+    assert [m async for m in aredis.zscan_iter(KEYS.routing_timers(), match="connect:*")] == []
+    clock.advance(PENDING_CONNECT_TIMEOUT_S * 3)
+    await router.run_due()
+    rejected = [e["reason"] for e in await events(aredis, EventType.REJECTED)]
+    assert rejected == (["device_unreachable"] if end == "requeue" else [])
+    assert (await router.agent_state("ann")).reason != "connection lost"
 
 
 async def test_caller_hanging_up_before_the_device_rings_still_has_a_connect(

@@ -18,7 +18,7 @@ from ivr.store import async_client
 from queues.invariants import problems, snapshot
 from queues.models import AgentConfig, QueueConfig
 from queues.queue import pack_score
-from queues.router import Router
+from queues.router import PENDING_CONNECT_TIMEOUT_S, Router
 
 KEYS = Keys("model")
 AGENTS = ("a", "b", "c")
@@ -161,6 +161,20 @@ class RoutingMachine(RuleBasedStateMachine):
             return
         self.run(self.router.accept(state.reservation, agent, pending=True))
         self.run(self.router.requeue(state.call_sid, agent))
+        self.model.unreachable(agent)
+
+    @rule(agent=st.sampled_from(AGENTS))
+    def connect_lost(self, agent: str) -> None:
+        """Accepted in the console, then the process died: the timer puts the call back."""
+        self.tick()
+        state = self.run(self.router.agent_state(agent))
+        if state.state != "reserved":
+            return
+        self.run(self.router.accept(state.reservation, agent, pending=True))
+        self.clock.advance(PENDING_CONNECT_TIMEOUT_S)
+        self.model.now += PENDING_CONNECT_TIMEOUT_S
+        assert self.run(self.router.run_due()).requeued == [state.call_sid]
+        assert not self.run(self.router.confirm(state.call_sid, agent))
         self.model.unreachable(agent)
 
     @rule(agent=st.sampled_from(AGENTS))

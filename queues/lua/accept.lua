@@ -1,9 +1,12 @@
 -- accept.lua: an agent answers its offer; the call is connected and leaves the queue.
 -- KEYS: the fixed keys of common.lua, then the call's queue calls zset.
--- ARGV[1]: {now, version, res, reservation, agent, bucket: {m}, pending (bool)}
+-- ARGV[1]: {now, version, res, reservation, agent, bucket: {m}, pending (bool),
+--           connect_ms}
 --   pending: the agent's device is rung only now (the console): CONNECT waits for
 --   confirm.lua, and the call keeps what requeue.lua needs to put it back (the offer's
 --   time, its escalation and max-wait timers) should the device not be reachable.
+--   A `connect:<call>` timer is due in connect_ms: should neither confirm.lua nor
+--   requeue.lua follow (the process died), connect_lost.lua puts the call back.
 -- Returns JSON {status: connected, call, queue, wait_ms, ring_ms}; error RESERVATION.
 local r = jget(RES, ctx.reservation)
 if not r then
@@ -25,7 +28,11 @@ redis.call('HDEL', RES, ctx.reservation)
 redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation, 'esc:' .. sid, 'wait:' .. sid)
 redis.call('ZREM', KEYS[ctx.bucket.m], sid)
 c.state = 'connected'; c.res = ''; c.connected = NOW
-if not ctx.pending then connect_event(sid, c, r.created) end
+if ctx.pending then
+  redis.call('ZADD', TIMERS, fmt(NOW + ctx.connect_ms), 'connect:' .. sid)
+else
+  connect_event(sid, c, r.created)
+end
 jput(CALLS, sid, c)
 a.state = 'on_call'; a.res = ''; a.missed = 0; a.calls = a.calls + 1; a.since = NOW
 jput(AGENTS, id, a)

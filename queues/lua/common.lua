@@ -242,7 +242,10 @@ end
 local function complete_call(sid, c, kind)
   local id = c.agent
   local a, acfg = jget(AGENTS, id), acfg_of(id)
-  if c.pending then connect_event(sid, c, c.pending.offered) end
+  if c.pending then
+    connect_event(sid, c, c.pending.offered)
+    redis.call('ZREM', TIMERS, 'connect:' .. sid)
+  end
   local talk = NOW - c.connected
   redis.call('HDEL', CALLS, sid)
   a.talk = a.talk + talk
@@ -262,4 +265,33 @@ local function complete_call(sid, c, kind)
     take_or_list(id, a)
   end
   jput(AGENTS, id, a)
+end
+
+-- Put back call `sid`, connected but still pending on agent `id` (accept.lua with
+-- `pending`), whose agent's device was never rung: the call returns to bucket `b` as it
+-- was (same packed score, so its place; its escalation and max-wait timers at their old
+-- due times), REJECTED with `reason` is written (there is no CONNECT to undo), the agent
+-- goes on break `break_reason` with its answered-calls count restored, and the call is
+-- offered to the next agent. Used by requeue.lua and connect_lost.lua. Returns the
+-- call's position.
+local function requeue_pending(sid, c, b, id, reason, break_reason)
+  local p = c.pending
+  redis.call('ZADD', KEYS[b.m], c.score, sid)
+  redis.call('ZADD', KEYS[b.w], c.score, sid)
+  redis.call('ZREM', TIMERS, 'connect:' .. sid)
+  if p.esc then redis.call('ZADD', TIMERS, fmt(p.esc), 'esc:' .. sid) end
+  if p.wait then redis.call('ZADD', TIMERS, fmt(p.wait), 'wait:' .. sid) end
+  c.state = 'waiting'; c.agent = ''; c.avoid = id; c.pending = nil; c.connected = nil
+  jput(CALLS, sid, c)
+  emit('REJECTED', {call = sid, agent = id, queue = c.queue, ring_ms = NOW - p.offered,
+                    reason = reason})
+  local a = jget(AGENTS, id)
+  a.calls = a.calls - 1
+  a.state = 'break'; a.reason = break_reason; a.listed = 0; a.res = ''; a.call = ''
+  a.since = NOW; a.missed = 0
+  set_staffed(id, false)
+  agent_status(id, a)
+  jput(AGENTS, id, a)
+  offer_call(sid, c, b, id, true)
+  return redis.call('ZRANK', KEYS[b.m], sid) + 1
 end
