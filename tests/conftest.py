@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import redis
+import yaml
 from twilio.request_validator import RequestValidator
 
 from callbacks.inprocess import JobRunner
@@ -99,6 +100,23 @@ def fixture_config_dir(tmp_path: Path) -> Path:
     target = tmp_path / "config"
     shutil.copytree(SAMPLE_CONFIG, target)
     return target
+
+
+ALL_DAY = ["00:00-24:00"]
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@pytest.fixture(name="open_config_dir")
+def fixture_open_config_dir(config_dir: Path) -> Path:
+    """The sample config open round the clock, every day. For tests that run the service
+    on the wall clock (`ivr call`, `ivr serve` subprocesses), so the time of day a test
+    runs at cannot send its caller to the after-hours message."""
+    path = config_dir / "business.yaml"
+    doc = yaml.safe_load(path.read_text())
+    for hours in doc["hours"].values():
+        hours.update(weekly=dict.fromkeys(WEEK, ALL_DAY), holidays=[], special={})
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return config_dir
 
 
 @pytest.fixture(name="settings")

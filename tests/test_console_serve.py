@@ -30,7 +30,9 @@ def wait_up(url: str) -> None:
     raise AssertionError(f"{url} never came up")
 
 
-def test_an_agent_takes_a_call_from_the_console_on_ivr_serve(tmp_path: Path) -> None:
+def test_an_agent_takes_a_call_from_the_console_on_ivr_serve(
+    tmp_path: Path, open_config_dir: Path
+) -> None:
     """Alice logs in to a running service, a terminal caller reaches her, she accepts on screen."""
     port, hub = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
@@ -41,6 +43,7 @@ def test_an_agent_takes_a_call_from_the_console_on_ivr_serve(tmp_path: Path) -> 
         "IVR_TWILIO_API_URL": f"http://127.0.0.1:{hub}",  # the service rings the terminal's phones
         "IVR_PORT": str(port),
         "IVR_DATA_DIR": str(tmp_path / "var"),
+        "IVR_CONFIG_DIR": str(open_config_dir),  # open whatever the time of day
     }
     ivr = [sys.executable, "-m", "ivr.cli"]
     serve = subprocess.Popen(
@@ -50,6 +53,7 @@ def test_an_agent_takes_a_call_from_the_console_on_ivr_serve(tmp_path: Path) -> 
         stderr=subprocess.DEVNULL,
     )
     stack = contextlib.ExitStack()
+    caller: subprocess.Popen[str] | None = None
     try:
         wait_up(base + "/healthz")
         api = stack.enter_context(httpx.Client(base_url=base, timeout=10))
@@ -98,5 +102,8 @@ def test_an_agent_takes_a_call_from_the_console_on_ivr_serve(tmp_path: Path) -> 
         assert "Connecting you now." in out and "(talking to an agent)" in out
     finally:
         stack.close()
+        if caller is not None and caller.poll() is None:  # a failed assertion left it up
+            caller.kill()
+            caller.communicate(timeout=30)
         serve.terminate()
         serve.wait(timeout=30)

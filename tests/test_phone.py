@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 
-def ivr_call(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def wall_clock_env(config_dir: Path) -> dict[str, str]:
+    """The environment for an `ivr call` on its own store, open whatever the time of day."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return {**env, "IVR_CONFIG_DIR": str(config_dir)}
+
+
+def ivr_call(config_dir: Path, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = wall_clock_env(config_dir)
     return subprocess.run(
         [sys.executable, "-m", "ivr.cli", "call", *args],
         input=script,
@@ -41,9 +48,11 @@ def ivr_call(script: str, *args: str) -> subprocess.CompletedProcess[str]:
         ),
     ],
 )
-def test_a_person_walks_the_menu_in_each_language(script: str, expected: list[str]) -> None:
+def test_a_person_walks_the_menu_in_each_language(
+    open_config_dir: Path, script: str, expected: list[str]
+) -> None:
     """Typed keys and phrases move the call through the menu, and each prompt is printed."""
-    result = ivr_call(script)
+    result = ivr_call(open_config_dir, script)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[en-GB] Welcome to Acme Telco. For English, press 1." in result.stdout
     for text in expected:
@@ -51,13 +60,13 @@ def test_a_person_walks_the_menu_in_each_language(script: str, expected: list[st
     assert "Call ended (completed)." in result.stdout
 
 
-def test_a_known_number_is_greeted_by_name() -> None:
+def test_a_known_number_is_greeted_by_name(open_config_dir: Path) -> None:
     """Calling from a number in customers.yaml is greeted by name in that caller's language."""
-    result = ivr_call("hangup\n", "--from", "+60123456789")
+    result = ivr_call(open_config_dir, "hangup\n", "--from", "+60123456789")
     assert "[ms-MY] Selamat kembali ke Acme Telco, Aisyah." in result.stdout
 
 
-def test_a_second_terminal_is_the_agents_phone() -> None:
+def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
     """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through."""
     import socket
     import time
@@ -65,7 +74,7 @@ def test_a_second_terminal_is_the_agents_phone() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env = wall_clock_env(open_config_dir)
     base = [sys.executable, "-m", "ivr.cli", "call"]
     caller = subprocess.Popen(
         [*base, "--hub-port", str(port)],
