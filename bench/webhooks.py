@@ -28,7 +28,6 @@ import contextlib
 import gc
 import math
 import os
-import platform
 import random
 import shutil
 import socket
@@ -49,6 +48,7 @@ import httpx
 import redis
 from twilio.request_validator import RequestValidator
 
+from bench import docs
 from bench.docs import DOCS, ROOT, write_section
 from ivr.call import CallSession
 from ivr.keys import Keys
@@ -830,21 +830,14 @@ def measure(
 
 
 def machine() -> list[str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    cpu, python = docs.machine()
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     return [
-        f"- CPU: {model}, `nproc` = {nproc}",
+        cpu,
         f"- load average before the run: {' / '.join(load) or 'unknown'} (1 / 5 / 15 min; other "
         "work on the machine skews the numbers)",
-        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.release()}",
+        python,
         f"- {wrk.splitlines()[0].split(' Copyright')[0] if wrk else 'wrk'}",
     ]
 

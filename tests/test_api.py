@@ -10,6 +10,7 @@ import redis
 from ivr import console, offers
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
+from ivr.emulator.calls import Call
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
 from ivr.service import Services
@@ -135,6 +136,30 @@ def test_an_offer_that_rang_out_is_withdrawn_and_cannot_be_accepted(
     assert len(events(r, "RINGNOANSWER")) >= 1
 
 
+def budi_takes_it_from_hold(
+    tw: Emulator, r: redis.Redis, budi: Console, first: Call, later: Call, reason: str
+) -> None:
+    """Alice's call went back: the caller hears the hold loop, Budi is offered the call and
+    bridged (the later caller is not), and the only trace of Alice is REJECTED `reason`."""
+    pop = budi.view()["offer"]
+    assert pop["call"] == first.sid
+    heard = len(first.heard)
+    tw.advance(12)
+    assert any(u.matches("MARKOVICHAMP") for u in first.heard[heard:])  # the hold loop
+    assert not first.ended and first.bridge is None
+    assert budi.post(f"/api/agent/offers/{pop['id']}/accept").status_code == 200
+    tw.advance(1)
+    tw.device("client:budi").answer()
+    first.hears("Connecting you now")
+    tw.advance(2)
+    assert first.bridge is not None and later.bridge is None
+    assert [e["agent"] for e in events(r, "CONNECT")] == ["budi"]
+    (missed,) = events(r, "REJECTED")
+    assert (missed["agent"], missed["reason"]) == ("alice", reason)
+    assert tw.device("client:alice").calls == []
+    tw.assert_no_errors()
+
+
 def test_a_device_that_cannot_be_rung_puts_the_call_back_in_its_place(
     tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
 ) -> None:
@@ -159,23 +184,7 @@ def test_a_device_that_cannot_be_rung_puts_the_call_back_in_its_place(
         svc = services_of(server)
         places = [svc.run(svc.router.position(c.sid)) for c in (first, later)]
         assert [p.position if p else None for p in places] == [1, 2]
-        pop = budi.view()["offer"]
-        assert pop["call"] == first.sid
-        heard = len(first.heard)
-        tw.advance(12)
-        assert any(u.matches("MARKOVICHAMP") for u in first.heard[heard:])  # the hold loop
-        assert not first.ended and first.bridge is None
-        assert budi.post(f"/api/agent/offers/{pop['id']}/accept").status_code == 200
-        tw.advance(1)
-        tw.device("client:budi").answer()
-        first.hears("Connecting you now")
-        tw.advance(2)
-        assert first.bridge is not None and later.bridge is None
-        assert [e["agent"] for e in events(r, "CONNECT")] == ["budi"]
-        (missed,) = events(r, "REJECTED")
-        assert (missed["agent"], missed["reason"]) == ("alice", "device_unreachable")
-        assert tw.device("client:alice").calls == []
-        tw.assert_no_errors()
+        budi_takes_it_from_hold(tw, r, budi, first, later, "device_unreachable")
     finally:
         budi.close()
 
@@ -204,23 +213,8 @@ def test_a_console_accept_cut_off_before_the_device_rang_goes_to_the_next_agent(
         assert (mine["agent"]["state"], mine["agent"]["reason"]) == ("break", "connection lost")
         places = [svc.run(svc.router.position(c.sid)) for c in (first, later)]
         assert [p.position if p else None for p in places] == [1, 2]
-        pop = budi.view()["offer"]
-        assert pop["call"] == first.sid
-        heard = len(first.heard)  # while pending the line was quiet (`ivr.hold`): now music
-        tw.advance(10)
-        assert any(u.matches("MARKOVICHAMP") for u in first.heard[heard:])  # the hold loop
-        assert not first.ended and first.bridge is None
-        assert budi.post(f"/api/agent/offers/{pop['id']}/accept").status_code == 200
-        tw.advance(1)
-        tw.device("client:budi").answer()
-        first.hears("Connecting you now")
-        tw.advance(2)
-        assert first.bridge is not None and later.bridge is None
-        assert [e["agent"] for e in events(r, "CONNECT")] == ["budi"]
-        (missed,) = events(r, "REJECTED")
-        assert (missed["agent"], missed["reason"]) == ("alice", "connect_lost")
-        assert tw.device("client:alice").calls == []
-        tw.assert_no_errors()
+        # While pending the line was quiet (`ivr.hold`); back in the queue it hears music.
+        budi_takes_it_from_hold(tw, r, budi, first, later, "connect_lost")
     finally:
         budi.close()
 
