@@ -235,11 +235,18 @@ async def on_offer(batch: Batch, fields: dict[str, str], ts: int) -> None:
     await move_agent(batch, agent, "reserved", ts, queue)
 
 
+NOT_DECLINED = frozenset({"device_unreachable", "connect_lost"})
+"""REJECTED reasons where the agent declined nothing: their device could not be rung, or
+the service lost the connection (queues/lua/requeue.lua, connect_lost.lua)."""
+
+
 async def on_missed(batch: Batch, fields: dict[str, str], ts: int) -> None:
-    """A ring timeout or a rejected offer is a missed offer; the agent's state follows."""
+    """A ring timeout or a rejected offer is a missed offer; the agent's state follows.
+
+    Only an offer the agent declined counts as `rejected`."""
     where = scopes(fields.get("queue", ""), fields.get("agent", ""))
     batch.add(ts, where, "missed")
-    if fields["type"] == "REJECTED":
+    if fields["type"] == "REJECTED" and fields.get("reason", "") not in NOT_DECLINED:
         batch.add(ts, where, "rejected")
 
 

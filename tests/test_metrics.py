@@ -200,6 +200,25 @@ def test_agent_states_occupancy_and_missed_offers(script: Script) -> None:
 
 
 @pytest.mark.parametrize(
+    ("reason", "rejected"),
+    [
+        pytest.param("reject", 1, id="agent-declined"),
+        pytest.param("device_unreachable", 0, id="device-could-not-be-rung"),
+        pytest.param("connect_lost", 0, id="service-lost-the-connection"),
+    ],
+)
+def test_only_an_offer_the_agent_declined_counts_as_rejected(
+    script: Script, reason: str, rejected: int
+) -> None:
+    """Every REJECTED is a missed offer; a device that could not be rung is not a rejection."""
+    script.event("OFFERED", T0, call="CA1", queue="billing", agent="alice")
+    script.event("REJECTED", T0 + 2 * S, call="CA1", queue="billing", agent="alice", reason=reason)
+    script.fold()
+    a = script.totals("a:alice").agent_figures()
+    assert (a["missed"], a["rejected"]) == (1, rejected)
+
+
+@pytest.mark.parametrize(
     ("gap_ms", "repeated"),
     [
         pytest.param(7 * DAY, True, id="repeat-exactly-7-days-later"),
