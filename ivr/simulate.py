@@ -38,7 +38,7 @@ from ivr.settings import Settings
 from ivr.simulation import QUEUE, TICK_S, Simulation, sim_config
 from ivr.store import EmbeddedStore
 from queues import erlang, mmc, rollups
-from queues.events import read_events
+from queues.events import Event, read_events
 from queues.metrics import fold
 
 START = 1_795_399_200.0
@@ -70,14 +70,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--minutes", type=float, default=60.0, help="simulated minutes of arrivals")
 
 
-def measure(svc: Services, start: float, end: float, args: Any) -> dict[str, Any]:
+def measure(
+    svc: Services, start: float, end: float, args: Any, events: list[Event]
+) -> dict[str, Any]:
     """Measured figures from the fold, beside Erlang C for the simulation's inputs.
 
     The agent is busy from the offer to hang-up, so the service time is
     (ring + talk) / answered, and the wait Erlang C speaks of is the wait before
     the offer: (wait − ring) / answered. A caller waited when that wait is over 0.
     """
-    svc.run(fold(svc.redis, svc.keys, svc.registry.current))
     totals = svc.run(
         rollups.read(
             svc.redis, svc.keys, f"q:{QUEUE}", int(start * 1000), int(end * 1000), zone=zone(svc)
@@ -87,7 +88,7 @@ def measure(svc: Services, start: float, end: float, args: Any) -> dict[str, Any
     answered = totals["answered"] or 1
     threshold = svc.registry.current.queues[QUEUE].service_level_s
     load = args.arrivals_per_hour * args.aht / 3600
-    waits = [w for _, _, w in queue_waits(svc)]
+    waits = [w for _, _, w in queue_waits(events)]
     return {
         "calls": totals["entered"],
         "answered": totals["answered"],
@@ -117,9 +118,8 @@ def zone(svc: Services) -> ZoneInfo:
     return ZoneInfo(svc.registry.current.company.timezone)
 
 
-def queue_waits(svc: Services) -> list[tuple[str, float, float]]:
+def queue_waits(events: list[Event]) -> list[tuple[str, float, float]]:
     """(call, time it entered the queue, wait before its offer) for every answered call."""
-    events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
     entered = {e.get("call"): e.ts_ms / 1000 for e in events if e.type.value == "ENTERQUEUE"}
     out = []
     for e in events:
@@ -129,7 +129,7 @@ def queue_waits(svc: Services) -> list[tuple[str, float, float]]:
     return sorted(out, key=lambda row: row[1])
 
 
-def against_ideal(svc: Services, sim: Simulation, args: Any) -> dict[str, Any]:
+def against_ideal(svc: Services, sim: Simulation, args: Any, events: list[Event]) -> dict[str, Any]:
     """The same calls through the ideal M/M/N queue, and how far the service strays from it.
 
     The ideal queue gets each call's queue entry time and its handle time as it
@@ -138,7 +138,7 @@ def against_ideal(svc: Services, sim: Simulation, args: Any) -> dict[str, Any]:
     and in the ideal queue. `band_*` is the central 99 % of each figure over runs
     of the scenario in the ideal queue: the sampling error of a run this long.
     """
-    rows = queue_waits(svc)
+    rows = queue_waits(events)
     talk = {c.call.sid: c.handled_s or c.talk_s for c in sim.callers}
     ideal = mmc.waits([t for _, t, _ in rows], [talk[sid] for sid, _, _ in rows], args.agents)
     gaps = [abs(wait - ideal_wait) for (_, _, wait), ideal_wait in zip(rows, ideal, strict=True)]
@@ -175,23 +175,24 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
             sim.jobs = JobRunner(svc, url, tw.http_client())
             stack.callback(sim.jobs.close)
         sim.run()
-        result = measure(svc, START, clock.now() + 1, args)
-        result.update(side_figures(svc, START, clock.now() + 1))
+        end = clock.now() + 1
+        while svc.run(fold(svc.redis, svc.keys, svc.registry.current)):
+            pass  # every event in the rollups before any figure is read
+        events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
+        result = measure(svc, START, end, args, events)
+        result.update(side_figures(svc, START, end, events))
         if not callbacks and not args.patience:
-            result.update(against_ideal(svc, sim, args))
+            result.update(against_ideal(svc, sim, args, events))
         result["emulator_errors"] = len(tw.errors)
         return result
 
 
-def side_figures(svc: Services, start: float, end: float) -> dict[str, Any]:
+def side_figures(svc: Services, start: float, end: float, events: list[Event]) -> dict[str, Any]:
     """FRT percentiles, abandonment, callbacks completed and the wait-estimate error."""
-    while svc.run(fold(svc.redis, svc.keys, svc.registry.current)):
-        pass
     totals = svc.run(
         rollups.read(svc.redis, svc.keys, "all", int(start * 1000), int(end * 1000), zone=zone(svc))
     )
     figures = totals.figures()
-    events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
     said = svc.run(announcements(svc))
     connected = {e.get("call"): e.ts_ms / 1000 for e in events if e.type.value == "CONNECT"}
     return {
