@@ -833,13 +833,19 @@ async def test_requeue_puts_the_call_back_in_its_place_for_the_next_agent(
     assert (connect["agent"], connect["original_wait_ms"]) == ("bob", "9000")
 
 
+async def accepted_in_console(router: Router, call: str, agent: str) -> None:
+    """`agent` goes available, `call` enters and is offered to them, and they accept it in
+    the console: pending until the device is rung."""
+    await router.set_available(agent)
+    entry = await router.enter(call, "billing")
+    assert entry.reservation is not None and entry.reservation.agent == agent
+    await router.accept(entry.reservation.id, agent, pending=True)
+
+
 async def test_requeue_offers_the_call_to_an_available_agent_at_once(setup: Setup) -> None:
     """With another eligible agent available, the call put back is offered to them at once."""
     router = await setup(BILLING, {"ann": {"billing": 2}, "bob": {"billing": 1}})
-    await router.set_available("ann")
-    entry = await router.enter("c", "billing")
-    assert entry.reservation is not None and entry.reservation.agent == "ann"
-    await router.accept(entry.reservation.id, "ann", pending=True)
+    await accepted_in_console(router, "c", "ann")
     await router.set_available("bob")
     (offer,) = await router.requeue("c", "ann")
     assert (offer.call_sid, offer.agent) == ("c", "bob")
@@ -911,10 +917,7 @@ async def test_pending_connection_timer_offers_the_call_to_an_available_agent(
 ) -> None:
     """When the unconfirmed connection's timer fires, an available agent is offered the call."""
     router = await setup(BILLING, {"ann": {"billing": 2}, "bob": {"billing": 1}})
-    await router.set_available("ann")
-    entry = await router.enter("c", "billing")
-    assert entry.reservation is not None and entry.reservation.agent == "ann"
-    await router.accept(entry.reservation.id, "ann", pending=True)
+    await accepted_in_console(router, "c", "ann")
     await router.set_available("bob")
     clock.advance(PENDING_CONNECT_TIMEOUT_S)
     (offer,) = (await router.run_due()).offers
