@@ -24,7 +24,6 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-import redis.asyncio as aioredis
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import jobs, slots
@@ -414,15 +413,9 @@ def run_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
 
 async def _with_services(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
     from ivr.reload import ConfigRegistry
+    from ivr.store import async_client
 
-    kwargs = ctx.redis.connection_pool.connection_kwargs
-    client = aioredis.Redis(
-        host=kwargs.get("host", "localhost"),
-        port=kwargs.get("port", 6379),
-        db=kwargs.get("db", 0),
-        password=kwargs.get("password"),
-        decode_responses=True,
-    )
+    client = async_client(ctx.redis_url)  # the job's own store, whatever its scheme (unix://...)
     svc = Services.build(ctx.settings, ctx.clock, client, ConfigRegistry(ctx.settings.config_dir))
     svc._rest = ctx.rest
     try:

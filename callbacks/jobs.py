@@ -1,17 +1,19 @@
-"""Jobs due at a time on the service clock, run by rq workers.
+"""Jobs due at a time on the service clock, claimed and run by a `Runner`.
 
-`schedule` puts a job in a due sorted set (once per job id); `Pump.pump(now)`
-atomically claims the jobs due by `now` and enqueues each into an rq queue
-under the same id; an rq worker then calls `run(job_id)`, which loads the job
-and dispatches on its kind (`KINDS`). *When* a job runs is decided on the
-service's clock (`Clock.now()`), not rq's wall-clock `enqueue_at`, so tests on
-a `ManualClock` run a two-minute delay without sleeping, and tests and
-production share one scheduler. Retries after a failure are rq's own
-(`Retry`, wall-clock backoff: an outage lasts real time).
+`schedule` puts a job in a due sorted set (once per job id). A `Runner`
+atomically claims the jobs due by `now` (`claim`), runs each in its own
+process (`run_due`), and then marks it done, or schedules a retry after a
+wall-clock backoff (an outage lasts real time), or, once every retry is
+spent, files it as failed. *When* a job runs is decided on the service's
+clock (`Clock.now()`), so tests on a `ManualClock` run a two-minute delay
+without sleeping, and tests and production share one scheduler: `ivr worker`
+(`callbacks.worker`) and the in-process runner (`callbacks.inprocess`) are
+the same `Runner` on different clocks.
 
-Handlers must be idempotent: a job can run twice (a retry after a crash, or a
-claim that went stale before it reached rq). Each guards its side effect with
-its own state machine in Redis.
+A claim is held while the job runs. A worker that stops hands its unfinished
+claims back (`release`), and the claims of a worker that died go back to due
+after `CLAIM_TIMEOUT_S`. So a job can run twice: handlers must be idempotent,
+and each guards its side effect with its own state machine in Redis.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import importlib
 import json
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
-from rq import Queue, Retry
 
 from ivr.clock import Clock
 from ivr.config import Config
@@ -36,19 +38,19 @@ from queues.scripts import lua
 
 log = logging.getLogger(__name__)
 
-RETRY_MAX = 3
 RETRY_INTERVALS_S = [10, 60, 300]
-"""rq's backoff between attempts of a failed job (wall-clock seconds)."""
+"""The backoff before each retry of a failed job (wall-clock seconds)."""
+RETRY_MAX = len(RETRY_INTERVALS_S)
 JOB_TTL_S = 30 * 86400
 """A job's payload is kept this long after it is scheduled: jobs are due within days.
 
 A fixed TTL rather than one relative to the due time: the due time is on the
 service clock, which in tests is far from the store's own clock."""
 CLAIM_TIMEOUT_S = 60.0
-"""A claim not handed to rq within this long (the pump died) goes back to due."""
-PUMP_BATCH = 100
+"""A claim neither finished nor handed back within this long (its worker died) goes back to due."""
+CLAIM_BATCH = 100
 JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
-"""rq's own rule for job ids."""
+"""Job ids are safe in keys and logs."""
 KINDS: dict[str, str] = {
     "survey": "callbacks.surveys:send_job",
     "callback": "callbacks.dial:run_job",
@@ -57,6 +59,7 @@ KINDS: dict[str, str] = {
 
 SCHEDULE_LUA = lua("jobs_schedule")
 CLAIM_LUA = lua("jobs_claim")
+FAIL_LUA = lua("jobs_fail")
 
 
 @dataclass
@@ -66,27 +69,14 @@ class JobContext:
     settings: Settings
     clock: Clock
     redis: redis.Redis
-    """A blocking client with decode_responses=True (our data, not rq's)."""
+    """A blocking client with decode_responses=True, on `redis_url`."""
     keys: Keys
     config: Callable[[], Config]
     """The live config."""
     rest: Any
     """A `twilio.rest.Client`."""
-
-
-_context: JobContext | None = None
-
-
-def set_context(ctx: JobContext | None) -> None:
-    """Install the context jobs in this process run with (None: remove it)."""
-    global _context
-    _context = ctx
-
-
-def context() -> JobContext:
-    if _context is None:
-        raise RuntimeError("no job context: call callbacks.jobs.set_context first")
-    return _context
+    redis_url: str
+    """The store's URL: a job that needs another client builds it from this (`ivr.store`)."""
 
 
 async def schedule(
@@ -107,45 +97,78 @@ def defer(redis: redis.Redis, keys: Keys, job_id: str, at: float) -> None:
     redis.zadd(keys.jobs_due(), {job_id: at})
 
 
-def rq_queue(connection: redis.Redis, keys: Keys) -> Queue:
-    """The rq queue jobs run on; `connection` must not decode responses (rq stores pickles)."""
-    return Queue(queue_name(keys), connection=connection)
+class Runner:
+    """Claims the jobs due and runs them here: from any number of processes at once."""
 
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.running: set[str] = set()
+        """Job ids this runner has claimed and not yet finished."""
+        self._claim = ctx.redis.register_script(CLAIM_LUA)
+        self._fail = ctx.redis.register_script(FAIL_LUA)
 
-def queue_name(keys: Keys) -> str:
-    """The rq queue of a tenant. Not a key template: rq keeps its own keys under `rq:`."""
-    return f"ivr-{keys.tenant}-jobs"
-
-
-class Pump:
-    """Moves due jobs into rq: one `pump(now)` per tick, from any number of processes."""
-
-    def __init__(self, redis: redis.Redis, queue: Queue, keys: Keys) -> None:
-        self.redis = redis
-        self.queue = queue
-        self.keys = keys
-        self._claim = redis.register_script(CLAIM_LUA)
-
-    def pump(self, now: float) -> list[str]:
-        """Enqueue every job due by `now`; the ids enqueued."""
-        keys = [self.keys.jobs_due(), self.keys.jobs_claimed()]
-        args = [repr(now), repr(now - CLAIM_TIMEOUT_S), str(PUMP_BATCH)]
-        ids: list[str] = list(self._claim(keys=keys, args=args))
-        for job_id in ids:
-            self.queue.enqueue(
-                "callbacks.jobs.run",
-                job_id,
-                job_id=job_id,
-                retry=Retry(max=RETRY_MAX, interval=RETRY_INTERVALS_S),
-            )
-        if ids:
-            self.redis.zrem(self.keys.jobs_claimed(), *ids)
+    def claim(self, now: float) -> list[str]:
+        """Claim the jobs due by `now` (service clock) and the retries due by the wall clock."""
+        keys = self.ctx.keys
+        script_keys = [keys.jobs_due(), keys.jobs_claimed(), keys.jobs_retry()]
+        args = [repr(now), repr(now - CLAIM_TIMEOUT_S), str(CLAIM_BATCH), repr(time.time())]
+        ids: list[str] = list(self._claim(keys=script_keys, args=args))
+        self.running.update(ids)
         return ids
 
+    def run_due(self, now: float, stopping: Callable[[], bool] = lambda: False) -> list[str]:
+        """Claim what is due by `now` and run it, until `stopping()`; the ids claimed."""
+        ids = self.claim(now)
+        for job_id in ids:
+            if stopping():
+                break  # the rest stay claimed for `release`
+            self.run_one(job_id)
+        return ids
 
-def run(job_id: str) -> None:
-    """The rq job function: load job `job_id` and run its kind's handler."""
-    ctx = context()
+    def run_one(self, job_id: str) -> None:
+        """Run one claimed job, then mark it done, or schedule its retry, or file it failed."""
+        try:
+            execute(self.ctx, job_id)
+        except Exception:
+            args = [job_id, repr(time.time()), *map(str, RETRY_INTERVALS_S)]
+            retry = self._fail(keys=self._fail_keys(), args=args)
+            log.exception("job %s failed (%s)", job_id, f"retry {retry}" if retry else "for good")
+        else:
+            keys = self.ctx.keys
+            with self.ctx.redis.pipeline(transaction=True) as tx:
+                tx.zrem(keys.jobs_claimed(), job_id)
+                tx.hdel(keys.jobs_attempts(), job_id)
+                tx.execute()
+        finally:
+            self.running.discard(job_id)
+
+    def _fail_keys(self) -> list[str]:
+        keys = self.ctx.keys
+        return [keys.jobs_claimed(), keys.jobs_retry(), keys.jobs_attempts(), keys.jobs_failed()]
+
+    def release(self, ids: Iterable[str] | None = None) -> list[str]:
+        """Hand claimed jobs (default: every unfinished one) back to due now, for any worker."""
+        handed = sorted(self.running if ids is None else ids)
+        if handed:
+            keys, now = self.ctx.keys, self.ctx.clock.now()
+            with self.ctx.redis.pipeline(transaction=True) as tx:
+                tx.zrem(keys.jobs_claimed(), *handed)
+                tx.zadd(keys.jobs_due(), dict.fromkeys(handed, now))
+                tx.execute()
+            self.running.difference_update(handed)
+        return handed
+
+    def retry_now(self) -> int:
+        """Make every failed job waiting for its backoff due at once; how many there were."""
+        retry = self.ctx.keys.jobs_retry()
+        ids: list[str] = self.ctx.redis.zrange(retry, 0, -1)  # type: ignore[assignment]
+        if ids:
+            self.ctx.redis.zadd(retry, dict.fromkeys(ids, 0), xx=True)
+        return len(ids)
+
+
+def execute(ctx: JobContext, job_id: str) -> None:
+    """Load job `job_id` and run its kind's handler (a job whose payload expired is skipped)."""
     raw = ctx.redis.get(ctx.keys.job(job_id))
     if raw is None:
         log.warning("job %s is gone (expired?); nothing to do", job_id)

@@ -1,20 +1,26 @@
-"""`ivr worker`: the job pump and an rq worker, in one process, on a shared Redis.
+"""`ivr worker`: claims the jobs due and runs them, until SIGTERM or SIGINT.
 
-The pump thread claims jobs due on the service clock every `PUMP_INTERVAL_S`
-and enqueues them; the rq worker (main thread: it installs signal handlers)
-runs them, with rq's scheduler on so that failed jobs come back after their
-`Retry` backoff. It needs `REDIS_URL`: the embedded store belongs to the
-`ivr serve` process that started it, and a second process must not start one.
+A work thread claims and runs jobs (`callbacks.jobs.Runner`) every
+`POLL_INTERVAL_S`, and picks up config edits. The main thread only waits for
+a stop: on SIGTERM or SIGINT it lets the job in hand finish for up to
+`STOP_GRACE_S`, hands every unfinished claim back to due (another worker, or
+this one restarted, runs it), and returns, well within the 5 s a service
+manager waits before SIGKILL. When the process that started it dies (`ivr
+serve`, even by SIGKILL), the worker stops the same way: `ivr.store`'s
+parent-death signal on Linux, and `IVR_PARENT_PID` checked on every poll.
+
+It needs `REDIS_URL`: the embedded store belongs to the `ivr serve` process
+that started it, and a second process must not start one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 import threading
-
-import redis
-from rq import Worker
+from collections.abc import Callable
 
 from callbacks import jobs
 from ivr import telephony
@@ -26,7 +32,11 @@ from ivr.store import sync_client
 
 log = logging.getLogger(__name__)
 
-PUMP_INTERVAL_S = 0.5
+POLL_INTERVAL_S = 0.5
+STOP_GRACE_S = 2.0
+"""How long a stopping worker waits for the job in hand before handing it back."""
+PARENT_ENV = "IVR_PARENT_PID"
+"""Set by `ivr serve` for the worker it starts: the worker stops when that process is gone."""
 
 
 def context_from(settings: Settings, url: str) -> tuple[jobs.JobContext, ConfigRegistry]:
@@ -39,40 +49,60 @@ def context_from(settings: Settings, url: str) -> tuple[jobs.JobContext, ConfigR
         keys=Keys(settings.tenant),
         config=lambda: registry.current,
         rest=telephony.rest_client(settings),
+        redis_url=url,
     )
     return ctx, registry
 
 
-def pump_loop(
-    ctx: jobs.JobContext, pump: jobs.Pump, registry: ConfigRegistry, stop: threading.Event
-) -> None:
-    """Pump due jobs (and pick up config edits) until `stop` is set; errors are logged."""
+def work(runner: jobs.Runner, registry: ConfigRegistry, stop: threading.Event) -> None:
+    """Claim and run due jobs (and pick up config edits) until `stop` is set."""
     while not stop.is_set():
         try:
             registry.reload()
-            pump.pump(ctx.clock.now())
+            runner.run_due(runner.ctx.clock.now(), stop.is_set)
         except Exception:  # the loop must outlive a store hiccup
-            log.exception("job pump failed")
-        stop.wait(PUMP_INTERVAL_S)
+            log.exception("job worker failed; trying again")
+        stop.wait(POLL_INTERVAL_S)
+
+
+def run_until(
+    runner: jobs.Runner,
+    registry: ConfigRegistry,
+    stop: threading.Event,
+    orphaned: Callable[[], bool] = lambda: False,
+) -> list[str]:
+    """Work until `stop` is set (or `orphaned()`); the job ids handed back unfinished."""
+    worker = threading.Thread(target=work, args=(runner, registry, stop), daemon=True)
+    worker.start()
+    while not stop.wait(POLL_INTERVAL_S):
+        if orphaned():
+            log.warning("the process that started this worker is gone; stopping")
+            stop.set()
+    worker.join(STOP_GRACE_S)
+    # A job still running is handed back and dies with this process: jobs are idempotent.
+    return runner.release()
+
+
+def parent_gone(parent: int) -> Callable[[], bool]:
+    """A check that process `parent` no longer runs (0: never)."""
+    return (lambda: os.getppid() != parent) if parent else (lambda: False)
 
 
 def main(settings: Settings) -> int:
-    """Run the pump and an rq worker until interrupted; 2 without REDIS_URL."""
+    """Run jobs until SIGTERM or SIGINT; 2 without REDIS_URL."""
     if not settings.redis_url:
         print("ivr worker needs REDIS_URL (the embedded store is ivr serve's own)", file=sys.stderr)
         return 2
     ctx, registry = context_from(settings, settings.redis_url)
-    jobs.set_context(ctx)
-    queue = jobs.rq_queue(redis.Redis.from_url(settings.redis_url), ctx.keys)
     stop = threading.Event()
-    pumper = threading.Thread(
-        target=pump_loop, args=(ctx, jobs.Pump(ctx.redis, queue, ctx.keys), registry, stop),
-        name="job-pump", daemon=True,
-    )  # fmt: skip
-    pumper.start()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    parent = int(os.environ.get(PARENT_ENV, "0") or 0)
+    log.info("job worker ready")
     try:
-        Worker([queue], connection=queue.connection).work(with_scheduler=True)
+        handed = run_until(jobs.Runner(ctx), registry, stop, parent_gone(parent))
     finally:
-        stop.set()
-        pumper.join(timeout=5)
+        ctx.redis.close()
+    if handed:
+        log.warning("handed back unfinished jobs: %s", ", ".join(handed))
     return 0

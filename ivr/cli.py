@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import signal
@@ -12,10 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ivr import logs
+from ivr.errors import StoreError
 from ivr.settings import Settings
+from ivr.store import EmbeddedStore, die_with_parent
 
 DEFAULT_HUB_PORT = 8765
-WORKER_STOP_S = 5
+WEB_STOP_S = 2
+"""uvicorn's graceful shutdown bound: with the worker's, `ivr serve` stops within 5 s."""
+WORKER_STOP_S = 3
 DEFAULT_CALLER = "+60191234567"
 DEFAULT_BUSINESS = "+60312345678"
 
@@ -33,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start a job worker (run `ivr worker` separately instead)",
     )
-    sub.add_parser("worker", help="run scheduled jobs (surveys, callbacks) on REDIS_URL with rq")
+    sub.add_parser("worker", help="run scheduled jobs (surveys, callbacks) on REDIS_URL")
     check = sub.add_parser("check", help="validate the config files and exit non-zero on errors")
     check.add_argument("directory", nargs="?", type=Path, help="config directory")
     call = sub.add_parser(
@@ -115,10 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Refuse bad config, start the embedded store when needed, then run uvicorn."""
-    import uvicorn
-
     from ivr import check
-    from ivr.store import EmbeddedStore
 
     settings = settings.with_(
         host=args.host or settings.host,
@@ -131,35 +133,41 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         sys.stderr.write(report.getvalue())
         print("ivr serve: refusing to start on invalid config (see above)", file=sys.stderr)
         return 1
-    embedded = None
-    if not settings.redis_url:
-        embedded = EmbeddedStore(settings.data_dir)
-        os.environ["REDIS_URL"] = embedded.start()
-    os.environ["IVR_CONFIG_DIR"] = str(settings.config_dir)
-    job_worker = None if args.no_worker else start_worker()
-    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it into
-    # SystemExit lets the finally below stop the worker and the store instead of dying.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        uvicorn.run(
-            "ivr.app:create_app",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=None,
-            proxy_headers=True,
-        )
-    finally:
-        if job_worker is not None:
-            stop_worker(job_worker)
-        if embedded is not None:
-            embedded.stop()
+    with contextlib.ExitStack() as stack:
+        if not settings.redis_url:
+            try:
+                os.environ["REDIS_URL"] = stack.enter_context(EmbeddedStore(settings.data_dir)).url
+            except StoreError as exc:
+                print(f"ivr serve: {exc}", file=sys.stderr)
+                return 1
+        os.environ["IVR_CONFIG_DIR"] = str(settings.config_dir)
+        if not args.no_worker:
+            stack.callback(stop_worker, start_worker())  # before the store stops: LIFO
+        run_web(settings)
     return 0
 
 
+def run_web(settings: Settings) -> None:
+    """uvicorn until SIGTERM or SIGINT, with a bounded graceful shutdown."""
+    import uvicorn
+
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; turning it into
+    # SystemExit lets the caller stop the worker and the store instead of dying.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    uvicorn.run(
+        "ivr.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        proxy_headers=True,
+        timeout_graceful_shutdown=WEB_STOP_S,
+    )
+
+
 def stop_worker(job_worker: subprocess.Popen[bytes]) -> None:
-    """Ask the worker (and rq's scheduler process it forked) to stop; insist if it lingers."""
+    """Ask the worker to stop (it hands back the job in hand); insist if it lingers."""
     group = os.getpgid(job_worker.pid)
     os.killpg(group, signal.SIGTERM)
     try:
@@ -170,9 +178,15 @@ def stop_worker(job_worker: subprocess.Popen[bytes]) -> None:
 
 
 def start_worker() -> subprocess.Popen[bytes]:
-    """`ivr worker` as a child, on the same store, for when no separate worker runs."""
+    """`ivr worker` as a child, on the same store, that stops when this process dies."""
+    from callbacks.worker import PARENT_ENV
+
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
     return subprocess.Popen(
-        [sys.executable, "-m", "ivr.cli", "worker"], env=dict(os.environ), start_new_session=True
+        [sys.executable, "-m", "ivr.cli", "worker"],
+        env=env,
+        start_new_session=True,  # a Ctrl-C in the terminal reaches serve, which stops it in turn
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 (only async-signal-safe work)
     )
 
 

@@ -162,8 +162,20 @@ class Keys:
         return f"{self.prefix}:jobs:due"
 
     def jobs_claimed(self) -> str:
-        """Sorted set: job ids taken from `jobs_due` and being handed to rq, by claim time."""
+        """Sorted set: job ids a worker took from `jobs_due` and is running, by claim time."""
         return f"{self.prefix}:jobs:claimed"
+
+    def jobs_retry(self) -> str:
+        """Sorted set: failed job ids by the wall-clock time of their next attempt."""
+        return f"{self.prefix}:jobs:retry"
+
+    def jobs_attempts(self) -> str:
+        """Hash: job id -> attempts that failed so far (gone once the job succeeds)."""
+        return f"{self.prefix}:jobs:attempts"
+
+    def jobs_failed(self) -> str:
+        """Sorted set: job ids that failed every attempt, by wall-clock time of the last."""
+        return f"{self.prefix}:jobs:failed"
 
     def job(self, job_id: str) -> str:
         """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""

@@ -1,4 +1,4 @@
-"""The `ivr` command as an admin runs it: `ivr check` and `ivr serve`."""
+"""The `ivr` command as an admin runs it: `ivr check`, `ivr serve` and `ivr worker`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from ivr.store import alive, last_url, sync_client
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 
@@ -96,3 +98,115 @@ def wait_healthy(url: str, proc: subprocess.Popen[str]) -> dict[str, str]:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise AssertionError("ivr serve did not become healthy")
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The processes below `pid` (pid -> command line), read from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = command_line(child)
+                frontier.append(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")).decode()
+    except OSError:
+        return ""
+
+
+def start_serve(data_dir: Path, config_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "IVR_DATA_DIR": str(data_dir), "IVR_PORT": str(port)}
+    env.pop("REDIS_URL", None)
+    return subprocess.Popen(
+        [*IVR, "serve", "--config", str(config_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_children(proc: subprocess.Popen[str]) -> dict[int, str]:
+    """The store and the job worker of a healthy `ivr serve`, once both run."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = descendants(proc.pid)
+        kinds = [kind_of(cmd) for cmd in children.values()]
+        if "valkey" in kinds and "worker" in kinds:
+            return children
+        time.sleep(0.1)
+    raise AssertionError(f"no store and worker under ivr serve: {descendants(proc.pid)}")
+
+
+def kind_of(command: str) -> str:
+    return "valkey" if "valkey-server" in command else "worker" if " worker" in command else ""
+
+
+def test_killed_serve_leaves_nothing_running_and_restarts_on_its_data(
+    tmp_path: Path, open_config_dir: Path
+) -> None:
+    """SIGKILL `ivr serve`: its Valkey and worker are gone in 5 s; a restart keeps the data."""
+    data, port = tmp_path / "var", free_port()
+    first = start_serve(data, open_config_dir, port)
+    wait_healthy(f"http://127.0.0.1:{port}/healthz", first)
+    children = wait_for_children(first)
+    client = sync_client(str(last_url(data / "valkey" / "valkey.conf")))
+    client.set("ivr:{main}:probe", "a waiting caller")
+    client.close()
+    first.kill()
+    first.communicate(timeout=10)
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [cmd for pid, cmd in children.items() if alive(pid)] == []
+    second = start_serve(data, open_config_dir, port)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", second)
+        kinds = sorted(kind_of(cmd) for cmd in wait_for_children(second).values())
+        assert kinds.count("valkey") == 1 and kinds.count("worker") == 1, kinds
+        client = sync_client(str(last_url(data / "valkey" / "valkey.conf")))
+        assert client.get("ivr:{main}:probe") == "a waiting caller"
+        client.close()
+    finally:
+        second.terminate()
+        second.communicate(timeout=20)
+
+
+def test_serve_stops_within_5_s_of_sigterm(tmp_path: Path, open_config_dir: Path) -> None:
+    """SIGTERM `ivr serve`: it, its worker and its store have all exited within 5 s."""
+    port = free_port()
+    proc = start_serve(tmp_path / "var", open_config_dir, port)
+    wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)
+    children = wait_for_children(proc)
+    proc.terminate()
+    proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert [cmd for pid, cmd in children.items() if alive(pid)] == []
+
+
+def test_worker_stops_within_5_s_of_sigterm(redis_url: str, sample_config_dir: Path) -> None:
+    """SIGTERM `ivr worker` while it waits for jobs: it exits 0 within 5 s."""
+    env = {**os.environ, "REDIS_URL": redis_url, "IVR_CONFIG_DIR": str(sample_config_dir)}
+    proc = subprocess.Popen(
+        [*IVR, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    line = ""
+    while "worker ready" not in line:
+        line = proc.stderr.readline()
+        assert line, "ivr worker exited before it was ready"
+    proc.terminate()
+    proc.communicate(timeout=5)
+    assert proc.returncode == 0

