@@ -3,6 +3,7 @@
 IVRError
 ├── ConfigError            a config file is wrong (carries every problem found)
 ├── StoreError             the Redis/Valkey store cannot be reached or started
+│   └── StoreInUse         another process runs the embedded store on that data directory
 ├── WebhookError           a request we cannot act on (carries the HTTP status)
 ├── RoutingError           a queue/agent operation was refused; state is unchanged
 │   ├── UnknownAgent, UnknownQueue, UnknownSkill
@@ -50,6 +51,10 @@ class ConfigError(IVRError):
 
 class StoreError(IVRError):
     """The store could not be started or reached."""
+
+
+class StoreInUse(StoreError):
+    """Another live process holds the data directory's store (one store per directory)."""
 
 
 class WebhookError(IVRError):

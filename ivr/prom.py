@@ -4,7 +4,7 @@ sends, and this process's webhook latency and errors.
 Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.rollups`), so every web process reports the same
 values. FRT and wait histograms come from the fold's all-time rollups, so they
-only grow. Survey sends happen in the rq worker, so they are counted in the
+only grow. Survey sends happen in the job worker, so they are counted in the
 store (`Keys.metrics_survey_sends`, by `survey_sent.lua`) and read here too.
 Webhook latency and errors are this process's own counters (`LatencyMiddleware`);
 with several workers each one counts its own share. With `IVR_METRICS_TOKEN` set,

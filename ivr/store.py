@@ -37,7 +37,7 @@ from typing import IO
 import redis
 import redis.asyncio as aioredis
 
-from ivr.errors import StoreError
+from ivr.errors import StoreError, StoreInUse
 from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def lock_dir(data_dir: Path) -> IO[str]:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise StoreError(
+        raise StoreInUse(
             f"{data_dir} is in use by {holder}: one store per data directory "
             "(stop that process, or give this one another IVR_DATA_DIR or a REDIS_URL)"
         ) from None
@@ -224,23 +224,35 @@ def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
 
 def stop_orphan(data_dir: Path) -> None:
     """Shut down a server left running on `data_dir` by a process that died, cleanly."""
-    url = last_url(data_dir / CONF_FILE)
-    if url is None:
+    found = serving(data_dir)
+    if found is None:
         return
-    client = redis.Redis.from_url(url, socket_timeout=2, decode_responses=True)
+    url, pid = found
+    log.warning("an orphaned valkey (pid %s) runs on %s; shutting it down", pid, data_dir)
+    client = redis.Redis.from_url(url, socket_timeout=2)
     try:
-        if Path(str(client.config_get("dir")["dir"])).resolve() != data_dir:
-            return  # another server took that port since
-        pid = int(client.info("server")["process_id"])
-        log.warning("an orphaned valkey (pid %s) runs on %s; shutting it down", pid, data_dir)
         client.shutdown()  # flushes and fsyncs the AOF, then exits
-    except redis.ConnectionError:
-        return  # nothing answers there: no orphan
     except redis.RedisError as exc:
         raise StoreError(f"could not stop the valkey still running on {data_dir}: {exc}") from exc
     finally:
         client.close()
     wait_gone(pid, data_dir)
+
+
+def serving(data_dir: Path) -> tuple[str, int] | None:
+    """The URL and pid of the Valkey running on `data_dir`, if one answers where it listened."""
+    url = last_url(data_dir / CONF_FILE)
+    if url is None:
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=2, decode_responses=True)
+    try:
+        if Path(str(client.config_get("dir")["dir"])).resolve() != data_dir:
+            return None  # another server took that port since
+        return url, int(client.info("server")["process_id"])
+    except redis.ConnectionError:
+        return None  # nothing answers there
+    finally:
+        client.close()
 
 
 def last_url(conf: Path) -> str | None:
@@ -291,8 +303,17 @@ def sync_client(url: str) -> redis.Redis:
 
 
 def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
-    """The store URL to use, starting an embedded server when none is configured."""
+    """The store URL to use: `REDIS_URL`, else the embedded store on the data directory.
+
+    When a running `ivr serve` holds that directory, its store is used (for `ivr report`
+    beside it); otherwise an embedded server is started, and returned for stopping."""
     if settings.redis_url:
         return settings.redis_url, None
     embedded = EmbeddedStore(settings.data_dir)
-    return embedded.start(), embedded
+    try:
+        return embedded.start(), embedded
+    except StoreInUse:
+        found = serving(embedded.data_dir)
+        if found is None:
+            raise
+        return found[0], None

