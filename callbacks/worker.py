@@ -28,15 +28,13 @@ from ivr.clock import SystemClock
 from ivr.keys import Keys
 from ivr.reload import ConfigRegistry
 from ivr.settings import Settings
-from ivr.store import sync_client
+from ivr.store import PARENT_ENV, sync_client
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.5
 STOP_GRACE_S = 2.0
 """How long a stopping worker waits for the job in hand before handing it back."""
-PARENT_ENV = "IVR_PARENT_PID"
-"""Set by `ivr serve` for the worker it starts: the worker stops when that process is gone."""
 
 
 def context_from(settings: Settings, url: str) -> tuple[jobs.JobContext, ConfigRegistry]:

@@ -11,11 +11,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr import logs
 from ivr.errors import StoreError
 from ivr.settings import Settings
-from ivr.store import EmbeddedStore, die_with_parent
+from ivr.store import PARENT_ENV, EmbeddedStore, die_with_parent, follow_parent
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 DEFAULT_HUB_PORT = 8765
 WEB_STOP_S = 2
@@ -141,6 +145,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"ivr serve: {exc}", file=sys.stderr)
                 return 1
         os.environ["IVR_CONFIG_DIR"] = str(settings.config_dir)
+        os.environ[PARENT_ENV] = str(os.getpid())  # for the web and job workers we start
         if not args.no_worker:
             stack.callback(stop_worker, start_worker())  # before the store stops: LIFO
         run_web(settings)
@@ -155,7 +160,7 @@ def run_web(settings: Settings) -> None:
     # SystemExit lets the caller stop the worker and the store instead of dying.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        "ivr.app:create_app",
+        "ivr.cli:web_app",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -164,6 +169,16 @@ def run_web(settings: Settings) -> None:
         proxy_headers=True,
         timeout_graceful_shutdown=WEB_STOP_S,
     )
+
+
+def web_app() -> Starlette:
+    """uvicorn's app factory. A web worker process (`--workers N`) stops when serve dies."""
+    from ivr.app import create_app
+
+    parent = int(os.environ.get(PARENT_ENV) or 0)
+    if parent and parent != os.getpid():
+        follow_parent(parent)
+    return create_app()
 
 
 def stop_worker(job_worker: subprocess.Popen[bytes]) -> None:
@@ -179,12 +194,9 @@ def stop_worker(job_worker: subprocess.Popen[bytes]) -> None:
 
 def start_worker() -> subprocess.Popen[bytes]:
     """`ivr worker` as a child, on the same store, that stops when this process dies."""
-    from callbacks.worker import PARENT_ENV
-
-    env = {**os.environ, PARENT_ENV: str(os.getpid())}
     return subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "worker"],
-        env=env,
+        env={**os.environ, PARENT_ENV: str(os.getpid())},
         start_new_session=True,  # a Ctrl-C in the terminal reaches serve, which stops it in turn
         preexec_fn=die_with_parent(),  # noqa: PLW1509 (only async-signal-safe work)
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import redis
 import redis.asyncio as aioredis
@@ -48,6 +49,8 @@ STOP_TIMEOUT_S = 5.0
 LOCK_FILE = "store.lock"
 CONF_FILE = "valkey.conf"
 LOG_FILE = "valkey.log"
+PARENT_ENV = "IVR_PARENT_PID"
+"""Set by `ivr serve` for the workers it starts: they stop when that process is gone."""
 PR_SET_PDEATHSIG = 1
 """From <linux/prctl.h>: deliver a signal to this process when its parent dies."""
 
@@ -209,17 +212,22 @@ def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
     The kernel sends it when the *thread* that started the child exits: start
     children from the main thread, or from a thread that lives as long as they should.
     """
-    if not sys.platform.startswith("linux"):
+    if _PRCTL is None:
         return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork, called after
-    parent = os.getpid()
+    return functools.partial(follow_parent, os.getpid(), signum)
 
-    def hook() -> None:
-        prctl(PR_SET_PDEATHSIG, signum)
-        if os.getppid() != parent:  # the parent died before the hook ran
-            os.kill(os.getpid(), signum)
 
-    return hook
+def follow_parent(parent: int, signum: int = signal.SIGTERM) -> None:
+    """Make this process get `signum` when `parent`, the process that started it, dies."""
+    if _PRCTL is None:
+        return
+    _PRCTL(PR_SET_PDEATHSIG, signum)
+    if os.getppid() != parent:  # it died before we asked
+        os.kill(os.getpid(), signum)
+
+
+_PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+"""libc's prctl, looked up once: a `preexec_fn` must not load libraries between fork and exec."""
 
 
 def stop_orphan(data_dir: Path) -> None:
