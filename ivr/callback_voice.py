@@ -42,7 +42,7 @@ from ivr import logs, twiml
 from ivr.call import CallSession
 from ivr.config import Config
 from ivr.menu import Language
-from ivr.security import require
+from ivr.security import query_int, require
 from ivr.service import Services, services
 from queues.models import HoldConfig
 
@@ -236,7 +236,7 @@ async def entered(request: Request) -> Response:
     a = await asking(request)
     if a is None:
         return _gone()
-    tries = int(request.query_params.get("tries", "0")) + 1
+    tries = (query_int(request, "tries") or 0) + 1
     checked, why = check_number(a.config.callbacks, request.state.form.get("Digits", ""))
     if checked is None:
         log.info("callback number refused", call=a.session.sid, reason=why)
@@ -456,8 +456,13 @@ async def mark_whisper(svc: Services, call_sid: str, queue: str, text: str) -> s
     return f"{whisper(svc, cb, queue_name)}, on the line now. {text}" if cb else text
 
 
+STALE_ATTEMPT = -1
+"""A garbled `attempt` matches no attempt, so the request is treated as a stale replay."""
+
+
 def _params(request: Request) -> tuple[str, int]:
-    return request.query_params.get("cb", ""), int(request.query_params.get("attempt", "0") or 0)
+    attempt = query_int(request, "attempt", STALE_ATTEMPT)
+    return request.query_params.get("cb", ""), STALE_ATTEMPT if attempt is None else attempt
 
 
 async def answered(request: Request) -> Response:

@@ -72,6 +72,20 @@ class Verifier:
         return form
 
 
+MAX_QUERY_DIGITS = 9
+"""Counters in our own URLs (step, attempt, tries) stay far below a billion."""
+
+
+def query_int(request: Request, name: str, default: int | None = None) -> int | None:
+    """A small non-negative counter from the query string, or `default` when it is missing
+    or garbled. Only ASCII digits count: `"²".isdigit()` is True but `int("²")` raises,
+    and `int("١")` is 1."""
+    text = request.query_params.get(name)
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > MAX_QUERY_DIGITS:
+        return default
+    return int(text)
+
+
 def require(form: dict[str, str], *names: str) -> list[str]:
     """The named fields, or 400 naming the first one missing."""
     missing = [n for n in names if not form.get(n)]
