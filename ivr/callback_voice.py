@@ -658,26 +658,27 @@ async def existing(request: Request) -> Response:
         return _gone()
     params = request.query_params
     digits = request.state.form.get("Digits", "")
+    priority = query_int(request, "priority")
     if digits == CANCEL_KEY:
         await callbacks.cancel(a.svc, params.get("cb", ""), by="caller")
-        return await _queue_instead(a, params.get("priority", ""))
+        return await _queue_instead(a, priority)
     if digits in (KEEP_KEY, ""):
         a.say(a.text("kept_existing"))
         a.response.hangup()
         return xml(a.response)
-    return await _queue_instead(a, params.get("priority", ""))  # asks again while it is pending
+    return await _queue_instead(a, priority)  # asks again while it is pending
 
 
-async def _queue_instead(a: Asking, priority: str) -> Response:
+async def _queue_instead(a: Asking, priority: int | None) -> Response:
     """The caller gave up their callback: they join the queue as the menu would have."""
     from ivr import offers
     from ivr.attendant import Turn
-    from ivr.connect import enqueue
     from ivr.menu import QueueTarget
+    from ivr.webhooks import hand_to_queue  # a queue routing refuses: apology, menu again
 
-    target = QueueTarget(name=a.queue, priority=int(priority) if priority.isdigit() else None)
+    target = QueueTarget(name=a.queue, priority=priority)
     turn = Turn(a.config, a.session, a.svc.now(), a.svc.urls, a.response, handoff=target)
-    offer = await enqueue(a.svc, turn)
+    offer = await hand_to_queue(a.svc, turn)
     ttl = a.svc.settings.session_ttl_s
     await a.svc.redis.set(a.svc.keys.call(a.session.sid), a.session.to_json(), ex=ttl)
     if offer is not None:
