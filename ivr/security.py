@@ -69,7 +69,14 @@ class Verifier:
             url = signed_url(self.settings, request)
             if not signature or not self.validator.validate(url, form, signature):
                 raise WebhookError(403, "missing or invalid X-Twilio-Signature")
+        request.state.twilio_form = form  # for the degraded-mode answer (ivr.fallback)
         return form
+
+
+def verified_form(request: Request) -> dict[str, str]:
+    """The form `Verifier.form` accepted for this request, or empty if it did not run."""
+    form: dict[str, str] = getattr(request.state, "twilio_form", {})
+    return form
 
 
 MAX_QUERY_DIGITS = 9

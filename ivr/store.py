@@ -15,6 +15,9 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 
 from ivr.errors import StoreError
 from ivr.settings import Settings
@@ -22,6 +25,14 @@ from ivr.settings import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_START_TIMEOUT_S = 15.0
+STORE_CONNECT_TIMEOUT_S = 1.0
+"""A store that takes longer to accept a connection is down, for a webhook's purposes."""
+STORE_SOCKET_TIMEOUT_S = 3.0
+"""Longest wait for one reply; above `ivr.live.BLOCK_MS` (2 s), the longest blocking read."""
+STORE_RETRIES = 2
+"""Reconnects after a dropped connection (a restarted store), quickly, before giving up.
+Together these keep a webhook's worst case far under Twilio's 15 s: a timed-out read is
+not retried (a hung server will not answer the next one either)."""
 
 
 class EmbeddedStore:
@@ -72,8 +83,19 @@ class EmbeddedStore:
 
 
 def async_client(url: str) -> aioredis.Redis:
-    """A pooled asyncio client for web handlers and the timer loop."""
-    return aioredis.from_url(url, decode_responses=True)
+    """A pooled asyncio client for web handlers and the timer loop, with bounded waits so a
+    store outage becomes a quick `ConnectionError`/`TimeoutError` (see `ivr.fallback`)."""
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=STORE_CONNECT_TIMEOUT_S,
+        socket_timeout=STORE_SOCKET_TIMEOUT_S,
+        retry=AsyncRetry(
+            ExponentialBackoff(cap=0.2, base=0.02),
+            STORE_RETRIES,
+            supported_errors=(redis.exceptions.ConnectionError,),
+        ),
+    )
 
 
 def sync_client(url: str) -> redis.Redis:
