@@ -83,7 +83,7 @@ LEGS: dict[str, Leg] = {
     "/voice/agent/status": "status",
     "/voice/callback/status": "status",
     "/sms/incoming": "sms",
-    "/sms/status": "sms",
+    "/sms/status": "status",
 }
 """Who hears each webhook's answer. A webhook not listed is treated as a caller's."""
 

@@ -234,7 +234,7 @@ def _e164(value: str | None) -> str | None:
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"{value!r} is not a phone number in E.164 form ({exc})") from None
     if not value.startswith("+") or not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{value!r} is not a valid phone number in E.164 form, e.g. +60312345000")
+        raise ValueError(f"{value!r} is not a valid phone number in E.164 form, e.g. +60322345000")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

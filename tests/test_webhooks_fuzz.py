@@ -136,6 +136,11 @@ def test_every_webhook_has_a_degraded_answer(server: LiveServer) -> None:
     assert set(webhook_paths(server)) == set(LEGS)
 
 
+def context_of(path: str) -> str:
+    """Which TwiML rules the answer to `path` must follow (see `ivr.emulator.twiml`)."""
+    return WHISPERS.get(path) or CONTEXT.get(LEGS[path], "call")
+
+
 def check(path: str, response: httpx.Response) -> None:
     """The answer is not a 5xx, is TwiML for the leg, or is a 4xx that says what is wrong."""
     status = response.status_code
@@ -146,8 +151,7 @@ def check(path: str, response: httpx.Response) -> None:
     elif status == 200:
         assert response.headers["content-type"].startswith("application/xml"), path
         try:
-            context = WHISPERS.get(path) or CONTEXT.get(LEGS[path], "call")
-            twiml_rules.parse(response.text, context)
+            twiml_rules.parse(response.text, context_of(path))
         except TwiMLError as exc:
             raise AssertionError(f"{path}: {exc}\n{response.text}") from None
 
