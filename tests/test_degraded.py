@@ -6,10 +6,13 @@ These tests run their own Valkey (not the session's), so they can kill it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -302,3 +305,36 @@ def test_a_backup_number_that_is_not_a_phone_number_is_a_config_error(
     (problem,) = caught.value.problems
     assert problem.file.endswith("business.yaml") and "fallback.dial" in problem.message
     assert problem.line == text[: text.index("# dial:")].count("\n") + 1
+
+
+def test_webhooks_that_arrive_during_a_store_restart_get_no_500(
+    store: Store, phone: Twilio
+) -> None:
+    """Issue 13's repro: webhooks keep arriving while the store restarts, and every one is
+    answered with TwiML (degraded while it is down, normal before and after)."""
+    press(phone, english_main_menu(phone, QUEUED), "2", QUEUED)
+    answers: list[httpx.Response] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            answers.append(phone.post("/voice/incoming", call_form(f"CA{n:032d}")))
+            answers.append(phone.post("/voice/hold", call_form(QUEUED)))
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        store.stop()
+        time.sleep(0.5)
+        store.start()
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert [a.status_code for a in answers if a.status_code != 200] == []
+    said = [heard(a.text) for a in answers]
+    assert any(s.startswith(APOLOGY) for s in said), "some arrived while the store was down"
+    assert "For English, press 1" in said[-2], "answered normally once it is back"
