@@ -15,7 +15,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from callbacks import cancel as callback_cancel  # noqa: F401  (registers SMS CANCEL)
-from ivr import api, background, callback_voice, connect, hold, live, logs, pages, prom, webhooks
+from ivr import (
+    api,
+    background,
+    callback_voice,
+    connect,
+    fallback,
+    hold,
+    live,
+    logs,
+    pages,
+    prom,
+    webhooks,
+)
 from ivr.clock import Clock, SystemClock
 from ivr.errors import WebhookError
 from ivr.reload import ConfigRegistry
@@ -111,6 +123,7 @@ def create_app(
         *connect.routes,
         *hold.routes,
         *callback_voice.routes,  # callbacks: asking for one, and returning it
+        *fallback.routes,  # Twilio's Fallback URL: answers without the store
         Route("/healthz", healthz, methods=["GET"]),
         *api.routes,  # the console (ivr/api.py, ivr/live.py, ivr/pages.py)
         *live.routes,
@@ -122,5 +135,9 @@ def create_app(
         routes=routes,
         middleware=[Middleware(prom.LatencyMiddleware)],
         lifespan=lifespan,
-        exception_handlers={WebhookError: webhook_error, HTTPException: http_error},
+        exception_handlers={
+            WebhookError: webhook_error,
+            HTTPException: http_error,
+            **dict.fromkeys(fallback.STORE_ERRORS, fallback.store_down),
+        },
     )

@@ -42,7 +42,7 @@ from ivr import logs, twiml
 from ivr.call import CallSession
 from ivr.config import Config
 from ivr.menu import Language
-from ivr.security import require
+from ivr.security import query_int, require
 from ivr.service import Services, services
 from queues.models import HoldConfig
 
@@ -236,7 +236,7 @@ async def entered(request: Request) -> Response:
     a = await asking(request)
     if a is None:
         return _gone()
-    tries = int(request.query_params.get("tries", "0")) + 1
+    tries = (query_int(request, "tries") or 0) + 1
     checked, why = check_number(a.config.callbacks, request.state.form.get("Digits", ""))
     if checked is None:
         log.info("callback number refused", call=a.session.sid, reason=why)
@@ -456,8 +456,13 @@ async def mark_whisper(svc: Services, call_sid: str, queue: str, text: str) -> s
     return f"{whisper(svc, cb, queue_name)}, on the line now. {text}" if cb else text
 
 
+STALE_ATTEMPT = -1
+"""A garbled `attempt` matches no attempt, so the request is treated as a stale replay."""
+
+
 def _params(request: Request) -> tuple[str, int]:
-    return request.query_params.get("cb", ""), int(request.query_params.get("attempt", "0") or 0)
+    attempt = query_int(request, "attempt", STALE_ATTEMPT)
+    return request.query_params.get("cb", ""), STALE_ATTEMPT if attempt is None else attempt
 
 
 async def answered(request: Request) -> Response:
@@ -653,26 +658,27 @@ async def existing(request: Request) -> Response:
         return _gone()
     params = request.query_params
     digits = request.state.form.get("Digits", "")
+    priority = query_int(request, "priority")
     if digits == CANCEL_KEY:
         await callbacks.cancel(a.svc, params.get("cb", ""), by="caller")
-        return await _queue_instead(a, params.get("priority", ""))
+        return await _queue_instead(a, priority)
     if digits in (KEEP_KEY, ""):
         a.say(a.text("kept_existing"))
         a.response.hangup()
         return xml(a.response)
-    return await _queue_instead(a, params.get("priority", ""))  # asks again while it is pending
+    return await _queue_instead(a, priority)  # asks again while it is pending
 
 
-async def _queue_instead(a: Asking, priority: str) -> Response:
+async def _queue_instead(a: Asking, priority: int | None) -> Response:
     """The caller gave up their callback: they join the queue as the menu would have."""
     from ivr import offers
     from ivr.attendant import Turn
-    from ivr.connect import enqueue
     from ivr.menu import QueueTarget
+    from ivr.webhooks import hand_to_queue  # a queue routing refuses: apology, menu again
 
-    target = QueueTarget(name=a.queue, priority=int(priority) if priority.isdigit() else None)
+    target = QueueTarget(name=a.queue, priority=priority)
     turn = Turn(a.config, a.session, a.svc.now(), a.svc.urls, a.response, handoff=target)
-    offer = await enqueue(a.svc, turn)
+    offer = await hand_to_queue(a.svc, turn)
     ttl = a.svc.settings.session_ttl_s
     await a.svc.redis.set(a.svc.keys.call(a.session.sid), a.session.to_json(), ex=ttl)
     if offer is not None:

@@ -27,7 +27,7 @@ from ivr.check import dotted, normalise_customers
 from ivr.check import problems as semantic_problems
 from ivr.errors import ConfigError, Problem
 from ivr.hours import Hours
-from ivr.menu import Action, Company, Customer, Languages, MenuSettings, Node
+from ivr.menu import Action, Company, Customer, Fallback, Languages, MenuSettings, Node
 from queues.models import AgentConfig, QueueConfig
 
 DataPath = tuple[Any, ...]
@@ -61,6 +61,8 @@ class Config(BaseModel):
     supervisors: dict[str, SupervisorConfig] = Field(default_factory=dict)
     surveys: SurveysConfig = Field(default_factory=SurveysConfig)
     callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
+    fallback: Fallback = Field(default_factory=Fallback)
+    """Degraded mode: what callers hear when the store is down (`ivr.fallback`)."""
     version: str = ""
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ivr.prompts import Localized
 
@@ -220,6 +221,34 @@ class MenuSettings(Strict):
     """Said after a caller's voicemail is recorded, before hanging up."""
     on_no_input: Actions | None = None
     on_invalid: Actions | None = None
+
+
+DEFAULT_FALLBACK_DIAL_TIMEOUT_S = 30
+
+
+def _e164(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{value!r} is not a phone number in E.164 form ({exc})") from None
+    if not value.startswith("+") or not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{value!r} is not a valid phone number in E.164 form, e.g. +60322345000")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class Fallback(Strict):
+    """Degraded mode (`ivr.fallback`): what callers hear when the store cannot be reached,
+    and what Twilio's Fallback URL (`/voice/fallback`) answers."""
+
+    message: Localized | None = None
+    """The apology, in the caller's language when the config knows it (`customers`)."""
+    dial: Annotated[str | None, AfterValidator(_e164)] = None
+    """A backup number the caller is put through to after the message; unset: hang up."""
+    dial_timeout: int = Field(default=DEFAULT_FALLBACK_DIAL_TIMEOUT_S, ge=5, le=600)
+    hold_message: Localized | None = None
+    """Said once to a caller waiting in a queue, who keeps their place for a while."""
 
 
 class Company(Strict):

@@ -69,7 +69,28 @@ class Verifier:
             url = signed_url(self.settings, request)
             if not signature or not self.validator.validate(url, form, signature):
                 raise WebhookError(403, "missing or invalid X-Twilio-Signature")
+        request.state.twilio_form = form  # for the degraded-mode answer (ivr.fallback)
         return form
+
+
+def verified_form(request: Request) -> dict[str, str]:
+    """The form `Verifier.form` accepted for this request, or empty if it did not run."""
+    form: dict[str, str] = getattr(request.state, "twilio_form", {})
+    return form
+
+
+MAX_QUERY_DIGITS = 9
+"""Counters in our own URLs (step, attempt, tries) stay far below a billion."""
+
+
+def query_int(request: Request, name: str, default: int | None = None) -> int | None:
+    """A small non-negative counter from the query string, or `default` when it is missing
+    or garbled. Only ASCII digits count: `"²".isdigit()` is True but `int("²")` raises,
+    and `int("١")` is 1."""
+    text = request.query_params.get(name)
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > MAX_QUERY_DIGITS:
+        return default
+    return int(text)
 
 
 def require(form: dict[str, str], *names: str) -> list[str]:

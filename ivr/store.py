@@ -37,6 +37,9 @@ from typing import IO, Any
 
 import redis
 import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
 
 from ivr.errors import StoreError, StoreInUse
 from ivr.settings import Settings
@@ -53,6 +56,14 @@ PARENT_ENV = "IVR_PARENT_PID"
 """Set by `ivr serve` for the workers it starts: they stop when that process is gone."""
 PR_SET_PDEATHSIG = 1
 """From <linux/prctl.h>: deliver a signal to this process when its parent dies."""
+STORE_CONNECT_TIMEOUT_S = 1.0
+"""A store that takes longer to accept a connection is down, for a webhook's purposes."""
+STORE_SOCKET_TIMEOUT_S = 3.0
+"""Longest wait for one reply; above `ivr.live.BLOCK_MS` (2 s), the longest blocking read."""
+STORE_RETRIES = 2
+"""Reconnects after a dropped connection (a restarted store), quickly, before giving up.
+Together these keep a webhook's worst case far under Twilio's 15 s: a timed-out read is
+not retried (a hung server will not answer the next one either)."""
 
 
 class EmbeddedStore:
@@ -301,8 +312,19 @@ def alive(pid: int) -> bool:
 
 
 def async_client(url: str) -> aioredis.Redis:
-    """A pooled asyncio client for web handlers, the timer loop and jobs that run async code."""
-    return aioredis.from_url(url, decode_responses=True)
+    """A pooled asyncio client for web handlers, the timer loop and async jobs, with bounded
+    waits so a store outage becomes a quick `ConnectionError`/`TimeoutError` (`ivr.fallback`)."""
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=STORE_CONNECT_TIMEOUT_S,
+        socket_timeout=STORE_SOCKET_TIMEOUT_S,
+        retry=AsyncRetry(
+            ExponentialBackoff(cap=0.2, base=0.02),
+            STORE_RETRIES,
+            supported_errors=(redis.exceptions.ConnectionError,),
+        ),
+    )
 
 
 def sync_client(url: str) -> redis.Redis:

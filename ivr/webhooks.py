@@ -30,7 +30,8 @@ from ivr import attendant, connect, logs, offers, twiml
 from ivr.attendant import Turn
 from ivr.call import FINAL_STATUSES, CallSession, Record
 from ivr.config import Config
-from ivr.security import require
+from ivr.errors import RoutingError
+from ivr.security import query_int, require
 from ivr.service import Services, services
 from queues.reservation import Reservation
 
@@ -77,9 +78,41 @@ async def start_call(
     if apology:
         turn.say(config.menu.sorry)
     attendant.start(turn)
-    offer = await connect.enqueue(svc, turn) if turn.handoff else None
+    offer = await hand_to_queue(svc, turn)
     log.debug("call started", call=session.sid, caller=session.caller, node=session.node)
     return await svc.calls.commit(session, None, twiml.render(turn.response)), offer
+
+
+async def hand_to_queue(svc: Services, turn: Turn) -> Reservation | None:
+    """Join the queue the caller chose, if they chose one. Routing may refuse a queue it
+    no longer has (removed by a hot reload while the caller was in the menu): the caller
+    then hears an apology and their question again, from the live config."""
+    if turn.handoff is None:
+        return None
+    try:
+        return await connect.enqueue(svc, turn)
+    except RoutingError as exc:
+        log.warning(
+            "queue refused the caller",
+            call=turn.call.sid,
+            queue=turn.handoff.name,
+            reason=repr(exc),
+        )
+    ask_again_live(svc, turn)
+    return None
+
+
+def ask_again_live(svc: Services, turn: Turn) -> None:
+    """Move the call to the live config, apologise, and ask its current question again."""
+    config, call = svc.registry.current, turn.call
+    call.config_version, call.queue, call.outcome = config.version, None, None
+    turn.config, turn.response, turn.handoff = config, VoiceResponse(), None
+    turn.say(config.menu.sorry)
+    node = config.nodes.get(call.node)
+    if node is not None and node.kind in ("menu", "collect"):
+        attendant.ask(turn, node, first=True)
+    else:  # the queue came straight from an hours or message node: no question to repeat
+        attendant.hang_up(turn, config.menu.goodbye)
 
 
 async def answer_with(text: str, offer: Reservation | None, svc: Services) -> Response:
@@ -98,10 +131,6 @@ async def incoming(request: Request) -> Response:
     return await answer_with(*await start_call(svc, form), svc)
 
 
-def parse_step(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() and len(text) < 9 else None
-
-
 async def step_endpoint(request: Request, handle: Handler) -> Response:
     """Run `handle` for the step in the URL exactly once; answer retries from the cache."""
     svc = services(request)
@@ -110,7 +139,7 @@ async def step_endpoint(request: Request, handle: Handler) -> Response:
     session = await svc.calls.get(sid)
     if session is None:  # state expired or never existed: start again, politely
         return await answer_with(*await start_call(svc, form, apology=True), svc)
-    step = parse_step(request.query_params.get("step"))
+    step = query_int(request, "step")
     if step is not None and step < session.step:
         cached = await svc.calls.response_for(sid, step)
         if cached is not None:
@@ -121,7 +150,7 @@ async def step_endpoint(request: Request, handle: Handler) -> Response:
     session.step += 1
     turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
     effects = await handle(svc, turn, form)
-    offer = await connect.enqueue(svc, turn) if turn.handoff else None
+    offer = await hand_to_queue(svc, turn)
     text = await svc.calls.commit(session, step, twiml.render(turn.response), effects)
     return await answer_with(text, offer, svc)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -268,7 +270,7 @@ def test_garbage_digits_get_a_polite_re_prompt(twilio: Twilio) -> None:
     assert heard(again).startswith("Sorry, that is not a valid choice.")
 
 
-@pytest.mark.parametrize("step", ["abc", "999", "-1", ""])
+@pytest.mark.parametrize("step", ["abc", "999", "-1", "", "%C2%B2", "%D9%A1"])
 def test_stale_or_garbage_step_repeats_the_question(twilio: Twilio, step: str) -> None:
     """An action URL with a step the call is not at gets the current question, unchanged."""
     menu = english_main_menu(twilio)
@@ -305,3 +307,78 @@ def test_healthz_reports_store_and_config_version(server: LiveServer) -> None:
     assert body["status"] == "ok"
     assert body["store"] == "ok"
     assert len(body["config_version"]) == 12
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        pytest.param("tries=%C2%B2", id="superscript-tries"),
+        pytest.param("tries=abc", id="word-tries"),
+        pytest.param("tries=", id="empty-tries"),
+    ],
+)
+def test_a_garbled_tries_count_asks_for_the_number_again(twilio: Twilio, query: str) -> None:
+    """A callback number entry whose `tries` is not a number is refused politely, not a 500."""
+    twilio.post("/voice/incoming", call_form())
+    url = f"/voice/callback/entered?mode=menu&queue=billing&{query}"
+    response = twilio.post(url, call_form(Digits="12"))
+    assert response.status_code == 200, response.text
+    assert "Please enter the number" in heard(response.text) or verbs(response.text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/voice/callback/answered",
+        "/voice/callback/dialed",
+        "/voice/callback/customer",
+        "/voice/callback/status",
+    ],
+)
+@pytest.mark.parametrize("attempt", ["%C2%B2", "x", "-"])
+def test_a_garbled_callback_attempt_is_a_stale_request(
+    twilio: Twilio, path: str, attempt: str
+) -> None:
+    """A callback webhook whose `attempt` is not a number is treated as stale, not a 500."""
+    response = twilio.post(f"{path}?cb=CBunknown&attempt={attempt}", call_form())
+    assert response.status_code in (200, 204), response.text
+
+
+def test_a_queue_removed_by_hot_reload_apologises_and_asks_again(
+    server: LiveServer, twilio: Twilio, config_dir: Path
+) -> None:
+    """A caller in the menu whose chosen queue was removed meanwhile hears an apology and
+    the menu of the live config again, never an application error."""
+    menu = english_main_menu(twilio)
+    before = server.app.state.services.registry.version
+    remove_sales_queue(config_dir)
+    svc = server.app.state.services
+    deadline = time.monotonic() + 5
+    while svc.registry.version == before:
+        assert time.monotonic() < deadline, "the edit did not go live"
+        time.sleep(0.02)
+    svc.run(svc.sync_routing())  # what the background tick does within 100 ms
+    response = twilio.post(action(menu), call_form(Digits="3"))
+    assert response.status_code == 200, response.text
+    assert heard(response.text).startswith("Sorry, something went wrong on our side.")
+    assert "For billing, press 1" in heard(response.text)
+    assert "sales" not in heard(response.text)
+    again = press(twilio, response.text, "3")
+    assert verbs(again)[-1] == "Record", "the live menu's option 3 leaves a message"
+
+
+def remove_sales_queue(config_dir: Path) -> None:
+    """The sales queue goes, and the menu's option 3 takes messages instead."""
+    queues = config_dir / "queues.yaml"
+    text = queues.read_text(encoding="utf-8")
+    queues.write_text(text[: text.index("  sales:")], encoding="utf-8")
+    callbacks = config_dir / "callbacks.yaml"
+    callbacks.write_text(
+        callbacks.read_text(encoding="utf-8").replace("[sales]", "[]"), encoding="utf-8"
+    )
+    menu = config_dir / "menu.yaml"
+    text = menu.read_text(encoding="utf-8")
+    text = text.replace("then: {queue: {name: sales}}", "then: {goto: leave_message}")
+    text = text.replace("For sales, press 3.", "To leave a message, press 3.")
+    text = text.replace("sales 3, message 4", "message 3 or 4")
+    menu.write_text(text, encoding="utf-8")
