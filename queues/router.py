@@ -650,20 +650,72 @@ class Router:
         outcome = await self._retrying(attempt)
         if outcome["status"] != "timeout":
             return
+        await self._exit(call_sid, outcome, fired)
+
+    async def _exit(self, call_sid: str, outcome: Outcome, fired: Fired) -> None:
+        """A call a timer took out of its queue: follow its overflow action, and hand the
+        web layer what the caller must hear (the target queue's own overflow, if it had to
+        refuse the call)."""
         action = ACTION.validate_python(outcome["action"])
         entry = None
         if isinstance(action, ToQueue):
-            entry = await self.enter(
-                call_sid,
-                action.queue,
-                priority=int(outcome["priority"]),
-                language=outcome["language"] or None,
-                data=outcome["data"],
-                original_enqueued_at=outcome["orig"] / 1000,
-            )
+            entry = await self._enter_moved(call_sid, action.queue, outcome)
             if entry.reservation is not None:
                 fired.offers.append(entry.reservation)
+            if entry.action is not None:
+                action = entry.action
         fired.exits.append(Exit(call_sid, outcome["queue"], action, entry))
+
+    async def _enter_moved(self, call_sid: str, queue: str, left: Outcome) -> Entry:
+        """Enter `queue` with the original arrival time and priority of the queue `left`
+        (a script's outcome); a language nobody in routing speaks is dropped, as at entry.
+        A queue removed meanwhile sends the caller to voicemail rather than nowhere."""
+        language = left["language"] or None
+        for lang in (language, None) if language else (None,):
+            try:
+                return await self.enter(
+                    call_sid,
+                    queue,
+                    priority=int(left["priority"]),
+                    language=lang,
+                    data=left["data"],
+                    original_enqueued_at=left["orig"] / 1000,
+                )
+            except UnknownSkill:
+                continue
+            except UnknownQueue:
+                break
+        return Entry(status="unknown", queue=queue, action="voicemail")
+
+    async def move(self, call_sid: str, queue: str, exit: str) -> tuple[Departure, Entry | None]:
+        """Overflow a waiting call into `queue`: it leaves its queue (recorded as `exit`,
+        such as EXITCLOSED or OVERFLOW) and joins `queue` with its original arrival time
+        and priority, so first-response time counts from when the caller first queued.
+
+        Returns the departure (with any offer it made to the agent it freed) and the entry,
+        None when the call was no longer waiting (hung up or connected meanwhile).
+        """
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None or call["state"] == "connected":
+                return {"status": "unknown", "offers": []}
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
+            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+            ctx.update(
+                state=call["state"],
+                step=call["step"],
+                bucket=self._entry(kl, layout, bucket),
+                exit=exit,
+            )
+            return await self.scripts.hangup(kl, ctx)
+
+        outcome = await self._retrying(attempt)
+        departure = Departure(str(outcome["status"]), await self._offers(outcome))
+        if departure.status != "abandoned":
+            return departure, None
+        return departure, await self._enter_moved(call_sid, queue, outcome)
 
     async def run_timers(self, stop: asyncio.Event) -> None:
         """Fire timers until `stop` (an asyncio.Event) is set."""
