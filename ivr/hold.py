@@ -126,10 +126,15 @@ async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfi
 
 
 async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
-    """Position and wait, when due; a position higher than the last one told is not said."""
+    """Position and wait, when due; a position higher than the last one told is not said.
+
+    Nothing is promised to a caller no logged-in agent can ever answer: the queue's
+    no-agents action moves them on shortly (`Router.unserved`)."""
     now = w.svc.clock.now()
     due = state.announced_at == 0 or now - state.announced_at >= w.hold.announce_every_s
     if not due or now - state.announced_at < w.hold.announce_min_s:
+        return
+    if await w.svc.router.unserved(w.session.sid):
         return
     lang = w.session.language
     if w.hold.announce_position and (state.position == 0 or position <= state.position):

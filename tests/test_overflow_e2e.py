@@ -24,6 +24,9 @@ from tests.test_connect_e2e import billing_caller, events, support_caller
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 APP_ERROR = "application error"
 CHAI = "+66811111111"
+ALICE_ONLY = {"required_skills": {"billing": 3}, "escalation": [], "language_required": False}
+"""Billing as only Alice can answer it (in any language), so Chai (billing 2) stays free
+for the queue the caller overflows into."""
 
 
 def configure(server: LiveServer, config_dir: Path, change: Callable[[Any], None]) -> None:
@@ -34,15 +37,22 @@ def configure(server: LiveServer, config_dir: Path, change: Callable[[Any], None
     svc.run(svc.sync_routing())
 
 
-def answered_by(tw: Emulator, device: str, call: Call) -> None:
+def answered_by(tw: Emulator, device: str, call: Call, words: str = "Connecting you now") -> None:
     """The agent's device rings for this caller; they accept, and the caller is bridged."""
     tw.advance(1)
     agent = tw.device(device)
     assert agent.ringing is not None, call.transcript()
     agent.answer().press("1")
-    call.hears("Connecting you now")
+    call.hears(words)
     tw.advance(2)
     assert call.bridge is not None, call.transcript()
+
+
+def on_break(server: LiveServer, agent: str) -> None:
+    """The agent is logged in but on break: callers they could answer wait for them."""
+    go_available(server, agent)
+    svc = services_of(server)
+    svc.run(svc.router.set_break(agent, "lunch"))
 
 
 def no_error(tw: Emulator, call: Call) -> None:
@@ -58,9 +68,12 @@ def test_max_wait_into_another_queue_keeps_the_arrival_time(
     configure(
         server,
         config_dir,
-        lambda q: q["billing"].update(max_wait_s=60, when_max_wait={"queue": "support"}),
+        lambda q: q["billing"].update(
+            max_wait_s=60, when_max_wait={"queue": "support"}, **ALICE_ONLY
+        ),
     )
     go_available(server, "chai")
+    on_break(server, "alice")  # billing is staffed, just busy
     call = billing_caller(tw)
     call.hears("You are next in line.")
     tw.advance(62)
@@ -79,6 +92,7 @@ def test_closing_time_into_another_queue(
     """At billing's closing time a waiting caller is put through to support, not cut off."""
 
     def change(queues: Any) -> None:
+        queues["billing"].update(ALICE_ONLY)
         hold = queues["billing"]["hold"]
         hold.pop("closing_message")
         hold["when_closed"] = {"queue": "support"}
@@ -86,6 +100,7 @@ def test_closing_time_into_another_queue(
     configure(server, config_dir, change)
     clock.set(datetime(2026, 11, 23, 19, 58, tzinfo=KL))
     go_available(server, "chai")
+    on_break(server, "alice")
     call = billing_caller(tw)
     call.hears("You are next in line.")
     tw.advance(150)
@@ -121,6 +136,7 @@ def test_max_wait_to_a_callback(
 ) -> None:
     """After support's max wait the caller is offered a callback instead of voicemail."""
     configure(server, config_dir, lambda q: q["support"].update(when_max_wait="callback"))
+    on_break(server, "alice")  # support is staffed, just busy
     call = support_caller(tw)
     tw.advance(905)
     call.hears("We will call you back on 6 0 1 9 9 9 9 9 9 9 9")
@@ -162,6 +178,7 @@ def test_max_wait_with_a_message_and_hang_up(
             max_wait_s=60, when_max_wait={"hangup": "Sorry, nobody can take your call today."}
         ),
     )
+    on_break(server, "alice")
     call = billing_caller(tw)
     tw.advance(62)
     call.hears("Sorry, nobody can take your call today.")
@@ -176,7 +193,71 @@ def test_closing_time_to_voicemail_without_a_closing_message(
     """A queue with no closing message still takes the caller to voicemail, with no silence."""
     configure(server, config_dir, lambda q: q["billing"]["hold"].pop("closing_message"))
     clock.set(datetime(2026, 11, 23, 19, 58, tzinfo=KL))
+    on_break(server, "alice")
     call = billing_caller(tw)
     tw.advance(150)
     call.hears("Please leave a message after the tone")
     no_error(tw, call)
+
+
+# Leave when empty: no caller waits for nobody --------------------------------------------------
+
+
+def thai_billing_caller(tw: Emulator) -> Call:
+    """A Thai caller who picks billing and keys an account number."""
+    call = tw.dial(from_="+66899999999", to=BUSINESS)
+    call.press("3")
+    call.hears("ฝ่ายบิล กด 1")
+    call.press("1")
+    call.hears("กรุณากดหมายเลขบัญชี 8 หลัก")
+    call.press("20261124#")
+    return call
+
+
+def test_a_caller_nobody_logged_in_can_answer_is_moved_on(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """A Thai billing caller, with only Alice and Budi (no Thai) logged in, is not promised a
+    wait and is taken to voicemail within about 30 s, while the English agents sit idle."""
+    go_available(server, "alice", "budi")
+    call = thai_billing_caller(tw)
+    tw.advance(25)
+    assert not any("กรุณาฝากข้อความ" in u.text for u in call.heard), call.transcript()
+    tw.advance(10)
+    call.hears("กรุณาฝากข้อความหลังเสียงสัญญาณ")
+    assert not any("คุณเป็นสายถัดไป" in u.text for u in call.heard), "no place in line promised"
+    assert not any("ระยะเวลารอ" in u.text for u in call.heard), "no wait promised"
+    (left,) = events(r, "OVERFLOW")
+    assert (left["queue"], left["reason"], left["language"]) == ("billing", "no_agents", "th")
+    no_error(tw, call)
+
+
+def test_the_last_agent_logging_out_moves_waiting_callers_on(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """Alice, the only billing agent logged in, is on break and then logs out: the caller
+    who was waiting for her is taken to voicemail within about 30 s."""
+    go_available(server, "alice")
+    svc = services_of(server)
+    svc.run(svc.router.set_break("alice", "lunch"))
+    call = billing_caller(tw)
+    call.hears("You are next in line.")
+    tw.advance(60)
+    assert not any("after the tone" in u.text for u in call.heard), "break is still logged in"
+    svc.run(svc.router.set_offline("alice"))
+    tw.advance(25)
+    assert not any("after the tone" in u.text for u in call.heard), call.transcript()
+    tw.advance(10)
+    call.hears("Please leave a message after the tone")
+    no_error(tw, call)
+
+
+def test_an_agent_back_in_time_keeps_the_caller_waiting(tw: Emulator, server: LiveServer) -> None:
+    """Chai logs in before the 30 s are up: the Thai billing caller is answered, not moved on."""
+    go_available(server, "alice")
+    call = thai_billing_caller(tw)
+    tw.advance(20)
+    go_available(server, "chai")
+    tw.advance(40)  # billing asks for a billing expert (4) for 30 s: then Chai (2) is rung
+    answered_by(tw, CHAI, call, "กำลังโอนสายให้คุณค่ะ")
+    assert not any("กรุณาฝากข้อความ" in u.text for u in call.heard), call.transcript()
