@@ -417,7 +417,9 @@ async def transfer(svc: Services, sid: str, queue: str, exit: str) -> None:
     departure, entry = await svc.router.move(sid, queue, exit)
     if departure.status == "abandoned" and pending is not None:
         await offers.stop_ringing(svc, pending)
-    if entry is not None and entry.action is not None:
+    if entry is None:  # not waiting any more: rather a voicemail than a silent queue
+        await mark_exit(svc, sid, "voicemail", exit, queue)
+    elif entry.action is not None:
         await mark_exit(svc, sid, entry.action, exit, queue)
     found = [entry.reservation] if entry is not None and entry.reservation else []
     await offers.dispatch_offers(svc, departure.offers + found)

@@ -261,3 +261,37 @@ def test_an_agent_back_in_time_keeps_the_caller_waiting(tw: Emulator, server: Li
     tw.advance(40)  # billing asks for a billing expert (4) for 30 s: then Chai (2) is rung
     answered_by(tw, CHAI, call, "กำลังโอนสายให้คุณค่ะ")
     assert not any("กรุณาฝากข้อความ" in u.text for u in call.heard), call.transcript()
+
+
+def test_closing_time_to_a_callback(
+    tw: Emulator, server: LiveServer, config_dir: Path, clock: ManualClock
+) -> None:
+    """At closing time a waiting caller is offered a callback at a time the queue is open."""
+    configure(server, config_dir, lambda q: q["billing"]["hold"].update(when_closed="callback"))
+    on_break(server, "alice")
+    clock.set(datetime(2026, 11, 23, 19, 58, tzinfo=KL))
+    call = billing_caller(tw)
+    call.hears("We are now closed for the day.", within=200)
+    call.hears("We will call you back on 6 0 1 9 9 9 9 9 9 9 9")
+    call.press("1")
+    call.hears("When should we call you back?")
+    call.hears("For tomorrow morning, press 3.")
+    no_error(tw, call)
+
+
+def test_nobody_to_answer_into_another_queue(
+    tw: Emulator, server: LiveServer, config_dir: Path, r: redis.Redis
+) -> None:
+    """Leave when empty can move the caller into another queue, where Chai answers."""
+    configure(
+        server,
+        config_dir,
+        lambda q: q["billing"].update(no_agents_action={"queue": "support"}, **ALICE_ONLY),
+    )
+    go_available(server, "chai")
+    call = billing_caller(tw)
+    call.hears("Please hold while we put you through to Technical support.", within=40)
+    answered_by(tw, CHAI, call)
+    (left,) = events(r, "OVERFLOW")
+    assert (left["queue"], left["reason"]) == ("billing", "no_agents")
+    no_error(tw, call)
