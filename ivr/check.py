@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ import phonenumbers
 from ivr.errors import ConfigError, Problem
 from ivr.menu import Action, Node
 from ivr.prompts import Localized
+from queues.layout import step_languages, step_requirements
+from queues.models import Hangup, OverflowAction, QueueConfig, ToQueue
 
 if TYPE_CHECKING:
     from ivr.config import Config, DataPath, Positions
@@ -603,7 +606,7 @@ def check_silent_menus(ctx: Context) -> None:
 
 
 def check_queues(ctx: Context) -> None:
-    """Queue references (hours, overflow queues) exist, and someone can answer each queue."""
+    """Queue hours exist, and someone can answer each queue (overflows: `check_overflows`)."""
     config = ctx.config
     for name, queue in config.queues.items():
         path: DataPath = ("queues", name)
@@ -613,14 +616,6 @@ def check_queues(ctx: Context) -> None:
                 f"unknown hours '{queue.hold.hours}'",
                 suggest(queue.hold.hours, config.hours),
             )
-        for field_name in ("when_full", "when_max_wait", "no_agents_action"):
-            target = getattr(getattr(queue, field_name), "queue", None)
-            if target is not None and target not in config.queues:
-                ctx.error(
-                    (*path, field_name),
-                    f"overflow to unknown queue '{target}'",
-                    suggest(target, config.queues),
-                )
         agents = config.agents.values()
         if agents and not any(_can_answer(a.skills, queue.required_skills) for a in agents):
             ctx.warn(
@@ -632,6 +627,210 @@ def check_queues(ctx: Context) -> None:
 
 def _can_answer(skills: dict[str, int], required: dict[str, int]) -> bool:
     return all(skills.get(skill, 0) >= level for skill, level in required.items())
+
+
+OVERFLOW_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("when_full",),
+    ("when_max_wait",),
+    ("no_agents_action",),
+    ("hold", "when_estimated_wait"),
+    ("hold", "when_closed"),
+)
+"""Where a queue names an overflow action: entry (full, no agents), max wait, estimated
+wait at entry, closing time; `no_agents_action` also runs when nobody logged in can ever
+serve a waiting caller."""
+
+
+def overflow_actions(queue: QueueConfig) -> Iterator[tuple[tuple[str, ...], OverflowAction]]:
+    """Each overflow action of a queue, with its path inside the queue."""
+    for fields in OVERFLOW_FIELDS:
+        value: Any = queue
+        for name in fields:
+            value = getattr(value, name)
+        yield fields, value
+
+
+def check_overflows(ctx: Context) -> None:
+    """Every overflow action can be carried out: a known other queue, callbacks switched on
+    for a callback, words for a hang-up; entry overflows do not go round in a circle."""
+    config = ctx.config
+    for name, queue in config.queues.items():
+        for fields, action in overflow_actions(queue):
+            _check_overflow(ctx, ("queues", name, *fields), name, action)
+    for name in config.queues:
+        cycle = _entry_cycle(config, name)
+        if cycle and cycle[0] == name:
+            ctx.error(
+                ("queues", name),
+                "entry overflows go round in a circle: " + " → ".join([*cycle, name]),
+                "end the chain with voicemail, callback or a hang-up message",
+            )
+
+
+def _check_overflow(ctx: Context, path: DataPath, name: str, action: OverflowAction) -> None:
+    config = ctx.config
+    if isinstance(action, ToQueue) and action.queue == name:
+        ctx.error(path, f"queue '{name}' overflows into itself", "name another queue")
+    elif isinstance(action, ToQueue) and action.queue not in config.queues:
+        ctx.error(
+            path,
+            f"overflow to unknown queue '{action.queue}'",
+            suggest(action.queue, config.queues),
+        )
+    elif action == "callback" and not config.callbacks.enabled:
+        ctx.error(
+            path,
+            "a callback overflow needs callbacks, which are switched off",
+            "set `callbacks.enabled: true`, or choose voicemail",
+        )
+    elif isinstance(action, Hangup) and not action.hangup.strip():
+        ctx.error(path, "a hang-up overflow with no message", "write what the caller hears")
+
+
+def _entry_cycle(config: Config, start: str) -> list[str]:
+    """The queues an entry overflow chain from `start` visits, if it comes back round."""
+    seen: list[str] = []
+    name: str | None = start
+    while name is not None and name in config.queues:
+        if name in seen:
+            return seen[seen.index(name) :]
+        seen.append(name)
+        queue = config.queues[name]
+        targets = [queue.when_full]
+        if queue.when_no_agents == "divert":
+            targets.append(queue.no_agents_action)
+        name = next((t.queue for t in targets if isinstance(t, ToQueue)), None)
+    return []
+
+
+# Who can answer whom ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A queue action a caller can reach, in a language, and the menu path that leads there."""
+
+    path: DataPath
+    queue: str
+    language: str
+    steps: tuple[str, ...]
+
+
+def menu_paths(config: Config) -> Iterator[Reached]:
+    """Each (queue action, caller language) the menu can hand a call to, by its shortest path
+    from the start (then from `known_start`, for each language customers are known in)."""
+    starts: list[tuple[str, str, tuple[str, ...]]] = [
+        (config.menu.start, config.languages.default, ())
+    ]
+    if config.menu.known_start:
+        spoken = {c.language for c in config.customers.values() if c.language}
+        for code in sorted(spoken & set(config.languages.available)):
+            starts.append((config.menu.known_start, code, (f"known caller in {code}",)))
+    found: set[tuple[DataPath, str]] = set()
+    for start in starts:
+        for reached in _walk(config, start):
+            if (reached.path, reached.language) not in found:
+                found.add((reached.path, reached.language))
+                yield reached
+
+
+def _walk(config: Config, start: tuple[str, str, tuple[str, ...]]) -> Iterator[Reached]:
+    """Breadth first from one start: each queue action reached, in each language."""
+    seen: set[tuple[str, str]] = set()
+    todo: deque[tuple[str, str, tuple[str, ...]]] = deque([start])
+    while todo:
+        name, language, steps = todo.popleft()
+        if (name, language) in seen or name not in config.nodes:
+            continue
+        seen.add((name, language))
+        words = config.languages.default
+        for path, actions, label in labelled_lists(name, config.nodes[name], words):
+            outcome = _follow(config, path, actions, language)
+            if isinstance(outcome, Reached):
+                yield Reached(outcome.path, outcome.queue, outcome.language, (*steps, label))
+            elif outcome is not None:
+                todo.append((outcome[0], outcome[1], (*steps, label)))
+
+
+def labelled_lists(
+    name: str, node: Node, language: str
+) -> Iterator[tuple[DataPath, list[Action], str]]:
+    """A node's action lists, each with how a caller picks it: "main 1 (billing)", with the
+    first keyword in `language` (else in any)."""
+    base: DataPath = ("nodes", name)
+    for index, option in enumerate(node.options):
+        words = option.speech.get(language) or next(iter(option.speech.values()), [])
+        label = f"{name} {option.key or ''}".rstrip() + (f" ({words[0]})" if words else "")
+        yield (*base, "options", index, "then"), option.then, label
+    if node.collect is not None:
+        yield (*base, "collect", "then"), node.collect.then, f"{name} ({node.collect.name})"
+    for key in ("then", "open", "closed"):
+        actions = getattr(node, key)
+        if actions is not None:
+            yield (*base, key), actions, name if key == "then" else f"{name} {key}"
+    for key in RETRY_LISTS:
+        actions = getattr(node.input, key)
+        if actions is not None:
+            yield (*base, "input", key), actions, f"{name} ({key.removeprefix('on_')})"
+
+
+def _follow(
+    config: Config, path: DataPath, actions: list[Action], language: str
+) -> Reached | tuple[str, str] | None:
+    """Run a list's actions for their effect on the caller: the queue it hands the call to,
+    the node and language it goes on with, or None when it leaves another way."""
+    for index, action in enumerate(actions):
+        if action.kind == "set_language" and action.set_language in config.languages.available:
+            language = action.set_language
+        elif action.queue is not None:
+            return Reached((*path, index, "queue"), action.queue.name, language, ())
+        elif action.kind == "goto":
+            return str(action.goto), language
+        elif action.kind == "top":
+            return config.menu.start, language
+        elif action.terminal:
+            return None
+    return None
+
+
+def requirement_steps(queue: QueueConfig) -> list[tuple[dict[str, int], bool]]:
+    """The skills each step of a queue requires, and whether it asks for the language."""
+    return list(zip(step_requirements(queue), step_languages(queue), strict=True))
+
+
+def unserved(config: Config, queue: QueueConfig, language: str) -> str:
+    """Why no configured agent can ever take a caller of `language` in `queue`, or "".
+
+    Only the language is judged here (a queue nobody has the skills for is warned about on
+    its own): routing asks for the caller's language when the queue requires it and some
+    agent speaks it at all, at the steps that keep the language requirement.
+    """
+    agents = list(config.agents.values())
+    spoken = {skill for agent in agents for skill in agent.skills}
+    if language not in spoken:
+        return ""
+    steps = requirement_steps(queue)
+    if not any(_can_answer(a.skills, required) for a in agents for required, _ in steps):
+        return ""
+    for required, wants_language in steps:
+        need = {**required, language: 1} if wants_language else required
+        if any(_can_answer(a.skills, need) for a in agents):
+            return ""
+    skills = " + ".join(f"skill {s}" for s in sorted(queue.required_skills)) or "no skill"
+    return f"needs language {language} + {skills}: no agent has both"
+
+
+def check_servable(ctx: Context) -> None:
+    """Every path through the menu ends in a queue some configured agent can answer, in the
+    caller's language: a Thai caller who picks billing must find a Thai-speaking billing agent."""
+    config = ctx.config
+    for reached in menu_paths(config):
+        queue = config.queues.get(reached.queue)
+        why = unserved(config, queue, reached.language) if queue else ""
+        if why:
+            route = " → ".join(reached.steps)
+            hint = "give an agent both, or relax the language in the queue's escalation"
+            ctx.error(reached.path, f"{route} → queue {reached.queue} {why}", hint)
 
 
 def check_agents(ctx: Context) -> None:
@@ -664,6 +863,8 @@ def check_surveys(ctx: Context) -> None:
 
 CHECKS: tuple[Callable[[Context], None], ...] = (
     check_queues,
+    check_overflows,
+    check_servable,
     check_agents,
     check_start,
     check_languages,

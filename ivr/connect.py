@@ -13,7 +13,7 @@ accepts, the caller hears the hold loop without a gap.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,7 +29,9 @@ from ivr.errors import RoutingError, UnknownSkill
 from ivr.security import require
 from ivr.service import Services, services
 from queues import ewt
+from queues.models import Hangup, OverflowAction, ToQueue
 from queues.reservation import Entry, Reservation
+from queues.router import ACTION
 
 log = logs.get(__name__)
 ACCEPT_KEY = "1"
@@ -253,9 +255,7 @@ async def queue_done(request: Request) -> Response:
     if result == "bridged":
         await finish(svc, sid)
     elif result == "leave":
-        why = await svc.redis.hget(svc.keys.hold(sid), "exit_event")
-        await abandon(svc, sid, exit=str(why or "EXITWITHKEY"))
-        return xml(await leave_treatment(svc, sid))
+        return xml(await leave_for_exit(svc, sid))
     elif result in ("hangup", "error", "system-error"):
         await abandon(svc, sid)
     response.hangup()
@@ -298,20 +298,40 @@ VOICEMAIL_PROMPT = {
     "ms": "Sila tinggalkan pesanan selepas nada, kemudian tekan pagar.",
     "th": "กรุณาฝากข้อความหลังเสียงสัญญาณ แล้วกดเครื่องหมายสี่เหลี่ยม",
 }
+TRANSFERRING = {
+    "en": "Please hold while we put you through to {queue}.",
+    "ms": "Sila tunggu sebentar, kami sedang menyambungkan anda ke {queue}.",
+    "th": "กรุณารอสักครู่ เรากำลังโอนสายของคุณไปยัง {queue}",
+}
+"""Said to a caller overflowed into another queue, before its hold loop starts."""
 
 
-def overflow(svc: Services, session: CallSession, action: object) -> VoiceResponse:
-    """The TwiML for a caller moved out of a queue: a voicemail, or a message and goodbye."""
+def overflow(
+    svc: Services, session: CallSession, action: OverflowAction, queue: str = ""
+) -> VoiceResponse:
+    """The TwiML for a caller moved out of `queue` (or refused by it): a message and
+    goodbye, a voicemail, the callback offer, or another queue the call already joined
+    in routing (`Router.move`)."""
     config = svc.config_for(session.config_version)
     language = (
         config.languages.available.get(session.language)
         or config.languages.available[config.languages.default]
     )
     response = VoiceResponse()
-    message = getattr(action, "hangup", None)
-    if message is not None:
-        response.say(message, language=language.say_language, voice=language.voice)
+    if isinstance(action, Hangup):
+        response.say(action.hangup, language=language.say_language, voice=language.voice)
         response.hangup()
+        return response
+    if isinstance(action, ToQueue):
+        shown = config.queues.get(action.queue)
+        name = shown.display_name if shown and shown.display_name else action.queue
+        text = TRANSFERRING.get(session.language, TRANSFERRING["en"]).format(queue=name)
+        response.say(text, language=language.say_language, voice=language.voice)
+        wait_in_queue(svc, response, session.sid)
+        return response
+    if action == "callback" and config.callbacks.enabled:
+        target = quote(queue or session.queue or "")
+        response.redirect(f"{svc.urls.base}/voice/callback/menu?mode=menu&queue={target}")
         return response
     prompt = VOICEMAIL_PROMPT.get(session.language, VOICEMAIL_PROMPT["en"])
     response.say(prompt, language=language.say_language, voice=language.voice)
@@ -322,6 +342,18 @@ def overflow(svc: Services, session: CallSession, action: object) -> VoiceRespon
         play_beep=True,
     )
     return response
+
+
+def wait_in_queue(svc: Services, response: VoiceResponse, call_sid: str) -> None:
+    """Hold the caller in their own Twilio queue, with the hold loop, until an agent bridges."""
+    base = svc.urls.base
+    response.enqueue(
+        queue_name(call_sid),
+        wait_url=f"{base}/voice/hold",
+        wait_url_method="POST",
+        action=f"{base}/voice/queue/done",
+        method="POST",
+    )
 
 
 async def hold_key(request: Request) -> Response:
@@ -345,36 +377,63 @@ async def hold_key(request: Request) -> Response:
     return xml(response)
 
 
-async def mark_exit(svc: Services, sid: str, action: object, event: str) -> None:
-    """Remember where a caller leaving the queue goes next, and how to record the exit."""
-    data = action if isinstance(action, str) else action.model_dump()  # type: ignore[attr-defined]
-    mapping = {"exit": json.dumps(data), "exit_event": event}
+async def mark_exit(
+    svc: Services, sid: str, action: OverflowAction, event: str, queue: str = ""
+) -> None:
+    """Remember where a caller leaving `queue` goes next, and how to record the exit."""
+    mapping = {
+        "exit": json.dumps(ACTION.dump_python(action, mode="json")),
+        "exit_event": event,
+        "exit_queue": queue,
+    }
     await svc.redis.hset(svc.keys.hold(sid), mapping=mapping)  # type: ignore[arg-type]
 
 
 async def queue_exit(request: Request) -> Response:
-    """Where a caller is redirected when a timer (max wait, closing) moves them on."""
+    """Where a caller is redirected when a timer (max wait, no agents) moves them on."""
     svc = services(request)
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     return xml(await leave_treatment(svc, sid))
 
 
+async def leave_for_exit(svc: Services, sid: str) -> VoiceResponse:
+    """The hold loop said `<Leave>` (an exit key, closing time): leave routing as marked,
+    or move into the overflow queue, then the treatment."""
+    marked = await svc.redis.hmget(svc.keys.hold(sid), ["exit", "exit_event"])
+    raw, why = marked[0], str(marked[1] or "EXITWITHKEY")
+    action = ACTION.validate_python(json.loads(raw)) if raw else None
+    if isinstance(action, ToQueue):
+        await transfer(svc, sid, action.queue, why)
+    else:
+        await abandon(svc, sid, exit=why)
+    return await leave_treatment(svc, sid)
+
+
+async def transfer(svc: Services, sid: str, queue: str, exit: str) -> None:
+    """Move a waiting caller into `queue` (original arrival and priority kept), ringing any
+    agent it reserved; a queue that refuses the call marks its own overflow instead."""
+    pending = await pending_offer(svc, sid)
+    departure, entry = await svc.router.move(sid, queue, exit)
+    if departure.status == "abandoned" and pending is not None:
+        await offers.stop_ringing(svc, pending)
+    if entry is None:  # not waiting any more: rather a voicemail than a silent queue
+        await mark_exit(svc, sid, "voicemail", exit, queue)
+    elif entry.action is not None:
+        await mark_exit(svc, sid, entry.action, exit, queue)
+    found = [entry.reservation] if entry is not None and entry.reservation else []
+    await offers.dispatch_offers(svc, departure.offers + found)
+
+
 async def leave_treatment(svc: Services, sid: str) -> VoiceResponse:
     session = await svc.calls.get(sid)
-    raw = await svc.redis.hget(svc.keys.hold(sid), "exit")
-    if session is None or raw is None:
+    marked = await svc.redis.hmget(svc.keys.hold(sid), ["exit", "exit_queue"])
+    if session is None or marked[0] is None:
         response = VoiceResponse()
         response.hangup()
         return response
-    data = json.loads(raw)
-    action = data if isinstance(data, str) else _Message(data.get("hangup", ""))
-    return overflow(svc, session, action)
-
-
-@dataclass(frozen=True)
-class _Message:
-    hangup: str
+    action = ACTION.validate_python(json.loads(marked[0]))
+    return overflow(svc, session, action, str(marked[1] or ""))
 
 
 routes += [
@@ -397,20 +456,12 @@ async def enqueue(svc: Services, turn: Turn) -> Reservation | None:
             return None
         entry = await enter(svc, call, target.name, target.priority)
         if entry.action is not None:
-            turn.response = overflow(svc, call, entry.action)
+            turn.response = overflow(svc, call, entry.action, entry.queue)
             return None
         call.queue = entry.queue
-        diverted = await diverted_by_estimate(svc, call, turn, entry)
-        if diverted:
+        if await diverted_by_estimate(svc, call, turn, entry):
             return None
-    base = svc.urls.base
-    turn.response.enqueue(
-        queue_name(call.sid),
-        wait_url=f"{base}/voice/hold",
-        wait_url_method="POST",
-        action=f"{base}/voice/queue/done",
-        method="POST",
-    )
+    wait_in_queue(svc, turn.response, call.sid)
     return entry.reservation if entry is not None else None
 
 
@@ -435,7 +486,13 @@ async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, ent
     seconds = await estimate_for(svc, entry.queue, entry.position, queue.hold)
     if seconds is None or seconds <= queue.hold.max_estimated_wait_s:
         return False
-    await svc.router.hangup(call.sid, "OVERFLOW")
     log.info("diverted on estimated wait", call=call.sid, estimate_s=round(seconds))
-    turn.response = overflow(svc, call, queue.hold.when_estimated_wait)
+    action = queue.hold.when_estimated_wait
+    if isinstance(action, ToQueue):
+        await transfer(svc, call.sid, action.queue, "OVERFLOW")
+        marked = await svc.redis.hget(svc.keys.hold(call.sid), "exit")
+        action = ACTION.validate_python(json.loads(marked)) if marked else action
+    else:
+        await svc.router.hangup(call.sid, "OVERFLOW")
+    turn.response = overflow(svc, call, action, entry.queue)
     return True

@@ -103,6 +103,8 @@ class Waiting:
     queue: QueueConfig
     language: Language
     response: VoiceResponse
+    name: str = ""
+    """The queue the caller waits in now (an overflow may have moved them since the menu)."""
 
     @property
     def hold(self) -> HoldConfig:
@@ -124,17 +126,22 @@ async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfi
 
 
 async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
-    """Position and wait, when due; a position higher than the last one told is not said."""
+    """Position and wait, when due; a position higher than the last one told is not said.
+
+    Nothing is promised to a caller no logged-in agent can ever answer: the queue's
+    no-agents action moves them on shortly (`Router.unserved`)."""
     now = w.svc.clock.now()
     due = state.announced_at == 0 or now - state.announced_at >= w.hold.announce_every_s
     if not due or now - state.announced_at < w.hold.announce_min_s:
+        return
+    if await w.svc.router.unserved(w.session.sid):
         return
     lang = w.session.language
     if w.hold.announce_position and (state.position == 0 or position <= state.position):
         w.say(phrase(lang, "next") if position == 1 else phrase(lang, "position", n=position))
         state.position = position
     if w.hold.announce_wait:
-        seconds = await estimate_for(w.svc, w.session.queue or "", position, w.hold)
+        seconds = await estimate_for(w.svc, w.name, position, w.hold)
         if seconds is not None:
             kind, minutes = ewt.time_box(seconds)
             w.say(phrase(lang, kind, m=minutes))
@@ -196,7 +203,7 @@ async def callback_offer(w: Waiting, position: int) -> str:
     key = w.hold.callback_key
     if key is None or not config.callbacks.enabled:
         return ""
-    seconds = await estimate_for(w.svc, w.session.queue or "", position, w.hold)
+    seconds = await estimate_for(w.svc, w.name, position, w.hold)
     # No estimate means nobody is staffed: the wait is unknown, so the offer stands.
     if seconds is not None and seconds <= w.hold.callback_offer_after_estimate_s:
         return ""
@@ -214,8 +221,9 @@ async def close(w: Waiting) -> VoiceResponse:
     """Closing time: tell the caller, and leave the queue for the closing action."""
     from ivr.connect import mark_exit  # connect imports this module's estimate
 
-    await mark_exit(w.svc, w.session.sid, w.hold.when_closed, "EXITCLOSED")
-    w.say_localized(w.hold.closing_message)
+    await mark_exit(w.svc, w.session.sid, w.hold.when_closed, "EXITCLOSED", w.name)
+    if w.hold.closing_message is not None:
+        w.say_localized(w.hold.closing_message)
     w.response.leave()
     return w.response
 
@@ -236,7 +244,7 @@ async def hold(request: Request) -> Response:
         config.languages.available.get(session.language)
         or config.languages.available[config.languages.default]
     )
-    w = Waiting(svc, session, queue, language, response)
+    w = Waiting(svc, session, queue, language, response, position.queue)
     if closed(svc, queue):
         return Response(twiml.render(await close(w)), media_type="application/xml")
     state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]

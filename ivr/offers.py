@@ -20,6 +20,7 @@ from callbacks.callback import is_callback
 from ivr import live, logs
 from ivr.errors import RoutingError
 from ivr.service import Services
+from queues.models import OverflowAction
 from queues.reservation import Fired, Reservation
 from queues.router import CONNECT_LOST
 
@@ -116,8 +117,10 @@ async def dispatch(svc: Services, fired: Fired) -> None:
         await redirect_exit(svc, exit_.call_sid, exit_.action)
 
 
-async def redirect_exit(svc: Services, call_sid: str, action: object) -> None:
-    """Move a caller who left the queue on a timer to the queue's overflow treatment."""
+async def redirect_exit(svc: Services, call_sid: str, action: OverflowAction) -> None:
+    """Move a caller who left the queue on a timer to the queue's overflow treatment (for
+    another queue: routing has already moved the call there; the caller is told so and
+    waits again)."""
     from ivr.connect import mark_exit  # connect imports this module
 
     await mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")

@@ -27,6 +27,9 @@ BUSY_DELAY_S = 5
 """How long an agent whose device was busy is held back from the next offer."""
 NO_ANSWER_DELAY_S = 5
 """How long an agent who let a call ring out is held back (Asterisk retries after 5 s)."""
+NO_AGENTS_AFTER_S = 30
+"""How long a caller waits once no logged-in agent can ever answer them (nobody logged in
+has the skills and language their call needs) before the queue's `no_agents_action`."""
 PRIORITY_MAX = 99
 """Call priorities run from 0 to this; a higher number is served first."""
 
@@ -65,6 +68,10 @@ class EscalationStep(BaseModel):
 
     after_s: int = Field(gt=0)
     required_skills: Skills = Field(default_factory=dict)
+    language_required: bool | None = None
+    """Whether this step asks for the caller's language; unset, as the queue's
+    `language_required` (which holds after the last step). A queue that sets
+    `language_required: false` with `true` here relaxes the language once this step ends."""
 
 
 DEFAULT_HOLD_MUSIC = "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3"
@@ -131,6 +138,10 @@ class QueueConfig(BaseModel):
     when_max_wait: OverflowAction = "voicemail"
     when_no_agents: Literal["join", "divert"] = "join"
     no_agents_action: OverflowAction = "voicemail"
+    no_agents_after_s: int | None = Field(default=NO_AGENTS_AFTER_S, gt=0)
+    """Leave when empty: a waiting caller no logged-in agent can ever answer (the last one
+    who could logged out, or nobody has their language and skills) is moved on with
+    `no_agents_action` after this long; null waits for good."""
     language_required: bool = True
     ring_timeout_s: int = Field(default=RING_TIMEOUT_S, gt=0)
     wrap_up_s: int = Field(default=WRAP_UP_S, ge=0)

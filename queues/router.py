@@ -24,6 +24,7 @@ from ivr.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueu
 from ivr.keys import Keys
 from queues import timers
 from queues.agent import CONNECTION_LOST, DEVICE_UNREACHABLE, AgentState
+from queues.fold_events import CALLBACK_PREFIX
 from queues.layout import Bucket, Layout
 from queues.models import AgentConfig, OverflowAction, QueueConfig, ToQueue
 from queues.queue import Position, pack_score
@@ -40,6 +41,10 @@ UNREACHABLE = "device_unreachable"
 CONNECT_LOST = "connect_lost"
 """The REJECTED reason of a call put back because its pending connection was never
 confirmed: the process that was to ring the agent's device died first."""
+UNSERVED_SWEEP_S = 1.0
+"""How often (service clock) the timer pass looks for waiting calls no logged-in agent can
+ever answer, to start their no-agents timer: a caller is moved on at most this long after
+`no_agents_after_s`."""
 PENDING_CONNECT_TIMEOUT_S = 20
 """How long a pending accept may wait for `confirm` or `requeue` before its timer puts the
 call back: well above the second or two a Twilio REST call takes, yet short enough that a
@@ -112,6 +117,7 @@ class Router:
         self.scripts = Scripts(redis, keys)
         self._layout: Layout | None = None
         self._version = ""
+        self._swept_at = float("-inf")
 
     # -- config ---------------------------------------------------------------
     async def load(self) -> Layout:
@@ -320,7 +326,7 @@ class Router:
             if config is None or queue in layout.retired:
                 raise UnknownQueue(queue)
             wanted = config.priority if priority is None else priority
-            if language and config.language_required and language not in layout.skills:
+            if language and layout.wants_language(queue) and language not in layout.skills:
                 raise UnknownSkill(language)
             now = self.clock.now()
             orig = _ms(now if original_enqueued_at is None else original_enqueued_at)
@@ -575,6 +581,7 @@ class Router:
         for member in members:
             fired.timers += 1
             await self._fire(member, fired)
+        await self._watch_unserved(due_ms / 1000)
         return fired
 
     async def _fire(self, member: str, fired: Fired) -> None:
@@ -592,6 +599,8 @@ class Router:
             fired.offers += await self._offers(await self._escalate(ident, member))
         elif kind == timers.MAX_WAIT:
             await self._max_wait(ident, member, fired)
+        elif kind == timers.NO_AGENTS:
+            await self._max_wait(ident, member, fired, unserved=True)
         elif kind == timers.CONNECT:
             outcome = await self._connect_lost(ident, member)
             if outcome["status"] == "requeued":
@@ -635,7 +644,11 @@ class Router:
 
         return await self._retrying(attempt)
 
-    async def _max_wait(self, call_sid: str, timer: str, fired: Fired) -> None:
+    async def _max_wait(
+        self, call_sid: str, timer: str, fired: Fired, unserved: bool = False
+    ) -> None:
+        """A max-wait timer, or (`unserved`) a no-agents timer, is due: maxwait.lua."""
+
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
             if call is None:
@@ -645,25 +658,122 @@ class Router:
             ctx = self._context(kl, layout, call=call_sid, timer=timer, step=call["step"])
             bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
             ctx.update(bucket=self._entry(kl, layout, bucket))
+            if unserved:
+                answerers = layout.answerers(call["queue"], call["step"], call["lang"])
+                ctx["eligible"] = sorted(answerers)
             return await self.scripts.maxwait(kl, ctx)
 
         outcome = await self._retrying(attempt)
         if outcome["status"] != "timeout":
             return
+        await self._exit(call_sid, outcome, fired)
+
+    async def _exit(self, call_sid: str, outcome: Outcome, fired: Fired) -> None:
+        """A call a timer took out of its queue: follow its overflow action, and hand the
+        web layer what the caller must hear (the target queue's own overflow, if it had to
+        refuse the call)."""
         action = ACTION.validate_python(outcome["action"])
         entry = None
         if isinstance(action, ToQueue):
-            entry = await self.enter(
-                call_sid,
-                action.queue,
-                priority=int(outcome["priority"]),
-                language=outcome["language"] or None,
-                data=outcome["data"],
-                original_enqueued_at=outcome["orig"] / 1000,
-            )
+            entry = await self._enter_moved(call_sid, action.queue, outcome)
             if entry.reservation is not None:
                 fired.offers.append(entry.reservation)
+            if entry.action is not None:
+                action = entry.action
         fired.exits.append(Exit(call_sid, outcome["queue"], action, entry))
+
+    async def _enter_moved(self, call_sid: str, queue: str, left: Outcome) -> Entry:
+        """Enter `queue` with the original arrival time and priority of the queue `left`
+        (a script's outcome); a language nobody in routing speaks is dropped, as at entry.
+        A queue removed meanwhile sends the caller to voicemail rather than nowhere."""
+        language = left["language"] or None
+        for lang in (language, None) if language else (None,):
+            try:
+                return await self.enter(
+                    call_sid,
+                    queue,
+                    priority=int(left["priority"]),
+                    language=lang,
+                    data=left["data"],
+                    original_enqueued_at=left["orig"] / 1000,
+                )
+            except UnknownSkill:
+                continue
+            except UnknownQueue:
+                break
+        return Entry(status="unknown", queue=queue, action="voicemail")
+
+    async def move(self, call_sid: str, queue: str, exit: str) -> tuple[Departure, Entry | None]:
+        """Overflow a waiting call into `queue`: it leaves its queue (recorded as `exit`,
+        such as EXITCLOSED or OVERFLOW) and joins `queue` with its original arrival time
+        and priority, so first-response time counts from when the caller first queued.
+
+        Returns the departure (with any offer it made to the agent it freed) and the entry,
+        None when the call was no longer waiting (hung up or connected meanwhile).
+        """
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None or call["state"] == "connected":
+                return {"status": "unknown", "offers": []}
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
+            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+            ctx.update(
+                state=call["state"],
+                step=call["step"],
+                bucket=self._entry(kl, layout, bucket),
+                exit=exit,
+            )
+            return await self.scripts.hangup(kl, ctx)
+
+        outcome = await self._retrying(attempt)
+        departure = Departure(str(outcome["status"]), await self._offers(outcome))
+        if departure.status != "abandoned":
+            return departure, None
+        return departure, await self._enter_moved(call_sid, queue, outcome)
+
+    async def _watch_unserved(self, now: float) -> None:
+        """Leave when empty: start the no-agents timer of each waiting call that no logged-in
+        agent can ever answer. One read of the agents' states, then one range per bucket
+        nobody logged in can answer (bounded by config); a timer already set is kept."""
+        if now - self._swept_at < UNSERVED_SWEEP_S:
+            return
+        self._swept_at = now
+        layout = await self.layout()
+        states = await self._states(sorted(layout.agents))
+        present = {a for a, state in states.items() if state.state != "offline"}
+        empty = [
+            b
+            for b in layout.waiting_buckets()
+            if layout.queues[b.queue].no_agents_after_s is not None
+            and not layout.answerers(b.queue, b.step, b.language) & present
+        ]
+        if not empty:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bucket in empty:
+                pipe.zrange(layout.waiting_key(bucket), 0, -1)
+            waiting: list[list[str]] = await pipe.execute()
+        for bucket, sids in zip(empty, waiting, strict=True):
+            after_s = layout.queues[bucket.queue].no_agents_after_s or 0
+            # A callback holds a place for an agent by design: its own expiry ends it.
+            callers = [sid for sid in sids if not sid.startswith(CALLBACK_PREFIX)]
+            due = {f"{timers.NO_AGENTS}:{sid}": _ms(now + after_s) for sid in callers}
+            if due:
+                await self.redis.zadd(self.keys.routing_timers(), due, nx=True)
+
+    async def unserved(self, call_sid: str) -> bool:
+        """Whether no logged-in agent can ever answer this waiting call (leave when empty)."""
+        call = await self._call(call_sid)
+        if call is None or call["state"] != "waiting":
+            return False
+        layout = await self.layout()
+        if call["queue"] not in layout.queues:
+            return False
+        answerers = sorted(layout.answerers(call["queue"], call["step"], call["lang"]))
+        states = await self._states(answerers)
+        return all(state.state == "offline" for state in states.values())
 
     async def run_timers(self, stop: asyncio.Event) -> None:
         """Fire timers until `stop` (an asyncio.Event) is set."""

@@ -474,3 +474,131 @@ def test_agent_device_must_be_a_client_or_a_number(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run(target, out) == 1
     assert "device 'budi' is neither client:NAME nor an E.164 number" in out.getvalue()
+
+
+# Overflows and who can answer whom -----------------------------------------------------------
+
+OVERFLOWS = [
+    pytest.param(
+        "queues:\n  sales:\n    hold:\n      when_closed: {queue: suport}\n",
+        (4, 7),
+        "overflow to unknown queue 'suport'",
+        id="closing-to-unknown-queue",
+    ),
+    pytest.param(
+        "queues:\n  sales:\n    hold:\n      when_estimated_wait: {queue: sales}\n",
+        (4, 7),
+        "queue 'sales' overflows into itself",
+        id="estimate-into-itself",
+    ),
+    pytest.param(
+        "callbacks: {enabled: false}\nqueues:\n  sales:\n    when_max_wait: callback\n",
+        (4, 5),
+        "a callback overflow needs callbacks, which are switched off",
+        id="callback-switched-off",
+    ),
+    pytest.param(
+        "queues:\n  sales:\n    when_full: {hangup: ' '}\n",
+        (3, 5),
+        "a hang-up overflow with no message",
+        id="hangup-says-nothing",
+    ),
+    pytest.param(
+        "queues:\n  sales:\n    when_full: {queue: desk}\n"
+        "  desk:\n    when_no_agents: divert\n    no_agents_action: {queue: sales}\n",
+        (2, 3),
+        "entry overflows go round in a circle: sales → desk → sales",
+        id="entry-cycle",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "message"), OVERFLOWS)
+def test_unsupported_overflow_is_an_error(
+    config_dir: Path, text: str, place: tuple[int, int], message: str
+) -> None:
+    """An overflow the service cannot carry out is an error at the line that names it."""
+    (config_dir / "extra.yaml").write_text(text, encoding="utf-8")
+    problem = find(problems_of(config_dir), message)
+    assert (problem.file, problem.line, problem.column) == (str(config_dir / "extra.yaml"), *place)
+    assert problem.severity == "error"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param("voicemail", id="voicemail"),
+        pytest.param("callback", id="callback"),
+        pytest.param("{queue: billing}", id="queue"),
+        pytest.param("{hangup: 'Sorry, we are closed.'}", id="hangup"),
+    ],
+)
+@pytest.mark.parametrize(
+    "field",
+    [
+        "when_full",
+        "when_max_wait",
+        "no_agents_action",
+        "hold.when_estimated_wait",
+        "hold.when_closed",
+    ],
+)
+def test_every_overflow_target_at_every_trigger_is_accepted(
+    config_dir: Path, field: str, action: str
+) -> None:
+    """Each supported target (queue, voicemail, callback, hang-up) is accepted at each trigger."""
+    key = field.removeprefix("hold.")
+    body = f"    hold:\n      {key}: {action}\n" if "." in field else f"    {key}: {action}\n"
+    (config_dir / "extra.yaml").write_text("queues:\n  sales:\n" + body, encoding="utf-8")
+    assert [p for p in problems_of(config_dir) if p.severity == "error"] == []
+
+
+def thai_billing_nobody(target: Path) -> Path:
+    """The sample config as shipped before: Chai, the only Thai speaker, has no billing skill."""
+    from tests.conftest import SAMPLE_CONFIG
+
+    shutil.copytree(SAMPLE_CONFIG, target)
+    edit(target / "agents.yaml", "billing: 2, en: 4, th: 5", "en: 4, th: 5")
+    return target
+
+
+def test_a_caller_nobody_can_answer_is_reported_with_the_menu_path(tmp_path: Path) -> None:
+    """A Thai caller who picks billing, with no agent who has Thai and billing, is an error
+    naming the menu path and pinned to the queue action."""
+    target = thai_billing_nobody(tmp_path / "config")
+    out = io.StringIO()
+    assert run(target, out) == 1
+    report = out.getvalue()
+    expected = (
+        "language 3 (thai) → opening_hours open → main 1 (billing) → account (account_number)"
+        " → queue billing needs language th + skill billing: no agent has both"
+    )
+    assert expected in report, report
+    line = next(
+        i
+        for i, text in enumerate((target / "menu.yaml").read_text("utf-8").splitlines(), 1)
+        if "then: {queue: {name: billing, priority: 0}}" in text
+    )
+    assert f"menu.yaml:{line}:" in report
+    assert "needs language ms" not in report and "needs language en" not in report
+
+
+def test_an_escalation_step_may_relax_the_language(tmp_path: Path) -> None:
+    """Billing asks for the caller's language only in its first step: Thai callers are then
+    answered in another language, and the config is accepted."""
+    target = thai_billing_nobody(tmp_path / "config")
+    edit(
+        target / "queues.yaml",
+        "    required_skills: {billing: 1}\n    escalation:\n      - after_s: 30\n",
+        "    required_skills: {billing: 1}\n    language_required: false\n"
+        "    escalation:\n      - after_s: 30\n        language_required: true\n",
+    )
+    out = io.StringIO()
+    assert run(target, out) == 0, out.getvalue()
+
+
+def test_the_sample_config_leaves_no_caller_unanswerable(sample_config_dir: Path) -> None:
+    """`ivr check` on the shipped sample finds no menu path that no agent can answer."""
+    out = io.StringIO()
+    assert run(sample_config_dir, out) == 0
+    assert "no agent has" not in out.getvalue()

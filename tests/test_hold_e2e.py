@@ -48,12 +48,29 @@ def test_announcements_follow_the_schedule_with_an_estimate(
     assert all(45 <= gap <= 65 for gap in gaps), gaps
 
 
-def test_no_estimate_is_spoken_when_nobody_is_staffed(tw: Emulator) -> None:
-    """With no agent logged in the caller hears their place but no made-up wait."""
+def on_break(server: LiveServer, *agents: str) -> None:
+    """The agents are logged in but on break: callers they could answer wait for them."""
+    go_available(server, *agents)
+    svc = services_of(server)
+    for agent in agents:
+        svc.run(svc.router.set_break(agent, "lunch"))
+
+
+def test_no_estimate_is_spoken_when_nobody_is_staffed(tw: Emulator, server: LiveServer) -> None:
+    """With the only billing agent on break the caller hears their place but no made-up wait."""
+    on_break(server, "alice")
     call = billing_caller(tw)
     call.hears("You are next in line.")
     tw.advance(100)
     assert times_heard(call, "Your wait is") == []
+
+
+def test_nothing_is_promised_when_nobody_is_logged_in(tw: Emulator) -> None:
+    """With nobody logged in the caller is promised neither a place nor a wait, and is taken
+    to voicemail within about 30 s (leave when empty)."""
+    call = billing_caller(tw)
+    call.hears("Please leave a message after the tone", within=40)
+    assert times_heard(call, "next in line") == [] and times_heard(call, "Your wait") == []
 
 
 def test_position_is_never_announced_higher(
@@ -80,8 +97,9 @@ def test_apology_once_the_wait_is_long(tw: Emulator, server: LiveServer) -> None
     assert len(times_heard(call, "We are sorry you have had to wait so long")) == 1
 
 
-def test_periodic_message_plays_every_minute(tw: Emulator) -> None:
+def test_periodic_message_plays_every_minute(tw: Emulator, server: LiveServer) -> None:
     """The billing queue's message about paying online plays about every 60 s."""
+    on_break(server, "alice")
     call = billing_caller(tw)
     tw.advance(200)
     told = times_heard(call, "pay your bill online")
@@ -105,8 +123,11 @@ def test_exit_key_leaves_a_voicemail_and_is_not_an_abandon(tw: Emulator, r: redi
     tw.assert_no_errors()
 
 
-def test_max_wait_moves_the_caller_to_voicemail(tw: Emulator, r: redis.Redis) -> None:
+def test_max_wait_moves_the_caller_to_voicemail(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
     """After support's 15-minute max wait the caller is taken to voicemail."""
+    on_break(server, "chai")
     call = tw.dial(from_="+60199999999", to=BUSINESS)
     call.press("1")
     call.hears("For billing, press 1")
@@ -146,9 +167,10 @@ def test_a_long_estimated_wait_diverts_at_entry(tw: Emulator, server: LiveServer
 
 
 def test_closing_time_moves_waiting_callers_on(
-    tw: Emulator, clock: ManualClock, r: redis.Redis
+    tw: Emulator, server: LiveServer, clock: ManualClock, r: redis.Redis
 ) -> None:
     """A caller still waiting in billing at 20:00 hears the closing message and can leave one."""
+    on_break(server, "alice")
     clock.set(datetime(2026, 11, 23, 19, 58, tzinfo=KL))
     call = billing_caller(tw)
     call.hears("You are next in line.")

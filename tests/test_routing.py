@@ -304,6 +304,8 @@ async def test_escalation_never_costs_the_caller_their_place(
 ) -> None:
     """After an escalation step the call keeps its position ahead of later callers."""
     router = await setup(ESCALATING, {"lo": {"billing": 1}})
+    await router.set_available("lo")
+    await router.set_break("lo")  # logged in, so nobody is moved on for want of agents
     await router.enter("first", "billing")
     clock.advance(35)
     await router.run_due()  # "first" is now at step 1
@@ -971,3 +973,101 @@ async def test_caller_hanging_up_before_the_device_rings_still_has_a_connect(
     with pytest.raises(RoutingError):
         await router.requeue("c", "ann")
     assert not await router.confirm("c", "ann")
+
+
+# -- leave when empty, relaxing the language, moving between queues -----------------------
+
+THAI_OR_ANYONE = {
+    "q": {
+        "required_skills": {"x": 1},
+        "language_required": False,
+        "escalation": [{"after_s": 30, "language_required": True}],
+    }
+}
+
+
+async def test_an_escalation_step_may_relax_the_language(setup: Setup, clock: ManualClock) -> None:
+    """A Thai caller waits 30 s for a Thai speaker, then is offered to the English agent."""
+    router = await setup(THAI_OR_ANYONE, {"en": {"x": 1, "en": 3}, "th": {"th": 3}})
+    await router.set_available("en")
+    assert (await router.enter("c", "q", language="th")).status == "queued"
+    clock.advance(29)
+    assert (await router.run_due()).offers == []
+    clock.advance(2)
+    (offer,) = (await router.run_due()).offers
+    assert (offer.call_sid, offer.agent) == ("c", "en")
+
+
+async def test_the_last_agent_logging_out_moves_the_waiting_caller_on(
+    setup: Setup, clock: ManualClock, aredis: aioredis.Redis
+) -> None:
+    """Leave when empty: once the only agent who could answer logs out, the waiting caller
+    leaves with the queue's no-agents action after `no_agents_after_s` (default 30 s)."""
+    router = await setup(BILLING, {"a": {"billing": 1}})
+    await router.set_available("a")
+    await router.set_break("a", "lunch")
+    await router.enter("c", "billing", language=None)
+    clock.advance(120)
+    assert (await router.run_due()).exits == [], "an agent on break is still logged in"
+    await router.set_offline("a")
+    clock.advance(1)
+    assert (await router.run_due()).exits == []
+    clock.advance(29)
+    assert (await router.run_due()).exits == []
+    clock.advance(1.5)
+    (left,) = (await router.run_due()).exits
+    assert (left.call_sid, left.queue, left.action) == ("c", "billing", "voicemail")
+    (overflow,) = await events(aredis, EventType.OVERFLOW)
+    assert overflow["reason"] == "no_agents"
+    assert not await router.has_call("c")
+
+
+async def test_a_caller_nobody_speaks_to_is_moved_on_but_one_who_returns_keeps_them(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """A Thai caller nobody logged in can answer gets the timer; a Thai agent who logs in
+    (even on break) before it is due keeps the caller waiting."""
+    queues = {"q": {"required_skills": {"x": 1}, "no_agents_after_s": 10}}
+    router = await setup(queues, {"en": {"x": 1, "en": 3}, "th": {"x": 1, "th": 3}})
+    await router.set_available("en")
+    await router.enter("c", "q", language="th")
+    await router.enter("d", "q", language="th")
+    await router.run_due()
+    assert await router.unserved("c")
+    await router.set_available("th")  # Chai-like: takes "c" at once, "d" waits for them
+    clock.advance(11)
+    assert (await router.run_due()).exits == []
+    assert await router.has_call("d") and not await router.unserved("d")
+
+
+async def test_null_no_agents_after_waits_for_good(setup: Setup, clock: ManualClock) -> None:
+    """`no_agents_after_s: null` keeps a caller nobody can answer waiting, as before."""
+    queues = {"q": {"required_skills": {"x": 1}, "no_agents_after_s": None}}
+    router = await setup(queues, {"a": {"x": 1}})
+    await router.enter("c", "q")
+    for _ in range(5):
+        clock.advance(60)
+        assert (await router.run_due()).exits == []
+    assert await router.has_call("c")
+
+
+async def test_move_keeps_the_arrival_time_and_priority(
+    setup: Setup, clock: ManualClock, aredis: aioredis.Redis
+) -> None:
+    """A call moved to another queue keeps its first arrival and priority (FRT counts from
+    the first queue), and is recorded as the exit it names."""
+    queues = {"a": {"required_skills": {"x": 1}}, "b": {"required_skills": {"y": 1}}}
+    router = await setup(queues, {"p": {"x": 1}, "q": {"y": 1}})
+    await router.set_available("p")
+    await router.set_break("p", "meeting")
+    await router.enter("c", "a", priority=7)
+    clock.advance(40)
+    await router.set_available("q")
+    departure, entry = await router.move("c", "b", "EXITCLOSED")
+    assert departure.status == "abandoned" and entry is not None
+    assert entry.reservation is not None and entry.reservation.agent == "q"
+    (exit_,) = await events(aredis, EventType.EXITCLOSED)
+    assert exit_["queue"] == "a"
+    enters = await events(aredis, EventType.ENTERQUEUE)
+    assert [e["queue"] for e in enters] == ["a", "b"]
+    assert enters[1]["priority"] == "7" and int(enters[1]["wait_ms"]) == 40_000

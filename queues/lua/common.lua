@@ -215,7 +215,7 @@ local function leave_queue(sid, c, b)
   local position = redis.call('ZRANK', KEYS[b.m], sid)
   redis.call('ZREM', KEYS[b.m], sid)
   redis.call('ZREM', KEYS[b.w], sid)
-  redis.call('ZREM', TIMERS, 'esc:' .. sid, 'wait:' .. sid)
+  redis.call('ZREM', TIMERS, 'esc:' .. sid, 'wait:' .. sid, 'empty:' .. sid)
   redis.call('HDEL', CALLS, sid)
   if position then return position + 1 end
   return 0

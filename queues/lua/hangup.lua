@@ -5,7 +5,9 @@
 -- ARGV[1]: {now, version, res, rnd, call, state, agent, step (as read), bucket, entries,
 --           staffed, exit: "" for a hang-up (ABANDON), or the event type of a deliberate
 --           exit: EXITWITHKEY (pressed a key), EXITCLOSED (queue closed), OVERFLOW}
--- Returns JSON {status: abandoned|completed|unknown, position, offers}; error RETRY.
+-- Returns JSON {status: abandoned|completed|unknown, position, offers}; an abandoned call
+-- also gives {orig, priority, language, data}, so an overflow can carry it into another
+-- queue with its original arrival time (Router.move); error RETRY.
 local sid = ctx.call
 local c = jget(CALLS, sid)
 if not c then return result('unknown') end
@@ -33,4 +35,5 @@ if c.state == 'ringing' then
   take_or_list(id, a)
   jput(AGENTS, id, a)
 end
-return result('abandoned', {position = position})
+return result('abandoned', {position = position, orig = c.orig, priority = c.prio,
+                            language = c.lang, data = c.data})
