@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from callbacks.inprocess import JobRunner
-from ivr import sandbox
+from ivr import faults, reliability, sandbox
 from ivr.clock import ManualClock
 from ivr.sandbox import BUSINESS
 from ivr.service import Services
@@ -51,9 +51,9 @@ ESTIMATE_MIN_S = 10.0
 def add_parser(subparsers: Any) -> None:
     """Register `ivr simulate` and its options."""
     p = subparsers.add_parser("simulate", help="Poisson callers through the real service")
-    p.add_argument("--arrivals-per-hour", type=float, default=120.0)
-    p.add_argument("--agents", type=int, default=3)
-    p.add_argument("--aht", type=float, default=60.0, help="mean handle time (s), exponential")
+    p.add_argument("--arrivals-per-hour", type=float, help="default 120 (with --faults: 90)")
+    p.add_argument("--agents", type=int, help="default 3")
+    p.add_argument("--aht", type=float, help="mean handle time (s), exponential; default 60")
     p.add_argument("--patience", type=float, help="mean patience (s), exponential; none: wait")
     p.add_argument(
         "--callback-prob",
@@ -67,7 +67,16 @@ def add_parser(subparsers: Any) -> None:
         help="same arrivals twice: with callback offers and with plain holding, side by side",
     )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--minutes", type=float, default=60.0, help="simulated minutes of arrivals")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="simulated minutes of arrivals; default 60 (with --faults: 10)",
+    )
+    p.add_argument(
+        "--faults",
+        help="inject faults and check liveness: comma-separated kinds or profiles "
+        f"({', '.join(faults.PROFILES)}; kinds in docs/reliability.md)",
+    )
 
 
 def measure(
@@ -281,8 +290,26 @@ def show(result: dict[str, Any], out: TextIO) -> None:
         print(f"{name:16} {cell(measured):>10} {theory_cell:>10} {spread:>16}", file=out)
 
 
+PLAIN_DEFAULTS = {"arrivals_per_hour": 120.0, "agents": 3, "aht": 60.0, "minutes": 60.0}
+
+
+def with_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with the plain simulation's defaults for the options left out."""
+    values = vars(args)
+    filled = {k: v if values.get(k) is None else values[k] for k, v in PLAIN_DEFAULTS.items()}
+    return argparse.Namespace(**{**values, **filled})
+
+
 def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
-    """Simulate, then print measured figures beside Erlang C (or the two runs of --compare)."""
+    """Simulate, then print measured figures beside Erlang C (or the two runs of --compare).
+
+    With `--faults`: one seed with those faults, its breaches and the line that replays it.
+    """
+    if getattr(args, "faults", None) is not None:
+        report = reliability.run(settings, reliability.scenario(args), faults.parse(args.faults))
+        reliability.show(report, out)
+        return 1 if report.breaches else 0
+    args = with_defaults(args)
     if getattr(args, "compare", False):
         runs = compare(settings, args)
         show_side_by_side(runs, out)

@@ -55,6 +55,8 @@ class Caller:
     handled_s: float | None = None
     """Accept to hang-up as it happened: `talk_s`, or the bridge if that came later."""
     accepts_callback: bool = False
+    gave_up: bool = False
+    bridged: bool = False
     offered_callback: bool = False
     heard: int = 0
 
@@ -115,8 +117,17 @@ class Simulation:
         self.agents = [Agent(f"client:sim{i}") for i in range(1, args.agents + 1)]
         self.jobs: JobRunner | None = None
         self.next_arrival = 0.0
+        self.end = 0.0
+        self.drain_max_s: float = DRAIN_MAX_S
 
     def run(self) -> None:
+        self.start_agents()
+        self.end = self.clock.now() + self.args.minutes * 60
+        self.next_arrival = self.clock.now() + self.gap()
+        while self.step():
+            pass
+
+    def start_agents(self) -> None:
         for agent in self.agents:
             self.tw.device(agent.device).auto = "answer"
         for i in range(1, self.args.agents + 1):
@@ -125,22 +136,28 @@ class Simulation:
                     self.svc, self.svc.run(self.svc.router.set_available(f"sim{i}"))
                 )
             )
-        end = self.clock.now() + self.args.minutes * 60
-        self.next_arrival = self.clock.now() + self.gap()
-        while self.clock.now() < end or self.busy():
-            while self.clock.now() < end and self.next_arrival <= self.clock.now():
-                self.arrive()
-                self.next_arrival += self.gap()
-            acted = self.act()
-            if self.jobs is not None:
-                self.jobs.run()
-            until = self.next_due(end) - self.clock.now()
-            if acted:
-                self.tw.advance_until(self.attention, until)
-            else:  # nothing could be done about what is pending: let time move on
-                self.tw.advance(min(until, STEP_S))
-            if self.clock.now() > end + DRAIN_MAX_S:
-                break
+
+    def step(self) -> bool:
+        """Let the next thing happen; False once the run is over."""
+        end = self.end
+        if not (self.clock.now() < end or self.busy()):
+            return False
+        while self.clock.now() < end and self.next_arrival <= self.clock.now():
+            self.arrive()
+            self.next_arrival += self.gap()
+        acted = self.tend() | self.act()
+        if self.jobs is not None:
+            self.jobs.run()
+        until = self.next_due(end) - self.clock.now()
+        if acted:
+            self.tw.advance_until(self.attention, until)
+        else:  # nothing could be done about what is pending: let time move on
+            self.tw.advance(min(until, STEP_S))
+        return self.clock.now() <= end + self.drain_max_s
+
+    def tend(self) -> bool:
+        """What a fault simulation does besides callers and agents (nothing here)."""
+        return False
 
     def gap(self) -> float:
         return self.rng.expovariate(self.args.arrivals_per_hour / 3600)
@@ -222,6 +239,7 @@ class Simulation:
         if self.offer_callback(caller):
             return True
         if call.bridge is None and self.clock.now() >= caller.arrived + caller.patience_s:
+            caller.gave_up = True
             self.tw.hangup(call)
             return True
         return False
@@ -249,13 +267,17 @@ class Simulation:
             agent.accepted_at, agent.hangup_at = None, None
             return False
         action = agent_due(agent, leg, self.clock.now())
-        if action == "accept":
+        if action == "accept" and self.hangs_up_in_whisper(leg):
+            self.tw.hangup(leg)
+        elif action == "accept":
             agent.accepted_at = self.clock.now()
             self.tw.deliver(leg, "dtmf", "1")
         elif action == "talk" and agent.accepted_at is not None and leg.bridge is not None:
             # The handle time runs from the accept (what routing counts as the connect);
             # the bridge comes after the caller's "connecting you", or a callback's ring.
             agent.caller = self.customer(leg.bridge.other(leg))
+            if agent.caller is not None:
+                agent.caller.bridged = True
             talk = agent.caller.talk_s if agent.caller else self.args.aht
             agent.hangup_at = max(agent.accepted_at + talk, self.clock.now())
         elif action == "hang up":
@@ -264,6 +286,10 @@ class Simulation:
             agent.accepted_at, agent.hangup_at, agent.caller = None, None, None
             self.tw.hangup(leg)
         return bool(action)
+
+    def hangs_up_in_whisper(self, leg: Call) -> bool:
+        """Whether the agent hangs up on `leg` instead of accepting (a fault simulation's)."""
+        return False
 
     def customer(self, leg: Call) -> Caller | None:
         """The simulated caller on `leg`: their own call, or a callback to their number."""

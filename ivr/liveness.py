@@ -1,0 +1,298 @@
+"""What callers and agents notice, checked while a simulation runs and at its end.
+
+`queues.invariants` checks that routing's own keys agree with each other;
+this module checks the promises the service makes to people, from the
+emulator's side of the line (what each leg heard, what is bridged, which
+device rings) set against routing's state:
+
+- every caller reaches a defined outcome (connected, voicemail, callback
+  booked, an announced exit, or hanging up themselves), and none waits past
+  the queue's limit;
+- no caller on hold hears more than `SILENCE_MAX_S` of silence, and no call
+  routing counts as connected lacks its bridge for more than `CONNECT_GRACE_S`;
+- no agent stays reserved or on a call without a live leg for more than
+  `AGENT_GRACE_S`;
+- work conservation: no agent who is on shift and could take a waiting call
+  sits idle (available, offline, or on a break the simulation did not cause)
+  for more than `IDLE_MAX_S` while that call waits;
+- FIFO within priority: a call is offered to an agent only when no call of
+  the same queue and priority that came earlier, and that agent could take,
+  waits without having been offered to them;
+- callbacks are dialled once per attempt, and surveys sent once per call;
+- routing's own invariants (`queues.invariants.problems`) hold;
+- no webhook fails (a failed one is Twilio's "application error").
+
+Each breach is recorded once per (invariant, subject).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.emulator.calls import Call, Utterance
+from ivr.emulator.devices import Device
+from ivr.emulator.interpreter import APP_ERROR_TEXT
+from queues import invariants
+from queues.layout import Layout
+
+SILENCE_MAX_S = 10.0
+CONNECT_GRACE_S = 5.0
+"""From routing's connect to the bridge: the caller's "connecting you" and the dequeue."""
+AGENT_GRACE_S = 5.0
+IDLE_MAX_S = 2.0
+WAIT_BOUND_S = 600.0
+"""The longest wait allowed in a queue that sets no `max_wait_s`."""
+MAX_WAIT_GRACE_S = 30.0
+"""How long past a queue's `max_wait_s` a caller may still be found waiting."""
+ROUTING_GRACE_S = 2.0
+SURVEY_WORDS = "made it easy"
+"""In the English survey question (surveys.yaml `texts.en.question`)."""
+
+
+@dataclass(frozen=True)
+class Breach:
+    at: float
+    """Seconds into the run."""
+    invariant: str
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.at:8.1f} s  {self.invariant}: {self.subject}: {self.detail}"
+
+
+@dataclass
+class Shift:
+    """What the simulation knows about one agent: are they meant to be working?"""
+
+    agent: str
+    device: Device
+    on_shift: bool = True
+    excused: str = ""
+    """A break reason the simulation's own faults justify (missed calls, unreachable)."""
+
+    @property
+    def live_leg(self) -> bool:
+        return self.device.ringing is not None or self.device.call is not None
+
+
+@dataclass
+class State:
+    """Routing's state at one instant, with the layout it was read under."""
+
+    layout: Layout
+    snap: invariants.Snapshot
+    max_wait: dict[str, float]
+
+
+@dataclass
+class Checker:
+    start: float
+    say_seconds: Callable[[str], float]
+    play_seconds: Callable[[str], float]
+    breaches: list[Breach] = field(default_factory=list)
+    queued_since: dict[str, float] = field(default_factory=dict)
+    bridged: set[str] = field(default_factory=set)
+    offered: set[tuple[str, str]] = field(default_factory=set)
+    _seen: set[tuple[str, str]] = field(default_factory=set)
+    _since: dict[str, float] = field(default_factory=dict)
+    _errors: int = 0
+
+    def breach(self, now: float, invariant: str, subject: str, detail: str) -> None:
+        if (invariant, subject) not in self._seen:
+            self._seen.add((invariant, subject))
+            self.breaches.append(Breach(now - self.start, invariant, subject, detail))
+
+    def lasting(self, key: str, holds: bool, now: float, limit: float) -> float | None:
+        """How long `key` has held, once that is over `limit` (None before, or if it stopped)."""
+        if not holds:
+            self._since.pop(key, None)
+            return None
+        since = self._since.setdefault(key, now)
+        return now - since if now - since > limit else None
+
+    # -- continuously ----------------------------------------------------------------------
+
+    def observe(
+        self,
+        now: float,
+        legs: Iterable[Call],
+        shifts: list[Shift],
+        state: State | None,
+        errors: list[Any],
+    ) -> None:
+        calls = {c.sid: c for c in legs}
+        for call in calls.values():
+            self._leg(now, call)
+        for exc in errors[self._errors :]:
+            self.breach(now, "webhook failed", getattr(exc, "url", "?"), str(exc)[:160])
+        self._errors = len(errors)
+        if state is None:
+            return
+        self._routing(now, state, calls)
+        for shift in shifts:
+            self._agent(now, shift, state)
+        self._fifo(now, state)
+
+    def _leg(self, now: float, call: Call) -> None:
+        if call.bridge is not None:
+            self.bridged.add(call.sid)
+        if any(u.text == APP_ERROR_TEXT for u in call.heard[-3:]):
+            self.breach(now, "application error", call.sid, f"{call.from_} → {call.to}")
+        if call.ended or call.queue is None or call.bridge is not None:
+            return
+        since = self.queued_since.setdefault(call.sid, now)
+        silent = now - max(since, self.sound_until(call.heard))
+        if silent > SILENCE_MAX_S:
+            self.breach(now, "silence on hold", call.sid, f"{silent:.0f} s without audio")
+
+    def sound_until(self, heard: list[Utterance]) -> float:
+        """When the last sound a leg heard ends (the start of trailing pauses, if any)."""
+        end = float("-inf")
+        for u in reversed(heard):
+            if u.kind == "pause":
+                end = u.at
+                continue
+            if end != float("-inf"):
+                return end
+            length = self.play_seconds(u.url) if u.kind == "play" else self.say_seconds(u.text)
+            return u.at + length
+        return end
+
+    def _routing(self, now: float, state: State, calls: dict[str, Call]) -> None:
+        for problem in invariants.problems(state.snap, state.layout):
+            if self.lasting(f"routing {problem}", True, now, ROUTING_GRACE_S) is not None:
+                self.breach(now, "routing state", problem.split(" ")[1], problem)
+        for sid, routed in state.snap.calls.items():
+            leg = calls.get(sid)
+            if leg is None:
+                continue  # a callback: routing's id, not a leg
+            waited = now - self.queued_since.get(sid, now)
+            bound = state.max_wait.get(routed["queue"], WAIT_BOUND_S)
+            if routed["state"] == "waiting" and not leg.ended and waited > bound:
+                self.breach(now, "waits past the limit", sid, f"{waited:.0f} s > {bound:.0f} s")
+            stranded = routed["state"] == "connected" and leg.bridge is None and not leg.ended
+            lost = self.lasting(f"unbridged {sid}", stranded, now, CONNECT_GRACE_S)
+            if lost is not None:
+                self.breach(now, "connected without an agent leg", sid, f"for {lost:.0f} s")
+            gone = routed["state"] in ("waiting", "ringing", "connected") and leg.ended
+            if self.lasting(f"gone {sid}", gone, now, AGENT_GRACE_S) is not None:
+                self.breach(now, "routing keeps a call that ended", sid, routed["state"])
+
+    def _agent(self, now: float, shift: Shift, state: State) -> None:
+        agent = state.snap.agents.get(shift.agent)
+        if agent is None:
+            return
+        busy = agent["state"] in ("reserved", "on_call")
+        held = self.lasting(
+            f"legless {shift.agent}", busy and not shift.live_leg, now, AGENT_GRACE_S
+        )
+        if held is not None:
+            detail = f"{agent['state']} on {agent['call']} with no live leg for {held:.0f} s"
+            self.breach(now, "agent without a live leg", shift.agent, detail)
+        waiting = self._eligible_waiting(shift.agent, state) if self._idle(shift, agent) else []
+        idle = self.lasting(f"idle {shift.agent}", bool(waiting), now, IDLE_MAX_S)
+        if idle is not None:
+            detail = f"{agent['state']} {agent['reason']!r} {idle:.0f} s while {waiting[0]} waits"
+            self.breach(now, "idle agent while a caller waits", shift.agent, detail)
+
+    @staticmethod
+    def _idle(shift: Shift, agent: dict[str, Any]) -> bool:
+        if not shift.on_shift or shift.live_leg:
+            return False
+        if agent["state"] == "available":
+            return bool(agent["listed"] == 1)
+        if agent["state"] == "break":
+            return bool(agent["reason"] != shift.excused)
+        return bool(agent["state"] == "offline")
+
+    @staticmethod
+    def _eligible_waiting(agent: str, state: State) -> list[str]:
+        if agent not in state.layout.agents:
+            return []
+        buckets = set(state.layout.agent_buckets(agent))
+        return [
+            sid
+            for sid, c in state.snap.calls.items()
+            if c["state"] == "waiting"
+            and c["queue"] in state.layout.queues
+            and state.layout.call_bucket(c["queue"], c["step"], c["lang"]) in buckets
+        ]
+
+    def _fifo(self, now: float, state: State) -> None:
+        calls = state.snap.calls
+        for sid, c in calls.items():
+            if c["state"] not in ("ringing", "connected") or (sid, c["agent"]) in self.offered:
+                continue
+            self.offered.add((sid, c["agent"]))
+            if c["state"] != "ringing" or c["agent"] not in state.layout.agents:
+                continue
+            buckets = set(state.layout.agent_buckets(c["agent"]))
+            for other, o in calls.items():
+                earlier = (o["prio"], -o["orig"]) > (c["prio"], -c["orig"])
+                same = o["queue"] == c["queue"] and o["prio"] == c["prio"]
+                if o["state"] != "waiting" or not same or not earlier:
+                    continue
+                if (other, c["agent"]) in self.offered or o["queue"] not in state.layout.queues:
+                    continue
+                if state.layout.call_bucket(o["queue"], o["step"], o["lang"]) in buckets:
+                    detail = f"offered to {c['agent']} while earlier {other} waits"
+                    self.breach(now, "FIFO within priority", sid, detail)
+
+    # -- at the end ------------------------------------------------------------------------
+
+    def finish(
+        self,
+        now: float,
+        callers: list[Call],
+        gave_up: set[str],
+        booked: set[str],
+        legs: list[Call],
+        texts: list[tuple[str, str]],
+        customers: set[str],
+    ) -> None:
+        for call in callers:
+            outcome = self.outcome(call, gave_up, booked)
+            if outcome not in OUTCOMES:
+                self.breach(now, "no defined outcome", call.sid, outcome)
+        sent = Counter(to for to, body in texts if SURVEY_WORDS in body)
+        for number, count in sent.items():
+            if count > 1:
+                self.breach(now, "survey sent twice", number, f"{count} surveys")
+        self._doubled_dials(now, [c for c in legs if c.direction == "outbound-api"], customers)
+
+    def outcome(self, call: Call, gave_up: set[str], booked: set[str]) -> str:
+        """connected, voicemail, callback, gave up, announced exit, or what went wrong."""
+        if call.sid in self.bridged:
+            return "connected"
+        if any(u.kind == "beep" for u in call.heard):
+            return "voicemail"
+        if call.sid in booked:
+            return "callback"
+        if call.sid in gave_up:
+            return "gave up"
+        if not call.ended:
+            return f"still {call.status} at the end"
+        if any(u.text == APP_ERROR_TEXT for u in call.heard):
+            return "application error"
+        if any(u.kind == "say" for u in call.heard):
+            return "announced exit"
+        return "ended without a word"
+
+    def _doubled_dials(self, now: float, legs: list[Call], customers: set[str]) -> None:
+        by_number: dict[str, list[Call]] = {}
+        for leg in legs:
+            if leg.to in customers:
+                by_number.setdefault(leg.to, []).append(leg)
+        for number, dialled in by_number.items():
+            dialled.sort(key=lambda c: c.created_at)
+            for first, second in zip(dialled, dialled[1:], strict=False):
+                end = first.ended_at if first.ended_at is not None else float("inf")
+                if second.created_at < end:
+                    self.breach(now, "callback dialled twice", number, f"{first.sid}, {second.sid}")
+
+
+OUTCOMES = frozenset({"connected", "voicemail", "callback", "gave up", "announced exit"})

@@ -1,0 +1,108 @@
+"""`ivr simulate --faults`: faults injected on a seed, and the liveness checks that judge them."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+
+from ivr import faults, hold, offers, reliability, simulate
+from ivr.reliability import Report
+from ivr.service import Services
+from ivr.settings import Settings
+from queues.reservation import Reservation
+
+PASSING = {
+    "busy": (1, 2),
+    "failed": (1, 2),
+    "unreachable": (1, 2),
+    "whisper-hangup": (1, 2),
+    "rest-429": (2,),
+    "rest-slow": (1,),
+    "webhook-twice": (1, 2),
+    "webhook-late": (1,),
+    "webhook-reorder": (1,),
+    "reload-queue": (1,),
+    "reload-agent": (1, 2),
+    "store-restart": (1,),
+    "web-kill": (1,),
+}
+"""Fault kinds with no breach on this branch, and the seeds CI runs them on (about 20 runs)."""
+
+
+def run(settings: Settings, kinds: str, seed: int = 1, minutes: float = 10.0) -> Report:
+    args = reliability.scenario(argparse.Namespace(seed=seed, minutes=minutes))
+    return reliability.run(settings, args, faults.parse(kinds))
+
+
+def test_no_faults_no_breaches(settings: Settings) -> None:
+    """Without faults every caller is connected and no invariant is breached."""
+    report = run(settings, "none")
+    assert report.breaches == []
+    assert report.calls > 5
+    assert report.outcomes == {"connected": report.calls}
+    assert sum(report.injected.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "seed"),
+    [pytest.param(k, s, id=f"{k}-{s}") for k, seeds in PASSING.items() for s in seeds],
+)
+def test_fault_kind_leaves_no_one_stranded(settings: Settings, kind: str, seed: int) -> None:
+    """With this fault injected on this seed, every invariant holds and every caller is served."""
+    report = run(settings, kind, seed)
+    assert report.injected[kind] > 0, "the fault never happened: the test would prove nothing"
+    assert report.breaches == [], "\n".join(map(str, report.breaches)) + "\n" + report.command
+    assert report.calls > 5
+
+
+def test_agent_never_rung_is_caught(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deliberate bug, offers that never ring the agent, breaks the agent and wait checks."""
+
+    async def never_rings(svc: Services, offer: Reservation) -> None:
+        return None
+
+    monkeypatch.setattr(offers, "ring", never_rings)
+    report = run(settings, "none", minutes=3)
+    invariants = {b.invariant for b in report.breaches}
+    assert "agent without a live leg" in invariants
+    assert "no defined outcome" not in invariants or report.calls > 0
+
+
+def test_silent_hold_is_caught_and_replay_is_printed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deliberate bug, hold music replaced by 20 s pauses, is a silence breach with a replay."""
+
+    def silence(w: hold.Waiting, callback: str = "") -> None:
+        w.response.pause(length=20)
+
+    monkeypatch.setattr(hold, "music", silence)
+    args = argparse.Namespace(
+        faults="none",
+        seed=3,
+        minutes=4.0,
+        arrivals_per_hour=240.0,
+        agents=1,
+        aht=120.0,
+        patience=None,
+        callback_prob=0.0,
+    )
+    out = io.StringIO()
+    assert simulate.main(settings, args, out) == 1
+    text = out.getvalue()
+    assert "silence on hold" in text
+    replay = [line for line in text.splitlines() if line.startswith("replay: ")]
+    assert replay == [
+        "replay: ivr simulate --faults none --seed 3 --minutes 4 --arrivals-per-hour 240 "
+        "--agents 1 --aht 120"
+    ]
+
+
+def test_fault_names_and_profiles_parse() -> None:
+    """Profiles expand to their kinds; an unknown name is refused with the choices."""
+    assert faults.parse("rest,busy") == ("busy", "rest-5xx", "rest-429", "rest-slow")
+    assert faults.parse("all") == tuple(faults.KINDS)
+    with pytest.raises(faults.UnknownFault, match="ring-out"):
+        faults.parse("ring-outt")
