@@ -40,6 +40,8 @@ PUBLIC_URL = "http://ivr.demo"
 STEP_S = 1.0
 SURVEY_GRACE_S = 300
 """After the last call, time for its survey (sent after two minutes) to be answered."""
+REPLY_GRACE_S = 30
+"""After the last job ran (a survey sent), time for the customer's texts back and forth."""
 PATHS: list[tuple[str, str, list[tuple[str, str]]]] = [
     # (language, a known caller's name or "", what they do after choosing a language)
     ("en", "Oliver", [("press", "1"), ("press", "20261124#")]),
@@ -105,6 +107,7 @@ class Demo:
         self.agents = {name: Agent(name, device) for name, device in AGENTS.items()}
         self.agents["alice"].declines_left = 1
         self.jobs: JobRunner | None = None
+        self.last_job_at = 0.0
         self.texts_seen = 0
         self.low_scores = 0
 
@@ -123,7 +126,7 @@ class Demo:
         self.open_floor()
         next_arrival = self.clock.now()
         end = self.start + minutes * 60
-        while self.clock.now() < end or self.active() or self.clock.now() < self.quiet_until():
+        while self.clock.now() < end or self.active() or self.waiting_for_texts():
             if self.clock.now() < end and self.clock.now() >= next_arrival:
                 self.arrive()
                 next_arrival += self.rng.expovariate(calls_per_minute / 60)
@@ -132,8 +135,8 @@ class Demo:
             for agent in self.agents.values():
                 self.step_agent(agent)
             self.step_texts()
-            if self.jobs is not None:
-                self.jobs.run()
+            if self.jobs is not None and self.jobs.run():
+                self.last_job_at = self.clock.now()
             self.tw.advance(STEP_S)
             if speed > 0:
                 time.sleep(STEP_S / speed)
@@ -142,6 +145,16 @@ class Demo:
 
     def active(self) -> bool:
         return any(c.call is not None and not c.call.ended for c in self.callers)
+
+    def waiting_for_texts(self) -> bool:
+        """After the calls: until every survey is sent and answered (or the grace is over)."""
+        if self.clock.now() >= self.quiet_until():
+            return False
+        if self.jobs is None or self.clock.now() - self.last_job_at < REPLY_GRACE_S:
+            return True
+        redis, keys = self.jobs.ctx.redis, self.svc.keys
+        due = redis.zcount(keys.jobs_due(), "-inf", self.quiet_until())
+        return bool(due or redis.zcard(keys.jobs_retry()) or redis.zcard(keys.jobs_claimed()))
 
     def quiet_until(self) -> float:
         """Keep going until surveys (sent two minutes after a call) have been answered."""

@@ -274,6 +274,8 @@ def serving(data_dir: Path) -> tuple[str, int] | None:
         if Path(str(client.config_get("dir")["dir"])).resolve() != data_dir:
             return None  # another server took that port since
         return url, int(client.info("server")["process_id"])
+    except redis.BusyLoadingError as exc:  # a ConnectionError to redis-py, but a live server
+        raise StoreError(f"a valkey is still loading its data on {data_dir}: {exc}") from exc
     except redis.ConnectionError:
         return None  # nothing answers there
     finally:

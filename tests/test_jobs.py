@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -197,19 +197,36 @@ def test_stopping_worker_hands_back_the_job_in_hand(
     assert r.zcard(KEYS.jobs_claimed()) == 0
 
 
-def test_callback_job_uses_the_store_of_a_unix_socket_url(tmp_path: Path) -> None:
-    """With REDIS_URL=unix://..., a callback's scheduled activation runs on that store."""
+def acl_user_url(store: EmbeddedStore) -> str:
+    """The store's URL as an ACL user, with the default user switched off."""
+    admin = sync_client(store.url)
+    admin.acl_setuser("ivr", enabled=True, passwords=["+s3cret"], keys="*", channels="*",
+                      commands=["+@all"])  # fmt: skip
+    admin.acl_setuser("default", enabled=False)
+    admin.close()
+    return store.url.replace("redis://", "redis://ivr:s3cret@")
+
+
+@pytest.mark.parametrize(
+    ("socket", "url_of"),
+    [
+        pytest.param(True, lambda store: store.url, id="unix-socket"),
+        pytest.param(False, acl_user_url, id="acl-user"),
+    ],
+)
+def test_callback_job_uses_the_store_of_its_url(
+    tmp_path: Path, socket: bool, url_of: Callable[[EmbeddedStore], str]
+) -> None:
+    """With REDIS_URL=unix://... or an ACL user, a callback's scheduled activation runs there."""
     config_dir = callback_config(tmp_path / "config")
-    with EmbeddedStore(tmp_path / "data", unix_socket=tmp_path / "valkey.sock") as store:
-        assert store.url.startswith("unix://")
+    with EmbeddedStore(tmp_path / "data", tmp_path / "v.sock" if socket else None) as store:
+        url = url_of(store)
         clock = ManualClock(OPEN_TIME)
-        settings = Settings(redis_url=store.url, config_dir=config_dir, data_dir=tmp_path)
+        settings = Settings(redis_url=url, config_dir=config_dir, data_dir=tmp_path)
         cb_id = asyncio.run(scheduled_callback(settings, clock))
-        client = sync_client(store.url)
+        client = sync_client(url)
         registry = ConfigRegistry(config_dir)
-        ctx = jobs.JobContext(
-            settings, clock, client, KEYS, lambda: registry.current, None, store.url
-        )
+        ctx = jobs.JobContext(settings, clock, client, KEYS, lambda: registry.current, None, url)
         clock.advance(61)
         assert jobs.Runner(ctx).run_due(clock.now()) == [f"cb-{cb_id}-activate"]
         assert client.zcard(KEYS.jobs_retry()) == 0  # it did not fail
