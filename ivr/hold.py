@@ -30,6 +30,7 @@ from queues.models import HoldConfig, QueueConfig
 PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "next": "You are next in line.",
+        "stay": "Please stay on the line.",
         "position": "You are caller number {n} in line.",
         "less": "Your wait is less than {m} minutes.",
         "about": "Your wait is about {m} minutes.",
@@ -39,6 +40,7 @@ PHRASES: dict[str, dict[str, str]] = {
     },
     "ms": {
         "next": "Anda pemanggil seterusnya.",
+        "stay": "Sila kekal dalam talian.",
         "position": "Anda pemanggil nombor {n} dalam barisan.",
         "less": "Masa menunggu anda kurang daripada {m} minit.",
         "about": "Masa menunggu anda lebih kurang {m} minit.",
@@ -51,6 +53,7 @@ PHRASES: dict[str, dict[str, str]] = {
     },
     "th": {
         "next": "คุณเป็นสายถัดไป",
+        "stay": "กรุณาถือสายรอสักครู่",
         "position": "คุณอยู่ในลำดับที่ {n}",
         "less": "ระยะเวลารอน้อยกว่า {m} นาที",
         "about": "ระยะเวลารอประมาณ {m} นาที",
@@ -128,13 +131,16 @@ async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfi
 async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
     """Position and wait, when due; a position higher than the last one told is not said.
 
-    Nothing is promised to a caller no logged-in agent can ever answer: the queue's
-    no-agents action moves them on shortly (`Router.unserved`)."""
+    A caller no logged-in agent can ever answer is promised neither a place nor a wait,
+    only asked to stay on the line: the queue's no-agents action moves them on shortly
+    (`Router.unserved`)."""
     now = w.svc.clock.now()
     due = state.announced_at == 0 or now - state.announced_at >= w.hold.announce_every_s
     if not due or now - state.announced_at < w.hold.announce_min_s:
         return
     if await w.svc.router.unserved(w.session.sid):
+        w.say(phrase(w.session.language, "stay"))
+        state.announced_at = now
         return
     lang = w.session.language
     if w.hold.announce_position and (state.position == 0 or position <= state.position):

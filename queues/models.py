@@ -27,9 +27,11 @@ BUSY_DELAY_S = 5
 """How long an agent whose device was busy is held back from the next offer."""
 NO_ANSWER_DELAY_S = 5
 """How long an agent who let a call ring out is held back (Asterisk retries after 5 s)."""
-NO_AGENTS_AFTER_S = 30
+NO_AGENTS_AFTER_S = 60
 """How long a caller waits once no logged-in agent can ever answer them (nobody logged in
-has the skills and language their call needs) before the queue's `no_agents_action`."""
+has the skills and language their call needs) before the queue's `no_agents_action`. A
+minute of grace: callers who ring just before the shift logs in, or while an agent's
+console reconnects, are not flushed to voicemail."""
 PRIORITY_MAX = 99
 """Call priorities run from 0 to this; a higher number is served first."""
 

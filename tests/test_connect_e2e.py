@@ -139,9 +139,6 @@ def test_hanging_up_while_waiting_is_an_abandon(
     tw: Emulator, server: LiveServer, r: redis.Redis
 ) -> None:
     """A caller who gives up on hold is recorded as abandoned with their position and wait."""
-    go_available(server, "alice")
-    svc = server.app.state.services
-    svc.run(svc.router.set_break("alice", "lunch"))  # logged in: the caller waits for her
     call = billing_caller(tw)
     tw.advance(40)
     call.hangup()

@@ -67,9 +67,10 @@ def test_no_estimate_is_spoken_when_nobody_is_staffed(tw: Emulator, server: Live
 
 def test_nothing_is_promised_when_nobody_is_logged_in(tw: Emulator) -> None:
     """With nobody logged in the caller is promised neither a place nor a wait, and is taken
-    to voicemail within about 30 s (leave when empty)."""
+    to voicemail after about a minute (leave when empty)."""
     call = billing_caller(tw)
-    call.hears("Please leave a message after the tone", within=40)
+    call.hears("Please stay on the line.")
+    call.hears("Please leave a message after the tone", within=70)
     assert times_heard(call, "next in line") == [] and times_heard(call, "Your wait") == []
 
 

@@ -1002,7 +1002,7 @@ async def test_the_last_agent_logging_out_moves_the_waiting_caller_on(
     setup: Setup, clock: ManualClock, aredis: aioredis.Redis
 ) -> None:
     """Leave when empty: once the only agent who could answer logs out, the waiting caller
-    leaves with the queue's no-agents action after `no_agents_after_s` (default 30 s)."""
+    leaves with the queue's no-agents action after `no_agents_after_s` (default 60 s)."""
     router = await setup(BILLING, {"a": {"billing": 1}})
     await router.set_available("a")
     await router.set_break("a", "lunch")
@@ -1012,7 +1012,7 @@ async def test_the_last_agent_logging_out_moves_the_waiting_caller_on(
     await router.set_offline("a")
     clock.advance(1)
     assert (await router.run_due()).exits == []
-    clock.advance(29)
+    clock.advance(59)
     assert (await router.run_due()).exits == []
     clock.advance(1.5)
     (left,) = (await router.run_due()).exits
