@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "failed": "an agent's device leg fails (Twilio status failed)",
     "unreachable": "Twilio refuses to ring an agent's device (400, 21214)",
     "whisper-hangup": "an agent answers and hangs up during the whisper",
+    "accept-drop": "an agent presses 1 to accept, and their leg drops at once",
     "logout-ringing": "an agent logs out while their device rings",
     "rest-5xx": "Twilio's REST API answers 503 for a few seconds",
     "rest-429": "Twilio's REST API answers 429 (20429) for a few seconds",
@@ -35,7 +36,7 @@ KINDS: dict[str, str] = {
     "web-kill": "the web process is killed during a REST request and restarted",
     "worker-kill": "the job worker is killed during a job and restarted",
 }
-DEVICE_KINDS = ("ring-out", "busy", "failed", "whisper-hangup", "logout-ringing")
+DEVICE_KINDS = ("ring-out", "busy", "failed", "whisper-hangup", "accept-drop", "logout-ringing")
 """Faults drawn for one ring of an agent's device."""
 WINDOW_KINDS = ("rest-5xx", "rest-429", "rest-slow", "webhook-twice", "webhook-reorder")
 """Faults that hold for a window of emulated time."""
@@ -43,7 +44,15 @@ EVENT_KINDS = ("reload-queue", "reload-agent", "store-restart", "web-kill", "wor
 """Faults that happen once at an instant."""
 PROFILES: dict[str, tuple[str, ...]] = {
     "none": (),
-    "devices": ("ring-out", "busy", "failed", "unreachable", "whisper-hangup", "logout-ringing"),
+    "devices": (
+        "ring-out",
+        "busy",
+        "failed",
+        "unreachable",
+        "whisper-hangup",
+        "accept-drop",
+        "logout-ringing",
+    ),
     "rest": ("rest-5xx", "rest-429", "rest-slow"),
     "webhooks": ("webhook-twice", "webhook-late", "webhook-reorder"),
     "reload": ("reload-queue", "reload-agent"),

@@ -88,6 +88,31 @@ class State:
     max_wait: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Ends:
+    """How callers' calls ended, from the simulation and routing's events."""
+
+    gave_up: set[str]
+    """Callers who hung up themselves."""
+    booked: set[str]
+    """Callers who left the queue for a callback."""
+    queued: set[str]
+    """Callers who entered a queue."""
+    exited: set[str]
+    """Callers the service moved out of a queue on purpose (timeout, key, closing, overflow)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the service sent out over a run."""
+
+    legs: list[Call]
+    texts: list[tuple[str, str]]
+    """(to, body) of every SMS."""
+    customers: set[str]
+    """The callers' numbers."""
+
+
 @dataclass
 class Checker:
     start: float
@@ -99,6 +124,7 @@ class Checker:
     offered: set[tuple[str, str]] = field(default_factory=set)
     _seen: set[tuple[str, str]] = field(default_factory=set)
     _since: dict[str, float] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
     _errors: int = 0
 
     def breach(self, now: float, invariant: str, subject: str, detail: str) -> None:
@@ -244,40 +270,35 @@ class Checker:
 
     # -- at the end ------------------------------------------------------------------------
 
-    def finish(
-        self,
-        now: float,
-        callers: list[Call],
-        gave_up: set[str],
-        booked: set[str],
-        legs: list[Call],
-        texts: list[tuple[str, str]],
-        customers: set[str],
-    ) -> None:
+    def finish(self, now: float, callers: list[Call], ends: Ends, service: Service) -> None:
         for call in callers:
-            outcome = self.outcome(call, gave_up, booked)
+            outcome = self.outcome(call, ends)
+            self.outcomes[outcome] += 1
             if outcome not in OUTCOMES:
                 self.breach(now, "no defined outcome", call.sid, outcome)
-        sent = Counter(to for to, body in texts if SURVEY_WORDS in body)
+        sent = Counter(to for to, body in service.texts if SURVEY_WORDS in body)
         for number, count in sent.items():
             if count > 1:
                 self.breach(now, "survey sent twice", number, f"{count} surveys")
-        self._doubled_dials(now, [c for c in legs if c.direction == "outbound-api"], customers)
+        dials = [c for c in service.legs if c.direction == "outbound-api"]
+        self._doubled_dials(now, dials, service.customers)
 
-    def outcome(self, call: Call, gave_up: set[str], booked: set[str]) -> str:
+    def outcome(self, call: Call, ends: Ends) -> str:
         """connected, voicemail, callback, gave up, announced exit, or what went wrong."""
         if call.sid in self.bridged:
             return "connected"
         if any(u.kind == "beep" for u in call.heard):
             return "voicemail"
-        if call.sid in booked:
+        if call.sid in ends.booked:
             return "callback"
-        if call.sid in gave_up:
+        if call.sid in ends.gave_up:
             return "gave up"
         if not call.ended:
             return f"still {call.status} at the end"
         if any(u.text == APP_ERROR_TEXT for u in call.heard):
             return "application error"
+        if call.sid in ends.queued and call.sid not in ends.exited:
+            return "dropped from the queue without an exit"
         if any(u.kind == "say" for u in call.heard):
             return "announced exit"
         return "ended without a word"

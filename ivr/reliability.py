@@ -41,7 +41,7 @@ from ivr.emulator.devices import Device
 from ivr.emulator.faults import FaultyHttpClient, faulty_device, inject
 from ivr.errors import EmulatorError, RoutingError
 from ivr.faults import STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
-from ivr.liveness import Breach, Checker, Shift, State
+from ivr.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.liveserver import LiveServer
 from ivr.sandbox import BUSINESS
 from ivr.service import Services
@@ -189,6 +189,7 @@ class FaultSimulation(Simulation):
         super().__init__(site.tw, site.svc, clock, args)
         self.drain_max_s = DRAIN_S
         self.whisper_hangups: set[str] = set()
+        self.accept_drops: set[str] = set()
         self.pending: list[tuple[str, str]] = []
         self.back_at: dict[str, float] = {}
         self.shifts = {
@@ -223,6 +224,8 @@ class FaultSimulation(Simulation):
         agent = device.address.removeprefix("client:")
         if fault == "whisper-hangup":
             self.whisper_hangups.add(call.sid)
+        elif fault == "accept-drop":
+            self.accept_drops.add(call.sid)
         elif fault == "logout-ringing":
             self.pending.append(("logout", agent))
         if fault in ("ring-out", "busy", "failed", "logout-ringing"):
@@ -231,6 +234,9 @@ class FaultSimulation(Simulation):
 
     def hangs_up_in_whisper(self, leg: Call) -> bool:
         return leg.sid in self.whisper_hangups
+
+    def drops_after_accept(self, leg: Call) -> bool:
+        return leg.sid in self.accept_drops
 
     # -- each step -----------------------------------------------------------------------
 
@@ -397,21 +403,30 @@ class FaultSimulation(Simulation):
         return all(c.call.sid in flagged for c in self.active)
 
     def finish(self) -> None:
-        now = self.clock.now()
-        events = self.svc.run(read_events(self.svc.redis, self.svc.keys, count=1_000_000))
-        booked = {e.get("call") for e in events if e.type.value == "CALLBACK"}
-        self.checker.finish(
-            now,
-            [c.call for c in self.callers],
-            {c.call.sid for c in self.callers if c.gave_up},
-            booked,
-            self.tw.calls,
-            [(m.to, m.body) for m in self.tw.outbox],
-            set(self.by_number),
-        )
+        """The end-of-run checks: outcomes, surveys, callback dials."""
         for caller in self.callers:
             if caller.bridged:
                 self.checker.bridged.add(caller.call.sid)
+        events = self.svc.run(read_events(self.svc.redis, self.svc.keys, count=1_000_000))
+        calls = {kind: {e.get("call") for e in events if e.type.value in kind} for kind in ENDS}
+        ends = Ends(
+            gave_up={c.call.sid for c in self.callers if c.gave_up},
+            booked=calls[ENDS[0]],
+            queued=calls[ENDS[1]],
+            exited=calls[ENDS[2]],
+        )
+        service = Service(
+            self.tw.calls, [(m.to, m.body) for m in self.tw.outbox], set(self.by_number)
+        )
+        self.checker.finish(self.clock.now(), [c.call for c in self.callers], ends, service)
+
+
+ENDS = (
+    ("CALLBACK",),
+    ("ENTERQUEUE",),
+    ("EXITWITHTIMEOUT", "EXITWITHKEY", "EXITCLOSED", "OVERFLOW", "EXITCALLBACK"),
+)
+"""Routing events naming callers who booked a callback, entered a queue, left on purpose."""
 
 
 def sim_agent(agent: str) -> dict[str, Any]:
@@ -449,13 +464,8 @@ def run(settings: Settings, args: Any, kinds: tuple[str, ...]) -> Report:
             if callbacks or plan.on("worker-kill"):
                 sim.start_jobs()
             sim.run()
-            for caller in sim.callers:
-                if caller.bridged:
-                    sim.checker.bridged.add(caller.call.sid)
             sim.finish()
-            report.outcomes = Counter(
-                sim.checker.outcome(c.call, *gave_up_and_booked(sim)) for c in sim.callers
-            )
+            report.outcomes = sim.checker.outcomes
             report.breaches = sim.checker.breaches
             report.injected = plan.injected
             if sim.jobs is not None:
@@ -464,12 +474,6 @@ def run(settings: Settings, args: Any, kinds: tuple[str, ...]) -> Report:
             site.close()
     report.wall_s = time.monotonic() - began
     return report
-
-
-def gave_up_and_booked(sim: FaultSimulation) -> tuple[set[str], set[str]]:
-    events = sim.svc.run(read_events(sim.svc.redis, sim.svc.keys, count=1_000_000))
-    booked = {e.get("call") for e in events if e.type.value == "CALLBACK"}
-    return {c.call.sid for c in sim.callers if c.gave_up}, booked
 
 
 def scenario(args: argparse.Namespace) -> argparse.Namespace:
