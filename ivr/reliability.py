@@ -39,7 +39,7 @@ from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.emulator.devices import Device
 from ivr.emulator.faults import FaultyHttpClient, faulty_device, inject
-from ivr.errors import EmulatorError, RoutingError
+from ivr.errors import EmulatorError, RoutingError, StoreError
 from ivr.faults import STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
 from ivr.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.liveserver import LiveServer
@@ -63,6 +63,7 @@ KILL_WAIT_S = 30.0
 DRAIN_S = 720.0
 """After the last arrival, how long calls still up may take (past the wait bound)."""
 EXTRA_QUEUE = "extra"
+STORE_ATTEMPTS = 3
 DEFAULTS = {"arrivals_per_hour": 90.0, "agents": 3, "aht": 60.0, "minutes": 10.0}
 """The fault scenario: 1.5 Erlangs on 3 agents, callers who wait, 10 minutes."""
 
@@ -94,13 +95,26 @@ def replay_command(args: Any, kinds: tuple[str, ...]) -> str:
     return shlex.join(parts)
 
 
+def start_store(data_dir: Path) -> EmbeddedStore:
+    """An embedded Valkey; tried again if another process took its port before it bound."""
+    for attempt in range(STORE_ATTEMPTS):
+        store = EmbeddedStore(data_dir)
+        try:
+            store.start()
+            return store
+        except StoreError:
+            if attempt == STORE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 class Site:
     """The app on a LiveServer, its Valkey and the emulator; each restartable on its own."""
 
     def __init__(self, settings: Settings, clock: ManualClock, plan: FaultPlan, tmp: Path) -> None:
         self.clock, self.plan = clock, plan
-        self.store = EmbeddedStore(tmp / "store")
-        self.settings = settings.with_(redis_url=self.store.start())
+        self.store = start_store(tmp / "store")
+        self.settings = settings.with_(redis_url=self.store.url)
         self.server = self._serve(0)
         self.tw = Emulator(
             self.server.url,
@@ -419,6 +433,7 @@ class FaultSimulation(Simulation):
             self.tw.calls, [(m.to, m.body) for m in self.tw.outbox], set(self.by_number)
         )
         self.checker.finish(self.clock.now(), [c.call for c in self.callers], ends, service)
+        self.checker.fifo(self.clock.now(), events)
 
 
 ENDS = (
