@@ -104,6 +104,7 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
         response = self.inner.request(method, uri, *args, **kwargs)
         if self.armed:
             self.armed = False
+            self.plan.count(f"{self.role} killed mid-request")
             self.killed.set()
             raise ProcessKilled(self.role)
         return response
