@@ -72,7 +72,7 @@ SLOW_REST_S = (0.2, 1.0)
 LATE_CALLBACK_P = 0.3
 """The chance that one status callback is held back."""
 LATE_CALLBACK_S = (1.0, 10.0)
-STORE_DOWN_S = (1.0, 4.0)
+STORE_DOWN_S = (2.0, 8.0)
 """How long the store is down in a restart (emulated seconds)."""
 EVENT_START_S = 60.0
 """No one-off fault before this much of the run: let calls build up first."""

@@ -154,7 +154,9 @@ class Checker:
         for call in calls.values():
             self._leg(now, call)
         for exc in errors[self._errors :]:
-            self.breach(now, "webhook failed", getattr(exc, "url", "?"), str(exc)[:160])
+            url = str(getattr(exc, "url", "?"))
+            kind = "status callback failed" if "/status" in url else "webhook failed"
+            self.breach(now, kind, url, str(exc)[:160])
         self._errors = len(errors)
         if state is None:
             return

