@@ -40,6 +40,8 @@ DEVICE_KINDS = ("ring-out", "busy", "failed", "whisper-hangup", "accept-drop", "
 """Faults drawn for one ring of an agent's device."""
 WINDOW_KINDS = ("rest-5xx", "rest-429", "rest-slow", "webhook-twice", "webhook-reorder")
 """Faults that hold for a window of emulated time."""
+AT_ARRIVAL = ("rest-5xx", "rest-429", "rest-slow", "store-restart")
+"""Faults that start just before the next caller dials once due, so they meet traffic."""
 EVENT_KINDS = ("reload-queue", "reload-agent", "store-restart", "web-kill", "worker-kill")
 """Faults that happen once at an instant."""
 PROFILES: dict[str, tuple[str, ...]] = {
@@ -133,7 +135,11 @@ class FaultPlan:
         self.rng = random.Random(f"faults-{self.seed}")
         length = self.minutes * 60
         for kind in self.kinds:
-            if kind in WINDOW_KINDS:
+            if kind in WINDOW_KINDS and kind in AT_ARRIVAL:
+                count = max(1, round(WINDOWS_PER_10_MIN * length / 600))
+                times = [self.start + self.rng.uniform(0, length) for _ in range(count)]
+                self.events += [Happening(kind, at) for at in times]
+            elif kind in WINDOW_KINDS:
                 self.windows += self._windows(kind, length)
             elif kind in EVENT_KINDS and length > EVENT_START_S:
                 self.events.append(
@@ -151,6 +157,11 @@ class FaultPlan:
             if kind.startswith("webhook"):  # REST windows count the requests they refuse
                 self.count(kind)
         return out
+
+    def open(self, kind: str, now: float) -> None:
+        """Open a `kind` window at `now`, as long as `WINDOW_S` says."""
+        low, high = WINDOW_S.get(kind, DEFAULT_WINDOW_S)
+        self.windows.append(Window(kind, now, now + self.rng.uniform(low, high)))
 
     def on(self, kind: str) -> bool:
         return kind in self.kinds

@@ -41,7 +41,7 @@ from ivr.emulator.calls import Call
 from ivr.emulator.devices import Device
 from ivr.emulator.faults import FaultyHttpClient, faulty_device, inject
 from ivr.errors import EmulatorError, RoutingError, StoreError
-from ivr.faults import STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
+from ivr.faults import AT_ARRIVAL, STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
 from ivr.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.liveserver import LiveServer
 from ivr.sandbox import BUSINESS
@@ -221,7 +221,7 @@ class FaultSimulation(Simulation):
         self.state: State | None = None
         self.jobs_rest: FaultyHttpClient | None = None
         self.kill_armed_at: dict[str, float] = {}
-        self.store_restart = False
+        self.at_arrival: list[str] = []
 
     @property
     def svc(self) -> Services:
@@ -325,8 +325,8 @@ class FaultSimulation(Simulation):
             self.plan.events.append(Happening(f"{kind} undo", self.clock.now() + AWAY_S))
         elif kind.endswith(" undo"):
             self.reload(kind.removesuffix(" undo"), undo=True)
-        elif kind == "store-restart":
-            self.store_restart = True  # at the next arrival: a restart under traffic
+        elif kind in AT_ARRIVAL:
+            self.at_arrival.append(kind)  # just before the next caller dials: under traffic
         elif kind == "web-kill":
             self.plan.count(kind)
             self.site.rest.kill()
@@ -337,11 +337,17 @@ class FaultSimulation(Simulation):
             self.kill_armed_at["worker"] = self.clock.now()
 
     def arrive(self) -> None:
-        """A caller dials; with a store restart due, the store goes down just before."""
-        if not self.store_restart:
+        """A caller dials; faults due at an arrival (REST windows, store restart) start first."""
+        now, restart = self.clock.now(), False
+        for kind in self.at_arrival:
+            if kind == "store-restart":
+                restart = True
+            else:
+                self.plan.open(kind, now)
+        self.at_arrival.clear()
+        if not restart:
             super().arrive()
             return
-        self.store_restart = False
         self.plan.count("store-restart")
         self.site.restart_store(self.plan.rng.uniform(*STORE_DOWN_S), super().arrive)
 
