@@ -112,6 +112,8 @@ class Service:
     """(to, body) of every SMS."""
     customers: set[str]
     """The callers' numbers."""
+    owed_surveys: set[str] = field(default_factory=set)
+    """Numbers whose call qualified for a survey long enough before the end to have one."""
 
 
 @dataclass
@@ -261,6 +263,8 @@ class Checker:
         for number, count in sent.items():
             if count > 1:
                 self.breach(now, "survey sent twice", number, f"{count} surveys")
+        for number in sorted(service.owed_surveys - set(sent)):
+            self.breach(now, "survey lost", number, "a qualifying call got no survey")
         dials = [c for c in service.legs if c.direction == "outbound-api"]
         self._doubled_dials(now, dials, service.customers)
 

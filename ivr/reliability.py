@@ -65,6 +65,9 @@ DRAIN_S = 720.0
 """After the last arrival, how long calls still up may take (past the wait bound)."""
 EXTRA_QUEUE = "extra"
 STORE_ATTEMPTS = 3
+SURVEY_MARGIN_S = 10.0
+"""A survey is owed for a call this much over the minimum talk time, ended this much
+before the run's end plus the survey delay."""
 DEFAULTS = {"arrivals_per_hour": 90.0, "agents": 3, "aht": 60.0, "minutes": 10.0}
 """The fault scenario: 1.5 Erlangs on 3 agents, callers who wait, 10 minutes."""
 
@@ -451,6 +454,21 @@ class FaultSimulation(Simulation):
         )
         self.checker.finish(self.clock.now(), [c.call for c in self.callers], ends, service)
         self.checker.fifo(self.clock.now(), events)
+
+    def owed_surveys(self) -> set[str]:
+        """Numbers that should have their survey by now (only when a job worker runs)."""
+        surveys = self.svc.registry.current.surveys
+        if self.jobs is None or not surveys.enabled:
+            return set()
+        cutoff = self.clock.now() - surveys.delay_s - SURVEY_MARGIN_S
+        return {
+            c.call.from_
+            for c in self.callers
+            if c.handled_s is not None
+            and c.handled_s >= surveys.min_talk_s + SURVEY_MARGIN_S
+            and c.call.ended_at is not None
+            and c.call.ended_at <= cutoff
+        }
 
 
 ENDS = (
