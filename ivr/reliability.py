@@ -266,6 +266,9 @@ class FaultSimulation(Simulation):
         except EmulatorError as exc:  # a TwiML error the app caused: a breach, and go on
             self.checker.breach(self.clock.now(), "emulator error", type(exc).__name__, str(exc))
             going = True
+        except ProcessKilled:  # the kill landed in what an agent asked the web process
+            self.site.restart_web()
+            going = True
         self.check()
         if self.clock.now() > self.end and self.all_stranded():
             return False
@@ -315,7 +318,10 @@ class FaultSimulation(Simulation):
             released = self.svc.run(self.svc.router.set_available(agent))
         except RoutingError:
             return False
-        self.svc.run(offers.dispatch_offers(self.svc, released))
+        try:
+            self.svc.run(offers.dispatch_offers(self.svc, released))
+        except ProcessKilled:  # available in the store; the ring the kill cut short is lost
+            self.site.restart_web()
         return True
 
     # -- one-off faults ------------------------------------------------------------------
