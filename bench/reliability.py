@@ -72,6 +72,7 @@ def section(reports: list[Report], kinds: tuple[str, ...], command: str) -> str:
         "| fault kind | injected |",
         "|---|---:|",
         *[f"| {kind} | {injected[kind]} |" for kind in kinds],
+        *[f"| ({name}) | {n} |" for name, n in sorted(injected.items()) if name not in kinds],
         "",
         f"Calls: {sum(outcomes.values())}. Outcomes: "
         + ", ".join(f"{name} {n}" for name, n in sorted(outcomes.items())),

@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "failed": "an agent's device leg fails (Twilio status failed)",
     "unreachable": "Twilio refuses to ring an agent's device (400, 21214)",
     "whisper-hangup": "an agent answers and hangs up during the whisper",
+    "accept-drop": "an agent presses 1 to accept, and their leg drops at once",
     "logout-ringing": "an agent logs out while their device rings",
     "rest-5xx": "Twilio's REST API answers 503 for a few seconds",
     "rest-429": "Twilio's REST API answers 429 (20429) for a few seconds",
@@ -35,15 +36,25 @@ KINDS: dict[str, str] = {
     "web-kill": "the web process is killed during a REST request and restarted",
     "worker-kill": "the job worker is killed during a job and restarted",
 }
-DEVICE_KINDS = ("ring-out", "busy", "failed", "whisper-hangup", "logout-ringing")
+DEVICE_KINDS = ("ring-out", "busy", "failed", "whisper-hangup", "accept-drop", "logout-ringing")
 """Faults drawn for one ring of an agent's device."""
 WINDOW_KINDS = ("rest-5xx", "rest-429", "rest-slow", "webhook-twice", "webhook-reorder")
 """Faults that hold for a window of emulated time."""
+AT_ARRIVAL = ("rest-5xx", "rest-429", "rest-slow", "store-restart")
+"""Faults that start just before the next caller dials once due, so they meet traffic."""
 EVENT_KINDS = ("reload-queue", "reload-agent", "store-restart", "web-kill", "worker-kill")
 """Faults that happen once at an instant."""
 PROFILES: dict[str, tuple[str, ...]] = {
     "none": (),
-    "devices": ("ring-out", "busy", "failed", "unreachable", "whisper-hangup", "logout-ringing"),
+    "devices": (
+        "ring-out",
+        "busy",
+        "failed",
+        "unreachable",
+        "whisper-hangup",
+        "accept-drop",
+        "logout-ringing",
+    ),
     "rest": ("rest-5xx", "rest-429", "rest-slow"),
     "webhooks": ("webhook-twice", "webhook-late", "webhook-reorder"),
     "reload": ("reload-queue", "reload-agent"),
@@ -63,7 +74,7 @@ SLOW_REST_S = (0.2, 1.0)
 LATE_CALLBACK_P = 0.3
 """The chance that one status callback is held back."""
 LATE_CALLBACK_S = (1.0, 10.0)
-STORE_DOWN_S = (1.0, 4.0)
+STORE_DOWN_S = (2.0, 8.0)
 """How long the store is down in a restart (emulated seconds)."""
 EVENT_START_S = 60.0
 """No one-off fault before this much of the run: let calls build up first."""
@@ -124,7 +135,11 @@ class FaultPlan:
         self.rng = random.Random(f"faults-{self.seed}")
         length = self.minutes * 60
         for kind in self.kinds:
-            if kind in WINDOW_KINDS:
+            if kind in WINDOW_KINDS and kind in AT_ARRIVAL:
+                count = max(1, round(WINDOWS_PER_10_MIN * length / 600))
+                times = [self.start + self.rng.uniform(0, length) for _ in range(count)]
+                self.events += [Happening(kind, at) for at in times]
+            elif kind in WINDOW_KINDS:
                 self.windows += self._windows(kind, length)
             elif kind in EVENT_KINDS and length > EVENT_START_S:
                 self.events.append(
@@ -142,6 +157,11 @@ class FaultPlan:
             if kind.startswith("webhook"):  # REST windows count the requests they refuse
                 self.count(kind)
         return out
+
+    def open(self, kind: str, now: float) -> None:
+        """Open a `kind` window at `now`, as long as `WINDOW_S` says."""
+        low, high = WINDOW_S.get(kind, DEFAULT_WINDOW_S)
+        self.windows.append(Window(kind, now, now + self.rng.uniform(low, high)))
 
     def on(self, kind: str) -> bool:
         return kind in self.kinds

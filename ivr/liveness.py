@@ -15,9 +15,9 @@ device rings) set against routing's state:
 - work conservation: no agent who is on shift and could take a waiting call
   sits idle (available, offline, or on a break the simulation did not cause)
   for more than `IDLE_MAX_S` while that call waits;
-- FIFO within priority: a call is offered to an agent only when no call of
-  the same queue and priority that came earlier, and that agent could take,
-  waits without having been offered to them;
+- FIFO within priority (from routing's events, at the end): a call is offered
+  to an agent only when no call of the same queue, priority and language that
+  came earlier waits without having been offered to that agent;
 - callbacks are dialled once per attempt, and surveys sent once per call;
 - routing's own invariants (`queues.invariants.problems`) hold;
 - no webhook fails (a failed one is Twilio's "application error").
@@ -36,6 +36,7 @@ from ivr.emulator.calls import Call, Utterance
 from ivr.emulator.devices import Device
 from ivr.emulator.interpreter import APP_ERROR_TEXT
 from queues import invariants
+from queues.events import Event
 from queues.layout import Layout
 
 SILENCE_MAX_S = 10.0
@@ -88,6 +89,33 @@ class State:
     max_wait: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Ends:
+    """How callers' calls ended, from the simulation and routing's events."""
+
+    gave_up: set[str]
+    """Callers who hung up themselves."""
+    booked: set[str]
+    """Callers who left the queue for a callback."""
+    queued: set[str]
+    """Callers who entered a queue."""
+    exited: set[str]
+    """Callers the service moved out of a queue on purpose (timeout, key, closing, overflow)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the service sent out over a run."""
+
+    legs: list[Call]
+    texts: list[tuple[str, str]]
+    """(to, body) of every SMS."""
+    customers: set[str]
+    """The callers' numbers."""
+    owed_surveys: set[str] = field(default_factory=set)
+    """Numbers whose call qualified for a survey long enough before the end to have one."""
+
+
 @dataclass
 class Checker:
     start: float
@@ -96,9 +124,9 @@ class Checker:
     breaches: list[Breach] = field(default_factory=list)
     queued_since: dict[str, float] = field(default_factory=dict)
     bridged: set[str] = field(default_factory=set)
-    offered: set[tuple[str, str]] = field(default_factory=set)
     _seen: set[tuple[str, str]] = field(default_factory=set)
     _since: dict[str, float] = field(default_factory=dict)
+    outcomes: Counter[str] = field(default_factory=Counter)
     _errors: int = 0
 
     def breach(self, now: float, invariant: str, subject: str, detail: str) -> None:
@@ -128,14 +156,15 @@ class Checker:
         for call in calls.values():
             self._leg(now, call)
         for exc in errors[self._errors :]:
-            self.breach(now, "webhook failed", getattr(exc, "url", "?"), str(exc)[:160])
+            url = str(getattr(exc, "url", "?"))
+            kind = "status callback failed" if "/status" in url else "webhook failed"
+            self.breach(now, kind, url, str(exc)[:160])
         self._errors = len(errors)
         if state is None:
             return
         self._routing(now, state, calls)
         for shift in shifts:
             self._agent(now, shift, state)
-        self._fifo(now, state)
 
     def _leg(self, now: float, call: Call) -> None:
         if call.bridge is not None:
@@ -222,62 +251,83 @@ class Checker:
             and state.layout.call_bucket(c["queue"], c["step"], c["lang"]) in buckets
         ]
 
-    def _fifo(self, now: float, state: State) -> None:
-        calls = state.snap.calls
-        for sid, c in calls.items():
-            if c["state"] not in ("ringing", "connected") or (sid, c["agent"]) in self.offered:
-                continue
-            self.offered.add((sid, c["agent"]))
-            if c["state"] != "ringing" or c["agent"] not in state.layout.agents:
-                continue
-            buckets = set(state.layout.agent_buckets(c["agent"]))
-            for other, o in calls.items():
-                earlier = (o["prio"], -o["orig"]) > (c["prio"], -c["orig"])
-                same = o["queue"] == c["queue"] and o["prio"] == c["prio"]
-                if o["state"] != "waiting" or not same or not earlier:
-                    continue
-                if (other, c["agent"]) in self.offered or o["queue"] not in state.layout.queues:
-                    continue
-                if state.layout.call_bucket(o["queue"], o["step"], o["lang"]) in buckets:
-                    detail = f"offered to {c['agent']} while earlier {other} waits"
-                    self.breach(now, "FIFO within priority", sid, detail)
-
     # -- at the end ------------------------------------------------------------------------
 
-    def finish(
-        self,
-        now: float,
-        callers: list[Call],
-        gave_up: set[str],
-        booked: set[str],
-        legs: list[Call],
-        texts: list[tuple[str, str]],
-        customers: set[str],
-    ) -> None:
+    def finish(self, now: float, callers: list[Call], ends: Ends, service: Service) -> None:
         for call in callers:
-            outcome = self.outcome(call, gave_up, booked)
+            outcome = self.outcome(call, ends)
+            self.outcomes[outcome] += 1
             if outcome not in OUTCOMES:
                 self.breach(now, "no defined outcome", call.sid, outcome)
-        sent = Counter(to for to, body in texts if SURVEY_WORDS in body)
+        sent = Counter(to for to, body in service.texts if SURVEY_WORDS in body)
         for number, count in sent.items():
             if count > 1:
                 self.breach(now, "survey sent twice", number, f"{count} surveys")
-        self._doubled_dials(now, [c for c in legs if c.direction == "outbound-api"], customers)
+        for number in sorted(service.owed_surveys - set(sent)):
+            self.breach(now, "survey lost", number, "a qualifying call got no survey")
+        dials = [c for c in service.legs if c.direction == "outbound-api"]
+        self._doubled_dials(now, dials, service.customers)
 
-    def outcome(self, call: Call, gave_up: set[str], booked: set[str]) -> str:
+    def fifo(self, now: float, events: list[Event]) -> None:
+        """FIFO within priority, replayed from routing's events in the order they happened.
+
+        When a call is offered to an agent, no call of the same queue, priority and
+        language that arrived earlier may be waiting unless it was already offered to
+        that agent (routing rightly tries others first after a miss).
+        """
+        waiting: dict[str, tuple[str, int, str, int]] = {}
+        """call -> (queue, priority, language, original arrival in ms), while it waits."""
+        known: dict[str, tuple[str, int, str, int]] = {}
+        offered: set[tuple[str, str]] = set()
+        for e in events:
+            kind, sid = e.type.value, e.get("call")
+            if kind == "ENTERQUEUE":
+                known[sid] = waiting[sid] = (
+                    e.get("queue"),
+                    int(float(e.get("priority") or 0)),
+                    e.get("language"),
+                    e.ts_ms - int(float(e.get("wait_ms") or 0)),
+                )
+            elif kind == "OFFERED" and sid in known:
+                self._overtaken(now, sid, e.get("agent"), known[sid], waiting, offered)
+                waiting.pop(sid, None)
+                offered.add((sid, e.get("agent")))
+            elif kind in ("RINGNOANSWER", "REJECTED") and sid in known:
+                waiting[sid] = known[sid]
+            elif kind in GONE:
+                waiting.pop(sid, None)
+
+    def _overtaken(
+        self,
+        now: float,
+        sid: str,
+        agent: str,
+        mine: tuple[str, int, str, int],
+        waiting: dict[str, tuple[str, int, str, int]],
+        offered: set[tuple[str, str]],
+    ) -> None:
+        for other, theirs in waiting.items():
+            same = theirs[:3] == mine[:3]
+            if other != sid and same and theirs[3] < mine[3] and (other, agent) not in offered:
+                detail = f"offered to {agent} while {other}, which came earlier, waited"
+                self.breach(now, "FIFO within priority", sid, detail)
+
+    def outcome(self, call: Call, ends: Ends) -> str:
         """connected, voicemail, callback, gave up, announced exit, or what went wrong."""
         if call.sid in self.bridged:
             return "connected"
         if any(u.kind == "beep" for u in call.heard):
             return "voicemail"
-        if call.sid in booked:
+        if call.sid in ends.booked:
             return "callback"
-        if call.sid in gave_up:
+        if call.sid in ends.gave_up:
             return "gave up"
         if not call.ended:
             return f"still {call.status} at the end"
         if any(u.text == APP_ERROR_TEXT for u in call.heard):
             return "application error"
+        if call.sid in ends.queued and call.sid not in ends.exited:
+            return "dropped from the queue without an exit"
         if any(u.kind == "say" for u in call.heard):
             return "announced exit"
         return "ended without a word"
@@ -295,4 +345,20 @@ class Checker:
                     self.breach(now, "callback dialled twice", number, f"{first.sid}, {second.sid}")
 
 
+GONE = frozenset(
+    {
+        "CONNECT",
+        "ABANDON",
+        "EXITWITHTIMEOUT",
+        "EXITWITHKEY",
+        "EXITCLOSED",
+        "OVERFLOW",
+        "CALLBACK",
+        "EXITCALLBACK",
+        "RINGCANCELED",
+        "COMPLETEAGENT",
+        "COMPLETECALLER",
+    }
+)
+"""Routing events after which a call no longer waits in its queue."""
 OUTCOMES = frozenset({"connected", "voicemail", "callback", "gave up", "announced exit"})

@@ -25,6 +25,7 @@ import shlex
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,9 @@ from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.emulator.devices import Device
 from ivr.emulator.faults import FaultyHttpClient, faulty_device, inject
-from ivr.errors import EmulatorError, RoutingError
-from ivr.faults import STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
-from ivr.liveness import Breach, Checker, Shift, State
+from ivr.errors import EmulatorError, RoutingError, StoreError
+from ivr.faults import AT_ARRIVAL, STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
+from ivr.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.liveserver import LiveServer
 from ivr.sandbox import BUSINESS
 from ivr.service import Services
@@ -63,6 +64,10 @@ KILL_WAIT_S = 30.0
 DRAIN_S = 720.0
 """After the last arrival, how long calls still up may take (past the wait bound)."""
 EXTRA_QUEUE = "extra"
+STORE_ATTEMPTS = 3
+SURVEY_MARGIN_S = 10.0
+"""A survey is owed for a call this much over the minimum talk time, ended this much
+before the run's end plus the survey delay."""
 DEFAULTS = {"arrivals_per_hour": 90.0, "agents": 3, "aht": 60.0, "minutes": 10.0}
 """The fault scenario: 1.5 Erlangs on 3 agents, callers who wait, 10 minutes."""
 
@@ -94,13 +99,26 @@ def replay_command(args: Any, kinds: tuple[str, ...]) -> str:
     return shlex.join(parts)
 
 
+def start_store(data_dir: Path) -> EmbeddedStore:
+    """An embedded Valkey; tried again if another process took its port before it bound."""
+    for attempt in range(STORE_ATTEMPTS):
+        store = EmbeddedStore(data_dir)
+        try:
+            store.start()
+            return store
+        except StoreError:
+            if attempt == STORE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 class Site:
     """The app on a LiveServer, its Valkey and the emulator; each restartable on its own."""
 
     def __init__(self, settings: Settings, clock: ManualClock, plan: FaultPlan, tmp: Path) -> None:
         self.clock, self.plan = clock, plan
-        self.store = EmbeddedStore(tmp / "store")
-        self.settings = settings.with_(redis_url=self.store.start())
+        self.store = start_store(tmp / "store")
+        self.settings = settings.with_(redis_url=self.store.url)
         self.server = self._serve(0)
         self.tw = Emulator(
             self.server.url,
@@ -165,10 +183,11 @@ class Site:
         self.server = self._serve(port)
         self._wire()
 
-    def restart_store(self, down_s: float) -> None:
-        """Stop Valkey, let `down_s` of emulated time pass, start it on the same port."""
+    def restart_store(self, down_s: float, meanwhile: Callable[[], None]) -> None:
+        """Stop Valkey, do `meanwhile`, let `down_s` of emulated time pass, start it again."""
         self.store.stop()  # a restart listens on the same port again
         try:
+            meanwhile()
             self.tw.advance(down_s)
         finally:
             self.store.start()
@@ -187,6 +206,7 @@ class FaultSimulation(Simulation):
         super().__init__(site.tw, site.svc, clock, args)
         self.drain_max_s = DRAIN_S
         self.whisper_hangups: set[str] = set()
+        self.accept_drops: set[str] = set()
         self.pending: list[tuple[str, str]] = []
         self.back_at: dict[str, float] = {}
         self.shifts = {
@@ -202,6 +222,7 @@ class FaultSimulation(Simulation):
         self.state: State | None = None
         self.jobs_rest: FaultyHttpClient | None = None
         self.kill_armed_at: dict[str, float] = {}
+        self.at_arrival: list[str] = []
 
     @property
     def svc(self) -> Services:
@@ -221,6 +242,8 @@ class FaultSimulation(Simulation):
         agent = device.address.removeprefix("client:")
         if fault == "whisper-hangup":
             self.whisper_hangups.add(call.sid)
+        elif fault == "accept-drop":
+            self.accept_drops.add(call.sid)
         elif fault == "logout-ringing":
             self.pending.append(("logout", agent))
         if fault in ("ring-out", "busy", "failed", "logout-ringing"):
@@ -230,6 +253,9 @@ class FaultSimulation(Simulation):
     def hangs_up_in_whisper(self, leg: Call) -> bool:
         return leg.sid in self.whisper_hangups
 
+    def drops_after_accept(self, leg: Call) -> bool:
+        return leg.sid in self.accept_drops
+
     # -- each step -----------------------------------------------------------------------
 
     def step(self) -> bool:
@@ -237,6 +263,9 @@ class FaultSimulation(Simulation):
             going = super().step()
         except EmulatorError as exc:  # a TwiML error the app caused: a breach, and go on
             self.checker.breach(self.clock.now(), "emulator error", type(exc).__name__, str(exc))
+            going = True
+        except ProcessKilled:  # the kill landed in what an agent asked the web process
+            self.site.restart_web()
             going = True
         self.check()
         if self.clock.now() > self.end and self.all_stranded():
@@ -287,7 +316,10 @@ class FaultSimulation(Simulation):
             released = self.svc.run(self.svc.router.set_available(agent))
         except RoutingError:
             return False
-        self.svc.run(offers.dispatch_offers(self.svc, released))
+        try:
+            self.svc.run(offers.dispatch_offers(self.svc, released))
+        except ProcessKilled:  # available in the store; the ring the kill cut short is lost
+            self.site.restart_web()
         return True
 
     # -- one-off faults ------------------------------------------------------------------
@@ -300,9 +332,8 @@ class FaultSimulation(Simulation):
             self.plan.events.append(Happening(f"{kind} undo", self.clock.now() + AWAY_S))
         elif kind.endswith(" undo"):
             self.reload(kind.removesuffix(" undo"), undo=True)
-        elif kind == "store-restart":
-            self.plan.count(kind)
-            self.site.restart_store(self.plan.rng.uniform(*STORE_DOWN_S))
+        elif kind in AT_ARRIVAL:
+            self.at_arrival.append(kind)  # just before the next caller dials: under traffic
         elif kind == "web-kill":
             self.plan.count(kind)
             self.site.rest.kill()
@@ -311,6 +342,21 @@ class FaultSimulation(Simulation):
             self.plan.count(kind)
             self.jobs_rest.kill()
             self.kill_armed_at["worker"] = self.clock.now()
+
+    def arrive(self) -> None:
+        """A caller dials; faults due at an arrival (REST windows, store restart) start first."""
+        now, restart = self.clock.now(), False
+        for kind in self.at_arrival:
+            if kind == "store-restart":
+                restart = True
+            else:
+                self.plan.open(kind, now)
+        self.at_arrival.clear()
+        if not restart:
+            super().arrive()
+            return
+        self.plan.count("store-restart")
+        self.site.restart_store(self.plan.rng.uniform(*STORE_DOWN_S), super().arrive)
 
     def finish_kills(self) -> None:
         """Restart what was killed; an armed kill no request met falls between requests."""
@@ -395,21 +441,46 @@ class FaultSimulation(Simulation):
         return all(c.call.sid in flagged for c in self.active)
 
     def finish(self) -> None:
-        now = self.clock.now()
-        events = self.svc.run(read_events(self.svc.redis, self.svc.keys, count=1_000_000))
-        booked = {e.get("call") for e in events if e.type.value == "CALLBACK"}
-        self.checker.finish(
-            now,
-            [c.call for c in self.callers],
-            {c.call.sid for c in self.callers if c.gave_up},
-            booked,
-            self.tw.calls,
-            [(m.to, m.body) for m in self.tw.outbox],
-            set(self.by_number),
-        )
+        """The end-of-run checks: outcomes, surveys, callback dials."""
         for caller in self.callers:
             if caller.bridged:
                 self.checker.bridged.add(caller.call.sid)
+        events = self.svc.run(read_events(self.svc.redis, self.svc.keys, count=1_000_000))
+        calls = {kind: {e.get("call") for e in events if e.type.value in kind} for kind in ENDS}
+        ends = Ends(
+            gave_up={c.call.sid for c in self.callers if c.gave_up},
+            booked=calls[ENDS[0]],
+            queued=calls[ENDS[1]],
+            exited=calls[ENDS[2]],
+        )
+        service = Service(
+            self.tw.calls, [(m.to, m.body) for m in self.tw.outbox], set(self.by_number)
+        )
+        self.checker.finish(self.clock.now(), [c.call for c in self.callers], ends, service)
+        self.checker.fifo(self.clock.now(), events)
+
+    def owed_surveys(self) -> set[str]:
+        """Numbers that should have their survey by now (only when a job worker runs)."""
+        surveys = self.svc.registry.current.surveys
+        if self.jobs is None or not surveys.enabled:
+            return set()
+        cutoff = self.clock.now() - surveys.delay_s - SURVEY_MARGIN_S
+        return {
+            c.call.from_
+            for c in self.callers
+            if c.handled_s is not None
+            and c.handled_s >= surveys.min_talk_s + SURVEY_MARGIN_S
+            and c.call.ended_at is not None
+            and c.call.ended_at <= cutoff
+        }
+
+
+ENDS = (
+    ("CALLBACK",),
+    ("ENTERQUEUE",),
+    ("EXITWITHTIMEOUT", "EXITWITHKEY", "EXITCLOSED", "OVERFLOW", "EXITCALLBACK"),
+)
+"""Routing events naming callers who booked a callback, entered a queue, left on purpose."""
 
 
 def sim_agent(agent: str) -> dict[str, Any]:
@@ -447,13 +518,8 @@ def run(settings: Settings, args: Any, kinds: tuple[str, ...]) -> Report:
             if callbacks or plan.on("worker-kill"):
                 sim.start_jobs()
             sim.run()
-            for caller in sim.callers:
-                if caller.bridged:
-                    sim.checker.bridged.add(caller.call.sid)
             sim.finish()
-            report.outcomes = Counter(
-                sim.checker.outcome(c.call, *gave_up_and_booked(sim)) for c in sim.callers
-            )
+            report.outcomes = sim.checker.outcomes
             report.breaches = sim.checker.breaches
             report.injected = plan.injected
             if sim.jobs is not None:
@@ -462,12 +528,6 @@ def run(settings: Settings, args: Any, kinds: tuple[str, ...]) -> Report:
             site.close()
     report.wall_s = time.monotonic() - began
     return report
-
-
-def gave_up_and_booked(sim: FaultSimulation) -> tuple[set[str], set[str]]:
-    events = sim.svc.run(read_events(sim.svc.redis, sim.svc.keys, count=1_000_000))
-    booked = {e.get("call") for e in events if e.type.value == "CALLBACK"}
-    return {c.call.sid for c in sim.callers if c.gave_up}, booked
 
 
 def scenario(args: argparse.Namespace) -> argparse.Namespace:

@@ -272,6 +272,9 @@ class Simulation:
         elif action == "accept":
             agent.accepted_at = self.clock.now()
             self.tw.deliver(leg, "dtmf", "1")
+            if self.drops_after_accept(leg) and not leg.ended:
+                agent.accepted_at = None
+                self.tw.hangup(leg)
         elif action == "talk" and agent.accepted_at is not None and leg.bridge is not None:
             # The handle time runs from the accept (what routing counts as the connect);
             # the bridge comes after the caller's "connecting you", or a callback's ring.
@@ -289,6 +292,10 @@ class Simulation:
 
     def hangs_up_in_whisper(self, leg: Call) -> bool:
         """Whether the agent hangs up on `leg` instead of accepting (a fault simulation's)."""
+        return False
+
+    def drops_after_accept(self, leg: Call) -> bool:
+        """Whether the agent's leg drops right after they accept (a fault simulation's)."""
         return False
 
     def customer(self, leg: Call) -> Caller | None:

@@ -14,21 +14,23 @@ from ivr.settings import Settings
 from queues.reservation import Reservation
 
 PASSING = {
-    "busy": (1, 2),
-    "failed": (1, 2),
+    "ring-out": (1, 2),
+    "busy": (1,),
+    "failed": (1,),
     "unreachable": (1, 2),
     "whisper-hangup": (1, 2),
-    "rest-429": (2,),
+    "logout-ringing": (1, 2),
     "rest-slow": (1,),
-    "webhook-twice": (1, 2),
     "webhook-late": (1,),
     "webhook-reorder": (1,),
     "reload-queue": (1,),
     "reload-agent": (1, 2),
-    "store-restart": (1,),
-    "web-kill": (1,),
+    "worker-kill": (2,),
 }
-"""Fault kinds with no breach on this branch, and the seeds CI runs them on (about 20 runs)."""
+"""Fault kinds with no breach on this branch, and the seeds CI runs them on (about 20 runs).
+
+accept-drop, rest-5xx, rest-429, webhook-twice, store-restart and web-kill still breach
+here (findings 3, 4, 8 and 5 of issue 13): add them once their fixes are in."""
 
 
 def run(settings: Settings, kinds: str, seed: int = 1, minutes: float = 10.0) -> Report:
@@ -67,7 +69,7 @@ def test_agent_never_rung_is_caught(settings: Settings, monkeypatch: pytest.Monk
     report = run(settings, "none", minutes=3)
     invariants = {b.invariant for b in report.breaches}
     assert "agent without a live leg" in invariants
-    assert "no defined outcome" not in invariants or report.calls > 0
+    assert report.calls > 0 and report.outcomes["connected"] == 0
 
 
 def test_silent_hold_is_caught_and_replay_is_printed(

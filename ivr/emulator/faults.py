@@ -22,6 +22,7 @@ from ivr.emulator.calls import Call
 from ivr.emulator.devices import Device
 from ivr.emulator.emulator import Emulator
 from ivr.emulator.rest import JSON_HEADERS, UNREACHABLE
+from ivr.emulator.webhooks import Reply
 from ivr.faults import (
     LATE_CALLBACK_P,
     LATE_CALLBACK_S,
@@ -103,6 +104,7 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
         response = self.inner.request(method, uri, *args, **kwargs)
         if self.armed:
             self.armed = False
+            self.plan.count(f"{self.role} killed mid-request")
             self.killed.set()
             raise ProcessKilled(self.role)
         return response
@@ -146,11 +148,31 @@ def delay_status_callbacks(tw: Emulator, plan: FaultPlan) -> None:
     setattr(board, "post_later", late)  # noqa: B010  # every notifier binds it when created
 
 
+def retry_webhooks(tw: Emulator, plan: FaultPlan) -> None:
+    """In a webhook-twice window every webhook goes twice, and the second reply is used.
+
+    Twilio retries a request it got no answer to, with the same idempotency token,
+    and acts on the retry's answer: the emulator's own `replay_webhooks` uses the
+    first reply, which hides a handler that answers a repeat differently.
+    """
+    board = tw._board
+    send = board.send
+    hooks = board.webhooks
+
+    def twice(url: str, method: str, params: dict[str, str], call: Call | None) -> Reply:
+        if not plan.window("webhook-twice", board.now()):
+            return send(url, method, params, call)
+        signed, headers, body = hooks.signed_request(url, method, params)
+        hooks._send_once(signed, method, headers, body)
+        return hooks._send_once(signed, method, headers, body)
+
+    setattr(board, "send", twice)  # noqa: B010  # the one seam every webhook goes through
+
+
 def follow_windows(tw: Emulator, plan: FaultPlan) -> None:
-    """Turn webhook replay and out-of-order callbacks on and off with the plan's windows."""
+    """Turn out-of-order status callbacks on and off with the plan's windows."""
 
     def switch(now: float) -> None:
-        tw.replay_webhooks = plan.window("webhook-twice", now)
         tw.status_callbacks_out_of_order = plan.window("webhook-reorder", now)
 
     tw.on_tick(switch)
@@ -160,5 +182,7 @@ def inject(tw: Emulator, plan: FaultPlan) -> None:
     """Install the webhook faults the plan has on (REST and devices are wired by the caller)."""
     if plan.on("webhook-late"):
         delay_status_callbacks(tw, plan)
-    if plan.on("webhook-twice") or plan.on("webhook-reorder"):
+    if plan.on("webhook-twice"):
+        retry_webhooks(tw, plan)
+    if plan.on("webhook-reorder"):
         follow_windows(tw, plan)
