@@ -1,5 +1,5 @@
 """Due timers: ring timeouts, hold-backs, wrap-up ends, escalation steps, max waits and
-pending connections never confirmed.
+pending connections never confirmed, and cool-downs of unreachable devices.
 
 Timers are members `kind:id` of one sorted set scored by due time in ms. Any
 number of processes may run `run_timers`: each firing script claims its timer
@@ -29,6 +29,8 @@ ESCALATE = "esc"
 """A call's next escalation step (`esc:<call sid>`)."""
 MAX_WAIT = "wait"
 """A call's maximum wait (`wait:<call sid>`)."""
+BACK = "back"
+"""The end of the cool-down of an agent's "device unreachable" break (`back:<agent>`)."""
 CONNECT = "connect"
 """A pending connection (a console accept) not yet confirmed or put back (`connect:<call sid>`)."""
 

@@ -111,6 +111,25 @@ class Emulator:
     def status_callbacks_out_of_order(self, value: bool) -> None:
         self._board.status_callbacks_out_of_order = value
 
+    def fail_rest(
+        self,
+        status: int = 503,
+        code: int | None = None,
+        *,
+        seconds: float | None = None,
+        count: int | None = None,
+        applied: bool = False,
+    ) -> None:
+        """Answer REST requests with HTTP `status` (Twilio `code`) for the next `seconds`
+        of simulated time and/or the next `count` requests; they have no effect, unless
+        `applied`: then they are carried out and only their answer is the error."""
+        self._board.faults.add(status, code, seconds, count, applied)
+
+    @property
+    def rest_failures(self) -> int:
+        """How many REST requests were answered with an injected error so far."""
+        return self._board.faults.failed
+
     @property
     def say_seconds_per_word(self) -> float:
         return self._board.say_seconds_per_word

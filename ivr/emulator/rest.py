@@ -67,6 +67,7 @@ class Api:
     def handle(
         self, method: str, uri: str, data: dict[str, Any], auth: tuple[str, str] | None
     ) -> tuple[int, dict[str, Any]]:
+        self.board.faults.check()
         if auth != (self.board.account_sid, self.auth_token):
             raise RestError(401, 20003, "Authenticate")
         path = "/" + uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
@@ -74,8 +75,11 @@ class Api:
         if match is None or match["account"] != self.board.account_sid:
             raise RestError(404, 20404, f"The requested resource {path} was not found")
         if match["kind"] == "Messages":
-            return self.messages(method, match["sid"], data)
-        return self.calls(method, match["sid"], data)
+            answer = self.messages(method, match["sid"], data)
+        else:
+            answer = self.calls(method, match["sid"], data)
+        self.board.faults.check(applied=True)  # carried out, but the answer is lost
+        return answer
 
     def calls(
         self, method: str, sid: str | None, data: dict[str, Any]
