@@ -34,7 +34,7 @@ from callbacks.callback import is_callback
 from ivr import live, logs
 from ivr.errors import RoutingError
 from ivr.service import Services
-from queues.agent import DEVICE_UNREACHABLE
+from queues.agent import DEVICE_UNREACHABLE, ON_CALL, RESERVED
 from queues.reservation import Fired, Reservation
 from queues.router import CONNECT_LOST
 
@@ -294,6 +294,42 @@ async def dispatch(svc: Services, fired: Fired) -> None:
         await return_caller(svc, call_sid)
     for exit_ in fired.exits:
         await redirect_exit(svc, exit_.call_sid, exit_.action)
+
+
+# -- an agent held by a call: freed by a supervisor ----------------------------------
+async def free_agent(svc: Services, agent: str) -> None:
+    """End what keeps `agent` reserved or on a call, so they can be logged out: a ringing
+    offer is released, a call not yet bridged goes back to its place, a bridged call is
+    ended in routing (wrap-up; the phone call itself goes on until someone hangs up)."""
+    state = await svc.router.agent_state(agent)
+    if state.state == RESERVED:
+        with contextlib.suppress(RoutingError):
+            await dispatch_offers(svc, await svc.router.reject(state.reservation, agent))
+        await stop_ringing(svc, state.reservation)
+    elif state.state == ON_CALL:
+        try:
+            offered = await svc.router.put_back(state.call_sid, agent, "dropped")
+        except RoutingError:  # bridged: only routing's record of the call ends
+            offered = []
+            with contextlib.suppress(RoutingError):
+                offered = await svc.router.complete(state.call_sid)
+            await dispatch_offers(svc, offered)
+            return
+        await hang_up_legs_of(svc, state.call_sid)
+        await dispatch_offers(svc, offered)
+        await return_caller(svc, state.call_sid)
+
+
+async def hang_up_legs_of(svc: Services, call_sid: str) -> None:
+    """Hang up the agent legs rung for `call_sid` (the recorded intents are few: one per
+    offer being rung or accepted and not yet over)."""
+    intents: dict[str, str] = await svc.redis.hgetall(svc.keys.offers())  # type: ignore[assignment]
+    for reservation_id, raw in intents.items():
+        intent = json.loads(raw)
+        if intent["call"] == call_sid:
+            await svc.redis.hdel(svc.keys.offers(), reservation_id)
+            if intent.get("leg"):
+                await hang_up(svc, intent["leg"])
 
 
 # -- a caller put back after an agent's leg failed ------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from ivr import today
+from ivr import offers, today
 from ivr.errors import InvalidTransition, RoutingError
 from ivr.hold import estimate_for
 from ivr.service import Services
@@ -170,11 +170,17 @@ async def put_on_break(svc: Services, by: str, agent: str, reason: str) -> None:
 
 
 async def log_out(svc: Services, by: str, agent: str) -> None:
+    """Log an agent out, whatever holds them: a ringing offer or a call not yet bridged
+    goes back to its caller's place first (`offers.free_agent`)."""
     known_agent(svc, agent)
     try:
         await svc.router.set_offline(agent)
-    except InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
+    except InvalidTransition:
+        await offers.free_agent(svc, agent)
+        try:
+            await svc.router.set_offline(agent)
+        except InvalidTransition as exc:
+            raise HTTPException(409, str(exc)) from None
     await record(svc, by, agent=agent, reason="offline")
 
 

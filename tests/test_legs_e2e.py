@@ -3,6 +3,9 @@ fail or drop, and retried webhooks never strand a caller or lock an agent out.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import redis
 
 from ivr.emulator import Emulator
@@ -10,6 +13,7 @@ from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
 from tests.agents import go_available, services_of, state
 from tests.conftest import BUSINESS, Twilio
+from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
 
 AGENT_DEVICES = ("client:alice", "client:budi", "+66811111111")
@@ -145,3 +149,71 @@ def test_a_retried_answer_gets_the_same_bridge(
     again = answer(twilio, leg, reservation)
     assert "<Queue url=" in again and f"call-{call.sid}</Queue>" in again
     tw.assert_no_errors()
+
+
+# -- finding 2: a console accept whose device never answers ------------------------------
+@pytest.fixture(name="alice")
+def fixture_alice(server: LiveServer) -> Iterator[Console]:
+    """Alice, logged in to the console through the API."""
+    console = Console(server, "agent", "alice")
+    yield console
+    console.close()
+
+
+@pytest.fixture(name="sam")
+def fixture_sam(server: LiveServer) -> Iterator[Console]:
+    """Sam the supervisor, logged in through the API."""
+    console = Console(server, "supervisor", "sam")
+    yield console
+    console.close()
+
+
+@pytest.mark.parametrize(
+    ("policy", "reason"),
+    [
+        pytest.param("no-answer", "noanswer", id="rings-out"),
+        pytest.param("busy", "busy", id="busy"),
+        pytest.param("fail", "failed", id="softphone-not-registered"),
+    ],
+)
+def test_a_console_accept_whose_device_never_answers_puts_the_caller_back(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console, policy: str, reason: str
+) -> None:
+    """Alice accepts in the console but her device rings out, is busy or fails: the caller
+    is told and keeps their place, was never counted answered, and Alice is not stuck on
+    the call: she can go on break."""
+    tw.device("client:alice").auto = policy
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    call = billing_caller(tw)
+    tw.advance(1)
+    offer = alice.view()["offer"]
+    assert alice.post(f"/api/agent/offers/{offer['id']}/accept").status_code == 200
+    call.hears("could not take your call", within=40)
+    svc = services_of(server)
+    assert svc.run(svc.router.position(call.sid)) is not None and not call.ended
+    assert events(r, "CONNECT") == []
+    (missed,) = events(r, "REJECTED")
+    assert (missed["agent"], missed["reason"]) == ("alice", reason)
+    assert alice.post("/api/agent/status", {"status": "break", "reason": "x"}).status_code == 204
+    tw.assert_no_errors()
+
+
+def test_a_supervisor_can_log_out_an_agent_whose_call_is_stuck(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console, sam: Console
+) -> None:
+    """Alice accepted in the console and her device rings on: Sam can log her out, and the
+    caller goes back in their place."""
+    tw.device("client:alice").auto = "no-answer"
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    call = billing_caller(tw)
+    tw.advance(1)
+    offer = alice.view()["offer"]
+    assert alice.post(f"/api/agent/offers/{offer['id']}/accept").status_code == 200
+    tw.advance(2)
+    assert state(server, "alice").state == "on_call"
+    assert sam.post("/api/supervisor/agents/alice/logout").status_code == 204
+    assert state(server, "alice").state == "offline"
+    svc = services_of(server)
+    assert svc.run(svc.router.position(call.sid)) is not None
+    tw.advance(3)
+    assert all(c.ended for c in tw.device("client:alice").calls)
