@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ivr import offers
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
@@ -217,3 +218,32 @@ def test_a_supervisor_can_log_out_an_agent_whose_call_is_stuck(
     assert svc.run(svc.router.position(call.sid)) is not None
     tw.advance(3)
     assert all(c.ended for c in tw.device("client:alice").calls)
+
+
+# -- finding 5: a crash while the ring request is in flight -------------------------------
+def test_a_leg_whose_ring_request_lost_its_answer_is_hung_up_at_the_ring_timeout(
+    tw: Emulator, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies while its request to ring Alice is in flight: Twilio rings her but
+    the service never reads the leg's sid. At the ring timeout that leg is hung up, and
+    the call is not offered again while it still rings."""
+
+    async def died(*args: object, **kwargs: object) -> None:
+        """What a dead process does after its request: nothing."""
+
+    monkeypatch.setattr(offers, "failed", died, raising=False)
+    monkeypatch.setattr(offers, "unreachable", died)
+    go_available(server, "alice")
+    tw.fail_rest(504, count=1, applied=True)
+    call = billing_caller(tw)
+    tw.advance(1)
+    alice = tw.device("client:alice")
+    first = alice.ringing
+    assert first is not None
+    tw.advance(20)  # billing's ring timeout
+    assert first.ended
+    for _ in range(20):
+        tw.advance(1)
+        assert len([c for c in alice.calls if c.status == "ringing"]) <= 1
+    assert len(alice.calls) >= 2  # offered again, once the first leg was gone
+    assert not call.ended
