@@ -430,6 +430,17 @@ class Router:
         raw = await self.redis.hget(self.keys.routing_agents(), agent)
         return AgentState.from_stored(agent, None if raw is None else json.loads(raw))
 
+    async def breaks_end(self, agents: list[str]) -> dict[str, float | None]:
+        """When each agent's break ends on its own (a device's cool-down), Unix seconds."""
+        if not agents:
+            return {}
+        members = [f"{timers.BACK}:{agent}" for agent in agents]
+        scores = await self.redis.zmscore(self.keys.routing_timers(), members)
+        return {
+            agent: None if score is None else float(score) / 1000
+            for agent, score in zip(agents, scores, strict=True)
+        }
+
     async def _states(self, agents: list[str]) -> dict[str, AgentState]:
         if not agents:
             return {}

@@ -247,3 +247,28 @@ def test_a_leg_whose_ring_request_lost_its_answer_is_hung_up_at_the_ring_timeout
         assert len([c for c in alice.calls if c.status == "ringing"]) <= 1
     assert len(alice.calls) >= 2  # offered again, once the first leg was gone
     assert not call.ended
+
+
+# -- finding 4: only a device error is the agent's, and it wears off -----------------------
+def test_an_unreachable_device_breaks_the_agent_for_a_cool_down_shown_to_the_supervisor(
+    tw: Emulator, server: LiveServer, sam: Console
+) -> None:
+    """Twilio says Chai's phone cannot be reached: Chai goes on break, the supervisor sees
+    why and for how long, and after the cool-down Chai is back and rung for the caller."""
+    phone = tw.device("+66811111111")
+    phone.unreachable = True
+    go_available(server, "chai")
+    call = tw.dial(from_="+60199999999", to=BUSINESS)
+    call.press("1")
+    call.hears("For billing, press 1")
+    call.press("2")
+    tw.advance(1)
+    (row,) = [a for a in sam.get("/api/supervisor/floor").json()["agents"] if a["id"] == "chai"]
+    assert (row["state"], row["reason"]) == ("break", "device unreachable")
+    assert 290 <= row["back_in_s"] <= 300
+    phone.unreachable = False
+    tw.advance(290)
+    assert state(server, "chai").state == "break"
+    tw.advance(11)
+    assert phone.ringing is not None
+    assert not call.ended
