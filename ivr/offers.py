@@ -52,6 +52,8 @@ RETRY_BASE_S = 0.5
 RETRY_MAX_S = 4.0
 MIN_RING_LEFT_S = 3.0
 """A ring that could start with less of its window left than this is given up."""
+STRAYS_LISTED = 20
+"""How many of a device's latest calls are looked through for a lost leg."""
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
 """`initiated` tells us a leg's sid even when the answer to its REST request was lost."""
 PUT_BACK = {
@@ -117,6 +119,9 @@ async def attempt(svc: Services, reservation_id: str) -> None:
         await svc.redis.hdel(svc.keys.offers(), reservation_id)
         return  # answered, timed out or withdrawn before we got to it
     intent = json.loads(raw)
+    if not intent.get("asked"):  # a request may now reach Twilio: a lost leg is looked for
+        intent["asked"] = True
+        await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
     try:
         leg = await create_leg(svc, reservation_id, intent)
     except REST_ERRORS as exc:
@@ -152,6 +157,9 @@ async def failed(
     code = getattr(exc, "code", None)
     offer = reservation(reservation_id, intent)
     if transient(exc):
+        now = await intent_for(svc, reservation_id)
+        if now is None or now.get("leg"):
+            return  # the leg was made after all (its status callback said so), or it ended
         delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** int(intent["tries"]))
         at = svc.clock.now() + delay * (0.5 + random.random() / 2)
         if at <= intent["expires"] - MIN_RING_LEFT_S:
@@ -161,8 +169,8 @@ async def failed(
                 code=code,
                 in_s=round(at - svc.clock.now(), 2),
             )
-            intent["tries"] = int(intent["tries"]) + 1
-            await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
+            now["tries"] = int(now["tries"]) + 1
+            await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(now))
             await svc.redis.zadd(svc.keys.ring_due(), {reservation_id: at})
             return
         log.warning("ring window over with the API failing", agent=offer.agent, code=code)
@@ -253,16 +261,34 @@ async def release(
 async def stop_ringing(svc: Services, reservation_id: str) -> None:
     """Hang up the agent's phone for an offer that ended without being accepted.
 
-    An intent whose leg is not known yet (its request is in flight, or its process died)
-    is dropped: a leg it created then finds no offer to adopt it and is hung up."""
+    An intent whose leg is not known (the answer to its request was lost, and so were its
+    status callbacks) is dropped, and the device's ringing legs that no offer holds are
+    looked up and hung up; a leg created later finds no offer to adopt it and hangs up."""
     raw = await svc.redis.hget(svc.keys.offers(), reservation_id)
     await svc.redis.hdel(svc.keys.offers(), reservation_id)
     await svc.redis.zrem(svc.keys.ring_due(), reservation_id)
     if raw is None:
         return
-    leg = json.loads(raw).get("leg")
-    if leg:
-        await hang_up(svc, leg)
+    intent = json.loads(raw)
+    if intent.get("leg"):
+        await hang_up(svc, intent["leg"])
+    elif intent.get("asked"):
+        await hang_up_strays(svc, intent["device"])
+
+
+async def hang_up_strays(svc: Services, device: str) -> None:
+    """Hang up the legs ringing `device` that no recorded offer holds (`calls.list`)."""
+    try:
+        legs = await svc.rest(lambda c: c.calls.list(to=device, limit=STRAYS_LISTED))
+    except REST_ERRORS as exc:
+        log.warning("could not look for a lost agent leg", device=device, error=str(exc))
+        return
+    raws: list[str] = await svc.redis.hvals(svc.keys.offers())  # type: ignore[assignment]
+    held = {json.loads(raw).get("leg") for raw in raws}
+    for leg in legs:
+        if leg.status in ("queued", "ringing") and leg.sid not in held:
+            log.info("hanging up a lost agent leg", leg=leg.sid, device=device)
+            await hang_up(svc, str(leg.sid))
 
 
 async def offer_for(svc: Services, reservation_id: str) -> dict[str, Any] | None:

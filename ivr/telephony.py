@@ -17,12 +17,17 @@ from twilio.rest import Client
 
 from ivr.settings import Settings
 
+REST_TIMEOUT_S = 5.0
+"""The longest one REST request may take: a hung API must not hold a ring past its window
+(the library's own client has no timeout at all). A timed-out request is retried as a
+transient error (`ivr.offers`)."""
+
 
 class RedirectingHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """Sends every request for `*.twilio.com` to another origin instead."""
 
     def __init__(self, origin: str) -> None:
-        super().__init__()
+        super().__init__(timeout=REST_TIMEOUT_S)
         self.origin = urlsplit(origin)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -35,4 +40,6 @@ def rest_client(settings: Settings, http_client: Any = None) -> Any:
     """A `twilio.rest.Client` for the configured account and transport."""
     if http_client is None and settings.twilio_api_url:
         http_client = RedirectingHttpClient(settings.twilio_api_url)
+    elif http_client is None:
+        http_client = TwilioHttpClient(timeout=REST_TIMEOUT_S)
     return Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client)

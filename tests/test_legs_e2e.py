@@ -221,18 +221,28 @@ def test_a_supervisor_can_log_out_an_agent_whose_call_is_stuck(
 
 
 # -- finding 5: a crash while the ring request is in flight -------------------------------
+@pytest.mark.parametrize(
+    "callbacks_lost",
+    [
+        pytest.param(False, id="status-callbacks-adopt-it"),
+        pytest.param(True, id="looked-up-at-the-ring-timeout"),
+    ],
+)
 def test_a_leg_whose_ring_request_lost_its_answer_is_hung_up_at_the_ring_timeout(
-    tw: Emulator, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    tw: Emulator, server: LiveServer, monkeypatch: pytest.MonkeyPatch, callbacks_lost: bool
 ) -> None:
     """The process dies while its request to ring Alice is in flight: Twilio rings her but
-    the service never reads the leg's sid. At the ring timeout that leg is hung up, and
-    the call is not offered again while it still rings."""
+    the service never reads the leg's sid (nor, in the second case, any of its status
+    callbacks). At the ring timeout that leg is hung up, and the call is not offered
+    again while it still rings."""
 
     async def died(*args: object, **kwargs: object) -> None:
         """What a dead process does after its request: nothing."""
 
     monkeypatch.setattr(offers, "failed", died, raising=False)
     monkeypatch.setattr(offers, "unreachable", died)
+    if callbacks_lost:
+        monkeypatch.setattr(offers, "adopt_or_hang_up", died, raising=False)
     go_available(server, "alice")
     tw.fail_rest(504, count=1, applied=True)
     call = billing_caller(tw)
