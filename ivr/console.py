@@ -26,6 +26,7 @@ from ivr import callback_voice, connect, live, logs, offers, today, twiml
 from ivr.call import CallSession
 from ivr.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.service import Services
+from ivr.telephony import REST_ERRORS, transient
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -261,7 +262,7 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     await record_leg(svc, reservation_id, agent, call_sid, device, ring_s)
     try:
         leg = await ring_with_retries(svc, device, call_sid, document, reservation_id, ring_s)
-    except offers.REST_ERRORS as exc:
+    except REST_ERRORS as exc:
         log.warning("could not ring the agent's device", agent=agent, error=str(exc))
         raise HTTPException(502, await not_rung(svc, agent, call_sid, device, exc)) from None
     await offers.adopt_or_hang_up(svc, reservation_id, leg)
@@ -303,8 +304,8 @@ async def ring_with_retries(
             return await ring_device(
                 svc, device, call_sid, document, reservation_id=reservation_id, ring_s=ring_s
             )
-        except offers.REST_ERRORS as exc:
-            if attempt + 1 == DEVICE_TRIES or not offers.transient(exc):
+        except REST_ERRORS as exc:
+            if attempt + 1 == DEVICE_TRIES or not transient(exc):
                 raise
             log.info("device ring failed; retrying", device=device, error=str(exc))
             await asyncio.sleep(DEVICE_RETRY_S * 2**attempt * (0.5 + random.random() / 2))

@@ -26,14 +26,14 @@ import random
 from typing import Any
 
 import redis.asyncio as aioredis
-import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioRestException
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr import live, logs
 from ivr.errors import RoutingError
 from ivr.service import Services
+from ivr.telephony import REST_ERRORS, transient
 from queues.agent import DEVICE_UNREACHABLE, ON_CALL, RESERVED
 from queues.reservation import Fired, Reservation
 from queues.router import CONNECT_LOST
@@ -46,7 +46,6 @@ UNREACHABLE_BREAK = DEVICE_UNREACHABLE
 DEVICE_ERRORS = frozenset({13224, 21211, 21214, 21215, 21216, 21217})
 """Twilio error codes that say the destination itself cannot be called: invalid or
 unreachable number or client (21211, 21214, 21217, 13224), or not allowed (21215, 21216)."""
-RATE_LIMITED = frozenset({20429})
 RETRY_BASE_S = 0.5
 """The first retry of a transient API error waits about this long; each next one doubles."""
 RETRY_MAX_S = 4.0
@@ -64,19 +63,9 @@ PUT_BACK = {
 """What a caller hears on hold when an agent's leg failed before the bridge."""
 
 
-def transient(exc: Exception) -> bool:
-    """An API error worth retrying: 5xx, 429/20429, a timeout or a connection error."""
-    if isinstance(exc, TwilioRestException):
-        return exc.status >= 500 or exc.status == 429 or exc.code in RATE_LIMITED
-    return True  # TwilioException without a status, requests' errors, OSError
-
-
 def device_error(exc: Exception) -> bool:
     """Twilio says the device itself cannot be rung (a permanent, per-agent error)."""
     return isinstance(exc, TwilioRestException) and exc.code in DEVICE_ERRORS
-
-
-REST_ERRORS = (TwilioException, requests.RequestException, OSError)
 
 
 # -- ringing ------------------------------------------------------------------------

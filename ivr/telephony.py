@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -21,6 +23,18 @@ REST_TIMEOUT_S = 5.0
 """The longest one REST request may take: a hung API must not hold a ring past its window
 (the library's own client has no timeout at all). A timed-out request is retried as a
 transient error (`ivr.offers`)."""
+
+
+REST_ERRORS = (TwilioException, requests.RequestException, OSError)
+"""What a REST request can fail with: Twilio's answer, or the transport (timeout, reset)."""
+RATE_LIMITED = frozenset({20429})
+
+
+def transient(exc: Exception) -> bool:
+    """An API error worth retrying: 5xx, 429/20429, a timeout or a connection error."""
+    if isinstance(exc, TwilioRestException):
+        return exc.status >= 500 or exc.status == 429 or exc.code in RATE_LIMITED
+    return True  # TwilioException without a status, requests' errors, OSError
 
 
 class RedirectingHttpClient(TwilioHttpClient):  # type: ignore[misc]
