@@ -1,4 +1,4 @@
-"""The web process's own background work: routing timers and config sync.
+"""The web process's own background work: routing timers, ringing agents and config sync.
 
 Ring timeouts, wrap-up ends, escalation steps, max waits and unconfirmed
 console accepts are due in a Redis sorted set (`queues.timers`); any number
@@ -53,7 +53,10 @@ async def run(svc: Services, stop: asyncio.Event) -> None:
     try:
         await _tick_loop(svc, stop)
     finally:
-        await ringing
+        if not stop.is_set():  # cancelled, not stopped: the ring loop would not end
+            ringing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ringing
 
 
 async def _tick_loop(svc: Services, stop: asyncio.Event) -> None:
