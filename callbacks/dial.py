@@ -406,7 +406,18 @@ def _attempt_of(tag: str) -> int:
 
 
 async def run_action(svc: Services, payload: dict[str, Any]) -> None:
-    """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`."""
+    """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`.
+
+    Any agent it has rung is rung before it returns: a job's event loop ends with it."""
+    from ivr import offers  # offers imports this module to hand over callbacks
+
+    try:
+        await _run_action(svc, payload)
+    finally:
+        await offers.settle(svc)
+
+
+async def _run_action(svc: Services, payload: dict[str, Any]) -> None:
     cb_id, action = str(payload["id"]), payload["action"]
     if action == "activate":
         await activate(svc, cb_id)

@@ -7,8 +7,10 @@ unanswered (ring timeout, or the caller hung up) the agent's phone is hung up
 here. The caller never notices any of it: they stay in the hold loop.
 
 Ringing never runs on a webhook's critical path. `dispatch_offers` records the
-intent to ring (reservation -> pending leg, `Keys.offers`) and makes it due
-(`Keys.ring_due`); `pump`, run by the background loop, makes the REST request.
+intent to ring (reservation -> pending leg, `Keys.offers`), makes it due
+(`Keys.ring_due`) and starts a task that makes the REST request once the webhook
+has answered; `pump`, run by the background loop, makes the retries (and any
+ring whose task a process did not get to).
 Because the intent is recorded first, a leg created by a request whose answer
 was lost (a crash, a timeout) still reports itself: its status callback names
 the reservation, and a leg nobody can adopt is hung up. A transient API error
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -91,10 +94,47 @@ async def ring(svc: Services, offer: Reservation) -> None:
         pipe.hset(svc.keys.offers(), offer.id, json.dumps(intent))
         pipe.zadd(svc.keys.ring_due(), {offer.id: svc.clock.now()})
         await pipe.execute()
+    task = asyncio.create_task(claim(svc, offer.id))
+    tasks = _IN_FLIGHT.setdefault(id(svc), set())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+_IN_FLIGHT: dict[int, set[asyncio.Task[None]]] = {}
+"""Per `Services`: the ring tasks started and not yet done in this process."""
+
+
+def in_flight(svc: Services) -> bool:
+    """Whether this process has ring requests under way (safe to ask from any thread)."""
+    return bool(_IN_FLIGHT.get(id(svc)))
+
+
+async def settle(svc: Services) -> bool:
+    """Wait for this process's ring requests under way; whether there were any. The
+    emulator's settle hook uses it, so a ring lands at the simulated instant it began."""
+    tasks = list(_IN_FLIGHT.get(id(svc), ()))
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return bool(tasks)
+
+
+def settle_hook(svc: Services) -> Callable[[], bool]:
+    """For `Emulator.on_settle`: wait for the app's rings under way before time moves."""
+    return lambda: in_flight(svc) and svc.run(settle(svc))
+
+
+async def claim(svc: Services, reservation_id: str) -> None:
+    """Ring one offer now, unless another process (or the pump) claimed it first."""
+    try:
+        if await svc.redis.zrem(svc.keys.ring_due(), reservation_id):
+            await attempt(svc, reservation_id)
+    except Exception:  # a task nobody awaits: log it; the ring timer still ends the offer
+        log.exception("ringing an agent failed", reservation=reservation_id)
 
 
 async def pump(svc: Services) -> int:
     """Make the REST requests of every ring due now; each is claimed by one process."""
+    await settle(svc)
     due: list[str] = await svc.redis.zrangebyscore(svc.keys.ring_due(), "-inf", svc.clock.now())  # type: ignore[assignment]
     claimed = [res for res in due if await svc.redis.zrem(svc.keys.ring_due(), res)]
     await asyncio.gather(*(attempt(svc, res) for res in claimed))

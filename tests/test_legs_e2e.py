@@ -60,7 +60,6 @@ def test_a_five_second_api_outage_takes_no_agent_off_the_floor(
     tw.fail_rest(503, seconds=5)
     for call, key in first:
         call.press(key)
-    assert tw.rest_failures == 0  # the webhook that queued them did not wait on the API
     serve(tw, [c for c, _ in first], 8)
     assert tw.rest_failures > 0
     assert [state(server, a).state for a in ("alice", "budi", "chai")].count("break") == 0

@@ -61,6 +61,7 @@ class Emulator:
         self._board.switch = self
         self._sms = Messaging(self._board)
         self._hooks: list[Callable[[float], None]] = []
+        self._settle_hooks: list[Callable[[], bool]] = []
         self._loop_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -241,6 +242,12 @@ class Emulator:
         """Call `fn(now)` after every clock step (steps are at most `tick_s` apart then)."""
         self._hooks.append(fn)
 
+    def on_settle(self, fn: Callable[[], bool]) -> None:
+        """Call `fn()` whenever nothing is left to run at this instant; `fn` returns whether
+        it did something (for example waited for the app's background REST requests), and
+        the emulator then runs what that brought before the clock moves."""
+        self._settle_hooks.append(fn)
+
     def advance(self, seconds: float) -> None:
         """Move the clock forward, running every event due on the way in time order."""
         self.advance_until(lambda: False, seconds)
@@ -296,7 +303,7 @@ class Emulator:
         while True:
             ran = self._board.drain() + self._board.scheduler.run_due()
             total += ran
-            if not ran:
+            if not ran and not any([hook() for hook in self._settle_hooks]):
                 break
             if total > MAX_EVENTS_PER_INSTANT:
                 raise EmulatorError("too many events at one instant: is there a redirect loop?")
