@@ -115,6 +115,8 @@ async def settle(svc: Services) -> bool:
     tasks = list(_IN_FLIGHT.get(id(svc), ()))
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
+    if not _IN_FLIGHT.get(id(svc), True):
+        del _IN_FLIGHT[id(svc)]  # a job's short-lived Services leaves nothing behind
     return bool(tasks)
 
 
