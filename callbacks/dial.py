@@ -20,6 +20,7 @@ step is a compare-and-set move of the callback's state (`callbacks.callback`).
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -33,6 +34,7 @@ from ivr import logs
 from ivr.errors import RoutingError, UnknownSkill
 from ivr.hours import Hours
 from ivr.service import Services
+from ivr.telephony import REST_ERRORS, transient
 from queues.reservation import Reservation
 from queues.router import UNREACHABLE
 
@@ -45,6 +47,10 @@ NO_ANSWER = frozenset({"no-answer", "busy", "failed", "canceled"})
 LEG_TTL_S = 86400
 DIAL_GRACE_S = 30
 """A dial still unresolved this long after its ring timeout is taken as lost (a crash)."""
+DIAL_TRIES = 3
+"""How often the customer's dial is asked of Twilio when its API errs transiently."""
+DIAL_RETRY_S = 0.5
+"""The first pause between those tries; each next one doubles (with jitter)."""
 
 
 # -- joining the queue -------------------------------------------------------------
@@ -245,25 +251,34 @@ async def dial_customer_first(svc: Services, offer: Reservation) -> None:
 
 
 async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:
+    """Dial the customer, watched by its status callback and the attempt's `check` job; a
+    transient API error is retried a few times before the attempt counts as failed."""
     config = svc.registry.current.callbacks
     base, query = svc.urls.base, f"cb={cb.id}&attempt={attempt}"
     extra: dict[str, Any] = {"machine_detection": "Enable"} if config.machine_detection else {}
-    try:
-        leg = await svc.rest(
-            lambda c: c.calls.create(
-                to=cb.number,
-                from_=cb.called,
-                url=f"{base}/voice/callback/customer?{query}",
-                status_callback=f"{base}/voice/callback/status?{query}",
-                status_callback_event=["completed"],
-                timeout=config.ring_timeout_s,
-                **extra,
+    for tried in range(1, DIAL_TRIES + 1):
+        try:
+            leg = await svc.rest(
+                lambda c: c.calls.create(
+                    to=cb.number,
+                    from_=cb.called,
+                    url=f"{base}/voice/callback/customer?{query}",
+                    status_callback=f"{base}/voice/callback/status?{query}",
+                    status_callback_event=["completed"],
+                    timeout=config.ring_timeout_s,
+                    **extra,
+                )
             )
-        )
-    except TwilioRestException as exc:
-        log.warning("could not dial the customer", callback=cb.id, code=exc.code)
-        await not_reached(svc, cb, attempt, "failed")
-        return
+            break
+        except REST_ERRORS as exc:
+            code = getattr(exc, "code", None)
+            if tried < DIAL_TRIES and transient(exc):
+                log.info("customer dial failed; retrying", callback=cb.id, code=code)
+                await asyncio.sleep(DIAL_RETRY_S * 2 ** (tried - 1) * (0.5 + random.random() / 2))
+                continue
+            log.warning("could not dial the customer", callback=cb.id, code=code)
+            await not_reached(svc, cb, attempt, "failed")
+            return
     await svc.redis.set(svc.keys.callback_leg(leg.sid), cb.id, ex=LEG_TTL_S)
     await svc.redis.hset(svc.keys.callback(cb.id), "leg", leg.sid)
 
@@ -390,7 +405,18 @@ def _attempt_of(tag: str) -> int:
 
 
 async def run_action(svc: Services, payload: dict[str, Any]) -> None:
-    """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`."""
+    """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`.
+
+    Any agent it has rung is rung before it returns: a job's event loop ends with it."""
+    from ivr import offers  # offers imports this module to hand over callbacks
+
+    try:
+        await _run_action(svc, payload)
+    finally:
+        await offers.settle(svc)
+
+
+async def _run_action(svc: Services, payload: dict[str, Any]) -> None:
     cb_id, action = str(payload["id"]), payload["action"]
     if action == "activate":
         await activate(svc, cb_id)

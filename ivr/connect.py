@@ -37,6 +37,14 @@ log = logs.get(__name__)
 ACCEPT_KEY = "1"
 WHISPER_TIMEOUT_S = 10
 FAILED_DEVICE = frozenset({"busy", "failed"})
+LEG_REASONS = {"no-answer": "noanswer", "busy": "busy", "failed": "failed"}
+"""Why an agent leg that ended before the bridge missed the call (else `dropped`)."""
+LEG_ENDED = frozenset({"completed", "canceled", *LEG_REASONS})
+BRIDGE_DEADLINE_S = 10
+"""How long after the agent presses 1 the `<Dial><Queue>` must take the caller (it runs at
+once): past that the caller goes back in their place, as if the process died."""
+ANSWERED_TTL_S = 600
+"""How long a retried `/voice/agent/answer` still gets the bridge of the first."""
 
 
 def queue_name(call_sid: str) -> str:
@@ -102,13 +110,16 @@ async def agent_offer(request: Request) -> Response:
 
 
 async def agent_answer(request: Request) -> Response:
-    """1 accepts (bridge to the caller); anything else declines (the caller stays on hold)."""
+    """1 accepts (bridge to the caller); anything else declines (the caller stays on hold).
+
+    A repeated request for an offer already accepted (Twilio retrying) gets the same bridge.
+    """
     svc = services(request)
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     offer = await offers.offer_for(svc, reservation_id)
     if offer is None:
-        return xml(caller_gone())
+        return xml(await answered_again(svc, reservation_id))
     response = VoiceResponse()
     if form.get("Digits", "") != ACCEPT_KEY:
         await offers.dispatch_offers(
@@ -119,6 +130,16 @@ async def agent_answer(request: Request) -> Response:
         response.hangup()
         return xml(response)
     return xml(await accept(svc, reservation_id, offer["agent"], offer["call"]))
+
+
+async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
+    """The bridge of an offer accepted before, while its call is still this agent's."""
+    call_sid = await svc.redis.get(svc.keys.answered(reservation_id))
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid) if call_sid else None
+    intent = await offers.intent_for(svc, reservation_id)
+    if raw is None or intent is None or json.loads(raw).get("agent") != intent["agent"]:
+        return caller_gone()
+    return bridge(svc, str(call_sid))
 
 
 def _res(offer: dict[str, str], reservation_id: str) -> Reservation:
@@ -133,17 +154,24 @@ def _res(offer: dict[str, str], reservation_id: str) -> Reservation:
 
 
 async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) -> VoiceResponse:
+    """Connect the call pending its bridge: confirmed when the `<Dial><Queue>` takes the
+    caller (`queue_connect`); a leg that ends first, or no bridge by `BRIDGE_DEADLINE_S`,
+    puts the caller back in their place."""
     response = VoiceResponse()
+    callback = is_callback(call_sid)  # agent-first: the customer is dialled, not dequeued
     try:
-        connection = await svc.router.accept(reservation_id, agent)
+        connection = await svc.router.accept(
+            reservation_id, agent, pending=not callback, deadline_s=BRIDGE_DEADLINE_S
+        )
     except RoutingError as exc:
         log.info("late accept refused", reservation=reservation_id, reason=str(exc))
         response.say("Sorry, that call is no longer waiting.")
         response.hangup()
         return response
-    log.info("connected", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
-    if is_callback(call_sid):  # agent-first callback: now dial the customer
+    log.info("accepted", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
+    if callback:  # agent-first callback: now dial the customer
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
+    await svc.redis.set(svc.keys.answered(reservation_id), call_sid, ex=ANSWERED_TTL_S)
     await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
     return bridge(svc, call_sid)
 
@@ -158,17 +186,53 @@ def bridge(svc: Services, call_sid: str) -> VoiceResponse:
 
 
 async def agent_status(request: Request) -> Response:
-    """Status of the agent's leg: a busy, failed or dropped phone releases the offer."""
+    """Status of an agent leg (a ring, or a console accept's device): the leg's sid is
+    adopted; a leg that ends before the bridge releases the offer or puts the caller back."""
     svc = services(request)
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
-    status = form.get("CallStatus", "")
-    offer = await offers.offer_for(svc, reservation_id)
-    if offer is not None and status in FAILED_DEVICE | {"completed", "canceled"}:
-        released = await offers.release(svc, _res(offer, reservation_id), status in FAILED_DEVICE)
-        await svc.redis.hdel(svc.keys.offers(), reservation_id)
-        await offers.dispatch_offers(svc, released)
+    status, leg = form.get("CallStatus", ""), form.get("CallSid", "")
+    if status not in LEG_ENDED:
+        await offers.adopt_or_hang_up(svc, reservation_id, leg)
+        return Response(status_code=204)
+    intent = await offers.intent_for(svc, reservation_id)
+    if intent is not None and intent.get("leg") in ("", leg):
+        await leg_ended(svc, reservation_id, intent, status)
     return Response(status_code=204)
+
+
+async def leg_ended(
+    svc: Services, reservation_id: str, intent: dict[str, str], status: str
+) -> None:
+    """The offer's leg ended: a ringing offer is released; an accepted call not yet bridged
+    goes back to its place (with an apology), the agent getting the missed-call treatment."""
+    await svc.redis.hdel(svc.keys.offers(), reservation_id)
+    reason = LEG_REASONS.get(status, "dropped")
+    offer = await offers.offer_for(svc, reservation_id)
+    if offer is not None:
+        res = _res(offer, reservation_id)
+        released = await offers.release(
+            svc, res, status in FAILED_DEVICE, "noanswer" if reason == "noanswer" else ""
+        )
+        await offers.dispatch_offers(svc, released)
+        return
+    try:
+        offered = await svc.router.put_back(intent["call"], intent["agent"], reason)
+    except RoutingError:
+        return  # bridged (or over) already: the leg's end is the call's end
+    log.info("leg ended before the bridge", call=intent["call"], agent=intent["agent"], why=reason)
+    if is_callback(intent["call"]):
+        await callback_dial.hand_back(svc, intent["call"], reason)
+    await offers.dispatch_offers(svc, offered)
+    await offers.return_caller(svc, intent["call"])
+
+
+async def confirm_bridge(svc: Services, call_sid: str) -> None:
+    """The caller is being bridged: the pending connection is confirmed (CONNECT)."""
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    call = json.loads(raw) if raw else {}
+    if call.get("pending") and call.get("agent"):
+        await svc.router.confirm(call_sid, str(call["agent"]))
 
 
 async def agent_done(request: Request) -> Response:
@@ -228,6 +292,7 @@ async def queue_connect(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
+    await confirm_bridge(svc, sid)
     session = await svc.calls.get(sid)
     response = VoiceResponse()
     if session is not None:
@@ -463,6 +528,28 @@ async def enqueue(svc: Services, turn: Turn) -> Reservation | None:
             return None
     wait_in_queue(svc, turn.response, call.sid)
     return entry.reservation if entry is not None else None
+
+
+async def queue_rejoin(request: Request) -> Response:
+    """A caller whose agent's leg failed before the bridge, redirected out of their wait:
+    the apology, then back to waiting (their place is routing's, so it is kept)."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    session = await svc.calls.get(sid)
+    response = VoiceResponse()
+    if session is None or not await svc.router.has_call(sid):
+        response.hangup()
+        return xml(response)
+    apology = await offers.put_back_apology(svc, sid, session.language)
+    if apology:
+        language = svc.config_for(session.config_version).languages.available.get(session.language)
+        response.say(apology, language=language.say_language if language else None)
+    wait_in_queue(svc, response, sid)
+    return xml(response)
+
+
+routes.append(Route("/voice/queue/rejoin", queue_rejoin, methods=["POST"]))
 
 
 async def enter(svc: Services, call: CallSession, queue: str, priority: int | None) -> Entry:

@@ -9,12 +9,13 @@ the phone) straight into the caller's Twilio queue.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import random
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from twilio.base.exceptions import TwilioRestException
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 from twilio.twiml.voice_response import VoiceResponse
@@ -25,6 +26,7 @@ from ivr import callback_voice, connect, live, logs, offers, today, twiml
 from ivr.call import CallSession
 from ivr.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.service import Services
+from ivr.telephony import REST_ERRORS, transient
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -57,6 +59,14 @@ TOO_LATE = (
     " the queue in its place for the next agent (or the caller hung up meanwhile)"
 )
 """The 410 of an accept whose device rang only after routing gave up waiting for it."""
+DEVICE_RING_S = 15
+"""How long the device rings when the offer's queue is gone from the config."""
+DEVICE_DEADLINE_GRACE_S = 10
+"""A console accept is put back if not bridged within the ring timeout plus this."""
+DEVICE_TRIES = 3
+"""How often a console accept asks Twilio to ring the device when its API errs."""
+DEVICE_RETRY_S = 0.25
+"""The first pause between those tries; each next one doubles (with jitter)."""
 
 
 # -- the view -------------------------------------------------------------------
@@ -223,19 +233,25 @@ async def own_offer(svc: Services, agent: str, reservation_id: str) -> dict[str,
 
 
 async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
-    """Take the call: routing connects it, then the agent's device is rung into the bridge.
+    """Take the call: routing holds it pending, then the agent's device is rung into the bridge.
 
-    The CONNECT is recorded only once Twilio took the call to the device. If Twilio
-    refuses it, the caller (still on hold) goes back to their place and the agent on a
-    break: 502 says so. If routing already gave up waiting for it (the pending
-    connection's timer), the device's call is hung up before it can bridge: 410.
+    The CONNECT is recorded only when the device's `<Dial><Queue>` takes the caller
+    (`ivr.connect.confirm_bridge`). A device that rings out, is busy or fails puts the
+    caller back in their place (its status callback, `ivr.connect.leg_ended`), and so
+    does no bridge within the ring timeout and `DEVICE_DEADLINE_GRACE_S`. If Twilio
+    refuses to ring it, the caller goes back at once and 502 says so (a break only when
+    Twilio says the device cannot be rung). If routing already gave up waiting for it,
+    the device's call is hung up before it can bridge: 410.
     """
     offer = await own_offer(svc, agent, reservation_id)
     if offer["expires"] / 1000 <= svc.clock.now():
         raise HTTPException(410, "the offer has expired")
     call_sid = offer["call"]
+    queue = svc.registry.current.queues.get(offer["queue"])
+    ring_s = queue.ring_timeout_s if queue else DEVICE_RING_S
     try:
-        await svc.router.accept(reservation_id, agent, pending=True)
+        deadline = ring_s + DEVICE_DEADLINE_GRACE_S
+        await svc.router.accept(reservation_id, agent, pending=True, deadline_s=deadline)
     except RoutingError:  # timed out or withdrawn just now
         raise HTTPException(410, "the offer has expired or was withdrawn") from None
     await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
@@ -243,11 +259,13 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     if "<Dial" not in document:  # a callback no longer needed: routing already ended it
         raise HTTPException(410, "the callback is no longer needed")
     device = svc.registry.current.agents[agent].device
+    await record_leg(svc, reservation_id, agent, call_sid, device, ring_s)
     try:
-        leg = await ring_device(svc, device, call_sid, document)
-    except TwilioRestException as exc:
-        log.warning("could not ring the agent's device", agent=agent, code=exc.code)
-        raise HTTPException(502, await give_back(svc, agent, call_sid, device)) from None
+        leg = await ring_with_retries(svc, device, call_sid, document, reservation_id, ring_s)
+    except REST_ERRORS as exc:
+        log.warning("could not ring the agent's device", agent=agent, error=str(exc))
+        raise HTTPException(502, await not_rung(svc, agent, call_sid, device, exc)) from None
+    await offers.adopt_or_hang_up(svc, reservation_id, leg)
     if not await connected(svc, agent, call_sid):
         await hang_up_leg(svc, leg)
         raise HTTPException(410, TOO_LATE)
@@ -262,21 +280,76 @@ async def agent_leg(svc: Services, agent: str, call_sid: str) -> VoiceResponse:
     return connect.bridge(svc, call_sid)
 
 
-async def ring_device(svc: Services, device: str, call_sid: str, document: str) -> str:
-    """Ring the agent's device with `document`: the leg's sid; TwilioRestException if refused."""
+async def record_leg(
+    svc: Services, reservation_id: str, agent: str, call_sid: str, device: str, ring_s: float
+) -> None:
+    """The intent to ring the device, before the request: its status callback finds it."""
+    intent = {
+        "call": call_sid,
+        "agent": agent,
+        "device": device,
+        "expires": svc.clock.now() + ring_s,
+        "leg": "",
+        "tries": 0,
+    }
+    await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
+
+
+async def ring_with_retries(
+    svc: Services, device: str, call_sid: str, document: str, reservation_id: str, ring_s: float
+) -> str:
+    """`ring_device`, retrying a transient API error a few times within about a second."""
+    for attempt in range(DEVICE_TRIES):
+        try:
+            return await ring_device(
+                svc, device, call_sid, document, reservation_id=reservation_id, ring_s=ring_s
+            )
+        except REST_ERRORS as exc:
+            if attempt + 1 == DEVICE_TRIES or not transient(exc):
+                raise
+            log.info("device ring failed; retrying", device=device, error=str(exc))
+            await asyncio.sleep(DEVICE_RETRY_S * 2**attempt * (0.5 + random.random() / 2))
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+async def ring_device(
+    svc: Services,
+    device: str,
+    call_sid: str,
+    document: str,
+    reservation_id: str = "",
+    ring_s: float = DEVICE_RING_S,
+) -> str:
+    """Ring the agent's device with `document`, watched by its status callback: the leg's
+    sid; a TwilioRestException (or a transport error) if refused."""
     session = await svc.calls.get(call_sid)
     caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
-    leg = await svc.rest(lambda c: c.calls.create(to=device, from_=caller_id, twiml=document))
+    status = f"{svc.urls.base}/voice/agent/status?res={reservation_id}"
+    leg = await svc.rest(
+        lambda c: c.calls.create(
+            to=device,
+            from_=caller_id,
+            twiml=document,
+            status_callback=status,
+            status_callback_event=offers.LEG_EVENTS,
+            timeout=int(ring_s),
+        )
+    )
     return str(leg.sid)
 
 
 async def connected(svc: Services, agent: str, call_sid: str) -> bool:
-    """The device rings into the call: CONNECT is recorded and the console shows the call.
+    """The device is being rung into the call: the console shows the call.
 
     False when the call is no longer pending on the agent: ringing the device took longer
-    than `PENDING_CONNECT_TIMEOUT_S`, so routing put the call back, or the caller hung up.
+    than routing waits for it, so routing put the call back, or the caller hung up. An
+    agent-first callback has no queue bridge to wait for: its CONNECT is recorded now.
     """
-    if not await svc.router.confirm(call_sid, agent):
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    call = json.loads(raw) if raw else {}
+    if call.get("agent") != agent or not call.get("pending"):
+        return False
+    if is_callback(call_sid) and not await svc.router.confirm(call_sid, agent):
         return False
     if not is_callback(call_sid):
         await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
@@ -286,10 +359,30 @@ async def connected(svc: Services, agent: str, call_sid: str) -> bool:
 
 async def hang_up_leg(svc: Services, leg: str) -> None:
     """End the device's call of a connection routing no longer holds, before it bridges."""
+    await offers.hang_up(svc, leg)
+
+
+async def not_rung(svc: Services, agent: str, call_sid: str, device: str, exc: Exception) -> str:
+    """Twilio did not ring the device: the caller goes back; what to tell the agent."""
+    if offers.device_error(exc):
+        told = await give_back(svc, agent, call_sid, device)
+        back_s = svc.registry.current.agents[agent].device_retry_s
+        with contextlib.suppress(RoutingError):  # arm the break's cool-down
+            await svc.router.set_break(agent, DEVICE_UNREACHABLE, back_after_s=back_s)
+        return told
+    if is_callback(call_sid):
+        await callback_dial.hand_back(svc, call_sid)
     try:
-        await svc.rest(lambda c: c.calls(leg).update(status="completed"))
-    except TwilioRestException as exc:  # already ended: that is what we wanted
-        log.info("agent leg already ended", leg=leg, code=exc.code)
+        offered = await svc.router.put_back(call_sid, agent, "unreached")
+    except RoutingError:
+        return f"{device} could not be rung, and the caller has hung up"
+    await forget_call(svc, agent, call_sid)
+    await offers.dispatch_offers(svc, offered)
+    await offers.return_caller(svc, call_sid)
+    return (
+        f"Twilio could not be reached to ring {device}, so the call went back to the queue"
+        " in its place; you stay available"
+    )
 
 
 async def give_back(svc: Services, agent: str, call_sid: str, device: str) -> str:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import twiml
+from ivr import offers, twiml
 from ivr.call import CallSession
 from ivr.menu import Language
 from ivr.prompts import Localized, pick
@@ -242,8 +242,7 @@ async def hold(request: Request) -> Response:
     session = await svc.calls.get(sid)
     position = await svc.router.position(sid)
     if session is None or position is None:
-        response.pause(length=1)  # being connected, or state is catching up: keep the line quiet
-        return Response(twiml.render(response), media_type="application/xml")
+        return Response(twiml.render(await connecting(svc, session)), media_type="application/xml")
     config = svc.config_for(session.config_version)
     queue = config.queues.get(position.queue) or QueueConfig()
     language = (
@@ -253,6 +252,9 @@ async def hold(request: Request) -> Response:
     w = Waiting(svc, session, queue, language, response, position.queue)
     if closed(svc, queue):
         return Response(twiml.render(await close(w)), media_type="application/xml")
+    apology = await offers.put_back_apology(svc, sid, session.language)
+    if apology:  # an agent's leg failed before the bridge: the caller kept their place
+        w.say(apology)
     state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
     await announce(w, state, position.position, position.waited_s)
     periodic(w, state, position.waited_s)
@@ -260,6 +262,26 @@ async def hold(request: Request) -> Response:
     await svc.redis.hset(svc.keys.hold(sid), mapping=state.dump())  # type: ignore[arg-type]
     await svc.redis.expire(svc.keys.hold(sid), svc.settings.session_ttl_s)
     return Response(twiml.render(response), media_type="application/xml")
+
+
+CONNECTING_PAUSE_S = 3
+"""While the caller is being put through, the hold loop says so, then looks again soon."""
+
+
+async def connecting(svc: Services, session: CallSession | None) -> VoiceResponse:
+    """For a caller an agent has accepted but not yet bridged (or whose state is catching
+    up): a short word, never only silence, and a prompt look again (the bridge interrupts
+    it; a leg that failed meanwhile leaves the next fetch to apologise)."""
+    from ivr.connect import CONNECTING  # connect imports this module's estimate
+
+    response = VoiceResponse()
+    language = session.language if session is not None else "en"
+    config = svc.config_for(session.config_version) if session is not None else None
+    said = config.languages.available.get(language) if config is not None else None
+    text = CONNECTING.get(language, CONNECTING["en"]).replace(" now", "")
+    response.say(text, language=said.say_language if said else None)
+    response.pause(length=CONNECTING_PAUSE_S)
+    return response
 
 
 routes = [Route("/voice/hold", hold, methods=["POST"])]

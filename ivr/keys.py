@@ -38,8 +38,20 @@ class Keys:
         return f"{self.prefix}:voicemails"
 
     def offers(self) -> str:
-        """Hash: reservation id -> JSON {call, agent, leg}: the agent phone we rang for it."""
+        """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
+        intent to ring the agent's device for an offer, recorded before the REST request;
+        `leg` is set once the leg's sid is known (its answer, or its status callback)."""
         return f"{self.prefix}:offers"
+
+    def ring_due(self) -> str:
+        """Sorted set: reservation id scored by when its ring request is due (Unix seconds):
+        the first try, or the retry of a transient API error (`ivr.offers.pump`)."""
+        return f"{self.prefix}:offers:due"
+
+    def answered(self, reservation_id: str) -> str:
+        """String: the call an agent accepted with this reservation on the phone (TTL), so a
+        retried `/voice/agent/answer` gets the same bridge back."""
+        return f"{self.prefix}:offers:answered:{reservation_id}"
 
     def hold(self, call_sid: str) -> str:
         """Hash: a waiting caller's hold state (announcements made, last position told)."""

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ivr import background
+from ivr import background, offers
 from ivr.app import create_app
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
@@ -60,4 +60,5 @@ def running(
         svc: Services = server.app.state.services
         svc.twilio_http_client = tw.http_client()
         tw.on_tick(lambda now: svc.run(background.tick(svc)))
+        tw.on_settle(offers.settle_hook(svc))  # rings start off the webhook path
         yield Sandbox(server, tw, svc)

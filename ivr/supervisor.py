@@ -12,11 +12,11 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from ivr import today
+from ivr import offers, today
 from ivr.errors import InvalidTransition, RoutingError
 from ivr.hold import estimate_for
 from ivr.service import Services
-from queues.agent import AgentState
+from queues.agent import BREAK, AgentState
 from queues.reprioritise import reprioritise
 
 SUPERVISOR_EVENT = "SUPERVISOR"
@@ -114,15 +114,18 @@ async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[di
     config = svc.registry.current.agents
     raws = await svc.redis.hmget(svc.keys.routing_agents(), list(config)) if config else []
     now = svc.clock.now()
+    back = await svc.router.breaks_end(list(config))
     rows = []
     for (agent, cfg), raw in zip(config.items(), raws, strict=True):
         state = AgentState.from_stored(agent, None if raw is None else json.loads(raw))
+        ends = back.get(agent) if state.state == BREAK else None
         rows.append(
             {
                 "id": agent,
                 "name": cfg.name,
                 "state": state.state,
                 "reason": state.reason,
+                "back_in_s": None if ends is None else round(max(0.0, ends - now), 1),
                 "in_state_s": round(now - state.since, 1) if state.since else None,
                 "call": state.call_sid or None,
                 "missed_today": days[agent].missed if agent in days else 0,
@@ -170,11 +173,17 @@ async def put_on_break(svc: Services, by: str, agent: str, reason: str) -> None:
 
 
 async def log_out(svc: Services, by: str, agent: str) -> None:
+    """Log an agent out, whatever holds them: a ringing offer or a call not yet bridged
+    goes back to its caller's place first (`offers.free_agent`)."""
     known_agent(svc, agent)
     try:
         await svc.router.set_offline(agent)
-    except InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
+    except InvalidTransition:
+        await offers.free_agent(svc, agent)
+        try:
+            await svc.router.set_offline(agent)
+        except InvalidTransition as exc:
+            raise HTTPException(409, str(exc)) from None
     await record(svc, by, agent=agent, reason="offline")
 
 

@@ -27,7 +27,9 @@ class EventType(StrEnum):
     """An offer not taken: `reason` reject (declined), busy (the device was busy), or
     device_unreachable (accepted in the console, but Twilio refused to ring the device), or
     connect_lost (accepted in the console, but the device was not rung in time: the
-    service died in between)."""
+    service died in between), unreached (Twilio's API failed through the ring window), or
+    noanswer / busy / failed / dropped (accepted, but the agent's leg rang out, was busy,
+    failed or hung up before the bridge: `Router.put_back`)."""
     RINGCANCELED = "RINGCANCELED"
     CONNECT = "CONNECT"
     ABANDON = "ABANDON"

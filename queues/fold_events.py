@@ -235,9 +235,12 @@ async def on_offer(batch: Batch, fields: dict[str, str], ts: int) -> None:
     await move_agent(batch, agent, "reserved", ts, queue)
 
 
-NOT_DECLINED = frozenset({"device_unreachable", "connect_lost"})
-"""REJECTED reasons where the agent declined nothing: their device could not be rung, or
-the service lost the connection (queues/lua/requeue.lua, connect_lost.lua)."""
+NOT_DECLINED = frozenset(
+    {"device_unreachable", "connect_lost", "unreached", "noanswer", "failed", "dropped"}
+)
+"""REJECTED reasons where the agent declined nothing: their device could not be rung, the
+service lost the connection, Twilio's API failed, or the accepted call's leg rang out,
+failed or dropped before the bridge (queues/lua/requeue.lua, connect_lost.lua)."""
 
 
 async def on_missed(batch: Batch, fields: dict[str, str], ts: int) -> None:

@@ -25,6 +25,8 @@ REJECT_DELAY_S = 5
 """How long an agent who rejected a call is held back from the next offer."""
 BUSY_DELAY_S = 5
 """How long an agent whose device was busy is held back from the next offer."""
+DEVICE_RETRY_S = 300
+"""Default cool-down of the break an unreachable device causes, in seconds."""
 NO_ANSWER_DELAY_S = 5
 """How long an agent who let a call ring out is held back (Asterisk retries after 5 s)."""
 NO_AGENTS_AFTER_S = 60
@@ -169,3 +171,6 @@ class AgentConfig(BaseModel):
     reject_delay_s: int = Field(default=REJECT_DELAY_S, ge=0)
     busy_delay_s: int = Field(default=BUSY_DELAY_S, ge=0)
     no_answer_delay_s: int = Field(default=NO_ANSWER_DELAY_S, ge=0)
+    device_retry_s: int | None = Field(default=DEVICE_RETRY_S, ge=1)
+    """After Twilio says the device cannot be rung, the agent's break ends on its own after
+    this long (None: only when they set themselves available)."""

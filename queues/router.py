@@ -399,11 +399,14 @@ class Router:
         return await self._offers(await self._retrying(attempt))
 
     # -- agents ---------------------------------------------------------------
-    async def _status(self, agent: str, target: str, reason: str = "", timer: str = "") -> Outcome:
+    async def _status(
+        self, agent: str, target: str, reason: str = "", timer: str = "", back_ms: int = 0
+    ) -> Outcome:
         async def attempt(layout: Layout) -> Outcome:
             self._agent_known(layout, agent)
             kl = KeyList(self.keys)
             ctx = self._context(kl, layout, agent=agent, target=target, reason=reason, timer=timer)
+            ctx["back_ms"] = back_ms
             return await self.scripts.status(kl, ctx)
 
         return await self._retrying(attempt)
@@ -416,9 +419,12 @@ class Router:
         """End wrap-up early."""
         return await self._offers(await self._status(agent, "ready"))
 
-    async def set_break(self, agent: str, reason: str = "") -> None:
-        """Go on break (not while reserved or on a call)."""
-        await self._status(agent, "break", reason)
+    async def set_break(
+        self, agent: str, reason: str = "", back_after_s: float | None = None
+    ) -> None:
+        """Go on break (not while reserved or on a call); with `back_after_s`, the break
+        ends on its own then (a `back:<agent>` timer), unless its reason changed."""
+        await self._status(agent, "break", reason, back_ms=_ms(back_after_s or 0))
 
     async def set_offline(self, agent: str) -> None:
         """Log off (not while reserved or on a call)."""
@@ -430,6 +436,17 @@ class Router:
         raw = await self.redis.hget(self.keys.routing_agents(), agent)
         return AgentState.from_stored(agent, None if raw is None else json.loads(raw))
 
+    async def breaks_end(self, agents: list[str]) -> dict[str, float | None]:
+        """When each agent's break ends on its own (a device's cool-down), Unix seconds."""
+        if not agents:
+            return {}
+        members = [f"{timers.BACK}:{agent}" for agent in agents]
+        scores = await self.redis.zmscore(self.keys.routing_timers(), members)
+        return {
+            agent: None if score is None else float(score) / 1000
+            for agent, score in zip(agents, scores, strict=True)
+        }
+
     async def _states(self, agents: list[str]) -> dict[str, AgentState]:
         if not agents:
             return {}
@@ -440,12 +457,18 @@ class Router:
         }
 
     # -- reservations -----------------------------------------------------------
-    async def accept(self, reservation_id: str, agent: str, pending: bool = False) -> Connection:
+    async def accept(
+        self,
+        reservation_id: str,
+        agent: str,
+        pending: bool = False,
+        deadline_s: float = PENDING_CONNECT_TIMEOUT_S,
+    ) -> Connection:
         """The agent answered: on call; a late, repeated or foreign accept is a ReservationError.
 
         `pending`: the agent's device is rung only now (the console), so the CONNECT
         event waits for `confirm`, and `requeue` can still put the call back. If neither
-        comes within `PENDING_CONNECT_TIMEOUT_S` (the process died), a timer puts it back.
+        comes within `deadline_s` (the process died), a timer puts it back.
         """
 
         async def attempt(layout: Layout) -> Outcome:
@@ -453,7 +476,7 @@ class Router:
             queue = json.loads(raw)["queue"] if raw else ""
             kl = KeyList(self.keys)
             ctx = self._context(kl, layout, reservation=reservation_id, pending=pending)
-            ctx["connect_ms"] = _ms(PENDING_CONNECT_TIMEOUT_S)
+            ctx["connect_ms"] = _ms(deadline_s)
             ctx.update(agent=agent, bucket={"m": kl.add(self.keys.queue_calls(queue))})
             return await self.scripts.accept(kl, ctx)
 
@@ -493,6 +516,24 @@ class Router:
 
         return await self._offers(await self._retrying(attempt))
 
+    async def put_back(self, call_sid: str, agent: str, reason: str) -> list[Reservation]:
+        """The agent's leg of a pending connection rang out, was busy, failed or dropped
+        before the bridge: the call goes back to its place as with `requeue`, and the agent
+        gets the missed-call treatment (`noanswer` counts towards `max_no_answer`; `busy`,
+        `failed`, `dropped` hold them back `busy_delay_s`). RoutingError when the call is
+        not pending on `agent`."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            if call is None:
+                raise RoutingError(f"call {call_sid} is not pending on {agent}")
+            kl = KeyList(self.keys)
+            ctx = self._requeue_context(kl, layout, call_sid, call, agent)
+            ctx.update(reason=reason, break_reason="")
+            return await self.scripts.requeue(kl, ctx)
+
+        return await self._offers(await self._retrying(attempt))
+
     def _requeue_context(
         self, kl: KeyList, layout: Layout, call_sid: str, call: dict[str, Any], agent: str
     ) -> Context:
@@ -503,10 +544,13 @@ class Router:
         return ctx
 
     async def reject(
-        self, reservation_id: str, agent: str, busy: bool = False
+        self, reservation_id: str, agent: str, busy: bool = False, reason: str = ""
     ) -> list[Reservation]:
-        """The agent declined (or its device was busy): the call goes back to its place."""
-        reason = "busy" if busy else "reject"
+        """The agent declined (or its device was busy): the call goes back to its place.
+
+        `reason` `unreached`: the device could not be rung for a fault of the API, not the
+        agent's, who is free again at once."""
+        reason = reason or ("busy" if busy else "reject")
         return await self._offers(await self._release(reservation_id, agent, reason, ""))
 
     async def _release(self, reservation_id: str, agent: str, reason: str, timer: str) -> Outcome:
@@ -595,6 +639,9 @@ class Router:
         elif kind in (timers.HOLD, timers.WRAP) and ident in layout.agents:
             target = "hold_end" if kind == timers.HOLD else "wrap_end"
             fired.offers += await self._offers(await self._status(ident, target, timer=member))
+        elif kind == timers.BACK and ident in layout.agents:
+            outcome = await self._status(ident, "break_end", DEVICE_UNREACHABLE, timer=member)
+            fired.offers += await self._offers(outcome)
         elif kind == timers.ESCALATE:
             fired.offers += await self._offers(await self._escalate(ident, member))
         elif kind == timers.MAX_WAIT:

@@ -1,5 +1,6 @@
 """Due timers: ring timeouts, hold-backs, wrap-up ends, escalation steps, max waits,
-callers nobody logged in can answer, and pending connections never confirmed.
+callers nobody logged in can answer, pending connections never confirmed, and cool-downs of
+unreachable devices.
 
 Timers are members `kind:id` of one sorted set scored by due time in ms. Any
 number of processes may run `run_timers`: each firing script claims its timer
@@ -31,6 +32,8 @@ MAX_WAIT = "wait"
 """A call's maximum wait (`wait:<call sid>`)."""
 NO_AGENTS = "empty"
 """A waiting call no logged-in agent can ever answer (`empty:<call sid>`): leave when empty."""
+BACK = "back"
+"""The end of the cool-down of an agent's "device unreachable" break (`back:<agent>`)."""
 CONNECT = "connect"
 """A pending connection (a console accept) not yet confirmed or put back (`connect:<call sid>`)."""
 

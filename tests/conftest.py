@@ -21,7 +21,7 @@ import yaml
 from twilio.request_validator import RequestValidator
 
 from callbacks.inprocess import JobRunner
-from ivr import background
+from ivr import background, offers
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
@@ -164,6 +164,7 @@ def fixture_tw(server: LiveServer, clock: ManualClock) -> Iterator[Emulator]:
         svc = server.app.state.services
         svc.twilio_http_client = emulator.http_client()
         emulator.on_tick(lambda now: svc.run(background.tick(svc)))
+        emulator.on_settle(offers.settle_hook(svc))  # rings start off the webhook path
         yield emulator
 
 

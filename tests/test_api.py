@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -231,9 +232,12 @@ def test_a_device_rung_after_routing_gave_up_is_hung_up_not_bridged(
     her device's call is hung up before it can bridge, and the accept answers 410."""
     ring_device = console.ring_device
 
-    async def slow_ring(svc: Services, device: str, call_sid: str, document: str) -> str:
-        leg = await ring_device(svc, device, call_sid, document)
-        clock.advance(PENDING_CONNECT_TIMEOUT_S)  # as if Twilio took this long to answer
+    async def slow_ring(
+        svc: Services, device: str, call_sid: str, document: str, **watch: Any
+    ) -> str:
+        leg = await ring_device(svc, device, call_sid, document, **watch)
+        # As if Twilio took this long to answer: past billing's ring timeout and the grace.
+        clock.advance(20 + console.DEVICE_DEADLINE_GRACE_S)
         await offers.dispatch(svc, await svc.router.run_due())
         return leg
 

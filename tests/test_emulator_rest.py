@@ -202,3 +202,50 @@ def test_inbound_sms_reply_goes_to_outbox(app: CannedApp, tw: Emulator) -> None:
     assert hit.params["MessageSid"].startswith("SM") and hit.params["NumMedia"] == "0"
     assert (reply.to, reply.from_, reply.body) == (CALLER, BUSINESS, "You are unsubscribed")
     assert tw.sms_to(CALLER) == [reply]
+
+
+def test_injected_errors_last_their_window_and_change_nothing(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """fail_rest(503, seconds=5): requests fail with Twilio's 20503 and ring nothing; after
+    five simulated seconds the API works again."""
+    app.route("/outbound", twiml("<Pause length='1'/>"))
+    tw.fail_rest(503, seconds=5)
+    with pytest.raises(TwilioRestException) as refused:
+        client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
+    assert (refused.value.status, refused.value.code) == (503, 20503)
+    tw.advance(1)
+    assert tw.device(AGENT).calls == [] and tw.rest_failures == 1
+    tw.advance(4)
+    client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
+    tw.advance(1)
+    assert tw.device(AGENT).ringing is not None
+
+
+def test_an_applied_fault_carries_the_request_out_and_loses_its_answer(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """fail_rest(504, count=1, applied=True): the call is created and rings, the client
+    gets a 504, and calls.list finds the call by its destination."""
+    app.route("/outbound", twiml("<Pause length='1'/>"))
+    tw.fail_rest(504, count=1, applied=True)
+    with pytest.raises(TwilioRestException) as lost:
+        client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
+    assert lost.value.status == 504
+    tw.advance(1)
+    ringing = tw.device(AGENT).ringing
+    assert ringing is not None
+    (listed,) = client.calls.list(to=AGENT)
+    assert (listed.sid, listed.status) == (ringing.sid, "ringing")
+    assert client.calls.list(to="client:nobody") == []
+
+
+def test_a_device_set_to_fail_ends_its_calls_failed(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """Device.auto = 'fail' (an unregistered softphone): the call ends failed."""
+    app.route("/outbound", twiml("<Pause length='1'/>"))
+    tw.device(AGENT).auto = "fail"
+    call = client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
+    tw.advance(1)
+    assert client.calls(call.sid).fetch().status == "failed"

@@ -1071,3 +1071,70 @@ async def test_move_keeps_the_arrival_time_and_priority(
     enters = await events(aredis, EventType.ENTERQUEUE)
     assert [e["queue"] for e in enters] == ["a", "b"]
     assert enters[1]["priority"] == "7" and int(enters[1]["wait_ms"]) == 40_000
+
+
+@pytest.mark.parametrize(
+    ("reason", "missed"),
+    [
+        pytest.param("noanswer", 1, id="rang-out-counts-as-missed"),
+        pytest.param("dropped", 0, id="dropped-is-held-back"),
+    ],
+)
+async def test_put_back_gives_the_missed_call_treatment_not_a_break(
+    setup: Setup, aredis: aioredis.Redis, reason: str, missed: int
+) -> None:
+    """A pending accept whose leg ended before the bridge: the call goes back in its place
+    and the agent is held back (available, not listed), never on break."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await accepted_in_console(router, "c", "ann")
+    assert await router.put_back("c", "ann", reason) == []
+    ann = await router.agent_state("ann")
+    assert (ann.state, ann.held, ann.missed, ann.calls) == ("available", True, missed, 0)
+    assert [p.call_sid for p in await router.queue_snapshot("billing")] == ["c"]
+    (put_back,) = await events(aredis, EventType.REJECTED)
+    assert (put_back["agent"], put_back["reason"]) == ("ann", reason)
+    with pytest.raises(RoutingError):
+        await router.put_back("c", "ann", reason)  # no longer pending on her
+
+
+async def test_put_back_past_the_no_answer_limit_is_a_missed_calls_break(setup: Setup) -> None:
+    """A leg that rings out with the agent at their no-answer limit: break "missed calls"."""
+    spec = {"skills": {"billing": 1}, "max_no_answer": 1}
+    router = await setup(BILLING, {"ann": spec})
+    await accepted_in_console(router, "c", "ann")
+    await router.put_back("c", "ann", "noanswer")
+    ann = await router.agent_state("ann")
+    assert (ann.state, ann.reason) == ("break", "missed calls")
+
+
+async def test_a_break_with_a_cool_down_ends_on_its_own_unless_its_reason_changed(
+    setup: Setup, clock: ManualClock
+) -> None:
+    """set_break(reason, back_after_s) ends by its timer; a break with another reason by
+    then is left alone."""
+    router = await setup(BILLING, {"ann": {"billing": 1}, "bob": {"billing": 1}})
+    await router.set_available("ann")
+    await router.set_available("bob")
+    await router.set_break("ann", "device unreachable", back_after_s=60)
+    await router.set_break("bob", "device unreachable", back_after_s=60)
+    await router.set_break("bob", "lunch")
+    clock.advance(59)
+    await router.run_due()
+    assert (await router.agent_state("ann")).state == "break"
+    clock.advance(1)
+    await router.run_due()
+    assert (await router.agent_state("ann")).state == "available"
+    bob = await router.agent_state("bob")
+    assert (bob.state, bob.reason) == ("break", "lunch")
+
+
+async def test_an_offer_the_api_never_rang_is_released_without_holding_the_agent_back(
+    setup: Setup,
+) -> None:
+    """reject(reason="unreached"): the call goes back and the agent may take it at once."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    (again,) = await router.reject(entry.reservation.id, "ann", reason="unreached")
+    assert (again.call_sid, again.agent) == ("c", "ann")

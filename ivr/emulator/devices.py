@@ -8,7 +8,7 @@ from typing import Protocol
 from ivr.emulator.calls import Call, Utterance
 from ivr.errors import EmulatorError
 
-AUTO_POLICIES = frozenset({"answer", "reject", "busy", "no-answer", "machine"})
+AUTO_POLICIES = frozenset({"answer", "reject", "busy", "no-answer", "machine", "fail"})
 REJECT_STATUS = "busy"
 """A declined call ends `busy`, the status Twilio gives a SIP 603 Decline."""
 
@@ -52,6 +52,8 @@ class Device:
             return
         if self.auto in ("answer", "machine"):
             self.switch.answer(call, "human" if self.auto == "answer" else "machine_start")
+        elif self.auto == "fail":  # e.g. a softphone that is not registered
+            self.switch.refuse(call, "failed")
         else:
             self.switch.refuse(call, REJECT_STATUS if self.auto == "reject" else "busy")
 

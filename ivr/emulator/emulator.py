@@ -61,6 +61,7 @@ class Emulator:
         self._board.switch = self
         self._sms = Messaging(self._board)
         self._hooks: list[Callable[[float], None]] = []
+        self._settle_hooks: list[Callable[[], bool]] = []
         self._loop_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -110,6 +111,25 @@ class Emulator:
     @status_callbacks_out_of_order.setter
     def status_callbacks_out_of_order(self, value: bool) -> None:
         self._board.status_callbacks_out_of_order = value
+
+    def fail_rest(
+        self,
+        status: int = 503,
+        code: int | None = None,
+        *,
+        seconds: float | None = None,
+        count: int | None = None,
+        applied: bool = False,
+    ) -> None:
+        """Answer REST requests with HTTP `status` (Twilio `code`) for the next `seconds`
+        of simulated time and/or the next `count` requests; they have no effect, unless
+        `applied`: then they are carried out and only their answer is the error."""
+        self._board.faults.add(status, code, seconds, count, applied)
+
+    @property
+    def rest_failures(self) -> int:
+        """How many REST requests were answered with an injected error so far."""
+        return self._board.faults.failed
 
     @property
     def say_seconds_per_word(self) -> float:
@@ -222,6 +242,12 @@ class Emulator:
         """Call `fn(now)` after every clock step (steps are at most `tick_s` apart then)."""
         self._hooks.append(fn)
 
+    def on_settle(self, fn: Callable[[], bool]) -> None:
+        """Call `fn()` whenever nothing is left to run at this instant; `fn` returns whether
+        it did something (for example waited for the app's background REST requests), and
+        the emulator then runs what that brought before the clock moves."""
+        self._settle_hooks.append(fn)
+
     def advance(self, seconds: float) -> None:
         """Move the clock forward, running every event due on the way in time order."""
         self.advance_until(lambda: False, seconds)
@@ -277,7 +303,7 @@ class Emulator:
         while True:
             ran = self._board.drain() + self._board.scheduler.run_due()
             total += ran
-            if not ran:
+            if not ran and not any([hook() for hook in self._settle_hooks]):
                 break
             if total > MAX_EVENTS_PER_INSTANT:
                 raise EmulatorError("too many events at one instant: is there a redirect loop?")

@@ -50,7 +50,8 @@ class EmulatorHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no t
         allow_redirects: bool = False,
     ) -> Response:
         try:
-            status, body = self._api.handle(method.upper(), uri, dict(data or {}), auth)
+            fields = dict(data or {}) | dict(params or {})  # a list's filters are in the query
+            status, body = self._api.handle(method.upper(), uri, fields, auth)
         except RestError as exc:
             status, body = exc.status, exc.payload()
         return Response(status, json.dumps(body), JSON_HEADERS)
@@ -67,6 +68,7 @@ class Api:
     def handle(
         self, method: str, uri: str, data: dict[str, Any], auth: tuple[str, str] | None
     ) -> tuple[int, dict[str, Any]]:
+        self.board.faults.check()
         if auth != (self.board.account_sid, self.auth_token):
             raise RestError(401, 20003, "Authenticate")
         path = "/" + uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
@@ -74,20 +76,37 @@ class Api:
         if match is None or match["account"] != self.board.account_sid:
             raise RestError(404, 20404, f"The requested resource {path} was not found")
         if match["kind"] == "Messages":
-            return self.messages(method, match["sid"], data)
-        return self.calls(method, match["sid"], data)
+            answer = self.messages(method, match["sid"], data)
+        else:
+            answer = self.calls(method, match["sid"], data)
+        self.board.faults.check(applied=True)  # carried out, but the answer is lost
+        return answer
 
     def calls(
         self, method: str, sid: str | None, data: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         if sid is None and method == "POST":
             return 201, call_resource(self.create_call(data))
+        if sid is None:
+            return 200, {"calls": self.list_calls(data), "next_page_uri": None, "page": 0}
         call = self.board.calls.get(sid or "")
         if call is None:
             raise RestError(404, 20404, f"The requested resource Call {sid} was not found")
         if method == "POST":
             self.update_call(call, data)
         return 200, call_resource(call)
+
+    def list_calls(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """`calls.list(to=, from_=, status=)`, newest first (one page: no paging)."""
+        wanted = {"to": _text(data, "To"), "from_": _text(data, "From")}
+        status = _text(data, "Status")
+        found = [
+            call
+            for call in list(self.board.calls.values())
+            if all(not value or getattr(call, name) == value for name, value in wanted.items())
+            and (not status or call.status == status)
+        ]
+        return [call_resource(call) for call in reversed(found)]
 
     def create_call(self, data: dict[str, Any]) -> Call:
         to, from_ = _text(data, "To"), _text(data, "From")

@@ -19,6 +19,7 @@ from ivr.emulator.devices import Device, Switch
 from ivr.emulator.interpreter import EmulatorBug, Interpreter
 from ivr.emulator.process import HungUp, Redirected, Runner, Step
 from ivr.emulator.queues import DEFAULT_MAX_SIZE, Dequeuer, Queue
+from ivr.emulator.rest_faults import RestFaults
 from ivr.emulator.scheduler import Event, Scheduler
 from ivr.emulator.webhooks import Reply, Webhooks, check_callback
 from ivr.errors import EmulatorError, TwiMLError
@@ -60,6 +61,7 @@ class Switchboard:
         self.pending: list[EmulatorError] = []
         self.replay_webhooks = False
         self.status_callbacks_out_of_order = False
+        self.faults = RestFaults(clock)
         self.say_seconds_per_word = SAY_SECONDS_PER_WORD
         self.default_play_seconds = PLAY_SECONDS
         self.play_durations: dict[str, float] = {}

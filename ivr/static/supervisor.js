@@ -50,7 +50,8 @@ function render() {
 }
 
 function agentRow(a) {
-  const state = a.reason ? `${a.state.replace("_", " ")} (${a.reason})` : a.state.replace("_", " ");
+  const back = a.back_in_s != null ? `, back in ${Math.ceil(a.back_in_s / 60)} min` : "";
+  const state = a.reason ? `${a.state.replace("_", " ")} (${a.reason}${back})` : a.state.replace("_", " ");
   const row = cells(el("tr", null, { "data-agent": a.id }), [
     `${a.name} (${a.id})`, state, "", a.call || "–", a.handled_today, a.missed_today]);
   row.children[1].className = "agent-state";

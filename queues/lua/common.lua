@@ -267,13 +267,26 @@ local function complete_call(sid, c, kind)
   jput(AGENTS, id, a)
 end
 
+-- The missed-call treatment of agent `id` whose leg for a call ended before the bridge
+-- (`reason` noanswer counts towards max_no_answer; anything else holds them back busy_ms):
+-- available (held back, or ready at once: returns true) or, past the limit, not available
+-- (the caller then puts them on break "missed calls").
+local function missed_treatment(id, a, reason)
+  local acfg = acfg_of(id)
+  local delay = acfg.busy_ms
+  if reason == 'noanswer' then a.missed = a.missed + 1; delay = acfg.no_answer_ms end
+  if a.missed >= acfg.max_no_answer then a.state = 'break'; return false end
+  make_available(id, a, delay)
+  return delay <= 0
+end
+
 -- Put back call `sid`, connected but still pending on agent `id` (accept.lua with
 -- `pending`), whose agent's device was never rung: the call returns to bucket `b` as it
 -- was (same packed score, so its place; its escalation and max-wait timers at their old
 -- due times), REJECTED with `reason` is written (there is no CONNECT to undo), the agent
--- goes on break `break_reason` with its answered-calls count restored, and the call is
--- offered to the next agent. Used by requeue.lua and connect_lost.lua. Returns the
--- call's position.
+-- goes on break `break_reason` with its answered-calls count restored (with break_reason
+-- "", the missed-call treatment instead), and the call is offered to the next agent.
+-- Used by requeue.lua and connect_lost.lua. Returns the call's position.
 local function requeue_pending(sid, c, b, id, reason, break_reason)
   local p = c.pending
   redis.call('ZADD', KEYS[b.m], c.score, sid)
@@ -287,11 +300,16 @@ local function requeue_pending(sid, c, b, id, reason, break_reason)
                     reason = reason})
   local a = jget(AGENTS, id)
   a.calls = a.calls - 1
-  a.state = 'break'; a.reason = break_reason; a.listed = 0; a.res = ''; a.call = ''
-  a.since = NOW; a.missed = 0
-  set_staffed(id, false)
+  local ready = false
+  if break_reason == '' then ready = missed_treatment(id, a, reason) end
+  if a.state ~= 'available' then
+    a.state = 'break'; a.reason = break_reason ~= '' and break_reason or 'missed calls'
+    a.listed = 0; a.res = ''; a.call = ''; a.since = NOW; a.missed = 0
+    set_staffed(id, false)
+  end
   agent_status(id, a)
-  jput(AGENTS, id, a)
   offer_call(sid, c, b, id, true)
+  if ready then take_or_list(id, a) end
+  jput(AGENTS, id, a)
   return redis.call('ZRANK', KEYS[b.m], sid) + 1
 end

@@ -3,7 +3,8 @@
 -- many consecutive no-answers.
 -- KEYS: the fixed keys of common.lua, then the agent's bucket and staffed keys and the
 --       call's bucket keys.
--- ARGV[1]: {now, version, res, rnd, reservation, agent, reason: reject|busy|noanswer,
+-- ARGV[1]: {now, version, res, rnd, reservation, agent,
+--           reason: reject|busy|noanswer|unreached (the API failed: no hold-back),
 --           timer ("" or the ring timer to claim), step (the call's step as read),
 --           entries, staffed, bucket: {q, w, a, m}}
 -- Returns JSON {status: released|gone, offers}; errors RESERVATION, RETRY.
@@ -36,7 +37,8 @@ if ctx.reason == 'noanswer' then
 else
   emit('REJECTED', {call = sid, agent = id, queue = r.queue, ring_ms = ring_ms,
                     reason = ctx.reason})
-  delay = (ctx.reason == 'busy') and acfg.busy_ms or acfg.reject_ms
+  delay = acfg.reject_ms
+  if ctx.reason == 'busy' then delay = acfg.busy_ms elseif ctx.reason == 'unreached' then delay = 0 end
 end
 local ready = false
 if a.missed >= acfg.max_no_answer then

@@ -7,6 +7,8 @@
 -- (common.lua's requeue_pending does all of this; connect_lost.lua shares it.)
 -- KEYS: the fixed keys of common.lua, then the agent's bucket and staffed keys and the
 --       call's bucket keys.
+-- With break_reason "" (Router.put_back: the agent's leg rang out, was busy, failed or
+-- dropped before the bridge) the agent gets the missed-call treatment instead of a break.
 -- ARGV[1]: {now, version, res, rnd, call, agent, reason (event), break_reason,
 --           step (the call's step as read), entries, staffed, bucket: {q, w, a, m}}
 -- Returns JSON {status: requeued, position, offers}; errors ROUTING (the call is not
