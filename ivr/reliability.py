@@ -41,7 +41,7 @@ from ivr.emulator.calls import Call
 from ivr.emulator.devices import Device
 from ivr.emulator.faults import FaultyHttpClient, faulty_device, inject
 from ivr.errors import EmulatorError, RoutingError, StoreError
-from ivr.faults import AT_ARRIVAL, STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
+from ivr.faults import AT_ARRIVAL, PROFILES, STORE_DOWN_S, FaultPlan, Happening, ProcessKilled
 from ivr.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.liveserver import LiveServer
 from ivr.sandbox import BUSINESS
@@ -91,7 +91,9 @@ class Report:
 
 def replay_command(args: Any, kinds: tuple[str, ...]) -> str:
     """The one line that runs this seed again."""
-    parts = ["ivr", "simulate", "--faults", ",".join(kinds) or "none", "--seed", str(args.seed)]
+    named = [name for name, members in PROFILES.items() if set(members) == set(kinds)]
+    spec = named[0] if named else ",".join(kinds)
+    parts = ["ivr", "simulate", "--faults", spec, "--seed", str(args.seed)]
     for name in ("minutes", "arrivals_per_hour", "agents", "aht", "patience", "callback_prob"):
         value = getattr(args, name, None)
         if value:

@@ -7,11 +7,10 @@ import io
 
 import pytest
 
-from ivr import faults, hold, offers, reliability, simulate
+from ivr import faults, hold, reliability, simulate
+from ivr.emulator.rest import Api
 from ivr.reliability import Report
-from ivr.service import Services
 from ivr.settings import Settings
-from queues.reservation import Reservation
 
 PASSING = {
     "ring-out": (1, 2),
@@ -60,12 +59,8 @@ def test_fault_kind_leaves_no_one_stranded(settings: Settings, kind: str, seed: 
 
 
 def test_agent_never_rung_is_caught(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A deliberate bug, offers that never ring the agent, breaks the agent and wait checks."""
-
-    async def never_rings(svc: Services, offer: Reservation) -> None:
-        return None
-
-    monkeypatch.setattr(offers, "ring", never_rings)
+    """A deliberate bug, Twilio taking each ring request and never placing the call, is caught."""
+    monkeypatch.setattr(Api, "launch", lambda self, call: None)
     report = run(settings, "none", minutes=3)
     invariants = {b.invariant for b in report.breaches}
     assert "agent without a live leg" in invariants
