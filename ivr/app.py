@@ -34,7 +34,7 @@ from ivr.reload import ConfigRegistry
 from ivr.reports import routes as reports_routes
 from ivr.service import Services, services
 from ivr.settings import Settings
-from ivr.store import EmbeddedStore, async_client
+from ivr.store import STORE_ERRORS, EmbeddedStore, async_client
 
 log = logs.get(__name__)
 
@@ -138,6 +138,6 @@ def create_app(
         exception_handlers={
             WebhookError: webhook_error,
             HTTPException: http_error,
-            **dict.fromkeys(fallback.STORE_ERRORS, fallback.store_down),
+            **dict.fromkeys(STORE_ERRORS, fallback.store_down),
         },
     )

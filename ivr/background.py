@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from callbacks import surveys
 from ivr import logs, offers
 from ivr.service import Services
+from ivr.store import STORE_ERRORS
 from queues import metrics
 
 log = logs.get(__name__)
@@ -35,13 +37,53 @@ async def tick(svc: Services, ring: bool = True) -> None:
     await surveys.consume(svc)
 
 
+class Outage:
+    """A store outage as the loops see it: logged once when it starts and once when it
+    ends, not as a stack trace on every pass while the store is down."""
+
+    def __init__(self, loop: str) -> None:
+        self.loop = loop
+        self.since: float | None = None
+
+    def down(self, exc: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("store unreachable: background work waits", loop=self.loop, error=str(exc))
+
+    def up(self) -> None:
+        if self.since is not None:
+            down_s = round(time.monotonic() - self.since, 1)
+            log.info("store back: background work resumes", loop=self.loop, down_s=down_s)
+            self.since = None
+
+
+async def guarded_tick(svc: Services, outage: Outage, ring: bool = True) -> float | None:
+    """One pass of the timer loop; the next timer's due time. Errors are logged, never
+    raised: the loop (and the emulator's clock hook in tests) outlives a store outage."""
+    try:
+        await tick(svc, ring=ring)
+        due = await svc.router.next_due()
+    except STORE_ERRORS as exc:
+        outage.down(exc)
+        return None
+    except Exception:  # the loop must outlive any one bad timer
+        log.exception("background tick failed")
+        return None
+    outage.up()
+    return due
+
+
 async def ring_loop(svc: Services, stop: asyncio.Event) -> None:
     """Ring agents as their rings fall due, apart from the timers: a slow API must not
     hold up ring timeouts and wrap-up ends."""
+    outage = Outage("ring")
     while not stop.is_set():
         try:
             await offers.pump(svc)
-        except Exception:  # the loop must outlive any one bad ring or store hiccup
+            outage.up()
+        except STORE_ERRORS as exc:
+            outage.down(exc)
+        except Exception:  # the loop must outlive any one bad ring
             log.exception("ringing agents failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=TIMER_POLL_S)
@@ -60,13 +102,9 @@ async def run(svc: Services, stop: asyncio.Event) -> None:
 
 
 async def _tick_loop(svc: Services, stop: asyncio.Event) -> None:
+    outage = Outage("timers")
     while not stop.is_set():
-        try:
-            await tick(svc, ring=False)
-            due = await svc.router.next_due()
-        except Exception:  # the loop must outlive any one bad timer or store hiccup
-            log.exception("background tick failed")
-            due = None
+        due = await guarded_tick(svc, outage, ring=False)
         delay = TIMER_POLL_S if due is None else min(TIMER_POLL_S, max(0.0, due - svc.clock.now()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)

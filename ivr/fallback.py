@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import redis.exceptions
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -36,7 +35,6 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import logs, twiml
 from ivr.config import Config
-from ivr.errors import StoreError
 from ivr.prompts import Localized, PromptItem, pick
 from ivr.security import query_int, verified_form
 from ivr.service import services
@@ -45,9 +43,6 @@ from queues.models import DEFAULT_HOLD_MUSIC
 
 log = logs.get(__name__)
 XML = "application/xml"
-STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
-"""A store that is down, restarting, loading its data or too slow (`BusyLoadingError` is a
-`ConnectionError`)."""
 WEBHOOK_PREFIXES = ("/voice/", "/sms/")
 """Paths Twilio requests, each signature-checked."""
 HOLD_ROUNDS = 3
@@ -63,6 +58,7 @@ LEGS: dict[str, Leg] = {
     "/voice/transfer": "caller",
     "/voice/fallback": "caller",
     "/voice/queue/exit": "caller",
+    "/voice/queue/rejoin": "caller",
     "/voice/callback/keep": "caller",
     "/voice/callback/menu": "caller",
     "/voice/callback/number": "caller",

@@ -46,6 +46,10 @@ from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
+"""What a store that is down, restarting or still loading its AOF raises (refused, reset,
+timed out, `BusyLoadingError`): degraded answers and paused background work, not 500s."""
+
 EMBEDDED_START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 """How long a server (ours, or an orphan) may take to shut down cleanly."""

@@ -21,6 +21,14 @@ def go_available(server: LiveServer, *agents: str) -> None:
         svc.run(offers.dispatch_offers(svc, offered))
 
 
+def on_break(server: LiveServer, *agents: str) -> None:
+    """The agents are logged in but on break: callers they could answer wait for them."""
+    go_available(server, *agents)
+    svc = services_of(server)
+    for agent in agents:
+        svc.run(svc.router.set_break(agent, "lunch"))
+
+
 def state(server: LiveServer, agent: str) -> AgentState:
     svc = services_of(server)
     return svc.run(svc.router.agent_state(agent))

@@ -25,8 +25,9 @@ from ivr import background, offers
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.liveserver import LiveServer
+from ivr.service import Services
 from ivr.settings import Settings
-from ivr.store import EmbeddedStore, sync_client
+from ivr.store import STORE_ERRORS, EmbeddedStore, sync_client
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = ROOT / "config"
@@ -161,11 +162,27 @@ def fixture_tw(server: LiveServer, clock: ManualClock) -> Iterator[Emulator]:
             voice_status_callback="/voice/status",
             sms_url="/sms/incoming",
         )
-        svc = server.app.state.services
-        svc.twilio_http_client = emulator.http_client()
-        emulator.on_tick(lambda now: svc.run(background.tick(svc)))
-        emulator.on_settle(offers.settle_hook(svc))  # rings start off the webhook path
+        wire(emulator, server)
         yield emulator
+
+
+async def tick_unless_store_down(svc: Services, outage: background.Outage) -> None:
+    """The app's timers, as its loop runs them: a store outage pauses them (any other error
+    fails the test)."""
+    try:
+        await background.tick(svc)
+    except STORE_ERRORS as exc:
+        outage.down(exc)
+
+
+def wire(tw: Emulator, server: LiveServer) -> None:
+    """Put the emulator in front of the app: its REST transport, the app's timers on the
+    emulator's clock, and the app's rings under way landing before time moves on."""
+    svc = server.app.state.services
+    svc.twilio_http_client = tw.http_client()
+    outage = background.Outage("emulator clock")
+    tw.on_tick(lambda now: svc.run(tick_unless_store_down(svc, outage)))
+    tw.on_settle(offers.settle_hook(svc))  # rings start off the webhook path
 
 
 # -- scheduled jobs and surveys (callbacks/) ------------------------------------------

@@ -33,8 +33,8 @@ from ivr.fallback import LEGS, ROUND
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
 from ivr.settings import Settings
-from tests.agents import go_available
-from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio
+from tests.agents import go_available, on_break
+from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio, wire
 from tests.test_connect_e2e import billing_caller
 from tests.test_webhooks import call_form, english_main_menu, press
 from tests.test_webhooks_fuzz import context_of
@@ -225,6 +225,7 @@ def test_the_service_recovers_when_the_store_comes_back(
 ) -> None:
     """Kill and restart the store: calls in progress and routing state are still there, and
     the webhooks answer as before, with no restart of the web process."""
+    on_break(live, "alice")  # logged in: the waiting caller is told their place
     menu = english_main_menu(phone, IN_MENU)
     press(phone, english_main_menu(phone, QUEUED), "2", QUEUED)
     store.kill()
@@ -264,7 +265,8 @@ def test_through_a_store_restart_no_caller_is_stranded(
     is back, the waiting caller is answered by the next free agent."""
     with Emulator(live.url, public_base_url=PUBLIC_BASE, auth_token=AUTH_TOKEN, clock=clock) as tw:
         tw.add_number(BUSINESS, voice_url="/voice/incoming", voice_status_callback="/voice/status")
-        live.app.state.services.twilio_http_client = tw.http_client()
+        wire(tw, live)
+        on_break(live, "alice")  # logged in: the waiting caller is told their place
         waiting = billing_caller(tw)
         waiting.hears("You are next in line.")
         store.kill()

@@ -12,7 +12,7 @@ from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
-from tests.agents import go_available, services_of
+from tests.agents import go_available, on_break, services_of
 from tests.conftest import BUSINESS
 from tests.test_connect_e2e import billing_caller, events
 
@@ -46,14 +46,6 @@ def test_announcements_follow_the_schedule_with_an_estimate(
     assert len(told) >= 4
     gaps = [b - a for a, b in zip(told, told[1:], strict=False)]
     assert all(45 <= gap <= 65 for gap in gaps), gaps
-
-
-def on_break(server: LiveServer, *agents: str) -> None:
-    """The agents are logged in but on break: callers they could answer wait for them."""
-    go_available(server, *agents)
-    svc = services_of(server)
-    for agent in agents:
-        svc.run(svc.router.set_break(agent, "lunch"))
 
 
 def test_no_estimate_is_spoken_when_nobody_is_staffed(tw: Emulator, server: LiveServer) -> None:
