@@ -33,12 +33,12 @@ def ivr_call(config_dir: Path, script: str, *args: str) -> subprocess.CompletedP
     [
         pytest.param(
             "1\n3\n",
-            ["[en-GB] For billing, press 1", "(on hold)", "You are next in line."],
+            ["[en-GB] For billing, press 1", "(on hold)", "Please stay on the line."],
             id="en",
         ),
         pytest.param(
             "2\nsay saya perlukan sokongan\n",
-            ["[ms-MY] Untuk bil, tekan 1", "(on hold)", "Anda pemanggil seterusnya."],
+            ["[ms-MY] Untuk bil, tekan 1", "(on hold)", "Sila kekal dalam talian."],
             id="ms",
         ),
         pytest.param(
