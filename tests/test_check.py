@@ -553,19 +553,22 @@ def test_every_overflow_target_at_every_trigger_is_accepted(
     assert [p for p in problems_of(config_dir) if p.severity == "error"] == []
 
 
-def thai_billing_nobody(target: Path) -> Path:
-    """The sample config as shipped before: Chai, the only Thai speaker, has no billing skill."""
+def strict_billing(target: Path) -> Path:
+    """The sample config with billing asking for the caller's language at every step (as
+    shipped before): nobody has both Thai and billing."""
     from tests.conftest import SAMPLE_CONFIG
 
     shutil.copytree(SAMPLE_CONFIG, target)
-    edit(target / "agents.yaml", "billing: 2, en: 4, th: 5", "en: 4, th: 5")
+    queues = target / "queues.yaml"
+    lines = queues.read_text("utf-8").splitlines(keepends=True)
+    queues.write_text("".join(x for x in lines if "language_required" not in x), "utf-8")
     return target
 
 
 def test_a_caller_nobody_can_answer_is_reported_with_the_menu_path(tmp_path: Path) -> None:
     """A Thai caller who picks billing, with no agent who has Thai and billing, is an error
     naming the menu path and pinned to the queue action."""
-    target = thai_billing_nobody(tmp_path / "config")
+    target = strict_billing(tmp_path / "config")
     out = io.StringIO()
     assert run(target, out) == 1
     report = out.getvalue()
@@ -583,22 +586,21 @@ def test_a_caller_nobody_can_answer_is_reported_with_the_menu_path(tmp_path: Pat
     assert "needs language ms" not in report and "needs language en" not in report
 
 
-def test_an_escalation_step_may_relax_the_language(tmp_path: Path) -> None:
-    """Billing asks for the caller's language only in its first step: Thai callers are then
-    answered in another language, and the config is accepted."""
-    target = thai_billing_nobody(tmp_path / "config")
+def test_an_agent_with_both_skills_answers_the_path(tmp_path: Path) -> None:
+    """Giving Chai (Thai) billing makes the strict config acceptable."""
+    target = strict_billing(tmp_path / "config")
     edit(
-        target / "queues.yaml",
-        "    required_skills: {billing: 1}\n    escalation:\n      - after_s: 30\n",
-        "    required_skills: {billing: 1}\n    language_required: false\n"
-        "    escalation:\n      - after_s: 30\n        language_required: true\n",
+        target / "agents.yaml",
+        "{support: 5, sales: 2, en: 4",
+        "{support: 5, sales: 2, billing: 2, en: 4",
     )
     out = io.StringIO()
     assert run(target, out) == 0, out.getvalue()
 
 
 def test_the_sample_config_leaves_no_caller_unanswerable(sample_config_dir: Path) -> None:
-    """`ivr check` on the shipped sample finds no menu path that no agent can answer."""
+    """`ivr check` on the shipped sample finds no menu path that no agent can answer: its
+    billing escalation relaxes the language after 30 s, so Thai callers are answered."""
     out = io.StringIO()
     assert run(sample_config_dir, out) == 0
     assert "no agent has" not in out.getvalue()

@@ -203,24 +203,39 @@ def test_closing_time_to_voicemail_without_a_closing_message(
 # Leave when empty: no caller waits for nobody --------------------------------------------------
 
 
-def thai_billing_caller(tw: Emulator) -> Call:
-    """A Thai caller who picks billing and keys an account number."""
+def thai_caller(tw: Emulator, choice: str) -> Call:
+    """A Thai caller who picks billing (1, keying an account number) or support (2)."""
     call = tw.dial(from_="+66899999999", to=BUSINESS)
     call.press("3")
     call.hears("ฝ่ายบิล กด 1")
-    call.press("1")
-    call.hears("กรุณากดหมายเลขบัญชี 8 หลัก")
-    call.press("20261124#")
+    call.press(choice)
+    if choice == "1":
+        call.hears("กรุณากดหมายเลขบัญชี 8 หลัก")
+        call.press("20261124#")
     return call
+
+
+def test_a_thai_billing_caller_is_answered(tw: Emulator, server: LiveServer) -> None:
+    """Nobody has Thai and billing: the sample's billing waits 30 s for a Thai speaker,
+    then offers the caller to any billing agent, instead of leaving them on hold for good."""
+    go_available(server, "alice", "budi")
+    call = thai_caller(tw, "1")
+    tw.advance(20)
+    assert tw.device("client:alice").ringing is None and tw.device("client:budi").ringing is None
+    tw.advance(12)
+    ringing = [d for d in ("client:alice", "client:budi") if tw.device(d).ringing is not None]
+    assert len(ringing) == 1, call.transcript()
+    answered_by(tw, ringing[0], call, "กำลังโอนสายให้คุณค่ะ")
+    no_error(tw, call)
 
 
 def test_a_caller_nobody_logged_in_can_answer_is_moved_on(
     tw: Emulator, server: LiveServer, r: redis.Redis
 ) -> None:
-    """A Thai billing caller, with only Alice and Budi (no Thai) logged in, is not promised a
-    wait and is taken to voicemail after about a minute, while the English agents sit idle."""
-    go_available(server, "alice", "budi")
-    call = thai_billing_caller(tw)
+    """A Thai support caller, with only Alice (no Thai) logged in and Chai logged out, is not
+    promised a place or a wait and is taken to voicemail after about a minute."""
+    go_available(server, "alice")
+    call = thai_caller(tw, "2")
     tw.advance(55)
     assert not any("กรุณาฝากข้อความ" in u.text for u in call.heard), call.transcript()
     tw.advance(10)
@@ -228,7 +243,7 @@ def test_a_caller_nobody_logged_in_can_answer_is_moved_on(
     assert not any("คุณเป็นสายถัดไป" in u.text for u in call.heard), "no place in line promised"
     assert not any("ระยะเวลารอ" in u.text for u in call.heard), "no wait promised"
     (left,) = events(r, "OVERFLOW")
-    assert (left["queue"], left["reason"], left["language"]) == ("billing", "no_agents", "th")
+    assert (left["queue"], left["reason"], left["language"]) == ("support", "no_agents", "th")
     no_error(tw, call)
 
 
@@ -237,12 +252,11 @@ def test_the_last_agent_logging_out_moves_waiting_callers_on(
 ) -> None:
     """Alice, the only billing agent logged in, is on break and then logs out: the caller
     who was waiting for her is taken to voicemail after about a minute."""
-    go_available(server, "alice")
+    on_break(server, "alice")
     svc = services_of(server)
-    svc.run(svc.router.set_break("alice", "lunch"))
     call = billing_caller(tw)
     call.hears("You are next in line.")
-    tw.advance(60)
+    tw.advance(90)
     assert not any("after the tone" in u.text for u in call.heard), "break is still logged in"
     svc.run(svc.router.set_offline("alice"))
     tw.advance(55)
@@ -253,12 +267,11 @@ def test_the_last_agent_logging_out_moves_waiting_callers_on(
 
 
 def test_an_agent_back_in_time_keeps_the_caller_waiting(tw: Emulator, server: LiveServer) -> None:
-    """Chai logs in before the minute is up: the Thai billing caller is answered, not moved on."""
+    """Chai logs in before the minute is up: the Thai support caller is answered by him."""
     go_available(server, "alice")
-    call = thai_billing_caller(tw)
-    tw.advance(20)
+    call = thai_caller(tw, "2")
+    tw.advance(40)
     go_available(server, "chai")
-    tw.advance(40)  # billing asks for a billing expert (4) for 30 s: then Chai (2) is rung
     answered_by(tw, CHAI, call, "กำลังโอนสายให้คุณค่ะ")
     assert not any("กรุณาฝากข้อความ" in u.text for u in call.heard), call.transcript()
 
