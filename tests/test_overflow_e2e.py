@@ -16,7 +16,7 @@ from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
-from tests.agents import go_available, services_of
+from tests.agents import go_available, on_break, services_of
 from tests.callbacks_helpers import edit_yaml
 from tests.conftest import BUSINESS
 from tests.test_connect_e2e import billing_caller, events, support_caller
@@ -46,13 +46,6 @@ def answered_by(tw: Emulator, device: str, call: Call, words: str = "Connecting 
     call.hears(words)
     tw.advance(2)
     assert call.bridge is not None, call.transcript()
-
-
-def on_break(server: LiveServer, agent: str) -> None:
-    """The agent is logged in but on break: callers they could answer wait for them."""
-    go_available(server, agent)
-    svc = services_of(server)
-    svc.run(svc.router.set_break(agent, "lunch"))
 
 
 def no_error(tw: Emulator, call: Call) -> None:
