@@ -25,8 +25,6 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-from twilio.base.exceptions import TwilioRestException
-
 from callbacks import jobs, slots
 from callbacks.callback import Callback, get, is_callback, leave_queue, move
 from callbacks.config import TextKind
@@ -371,7 +369,8 @@ async def expire(svc: Services, cb: Callback, reason: str) -> bool:
 
 
 async def notify(svc: Services, cb: Callback, kind: TextKind, **values: object) -> None:
-    """Text the customer in their language; a refused message is logged, not retried."""
+    """Text the customer in their language; a message Twilio refuses, or cannot be asked
+    to send, is logged, not retried."""
     config = svc.registry.current
     language = cb.language or config.languages.default
     body = config.callbacks.text(
@@ -388,8 +387,8 @@ async def notify(svc: Services, cb: Callback, kind: TextKind, **values: object) 
         return
     try:
         await svc.rest(lambda c: c.messages.create(to=cb.number, from_=cb.called, body=body))
-    except TwilioRestException as exc:
-        log.warning("callback SMS refused", callback=cb.id, code=exc.code)
+    except REST_ERRORS as exc:  # refused, or Twilio unreachable: the callback stands
+        log.warning("callback SMS not sent", callback=cb.id, error=str(exc))
 
 
 # -- jobs --------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import requests
+from twilio.http.response import Response
 
 from callbacks import callback as callbacks
 from ivr.clock import ManualClock
@@ -93,6 +96,33 @@ def test_keep_my_place_agent_first(
 
 
 WAITING = "CA" + "0" * 31
+
+
+class TextsUnreachable:
+    """The REST transport, except that texts fail as a dropped connection to Twilio does."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.endswith("/Messages.json"):
+            raise requests.ConnectionError("Connection reset by peer")
+        response: Response = self.inner.request(method, url, *args, **kwargs)
+        return response
+
+
+def test_a_confirmation_text_that_cannot_be_sent_does_not_cost_the_callback(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """Twilio unreachable for the confirmation SMS: the caller still hears their callback
+    is booked (no application error), and it waits in their place."""
+    svc = services_of(server)
+    svc.twilio_http_client = TextsUnreachable(tw.http_client())
+    busy_alice(tw, server)
+    take_callback(tw)
+    (pending,) = svc.run(callbacks.pending(svc))
+    assert pending.number == CUSTOMER
+    tw.assert_no_errors()
 
 
 @pytest.mark.parametrize(
