@@ -11,7 +11,9 @@ device rings) set against routing's state:
 - no caller on hold hears more than `SILENCE_MAX_S` of silence, and no call
   routing counts as connected lacks its bridge for more than `CONNECT_GRACE_S`;
 - no agent stays reserved or on a call without a live leg for more than
-  `AGENT_GRACE_S`;
+  `AGENT_GRACE_S`, not counting time while Twilio's API refuses every request (the
+  service then retries the ring within the ring window, as the issue asks; it cannot
+  make a leg, and the agent could not be rung for another call either);
 - work conservation: no agent who is on shift and could take a waiting call
   sits idle (available, offline, or on a break the simulation did not cause)
   for more than `IDLE_MAX_S` while that call waits;
@@ -128,6 +130,8 @@ class Checker:
     _since: dict[str, float] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
     _errors: int = 0
+    api_down: Callable[[float], bool] = lambda now: False
+    """Whether Twilio's REST API refuses every request at `now` (a 5xx or 429 window)."""
 
     def breach(self, now: float, invariant: str, subject: str, detail: str) -> None:
         if (invariant, subject) not in self._seen:
@@ -216,9 +220,8 @@ class Checker:
         if agent is None:
             return
         busy = agent["state"] in ("reserved", "on_call")
-        held = self.lasting(
-            f"legless {shift.agent}", busy and not shift.live_leg, now, AGENT_GRACE_S
-        )
+        legless = busy and not shift.live_leg and not self.api_down(now)
+        held = self.lasting(f"legless {shift.agent}", legless, now, AGENT_GRACE_S)
         if held is not None:
             detail = f"{agent['state']} on {agent['call']} with no live leg for {held:.0f} s"
             self.breach(now, "agent without a live leg", shift.agent, detail)

@@ -65,6 +65,8 @@ DRAIN_S = 720.0
 """After the last arrival, how long calls still up may take (past the wait bound)."""
 EXTRA_QUEUE = "extra"
 STORE_ATTEMPTS = 3
+API_DOWN = ("rest-5xx", "rest-429")
+"""Fault windows in which Twilio's API refuses every request (`Checker.api_down`)."""
 SURVEY_MARGIN_S = 10.0
 """A survey is owed for a call this much over the minimum talk time, ended this much
 before the run's end plus the survey delay."""
@@ -220,6 +222,7 @@ class FaultSimulation(Simulation):
             clock.now(),
             lambda text: site.tw._board.say_seconds(text, 1),
             site.tw._board.play_seconds,
+            api_down=lambda now: any(self.plan.window(k, now) for k in API_DOWN),
         )
         self.state: State | None = None
         self.jobs_rest: FaultyHttpClient | None = None
