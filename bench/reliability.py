@@ -1,6 +1,6 @@
 """Many seeds of `ivr simulate --faults`, summarised in docs/reliability.md.
 
-    .venv/bin/python -m bench.reliability [--seeds 200] [--first 1] [--faults all] [--no-docs]
+    .venv/bin/python -m bench.reliability [--seeds 200] [--first 1] [--faults all] [--jobs 2] [--no-docs]
 
 Each seed runs the fault scenario (`ivr.reliability.DEFAULTS`: 90 calls/h on 3
 agents, 60 s handle time, 10 minutes) with the chosen faults on a fresh
@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import statistics
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 
 from bench.docs import ROOT, machine, write_section
@@ -36,15 +39,28 @@ SHOWN_FAILURES = 30
 """At most this many failing seeds are listed with their replay line."""
 
 
-def run(seeds: Sequence[int], kinds: tuple[str, ...], callback_prob: float) -> list[Report]:
-    reports = []
-    for seed in seeds:
-        args = reliability.scenario(argparse.Namespace(seed=seed, callback_prob=callback_prob))
-        report = reliability.run(Settings.from_env(), args, kinds)
-        line = f"seed {seed}: {report.calls} calls, {len(report.breaches)} breaches"
-        print(f"{line}, {report.wall_s:.1f} s", flush=True)
-        reports.append(report)
-    return reports
+def run(
+    seeds: Sequence[int], kinds: tuple[str, ...], callback_prob: float, jobs: int = 1
+) -> list[Report]:
+    """One report per seed, in seed order; `jobs` seeds at a time, each in its own process
+    (every seed starts its own store and web server, so they do not share anything)."""
+    if jobs <= 1:
+        return [run_seed(seed, kinds, callback_prob) for seed in seeds]
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=quiet) as pool:
+        return list(pool.map(run_seed, seeds, repeat(kinds), repeat(callback_prob)))
+
+
+def quiet() -> None:
+    logging.disable(logging.WARNING)
+
+
+def run_seed(seed: int, kinds: tuple[str, ...], callback_prob: float) -> Report:
+    args = reliability.scenario(argparse.Namespace(seed=seed, callback_prob=callback_prob))
+    report = reliability.run(Settings.from_env(), args, kinds)
+    line = f"seed {seed}: {report.calls} calls, {len(report.breaches)} breaches"
+    print(f"{line}, {report.wall_s:.1f} s", flush=True)
+    return report
 
 
 def section(reports: list[Report], kinds: tuple[str, ...], command: str) -> str:
@@ -105,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--callback-prob", type=float, default=0.0)
     parser.add_argument("--docs", type=Path, default=DOCS, help="markdown file to update")
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (processes)")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     kinds = faults.parse(args.faults)
@@ -114,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"--faults {args.faults}"
         + (f" --callback-prob {args.callback_prob:g}" if args.callback_prob else "")
     )
-    text = section(run(seeds, kinds, args.callback_prob), kinds, command)
+    text = section(run(seeds, kinds, args.callback_prob, args.jobs), kinds, command)
     print(text)
     if not args.no_docs:
         write(args.docs, text)
