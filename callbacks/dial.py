@@ -432,7 +432,7 @@ async def _run_action(svc: Services, payload: dict[str, Any]) -> None:
 
 
 def run_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
-    """The rq entry point: run the job on a short-lived `Services` built from `ctx`."""
+    """The job entry point: run the job on a short-lived `Services` built from `ctx`."""
     _run_blocking(_with_services(ctx, payload))
 
 

@@ -10,7 +10,7 @@ by compare-and-set in Lua, along
 `consume` reads the routing events (consumer group `surveys`): CONNECT notes
 the first response time; COMPLETEAGENT/COMPLETECALLER creates the survey
 (once per call, honouring opt-outs and the per-number cap) and schedules its
-job. `send_job` (an rq job, `callbacks.jobs`) sends it once. `reply` scores
+job. `send_job` (a job, `callbacks.jobs`) sends it once. `reply` scores
 what the customer texts back. See docs/surveys.md.
 """
 
@@ -252,7 +252,7 @@ def job_id(call: str) -> str:
     return f"survey-{call}"
 
 
-# -- sending (the rq job) ---------------------------------------------------------------
+# -- sending (the job) -------------------------------------------------------------------
 
 
 def send_job(ctx: jobs.JobContext, job: str, payload: dict[str, Any]) -> None:
@@ -285,7 +285,7 @@ def _after_crash(ctx: jobs.JobContext, call: str, survey: dict[str, str], now: f
 
 
 class SendPending(RuntimeError):
-    """The survey is being sent by another attempt; rq retries this one later."""
+    """The survey is being sent by another attempt; the job runner retries this one later."""
 
     def __init__(self, call: str) -> None:
         self.call = call
@@ -327,7 +327,7 @@ def _refused(ctx: jobs.JobContext, survey: dict[str, str], exc: TwilioRestExcept
         ctx.redis.sadd(ctx.keys.survey_optouts(), survey["number"])
     if exc.status is not None and exc.status >= 500 or exc.status == 429:
         _move(ctx, call, "sending", "scheduled")
-        raise exc  # Twilio's trouble, not the message's: rq retries
+        raise exc  # Twilio's trouble, not the message's: the runner retries
     _move(ctx, call, "sending", "failed", reason=f"twilio {code}")
     ctx.redis.hincrby(ctx.keys.survey_stats(), f"failed:{code}", 1)
 

@@ -194,8 +194,8 @@ class ProcessKilled(BaseException):  # noqa: N818  # not an error the service co
     """Stands for SIGKILL inside one Python process: raised where the kill lands.
 
     A BaseException, so the service's own `except Exception` handlers cannot
-    catch it and carry on as a killed process could not (rq's worker, which
-    catches everything, is the exception: see docs/reliability.md).
+    catch it and carry on as a killed process could not (nor can the job runner,
+    which catches `Exception` only: see docs/reliability.md).
     """
 
     def __init__(self, role: str) -> None:
