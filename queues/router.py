@@ -366,13 +366,18 @@ class Router:
         """Like `hangup`, and hands back the offers it made: an agent freed from ringing
         for this call, or ending it with no wrap-up, may take the next call at once."""
 
+        outcome = await self._depart(call_sid, exit, connected_too=True)
+        return Departure(str(outcome["status"]), await self._offers(outcome))
+
+    async def _depart(self, call_sid: str, exit: str, connected_too: bool) -> Outcome:
+        """Take the call out of routing (`hangup.lua`); a connected call only `connected_too`."""
+
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
-            if call is None:
+            if call is None or (call["state"] == "connected" and not connected_too):
                 return {"status": "unknown", "offers": []}
             kl = KeyList(self.keys)
-            agent = call["agent"]
-            ctx = self._context(kl, layout, call=call_sid, agent=agent)
+            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
             bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
             ctx.update(
                 state=call["state"],
@@ -382,8 +387,7 @@ class Router:
             )
             return await self.scripts.hangup(kl, ctx)
 
-        outcome = await self._retrying(attempt)
-        return Departure(str(outcome["status"]), await self._offers(outcome))
+        return await self._retrying(attempt)
 
     async def complete(self, call_sid: str) -> list[Reservation]:
         """The agent ended the connected call: wrap-up, then the next offer."""
@@ -759,22 +763,7 @@ class Router:
         None when the call was no longer waiting (hung up or connected meanwhile).
         """
 
-        async def attempt(layout: Layout) -> Outcome:
-            call = await self._call(call_sid)
-            if call is None or call["state"] == "connected":
-                return {"status": "unknown", "offers": []}
-            kl = KeyList(self.keys)
-            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
-            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
-            ctx.update(
-                state=call["state"],
-                step=call["step"],
-                bucket=self._entry(kl, layout, bucket),
-                exit=exit,
-            )
-            return await self.scripts.hangup(kl, ctx)
-
-        outcome = await self._retrying(attempt)
+        outcome = await self._depart(call_sid, exit, connected_too=False)
         departure = Departure(str(outcome["status"]), await self._offers(outcome))
         if departure.status != "abandoned":
             return departure, None
