@@ -573,7 +573,7 @@ async def _join(
     svc: Services, cb: Callback, form: dict[str, str], response: VoiceResponse
 ) -> VoiceResponse:
     """Greet, then the customer waits as an inbound caller would, in the callback's place."""
-    from ivr.connect import CONNECTING, queue_name
+    from ivr.connect import CONNECTING, wait_in_queue
 
     sid = form["CallSid"]
     config = svc.registry.current
@@ -597,14 +597,7 @@ async def _join(
         )
     _greet(svc, cb, response)
     response.say(CONNECTING.get(cb.language, CONNECTING["en"]))
-    base = svc.urls.base
-    response.enqueue(
-        queue_name(sid),
-        wait_url=f"{base}/voice/hold",
-        wait_url_method="POST",
-        action=f"{base}/voice/queue/done",
-        method="POST",
-    )
+    wait_in_queue(svc, response, sid)
     if entry is not None and entry.reservation is not None:
         from ivr import offers
 
