@@ -44,6 +44,9 @@ BRIDGE_DEADLINE_S = 10
 """How long after the agent presses 1 the `<Dial><Queue>` must take the caller (it runs at
 once): past that the caller goes back in their place, as if the process died."""
 ANSWERED_TTL_S = 600
+UNBRIDGED = frozenset({"busy", "no-answer", "failed", "canceled"})
+"""DialCallStatus of an agent's `<Dial><Queue>` that never bridged: the leg dropped while
+the caller heard the Queue url ("connecting you"), after routing confirmed the call."""
 """How long a retried `/voice/agent/answer` still gets the bridge of the first."""
 
 
@@ -241,11 +244,31 @@ async def agent_done(request: Request) -> Response:
     form = await svc.verifier.form(request)
     call_sid = request.query_params.get("call", "")
     response = VoiceResponse()
-    if form.get("DialCallStatus") != "completed":
+    status = form.get("DialCallStatus", "")
+    if status != "completed":
         response.say("The caller is no longer there.")
-    await finish(svc, call_sid)
+    if status not in UNBRIDGED or not await unbridged(svc, call_sid):
+        await finish(svc, call_sid)
     response.hangup()
     return xml(response)
+
+
+async def unbridged(svc: Services, call_sid: str) -> bool:
+    """The agent's `<Dial><Queue>` took the caller but ended without a bridge (their leg
+    dropped during "connecting you"): the caller goes back to their place, with an apology,
+    and the agent gets the missed-call treatment. False when routing has no such call."""
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    agent = str(json.loads(raw).get("agent") or "") if raw else ""
+    if not agent:
+        return False
+    try:
+        offered = await svc.router.put_back(call_sid, agent, "dropped", bridging=True)
+    except RoutingError:
+        return False
+    log.info("agent leg ended before the bridge", call=call_sid, agent=agent)
+    await offers.dispatch_offers(svc, offered)
+    await offers.return_caller(svc, call_sid)
+    return True
 
 
 async def finish(svc: Services, call_sid: str) -> None:
@@ -317,6 +340,8 @@ async def queue_done(request: Request) -> Response:
     (sid,) = require(form, "CallSid")
     result = form.get("QueueResult", "")
     response = VoiceResponse()
+    if result == "bridged" and await svc.router.unbridged(sid):
+        return xml(await rejoin(svc, sid))  # the agent's leg dropped before the bridge
     if result == "bridged":
         await finish(svc, sid)
     elif result == "leave":
@@ -536,17 +561,22 @@ async def queue_rejoin(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
+    return xml(await rejoin(svc, sid))
+
+
+async def rejoin(svc: Services, sid: str) -> VoiceResponse:
+    """The apology owed (once), then the caller's own Twilio queue again."""
     session = await svc.calls.get(sid)
     response = VoiceResponse()
     if session is None or not await svc.router.has_call(sid):
         response.hangup()
-        return xml(response)
+        return response
     apology = await offers.put_back_apology(svc, sid, session.language)
     if apology:
         language = svc.config_for(session.config_version).languages.available.get(session.language)
         response.say(apology, language=language.say_language if language else None)
     wait_in_queue(svc, response, sid)
-    return xml(response)
+    return response
 
 
 routes.append(Route("/voice/queue/rejoin", queue_rejoin, methods=["POST"]))

@@ -137,6 +137,31 @@ def test_an_agent_leg_dropping_after_accept_puts_the_caller_back_at_once(
     assert state(server, "alice").state != "on_call"
 
 
+def test_an_agent_leg_dropping_as_the_queue_bridges_puts_the_caller_back(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Alice presses 1 on her phone and her leg drops at once: her `<Dial><Queue>` has
+    taken the caller, who hears "connecting you", but the bridge never happens. The caller
+    is not hung up: they hear an apology within a few seconds, wait again in their place,
+    and the next ring bridges them; Alice is not left on the call."""
+    call, leg, _ = ringing_offer(tw, server)
+    leg.press("1")
+    leg.hangup()
+    started = tw.clock.now()
+    call.hears("could not take your call", within=15)
+    assert tw.clock.now() - started <= 5 and not call.ended
+    assert state(server, "alice").state != "on_call"
+    (missed,) = events(r, "REJECTED")
+    assert (missed["agent"], missed["reason"]) == ("alice", "dropped")
+    devices = [tw.device("client:alice"), tw.device("client:budi")]
+    assert tw.advance_until(lambda: any(d.ringing for d in devices), 30)
+    (device,) = [d for d in devices if d.ringing]
+    device.answer().press("1")
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None and not call.ended
+
+
 def test_a_retried_answer_gets_the_same_bridge(
     tw: Emulator, server: LiveServer, twilio: Twilio
 ) -> None:
