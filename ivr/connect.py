@@ -13,6 +13,7 @@ accepts, the caller hears the hold loop without a gap.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -89,10 +90,10 @@ def caller_gone() -> VoiceResponse:
 async def agent_offer(request: Request) -> Response:
     """The agent picked up: whisper the call's context and ask for the accept key."""
     svc = services(request)
-    await svc.verifier.form(request)
+    form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     offer = await offers.offer_for(svc, reservation_id)
-    if offer is None:
+    if offer is None or not await rung_leg(svc, reservation_id, form):
         return xml(caller_gone())
     response = VoiceResponse()
     session = await svc.calls.get(offer["call"])
@@ -120,6 +121,8 @@ async def agent_answer(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
+    if not await rung_leg(svc, reservation_id, form):
+        return xml(caller_gone())  # not the leg rung for this offer: nothing changes
     offer = await offers.offer_for(svc, reservation_id)
     if offer is None:
         return xml(await answered_again(svc, reservation_id))
@@ -133,6 +136,15 @@ async def agent_answer(request: Request) -> Response:
         response.hangup()
         return xml(response)
     return xml(await accept(svc, reservation_id, offer["agent"], offer["call"]))
+
+
+async def rung_leg(svc: Services, reservation_id: str, form: Mapping[str, str]) -> bool:
+    """Whether the request comes from the agent leg rung for the reservation (`offers.ours`);
+    an offer with no recorded ring (the console's) has no phone leg to check."""
+    intent = await offers.intent_for(svc, reservation_id)
+    if intent is None:
+        return True
+    return offers.ours(intent, form.get("CallSid", ""), form.get("To", ""))
 
 
 async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
@@ -195,11 +207,12 @@ async def agent_status(request: Request) -> Response:
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     status, leg = form.get("CallStatus", ""), form.get("CallSid", "")
+    to = form.get("To", "")
     if status not in LEG_ENDED:
-        await offers.adopt_or_hang_up(svc, reservation_id, leg)
+        await offers.adopt_or_hang_up(svc, reservation_id, leg, to)
         return Response(status_code=204)
     intent = await offers.intent_for(svc, reservation_id)
-    if intent is not None and intent.get("leg") in ("", leg):
+    if intent is not None and offers.ours(intent, leg, to):
         await leg_ended(svc, reservation_id, intent, status)
     return Response(status_code=204)
 

@@ -162,6 +162,32 @@ def test_an_agent_leg_dropping_as_the_queue_bridges_puts_the_caller_back(
     assert call.bridge is not None and not call.ended
 
 
+def test_agent_webhooks_naming_another_call_change_nothing(
+    tw: Emulator, server: LiveServer, twilio: Twilio, r: redis.Redis
+) -> None:
+    """Signed `/voice/agent/*` requests carrying the caller's CallSid (not the leg rung for
+    the reservation), for the ringing offer and for one long gone: the caller is not hung
+    up, Alice's offer is not released, and her own '1' still bridges the caller."""
+    call, leg, reservation = ringing_offer(tw, server)
+    caller = {"CallSid": call.sid, "AccountSid": "AC" + "0" * 32, "To": BUSINESS}
+    for res in (reservation, "0" * 32):
+        for status in ("ringing", "in-progress", "completed", "busy"):
+            reply = twilio.post(f"/voice/agent/status?res={res}", caller | {"CallStatus": status})
+            assert reply.status_code == 204
+    assert (
+        "<Queue"
+        not in twilio.post(f"/voice/agent/answer?res={reservation}", caller | {"Digits": "2"}).text
+    )
+    assert "<Gather" not in twilio.post(f"/voice/agent/offer?res={reservation}", caller).text
+    tw.advance(2)
+    assert not call.ended and call.queue is not None and not leg.ended
+    assert state(server, "alice").state == "reserved" and not events(r, "REJECTED")
+    leg.press("1")
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None
+
+
 def test_a_retried_answer_gets_the_same_bridge(
     tw: Emulator, server: LiveServer, twilio: Twilio
 ) -> None:
