@@ -162,6 +162,35 @@ def test_an_agent_leg_dropping_as_the_queue_bridges_puts_the_caller_back(
     assert call.bridge is not None and not call.ended
 
 
+def test_a_late_dial_action_still_puts_the_caller_back(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """As above, but the action of Alice's `<Dial>` reaches the app 10 s late, after the
+    caller's Enqueue reported `bridged`: the caller is still put back, and the late
+    action does not end the next agent's connection."""
+    board = tw._board  # the emulator's seam for spent actions, as `ivr.emulator.faults` uses
+    post = board.post_later
+
+    def late(url: str, method: str, params: dict[str, str]) -> None:
+        delay = 10.0 if "/voice/agent/done" in url else 0.0
+        board.scheduler.after(delay, lambda: post(url, method, params))
+
+    setattr(board, "post_later", late)  # noqa: B010
+    call, leg, _ = ringing_offer(tw, server)
+    leg.press("1")
+    leg.hangup()
+    call.hears("could not take your call", within=5)
+    assert not call.ended
+    devices = [tw.device("client:alice"), tw.device("client:budi")]
+    assert tw.advance_until(lambda: any(d.ringing for d in devices), 30)
+    (device,) = [d for d in devices if d.ringing]
+    device.answer().press("1")
+    call.hears("Connecting you now")
+    tw.advance(15)  # Alice's late action arrives meanwhile
+    assert call.bridge is not None and not call.ended
+    assert len(events(r, "REJECTED")) == 1 and not events(r, "COMPLETEAGENT")
+
+
 def test_agent_webhooks_naming_another_call_change_nothing(
     tw: Emulator, server: LiveServer, twilio: Twilio, r: redis.Redis
 ) -> None:
