@@ -13,6 +13,7 @@ accepts, the caller hears the hold loop without a gap.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -44,6 +45,12 @@ BRIDGE_DEADLINE_S = 10
 """How long after the agent presses 1 the `<Dial><Queue>` must take the caller (it runs at
 once): past that the caller goes back in their place, as if the process died."""
 ANSWERED_TTL_S = 600
+SHORT_BRIDGE_S = 6.0
+"""A bridge that ended this soon after the caller's Queue url fetch (confirm) carried no
+conversation: "connecting you" alone takes most of it. The agent's leg dropped."""
+UNBRIDGED = frozenset({"busy", "no-answer", "failed", "canceled"})
+"""DialCallStatus of an agent's `<Dial><Queue>` that never bridged: the leg dropped while
+the caller heard the Queue url ("connecting you"), after routing confirmed the call."""
 """How long a retried `/voice/agent/answer` still gets the bridge of the first."""
 
 
@@ -86,10 +93,10 @@ def caller_gone() -> VoiceResponse:
 async def agent_offer(request: Request) -> Response:
     """The agent picked up: whisper the call's context and ask for the accept key."""
     svc = services(request)
-    await svc.verifier.form(request)
+    form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     offer = await offers.offer_for(svc, reservation_id)
-    if offer is None:
+    if offer is None or not await rung_leg(svc, reservation_id, form):
         return xml(caller_gone())
     response = VoiceResponse()
     session = await svc.calls.get(offer["call"])
@@ -117,6 +124,8 @@ async def agent_answer(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
+    if not await rung_leg(svc, reservation_id, form):
+        return xml(caller_gone())  # not the leg rung for this offer: nothing changes
     offer = await offers.offer_for(svc, reservation_id)
     if offer is None:
         return xml(await answered_again(svc, reservation_id))
@@ -132,6 +141,15 @@ async def agent_answer(request: Request) -> Response:
     return xml(await accept(svc, reservation_id, offer["agent"], offer["call"]))
 
 
+async def rung_leg(svc: Services, reservation_id: str, form: Mapping[str, str]) -> bool:
+    """Whether the request comes from the agent leg rung for the reservation (`offers.ours`);
+    an offer with no recorded ring (the console's) has no phone leg to check."""
+    intent = await offers.intent_for(svc, reservation_id)
+    if intent is None:
+        return True
+    return offers.ours(intent, form.get("CallSid", ""), form.get("To", ""))
+
+
 async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
     """The bridge of an offer accepted before, while its call is still this agent's."""
     call_sid = await svc.redis.get(svc.keys.answered(reservation_id))
@@ -139,7 +157,7 @@ async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
     intent = await offers.intent_for(svc, reservation_id)
     if raw is None or intent is None or json.loads(raw).get("agent") != intent["agent"]:
         return caller_gone()
-    return bridge(svc, str(call_sid))
+    return bridge(svc, str(call_sid), reservation_id)
 
 
 def _res(offer: dict[str, str], reservation_id: str) -> Reservation:
@@ -173,14 +191,17 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
     await svc.redis.set(svc.keys.answered(reservation_id), call_sid, ex=ANSWERED_TTL_S)
     await callback_dial.on_connect(svc, call_sid, agent)  # a customer-first callback's leg?
-    return bridge(svc, call_sid)
+    return bridge(svc, call_sid, reservation_id)
 
 
-def bridge(svc: Services, call_sid: str) -> VoiceResponse:
-    """The agent leg's TwiML for a caller on hold: take them out of their own Twilio queue."""
+def bridge(svc: Services, call_sid: str, reservation_id: str = "") -> VoiceResponse:
+    """The agent leg's TwiML for a caller on hold: take them out of their own Twilio queue.
+    Its action names the reservation accepted, so a late one never ends a later connection
+    of the same call (routing keeps it as the call's `conn`)."""
     response = VoiceResponse()
     base = svc.urls.base
-    dial = response.dial(action=f"{base}/voice/agent/done?call={call_sid}")
+    who = f"&res={quote(reservation_id)}" if reservation_id else ""
+    dial = response.dial(action=f"{base}/voice/agent/done?call={call_sid}{who}")
     dial.queue(queue_name(call_sid), url=f"{base}/voice/queue/connect?call={call_sid}")
     return response
 
@@ -192,11 +213,12 @@ async def agent_status(request: Request) -> Response:
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     status, leg = form.get("CallStatus", ""), form.get("CallSid", "")
+    to = form.get("To", "")
     if status not in LEG_ENDED:
-        await offers.adopt_or_hang_up(svc, reservation_id, leg)
+        await offers.adopt_or_hang_up(svc, reservation_id, leg, to)
         return Response(status_code=204)
     intent = await offers.intent_for(svc, reservation_id)
-    if intent is not None and intent.get("leg") in ("", leg):
+    if intent is not None and offers.ours(intent, leg, to):
         await leg_ended(svc, reservation_id, intent, status)
     return Response(status_code=204)
 
@@ -241,11 +263,33 @@ async def agent_done(request: Request) -> Response:
     form = await svc.verifier.form(request)
     call_sid = request.query_params.get("call", "")
     response = VoiceResponse()
-    if form.get("DialCallStatus") != "completed":
+    status = form.get("DialCallStatus", "")
+    if status != "completed":
         response.say("The caller is no longer there.")
-    await finish(svc, call_sid)
+    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    call = json.loads(raw) if raw else {}
+    agent = str(call.get("agent") or "")
+    mine = request.query_params.get("res", call.get("conn")) == call.get("conn")
+    if mine and (status not in UNBRIDGED or not await unbridged(svc, call_sid, agent)):
+        await finish(svc, call_sid)
     response.hangup()
     return xml(response)
+
+
+async def unbridged(svc: Services, call_sid: str, agent: str) -> bool:
+    """The agent's `<Dial><Queue>` took the caller but ended without a bridge (their leg
+    dropped during "connecting you"): the caller goes back to their place, with an apology,
+    and the agent gets the missed-call treatment. False when routing has no such call."""
+    if not agent:
+        return False
+    try:
+        offered = await svc.router.put_back(call_sid, agent, "dropped", bridging=True)
+    except RoutingError:
+        return False
+    log.info("agent leg ended before the bridge", call=call_sid, agent=agent)
+    await offers.dispatch_offers(svc, offered)
+    await offers.return_caller(svc, call_sid)
+    return True
 
 
 async def finish(svc: Services, call_sid: str) -> None:
@@ -317,6 +361,8 @@ async def queue_done(request: Request) -> Response:
     (sid,) = require(form, "CallSid")
     result = form.get("QueueResult", "")
     response = VoiceResponse()
+    if result == "bridged" and await fell_through(svc, sid):
+        return xml(await rejoin(svc, sid))  # the agent's leg dropped before the bridge
     if result == "bridged":
         await finish(svc, sid)
     elif result == "leave":
@@ -325,6 +371,28 @@ async def queue_done(request: Request) -> Response:
         await abandon(svc, sid)
     response.hangup()
     return xml(response)
+
+
+async def fell_through(svc: Services, sid: str) -> bool:
+    """The caller's Enqueue ended `bridged`, but their bridge fell through: the call is back
+    waiting in routing (the agent's `<Dial>` ended unbridged), or it is still connected,
+    confirmed under `SHORT_BRIDGE_S` ago (that `<Dial>`'s action is late). Such a caller
+    goes back to their place, the apology owed."""
+    if await svc.router.unbridged(sid):
+        return True
+    raw = await svc.redis.hget(svc.keys.routing_calls(), sid)
+    call = json.loads(raw) if raw else {}
+    since_s = svc.clock.now() - float(call.get("connected") or 0) / 1000
+    if not call.get("bridging") or since_s > SHORT_BRIDGE_S:
+        return False
+    try:
+        offered = await svc.router.put_back(sid, str(call["agent"]), "dropped", bridging=True)
+    except RoutingError:
+        return False
+    log.info("bridge fell through", call=sid, agent=call["agent"], after_s=round(since_s, 1))
+    await offers.mark_put_back(svc, sid)
+    await offers.dispatch_offers(svc, offered)
+    return True
 
 
 async def abandon(svc: Services, call_sid: str, exit: str = "") -> None:
@@ -536,17 +604,22 @@ async def queue_rejoin(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
+    return xml(await rejoin(svc, sid))
+
+
+async def rejoin(svc: Services, sid: str) -> VoiceResponse:
+    """The apology owed (once), then the caller's own Twilio queue again."""
     session = await svc.calls.get(sid)
     response = VoiceResponse()
     if session is None or not await svc.router.has_call(sid):
         response.hangup()
-        return xml(response)
+        return response
     apology = await offers.put_back_apology(svc, sid, session.language)
     if apology:
         language = svc.config_for(session.config_version).languages.available.get(session.language)
         response.say(apology, language=language.say_language if language else None)
     wait_in_queue(svc, response, sid)
-    return xml(response)
+    return response
 
 
 routes.append(Route("/voice/queue/rejoin", queue_rejoin, methods=["POST"]))

@@ -255,7 +255,7 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     except RoutingError:  # timed out or withdrawn just now
         raise HTTPException(410, "the offer has expired or was withdrawn") from None
     await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
-    document = twiml.render(await agent_leg(svc, agent, call_sid))
+    document = twiml.render(await agent_leg(svc, agent, call_sid, reservation_id))
     if "<Dial" not in document:  # a callback no longer needed: routing already ended it
         raise HTTPException(410, "the callback is no longer needed")
     device = svc.registry.current.agents[agent].device
@@ -273,11 +273,13 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     return {"call": call_sid, "device": device}
 
 
-async def agent_leg(svc: Services, agent: str, call_sid: str) -> VoiceResponse:
+async def agent_leg(
+    svc: Services, agent: str, call_sid: str, reservation_id: str = ""
+) -> VoiceResponse:
     """The TwiML the agent's device runs: the bridge, or for a callback the customer's dial."""
     if is_callback(call_sid):
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
-    return connect.bridge(svc, call_sid)
+    return connect.bridge(svc, call_sid, reservation_id)
 
 
 async def record_leg(

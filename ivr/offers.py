@@ -227,9 +227,17 @@ def reservation(reservation_id: str, intent: dict[str, Any]) -> Reservation:
     )
 
 
-async def adopt_or_hang_up(svc: Services, reservation_id: str, leg: str) -> str:
-    """Record `leg` as the offer's leg; a leg the offer cannot take is hung up at once."""
-    outcome = await adopt(svc, reservation_id, leg)
+async def adopt_or_hang_up(
+    svc: Services, reservation_id: str, leg: str, to: str | None = None
+) -> str:
+    """Record `leg` as the offer's leg; a leg the offer cannot take is hung up at once.
+
+    `to`: where a status callback says the leg goes (None: a leg this process just created).
+    A leg that is not to the offer's device (nor, the offer gone, to any agent's) is not
+    one the service rang: it is `foreign`, and left alone."""
+    outcome = await adopt(svc, reservation_id, leg, to)
+    if outcome == "gone" and to is not None and not await rung_by_us(svc, leg, to):
+        outcome = "foreign"
     if outcome in ("gone", "duplicate"):
         log.info(
             "hanging up a leg no offer holds", leg=leg, reservation=reservation_id, why=outcome
@@ -238,8 +246,24 @@ async def adopt_or_hang_up(svc: Services, reservation_id: str, leg: str) -> str:
     return outcome
 
 
-async def adopt(svc: Services, reservation_id: str, leg: str) -> str:
-    """`adopted` / `same` / `duplicate` (the offer has another leg) / `gone` (no intent)."""
+async def rung_by_us(svc: Services, leg: str, to: str) -> bool:
+    """Whether a leg no offer holds can be one the service rang: to an agent's device, and
+    not a caller's call."""
+    devices = {agent.device for agent in svc.registry.current.agents.values()}
+    return to in devices and not await svc.router.has_call(leg)
+
+
+def ours(intent: dict[str, Any], leg: str, to: str | None) -> bool:
+    """Whether `leg` is the intent's leg: the one recorded, or while none is, a leg to its
+    device (`to` None: a leg this process created for it)."""
+    if intent.get("leg"):
+        return bool(intent["leg"] == leg)
+    return to is None or to == intent.get("device")
+
+
+async def adopt(svc: Services, reservation_id: str, leg: str, to: str | None = None) -> str:
+    """`adopted` / `same` / `duplicate` (the offer has another leg to its device) / `gone`
+    (no intent) / `foreign` (not to the offer's device: a call the service did not ring)."""
     key = svc.keys.offers()
     async with svc.redis.pipeline(transaction=True) as pipe:
         while True:
@@ -249,6 +273,8 @@ async def adopt(svc: Services, reservation_id: str, leg: str) -> str:
                 if raw is None:
                     return "gone"
                 intent = json.loads(raw)
+                if to is not None and to != intent.get("device"):
+                    return "same" if intent.get("leg") == leg else "foreign"
                 if intent.get("leg"):
                     return "same" if intent["leg"] == leg else "duplicate"
                 intent["leg"] = leg

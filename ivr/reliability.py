@@ -116,12 +116,34 @@ def start_store(data_dir: Path) -> EmbeddedStore:
     raise AssertionError("unreachable")
 
 
+class Mortal:
+    """The app as a process a kill can end mid-request. A dead process sends no answer: the
+    request it was serving fails at Twilio's end (that is the injected fault, not a bug),
+    but here the kill is an exception uvicorn turns into a 500, "the app answered HTTP 500".
+    The URLs of the requests a kill ended are kept, so the checker can tell them apart."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.state = app, app.state
+        self.killed: set[str] = set()
+        """`path?query` of each request a kill ended."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ProcessKilled:
+            query = scope.get("query_string", b"").decode()
+            self.killed.add(scope.get("path", "") + (f"?{query}" if query else ""))
+            raise
+
+
 class Site:
     """The app on a LiveServer, its Valkey and the emulator; each restartable on its own."""
 
     def __init__(self, settings: Settings, clock: ManualClock, plan: FaultPlan, tmp: Path) -> None:
         self.clock, self.plan = clock, plan
         self.store = start_store(tmp / "store")
+        self.killed_requests: set[str] = set()
+        """`path?query` of the webhooks a web-process kill ended (over all restarts)."""
         self.settings = settings.with_(redis_url=self.store.url)
         self.server = self._serve(0)
         self.tw = Emulator(
@@ -154,7 +176,8 @@ class Site:
         return svc
 
     def _serve(self, port: int) -> LiveServer:
-        app = create_app(self.settings, clock=self.clock, run_timers=False)
+        app = Mortal(create_app(self.settings, clock=self.clock, run_timers=False))
+        app.killed = self.killed_requests
         return LiveServer(app, port=port).start()
 
     def _wire(self) -> None:
@@ -211,6 +234,8 @@ class FaultSimulation(Simulation):
         self.drain_max_s = DRAIN_S
         self.whisper_hangups: set[str] = set()
         self.accept_drops: set[str] = set()
+        self.errors: list[Any] = []
+        self._errors_read = 0
         self.pending: list[tuple[str, str]] = []
         self.back_at: dict[str, float] = {}
         self.shifts = {
@@ -422,7 +447,18 @@ class FaultSimulation(Simulation):
         self.state = self.read_state()
         shifts = list(self.shifts.values())
         now = self.clock.now()
-        self.checker.observe(now, self.tw.calls, shifts, self.state, self.tw.errors)
+        self.checker.observe(now, self.tw.calls, shifts, self.state, self.app_errors())
+
+    def app_errors(self) -> list[Any]:
+        """The emulator's webhook errors, less the requests a web-process kill ended (a dead
+        process answers nothing; the fault is the kill, already counted)."""
+        errors = self.tw.errors
+        for exc in errors[self._errors_read :]:
+            url = str(getattr(exc, "url", ""))
+            if not any(url.endswith(path) for path in self.site.killed_requests):
+                self.errors.append(exc)
+        self._errors_read = len(errors)
+        return self.errors
 
     def read_state(self) -> State | None:
         async def read() -> State:

@@ -520,12 +520,15 @@ class Router:
 
         return await self._offers(await self._retrying(attempt))
 
-    async def put_back(self, call_sid: str, agent: str, reason: str) -> list[Reservation]:
+    async def put_back(
+        self, call_sid: str, agent: str, reason: str, bridging: bool = False
+    ) -> list[Reservation]:
         """The agent's leg of a pending connection rang out, was busy, failed or dropped
         before the bridge: the call goes back to its place as with `requeue`, and the agent
         gets the missed-call treatment (`noanswer` counts towards `max_no_answer`; `busy`,
-        `failed`, `dropped` hold them back `busy_delay_s`). RoutingError when the call is
-        not pending on `agent`."""
+        `failed`, `dropped` hold them back `busy_delay_s`). `bridging`: also a connection
+        confirmed by the caller's Queue url fetch (the agent's `<Dial>` then ended without
+        a bridge). RoutingError when the call is not pending on `agent`."""
 
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
@@ -533,7 +536,7 @@ class Router:
                 raise RoutingError(f"call {call_sid} is not pending on {agent}")
             kl = KeyList(self.keys)
             ctx = self._requeue_context(kl, layout, call_sid, call, agent)
-            ctx.update(reason=reason, break_reason="")
+            ctx.update(reason=reason, break_reason="", bridging=bridging)
             return await self.scripts.requeue(kl, ctx)
 
         return await self._offers(await self._retrying(attempt))
@@ -587,6 +590,12 @@ class Router:
     async def has_call(self, call_sid: str) -> bool:
         """Whether the call is known to routing (waiting, ringing or connected)."""
         return await self._call(call_sid) is not None
+
+    async def unbridged(self, call_sid: str) -> bool:
+        """Whether the call is in routing but not talking to an agent: waiting, ringing, or
+        pending on an agent's device (a caller whose bridge fell through waits again)."""
+        call = await self._call(call_sid)
+        return call is not None and (call["state"] != "connected" or bool(call.get("pending")))
 
     async def position(self, call_sid: str) -> Position | None:
         """Where the call stands in its queue (None when it is not queued)."""

@@ -137,6 +137,86 @@ def test_an_agent_leg_dropping_after_accept_puts_the_caller_back_at_once(
     assert state(server, "alice").state != "on_call"
 
 
+def test_an_agent_leg_dropping_as_the_queue_bridges_puts_the_caller_back(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Alice presses 1 on her phone and her leg drops at once: her `<Dial><Queue>` has
+    taken the caller, who hears "connecting you", but the bridge never happens. The caller
+    is not hung up: they hear an apology within a few seconds, wait again in their place,
+    and the next ring bridges them; Alice is not left on the call."""
+    call, leg, _ = ringing_offer(tw, server)
+    leg.press("1")
+    leg.hangup()
+    started = tw.clock.now()
+    call.hears("could not take your call", within=15)
+    assert tw.clock.now() - started <= 5 and not call.ended
+    assert state(server, "alice").state != "on_call"
+    (missed,) = events(r, "REJECTED")
+    assert (missed["agent"], missed["reason"]) == ("alice", "dropped")
+    devices = [tw.device("client:alice"), tw.device("client:budi")]
+    assert tw.advance_until(lambda: any(d.ringing for d in devices), 30)
+    (device,) = [d for d in devices if d.ringing]
+    device.answer().press("1")
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None and not call.ended
+
+
+def test_a_late_dial_action_still_puts_the_caller_back(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """As above, but the action of Alice's `<Dial>` reaches the app 10 s late, after the
+    caller's Enqueue reported `bridged`: the caller is still put back, and the late
+    action does not end the next agent's connection."""
+    board = tw._board  # the emulator's seam for spent actions, as `ivr.emulator.faults` uses
+    post = board.post_later
+
+    def late(url: str, method: str, params: dict[str, str]) -> None:
+        delay = 10.0 if "/voice/agent/done" in url else 0.0
+        board.scheduler.after(delay, lambda: post(url, method, params))
+
+    setattr(board, "post_later", late)  # noqa: B010
+    call, leg, _ = ringing_offer(tw, server)
+    leg.press("1")
+    leg.hangup()
+    call.hears("could not take your call", within=5)
+    assert not call.ended
+    devices = [tw.device("client:alice"), tw.device("client:budi")]
+    assert tw.advance_until(lambda: any(d.ringing for d in devices), 30)
+    (device,) = [d for d in devices if d.ringing]
+    device.answer().press("1")
+    call.hears("Connecting you now")
+    tw.advance(15)  # Alice's late action arrives meanwhile
+    assert call.bridge is not None and not call.ended
+    assert len(events(r, "REJECTED")) == 1 and not events(r, "COMPLETEAGENT")
+
+
+def test_agent_webhooks_naming_another_call_change_nothing(
+    tw: Emulator, server: LiveServer, twilio: Twilio, r: redis.Redis
+) -> None:
+    """Signed `/voice/agent/*` requests carrying the caller's CallSid (not the leg rung for
+    the reservation), for the ringing offer and for one long gone: the caller is not hung
+    up, Alice's offer is not released, and her own '1' still bridges the caller."""
+    call, leg, reservation = ringing_offer(tw, server)
+    caller = {"CallSid": call.sid, "AccountSid": "AC" + "0" * 32, "To": BUSINESS}
+    for res in (reservation, "0" * 32):
+        for status in ("ringing", "in-progress", "completed", "busy"):
+            reply = twilio.post(f"/voice/agent/status?res={res}", caller | {"CallStatus": status})
+            assert reply.status_code == 204
+    assert (
+        "<Queue"
+        not in twilio.post(f"/voice/agent/answer?res={reservation}", caller | {"Digits": "2"}).text
+    )
+    assert "<Gather" not in twilio.post(f"/voice/agent/offer?res={reservation}", caller).text
+    tw.advance(2)
+    assert not call.ended and call.queue is not None and not leg.ended
+    assert state(server, "alice").state == "reserved" and not events(r, "REJECTED")
+    leg.press("1")
+    call.hears("Connecting you now")
+    tw.advance(2)
+    assert call.bridge is not None
+
+
 def test_a_retried_answer_gets_the_same_bridge(
     tw: Emulator, server: LiveServer, twilio: Twilio
 ) -> None:

@@ -18,6 +18,7 @@ PASSING = {
     "failed": (1,),
     "unreachable": (1, 2),
     "whisper-hangup": (1,),
+    "accept-drop": (1,),
     "logout-ringing": (1,),
     "rest-5xx": (1, 2),
     "rest-429": (1,),

@@ -7,6 +7,8 @@
 --   time, its escalation and max-wait timers) should the device not be reachable.
 --   A `connect:<call>` timer is due in connect_ms: should neither confirm.lua nor
 --   requeue.lua follow (the process died), connect_lost.lua puts the call back.
+-- The call keeps the reservation as `conn`: the agent's `<Dial>` action names it, so a late
+-- one never ends a later connection of the same call.
 -- Returns JSON {status: connected, call, queue, wait_ms, ring_ms}; error RESERVATION.
 local r = jget(RES, ctx.reservation)
 if not r then
@@ -27,7 +29,7 @@ end
 redis.call('HDEL', RES, ctx.reservation)
 redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation, 'esc:' .. sid, 'wait:' .. sid)
 redis.call('ZREM', KEYS[ctx.bucket.m], sid)
-c.state = 'connected'; c.res = ''; c.connected = NOW
+c.state = 'connected'; c.res = ''; c.conn = ctx.reservation; c.connected = NOW
 if ctx.pending then
   redis.call('ZADD', TIMERS, fmt(NOW + ctx.connect_ms), 'connect:' .. sid)
 else

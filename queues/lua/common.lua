@@ -283,18 +283,20 @@ end
 -- Put back call `sid`, connected but still pending on agent `id` (accept.lua with
 -- `pending`), whose agent's device was never rung: the call returns to bucket `b` as it
 -- was (same packed score, so its place; its escalation and max-wait timers at their old
--- due times), REJECTED with `reason` is written (there is no CONNECT to undo), the agent
+-- due times), REJECTED with `reason` is written (no CONNECT to undo, but for a `bridging`
+-- call: its CONNECT stands, the caller was told they were being connected), the agent
 -- goes on break `break_reason` with its answered-calls count restored (with break_reason
 -- "", the missed-call treatment instead), and the call is offered to the next agent.
 -- Used by requeue.lua and connect_lost.lua. Returns the call's position.
 local function requeue_pending(sid, c, b, id, reason, break_reason)
-  local p = c.pending
+  local p = c.pending or c.bridging
   redis.call('ZADD', KEYS[b.m], c.score, sid)
   redis.call('ZADD', KEYS[b.w], c.score, sid)
   redis.call('ZREM', TIMERS, 'connect:' .. sid)
   if p.esc then redis.call('ZADD', TIMERS, fmt(p.esc), 'esc:' .. sid) end
   if p.wait then redis.call('ZADD', TIMERS, fmt(p.wait), 'wait:' .. sid) end
-  c.state = 'waiting'; c.agent = ''; c.avoid = id; c.pending = nil; c.connected = nil
+  c.state = 'waiting'; c.agent = ''; c.avoid = id; c.pending = nil; c.bridging = nil
+  c.connected = nil
   jput(CALLS, sid, c)
   emit('REJECTED', {call = sid, agent = id, queue = c.queue, ring_ms = NOW - p.offered,
                     reason = reason})

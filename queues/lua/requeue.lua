@@ -9,13 +9,16 @@
 --       call's bucket keys.
 -- With break_reason "" (Router.put_back: the agent's leg rang out, was busy, failed or
 -- dropped before the bridge) the agent gets the missed-call treatment instead of a break.
--- ARGV[1]: {now, version, res, rnd, call, agent, reason (event), break_reason,
+-- With `bridging` (Router.put_back from the agent's `<Dial>` ending unbridged) a call
+-- confirmed by its Queue url fetch (confirm.lua) goes back too; it had its CONNECT.
+-- ARGV[1]: {now, version, res, rnd, call, agent, reason (event), break_reason, bridging,
 --           step (the call's step as read), entries, staffed, bucket: {q, w, a, m}}
 -- Returns JSON {status: requeued, position, offers}; errors ROUTING (the call is not
 -- pending on this agent: confirmed, or ended), RETRY.
 local sid, id, b = ctx.call, ctx.agent, ctx.bucket
 local c = jget(CALLS, sid)
-if not c or c.state ~= 'connected' or c.agent ~= id or not c.pending then
+if not c or c.state ~= 'connected' or c.agent ~= id
+   or not (c.pending or (ctx.bridging and c.bridging)) then
   return redis.error_reply('ROUTING call ' .. sid .. ' is not pending on ' .. id)
 end
 if c.step ~= ctx.step or c.queue ~= b.q then
