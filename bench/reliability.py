@@ -1,6 +1,6 @@
 """Many seeds of `ivr simulate --faults`, summarised in docs/reliability.md.
 
-    .venv/bin/python -m bench.reliability [--seeds 200] [--first 1] [--faults all] [--jobs 2] [--no-docs]
+    .venv/bin/python -m bench.reliability [--seeds 200] [--first 1] [--faults all] [--jobs 2]
 
 Each seed runs the fault scenario (`ivr.reliability.DEFAULTS`: 90 calls/h on 3
 agents, 60 s handle time, 10 minutes) with the chosen faults on a fresh
