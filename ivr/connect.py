@@ -608,16 +608,14 @@ async def queue_rejoin(request: Request) -> Response:
 
 
 async def rejoin(svc: Services, sid: str) -> VoiceResponse:
-    """The apology owed (once), then the caller's own Twilio queue again."""
-    session = await svc.calls.get(sid)
+    """The caller's own Twilio queue again, at once: routing has already offered the call
+    on, and the next agent's `<Dial><Queue>` can take only a caller in that queue. The
+    apology owed is the first thing the hold loop says (`offers.put_back_apology`); a
+    bridge that comes sooner cuts it short rather than keep the agent waiting for it."""
     response = VoiceResponse()
-    if session is None or not await svc.router.has_call(sid):
+    if await svc.calls.get(sid) is None or not await svc.router.has_call(sid):
         response.hangup()
         return response
-    apology = await offers.put_back_apology(svc, sid, session.language)
-    if apology:
-        language = svc.config_for(session.config_version).languages.available.get(session.language)
-        response.say(apology, language=language.say_language if language else None)
     wait_in_queue(svc, response, sid)
     return response
 

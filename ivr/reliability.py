@@ -160,10 +160,8 @@ class Site:
             sms_url="/sms/incoming",
         )
         self.devices: set[str] = set()
-        self.unreachable: list[str] = []
-        """Agent devices the plan refused to ring, for the simulation to excuse their break."""
         self.rest = FaultyHttpClient(
-            self.tw.http_client(), plan, clock.now, "web process", self._refuse
+            self.tw.http_client(), plan, clock.now, "web process", lambda to: to in self.devices
         )
         self._wire()
         self.tick_failures = 0
@@ -182,12 +180,6 @@ class Site:
 
     def _wire(self) -> None:
         self.svc.twilio_http_client = self.rest
-
-    def _refuse(self, to: str) -> bool:
-        if to in self.devices:
-            self.unreachable.append(to)
-            return True
-        return False
 
     def tick(self, now: float) -> None:
         """The web process's background tick; like `background.run` it outlives errors."""
@@ -308,9 +300,9 @@ class FaultSimulation(Simulation):
             if self.log_out(agent):
                 self.pending.remove((kind, agent))
                 acted = True
-        for address in self.site.unreachable:
-            self.shifts[address.removeprefix("client:")].excused = "device unreachable"
-        self.site.unreachable.clear()
+        refused = self.site.rest.refused  # only the rings the plan refused, not every ring
+        while refused:
+            self.shifts[refused.pop(0).removeprefix("client:")].excused = "device unreachable"
         for event in self.plan.due(self.clock.now()):
             self.happen(event)
             acted = True

@@ -12,7 +12,7 @@ from ivr import offers
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
-from tests.agents import go_available, services_of, state
+from tests.agents import go_available, on_break, services_of, state
 from tests.conftest import BUSINESS, Twilio
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
@@ -160,6 +160,34 @@ def test_an_agent_leg_dropping_as_the_queue_bridges_puts_the_caller_back(
     call.hears("Connecting you now")
     tw.advance(2)
     assert call.bridge is not None and not call.ended
+
+
+def test_the_next_agent_bridges_a_caller_put_back_without_waiting_out_the_apology(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """A billing caller has waited past the escalation, so Alice and Budi may both take
+    them. The first one rung presses 1 and their leg drops as their `<Dial><Queue>` takes
+    the caller; the other is rung at once and presses 1 while the caller is being told
+    why: the apology gives way, and the caller is bridged within a few seconds of that
+    accept, not left connected in routing (the agent hearing silence) until it is over."""
+    on_break(server, "alice", "budi")
+    call = billing_caller(tw)
+    tw.advance(31)  # billing's escalation: any billing agent now
+    go_available(server, "alice", "budi")
+    devices = [tw.device("client:alice"), tw.device("client:budi")]
+    assert tw.advance_until(lambda: any(d.ringing for d in devices), 5)
+    (first,) = [d for d in devices if d.ringing]
+    leg = first.answer()
+    leg.press("1")
+    leg.hangup()
+    (other,) = [d for d in devices if d is not first]
+    assert tw.advance_until(lambda: other.ringing is not None, 2)
+    other.answer().press("1")
+    accepted = tw.clock.now()
+    assert tw.advance_until(lambda: call.bridge is not None, 15)
+    assert tw.clock.now() - accepted <= 3
+    assert any("could not take your call" in u.text for u in call.heard)
+    assert not call.ended
 
 
 def test_a_late_dial_action_still_puts_the_caller_back(

@@ -6,11 +6,23 @@ import argparse
 import io
 
 import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
 
 from ivr import faults, hold, reliability, simulate
+from ivr.emulator import Emulator
+from ivr.emulator.faults import FaultyHttpClient
 from ivr.emulator.rest import Api
 from ivr.reliability import Report
 from ivr.settings import Settings
+from tests.emulator_apps import (  # noqa: F401
+    BUSINESS,
+    PUBLIC,
+    TOKEN,
+    fixture_app,
+    fixture_server,
+    fixture_tw,
+)
 
 PASSING = {
     "ring-out": (1,),
@@ -34,6 +46,7 @@ PASSING = {
 }
 """The fault kinds and the seeds CI runs them on (about 20 runs; `bench.reliability` runs
 hundreds of seeds of all of them together)."""
+AGENT = "client:alice"
 
 
 def run(settings: Settings, kinds: str, seed: int = 1, minutes: float = 10.0) -> Report:
@@ -107,3 +120,21 @@ def test_fault_names_and_profiles_parse() -> None:
     assert faults.parse("all") == tuple(faults.KINDS)
     with pytest.raises(faults.UnknownFault, match="ring-out"):
         faults.parse("ring-outt")
+
+
+def test_only_the_rings_the_plan_refuses_are_recorded_unreachable(tw: Emulator) -> None:
+    """The simulation excuses an agent's "device unreachable" break by the rings the plan
+    refused (`FaultyHttpClient.refused`), not by every ring that could have been: a ring that
+    went through must not overwrite the "missed calls" excuse of an agent whose device the
+    plan let ring out (seed 49 of `--faults all` counted such a break as idle)."""
+    plan = faults.FaultPlan(("unreachable",), 1, tw.clock.now(), 10.0)
+    rest = FaultyHttpClient(tw.http_client(), plan, tw.clock.now, "web", lambda to: to == AGENT)
+    client = Client(tw.account_sid, TOKEN, http_client=rest, environment={})
+    refused = 0
+    for _ in range(40):
+        try:
+            client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/ring")
+        except TwilioRestException:
+            refused += 1
+    assert 0 < refused < 40
+    assert rest.refused == [AGENT] * refused == [AGENT] * plan.injected["unreachable"]

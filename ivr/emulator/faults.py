@@ -84,7 +84,9 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
         super().__init__(inner.logger, is_async=False)
         self.inner, self.plan, self.now, self.role = inner, plan, now, role
         self.unreachable = unreachable
-        """Asked with the `To` of a call create: whether to refuse it as unreachable."""
+        """Asked with the `To` of a call create: whether it may be refused as unreachable."""
+        self.refused: list[str] = []
+        """The `To` of each call create refused as unreachable, for the simulation to read."""
         self.armed = False
         self.killed = threading.Event()
         self._lock = threading.Lock()
@@ -122,6 +124,7 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
                 refuse = self.unreachable(to) and self.plan.draw(UNREACHABLE_P)
             if refuse:
                 self.plan.count("unreachable")
+                self.refused.append(to)
                 return error(400, UNREACHABLE, "'To' phone number cannot be reached")
         return None
 
