@@ -248,6 +248,7 @@ class FaultSimulation(Simulation):
             lambda text: site.tw._board.say_seconds(text, 1),
             site.tw._board.play_seconds,
             api_down=lambda now: any(self.plan.window(k, now) for k in API_DOWN),
+            unheard_end=lambda sid: self.plan.unheard_ends[sid] > 0,
         )
         self.state: State | None = None
         self.jobs_rest: FaultyHttpClient | None = None
