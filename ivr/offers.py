@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -205,7 +204,7 @@ async def failed(
         if now is None or now.get("leg"):
             return  # the leg was made after all (its status callback said so), or it ended
         delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** int(intent["tries"]))
-        at = svc.clock.now() + delay * (0.5 + random.random() / 2)
+        at = svc.clock.now() + delay * (0.5 + svc.rng.random() / 2)
         if at <= intent["expires"] - MIN_RING_LEFT_S:
             log.info(
                 "ring failed; retrying",

@@ -182,6 +182,7 @@ class Site:
 
     def _wire(self) -> None:
         self.svc.twilio_http_client = self.rest
+        self.svc.rng.seed(f"retries-{self.plan.seed}")  # a replay retries alike
 
     def _refuse(self, to: str) -> bool:
         if to in self.devices:
