@@ -130,6 +130,8 @@ class FaultPlan:
     windows: list[Window] = field(default_factory=list)
     events: list[Happening] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
+    unheard_ends: Counter[str] = field(default_factory=Counter)
+    """Legs (by sid) whose final status callback webhook-late holds back just now."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(f"faults-{self.seed}")

@@ -13,7 +13,9 @@ device rings) set against routing's state:
 - no agent stays reserved or on a call without a live leg for more than
   `AGENT_GRACE_S`, not counting time while Twilio's API refuses every request (the
   service then retries the ring within the ring window, as the issue asks; it cannot
-  make a leg, and the agent could not be rung for another call either);
+  make a leg, and the agent could not be rung for another call either) nor while
+  the status callback saying the agent's leg ended (busy, failed) is held back (the
+  service cannot know before it arrives; the ring timer bounds the wait);
 - work conservation: no agent who is on shift and could take a waiting call
   sits idle (available, offline, or on a break the simulation did not cause)
   for more than `IDLE_MAX_S` while that call waits;
@@ -132,6 +134,10 @@ class Checker:
     _errors: int = 0
     api_down: Callable[[float], bool] = lambda now: False
     """Whether Twilio's REST API refuses every request at `now` (a 5xx or 429 window)."""
+    unheard_end: Callable[[str], bool] = lambda sid: False
+    """Whether the status callback saying leg `sid` ended is held back (webhook-late)."""
+    _untold: set[str] = field(default_factory=set)
+    """Devices with an ended leg whose end the service has not been told of yet."""
 
     def breach(self, now: float, invariant: str, subject: str, detail: str) -> None:
         if (invariant, subject) not in self._seen:
@@ -166,6 +172,7 @@ class Checker:
         self._errors = len(errors)
         if state is None:
             return
+        self._untold = {c.to for c in calls.values() if c.ended and self.unheard_end(c.sid)}
         self._routing(now, state, calls)
         for shift in shifts:
             self._agent(now, shift, state)
@@ -220,7 +227,8 @@ class Checker:
         if agent is None:
             return
         busy = agent["state"] in ("reserved", "on_call")
-        legless = busy and not shift.live_leg and not self.api_down(now)
+        untold = shift.device.address in self._untold
+        legless = busy and not shift.live_leg and not untold and not self.api_down(now)
         held = self.lasting(f"legless {shift.agent}", legless, now, AGENT_GRACE_S)
         if held is not None:
             detail = f"{agent['state']} on {agent['call']} with no live leg for {held:.0f} s"

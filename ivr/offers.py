@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -75,13 +74,20 @@ def device_error(exc: Exception) -> bool:
 # -- ringing ------------------------------------------------------------------------
 async def ring(svc: Services, offer: Reservation) -> None:
     """Have the agent's device rung for `offer` (soon, off the caller's webhook)."""
+    if await record_ring(svc, offer):
+        start_ring(svc, offer.id)
+
+
+async def record_ring(svc: Services, offer: Reservation) -> bool:
+    """Record the ring of `offer` as due (in the store: a process that dies before it
+    rings leaves it to the next pump); False if it is rung otherwise, and was."""
     if is_callback(offer.call_sid) and offer.queue in svc.registry.current.callbacks.customer_first:
         await callback_dial.dial_customer_first(svc, offer)  # the customer is rung first
-        return
+        return False
     if await live.is_present(svc, offer.agent):
         # The agent has the console open: it rings there; accept connects the device.
         await live.deliver(svc, offer.id, offer.agent)
-        return
+        return False
     intent = {
         "call": offer.call_sid,
         "agent": offer.agent,
@@ -95,7 +101,12 @@ async def ring(svc: Services, offer: Reservation) -> None:
         pipe.hset(svc.keys.offers(), offer.id, json.dumps(intent))
         pipe.zadd(svc.keys.ring_due(), {offer.id: svc.clock.now()})
         await pipe.execute()
-    task = asyncio.create_task(claim(svc, offer.id))
+    return True
+
+
+def start_ring(svc: Services, reservation_id: str) -> None:
+    """Make the REST request of a recorded ring now, in a task of this process."""
+    task = asyncio.create_task(claim(svc, reservation_id))
     tasks = _IN_FLIGHT.setdefault(id(svc), set())
     tasks.add(task)
     task.add_done_callback(tasks.discard)
@@ -193,7 +204,7 @@ async def failed(
         if now is None or now.get("leg"):
             return  # the leg was made after all (its status callback said so), or it ended
         delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** int(intent["tries"]))
-        at = svc.clock.now() + delay * (0.5 + random.random() / 2)
+        at = svc.clock.now() + delay * (0.5 + svc.rng.random() / 2)
         if at <= intent["expires"] - MIN_RING_LEFT_S:
             log.info(
                 "ring failed; retrying",
@@ -367,13 +378,18 @@ async def dispatch_offers(svc: Services, offers: list[Reservation]) -> None:
 
 
 async def dispatch(svc: Services, fired: Fired) -> None:
-    """Act on what routing's timers did: stop rings that timed out, ring the new offers."""
-    for reservation_id in fired.expired:
-        await stop_ringing(svc, reservation_id)
+    """Act on what routing's timers did: stop rings that timed out, ring the new offers.
+
+    The new offers' rings are recorded before any REST request (a hang-up may be the
+    last thing a dying process does), and made after the hang-ups."""
     for call_sid in fired.requeued:  # before the offers: a next agent may accept at once
         if is_callback(call_sid):
             await callback_dial.hand_back(svc, call_sid, CONNECT_LOST)
-    await dispatch_offers(svc, fired.offers)
+    due = [offer.id for offer in fired.offers if await record_ring(svc, offer)]
+    for reservation_id in fired.expired:
+        await stop_ringing(svc, reservation_id)
+    for reservation_id in due:
+        start_ring(svc, reservation_id)
     for call_sid in fired.requeued:
         await return_caller(svc, call_sid)
     for exit_ in fired.exits:

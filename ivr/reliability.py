@@ -180,6 +180,7 @@ class Site:
 
     def _wire(self) -> None:
         self.svc.twilio_http_client = self.rest
+        self.svc.rng.seed(f"retries-{self.plan.seed}")  # a replay retries alike
 
     def tick(self, now: float) -> None:
         """The web process's background tick; like `background.run` it outlives errors."""
@@ -240,6 +241,7 @@ class FaultSimulation(Simulation):
             lambda text: site.tw._board.say_seconds(text, 1),
             site.tw._board.play_seconds,
             api_down=lambda now: any(self.plan.window(k, now) for k in API_DOWN),
+            unheard_end=lambda sid: self.plan.unheard_ends[sid] > 0,
         )
         self.state: State | None = None
         self.jobs_rest: FaultyHttpClient | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +43,8 @@ class Services:
     synced_version: str = ""
     folded_at: float | None = None
     """When this process last folded events into metrics (service clock)."""
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+    """Jitter of retries; a simulation seeds it, so that its replay retries alike."""
     _rest: Any = field(default=None, repr=False)
 
     @classmethod

@@ -11,7 +11,9 @@ import redis
 from ivr import offers
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
+from ivr.faults import ProcessKilled
 from ivr.liveserver import LiveServer
+from ivr.service import Services
 from tests.agents import go_available, on_break, services_of, state
 from tests.conftest import BUSINESS, Twilio
 from tests.consoles import Console
@@ -364,6 +366,35 @@ def test_a_leg_whose_ring_request_lost_its_answer_is_hung_up_at_the_ring_timeout
         assert len([c for c in alice.calls if c.status == "ringing"]) <= 1
     assert len(alice.calls) >= 2  # offered again, once the first leg was gone
     assert not call.ended
+
+
+def test_a_process_dying_as_it_hangs_up_a_ring_that_timed_out_still_rings_the_next_agent(
+    tw: Emulator, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller past billing's escalation rings one of Alice and Budi, who lets it ring
+    out; routing's timer offers the call to the other, and the process dies in its request
+    to hang up the first phone. The next process rings the other agent at once: they are
+    not left reserved with a silent phone until their own ring timeout."""
+    hang_up = offers.hang_up
+
+    async def dies_once(svc: Services, leg: str) -> None:
+        monkeypatch.setattr(offers, "hang_up", hang_up)
+        raise ProcessKilled("web process")
+
+    call = billing_caller(tw)
+    tw.advance(31)  # any billing agent may take it now
+    go_available(server, "alice", "budi")
+    tw.advance(1)
+    devices = {name: tw.device(f"client:{name}") for name in ("alice", "budi")}
+    (first,) = [name for name, device in devices.items() if device.ringing is not None]
+    (other,) = set(devices) - {first}
+    monkeypatch.setattr(offers, "hang_up", dies_once)
+    with pytest.raises(ProcessKilled):
+        tw.advance(25)  # billing's ring timeout: the timer's tick dies
+    assert state(server, other).state == "reserved"
+    assert tw.advance_until(lambda: devices[other].ringing is not None, 3)
+    devices[other].answer().press("1")
+    call.hears("Connecting you now")
 
 
 # -- finding 4: only a device error is the agent's, and it wears off -----------------------

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from ivr.emulator.calls import Utterance
-from ivr.liveness import Checker
+from typing import Any, cast
+
+from ivr.emulator.calls import Call, Utterance
+from ivr.emulator.devices import Device
+from ivr.keys import Keys
+from ivr.liveness import Checker, Shift, State
 from queues.events import Event, EventType
+from queues.invariants import Snapshot
+from queues.layout import Layout
 
 
 def checker() -> Checker:
@@ -70,3 +76,37 @@ def test_silence_starts_where_the_last_sound_ends() -> None:
     assert check.sound_until([music, *pauses]) == 10.0
     assert check.sound_until([Utterance("say", "please hold the line", at=5.0)]) == 5.0 + 1.6
     assert check.sound_until([music]) == 10.0
+
+
+def reserved_on_a_busy_leg(told: set[str]) -> tuple[Checker, Shift, State]:
+    """sim1 is reserved; their device's one leg ended busy; `told` holds the legs whose
+    end the service has been told of."""
+    leg = Call(cast(Any, None), "client:ivr", "client:sim1", "outbound-api", "AC1", 0.0)
+    leg.status = "busy"
+    device = Device("client:sim1", cast(Any, None), calls=[leg])
+    check = checker()
+    check.unheard_end = lambda sid: sid not in told
+    agent = {"state": "reserved", "call": "CAcaller", "reason": "", "listed": 0}
+    snap = Snapshot({"sim1": agent}, {}, {}, {}, {}, {})
+    return check, Shift("sim1", device), State(Layout(Keys("t"), {}, {}), snap, {})
+
+
+def legless(check: Checker) -> list[str]:
+    return [b.detail for b in check.breaches if b.invariant == "agent without a live leg"]
+
+
+def test_an_agent_is_not_legless_while_the_end_of_their_leg_is_held_back() -> None:
+    """Twilio has not yet sent the busy callback (webhook-late): the service cannot know."""
+    check, shift, state = reserved_on_a_busy_leg(told=set())
+    for now in range(0, 11):
+        check.observe(float(now), shift.device.calls, [shift], state, [])
+    assert legless(check) == []
+
+
+def test_an_agent_left_reserved_after_the_busy_callback_arrived_is_legless() -> None:
+    check, shift, state = reserved_on_a_busy_leg(told=set())
+    check.observe(0.0, shift.device.calls, [shift], state, [])
+    check.unheard_end = lambda sid: False  # the busy callback arrives at 1 s
+    for now in range(1, 11):
+        check.observe(float(now), shift.device.calls, [shift], state, [])
+    assert legless(check) == ["reserved on CAcaller with no live leg for 6 s"]

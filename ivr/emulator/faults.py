@@ -18,7 +18,7 @@ from typing import Any
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from ivr.emulator.calls import Call
+from ivr.emulator.calls import FINAL_STATUSES, Call
 from ivr.emulator.devices import Device
 from ivr.emulator.emulator import Emulator
 from ivr.emulator.rest import JSON_HEADERS, UNREACHABLE
@@ -136,7 +136,8 @@ def error(status: int, code: int, message: str) -> Response:
 
 
 def delay_status_callbacks(tw: Emulator, plan: FaultPlan) -> None:
-    """Hold back some status callbacks (and spent actions) by a few seconds."""
+    """Hold back some status callbacks (and spent actions) by a few seconds; a held-back
+    final status is noted in `plan.unheard_ends` until it is sent."""
     board = tw._board
     post = board.post_later
 
@@ -146,7 +147,15 @@ def delay_status_callbacks(tw: Emulator, plan: FaultPlan) -> None:
             return
         plan.count("webhook-late")
         delay = plan.rng.uniform(*LATE_CALLBACK_S)
-        board.scheduler.after(delay, lambda: post(url, method, params))
+        ends = params.get("CallStatus") in FINAL_STATUSES and "/status" in url
+        sid = params.get("CallSid", "") if ends else ""
+        plan.unheard_ends[sid] += 1
+
+        def send() -> None:
+            plan.unheard_ends[sid] -= 1
+            post(url, method, params)
+
+        board.scheduler.after(delay, send)
 
     setattr(board, "post_later", late)  # noqa: B010  # every notifier binds it when created
 
