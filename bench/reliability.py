@@ -99,9 +99,10 @@ def section(reports: list[Report], kinds: tuple[str, ...], command: str) -> str:
     if by_invariant:
         lines += ["| invariant | breaches |", "|---|---:|"]
         lines += [f"| {name} | {n} |" for name, n in by_invariant.most_common()]
-        lines += ["", "Failing seeds (first breach; the line replays the seed):", ""]
+        heading = "Failing seeds (every breach: seconds in, invariant, subject, detail)"
+        lines += ["", f"{heading}; the line replays the seed:", ""]
         for r in failing[:SHOWN_FAILURES]:
-            lines += [f"- seed {r.seed}: {r.breaches[0].invariant}: {r.breaches[0].detail}"]
+            lines += [f"- seed {r.seed}:"] + [f"  - {str(b).strip()}" for b in r.breaches]
             lines += [f"  `{r.command}`"]
         lines.append("")
     return "\n".join(lines)
