@@ -509,16 +509,9 @@ class Router:
         place (original time and priority) and is offered on; the agent goes on break
         "device unreachable". RoutingError when the call is not pending on `agent`."""
 
-        async def attempt(layout: Layout) -> Outcome:
-            call = await self._call(call_sid)
-            if call is None:
-                raise RoutingError(f"call {call_sid} is not pending on {agent}")
-            kl = KeyList(self.keys)
-            ctx = self._requeue_context(kl, layout, call_sid, call, agent)
-            ctx.update(reason=UNREACHABLE, break_reason=DEVICE_UNREACHABLE)
-            return await self.scripts.requeue(kl, ctx)
-
-        return await self._offers(await self._retrying(attempt))
+        return await self._requeue(
+            call_sid, agent, reason=UNREACHABLE, break_reason=DEVICE_UNREACHABLE
+        )
 
     async def put_back(
         self, call_sid: str, agent: str, reason: str, bridging: bool = False
@@ -530,13 +523,20 @@ class Router:
         confirmed by the caller's Queue url fetch (the agent's `<Dial>` then ended without
         a bridge). RoutingError when the call is not pending on `agent`."""
 
+        return await self._requeue(
+            call_sid, agent, reason=reason, break_reason="", bridging=bridging
+        )
+
+    async def _requeue(self, call_sid: str, agent: str, **fields: object) -> list[Reservation]:
+        """`requeue.lua` for a call pending on `agent`, with `fields` in its context."""
+
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
             if call is None:
                 raise RoutingError(f"call {call_sid} is not pending on {agent}")
             kl = KeyList(self.keys)
             ctx = self._requeue_context(kl, layout, call_sid, call, agent)
-            ctx.update(reason=reason, break_reason="", bridging=bridging)
+            ctx.update(fields)
             return await self.scripts.requeue(kl, ctx)
 
         return await self._offers(await self._retrying(attempt))
