@@ -28,6 +28,7 @@ from ivr.liveserver import LiveServer
 from ivr.service import Services
 from ivr.settings import Settings
 from ivr.store import STORE_ERRORS, EmbeddedStore, sync_client
+from tests.consoles import Console
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = ROOT / "config"
@@ -208,3 +209,20 @@ def fixture_jobs(
     runner = CallbackJobs(server, tw, clock, redis_url)
     yield runner
     runner.close()
+
+
+# -- consoles, logged in through the API ----------------------------------------------
+@pytest.fixture(name="alice")
+def fixture_alice(server: LiveServer) -> Iterator[Console]:
+    """Alice, logged in to the console through the API."""
+    console = Console(server, "agent", "alice")
+    yield console
+    console.close()
+
+
+@pytest.fixture(name="sam")
+def fixture_sam(server: LiveServer) -> Iterator[Console]:
+    """Sam the supervisor, logged in through the API."""
+    console = Console(server, "supervisor", "sam")
+    yield console
+    console.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,22 +18,6 @@ from queues.router import PENDING_CONNECT_TIMEOUT_S
 from tests.agents import go_available, services_of, state
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
-
-
-@pytest.fixture(name="alice")
-def fixture_alice(server: LiveServer) -> Iterator[Console]:
-    """Alice, logged in to the console through the API."""
-    console = Console(server, "agent", "alice")
-    yield console
-    console.close()
-
-
-@pytest.fixture(name="sam")
-def fixture_sam(server: LiveServer) -> Iterator[Console]:
-    """Sam the supervisor, logged in through the API."""
-    console = Console(server, "supervisor", "sam")
-    yield console
-    console.close()
 
 
 def offered(tw: Emulator, alice: Console) -> str:

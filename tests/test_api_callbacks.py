@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,6 @@ def fixture_jobs(jobs: JobRunner, tw: Emulator) -> JobRunner:
     """Due callback jobs run as the emulator's clock moves."""
     tw.on_tick(lambda now: jobs.tick())
     return jobs
-
-
-@pytest.fixture(name="sam")
-def fixture_sam(server: LiveServer) -> Iterator[Console]:
-    """Sam the supervisor, logged in through the API."""
-    console = Console(server, "supervisor", "sam")
-    yield console
-    console.close()
 
 
 def test_supervisor_sees_a_pending_callback_and_cancels_it(

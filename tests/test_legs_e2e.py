@@ -3,8 +3,6 @@ fail or drop, and retried webhooks never strand a caller or lock an agent out.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -111,14 +109,19 @@ def test_a_phone_accept_whose_bridge_never_runs_puts_the_caller_back(
     assert state(server, "alice").state != "on_call"
     svc = services_of(server)
     assert svc.run(svc.router.position(call.sid)) is not None and not call.ended
+    next_agent_takes(tw, call)
+    assert call.bridge is not None
+    assert len(events(r, "CONNECT")) == 1
+
+
+def next_agent_takes(tw: Emulator, call: Call) -> None:
+    """The call is offered again: whichever of Alice and Budi rings answers and accepts."""
     devices = [tw.device("client:alice"), tw.device("client:budi")]
     assert tw.advance_until(lambda: any(d.ringing for d in devices), 30)
     (device,) = [d for d in devices if d.ringing]
     device.answer().press("1")
     call.hears("Connecting you now")
     tw.advance(2)
-    assert call.bridge is not None
-    assert len(events(r, "CONNECT")) == 1
 
 
 def test_an_agent_leg_dropping_after_accept_puts_the_caller_back_at_once(
@@ -155,12 +158,7 @@ def test_an_agent_leg_dropping_as_the_queue_bridges_puts_the_caller_back(
     assert state(server, "alice").state != "on_call"
     (missed,) = events(r, "REJECTED")
     assert (missed["agent"], missed["reason"]) == ("alice", "dropped")
-    devices = [tw.device("client:alice"), tw.device("client:budi")]
-    assert tw.advance_until(lambda: any(d.ringing for d in devices), 30)
-    (device,) = [d for d in devices if d.ringing]
-    device.answer().press("1")
-    call.hears("Connecting you now")
-    tw.advance(2)
+    next_agent_takes(tw, call)
     assert call.bridge is not None and not call.ended
 
 
@@ -262,22 +260,6 @@ def test_a_retried_answer_gets_the_same_bridge(
 
 
 # -- finding 2: a console accept whose device never answers ------------------------------
-@pytest.fixture(name="alice")
-def fixture_alice(server: LiveServer) -> Iterator[Console]:
-    """Alice, logged in to the console through the API."""
-    console = Console(server, "agent", "alice")
-    yield console
-    console.close()
-
-
-@pytest.fixture(name="sam")
-def fixture_sam(server: LiveServer) -> Iterator[Console]:
-    """Sam the supervisor, logged in through the API."""
-    console = Console(server, "supervisor", "sam")
-    yield console
-    console.close()
-
-
 @pytest.mark.parametrize(
     ("policy", "reason"),
     [
