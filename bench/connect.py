@@ -19,12 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from ivr import offers, sandbox
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
+from ivr.core.clock import ManualClock
+from ivr.core.settings import Settings
+from ivr.devtools import sandbox
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
 from ivr.service import Services
-from ivr.settings import Settings
+from ivr.voice import offers
 
 BUSINESS = "+60312345678"
 PUBLIC = "http://bench.local"

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import yaml
 
-from ivr import offers, sandbox
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.settings import Settings
+from ivr.core.clock import ManualClock
+from ivr.core.settings import Settings
+from ivr.devtools import sandbox
+from ivr.devtools.emulator import Emulator
+from ivr.voice import offers
 from queues.events import read_events
 
 BUSINESS = "+60312345678"

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.reliability [--seeds 200] [--first 1] [--faults all] [--jobs 2]
 
-Each seed runs the fault scenario (`ivr.reliability.DEFAULTS`: 90 calls/h on 3
+Each seed runs the fault scenario (`ivr.devtools.reliability.DEFAULTS`: 90 calls/h on 3
 agents, 60 s handle time, 10 minutes) with the chosen faults on a fresh
 embedded Valkey. The script prints one line per seed and writes the faults
 injected by kind, the calls and their outcomes, the breaches by invariant, and
@@ -24,9 +24,9 @@ from itertools import repeat
 from pathlib import Path
 
 from bench.docs import ROOT, machine, write_section
-from ivr import faults, reliability
-from ivr.reliability import Report
-from ivr.settings import Settings
+from ivr.core.settings import Settings
+from ivr.devtools import faults, reliability
+from ivr.devtools.reliability import Report
 
 DOCS = ROOT / "docs" / "reliability.md"
 HEADING = "## Fault-injecting simulation"

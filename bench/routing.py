@@ -47,10 +47,10 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from bench.docs import DOCS, machine, write_section
-from ivr.clock import ManualClock
-from ivr.keys import Keys
-from ivr.store import EmbeddedStore, async_client
-from queues.models import AgentConfig, QueueConfig, Strategy
+from ivr.config.queues import AgentConfig, QueueConfig, Strategy
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.core.store import EmbeddedStore, async_client
 from queues.router import Router
 
 SECTION = "## Routing"
@@ -429,7 +429,7 @@ def section(result: Result, quick: bool) -> str:
         "```",
         "",
         *machine(),
-        f"- {result.valkey}, embedded (`ivr.store.EmbeddedStore`, append-only file, "
+        f"- {result.valkey}, embedded (`ivr.core.store.EmbeddedStore`, append-only file, "
         f"`appendfsync everysec`; {result.aof_rewrites} AOF rewrite(s) during the run)",
         f"- 1-minute load average {result.load[0]:.2f} at the start, {result.load[1]:.2f} "
         "at the end",

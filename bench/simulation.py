@@ -6,7 +6,7 @@
    agents, exponential 30 s handle time) for `--hours` per seed, each on a
    fresh embedded Valkey. For every run: the measured ASA, P(wait) and service
    level from the metrics fold; the same calls through the ideal M/M/N queue
-   (`queues.mmc.waits`) and the largest per-call difference; Erlang C; and the
+   (`queues.metrics.mmc.waits`) and the largest per-call difference; Erlang C; and the
    central 99 % of 2,000 ideal runs of that length (the sampling error).
 2. Callbacks: `ivr simulate --compare` (150 calls/h, 3 agents, 60 s, patience
    150 s, half the callers accept a callback offer) for 60 minutes.
@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.docs import DOCS, machine, write_section
-from ivr import simulate
-from ivr.settings import Settings
+from ivr.core.settings import Settings
+from ivr.devtools import simulate
 
 ERLANG = "## Erlang C validation"
 CALLBACKS = "## Callbacks side by side"
@@ -50,14 +50,14 @@ EXPLAINED = [
     "* ASA is the mean wait before the offer over all answered calls; P(wait) the share",
     "  whose wait was over 0; SL the ICMI share answered within 20 s (no abandons here).",
     "* The M/M/N column runs the very calls of that seed (their queue entry times and",
-    "  handle times) through `queues.mmc.waits`, an exact first-come-first-served",
+    "  handle times) through `queues.metrics.mmc.waits`, an exact first-come-first-served",
     "  N-agent queue. A gap of a millisecond means the service routed every call",
     "  exactly as the queue Erlang C describes: no call overtaken, no agent left idle",
     "  while a caller waits, no time lost between hang-up and the next offer.",
     "* What is left between a run and Erlang C is sampling error, and it is large:",
     "  waits are strongly correlated, and a run starts empty. The band is the central",
     "  99 % of 2,000 runs of the ideal queue with the same inputs and length",
-    "  (`queues.mmc.spread`). At 45 minutes it spans 1.9–55 s around Erlang C's 13.3 s,",
+    "  (`queues.metrics.mmc.spread`). At 45 minutes it spans 1.9–55 s around Erlang C's 13.3 s,",
     "  and the median run's ASA is 10.1 s, below the mean 12.3 s: most short runs come",
     "  out below Erlang C, as the earlier, shorter runs here did. The seeds' own draws",
     "  (arrival gaps and talk times straight from the random streams, no service at",

@@ -50,10 +50,10 @@ from twilio.request_validator import RequestValidator
 
 from bench import docs
 from bench.docs import DOCS, ROOT, write_section
-from ivr.call import CallSession
-from ivr.keys import Keys
-from ivr.settings import DEFAULT_SESSION_TTL_S
-from ivr.store import EmbeddedStore, sync_client
+from ivr.core.keys import Keys
+from ivr.core.settings import DEFAULT_SESSION_TTL_S
+from ivr.core.store import EmbeddedStore, sync_client
+from ivr.voice.session import CallSession
 
 SECTION = "## Webhooks"
 
@@ -244,7 +244,7 @@ class Server:
 
     def start(self, log_dir: Path) -> None:
         self.log = (log_dir / f"{self.name}.log").open("w")
-        # stdout: the app's structlog default (no `ivr.logs.configure` under plain
+        # stdout: the app's structlog default (no `ivr.core.logs.configure` under plain
         # uvicorn) prints "call started" lines there; they are discarded.
         self.proc = subprocess.Popen(
             pinned(self.cmd, self.cpu),

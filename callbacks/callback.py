@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
 
-from ivr import logs
+from ivr.core import logs
 from ivr.service import Services
 
 log = logs.get(__name__)
@@ -273,6 +273,6 @@ async def cancel(svc: Services, callback_id: str, by: str) -> bool:
 
 async def leave_queue(svc: Services, cb_id: str) -> None:
     """Take the callback's entry out of routing (stopping any agent ringing for it)."""
-    from ivr.connect import abandon  # connect imports the callback flow
+    from ivr.voice.connect import abandon  # connect imports the callback flow
 
     await abandon(svc, cb_id, exit="EXITCALLBACK")

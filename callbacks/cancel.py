@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from callbacks import sms
 from callbacks.callback import cancel, live_of
-from ivr import logs
+from ivr.core import logs
 from ivr.service import Services
 
 log = logs.get(__name__)

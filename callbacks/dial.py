@@ -27,12 +27,12 @@ from typing import Any
 
 from callbacks import jobs, slots
 from callbacks.callback import Callback, get, is_callback, leave_queue, move
-from callbacks.config import TextKind
-from ivr import logs
-from ivr.errors import RoutingError, UnknownSkill
-from ivr.hours import Hours
+from ivr.config.callbacks import TextKind
+from ivr.config.hours import Hours
+from ivr.core import logs
+from ivr.core.errors import RoutingError, UnknownSkill
+from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
-from ivr.telephony import REST_ERRORS, transient
 from queues.reservation import Reservation
 from queues.router import UNREACHABLE
 
@@ -92,7 +92,7 @@ async def enter_queue(svc: Services, cb: Callback) -> None:
         await schedule(svc, cb, "activate", svc.clock.now() + _gap(svc), tag=f"q{cb.attempts}")
         return
     if entry.reservation is not None:
-        from ivr import offers  # offers imports this module to hand over callbacks
+        from ivr.voice import offers  # offers imports this module to hand over callbacks
 
         await offers.ring(svc, entry.reservation)
 
@@ -123,7 +123,7 @@ async def start_attempt(svc: Services, cb: Callback, agent: str) -> int | None:
 async def hand_back(svc: Services, cb_id: str, outcome: str = UNREACHABLE) -> None:
     """dialling(k) -> queued: the agent's device could not be rung, so no one dialled.
 
-    For an agent-first attempt accepted in the console (`ivr.console.accept`); the
+    For an agent-first attempt accepted in the console (`ivr.web.console.accept`); the
     routing entry goes back to its place (`Router.requeue`, or the pending connection's
     timer, `outcome` CONNECT_LOST) and attempt k's watchdog then finds nothing to do.
     The attempt still counts.
@@ -230,7 +230,7 @@ async def check(svc: Services, cb_id: str, attempt: int) -> None:
         await not_reached(svc, cb, attempt, "lost")
         # No dial result will come (e.g. the agent hung up while the customer's phone
         # rang): without this the agent would stay on the call in routing for good.
-        from ivr.callback_voice import end_unanswered  # the web layer imports this module
+        from ivr.voice.callback import end_unanswered  # the web layer imports this module
 
         await end_unanswered(svc, cb_id, cb.agent)
 
@@ -407,7 +407,7 @@ async def run_action(svc: Services, payload: dict[str, Any]) -> None:
     """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`.
 
     Any agent it has rung is rung before it returns: a job's event loop ends with it."""
-    from ivr import offers  # offers imports this module to hand over callbacks
+    from ivr.voice import offers  # offers imports this module to hand over callbacks
 
     try:
         await _run_action(svc, payload)
@@ -437,8 +437,8 @@ def run_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
 
 
 async def _with_services(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
-    from ivr.reload import ConfigRegistry
-    from ivr.store import async_client
+    from ivr.config.reload import ConfigRegistry
+    from ivr.core.store import async_client
 
     client = async_client(ctx.redis_url)  # the job's own store, whatever its scheme (unix://...)
     svc = Services.build(ctx.settings, ctx.clock, client, ConfigRegistry(ctx.settings.config_dir))

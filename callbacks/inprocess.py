@@ -13,8 +13,8 @@ from typing import Any
 from twilio.rest import Client
 
 from callbacks import jobs
+from ivr.core.store import sync_client
 from ivr.service import Services
-from ivr.store import sync_client
 
 
 class JobRunner:

@@ -30,10 +30,10 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from ivr.clock import Clock
-from ivr.config import Config
-from ivr.keys import Keys
-from ivr.settings import Settings
+from ivr.config.loader import Config
+from ivr.core.clock import Clock
+from ivr.core.keys import Keys
+from ivr.core.settings import Settings
 from queues.scripts import lua
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class JobContext:
     rest: Any
     """A `twilio.rest.Client`."""
     redis_url: str
-    """The store's URL: a job that needs another client builds it from this (`ivr.store`)."""
+    """The store's URL: a job that needs another client builds it from this (`ivr.core.store`)."""
 
 
 async def schedule(

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from callbacks.config import Slot
-from ivr.config import Config
-from ivr.hours import Hours
+from ivr.config.callbacks import Slot
+from ivr.config.hours import Hours
+from ivr.config.loader import Config
 
 ROLL_DAYS = 7
 """How far a later-day slot may roll forward past holidays and closed days."""

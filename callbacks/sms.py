@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import phonenumbers
 
 from callbacks import surveys
-from ivr.config import Config
+from ivr.config.loader import Config
 from ivr.service import Services
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ async def handle_incoming(svc: Services, form: dict[str, str]) -> str | None:
 
 
 def normalise(number: str) -> str:
-    """E.164 where the number parses, else as given (ivr.webhooks imports this module)."""
+    """E.164 where the number parses, else as given (ivr.voice.webhooks imports this module)."""
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:

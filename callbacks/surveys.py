@@ -32,9 +32,9 @@ from redis.exceptions import ResponseError
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import jobs
-from callbacks.models import TextKind
-from ivr.config import Config
-from ivr.keys import Keys
+from ivr.config.loader import Config
+from ivr.config.surveys import TextKind
+from ivr.core.keys import Keys
 from ivr.service import Services
 from queues.events import Event, EventType
 from queues.scripts import lua
@@ -495,7 +495,7 @@ async def record(
         **{f: survey.get(f, "") for f in ("call", "number", "agent", "queue", "language")},
         "frt_ms": survey.get("frt_ms", ""),
     }
-    # Not trimmed here: the metrics fold trims it once it has read it (queues/metrics.py).
+    # Not trimmed here: the metrics fold trims it once it has read it (queues/metrics/fold.py).
     await svc.redis.xadd(svc.keys.survey_responses(), entry)
 
 

@@ -6,7 +6,7 @@ a stop: on SIGTERM or SIGINT it lets the job in hand finish for up to
 `STOP_GRACE_S`, hands every unfinished claim back to due (another worker, or
 this one restarted, runs it), and returns, well within the 5 s a service
 manager waits before SIGKILL. When the process that started it dies (`ivr
-serve`, even by SIGKILL), the worker stops the same way: `ivr.store`'s
+serve`, even by SIGKILL), the worker stops the same way: `ivr.core.store`'s
 parent-death signal on Linux, and `IVR_PARENT_PID` checked on every poll.
 
 It needs `REDIS_URL`: the embedded store belongs to the `ivr serve` process
@@ -23,12 +23,12 @@ import threading
 from collections.abc import Callable
 
 from callbacks import jobs
-from ivr import telephony
-from ivr.clock import SystemClock
-from ivr.keys import Keys
-from ivr.reload import ConfigRegistry
-from ivr.settings import Settings
-from ivr.store import PARENT_ENV, sync_client
+from ivr.config.reload import ConfigRegistry
+from ivr.core import telephony
+from ivr.core.clock import SystemClock
+from ivr.core.keys import Keys
+from ivr.core.settings import Settings
+from ivr.core.store import PARENT_ENV, sync_client
 
 log = logging.getLogger(__name__)
 

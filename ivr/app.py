@@ -15,26 +15,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from callbacks import cancel as callback_cancel  # noqa: F401  (registers SMS CANCEL)
-from ivr import (
-    api,
-    background,
-    callback_voice,
-    connect,
-    fallback,
-    hold,
-    live,
-    logs,
-    pages,
-    prom,
-    webhooks,
-)
-from ivr.clock import Clock, SystemClock
-from ivr.errors import WebhookError
-from ivr.reload import ConfigRegistry
-from ivr.reports import routes as reports_routes
+from ivr import background
+from ivr.config.reload import ConfigRegistry
+from ivr.core import logs
+from ivr.core.clock import Clock, SystemClock
+from ivr.core.errors import WebhookError
+from ivr.core.settings import Settings
+from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
 from ivr.service import Services, services
-from ivr.settings import Settings
-from ivr.store import STORE_ERRORS, EmbeddedStore, async_client
+from ivr.voice import callback as callback_voice
+from ivr.voice import connect, fallback, hold, webhooks
+from ivr.web import api, live, pages, prom
+from ivr.web.reports_page import routes as reports_routes
 
 log = logs.get(__name__)
 
@@ -125,11 +117,11 @@ def create_app(
         *callback_voice.routes,  # callbacks: asking for one, and returning it
         *fallback.routes,  # Twilio's Fallback URL: answers without the store
         Route("/healthz", healthz, methods=["GET"]),
-        *api.routes,  # the console (ivr/api.py, ivr/live.py, ivr/pages.py)
+        *api.routes,  # the console (ivr/web/api.py, ivr/web/live.py, ivr/web/pages.py)
         *live.routes,
-        *reports_routes,  # the reports dashboard (ivr/reports.py)
+        *reports_routes,  # the reports dashboard (ivr/web/reports_page.py)
         *pages.routes,
-        *prom.routes,  # /metrics (ivr/prom.py)
+        *prom.routes,  # /metrics (ivr/web/prom.py)
     ]
     return Starlette(
         routes=routes,

@@ -14,10 +14,11 @@ import contextlib
 import time
 
 from callbacks import surveys
-from ivr import logs, offers
+from ivr.core import logs
+from ivr.core.store import STORE_ERRORS
 from ivr.service import Services
-from ivr.store import STORE_ERRORS
-from queues import metrics
+from ivr.voice import offers
+from queues.metrics import fold as metrics
 
 log = logs.get(__name__)
 TIMER_POLL_S = 0.1

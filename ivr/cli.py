@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ivr import logs
-from ivr.errors import StoreError
-from ivr.settings import Settings
-from ivr.store import PARENT_ENV, EmbeddedStore, die_with_parent, follow_parent
+from ivr.core import logs
+from ivr.core.errors import StoreError
+from ivr.core.settings import Settings
+from ivr.core.store import PARENT_ENV, EmbeddedStore, die_with_parent, follow_parent
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="times real time (e.g. 10); default 0 runs as fast as possible",
     )
-    from ivr import report, simulate
+    from ivr.devtools import simulate
+    from ivr.web import report
 
     report.add_parser(sub)
     simulate.add_parser(sub)
@@ -87,17 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     logs.configure(json=settings.log_json)
     if args.command == "check":
-        from ivr import check
+        from ivr.config import check
 
         return check.run(args.directory or settings.config_dir, sys.stdout)
     if args.command == "serve":
         return serve(settings, args)
     if args.command == "call":
-        from ivr import phone
+        from ivr.devtools import phone
 
         return phone.main(settings, args)
     if args.command == "demo":
-        from ivr import demo
+        from ivr.devtools import demo
 
         return demo.main(settings, args, sys.stdout)
     if args.command == "worker":
@@ -107,16 +108,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "hash-secret":
         import getpass
 
-        from ivr.auth import hash_secret
+        from ivr.web.auth import hash_secret
 
         print(hash_secret(getpass.getpass("Secret: ")))
         return 0
     if args.command == "report":
-        from ivr import report
+        from ivr.web import report
 
         return report.main(settings, args, sys.stdout)
     if args.command == "simulate":
-        from ivr import simulate
+        from ivr.devtools import simulate
 
         return simulate.main(settings, args, sys.stdout)
     return 2
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Refuse bad config, start the embedded store when needed, then run uvicorn."""
-    from ivr import check
+    from ivr.config import check
 
     settings = settings.with_(
         host=args.host or settings.host,

@@ -13,15 +13,15 @@ import anyio.to_thread
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
-from ivr import telephony
-from ivr.attendant import Urls
-from ivr.call import CallStore
-from ivr.clock import Clock, utcnow
-from ivr.config import Config
-from ivr.keys import Keys
-from ivr.reload import ConfigRegistry
-from ivr.security import Verifier
-from ivr.settings import Settings
+from ivr.config.loader import Config
+from ivr.config.reload import ConfigRegistry
+from ivr.core import telephony
+from ivr.core.clock import Clock, utcnow
+from ivr.core.keys import Keys
+from ivr.core.security import Verifier
+from ivr.core.settings import Settings
+from ivr.voice.attendant import Urls
+from ivr.voice.session import CallStore
 from queues.router import Router
 
 T = TypeVar("T")

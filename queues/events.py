@@ -14,7 +14,7 @@ from enum import StrEnum
 
 import redis.asyncio as aioredis
 
-from ivr.keys import Keys
+from ivr.core.keys import Keys
 
 
 class EventType(StrEnum):

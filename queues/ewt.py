@@ -14,7 +14,7 @@ import math
 import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
-from ivr.keys import Keys
+from ivr.core.keys import Keys
 
 SMOOTHING = 0.05
 """Weight of the newest handle time in the moving average (about the last 20-40 calls).

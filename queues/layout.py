@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.keys import Keys
-from queues.models import AgentConfig, QueueConfig
+from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.core.keys import Keys
 
 NO_LANGUAGE = "-"
 """The language part of a bucket for calls with no language requirement."""

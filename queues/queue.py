@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.errors import RoutingError
-from queues.models import PRIORITY_MAX
+from ivr.config.queues import PRIORITY_MAX
+from ivr.core.errors import RoutingError
 
 PRIORITY_SPAN = 10**13
 """Milliseconds per priority level in the packed score (more than any Unix time in ms)."""

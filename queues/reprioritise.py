@@ -15,8 +15,8 @@ from importlib import resources
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from ivr.errors import RoutingError
-from queues.models import PRIORITY_MAX
+from ivr.config.queues import PRIORITY_MAX
+from ivr.core.errors import RoutingError
 from queues.queue import pack_score
 from queues.router import MAX_RETRIES, Router, _ms
 

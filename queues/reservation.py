@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from queues.models import OverflowAction
+from ivr.config.queues import OverflowAction
 
 
 @dataclass(frozen=True)

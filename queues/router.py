@@ -19,14 +19,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import BaseModel, TypeAdapter
 
-from ivr.clock import Clock
-from ivr.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueue, UnknownSkill
-from ivr.keys import Keys
+from ivr.config.queues import AgentConfig, OverflowAction, QueueConfig, ToQueue
+from ivr.core.clock import Clock
+from ivr.core.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueue, UnknownSkill
+from ivr.core.keys import Keys
 from queues import timers
 from queues.agent import CONNECTION_LOST, DEVICE_UNREACHABLE, AgentState
-from queues.fold_events import CALLBACK_PREFIX
 from queues.layout import Bucket, Layout
-from queues.models import AgentConfig, OverflowAction, QueueConfig, ToQueue
+from queues.metrics.fold_events import CALLBACK_PREFIX
 from queues.queue import Position, pack_score
 from queues.reservation import Connection, Departure, Entry, Exit, Fired, Reservation
 from queues.scripts import Context, KeyList, Outcome, RetryScript, Scripts, StaleConfig

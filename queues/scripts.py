@@ -5,7 +5,7 @@ helpers) followed by its own file; each file opens with its KEYS/ARGV header.
 Python passes every key in KEYS (fixed keys first, then bucket keys) and one
 JSON context in ARGV that names the bucket keys by index. Scripts answer with
 JSON; refusals come back as errors whose first word maps to an exception in
-`ivr.errors`. `deregister` runs alone, on plain KEYS and ARGV.
+`ivr.core.errors`. `deregister` runs alone, on plain KEYS and ARGV.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from ivr.errors import (
+from ivr.core.errors import (
     InvalidTransition,
     ReservationError,
     RoutingError,
     UnknownAgent,
     UnknownQueue,
 )
-from ivr.keys import Keys
+from ivr.core.keys import Keys
 
 Context = dict[str, Any]
 """The JSON context passed as ARGV[1]."""

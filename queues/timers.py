@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from ivr.clock import Clock
+from ivr.core.clock import Clock
 
 if TYPE_CHECKING:
     from queues.router import Router

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ivr import offers
-from ivr.liveserver import LiveServer
+from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
+from ivr.voice import offers
 from queues.agent import AgentState
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 
 from callbacks import inprocess
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import services_of
 from tests.conftest import SAMPLE_CONFIG
 

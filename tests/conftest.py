@@ -21,13 +21,14 @@ import yaml
 from twilio.request_validator import RequestValidator
 
 from callbacks.inprocess import JobRunner
-from ivr import background, offers
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr import background
+from ivr.core.clock import ManualClock
+from ivr.core.settings import Settings
+from ivr.core.store import STORE_ERRORS, EmbeddedStore, sync_client
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
-from ivr.settings import Settings
-from ivr.store import STORE_ERRORS, EmbeddedStore, sync_client
+from ivr.voice import offers
 from tests.consoles import Console
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from ivr.liveserver import LiveServer
+from ivr.devtools.liveserver import LiveServer
 
 SECRETS = {"alice": "alice-demo", "budi": "budi-demo", "chai": "chai-demo", "sam": "sam-demo"}
 

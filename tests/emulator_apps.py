@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 
 PUBLIC = "https://ivr.example.com"
 TOKEN = "secret"

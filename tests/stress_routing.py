@@ -19,13 +19,13 @@ import time
 from collections import Counter
 from typing import Any
 
-from ivr.clock import SystemClock
-from ivr.errors import RoutingError
-from ivr.keys import Keys
-from ivr.store import async_client
+from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.core.clock import SystemClock
+from ivr.core.errors import RoutingError
+from ivr.core.keys import Keys
+from ivr.core.store import async_client
 from queues.events import EventType, read_events
 from queues.invariants import problems, snapshot
-from queues.models import AgentConfig, QueueConfig
 from queues.queue import pack_score
 from queues.router import Router
 

@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 import redis
 
-from ivr import console, offers
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.keys import Keys
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
+from ivr.voice import offers
+from ivr.web import console
 from queues.router import PENDING_CONNECT_TIMEOUT_S
 from tests.agents import go_available, services_of, state
 from tests.consoles import Console
@@ -197,7 +198,7 @@ def test_a_console_accept_cut_off_before_the_device_rang_goes_to_the_next_agent(
         assert (mine["agent"]["state"], mine["agent"]["reason"]) == ("break", "connection lost")
         places = [svc.run(svc.router.position(c.sid)) for c in (first, later)]
         assert [p.position if p else None for p in places] == [1, 2]
-        # While pending the line was quiet (`ivr.hold`); back in the queue it hears music.
+        # While pending the line was quiet (`ivr.voice.hold`); back in the queue it hears music.
         budi_takes_it_from_hold(tw, r, budi, first, later, "connect_lost")
     finally:
         budi.close()

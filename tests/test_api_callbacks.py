@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from callbacks import callback as callbacks
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import services_of
 from tests.callbacks_helpers import JobRunner, callback_config
 from tests.consoles import Console

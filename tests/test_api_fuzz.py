@@ -7,7 +7,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.liveserver import LiveServer
+from ivr.devtools.liveserver import LiveServer
 from tests.consoles import Console
 
 EXAMPLES = 25

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ivr.auth import hash_secret, verify_secret
-from ivr.clock import ManualClock
-from ivr.liveserver import LiveServer
-from ivr.settings import Settings
+from ivr.core.clock import ManualClock
+from ivr.core.settings import Settings
+from ivr.devtools.liveserver import LiveServer
+from ivr.web.auth import hash_secret, verify_secret
 from tests.consoles import Console
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import state
 from tests.test_connect_e2e import billing_caller
 

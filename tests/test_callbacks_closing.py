@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from callbacks import callback as callbacks
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import services_of
 from tests.callbacks_helpers import JobRunner, callback_config, edit_yaml
 from tests.test_callbacks_e2e import busy_alice, take_callback

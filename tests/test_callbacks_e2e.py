@@ -11,10 +11,10 @@ import requests
 from twilio.http.response import Response
 
 from callbacks import callback as callbacks
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, services_of, state
 from tests.callbacks_helpers import JobRunner, callback_config
 from tests.conftest import BUSINESS

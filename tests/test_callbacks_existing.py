@@ -8,9 +8,9 @@ import pytest
 import redis
 
 from callbacks import callback as callbacks
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, services_of
 from tests.callbacks_helpers import JobRunner, menu_callback_config
 from tests.conftest import BUSINESS

@@ -9,14 +9,14 @@ import pytest
 
 from callbacks import callback as callbacks
 from callbacks import dial
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
-from ivr.reload import ConfigRegistry
+from ivr.config.reload import ConfigRegistry
+from ivr.core.clock import ManualClock
+from ivr.core.settings import Settings
+from ivr.core.store import EmbeddedStore, async_client
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
-from ivr.settings import Settings
-from ivr.store import EmbeddedStore, async_client
 from tests.agents import go_available, services_of
 from tests.callbacks_helpers import JobRunner, menu_callback_config
 from tests.conftest import BUSINESS, OPEN_TIME

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callbacks import slots
-from callbacks.config import CallbacksConfig, Slot
-from ivr.config import Config, load
-from ivr.hours import Hours
+from ivr.config.callbacks import CallbacksConfig, Slot
+from ivr.config.hours import Hours
+from ivr.config.loader import Config, load
 from tests.conftest import SAMPLE_CONFIG
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.check import run, summary
-from ivr.config import load_checked
-from ivr.errors import ConfigError, Problem
+from ivr.config.check import run, summary
+from ivr.config.loader import load_checked
+from ivr.core.errors import ConfigError, Problem
 
 MINIMAL = Path(__file__).parent / "fixtures" / "config" / "minimal"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ivr.store import alive, last_url, sync_client
+from ivr.core.store import alive, last_url, sync_client
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 

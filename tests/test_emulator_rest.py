@@ -8,7 +8,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from ivr.emulator import Emulator
+from ivr.devtools.emulator import Emulator
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     CALLER,

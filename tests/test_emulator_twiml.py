@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.emulator import Emulator
-from ivr.emulator.twiml import parse
-from ivr.errors import TwiMLError
+from ivr.core.errors import TwiMLError
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.twiml import parse
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     CALLER,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.emulator import Emulator
+from ivr.devtools.emulator import Emulator
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     CALLER,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from queues import erlang
+from queues.metrics import erlang
 
 
 def closed_form_p_wait(load: float, agents: int) -> float:

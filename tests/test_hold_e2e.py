@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.keys import Keys
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, on_break, services_of
 from tests.conftest import BUSINESS
 from tests.test_connect_e2e import billing_caller, events

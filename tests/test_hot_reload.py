@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from ivr.liveserver import LiveServer
+from ivr.devtools.liveserver import LiveServer
 from tests.conftest import Twilio
 from tests.test_webhooks import call_form, english_main_menu, press
 from tests.twiml_helpers import heard, parse

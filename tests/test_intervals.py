@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from queues import intervals
+from queues.metrics import intervals
 from tests.test_metrics_script import KEYS, S, Script, in_zone, sample_config
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")

@@ -14,13 +14,13 @@ import redis
 
 from callbacks import callback as callbacks
 from callbacks import dial, jobs, worker
-from ivr.clock import ManualClock
-from ivr.config import Config
-from ivr.keys import Keys
-from ivr.reload import ConfigRegistry
+from ivr.config.loader import Config
+from ivr.config.reload import ConfigRegistry
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.core.settings import Settings
+from ivr.core.store import EmbeddedStore, async_client, sync_client
 from ivr.service import Services
-from ivr.settings import Settings
-from ivr.store import EmbeddedStore, async_client, sync_client
 from tests.callbacks_helpers import callback_config
 from tests.conftest import OPEN_TIME
 

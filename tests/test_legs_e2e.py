@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ivr import offers
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.faults import ProcessKilled
-from ivr.liveserver import LiveServer
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.faults import ProcessKilled
+from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
+from ivr.voice import offers
 from tests.agents import go_available, on_break, services_of, state
 from tests.conftest import BUSINESS, Twilio
 from tests.consoles import Console
@@ -196,7 +196,9 @@ def test_a_late_dial_action_still_puts_the_caller_back(
     """As above, but the action of Alice's `<Dial>` reaches the app 10 s late, after the
     caller's Enqueue reported `bridged`: the caller is still put back, and the late
     action does not end the next agent's connection."""
-    board = tw._board  # the emulator's seam for spent actions, as `ivr.emulator.faults` uses
+    board = (
+        tw._board
+    )  # the emulator's seam for spent actions, as `ivr.devtools.emulator.faults` uses
     post = board.post_later
 
     def late(url: str, method: str, params: dict[str, str]) -> None:

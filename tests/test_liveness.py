@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from ivr.emulator.calls import Call, Utterance
-from ivr.emulator.devices import Device
-from ivr.keys import Keys
-from ivr.liveness import Checker, Shift, State
+from ivr.core.keys import Keys
+from ivr.devtools.emulator.calls import Call, Utterance
+from ivr.devtools.emulator.devices import Device
+from ivr.devtools.liveness import Checker, Shift, State
 from queues.events import Event, EventType
 from queues.invariants import Snapshot
 from queues.layout import Layout

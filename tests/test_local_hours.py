@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from queues import local_hours
-from queues.local_hours import MS_PER_HOUR, MS_PER_MINUTE
+from queues.metrics import local_hours
+from queues.metrics.local_hours import MS_PER_HOUR, MS_PER_MINUTE
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 

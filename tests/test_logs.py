@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.logs import mask, mask_numbers
+from ivr.core.logs import mask, mask_numbers
 
 
 @pytest.mark.parametrize(

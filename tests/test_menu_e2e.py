@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.keys import Keys
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.devtools.emulator import Emulator
 from tests.conftest import BUSINESS
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")

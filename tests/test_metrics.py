@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from queues import histogram, rollups
-from queues.metrics import FoldOptions
+from queues.metrics import histogram, rollups
+from queues.metrics.fold import FoldOptions
 from tests.test_metrics_script import DAY, KEYS, T0, S, Script, in_zone, sample_config
 
 KOLKATA = ZoneInfo("Asia/Kolkata")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from queues import metrics
-from queues.metrics import GROUP, Batch, FoldOptions
+from queues.metrics import fold as metrics
+from queues.metrics.fold import GROUP, Batch, FoldOptions
 from tests.test_metrics_script import KEYS, T0, S, Script
 
 

@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio as aioredis
 
-from ivr.config import Config, load
-from ivr.keys import Keys
-from queues import metrics, rollups
+from ivr.config.loader import Config, load
+from ivr.core.keys import Keys
+from queues.metrics import fold as metrics
+from queues.metrics import rollups
 from tests.conftest import OPEN_TIME, SAMPLE_CONFIG
 
 T0 = int(OPEN_TIME.timestamp() * 1000)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from queues import erlang, mmc
+from queues.metrics import erlang, mmc
 
 PER_HOUR, AGENTS, AHT_S, THRESHOLD_S = 240.0, 3, 30.0, 20.0
 LOAD = PER_HOUR * AHT_S / 3600

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import redis
 
 from callbacks import callback as callbacks
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.emulator.calls import Call
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
+from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, on_break, services_of
 from tests.callbacks_helpers import edit_yaml
 from tests.conftest import BUSINESS

@@ -9,12 +9,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from callbacks.inprocess import JobRunner
-from ivr import prom
 from ivr.app import create_app
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
-from ivr.settings import Settings
+from ivr.core.clock import ManualClock
+from ivr.core.settings import Settings
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
+from ivr.web import prom
 from tests.agents import go_available
 from tests.test_connect_e2e import billing_caller
 from tests.test_surveys_e2e import CALLER, handled_call
@@ -30,7 +30,7 @@ def fixture_guarded(settings: Settings, clock: ManualClock, r: object) -> Iterat
 
 def test_scrape_parses_and_counts_an_answered_call(tw: object, server: LiveServer) -> None:
     """After one answered call the scrape parses and shows the queue, agents and FRT histogram."""
-    from ivr.emulator import Emulator
+    from ivr.devtools.emulator import Emulator
 
     assert isinstance(tw, Emulator)
     go_available(server, "alice")

@@ -9,12 +9,13 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from ivr import faults, hold, reliability, simulate
-from ivr.emulator import Emulator
-from ivr.emulator.faults import FaultyHttpClient
-from ivr.emulator.rest import Api
-from ivr.reliability import Report
-from ivr.settings import Settings
+from ivr.core.settings import Settings
+from ivr.devtools import faults, reliability, simulate
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.faults import FaultyHttpClient
+from ivr.devtools.emulator.rest import Api
+from ivr.devtools.reliability import Report
+from ivr.voice import hold
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     PUBLIC,

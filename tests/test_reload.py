@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config import load
-from ivr.errors import ConfigError
-from ivr.reload import ConfigRegistry, fingerprint
+from ivr.config.loader import load
+from ivr.config.reload import ConfigRegistry, fingerprint
+from ivr.core.errors import ConfigError
 
 MINIMAL = Path(__file__).parent / "fixtures" / "config" / "minimal"
 BROKEN_NODE = "nodes:\n  extra:\n    then: {goto: nowhere}\n"
@@ -85,7 +85,7 @@ def test_broken_edit_keeps_last_good(config_dir: Path, caplog: pytest.LogCapture
     registry = ConfigRegistry(config_dir)
     good = registry.version
     write(config_dir / "extra.yaml", BROKEN_NODE)
-    with caplog.at_level(logging.ERROR, logger="ivr.reload"):
+    with caplog.at_level(logging.ERROR, logger="ivr.config.reload"):
         assert registry.reload() is False
     assert registry.version == good
     where = f"{config_dir / 'extra.yaml'}:3:12: error: goto names an unknown node 'nowhere'"

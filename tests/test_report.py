@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from ivr import cli, report
-from ivr.config import load
-from ivr.settings import Settings
+from ivr import cli
+from ivr.config.loader import load
+from ivr.core.settings import Settings
+from ivr.web import report
 from tests.conftest import SAMPLE_CONFIG
 from tests.test_metrics_script import DAY, T0, S, Script
 

@@ -15,10 +15,11 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect
 
-from ivr import cli, report
-from ivr.emulator import Emulator
-from ivr.liveserver import LiveServer
-from ivr.settings import Settings
+from ivr import cli
+from ivr.core.settings import Settings
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
+from ivr.web import report
 from tests.agents import go_available
 from tests.conftest import SAMPLE_CONFIG
 from tests.consoles import Console

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from queues import rollups
+from queues.metrics import rollups
 from tests.test_metrics_script import KEYS, S, Script, in_zone, sample_config
 
 ADELAIDE = ZoneInfo("Australia/Adelaide")

@@ -9,19 +9,19 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from ivr.clock import ManualClock
-from ivr.errors import (
+from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.core.clock import ManualClock
+from ivr.core.errors import (
     InvalidTransition,
     ReservationError,
     RoutingError,
     UnknownQueue,
     UnknownSkill,
 )
-from ivr.keys import Keys
-from ivr.store import async_client
+from ivr.core.keys import Keys
+from ivr.core.store import async_client
 from queues.events import EventType, read_events
 from queues.invariants import problems, snapshot
-from queues.models import AgentConfig, QueueConfig
 from queues.router import (
     PENDING_CONNECT_TIMEOUT_S,
     Router,

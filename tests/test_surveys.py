@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callbacks.surveys import is_mobile, parse_score, send_time, text
-from ivr.config import Config, load
+from ivr.config.loader import Config, load
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 

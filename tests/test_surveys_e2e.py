@@ -10,11 +10,11 @@ import pytest
 import redis
 
 from callbacks import surveys
-from ivr import supervisor
-from ivr.clock import ManualClock
-from ivr.emulator import Emulator
-from ivr.keys import Keys
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.liveserver import LiveServer
+from ivr.web import supervisor
 from tests.agents import go_available
 from tests.conftest import BUSINESS, JobRunner
 from tests.test_connect_e2e import billing_caller

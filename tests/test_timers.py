@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from ivr.clock import ManualClock
-from ivr.keys import Keys
-from ivr.store import async_client
+from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.core.store import async_client
 from queues.events import EventType, read_events
-from queues.models import AgentConfig, QueueConfig
 from queues.router import Router
 
 pytestmark = pytest.mark.anyio

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import redis
 
-from ivr.clock import ManualClock
-from ivr.keys import Keys
-from ivr.liveserver import LiveServer
+from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
+from ivr.devtools.liveserver import LiveServer
 from tests.conftest import BUSINESS, PUBLIC_BASE, Twilio
 from tests.twiml_helpers import action, gather, heard, verbs
 

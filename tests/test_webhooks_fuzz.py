@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
 
-from ivr.emulator import twiml as twiml_rules
-from ivr.errors import TwiMLError
-from ivr.fallback import LEGS, WEBHOOK_PREFIXES
-from ivr.liveserver import LiveServer
+from ivr.core.errors import TwiMLError
+from ivr.devtools.emulator import twiml as twiml_rules
+from ivr.devtools.liveserver import LiveServer
+from ivr.voice.fallback import LEGS, WEBHOOK_PREFIXES
 from tests.conftest import PUBLIC_BASE, Twilio
 from tests.test_webhooks import call_form, english_main_menu, press
 
@@ -29,7 +29,7 @@ CONTEXT = {
     "bridging": "dequeue",
     "sms": "messaging",
 }
-"""The TwiML rules each kind of leg is held to (`ivr.emulator.twiml`); the rest: "call"."""
+"""The TwiML rules each kind of leg is held to (`ivr.devtools.emulator.twiml`); the rest: "call"."""
 WHISPERS = {"/voice/callback/answered": "whisper"}
 """A <Number url> document, played to the customer of an agent-first callback."""
 FIELDS = [
@@ -137,7 +137,7 @@ def test_every_webhook_has_a_degraded_answer(server: LiveServer) -> None:
 
 
 def context_of(path: str) -> str:
-    """Which TwiML rules the answer to `path` must follow (see `ivr.emulator.twiml`)."""
+    """Which TwiML rules the answer to `path` must follow (see `ivr.devtools.emulator.twiml`)."""
     return WHISPERS.get(path) or CONTEXT.get(LEGS[path], "call")
 
 

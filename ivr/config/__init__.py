@@ -1,0 +1,1 @@
+"""The configuration: loading `config/`, its models, checks, hot reload, prompts, phrases."""

@@ -1,0 +1,119 @@
+"""Hot reload: the live config, swapped for a new version when its files change.
+
+A config that fails to load never goes live: the last good one stays, and the
+failure is logged and kept in `last_error`. Calls in progress keep the version
+they started on, found again by `ConfigRegistry.get`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from ivr.config.loader import Config, config_files, load
+from ivr.core.errors import ConfigError
+
+DEFAULT_KEEP = 20
+"""How many good versions stay retrievable for calls still using them."""
+
+logger = logging.getLogger("ivr.config.reload")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(directory: Path) -> Fingerprint:
+    """Name, mtime (ns) and size of each config file: cheap to take, changes on any edit."""
+    found = []
+    for path in config_files(directory):
+        with contextlib.suppress(OSError):  # deleted since it was listed: it is gone
+            stat = path.stat()
+            found.append((path.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
+class ConfigRegistry:
+    """The live config of a directory and the last few good versions before it."""
+
+    def __init__(self, directory: Path, keep: int = DEFAULT_KEEP) -> None:
+        self._directory = Path(directory)
+        self._keep = keep
+        self._versions: OrderedDict[str, Config] = OrderedDict()
+        self._lock = threading.Lock()
+        # Taken before loading, so an edit made during the load is seen next time.
+        self._fingerprint = fingerprint(self._directory)
+        self._current = load(self._directory)
+        self._remember(self._current)
+        self.last_error: str | None = None
+        """Each error of the last failed reload, one `file:line:col: ...` per line."""
+
+    def __repr__(self) -> str:
+        return f"ConfigRegistry(directory={str(self._directory)!r}, version={self.version!r})"
+
+    @property
+    def current(self) -> Config:
+        """The config new calls use."""
+        return self._current
+
+    @property
+    def version(self) -> str:
+        """The version of the live config."""
+        return self._current.version
+
+    def get(self, version: str) -> Config | None:
+        """A recent good version, or None if it was never loaded or is too old."""
+        return self._versions.get(version)
+
+    def reload(self) -> bool:
+        """Load the files again if they changed; True when a different version went live."""
+        with self._lock:
+            seen = fingerprint(self._directory)
+            if seen == self._fingerprint:
+                return False
+            self._fingerprint = seen
+            try:
+                config = load(self._directory)
+            except ConfigError as exc:
+                self._fail(exc)
+                return False
+            self.last_error = None
+            return self._activate(config)
+
+    async def watch(self, interval: float, stop: asyncio.Event) -> None:
+        """Poll for changes every `interval` seconds until `stop` is set."""
+        while not stop.is_set():
+            try:
+                # Parsing is blocking work; keep it off the event loop that serves calls.
+                await asyncio.to_thread(self.reload)
+            except Exception:  # a bug here must not end hot reload for the process
+                logger.exception("config reload crashed; keeping version %s", self.version)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    def _activate(self, config: Config) -> bool:
+        if config.version == self.version:
+            return False  # touched or edited back and forth: same content
+        config = self._versions.get(config.version, config)
+        self._remember(config)
+        self._current = config
+        logger.info("config version %s is live", config.version)
+        return True
+
+    def _remember(self, config: Config) -> None:
+        self._versions[config.version] = config
+        self._versions.move_to_end(config.version)
+        while len(self._versions) > self._keep:
+            self._versions.popitem(last=False)
+
+    def _fail(self, exc: ConfigError) -> None:
+        errors = [str(p) for p in exc.problems if p.severity == "error"]
+        self.last_error = "\n".join(errors) or str(exc)
+        logger.error(
+            "config in %s not loaded; version %s stays live:\n%s",
+            self._directory,
+            self.version,
+            self.last_error,
+        )

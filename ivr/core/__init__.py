@@ -1,0 +1,3 @@
+"""The bottom layer: clock, errors, keys, settings, logs, store, REST client, URLs.
+
+Nothing here imports anything of ours from a layer above."""

@@ -1,0 +1,295 @@
+"""Every Redis key the service uses, as named templates, in one place.
+
+Each key carries the tenant as a hash tag (`ivr:{main}:...`), so all the keys
+one operation or Lua script touches live in the same cluster slot. Lua
+scripts never build key names: callers pass every key in KEYS, made here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key templates for one tenant."""
+
+    tenant: str = "main"
+
+    @property
+    def prefix(self) -> str:
+        return f"ivr:{{{self.tenant}}}"
+
+    # -- calls (ivr/voice/session.py) -------------------------------------------------
+    def call(self, call_sid: str) -> str:
+        """String: the call session as JSON (node, language, data, path, step)."""
+        return f"{self.prefix}:call:{call_sid}"
+
+    def call_responses(self, call_sid: str) -> str:
+        """Hash: step number -> TwiML returned for it, so a retried webhook gets the same."""
+        return f"{self.prefix}:call:{call_sid}:responses"
+
+    def call_status(self, call_sid: str) -> str:
+        """Hash: status-callback sequence numbers already applied for the call."""
+        return f"{self.prefix}:call:{call_sid}:status"
+
+    def voicemails(self) -> str:
+        """Stream: voicemails left by callers (call, from, recording URL, duration)."""
+        return f"{self.prefix}:voicemails"
+
+    def offers(self) -> str:
+        """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
+        intent to ring the agent's device for an offer, recorded before the REST request;
+        `leg` is set once the leg's sid is known (its answer, or its status callback)."""
+        return f"{self.prefix}:offers"
+
+    def ring_due(self) -> str:
+        """Sorted set: reservation id scored by when its ring request is due (Unix seconds):
+        the first try, or the retry of a transient API error (`ivr.voice.offers.pump`)."""
+        return f"{self.prefix}:offers:due"
+
+    def answered(self, reservation_id: str) -> str:
+        """String: the call an agent accepted with this reservation on the phone (TTL), so a
+        retried `/voice/agent/answer` gets the same bridge back."""
+        return f"{self.prefix}:offers:answered:{reservation_id}"
+
+    def hold(self, call_sid: str) -> str:
+        """Hash: a waiting caller's hold state (announcements made, last position told)."""
+        return f"{self.prefix}:call:{call_sid}:hold"
+
+    def last_agent(self, number: str) -> str:
+        """String: the agent who last handled a call from this number (TTL: sticky days)."""
+        return f"{self.prefix}:last-agent:{number}"
+
+    def announcements(self) -> str:
+        """Stream: every wait estimate told to a caller, to measure its accuracy later."""
+        return f"{self.prefix}:announcements"
+
+    def handle_times(self) -> str:
+        """Hash: queue -> recent handle time in seconds (moving average), for wait estimates."""
+        return f"{self.prefix}:handle-times"
+
+    # -- events (queues/events.py) --------------------------------------------
+    def events(self) -> str:
+        """Stream: every state change, in the Asterisk queue_log vocabulary."""
+        return f"{self.prefix}:events"
+
+    # -- config (ivr/config/loader.py) ------------------------------------------------
+    def config_version(self) -> str:
+        """String: the config version most recently loaded by any process."""
+        return f"{self.prefix}:config:version"
+
+    # -- routing (queues/) -----------------------------------------------------
+    # Scripts pick agents and calls at run time, so per-agent and per-call state
+    # lives in tenant-wide hashes keyed by id: every key a script touches is
+    # then known before it runs and passed in KEYS.
+    def routing_agents(self) -> str:
+        """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters)."""
+        return f"{self.prefix}:routing:agents"
+
+    def routing_agent_config(self) -> str:
+        """Hash: agent id -> its synced config as JSON (device, skills, delays)."""
+        return f"{self.prefix}:routing:agent-config"
+
+    def routing_queues(self) -> str:
+        """Hash: queue name -> its synced config as JSON (strategy, weight, limits)."""
+        return f"{self.prefix}:routing:queues"
+
+    def routing_calls(self) -> str:
+        """Hash: call sid -> its queue entry as JSON (queue, step, score, state)."""
+        return f"{self.prefix}:routing:calls"
+
+    def routing_reservations(self) -> str:
+        """Hash: reservation id -> the pending offer as JSON (call, agent, expiry)."""
+        return f"{self.prefix}:routing:reservations"
+
+    def routing_timers(self) -> str:
+        """Sorted set: due timers (`kind:id`) scored by due time in milliseconds."""
+        return f"{self.prefix}:routing:timers"
+
+    def routing_counters(self) -> str:
+        """Hash: round-robin offer counters, one field per queue."""
+        return f"{self.prefix}:routing:counters"
+
+    def routing_languages(self) -> str:
+        """String: JSON list of the skills that are caller languages (from the config)."""
+        return f"{self.prefix}:routing:languages"
+
+    def routing_version(self) -> str:
+        """String: bumped by every config sync so routers with an older layout reload."""
+        return f"{self.prefix}:routing:version"
+
+    def queue_calls(self, queue: str) -> str:
+        """Sorted set: every call in the queue (waiting or ringing) by packed priority+time."""
+        return f"{self.prefix}:queue:{queue}:calls"
+
+    def queue_waiting(self, queue: str, step: str, language: str) -> str:
+        """Sorted set: calls waiting for an offer at one escalation step and language."""
+        return f"{self.prefix}:queue:{queue}:waiting:{step}:{language}"
+
+    def queue_available(self, queue: str, step: str, language: str) -> str:
+        """Sorted set: available agents eligible for one step and language, by strategy."""
+        return f"{self.prefix}:queue:{queue}:available:{step}:{language}"
+
+    def queue_staffed(self, queue: str) -> str:
+        """Set: agents of the queue who are logged in and not on break."""
+        return f"{self.prefix}:queue:{queue}:staffed"
+
+    # -- console and sessions (ivr/web/auth.py, ivr/web/console.py) ---------------------
+    def console_session(self, token_hash: str) -> str:
+        """String: a logged-in browser session as JSON (kind, user, csrf, seen); TTL: idle."""
+        return f"{self.prefix}:console:session:{token_hash}"
+
+    def api_token(self, token_hash: str) -> str:
+        """String: a bearer token's owner as JSON (kind, user); TTL: the token's life."""
+        return f"{self.prefix}:console:token:{token_hash}"
+
+    def console_presence(self, agent: str) -> str:
+        """String: set while the agent's console is open (TTL refreshed by its live stream)."""
+        return f"{self.prefix}:console:presence:{agent}"
+
+    def console_offer(self, reservation_id: str) -> str:
+        """String: the agent an offer was shown to in the console (tells expired from unknown)."""
+        return f"{self.prefix}:console:offer:{reservation_id}"
+
+    def console_call(self, agent: str) -> str:
+        """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
+        return f"{self.prefix}:console:call:{agent}"
+
+    def contact_history(self, number: str) -> str:
+        """List: a caller's previous contacts as JSON, newest first (at, agent, disposition)."""
+        return f"{self.prefix}:contacts:{number}"
+
+    def survey_scores(self) -> str:
+        """Hash: call sid -> the caller's CES score (1-7), written by the surveys."""
+        return f"{self.prefix}:survey:scores"
+
+    def survey_alerts(self) -> str:
+        """Stream: low CES scores that need follow-up (call, number, agent, ces), from surveys."""
+        return f"{self.prefix}:survey:alerts"
+
+    # -- surveys and jobs (callbacks/) ----------------------------------------
+    def jobs_due(self) -> str:
+        """Sorted set: scheduled job ids by due time (service-clock seconds)."""
+        return f"{self.prefix}:jobs:due"
+
+    def jobs_claimed(self) -> str:
+        """Sorted set: job ids a worker took from `jobs_due` and is running, by claim time."""
+        return f"{self.prefix}:jobs:claimed"
+
+    def jobs_retry(self) -> str:
+        """Sorted set: failed job ids by the wall-clock time of their next attempt."""
+        return f"{self.prefix}:jobs:retry"
+
+    def jobs_attempts(self) -> str:
+        """Hash: job id -> attempts that failed so far (gone once the job succeeds)."""
+        return f"{self.prefix}:jobs:attempts"
+
+    def jobs_failed(self) -> str:
+        """Sorted set: job ids that failed every attempt, by wall-clock time of the last."""
+        return f"{self.prefix}:jobs:failed"
+
+    def job(self, job_id: str) -> str:
+        """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""
+        return f"{self.prefix}:job:{job_id}"
+
+    def survey(self, call_sid: str) -> str:
+        """Hash: one call's survey (state, number, language, agent, queue, frt_ms, ...)."""
+        return f"{self.prefix}:survey:{call_sid}"
+
+    def survey_pending(self, number: str) -> str:
+        """String: the call sid of the survey awaiting this number's reply (TTL: window+)."""
+        return f"{self.prefix}:survey:pending:{number}"
+
+    def survey_cap(self, number: str) -> str:
+        """String: set when a number was surveyed (TTL: the frequency cap in days)."""
+        return f"{self.prefix}:survey:cap:{number}"
+
+    def survey_optouts(self) -> str:
+        """Set: numbers that opted out of surveys (STOP, OptOutType, error 21610)."""
+        return f"{self.prefix}:survey:optouts"
+
+    def survey_connect(self, call_sid: str) -> str:
+        """String: the call's CONNECT facts as JSON (frt_ms, agent), read at completion."""
+        return f"{self.prefix}:survey:connect:{call_sid}"
+
+    def survey_responses(self) -> str:
+        """Stream: survey replies linked to call, agent, queue, language and FRT."""
+        return f"{self.prefix}:survey:responses"
+
+    def survey_inbound(self, message_sid: str) -> str:
+        """String: the reply given to an inbound SMS, so a retried webhook gets the same."""
+        return f"{self.prefix}:survey:inbound:{message_sid}"
+
+    def survey_sms_status(self, message_sid: str) -> str:
+        """Set: delivery statuses already recorded for one outbound message."""
+        return f"{self.prefix}:survey:sms-status:{message_sid}"
+
+    def survey_stats(self) -> str:
+        """Hash: survey counters (scheduled, sent, undelivered, skipped:<reason>, ...)."""
+        return f"{self.prefix}:survey:stats"
+
+    # -- metrics (queues/metrics/fold.py) --------------------------------------------
+    def metrics_rollup(self, grain: str, scope: str, bucket: int) -> str:
+        """Hash: counters and histogram buckets of one scope (`q:billing`, `a:alice`,
+        `l:en`, `qa:billing:alice`, `all`) in one UTC minute (`m`) or one local clock
+        hour of `company.timezone` (`h`), the bucket being the epoch minute it starts
+        at (`queues.metrics.local_hours`); `t` is the all-time total (bucket 0)."""
+        return f"{self.prefix}:metrics:{grain}:{scope}:{bucket}"
+
+    def metrics_contact(self, call_sid: str) -> str:
+        """Hash: one contact's detail record (times, queue, agent, outcome, FRT, CES)."""
+        return f"{self.prefix}:metrics:contact:{call_sid}"
+
+    def metrics_contacts(self) -> str:
+        """Sorted set: call sids of contact records by contact start (ms), for exports."""
+        return f"{self.prefix}:metrics:contacts"
+
+    def metrics_last_contact(self, number: str) -> str:
+        """String: JSON {call, at} of the caller's latest contact (TTL: the FCR window)."""
+        return f"{self.prefix}:metrics:last-contact:{number}"
+
+    def metrics_agents(self) -> str:
+        """Hash: agent -> JSON {state, since ms, queue} as the fold last saw it."""
+        return f"{self.prefix}:metrics:agents"
+
+    def metrics_waiting(self, queue: str) -> str:
+        """Sorted set: calls waiting in the queue by queue entry time (ms): the oldest wait."""
+        return f"{self.prefix}:metrics:waiting:{queue}"
+
+    def metrics_applied(self) -> str:
+        """Hash: stream name -> the last entry id folded (replays at or below it are skipped)."""
+        return f"{self.prefix}:metrics:applied"
+
+    def metrics_lock(self) -> str:
+        """String: held by the one process folding right now (TTL: a crashed holder's grace)."""
+        return f"{self.prefix}:metrics:lock"
+
+    def metrics_trimmed(self) -> str:
+        """String: set when the streams were last trimmed (TTL: the trim interval)."""
+        return f"{self.prefix}:metrics:trimmed"
+
+    def metrics_survey_sends(self) -> str:
+        """Hash: "queue|language" -> survey SMS sent (counted in survey_sent.lua)."""
+        return f"{self.prefix}:metrics:survey-sends"
+
+    # -- callbacks (callbacks/) -------------------------------------------------
+    def callback(self, callback_id: str) -> str:
+        """Hash: one callback's record (state, number, queue, attempts, original times)."""
+        return f"{self.prefix}:callback:{callback_id}"
+
+    def callback_live(self, number: str, queue: str) -> str:
+        """String: the id of the number's live callback for the queue (one at a time)."""
+        return f"{self.prefix}:callback:live:{queue}:{number}"
+
+    def callbacks_of(self, number: str) -> str:
+        """Set: ids of the number's live callbacks in any queue (for CANCEL by SMS)."""
+        return f"{self.prefix}:callbacks:number:{number}"
+
+    def callbacks_pending(self) -> str:
+        """Sorted set: live callback ids by expected call time (s), for the supervisor view."""
+        return f"{self.prefix}:callbacks:pending"
+
+    def callback_leg(self, call_sid: str) -> str:
+        """String: the callback a dialled customer leg belongs to (TTL: a day)."""
+        return f"{self.prefix}:callback:leg:{call_sid}"

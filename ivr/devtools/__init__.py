@@ -1,0 +1,1 @@
+"""Developer tools: the Twilio emulator, the sandbox, `ivr call`, `demo` and `simulate`."""

@@ -1,0 +1,208 @@
+"""The REST subset, served through a `twilio.http.HttpClient` so the real client works unchanged.
+
+    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=tw.http_client())
+
+Handlers run on whatever thread the app calls from (often a uvicorn worker
+while the emulator waits for that very webhook). They never run TwiML: they
+record the request, hand the loop a job through `Switchboard.submit` and
+answer at once with the resource.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+from ivr.devtools.emulator.calls import Call, Start
+from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
+from ivr.devtools.emulator.sms import Messaging
+from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Switchboard
+
+ROUTE = re.compile(
+    r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Calls|Messages)(?:/(?P<sid>\w+))?\.json$"
+)
+JSON_HEADERS = {"Content-Type": "application/json"}
+UNREACHABLE = 21214
+"""Twilio's error for calls.create to a destination it cannot reach."""
+
+
+class EmulatorHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    """Answers twilio-python's API requests from the emulator's state."""
+
+    def __init__(self, board: Switchboard, messaging: Messaging, auth_token: str) -> None:
+        super().__init__(logging.getLogger("ivr.devtools.emulator.rest"), is_async=False)
+        self._api = Api(board, messaging, auth_token)
+
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        try:
+            fields = dict(data or {}) | dict(params or {})  # a list's filters are in the query
+            status, body = self._api.handle(method.upper(), uri, fields, auth)
+        except RestError as exc:
+            status, body = exc.status, exc.payload()
+        return Response(status, json.dumps(body), JSON_HEADERS)
+
+
+class Api:
+    """Routes a request to the Calls or Messages handler."""
+
+    def __init__(self, board: Switchboard, messaging: Messaging, auth_token: str) -> None:
+        self.board = board
+        self.messaging = messaging
+        self.auth_token = auth_token
+
+    def handle(
+        self, method: str, uri: str, data: dict[str, Any], auth: tuple[str, str] | None
+    ) -> tuple[int, dict[str, Any]]:
+        self.board.faults.check()
+        if auth != (self.board.account_sid, self.auth_token):
+            raise RestError(401, 20003, "Authenticate")
+        path = "/" + uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+        match = ROUTE.match(path)
+        if match is None or match["account"] != self.board.account_sid:
+            raise RestError(404, 20404, f"The requested resource {path} was not found")
+        if match["kind"] == "Messages":
+            answer = self.messages(method, match["sid"], data)
+        else:
+            answer = self.calls(method, match["sid"], data)
+        self.board.faults.check(applied=True)  # carried out, but the answer is lost
+        return answer
+
+    def calls(
+        self, method: str, sid: str | None, data: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if sid is None and method == "POST":
+            return 201, call_resource(self.create_call(data))
+        if sid is None:
+            return 200, {"calls": self.list_calls(data), "next_page_uri": None, "page": 0}
+        call = self.board.calls.get(sid or "")
+        if call is None:
+            raise RestError(404, 20404, f"The requested resource Call {sid} was not found")
+        if method == "POST":
+            self.update_call(call, data)
+        return 200, call_resource(call)
+
+    def list_calls(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """`calls.list(to=, from_=, status=)`, newest first (one page: no paging)."""
+        wanted = {"to": _text(data, "To"), "from_": _text(data, "From")}
+        status = _text(data, "Status")
+        found = [
+            call
+            for call in list(self.board.calls.values())
+            if all(not value or getattr(call, name) == value for name, value in wanted.items())
+            and (not status or call.status == status)
+        ]
+        return [call_resource(call) for call in reversed(found)]
+
+    def create_call(self, data: dict[str, Any]) -> Call:
+        to, from_ = _text(data, "To"), _text(data, "From")
+        if not to:
+            raise RestError(400, 21201, "No 'To' number is specified")
+        if not from_:
+            raise RestError(400, 21213, "No 'From' number is specified")
+        device = self.board.devices.get(to)  # a read: devices are added on the loop's thread
+        if device is not None and device.unreachable:
+            raise RestError(400, UNREACHABLE, "'To' phone number cannot be reached")
+        start = _start(data)
+        if start is None:
+            raise RestError(400, 21205, "Url parameter is required.")
+        if start.url is not None:
+            start.url = self.board.webhooks.resolve(start.url)
+        call = self.board.new_call(
+            from_,
+            to,
+            "outbound-api",
+            start=start,
+            timeout_s=float(data.get("Timeout", 60)),
+            machine_detection=bool(data.get("MachineDetection")),
+        )
+        if data.get("StatusCallback"):
+            events = _events(data.get("StatusCallbackEvent"))
+            method = _text(data, "StatusCallbackMethod") or "POST"
+            call.notifier = self.board.notifier(_text(data, "StatusCallback"), events, method)
+        self.board.submit(lambda: self.launch(call))
+        return call
+
+    def launch(self, call: Call) -> None:
+        if call.ended:
+            return
+        if call.notifier:
+            call.notifier.notify(call, "initiated")
+        self.board.ring(call)
+
+    def update_call(self, call: Call, data: dict[str, Any]) -> None:
+        status = _text(data, "Status")
+        if status in ("completed", "canceled"):
+            self.board.submit(lambda: self.end_call(call, status))
+            return
+        start = _start(data)
+        if start is None:
+            return
+        if call.ended:
+            raise RestError(400, 21220, "Call is not in-progress. Cannot redirect.")
+        if start.url is not None:
+            start.url = self.board.webhooks.resolve(start.url)
+        self.board.submit(lambda: self.board.redirect(call, start))
+
+    def end_call(self, call: Call, status: str) -> None:
+        if status == "completed" or call.status in ("queued", "ringing"):
+            self.board.hangup(call)
+
+    def messages(
+        self, method: str, sid: str | None, data: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        if sid is None and method == "POST":
+            to = _text(data, "To")
+            if not to:
+                raise RestError(400, 21604, "A 'To' phone number is required.")
+            service = _text(data, "MessagingServiceSid") or None
+            from_ = _text(data, "From") or self._service_number(service)
+            message = self.messaging.create(
+                to, from_, _text(data, "Body"), _text(data, "StatusCallback") or None, service
+            )
+            return 201, message_resource(message)
+        found = next((m for m in self.messaging.outbox if m.sid == sid), None)
+        if found is None:
+            raise RestError(404, 20404, f"The requested resource Message {sid} was not found")
+        return 200, message_resource(found)
+
+    def _service_number(self, service: str | None) -> str:
+        if service is None:
+            raise RestError(400, 21603, "A 'From' phone number is required.")
+        numbers = [n.number for n in self.board.numbers.values() if n.sms_url]
+        return numbers[0] if numbers else service
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    return "" if value is None else str(value)
+
+
+def _start(data: dict[str, Any]) -> Start | None:
+    method = _text(data, "Method") or "POST"
+    if data.get("Url"):
+        return Start(_text(data, "Url"), method)
+    if data.get("Twiml"):
+        return Start(None, method, _text(data, "Twiml"))
+    return None
+
+
+def _events(raw: object) -> frozenset[str]:
+    if raw is None:
+        return frozenset({"completed"})
+    events = raw if isinstance(raw, list) else str(raw).split()
+    return frozenset(str(e) for e in events) & ALL_CALL_EVENTS or frozenset({"completed"})

@@ -1,0 +1,247 @@
+"""`ivr call`: a phone in your terminal, dialling the service through the emulator.
+
+Each thing the caller hears is printed with its language as it plays. Type
+digits (`1`, `12345678#`) to press keys, `say <words>` to speak, `wait <s>`
+to let time pass, and `hangup` (or end of input) to put the phone down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import secrets
+import select
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from ivr.app import create_app
+from ivr.config.loader import load
+from ivr.core.clock import SystemClock
+from ivr.core.settings import Settings
+from ivr.devtools import hub
+from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call, Utterance
+from ivr.devtools.liveserver import LiveServer
+from ivr.service import Services
+
+LOCAL_PUBLIC_URL = "http://ivr.localhost"
+"""The origin an in-process service believes it has; the emulator signs with it."""
+
+POLL_S = 0.1
+LISTEN_WAIT_S = 15.0
+"""How long typed input waits for the call to start listening (prompts may be playing)."""
+LINGER_S = 2.0
+"""After input runs out (a script piped in), how long the call plays on before hanging up."""
+
+
+def describe(utterance: Utterance) -> str:
+    if utterance.kind == "play":
+        return f"  ♪ {utterance.url}"
+    if utterance.kind == "pause":
+        return ""
+    return f"  [{utterance.language or '?'}] {utterance.text}"
+
+
+class TerminalPhone:
+    """Drives one emulated call from lines of text, printing what the caller hears."""
+
+    def __init__(self, tw: Emulator, call: Call, out: TextIO) -> None:
+        self.tw, self.call, self.out = tw, call, out
+        self.shown = 0
+        self.last_state: str | None = None
+
+    def show(self) -> None:
+        """Print what was heard since last time, and when the call goes on hold or through."""
+        for utterance in self.call.heard[self.shown :]:
+            line = describe(utterance)
+            if line:
+                print(line, file=self.out, flush=True)
+        self.shown = len(self.call.heard)
+        state = (
+            "on hold" if self.call.queue else "talking to an agent" if self.call.bridge else None
+        )
+        if state != self.last_state:
+            self.last_state = state
+            if state is not None:
+                print(f"  ({state})", file=self.out, flush=True)
+
+    def act(self, line: str) -> bool:
+        """Carry out one typed command; False when the caller hung up."""
+        text = line.strip()
+        if text in ("hangup", "q", "quit", "bye"):
+            self.tw.hangup(self.call)
+            return False
+        if text.startswith("wait "):
+            threading.Event().wait(float(text.split()[1]))
+        elif text.startswith("say "):
+            self.give("speech", (text[4:], 0.9))
+        elif text:
+            self.give("dtmf", text.replace(" ", ""))
+        return True
+
+    def give(self, kind: str, value: object) -> None:
+        """Deliver input once the call listens for it (a typed-ahead script waits its turn)."""
+        for _ in range(int(LISTEN_WAIT_S / POLL_S)):
+            runner = self.call.runner
+            if self.call.ended:
+                return
+            if runner is not None and runner.accepts(kind):
+                self.tw.deliver(self.call, kind, value)
+                return
+            self.show()
+            threading.Event().wait(POLL_S)
+        print(f"  (nothing is listening for {kind} right now)", file=self.out, flush=True)
+
+
+def run(phone: TerminalPhone, readline: Callable[[float], str | None]) -> str:
+    """Run until the call ends or the caller hangs up; return the call's final status."""
+    while not phone.call.ended:
+        phone.show()
+        line = readline(POLL_S)
+        if line is None:
+            continue
+        if line == "" or not phone.act(line):  # end of input: let the call play on briefly
+            threading.Event().wait(LINGER_S if line == "" else 0.2)
+            phone.show()
+            if not phone.call.ended:
+                phone.tw.hangup(phone.call)
+            break
+    phone.show()
+    return phone.call.status
+
+
+def stdin_reader(stream: TextIO) -> Callable[[float], str | None]:
+    """`readline(timeout)`: a line, "" at end of input, or None if nothing came in time."""
+
+    def readline(timeout: float) -> str | None:
+        ready, _, _ = select.select([stream], [], [], timeout)
+        if not ready:
+            return None
+        return stream.readline()
+
+    return readline
+
+
+def start_hub(
+    stack: contextlib.ExitStack, tw: Emulator, svc: Services | None, port: int, settings: Settings
+) -> None:
+    """Serve the hub so `ivr call --agent NAME` in another terminal can be an agent's phone."""
+    agents = load(settings.config_dir).agents
+    devices = {name: agent.device for name, agent in agents.items()}
+    try:
+        stack.enter_context(LiveServer(hub.build(tw, svc, devices), port=port))
+    except OSError:
+        print(f"(port {port} is busy: agents cannot join this call from another terminal)")
+        return
+    print(f"Agents: in another terminal run `ivr call --agent alice` (hub on port {port}).")
+
+
+def main(settings: Settings, args: argparse.Namespace) -> int:
+    """`ivr call`: dial the service (a running one, or one started here) from the terminal."""
+    logging.getLogger().setLevel(logging.WARNING)  # the call's transcript is the output
+    if args.agent:
+        return agent_phone(args.agent, args.hub, sys.stdin, sys.stdout)
+    svc: Services | None = None
+    with contextlib.ExitStack() as stack:
+        if args.url:
+            base, public = args.url.rstrip("/"), settings.public_base_url
+        else:
+            local = settings.with_(
+                public_base_url=LOCAL_PUBLIC_URL,
+                twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+                config_dir=args.config or settings.config_dir,
+                data_dir=Path(stack.enter_context(tempfile.TemporaryDirectory())),
+            )
+            server = stack.enter_context(LiveServer(create_app(local)))
+            base, public, settings = server.url, local.public_base_url, local
+            svc = server.app.state.services
+        tw = stack.enter_context(
+            Emulator(
+                base,
+                public_base_url=public,
+                auth_token=settings.twilio_auth_token,
+                clock=SystemClock(),
+            )
+        )
+        tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
+        if svc is not None:
+            svc.twilio_http_client = tw.http_client()
+        start_hub(stack, tw, svc, args.hub_port, settings)
+        stop = threading.Event()
+        worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
+        worker.start()
+        print(f"Calling {args.to} from {args.caller}. Type digits, 'say <words>', or 'hangup'.")
+        call = tw.dial(from_=args.caller, to=args.to)
+        status = run(TerminalPhone(tw, call, sys.stdout), stdin_reader(sys.stdin))
+        stop.set()
+        worker.join(timeout=2)
+        print(f"Call ended ({status}).")
+        for error in tw.errors:
+            print(f"  error: {error}", file=sys.stderr)
+        return 1 if tw.errors else 0
+
+
+def agent_phone(name: str, hub_url: str, stream: TextIO, out: TextIO) -> int:
+    """`ivr call --agent NAME`: go available and act as the agent's phone through the hub."""
+    with httpx.Client(base_url=hub_url, timeout=10) as http:
+        try:
+            agent = http.post(f"/agent/{name}").json()
+        except httpx.HTTPError:
+            print(f"No `ivr call` is running with a hub at {hub_url}.", file=out)
+            return 1
+        if "error" in agent:
+            print(agent["error"], file=out)
+            return 1
+        device = agent["device"]
+        print(
+            f"{name} is {agent['state']} on {device}. Keys: a answer, r reject, "
+            "digits to press, h hang up, q quit.",
+            file=out,
+            flush=True,
+        )
+        return AgentPhone(http, device, out).run(stdin_reader(stream))
+
+
+class AgentPhone:
+    """Shows the agent's phone ringing and what it hears; sends the agent's keys."""
+
+    def __init__(self, http: httpx.Client, device: str, out: TextIO) -> None:
+        self.http, self.device, self.out = http, device, out
+        self.shown, self.call, self.ringing = 0, None, False
+
+    def poll(self) -> None:
+        state = self.http.get(f"/device/{self.device}").json()
+        if state["call"] != self.call:
+            self.call, self.shown = state["call"], 0
+        if state["ringing"] and not self.ringing:
+            print("  *** RINGING *** (a to answer, r to reject)", file=self.out, flush=True)
+        self.ringing = state["ringing"]
+        for text in state["heard"][self.shown :]:
+            print(f"  {text}", file=self.out, flush=True)
+        self.shown = len(state["heard"])
+
+    def run(self, readline: Callable[[float], str | None]) -> int:
+        verbs = {"a": "answer", "r": "reject", "h": "hangup"}
+        while True:
+            try:
+                self.poll()
+            except httpx.HTTPError:
+                print("The calling terminal has closed; goodbye.", file=self.out, flush=True)
+                return 0
+            line = readline(POLL_S * 2)
+            if line is None:
+                continue
+            text = line.strip()
+            if line == "" or text == "q":
+                return 0
+            verb = verbs.get(text, "press")
+            reply = self.http.post(f"/device/{self.device}/{verb}", data={"digits": text}).json()
+            if "error" in reply:
+                print(f"  ({reply['error']})", file=self.out, flush=True)

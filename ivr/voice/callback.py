@@ -1,0 +1,694 @@
+"""The voice side of callbacks: asking for one, and the calls that return it.
+
+Asking (the caller is on hold, `mode=keep`, or came from a menu `callback`
+action, `mode=menu`):
+
+    /voice/callback/keep or /voice/callback/menu?queue=q
+      -> "we will call you back on <caller ID>: 1 confirms, 2 gives another number"
+      -> /voice/callback/number (1 or 2) -> /voice/callback/entered (keypad number,
+         validated; refused with a reason and asked again)
+      -> keep: the callback takes the caller's place in the same atomic step; goodbye
+      -> menu: /voice/callback/slot (1 within the hour, 2 this evening, ...); goodbye
+
+The keep flow runs inside the hold loop (waitUrl documents), so the caller
+keeps their place, and can still be answered, until the callback takes over.
+
+Returning the call:
+    agent-first:    /voice/agent/answer -> `dial_from_agent` -> <Dial><Number url=
+                    /voice/callback/answered> ... action=/voice/callback/dialed
+    customer-first: REST call -> /voice/callback/customer (AMD) -> "connecting you
+                    now" and <Enqueue> as a call of its own; /voice/callback/status
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.twiml.voice_response import VoiceResponse
+
+from callbacks import callback as callbacks
+from callbacks import dial, slots
+from callbacks.callback import Callback
+from ivr.config.callbacks import CallbacksConfig, TextKind
+from ivr.config.loader import Config
+from ivr.config.menu import Language
+from ivr.config.queues import HoldConfig
+from ivr.core import logs
+from ivr.core.security import query_int, require
+from ivr.service import Services, services
+from ivr.voice import twiml
+from ivr.voice.session import CallSession
+
+if TYPE_CHECKING:
+    from ivr.voice.attendant import Turn
+
+log = logs.get(__name__)
+MAX_TRIES = 3
+"""Number entries refused before the caller goes back to hold (or is let go)."""
+NUMBER_DIGITS = 15
+"""The longest E.164 number."""
+KEYPAD_TIMEOUT_S = 10
+REFUSED: dict[str, TextKind] = {
+    "invalid": "invalid_number",
+    "premium": "premium_number",
+    "foreign": "foreign_number",
+}
+ON_HOLD = ("keep", "closing")
+"""Modes asked from the hold loop: the caller is still in the queue, and goes back to hold."""
+SPEAKING = {
+    "en": "Calling the customer now.",
+}
+
+
+def xml(response: VoiceResponse) -> Response:
+    return Response(twiml.render(response), media_type="application/xml")
+
+
+# -- numbers ----------------------------------------------------------------------
+def check_number(config: CallbacksConfig, text: str) -> tuple[str | None, str]:
+    """The E.164 number for a caller ID or keypad entry, or None and why (`REFUSED` keys).
+
+    Keypad entries: `00` or a country code starts an international number, a
+    leading `0` a national one in `default_region`.
+    """
+    digits = text.strip()
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif digits.isdigit() and not digits.startswith("0"):
+        digits = "+" + digits
+    try:
+        parsed = phonenumbers.parse(digits, config.default_region)
+    except phonenumbers.NumberParseException:
+        return None, "invalid"
+    if not phonenumbers.is_valid_number(parsed):
+        return None, "invalid"
+    if phonenumbers.number_type(parsed) in (PhoneNumberType.PREMIUM_RATE,):
+        return None, "premium"
+    if phonenumbers.region_code_for_number(parsed) not in config.allowed_countries:
+        return None, "foreign"
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
+
+
+def spell(number: str) -> str:
+    """A number read digit by digit, without the plus."""
+    return " ".join(number.lstrip("+"))
+
+
+# -- one request of the asking flow -----------------------------------------------
+@dataclass
+class Asking:
+    svc: Services
+    session: CallSession
+    config: Config
+    mode: str
+    queue: str
+    response: VoiceResponse
+
+    @property
+    def language(self) -> Language:
+        available = self.config.languages.available
+        return available.get(self.session.language) or available[self.config.languages.default]
+
+    def text(self, kind: TextKind, **values: object) -> str:
+        callbacks_config = self.config.callbacks
+        default = self.config.languages.default
+        return callbacks_config.text(kind, self.session.language, default, **values)
+
+    def say(self, text: str, parent: object | None = None) -> None:
+        target = parent if parent is not None else self.response
+        target.say(text, language=self.language.say_language, voice=self.language.voice)  # type: ignore[union-attr]
+
+    def url(self, path: str, **params: object) -> str:
+        values = {"mode": self.mode, "queue": self.queue, **params}
+        query = "&".join(f"{k}={quote(str(v))}" for k, v in values.items())
+        return f"{self.svc.urls.base}/voice/callback/{path}?{query}"
+
+    def back(self) -> Response:
+        """Back to the hold music (keep), or goodbye (menu)."""
+        if self.mode in ON_HOLD:
+            self.response.redirect(f"{self.svc.urls.base}/voice/hold")
+        else:
+            self.response.hangup()
+        return xml(self.response)
+
+
+async def asking(request: Request) -> Asking | None:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    session = await svc.calls.get(sid)
+    if session is None:
+        return None
+    mode = request.query_params.get("mode", "keep")
+    queue = request.query_params.get("queue") or session.queue or ""
+    if mode in ON_HOLD:
+        position = await svc.router.position(sid)
+        queue = position.queue if position else queue
+    config = svc.config_for(session.config_version)
+    request.state.form = form
+    return Asking(svc, session, config, mode, queue, VoiceResponse())
+
+
+def _gone() -> Response:
+    response = VoiceResponse()
+    response.hangup()
+    return xml(response)
+
+
+async def keep(request: Request) -> Response:
+    """Pressed the callback key on hold: confirm the number (or ask for one)."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    existing = await callbacks.live_for(a.svc, a.session.caller, a.queue)
+    if existing is not None:
+        a.say(a.text("already", time=slots.spoken_time(a.config, existing.due, a.svc.clock.now())))
+        return a.back()
+    if await closing_soon(a):  # no place to keep: the caller picks a slot instead
+        if not slots.offered(a.config, a.svc.clock.now()):
+            a.say(a.text("too_late"))
+            return a.back()
+        a.mode = "closing"
+    return offer_number(a)
+
+
+async def menu(request: Request) -> Response:
+    """The menu's `callback` action: the same, then a slot."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    if not slots.offered(a.config, a.svc.clock.now()):
+        a.say(a.text("too_late"))
+        return a.back()
+    return offer_number(a)
+
+
+def offer_number(a: Asking) -> Response:
+    number, _ = check_number(a.config.callbacks, a.session.caller)
+    if number is None:
+        return ask_keypad(a, tries=0)
+    gather = twiml.gather(a.url("number"), num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)
+    a.say(a.text("confirm_number", number=spell(number)), gather)
+    a.response.append(gather)
+    return a.back()
+
+
+def ask_keypad(a: Asking, tries: int, before: str = "") -> Response:
+    if tries >= MAX_TRIES:
+        return a.back()
+    gather = twiml.gather(
+        a.url("entered", tries=tries),
+        input="dtmf",
+        finish_on_key="#",
+        num_digits=NUMBER_DIGITS,
+        timeout=KEYPAD_TIMEOUT_S,
+    )
+    if before:
+        a.say(before, gather)
+    a.say(a.text("enter_number"), gather)
+    a.response.append(gather)
+    return a.back()
+
+
+async def number(request: Request) -> Response:
+    """1 confirms the caller ID; 2 asks for another number; anything else goes back."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    digits = request.state.form.get("Digits", "")
+    if digits == "2":
+        return ask_keypad(a, tries=0)
+    if digits != "1":
+        return a.back()
+    confirmed, _ = check_number(a.config.callbacks, a.session.caller)
+    return await chosen(a, confirmed) if confirmed else ask_keypad(a, tries=0)
+
+
+async def entered(request: Request) -> Response:
+    """A keypad number: refused with its reason and asked again, or taken."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    tries = (query_int(request, "tries") or 0) + 1
+    checked, why = check_number(a.config.callbacks, request.state.form.get("Digits", ""))
+    if checked is None:
+        log.info("callback number refused", call=a.session.sid, reason=why)
+        return ask_keypad(a, tries, before=a.text(REFUSED[why]))
+    return await chosen(a, checked)
+
+
+async def chosen(a: Asking, number: str) -> Response:
+    if a.mode == "keep":
+        return await take_place(a, number)
+    return ask_slot(a, number)
+
+
+# -- keep my place ----------------------------------------------------------------
+async def take_place(a: Asking, number: str) -> Response:
+    svc, session = a.svc, a.session
+    now = svc.clock.now()
+    position = await svc.router.position(session.sid)
+    expected = now + await _estimate(svc, a.config, a.queue, position.position if position else 1)
+    cb = _new(a, number, "keep", expected)
+    created = await callbacks.create(svc, cb, take_over=session.sid)
+    if created.status == "exists":
+        a.say(a.text("already", time=slots.spoken_time(a.config, created.expected, now)))
+        return a.back()
+    if created.status != "created":
+        return a.back()  # being connected right now, or not in the queue any more
+    await _after_create(svc, cb)
+    await dial.watch_closing(svc, cb)
+    a.say(a.text("kept", number=spell(number)))
+    a.response.hangup()
+    return xml(a.response)
+
+
+# -- closing time: the hold offer leads to a scheduled slot -------------------------
+def closing_before(config: Config, hold: HoldConfig, now: float, estimate: float | None) -> bool:
+    """Whether the queue's hours close before the caller's turn (unknown wait: the offer's
+    threshold stands in for it)."""
+    hours = config.hours.get(hold.hours or "")
+    if hours is None:
+        return False
+    wait = estimate if estimate is not None else float(hold.callback_offer_after_estimate_s)
+    return slots.closes_within(hours, now, now + wait)
+
+
+def hold_offer(
+    config: Config, session: CallSession, hold: HoldConfig, now: float, estimate: float | None
+) -> str:
+    """The hold loop's callback line: keep my place, or (closing first) choose a time."""
+    kind: TextKind = "offer_closing" if closing_before(config, hold, now, estimate) else "offer"
+    language, default = session.language, config.languages.default
+    return config.callbacks.text(kind, language, default, key=hold.callback_key)
+
+
+async def closing_soon(a: Asking) -> bool:
+    """Whether the caller's queue closes before their estimated turn."""
+    from ivr.voice.hold import estimate_for
+
+    queue = a.config.queues.get(a.queue)
+    position = await a.svc.router.position(a.session.sid)
+    if queue is None or position is None:
+        return False
+    estimate = await estimate_for(a.svc, a.queue, position.position, queue.hold)
+    return closing_before(a.config, queue.hold, a.svc.clock.now(), estimate)
+
+
+async def _leave_for_slot(a: Asking) -> None:
+    """The waiting caller leaves the queue for their scheduled callback (CALLBACK, not ABANDON)."""
+    from ivr.voice.connect import abandon
+
+    await abandon(a.svc, a.session.sid, exit="CALLBACK")
+
+
+async def _estimate(svc: Services, config: Config, queue: str, position: int) -> float:
+    from ivr.voice.hold import estimate_for
+
+    shown = config.queues.get(queue)
+    if shown is None:
+        return 0.0
+    seconds = await estimate_for(svc, queue, position, shown.hold)
+    return seconds or 0.0
+
+
+def _new(a: Asking, number: str, kind: str, due: float) -> Callback:
+    session = a.session
+    data = {"caller": session.caller, "name": session.caller_name, "data": session.data}
+    queue = a.config.queues.get(a.queue)
+    return Callback(
+        id=callbacks.new_id(),
+        number=number,
+        queue=a.queue,
+        state="scheduled",
+        kind=kind,
+        called=session.called,
+        language=session.language,
+        priority=a.config.callbacks.priority or (queue.priority if queue else 0),
+        started_ms=int(session.started_at * 1000),
+        call=session.sid,
+        data=json.dumps(data, ensure_ascii=False),
+        created_ms=int(a.svc.clock.now() * 1000),
+        due=due,
+    )
+
+
+async def _after_create(svc: Services, cb: Callback) -> None:
+    """Expiry, and the confirmation text with the expected time and how to cancel."""
+    config = svc.registry.current
+    now = svc.clock.now()
+    # The age counts from when the callback is due: a slot tomorrow is not stale tonight.
+    start = max(now, cb.due) if cb.kind == "scheduled" else now
+    await dial.schedule(svc, cb, "expire", start + config.callbacks.expire_after_s)
+    await dial.notify(svc, cb, "sms_confirm", time=slots.spoken_time(config, cb.due, now))
+
+
+# -- scheduled --------------------------------------------------------------------
+def ask_slot(a: Asking, number: str) -> Response:
+    offered = slots.offered(a.config, a.svc.clock.now())
+    if not offered:
+        a.say(a.text("too_late"))
+        return a.back()
+    gather = twiml.gather(
+        a.url("slot", number=number), num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S
+    )
+    a.say(a.text("choose_slot"), gather)
+    default = a.config.languages.default
+    for found in offered:
+        label = found.slot.label
+        a.say(label.get(a.session.language) or label.get(default) or "", gather)
+    a.response.append(gather)
+    return a.back()
+
+
+async def slot(request: Request) -> Response:
+    """A slot key: schedule the callback for that time."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    number = request.query_params.get("number", "")
+    if check_number(a.config.callbacks, number)[0] != number:
+        return a.back()
+    now = a.svc.clock.now()
+    digits = request.state.form.get("Digits", "")
+    chosen_slot = next((s for s in slots.offered(a.config, now) if s.slot.key == digits), None)
+    if chosen_slot is None:  # no key, a wrong one, or a slot that passed meanwhile
+        return ask_slot(a, number)
+    cb = _new(a, number, "scheduled", chosen_slot.at)
+    if chosen_slot.slot.priority is not None:
+        cb.priority = chosen_slot.slot.priority
+    created = await callbacks.create(a.svc, cb)
+    due = created.expected if created.status == "exists" else cb.due
+    when = slots.spoken_time(a.config, due, now)
+    if created.status == "exists":
+        a.say(a.text("already", time=when))
+        if a.mode in ON_HOLD:
+            return a.back()
+        a.response.hangup()
+        return xml(a.response)
+    if a.mode in ON_HOLD:
+        await _leave_for_slot(a)
+    await dial.schedule(a.svc, cb, "activate", cb.due)
+    await _after_create(a.svc, cb)
+    a.say(a.text("scheduled", number=spell(number), time=when))
+    a.response.hangup()
+    return xml(a.response)
+
+
+# -- agent-first: the agent accepted, now the customer is dialled -------------------
+async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceResponse:
+    """The agent's TwiML after accepting a callback: the customer is dialled from their leg."""
+    response = VoiceResponse()
+    cb = await callbacks.get(svc, cb_id)
+    attempt = await dial.start_attempt(svc, cb, agent) if cb is not None else None
+    if cb is None or attempt is None:
+        from ivr.voice.connect import finish
+
+        await finish(svc, cb_id)
+        response.say("This callback is no longer needed.")
+        response.hangup()
+        return response
+    config = svc.registry.current.callbacks
+    base, query = svc.urls.base, f"cb={cb.id}&attempt={attempt}"
+    response.say(SPEAKING["en"])
+    dial_verb = response.dial(
+        action=f"{base}/voice/callback/dialed?{query}",
+        timeout=config.ring_timeout_s,
+        caller_id=cb.called if cb.called.startswith("+") else None,
+    )
+    dial_verb.number(cb.number, url=f"{base}/voice/callback/answered?{query}")
+    return response
+
+
+def whisper(svc: Services, cb: Callback, queue_name: str) -> str:
+    """What the agent hears before accepting a callback: marked, with time and IVR data."""
+    config = svc.registry.current
+    requested = slots.spoken_time(config, cb.created_ms / 1000, svc.clock.now())
+    parts = [config.callbacks.text("whisper", "en", "en", queue=queue_name, time=requested)]
+    parts.append(f"to {spell(cb.number)}")
+    if cb.attempts:
+        parts.append(f"attempt {cb.attempts + 1}")
+    data = cb.ivr_data.items()
+    parts += [f"{k.replace('_', ' ')} {spell(v) if v.isdigit() else v}" for k, v in data]
+    return ", ".join(parts)
+
+
+async def mark_whisper(svc: Services, call_sid: str, queue: str, text: str) -> str:
+    """The agent's whisper, marked when the offer is a callback (either kind of dial)."""
+    from ivr.voice.connect import ACCEPT_KEY
+
+    shown = svc.registry.current.queues.get(queue)
+    queue_name = shown.display_name if shown and shown.display_name else queue
+    if callbacks.is_callback(call_sid):
+        cb = await callbacks.get(svc, call_sid)
+        if cb is not None:
+            return f"{whisper(svc, cb, queue_name)}. Press {ACCEPT_KEY} to accept and call them."
+        return text
+    cb_id = await svc.redis.get(svc.keys.callback_leg(call_sid))
+    cb = await callbacks.get(svc, str(cb_id)) if cb_id else None
+    return f"{whisper(svc, cb, queue_name)}, on the line now. {text}" if cb else text
+
+
+STALE_ATTEMPT = -1
+"""A garbled `attempt` matches no attempt, so the request is treated as a stale replay."""
+
+
+def _params(request: Request) -> tuple[str, int]:
+    attempt = query_int(request, "attempt", STALE_ATTEMPT)
+    return request.query_params.get("cb", ""), STALE_ATTEMPT if attempt is None else attempt
+
+
+async def answered(request: Request) -> Response:
+    """The customer picked up the agent's dial: greet them, then the bridge."""
+    svc = services(request)
+    await svc.verifier.form(request)
+    cb_id, attempt = _params(request)
+    cb = await callbacks.get(svc, cb_id)
+    response = VoiceResponse()
+    if cb is None or not await dial.customer_reached(svc, cb, attempt, cb.agent):
+        response.hangup()  # cancelled, or a replay after the outcome: no bridge
+        return xml(response)
+    _greet(svc, cb, response)
+    return xml(response)
+
+
+def _greet(svc: Services, cb: Callback, response: VoiceResponse) -> None:
+    config = svc.registry.current
+    available = config.languages.available
+    language = available.get(cb.language) or available[config.languages.default]
+    shown = config.queues.get(cb.queue)
+    queue_name = shown.display_name if shown and shown.display_name else cb.queue
+    text = config.callbacks.text(
+        "greeting",
+        cb.language,
+        config.languages.default,
+        company=config.company.name,
+        queue=queue_name,
+    )
+    response.say(text, language=language.say_language, voice=language.voice)
+
+
+async def dialed(request: Request) -> Response:
+    """The agent's dial to the customer ended: a finished call, or an attempt to retry."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    cb_id, attempt = _params(request)
+    status = form.get("DialCallStatus", "")
+    from ivr.voice.connect import finish
+
+    cb = await callbacks.get(svc, cb_id)
+    response = VoiceResponse()
+    reached = cb is not None and cb.state == "connected" and cb.attempts == attempt
+    if cb is not None and not reached and status in dial.NO_ANSWER | {"completed"}:
+        outcome = status if status != "completed" else "hung-up"
+        result = await dial.not_reached(svc, cb, attempt, outcome)
+        response.say(f"The customer did not answer. {result}.")
+    if reached or cb is None:
+        await finish(svc, cb_id)
+    else:
+        await end_unanswered(svc, cb_id, cb.agent)
+    response.hangup()
+    return xml(response)
+
+
+async def end_unanswered(svc: Services, cb_id: str, agent: str) -> None:
+    """End the agent's side of a callback dial nobody answered: no wrap-up, next call now."""
+    from ivr.voice.connect import finish
+
+    await finish(svc, cb_id)
+    if agent:
+        await _skip_wrap_up(svc, agent)
+
+
+async def _skip_wrap_up(svc: Services, agent: str) -> None:
+    # Nobody was talked to: no after-call work, so the agent is offered the next call now.
+    from ivr.core.errors import RoutingError
+    from ivr.voice import offers
+
+    try:
+        await offers.dispatch_offers(svc, await svc.router.set_ready(agent))
+    except RoutingError:
+        return
+
+
+# -- customer-first ---------------------------------------------------------------
+async def customer(request: Request) -> Response:
+    """The customer answered our call: a machine gets the message; a person joins the queue."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    cb_id, attempt = _params(request)
+    cb = await callbacks.get(svc, cb_id)
+    response = VoiceResponse()
+    if cb is None:
+        response.hangup()
+        return xml(response)
+    if form.get("AnsweredBy", "").startswith(("machine", "fax")):
+        return xml(await _machine(svc, cb, attempt, response))
+    if not await dial.customer_reached(svc, cb, attempt, ""):
+        response.hangup()
+        return xml(response)
+    return xml(await _join(svc, cb, form, response))
+
+
+async def _machine(
+    svc: Services, cb: Callback, attempt: int, response: VoiceResponse
+) -> VoiceResponse:
+    if await dial.machine(svc, cb, attempt):
+        config = svc.registry.current
+        default, company = config.languages.default, config.company.name
+        text = config.callbacks.text("machine", cb.language, default, company=company)
+        response.say(text)
+    response.hangup()
+    return response
+
+
+async def _join(
+    svc: Services, cb: Callback, form: dict[str, str], response: VoiceResponse
+) -> VoiceResponse:
+    """Greet, then the customer waits as an inbound caller would, in the callback's place."""
+    from ivr.voice.connect import CONNECTING, wait_in_queue
+
+    sid = form["CallSid"]
+    config = svc.registry.current
+    session = CallSession(
+        sid=sid,
+        caller=cb.number,
+        called=cb.called,
+        started_at=cb.started_ms / 1000,
+        config_version=config.version,
+        language=cb.language or config.languages.default,
+        queue=cb.queue,
+        data=dict(cb.ivr_data),
+    )
+    await svc.redis.set(svc.keys.call(sid), session.to_json(), ex=svc.settings.session_ttl_s)
+    await svc.redis.set(svc.keys.callback_leg(sid), cb.id, ex=dial.LEG_TTL_S)
+    entry = None
+    if not await svc.router.has_call(sid):
+        orig = cb.orig_ms / 1000 or None
+        entry = await svc.router.enter(
+            sid, cb.queue, cb.priority, None, cb.data, original_enqueued_at=orig
+        )
+    _greet(svc, cb, response)
+    response.say(CONNECTING.get(cb.language, CONNECTING["en"]))
+    wait_in_queue(svc, response, sid)
+    if entry is not None and entry.reservation is not None:
+        from ivr.voice import offers
+
+        await offers.ring(svc, entry.reservation)
+    return response
+
+
+async def status(request: Request) -> Response:
+    """The customer-first call ended: unanswered, busy or failed counts as not reached."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    cb_id, attempt = _params(request)
+    cb = await callbacks.get(svc, cb_id)
+    if cb is not None and form.get("CallStatus", "") in dial.NO_ANSWER:
+        await dial.not_reached(svc, cb, attempt, form["CallStatus"])
+    return Response(status_code=204)
+
+
+# -- a caller who phones in while a callback is pending ------------------------------
+KEEP_KEY = "1"
+CANCEL_KEY = "2"
+
+
+async def ask_existing(svc: Services, turn: Turn) -> bool:
+    """Before the turn's caller joins its queue: ask about their pending callback for it.
+
+    "You already have a callback at about 15:30: 1 keeps it, 2 cancels it and
+    waits on the line" (answered at `/voice/callback/existing`). False, and
+    nothing added to the TwiML, when there is no cancellable callback to ask about.
+    """
+    target, session = turn.handoff, turn.call
+    assert target is not None
+    cb = await callbacks.live_for(svc, session.caller, target.name)
+    if cb is None or cb.state not in callbacks.CANCELLABLE:
+        return False
+    a = Asking(svc, session, turn.config, "existing", target.name, turn.response)
+    when = slots.spoken_time(turn.config, cb.due, svc.clock.now())
+    priority = "" if target.priority is None else str(target.priority)
+    url = a.url("existing", cb=cb.id, priority=priority)
+    gather = twiml.gather(url, num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)
+    a.say(a.text("keep_existing", time=when), gather)
+    a.response.append(gather)
+    log.info("caller has a pending callback", call=session.sid, callback=cb.id, queue=target.name)
+    return True
+
+
+async def existing(request: Request) -> Response:
+    """1 (or no key) keeps the pending callback and ends the call; 2 cancels it and queues."""
+    a = await asking(request)
+    if a is None:
+        return _gone()
+    params = request.query_params
+    digits = request.state.form.get("Digits", "")
+    priority = query_int(request, "priority")
+    if digits == CANCEL_KEY:
+        await callbacks.cancel(a.svc, params.get("cb", ""), by="caller")
+        return await _queue_instead(a, priority)
+    if digits in (KEEP_KEY, ""):
+        a.say(a.text("kept_existing"))
+        a.response.hangup()
+        return xml(a.response)
+    return await _queue_instead(a, priority)  # asks again while it is pending
+
+
+async def _queue_instead(a: Asking, priority: int | None) -> Response:
+    """The caller gave up their callback: they join the queue as the menu would have."""
+    from ivr.config.menu import QueueTarget
+    from ivr.voice import offers
+    from ivr.voice.attendant import Turn
+    from ivr.voice.webhooks import hand_to_queue  # a queue routing refuses: apology, menu again
+
+    target = QueueTarget(name=a.queue, priority=priority)
+    turn = Turn(a.config, a.session, a.svc.now(), a.svc.urls, a.response, handoff=target)
+    offer = await hand_to_queue(a.svc, turn)
+    ttl = a.svc.settings.session_ttl_s
+    await a.svc.redis.set(a.svc.keys.call(a.session.sid), a.session.to_json(), ex=ttl)
+    if offer is not None:
+        await offers.ring(a.svc, offer)
+    return xml(turn.response)
+
+
+routes = [
+    Route("/voice/callback/existing", existing, methods=["POST"]),
+    Route("/voice/callback/keep", keep, methods=["POST"]),
+    Route("/voice/callback/menu", menu, methods=["POST"]),
+    Route("/voice/callback/number", number, methods=["POST"]),
+    Route("/voice/callback/entered", entered, methods=["POST"]),
+    Route("/voice/callback/slot", slot, methods=["POST"]),
+    Route("/voice/callback/answered", answered, methods=["POST"]),
+    Route("/voice/callback/dialed", dialed, methods=["POST"]),
+    Route("/voice/callback/customer", customer, methods=["POST"]),
+    Route("/voice/callback/status", status, methods=["POST"]),
+]

@@ -1,0 +1,287 @@
+"""What a waiting caller hears: the waitUrl loop of `<Enqueue>`.
+
+Twilio fetches `/voice/hold` when the caller joins and again whenever the
+returned TwiML runs out, so each fetch decides what is due: the
+acknowledgement, position and wait (never more often than the queue's
+floor, and never a position higher than the last one told), periodic
+messages, an apology once the wait is long, then a stretch of music inside a
+`<Gather>` listening for the exit keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.config.menu import Language
+from ivr.config.prompts import Localized, pick
+from ivr.config.queues import HoldConfig, QueueConfig
+from ivr.core.security import require
+from ivr.service import Services, services
+from ivr.voice import offers, twiml
+from ivr.voice.session import CallSession
+from queues import ewt
+
+PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "next": "You are next in line.",
+        "stay": "Please stay on the line.",
+        "position": "You are caller number {n} in line.",
+        "less": "Your wait is less than {m} minutes.",
+        "about": "Your wait is about {m} minutes.",
+        "more": "Your wait is more than {m} minutes.",
+        "apology": "We are sorry you have had to wait so long. Thank you for staying with us.",
+        "voicemail": "To leave a message instead, press {key}.",
+    },
+    "ms": {
+        "next": "Anda pemanggil seterusnya.",
+        "stay": "Sila kekal dalam talian.",
+        "position": "Anda pemanggil nombor {n} dalam barisan.",
+        "less": "Masa menunggu anda kurang daripada {m} minit.",
+        "about": "Masa menunggu anda lebih kurang {m} minit.",
+        "more": "Masa menunggu anda lebih daripada {m} minit.",
+        "apology": (
+            "Kami memohon maaf kerana anda terpaksa menunggu lama. "
+            "Terima kasih kerana terus menunggu."
+        ),
+        "voicemail": "Untuk meninggalkan pesanan, tekan {key}.",
+    },
+    "th": {
+        "next": "คุณเป็นสายถัดไป",
+        "stay": "กรุณาถือสายรอสักครู่",
+        "position": "คุณอยู่ในลำดับที่ {n}",
+        "less": "ระยะเวลารอน้อยกว่า {m} นาที",
+        "about": "ระยะเวลารอประมาณ {m} นาที",
+        "more": "ระยะเวลารอมากกว่า {m} นาที",
+        "apology": "ขออภัยที่ทำให้คุณต้องรอนาน ขอบคุณที่รอสายค่ะ",
+        "voicemail": "หากต้องการฝากข้อความ กด {key}",
+    },
+}
+"""Built-in wording; a queue's `hold` prompts override the apology."""
+
+
+@dataclass
+class HoldState:
+    """What this caller has been told so far (one small hash per waiting call)."""
+
+    announced_at: float = 0.0
+    position: int = 0
+    apologised: bool = False
+    messages: str = "{}"
+
+    @classmethod
+    def parse(cls, raw: dict[str, str]) -> HoldState:
+        return cls(
+            announced_at=float(raw.get("announced_at", 0)),
+            position=int(raw.get("position", 0)),
+            apologised=raw.get("apologised") == "1",
+            messages=raw.get("messages", "{}"),
+        )
+
+    def dump(self) -> dict[str, str]:
+        return {
+            "announced_at": str(self.announced_at),
+            "position": str(self.position),
+            "apologised": "1" if self.apologised else "0",
+            "messages": self.messages,
+        }
+
+
+def phrase(language: str, name: str, **values: object) -> str:
+    table = PHRASES.get(language, PHRASES["en"])
+    return table[name].format(**values)
+
+
+@dataclass
+class Waiting:
+    """One hold-loop fetch: the caller, their queue, and the TwiML being built."""
+
+    svc: Services
+    session: CallSession
+    queue: QueueConfig
+    language: Language
+    response: VoiceResponse
+    name: str = ""
+    """The queue the caller waits in now (an overflow may have moved them since the menu)."""
+
+    @property
+    def hold(self) -> HoldConfig:
+        return self.queue.hold
+
+    def say(self, text: str) -> None:
+        self.response.say(text, language=self.language.say_language, voice=self.language.voice)
+
+    def say_localized(self, localized: Localized | None) -> None:
+        config = self.svc.config_for(self.session.config_version)
+        items = pick(localized, self.session.language, config.languages.default)
+        twiml.speak(self.response, items, self.language, self.session.caller_name or "")
+
+
+async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfig) -> float | None:
+    staffed = int(await svc.redis.scard(svc.keys.queue_staffed(queue)))
+    handle = await ewt.handle_time(svc.redis, svc.keys, queue, hold.handle_time_s)
+    return ewt.estimate(position, staffed, handle)
+
+
+async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
+    """Position and wait, when due; a position higher than the last one told is not said.
+
+    A caller no logged-in agent can ever answer is promised neither a place nor a wait,
+    only asked to stay on the line: the queue's no-agents action moves them on shortly
+    (`Router.unserved`)."""
+    now = w.svc.clock.now()
+    due = state.announced_at == 0 or now - state.announced_at >= w.hold.announce_every_s
+    if not due or now - state.announced_at < w.hold.announce_min_s:
+        return
+    if await w.svc.router.unserved(w.session.sid):
+        w.say(phrase(w.session.language, "stay"))
+        state.announced_at = now
+        return
+    lang = w.session.language
+    if w.hold.announce_position and (state.position == 0 or position <= state.position):
+        w.say(phrase(lang, "next") if position == 1 else phrase(lang, "position", n=position))
+        state.position = position
+    if w.hold.announce_wait:
+        seconds = await estimate_for(w.svc, w.name, position, w.hold)
+        if seconds is not None:
+            kind, minutes = ewt.time_box(seconds)
+            w.say(phrase(lang, kind, m=minutes))
+            await w.svc.redis.xadd(
+                w.svc.keys.announcements(),
+                {
+                    "call": w.session.sid,
+                    "at": str(now),
+                    "estimate_s": f"{seconds:.0f}",
+                    "waited_s": f"{waited:.0f}",
+                    "position": str(position),
+                },
+                maxlen=100_000,
+                approximate=True,
+            )
+    state.announced_at = now
+
+
+def periodic(w: Waiting, state: HoldState, waited: float) -> None:
+    """Periodic messages and the one-time apology."""
+    last: dict[str, float] = json.loads(state.messages)
+    now = w.svc.clock.now()
+    for index, message in enumerate(w.hold.messages):
+        at = last.get(str(index), now - waited)
+        if now - at >= message.every_s:
+            w.say_localized(message.text)
+            last[str(index)] = now
+    state.messages = json.dumps(last)
+    if w.hold.apology_after_s and waited >= w.hold.apology_after_s and not state.apologised:
+        if w.hold.apology:
+            w.say_localized(w.hold.apology)
+        else:
+            w.say(phrase(w.session.language, "apology"))
+        state.apologised = True
+
+
+def music(w: Waiting, callback: str = "") -> None:
+    """A stretch of hold music, interruptible by the exit keys when any is offered."""
+    key = w.hold.voicemail_key
+    if key is None and not callback:
+        w.response.play(w.hold.music)
+        return
+    gather = twiml.gather(f"{w.svc.urls.base}/voice/hold/key", num_digits=1, input="dtmf")
+    if callback:
+        gather.say(callback, language=w.language.say_language, voice=w.language.voice)
+    if key is not None:
+        gather.say(
+            phrase(w.session.language, "voicemail", key=key),
+            language=w.language.say_language,
+            voice=w.language.voice,
+        )
+    gather.play(w.hold.music)
+    w.response.append(gather)
+
+
+async def callback_offer(w: Waiting, position: int) -> str:
+    """The "press 1 to be called back" line, when the queue offers it and the wait is long."""
+    config = w.svc.config_for(w.session.config_version)
+    key = w.hold.callback_key
+    if key is None or not config.callbacks.enabled:
+        return ""
+    seconds = await estimate_for(w.svc, w.name, position, w.hold)
+    # No estimate means nobody is staffed: the wait is unknown, so the offer stands.
+    if seconds is not None and seconds <= w.hold.callback_offer_after_estimate_s:
+        return ""
+    from ivr.voice.callback import hold_offer  # keep my place, or a slot when closing first
+
+    return hold_offer(config, w.session, w.hold, w.svc.clock.now(), seconds)
+
+
+def closed(svc: Services, queue: QueueConfig) -> bool:
+    hours = svc.registry.current.hours.get(queue.hold.hours or "")
+    return hours is not None and not hours.is_open(svc.now())
+
+
+async def close(w: Waiting) -> VoiceResponse:
+    """Closing time: tell the caller, and leave the queue for the closing action."""
+    from ivr.voice.connect import mark_exit  # connect imports this module's estimate
+
+    await mark_exit(w.svc, w.session.sid, w.hold.when_closed, "EXITCLOSED", w.name)
+    if w.hold.closing_message is not None:
+        w.say_localized(w.hold.closing_message)
+    w.response.leave()
+    return w.response
+
+
+async def hold(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    response = VoiceResponse()
+    session = await svc.calls.get(sid)
+    position = await svc.router.position(sid)
+    if session is None or position is None:
+        return Response(twiml.render(await connecting(svc, session)), media_type="application/xml")
+    config = svc.config_for(session.config_version)
+    queue = config.queues.get(position.queue) or QueueConfig()
+    language = (
+        config.languages.available.get(session.language)
+        or config.languages.available[config.languages.default]
+    )
+    w = Waiting(svc, session, queue, language, response, position.queue)
+    if closed(svc, queue):
+        return Response(twiml.render(await close(w)), media_type="application/xml")
+    apology = await offers.put_back_apology(svc, sid, session.language)
+    if apology:  # an agent's leg failed before the bridge: the caller kept their place
+        w.say(apology)
+    state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
+    await announce(w, state, position.position, position.waited_s)
+    periodic(w, state, position.waited_s)
+    music(w, await callback_offer(w, position.position))
+    await svc.redis.hset(svc.keys.hold(sid), mapping=state.dump())  # type: ignore[arg-type]
+    await svc.redis.expire(svc.keys.hold(sid), svc.settings.session_ttl_s)
+    return Response(twiml.render(response), media_type="application/xml")
+
+
+CONNECTING_PAUSE_S = 3
+"""While the caller is being put through, the hold loop says so, then looks again soon."""
+
+
+async def connecting(svc: Services, session: CallSession | None) -> VoiceResponse:
+    """For a caller an agent has accepted but not yet bridged (or whose state is catching
+    up): a short word, never only silence, and a prompt look again (the bridge interrupts
+    it; a leg that failed meanwhile leaves the next fetch to apologise)."""
+    from ivr.voice.connect import CONNECTING  # connect imports this module's estimate
+
+    response = VoiceResponse()
+    language = session.language if session is not None else "en"
+    config = svc.config_for(session.config_version) if session is not None else None
+    said = config.languages.available.get(language) if config is not None else None
+    text = CONNECTING.get(language, CONNECTING["en"]).replace(" now", "")
+    response.say(text, language=said.say_language if said else None)
+    response.pause(length=CONNECTING_PAUSE_S)
+    return response
+
+
+routes = [Route("/voice/hold", hold, methods=["POST"])]

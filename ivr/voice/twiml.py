@@ -1,0 +1,44 @@
+"""TwiML rendering, only through the twilio library's classes (never string templates).
+
+The library escapes text, so prompts containing `<` or `&` are safe, and
+Thai and Malay text comes through as UTF-8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ivr.config.menu import Language
+from ivr.config.prompts import PromptItem
+
+Parent = Any
+"""A `VoiceResponse` or a `Gather` (the twilio library ships no type hints)."""
+
+
+def speak(parent: Parent, items: Iterable[PromptItem], language: Language, name: str = "") -> None:
+    """Append `<Say>`/`<Play>` for each prompt item, in the caller's language by default."""
+    for item in items:
+        if item.play is not None:
+            parent.play(item.play, loop=item.loop if item.loop != 1 else None)
+            continue
+        text = (item.say or "").replace("{name}", name)
+        parent.say(
+            text,
+            voice=item.voice or (language.voice if not item.language else None),
+            language=item.language or language.say_language,
+            loop=item.loop if item.loop != 1 else None,
+        )
+
+
+def gather(action: str, **attrs: Any) -> Gather:
+    """A `<Gather>` that always posts back, even with no input, so no-input is counted."""
+    clean = {k: v for k, v in attrs.items() if v is not None}
+    return Gather(action=action, method="POST", action_on_empty_result=True, **clean)
+
+
+def render(response: VoiceResponse) -> str:
+    """The TwiML document as text."""
+    return str(response.to_xml())

@@ -1,0 +1,254 @@
+"""The Twilio-facing endpoints.
+
+Stable URLs that admins paste into the Twilio console:
+
+    POST /voice/incoming   a new inbound call
+    POST /voice/status     call status callbacks
+    POST /sms/incoming     inbound SMS
+    POST /sms/status       message status callbacks
+
+and the menu's own action URLs (`/voice/menu`, `/voice/voicemail`,
+`/voice/transfer`), each carrying `?step=N` so a retried request is answered
+with the TwiML it got the first time and counted once.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Awaitable, Callable
+
+import phonenumbers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from callbacks import sms
+from ivr.config.loader import Config
+from ivr.core import logs
+from ivr.core.errors import RoutingError
+from ivr.core.security import query_int, require
+from ivr.service import Services, services
+from ivr.voice import attendant, connect, offers, twiml
+from ivr.voice.attendant import Turn
+from ivr.voice.session import FINAL_STATUSES, CallSession, Record
+from queues.reservation import Reservation
+
+log = logs.get(__name__)
+XML = "application/xml"
+Effects = Record | None
+Handler = Callable[[Services, Turn, dict[str, str]], Awaitable[Effects]]
+
+
+def xml(text: str) -> Response:
+    return Response(text, media_type=XML)
+
+
+@functools.lru_cache(maxsize=4096)
+def normalise(number: str) -> str:
+    """E.164 where the number parses; Twilio's `anonymous`, `client:x` and the like as given."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def new_session(svc: Services, form: dict[str, str]) -> tuple[CallSession, Config]:
+    config = svc.registry.current
+    session = CallSession(
+        sid=form["CallSid"],
+        caller=normalise(form.get("From", "")),
+        called=form.get("To", ""),
+        started_at=svc.clock.now(),
+        config_version=config.version,
+        language=config.languages.default,
+    )
+    return session, config
+
+
+async def start_call(
+    svc: Services, form: dict[str, str], apology: bool = False
+) -> tuple[str, Reservation | None]:
+    """Create the session and greet the caller; a retry gets the first answer back."""
+    session, config = new_session(svc, form)
+    session.step = 1
+    turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
+    if apology:
+        turn.say(config.menu.sorry)
+    attendant.start(turn)
+    offer = await hand_to_queue(svc, turn)
+    log.debug("call started", call=session.sid, caller=session.caller, node=session.node)
+    return await svc.calls.commit(session, None, twiml.render(turn.response)), offer
+
+
+async def hand_to_queue(svc: Services, turn: Turn) -> Reservation | None:
+    """Join the queue the caller chose, if they chose one. Routing may refuse a queue it
+    no longer has (removed by a hot reload while the caller was in the menu): the caller
+    then hears an apology and their question again, from the live config."""
+    if turn.handoff is None:
+        return None
+    try:
+        return await connect.enqueue(svc, turn)
+    except RoutingError as exc:
+        log.warning(
+            "queue refused the caller",
+            call=turn.call.sid,
+            queue=turn.handoff.name,
+            reason=repr(exc),
+        )
+    ask_again_live(svc, turn)
+    return None
+
+
+def ask_again_live(svc: Services, turn: Turn) -> None:
+    """Move the call to the live config, apologise, and ask its current question again."""
+    config, call = svc.registry.current, turn.call
+    call.config_version, call.queue, call.outcome = config.version, None, None
+    turn.config, turn.response, turn.handoff = config, VoiceResponse(), None
+    turn.say(config.menu.sorry)
+    node = config.nodes.get(call.node)
+    if node is not None and node.kind in ("menu", "collect"):
+        attendant.ask(turn, node, first=True)
+    else:  # the queue came straight from an hours or message node: no question to repeat
+        attendant.hang_up(turn, config.menu.goodbye)
+
+
+async def answer_with(text: str, offer: Reservation | None, svc: Services) -> Response:
+    """The TwiML, after ringing the agent reserved for the call (the REST request is queued
+    at Twilio, so the caller's TwiML still comes back at once)."""
+    if offer is not None:
+        await offers.ring(svc, offer)
+    return xml(text)
+
+
+async def incoming(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    require(form, "CallSid")
+    # A retry loses the commit in start_call and is answered with the first TwiML.
+    return await answer_with(*await start_call(svc, form), svc)
+
+
+async def step_endpoint(request: Request, handle: Handler) -> Response:
+    """Run `handle` for the step in the URL exactly once; answer retries from the cache."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    session = await svc.calls.get(sid)
+    if session is None:  # state expired or never existed: start again, politely
+        return await answer_with(*await start_call(svc, form, apology=True), svc)
+    step = query_int(request, "step")
+    if step is not None and step < session.step:
+        cached = await svc.calls.response_for(sid, step)
+        if cached is not None:
+            return xml(cached)
+    config = svc.config_for(session.config_version)
+    if step != session.step:
+        return xml(reprompt(svc, config, session))
+    session.step += 1
+    turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
+    effects = await handle(svc, turn, form)
+    offer = await hand_to_queue(svc, turn)
+    text = await svc.calls.commit(session, step, twiml.render(turn.response), effects)
+    return await answer_with(text, offer, svc)
+
+
+def reprompt(svc: Services, config: Config, session: CallSession) -> str:
+    """Ask the current question again without changing anything (a stale or forged step)."""
+    turn = Turn(config, copy.deepcopy(session), svc.now(), svc.urls, VoiceResponse())
+    node = config.nodes.get(session.node)
+    if node is None or node.kind in ("hours", "message"):
+        turn.say(config.menu.sorry)
+        turn.response.hangup()
+    else:
+        attendant.ask(turn, node, first=False)
+    return twiml.render(turn.response)
+
+
+async def on_menu_input(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+    digits = form.get("Digits", "").strip()
+    speech = form.get("SpeechResult", "").strip()
+    attendant.answer(turn, digits, speech)
+    return None
+
+
+async def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+    """Store the voicemail against the call (in the same transaction as the step)."""
+    turn.say(turn.config.menu.thanks)
+    turn.response.hangup()
+    url = form.get("RecordingUrl")
+    if not url:
+        return None
+    call = turn.call
+    record = {
+        "call": call.sid,
+        "from": call.caller,
+        "url": url,
+        "duration_s": form.get("RecordingDuration", "0"),
+        "node": call.node,
+        "language": call.language,
+        "at": str(turn.now.timestamp()),
+        "data": ",".join(f"{k}={v}" for k, v in call.data.items()),
+    }
+    return svc.keys.voicemails(), record
+
+
+async def on_transfer_done(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
+    if form.get("DialCallStatus") != "completed":
+        attendant.hang_up(turn, turn.config.menu.goodbye)
+    else:
+        turn.response.hangup()
+    return None
+
+
+async def menu(request: Request) -> Response:
+    return await step_endpoint(request, on_menu_input)
+
+
+async def voicemail(request: Request) -> Response:
+    return await step_endpoint(request, on_recording)
+
+
+async def transfer(request: Request) -> Response:
+    return await step_endpoint(request, on_transfer_done)
+
+
+async def voice_status(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    (sid,) = require(form, "CallSid")
+    first = await svc.calls.record_status(sid, form)
+    if first and form.get("CallStatus") in FINAL_STATUSES and await svc.router.has_call(sid):
+        await connect.abandon(svc, sid)  # a hang-up the call flow itself did not see
+    return Response(status_code=204)
+
+
+async def sms_incoming(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    answer = await sms.handle_incoming(svc, form)
+    response = MessagingResponse()
+    if answer:
+        response.message(answer)
+    return xml(str(response))
+
+
+async def sms_status(request: Request) -> Response:
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    await sms.handle_status(svc, form, request.query_params.get("survey"))
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/voice/incoming", incoming, methods=["POST"]),
+    Route("/voice/menu", menu, methods=["POST"]),
+    Route("/voice/voicemail", voicemail, methods=["POST"]),
+    Route("/voice/transfer", transfer, methods=["POST"]),
+    Route("/voice/status", voice_status, methods=["POST"]),
+    Route("/sms/incoming", sms_incoming, methods=["POST"]),
+    Route("/sms/status", sms_status, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""The web face: console and supervisor pages, the JSON API, logins, live updates and `/metrics`."""

@@ -1,0 +1,216 @@
+"""Who is asking: console logins, server-side sessions, CSRF, bearer tokens, hashed secrets.
+
+Agents (`config/agents.yaml`) and supervisors (`config/supervisors.yaml`) log in
+with an id and a secret; only a scrypt hash of the secret is in the config
+(`ivr hash-secret` prints one). A login starts a session kept in Redis under
+the SHA-256 of a random cookie value, so a leaked store does not leak cookies.
+A session ends on logout or after `console_idle_s` without a request (the open
+page's live stream counts as use). Every state-changing request made with the
+cookie must carry the session's CSRF token in the `X-CSRF-Token` header (or a
+`csrf` form field); bearer tokens, sent by scripts and never by browsers on
+their own, need none.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ivr.config.loader import Config
+from ivr.service import Services, services
+
+SESSION_COOKIE = "ivr_session"
+LOGIN_COOKIE = "ivr_login"
+"""Holds the login form's CSRF value until the login (a double-submit cookie)."""
+CSRF_HEADER = "x-csrf-token"
+AGENT = "agent"
+SUPERVISOR = "supervisor"
+KINDS = (AGENT, SUPERVISOR)
+TOKEN_TTL_S = 30 * 86400
+"""Bearer tokens live this long unless revoked."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+"""OWASP's scrypt minimum (16 MiB, about 50 ms a hash)."""
+_DUMMY_HASH = ""
+"""Checked against when the user is unknown, so a wrong id takes as long as a wrong secret."""
+
+
+def hash_secret(secret: str) -> str:
+    """The `secret_hash` to put in the config for `secret` (`scrypt$n$r$p$salt$hash`)."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    """Whether `secret` matches a `hash_secret` result; a malformed hash never matches."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = _scrypt(secret, _unb64(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got, _unb64(digest))
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=2**26)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A logged-in agent or supervisor, and how they proved it."""
+
+    kind: str
+    user: str
+    csrf: str = ""
+    """The session's CSRF token; empty for bearer tokens (which need none)."""
+
+    @property
+    def by(self) -> str:
+        """How the event stream names them (`supervisor:sam`)."""
+        return f"{self.kind}:{self.user}"
+
+
+def stored_hash(config: Config, kind: str, user: str) -> str | None:
+    """The configured secret hash of a user, or None when there is no such user."""
+    if kind == AGENT:
+        agent = config.agents.get(user)
+        return agent.secret_hash if agent else None
+    supervisor = config.supervisors.get(user)
+    return supervisor.secret_hash if supervisor else None
+
+
+def check_credentials(config: Config, kind: str, user: str, secret: str) -> bool:
+    """Whether the id and secret match a configured agent or supervisor."""
+    global _DUMMY_HASH
+    if kind not in KINDS:
+        return False
+    stored = stored_hash(config, kind, user)
+    if not stored:
+        _DUMMY_HASH = _DUMMY_HASH or hash_secret("dummy")
+        verify_secret(secret, _DUMMY_HASH)
+        return False
+    return verify_secret(secret, stored)
+
+
+async def start_session(svc: Services, kind: str, user: str) -> tuple[str, str]:
+    """Open a session: returns the cookie value and the session's CSRF token."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    record = {"kind": kind, "user": user, "csrf": csrf, "seen": svc.clock.now()}
+    key = svc.keys.console_session(_digest(token))
+    await svc.redis.set(key, json.dumps(record), ex=svc.settings.console_idle_s)
+    return token, csrf
+
+
+async def end_session(svc: Services, token: str) -> None:
+    await svc.redis.delete(svc.keys.console_session(_digest(token)))
+
+
+async def issue_token(svc: Services, principal: Principal) -> str:
+    """A new bearer token for the same user (the store keeps only its hash)."""
+    token = "ivr_" + secrets.token_urlsafe(32)
+    record = {"kind": principal.kind, "user": principal.user}
+    await svc.redis.set(svc.keys.api_token(_digest(token)), json.dumps(record), ex=TOKEN_TTL_S)
+    return token
+
+
+async def revoke_token(svc: Services, token: str) -> bool:
+    return bool(await svc.redis.delete(svc.keys.api_token(_digest(token))))
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """The principal of a request (bearer token first, then session cookie), or None."""
+    svc = services(request)
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await _from_token(svc, header[7:].strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return await touch(svc, cookie) if cookie else None
+
+
+async def _from_token(svc: Services, token: str) -> Principal | None:
+    raw = await svc.redis.get(svc.keys.api_token(_digest(token)))
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    return _known(svc, Principal(record["kind"], record["user"]))
+
+
+async def touch(svc: Services, token: str) -> Principal | None:
+    """The session's principal, with its idle timer restarted; None once it idled out."""
+    key = svc.keys.console_session(_digest(token))
+    raw = await svc.redis.get(key)
+    if raw is None:
+        return None
+    record = json.loads(raw)
+    now = svc.clock.now()
+    if now - float(record["seen"]) > svc.settings.console_idle_s:
+        await svc.redis.delete(key)
+        return None
+    record["seen"] = now
+    await svc.redis.set(key, json.dumps(record), ex=svc.settings.console_idle_s)
+    return _known(svc, Principal(record["kind"], record["user"], record["csrf"]))
+
+
+def _known(svc: Services, principal: Principal) -> Principal | None:
+    """A user removed from the config loses access at once."""
+    config = svc.registry.current
+    people = config.agents if principal.kind == AGENT else config.supervisors
+    return principal if principal.user in people else None
+
+
+async def require(request: Request, kind: str | None = None) -> Principal:
+    """The caller, or 401; 403 for the wrong kind of user or a missing CSRF token."""
+    principal = await authenticate(request)
+    if principal is None:
+        raise HTTPException(401, "log in first (session cookie or bearer token)")
+    if kind is not None and principal.kind != kind:
+        raise HTTPException(403, f"only for {kind}s")
+    if principal.csrf and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
+            raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token header)")
+    return principal
+
+
+def secure_cookies(svc: Services) -> bool:
+    return svc.settings.public_base_url.startswith("https://")
+
+
+def set_session_cookie(response: Response, svc: Services, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(svc),
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, svc: Services) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=secure_cookies(svc), path="/"
+    )

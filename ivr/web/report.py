@@ -1,0 +1,286 @@
+"""`ivr report`: the contact-centre figures from the metrics rollups, in the terminal.
+
+Reads the store at REDIS_URL (or the embedded one under IVR_DATA_DIR, as
+`ivr serve` does) and the config for queue thresholds and the company's time
+zone. Dates are local to the company; `--to` is exclusive (a bare date means
+the end of that day). Figures and formulas: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+
+from ivr.config.loader import Config, load
+from ivr.core.clock import Clock, SystemClock
+from ivr.core.keys import Keys
+from ivr.core.settings import Settings
+from queues.metrics import contacts, erlang, intervals, rollups
+from queues.metrics.fold import STAFFED_STATES
+from queues.metrics.local_hours import MS_PER_HOUR
+
+DEFAULT_TARGET = 0.8
+QUEUE_COLUMNS = (
+    "queued",
+    "answered",
+    "abandoned",
+    "short_abandons",
+    "service_level",
+    "abandon_rate",
+    "asa_s",
+    "frt_median_s",
+    "frt_p90_s",
+    "frt_p95_s",
+    "frt_mean_s",
+    "frt_queue_mean_s",
+    "aht_s",
+    "fcr",
+    "ces_mean",
+    "ces_top_share",
+    "ces_response_rate",
+)
+AGENT_COLUMNS: tuple[str, ...] = ("offers", "answered", "missed", "handled", "aht_s", "occupancy")
+AGENT_COLUMNS += tuple(f"{s}_s" for s in (*STAFFED_STATES, "break"))
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `ivr report` and its options."""
+    p = subparsers.add_parser("report", help="contact-centre figures from the metrics rollups")
+    p.add_argument("--from", dest="start", help="start, local date or date-time (default today)")
+    p.add_argument("--to", dest="end", help="end (exclusive), local date or date-time")
+    p.add_argument("--queue", help="only this queue")
+    p.add_argument("--agent", help="only this agent")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--staffing", action="store_true", help="Erlang C advice per queue and hour")
+    p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="service level target")
+    p.add_argument("--export", choices=("csv", "jsonl"), help="contact detail records instead")
+
+
+def parse_when(text: str, zone: ZoneInfo, end: bool = False) -> datetime:
+    """A local date (whole day) or date-time; a bare date as an end means the next midnight."""
+    when = datetime.fromisoformat(text)
+    bare = len(text) <= len("2026-11-23")
+    when = when.replace(tzinfo=zone) if when.tzinfo is None else when
+    return when + timedelta(days=1) if end and bare else when
+
+
+def window(config: Config, args: argparse.Namespace, now_s: float) -> tuple[int, int]:
+    zone = ZoneInfo(config.company.timezone)
+    now = datetime.fromtimestamp(now_s, zone)
+    start = parse_when(args.start, zone) if args.start else now.replace(hour=0, minute=0, second=0)
+    end = parse_when(args.end, zone, end=True) if args.end else now
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+async def collect(
+    redis: aioredis.Redis,
+    keys: Keys,
+    config: Config,
+    args: argparse.Namespace,
+    span: tuple[int, int],
+) -> dict[str, Any]:
+    """Every figure the report shows, as one JSON-ready document."""
+    zone = ZoneInfo(config.company.timezone)
+    queues = [args.queue] if args.queue else sorted(config.queues)
+    agents = [args.agent] if args.agent else sorted(config.agents)
+    out: dict[str, Any] = {"queues": {}, "agents": {}}
+    for q in queues:
+        scope = f"qa:{q}:{args.agent}" if args.agent else f"q:{q}"
+        out["queues"][q] = (await rollups.read(redis, keys, scope, *span, zone=zone)).figures()
+    for a in agents:
+        scope = f"qa:{args.queue}:{a}" if args.queue else f"a:{a}"
+        figures = (await rollups.read(redis, keys, scope, *span, zone=zone)).agent_figures()
+        # Time in state is the agent's own, whatever queue the report is filtered on.
+        states = (await rollups.read(redis, keys, f"a:{a}", *span, zone=zone)).agent_figures()
+        own = [f"{s}_s" for s in (*STAFFED_STATES, "break")] + ["occupancy"]
+        figures.update({k: states[k] for k in own})
+        out["agents"][a] = figures
+    out["intervals"] = await intervals.collect(redis, keys, interval_scope(args), span, zone)
+    if args.staffing:
+        out["staffing"] = await staffing(redis, keys, config, queues, span, args.target)
+    return out
+
+
+def interval_scope(args: argparse.Namespace) -> str:
+    """The scope of the rows over time: the filtered queue and/or agent, else everything."""
+    if args.queue and args.agent:
+        return f"qa:{args.queue}:{args.agent}"
+    if args.queue or args.agent:
+        return f"q:{args.queue}" if args.queue else f"a:{args.agent}"
+    return "all"
+
+
+def eligible(config: Config, queue: str) -> list[str]:
+    required = config.queues[queue].required_skills
+    return [
+        name
+        for name, agent in config.agents.items()
+        if all(agent.skills.get(skill, 0) >= level for skill, level in required.items())
+    ]
+
+
+async def staffing(
+    redis: aioredis.Redis,
+    keys: Keys,
+    config: Config,
+    queues: list[str],
+    span: tuple[int, int],
+    target: float,
+) -> list[dict[str, Any]]:
+    """Per queue and hour with calls: measured arrivals and AHT, agents needed, agents staffed."""
+    zone = ZoneInfo(config.company.timezone)
+    rows = []
+    for q in queues:
+        threshold = config.queues[q].service_level_s if q in config.queues else 20
+        hours = await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
+        staffed = await staffed_hours(
+            redis, keys, eligible(config, q) if q in config.queues else [], span, zone
+        )
+        for (at, totals), had in zip(hours, staffed, strict=True):
+            aht = totals.figures()["aht_s"]
+            if not totals["entered"] or aht is None:
+                continue
+            needed = erlang.agents_needed(totals["entered"], float(aht), target, threshold)
+            begin = datetime.fromtimestamp(at / 1000, zone)
+            interval = f"{begin:%H:%M} and {begin + timedelta(hours=1):%H:%M}"
+            advice = erlang.Advice(
+                q, interval, totals["entered"], float(aht), target, threshold, needed, round(had, 1)
+            )
+            rows.append({"date": f"{begin:%Y-%m-%d}", "advice": str(advice), **vars(advice)})
+    return rows
+
+
+async def staffed_hours(
+    redis: aioredis.Redis, keys: Keys, agents: list[str], span: tuple[int, int], zone: ZoneInfo
+) -> list[float]:
+    """Agents staffed (logged in, not on break) in each local hour: staffed seconds / 3600."""
+    hours = [0.0] * len(rollups.bucket_starts(*span, "h", zone))
+    for a in agents:
+        series = await rollups.series(redis, keys, f"a:{a}", *span, zone=zone)
+        for i, (_, totals) in enumerate(series):
+            hours[i] += sum(totals[f"state_ms:{s}"] for s in STAFFED_STATES) / MS_PER_HOUR
+    return hours
+
+
+PERCENT = (
+    "service_level",
+    "abandon_rate",
+    "fcr",
+    "ces_top_share",
+    "ces_response_rate",
+    "occupancy",
+)
+
+
+def show(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name in PERCENT:
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:.1f}" if name.endswith("_s") else f"{value:.2f}"
+    return str(value)
+
+
+def table(
+    title: str, rows: dict[str, dict[str, Any]], columns: tuple[str, ...], out: TextIO
+) -> None:
+    """Rows as columns: one column per queue or agent, one line per figure."""
+    names = list(rows)
+    width = max([len(c) for c in columns] + [10])
+    cells = {n: [show(c, rows[n].get(c)) for c in columns] for n in names}
+    col = {n: max([len(n)] + [len(v) for v in cells[n]]) for n in names}
+    print(title.ljust(width) + "  " + "  ".join(n.rjust(col[n]) for n in names), file=out)
+    for i, c in enumerate(columns):
+        print(c.ljust(width) + "  " + "  ".join(cells[n][i].rjust(col[n]) for n in names), file=out)
+    print(file=out)
+
+
+def over_time(block: dict[str, Any], out: TextIO) -> None:
+    """The rows over time (`metrics.intervals`): a line per hour or day, a column per figure."""
+    rows, by = block["rows"], block["by"]
+    if not rows:
+        return
+    width = max(len(by), *(len(r["label"]) for r in rows))
+    cols = intervals.FIGURES
+    cells = [[show(c, r[c]) for c in cols] for r in rows]
+    wide = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(cols)]
+    head = "  ".join(c.rjust(w) for c, w in zip(cols, wide, strict=True))
+    print(by.ljust(width) + "  " + head, file=out)
+    for r, line in zip(rows, cells, strict=True):
+        values = "  ".join(v.rjust(w) for v, w in zip(line, wide, strict=True))
+        print(r["label"].ljust(width) + "  " + values, file=out)
+    print(file=out)
+
+
+def render_csv(doc: dict[str, Any], out: TextIO) -> None:
+    """One row per figure: kind (queue, agent, hour or day, staffing), name, figure, value."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["kind", "name", "figure", "value"])
+    for kind in ("queues", "agents"):
+        for name, figures in doc[kind].items():
+            for figure, value in figures.items():
+                writer.writerow([kind[:-1], name, figure, "" if value is None else value])
+    for row in doc["intervals"]["rows"]:
+        for figure in intervals.FIGURES:
+            value = row[figure]
+            writer.writerow(
+                [doc["intervals"]["by"], row["label"], figure, "" if value is None else value]
+            )
+    for row in doc.get("staffing", []):
+        writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
+
+
+def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        json.dump(doc, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return
+    if fmt == "csv":
+        render_csv(doc, out)
+        return
+    print(f"{doc['from']} to {doc['to']}\n", file=out)
+    table("queue", doc["queues"], QUEUE_COLUMNS, out)
+    table("agent", doc["agents"], AGENT_COLUMNS, out)
+    over_time(doc["intervals"], out)
+    for row in doc.get("staffing", []):
+        print(f"{row['date']} {row['advice']}", file=out)
+
+
+async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
+    from ivr.core.store import resolve_url
+
+    config = load(settings.config_dir)
+    url, embedded = resolve_url(settings)
+    redis = aioredis.from_url(url, decode_responses=True)
+    keys = Keys(settings.tenant)
+    try:
+        span = window(config, args, clock.now())
+        if args.export:
+            rows = await contacts.records(redis, keys, *span, args.queue, args.agent)
+            contacts.write(rows, args.export, out)
+            return 0
+        doc = await collect(redis, keys, config, args, span)
+    finally:
+        await redis.aclose()
+        if embedded is not None:
+            embedded.stop()
+    zone = ZoneInfo(config.company.timezone)
+    doc["from"] = datetime.fromtimestamp(span[0] / 1000, zone).isoformat()
+    doc["to"] = datetime.fromtimestamp(span[1] / 1000, zone).isoformat()
+    render(doc, args.format, out)
+    return 0
+
+
+def main(
+    settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock | None = None
+) -> int:
+    """Print the report (or export detail records) for the chosen range."""
+    return asyncio.run(run(settings, args, out, clock or SystemClock()))

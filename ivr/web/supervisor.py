@@ -1,0 +1,198 @@
+"""The supervisor view: the floor now (queues, agents, waiting calls) and what may be changed.
+
+Supervisors put agents on break or log them out and change a waiting call's
+priority. Each action is appended to the event stream as a `SUPERVISOR` entry
+naming who did it (`by`), next to the routing event of the change itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from ivr.core.errors import InvalidTransition, RoutingError
+from ivr.service import Services
+from ivr.voice import offers
+from ivr.voice.hold import estimate_for
+from ivr.web import today
+from queues.agent import BREAK, AgentState
+from queues.reprioritise import reprioritise
+
+SUPERVISOR_EVENT = "SUPERVISOR"
+ALERTS_SHOWN = 20
+WAITING_SHOWN = 50
+"""Waiting calls listed per queue."""
+
+
+async def floor_view(svc: Services) -> dict[str, Any]:
+    """Queues, agents, waiting calls, alerts and config status, as of the service clock."""
+    events = await today.events_today(svc)
+    queue_days = today.queue_days(svc, events)
+    agent_days = today.agent_days(svc, events)
+    waiting = {name: await waiting_calls(svc, name) for name in svc.registry.current.queues}
+    return {
+        "queues": [
+            await queue_view(svc, name, waiting[name], queue_days.get(name, today.QueueDay()))
+            for name in svc.registry.current.queues
+        ],
+        "agents": await agents_view(svc, agent_days),
+        "waiting": [call for calls in waiting.values() for call in calls],
+        "alerts": await alerts(svc),
+        "callbacks": await callbacks_view(svc),
+        "config": {"version": svc.registry.version, "last_error": svc.registry.last_error},
+    }
+
+
+async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
+    """Pending and scheduled callbacks, soonest first, for the floor view."""
+    from callbacks import callback  # the callback flow imports the web layer
+
+    return [
+        {
+            "id": cb.id,
+            "number": cb.number,
+            "queue": cb.queue,
+            "state": cb.state,
+            "kind": cb.kind,
+            "due": cb.due,
+            "requested_ms": cb.created_ms,
+            "attempts": cb.attempts,
+            "language": cb.language,
+        }
+        for cb in await callback.pending(svc)
+    ]
+
+
+async def cancel_callback(svc: Services, by: str, callback_id: str) -> None:
+    """Cancel a callback from the floor (recorded with who did it), or 409 if it cannot be."""
+    from callbacks import callback
+
+    if not await callback.cancel(svc, callback_id, by):
+        raise HTTPException(409, "that callback is unknown, being dialled, or already over")
+
+
+async def queue_view(
+    svc: Services, name: str, calls: list[dict[str, Any]], day: today.QueueDay
+) -> dict[str, Any]:
+    queue = svc.registry.current.queues[name]
+    estimate = await estimate_for(svc, name, len(calls) + 1, queue.hold)
+    return {
+        "name": name,
+        "display_name": queue.display_name or name,
+        "waiting": len(calls),
+        "oldest_wait_s": max((c["wait_s"] for c in calls), default=None),
+        "estimated_wait_s": None if estimate is None else round(estimate),
+        "service_level": day.service_level,
+        "service_level_s": queue.service_level_s,
+        "answered": day.answered,
+        "abandoned": day.abandoned,
+    }
+
+
+async def waiting_calls(svc: Services, queue: str) -> list[dict[str, Any]]:
+    calls = []
+    for position in await svc.router.queue_snapshot(queue, WAITING_SHOWN):
+        raw = await svc.redis.hget(svc.keys.routing_calls(), position.call_sid)
+        entry = json.loads(raw) if raw else {}
+        calls.append(
+            {
+                "call": position.call_sid,
+                "queue": queue,
+                "position": position.position,
+                "state": position.state,
+                "wait_s": round(position.waited_s, 1),
+                "language": entry.get("lang") or None,
+                "priority": position.priority,
+                "agent": entry.get("agent") or None,
+            }
+        )
+    return calls
+
+
+async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[dict[str, Any]]:
+    config = svc.registry.current.agents
+    raws = await svc.redis.hmget(svc.keys.routing_agents(), list(config)) if config else []
+    now = svc.clock.now()
+    back = await svc.router.breaks_end(list(config))
+    rows = []
+    for (agent, cfg), raw in zip(config.items(), raws, strict=True):
+        state = AgentState.from_stored(agent, None if raw is None else json.loads(raw))
+        ends = back.get(agent) if state.state == BREAK else None
+        rows.append(
+            {
+                "id": agent,
+                "name": cfg.name,
+                "state": state.state,
+                "reason": state.reason,
+                "back_in_s": None if ends is None else round(max(0.0, ends - now), 1),
+                "in_state_s": round(now - state.since, 1) if state.since else None,
+                "call": state.call_sid or None,
+                "missed_today": days[agent].missed if agent in days else 0,
+                "handled_today": days[agent].handled if agent in days else 0,
+            }
+        )
+    return rows
+
+
+async def alerts(svc: Services) -> list[dict[str, Any]]:
+    """Low CES scores needing follow-up, newest first, one per call (written by the surveys).
+
+    A low score is alerted when it arrives and again with the customer's comment;
+    the later entry carries both, so only the newest entry of each call is shown.
+    """
+    entries: list[tuple[str, dict[str, str]]] = await svc.redis.xrevrange(
+        svc.keys.survey_alerts(), count=ALERTS_SHOWN * 2
+    )  # type: ignore[assignment]
+    newest: dict[str, dict[str, Any]] = {}
+    for eid, fields in entries:
+        newest.setdefault(fields.get("call") or eid, {"id": eid, **fields})
+    return list(newest.values())[:ALERTS_SHOWN]
+
+
+# -- actions ------------------------------------------------------------------------
+async def record(svc: Services, by: str, **fields: str) -> None:
+    entry: dict[Any, Any] = {"type": SUPERVISOR_EVENT, "ts": str(int(svc.clock.now() * 1000))}
+    entry.update(by=by, **fields)
+    await svc.redis.xadd(svc.keys.events(), entry)
+
+
+def known_agent(svc: Services, agent: str) -> None:
+    if agent not in svc.registry.current.agents:
+        raise HTTPException(404, f"no agent {agent!r}")
+
+
+async def put_on_break(svc: Services, by: str, agent: str, reason: str) -> None:
+    known_agent(svc, agent)
+    reason = reason.strip()[:60] or "supervisor"
+    try:
+        await svc.router.set_break(agent, reason)
+    except InvalidTransition as exc:
+        raise HTTPException(409, str(exc)) from None
+    await record(svc, by, agent=agent, reason=f"break:{reason}")
+
+
+async def log_out(svc: Services, by: str, agent: str) -> None:
+    """Log an agent out, whatever holds them: a ringing offer or a call not yet bridged
+    goes back to its caller's place first (`offers.free_agent`)."""
+    known_agent(svc, agent)
+    try:
+        await svc.router.set_offline(agent)
+    except InvalidTransition:
+        await offers.free_agent(svc, agent)
+        try:
+            await svc.router.set_offline(agent)
+        except InvalidTransition as exc:
+            raise HTTPException(409, str(exc)) from None
+    await record(svc, by, agent=agent, reason="offline")
+
+
+async def change_priority(svc: Services, by: str, call_sid: str, priority: int) -> int:
+    """Re-prioritise a waiting call (the script records the change with `by`)."""
+    if not await svc.router.has_call(call_sid):
+        raise HTTPException(404, "no such call waiting")
+    try:
+        return await reprioritise(svc.router, call_sid, priority, by)
+    except RoutingError as exc:
+        raise HTTPException(409, str(exc)) from None

@@ -1,0 +1,1 @@
+"""Contact-centre figures: the event fold, rollups, reports, Erlang C, the ideal queue."""

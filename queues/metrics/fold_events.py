@@ -1,0 +1,304 @@
+"""How each routing event changes the rollups, the contact record and the agent's state.
+
+Every handler is a pure function of the event and the state the batch loaded;
+the batch writes everything at once (see `queues.metrics.fold`). Times are the
+events' own `ts` (the service clock), never the store's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+from queues.metrics.fold import CALLBACK_EVENT, EXIT_FIELDS, Batch, scopes
+
+RESOLVED = "resolved"
+"""The console disposition that marks a contact resolved (for ART and FCR)."""
+CALLBACK_PREFIX = "CB"
+"""A keep-my-place callback's routing id (`callbacks.callback.PREFIX`)."""
+CALLBACK_CONNECT = "CALLBACKCONNECT"
+
+
+def ms(fields: dict[str, str], name: str) -> int:
+    value = fields.get(name, "")
+    return int(float(value)) if value else 0
+
+
+async def session_start(batch: Batch, call: str, fallback_ms: int) -> tuple[int, dict[str, str]]:
+    """The contact's start (ms) and facts from the call session, if it is still stored.
+
+    The start is the call's arrival (`started_at`, IVR time included) or, for a
+    callback, `original_started_at`: the arrival of the call it calls back.
+    """
+    raw = await batch.redis.get(batch.keys.call(call))
+    if not raw:
+        return fallback_ms, {}
+    session = json.loads(raw)
+    started = session.get("original_started_at") or session.get("started_at")
+    facts = {
+        "caller": str(session.get("caller") or ""),
+        "path": ">".join(session.get("path") or []),
+        "language": str(session.get("language") or ""),
+    }
+    return (int(float(started) * 1000) if started else fallback_ms), facts
+
+
+async def first_sight(
+    batch: Batch, call: str, queue: str, ts: int, language: str
+) -> dict[str, str]:
+    """The contact record, opened (and counted) the first time a queue sees the call."""
+    c = await batch.contact(call)
+    if c:
+        return c
+    started, facts = await session_start(batch, call, ts)
+    c.update(call=call, started_ms=str(started), queue=queue, outcome="waiting", **facts)
+    if language:
+        c["language"] = language
+    batch.add(ts, scopes(queue, "", c.get("language", "")), "contacts")
+    batch.ops.append(lambda p: p.zadd(batch.keys.metrics_contacts(), {call: started}))
+    if c.get("caller"):
+        await note_repeat(batch, c, ts)
+    return c
+
+
+async def note_repeat(batch: Batch, c: dict[str, str], ts: int) -> None:
+    """A contact from a number whose handled contact started within the FCR window fails it."""
+    key = batch.keys.metrics_last_contact(c["caller"])
+    last = await batch.last_contact(c["caller"])
+    here = int(c["started_ms"])
+    window_ms = batch.options.fcr_window_s * 1000
+    if last and last["call"] != c["call"] and here - last["at"] <= window_ms:
+        fail_fcr(batch, await batch.contact(last["call"]))
+    batch.last_contacts[c["caller"]] = {"call": c["call"], "at": here}
+    record = json.dumps(batch.last_contacts[c["caller"]])
+    batch.ops.append(lambda p: p.set(key, record, ex=batch.options.fcr_window_s))
+
+
+def fail_fcr(batch: Batch, c: dict[str, str]) -> None:
+    """Count a handled contact as not resolved on first contact (once)."""
+    if c.get("handled_ms") and not c.get("fcr_failed"):
+        c["fcr_failed"] = "1"
+        batch.add(int(c["handled_ms"]), c["scopes"].split(","), "fcr_failed")
+
+
+def leave(batch: Batch, queue: str, call: str) -> None:
+    batch.ops.append(lambda p: p.zrem(batch.keys.metrics_waiting(queue), call))
+
+
+async def on_enter(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    call, queue, lang = fields["call"], fields.get("queue", ""), fields.get("language", "")
+    c = await first_sight(batch, call, queue, ts, lang)
+    c.update(queue=queue, entered_ms=str(ts))
+    batch.add(ts, scopes(queue, "", c.get("language", "")), "entered")
+    batch.ops.append(lambda p: p.zadd(batch.keys.metrics_waiting(queue), {call: ts}))
+
+
+async def callback_origin(batch: Batch, call: str) -> str | None:
+    """The original call behind a callback's routing entry, or None for a plain call.
+
+    The entry is the callback id (`CB…`, agent-first) or the customer's leg
+    (customer-first, `Keys.callback_leg`), with its callback record still stored;
+    the contact is the original call's.
+    """
+    cb_id = call if call.startswith(CALLBACK_PREFIX) else None
+    if cb_id is None:
+        leg = await batch.redis.get(batch.keys.callback_leg(call))
+        cb_id = str(leg) if leg else None
+    if not cb_id:
+        return None
+    original = await batch.redis.hget(batch.keys.callback(cb_id), "call")
+    return str(original) if original else None  # no callback record: a plain call
+
+
+async def on_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """The queue answered: wait and service level; FRT for a first answer of a plain call.
+
+    A callback's entry counts as answered here, but its FRT waits for
+    CALLBACKCONNECT (the customer meeting the agent), on the original contact.
+    """
+    call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
+    origin = await callback_origin(batch, call)
+    contact = origin or call
+    c = await first_sight(batch, contact, queue, ts, fields.get("language", ""))
+    where = scopes(queue, agent, c.get("language", ""))
+    wait = ms(fields, "wait_ms")
+    batch.add(ts, where, "answered")
+    batch.observe(ts, where, "wait", wait)
+    batch.add(ts, where, "ring_ms", ms(fields, "ring_ms"))
+    if wait <= batch.service_level_ms(queue):
+        batch.add(ts, where, "answered_sl")
+    if origin is None and not c.get("answered_ms"):
+        frt = ts - int(c["started_ms"])
+        batch.observe(ts, where, "frt", frt)
+        batch.add(ts, where, "frt_queue_ms", ms(fields, "original_wait_ms") or wait)
+        c.update(answered_ms=str(ts), frt_ms=str(frt), wait_ms=str(wait), outcome="answered")
+    c.update(agent=agent, queue=queue)
+    leave(batch, queue, call)
+    (await batch.agent(agent))["queue"] = queue
+
+
+async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    call, queue = fields["call"], fields.get("queue", "")
+    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    where = scopes(queue, "", c.get("language", ""))
+    wait = ms(fields, "wait_ms")
+    leave(batch, queue, call)
+    c.update(ended_ms=str(ts), wait_ms=str(wait))
+    if fields.get("reason") == "callback":
+        await on_callback(batch, fields, ts)
+        return
+    if wait < batch.short_abandon_ms(queue):
+        batch.add(ts, where, "abandoned_short")
+        c["outcome"] = "short_abandon"
+        return
+    batch.add(ts, where, "abandoned")
+    if wait <= batch.service_level_ms(queue):
+        batch.add(ts, where, "abandoned_sl")
+    c["outcome"] = "abandoned"
+
+
+async def on_exit(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """Timeouts, exit keys, closing and overflows: the caller left the queue, not abandoned."""
+    call, queue = fields.get("call", ""), fields.get("queue", "")
+    if not call:
+        return
+    if fields.get("reason") == "callback":
+        await on_callback(batch, fields, ts)
+        return
+    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    kind = EXIT_FIELDS[fields["type"]]
+    batch.add(ts, scopes(queue, "", c.get("language", "")), kind)
+    leave(batch, queue, call)
+    c.update(outcome=kind.removesuffix("s"), ended_ms=str(ts))
+
+
+async def on_callback(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    call, queue = fields["call"], fields.get("queue", "")
+    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    batch.add(ts, scopes(queue, "", c.get("language", "")), "callbacks")
+    leave(batch, queue, call)
+    c.update(outcome="callback")
+
+
+async def on_callback_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A callback's customer met the agent: FRT ends, from the original call's arrival.
+
+    `frt_ms` is the event's own (from the callback's `started_ms`); the queue part
+    is `original_wait_ms`. The contact stays a callback (not an abandon).
+    """
+    call, queue, agent = fields.get("call", ""), fields.get("queue", ""), fields.get("agent", "")
+    if not call:
+        return
+    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    if c.get("answered_ms"):
+        return
+    frt = ms(fields, "frt_ms") or ts - int(c["started_ms"])
+    where = scopes(queue, agent, c.get("language", ""))
+    batch.observe(ts, where, "frt", frt)
+    batch.add(ts, where, "frt_queue_ms", ms(fields, "original_wait_ms"))
+    c.update(answered_ms=str(ts), frt_ms=str(frt), agent=agent)
+
+
+async def on_complete(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
+    c = await first_sight(batch, await callback_origin(batch, call) or call, queue, ts, "")
+    where = scopes(queue, agent, c.get("language", ""))
+    talk = ms(fields, "talk_ms")
+    batch.add(ts, where, "handled")
+    batch.add(ts, where, "talk_ms", talk)
+    c.update(ended_ms=str(ts), talk_ms=str(ms(c, "talk_ms") + talk))
+    c["completed_by"] = "agent" if fields["type"] == "COMPLETEAGENT" else "caller"
+    if not c.get("handled_ms"):
+        c.update(handled_ms=str(ts), scopes=",".join(where))
+        batch.add(ts, where, "fcr_contacts")
+        if c.get("disposition") and c["disposition"] != RESOLVED:
+            fail_fcr(batch, c)
+
+
+async def on_disposition(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """Hook for the console: a DISPOSITION event (call, agent, disposition) sets ART and FCR."""
+    c = await batch.contact(fields.get("call", ""))
+    if not c or c.get("disposition"):
+        return
+    c["disposition"] = fields.get("disposition", "")
+    where = c["scopes"].split(",") if c.get("scopes") else scopes(c.get("queue", ""))
+    if c["disposition"] == RESOLVED:
+        batch.add(ts, where, "resolved")
+        batch.add(ts, where, "art_ms", ts - int(c["started_ms"]))
+    else:
+        fail_fcr(batch, c)
+
+
+async def on_offer(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    agent, queue = fields.get("agent", ""), fields.get("queue", "")
+    batch.add(ts, scopes(queue, agent), "offers")
+    await move_agent(batch, agent, "reserved", ts, queue)
+
+
+NOT_DECLINED = frozenset(
+    {"device_unreachable", "connect_lost", "unreached", "noanswer", "failed", "dropped"}
+)
+"""REJECTED reasons where the agent declined nothing: their device could not be rung, the
+service lost the connection, Twilio's API failed, or the accepted call's leg rang out,
+failed or dropped before the bridge (queues/lua/requeue.lua, connect_lost.lua)."""
+
+
+async def on_missed(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A ring timeout or a rejected offer is a missed offer; the agent's state follows.
+
+    Only an offer the agent declined counts as `rejected`."""
+    where = scopes(fields.get("queue", ""), fields.get("agent", ""))
+    batch.add(ts, where, "missed")
+    if fields["type"] == "REJECTED" and fields.get("reason", "") not in NOT_DECLINED:
+        batch.add(ts, where, "rejected")
+
+
+async def on_ring_canceled(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    batch.add(ts, scopes(fields.get("queue", ""), fields.get("agent", "")), "ring_canceled")
+
+
+async def on_status(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    state = fields.get("reason", "").partition(":")[0]
+    await move_agent(batch, fields.get("agent", ""), state, ts, None)
+
+
+async def move_agent(batch: Batch, agent: str, state: str, ts: int, queue: str | None) -> None:
+    """Close the agent's previous state: its time (hourly) and any wrap-up (for AHT)."""
+    if not agent or not state:
+        return
+    a = await batch.agent(agent)
+    if a and a["state"] != "offline":
+        batch.add_hours([f"a:{agent}", "all"], f"state_ms:{a['state']}", a["since"], ts)
+        if a["state"] == "wrap_up":
+            batch.add(ts, scopes(a.get("queue", ""), agent), "wrap_ms", ts - a["since"])
+    if a and a["state"] == state:
+        return  # the same state again (e.g. a break reason changed): keep its start
+    a.update(state=state, since=ts, queue=queue or a.get("queue", ""))
+
+
+HANDLERS: dict[str, Callable[[Batch, dict[str, str], int], Awaitable[None]]] = {
+    "ENTERQUEUE": on_enter,
+    "CONNECT": on_connect,
+    "ABANDON": on_abandon,
+    "EXITWITHTIMEOUT": on_exit,
+    "EXITWITHKEY": on_exit,
+    "EXITCLOSED": on_exit,
+    "OVERFLOW": on_exit,
+    CALLBACK_EVENT: on_callback,
+    CALLBACK_CONNECT: on_callback_connect,
+    "COMPLETEAGENT": on_complete,
+    "COMPLETECALLER": on_complete,
+    "DISPOSITION": on_disposition,
+    "OFFERED": on_offer,
+    "RINGNOANSWER": on_missed,
+    "REJECTED": on_missed,
+    "RINGCANCELED": on_ring_canceled,
+    "AGENTSTATUS": on_status,
+}
+
+
+async def handle(batch: Batch, entry_id: str, fields: dict[str, str]) -> None:
+    """Fold one event; types the metrics do not use (e.g. SUPERVISOR) are skipped."""
+    handler = HANDLERS.get(fields.get("type", ""))
+    if handler is not None and fields.get("ts"):
+        await handler(batch, fields, int(fields["ts"]))

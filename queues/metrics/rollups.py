@@ -1,0 +1,219 @@
+"""Reading the fold's rollups back: sums over a time range, and the figures derived from them.
+
+Every formula here is the one named in docs/metrics.md; a figure with no
+data is None, never 0, so "no calls" is not read as "0 s wait".
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+
+from ivr.config.loader import Config
+from ivr.core.keys import Keys
+from queues.metrics import histogram, local_hours
+from queues.metrics.fold import BUSY_STATES, STAFFED_STATES
+from queues.metrics.local_hours import MS_PER_MINUTE
+
+CES_SCORES = range(1, 8)
+Figure = float | int | None
+
+
+def ratio(top: float, bottom: float) -> float | None:
+    return top / bottom if bottom else None
+
+
+@dataclass
+class Totals:
+    """Summed rollup fields of one scope over some buckets."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def __getitem__(self, name: str) -> int:
+        return self.counts[name]
+
+    def merge(self, fields: dict[str, str]) -> None:
+        for name, value in fields.items():
+            self.counts[name] += int(value)
+
+    def hist(self, name: str) -> dict[int, int]:
+        prefix = f"{name}:"
+        return {
+            int(k[len(prefix) :]): v
+            for k, v in self.counts.items()
+            if k.startswith(prefix) and k[len(prefix) :].isdigit()
+        }
+
+    def percentile_s(self, name: str, q: float) -> float | None:
+        value = histogram.percentile(self.hist(name), q)
+        return None if value is None else value / 1000
+
+    # -- the named figures ----------------------------------------------------
+    def service_level(self) -> float | None:
+        """ICMI (Asterisk SL2): (answered ≤T + abandoned ≤T) / (answered + abandoned + timeouts)."""
+        within = self["answered_sl"] + self["abandoned_sl"]
+        return ratio(within, self["answered"] + self["abandoned"] + self["timeouts"])
+
+    def abandon_rate(self) -> float | None:
+        """Abandoned (short ones excluded) / queued (short abandons and callbacks excluded)."""
+        queued = self["entered"] - self["abandoned_short"] - self["callbacks"]
+        return ratio(self["abandoned"], queued)
+
+    def figures(self) -> dict[str, Figure]:
+        frt_n = sum(self.hist("frt").values())
+        ces_n = self["ces_n"]
+        out: dict[str, Figure] = {
+            "contacts": self["contacts"],
+            "queued": self["entered"],
+            "answered": self["answered"],
+            "abandoned": self["abandoned"],
+            "short_abandons": self["abandoned_short"],
+            "callbacks": self["callbacks"],
+            "timeouts": self["timeouts"],
+            "service_level": self.service_level(),
+            "abandon_rate": self.abandon_rate(),
+            "asa_s": ms_ratio(self["wait_ms"], self["answered"]),
+            "frt_median_s": self.percentile_s("frt", 0.5),
+            "frt_p90_s": self.percentile_s("frt", 0.9),
+            "frt_p95_s": self.percentile_s("frt", 0.95),
+            "frt_mean_s": ms_ratio(self["frt_ms"], frt_n),
+            "frt_queue_mean_s": ms_ratio(self["frt_queue_ms"], frt_n),
+            "handled": self["handled"],
+            "aht_s": ms_ratio(self["talk_ms"] + self["hold_ms"] + self["wrap_ms"], self["handled"]),
+            "art_s": ms_ratio(self["art_ms"], self["resolved"]),
+            "fcr": ratio(self["fcr_contacts"] - self["fcr_failed"], self["fcr_contacts"]),
+            "ces_mean": ratio(self["ces_sum"], ces_n),
+            "ces_top_share": ratio(self["ces_top"], ces_n),
+            "ces_responses": ces_n,
+            "ces_response_rate": ratio(ces_n, self["fcr_contacts"]),
+            "ces_late": self["ces_late"],
+        }
+        out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCORES})
+        return out
+
+    def agent_figures(self) -> dict[str, Figure]:
+        """Occupancy = (on call + wrap-up) / (available + reserved + on call + wrap-up)."""
+        state_s = {s: self[f"state_ms:{s}"] / 1000 for s in (*STAFFED_STATES, "break")}
+        busy = sum(state_s[s] for s in BUSY_STATES)
+        out: dict[str, Figure] = {
+            "offers": self["offers"],
+            "answered": self["answered"],
+            "missed": self["missed"],
+            "rejected": self["rejected"],
+            "handled": self["handled"],
+            "aht_s": ms_ratio(self["talk_ms"] + self["hold_ms"] + self["wrap_ms"], self["handled"]),
+            "occupancy": ratio(busy, sum(state_s[s] for s in STAFFED_STATES)),
+        }
+        out.update({f"{s}_s": v for s, v in state_s.items()})
+        return out
+
+
+def ms_ratio(total_ms: int, n: int) -> float | None:
+    return total_ms / 1000 / n if n else None
+
+
+def bucket_starts(start_ms: int, end_ms: int, grain: str, zone: tzinfo | None) -> Sequence[int]:
+    """The start (UTC ms) of every bucket of `grain` overlapping [start, end), oldest first.
+
+    Minutes are UTC minutes. Hours are the local hours of `zone`, the zone the
+    fold keyed them by (`company.timezone`); without it, every quarter hour at
+    which some zone's hour could start is read (4× the keys, most absent).
+    """
+    if grain == "m":
+        last = max(start_ms, end_ms - 1)
+        return range(start_ms - start_ms % MS_PER_MINUTE, last + 1, MS_PER_MINUTE)
+    if zone is None:
+        return local_hours.any_hour_starts(start_ms, end_ms)
+    return local_hours.hour_starts(start_ms, end_ms, zone)
+
+
+async def series(
+    redis: aioredis.Redis,
+    keys: Keys,
+    scope: str,
+    start_ms: int,
+    end_ms: int,
+    grain: str = "h",
+    zone: tzinfo | None = None,
+) -> list[tuple[int, Totals]]:
+    """(bucket start ms, totals) for every bucket of the range, in one round trip."""
+    starts = bucket_starts(start_ms, end_ms, grain, zone)
+    async with redis.pipeline(transaction=False) as pipe:
+        for at in starts:
+            pipe.hgetall(keys.metrics_rollup(grain, scope, at // MS_PER_MINUTE))
+        replies: list[dict[str, str]] = await pipe.execute()
+    out = []
+    for at, fields in zip(starts, replies, strict=True):
+        totals = Totals()
+        totals.merge(fields)
+        out.append((at, totals))
+    return out
+
+
+async def read(
+    redis: aioredis.Redis,
+    keys: Keys,
+    scope: str,
+    start_ms: int,
+    end_ms: int,
+    grain: str = "h",
+    zone: tzinfo | None = None,
+) -> Totals:
+    """One scope's totals over the range (whole buckets of `grain`; `zone` as for `series`)."""
+    total = Totals()
+    for _, part in await series(redis, keys, scope, start_ms, end_ms, grain, zone):
+        total.counts.update(part.counts)
+    return total
+
+
+async def all_time(redis: aioredis.Redis, keys: Keys, scope: str) -> Totals:
+    """The never-expiring totals of a scope (Prometheus counters)."""
+    total = Totals()
+    total.merge(await redis.hgetall(keys.metrics_rollup("t", scope, 0)))  # type: ignore[arg-type]
+    return total
+
+
+def local_midnight_ms(config: Config, now_s: float) -> int:
+    zone = ZoneInfo(config.company.timezone)
+    local = datetime.fromtimestamp(now_s, zone)
+    return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
+
+
+async def live(redis: aioredis.Redis, keys: Keys, config: Config, now_s: float) -> dict[str, Any]:
+    """Now waiting, oldest wait, agents by state and service level so far today, per queue.
+
+    Waiting counts come from routing's own queue sets, the oldest wait from the
+    fold's waiting set, agent states from routing's agent hash (the configured
+    agents only), and today's service level from at most 25 local hour rollups: no
+    event scan.
+    """
+    now_ms, midnight = int(now_s * 1000), local_midnight_ms(config, now_s)
+    zone = ZoneInfo(config.company.timezone)
+    queues: dict[str, Any] = {}
+    for name in config.queues:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(keys.queue_calls(name))
+            pipe.zrange(keys.metrics_waiting(name), 0, 0, withscores=True)
+            waiting, oldest = await pipe.execute()
+        today = await read(redis, keys, f"q:{name}", midnight, now_ms, zone=zone)
+        queues[name] = {
+            "waiting": int(waiting),
+            "oldest_wait_s": max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0,
+            "service_level_today": today.service_level(),
+            "answered_today": today["answered"],
+        }
+    return {"queues": queues, "agents": await agent_states(redis, keys, config)}
+
+
+async def agent_states(redis: aioredis.Redis, keys: Keys, config: Config) -> dict[str, int]:
+    """The configured agents by routing state; one never logged in is offline."""
+    names = sorted(config.agents)
+    raws = await redis.hmget(keys.routing_agents(), names) if names else []
+    return dict(Counter(json.loads(v).get("state", "offline") if v else "offline" for v in raws))
