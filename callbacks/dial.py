@@ -252,7 +252,6 @@ async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:
     """Dial the customer, watched by its status callback and the attempt's `check` job; a
     transient API error is retried a few times before the attempt counts as failed."""
     config = svc.registry.current.callbacks
-    base, query = svc.urls.base, f"cb={cb.id}&attempt={attempt}"
     extra: dict[str, Any] = {"machine_detection": "Enable"} if config.machine_detection else {}
     for tried in range(1, DIAL_TRIES + 1):
         try:
@@ -260,8 +259,8 @@ async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:
                 lambda c: c.calls.create(
                     to=cb.number,
                     from_=cb.called,
-                    url=f"{base}/voice/callback/customer?{query}",
-                    status_callback=f"{base}/voice/callback/status?{query}",
+                    url=svc.urls.attempt("customer", cb.id, attempt),
+                    status_callback=svc.urls.attempt("status", cb.id, attempt),
                     status_callback_event=["completed"],
                     timeout=config.ring_timeout_s,
                     **extra,

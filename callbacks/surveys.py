@@ -35,6 +35,7 @@ from callbacks import jobs
 from ivr.config.loader import Config
 from ivr.config.surveys import TextKind
 from ivr.core.keys import Keys
+from ivr.core.urls import Urls
 from ivr.service import Services
 from queues.events import Event, EventType
 from queues.scripts import lua
@@ -314,7 +315,7 @@ def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> di
     args = {
         "to": survey["number"],
         "body": body,
-        "status_callback": f"{base}/sms/status?survey={survey['call']}",
+        "status_callback": Urls(base).to("sms_status", survey=survey["call"]),
     }
     sender = survey.get("sender", "")
     args["messaging_service_sid" if sender.startswith("MG") else "from_"] = sender

@@ -20,7 +20,7 @@ from ivr.core.clock import Clock, utcnow
 from ivr.core.keys import Keys
 from ivr.core.security import Verifier
 from ivr.core.settings import Settings
-from ivr.voice.attendant import Urls
+from ivr.core.urls import Urls
 from ivr.voice.session import CallStore
 from queues.router import Router
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.config.queues import AgentConfig, QueueConfig, step_languages, step_requirements
 from ivr.core.keys import Keys
 
 NO_LANGUAGE = "-"
@@ -30,25 +30,6 @@ class Bucket:
     queue: str
     step: int
     language: str
-
-
-def step_requirements(queue: QueueConfig) -> list[dict[str, int]]:
-    """The skills required at each step, the queue's own requirement last."""
-    steps = []
-    for step in queue.escalation:
-        merged = dict(queue.required_skills)
-        for skill, level in step.required_skills.items():
-            merged[skill] = max(level, merged.get(skill, 0))
-        steps.append(merged)
-    steps.append(dict(queue.required_skills))
-    return steps
-
-
-def step_languages(queue: QueueConfig) -> list[bool]:
-    """Whether each step (as `step_requirements`) asks for the caller's language."""
-    own = queue.language_required
-    steps = [own if s.language_required is None else s.language_required for s in queue.escalation]
-    return [*steps, own]
 
 
 def meets(skills: dict[str, int], required: dict[str, int]) -> bool:

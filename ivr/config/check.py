@@ -21,9 +21,15 @@ import phonenumbers
 
 from ivr.config.menu import Action, Node
 from ivr.config.prompts import Localized
-from ivr.config.queues import Hangup, OverflowAction, QueueConfig, ToQueue
+from ivr.config.queues import (
+    Hangup,
+    OverflowAction,
+    QueueConfig,
+    ToQueue,
+    step_languages,
+    step_requirements,
+)
 from ivr.core.errors import ConfigError, Problem
-from queues.layout import step_languages, step_requirements
 
 if TYPE_CHECKING:
     from ivr.config.loader import Config, DataPath, Positions

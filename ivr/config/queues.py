@@ -174,3 +174,22 @@ class AgentConfig(BaseModel):
     device_retry_s: int | None = Field(default=DEVICE_RETRY_S, ge=1)
     """After Twilio says the device cannot be rung, the agent's break ends on its own after
     this long (None: only when they set themselves available)."""
+
+
+def step_requirements(queue: QueueConfig) -> list[dict[str, int]]:
+    """The skills required at each step, the queue's own requirement last."""
+    steps = []
+    for step in queue.escalation:
+        merged = dict(queue.required_skills)
+        for skill, level in step.required_skills.items():
+            merged[skill] = max(level, merged.get(skill, 0))
+        steps.append(merged)
+    steps.append(dict(queue.required_skills))
+    return steps
+
+
+def step_languages(queue: QueueConfig) -> list[bool]:
+    """Whether each step (as `step_requirements`) asks for the caller's language."""
+    own = queue.language_required
+    steps = [own if s.language_required is None else s.language_required for s in queue.escalation]
+    return [*steps, own]

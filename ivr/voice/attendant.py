@@ -16,28 +16,13 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.config.loader import Config
 from ivr.config.menu import Action, Language, Node, Option, QueueTarget
 from ivr.config.prompts import Localized, PromptItem, pick
+from ivr.core.urls import Urls
 from ivr.voice import twiml
 from ivr.voice.session import CallSession
 
 MAX_HOPS = 25
 """Nodes entered in one request before we assume a loop (`ivr check` catches these)."""
 FALLBACK_GOODBYE = "Sorry, we could not help this time. Goodbye."
-
-
-@dataclass(frozen=True)
-class Urls:
-    """Absolute action URLs under the public base URL."""
-
-    base: str
-
-    def menu(self, step: int) -> str:
-        return f"{self.base}/voice/menu?step={step}"
-
-    def voicemail(self, step: int) -> str:
-        return f"{self.base}/voice/voicemail?step={step}"
-
-    def transfer(self, step: int) -> str:
-        return f"{self.base}/voice/transfer?step={step}"
 
 
 @dataclass
@@ -265,7 +250,7 @@ def hand_off(turn: Turn, action: Action) -> None:
         # A scheduled callback (ivr/voice/callback.py): confirm the number, pick a slot.
         call.outcome = "callback"
         target = str(action.callback.get("queue", ""))
-        turn.response.redirect(f"{turn.urls.base}/voice/callback/menu?mode=menu&queue={target}")
+        turn.response.redirect(turn.urls.callback("menu", mode="menu", queue=target))
     else:
         hang_up(turn, action.hangup.message if action.hangup else None)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -128,13 +127,12 @@ class Asking:
 
     def url(self, path: str, **params: object) -> str:
         values = {"mode": self.mode, "queue": self.queue, **params}
-        query = "&".join(f"{k}={quote(str(v))}" for k, v in values.items())
-        return f"{self.svc.urls.base}/voice/callback/{path}?{query}"
+        return self.svc.urls.callback(path, **{k: str(v) for k, v in values.items()})
 
     def back(self) -> Response:
         """Back to the hold music (keep), or goodbye (menu)."""
         if self.mode in ON_HOLD:
-            self.response.redirect(f"{self.svc.urls.base}/voice/hold")
+            self.response.redirect(self.svc.urls.to("hold"))
         else:
             self.response.hangup()
         return xml(self.response)
@@ -417,14 +415,13 @@ async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceRespons
         response.hangup()
         return response
     config = svc.registry.current.callbacks
-    base, query = svc.urls.base, f"cb={cb.id}&attempt={attempt}"
     response.say(SPEAKING["en"])
     dial_verb = response.dial(
-        action=f"{base}/voice/callback/dialed?{query}",
+        action=svc.urls.attempt("dialed", cb.id, attempt),
         timeout=config.ring_timeout_s,
         caller_id=cb.called if cb.called.startswith("+") else None,
     )
-    dial_verb.number(cb.number, url=f"{base}/voice/callback/answered?{query}")
+    dial_verb.number(cb.number, url=svc.urls.attempt("answered", cb.id, attempt))
     return response
 
 

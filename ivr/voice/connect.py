@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -106,7 +105,7 @@ async def agent_offer(request: Request) -> Response:
     text = describe(session, svc, offer["queue"], position.waited_s if position else 0.0)
     text = await callback_voice.mark_whisper(svc, offer["call"], offer["queue"], text)
     gather = twiml.gather(
-        f"{svc.urls.base}/voice/agent/answer?res={reservation_id}",
+        svc.urls.to("agent_answer", res=reservation_id),
         num_digits=1,
         timeout=WHISPER_TIMEOUT_S,
         input="dtmf",
@@ -201,10 +200,10 @@ def bridge(svc: Services, call_sid: str, reservation_id: str = "") -> VoiceRespo
     Its action names the reservation accepted, so a late one never ends a later connection
     of the same call (routing keeps it as the call's `conn`)."""
     response = VoiceResponse()
-    base = svc.urls.base
-    who = f"&res={quote(reservation_id)}" if reservation_id else ""
-    dial = response.dial(action=f"{base}/voice/agent/done?call={call_sid}{who}")
-    dial.queue(queue_name(call_sid), url=f"{base}/voice/queue/connect?call={call_sid}")
+    dial = response.dial(
+        action=svc.urls.to("agent_done", call=call_sid, res=reservation_id or None)
+    )
+    dial.queue(queue_name(call_sid), url=svc.urls.to("queue_connect", call=call_sid))
     return response
 
 
@@ -465,8 +464,8 @@ def overflow(
         wait_in_queue(svc, response, session.sid)
         return response
     if action == "callback" and config.callbacks.enabled:
-        target = quote(queue or session.queue or "")
-        response.redirect(f"{svc.urls.base}/voice/callback/menu?mode=menu&queue={target}")
+        target = queue or session.queue or ""
+        response.redirect(svc.urls.callback("menu", mode="menu", queue=target))
         return response
     prompt = VOICEMAIL_PROMPT.get(session.language, VOICEMAIL_PROMPT["en"])
     response.say(prompt, language=language.say_language, voice=language.voice)
@@ -481,12 +480,11 @@ def overflow(
 
 def wait_in_queue(svc: Services, response: VoiceResponse, call_sid: str) -> None:
     """Hold the caller in their own Twilio queue, with the hold loop, until an agent bridges."""
-    base = svc.urls.base
     response.enqueue(
         queue_name(call_sid),
-        wait_url=f"{base}/voice/hold",
+        wait_url=svc.urls.to("hold"),
         wait_url_method="POST",
-        action=f"{base}/voice/queue/done",
+        action=svc.urls.to("queue_done"),
         method="POST",
     )
 
@@ -506,9 +504,9 @@ async def hold_key(request: Request) -> Response:
             response.leave()
             return xml(response)
         if queue is not None and form.get("Digits") == queue.hold.callback_key:
-            response.redirect(f"{svc.urls.base}/voice/callback/keep")  # ivr/voice/callback.py
+            response.redirect(svc.urls.callback("keep"))  # ivr/voice/callback.py
             return xml(response)
-    response.redirect(f"{svc.urls.base}/voice/hold")  # any other key: back to the music
+    response.redirect(svc.urls.to("hold"))  # any other key: back to the music
     return xml(response)
 
 

@@ -38,6 +38,7 @@ from ivr.config.prompts import Localized, PromptItem, pick
 from ivr.config.queues import DEFAULT_HOLD_MUSIC
 from ivr.core import logs
 from ivr.core.security import query_int, verified_form
+from ivr.core.urls import Urls
 from ivr.service import services
 from ivr.voice import twiml
 from ivr.voice.webhooks import normalise
@@ -131,7 +132,7 @@ def for_waiting(config: Config, caller: str, base: str, rounds: int) -> VoiceRes
     if rounds == 0:
         speak(response, config, caller, config.fallback.hold_message, SORRY_HOLD)
     response.play(DEFAULT_HOLD_MUSIC)
-    response.redirect(f"{base}/voice/hold?{ROUND}={rounds + 1}", method="POST")
+    response.redirect(Urls(base).to("hold", **{ROUND: rounds + 1}), method="POST")
     return response
 
 

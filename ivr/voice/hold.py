@@ -190,7 +190,7 @@ def music(w: Waiting, callback: str = "") -> None:
     if key is None and not callback:
         w.response.play(w.hold.music)
         return
-    gather = twiml.gather(f"{w.svc.urls.base}/voice/hold/key", num_digits=1, input="dtmf")
+    gather = twiml.gather(w.svc.urls.to("hold_key"), num_digits=1, input="dtmf")
     if callback:
         gather.say(callback, language=w.language.say_language, voice=w.language.voice)
     if key is not None:

@@ -37,7 +37,7 @@ from ivr.core import logs
 from ivr.core.errors import RoutingError
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
-from ivr.web import live
+from ivr.voice import presence
 from queues.agent import DEVICE_UNREACHABLE, ON_CALL, RESERVED
 from queues.reservation import Fired, Reservation
 from queues.router import CONNECT_LOST
@@ -85,9 +85,9 @@ async def record_ring(svc: Services, offer: Reservation) -> bool:
     if is_callback(offer.call_sid) and offer.queue in svc.registry.current.callbacks.customer_first:
         await callback_dial.dial_customer_first(svc, offer)  # the customer is rung first
         return False
-    if await live.is_present(svc, offer.agent):
+    if await presence.is_present(svc, offer.agent):
         # The agent has the console open: it rings there; accept connects the device.
-        await live.deliver(svc, offer.id, offer.agent)
+        await presence.deliver(svc, offer.id, offer.agent)
         return False
     intent = {
         "call": offer.call_sid,
@@ -180,14 +180,13 @@ async def attempt(svc: Services, reservation_id: str) -> None:
 async def create_leg(svc: Services, reservation_id: str, intent: dict[str, Any]) -> Any:
     session = await svc.calls.get(intent["call"])
     caller_id = session.called if session and session.called.startswith("+") else None
-    base = svc.urls.base
     timeout = max(1, int(intent["expires"] - svc.clock.now())) + RING_GRACE_S
     return await svc.rest(
         lambda c: c.calls.create(
             to=intent["device"],
             from_=caller_id or "client:ivr",
-            url=f"{base}/voice/agent/offer?res={reservation_id}",
-            status_callback=f"{base}/voice/agent/status?res={reservation_id}",
+            url=svc.urls.to("agent_offer", res=reservation_id),
+            status_callback=svc.urls.to("agent_status", res=reservation_id),
             status_callback_event=LEG_EVENTS,
             timeout=timeout,
         )
@@ -445,7 +444,7 @@ async def return_caller(svc: Services, call_sid: str) -> None:
     await mark_put_back(svc, call_sid)
     if is_callback(call_sid):
         return  # nobody is on the line yet
-    url = f"{svc.urls.base}/voice/queue/rejoin"
+    url = svc.urls.to("queue_rejoin")
     try:
         await svc.rest(lambda c: c.calls(call_sid).update(url=url, method="POST"))
     except REST_ERRORS as exc:
@@ -466,7 +465,7 @@ async def redirect_exit(svc: Services, call_sid: str, action: OverflowAction) ->
     from ivr.voice.connect import mark_exit  # connect imports this module
 
     await mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")
-    url = f"{svc.urls.base}/voice/queue/exit"
+    url = svc.urls.to("queue_exit")
     try:
         await svc.rest(lambda c: c.calls(call_sid).update(url=url, method="POST"))
     except TwilioRestException as exc:

@@ -27,9 +27,9 @@ from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import callback as callback_voice
-from ivr.voice import connect, offers, twiml
+from ivr.voice import connect, offers, presence, twiml
 from ivr.voice.session import CallSession
-from ivr.web import live, today
+from ivr.web import today
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -208,7 +208,7 @@ async def set_status(svc: Services, agent: str, status: str, reason: str = "") -
     """available / break (with a reason) / offline; 409 when not allowed now."""
     if status not in STATUSES:
         raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}")
-    await live.mark_present(svc, agent)  # asked from the console: offers ring there
+    await presence.mark_present(svc, agent)  # asked from the console: offers ring there
     try:
         if status == AVAILABLE:
             await offers.dispatch_offers(svc, await svc.router.set_available(agent))
@@ -329,7 +329,7 @@ async def ring_device(
     sid; a TwilioRestException (or a transport error) if refused."""
     session = await svc.calls.get(call_sid)
     caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
-    status = f"{svc.urls.base}/voice/agent/status?res={reservation_id}"
+    status = svc.urls.to("agent_status", res=reservation_id)
     leg = await svc.rest(
         lambda c: c.calls.create(
             to=device,

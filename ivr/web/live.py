@@ -6,7 +6,8 @@ queue) as an SSE message; the page then re-reads its view through the JSON
 API. Nothing polls: a quiet floor costs one blocked read per page.
 
 An agent's open connection also keeps a presence key alive: while it exists,
-`ivr.voice.offers.ring` shows offers in the console instead of ringing the device.
+`ivr.voice.offers.ring` shows offers in the console instead of ringing the device
+(`ivr.voice.presence`).
 """
 
 from __future__ import annotations
@@ -20,27 +21,17 @@ from starlette.routing import Route
 
 from ivr.core import logs
 from ivr.service import Services, services
+from ivr.voice import presence
 from ivr.web import auth
 
 log = logs.get(__name__)
 BLOCK_MS = 2000
 """How long one XREAD waits; a keep-alive comment is sent after each quiet wait."""
-PRESENCE_TTL_S = 10
-"""An agent counts as at the console until this long after its stream last looked."""
 ROUNDS_PER_CONNECTION = 30
 """A stream ends after this many waits (about a minute) and the browser reconnects,
 so a server shutting down never waits on a page left open."""
 RETRY_MS = 1000
 FORWARDED = ("type", "agent", "call", "queue", "reason", "by")
-
-
-async def mark_present(svc: Services, agent: str) -> None:
-    await svc.redis.set(svc.keys.console_presence(agent), "1", ex=PRESENCE_TTL_S)
-
-
-async def is_present(svc: Services, agent: str) -> bool:
-    """Whether the agent has the console open (offers then ring there, not on the device)."""
-    return bool(await svc.redis.exists(svc.keys.console_presence(agent)))
 
 
 async def stream(request: Request) -> Response:
@@ -59,7 +50,7 @@ async def _events(svc: Services, principal: auth.Principal) -> AsyncIterator[str
     yield f"retry: {RETRY_MS}\nevent: hello\ndata: {{}}\n\n"
     for _ in range(ROUNDS_PER_CONNECTION):
         if agent:
-            await mark_present(svc, agent)
+            await presence.mark_present(svc, agent)
         found: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await svc.redis.xread(
             {svc.keys.events(): last}, count=100, block=BLOCK_MS
         )  # type: ignore[assignment]  # decode_responses=True: str, in RESP2 list form
@@ -79,13 +70,3 @@ async def _last_id(svc: Services) -> str:
 
 
 routes = [Route("/api/live", stream, methods=["GET"])]
-
-
-OFFER_MEMORY_S = 86400
-"""How long the console remembers an offer it showed (to answer 'expired', not 'unknown')."""
-
-
-async def deliver(svc: Services, offer_id: str, agent: str) -> None:
-    """Show an offer in the agent's console: the page hears OFFERED and reads it from the API."""
-    await svc.redis.set(svc.keys.console_offer(offer_id), agent, ex=OFFER_MEMORY_S)
-    log.info("offer shown in console", agent=agent, reservation=offer_id)
