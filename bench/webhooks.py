@@ -53,7 +53,7 @@ from bench.docs import DOCS, ROOT, write_section
 from ivr.core.keys import Keys
 from ivr.core.settings import DEFAULT_SESSION_TTL_S
 from ivr.core.store import EmbeddedStore, sync_client
-from ivr.voice.session import CallSession
+from ivr.core.session import CallSession
 
 SECTION = "## Webhooks"
 

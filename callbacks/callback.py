@@ -7,7 +7,7 @@
     any live state (scheduled, queued, no_answer) ──> expired | cancelled
 
 Each callback is one hash (`Keys.callback`); every move is one Lua script
-(`queues/lua/callback_move.lua`) that checks the state it leaves (and the
+(`callbacks/lua/callback_move.lua`) that checks the state it leaves (and the
 attempt it expects), writes the new one and appends its event, so a retried
 webhook, a retried job or a second worker finds the move already made and
 does nothing. One live callback per number and queue is enforced by
@@ -22,10 +22,9 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import Any
 
-from ivr.core import logs
+from ivr.core import logs, lua
 from ivr.service import Services
 
 log = logs.get(__name__)
@@ -35,9 +34,8 @@ LIVE = frozenset({"scheduled", "queued", "dialling", "no_answer"})
 """States in which a callback still counts against its number (de-duplication)."""
 CANCELLABLE = ("scheduled", "queued", "no_answer")
 """A callback being dialled is not cancelled under the dialler: the attempt finishes first."""
-LUA = resources.files("queues") / "lua"
-CREATE_LUA = (LUA / "callback_create.lua").read_text()
-MOVE_LUA = (LUA / "callback_move.lua").read_text()
+CREATE_LUA = lua.read("callbacks", "callback_create")
+MOVE_LUA = lua.read("callbacks", "callback_move")
 
 
 def new_id() -> str:

@@ -31,10 +31,10 @@ import redis
 import redis.asyncio as aioredis
 
 from ivr.config.loader import Config
+from ivr.core import lua
 from ivr.core.clock import Clock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
-from queues.scripts import lua
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ KINDS: dict[str, str] = {
 }
 """Job kind -> `module:function(ctx, job_id, payload)` that runs it."""
 
-SCHEDULE_LUA = lua("jobs_schedule")
-CLAIM_LUA = lua("jobs_claim")
-FAIL_LUA = lua("jobs_fail")
+SCHEDULE_LUA = lua.read("callbacks", "jobs_schedule")
+CLAIM_LUA = lua.read("callbacks", "jobs_claim")
+FAIL_LUA = lua.read("callbacks", "jobs_fail")
 
 
 @dataclass

@@ -34,11 +34,11 @@ from twilio.base.exceptions import TwilioRestException
 from callbacks import jobs
 from ivr.config.loader import Config
 from ivr.config.surveys import TextKind
+from ivr.core import lua
 from ivr.core.keys import Keys
 from ivr.core.urls import Urls
 from ivr.service import Services
 from queues.events import Event, EventType
-from queues.scripts import lua
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ OPTED_OUT = 21610
 MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 COMPLETED = frozenset({EventType.COMPLETEAGENT, EventType.COMPLETECALLER})
 
-CREATE_LUA = lua("survey_create")
-MOVE_LUA = lua("survey_move")
-SENT_LUA = lua("survey_sent")
+CREATE_LUA = lua.read("callbacks", "survey_create")
+MOVE_LUA = lua.read("callbacks", "survey_move")
+SENT_LUA = lua.read("callbacks", "survey_sent")
 
 
 # -- numbers, time -------------------------------------------------------------------

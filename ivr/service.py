@@ -19,9 +19,9 @@ from ivr.core import telephony
 from ivr.core.clock import Clock, utcnow
 from ivr.core.keys import Keys
 from ivr.core.security import Verifier
+from ivr.core.session import CallStore
 from ivr.core.settings import Settings
 from ivr.core.urls import Urls
-from ivr.voice.session import CallStore
 from queues.router import Router
 
 T = TypeVar("T")

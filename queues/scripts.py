@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from ivr.core import lua
 from ivr.core.errors import (
     InvalidTransition,
     ReservationError,
@@ -68,16 +68,9 @@ ERRORS: dict[str, type[RoutingError]] = {
 
 
 @cache
-def lua(name: str) -> str:
-    """A standalone script from `queues/lua/`, where every Lua script of the service lives."""
-    return (resources.files("queues") / "lua" / f"{name}.lua").read_text()
-
-
-@cache
 def source(name: str) -> str:
     """The full text of one script: the common helpers, then the script itself."""
-    folder = resources.files("queues") / "lua"
-    return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    return lua.read("queues", "common") + "\n" + lua.read("queues", name)
 
 
 class KeyList:
@@ -134,7 +127,7 @@ class Scripts:
         self._scripts: dict[str, AsyncScript] = {
             name: redis.register_script(source(name)) for name in SCRIPT_NAMES
         }
-        self._deregister = redis.register_script(lua("deregister"))
+        self._deregister = redis.register_script(lua.read("queues", "deregister"))
         self._agents_key = keys.routing_agents()
 
     async def _run(self, name: str, keys: KeyList, ctx: Context) -> Outcome:

@@ -20,7 +20,7 @@ class Keys:
     def prefix(self) -> str:
         return f"ivr:{{{self.tenant}}}"
 
-    # -- calls (ivr/voice/session.py) -------------------------------------------------
+    # -- calls (ivr/core/session.py) -------------------------------------------------
     def call(self, call_sid: str) -> str:
         """String: the call session as JSON (node, language, data, path, step)."""
         return f"{self.prefix}:call:{call_sid}"

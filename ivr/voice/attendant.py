@@ -16,9 +16,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.config.loader import Config
 from ivr.config.menu import Action, Language, Node, Option, QueueTarget
 from ivr.config.prompts import Localized, PromptItem, pick
+from ivr.core.session import CallSession
 from ivr.core.urls import Urls
 from ivr.voice import twiml
-from ivr.voice.session import CallSession
 
 MAX_HOPS = 25
 """Nodes entered in one request before we assume a loop (`ivr check` catches these)."""

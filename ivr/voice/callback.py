@@ -42,9 +42,9 @@ from ivr.config.menu import Language
 from ivr.config.queues import HoldConfig
 from ivr.core import logs
 from ivr.core.security import query_int, require
+from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import twiml
-from ivr.voice.session import CallSession
 
 if TYPE_CHECKING:
     from ivr.voice.attendant import Turn

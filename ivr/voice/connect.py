@@ -26,11 +26,11 @@ from ivr.config.queues import Hangup, OverflowAction, ToQueue
 from ivr.core import logs
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.security import require
+from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import callback as callback_voice
 from ivr.voice import offers, twiml
 from ivr.voice.attendant import Turn
-from ivr.voice.session import CallSession
 from queues import ewt
 from queues.reservation import Entry, Reservation
 from queues.router import ACTION

@@ -22,9 +22,9 @@ from ivr.config.menu import Language
 from ivr.config.prompts import Localized, pick
 from ivr.config.queues import HoldConfig, QueueConfig
 from ivr.core.security import require
+from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import offers, twiml
-from ivr.voice.session import CallSession
 from queues import ewt
 
 PHRASES: dict[str, dict[str, str]] = {

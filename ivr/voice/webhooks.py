@@ -30,10 +30,10 @@ from ivr.config.loader import Config
 from ivr.core import logs
 from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
+from ivr.core.session import FINAL_STATUSES, CallSession, Record
 from ivr.service import Services, services
 from ivr.voice import attendant, connect, offers, twiml
 from ivr.voice.attendant import Turn
-from ivr.voice.session import FINAL_STATUSES, CallSession, Record
 from queues.reservation import Reservation
 
 log = logs.get(__name__)

@@ -24,11 +24,11 @@ from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr.core import logs
 from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
+from ivr.core.session import CallSession
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import callback as callback_voice
 from ivr.voice import connect, offers, presence, twiml
-from ivr.voice.session import CallSession
 from ivr.web import today
 from queues.agent import (
     AVAILABLE,

@@ -15,8 +15,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from ivr.core import lua
 from ivr.core.keys import Keys
-from queues.scripts import lua
 
 
 @dataclass
@@ -68,7 +68,7 @@ class CallStore:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
-        self._commit = redis.register_script(lua("call_commit"))
+        self._commit = redis.register_script(lua.read("ivr.core", "call_commit"))
 
     async def get(self, sid: str) -> CallSession | None:
         text = await self.redis.get(self.keys.call(sid))
