@@ -51,9 +51,9 @@ from twilio.request_validator import RequestValidator
 from bench import docs
 from bench.docs import DOCS, ROOT, write_section
 from ivr.core.keys import Keys
+from ivr.core.session import CallSession
 from ivr.core.settings import DEFAULT_SESSION_TTL_S
 from ivr.core.store import EmbeddedStore, sync_client
-from ivr.core.session import CallSession
 
 SECTION = "## Webhooks"
 

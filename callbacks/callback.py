@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from callbacks.context import Context
 from ivr.core import logs, lua
-from ivr.service import Services
 
 log = logs.get(__name__)
 
@@ -130,7 +130,7 @@ class Moved:
         return self.status == "moved"
 
 
-def _live_keys(svc: Services, cb_id: str, number: str, queue: str) -> list[str]:
+def _live_keys(svc: Context, cb_id: str, number: str, queue: str) -> list[str]:
     keys = svc.keys
     return [
         keys.callback(cb_id),
@@ -145,7 +145,7 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-async def create(svc: Services, cb: Callback, take_over: str = "") -> Created:
+async def create(svc: Context, cb: Callback, take_over: str = "") -> Created:
     """Store a new callback unless the number has a live one for the queue.
 
     `take_over` names a waiting call whose routing entry the callback takes in
@@ -181,13 +181,13 @@ async def create(svc: Services, cb: Callback, take_over: str = "") -> Created:
     return Created(answer["status"], answer["id"], float(answer.get("expected", 0)))
 
 
-async def _routing_entry(svc: Services, call_sid: str) -> dict[str, Any] | None:
+async def _routing_entry(svc: Context, call_sid: str) -> dict[str, Any] | None:
     raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
     return None if raw is None else dict(json.loads(raw))
 
 
 async def move(
-    svc: Services,
+    svc: Context,
     cb: Callback,
     from_: Iterable[str],
     to: str,
@@ -222,25 +222,25 @@ async def move(
     return moved
 
 
-async def get(svc: Services, cb_id: str) -> Callback | None:
+async def get(svc: Context, cb_id: str) -> Callback | None:
     raw: dict[str, str] = await svc.redis.hgetall(svc.keys.callback(cb_id))  # type: ignore[assignment]
     return Callback.parse(raw) if raw else None
 
 
-async def live_for(svc: Services, number: str, queue: str) -> Callback | None:
+async def live_for(svc: Context, number: str, queue: str) -> Callback | None:
     """The number's live callback for the queue, if any."""
     cb_id = await svc.redis.get(svc.keys.callback_live(number, queue))
     return None if cb_id is None else await get(svc, str(cb_id))
 
 
-async def live_of(svc: Services, number: str) -> list[Callback]:
+async def live_of(svc: Context, number: str) -> list[Callback]:
     """The number's live callbacks in every queue, soonest first."""
     ids: set[str] = await svc.redis.smembers(svc.keys.callbacks_of(number))  # type: ignore[assignment]
     found = [cb for cb in [await get(svc, i) for i in sorted(ids)] if cb is not None and cb.live]
     return sorted(found, key=lambda cb: cb.due)
 
 
-async def pending(svc: Services, limit: int = 500) -> list[Callback]:
+async def pending(svc: Context, limit: int = 500) -> list[Callback]:
     """Live callbacks (scheduled, queued, being dialled, waiting to retry), soonest first.
 
     For the supervisor view.
@@ -250,7 +250,7 @@ async def pending(svc: Services, limit: int = 500) -> list[Callback]:
     return [cb for cb in found if cb is not None and cb.live]
 
 
-async def cancel(svc: Services, callback_id: str, by: str) -> bool:
+async def cancel(svc: Context, callback_id: str, by: str) -> bool:
     """Cancel a live callback (supervisor, customer SMS, a caller who phoned in again).
 
     It leaves the queue if it was in it; False when it was not cancellable
@@ -269,8 +269,6 @@ async def cancel(svc: Services, callback_id: str, by: str) -> bool:
     return True
 
 
-async def leave_queue(svc: Services, cb_id: str) -> None:
+async def leave_queue(svc: Context, cb_id: str) -> None:
     """Take the callback's entry out of routing (stopping any agent ringing for it)."""
-    from ivr.voice.connect import abandon  # connect imports the callback flow
-
-    await abandon(svc, cb_id, exit="EXITCALLBACK")
+    await svc.legs.abandon(cb_id, "EXITCALLBACK")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from callbacks import sms
 from callbacks.callback import cancel, live_of
+from callbacks.context import Context
 from ivr.core import logs
-from ivr.service import Services
 
 log = logs.get(__name__)
 
 
-async def cancel_by_sms(svc: Services, number: str) -> str | None:
+async def cancel_by_sms(svc: Context, number: str) -> str | None:
     """Cancel every cancellable callback of `number`; the reply in the customer's language."""
     live = await live_of(svc, number)
     cancelled = [cb for cb in live if await cancel(svc, cb.id, by="sms")]

@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-from collections.abc import Coroutine
 from typing import Any
 
 from callbacks import jobs, slots
 from callbacks.callback import Callback, get, is_callback, leave_queue, move
+from callbacks.context import Context
 from ivr.config.callbacks import TextKind
 from ivr.config.hours import Hours
 from ivr.core import logs
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.telephony import REST_ERRORS, transient
-from ivr.service import Services
 from queues.reservation import Reservation
 from queues.router import UNREACHABLE
 
@@ -52,7 +50,7 @@ DIAL_RETRY_S = 0.5
 
 
 # -- joining the queue -------------------------------------------------------------
-async def activate(svc: Services, cb_id: str) -> str:
+async def activate(svc: Context, cb_id: str) -> str:
     """Due (a slot, or a retry after the gap): join the queue; the state it ends in."""
     cb = await get(svc, cb_id)
     if cb is None or not cb.live:
@@ -69,7 +67,7 @@ async def activate(svc: Services, cb_id: str) -> str:
     return cb.state if cb else "unknown"
 
 
-async def enter_queue(svc: Services, cb: Callback) -> None:
+async def enter_queue(svc: Context, cb: Callback) -> None:
     """Put a queued callback in routing at its original place (once: retries find it there)."""
     if await svc.router.has_call(cb.id):
         return
@@ -92,17 +90,15 @@ async def enter_queue(svc: Services, cb: Callback) -> None:
         await schedule(svc, cb, "activate", svc.clock.now() + _gap(svc), tag=f"q{cb.attempts}")
         return
     if entry.reservation is not None:
-        from ivr.voice import offers  # offers imports this module to hand over callbacks
-
-        await offers.ring(svc, entry.reservation)
+        await svc.legs.ring(entry.reservation)
 
 
-def _gap(svc: Services) -> float:
+def _gap(svc: Context) -> float:
     return float(max(svc.registry.current.callbacks.min_gap_s, 1))
 
 
 # -- agent-first -----------------------------------------------------------------
-async def start_attempt(svc: Services, cb: Callback, agent: str) -> int | None:
+async def start_attempt(svc: Context, cb: Callback, agent: str) -> int | None:
     """queued -> dialling(attempt k+1); the attempt number, or None if not queued."""
     moved = await move(
         svc,
@@ -120,7 +116,7 @@ async def start_attempt(svc: Services, cb: Callback, agent: str) -> int | None:
     return moved.attempt
 
 
-async def hand_back(svc: Services, cb_id: str, outcome: str = UNREACHABLE) -> None:
+async def hand_back(svc: Context, cb_id: str, outcome: str = UNREACHABLE) -> None:
     """dialling(k) -> queued: the agent's device could not be rung, so no one dialled.
 
     For an agent-first attempt accepted in the console (`ivr.web.console.accept`); the
@@ -135,11 +131,11 @@ async def hand_back(svc: Services, cb_id: str, outcome: str = UNREACHABLE) -> No
     await move(svc, cb, ("dialling",), "queued", "CALLBACKQUEUED", attempt=cb.attempts, data=data)
 
 
-def _dial_deadline(svc: Services) -> float:
+def _dial_deadline(svc: Context) -> float:
     return svc.registry.current.callbacks.ring_timeout_s + DIAL_GRACE_S
 
 
-async def customer_reached(svc: Services, cb: Callback, attempt: int, agent: str) -> bool:
+async def customer_reached(svc: Context, cb: Callback, attempt: int, agent: str) -> bool:
     """dialling(k) -> connected: the customer answered (FRT ends when they meet the agent)."""
     moved = await move(
         svc,
@@ -154,7 +150,7 @@ async def customer_reached(svc: Services, cb: Callback, attempt: int, agent: str
     return moved.ok
 
 
-def connect_fields(svc: Services, cb: Callback, agent: str) -> dict[str, str]:
+def connect_fields(svc: Context, cb: Callback, agent: str) -> dict[str, str]:
     """What the metrics need of a callback's connection: FRT from the original call."""
     now_ms = int(svc.clock.now() * 1000)
     return {
@@ -167,7 +163,7 @@ def connect_fields(svc: Services, cb: Callback, agent: str) -> dict[str, str]:
     }
 
 
-async def on_connect(svc: Services, call_sid: str, agent: str) -> None:
+async def on_connect(svc: Context, call_sid: str, agent: str) -> None:
     """A customer-first callback's leg was accepted by an agent: record FRT's end."""
     cb_id = await svc.redis.get(svc.keys.callback_leg(call_sid))
     cb = await get(svc, str(cb_id)) if cb_id else None
@@ -180,7 +176,7 @@ async def on_connect(svc: Services, call_sid: str, agent: str) -> None:
 
 
 # -- outcomes ----------------------------------------------------------------------
-async def not_reached(svc: Services, cb: Callback, attempt: int, outcome: str) -> str:
+async def not_reached(svc: Context, cb: Callback, attempt: int, outcome: str) -> str:
     """dialling(k) -> no_answer, then a retry after the gap or, attempts used up, failed."""
     config = svc.registry.current.callbacks
     at = svc.clock.now() + config.min_gap_s
@@ -205,7 +201,7 @@ async def not_reached(svc: Services, cb: Callback, attempt: int, outcome: str) -
     return "retry"
 
 
-async def machine(svc: Services, cb: Callback, attempt: int) -> bool:
+async def machine(svc: Context, cb: Callback, attempt: int) -> bool:
     """An answering machine took the call: done with a message, or not reached, per config."""
     if svc.registry.current.callbacks.on_machine == "no_answer":
         await not_reached(svc, cb, attempt, "machine")
@@ -222,7 +218,7 @@ async def machine(svc: Services, cb: Callback, attempt: int) -> bool:
     return moved.ok
 
 
-async def check(svc: Services, cb_id: str, attempt: int) -> None:
+async def check(svc: Context, cb_id: str, attempt: int) -> None:
     """Watchdog: a dial whose outcome never came (the dialler died) counts as not reached."""
     cb = await get(svc, cb_id)
     if cb is not None and cb.state == "dialling" and cb.attempts == attempt:
@@ -230,13 +226,11 @@ async def check(svc: Services, cb_id: str, attempt: int) -> None:
         await not_reached(svc, cb, attempt, "lost")
         # No dial result will come (e.g. the agent hung up while the customer's phone
         # rang): without this the agent would stay on the call in routing for good.
-        from ivr.voice.callback import end_unanswered  # the web layer imports this module
-
-        await end_unanswered(svc, cb_id, cb.agent)
+        await svc.legs.end_unanswered(cb_id, cb.agent)
 
 
 # -- customer-first --------------------------------------------------------------
-async def dial_customer_first(svc: Services, offer: Reservation) -> None:
+async def dial_customer_first(svc: Context, offer: Reservation) -> None:
     """Hand the agent back and ring the customer; they join the queue when they answer."""
     cb = await get(svc, offer.call_sid)
     if cb is None:
@@ -248,7 +242,7 @@ async def dial_customer_first(svc: Services, offer: Reservation) -> None:
     await ring_customer(svc, cb, attempt)
 
 
-async def ring_customer(svc: Services, cb: Callback, attempt: int) -> None:
+async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
     """Dial the customer, watched by its status callback and the attempt's `check` job; a
     transient API error is retried a few times before the attempt counts as failed."""
     config = svc.registry.current.callbacks
@@ -285,14 +279,14 @@ WAITING_AT_CLOSING = ("queued", "no_answer")
 """A keep-my-place callback in these states at closing time is expired or moved on."""
 
 
-def queue_hours(svc: Services, queue: str) -> Hours | None:
+def queue_hours(svc: Context, queue: str) -> Hours | None:
     """The queue's opening hours (`hold.hours`), if it has any."""
     config = svc.registry.current
     shown = config.queues.get(queue)
     return config.hours.get(shown.hold.hours or "") if shown is not None else None
 
 
-async def watch_closing(svc: Services, cb: Callback, after: float | None = None) -> None:
+async def watch_closing(svc: Context, cb: Callback, after: float | None = None) -> None:
     """Run `closing` for a keep-my-place callback when its queue next closes."""
     hours = queue_hours(svc, cb.queue)
     start = svc.clock.now() if after is None else after
@@ -303,7 +297,7 @@ async def watch_closing(svc: Services, cb: Callback, after: float | None = None)
         await schedule(svc, cb, "closing", at, tag=f"c{int(at)}")
 
 
-async def at_closing(svc: Services, cb_id: str) -> str:
+async def at_closing(svc: Context, cb_id: str) -> str:
     """The queue closed with the callback still waiting: expire it, or move it to the next
     opening (`callbacks.at_closing`), with an SMS; the state it ends in."""
     cb = await get(svc, cb_id)
@@ -323,7 +317,7 @@ async def at_closing(svc: Services, cb_id: str) -> str:
     return await _reopen(svc, cb, opens)
 
 
-async def _reopen(svc: Services, cb: Callback, opens: float) -> str:
+async def _reopen(svc: Context, cb: Callback, opens: float) -> str:
     """queued | no_answer -> scheduled for `opens`: it rejoins at its original place then."""
     config, now = svc.registry.current, svc.clock.now()
     expire_at = opens + config.callbacks.expire_after_s
@@ -349,7 +343,7 @@ async def _reopen(svc: Services, cb: Callback, opens: float) -> str:
 
 
 # -- expiry and messages ---------------------------------------------------------
-async def expire(svc: Services, cb: Callback, reason: str) -> bool:
+async def expire(svc: Context, cb: Callback, reason: str) -> bool:
     """A live callback not yet being dialled expires, with an SMS to the customer."""
     moved = await move(
         svc,
@@ -367,7 +361,7 @@ async def expire(svc: Services, cb: Callback, reason: str) -> bool:
     return True
 
 
-async def notify(svc: Services, cb: Callback, kind: TextKind, **values: object) -> None:
+async def notify(svc: Context, cb: Callback, kind: TextKind, **values: object) -> None:
     """Text the customer in their language; a message Twilio refuses, or cannot be asked
     to send, is logged, not retried."""
     config = svc.registry.current
@@ -391,7 +385,7 @@ async def notify(svc: Services, cb: Callback, kind: TextKind, **values: object) 
 
 
 # -- jobs --------------------------------------------------------------------------
-async def schedule(svc: Services, cb: Callback, action: str, at: float, tag: str = "") -> None:
+async def schedule(svc: Context, cb: Callback, action: str, at: float, tag: str = "") -> None:
     """Run `action` for the callback at `at` (once per callback, action and tag)."""
     job_id = f"cb-{cb.id}-{action}{'-' + tag if tag else ''}"
     payload = {"action": action, "id": cb.id, "attempt": _attempt_of(tag)}
@@ -402,19 +396,17 @@ def _attempt_of(tag: str) -> int:
     return int(tag[1:]) if tag[1:].isdigit() else 0
 
 
-async def run_action(svc: Services, payload: dict[str, Any]) -> None:
+async def run_action(svc: Context, payload: dict[str, Any]) -> None:
     """One callback job: `activate`, `expire`, `check` (a dial's watchdog) or `closing`.
 
     Any agent it has rung is rung before it returns: a job's event loop ends with it."""
-    from ivr.voice import offers  # offers imports this module to hand over callbacks
-
     try:
         await _run_action(svc, payload)
     finally:
-        await offers.settle(svc)
+        await svc.legs.settle()
 
 
-async def _run_action(svc: Services, payload: dict[str, Any]) -> None:
+async def _run_action(svc: Context, payload: dict[str, Any]) -> None:
     cb_id, action = str(payload["id"]), payload["action"]
     if action == "activate":
         await activate(svc, cb_id)
@@ -430,44 +422,4 @@ async def _run_action(svc: Services, payload: dict[str, Any]) -> None:
         log.warning("unknown callback job", action=action, callback=cb_id)
 
 
-def run_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
-    """The job entry point: run the job on a short-lived `Services` built from `ctx`."""
-    _run_blocking(_with_services(ctx, payload))
-
-
-async def _with_services(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
-    from ivr.config.reload import ConfigRegistry
-    from ivr.core.store import async_client
-
-    client = async_client(ctx.redis_url)  # the job's own store, whatever its scheme (unix://...)
-    svc = Services.build(ctx.settings, ctx.clock, client, ConfigRegistry(ctx.settings.config_dir))
-    svc._rest = ctx.rest
-    try:
-        await run_action(svc, payload)
-    finally:
-        await client.aclose()
-
-
-def _run_blocking(coro: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run, also from a thread that already runs a loop (a job run in-process)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
-__all__ = ["activate", "dial_customer_first", "is_callback", "run_job"]
+__all__ = ["activate", "dial_customer_first", "is_callback", "run_action"]

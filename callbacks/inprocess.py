@@ -8,19 +8,26 @@ are done: nothing runs in the background and nothing needs stopping.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from twilio.rest import Client
 
 from callbacks import jobs
+from callbacks.context import Context
 from ivr.core.store import sync_client
-from ivr.service import Services
 
 
 class JobRunner:
     """Run the jobs due by the service clock, to the end, when asked."""
 
-    def __init__(self, svc: Services, redis_url: str, http_client: Any) -> None:
+    def __init__(
+        self,
+        svc: Context,
+        redis_url: str,
+        http_client: Any,
+        handlers: Mapping[str, jobs.Handler],
+    ) -> None:
         settings = svc.settings
         self.ctx = jobs.JobContext(
             settings=settings,
@@ -33,7 +40,7 @@ class JobRunner:
             ),
             redis_url=redis_url,
         )
-        self.runner = jobs.Runner(self.ctx)
+        self.runner = jobs.Runner(self.ctx, handlers)
 
     def due(self) -> bool:
         """Whether any job is due by the clock."""

@@ -18,19 +18,20 @@ and each guards its side effect with its own state machine in Redis.
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.core import lua
 from ivr.core.clock import Clock
 from ivr.core.keys import Keys
@@ -51,11 +52,9 @@ CLAIM_TIMEOUT_S = 60.0
 CLAIM_BATCH = 100
 JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
 """Job ids are safe in keys and logs."""
-KINDS: dict[str, str] = {
-    "survey": "callbacks.surveys:send_job",
-    "callback": "callbacks.dial:run_job",
-}
-"""Job kind -> `module:function(ctx, job_id, payload)` that runs it."""
+KINDS = ("survey", "callback")
+"""The kinds of job; the composition root hands each runner one `Handler` per kind
+(`ivr.handlers.HANDLERS`)."""
 
 SCHEDULE_LUA = lua.read("callbacks", "jobs_schedule")
 CLAIM_LUA = lua.read("callbacks", "jobs_claim")
@@ -92,6 +91,10 @@ async def schedule(
     return bool(await script(keys=[keys.job(job_id), keys.jobs_due()], args=args))
 
 
+Handler = Callable[[JobContext, str, dict[str, Any]], None]
+"""Runs one job: `handler(ctx, job_id, payload)`; it must be idempotent (see above)."""
+
+
 def defer(redis: redis.Redis, keys: Keys, job_id: str, at: float) -> None:
     """Run an already scheduled job (again) at `at`, e.g. after quiet hours."""
     redis.zadd(keys.jobs_due(), {job_id: at})
@@ -100,8 +103,9 @@ def defer(redis: redis.Redis, keys: Keys, job_id: str, at: float) -> None:
 class Runner:
     """Claims the jobs due and runs them here: from any number of processes at once."""
 
-    def __init__(self, ctx: JobContext) -> None:
+    def __init__(self, ctx: JobContext, handlers: Mapping[str, Handler]) -> None:
         self.ctx = ctx
+        self.handlers = handlers
         self.running: set[str] = set()
         """Job ids this runner has claimed and not yet finished."""
         self._claim = ctx.redis.register_script(CLAIM_LUA)
@@ -128,7 +132,7 @@ class Runner:
     def run_one(self, job_id: str) -> None:
         """Run one claimed job, then mark it done, or schedule its retry, or file it failed."""
         try:
-            execute(self.ctx, job_id)
+            execute(self.ctx, self.handlers, job_id)
         except Exception:
             args = [job_id, repr(time.time()), *map(str, RETRY_INTERVALS_S)]
             retry = self._fail(keys=self._fail_keys(), args=args)
@@ -167,20 +171,34 @@ class Runner:
         return len(ids)
 
 
-def execute(ctx: JobContext, job_id: str) -> None:
+def execute(ctx: JobContext, handlers: Mapping[str, Handler], job_id: str) -> None:
     """Load job `job_id` and run its kind's handler (a job whose payload expired is skipped)."""
     raw = ctx.redis.get(ctx.keys.job(job_id))
     if raw is None:
         log.warning("job %s is gone (expired?); nothing to do", job_id)
         return
     job = json.loads(str(raw))
-    handler(job["kind"])(ctx, job_id, job["payload"])
+    handlers[job["kind"]](ctx, job_id, job["payload"])
 
 
-def handler(kind: str) -> Callable[[JobContext, str, dict[str, Any]], None]:
-    """The function that runs jobs of `kind` (imported on first use: no import cycles)."""
-    module, _, name = KINDS[kind].partition(":")
-    function: Callable[[JobContext, str, dict[str, Any]], None] = getattr(
-        importlib.import_module(module), name
-    )
-    return function
+def run_coroutine(coro: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run(coro)` for an async handler, also from a thread that already runs a loop
+    (a job run in-process)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.config.callbacks import Slot
 from ivr.config.hours import Hours
-from ivr.config.loader import Config
+from ivr.config.model import Config
 
 ROLL_DAYS = 7
 """How far a later-day slot may roll forward past holidays and closed days."""

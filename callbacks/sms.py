@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 import phonenumbers
 
 from callbacks import surveys
-from ivr.config.loader import Config
-from ivr.service import Services
+from callbacks.context import Context
+from ivr.config.model import Config
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ INBOUND_TTL_S = 86400
 STATUS_TTL_S = 7 * 86400
 UNDELIVERED = frozenset({"undelivered", "failed"})
 
-CancelHandler = Callable[[Services, str], Awaitable[str | None]]
+CancelHandler = Callable[[Context, str], Awaitable[str | None]]
 CANCEL_HANDLERS: list[CancelHandler] = []
 """Each gets (svc, number) for a CANCEL; one that cancels something returns the reply text."""
 
 
-async def handle_incoming(svc: Services, form: dict[str, str]) -> str | None:
+async def handle_incoming(svc: Context, form: dict[str, str]) -> str | None:
     """The reply to an inbound SMS, once per MessageSid (a retried webhook gets the same)."""
     marker = svc.keys.survey_inbound(form.get("MessageSid", "")[:64] or "none")
     if not await svc.redis.set(marker, "\0", nx=True, ex=INBOUND_TTL_S):
@@ -63,7 +63,7 @@ def normalise(number: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-async def respond(svc: Services, number: str, form: dict[str, str]) -> str | None:
+async def respond(svc: Context, number: str, form: dict[str, str]) -> str | None:
     """Keywords first, then a reply to the number's pending survey, if there is one."""
     body = form.get("Body", "")
     opt_out_type = OPT_OUT_TYPES.get(form.get("OptOutType", "").upper())
@@ -94,7 +94,7 @@ def keyword_of(config: Config, body: str) -> str | None:
 
 
 async def keyword(
-    svc: Services, number: str, word: str, survey: dict[str, str] | None
+    svc: Context, number: str, word: str, survey: dict[str, str] | None
 ) -> str | None:
     """Opt out, opt in or help; the reply in the customer's language."""
     config = svc.registry.current
@@ -112,7 +112,7 @@ async def keyword(
     return surveys.text(config, "help", language)
 
 
-async def _cancel(svc: Services, number: str) -> str | None:
+async def _cancel(svc: Context, number: str) -> str | None:
     for cancel in CANCEL_HANDLERS:
         answer = await cancel(svc, number)
         if answer is not None:
@@ -120,12 +120,12 @@ async def _cancel(svc: Services, number: str) -> str | None:
     return None
 
 
-async def opt_out(svc: Services, number: str) -> None:
+async def opt_out(svc: Context, number: str) -> None:
     """No survey ever goes to `number` again (until it texts START)."""
     await svc.redis.sadd(svc.keys.survey_optouts(), number)
 
 
-async def handle_status(svc: Services, form: dict[str, str], survey: str | None = None) -> None:
+async def handle_status(svc: Context, form: dict[str, str], survey: str | None = None) -> None:
     """Record a message status callback once per MessageSid and status, in any order."""
     sid, status = form.get("MessageSid", "")[:64], form.get("MessageStatus", "")[:32]
     if not sid or not status:
@@ -139,7 +139,7 @@ async def handle_status(svc: Services, form: dict[str, str], survey: str | None 
         await _survey_status(svc, survey[:64], sid, status)
 
 
-async def _survey_status(svc: Services, call: str, sid: str, status: str) -> None:
+async def _survey_status(svc: Context, call: str, sid: str, status: str) -> None:
     found: dict[str, str] = await svc.redis.hgetall(svc.keys.survey(call))  # type: ignore[assignment]
     if not found:
         return

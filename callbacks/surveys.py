@@ -32,12 +32,12 @@ from redis.exceptions import ResponseError
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import jobs
-from ivr.config.loader import Config
+from callbacks.context import Context
+from ivr.config.model import Config
 from ivr.config.surveys import TextKind
 from ivr.core import lua
 from ivr.core.keys import Keys
 from ivr.core.urls import Urls
-from ivr.service import Services
 from queues.events import Event, EventType
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def text(config: Config, kind: TextKind, language: str) -> str:
 # -- the trigger: routing events -------------------------------------------------------
 
 
-async def consume(svc: Services) -> int:
+async def consume(svc: Context) -> int:
     """Read new routing events (and ones a dead consumer left) and act on them; how many."""
     consumer = f"{socket.gethostname()}-{os.getpid()}"
     entries = await _read_new(svc, consumer)
@@ -152,7 +152,7 @@ _last_claim: dict[str, float] = {}
 """Consumer name -> when it last looked for events a dead consumer left (service clock)."""
 
 
-async def _read_new(svc: Services, consumer: str) -> Entries:
+async def _read_new(svc: Context, consumer: str) -> Entries:
     streams: dict[Any, Any] = {svc.keys.events(): ">"}
     try:
         found: Any = await svc.redis.xreadgroup(GROUP, consumer, streams, count=READ_BATCH)
@@ -164,7 +164,7 @@ async def _read_new(svc: Services, consumer: str) -> Entries:
     return [entry for _stream, entries in found or [] for entry in entries]
 
 
-async def _create_group(svc: Services) -> None:
+async def _create_group(svc: Context) -> None:
     # From the start of the stream: events written before the first read still count;
     # STALE_EVENT_S keeps an old backlog from being surveyed.
     try:
@@ -174,7 +174,7 @@ async def _create_group(svc: Services) -> None:
             raise
 
 
-async def _claim_stale(svc: Services, consumer: str) -> Entries:
+async def _claim_stale(svc: Context, consumer: str) -> Entries:
     try:
         result = await svc.redis.xautoclaim(
             svc.keys.events(), GROUP, consumer, CLAIM_IDLE_MS, count=READ_BATCH
@@ -184,7 +184,7 @@ async def _claim_stale(svc: Services, consumer: str) -> Entries:
     return [(eid, fields) for eid, fields in result[1] if fields]
 
 
-async def on_event(svc: Services, fields: dict[str, str]) -> None:
+async def on_event(svc: Context, fields: dict[str, str]) -> None:
     """Note a CONNECT's first response time; create the survey of a completed call."""
     kind = fields.get("type", "")
     if kind == EventType.CONNECT:
@@ -196,7 +196,7 @@ async def on_event(svc: Services, fields: dict[str, str]) -> None:
         await on_complete(svc, event)
 
 
-async def on_complete(svc: Services, event: Event) -> str:
+async def on_complete(svc: Context, event: Event) -> str:
     """Create and schedule the survey of a call an agent handled; what became of it."""
     config, now = svc.registry.current, svc.clock.now()
     surveys = config.surveys
@@ -224,12 +224,12 @@ async def on_complete(svc: Services, event: Event) -> str:
     return await create(svc, fields, send_time(config, session.caller, now + surveys.delay_s))
 
 
-async def _skip(svc: Services, reason: str) -> str:
+async def _skip(svc: Context, reason: str) -> str:
     await svc.redis.hincrby(svc.keys.survey_stats(), f"skipped:{reason}", 1)
     return reason
 
 
-async def create(svc: Services, fields: dict[str, str], at: float) -> str:
+async def create(svc: Context, fields: dict[str, str], at: float) -> str:
     """Create the survey (once per call) and schedule its job; the survey's state."""
     keys, surveys = svc.keys, svc.registry.current.surveys
     script = svc.redis.register_script(CREATE_LUA)
@@ -343,7 +343,7 @@ def mark_sent(ctx: jobs.JobContext, call: str, number: str, message_sid: str, at
     return sent
 
 
-async def reconcile_sent(svc: Services, survey: dict[str, str], message_sid: str) -> bool:
+async def reconcile_sent(svc: Context, survey: dict[str, str], message_sid: str) -> bool:
     """A status callback for a survey a crashed job left `sending`: it did go out."""
     window_h = svc.registry.current.surveys.response_window_h
     script = svc.redis.register_script(SENT_LUA)
@@ -407,7 +407,7 @@ def _letters(text: str) -> str:
     return "".join(c for c in text if not c.isspace() and unicodedata.category(c)[0] not in "PS")
 
 
-async def pending(svc: Services, number: str) -> dict[str, str] | None:
+async def pending(svc: Context, number: str) -> dict[str, str] | None:
     """The survey awaiting this number's reply, if any."""
     call = await svc.redis.get(svc.keys.survey_pending(number))
     if not call:
@@ -416,7 +416,7 @@ async def pending(svc: Services, number: str) -> dict[str, str] | None:
     return survey or None
 
 
-async def reply(svc: Services, survey: dict[str, str], body: str) -> str | None:
+async def reply(svc: Context, survey: dict[str, str], body: str) -> str | None:
     """Act on a reply to `survey`; the text to answer with, or None."""
     config, now = svc.registry.current, svc.clock.now()
     state = survey.get("state")
@@ -430,14 +430,14 @@ async def reply(svc: Services, survey: dict[str, str], body: str) -> str | None:
     return None  # closed, or never sent: nothing more to say
 
 
-async def _late(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+async def _late(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
     if await _amove(svc, survey, "sent,reprompted", "closed", late="1") is None:
         return None
     await record(svc, survey, "late", body)
     return text(config, "late", survey["language"])
 
 
-async def _answer(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+async def _answer(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
     score, language = parse_score(body), survey["language"]
     if score is None:
         return await _unclear(svc, config, survey, body)
@@ -457,7 +457,7 @@ async def _answer(svc: Services, config: Config, survey: dict[str, str], body: s
     return text(config, "thanks", language)
 
 
-async def _unclear(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+async def _unclear(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
     if survey["state"] == "sent":
         moved = await _amove(svc, survey, "sent", "reprompted")
         return text(config, "reprompt", survey["language"]) if moved else None
@@ -467,7 +467,7 @@ async def _unclear(svc: Services, config: Config, survey: dict[str, str], body: 
     return text(config, "thanks", survey["language"])
 
 
-async def _comment(svc: Services, config: Config, survey: dict[str, str], body: str) -> str | None:
+async def _comment(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
     comment = clip(body)
     if await _amove(svc, survey, "followup", "closed", comment=comment) is None:
         return None
@@ -481,7 +481,7 @@ def clip(body: str) -> str:
 
 
 async def record(
-    svc: Services, survey: dict[str, str], kind: str, body: str, score: int | None = None
+    svc: Context, survey: dict[str, str], kind: str, body: str, score: int | None = None
 ) -> None:
     """Append a response, linked to its call, agent, queue, language and FRT.
 
@@ -500,7 +500,7 @@ async def record(
     await svc.redis.xadd(svc.keys.survey_responses(), entry)
 
 
-async def alert(svc: Services, survey: dict[str, str], score: int, comment: str) -> None:
+async def alert(svc: Context, survey: dict[str, str], score: int, comment: str) -> None:
     """Tell supervisors about a low score (and, later, the customer's comment)."""
     entry: dict[Any, Any] = {
         "call": survey.get("call", ""),
@@ -515,7 +515,7 @@ async def alert(svc: Services, survey: dict[str, str], score: int, comment: str)
 
 
 async def _amove(
-    svc: Services, survey: dict[str, str], expect: str, state: str, **fields: str
+    svc: Context, survey: dict[str, str], expect: str, state: str, **fields: str
 ) -> str | None:
     script = svc.redis.register_script(MOVE_LUA)
     pairs = [part for item in fields.items() for part in item]

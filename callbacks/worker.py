@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from callbacks import jobs
 from ivr.config.reload import ConfigRegistry
@@ -86,7 +86,7 @@ def parent_gone(parent: int) -> Callable[[], bool]:
     return (lambda: os.getppid() != parent) if parent else (lambda: False)
 
 
-def main(settings: Settings) -> int:
+def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
     """Run jobs until SIGTERM or SIGINT; 2 without REDIS_URL."""
     if not settings.redis_url:
         print("ivr worker needs REDIS_URL (the embedded store is ivr serve's own)", file=sys.stderr)
@@ -98,7 +98,7 @@ def main(settings: Settings) -> int:
     parent = int(os.environ.get(PARENT_ENV, "0") or 0)
     log.info("job worker ready")
     try:
-        handed = run_until(jobs.Runner(ctx), registry, stop, parent_gone(parent))
+        handed = run_until(jobs.Runner(ctx, handlers), registry, stop, parent_gone(parent))
     finally:
         ctx.redis.close()
     if handed:

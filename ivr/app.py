@@ -22,7 +22,8 @@ from ivr.core.clock import Clock, SystemClock
 from ivr.core.errors import WebhookError
 from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
-from ivr.service import Services, services
+from ivr.handlers import build_services
+from ivr.service import services
 from ivr.voice import callback as callback_voice
 from ivr.voice import connect, fallback, hold, webhooks
 from ivr.web import api, live, pages, prom
@@ -90,7 +91,7 @@ def create_app(
         url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         redis = async_client(url)
         registry = ConfigRegistry(settings.config_dir)
-        svc = Services.build(settings, clock, redis, registry)
+        svc = build_services(settings, clock, redis, registry)
         svc.twilio_http_client = twilio_http_client
         svc.loop = asyncio.get_running_loop()
         app.state.services = svc

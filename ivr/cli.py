@@ -88,9 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     logs.configure(json=settings.log_json)
     if args.command == "check":
-        from ivr.config import check
+        from ivr.config import command
 
-        return check.run(args.directory or settings.config_dir, sys.stdout)
+        return command.run(args.directory or settings.config_dir, sys.stdout)
     if args.command == "serve":
         return serve(settings, args)
     if args.command == "call":
@@ -103,8 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.main(settings, args, sys.stdout)
     if args.command == "worker":
         from callbacks import worker
+        from ivr.handlers import HANDLERS
 
-        return worker.main(settings)
+        return worker.main(settings, HANDLERS)
     if args.command == "hash-secret":
         import getpass
 
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """Refuse bad config, start the embedded store when needed, then run uvicorn."""
-    from ivr.config import check
+    from ivr.config import command
 
     settings = settings.with_(
         host=args.host or settings.host,
@@ -134,7 +135,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         config_dir=args.config or settings.config_dir,
     )
     report = io.StringIO()
-    if check.run(settings.config_dir, report) != 0:
+    if command.run(settings.config_dir, report) != 0:
         sys.stderr.write(report.getvalue())
         print("ivr serve: refusing to start on invalid config (see above)", file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -13,7 +13,8 @@ import anyio.to_thread
 import redis.asyncio as aioredis
 from starlette.requests import Request
 
-from ivr.config.loader import Config
+from callbacks.context import Legs
+from ivr.config.model import Config
 from ivr.config.reload import ConfigRegistry
 from ivr.core import telephony
 from ivr.core.clock import Clock, utcnow
@@ -46,13 +47,21 @@ class Services:
     rng: random.Random = field(default_factory=random.Random, repr=False)
     """Jitter of retries; a simulation seeds it, so that its replay retries alike."""
     _rest: Any = field(default=None, repr=False)
+    legs: Legs = field(init=False, repr=False)
+    """The voice layer's part in callbacks, handed in by `build`'s caller."""
 
     @classmethod
     def build(
-        cls, settings: Settings, clock: Clock, redis: aioredis.Redis, registry: ConfigRegistry
+        cls,
+        settings: Settings,
+        clock: Clock,
+        redis: aioredis.Redis,
+        registry: ConfigRegistry,
+        legs: Callable[[Services], Legs],
     ) -> Services:
+        """`legs` builds the voice layer's `Legs` on the new services (`ivr.voice.legs`)."""
         keys = Keys(settings.tenant)
-        return cls(
+        svc = cls(
             settings=settings,
             clock=clock,
             redis=redis,
@@ -63,6 +72,8 @@ class Services:
             urls=Urls(settings.public_base_url),
             router=Router(redis, keys, clock),
         )
+        svc.legs = legs(svc)
+        return svc
 
     def now(self) -> datetime:
         return utcnow(self.clock)
@@ -70,6 +81,10 @@ class Services:
     def config_for(self, version: str) -> Config:
         """The config a call started on, or the live one if that version is gone."""
         return self.registry.get(version) or self.registry.current
+
+    def use_rest(self, client: Any) -> None:
+        """Use this twilio REST client (a job's own) instead of building one."""
+        self._rest = client
 
     async def rest(self, operation: Any) -> Any:
         """Run a blocking twilio REST operation `operation(client)` off the event loop."""

@@ -12,6 +12,7 @@ from callbacks import inprocess
 from ivr.core.clock import ManualClock
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
+from ivr.handlers import HANDLERS
 from tests.agents import services_of
 from tests.conftest import SAMPLE_CONFIG
 
@@ -52,7 +53,7 @@ class JobRunner(inprocess.JobRunner):
     """Runs the jobs due on the emulator's clock, and remembers which ran."""
 
     def __init__(self, server: LiveServer, tw: Emulator, clock: ManualClock, url: str) -> None:
-        super().__init__(services_of(server), url, tw.http_client())
+        super().__init__(services_of(server), url, tw.http_client(), HANDLERS)
         self.ran: list[str] = []
 
     def run_due(self) -> list[str]:

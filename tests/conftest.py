@@ -27,6 +27,7 @@ from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, sync_client
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
+from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from tests.consoles import Console
@@ -194,7 +195,7 @@ def wire(tw: Emulator, server: LiveServer) -> None:
 def fixture_job_runner(server: LiveServer, tw: Emulator, redis_url: str) -> Iterator[JobRunner]:
     """Scheduled jobs run from the emulator's clock hook, in this process, through rq."""
     svc = server.app.state.services
-    runner = JobRunner(svc, redis_url, tw.http_client())
+    runner = JobRunner(svc, redis_url, tw.http_client(), HANDLERS)
     tw.on_tick(lambda now: runner.run())
     yield runner
     runner.close()

@@ -16,6 +16,7 @@ from ivr.core.store import EmbeddedStore, async_client
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
+from ivr.handlers import build_services
 from ivr.service import Services
 from tests.agents import go_available, services_of
 from tests.callbacks_helpers import JobRunner, menu_callback_config
@@ -130,7 +131,7 @@ def test_pending_callbacks_survive_a_store_restart(tmp_path: Path, config_dir: P
 
     async def services(url: str) -> Services:
         settings = Settings(redis_url=url, config_dir=config_dir, data_dir=tmp_path)
-        return Services.build(settings, clock, async_client(url), ConfigRegistry(config_dir))
+        return build_services(settings, clock, async_client(url), ConfigRegistry(config_dir))
 
     async def before(url: str) -> str:
         svc = await services(url)

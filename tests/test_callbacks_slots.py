@@ -10,7 +10,8 @@ import pytest
 from callbacks import slots
 from ivr.config.callbacks import CallbacksConfig, Slot
 from ivr.config.hours import Hours
-from ivr.config.loader import Config, load
+from ivr.config.loader import load
+from ivr.config.model import Config
 from tests.conftest import SAMPLE_CONFIG
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config.check import run, summary
+from ivr.config.command import run, summary
 from ivr.config.loader import load_checked
 from ivr.core.errors import ConfigError, Problem
 

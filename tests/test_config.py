@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ivr.config.loader import Config, Positions, config_files, load, load_checked, version_of
+from ivr.config.loader import config_files, load, load_checked, version_of
+from ivr.config.model import Config, Positions
 from ivr.core.errors import ConfigError, Problem
 
 MINIMAL = Path(__file__).parent / "fixtures" / "config" / "minimal"

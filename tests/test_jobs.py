@@ -14,13 +14,13 @@ import redis
 
 from callbacks import callback as callbacks
 from callbacks import dial, jobs, worker
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.config.reload import ConfigRegistry
 from ivr.core.clock import ManualClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore, async_client, sync_client
-from ivr.service import Services
+from ivr.handlers import HANDLERS, build_services
 from tests.callbacks_helpers import callback_config
 from tests.conftest import OPEN_TIME
 
@@ -59,14 +59,13 @@ def fixture_runner(
     clock: ManualClock,
 ) -> Iterator[jobs.Runner]:
     """A runner on a manual clock, with `test` (records its runs) and `slow` job kinds."""
-    monkeypatch.setitem(jobs.KINDS, "test", f"{__name__}:record_job")
-    monkeypatch.setitem(jobs.KINDS, "slow", f"{__name__}:slow_job")
+    monkeypatch.setattr(jobs, "KINDS", (*jobs.KINDS, "test", "slow"))
     ctx = jobs.JobContext(settings, clock, r, KEYS, Config.model_construct, None, redis_url)
     RAN.clear()
     FAILURES.clear()
     STARTED.clear()
     RELEASE.clear()
-    yield jobs.Runner(ctx)
+    yield jobs.Runner(ctx, {**HANDLERS, "test": record_job, "slow": slow_job})
     RELEASE.set()
 
 
@@ -110,7 +109,7 @@ def test_due_jobs_run_once_however_many_runners(
     """Two runners at the due time: the job runs once; a later one waits its turn."""
     schedule(redis_url, "due", 100.0)
     schedule(redis_url, "later", 200.0)
-    other = jobs.Runner(runner.ctx)
+    other = jobs.Runner(runner.ctx, runner.handlers)
     assert runner.run_due(150.0) == ["due"]
     assert other.run_due(150.0) == []
     assert RAN == [("due", {"n": 1})]
@@ -228,7 +227,7 @@ def test_callback_job_uses_the_store_of_its_url(
         registry = ConfigRegistry(config_dir)
         ctx = jobs.JobContext(settings, clock, client, KEYS, lambda: registry.current, None, url)
         clock.advance(61)
-        assert jobs.Runner(ctx).run_due(clock.now()) == [f"cb-{cb_id}-activate"]
+        assert jobs.Runner(ctx, HANDLERS).run_due(clock.now()) == [f"cb-{cb_id}-activate"]
         assert client.zcard(KEYS.jobs_retry()) == 0  # it did not fail
         assert asyncio.run(callback_state(settings, clock, cb_id)) == "queued"
         client.close()
@@ -236,7 +235,7 @@ def test_callback_job_uses_the_store_of_its_url(
 
 async def scheduled_callback(settings: Settings, clock: ManualClock) -> str:
     """A callback due in a minute, with its activation job scheduled."""
-    svc = Services.build(
+    svc = build_services(
         settings, clock, async_client(settings.redis_url), ConfigRegistry(settings.config_dir)
     )
     cb = callbacks.Callback(
@@ -250,7 +249,7 @@ async def scheduled_callback(settings: Settings, clock: ManualClock) -> str:
 
 async def callback_state(settings: Settings, clock: ManualClock, cb_id: str) -> str:
     redis_client = async_client(settings.redis_url)
-    svc = Services.build(settings, clock, redis_client, ConfigRegistry(settings.config_dir))
+    svc = build_services(settings, clock, redis_client, ConfigRegistry(settings.config_dir))
     cb = await callbacks.get(svc, cb_id)
     await redis_client.aclose()
     return cb.state if cb else "gone"

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio as aioredis
 
-from ivr.config.loader import Config, load
+from ivr.config.loader import load
+from ivr.config.model import Config
 from ivr.core.keys import Keys
 from queues.metrics import fold as metrics
 from queues.metrics import rollups

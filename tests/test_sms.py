@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from callbacks import sms
-from ivr.config.loader import Config, load
+from ivr.config.loader import load
+from ivr.config.model import Config
 from ivr.core.clock import ManualClock
 from ivr.core.keys import Keys
 from ivr.service import Services

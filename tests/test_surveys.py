@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callbacks.surveys import is_mobile, parse_score, send_time, text
-from ivr.config.loader import Config, load
+from ivr.config.loader import load
+from ivr.config.model import Config
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 

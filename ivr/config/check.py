@@ -13,13 +13,13 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
 from ivr.config.menu import Action, Node
+from ivr.config.model import Config, DataPath, Positions
 from ivr.config.prompts import Localized
 from ivr.config.queues import (
     Hangup,
@@ -29,10 +29,7 @@ from ivr.config.queues import (
     step_languages,
     step_requirements,
 )
-from ivr.core.errors import ConfigError, Problem
-
-if TYPE_CHECKING:
-    from ivr.config.loader import Config, DataPath, Positions
+from ivr.core.errors import Problem
 
 EXIT_ACTIONS = frozenset({"queue", "transfer", "voicemail", "hangup", "callback"})
 """Actions that take the call out of the menu for good."""
@@ -66,38 +63,6 @@ def problems(config: Config, positions: Positions) -> list[Problem]:
     for check in CHECKS:
         check(context)
     return context.found
-
-
-def run(directory: Path, out: TextIO) -> int:
-    """`ivr check DIR`: print each problem and a summary; 1 if there is any error, else 0."""
-    from ivr.config.loader import (
-        load_checked,  # ivr.config.loader imports this module to run the checks
-    )
-
-    try:
-        config, found = load_checked(directory)
-    except ConfigError as exc:
-        found, version = exc.problems, None
-    else:
-        version = config.version
-    for problem in sorted(found, key=lambda p: (p.file, p.line, p.column)):
-        print(problem, file=out)
-    print(summary(found, version), file=out)
-    return 1 if version is None else 0
-
-
-def summary(found: list[Problem], version: str | None) -> str:
-    """`config OK: 2 warnings (version ...)`, or `3 errors, 1 warning`."""
-    errors = sum(p.severity == "error" for p in found)
-    warnings = len(found) - errors
-    if version is None:
-        return f"{_count(errors, 'error')}, {_count(warnings, 'warning')}"
-    counted = f": {_count(warnings, 'warning')}" if warnings else ""
-    return f"config OK{counted} (version {version})"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def e164(text: str) -> str | None:

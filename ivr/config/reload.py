@@ -14,7 +14,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from ivr.config.loader import Config, config_files, load
+from ivr.config.loader import config_files, load
+from ivr.config.model import Config
 from ivr.core.errors import ConfigError
 
 DEFAULT_KEEP = 20

@@ -29,6 +29,7 @@ from ivr.core.store import EmbeddedStore
 from ivr.devtools import sandbox
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
+from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from queues.events import read_events
@@ -331,7 +332,7 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         box = stack.enter_context(sandbox.running(local, clock, BUSINESS))
         tw, svc = box.tw, box.svc
         demo = Demo(tw, svc, clock, out, random.Random(args.seed))
-        demo.jobs = JobRunner(svc, store.url, tw.http_client())
+        demo.jobs = JobRunner(svc, store.url, tw.http_client(), HANDLERS)
         stack.callback(demo.jobs.close)
         demo.run(args.minutes, args.calls_per_minute, args.speed)
         demo.summary()

@@ -55,6 +55,7 @@ from ivr.devtools.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.devtools.liveserver import LiveServer
 from ivr.devtools.sandbox import BUSINESS
 from ivr.devtools.simulation import QUEUE, TICK_S, Simulation, sim_config
+from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from queues import invariants
@@ -415,7 +416,9 @@ class FaultSimulation(Simulation):
         if self.jobs_rest is None:
             plan = self.plan
             self.jobs_rest = FaultyHttpClient(self.tw.http_client(), plan, self.clock.now, "worker")
-        self.jobs = JobRunner(self.svc, self.site.settings.redis_url or "", self.jobs_rest)
+        self.jobs = JobRunner(
+            self.svc, self.site.settings.redis_url or "", self.jobs_rest, HANDLERS
+        )
 
     def reload(self, kind: str, undo: bool) -> None:
         """Edit the config files and reload: the extra queue, or the last agent."""

@@ -36,6 +36,7 @@ from ivr.core.store import EmbeddedStore
 from ivr.devtools import faults, reliability, sandbox
 from ivr.devtools.sandbox import BUSINESS
 from ivr.devtools.simulation import QUEUE, TICK_S, Simulation, sim_config
+from ivr.handlers import HANDLERS
 from ivr.service import Services
 from queues.events import Event, read_events
 from queues.metrics import erlang, mmc, rollups
@@ -181,7 +182,7 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
         tw, svc = box.tw, box.svc
         sim = Simulation(tw, svc, clock, args)
         if callbacks:
-            sim.jobs = JobRunner(svc, url, tw.http_client())
+            sim.jobs = JobRunner(svc, url, tw.http_client(), HANDLERS)
             stack.callback(sim.jobs.close)
         sim.run()
         end = clock.now() + 1

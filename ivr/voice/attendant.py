@@ -13,8 +13,8 @@ from datetime import datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.config.loader import Config
 from ivr.config.menu import Action, Language, Node, Option, QueueTarget
+from ivr.config.model import Config
 from ivr.config.prompts import Localized, PromptItem, pick
 from ivr.core.session import CallSession
 from ivr.core.urls import Urls

@@ -37,8 +37,8 @@ from callbacks import callback as callbacks
 from callbacks import dial, slots
 from callbacks.callback import Callback
 from ivr.config.callbacks import CallbacksConfig, TextKind
-from ivr.config.loader import Config
 from ivr.config.menu import Language
+from ivr.config.model import Config
 from ivr.config.queues import HoldConfig
 from ivr.core import logs
 from ivr.core.security import query_int, require

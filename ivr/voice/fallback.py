@@ -33,7 +33,7 @@ from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.config.prompts import Localized, PromptItem, pick
 from ivr.config.queues import DEFAULT_HOLD_MUSIC
 from ivr.core import logs

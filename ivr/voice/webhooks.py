@@ -26,7 +26,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import sms
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.core import logs
 from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require

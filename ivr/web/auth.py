@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.service import Services, services
 
 SESSION_COOKIE = "ivr_session"

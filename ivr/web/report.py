@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from ivr.config.loader import Config, load
+from ivr.config.loader import load
+from ivr.config.model import Config
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings

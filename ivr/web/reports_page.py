@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.service import Services, services
 from ivr.web import auth, report
 from ivr.web.pages import render

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError, WatchError
 
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.config.queues import SERVICE_LEVEL_S
 from ivr.core.keys import Keys
 from queues.metrics import histogram, local_hours

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
-from ivr.config.loader import Config
+from ivr.config.model import Config
 from ivr.core.keys import Keys
 from queues.metrics import histogram, local_hours
 from queues.metrics.fold import BUSY_STATES, STAFFED_STATES
