@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ivr.core.clock import Clock
-
-if TYPE_CHECKING:
-    from queues.router import Router
 
 RING = "ring"
 """A reservation's ring timeout (`ring:<reservation id>`)."""
@@ -51,7 +48,15 @@ def parse(member: str) -> tuple[str, str]:
     return kind, ident
 
 
-async def run_timers(router: Router, stop: asyncio.Event, clock: Clock) -> None:
+class Firing(Protocol):
+    """What fires timers: `queues.router.Router`."""
+
+    async def run_due(self, now: float) -> Any: ...
+
+    async def next_due(self) -> float | None: ...
+
+
+async def run_timers(router: Firing, stop: asyncio.Event, clock: Clock) -> None:
     """Fire due timers until `stop` is set; safe to run in many processes at once."""
     while not stop.is_set():
         await router.run_due(clock.now())

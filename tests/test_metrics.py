@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from queues.metrics import histogram, rollups
-from queues.metrics.fold import FoldOptions
+from queues.metrics.batch import FoldOptions
 from tests.test_metrics_script import DAY, KEYS, T0, S, Script, in_zone, sample_config
 
 KOLKATA = ZoneInfo("Asia/Kolkata")

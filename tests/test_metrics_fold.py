@@ -6,7 +6,8 @@ import pytest
 import redis
 
 from queues.metrics import fold as metrics
-from queues.metrics.fold import GROUP, Batch, FoldOptions
+from queues.metrics.batch import Batch, FoldOptions
+from queues.metrics.fold import GROUP
 from tests.test_metrics_script import KEYS, T0, S, Script
 
 

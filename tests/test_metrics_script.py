@@ -15,6 +15,7 @@ from ivr.config.model import Config
 from ivr.core.keys import Keys
 from queues.metrics import fold as metrics
 from queues.metrics import rollups
+from queues.metrics.batch import FoldOptions
 from tests.conftest import OPEN_TIME, SAMPLE_CONFIG
 
 T0 = int(OPEN_TIME.timestamp() * 1000)
@@ -63,7 +64,7 @@ class Script:
     def survey(self, sid: str, score: object, ts: int) -> None:
         self.r.xadd(KEYS.survey_responses(), {"call": sid, "score": str(score), "ts": str(ts)})
 
-    def fold(self, options: metrics.FoldOptions | None = None) -> int:
+    def fold(self, options: FoldOptions | None = None) -> int:
         return self.run(lambda c: metrics.fold(c, KEYS, self.config, options))
 
     def totals(self, scope: str = "all") -> rollups.Totals:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
-from queues.metrics.fold import CALLBACK_EVENT, EXIT_FIELDS, Batch, scopes
+from queues.metrics.batch import CALLBACK_EVENT, EXIT_FIELDS, Batch, scopes
 
 RESOLVED = "resolved"
 """The console disposition that marks a contact resolved (for ART and FCR)."""

@@ -10,7 +10,7 @@ in `ces_late` and not scored; a second reply for the same call is ignored.
 
 from __future__ import annotations
 
-from queues.metrics.fold import Batch, scopes
+from queues.metrics.batch import Batch, scopes
 
 CES_MIN, CES_MAX = 1, 7
 CES_TOP = 5
