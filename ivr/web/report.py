@@ -23,6 +23,7 @@ from ivr.config.model import Config
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
+from ivr.core.store import resolve_url
 from queues.metrics import contacts, erlang, intervals, rollups
 from queues.metrics.fold import STAFFED_STATES
 from queues.metrics.local_hours import MS_PER_HOUR
@@ -256,8 +257,6 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
-    from ivr.core.store import resolve_url
-
     config = load(settings.config_dir)
     url, embedded = resolve_url(settings)
     redis = aioredis.from_url(url, decode_responses=True)

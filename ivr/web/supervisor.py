@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
+from callbacks import callback
 from ivr.core.errors import InvalidTransition, RoutingError
 from ivr.service import Services
 from ivr.voice import offers
@@ -47,8 +48,6 @@ async def floor_view(svc: Services) -> dict[str, Any]:
 
 async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
     """Pending and scheduled callbacks, soonest first, for the floor view."""
-    from callbacks import callback  # the callback flow imports the web layer
-
     return [
         {
             "id": cb.id,
@@ -67,8 +66,6 @@ async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
 
 async def cancel_callback(svc: Services, by: str, callback_id: str) -> None:
     """Cancel a callback from the floor (recorded with who did it), or 409 if it cannot be."""
-    from callbacks import callback
-
     if not await callback.cancel(svc, callback_id, by):
         raise HTTPException(409, "that callback is unknown, being dialled, or already over")
 
