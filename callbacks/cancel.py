@@ -1,13 +1,11 @@
 """CANCEL by SMS: a customer's reply cancels their pending callbacks, with a confirmation.
 
-Registered in `callbacks.sms.CANCEL_HANDLERS` on import (the web app imports
-this module). With no live callback the handler answers None, so the SMS
-module treats the word as it would without callbacks.
+`callbacks.sms` asks it first when a customer texts CANCEL. With no live
+callback it answers None, and the SMS module treats the word as an opt-out.
 """
 
 from __future__ import annotations
 
-from callbacks import sms
 from callbacks.callback import cancel, live_of
 from callbacks.context import Context
 from ivr.core import logs
@@ -27,7 +25,3 @@ async def cancel_by_sms(svc: Context, number: str) -> str | None:
     return config.callbacks.text(
         "sms_cancelled", language, config.languages.default, company=config.company.name
     )
-
-
-if cancel_by_sms not in sms.CANCEL_HANDLERS:
-    sms.CANCEL_HANDLERS.append(cancel_by_sms)

@@ -7,18 +7,16 @@ would make Twilio retry, and the customer deserves a sensible answer or none.
 
 Keywords (the whole message, any case) come first: STOP and its kin opt the
 number out of all surveys, START opts it back in, HELP explains. CANCEL is an
-opt-out only when no callback is pending: the callbacks module registers a
-handler in `CANCEL_HANDLERS` that cancels one and says so.
+opt-out only when no callback is pending: `callbacks.cancel` cancels one and says so.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import phonenumbers
 
-from callbacks import surveys
+from callbacks import cancel, surveys
 from callbacks.context import Context
 from ivr.config.model import Config
 
@@ -33,10 +31,6 @@ INBOUND_TTL_S = 86400
 """How long an inbound message's reply is kept, to answer a retried webhook the same."""
 STATUS_TTL_S = 7 * 86400
 UNDELIVERED = frozenset({"undelivered", "failed"})
-
-CancelHandler = Callable[[Context, str], Awaitable[str | None]]
-CANCEL_HANDLERS: list[CancelHandler] = []
-"""Each gets (svc, number) for a CANCEL; one that cancels something returns the reply text."""
 
 
 async def handle_incoming(svc: Context, form: dict[str, str]) -> str | None:
@@ -113,11 +107,8 @@ async def keyword(
 
 
 async def _cancel(svc: Context, number: str) -> str | None:
-    for cancel in CANCEL_HANDLERS:
-        answer = await cancel(svc, number)
-        if answer is not None:
-            return answer
-    return None
+    """The reply when CANCEL cancelled a pending callback; None when there was none."""
+    return await cancel.cancel_by_sms(svc, number)
 
 
 async def opt_out(svc: Context, number: str) -> None:

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from callbacks import cancel as callback_cancel  # noqa: F401  (registers SMS CANCEL)
 from ivr import background
 from ivr.config.reload import ConfigRegistry
 from ivr.core import logs

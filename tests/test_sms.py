@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from callbacks import sms
+from callbacks import cancel, sms
 from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.clock import ManualClock
@@ -128,18 +128,18 @@ def test_retried_inbound_webhook_gets_the_same_reply_once(
     assert r.xlen(KEYS.survey_responses()) == 1
 
 
-def test_cancel_is_an_opt_out_unless_a_callback_handler_takes_it(
+def test_cancel_is_an_opt_out_unless_a_callback_is_cancelled(
     twilio: Twilio, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CANCEL goes to the callback handlers first; with none taking it, it opts out."""
+    """CANCEL goes to the callback flow first; with no callback to cancel, it opts out."""
 
     async def cancel_callback(svc: Services, number: str) -> str | None:
         return "Your callback is cancelled." if number == NUMBER else None
 
-    monkeypatch.setattr(sms, "CANCEL_HANDLERS", [cancel_callback])
+    monkeypatch.setattr(cancel, "cancel_by_sms", cancel_callback)
     assert "Your callback is cancelled." in reply_of(twilio, inbound("cancel"))
     assert not r.sismember(KEYS.survey_optouts(), NUMBER)
-    monkeypatch.setattr(sms, "CANCEL_HANDLERS", [])
+    monkeypatch.undo()
     reply_of(twilio, inbound("cancel", sid="SM" + "d" * 32))
     assert r.sismember(KEYS.survey_optouts(), NUMBER)
 
