@@ -15,6 +15,7 @@ import redis
 from ivr.clock import ManualClock
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
+from tests import streams
 from tests.conftest import BUSINESS, PUBLIC_BASE, Twilio
 from tests.twiml_helpers import action, gather, heard, verbs
 
@@ -200,7 +201,7 @@ def test_voicemail_is_recorded_and_stored_exactly_once(twilio: Twilio, r: redis.
     again = twilio.post(url, form).text
     assert first == again
     assert "Thank you" in heard(first)
-    entries = r.xrange(Keys().voicemails())
+    entries = streams.entries(r, Keys().voicemails())
     assert len(entries) == 1
     assert entries[0][1]["url"] == "https://api.twilio.com/rec/RE1"
     assert entries[0][1]["from"] == UNKNOWN
