@@ -40,7 +40,12 @@ class Script:
         self.r, self.url, self.config = r, redis_url, config or sample_config()
 
     def session(self, sid: str, caller: str, started_ms: int, **extra: Any) -> None:
-        body = {"sid": sid, "caller": caller, "called": "+60312345678", "language": "en"}
+        body: dict[str, Any] = {
+            "sid": sid,
+            "caller": caller,
+            "called": "+60312345678",
+            "language": "en",
+        }
         body.update(started_at=started_ms / 1000, config_version="v", path=["welcome"], **extra)
         self.r.set(KEYS.call(sid), json.dumps(body))
 
