@@ -10,13 +10,14 @@ import pytest
 import redis
 
 from callbacks import surveys
+from callbacks.inprocess import JobRunner
 from ivr import supervisor
 from ivr.clock import ManualClock
 from ivr.emulator import Emulator
 from ivr.keys import Keys
 from ivr.liveserver import LiveServer
 from tests.agents import go_available
-from tests.conftest import BUSINESS, JobRunner
+from tests.conftest import BUSINESS
 from tests.streams import entries
 from tests.test_connect_e2e import billing_caller
 
