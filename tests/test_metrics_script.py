@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from ivr.config import Config, load
 from ivr.keys import Keys
@@ -50,8 +51,12 @@ class Script:
         self.r.set(KEYS.call(sid), json.dumps(body))
 
     def event(self, kind: str, ts: int, **fields: Any) -> None:
-        entry = {"type": kind, "ts": str(ts), **{k: str(v) for k, v in fields.items()}}
-        self.r.xadd(KEYS.events(), entry)  # type: ignore[arg-type]
+        entry: dict[FieldT, EncodableT] = {
+            "type": kind,
+            "ts": str(ts),
+            **{k: str(v) for k, v in fields.items()},
+        }
+        self.r.xadd(KEYS.events(), entry)
 
     def answered(self, sid: str, queue: str, agent: str, enter: int, wait: int, talk: int) -> None:
         """A call that enters, is connected after `wait` ms and talks `talk` ms."""
