@@ -20,6 +20,7 @@ import shutil
 import statistics
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -27,13 +28,17 @@ from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.devtools import sandbox
 from ivr.devtools.emulator import Emulator
+from ivr.service import Services
 from ivr.voice import offers
-from queues.events import read_events
+from queues.events import Event, read_events
 
 BUSINESS = "+60312345678"
 PUBLIC = "http://bench.local"
 TOKEN = "bench-token"
 START = 1_795_399_200.0  # Monday 10:00 in Kuala Lumpur
+
+Said = list[tuple[str, dict[str, str]]]
+"""The announcements stream: each wait estimate spoken, by stream id."""
 
 
 def write_config(target: Path, agents: int, aht: float) -> None:
@@ -61,7 +66,9 @@ def write_config(target: Path, agents: int, aht: float) -> None:
         (target / f"{name}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
-def simulate(args: argparse.Namespace, config_dir: Path, data_dir: Path) -> tuple[list, list]:
+def simulate(
+    args: argparse.Namespace, config_dir: Path, data_dir: Path
+) -> tuple[Said, list[Event]]:
     rng = random.Random(args.seed)
     clock = ManualClock(START)
     settings = Settings(
@@ -84,9 +91,14 @@ def simulate(args: argparse.Namespace, config_dir: Path, data_dir: Path) -> tupl
             if clock.now() > end + 7200:
                 break
         tw.assert_no_errors()
-        said = svc.run(svc.redis.xrange(svc.keys.announcements()))
+        said = svc.run(announcements(svc))
         events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
     return said, events
+
+
+async def announcements(svc: Services) -> Said:
+    # The service's client decodes responses: ids and fields are str.
+    return cast(Said, await svc.redis.xrange(svc.keys.announcements()))
 
 
 def play_agent(
@@ -107,7 +119,7 @@ def play_agent(
         tw.hangup(leg)
 
 
-def errors(said: list, events: list) -> dict[str, float]:
+def errors(said: Said, events: list[Event]) -> dict[str, float]:
     connected = {e.get("call"): e.ts_ms / 1000 for e in events if e.type.value == "CONNECT"}
     answered = [e for e in events if e.type.value == "CONNECT"]
     ours, asterisk, absolute, signed = [], [], [], []

@@ -8,11 +8,13 @@ from typing import Any
 
 import yaml
 
+from callbacks import callback as callbacks
 from callbacks import inprocess
 from ivr.core.clock import ManualClock
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from ivr.handlers import HANDLERS
+from ivr.service import Services
 from tests.agents import services_of
 from tests.conftest import SAMPLE_CONFIG
 
@@ -35,6 +37,12 @@ def callback_config(target: Path, **callbacks: Any) -> Path:
     edit_yaml(target / "queues.yaml", queues)
     edit_yaml(target / "callbacks.yaml", lambda data: data["callbacks"].update(callbacks))
     return target
+
+
+def callback_state(svc: Services, cb_id: str) -> str | None:
+    """The callback's state as stored, or None when there is no such callback."""
+    cb = svc.run(callbacks.get(svc, cb_id))
+    return cb.state if cb else None
 
 
 def menu_callback_config(target: Path) -> Path:

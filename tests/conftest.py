@@ -196,7 +196,11 @@ def fixture_job_runner(server: LiveServer, tw: Emulator, redis_url: str) -> Iter
     """Scheduled jobs run from the emulator's clock hook, in this process, through rq."""
     svc = server.app.state.services
     runner = JobRunner(svc, redis_url, tw.http_client(), HANDLERS)
-    tw.on_tick(lambda now: runner.run())
+
+    def run_due(now: float) -> None:
+        runner.run()
+
+    tw.on_tick(run_due)
     yield runner
     runner.close()
 

@@ -17,7 +17,7 @@ import multiprocessing
 import random
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from ivr.config.queues import AgentConfig, QueueConfig
 from ivr.core.clock import SystemClock
@@ -174,7 +174,9 @@ async def verify(url: str, made: list[str]) -> list[str]:
     router = Router(redis, KEYS, SystemClock())
     layout = await router.load()
     found = problems(await snapshot(redis, layout), layout)
-    calls = {k: json.loads(v) for k, v in (await redis.hgetall(KEYS.routing_calls())).items()}
+    # The client decodes responses: the hash's fields and values are str.
+    raw = cast(dict[str, str], await redis.hgetall(KEYS.routing_calls()))
+    calls = {k: json.loads(v) for k, v in raw.items()}
     events = await read_events(redis, KEYS, count=10_000_000)
     await redis.aclose()
     return found + fold(events, made, calls)

@@ -18,6 +18,7 @@ from ivr.web import console
 from queues.router import PENDING_CONNECT_TIMEOUT_S
 from tests.agents import go_available, services_of, state
 from tests.consoles import Console
+from tests.streams import entries
 from tests.test_connect_e2e import billing_caller, events
 
 
@@ -325,7 +326,7 @@ def test_supervisor_sees_the_floor_and_acts_with_their_name_recorded(
     assert state(server, "chai").state == "break"
     assert sam.post("/api/supervisor/agents/chai/logout").status_code == 204
     assert state(server, "chai").state == "offline"
-    audit = [f for _, f in r.xrange(Keys().events()) if f["type"] == "SUPERVISOR"]
+    audit = [f for _, f in entries(r, Keys().events()) if f["type"] == "SUPERVISOR"]
     assert [a["by"] for a in audit] == ["supervisor:sam"] * 3
     assert audit[1]["agent"] == "chai" and audit[1]["reason"] == "break:coaching"
     chai = next(a for a in floor["agents"] if a["id"] == "chai")

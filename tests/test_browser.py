@@ -10,9 +10,18 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
@@ -33,8 +42,15 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
 UPDATE_SCREENSHOTS = "IVR_UPDATE_SCREENSHOTS"
 """Set to 1 to write the screenshots into docs/img (otherwise they go to a temporary folder)."""
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 WAIT_MS = 5000
+
+
+class OpenPage(Protocol):
+    """The `open_page` fixture: a new page in its own context (own cookies)."""
+
+    def __call__(self, viewport: ViewportSize = ..., /) -> Page: ...
+
 
 # CI sets IVR_REQUIRE_BROWSER, so a missing browser fails there instead of skipping.
 pytestmark = pytest.mark.skipif(
@@ -75,14 +91,14 @@ def fixture_browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture(name="open_page")
-def fixture_open_page(browser: Browser, server: LiveServer) -> Iterator[object]:
+def fixture_open_page(browser: Browser, server: LiveServer) -> Iterator[OpenPage]:
     """Opens pages in their own contexts (own cookies), closed before the server stops."""
     contexts: list[BrowserContext] = []
     # http://localhost is a secure context, so the Secure session cookie is kept.
     base = server.url.replace("127.0.0.1", "localhost")
 
-    def open_page(viewport: dict[str, int] = VIEWPORT) -> Page:
-        context = browser.new_context(base_url=base, viewport=viewport)  # type: ignore[arg-type]
+    def open_page(viewport: ViewportSize = VIEWPORT) -> Page:
+        context = browser.new_context(base_url=base, viewport=viewport)
         # No network here: make the Voice SDK fail fast and for certain.
         context.route(re.compile(r"voice-sdk"), lambda route: route.abort())
         contexts.append(context)
@@ -105,10 +121,10 @@ def log_in(page: Page, kind: str, user: str, secret: str) -> None:
 
 
 def test_agent_takes_a_call_while_the_supervisor_watches(
-    tw: Emulator, server: LiveServer, open_page: object, screenshots: Path
+    tw: Emulator, server: LiveServer, open_page: OpenPage, screenshots: Path
 ) -> None:
     """Login, available, offer with the IVR data, accept, bridged, wrap-up, available again."""
-    agent, boss = open_page(), open_page()  # type: ignore[operator]
+    agent, boss = open_page(), open_page()
     log_in(agent, "agent", "alice", "alice-demo")
     expect(agent.locator("#softphone")).to_contain_text("Calls will ring client:alice instead")
     log_in(boss, "supervisor", "sam", "sam-demo")
@@ -168,10 +184,10 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
 
 
 def test_an_offer_that_rings_out_is_withdrawn_on_the_page(
-    tw: Emulator, server: LiveServer, open_page: object
+    tw: Emulator, server: LiveServer, open_page: OpenPage
 ) -> None:
     """The ring timeout takes the offer away and the page says so."""
-    agent = open_page()  # type: ignore[operator]
+    agent = open_page()
     log_in(agent, "agent", "alice", "alice-demo")
     agent.get_by_role("button", name="Available").click()
     expect(agent.locator("#state")).to_have_text("available")
@@ -183,9 +199,9 @@ def test_an_offer_that_rings_out_is_withdrawn_on_the_page(
     expect(agent.locator("#notice")).to_contain_text("withdrawn")
 
 
-def test_the_console_fits_a_tablet(server: LiveServer, open_page: object) -> None:
+def test_the_console_fits_a_tablet(server: LiveServer, open_page: OpenPage) -> None:
     """At tablet width the page has no horizontal scroll and the controls stay reachable."""
-    page = open_page({"width": 768, "height": 1024})  # type: ignore[operator]
+    page = open_page({"width": 768, "height": 1024})
     log_in(page, "agent", "alice", "alice-demo")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 768

@@ -16,7 +16,7 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, services_of, state
-from tests.callbacks_helpers import JobRunner, callback_config
+from tests.callbacks_helpers import JobRunner, callback_config, callback_state
 from tests.conftest import BUSINESS
 from tests.test_connect_e2e import billing_caller, events
 
@@ -87,7 +87,7 @@ def test_keep_my_place_agent_first(
     (connect,) = events(r, "CALLBACKCONNECT")
     assert int(connect["original_started_ms"]) > 0
     assert connect["agent"] == "alice"
-    assert svc.run(callbacks.get(svc, pending.id)).state == "connected"  # type: ignore[union-attr]
+    assert callback_state(svc, pending.id) == "connected"
     tw.advance(30)
     answered.hangup()
     tw.advance(1)
@@ -267,7 +267,7 @@ def test_expiry_after_the_configured_age(
     clock.advance(4 * 3600 - 60)  # four hours of a quiet floor, without simulating each step
     assert jobs.run_due() == []
     tw.advance(65)
-    assert svc.run(callbacks.get(svc, pending.id)).state == "expired"  # type: ignore[union-attr]
+    assert callback_state(svc, pending.id) == "expired"
     assert svc.run(svc.router.has_call(pending.id)) is False
     assert "could not call you back in time" in tw.sms_to(CUSTOMER)[-1].body
 

@@ -12,7 +12,7 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, services_of
-from tests.callbacks_helpers import JobRunner, menu_callback_config
+from tests.callbacks_helpers import JobRunner, callback_state, menu_callback_config
 from tests.conftest import BUSINESS
 from tests.test_connect_e2e import events
 
@@ -93,7 +93,7 @@ def test_pressing_2_cancels_the_callback_and_the_caller_waits(
     tw.advance(2)
     assert not call.ended
     assert svc.run(callbacks.pending(svc)) == []
-    assert svc.run(callbacks.get(svc, booked.id)).state == "cancelled"  # type: ignore[union-attr]
+    assert callback_state(svc, booked.id) == "cancelled"
     (cancelled,) = events(r, "CALLBACKCANCELED")
     assert cancelled["callback"] == booked.id
     (entered,) = events(r, "ENTERQUEUE")

@@ -17,8 +17,10 @@ from tests.conftest import SAMPLE_CONFIG
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 NY = ZoneInfo("America/New_York")
 WITHIN = Slot(key="1", label={"en": "within the hour"}, within_s=3600)
-EVENING = Slot(key="2", label={"en": "this evening"}, at="18:00")  # type: ignore[arg-type]
-MORNING = Slot(key="3", label={"en": "tomorrow morning"}, at="09:00", day=1)  # type: ignore[arg-type]
+EVENING = Slot.model_validate({"key": "2", "label": {"en": "this evening"}, "at": "18:00"})
+MORNING = Slot.model_validate(
+    {"key": "3", "label": {"en": "tomorrow morning"}, "at": "09:00", "day": 1}
+)
 
 
 def office_config() -> Config:
@@ -86,7 +88,8 @@ def test_offered_slots(now: float, expected: dict[str, float]) -> None:
 def new_york_config(slot: Slot) -> Config:
     base = load(SAMPLE_CONFIG)
     always = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    hours = dict(base.hours) | {"ny": Hours(timezone="America/New_York", weekly=always)}  # type: ignore[arg-type]
+    ny = Hours.model_validate({"timezone": "America/New_York", "weekly": always})
+    hours = dict(base.hours) | {"ny": ny}
     callbacks = CallbacksConfig(calling_hours="ny", slots=[slot])
     return base.model_copy(update={"hours": hours, "callbacks": callbacks})
 
@@ -110,7 +113,7 @@ def new_york_config(slot: Slot) -> Config:
 )
 def test_timezone_changes(clock: str, now: float, expected_utc: datetime) -> None:
     """A slot's wall-clock time holds across DST: gaps move forward, folds take the first."""
-    slot = Slot(key="3", label={"en": "tomorrow"}, at=clock, day=1)  # type: ignore[arg-type]
+    slot = Slot.model_validate({"key": "3", "label": {"en": "tomorrow"}, "at": clock, "day": 1})
     (offered,) = slots.offered(new_york_config(slot), now)
     assert datetime.fromtimestamp(offered.at, ZoneInfo("UTC")).replace(tzinfo=None) == expected_utc
 
@@ -120,7 +123,7 @@ def test_a_slot_needs_exactly_one_kind() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         Slot(key="1", label={"en": "x"})
     with pytest.raises(ValueError, match="exactly one"):
-        Slot(key="1", label={"en": "x"}, within_s=60, at="10:00")  # type: ignore[arg-type]
+        Slot.model_validate({"key": "1", "label": {"en": "x"}, "within_s": 60, "at": "10:00"})
 
 
 def test_spoken_time_names_the_day_when_not_today() -> None:

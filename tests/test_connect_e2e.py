@@ -10,6 +10,7 @@ from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, state
 from tests.conftest import BUSINESS
+from tests.streams import entries
 
 
 def billing_caller(tw: Emulator, number: str = "+60199999999") -> Call:
@@ -24,7 +25,7 @@ def billing_caller(tw: Emulator, number: str = "+60199999999") -> Call:
 
 
 def events(r: redis.Redis, kind: str) -> list[dict[str, str]]:
-    return [fields for _, fields in r.xrange(Keys().events()) if fields["type"] == kind]
+    return [fields for _, fields in entries(r, Keys().events()) if fields["type"] == kind]
 
 
 def test_accepted_call_is_bridged_with_the_ivr_context_whispered(

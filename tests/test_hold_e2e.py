@@ -14,6 +14,7 @@ from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, on_break, services_of
 from tests.conftest import BUSINESS
+from tests.streams import entries
 from tests.test_connect_e2e import billing_caller, events
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
@@ -110,7 +111,7 @@ def test_exit_key_leaves_a_voicemail_and_is_not_an_abandon(tw: Emulator, r: redi
     tw.advance(3)
     call.press("#")
     tw.advance(5)
-    assert len(r.xrange(Keys().voicemails())) == 1
+    assert len(entries(r, Keys().voicemails())) == 1
     assert events(r, "ABANDON") == []
     assert len(events(r, "EXITWITHKEY")) == 1
     tw.assert_no_errors()

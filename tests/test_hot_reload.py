@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ import httpx
 from ivr.devtools.liveserver import LiveServer
 from tests.conftest import Twilio
 from tests.test_webhooks import call_form, english_main_menu, press
-from tests.twiml_helpers import heard, parse
+from tests.twiml_helpers import action, heard
 
 SHORT = "Billing 1, support 2, sales 3, message 4, language 9."
 
@@ -20,10 +21,10 @@ def health(server: LiveServer) -> dict[str, str]:
     return body
 
 
-def wait_for(predicate: object, timeout: float = 3.0) -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
     """Poll until `predicate()` holds: the watcher runs on real time, not the test clock."""
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "config change did not go live in time"
         time.sleep(0.02)
 
@@ -84,7 +85,7 @@ def test_prompts_with_markup_characters_are_escaped_and_thai_is_intact(
     edit(config_dir, SHORT, "Press 1 for <billing> & 'payments'.")
     wait_for(lambda: health(server)["config_version"] != before)
     menu = english_main_menu(twilio)
-    repeat = twilio.post(parse(menu).find("Gather").attrib["action"], call_form(Digits="0"))  # type: ignore[union-attr]
+    repeat = twilio.post(action(menu), call_form(Digits="0"))
     assert "&lt;billing&gt; &amp;" in repeat.text
     assert heard(repeat.text) == "Press 1 for <billing> & 'payments'."
     thai = twilio.post("/voice/incoming", call_form("CA" + "3" * 32)).text

@@ -222,22 +222,20 @@ def test_callback_job_uses_the_store_of_its_url(
         url = url_of(store)
         clock = ManualClock(OPEN_TIME)
         settings = Settings(redis_url=url, config_dir=config_dir, data_dir=tmp_path)
-        cb_id = asyncio.run(scheduled_callback(settings, clock))
+        cb_id = asyncio.run(scheduled_callback(settings, url, clock))
         client = sync_client(url)
         registry = ConfigRegistry(config_dir)
         ctx = jobs.JobContext(settings, clock, client, KEYS, lambda: registry.current, None, url)
         clock.advance(61)
         assert jobs.Runner(ctx, HANDLERS).run_due(clock.now()) == [f"cb-{cb_id}-activate"]
         assert client.zcard(KEYS.jobs_retry()) == 0  # it did not fail
-        assert asyncio.run(callback_state(settings, clock, cb_id)) == "queued"
+        assert asyncio.run(callback_state(settings, url, clock, cb_id)) == "queued"
         client.close()
 
 
-async def scheduled_callback(settings: Settings, clock: ManualClock) -> str:
+async def scheduled_callback(settings: Settings, url: str, clock: ManualClock) -> str:
     """A callback due in a minute, with its activation job scheduled."""
-    svc = build_services(
-        settings, clock, async_client(settings.redis_url), ConfigRegistry(settings.config_dir)
-    )
+    svc = build_services(settings, clock, async_client(url), ConfigRegistry(settings.config_dir))
     cb = callbacks.Callback(
         id=callbacks.new_id(), number="+60176543210", queue="billing", due=clock.now() + 60
     )
@@ -247,8 +245,8 @@ async def scheduled_callback(settings: Settings, clock: ManualClock) -> str:
     return cb.id
 
 
-async def callback_state(settings: Settings, clock: ManualClock, cb_id: str) -> str:
-    redis_client = async_client(settings.redis_url)
+async def callback_state(settings: Settings, url: str, clock: ManualClock, cb_id: str) -> str:
+    redis_client = async_client(url)
     svc = build_services(settings, clock, redis_client, ConfigRegistry(settings.config_dir))
     cb = await callbacks.get(svc, cb_id)
     await redis_client.aclose()

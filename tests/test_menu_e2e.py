@@ -12,6 +12,7 @@ from ivr.core.clock import ManualClock
 from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from tests.conftest import BUSINESS
+from tests.streams import entries
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 
@@ -82,7 +83,7 @@ def test_closed_office_takes_a_voicemail(tw: Emulator, clock: ManualClock, r: re
     call.hears("Terima kasih")
     tw.run_until_idle()
     assert call.status == "completed"
-    (entry,) = r.xrange(Keys().voicemails())
+    (entry,) = entries(r, Keys().voicemails())
     assert entry[1]["language"] == "ms"
     tw.assert_no_errors()
 

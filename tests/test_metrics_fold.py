@@ -8,6 +8,7 @@ import redis
 from queues.metrics import fold as metrics
 from queues.metrics.batch import Batch, FoldOptions
 from queues.metrics.fold import GROUP
+from tests.streams import entries
 from tests.test_metrics_script import KEYS, T0, S, Script
 
 
@@ -95,10 +96,10 @@ def test_retention_trims_old_events_but_never_unfolded_ones(script: Script) -> N
         r.xadd(KEYS.events(), {"type": "SUPERVISOR", "ts": str(T0)}, id=f"{day * day_ms}-0")
     r.hset(KEYS.metrics_applied(), KEYS.events(), f"{60 * day_ms}-0")
     script.run(lambda c: metrics.trim(c, KEYS, now_ms, T0, 30 * 86_400))
-    assert [e for e, _ in r.xrange(KEYS.events())] == [f"{d * day_ms}-0" for d in (69, 71, 99)]
+    assert [e for e, _ in entries(r, KEYS.events())] == [f"{d * day_ms}-0" for d in (69, 71, 99)]
     script.fold()
     script.run(lambda c: metrics.trim(c, KEYS, now_ms, T0, 30 * 86_400))
-    assert [e for e, _ in r.xrange(KEYS.events())] == [f"{d * day_ms}-0" for d in (71, 99)]
+    assert [e for e, _ in entries(r, KEYS.events())] == [f"{d * day_ms}-0" for d in (71, 99)]
 
 
 def test_retention_drops_old_contacts_from_the_export_index(script: Script) -> None:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from ivr.config.loader import load
 from ivr.config.model import Config
@@ -43,13 +44,22 @@ class Script:
         self.r, self.url, self.config = r, redis_url, config or sample_config()
 
     def session(self, sid: str, caller: str, started_ms: int, **extra: Any) -> None:
-        body = {"sid": sid, "caller": caller, "called": "+60312345678", "language": "en"}
+        body: dict[str, Any] = {
+            "sid": sid,
+            "caller": caller,
+            "called": "+60312345678",
+            "language": "en",
+        }
         body.update(started_at=started_ms / 1000, config_version="v", path=["welcome"], **extra)
         self.r.set(KEYS.call(sid), json.dumps(body))
 
     def event(self, kind: str, ts: int, **fields: Any) -> None:
-        entry = {"type": kind, "ts": str(ts), **{k: str(v) for k, v in fields.items()}}
-        self.r.xadd(KEYS.events(), entry)  # type: ignore[arg-type]
+        entry: dict[FieldT, EncodableT] = {
+            "type": kind,
+            "ts": str(ts),
+            **{k: str(v) for k, v in fields.items()},
+        }
+        self.r.xadd(KEYS.events(), entry)
 
     def answered(self, sid: str, queue: str, agent: str, enter: int, wait: int, talk: int) -> None:
         """A call that enters, is connected after `wait` ms and talks `talk` ms."""

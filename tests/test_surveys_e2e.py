@@ -10,13 +10,15 @@ import pytest
 import redis
 
 from callbacks import surveys
+from callbacks.inprocess import JobRunner
 from ivr.core.clock import ManualClock
 from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from ivr.web import supervisor
 from tests.agents import go_available
-from tests.conftest import BUSINESS, JobRunner
+from tests.conftest import BUSINESS
+from tests.streams import entries
 from tests.test_connect_e2e import billing_caller
 
 CALLER = "+60199999999"
@@ -64,7 +66,7 @@ def surveyed(tw: Emulator, server: LiveServer, number: str = CALLER) -> str:
 
 
 def responses(r: redis.Redis) -> list[dict[str, str]]:
-    return [fields for _, fields in r.xrange(Keys().survey_responses())]
+    return [fields for _, fields in entries(r, Keys().survey_responses())]
 
 
 def test_duplicate_and_out_of_order_callbacks_still_send_one_survey(
@@ -152,7 +154,7 @@ def test_low_score_asks_why_and_alerts_supervisors(
     comment = "<script>alert(1)</script>'; DROP TABLE calls; -- waited too long"
     (thanks,) = tw.send_sms(CALLER, BUSINESS, comment)
     assert thanks.body == "Thank you. Someone from Acme Telco will look into it."
-    alerts = [fields for _, fields in r.xrange(Keys().survey_alerts())]
+    alerts = [fields for _, fields in entries(r, Keys().survey_alerts())]
     assert [(a["call"], a["agent"], a["queue"], a["ces"]) for a in alerts] == [
         (sid, "alice", "billing", "2")
     ] * 2

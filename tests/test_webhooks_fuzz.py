@@ -86,7 +86,7 @@ ODD = [
 ]
 """Values that mean something somewhere, or look as if they should."""
 
-text = st.text(st.characters(exclude_categories=("Cs",)), max_size=24)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
 numberish = st.one_of(
     st.sampled_from(["²", "½", "①", "١", "፫"]),
     st.text(st.characters(categories=("Nd", "No")), min_size=1, max_size=3),
@@ -119,7 +119,9 @@ def webhook_paths(server: LiveServer) -> list[str]:
     return sorted(
         r.path
         for r in server.app.routes
-        if isinstance(r, Route) and r.path.startswith(WEBHOOK_PREFIXES) and "POST" in r.methods
+        if isinstance(r, Route)
+        and r.path.startswith(WEBHOOK_PREFIXES)
+        and "POST" in (r.methods or ())
     )
 
 
