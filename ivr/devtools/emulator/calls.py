@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ivr.core.errors import EmulatorError
 from ivr.devtools.emulator.ids import new_sid
-
-if TYPE_CHECKING:
-    from ivr.devtools.emulator.callbacks import StatusNotifier
-    from ivr.devtools.emulator.process import Runner
+from ivr.devtools.emulator.process import Runner
 
 API_VERSION = "2010-04-01"
 INPUT_WAIT_S = 120.0
@@ -31,6 +28,12 @@ class Controller(Protocol):
     def hangup(self, call: Call) -> None: ...
 
     def deliver(self, call: Call, kind: str, value: object) -> None: ...
+
+
+class Notifier(Protocol):
+    """Where a leg reports its status events (callbacks.StatusNotifier sends them as webhooks)."""
+
+    def notify(self, call: Call, event: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Call:
     bridge: Bridge | None = None
     heard: list[Utterance] = field(default_factory=list)
     runner: Runner | None = None
-    notifier: StatusNotifier | None = None
+    notifier: Notifier | None = None
     _cursor: int = 0
 
     @property

@@ -1,26 +1,26 @@
 """Execute TwiML on one call leg: documents, prompts and the simple verbs.
 
-`<Enqueue>` and `<Dial>` live in their own modules; this one fetches
-documents, runs verbs top to bottom and implements Say, Play, Pause, Gather,
-Record, Redirect, Hangup, Reject and Leave.
+`<Enqueue>` and `<Dial>` live in their own modules, which build on this one;
+the switchboard hands each Interpreter a table of them (`Verb`s). This module
+fetches documents, runs verbs top to bottom and implements Say, Play, Pause,
+Gather, Record, Redirect, Hangup, Reject and Leave. What it and those verbs
+need of the switchboard is the `Board` protocol.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 from ivr.core.errors import EmulatorError, TwiMLError
 from ivr.devtools.emulator import twiml
-from ivr.devtools.emulator.calls import Start, Utterance
+from ivr.devtools.emulator.calls import Call, Start, Utterance
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.process import HungUp, Redirected, Step, Wait, Wake
+from ivr.devtools.emulator.queues import Queue
 from ivr.devtools.emulator.twiml import Node
-from ivr.devtools.emulator.webhooks import WebhookFailure, require_twiml
-
-if TYPE_CHECKING:
-    from ivr.devtools.emulator.calls import Call
-    from ivr.devtools.emulator.switchboard import Switchboard
+from ivr.devtools.emulator.webhooks import Reply, WebhookFailure, Webhooks, require_twiml
 
 APP_ERROR_TEXT = "We are sorry, an application error has occurred. Goodbye."
 GATHER_TIMEOUT_S = 5
@@ -47,6 +47,47 @@ class Target:
 
 
 Outcome = Target | Flow
+Verb = Callable[["Interpreter", Node], Step[Outcome]]
+"""Runs one verb that lives outside this module (`<Dial>`, `<Enqueue>`) on a leg."""
+
+
+class Board(Protocol):
+    """What a leg's TwiML needs of the switchboard: for this module, then for Dial and Enqueue."""
+
+    @property
+    def webhooks(self) -> Webhooks: ...
+
+    def now(self) -> float: ...
+
+    def say_seconds(self, text: str, loop: int) -> float: ...
+
+    def play_seconds(self, url: str) -> float: ...
+
+    def record_error(self, exc: EmulatorError) -> None: ...
+
+    def send(self, url: str, method: str, params: dict[str, str], call: Call | None) -> Reply: ...
+
+    def post_later(self, url: str, method: str, params: dict[str, str]) -> None: ...
+
+    def mark_answered(self, call: Call) -> None: ...
+
+    def dial_child(
+        self, parent: Call, to: str, from_: str, timeout: float, url: str | None, method: str
+    ) -> Call: ...
+
+    def cancel(self, call: Call, status: str) -> None: ...
+
+    def connect(self, a: Call, b: Call) -> None: ...
+
+    def wake(self, call: Call, kind: str, value: object = None) -> bool: ...
+
+    def queue(self, name: str, max_size: int) -> Queue: ...
+
+    def match_queue(self, queue: Queue) -> None: ...
+
+    def await_caller(self, queue: Queue, agent: Call, url: str | None, method: str) -> None: ...
+
+    def stop_awaiting(self, queue: Queue, agent: Call) -> None: ...
 
 
 class LeaveQueue(Exception):
@@ -54,11 +95,12 @@ class LeaveQueue(Exception):
 
 
 class Interpreter:
-    """Runs TwiML documents for one leg."""
+    """Runs TwiML documents for one leg; `verbs` runs the verbs other modules implement."""
 
-    def __init__(self, board: Switchboard, call: Call) -> None:
+    def __init__(self, board: Board, call: Call, verbs: Mapping[str, Verb]) -> None:
         self.board = board
         self.call = call
+        self.verbs = verbs
         self.doc_url: str | None = None
         self.end_status = "completed"
 
@@ -109,12 +151,9 @@ class Interpreter:
         return DONE
 
     def run_verb(self, verb: Node, context: str) -> Step[Outcome]:
-        from ivr.devtools.emulator import dial, enqueue  # they build on this module
-
-        if verb.tag == "Enqueue":
-            return (yield from enqueue.run_enqueue(self, verb))
-        if verb.tag == "Dial":
-            return (yield from dial.run_dial(self, verb))
+        handler = self.verbs.get(verb.tag)
+        if handler is not None:
+            return (yield from handler(self, verb))
         if verb.tag == "Gather":
             return (yield from self.gather(verb))
         if verb.tag == "Record":

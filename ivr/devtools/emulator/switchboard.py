@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ivr.core.clock import Clock
@@ -17,8 +17,10 @@ from ivr.core.errors import EmulatorError, TwiMLError
 from ivr.devtools.emulator.callbacks import StatusNotifier
 from ivr.devtools.emulator.calls import Bridge, Call, Controller, Start
 from ivr.devtools.emulator.devices import Device, Switch
-from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter
-from ivr.devtools.emulator.process import HungUp, Redirected, Runner, Step
+from ivr.devtools.emulator.dial import run_child, run_dial
+from ivr.devtools.emulator.enqueue import run_enqueue
+from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter, Verb
+from ivr.devtools.emulator.process import Dequeued, HungUp, Redirected, Runner, Step
 from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, Dequeuer, Queue
 from ivr.devtools.emulator.rest_faults import RestFaults
 from ivr.devtools.emulator.scheduler import Event, Scheduler
@@ -29,6 +31,8 @@ PLAY_SECONDS = 10.0
 RING_TIMEOUT_S = 60.0
 """REST calls.create rings for 60 s unless `timeout` says otherwise."""
 ALL_CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+VERBS: Mapping[str, Verb] = {"Dial": run_dial, "Enqueue": run_enqueue}
+"""The verbs that live outside the interpreter, handed to every leg's Interpreter."""
 
 
 @dataclass
@@ -152,7 +156,7 @@ class Switchboard:
         call.status = "ringing"
         if number.voice_status_callback:
             call.notifier = self.notifier(number.voice_status_callback, frozenset({"completed"}))
-        self.run(call, Interpreter(self, call))
+        self.run(call, Interpreter(self, call, VERBS))
         return call
 
     def run(self, call: Call, it: Interpreter, gen: Step[None] | None = None) -> None:
@@ -246,8 +250,6 @@ class Switchboard:
 
     def answer(self, call: Call, answered_by: str = "human") -> None:
         """The device picked up: run the leg's TwiML (or whisper, for a dialled leg)."""
-        from ivr.devtools.emulator.dial import run_child  # dial builds on the interpreter
-
         if call.status != "ringing":
             raise EmulatorError(f"{call.sid} is not ringing")
         timer = self._ring_timers.pop(call.sid, None)
@@ -257,7 +259,7 @@ class Switchboard:
         call.answered_by = answered_by if call.machine_detection else ""
         if call.notifier:
             call.notifier.notify(call, "answered")
-        it = Interpreter(self, call)
+        it = Interpreter(self, call, VERBS)
         parent = call.parent
         self.run(call, it, run_child(it, parent) if parent is not None else None)
 
@@ -315,8 +317,6 @@ class Switchboard:
 
     def match_queue(self, queue: Queue) -> None:
         """Hand the front caller to the first agent waiting in `<Dial><Queue>`, if both exist."""
-        from ivr.devtools.emulator.process import Dequeued
-
         while queue.dequeuers and queue.members_:
             dequeuer, member = queue.dequeuers.pop(0), queue.members_[0]
             queue.leave(member, self.now())
