@@ -23,8 +23,8 @@ from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
 from ivr.handlers import build_services
 from ivr.service import services
-from ivr.voice import callback as callback_voice
-from ivr.voice import connect, fallback, hold, webhooks
+from ivr.voice import fallback
+from ivr.voice.routes import routes as voice_routes
 from ivr.web import api, live, pages, prom
 from ivr.web.reports_page import routes as reports_routes
 
@@ -111,11 +111,7 @@ def create_app(
                 embedded.stop()
 
     routes = [
-        *webhooks.routes,
-        *connect.routes,
-        *hold.routes,
-        *callback_voice.routes,  # callbacks: asking for one, and returning it
-        *fallback.routes,  # Twilio's Fallback URL: answers without the store
+        *voice_routes,  # every Twilio webhook, fallback included (ivr/voice/routes.py)
         Route("/healthz", healthz, methods=["GET"]),
         *api.routes,  # the console (ivr/web/api.py, ivr/web/live.py, ivr/web/pages.py)
         *live.routes,

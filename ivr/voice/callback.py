@@ -24,30 +24,30 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import callback as callbacks
 from callbacks import dial, slots
 from callbacks.callback import Callback
 from ivr.config.callbacks import CallbacksConfig, TextKind
-from ivr.config.menu import Language
+from ivr.config.menu import Language, QueueTarget
 from ivr.config.model import Config
 from ivr.config.queues import HoldConfig
 from ivr.core import logs
+from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import twiml
-
-if TYPE_CHECKING:
-    from ivr.voice.attendant import Turn
+from ivr.voice import endings, offers, twiml
+from ivr.voice.attendant import Turn
+from ivr.voice.queue import CONNECTING, estimate_for, hand_to_queue, wait_in_queue
+from ivr.voice.twiml import xml
+from queues.reservation import Reservation
 
 log = logs.get(__name__)
 MAX_TRIES = 3
@@ -65,10 +65,6 @@ ON_HOLD = ("keep", "closing")
 SPEAKING = {
     "en": "Calling the customer now.",
 }
-
-
-def xml(response: VoiceResponse) -> Response:
-    return Response(twiml.render(response), media_type="application/xml")
 
 
 # -- numbers ----------------------------------------------------------------------
@@ -291,7 +287,6 @@ def hold_offer(
 
 async def closing_soon(a: Asking) -> bool:
     """Whether the caller's queue closes before their estimated turn."""
-    from ivr.voice.hold import estimate_for
 
     queue = a.config.queues.get(a.queue)
     position = await a.svc.router.position(a.session.sid)
@@ -303,13 +298,11 @@ async def closing_soon(a: Asking) -> bool:
 
 async def _leave_for_slot(a: Asking) -> None:
     """The waiting caller leaves the queue for their scheduled callback (CALLBACK, not ABANDON)."""
-    from ivr.voice.connect import abandon
 
-    await abandon(a.svc, a.session.sid, exit="CALLBACK")
+    await endings.abandon(a.svc, a.session.sid, exit="CALLBACK")
 
 
 async def _estimate(svc: Services, config: Config, queue: str, position: int) -> float:
-    from ivr.voice.hold import estimate_for
 
     shown = config.queues.get(queue)
     if shown is None:
@@ -408,9 +401,7 @@ async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceRespons
     cb = await callbacks.get(svc, cb_id)
     attempt = await dial.start_attempt(svc, cb, agent) if cb is not None else None
     if cb is None or attempt is None:
-        from ivr.voice.connect import finish
-
-        await finish(svc, cb_id)
+        await endings.finish(svc, cb_id)
         response.say("This callback is no longer needed.")
         response.hangup()
         return response
@@ -440,14 +431,14 @@ def whisper(svc: Services, cb: Callback, queue_name: str) -> str:
 
 async def mark_whisper(svc: Services, call_sid: str, queue: str, text: str) -> str:
     """The agent's whisper, marked when the offer is a callback (either kind of dial)."""
-    from ivr.voice.connect import ACCEPT_KEY
 
     shown = svc.registry.current.queues.get(queue)
     queue_name = shown.display_name if shown and shown.display_name else queue
     if callbacks.is_callback(call_sid):
         cb = await callbacks.get(svc, call_sid)
         if cb is not None:
-            return f"{whisper(svc, cb, queue_name)}. Press {ACCEPT_KEY} to accept and call them."
+            accept = offers.ACCEPT_KEY
+            return f"{whisper(svc, cb, queue_name)}. Press {accept} to accept and call them."
         return text
     cb_id = await svc.redis.get(svc.keys.callback_leg(call_sid))
     cb = await callbacks.get(svc, str(cb_id)) if cb_id else None
@@ -499,7 +490,6 @@ async def dialed(request: Request) -> Response:
     form = await svc.verifier.form(request)
     cb_id, attempt = _params(request)
     status = form.get("DialCallStatus", "")
-    from ivr.voice.connect import finish
 
     cb = await callbacks.get(svc, cb_id)
     response = VoiceResponse()
@@ -509,7 +499,7 @@ async def dialed(request: Request) -> Response:
         result = await dial.not_reached(svc, cb, attempt, outcome)
         response.say(f"The customer did not answer. {result}.")
     if reached or cb is None:
-        await finish(svc, cb_id)
+        await endings.finish(svc, cb_id)
     else:
         await end_unanswered(svc, cb_id, cb.agent)
     response.hangup()
@@ -518,18 +508,14 @@ async def dialed(request: Request) -> Response:
 
 async def end_unanswered(svc: Services, cb_id: str, agent: str) -> None:
     """End the agent's side of a callback dial nobody answered: no wrap-up, next call now."""
-    from ivr.voice.connect import finish
 
-    await finish(svc, cb_id)
+    await endings.finish(svc, cb_id)
     if agent:
         await _skip_wrap_up(svc, agent)
 
 
 async def _skip_wrap_up(svc: Services, agent: str) -> None:
     # Nobody was talked to: no after-call work, so the agent is offered the next call now.
-    from ivr.core.errors import RoutingError
-    from ivr.voice import offers
-
     try:
         await offers.dispatch_offers(svc, await svc.router.set_ready(agent))
     except RoutingError:
@@ -571,7 +557,6 @@ async def _join(
     svc: Services, cb: Callback, form: dict[str, str], response: VoiceResponse
 ) -> VoiceResponse:
     """Greet, then the customer waits as an inbound caller would, in the callback's place."""
-    from ivr.voice.connect import CONNECTING, wait_in_queue
 
     sid = form["CallSid"]
     config = svc.registry.current
@@ -597,8 +582,6 @@ async def _join(
     response.say(CONNECTING.get(cb.language, CONNECTING["en"]))
     wait_in_queue(svc, response, sid)
     if entry is not None and entry.reservation is not None:
-        from ivr.voice import offers
-
         await offers.ring(svc, entry.reservation)
     return response
 
@@ -662,14 +645,9 @@ async def existing(request: Request) -> Response:
 
 async def _queue_instead(a: Asking, priority: int | None) -> Response:
     """The caller gave up their callback: they join the queue as the menu would have."""
-    from ivr.config.menu import QueueTarget
-    from ivr.voice import offers
-    from ivr.voice.attendant import Turn
-    from ivr.voice.webhooks import hand_to_queue  # a queue routing refuses: apology, menu again
-
     target = QueueTarget(name=a.queue, priority=priority)
     turn = Turn(a.config, a.session, a.svc.now(), a.svc.urls, a.response, handoff=target)
-    offer = await hand_to_queue(a.svc, turn)
+    offer = await join_queue(a.svc, turn)
     ttl = a.svc.settings.session_ttl_s
     await a.svc.redis.set(a.svc.keys.call(a.session.sid), a.session.to_json(), ex=ttl)
     if offer is not None:
@@ -677,15 +655,11 @@ async def _queue_instead(a: Asking, priority: int | None) -> Response:
     return xml(turn.response)
 
 
-routes = [
-    Route("/voice/callback/existing", existing, methods=["POST"]),
-    Route("/voice/callback/keep", keep, methods=["POST"]),
-    Route("/voice/callback/menu", menu, methods=["POST"]),
-    Route("/voice/callback/number", number, methods=["POST"]),
-    Route("/voice/callback/entered", entered, methods=["POST"]),
-    Route("/voice/callback/slot", slot, methods=["POST"]),
-    Route("/voice/callback/answered", answered, methods=["POST"]),
-    Route("/voice/callback/dialed", dialed, methods=["POST"]),
-    Route("/voice/callback/customer", customer, methods=["POST"]),
-    Route("/voice/callback/status", status, methods=["POST"]),
-]
+async def join_queue(svc: Services, turn: Turn) -> Reservation | None:
+    """Hand the caller to the queue they chose (`queue.hand_to_queue`), but first ask a
+    caller who already has a callback pending whether to keep it (`ask_existing`)."""
+    if turn.handoff is None:
+        return None
+    if not await svc.router.has_call(turn.call.sid) and await ask_existing(svc, turn):
+        return None
+    return await hand_to_queue(svc, turn)

@@ -29,7 +29,6 @@ from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -191,6 +190,3 @@ async def voice_fallback(request: Request) -> Response:
     )
     response = for_caller(svc.registry.current, form.get("From", ""))
     return Response(twiml.render(response), media_type=XML)
-
-
-routes = [Route("/voice/fallback", voice_fallback, methods=["POST"])]

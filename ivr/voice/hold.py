@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.config.menu import Language
@@ -24,7 +23,9 @@ from ivr.config.queues import HoldConfig, QueueConfig
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import offers, twiml
+from ivr.voice import exits, offers, twiml
+from ivr.voice.callback import hold_offer
+from ivr.voice.queue import CONNECTING, estimate_for
 from queues import ewt
 
 PHRASES: dict[str, dict[str, str]] = {
@@ -122,12 +123,6 @@ class Waiting:
         twiml.speak(self.response, items, self.language, self.session.caller_name or "")
 
 
-async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfig) -> float | None:
-    staffed = int(await svc.redis.scard(svc.keys.queue_staffed(queue)))
-    handle = await ewt.handle_time(svc.redis, svc.keys, queue, hold.handle_time_s)
-    return ewt.estimate(position, staffed, handle)
-
-
 async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
     """Position and wait, when due; a position higher than the last one told is not said.
 
@@ -213,7 +208,6 @@ async def callback_offer(w: Waiting, position: int) -> str:
     # No estimate means nobody is staffed: the wait is unknown, so the offer stands.
     if seconds is not None and seconds <= w.hold.callback_offer_after_estimate_s:
         return ""
-    from ivr.voice.callback import hold_offer  # keep my place, or a slot when closing first
 
     return hold_offer(config, w.session, w.hold, w.svc.clock.now(), seconds)
 
@@ -225,9 +219,8 @@ def closed(svc: Services, queue: QueueConfig) -> bool:
 
 async def close(w: Waiting) -> VoiceResponse:
     """Closing time: tell the caller, and leave the queue for the closing action."""
-    from ivr.voice.connect import mark_exit  # connect imports this module's estimate
 
-    await mark_exit(w.svc, w.session.sid, w.hold.when_closed, "EXITCLOSED", w.name)
+    await exits.mark_exit(w.svc, w.session.sid, w.hold.when_closed, "EXITCLOSED", w.name)
     if w.hold.closing_message is not None:
         w.say_localized(w.hold.closing_message)
     w.response.leave()
@@ -272,7 +265,6 @@ async def connecting(svc: Services, session: CallSession | None) -> VoiceRespons
     """For a caller an agent has accepted but not yet bridged (or whose state is catching
     up): a short word, never only silence, and a prompt look again (the bridge interrupts
     it; a leg that failed meanwhile leaves the next fetch to apologise)."""
-    from ivr.voice.connect import CONNECTING  # connect imports this module's estimate
 
     response = VoiceResponse()
     language = session.language if session is not None else "en"
@@ -282,6 +274,3 @@ async def connecting(svc: Services, session: CallSession | None) -> VoiceRespons
     response.say(text, language=said.say_language if said else None)
     response.pause(length=CONNECTING_PAUSE_S)
     return response
-
-
-routes = [Route("/voice/hold", hold, methods=["POST"])]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.service import Services
-from ivr.voice import callback, connect, offers
+from ivr.voice import callback, endings, offers
 from queues.reservation import Reservation
 
 
@@ -20,7 +20,7 @@ class VoiceLegs:
         await offers.settle(self.svc)
 
     async def abandon(self, call_id: str, exit: str) -> None:
-        await connect.abandon(self.svc, call_id, exit=exit)
+        await endings.abandon(self.svc, call_id, exit=exit)
 
     async def end_unanswered(self, callback_id: str, agent: str) -> None:
         await callback.end_unanswered(self.svc, callback_id, agent)

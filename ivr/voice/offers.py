@@ -2,7 +2,7 @@
 
 When routing reserves an agent for a call, the service rings the agent's
 device (a Twilio Client identity or a phone number) through the REST API.
-The agent hears a whisper and presses 1 (`ivr.voice.connect`). If the offer ends
+The agent hears a whisper and presses 1 (`ivr.voice.agent`). If the offer ends
 unanswered (ring timeout, or the caller hung up) the agent's phone is hung up
 here. The caller never notices any of it: they stay in the hold loop.
 
@@ -37,7 +37,7 @@ from ivr.core import logs
 from ivr.core.errors import RoutingError
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
-from ivr.voice import presence
+from ivr.voice import exits, presence
 from queues.agent import DEVICE_UNREACHABLE, ON_CALL, RESERVED
 from queues.reservation import Fired, Reservation
 from queues.router import CONNECT_LOST
@@ -462,11 +462,13 @@ async def redirect_exit(svc: Services, call_sid: str, action: OverflowAction) ->
     """Move a caller who left the queue on a timer to the queue's overflow treatment (for
     another queue: routing has already moved the call there; the caller is told so and
     waits again)."""
-    from ivr.voice.connect import mark_exit  # connect imports this module
 
-    await mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")
+    await exits.mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")
     url = svc.urls.to("queue_exit")
     try:
         await svc.rest(lambda c: c.calls(call_sid).update(url=url, method="POST"))
     except TwilioRestException as exc:
         log.info("caller gone before overflow", call=call_sid, code=exc.code)
+
+
+ACCEPT_KEY = "1"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from starlette.responses import Response
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from ivr.config.menu import Language
@@ -42,3 +43,9 @@ def gather(action: str, **attrs: Any) -> Gather:
 def render(response: VoiceResponse) -> str:
     """The TwiML document as text."""
     return str(response.to_xml())
+
+
+def xml(response: VoiceResponse | str) -> Response:
+    """A webhook's answer: the TwiML (rendered, or as rendered before), as application/xml."""
+    text = response if isinstance(response, str) else render(response)
+    return Response(text, media_type="application/xml")

@@ -21,29 +21,23 @@ from collections.abc import Awaitable, Callable
 import phonenumbers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import sms
 from ivr.config.model import Config
 from ivr.core import logs
-from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
 from ivr.core.session import FINAL_STATUSES, CallSession, Record
 from ivr.service import Services, services
-from ivr.voice import attendant, connect, offers, twiml
+from ivr.voice import attendant, callback, endings, offers, twiml
 from ivr.voice.attendant import Turn
+from ivr.voice.twiml import xml
 from queues.reservation import Reservation
 
 log = logs.get(__name__)
-XML = "application/xml"
 Effects = Record | None
 Handler = Callable[[Services, Turn, dict[str, str]], Awaitable[Effects]]
-
-
-def xml(text: str) -> Response:
-    return Response(text, media_type=XML)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -79,41 +73,9 @@ async def start_call(
     if apology:
         turn.say(config.menu.sorry)
     attendant.start(turn)
-    offer = await hand_to_queue(svc, turn)
+    offer = await callback.join_queue(svc, turn)
     log.debug("call started", call=session.sid, caller=session.caller, node=session.node)
     return await svc.calls.commit(session, None, twiml.render(turn.response)), offer
-
-
-async def hand_to_queue(svc: Services, turn: Turn) -> Reservation | None:
-    """Join the queue the caller chose, if they chose one. Routing may refuse a queue it
-    no longer has (removed by a hot reload while the caller was in the menu): the caller
-    then hears an apology and their question again, from the live config."""
-    if turn.handoff is None:
-        return None
-    try:
-        return await connect.enqueue(svc, turn)
-    except RoutingError as exc:
-        log.warning(
-            "queue refused the caller",
-            call=turn.call.sid,
-            queue=turn.handoff.name,
-            reason=repr(exc),
-        )
-    ask_again_live(svc, turn)
-    return None
-
-
-def ask_again_live(svc: Services, turn: Turn) -> None:
-    """Move the call to the live config, apologise, and ask its current question again."""
-    config, call = svc.registry.current, turn.call
-    call.config_version, call.queue, call.outcome = config.version, None, None
-    turn.config, turn.response, turn.handoff = config, VoiceResponse(), None
-    turn.say(config.menu.sorry)
-    node = config.nodes.get(call.node)
-    if node is not None and node.kind in ("menu", "collect"):
-        attendant.ask(turn, node, first=True)
-    else:  # the queue came straight from an hours or message node: no question to repeat
-        attendant.hang_up(turn, config.menu.goodbye)
 
 
 async def answer_with(text: str, offer: Reservation | None, svc: Services) -> Response:
@@ -151,7 +113,7 @@ async def step_endpoint(request: Request, handle: Handler) -> Response:
     session.step += 1
     turn = Turn(config, session, svc.now(), svc.urls, VoiceResponse())
     effects = await handle(svc, turn, form)
-    offer = await hand_to_queue(svc, turn)
+    offer = await callback.join_queue(svc, turn)
     text = await svc.calls.commit(session, step, twiml.render(turn.response), effects)
     return await answer_with(text, offer, svc)
 
@@ -222,7 +184,7 @@ async def voice_status(request: Request) -> Response:
     (sid,) = require(form, "CallSid")
     first = await svc.calls.record_status(sid, form)
     if first and form.get("CallStatus") in FINAL_STATUSES and await svc.router.has_call(sid):
-        await connect.abandon(svc, sid)  # a hang-up the call flow itself did not see
+        await endings.abandon(svc, sid)  # a hang-up the call flow itself did not see
     return Response(status_code=204)
 
 
@@ -241,14 +203,3 @@ async def sms_status(request: Request) -> Response:
     form = await svc.verifier.form(request)
     await sms.handle_status(svc, form, request.query_params.get("survey"))
     return Response(status_code=204)
-
-
-routes = [
-    Route("/voice/incoming", incoming, methods=["POST"]),
-    Route("/voice/menu", menu, methods=["POST"]),
-    Route("/voice/voicemail", voicemail, methods=["POST"]),
-    Route("/voice/transfer", transfer, methods=["POST"]),
-    Route("/voice/status", voice_status, methods=["POST"]),
-    Route("/sms/incoming", sms_incoming, methods=["POST"]),
-    Route("/sms/status", sms_status, methods=["POST"]),
-]

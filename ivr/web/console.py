@@ -28,8 +28,9 @@ from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.core.session import CallSession
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
+from ivr.voice import agent as agent_voice
 from ivr.voice import callback as callback_voice
-from ivr.voice import connect, offers, presence, twiml
+from ivr.voice import offers, presence, twiml
 from ivr.web import today
 from queues.agent import (
     AVAILABLE,
@@ -238,8 +239,8 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     """Take the call: routing holds it pending, then the agent's device is rung into the bridge.
 
     The CONNECT is recorded only when the device's `<Dial><Queue>` takes the caller
-    (`ivr.voice.connect.confirm_bridge`). A device that rings out, is busy or fails puts the
-    caller back in their place (its status callback, `ivr.voice.connect.leg_ended`), and so
+    (`ivr.voice.queue.confirm_bridge`). A device that rings out, is busy or fails puts the
+    caller back in their place (its status callback, `ivr.voice.agent.leg_ended`), and so
     does no bridge within the ring timeout and `DEVICE_DEADLINE_GRACE_S`. If Twilio
     refuses to ring it, the caller goes back at once and 502 says so (a break only when
     Twilio says the device cannot be rung). If routing already gave up waiting for it,
@@ -281,7 +282,7 @@ async def agent_leg(
     """The TwiML the agent's device runs: the bridge, or for a callback the customer's dial."""
     if is_callback(call_sid):
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
-    return connect.bridge(svc, call_sid, reservation_id)
+    return agent_voice.bridge(svc, call_sid, reservation_id)
 
 
 async def record_leg(

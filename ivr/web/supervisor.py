@@ -16,7 +16,7 @@ from callbacks import callback
 from ivr.core.errors import InvalidTransition, RoutingError
 from ivr.service import Services
 from ivr.voice import offers
-from ivr.voice.hold import estimate_for
+from ivr.voice.queue import estimate_for
 from ivr.web import today
 from queues.agent import BREAK, AgentState
 from queues.reprioritise import reprioritise
