@@ -31,7 +31,8 @@ from ivr.security import require
 from ivr.service import Services, services
 from queues import ewt
 from queues.models import Hangup, OverflowAction, ToQueue
-from queues.reservation import Entry, Reservation
+from queues.queue import RoutedCall
+from queues.reservation import Entry, Offer, Reservation
 from queues.router import ACTION
 
 log = logs.get(__name__)
@@ -99,10 +100,10 @@ async def agent_offer(request: Request) -> Response:
     if offer is None or not await rung_leg(svc, reservation_id, form):
         return xml(caller_gone())
     response = VoiceResponse()
-    session = await svc.calls.get(offer["call"])
-    position = await svc.router.position(offer["call"])
-    text = describe(session, svc, offer["queue"], position.waited_s if position else 0.0)
-    text = await callback_voice.mark_whisper(svc, offer["call"], offer["queue"], text)
+    session = await svc.calls.get(offer.call_sid)
+    position = await svc.router.position(offer.call_sid)
+    text = describe(session, svc, offer.queue, position.waited_s if position else 0.0)
+    text = await callback_voice.mark_whisper(svc, offer.call_sid, offer.queue, text)
     gather = twiml.gather(
         f"{svc.urls.base}/voice/agent/answer?res={reservation_id}",
         num_digits=1,
@@ -138,7 +139,7 @@ async def agent_answer(request: Request) -> Response:
         response.say("Call declined.")
         response.hangup()
         return xml(response)
-    return xml(await accept(svc, reservation_id, offer["agent"], offer["call"]))
+    return xml(await accept(svc, reservation_id, offer.agent, offer.call_sid))
 
 
 async def rung_leg(svc: Services, reservation_id: str, form: Mapping[str, str]) -> bool:
@@ -153,19 +154,19 @@ async def rung_leg(svc: Services, reservation_id: str, form: Mapping[str, str]) 
 async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
     """The bridge of an offer accepted before, while its call is still this agent's."""
     call_sid = await svc.redis.get(svc.keys.answered(reservation_id))
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid) if call_sid else None
+    call = await svc.router.call(str(call_sid)) if call_sid else None
     intent = await offers.intent_for(svc, reservation_id)
-    if raw is None or intent is None or json.loads(raw).get("agent") != intent["agent"]:
+    if call is None or intent is None or call.agent != intent["agent"]:
         return caller_gone()
     return bridge(svc, str(call_sid), reservation_id)
 
 
-def _res(offer: dict[str, str], reservation_id: str) -> Reservation:
+def _res(offer: Offer, reservation_id: str) -> Reservation:
     return Reservation(
         id=reservation_id,
-        call_sid=offer["call"],
-        agent=offer["agent"],
-        queue=offer["queue"],
+        call_sid=offer.call_sid,
+        agent=offer.agent,
+        queue=offer.queue,
         device="",
         expires_at=0.0,
     )
@@ -251,10 +252,9 @@ async def leg_ended(
 
 async def confirm_bridge(svc: Services, call_sid: str) -> None:
     """The caller is being bridged: the pending connection is confirmed (CONNECT)."""
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    call = json.loads(raw) if raw else {}
-    if call.get("pending") and call.get("agent"):
-        await svc.router.confirm(call_sid, str(call["agent"]))
+    call = await svc.router.call(call_sid)
+    if call is not None and call.pending and call.agent:
+        await svc.router.confirm(call_sid, call.agent)
 
 
 async def agent_done(request: Request) -> Response:
@@ -266,10 +266,10 @@ async def agent_done(request: Request) -> Response:
     status = form.get("DialCallStatus", "")
     if status != "completed":
         response.say("The caller is no longer there.")
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    call = json.loads(raw) if raw else {}
-    agent = str(call.get("agent") or "")
-    mine = request.query_params.get("res", call.get("conn")) == call.get("conn")
+    call = await svc.router.call(call_sid)
+    agent = call.agent if call else ""
+    conn = call.connection if call else ""
+    mine = request.query_params.get("res", conn) == conn
     if mine and (status not in UNBRIDGED or not await unbridged(svc, call_sid, agent)):
         await finish(svc, call_sid)
     response.hangup()
@@ -294,40 +294,40 @@ async def unbridged(svc: Services, call_sid: str, agent: str) -> bool:
 
 async def finish(svc: Services, call_sid: str) -> None:
     """End the connected call in routing (once), and ring whoever is next for the agent."""
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    call = await svc.router.call(call_sid)
     try:
         offered = await svc.router.complete(call_sid)
     except RoutingError:
         return  # already completed by the other leg's webhook or a status callback
-    if raw is not None:
-        await after_call(svc, call_sid, json.loads(raw))
+    if call is not None:
+        await after_call(svc, call_sid, call)
     await offers.dispatch_offers(svc, offered)
 
 
-async def after_call(svc: Services, call_sid: str, call: dict[str, object]) -> None:
+async def after_call(svc: Services, call_sid: str, call: RoutedCall) -> None:
     """What a finished call teaches: the queue's handle time, and who this caller talked to."""
     await record_handle_time(svc, call)
     await remember_agent(svc, call_sid, call)
 
 
-async def remember_agent(svc: Services, call_sid: str, call: dict[str, object]) -> None:
+async def remember_agent(svc: Services, call_sid: str, call: RoutedCall) -> None:
     """Keep who handled this caller, so their next call can go to the same person."""
     session = await svc.calls.get(call_sid)
-    queue = svc.registry.current.queues.get(str(call["queue"]))
-    if session is None or queue is None or not queue.sticky_days or not call.get("agent"):
+    queue = svc.registry.current.queues.get(call.queue)
+    if session is None or queue is None or not queue.sticky_days or not call.agent:
         return
     ttl = queue.sticky_days * 86400
-    await svc.redis.set(svc.keys.last_agent(session.caller), str(call["agent"]), ex=ttl)
+    await svc.redis.set(svc.keys.last_agent(session.caller), call.agent, ex=ttl)
 
 
-async def record_handle_time(svc: Services, call: dict[str, object]) -> None:
+async def record_handle_time(svc: Services, call: RoutedCall) -> None:
     """Talk time plus the queue's wrap-up feeds the wait estimates of later callers."""
-    queue = svc.registry.current.queues.get(str(call["queue"]))
-    if queue is None or "connected" not in call:
+    queue = svc.registry.current.queues.get(call.queue)
+    if queue is None or call.connected_at is None:
         return
-    talk_s = svc.clock.now() - float(call["connected"]) / 1000  # type: ignore[arg-type]
+    talk_s = svc.clock.now() - call.connected_at
     await ewt.record_handle_time(
-        svc.redis, svc.keys, str(call["queue"]), talk_s + queue.wrap_up_s, queue.hold.handle_time_s
+        svc.redis, svc.keys, call.queue, talk_s + queue.wrap_up_s, queue.hold.handle_time_s
     )
 
 
@@ -380,16 +380,17 @@ async def fell_through(svc: Services, sid: str) -> bool:
     goes back to their place, the apology owed."""
     if await svc.router.unbridged(sid):
         return True
-    raw = await svc.redis.hget(svc.keys.routing_calls(), sid)
-    call = json.loads(raw) if raw else {}
-    since_s = svc.clock.now() - float(call.get("connected") or 0) / 1000
-    if not call.get("bridging") or since_s > SHORT_BRIDGE_S:
+    call = await svc.router.call(sid)
+    if call is None or not call.bridging:
+        return False
+    since_s = svc.clock.now() - (call.connected_at or 0)
+    if since_s > SHORT_BRIDGE_S:
         return False
     try:
-        offered = await svc.router.put_back(sid, str(call["agent"]), "dropped", bridging=True)
+        offered = await svc.router.put_back(sid, call.agent, "dropped", bridging=True)
     except RoutingError:
         return False
-    log.info("bridge fell through", call=sid, agent=call["agent"], after_s=round(since_s, 1))
+    log.info("bridge fell through", call=sid, agent=call.agent, after_s=round(since_s, 1))
     await offers.mark_put_back(svc, sid)
     await offers.dispatch_offers(svc, offered)
     return True
@@ -401,19 +402,18 @@ async def abandon(svc: Services, call_sid: str, exit: str = "") -> None:
     `exit` names a deliberate exit (an event type such as EXITWITHKEY); empty is a hang-up.
     """
     pending = await pending_offer(svc, call_sid)
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
+    call = await svc.router.call(call_sid)
     departure = await svc.router.leave(call_sid, exit)
     if departure.status == "abandoned" and pending is not None:
         await offers.stop_ringing(svc, pending)
-    if departure.status == "completed" and raw is not None:
-        await after_call(svc, call_sid, json.loads(raw))  # ended by the caller's hang-up
+    if departure.status == "completed" and call is not None:
+        await after_call(svc, call_sid, call)  # ended by the caller's hang-up
     await offers.dispatch_offers(svc, departure.offers)
 
 
 async def pending_offer(svc: Services, call_sid: str) -> str | None:
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    reservation = json.loads(raw).get("res") if raw else None
-    return str(reservation) if reservation else None
+    call = await svc.router.call(call_sid)
+    return call.reservation if call and call.reservation else None
 
 
 routes = [

@@ -123,7 +123,7 @@ class Waiting:
 
 
 async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfig) -> float | None:
-    staffed = int(await svc.redis.scard(svc.keys.queue_staffed(queue)))
+    staffed = await svc.router.staffed(queue)
     handle = await ewt.handle_time(svc.redis, svc.keys, queue, hold.handle_time_s)
     return ewt.estimate(position, staffed, handle)
 
