@@ -315,18 +315,14 @@ class Bench:
         stream1, hash1 = await self.key_bytes()
         level.stream_per_call = (stream1 - stream0) / count
         level.hash_per_call = (hash1 - hash0) / count
-        stored = int(await self.redis.hlen(Keys("main").routing_calls()))
+        stored = await self.router.calls_held()
         if stored != self.waiting:
             raise RuntimeError(f"expected {self.waiting} calls stored, found {stored}")
 
     async def key_bytes(self) -> tuple[int, int]:
         """MEMORY USAGE (every element) of the events stream and the calls hash."""
-        keys = Keys("main")
-        out = []
-        for key in (keys.events(), keys.routing_calls()):
-            used = await self.redis.memory_usage(key, samples=0)
-            out.append(int(used or 0))
-        return out[0], out[1]
+        events = await self.redis.memory_usage(Keys("main").events(), samples=0)
+        return int(events or 0), await self.router.calls_bytes()
 
     async def timed(self, sample: Sample, op: Awaitable[Any]) -> Any:
         """Run one decision (`op`, not yet started) between two commandstats snapshots."""

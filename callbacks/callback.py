@@ -164,26 +164,14 @@ async def create(svc: Context, cb: Callback, take_over: str = "") -> Created:
         "lang": "",
     }
     if take_over:
-        entry = await _routing_entry(svc, take_over)
+        entry = await svc.router.takeover(take_over)
         if entry is None:
             return Created("gone", cb.id)
-        layout = await svc.router.layout()
-        bucket = layout.call_bucket(entry["queue"], entry["step"], entry["lang"])
-        ctx.update(step=entry["step"], lang=entry["lang"])
-        keys += [
-            svc.keys.routing_calls(),
-            svc.keys.queue_calls(entry["queue"]),
-            layout.waiting_key(bucket),
-            svc.keys.routing_timers(),
-        ]
+        ctx.update(step=entry.step, lang=entry.language)
+        keys += entry.keys
     script = svc.redis.register_script(CREATE_LUA)
     answer = json.loads(await script(keys=keys, args=[json.dumps(ctx, ensure_ascii=False)]))
     return Created(answer["status"], answer["id"], float(answer.get("expected", 0)))
-
-
-async def _routing_entry(svc: Context, call_sid: str) -> dict[str, Any] | None:
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    return None if raw is None else dict(json.loads(raw))
 
 
 async def move(

@@ -10,6 +10,7 @@ keeps its score for as long as it is in the queue, whatever happens to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ivr.config.queues import PRIORITY_MAX
 from ivr.core.errors import RoutingError
@@ -35,3 +36,47 @@ class Position:
     state: str
     priority: int
     waited_s: float
+
+
+@dataclass(frozen=True)
+class RoutedCall:
+    """A call as routing holds it, waiting, ringing or connected (`Router.call`)."""
+
+    call_sid: str
+    queue: str
+    state: str
+    """waiting | ringing | connected"""
+    language: str = ""
+    step: int = 0
+    priority: int = 0
+    agent: str = ""
+    """The agent it rings or is connected to ("" while waiting)."""
+    reservation: str = ""
+    """The offer ringing an agent now ("" when none)."""
+    connection: str = ""
+    """The offer last accepted for it ("" before any)."""
+    connected_at: float | None = None
+    """When it was connected (Unix seconds); None when it is not."""
+    pending: bool = False
+    """Accepted, but the agent's device is not yet rung (`Router.confirm` or `requeue`)."""
+    bridging: bool = False
+    """Confirmed and being bridged (`Router.put_back` with `bridging` can still undo it)."""
+
+    @classmethod
+    def from_stored(cls, call_sid: str, raw: dict[str, Any]) -> RoutedCall:
+        """Build from the JSON the scripts store in `Keys.routing_calls`."""
+        connected = raw.get("connected")
+        return cls(
+            call_sid=call_sid,
+            queue=raw["queue"],
+            state=raw["state"],
+            language=raw.get("lang") or "",
+            step=int(raw.get("step") or 0),
+            priority=int(raw.get("prio") or 0),
+            agent=raw.get("agent") or "",
+            reservation=raw.get("res") or "",
+            connection=raw.get("conn") or "",
+            connected_at=None if connected is None else float(connected) / 1000,
+            pending=bool(raw.get("pending")),
+            bridging=bool(raw.get("bridging")),
+        )

@@ -35,6 +35,42 @@ class Reservation:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """An offer still pending as routing holds it: ringing `agent` until `expires_at`
+    (`Router.offer`); gone once it is accepted, declined or timed out."""
+
+    id: str
+    call_sid: str
+    agent: str
+    queue: str
+    offered_at: float
+    expires_at: float
+
+    @classmethod
+    def from_stored(cls, reservation_id: str, raw: dict[str, Any]) -> Offer:
+        """Build from the JSON the scripts store in `Keys.routing_reservations`."""
+        return cls(
+            id=reservation_id,
+            call_sid=raw["call"],
+            agent=raw["agent"],
+            queue=raw["queue"],
+            offered_at=raw["created"] / 1000,
+            expires_at=raw["expires"] / 1000,
+        )
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """The routing entry of a waiting call, for a script that takes it over in one step:
+    KEYS (calls hash, queue's calls, the call's waiting bucket, timers) and the step and
+    language it was read at (`Router.takeover`)."""
+
+    keys: list[str]
+    step: int
+    language: str
+
+
+@dataclass(frozen=True)
 class Connection:
     """An accepted offer: the call is connected to the agent."""
 

@@ -27,8 +27,17 @@ from queues import timers
 from queues.agent import CONNECTION_LOST, DEVICE_UNREACHABLE, AgentState
 from queues.layout import Bucket, Layout
 from queues.metrics.fold_events import CALLBACK_PREFIX
-from queues.queue import Position, pack_score
-from queues.reservation import Connection, Departure, Entry, Exit, Fired, Reservation
+from queues.queue import Position, RoutedCall, pack_score
+from queues.reservation import (
+    Connection,
+    Departure,
+    Entry,
+    Exit,
+    Fired,
+    Offer,
+    Reservation,
+    Takeover,
+)
 from queues.scripts import Context, KeyList, Outcome, RetryScript, Scripts, StaleConfig
 
 MAX_RETRIES = 5
@@ -587,6 +596,57 @@ class Router:
         return await self._retrying(attempt)
 
     # -- views ----------------------------------------------------------------
+    # The read API for everyone outside queues/: routing's keys are private to it.
+    async def call(self, call_sid: str) -> RoutedCall | None:
+        """The call as routing holds it (waiting, ringing or connected), None when it is not."""
+        raw = await self._call(call_sid)
+        return None if raw is None else RoutedCall.from_stored(call_sid, raw)
+
+    async def offer(self, reservation_id: str) -> Offer | None:
+        """The offer while it is still pending (ringing), None once it is not."""
+        raw = await self.redis.hget(self.keys.routing_reservations(), reservation_id)
+        return None if raw is None else Offer.from_stored(reservation_id, json.loads(raw))
+
+    async def agent_states(self, agents: list[str]) -> dict[str, AgentState]:
+        """The state of each agent named; one never logged in (or unknown) is offline."""
+        return await self._states(agents)
+
+    async def wrap_end(self, agent: str) -> float | None:
+        """When the agent's wrap-up ends on its own (Unix seconds), None without one."""
+        due = await self.redis.zscore(self.keys.routing_timers(), f"{timers.WRAP}:{agent}")
+        return None if due is None else float(due) / 1000
+
+    async def staffed(self, queue: str) -> int:
+        """How many agents of the queue are logged in and not on break."""
+        return int(await self.redis.scard(self.keys.queue_staffed(queue)))
+
+    async def calls_held(self) -> int:
+        """How many calls routing holds (waiting, ringing or connected), in all queues."""
+        return int(await self.redis.hlen(self.keys.routing_calls()))
+
+    async def calls_bytes(self) -> int:
+        """What the calls routing holds take in the store (MEMORY USAGE of every element),
+        for the memory figures of `bench.routing`."""
+        used = await self.redis.memory_usage(self.keys.routing_calls(), samples=0)
+        return int(used or 0)
+
+    async def takeover(self, call_sid: str) -> Takeover | None:
+        """What a script needs to take over a waiting call's routing entry in the same step
+        (`callback_create.lua`, "keep my place"): the keys, and the step and language read,
+        which the script checks are unchanged. None when routing has no such call."""
+        call = await self._call(call_sid)
+        if call is None:
+            return None
+        layout = await self.layout()
+        bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+        keys = [
+            self.keys.routing_calls(),
+            self.keys.queue_calls(call["queue"]),
+            layout.waiting_key(bucket),
+            self.keys.routing_timers(),
+        ]
+        return Takeover(keys, int(call["step"]), str(call["lang"]))
+
     async def has_call(self, call_sid: str) -> bool:
         """Whether the call is known to routing (waiting, ringing or connected)."""
         return await self._call(call_sid) is not None

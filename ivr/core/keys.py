@@ -9,6 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ROUTING_KEYS = frozenset(
+    {
+        "routing_agents",
+        "routing_agent_config",
+        "routing_queues",
+        "routing_calls",
+        "routing_reservations",
+        "routing_timers",
+        "routing_counters",
+        "routing_languages",
+        "routing_version",
+        "queue_calls",
+        "queue_waiting",
+        "queue_available",
+        "queue_staffed",
+    }
+)
+"""The `Keys` methods naming the routing engine's private state (the "routing" section
+below): only `queues/` reads or writes these keys; everyone else asks `queues.router.Router`
+(`tests/test_key_owners.py` checks it)."""
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -82,7 +103,9 @@ class Keys:
     # -- routing (queues/) -----------------------------------------------------
     # Scripts pick agents and calls at run time, so per-agent and per-call state
     # lives in tenant-wide hashes keyed by id: every key a script touches is
-    # then known before it runs and passed in KEYS.
+    # then known before it runs and passed in KEYS. Private to `queues/`: the
+    # names are listed in ROUTING_KEYS, and the rest of the service reads through
+    # `Router` (calls, agents, offers, wrap-up and break ends, staffing).
     def routing_agents(self) -> str:
         """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters)."""
         return f"{self.prefix}:routing:agents"

@@ -12,7 +12,6 @@ accepts, the caller hears the hold loop without a gap.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -30,7 +29,7 @@ from ivr.voice import offers, twiml
 from ivr.voice.endings import finish
 from ivr.voice.queue import queue_name
 from ivr.voice.twiml import xml
-from queues.reservation import Reservation
+from queues.reservation import Offer, Reservation
 
 log = logs.get(__name__)
 WHISPER_TIMEOUT_S = 10
@@ -84,10 +83,10 @@ async def agent_offer(request: Request) -> Response:
     if offer is None or not await rung_leg(svc, reservation_id, form):
         return xml(caller_gone())
     response = VoiceResponse()
-    session = await svc.calls.get(offer["call"])
-    position = await svc.router.position(offer["call"])
-    text = describe(session, svc, offer["queue"], position.waited_s if position else 0.0)
-    text = await callback_voice.mark_whisper(svc, offer["call"], offer["queue"], text)
+    session = await svc.calls.get(offer.call_sid)
+    position = await svc.router.position(offer.call_sid)
+    text = describe(session, svc, offer.queue, position.waited_s if position else 0.0)
+    text = await callback_voice.mark_whisper(svc, offer.call_sid, offer.queue, text)
     gather = twiml.gather(
         svc.urls.to("agent_answer", res=reservation_id),
         num_digits=1,
@@ -123,7 +122,7 @@ async def agent_answer(request: Request) -> Response:
         response.say("Call declined.")
         response.hangup()
         return xml(response)
-    return xml(await accept(svc, reservation_id, offer["agent"], offer["call"]))
+    return xml(await accept(svc, reservation_id, offer.agent, offer.call_sid))
 
 
 async def rung_leg(svc: Services, reservation_id: str, form: Mapping[str, str]) -> bool:
@@ -138,19 +137,19 @@ async def rung_leg(svc: Services, reservation_id: str, form: Mapping[str, str]) 
 async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
     """The bridge of an offer accepted before, while its call is still this agent's."""
     call_sid = await svc.redis.get(svc.keys.answered(reservation_id))
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid) if call_sid else None
+    call = await svc.router.call(str(call_sid)) if call_sid else None
     intent = await offers.intent_for(svc, reservation_id)
-    if raw is None or intent is None or json.loads(raw).get("agent") != intent["agent"]:
+    if call is None or intent is None or call.agent != intent["agent"]:
         return caller_gone()
     return bridge(svc, str(call_sid), reservation_id)
 
 
-def _res(offer: dict[str, str], reservation_id: str) -> Reservation:
+def _res(offer: Offer, reservation_id: str) -> Reservation:
     return Reservation(
         id=reservation_id,
-        call_sid=offer["call"],
-        agent=offer["agent"],
-        queue=offer["queue"],
+        call_sid=offer.call_sid,
+        agent=offer.agent,
+        queue=offer.queue,
         device="",
         expires_at=0.0,
     )
@@ -243,10 +242,10 @@ async def agent_done(request: Request) -> Response:
     status = form.get("DialCallStatus", "")
     if status != "completed":
         response.say("The caller is no longer there.")
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    call = json.loads(raw) if raw else {}
-    agent = str(call.get("agent") or "")
-    mine = request.query_params.get("res", call.get("conn")) == call.get("conn")
+    call = await svc.router.call(call_sid)
+    agent = call.agent if call else ""
+    conn = call.connection if call else ""
+    mine = request.query_params.get("res", conn) == conn
     if mine and (status not in UNBRIDGED or not await unbridged(svc, call_sid, agent)):
         await finish(svc, call_sid)
     response.hangup()

@@ -39,7 +39,7 @@ from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import exits, presence
 from queues.agent import DEVICE_UNREACHABLE, ON_CALL, RESERVED
-from queues.reservation import Fired, Reservation
+from queues.reservation import Fired, Offer, Reservation
 from queues.router import CONNECT_LOST
 
 log = logs.get(__name__)
@@ -360,10 +360,9 @@ async def hang_up_strays(svc: Services, device: str) -> None:
             await hang_up(svc, str(leg.sid))
 
 
-async def offer_for(svc: Services, reservation_id: str) -> dict[str, Any] | None:
+async def offer_for(svc: Services, reservation_id: str) -> Offer | None:
     """The offer as routing holds it (call, agent, queue, ...) while it is still pending."""
-    raw = await svc.redis.hget(svc.keys.routing_reservations(), reservation_id)
-    return None if raw is None else dict(json.loads(raw))
+    return await svc.router.offer(reservation_id)
 
 
 async def intent_for(svc: Services, reservation_id: str) -> dict[str, Any] | None:

@@ -44,10 +44,9 @@ def queue_name(call_sid: str) -> str:
 
 async def confirm_bridge(svc: Services, call_sid: str) -> None:
     """The caller is being bridged: the pending connection is confirmed (CONNECT)."""
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    call = json.loads(raw) if raw else {}
-    if call.get("pending") and call.get("agent"):
-        await svc.router.confirm(call_sid, str(call["agent"]))
+    call = await svc.router.call(call_sid)
+    if call is not None and call.pending and call.agent:
+        await svc.router.confirm(call_sid, call.agent)
 
 
 async def queue_connect(request: Request) -> Response:
@@ -99,16 +98,17 @@ async def fell_through(svc: Services, sid: str) -> bool:
     goes back to their place, the apology owed."""
     if await svc.router.unbridged(sid):
         return True
-    raw = await svc.redis.hget(svc.keys.routing_calls(), sid)
-    call = json.loads(raw) if raw else {}
-    since_s = svc.clock.now() - float(call.get("connected") or 0) / 1000
-    if not call.get("bridging") or since_s > SHORT_BRIDGE_S:
+    call = await svc.router.call(sid)
+    if call is None or not call.bridging:
+        return False
+    since_s = svc.clock.now() - (call.connected_at or 0)
+    if since_s > SHORT_BRIDGE_S:
         return False
     try:
-        offered = await svc.router.put_back(sid, str(call["agent"]), "dropped", bridging=True)
+        offered = await svc.router.put_back(sid, call.agent, "dropped", bridging=True)
     except RoutingError:
         return False
-    log.info("bridge fell through", call=sid, agent=call["agent"], after_s=round(since_s, 1))
+    log.info("bridge fell through", call=sid, agent=call.agent, after_s=round(since_s, 1))
     await offers.mark_put_back(svc, sid)
     await offers.dispatch_offers(svc, offered)
     return True
@@ -322,7 +322,7 @@ async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, ent
 
 
 async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfig) -> float | None:
-    staffed = int(await svc.redis.scard(svc.keys.queue_staffed(queue)))
+    staffed = await svc.router.staffed(queue)
     handle = await ewt.handle_time(svc.redis, svc.keys, queue, hold.handle_time_s)
     return ewt.estimate(position, staffed, handle)
 

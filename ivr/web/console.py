@@ -42,6 +42,7 @@ from queues.agent import (
     WRAP_UP,
     AgentState,
 )
+from queues.reservation import Offer
 
 log = logs.get(__name__)
 DISPOSITIONS = {
@@ -105,21 +106,21 @@ async def agent_view(svc: Services, agent: str) -> dict[str, Any]:
 async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str, Any] | None:
     """The screen pop of a pending offer: who is calling, about what, and their history."""
     offer = await offers.offer_for(svc, reservation_id)
-    if offer is None or offer["agent"] != agent:
+    if offer is None or offer.agent != agent:
         return None
-    marked = await callback_mark(svc, offer["call"])
+    marked = await callback_mark(svc, offer.call_sid)
     original = marked.pop("call", "") if marked else ""
-    session = await svc.calls.get(original or offer["call"])
-    position = await svc.router.position(offer["call"])
-    queue = svc.registry.current.queues.get(offer["queue"])
+    session = await svc.calls.get(original or offer.call_sid)
+    position = await svc.router.position(offer.call_sid)
+    queue = svc.registry.current.queues.get(offer.queue)
     return {
         "id": reservation_id,
-        "queue": offer["queue"],
-        "queue_name": (queue.display_name if queue else None) or offer["queue"],
-        **caller_view(svc, session, offer["call"]),
+        "queue": offer.queue,
+        "queue_name": (queue.display_name if queue else None) or offer.queue,
+        **caller_view(svc, session, offer.call_sid),
         "callback": marked,
         "wait_s": round(position.waited_s, 1) if position else None,
-        "remaining_s": round(max(0.0, offer["expires"] / 1000 - svc.clock.now()), 1),
+        "remaining_s": round(max(0.0, offer.expires_at - svc.clock.now()), 1),
         "ring_timeout_s": queue.ring_timeout_s if queue else None,
         "history": await history(svc, session.caller) if session else [],
     }
@@ -169,8 +170,8 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
 
 
 async def remember_call(svc: Services, agent: str, call_sid: str) -> dict[str, str]:
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    queue = json.loads(raw)["queue"] if raw else ""
+    call = await svc.router.call(call_sid)
+    queue = call.queue if call else ""
     record = {"call": call_sid, "queue": queue, "accepted_at": str(svc.clock.now())}
     key = svc.keys.console_call(agent)
     async with svc.redis.pipeline(transaction=True) as pipe:
@@ -181,8 +182,8 @@ async def remember_call(svc: Services, agent: str, call_sid: str) -> dict[str, s
 
 
 async def wrap_view(svc: Services, agent: str) -> dict[str, Any]:
-    due = await svc.redis.zscore(svc.keys.routing_timers(), f"wrap:{agent}")
-    remaining = None if due is None else round(max(0.0, due / 1000 - svc.clock.now()), 1)
+    due = await svc.router.wrap_end(agent)
+    remaining = None if due is None else round(max(0.0, due - svc.clock.now()), 1)
     return {"remaining_s": remaining}
 
 
@@ -220,11 +221,11 @@ async def set_status(svc: Services, agent: str, status: str, reason: str = "") -
         raise HTTPException(409, str(exc)) from None
 
 
-async def own_offer(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
+async def own_offer(svc: Services, agent: str, reservation_id: str) -> Offer:
     """The pending offer if it is this agent's: 403 another's, 410 ended, 404 unknown."""
     offer = await offers.offer_for(svc, reservation_id)
     if offer is not None:
-        if offer["agent"] != agent:
+        if offer.agent != agent:
             raise HTTPException(403, "that offer is for another agent")
         return offer
     shown_to = await svc.redis.get(svc.keys.console_offer(reservation_id))
@@ -247,10 +248,10 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
     the device's call is hung up before it can bridge: 410.
     """
     offer = await own_offer(svc, agent, reservation_id)
-    if offer["expires"] / 1000 <= svc.clock.now():
+    if offer.expires_at <= svc.clock.now():
         raise HTTPException(410, "the offer has expired")
-    call_sid = offer["call"]
-    queue = svc.registry.current.queues.get(offer["queue"])
+    call_sid = offer.call_sid
+    queue = svc.registry.current.queues.get(offer.queue)
     ring_s = queue.ring_timeout_s if queue else DEVICE_RING_S
     try:
         deadline = ring_s + DEVICE_DEADLINE_GRACE_S
@@ -350,9 +351,8 @@ async def connected(svc: Services, agent: str, call_sid: str) -> bool:
     than routing waits for it, so routing put the call back, or the caller hung up. An
     agent-first callback has no queue bridge to wait for: its CONNECT is recorded now.
     """
-    raw = await svc.redis.hget(svc.keys.routing_calls(), call_sid)
-    call = json.loads(raw) if raw else {}
-    if call.get("agent") != agent or not call.get("pending"):
+    call = await svc.router.call(call_sid)
+    if call is None or call.agent != agent or not call.pending:
         return False
     if is_callback(call_sid) and not await svc.router.confirm(call_sid, agent):
         return False

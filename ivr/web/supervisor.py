@@ -7,7 +7,6 @@ naming who did it (`by`), next to the routing event of the change itself.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -18,7 +17,7 @@ from ivr.service import Services
 from ivr.voice import offers
 from ivr.voice.queue import estimate_for
 from ivr.web import today
-from queues.agent import BREAK, AgentState
+from queues.agent import BREAK
 from queues.reprioritise import reprioritise
 
 SUPERVISOR_EVENT = "SUPERVISOR"
@@ -91,8 +90,7 @@ async def queue_view(
 async def waiting_calls(svc: Services, queue: str) -> list[dict[str, Any]]:
     calls = []
     for position in await svc.router.queue_snapshot(queue, WAITING_SHOWN):
-        raw = await svc.redis.hget(svc.keys.routing_calls(), position.call_sid)
-        entry = json.loads(raw) if raw else {}
+        entry = await svc.router.call(position.call_sid)
         calls.append(
             {
                 "call": position.call_sid,
@@ -100,9 +98,9 @@ async def waiting_calls(svc: Services, queue: str) -> list[dict[str, Any]]:
                 "position": position.position,
                 "state": position.state,
                 "wait_s": round(position.waited_s, 1),
-                "language": entry.get("lang") or None,
+                "language": (entry.language if entry else "") or None,
                 "priority": position.priority,
-                "agent": entry.get("agent") or None,
+                "agent": (entry.agent if entry else "") or None,
             }
         )
     return calls
@@ -110,12 +108,12 @@ async def waiting_calls(svc: Services, queue: str) -> list[dict[str, Any]]:
 
 async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[dict[str, Any]]:
     config = svc.registry.current.agents
-    raws = await svc.redis.hmget(svc.keys.routing_agents(), list(config)) if config else []
+    states = await svc.router.agent_states(list(config))
     now = svc.clock.now()
     back = await svc.router.breaks_end(list(config))
     rows = []
-    for (agent, cfg), raw in zip(config.items(), raws, strict=True):
-        state = AgentState.from_stored(agent, None if raw is None else json.loads(raw))
+    for agent, cfg in config.items():
+        state = states[agent]
         ends = back.get(agent) if state.state == BREAK else None
         rows.append(
             {
