@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from playwright.sync_api import Page, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr import cli, report
@@ -23,7 +25,14 @@ from ivr.liveserver import LiveServer
 from ivr.settings import Settings
 from tests.conftest import SAMPLE_CONFIG
 from tests.consoles import Console
+from tests.test_browser import (  # noqa: F401  (fixtures: Chromium for the last test)
+    fixture_browser,
+    fixture_open_page,
+    fixture_playwright,
+    log_in,
+)
 from tests.test_metrics_script import T0, S, Script
+from tests.test_reports_page import off_loop
 
 DAY = "2026-11-23"
 """The local date of T0 (Monday 10:00 in Kuala Lumpur)."""
@@ -51,7 +60,7 @@ def fixture_repro(server: LiveServer, r: redis.Redis, redis_url: str, clock: Man
     for sid, wait in (("CB0", 5), ("CB1", 40)):
         s.session(sid, "+60160000001", T0 + 120 * S)
         s.answered(sid, "billing", "alice", T0 + 120 * S, wait * S, 30 * S)
-    s.fold()
+    off_loop(s.fold)  # off Playwright's loop, for the browser test
     clock.set(T0 / 1000 + 1800)
 
 
@@ -120,3 +129,16 @@ def test_the_printed_table_shows_the_same_figure(repro: None, redis_url: str) ->
     line = next(line for line in table if line.startswith("service_level"))
     cells = dict(zip(heading.split()[1:], line.split()[1:], strict=True))
     assert cells["support"] == "88.9%"
+
+
+def test_the_pages_read_the_same_percentage(repro: None, open_page: Any) -> None:
+    """In Chromium, the floor page, the reports live card and the range table all read 88.9 %."""
+    page: Page = open_page()
+    log_in(page, "supervisor", "sam", "sam-demo")
+    floor_cell = page.locator('#queues tr[data-queue="support"] td').nth(4)
+    expect(floor_cell).to_have_text("88.9% in 20s")
+    page.get_by_role("link", name="Reports").click()
+    expect(page.locator("body")).to_have_attribute("data-loaded", re.compile("from="))
+    expect(page.locator('#now-queues tr[data-queue="support"] .level')).to_have_text("88.9%")
+    cell = '#figures tr[data-figure="service_level"] td[data-name="support"]'
+    expect(page.locator(cell)).to_have_text("88.9%")
