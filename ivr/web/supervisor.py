@@ -18,6 +18,7 @@ from ivr.voice import offers
 from ivr.voice.queue import estimate_for
 from ivr.web import today
 from queues.agent import BREAK
+from queues.metrics import rollups
 from queues.reprioritise import reprioritise
 
 SUPERVISOR_EVENT = "SUPERVISOR"
@@ -28,14 +29,11 @@ WAITING_SHOWN = 50
 
 async def floor_view(svc: Services) -> dict[str, Any]:
     """Queues, agents, waiting calls, alerts and config status, as of the service clock."""
-    events = await today.events_today(svc)
-    queue_days = today.queue_days(svc, events)
-    agent_days = today.agent_days(svc, events)
+    agent_days = today.agent_days(svc, await today.events_today(svc))
     waiting = {name: await waiting_calls(svc, name) for name in svc.registry.current.queues}
     return {
         "queues": [
-            await queue_view(svc, name, waiting[name], queue_days.get(name, today.QueueDay()))
-            for name in svc.registry.current.queues
+            await queue_view(svc, name, waiting[name]) for name in svc.registry.current.queues
         ],
         "agents": await agents_view(svc, agent_days),
         "waiting": [call for calls in waiting.values() for call in calls],
@@ -69,21 +67,23 @@ async def cancel_callback(svc: Services, by: str, callback_id: str) -> None:
         raise HTTPException(409, "that callback is unknown, being dialled, or already over")
 
 
-async def queue_view(
-    svc: Services, name: str, calls: list[dict[str, Any]], day: today.QueueDay
-) -> dict[str, Any]:
-    queue = svc.registry.current.queues[name]
+async def queue_view(svc: Services, name: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """A queue's row. Its figures today are the fold's rollups, as on the reports page and
+    `/metrics` (`queues.metrics.rollups.read_today`), so the pages agree on the service level."""
+    config = svc.registry.current
+    queue = config.queues[name]
     estimate = await estimate_for(svc, name, len(calls) + 1, queue.hold)
+    day = await rollups.read_today(svc.redis, svc.keys, config, f"q:{name}", svc.clock.now())
     return {
         "name": name,
         "display_name": queue.display_name or name,
         "waiting": len(calls),
         "oldest_wait_s": max((c["wait_s"] for c in calls), default=None),
         "estimated_wait_s": None if estimate is None else round(estimate),
-        "service_level": day.service_level,
+        "service_level": day.service_level(),
         "service_level_s": queue.service_level_s,
-        "answered": day.answered,
-        "abandoned": day.abandoned,
+        "answered": day["answered"],
+        "abandoned": day["abandoned"],
     }
 
 

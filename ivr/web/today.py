@@ -10,8 +10,10 @@ docs/console.md):
   (CONNECT `original_wait_ms`: arrival to agent) was within the queue's
   `service_level_s`.
 * CES: the mean of the survey scores (`Keys.survey_scores`) of handled calls.
-* service level (a queue): (answered within T + abandoned within T) /
-  (answered + abandoned), T = `service_level_s` (ICMI; Asterisk's SL2).
+
+A queue's figures today (service level, answered, abandoned) are not folded
+here: the floor view reads the fold's rollups (`queues.metrics.rollups.read_today`), as
+the reports page and `/metrics` do.
 """
 
 from __future__ import annotations
@@ -133,35 +135,3 @@ async def ces_of(svc: Services, calls: list[str]) -> list[float]:
         return []
     raw = await svc.redis.hmget(svc.keys.survey_scores(), calls)
     return [float(v) for v in raw if v not in (None, "")]
-
-
-@dataclass
-class QueueDay:
-    answered: int = 0
-    abandoned: int = 0
-    answered_in_sl: int = 0
-    abandoned_in_sl: int = 0
-
-    def add(self, event: Event, sl_ms: int) -> None:
-        wait = int(event.get("wait_ms", "0") or 0)
-        if event.type == EventType.CONNECT:
-            self.answered += 1
-            self.answered_in_sl += wait <= sl_ms
-        elif event.type == EventType.ABANDON:
-            self.abandoned += 1
-            self.abandoned_in_sl += wait <= sl_ms
-
-    @property
-    def service_level(self) -> float | None:
-        total = self.answered + self.abandoned
-        return round((self.answered_in_sl + self.abandoned_in_sl) / total, 3) if total else None
-
-
-def queue_days(svc: Services, events: list[Event]) -> dict[str, QueueDay]:
-    queues = svc.registry.current.queues
-    days: dict[str, QueueDay] = defaultdict(QueueDay)
-    for event in events:
-        queue = queues.get(event.get("queue"))
-        if queue is not None:
-            days[event.get("queue")].add(event, queue.service_level_s * 1000)
-    return days

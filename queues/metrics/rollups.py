@@ -57,7 +57,12 @@ class Totals:
 
     # -- the named figures ----------------------------------------------------
     def service_level(self) -> float | None:
-        """ICMI (Asterisk SL2): (answered ≤T + abandoned ≤T) / (answered + abandoned + timeouts)."""
+        """ICMI (Asterisk SL2): (answered ≤T + abandoned ≤T) / (answered + abandoned + timeouts).
+
+        The one service level of every face (floor view, reports, `ivr report`,
+        `/metrics`). The fold counts the terms (`queues/metrics/fold_events.py`): short
+        abandons and callbacks are in neither side, max-wait timeouts only below.
+        """
         within = self["answered_sl"] + self["abandoned_sl"]
         return ratio(within, self["answered"] + self["abandoned"] + self["timeouts"])
 
@@ -186,6 +191,16 @@ def local_midnight_ms(config: Config, now_s: float) -> int:
     return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() * 1000)
 
 
+async def read_today(
+    redis: aioredis.Redis, keys: Keys, config: Config, scope: str, now_s: float
+) -> Totals:
+    """A scope's totals since local midnight (at most 25 local hour rollups): "today" on the
+    floor view, the reports page's live card and `/metrics` alike."""
+    zone = ZoneInfo(config.company.timezone)
+    midnight = local_midnight_ms(config, now_s)
+    return await read(redis, keys, scope, midnight, int(now_s * 1000), zone=zone)
+
+
 async def live(redis: aioredis.Redis, keys: Keys, config: Config, now_s: float) -> dict[str, Any]:
     """Now waiting, oldest wait, agents by state and service level so far today, per queue.
 
@@ -194,15 +209,14 @@ async def live(redis: aioredis.Redis, keys: Keys, config: Config, now_s: float) 
     agents only), and today's service level from at most 25 local hour rollups: no
     event scan.
     """
-    now_ms, midnight = int(now_s * 1000), local_midnight_ms(config, now_s)
-    zone = ZoneInfo(config.company.timezone)
+    now_ms = int(now_s * 1000)
     queues: dict[str, Any] = {}
     for name in config.queues:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zcard(keys.queue_calls(name))
             pipe.zrange(keys.metrics_waiting(name), 0, 0, withscores=True)
             waiting, oldest = await pipe.execute()
-        today = await read(redis, keys, f"q:{name}", midnight, now_ms, zone=zone)
+        today = await read_today(redis, keys, config, f"q:{name}", now_s)
         queues[name] = {
             "waiting": int(waiting),
             "oldest_wait_s": max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0,

@@ -19,7 +19,7 @@ function render() {
   queues.replaceChildren(...floor.queues.map((q) => {
     const row = cells(el("tr", null, { "data-queue": q.name }), [
       q.display_name, q.waiting, duration(q.oldest_wait_s), duration(q.estimated_wait_s),
-      q.service_level === null ? "–" : `${Math.round(q.service_level * 100)}% in ${q.service_level_s}s`,
+      q.service_level === null ? "–" : `${(q.service_level * 100).toFixed(1)}% in ${q.service_level_s}s`,
       q.answered, q.abandoned]);
     row.children[1].className = "waiting-count";
     return row;
@@ -112,6 +112,17 @@ async function act(work) {
   await refresh();
 }
 
+// Today's queue figures come from the fold (queues.rollups.read_today), which runs about
+// once a second: read again once it has caught up with the event that woke us.
+const FOLD_LAG_MS = 1500;
+let settle = null;
+
+function onRoutingEvent() {
+  refresh();
+  clearTimeout(settle);
+  settle = setTimeout(refresh, FOLD_LAG_MS);
+}
+
 render();
 setInterval(tick, 1000);
-live(refresh);
+live(onRoutingEvent);
