@@ -94,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(settings, args)
     if args.command == "call":
-        from ivr.devtools import phone
+        from ivr.devtools import call
 
-        return phone.main(settings, args)
+        return call.main(settings, args)
     if args.command == "demo":
         from ivr.devtools import demo
 

@@ -1,6 +1,6 @@
 """`ivr simulate --faults`: the simulation with faults injected and promises checked.
 
-One seed runs `ivr.devtools.simulation` callers and agents through the real app on a
+One seed runs `ivr.devtools.crowd` callers and agents through the real app on a
 real HTTP server, its own embedded Valkey and the emulator, on a ManualClock,
 with the faults of `ivr.devtools.faults` injected on the seed, and `ivr.devtools.liveness`
 checking after every step of the clock. Everything runs in one process, so the
@@ -39,6 +39,7 @@ from ivr.core.clock import ManualClock
 from ivr.core.errors import EmulatorError, RoutingError, StoreError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
+from ivr.devtools.crowd import QUEUE, TICK_S, Simulation, sim_config
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.devices import Device
@@ -54,7 +55,6 @@ from ivr.devtools.faults import (
 from ivr.devtools.liveness import Breach, Checker, Ends, Service, Shift, State
 from ivr.devtools.liveserver import LiveServer
 from ivr.devtools.sandbox import BUSINESS
-from ivr.devtools.simulation import QUEUE, TICK_S, Simulation, sim_config
 from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers

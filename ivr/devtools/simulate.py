@@ -34,8 +34,8 @@ from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
 from ivr.devtools import faults, reliability, sandbox
+from ivr.devtools.crowd import QUEUE, TICK_S, Simulation, sim_config
 from ivr.devtools.sandbox import BUSINESS
-from ivr.devtools.simulation import QUEUE, TICK_S, Simulation, sim_config
 from ivr.handlers import HANDLERS
 from ivr.service import Services
 from queues.events import Event, read_events

@@ -1,4 +1,4 @@
-"""The simulated callers and agents `ivr simulate` drives through the emulator.
+"""The simulated crowd `ivr simulate` drives through the emulator: callers and agents.
 
 Time moves from one thing to the next (an arrival, a hang-up, a caller's
 patience running out, or whatever the emulator schedules), never in fixed
