@@ -13,15 +13,14 @@ from datetime import datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import twiml
+from ivr import phrases, twiml
 from ivr.call import CallSession
 from ivr.config import Config
 from ivr.menu import Action, Language, Node, Option, QueueTarget
-from ivr.prompts import Localized, PromptItem, pick
+from ivr.prompts import Localized
 
 MAX_HOPS = 25
 """Nodes entered in one request before we assume a loop (`ivr check` catches these)."""
-FALLBACK_GOODBYE = "Sorry, we could not help this time. Goodbye."
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,8 @@ class Turn:
         return langs.available.get(self.call.language) or langs.available[langs.default]
 
     def say(self, localized: Localized | None) -> None:
-        items = pick(localized, self.call.language, self.config.languages.default)
-        twiml.speak(self.response, items, self.language, self.call.caller_name or "")
+        languages, name = self.config.languages, self.call.caller_name or ""
+        twiml.speak_localized(self.response, languages, localized, self.call.language, name)
 
     @property
     def step(self) -> int:
@@ -120,11 +119,10 @@ def ask(turn: Turn, node: Node, first: bool, before: Localized | None = None) ->
         language=lang.speech_language or lang.say_language if "speech" in node.input.mode else None,
         hints=", ".join(keywords) if keywords and "speech" in node.input.mode else None,
     )
-    default = turn.config.languages.default
-    items: list[PromptItem] = pick(before, turn.call.language, default)
+    languages, name = turn.config.languages, turn.call.caller_name or ""
     prompt = node.prompts.long if first else (node.prompts.short or node.prompts.long)
-    items = items + pick(prompt, turn.call.language, default)
-    twiml.speak(gather, items, lang, turn.call.caller_name or "")
+    for said in (before, prompt):
+        twiml.speak_localized(gather, languages, said, turn.call.language, name)
     turn.response.append(gather)
 
 
@@ -275,5 +273,6 @@ def hang_up(turn: Turn, message: Localized | None) -> None:
     if message:
         turn.say(message)
     else:
-        turn.response.say(FALLBACK_GOODBYE, language=turn.language.say_language)
+        goodbye = phrases.text(turn.config, turn.call.language, "menu.goodbye")
+        twiml.say(turn.response, goodbye, turn.language)
     turn.response.hangup()

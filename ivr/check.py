@@ -867,13 +867,6 @@ def check_surveys(ctx: Context) -> None:
 
 OWN_SECTIONS = {"callbacks": "callbacks.texts", "surveys": "surveys.texts"}
 """Phrase groups written in their own config section rather than under `phrases:`."""
-SMS_WORDS: dict[str, tuple[str, str]] = {
-    "stop_words": ("surveys", "stop_words"),
-    "start_words": ("surveys", "start_words"),
-    "help_words": ("surveys", "help_words"),
-    "cancel_words": ("callbacks", "cancel_words"),
-}
-"""`sms.*` word lists, and the config lists that also give a language its words."""
 SHOWN_MISSING = 8
 """Missing phrase names listed in one problem before "and N more"."""
 
@@ -910,8 +903,7 @@ def _lacks(config: Config, code: str, name: str) -> bool:
     if group == "surveys":
         return not getattr(config.surveys.texts.get(code), key, None)
     if group == "sms":
-        section, field = SMS_WORDS[key]
-        return not getattr(getattr(config, section), field).get(code)
+        return not phrases.keywords(config, key.removesuffix("_words"), code)
     return True
 
 

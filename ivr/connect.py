@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr import callback_voice, logs, offers, twiml
+from ivr import callback_voice, logs, offers, phrases, twiml
 from ivr.attendant import Turn
 from ivr.call import CallSession
 from ivr.errors import RoutingError, UnknownSkill
@@ -341,17 +341,9 @@ async def queue_connect(request: Request) -> Response:
     response = VoiceResponse()
     if session is not None:
         config = svc.config_for(session.config_version)
-        language = config.languages.available.get(session.language)
-        text = CONNECTING.get(session.language, CONNECTING["en"])
-        response.say(text, language=language.say_language if language else None)
+        text = phrases.text(config, session.language, "queue.connecting")
+        twiml.say(response, text, config.languages.of(session.language))
     return xml(response)
-
-
-CONNECTING = {
-    "en": "Connecting you now.",
-    "ms": "Anda sedang disambungkan sekarang.",
-    "th": "กำลังโอนสายให้คุณค่ะ",
-}
 
 
 async def queue_done(request: Request) -> Response:
@@ -426,19 +418,6 @@ routes = [
 ]
 
 
-VOICEMAIL_PROMPT = {
-    "en": "Please leave a message after the tone, then press hash.",
-    "ms": "Sila tinggalkan pesanan selepas nada, kemudian tekan pagar.",
-    "th": "กรุณาฝากข้อความหลังเสียงสัญญาณ แล้วกดเครื่องหมายสี่เหลี่ยม",
-}
-TRANSFERRING = {
-    "en": "Please hold while we put you through to {queue}.",
-    "ms": "Sila tunggu sebentar, kami sedang menyambungkan anda ke {queue}.",
-    "th": "กรุณารอสักครู่ เรากำลังโอนสายของคุณไปยัง {queue}",
-}
-"""Said to a caller overflowed into another queue, before its hold loop starts."""
-
-
 def overflow(
     svc: Services, session: CallSession, action: OverflowAction, queue: str = ""
 ) -> VoiceResponse:
@@ -446,28 +425,24 @@ def overflow(
     goodbye, a voicemail, the callback offer, or another queue the call already joined
     in routing (`Router.move`)."""
     config = svc.config_for(session.config_version)
-    language = (
-        config.languages.available.get(session.language)
-        or config.languages.available[config.languages.default]
-    )
+    language = config.languages.of(session.language)
     response = VoiceResponse()
     if isinstance(action, Hangup):
-        response.say(action.hangup, language=language.say_language, voice=language.voice)
+        twiml.say(response, action.hangup, language)
         response.hangup()
         return response
     if isinstance(action, ToQueue):
         shown = config.queues.get(action.queue)
         name = shown.display_name if shown and shown.display_name else action.queue
-        text = TRANSFERRING.get(session.language, TRANSFERRING["en"]).format(queue=name)
-        response.say(text, language=language.say_language, voice=language.voice)
+        text = phrases.text(config, session.language, "queue.transferring", queue=name)
+        twiml.say(response, text, language)
         wait_in_queue(svc, response, session.sid)
         return response
     if action == "callback" and config.callbacks.enabled:
         target = quote(queue or session.queue or "")
         response.redirect(f"{svc.urls.base}/voice/callback/menu?mode=menu&queue={target}")
         return response
-    prompt = VOICEMAIL_PROMPT.get(session.language, VOICEMAIL_PROMPT["en"])
-    response.say(prompt, language=language.say_language, voice=language.voice)
+    twiml.say(response, phrases.text(config, session.language, "queue.voicemail"), language)
     response.record(
         action=svc.urls.voicemail(session.step),
         max_length=120,

@@ -47,7 +47,11 @@ def built_in() -> dict[str, dict[str, str]]:
     found = {}
     for path in sorted(DEFAULTS_DIR.glob("*.yaml")):
         groups = yaml.safe_load(path.read_text(encoding="utf-8"))
-        found[path.stem] = {f"{g}.{n}": str(t) for g, names in groups.items() for n, t in names.items()}
+        found[path.stem] = {
+            f"{group}.{name}": str(text)
+            for group, texts in groups.items()
+            for name, text in texts.items()
+        }
     return found
 
 
@@ -70,7 +74,12 @@ def lookup(overrides: Overrides, language: str, name: str) -> str | None:
     """`name` in `language` exactly: the config's override, else the built-in, else None."""
     group, _, key = name.partition(".")
     found = overrides.get(language, {}).get(group, {}).get(key)
-    return found if found is not None else built_in().get(language, {}).get(name)
+    return found if found is not None else built_in_text(language, name)
+
+
+def built_in_text(language: str, name: str) -> str | None:
+    """The shipped wording of `name` in exactly `language`, or None."""
+    return built_in().get(language, {}).get(name)
 
 
 def text(config: Config, language: str, name: str, **values: object) -> str:
@@ -91,3 +100,19 @@ def words(config: Config, language: str, name: str) -> list[str]:
     """A comma-separated word list phrase (`sms.stop_words`) of exactly `language`."""
     found = lookup(config.phrases, language, name) or ""
     return [word.strip() for word in found.split(",") if word.strip()]
+
+
+KEYWORD_LISTS = {
+    "stop": ("surveys", "stop_words"),
+    "start": ("surveys", "start_words"),
+    "help": ("surveys", "help_words"),
+    "cancel": ("callbacks", "cancel_words"),
+}
+"""The config lists that add SMS keywords of each kind to a language's `sms.<kind>_words`."""
+
+
+def keywords(config: Config, kind: str, language: str) -> list[str]:
+    """The SMS keywords of `kind` (stop, start, help, cancel) in `language`."""
+    section, field = KEYWORD_LISTS[kind]
+    listed: list[str] = getattr(getattr(config, section), field).get(language, [])
+    return [*listed, *words(config, language, f"sms.{kind}_words")]

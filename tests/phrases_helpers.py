@@ -81,9 +81,10 @@ def add_phrases(config: Path) -> None:
         words = ", ".join(f"ID{word.strip()}" for word in text.split(","))
         groups.setdefault(group, {})[key] = words if group == "sms" else MARK + text
     own = {group: groups.pop(group) for group in OWN_SECTIONS}
-    edit_yaml(config / "callbacks.yaml", lambda d: d["callbacks"]["texts"].update(id=own["callbacks"]))
-    edit_yaml(config / "surveys.yaml", lambda d: d["surveys"]["texts"].update(id=own["surveys"]))
-    text = yaml.safe_dump({"phrases": {CODE: groups}}, allow_unicode=True, sort_keys=False, width=1000)
+    for section in OWN_SECTIONS:
+        edit_yaml(config / f"{section}.yaml", lambda d, s=section: d[s]["texts"].update(id=own[s]))
+    document = {"phrases": {CODE: groups}}
+    text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=1000)
     (config / "phrases.yaml").write_text(text, encoding="utf-8")
 
 

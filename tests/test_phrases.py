@@ -46,7 +46,8 @@ def test_fourth_language_with_its_phrases_passes(config_dir: Path) -> None:
     status, out = check_output(config_dir)
     assert status == 0, out
     config = load(config_dir)
-    assert phrases.text(config, "id", "hold.position", n=3) == "[id] You are caller number 3 in line."
+    expected = "[id] You are caller number 3 in line."
+    assert phrases.text(config, "id", "hold.position", n=3) == expected
 
 
 def test_one_missing_phrase_is_named(config_dir: Path) -> None:
