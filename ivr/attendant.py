@@ -108,7 +108,7 @@ def enter(turn: Turn, name: str, hops: int = 0) -> None:
 def ask(turn: Turn, node: Node, first: bool, before: Localized | None = None) -> None:
     """Render the node's question inside a `<Gather>` that posts to the next step."""
     lang = turn.language
-    keywords = [w for o in node.options for w in o.speech.get(turn.call.language, [])]
+    hints = [w for words in keywords(turn, node) for w in words]
     collect = node.collect
     gather = twiml.gather(
         turn.urls.menu(turn.step),
@@ -117,7 +117,7 @@ def ask(turn: Turn, node: Node, first: bool, before: Localized | None = None) ->
         num_digits=collect.num_digits if collect else _digits_needed(node.options),
         finish_on_key=collect.finish_on_key if collect else None,
         language=lang.speech_language or lang.say_language if "speech" in node.input.mode else None,
-        hints=", ".join(keywords) if keywords and "speech" in node.input.mode else None,
+        hints=", ".join(hints) if hints and "speech" in node.input.mode else None,
     )
     languages, name = turn.config.languages, turn.call.caller_name or ""
     prompt = node.prompts.long if first else (node.prompts.short or node.prompts.long)
@@ -144,22 +144,37 @@ def answer(turn: Turn, digits: str, speech: str) -> None:
     elif node.collect is not None:
         collect(turn, node, digits)
     else:
-        option = match(node, digits, speech, turn.call.language)
+        option = match(node, digits, speech, keywords(turn, node))
         if option is None:
             invalid(turn, node)
         else:
             run(turn, option.then)
 
 
-def match(node: Node, digits: str, speech: str, language: str) -> Option | None:
-    """The option picked by these digits, or by a keyword heard in the speech."""
+def match(node: Node, digits: str, speech: str, words: list[list[str]]) -> Option | None:
+    """The option picked by these digits, or by a keyword heard in the speech (`words`:
+    each option's keywords, as `keywords` gives them)."""
     if digits:
         return next((o for o in node.options if o.key == digits), None)
     heard = speech.casefold()
-    for option in node.options:
-        if any(word.casefold() in heard for word in option.speech.get(language, [])):
+    for option, said in zip(node.options, words, strict=True):
+        if any(word.casefold() in heard for word in said):
             return option
     return None
+
+
+def keywords(turn: Turn, node: Node) -> list[list[str]]:
+    """The spoken keywords of each option of `node`, for this caller. Where the caller picks
+    a language, every language's keywords count, and so does the name of the language an
+    option sets: a caller in Thai may ask for "Bahasa Melayu", "melayu" or "ภาษาไทย"."""
+    available = turn.config.languages.available
+    if not any(a.kind == "set_language" for o in node.options for a in o.then):
+        return [o.speech.get(turn.call.language, []) for o in node.options]
+    return [
+        [w for words in o.speech.values() for w in words]
+        + [available[a.set_language].name for a in o.then if a.set_language in available]
+        for o in node.options
+    ]
 
 
 def collect(turn: Turn, node: Node, digits: str) -> None:
