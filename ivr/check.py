@@ -886,8 +886,9 @@ def check_phrases(ctx: Context) -> None:
         more = len(missing) - SHOWN_MISSING
         shown += f" and {more} more" if more > 0 else ""
         hint = (
-            f"add them under `phrases: {{{code}: {{group: {{name: ...}}}}}}`; "
-            f"the English wording is in ivr/phrase_defaults/en.yaml"
+            f"add them under `phrases: {{{code}: {{group: {{name: ...}}}}}}`, callbacks.* and "
+            f"surveys.* under `callbacks.texts.{code}` and `surveys.texts.{code}`; "
+            "the English wording is in ivr/phrase_defaults/en.yaml"
         )
         ctx.error(path, f"language '{code}' has no phrase {shown}", hint)
 
