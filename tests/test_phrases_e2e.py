@@ -13,7 +13,6 @@ import pytest
 from ivr.emulator import Emulator
 from ivr.emulator.calls import Call
 from ivr.liveserver import LiveServer
-from tests.agents import go_available
 from tests.callbacks_helpers import JobRunner, callback_config
 from tests.conftest import BUSINESS
 from tests.conftest import JobRunner as SurveyJobs
@@ -83,13 +82,8 @@ def test_a_call_to_an_agent_and_its_survey_are_all_in_indonesian(
     tw.assert_no_errors()
 
 
-def test_a_callback_request_is_all_in_indonesian(
-    tw: Emulator, server: LiveServer, jobs: JobRunner
-) -> None:
-    """Asking to be called back from hold, its confirmation SMS, the callback's greeting and
-    an SMS cancel word are Indonesian."""
-    go_available(server)
-    busy_alice(tw, server)
+def request_callback(tw: Emulator) -> Call:
+    """An Indonesian billing caller on hold asks to be called back on their caller ID."""
     call, start = indonesian_billing_caller(tw)
     call.hears(MARK + "To hang up and be called back")
     call.press("1")
@@ -99,9 +93,35 @@ def test_a_callback_request_is_all_in_indonesian(
     tw.advance(30)
     assert call.ended
     assert_all_indonesian(call, start)
+    return call
+
+
+def test_a_callback_request_is_all_in_indonesian(
+    tw: Emulator, server: LiveServer, jobs: JobRunner
+) -> None:
+    """Asking to be called back from hold, its confirmation SMS and an SMS cancel word are
+    Indonesian."""
+    busy_alice(tw, server)
+    request_callback(tw)
     (confirm,) = tw.sms_to(CALLER)
     assert confirm.body.startswith(MARK + "Acme Telco: we will call you back on")
     assert "Reply IDCANCEL to cancel" in confirm.body
     (cancelled,) = tw.send_sms(CALLER, BUSINESS, "IDCANCEL")
     assert cancelled.body == MARK + "Acme Telco: your callback has been cancelled."
+    tw.assert_no_errors()
+
+
+def test_the_returned_callback_greets_in_indonesian(
+    tw: Emulator, server: LiveServer, jobs: JobRunner
+) -> None:
+    """When Alice is free and accepts the callback, the customer is greeted in Indonesian."""
+    first = busy_alice(tw, server)
+    request_callback(tw)
+    first.hangup()
+    tw.advance(17)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(3)
+    answered = tw.device(CALLER).answer()
+    answered.hears(MARK + "Hello, this is Acme Telco calling you back about your Billing")
+    assert_all_indonesian(answered, 0)
     tw.assert_no_errors()
