@@ -26,6 +26,7 @@ from typing import Any
 from callbacks import jobs, slots
 from callbacks.callback import Callback, get, is_callback, leave_queue, move
 from callbacks.context import Context
+from ivr.config import phrases
 from ivr.config.callbacks import TextKind
 from ivr.config.hours import Hours
 from ivr.core import logs
@@ -337,7 +338,8 @@ async def _reopen(svc: Context, cb: Callback, opens: float) -> str:
     await schedule(svc, cb, "activate", opens, tag=f"o{int(opens)}")
     await schedule(svc, cb, "expire", expire_at, tag=f"o{int(opens)}")
     await watch_closing(svc, cb, after=opens)
-    await notify(svc, cb, "sms_reopen", time=slots.spoken_time(config, opens, now))
+    when = slots.spoken_time(config, opens, now, cb.language)
+    await notify(svc, cb, "sms_reopen", time=when)
     log.info("callback moved to the next opening", callback=cb.id, at=opens)
     return "scheduled"
 
@@ -372,7 +374,7 @@ async def notify(svc: Context, cb: Callback, kind: TextKind, **values: object) -
         config.languages.default,
         company=config.company.name,
         number=cb.number,
-        cancel=config.callbacks.cancel_word(language),
+        cancel=next(iter(phrases.keywords(config, "cancel", language)), "CANCEL"),
         **values,
     )
     if not cb.called.startswith("+"):

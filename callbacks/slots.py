@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ivr.config import phrases
 from ivr.config.callbacks import Slot
 from ivr.config.hours import Hours
 from ivr.config.model import Config
@@ -125,9 +126,13 @@ def hours_open(hours: Hours, at: float) -> bool:
     return hours.is_open(datetime.fromtimestamp(at, UTC))
 
 
-def spoken_time(config: Config, at: float, now: float) -> str:
-    """`15:30`, or `Tue 09:00` when not today, in the business's timezone."""
-    tz = zone(config)
+def spoken_time(config: Config, at: float, now: float, language: str | None = None) -> str:
+    """`15:30`, or with the weekday when not today (`Tuesday 09:00`, `09:00 hari Selasa`),
+    in the business's timezone and `language` (default: the default language)."""
+    tz, code = zone(config), language or config.languages.default
     local, today = datetime.fromtimestamp(at, tz), datetime.fromtimestamp(now, tz).date()
     text = local.strftime("%H:%M")
-    return text if local.date() == today else f"{local.strftime('%a')} {text}"
+    if local.date() == today:
+        return text
+    day = phrases.text(config, code, f"time.{phrases.WEEKDAYS[local.weekday()]}")
+    return phrases.text(config, code, "time.other_day", day=day, time=text)

@@ -18,6 +18,7 @@ import phonenumbers
 
 from callbacks import cancel, surveys
 from callbacks.context import Context
+from ivr.config import phrases
 from ivr.config.model import Config
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,13 @@ log = logging.getLogger(__name__)
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit", "cancel"})
 START_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "info"})
+STANDARD_WORDS = {
+    "cancel": frozenset({"cancel"}),
+    "stop": STOP_WORDS,
+    "start": START_WORDS,
+    "help": HELP_WORDS,
+}
+"""Keywords that work whatever the language, in the order they are matched."""
 OPT_OUT_TYPES = {"STOP": "stop", "START": "start", "HELP": "help"}
 """Twilio Advanced Opt-Out's `OptOutType`: Twilio has already replied; we only record it."""
 INBOUND_TTL_S = 86400
@@ -65,9 +73,9 @@ async def respond(svc: Context, number: str, form: dict[str, str]) -> str | None
         await keyword(svc, number, opt_out_type, None)
         return None
     survey = await surveys.pending(svc, number)
-    word = keyword_of(svc.registry.current, body)
-    if word is not None:
-        return await keyword(svc, number, word, survey)
+    found = keyword_in(svc.registry.current, body)
+    if found is not None:
+        return await keyword(svc, number, found[0], survey, found[1])
     if survey is None:
         return None  # not someone we asked: no reply, no loop with an auto-responder
     return await surveys.reply(svc, survey, body)
@@ -75,24 +83,30 @@ async def respond(svc: Context, number: str, form: dict[str, str]) -> str | None
 
 def keyword_of(config: Config, body: str) -> str | None:
     """`cancel`, `stop`, `start` or `help` when the whole message is such a keyword."""
+    found = keyword_in(config, body)
+    return found[0] if found else None
+
+
+def keyword_in(config: Config, body: str) -> tuple[str, str | None] | None:
+    """The keyword the whole message is, and the language it is a word of (None for a
+    standard word such as UNSUBSCRIBE): BATAL is `cancel` in Malay, หยุด `stop` in Thai."""
     word = body.strip().strip(".!").casefold()
-    if config.callbacks.is_cancel(body):  # CANCEL, BATAL, ยกเลิก, ... from callbacks.yaml
-        return "cancel"
-    if word in STOP_WORDS or word in config.surveys.words("stop"):
-        return "stop"
-    if word in START_WORDS or word in config.surveys.words("start"):
-        return "start"
-    if word in HELP_WORDS or word in config.surveys.words("help"):
-        return "help"
+    for kind, standard in STANDARD_WORDS.items():
+        for code in config.languages.available:
+            if word in {w.casefold() for w in phrases.keywords(config, kind, code)}:
+                return kind, code
+        if word in standard:
+            return kind, None
     return None
 
 
 async def keyword(
-    svc: Context, number: str, word: str, survey: dict[str, str] | None
+    svc: Context, number: str, word: str, survey: dict[str, str] | None, said_in: str | None = None
 ) -> str | None:
-    """Opt out, opt in or help; the reply in the customer's language."""
+    """Opt out, opt in or help; the reply in the customer's language (their survey's, else
+    that of the word they texted)."""
     config = svc.registry.current
-    language = survey["language"] if survey else config.languages.default
+    language = survey["language"] if survey else said_in or config.languages.default
     if word == "cancel":
         cancelled = await _cancel(svc, number)
         if cancelled is not None:

@@ -43,7 +43,7 @@ def test_near_closing_the_hold_offer_books_the_next_morning(
     assert not any("within the hour" in u.text for u in call.heard), call.transcript()
     call.hears("For tomorrow morning, press 3.")
     call.press("3")
-    call.hears("at about Tue 09:00")
+    call.hears("at about Tuesday 09:00")
     tw.advance(10)
     assert call.ended, call.transcript()
     assert slot.text
@@ -70,7 +70,7 @@ def test_well_before_closing_the_offer_keeps_the_place(
 @pytest.mark.parametrize(
     ("at_closing", "state", "sms"),
     [
-        pytest.param("next_open", "scheduled", "at about Tue 08:00", id="next-open"),
+        pytest.param("next_open", "scheduled", "at about Tuesday 08:00", id="next-open"),
         pytest.param("expire", "expired", "could not call you back in time", id="expire"),
     ],
 )

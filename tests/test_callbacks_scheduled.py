@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from callbacks import callback as callbacks
-from callbacks import dial
+from callbacks import dial, sms
 from ivr.config.reload import ConfigRegistry
 from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
@@ -31,15 +31,36 @@ def fixture_config_dir(tmp_path: Path) -> Path:
     return menu_callback_config(tmp_path / "config")
 
 
-def schedule_evening(tw: Emulator, number: str = CUSTOMER, language_key: str = "1") -> Call:
+def schedule_evening(
+    tw: Emulator, number: str = CUSTOMER, language_key: str = "1", slot: str = "2"
+) -> Call:
     call = tw.dial(from_=number, to=BUSINESS)
     call.press(language_key)
     call.wait(25)
     call.press("5")
     call.press("1")
-    call.press("2")
+    call.press(slot)
     tw.advance(30)
     return call
+
+
+@pytest.mark.parametrize(
+    ("language_key", "spoken"),
+    [
+        pytest.param("1", "at about Tuesday 09:00", id="en"),
+        pytest.param("2", "kira-kira pukul 09:00 hari Selasa", id="ms"),
+        pytest.param("3", "ประมาณ วันอังคาร เวลา 09:00", id="th"),
+    ],
+)
+def test_tomorrows_callback_is_confirmed_with_the_weekday_in_the_callers_language(
+    tw: Emulator, language_key: str, spoken: str
+) -> None:
+    """ "Tomorrow morning" is confirmed, aloud and by SMS, with the weekday in the caller's
+    language ("kira-kira pukul 09:00 hari Selasa", not "Tue 09:00")."""
+    call = schedule_evening(tw, language_key=language_key, slot="3")
+    assert any(spoken in u.text for u in call.heard), call.transcript()
+    assert spoken in tw.sms_to(CUSTOMER)[-1].body
+    assert not any("Tue" in u.text for u in call.heard if language_key != "1")
 
 
 def test_a_scheduled_callback_joins_the_queue_at_its_slot(
@@ -119,9 +140,10 @@ def test_the_cancel_handler_answers_in_the_callers_language(
 
 def test_cancel_words_are_configured_per_language(server: LiveServer) -> None:
     """CANCEL, BATAL and ยกเลิก are all cancel words in the sample config."""
-    config = services_of(server).registry.current.callbacks
-    assert all(config.is_cancel(w) for w in ("cancel", "BATAL", "ยกเลิก", " Cancel. "))
-    assert not config.is_cancel("stop")
+    config = services_of(server).registry.current
+    words = ("cancel", "BATAL", "ยกเลิก", " Cancel. ")
+    assert all(sms.keyword_of(config, w) == "cancel" for w in words)
+    assert sms.keyword_of(config, "stop") == "stop"
 
 
 def test_pending_callbacks_survive_a_store_restart(tmp_path: Path, config_dir: Path) -> None:

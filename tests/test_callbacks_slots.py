@@ -131,4 +131,12 @@ def test_spoken_time_names_the_day_when_not_today() -> None:
     config = office_config()
     now = local(2026, 11, 23, 10)
     assert slots.spoken_time(config, local(2026, 11, 23, 18), now) == "18:00"
-    assert slots.spoken_time(config, local(2026, 11, 24, 9), now) == "Tue 09:00"
+    assert slots.spoken_time(config, local(2026, 11, 24, 9), now) == "Tuesday 09:00"
+
+
+def test_spoken_time_names_the_day_in_the_callers_language() -> None:
+    """Malay and Thai callers hear the weekday in their language, not "Tue"."""
+    config = office_config()
+    now, tomorrow = local(2026, 11, 23, 10), local(2026, 11, 24, 9)
+    assert slots.spoken_time(config, tomorrow, now, "ms") == "09:00 hari Selasa"
+    assert slots.spoken_time(config, tomorrow, now, "th") == "วันอังคาร เวลา 09:00"

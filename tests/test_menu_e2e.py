@@ -11,6 +11,7 @@ import redis
 from ivr.core.clock import ManualClock
 from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
+from ivr.devtools.emulator.calls import Call
 from tests.conftest import BUSINESS
 from tests.streams import entries
 
@@ -111,3 +112,43 @@ def test_hanging_up_is_recorded_from_the_status_callback(tw: Emulator, r: redis.
     call.hangup()
     tw.run_until_idle()
     assert r.hget(Keys().call_status(call.sid), "status") == "completed"
+
+
+def back_at_the_language_menu_in_thai(tw: Emulator) -> Call:
+    """A caller who chose Thai, then pressed 9 to change language."""
+    call = tw.dial(from_="+60199999999", to=BUSINESS)
+    call.press("3")
+    call.hears("ฝ่ายบิล กด 1")
+    call.press("9")
+    call.hears("สำหรับภาษาไทย กด 3")
+    return call
+
+
+def test_thai_callers_invalid_key_reprompt_is_thai(tw: Emulator) -> None:
+    """A wrong key at the language menu is answered in Thai, by the Thai voice."""
+    call = back_at_the_language_menu_in_thai(tw)
+    call.press("7")
+    sorry = call.hears("ขออภัย")
+    assert (sorry.language, sorry.voice) == ("th-TH", "Google.th-TH-Standard-A")
+    english = [u.text for u in call.heard if "not one of the choices" in u.text]
+    assert english == []
+    tw.assert_no_errors()
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        pytest.param("ภาษาไทย", id="thai-name"),
+        pytest.param("Bahasa Melayu", id="malay-name"),
+        pytest.param("english", id="english-keyword"),
+    ],
+)
+def test_language_menu_understands_every_language_once_the_call_is_thai(
+    tw: Emulator, words: str
+) -> None:
+    """Once the call is in Thai, a language is still picked by saying its name or keyword."""
+    call = back_at_the_language_menu_in_thai(tw)
+    call.say(words)
+    short_menu = {"ภาษาไทย": "บิล 1 เทคนิค 2", "Bahasa Melayu": "Bil 1, sokongan 2"}
+    call.hears(short_menu.get(words, "Billing 1, support 2"))
+    tw.assert_no_errors()

@@ -60,6 +60,24 @@ def reply_of(twilio: Twilio, form: dict[str, str]) -> str:
     return response.text
 
 
+@pytest.mark.parametrize(
+    ("body", "reply"),
+    [
+        pytest.param("HELP", "Acme Telco surveys: reply 1-7", id="en-help"),
+        pytest.param("bantuan", "Tinjauan Acme Telco: balas 1-7", id="ms-help"),
+        pytest.param("BERHENTI", "Anda tidak akan menerima tinjauan lagi", id="ms-stop"),
+        pytest.param("หยุด", "คุณจะไม่ได้รับแบบสำรวจจาก Acme Telco อีก", id="th-stop"),
+        pytest.param("ช่วยเหลือ", "แบบสำรวจของ Acme Telco", id="th-help"),
+        pytest.param("เริ่ม", "คุณจะได้รับแบบสำรวจจาก Acme Telco อีกครั้ง", id="th-start"),
+    ],
+)
+def test_keyword_is_answered_in_the_language_it_is_a_word_of(
+    twilio: Twilio, r: redis.Redis, body: str, reply: str
+) -> None:
+    """With no survey pending, HELP, BERHENTI or หยุด is answered in English, Malay or Thai."""
+    assert reply in reply_of(twilio, inbound(body))
+
+
 def pending_survey(r: redis.Redis, sent_at: float) -> None:
     r.hset(
         KEYS.survey(CALL),

@@ -1,8 +1,9 @@
 """The `callbacks` config section (`config/callbacks.yaml`): who may be called back, and how.
 
-Texts are per language, falling back to the default language and then to the
-English built in here. `{number}`, `{time}`, `{queue}`, `{company}` and
-`{cancel}` in a text are filled in when it is used.
+Texts are per language: the config's `texts`, else the built-in phrases
+(`callbacks.<kind>` in `ivr/config/defaults/`), falling back to the default language.
+`{number}`, `{time}`, `{queue}`, `{company}` and `{cancel}` in a text are filled in
+when it is used.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from datetime import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ivr.config import phrases
 
 MAX_ATTEMPTS = 3
 """Dial attempts per callback before it is given up."""
@@ -26,48 +29,6 @@ TextKind = Literal[
     "sms_confirm", "sms_cancelled", "sms_expired", "sms_failed", "sms_unknown", "greeting",
     "machine", "whisper", "keep_existing", "kept_existing", "offer_closing", "sms_reopen",
 ]  # fmt: skip
-
-BUILT_IN: dict[str, str] = {
-    "offer": "To hang up and be called back, keeping your place in line, press {key}.",
-    "confirm_number": (
-        "We will call you back on {number}. To confirm, press 1. "
-        "To give a different number, press 2."
-    ),
-    "enter_number": (
-        "Please enter the number to call, starting with the country code, then press hash."
-    ),
-    "invalid_number": "Sorry, that is not a valid phone number.",
-    "premium_number": "Sorry, we cannot call premium-rate numbers.",
-    "foreign_number": "Sorry, we cannot call numbers in that country.",
-    "kept": "Thank you. We will call you back on {number}. You keep your place in line. Goodbye.",
-    "scheduled": "Thank you. We will call you back on {number} at about {time}. Goodbye.",
-    "already": "You already have a callback at about {time}.",
-    "choose_slot": "When should we call you back?",
-    "too_late": "Sorry, we cannot offer a callback at the moment.",
-    "sms_confirm": (
-        "{company}: we will call you back on {number} at about {time}. Reply {cancel} to cancel."
-    ),
-    "sms_cancelled": "{company}: your callback has been cancelled.",
-    "sms_expired": "{company}: sorry, we could not call you back in time. Please call us again.",
-    "sms_failed": "{company}: sorry, we tried to call you back but could not reach you.",
-    "sms_unknown": "{company}: you have no callback to cancel.",
-    "greeting": "Hello, this is {company} calling you back about your {queue} request.",
-    "machine": "This is {company} returning your call. Please call us again. Goodbye.",
-    "whisper": "Callback for {queue}, requested at {time}",
-    "keep_existing": (
-        "You already have a callback at about {time}. To keep it, press 1. To cancel it, press 2."
-    ),
-    "kept_existing": "Thank you. Your callback stays booked. Goodbye.",
-    "offer_closing": (
-        "We close before your turn is likely to come. "
-        "To hang up and choose a time for us to call you back, press {key}."
-    ),
-    "sms_reopen": (
-        "{company}: we are closed now. We will call you back on {number} at about {time}. "
-        "Reply {cancel} to cancel."
-    ),
-}
-"""The English wording used when the config has no text of a kind."""
 
 
 class Strict(BaseModel):
@@ -137,18 +98,10 @@ class CallbacksConfig(Strict):
 
     def text(self, kind: TextKind, language: str, default: str, **values: object) -> str:
         """The text of `kind` in `language` (else `default`, else English), filled in."""
-        for code in (language, default):
-            found = self.texts.get(code, {}).get(kind)
+        for code in (language, default, phrases.REFERENCE):
+            found = self.texts.get(code, {}).get(kind) or phrases.built_in_text(
+                code, f"callbacks.{kind}"
+            )
             if found:
                 return found.format(**values)
-        return BUILT_IN[kind].format(**values)
-
-    def cancel_word(self, language: str) -> str:
-        """The word a customer texts to cancel, in their language."""
-        words = self.cancel_words.get(language)
-        return words[0] if words else "CANCEL"
-
-    def is_cancel(self, body: str) -> bool:
-        word = body.strip().strip(".!").casefold()
-        words = {w.casefold() for ws in self.cancel_words.values() for w in ws}
-        return word == "cancel" or word in words
+        raise KeyError(kind)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from ivr.config import phrases
 from ivr.config.menu import Action, Node
 from ivr.config.model import Config, DataPath, Positions
 from ivr.config.prompts import Localized
@@ -834,6 +835,80 @@ def check_surveys(ctx: Context) -> None:
                 )
 
 
+# Phrases ------------------------------------------------------------------------------------
+
+
+OWN_SECTIONS = {"callbacks": "callbacks.texts", "surveys": "surveys.texts"}
+"""Phrase groups written in their own config section rather than under `phrases:`."""
+SHOWN_MISSING = 8
+"""Missing phrase names listed in one problem before "and N more"."""
+
+
+def check_phrases(ctx: Context) -> None:
+    """Every declared language has every phrase the service can speak (agents' phrases: the
+    default language), so no caller of a new language hears English instead."""
+    _check_overrides(ctx)
+    config = ctx.config
+    for code in config.languages.available:
+        missing = [name for name in phrases.names() if _lacks(config, code, name)]
+        if not missing:
+            continue
+        where = ("phrases", code)
+        path = where if where in ctx.positions else ("languages", "available", code)
+        shown = ", ".join(missing[:SHOWN_MISSING])
+        more = len(missing) - SHOWN_MISSING
+        shown += f" and {more} more" if more > 0 else ""
+        hint = (
+            f"add them under `phrases: {{{code}: {{group: {{name: ...}}}}}}`, callbacks.* and "
+            f"surveys.* under `callbacks.texts.{code}` and `surveys.texts.{code}`; "
+            "the English wording is in ivr/config/defaults/en.yaml"
+        )
+        ctx.error(path, f"language '{code}' has no phrase {shown}", hint)
+
+
+def _lacks(config: Config, code: str, name: str) -> bool:
+    if phrases.for_agents(name) and code != config.languages.default:
+        return False
+    if phrases.lookup(config.phrases, code, name) is not None:
+        return False
+    group, _, key = name.partition(".")
+    if group == "callbacks":
+        return not config.callbacks.texts.get(code, {}).get(key)  # type: ignore[call-overload]
+    if group == "surveys":
+        return not getattr(config.surveys.texts.get(code), key, None)
+    if group == "sms":
+        return not phrases.keywords(config, key.removesuffix("_words"), code)
+    return True
+
+
+def _check_overrides(ctx: Context) -> None:
+    known, available = set(phrases.names()), ctx.config.languages.available
+    for code, groups in ctx.config.phrases.items():
+        if code not in available:
+            ctx.warn(
+                ("phrases", code),
+                f"phrases in '{code}', which is not in languages.available",
+                suggest(code, available),
+            )
+        for group, texts in groups.items():
+            for key, text in texts.items():
+                _check_override(ctx, (code, group, key), text, known)
+
+
+def _check_override(ctx: Context, at: tuple[str, str, str], text: str, known: set[str]) -> None:
+    path, name = ("phrases", *at), f"{at[1]}.{at[2]}"
+    if at[1] in OWN_SECTIONS and name in known:
+        hint = f"write it under `{OWN_SECTIONS[at[1]]}: {{{at[0]}: {{{at[2]}: ...}}}}`"
+        ctx.error(path, f"phrase {name} is configured in {OWN_SECTIONS[at[1]]}", hint)
+    elif name not in known:
+        ctx.error(path, f"unknown phrase {name}", suggest(name, known))
+    else:
+        extra = phrases.placeholders(text) - phrases.placeholders(phrases.built_in()["en"][name])
+        if extra:
+            fields = ", ".join(f"{{{f}}}" for f in sorted(extra))
+            ctx.error(path, f"phrase {name} uses {fields}, which it does not fill in", "")
+
+
 CHECKS: tuple[Callable[[Context], None], ...] = (
     check_queues,
     check_overflows,
@@ -853,5 +928,6 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_prompts,
     check_silent_menus,
     check_surveys,
+    check_phrases,
 )
 """Every semantic check, in the order they run."""

@@ -205,6 +205,10 @@ class Languages(Strict):
     default: str
     available: dict[str, Language]
 
+    def of(self, code: str) -> Language:
+        """The language `code`, or the default one when `code` is not declared."""
+        return self.available.get(code) or self.available[self.default]
+
 
 class MenuSettings(Strict):
     start: str

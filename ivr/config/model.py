@@ -52,6 +52,8 @@ class Config(BaseModel):
     callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
     fallback: Fallback = Field(default_factory=Fallback)
     """Degraded mode: what callers hear when the store is down (`ivr.voice.fallback`)."""
+    phrases: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
+    """Overrides of the built-in phrases, per language (`ivr.config.phrases`)."""
     version: str = ""
 
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from ivr.config import phrases
+
 DEFAULT_DELAY_S = 120
 """Seconds between the end of a call and its survey SMS."""
 DEFAULT_MIN_TALK_S = 30
@@ -29,22 +31,6 @@ TextKind = Literal[
     "question", "reprompt", "followup", "thanks", "thanks_comment", "late", "help", "stopped",
     "started",
 ]  # fmt: skip
-
-BUILT_IN: dict[str, str] = {
-    "question": (
-        "{company} made it easy for me to handle my issue. "
-        "Reply 1 (strongly disagree) to 7 (strongly agree)."
-    ),
-    "reprompt": "Sorry, we didn't catch that. Please reply with one number from 1 to 7.",
-    "followup": "What made it hard? Reply in your own words.",
-    "thanks": "Thank you for your feedback. - {company}",
-    "thanks_comment": "Thank you. Someone from {company} will look into it.",
-    "late": "Thank you. This survey has closed. - {company}",
-    "help": "{company} surveys: reply 1-7 to rate your call. Reply STOP to opt out.",
-    "stopped": "You will not receive any more surveys from {company}. Reply START to opt in.",
-    "started": "You will receive surveys from {company} again. Reply STOP to opt out.",
-}
-"""The English wording used when the config has no text of a kind."""
 
 
 class Strict(BaseModel):
@@ -113,13 +99,15 @@ class SurveysConfig(Strict):
         return value
 
     def text(self, kind: TextKind, language: str, default: str, company: str) -> str:
-        """The text of `kind` in `language`, falling back to `default`, then to English."""
-        for code in (language, default):
+        """The text of `kind` in `language` (the config's, else the built-in phrase
+        `surveys.<kind>`), falling back to `default`, then to English."""
+        for code in (language, default, phrases.REFERENCE):
             texts = self.texts.get(code)
             found: str | None = getattr(texts, kind) if texts is not None else None
+            found = found or phrases.built_in_text(code, f"surveys.{kind}")
             if found:
                 return found.replace("{company}", company)
-        return BUILT_IN[kind].replace("{company}", company)
+        raise KeyError(kind)
 
     def words(self, kind: Literal["stop", "start", "help"]) -> frozenset[str]:
         """The configured keywords of one kind in every language, casefolded."""

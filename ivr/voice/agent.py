@@ -66,10 +66,10 @@ def spell(value: str) -> str:
     return " ".join(value) if value.lstrip("+").isdigit() else value
 
 
-def caller_gone() -> VoiceResponse:
+def caller_gone(svc: Services) -> VoiceResponse:
     """For an agent whose offer ended before they answered it."""
     response = VoiceResponse()
-    response.say("Sorry, that caller is no longer waiting.")
+    callback_voice.say_to_agent(svc, response, "agent.caller_gone")
     response.hangup()
     return response
 
@@ -81,7 +81,7 @@ async def agent_offer(request: Request) -> Response:
     reservation_id = request.query_params.get("res", "")
     offer = await offers.offer_for(svc, reservation_id)
     if offer is None or not await rung_leg(svc, reservation_id, form):
-        return xml(caller_gone())
+        return xml(caller_gone(svc))
     response = VoiceResponse()
     session = await svc.calls.get(offer.call_sid)
     position = await svc.router.position(offer.call_sid)
@@ -95,7 +95,7 @@ async def agent_offer(request: Request) -> Response:
     )
     gather.say(text)
     response.append(gather)
-    response.say("No key was pressed. Goodbye.")
+    callback_voice.say_to_agent(svc, response, "agent.no_key")
     response.hangup()
     return xml(response)
 
@@ -109,7 +109,7 @@ async def agent_answer(request: Request) -> Response:
     form = await svc.verifier.form(request)
     reservation_id = request.query_params.get("res", "")
     if not await rung_leg(svc, reservation_id, form):
-        return xml(caller_gone())  # not the leg rung for this offer: nothing changes
+        return xml(caller_gone(svc))  # not the leg rung for this offer: nothing changes
     offer = await offers.offer_for(svc, reservation_id)
     if offer is None:
         return xml(await answered_again(svc, reservation_id))
@@ -119,7 +119,7 @@ async def agent_answer(request: Request) -> Response:
             svc, await offers.release(svc, _res(offer, reservation_id), False)
         )
         await svc.redis.hdel(svc.keys.offers(), reservation_id)
-        response.say("Call declined.")
+        callback_voice.say_to_agent(svc, response, "agent.declined")
         response.hangup()
         return xml(response)
     return xml(await accept(svc, reservation_id, offer.agent, offer.call_sid))
@@ -140,7 +140,7 @@ async def answered_again(svc: Services, reservation_id: str) -> VoiceResponse:
     call = await svc.router.call(str(call_sid)) if call_sid else None
     intent = await offers.intent_for(svc, reservation_id)
     if call is None or intent is None or call.agent != intent["agent"]:
-        return caller_gone()
+        return caller_gone(svc)
     return bridge(svc, str(call_sid), reservation_id)
 
 
@@ -167,7 +167,7 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
         )
     except RoutingError as exc:
         log.info("late accept refused", reservation=reservation_id, reason=str(exc))
-        response.say("Sorry, that call is no longer waiting.")
+        callback_voice.say_to_agent(svc, response, "agent.call_gone")
         response.hangup()
         return response
     log.info("accepted", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
@@ -241,7 +241,7 @@ async def agent_done(request: Request) -> Response:
     response = VoiceResponse()
     status = form.get("DialCallStatus", "")
     if status != "completed":
-        response.say("The caller is no longer there.")
+        callback_voice.say_to_agent(svc, response, "agent.caller_left")
     call = await svc.router.call(call_sid)
     agent = call.agent if call else ""
     conn = call.connection if call else ""

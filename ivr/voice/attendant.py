@@ -13,16 +13,16 @@ from datetime import datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.config import phrases
 from ivr.config.menu import Action, Language, Node, Option, QueueTarget
 from ivr.config.model import Config
-from ivr.config.prompts import Localized, PromptItem, pick
+from ivr.config.prompts import Localized
 from ivr.core.session import CallSession
 from ivr.core.urls import Urls
 from ivr.voice import twiml
 
 MAX_HOPS = 25
 """Nodes entered in one request before we assume a loop (`ivr check` catches these)."""
-FALLBACK_GOODBYE = "Sorry, we could not help this time. Goodbye."
 
 
 @dataclass
@@ -43,8 +43,8 @@ class Turn:
         return langs.available.get(self.call.language) or langs.available[langs.default]
 
     def say(self, localized: Localized | None) -> None:
-        items = pick(localized, self.call.language, self.config.languages.default)
-        twiml.speak(self.response, items, self.language, self.call.caller_name or "")
+        languages, name = self.config.languages, self.call.caller_name or ""
+        twiml.speak_localized(self.response, languages, localized, self.call.language, name)
 
     @property
     def step(self) -> int:
@@ -94,7 +94,7 @@ def enter(turn: Turn, name: str, hops: int = 0) -> None:
 def ask(turn: Turn, node: Node, first: bool, before: Localized | None = None) -> None:
     """Render the node's question inside a `<Gather>` that posts to the next step."""
     lang = turn.language
-    keywords = [w for o in node.options for w in o.speech.get(turn.call.language, [])]
+    hints = [w for words in keywords(turn, node) for w in words]
     collect = node.collect
     gather = twiml.gather(
         turn.urls.menu(turn.step),
@@ -103,13 +103,12 @@ def ask(turn: Turn, node: Node, first: bool, before: Localized | None = None) ->
         num_digits=collect.num_digits if collect else _digits_needed(node.options),
         finish_on_key=collect.finish_on_key if collect else None,
         language=lang.speech_language or lang.say_language if "speech" in node.input.mode else None,
-        hints=", ".join(keywords) if keywords and "speech" in node.input.mode else None,
+        hints=", ".join(hints) if hints and "speech" in node.input.mode else None,
     )
-    default = turn.config.languages.default
-    items: list[PromptItem] = pick(before, turn.call.language, default)
+    languages, name = turn.config.languages, turn.call.caller_name or ""
     prompt = node.prompts.long if first else (node.prompts.short or node.prompts.long)
-    items = items + pick(prompt, turn.call.language, default)
-    twiml.speak(gather, items, lang, turn.call.caller_name or "")
+    for said in (before, prompt):
+        twiml.speak_localized(gather, languages, said, turn.call.language, name)
     turn.response.append(gather)
 
 
@@ -131,22 +130,37 @@ def answer(turn: Turn, digits: str, speech: str) -> None:
     elif node.collect is not None:
         collect(turn, node, digits)
     else:
-        option = match(node, digits, speech, turn.call.language)
+        option = match(node, digits, speech, keywords(turn, node))
         if option is None:
             invalid(turn, node)
         else:
             run(turn, option.then)
 
 
-def match(node: Node, digits: str, speech: str, language: str) -> Option | None:
-    """The option picked by these digits, or by a keyword heard in the speech."""
+def match(node: Node, digits: str, speech: str, words: list[list[str]]) -> Option | None:
+    """The option picked by these digits, or by a keyword heard in the speech (`words`:
+    each option's keywords, as `keywords` gives them)."""
     if digits:
         return next((o for o in node.options if o.key == digits), None)
     heard = speech.casefold()
-    for option in node.options:
-        if any(word.casefold() in heard for word in option.speech.get(language, [])):
+    for option, said in zip(node.options, words, strict=True):
+        if any(word.casefold() in heard for word in said):
             return option
     return None
+
+
+def keywords(turn: Turn, node: Node) -> list[list[str]]:
+    """The spoken keywords of each option of `node`, for this caller. Where the caller picks
+    a language, every language's keywords count, and so does the name of the language an
+    option sets: a caller in Thai may ask for "Bahasa Melayu", "melayu" or "ภาษาไทย"."""
+    available = turn.config.languages.available
+    if not any(a.kind == "set_language" for o in node.options for a in o.then):
+        return [o.speech.get(turn.call.language, []) for o in node.options]
+    return [
+        [w for words in o.speech.values() for w in words]
+        + [available[a.set_language].name for a in o.then if a.set_language in available]
+        for o in node.options
+    ]
 
 
 def collect(turn: Turn, node: Node, digits: str) -> None:
@@ -260,5 +274,6 @@ def hang_up(turn: Turn, message: Localized | None) -> None:
     if message:
         turn.say(message)
     else:
-        turn.response.say(FALLBACK_GOODBYE, language=turn.language.say_language)
+        goodbye = phrases.text(turn.config, turn.call.language, "menu.goodbye")
+        twiml.say(turn.response, goodbye, turn.language)
     turn.response.hangup()

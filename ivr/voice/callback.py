@@ -34,6 +34,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from callbacks import callback as callbacks
 from callbacks import dial, slots
 from callbacks.callback import Callback
+from ivr.config import phrases
 from ivr.config.callbacks import CallbacksConfig, TextKind
 from ivr.config.menu import Language, QueueTarget
 from ivr.config.model import Config
@@ -45,7 +46,7 @@ from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import endings, offers, twiml
 from ivr.voice.attendant import Turn
-from ivr.voice.queue import CONNECTING, estimate_for, hand_to_queue, wait_in_queue
+from ivr.voice.queue import estimate_for, hand_to_queue, wait_in_queue
 from ivr.voice.twiml import xml
 from queues.reservation import Reservation
 
@@ -62,9 +63,6 @@ REFUSED: dict[str, TextKind] = {
 }
 ON_HOLD = ("keep", "closing")
 """Modes asked from the hold loop: the caller is still in the queue, and goes back to hold."""
-SPEAKING = {
-    "en": "Calling the customer now.",
-}
 
 
 # -- numbers ----------------------------------------------------------------------
@@ -109,8 +107,7 @@ class Asking:
 
     @property
     def language(self) -> Language:
-        available = self.config.languages.available
-        return available.get(self.session.language) or available[self.config.languages.default]
+        return self.config.languages.of(self.session.language)
 
     def text(self, kind: TextKind, **values: object) -> str:
         callbacks_config = self.config.callbacks
@@ -118,8 +115,11 @@ class Asking:
         return callbacks_config.text(kind, self.session.language, default, **values)
 
     def say(self, text: str, parent: object | None = None) -> None:
-        target = parent if parent is not None else self.response
-        target.say(text, language=self.language.say_language, voice=self.language.voice)  # type: ignore[union-attr]
+        twiml.say(parent if parent is not None else self.response, text, self.language)
+
+    def when(self, at: float) -> str:
+        """`at` as the caller hears a time: with the weekday, in their language, if not today."""
+        return slots.spoken_time(self.config, at, self.svc.clock.now(), self.session.language)
 
     def url(self, path: str, **params: object) -> str:
         values = {"mode": self.mode, "queue": self.queue, **params}
@@ -164,7 +164,7 @@ async def keep(request: Request) -> Response:
         return _gone()
     existing = await callbacks.live_for(a.svc, a.session.caller, a.queue)
     if existing is not None:
-        a.say(a.text("already", time=slots.spoken_time(a.config, existing.due, a.svc.clock.now())))
+        a.say(a.text("already", time=a.when(existing.due)))
         return a.back()
     if await closing_soon(a):  # no place to keep: the caller picks a slot instead
         if not slots.offered(a.config, a.svc.clock.now()):
@@ -254,7 +254,7 @@ async def take_place(a: Asking, number: str) -> Response:
     cb = _new(a, number, "keep", expected)
     created = await callbacks.create(svc, cb, take_over=session.sid)
     if created.status == "exists":
-        a.say(a.text("already", time=slots.spoken_time(a.config, created.expected, now)))
+        a.say(a.text("already", time=a.when(created.expected)))
         return a.back()
     if created.status != "created":
         return a.back()  # being connected right now, or not in the queue any more
@@ -339,7 +339,8 @@ async def _after_create(svc: Services, cb: Callback) -> None:
     # The age counts from when the callback is due: a slot tomorrow is not stale tonight.
     start = max(now, cb.due) if cb.kind == "scheduled" else now
     await dial.schedule(svc, cb, "expire", start + config.callbacks.expire_after_s)
-    await dial.notify(svc, cb, "sms_confirm", time=slots.spoken_time(config, cb.due, now))
+    when = slots.spoken_time(config, cb.due, now, cb.language)
+    await dial.notify(svc, cb, "sms_confirm", time=when)
 
 
 # -- scheduled --------------------------------------------------------------------
@@ -352,10 +353,11 @@ def ask_slot(a: Asking, number: str) -> Response:
         a.url("slot", number=number), num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S
     )
     a.say(a.text("choose_slot"), gather)
-    default = a.config.languages.default
+    languages, code = a.config.languages, a.session.language
     for found in offered:
-        label = found.slot.label
-        a.say(label.get(a.session.language) or label.get(default) or "", gather)
+        label = found.slot.label  # said in the default language's voice when not written in ours
+        written = code if label.get(code) else languages.default
+        twiml.say(gather, label.get(written, ""), languages.of(written))
     a.response.append(gather)
     return a.back()
 
@@ -378,7 +380,7 @@ async def slot(request: Request) -> Response:
         cb.priority = chosen_slot.slot.priority
     created = await callbacks.create(a.svc, cb)
     due = created.expected if created.status == "exists" else cb.due
-    when = slots.spoken_time(a.config, due, now)
+    when = a.when(due)
     if created.status == "exists":
         a.say(a.text("already", time=when))
         if a.mode in ON_HOLD:
@@ -402,11 +404,11 @@ async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceRespons
     attempt = await dial.start_attempt(svc, cb, agent) if cb is not None else None
     if cb is None or attempt is None:
         await endings.finish(svc, cb_id)
-        response.say("This callback is no longer needed.")
+        say_to_agent(svc, response, "agent.callback_not_needed")
         response.hangup()
         return response
     config = svc.registry.current.callbacks
-    response.say(SPEAKING["en"])
+    say_to_agent(svc, response, "agent.calling_customer")
     dial_verb = response.dial(
         action=svc.urls.attempt("dialed", cb.id, attempt),
         timeout=config.ring_timeout_s,
@@ -416,11 +418,19 @@ async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceRespons
     return response
 
 
+def say_to_agent(svc: Services, response: VoiceResponse, name: str, **values: object) -> None:
+    """A phrase said to an agent: in the default language and its voice."""
+    config = svc.registry.current
+    text = phrases.agent_text(config, name, **values)
+    twiml.say(response, text, config.languages.of(config.languages.default))
+
+
 def whisper(svc: Services, cb: Callback, queue_name: str) -> str:
     """What the agent hears before accepting a callback: marked, with time and IVR data."""
     config = svc.registry.current
     requested = slots.spoken_time(config, cb.created_ms / 1000, svc.clock.now())
-    parts = [config.callbacks.text("whisper", "en", "en", queue=queue_name, time=requested)]
+    default = config.languages.default
+    parts = [config.callbacks.text("whisper", default, default, queue=queue_name, time=requested)]
     parts.append(f"to {spell(cb.number)}")
     if cb.attempts:
         parts.append(f"attempt {cb.attempts + 1}")
@@ -470,8 +480,7 @@ async def answered(request: Request) -> Response:
 
 def _greet(svc: Services, cb: Callback, response: VoiceResponse) -> None:
     config = svc.registry.current
-    available = config.languages.available
-    language = available.get(cb.language) or available[config.languages.default]
+    language = config.languages.of(cb.language)
     shown = config.queues.get(cb.queue)
     queue_name = shown.display_name if shown and shown.display_name else cb.queue
     text = config.callbacks.text(
@@ -481,7 +490,7 @@ def _greet(svc: Services, cb: Callback, response: VoiceResponse) -> None:
         company=config.company.name,
         queue=queue_name,
     )
-    response.say(text, language=language.say_language, voice=language.voice)
+    twiml.say(response, text, language)
 
 
 async def dialed(request: Request) -> Response:
@@ -497,7 +506,7 @@ async def dialed(request: Request) -> Response:
     if cb is not None and not reached and status in dial.NO_ANSWER | {"completed"}:
         outcome = status if status != "completed" else "hung-up"
         result = await dial.not_reached(svc, cb, attempt, outcome)
-        response.say(f"The customer did not answer. {result}.")
+        say_to_agent(svc, response, "agent.customer_not_reached", result=result)
     if reached or cb is None:
         await endings.finish(svc, cb_id)
     else:
@@ -548,7 +557,7 @@ async def _machine(
         config = svc.registry.current
         default, company = config.languages.default, config.company.name
         text = config.callbacks.text("machine", cb.language, default, company=company)
-        response.say(text)
+        twiml.say(response, text, config.languages.of(cb.language))
     response.hangup()
     return response
 
@@ -557,7 +566,6 @@ async def _join(
     svc: Services, cb: Callback, form: dict[str, str], response: VoiceResponse
 ) -> VoiceResponse:
     """Greet, then the customer waits as an inbound caller would, in the callback's place."""
-
     sid = form["CallSid"]
     config = svc.registry.current
     session = CallSession(
@@ -579,7 +587,8 @@ async def _join(
             sid, cb.queue, cb.priority, None, cb.data, original_enqueued_at=orig
         )
     _greet(svc, cb, response)
-    response.say(CONNECTING.get(cb.language, CONNECTING["en"]))
+    connecting = phrases.text(config, cb.language, "queue.connecting")
+    twiml.say(response, connecting, config.languages.of(cb.language))
     wait_in_queue(svc, response, sid)
     if entry is not None and entry.reservation is not None:
         await offers.ring(svc, entry.reservation)
@@ -615,7 +624,7 @@ async def ask_existing(svc: Services, turn: Turn) -> bool:
     if cb is None or cb.state not in callbacks.CANCELLABLE:
         return False
     a = Asking(svc, session, turn.config, "existing", target.name, turn.response)
-    when = slots.spoken_time(turn.config, cb.due, svc.clock.now())
+    when = a.when(cb.due)
     priority = "" if target.priority is None else str(target.priority)
     url = a.url("existing", cb=cb.id, priority=priority)
     gather = twiml.gather(url, num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)

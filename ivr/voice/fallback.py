@@ -32,8 +32,9 @@ from starlette.responses import JSONResponse, Response
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.config import phrases
 from ivr.config.model import Config
-from ivr.config.prompts import Localized, PromptItem, pick
+from ivr.config.prompts import Localized, pick
 from ivr.config.queues import DEFAULT_HOLD_MUSIC
 from ivr.core import logs
 from ivr.core.security import query_int, verified_form
@@ -84,12 +85,6 @@ LEGS: dict[str, Leg] = {
 }
 """Who hears each webhook's answer. A webhook not listed is treated as a caller's."""
 
-SORRY = "Sorry, we are having technical problems and cannot take your call right now."
-SORRY_HANG_UP = SORRY + " Please call again later. Goodbye."
-SORRY_DIAL = SORRY + " Please hold while we put you through."
-SORRY_HOLD = "Sorry, we are having technical problems. Please stay on the line."
-SORRY_AGENT = "Sorry, the call system is unavailable right now. Goodbye."
-SORRY_SMS = "Sorry, we could not take your message just now. Please try again in a few minutes."
 SETTLED = frozenset({"bridged", "hangup"})
 """Enqueue results after which there is nobody left to apologise to."""
 
@@ -104,16 +99,18 @@ def language_of(config: Config, caller: str) -> str:
 def speak(
     response: VoiceResponse, config: Config, caller: str, text: Localized | None, default: str
 ) -> None:
-    """Say `text` in the caller's language, or the built-in `default` when none is set."""
+    """Say `text` in the caller's language, or the built-in phrase `default` when none is set."""
     code = language_of(config, caller)
-    items = pick(text, code, config.languages.default) or [PromptItem(say=default)]
-    twiml.speak(response, items, config.languages.available[code])
+    if pick(text, code, config.languages.default):
+        twiml.speak_localized(response, config.languages, text, code)
+    else:
+        twiml.say(response, phrases.text(config, code, default), config.languages.of(code))
 
 
 def for_caller(config: Config, caller: str) -> VoiceResponse:
     """The caller fallback: the apology, then the backup number or a hang-up."""
     fallback, response = config.fallback, VoiceResponse()
-    default = SORRY_DIAL if fallback.dial else SORRY_HANG_UP
+    default = "fallback.dial" if fallback.dial else "fallback.hang_up"
     speak(response, config, caller, fallback.message, default)
     if fallback.dial:
         response.dial(fallback.dial, timeout=fallback.dial_timeout)
@@ -129,7 +126,7 @@ def for_waiting(config: Config, caller: str, base: str, rounds: int) -> VoiceRes
         response.leave()  # the Enqueue action (/voice/queue/done) decides what follows
         return response
     if rounds == 0:
-        speak(response, config, caller, config.fallback.hold_message, SORRY_HOLD)
+        speak(response, config, caller, config.fallback.hold_message, "fallback.hold")
     response.play(DEFAULT_HOLD_MUSIC)
     response.redirect(Urls(base).to("hold", **{ROUND: rounds + 1}), method="POST")
     return response
@@ -147,11 +144,12 @@ def degraded(request: Request, config: Config, leg: Leg) -> str:
     if leg == "sms":
         sms = MessagingResponse()
         if request.url.path == "/sms/incoming":
-            sms.message(SORRY_SMS)
+            sms.message(phrases.text(config, config.languages.default, "fallback.sms"))
         return str(sms)
     response = VoiceResponse()
     if leg == "agent":
-        response.say(SORRY_AGENT)
+        text = phrases.agent_text(config, "agent.system_down")
+        twiml.say(response, text, config.languages.of(config.languages.default))
     if leg in ("agent", "dequeued"):
         response.hangup()
     return twiml.render(response)

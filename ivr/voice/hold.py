@@ -17,53 +17,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.config import phrases
 from ivr.config.menu import Language
-from ivr.config.prompts import Localized, pick
+from ivr.config.prompts import Localized
 from ivr.config.queues import HoldConfig, QueueConfig
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import exits, offers, twiml
 from ivr.voice.callback import hold_offer
-from ivr.voice.queue import CONNECTING, estimate_for
+from ivr.voice.queue import estimate_for
 from queues import ewt
-
-PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "next": "You are next in line.",
-        "stay": "Please stay on the line.",
-        "position": "You are caller number {n} in line.",
-        "less": "Your wait is less than {m} minutes.",
-        "about": "Your wait is about {m} minutes.",
-        "more": "Your wait is more than {m} minutes.",
-        "apology": "We are sorry you have had to wait so long. Thank you for staying with us.",
-        "voicemail": "To leave a message instead, press {key}.",
-    },
-    "ms": {
-        "next": "Anda pemanggil seterusnya.",
-        "stay": "Sila kekal dalam talian.",
-        "position": "Anda pemanggil nombor {n} dalam barisan.",
-        "less": "Masa menunggu anda kurang daripada {m} minit.",
-        "about": "Masa menunggu anda lebih kurang {m} minit.",
-        "more": "Masa menunggu anda lebih daripada {m} minit.",
-        "apology": (
-            "Kami memohon maaf kerana anda terpaksa menunggu lama. "
-            "Terima kasih kerana terus menunggu."
-        ),
-        "voicemail": "Untuk meninggalkan pesanan, tekan {key}.",
-    },
-    "th": {
-        "next": "คุณเป็นสายถัดไป",
-        "stay": "กรุณาถือสายรอสักครู่",
-        "position": "คุณอยู่ในลำดับที่ {n}",
-        "less": "ระยะเวลารอน้อยกว่า {m} นาที",
-        "about": "ระยะเวลารอประมาณ {m} นาที",
-        "more": "ระยะเวลารอมากกว่า {m} นาที",
-        "apology": "ขออภัยที่ทำให้คุณต้องรอนาน ขอบคุณที่รอสายค่ะ",
-        "voicemail": "หากต้องการฝากข้อความ กด {key}",
-    },
-}
-"""Built-in wording; a queue's `hold` prompts override the apology."""
 
 
 @dataclass
@@ -93,11 +57,6 @@ class HoldState:
         }
 
 
-def phrase(language: str, name: str, **values: object) -> str:
-    table = PHRASES.get(language, PHRASES["en"])
-    return table[name].format(**values)
-
-
 @dataclass
 class Waiting:
     """One hold-loop fetch: the caller, their queue, and the TwiML being built."""
@@ -115,12 +74,18 @@ class Waiting:
         return self.queue.hold
 
     def say(self, text: str) -> None:
-        self.response.say(text, language=self.language.say_language, voice=self.language.voice)
+        twiml.say(self.response, text, self.language)
+
+    def phrase(self, name: str, **values: object) -> str:
+        """A built-in hold phrase (`hold.<name>`) in the caller's language."""
+        config = self.svc.config_for(self.session.config_version)
+        return phrases.text(config, self.session.language, f"hold.{name}", **values)
 
     def say_localized(self, localized: Localized | None) -> None:
         config = self.svc.config_for(self.session.config_version)
-        items = pick(localized, self.session.language, config.languages.default)
-        twiml.speak(self.response, items, self.language, self.session.caller_name or "")
+        name = self.session.caller_name or ""
+        code = self.session.language
+        twiml.speak_localized(self.response, config.languages, localized, code, name)
 
 
 async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
@@ -134,18 +99,17 @@ async def announce(w: Waiting, state: HoldState, position: int, waited: float) -
     if not due or now - state.announced_at < w.hold.announce_min_s:
         return
     if await w.svc.router.unserved(w.session.sid):
-        w.say(phrase(w.session.language, "stay"))
+        w.say(w.phrase("stay"))
         state.announced_at = now
         return
-    lang = w.session.language
     if w.hold.announce_position and (state.position == 0 or position <= state.position):
-        w.say(phrase(lang, "next") if position == 1 else phrase(lang, "position", n=position))
+        w.say(w.phrase("next") if position == 1 else w.phrase("position", n=position))
         state.position = position
     if w.hold.announce_wait:
         seconds = await estimate_for(w.svc, w.name, position, w.hold)
         if seconds is not None:
             kind, minutes = ewt.time_box(seconds)
-            w.say(phrase(lang, kind, m=minutes))
+            w.say(w.phrase(kind, m=minutes))
             await w.svc.redis.xadd(
                 w.svc.keys.announcements(),
                 {
@@ -175,7 +139,7 @@ def periodic(w: Waiting, state: HoldState, waited: float) -> None:
         if w.hold.apology:
             w.say_localized(w.hold.apology)
         else:
-            w.say(phrase(w.session.language, "apology"))
+            w.say(w.phrase("apology"))
         state.apologised = True
 
 
@@ -187,13 +151,9 @@ def music(w: Waiting, callback: str = "") -> None:
         return
     gather = twiml.gather(w.svc.urls.to("hold_key"), num_digits=1, input="dtmf")
     if callback:
-        gather.say(callback, language=w.language.say_language, voice=w.language.voice)
+        twiml.say(gather, callback, w.language)
     if key is not None:
-        gather.say(
-            phrase(w.session.language, "voicemail", key=key),
-            language=w.language.say_language,
-            voice=w.language.voice,
-        )
+        twiml.say(gather, w.phrase("voicemail", key=key), w.language)
     gather.play(w.hold.music)
     w.response.append(gather)
 
@@ -267,10 +227,9 @@ async def connecting(svc: Services, session: CallSession | None) -> VoiceRespons
     it; a leg that failed meanwhile leaves the next fetch to apologise)."""
 
     response = VoiceResponse()
-    language = session.language if session is not None else "en"
-    config = svc.config_for(session.config_version) if session is not None else None
-    said = config.languages.available.get(language) if config is not None else None
-    text = CONNECTING.get(language, CONNECTING["en"]).replace(" now", "")
-    response.say(text, language=said.say_language if said else None)
+    config = svc.config_for(session.config_version) if session is not None else svc.registry.current
+    code = session.language if session is not None else config.languages.default
+    text = phrases.text(config, code, "queue.putting_through")
+    twiml.say(response, text, config.languages.of(code))
     response.pause(length=CONNECTING_PAUSE_S)
     return response

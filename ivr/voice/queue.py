@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.config import phrases
 from ivr.config.queues import Hangup, HoldConfig, OverflowAction, ToQueue
 from ivr.core import logs
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import attendant, offers
+from ivr.voice import attendant, offers, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.endings import abandon, finish, pending_offer
 from ivr.voice.exits import mark_exit
@@ -59,17 +60,9 @@ async def queue_connect(request: Request) -> Response:
     response = VoiceResponse()
     if session is not None:
         config = svc.config_for(session.config_version)
-        language = config.languages.available.get(session.language)
-        text = CONNECTING.get(session.language, CONNECTING["en"])
-        response.say(text, language=language.say_language if language else None)
+        text = phrases.text(config, session.language, "queue.connecting")
+        twiml.say(response, text, config.languages.of(session.language))
     return xml(response)
-
-
-CONNECTING = {
-    "en": "Connecting you now.",
-    "ms": "Anda sedang disambungkan sekarang.",
-    "th": "กำลังโอนสายให้คุณค่ะ",
-}
 
 
 async def queue_done(request: Request) -> Response:
@@ -114,21 +107,6 @@ async def fell_through(svc: Services, sid: str) -> bool:
     return True
 
 
-VOICEMAIL_PROMPT = {
-    "en": "Please leave a message after the tone, then press hash.",
-    "ms": "Sila tinggalkan pesanan selepas nada, kemudian tekan pagar.",
-    "th": "กรุณาฝากข้อความหลังเสียงสัญญาณ แล้วกดเครื่องหมายสี่เหลี่ยม",
-}
-
-
-TRANSFERRING = {
-    "en": "Please hold while we put you through to {queue}.",
-    "ms": "Sila tunggu sebentar, kami sedang menyambungkan anda ke {queue}.",
-    "th": "กรุณารอสักครู่ เรากำลังโอนสายของคุณไปยัง {queue}",
-}
-"""Said to a caller overflowed into another queue, before its hold loop starts."""
-
-
 def overflow(
     svc: Services, session: CallSession, action: OverflowAction, queue: str = ""
 ) -> VoiceResponse:
@@ -136,28 +114,24 @@ def overflow(
     goodbye, a voicemail, the callback offer, or another queue the call already joined
     in routing (`Router.move`)."""
     config = svc.config_for(session.config_version)
-    language = (
-        config.languages.available.get(session.language)
-        or config.languages.available[config.languages.default]
-    )
+    language = config.languages.of(session.language)
     response = VoiceResponse()
     if isinstance(action, Hangup):
-        response.say(action.hangup, language=language.say_language, voice=language.voice)
+        twiml.say(response, action.hangup, language)
         response.hangup()
         return response
     if isinstance(action, ToQueue):
         shown = config.queues.get(action.queue)
         name = shown.display_name if shown and shown.display_name else action.queue
-        text = TRANSFERRING.get(session.language, TRANSFERRING["en"]).format(queue=name)
-        response.say(text, language=language.say_language, voice=language.voice)
+        text = phrases.text(config, session.language, "queue.transferring", queue=name)
+        twiml.say(response, text, language)
         wait_in_queue(svc, response, session.sid)
         return response
     if action == "callback" and config.callbacks.enabled:
         target = queue or session.queue or ""
         response.redirect(svc.urls.callback("menu", mode="menu", queue=target))
         return response
-    prompt = VOICEMAIL_PROMPT.get(session.language, VOICEMAIL_PROMPT["en"])
-    response.say(prompt, language=language.say_language, voice=language.voice)
+    twiml.say(response, phrases.text(config, session.language, "queue.voicemail"), language)
     response.record(
         action=svc.urls.voicemail(session.step),
         max_length=120,

@@ -12,8 +12,8 @@ from typing import Any
 from starlette.responses import Response
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from ivr.config.menu import Language
-from ivr.config.prompts import PromptItem
+from ivr.config.menu import Language, Languages
+from ivr.config.prompts import Localized, PromptItem, pick
 
 Parent = Any
 """A `VoiceResponse` or a `Gather` (the twilio library ships no type hints)."""
@@ -32,6 +32,20 @@ def speak(parent: Parent, items: Iterable[PromptItem], language: Language, name:
             language=item.language or language.say_language,
             loop=item.loop if item.loop != 1 else None,
         )
+
+
+def say(parent: Parent, text: str, language: Language) -> None:
+    """Append one `<Say>` of `text` in `language`'s TTS language and voice."""
+    parent.say(text, language=language.say_language, voice=language.voice)
+
+
+def speak_localized(
+    parent: Parent, languages: Languages, prompt: Localized | None, code: str, name: str = ""
+) -> None:
+    """Append a config prompt in language `code`. A prompt only written in the default
+    language is said in that language's TTS language and voice, never read out by another's."""
+    written = code if prompt and prompt.get(code) else languages.default
+    speak(parent, pick(prompt, code, languages.default), languages.of(written), name)
 
 
 def gather(action: str, **attrs: Any) -> Gather:
