@@ -33,12 +33,11 @@ from starlette.routing import Route
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import logs, twiml
+from ivr import logs, numbers, twiml
 from ivr.config import Config
 from ivr.prompts import Localized, PromptItem, pick
 from ivr.security import query_int, verified_form
 from ivr.service import services
-from ivr.webhooks import normalise
 from queues.models import DEFAULT_HOLD_MUSIC
 
 log = logs.get(__name__)
@@ -95,7 +94,7 @@ SETTLED = frozenset({"bridged", "hangup"})
 
 def language_of(config: Config, caller: str) -> str:
     """The caller's language when the config knows them (`customers`), else the default."""
-    customer = config.customers.get(normalise(caller))
+    customer = config.customers.get(numbers.normalise(caller))
     known = customer.language if customer else None
     return known if known in config.languages.available else config.languages.default
 
