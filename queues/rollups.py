@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
+from callbacks.models import CES_SCALE
 from ivr.config import Config
 from ivr.keys import Keys
 from queues import histogram, local_hours
 from queues.local_hours import MS_PER_MINUTE
 from queues.metrics import BUSY_STATES, STAFFED_STATES
 
-CES_SCORES = range(1, 8)
 Figure = float | int | None
 
 
@@ -95,7 +95,7 @@ class Totals:
             "ces_response_rate": ratio(ces_n, self["fcr_contacts"]),
             "ces_late": self["ces_late"],
         }
-        out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCORES})
+        out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCALE})
         return out
 
     def agent_figures(self) -> dict[str, Figure]:
