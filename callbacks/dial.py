@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-from collections.abc import Coroutine
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from callbacks import jobs, slots
 from callbacks.callback import Callback, get, is_callback, leave_queue, move
@@ -433,42 +433,17 @@ async def _run_action(svc: Services, payload: dict[str, Any]) -> None:
 
 def run_job(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
     """The job entry point: run the job on a short-lived `Services` built from `ctx`."""
-    _run_blocking(_with_services(ctx, payload))
+    jobs.run_async(ctx, lambda client: _with_services(ctx, client, payload))
 
 
-async def _with_services(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
+async def _with_services(
+    ctx: jobs.JobContext, client: aioredis.Redis, payload: dict[str, Any]
+) -> None:
     from ivr.reload import ConfigRegistry
-    from ivr.store import async_client
 
-    client = async_client(ctx.redis_url)  # the job's own store, whatever its scheme (unix://...)
     svc = Services.build(ctx.settings, ctx.clock, client, ConfigRegistry(ctx.settings.config_dir))
     svc._rest = ctx.rest
-    try:
-        await run_action(svc, payload)
-    finally:
-        await client.aclose()
-
-
-def _run_blocking(coro: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run, also from a thread that already runs a loop (a job run in-process)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
+    await run_action(svc, payload)
 
 
 __all__ = ["activate", "dial_customer_first", "is_callback", "run_job"]

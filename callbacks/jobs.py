@@ -18,25 +18,28 @@ and each guards its side effect with its own state machine in Redis.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
-import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
+from ivr import logs
 from ivr.clock import Clock
 from ivr.config import Config
 from ivr.keys import Keys
 from ivr.settings import Settings
+from ivr.store import async_client
 from queues.scripts import lua
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 RETRY_INTERVALS_S = [10, 60, 300]
 """The backoff before each retry of a failed job (wall-clock seconds)."""
@@ -92,9 +95,32 @@ async def schedule(
     return bool(await script(keys=[keys.job(job_id), keys.jobs_due()], args=args))
 
 
-def defer(redis: redis.Redis, keys: Keys, job_id: str, at: float) -> None:
+async def defer(redis: aioredis.Redis, keys: Keys, job_id: str, at: float) -> None:
     """Run an already scheduled job (again) at `at`, e.g. after quiet hours."""
-    redis.zadd(keys.jobs_due(), {job_id: at})
+    await redis.zadd(keys.jobs_due(), {job_id: at})
+
+
+def run_async(ctx: JobContext, body: Callable[[aioredis.Redis], Awaitable[None]]) -> None:
+    """Run a job whose body is a coroutine, on an async client of its own to the store.
+
+    From a thread that already runs an event loop (a job run in-process), the
+    body runs on a new loop in a thread of its own, and its error is raised here.
+    """
+
+    async def with_client() -> None:
+        client = async_client(ctx.redis_url)  # whatever the URL's scheme (unix://...)
+        try:
+            await body(client)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(with_client())
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, with_client()).result()
 
 
 class Runner:
@@ -132,7 +158,7 @@ class Runner:
         except Exception:
             args = [job_id, repr(time.time()), *map(str, RETRY_INTERVALS_S)]
             retry = self._fail(keys=self._fail_keys(), args=args)
-            log.exception("job %s failed (%s)", job_id, f"retry {retry}" if retry else "for good")
+            log.exception("job failed", job=job_id, retry=retry or "never")
         else:
             keys = self.ctx.keys
             with self.ctx.redis.pipeline(transaction=True) as tx:
@@ -171,7 +197,7 @@ def execute(ctx: JobContext, job_id: str) -> None:
     """Load job `job_id` and run its kind's handler (a job whose payload expired is skipped)."""
     raw = ctx.redis.get(ctx.keys.job(job_id))
     if raw is None:
-        log.warning("job %s is gone (expired?); nothing to do", job_id)
+        log.warning("job is gone (expired?); nothing to do", job=job_id)
         return
     job = json.loads(str(raw))
     handler(job["kind"])(ctx, job_id, job["payload"])

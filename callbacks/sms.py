@@ -13,16 +13,14 @@ handler in `CANCEL_HANDLERS` that cancels one and says so.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
-import phonenumbers
-
 from callbacks import surveys
+from ivr import logs, numbers
 from ivr.config import Config
 from ivr.service import Services
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit", "cancel"})
 START_WORDS = frozenset({"start", "unstop", "yes"})
@@ -33,6 +31,8 @@ INBOUND_TTL_S = 86400
 """How long an inbound message's reply is kept, to answer a retried webhook the same."""
 STATUS_TTL_S = 7 * 86400
 UNDELIVERED = frozenset({"undelivered", "failed"})
+MAX_SENDER_CHARS = 32
+"""A `From` that is not a number is cut to this: it names keys (`Keys.survey_pending`)."""
 
 CancelHandler = Callable[[Services, str], Awaitable[str | None]]
 CANCEL_HANDLERS: list[CancelHandler] = []
@@ -46,21 +46,13 @@ async def handle_incoming(svc: Services, form: dict[str, str]) -> str | None:
         earlier = await svc.redis.get(marker)
         return None if earlier in (None, "\0", "") else str(earlier)
     try:
-        answer = await respond(svc, normalise(form.get("From", "")), form)
+        sender = numbers.normalise(form.get("From", ""))[:MAX_SENDER_CHARS]
+        answer = await respond(svc, sender, form)
     except Exception:  # never a 500 to Twilio: log it and answer nothing
-        log.exception("inbound SMS from %s failed", form.get("From", ""))
+        log.exception("inbound SMS failed", sender=form.get("From", ""))
         answer = None
     await svc.redis.set(marker, answer or "", ex=INBOUND_TTL_S)
     return answer
-
-
-def normalise(number: str) -> str:
-    """E.164 where the number parses, else as given (ivr.webhooks imports this module)."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return number[:32]
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 async def respond(svc: Services, number: str, form: dict[str, str]) -> str | None:
@@ -144,7 +136,9 @@ async def _survey_status(svc: Services, call: str, sid: str, status: str) -> Non
     if not found:
         return
     if status in ("sent", "delivered") and found.get("state") in ("sending", "unknown"):
-        await surveys.reconcile_sent(svc, found, sid)
+        # A survey a crashed job left `sending`, or gave up on after its lease: it went out.
+        now, config = svc.clock.now(), svc.registry.current
+        await surveys.mark_sent(svc.redis, svc.keys, config, found, sid, now)
     if status in UNDELIVERED:
         if await svc.redis.hsetnx(svc.keys.survey(call), "undelivered", status):
             await svc.redis.hincrby(svc.keys.survey_stats(), "undelivered", 1)
