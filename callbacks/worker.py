@@ -15,7 +15,6 @@ that started it, and a second process must not start one.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -23,14 +22,14 @@ import threading
 from collections.abc import Callable
 
 from callbacks import jobs
-from ivr import telephony
+from ivr import logs, telephony
 from ivr.clock import SystemClock
 from ivr.keys import Keys
 from ivr.reload import ConfigRegistry
 from ivr.settings import Settings
 from ivr.store import PARENT_ENV, sync_client
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 POLL_INTERVAL_S = 0.5
 STOP_GRACE_S = 2.0
@@ -102,5 +101,5 @@ def main(settings: Settings) -> int:
     finally:
         ctx.redis.close()
     if handed:
-        log.warning("handed back unfinished jobs: %s", ", ".join(handed))
+        log.warning("handed back unfinished jobs", jobs=handed)
     return 0
