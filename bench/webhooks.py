@@ -244,8 +244,8 @@ class Server:
 
     def start(self, log_dir: Path) -> None:
         self.log = (log_dir / f"{self.name}.log").open("w")
-        # stdout: the app's structlog default (no `ivr.core.logs.configure` under plain
-        # uvicorn) prints "call started" lines there; they are discarded.
+        # stdout: nothing of ours is written there (no `ivr.core.logs.configure` under plain
+        # uvicorn, so the app's records go to stdlib logging without a root handler).
         self.proc = subprocess.Popen(
             pinned(self.cmd, self.cpu),
             cwd=ROOT,

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +31,13 @@ import redis
 import redis.asyncio as aioredis
 
 from ivr.config.model import Config
-from ivr.core import lua
+from ivr.core import logs, lua
 from ivr.core.clock import Clock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
+from ivr.core.store import async_client
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 RETRY_INTERVALS_S = [10, 60, 300]
 """The backoff before each retry of a failed job (wall-clock seconds)."""
@@ -95,9 +95,32 @@ Handler = Callable[[JobContext, str, dict[str, Any]], None]
 """Runs one job: `handler(ctx, job_id, payload)`; it must be idempotent (see above)."""
 
 
-def defer(redis: redis.Redis, keys: Keys, job_id: str, at: float) -> None:
+async def defer(redis: aioredis.Redis, keys: Keys, job_id: str, at: float) -> None:
     """Run an already scheduled job (again) at `at`, e.g. after quiet hours."""
-    redis.zadd(keys.jobs_due(), {job_id: at})
+    await redis.zadd(keys.jobs_due(), {job_id: at})
+
+
+def run_async(ctx: JobContext, body: Callable[[aioredis.Redis], Awaitable[None]]) -> None:
+    """Run a job whose body is a coroutine, on an async client of its own to the store.
+
+    From a thread that already runs an event loop (a job run in-process), the
+    body runs on a new loop in a thread of its own, and its error is raised here.
+    """
+
+    async def with_client() -> None:
+        client = async_client(ctx.redis_url)  # whatever the URL's scheme (unix://...)
+        try:
+            await body(client)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(with_client())
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, with_client()).result()
 
 
 class Runner:
@@ -136,7 +159,7 @@ class Runner:
         except Exception:
             args = [job_id, repr(time.time()), *map(str, RETRY_INTERVALS_S)]
             retry = self._fail(keys=self._fail_keys(), args=args)
-            log.exception("job %s failed (%s)", job_id, f"retry {retry}" if retry else "for good")
+            log.exception("job failed", job=job_id, retry=retry or "never")
         else:
             keys = self.ctx.keys
             with self.ctx.redis.pipeline(transaction=True) as tx:
@@ -175,30 +198,7 @@ def execute(ctx: JobContext, handlers: Mapping[str, Handler], job_id: str) -> No
     """Load job `job_id` and run its kind's handler (a job whose payload expired is skipped)."""
     raw = ctx.redis.get(ctx.keys.job(job_id))
     if raw is None:
-        log.warning("job %s is gone (expired?); nothing to do", job_id)
+        log.warning("job is gone (expired?); nothing to do", job=job_id)
         return
     job = json.loads(str(raw))
     handlers[job["kind"]](ctx, job_id, job["payload"])
-
-
-def run_coroutine(coro: Coroutine[Any, Any, None]) -> None:
-    """`asyncio.run(coro)` for an async handler, also from a thread that already runs a loop
-    (a job run in-process)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]

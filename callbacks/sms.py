@@ -12,16 +12,13 @@ opt-out only when no callback is pending: `callbacks.cancel` cancels one and say
 
 from __future__ import annotations
 
-import logging
-
-import phonenumbers
-
 from callbacks import cancel, surveys
 from callbacks.context import Context
 from ivr.config import phrases
 from ivr.config.model import Config
+from ivr.core import logs, numbers
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "end", "quit", "cancel"})
 START_WORDS = frozenset({"start", "unstop", "yes"})
@@ -39,6 +36,8 @@ INBOUND_TTL_S = 86400
 """How long an inbound message's reply is kept, to answer a retried webhook the same."""
 STATUS_TTL_S = 7 * 86400
 UNDELIVERED = frozenset({"undelivered", "failed"})
+MAX_SENDER_CHARS = 32
+"""A `From` that is not a number is cut to this: it names keys (`Keys.survey_pending`)."""
 
 
 async def handle_incoming(svc: Context, form: dict[str, str]) -> str | None:
@@ -48,21 +47,13 @@ async def handle_incoming(svc: Context, form: dict[str, str]) -> str | None:
         earlier = await svc.redis.get(marker)
         return None if earlier in (None, "\0", "") else str(earlier)
     try:
-        answer = await respond(svc, normalise(form.get("From", "")), form)
+        sender = numbers.normalise(form.get("From", ""))[:MAX_SENDER_CHARS]
+        answer = await respond(svc, sender, form)
     except Exception:  # never a 500 to Twilio: log it and answer nothing
-        log.exception("inbound SMS from %s failed", form.get("From", ""))
+        log.exception("inbound SMS failed", sender=form.get("From", ""))
         answer = None
     await svc.redis.set(marker, answer or "", ex=INBOUND_TTL_S)
     return answer
-
-
-def normalise(number: str) -> str:
-    """E.164 where the number parses, else as given (ivr.voice.webhooks imports this module)."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return number[:32]
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 async def respond(svc: Context, number: str, form: dict[str, str]) -> str | None:
@@ -149,7 +140,9 @@ async def _survey_status(svc: Context, call: str, sid: str, status: str) -> None
     if not found:
         return
     if status in ("sent", "delivered") and found.get("state") in ("sending", "unknown"):
-        await surveys.reconcile_sent(svc, found, sid)
+        # A survey a crashed job left `sending`, or gave up on after its lease: it went out.
+        now, config = svc.clock.now(), svc.registry.current
+        await surveys.mark_sent(svc.redis, svc.keys, config, found, sid, now)
     if status in UNDELIVERED:
         if await svc.redis.hsetnx(svc.keys.survey(call), "undelivered", status):
             await svc.redis.hincrby(svc.keys.survey_stats(), "undelivered", 1)

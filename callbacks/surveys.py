@@ -17,7 +17,6 @@ what the customer texts back. See docs/surveys.md.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import socket
@@ -26,21 +25,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import PhoneNumberType, timezone
+import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import jobs
 from callbacks.context import Context
 from ivr.config.model import Config
-from ivr.config.surveys import TextKind
-from ivr.core import lua
+from ivr.config.surveys import CES_SCALE, TextKind
+from ivr.core import logs, lua, numbers
 from ivr.core.keys import Keys
 from ivr.core.urls import Urls
 from queues.events import Event, EventType
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 GROUP = "surveys"
 """The consumer group on the events stream."""
@@ -60,7 +58,6 @@ MAX_TEXT_CHARS = 500
 """Stored reply text is cut to this length."""
 ALERTS_MAXLEN = 10_000
 OPTED_OUT = 21610
-MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 COMPLETED = frozenset({EventType.COMPLETEAGENT, EventType.COMPLETECALLER})
 
 CREATE_LUA = lua.read("callbacks", "survey_create")
@@ -71,25 +68,12 @@ SENT_LUA = lua.read("callbacks", "survey_sent")
 # -- numbers, time -------------------------------------------------------------------
 
 
-def is_mobile(number: str) -> bool:
-    """Whether `number` can receive SMS: a mobile (or may-be-mobile) number."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.number_type(parsed) in MOBILE_TYPES
-
-
 def zone_of(number: str, fallback: str, at: float) -> ZoneInfo:
     """The number's timezone (its zones agree on the time at `at`), else `fallback`'s.
 
     A UK mobile lists London, Guernsey, Jersey and the Isle of Man: one clock.
     """
-    try:
-        names = timezone.time_zones_for_number(phonenumbers.parse(number, None))
-    except phonenumbers.NumberParseException:
-        names = ()
-    zones = [_zone(name) for name in names if name != "Etc/Unknown"]
+    zones = [_zone(name) for name in numbers.time_zones(number)]
     moment = datetime.fromtimestamp(at, UTC)
     offsets = {moment.astimezone(z).utcoffset() for z in zones if z is not None}
     first = zones[0] if zones else None
@@ -141,7 +125,7 @@ async def consume(svc: Context) -> int:
         try:
             await on_event(svc, fields)
         except Exception:  # left pending: another pass takes it over after CLAIM_IDLE_MS
-            log.exception("survey trigger failed for event %s", eid)
+            log.exception("survey trigger failed", event_id=eid)
             continue
         await svc.redis.xack(svc.keys.events(), GROUP, eid)
     return len(entries)
@@ -206,7 +190,7 @@ async def on_complete(svc: Context, event: Event) -> str:
         return "off"
     if talk_ms < surveys.min_talk_s * 1000 or session is None:
         return await _skip(svc, "short" if session else "no_session")
-    if not is_mobile(session.caller):
+    if not numbers.is_mobile(session.caller):
         return await _skip(svc, "not_mobile")
     connect = json.loads(await svc.redis.get(svc.keys.survey_connect(session.sid)) or "{}")
     connected_s = (event.ts_ms - talk_ms) / 1000
@@ -257,30 +241,37 @@ def job_id(call: str) -> str:
 
 
 def send_job(ctx: jobs.JobContext, job: str, payload: dict[str, Any]) -> None:
-    """Send the survey of `payload['call']` once, whatever retries and duplicates run."""
-    call, keys, now = payload["call"], ctx.keys, ctx.clock.now()
-    survey: dict[str, str] = ctx.redis.hgetall(keys.survey(call))  # type: ignore[assignment]
+    """The job entry point: `send` on the job's own async client."""
+    jobs.run_async(ctx, lambda redis: send(ctx, redis, job, payload["call"]))
+
+
+async def send(ctx: jobs.JobContext, redis: aioredis.Redis, job: str, call: str) -> None:
+    """Send the survey of `call` once, whatever retries and duplicates run."""
+    keys, now = ctx.keys, ctx.clock.now()
+    survey: dict[str, str] = await redis.hgetall(keys.survey(call))  # type: ignore[assignment]
     if survey.get("state") == "sending":
-        _after_crash(ctx, call, survey, now)
+        await _after_crash(redis, keys, call, survey, now)
         return
     config = ctx.config()
     at = send_time(config, survey.get("number", ""), now)
     if survey.get("state") == "scheduled" and at > now:
-        jobs.defer(ctx.redis, keys, job, at)  # came due inside quiet hours (a late worker)
+        await jobs.defer(redis, keys, job, at)  # came due inside quiet hours (a late worker)
         return
-    if _move(ctx, call, "scheduled", "sending", claimed_at=repr(now)) is None:
+    if await move(redis, keys, call, "scheduled", "sending", claimed_at=repr(now)) is None:
         return  # sent, skipped or closed already: a duplicate or retried job
-    if ctx.redis.sismember(keys.survey_optouts(), survey["number"]):
-        _move(ctx, call, "sending", "skipped", reason="opted_out")
+    if await redis.sismember(keys.survey_optouts(), survey["number"]):
+        await move(redis, keys, call, "sending", "skipped", reason="opted_out")
         return
-    _send(ctx, config, survey)
+    await _send(ctx, redis, config, survey)
 
 
-def _after_crash(ctx: jobs.JobContext, call: str, survey: dict[str, str], now: float) -> None:
+async def _after_crash(
+    redis: aioredis.Redis, keys: Keys, call: str, survey: dict[str, str], now: float
+) -> None:
     # A job died between claiming and recording the send. The SMS may be out (its status
     # callback then marks it sent); after the lease, give up rather than risk a second one.
     if now - float(survey.get("claimed_at") or 0) >= SENDING_LEASE_S:
-        _move(ctx, call, "sending", "unknown")
+        await move(redis, keys, call, "sending", "unknown")
     else:
         raise SendPending(call)
 
@@ -296,18 +287,21 @@ class SendPending(RuntimeError):
         return f"SendPending(call={self.call!r})"
 
 
-def _send(ctx: jobs.JobContext, config: Config, survey: dict[str, str]) -> None:
+async def _send(
+    ctx: jobs.JobContext, redis: aioredis.Redis, config: Config, survey: dict[str, str]
+) -> None:
     call = survey["call"]
     body = text(config, "question", survey["language"])
     try:
+        # Blocking, on the job's own event loop: nothing else waits on it.
         message = ctx.rest.messages.create(**_message_args(ctx, survey, body))
     except TwilioRestException as exc:
-        _refused(ctx, survey, exc)
+        await _refused(redis, ctx.keys, survey, exc)
         return
     except Exception:
-        _move(ctx, call, "sending", "scheduled")  # nothing went out: a retry may send
+        await move(redis, ctx.keys, call, "sending", "scheduled")  # nothing went out: may retry
         raise
-    mark_sent(ctx, call, survey["number"], str(message.sid), ctx.clock.now())
+    await mark_sent(redis, ctx.keys, config, survey, str(message.sid), ctx.clock.now())
 
 
 def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> dict[str, str]:
@@ -322,54 +316,48 @@ def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> di
     return args
 
 
-def _refused(ctx: jobs.JobContext, survey: dict[str, str], exc: TwilioRestException) -> None:
+async def _refused(
+    redis: aioredis.Redis, keys: Keys, survey: dict[str, str], exc: TwilioRestException
+) -> None:
     call, code = survey["call"], int(exc.code or 0)
     if code == OPTED_OUT:
-        ctx.redis.sadd(ctx.keys.survey_optouts(), survey["number"])
+        await redis.sadd(keys.survey_optouts(), survey["number"])
     if exc.status is not None and exc.status >= 500 or exc.status == 429:
-        _move(ctx, call, "sending", "scheduled")
+        await move(redis, keys, call, "sending", "scheduled")
         raise exc  # Twilio's trouble, not the message's: the runner retries
-    _move(ctx, call, "sending", "failed", reason=f"twilio {code}")
-    ctx.redis.hincrby(ctx.keys.survey_stats(), f"failed:{code}", 1)
+    await move(redis, keys, call, "sending", "failed", reason=f"twilio {code}")
+    await redis.hincrby(keys.survey_stats(), f"failed:{code}", 1)
 
 
-def mark_sent(ctx: jobs.JobContext, call: str, number: str, message_sid: str, at: float) -> bool:
-    """Record the survey as sent, once; False if it was not being sent."""
-    window_h = ctx.config().surveys.response_window_h
-    script = ctx.redis.register_script(SENT_LUA)
-    sent = bool(script(*_sent_args(ctx.keys, call, number, message_sid, at, window_h)))
+async def mark_sent(
+    redis: aioredis.Redis,
+    keys: Keys,
+    config: Config,
+    survey: dict[str, str],
+    message_sid: str,
+    at: float,
+) -> bool:
+    """Record the survey as sent, once; False if it was not being sent.
+
+    The job calls this after the send, and the SMS status callback for a
+    survey a crashed job left `sending` (it did go out)."""
+    pending_ttl = int(config.surveys.response_window_h * 3600 + LATE_GRACE_S)
+    script = redis.register_script(SENT_LUA)
+    call, number = survey["call"], survey["number"]
+    script_keys = [keys.survey(call), keys.survey_pending(number), keys.metrics_survey_sends()]
+    sent = bool(await script(script_keys, [call, repr(at), message_sid, str(pending_ttl)]))
     if sent:
-        ctx.redis.hincrby(ctx.keys.survey_stats(), "sent", 1)
+        await redis.hincrby(keys.survey_stats(), "sent", 1)
     return sent
 
 
-async def reconcile_sent(svc: Context, survey: dict[str, str], message_sid: str) -> bool:
-    """A status callback for a survey a crashed job left `sending`: it did go out."""
-    window_h = svc.registry.current.surveys.response_window_h
-    script = svc.redis.register_script(SENT_LUA)
-    args = _sent_args(
-        svc.keys, survey["call"], survey["number"], message_sid, svc.clock.now(), window_h
-    )
-    sent = bool(await script(*args))
-    if sent:
-        await svc.redis.hincrby(svc.keys.survey_stats(), "sent", 1)
-    return sent
-
-
-def _sent_args(
-    keys: Keys, call: str, number: str, message_sid: str, at: float, window_h: float
-) -> tuple[list[str], list[str]]:
-    pending_ttl = int(window_h * 3600 + LATE_GRACE_S)
-    return (
-        [keys.survey(call), keys.survey_pending(number), keys.metrics_survey_sends()],
-        [call, repr(at), message_sid, str(pending_ttl)],
-    )
-
-
-def _move(ctx: jobs.JobContext, call: str, expect: str, state: str, **fields: str) -> str | None:
-    script = ctx.redis.register_script(MOVE_LUA)
+async def move(
+    redis: aioredis.Redis, keys: Keys, call: str, expect: str, state: str, **fields: str
+) -> str | None:
+    """Move `call`'s survey from one of `expect` (`a,b`) to `state`: the state it left, or None."""
+    script = redis.register_script(MOVE_LUA)
     pairs = [part for item in fields.items() for part in item]
-    moved = script(keys=[ctx.keys.survey(call)], args=[expect, state, *pairs])
+    moved = await script(keys=[keys.survey(call)], args=[expect, state, *pairs])
     return None if moved is None else str(moved)
 
 
@@ -388,18 +376,18 @@ WORDS = re.compile(r"[a-z]+")
 
 
 def parse_score(body: str) -> int | None:
-    """A score 1-7 in a reply: one number, as digits or a word, amid other text; else None."""
+    """A score 1-7 (`CES_SCALE`) in a reply: one number, digits or a word, amid text; else None."""
     folded = unicodedata.normalize("NFKC", body).casefold()
-    numbers = {int(d) for d in DIGITS.findall(folded)}  # int() reads Thai digits too
-    if not numbers:
-        numbers = {NUMBER_WORDS[w] for w in WORDS.findall(folded) if w in NUMBER_WORDS}
-    if not numbers:
+    found = {int(d) for d in DIGITS.findall(folded)}  # int() reads Thai digits too
+    if not found:
+        found = {NUMBER_WORDS[w] for w in WORDS.findall(folded) if w in NUMBER_WORDS}
+    if not found:
         bare = THAI_PARTICLES.sub("", _letters(folded))
-        numbers = {THAI_WORDS[bare]} if bare in THAI_WORDS else set()
-    if len(numbers) != 1:
+        found = {THAI_WORDS[bare]} if bare in THAI_WORDS else set()
+    if len(found) != 1:
         return None
-    score = numbers.pop()
-    return score if 1 <= score <= 7 else None
+    score = found.pop()
+    return score if score in CES_SCALE else None
 
 
 def _letters(text: str) -> str:
@@ -431,25 +419,22 @@ async def reply(svc: Context, survey: dict[str, str], body: str) -> str | None:
 
 
 async def _late(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
-    if await _amove(svc, survey, "sent,reprompted", "closed", late="1") is None:
+    late = await move(svc.redis, svc.keys, survey["call"], "sent,reprompted", "closed", late="1")
+    if late is None:
         return None
     await record(svc, survey, "late", body)
     return text(config, "late", survey["language"])
 
 
 async def _answer(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
-    score, language = parse_score(body), survey["language"]
+    score, language, call = parse_score(body), survey["language"], survey["call"]
     if score is None:
         return await _unclear(svc, config, survey, body)
     low = score <= config.surveys.low_score
-    if (
-        await _amove(
-            svc, survey, survey["state"], "followup" if low else "closed", score=str(score)
-        )
-        is None
-    ):
+    to = "followup" if low else "closed"
+    if await move(svc.redis, svc.keys, call, survey["state"], to, score=str(score)) is None:
         return None
-    await svc.redis.hset(svc.keys.survey_scores(), survey["call"], str(score))
+    await svc.redis.hset(svc.keys.survey_scores(), call, str(score))
     await record(svc, survey, "score", body, score)
     if low:
         await alert(svc, survey, score, "")
@@ -458,18 +443,19 @@ async def _answer(svc: Context, config: Config, survey: dict[str, str], body: st
 
 
 async def _unclear(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
+    call, language = survey["call"], survey["language"]
     if survey["state"] == "sent":
-        moved = await _amove(svc, survey, "sent", "reprompted")
-        return text(config, "reprompt", survey["language"]) if moved else None
-    if await _amove(svc, survey, "reprompted", "closed", unclear="1") is None:
+        moved = await move(svc.redis, svc.keys, call, "sent", "reprompted")
+        return text(config, "reprompt", language) if moved else None
+    if await move(svc.redis, svc.keys, call, "reprompted", "closed", unclear="1") is None:
         return None
     await record(svc, survey, "unclear", body)
-    return text(config, "thanks", survey["language"])
+    return text(config, "thanks", language)
 
 
 async def _comment(svc: Context, config: Config, survey: dict[str, str], body: str) -> str | None:
-    comment = clip(body)
-    if await _amove(svc, survey, "followup", "closed", comment=comment) is None:
+    comment, call = clip(body), survey["call"]
+    if await move(svc.redis, svc.keys, call, "followup", "closed", comment=comment) is None:
         return None
     await alert(svc, survey, int(survey.get("score") or 0), comment)
     return text(config, "thanks_comment", survey["language"])
@@ -512,12 +498,3 @@ async def alert(svc: Context, survey: dict[str, str], score: int, comment: str) 
         "ts": str(int(svc.clock.now() * 1000)),
     }
     await svc.redis.xadd(svc.keys.survey_alerts(), entry, maxlen=ALERTS_MAXLEN)
-
-
-async def _amove(
-    svc: Context, survey: dict[str, str], expect: str, state: str, **fields: str
-) -> str | None:
-    script = svc.redis.register_script(MOVE_LUA)
-    pairs = [part for item in fields.items() for part in item]
-    moved = await script(keys=[svc.keys.survey(survey["call"])], args=[expect, state, *pairs])
-    return None if moved is None else str(moved)

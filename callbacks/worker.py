@@ -15,7 +15,6 @@ that started it, and a second process must not start one.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -24,13 +23,13 @@ from collections.abc import Callable, Mapping
 
 from callbacks import jobs
 from ivr.config.reload import ConfigRegistry
-from ivr.core import telephony
+from ivr.core import logs, telephony
 from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import PARENT_ENV, sync_client
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 POLL_INTERVAL_S = 0.5
 STOP_GRACE_S = 2.0
@@ -102,5 +101,5 @@ def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
     finally:
         ctx.redis.close()
     if handed:
-        log.warning("handed back unfinished jobs: %s", ", ".join(handed))
+        log.warning("handed back unfinished jobs", jobs=handed)
     return 0

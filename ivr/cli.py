@@ -179,6 +179,7 @@ def web_app() -> Starlette:
 
     parent = int(os.environ.get(PARENT_ENV) or 0)
     if parent and parent != os.getpid():
+        logs.configure(json=Settings.from_env().log_json)  # a fresh process: log like serve
         follow_parent(parent)
     return create_app()
 

@@ -15,7 +15,6 @@ from callbacks import dial, jobs, surveys
 from ivr.config.reload import ConfigRegistry
 from ivr.core.clock import Clock
 from ivr.core.settings import Settings
-from ivr.core.store import async_client
 from ivr.service import Services
 from ivr.voice.legs import VoiceLegs
 
@@ -29,18 +28,13 @@ def build_services(
 
 def run_callback(ctx: jobs.JobContext, job_id: str, payload: dict[str, Any]) -> None:
     """A `callback` job: run its action on a short-lived `Services` built from `ctx`."""
-    jobs.run_coroutine(_callback(ctx, payload))
+    jobs.run_async(ctx, lambda client: _callback(ctx, client, payload))
 
 
-async def _callback(ctx: jobs.JobContext, payload: dict[str, Any]) -> None:
-    client = async_client(ctx.redis_url)  # the job's own store, whatever its scheme (unix://...)
-    registry = ConfigRegistry(ctx.settings.config_dir)
-    svc = build_services(ctx.settings, ctx.clock, client, registry)
+async def _callback(ctx: jobs.JobContext, client: aioredis.Redis, payload: dict[str, Any]) -> None:
+    svc = build_services(ctx.settings, ctx.clock, client, ConfigRegistry(ctx.settings.config_dir))
     svc.use_rest(ctx.rest)
-    try:
-        await dial.run_action(svc, payload)
-    finally:
-        await client.aclose()
+    await dial.run_action(svc, payload)
 
 
 HANDLERS: dict[str, jobs.Handler] = {"survey": surveys.send_job, "callback": run_callback}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -67,10 +68,13 @@ def test_serve_refuses_to_start_on_invalid_config(config_dir: Path, tmp_path: Pa
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_runs_on_the_embedded_store(tmp_path: Path, workers: int) -> None:
-    """`ivr serve` with no REDIS_URL starts Valkey under IVR_DATA_DIR and answers /healthz."""
+    """`ivr serve` with no REDIS_URL starts Valkey under IVR_DATA_DIR and answers /healthz.
+
+    Every process it starts (web workers too) logs JSON lines, with IVR_LOG_JSON."""
     port = free_port()
     env = {**os.environ, "IVR_DATA_DIR": str(tmp_path / "var"), "IVR_PORT": str(port)}
     env.pop("REDIS_URL", None)
+    env["IVR_LOG_JSON"] = "1"
     proc = subprocess.Popen(
         [*IVR, "serve", "--workers", str(workers)],
         env=env,
@@ -84,8 +88,11 @@ def test_serve_runs_on_the_embedded_store(tmp_path: Path, workers: int) -> None:
         assert (tmp_path / "var" / "valkey" / "appendonlydir").is_dir()
     finally:
         proc.terminate()
-        proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     assert proc.returncode in (0, -15)
+    entries = [json.loads(line) for line in err.splitlines() if line.strip()]
+    started = [e for e in entries if e["event"].startswith("Started server process")]
+    assert len(started) == workers and {e["logger"] for e in started} == {"uvicorn.error"}
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str]) -> dict[str, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from callbacks import callback as callbacks
 from callbacks import dial, jobs, worker
@@ -25,6 +26,7 @@ from tests.callbacks_helpers import callback_config
 from tests.conftest import OPEN_TIME
 
 KEYS = Keys()
+T = TypeVar("T")
 RAN: list[tuple[str, dict[str, Any]]] = []
 FAILURES: list[str] = []
 """Job ids whose next run raises (one entry per failure)."""
@@ -70,10 +72,18 @@ def fixture_runner(
 
 
 def schedule(redis_url: str, job_id: str, at: float, kind: str = "test") -> bool:
-    async def go() -> bool:
+    return run_on_store(
+        redis_url, lambda client: jobs.schedule(client, KEYS, job_id, kind, {"n": 1}, at)
+    )
+
+
+def run_on_store(redis_url: str, step: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+    """`step` on an async client of its own, run to the end."""
+
+    async def go() -> T:
         client = async_client(redis_url)
         try:
-            return await jobs.schedule(client, KEYS, job_id, kind, {"n": 1}, at)
+            return await step(client)
         finally:
             await client.aclose()
 
@@ -159,12 +169,10 @@ def test_job_failing_every_attempt_is_filed_as_failed(
     assert RAN == [] and FAILURES == []
 
 
-def test_deferred_job_runs_at_its_new_time(
-    redis_url: str, r: redis.Redis, runner: jobs.Runner
-) -> None:
+def test_deferred_job_runs_at_its_new_time(redis_url: str, runner: jobs.Runner) -> None:
     """`defer` moves an already scheduled job to a later time."""
     schedule(redis_url, "q", 100.0)
-    jobs.defer(r, KEYS, "q", 300.0)
+    run_on_store(redis_url, lambda client: jobs.defer(client, KEYS, "q", 300.0))
     assert runner.run_due(200.0) == []
     assert runner.run_due(300.0) == ["q"]
 

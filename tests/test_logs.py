@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+import logging
+from collections.abc import Callable, Iterator
 
+import pytest
+import structlog
+
+from ivr.core import logs
 from ivr.core.logs import mask, mask_numbers
 
 
@@ -25,3 +31,72 @@ def test_every_string_field_of_a_log_event_is_masked() -> None:
     """The structlog processor masks numbers in the event text and in each field."""
     event = mask_numbers(None, "info", {"event": "from +60123456789", "caller": "+447700900123"})
     assert event == {"event": "from +60******789", "caller": "+44*******123"}
+
+
+@pytest.fixture(name="configured")
+def fixture_configured() -> Iterator[Callable[[bool], None]]:
+    """`logs.configure` for one test; the logging set-up before it is put back after."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    yield lambda json: logs.configure(json=json)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
+def lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def fail(number: str) -> None:
+    raise ConnectionError(f"could not dial {number}")
+
+
+def test_stdlib_records_come_out_as_json_like_ours(
+    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With IVR_LOG_JSON, a stdlib %-format record is a JSON line with our fields, masked."""
+    configured(True)
+    logs.get("ivr.test_logs").warning("call from", caller="+60123456789")
+    # Not uvicorn's own logger: a LiveServer earlier in the session gives it a handler.
+    logging.getLogger("stdlib.library").warning("call from %s", "+60123456789")
+    ours, theirs = (json.loads(line) for line in lines(capsys.readouterr().err))
+    assert ours.keys() == {"event", "caller", "level", "logger", "timestamp"}
+    assert theirs.keys() == {"event", "level", "logger", "timestamp"}
+    assert ours["caller"] == "+60******789" and theirs["event"] == "call from +60******789"
+    assert (theirs["level"], theirs["logger"]) == ("warning", "stdlib.library")
+
+
+def test_stdlib_exceptions_are_rendered_and_masked(
+    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stdlib `log.exception` carries its traceback as text, numbers masked, in JSON too."""
+    configured(True)
+    try:
+        fail("+60123456789")
+    except ConnectionError:
+        logging.getLogger("stdlib.library").exception("dial of %s failed", "+60123456789")
+    (line,) = lines(capsys.readouterr().err)
+    entry = json.loads(line)
+    assert entry["event"] == "dial of +60******789 failed"
+    assert "ConnectionError: could not dial +60******789" in entry["exception"]
+    assert "60123456789" not in line
+
+
+def test_stdlib_and_structlog_lines_read_alike(
+    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without JSON, both kinds of record are one readable line: time, level, text, logger."""
+    configured(False)
+    logs.get("ivr.test_logs").info("config version v1 is live")
+    logging.getLogger("stdlib.library").info("config version %s is live", "v1")
+    ours, theirs = lines(capsys.readouterr().err)
+    assert (
+        ours.split(" ", 1)[1].replace("ivr.test_logs", "stdlib.library") == theirs.split(" ", 1)[1]
+    )
+    assert "[info     ] config version v1 is live" in theirs and theirs.endswith("[stdlib.library]")
+
+
+def test_url_encoded_numbers_are_masked() -> None:
+    """A number in a logged URL query (`%2B60...`) is masked like a plain one."""
+    assert mask("GET /api/x?to=%2B60123456789 200") == "GET /api/x?to=%2B60******789 200"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from ivr.config.loader import load
 from ivr.config.reload import ConfigRegistry, fingerprint
@@ -80,19 +80,19 @@ def test_edit_goes_live(config_dir: Path) -> None:
     assert registry.get(old.version) is old
 
 
-def test_broken_edit_keeps_last_good(config_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_broken_edit_keeps_last_good(config_dir: Path) -> None:
     """A broken edit leaves the last good config live, and says where the error is."""
     registry = ConfigRegistry(config_dir)
     good = registry.version
     write(config_dir / "extra.yaml", BROKEN_NODE)
-    with caplog.at_level(logging.ERROR, logger="ivr.config.reload"):
+    with structlog.testing.capture_logs() as logged:
         assert registry.reload() is False
     assert registry.version == good
     where = f"{config_dir / 'extra.yaml'}:3:12: error: goto names an unknown node 'nowhere'"
     assert registry.last_error is not None
     assert registry.last_error.startswith(where)
-    assert [r.levelname for r in caplog.records] == ["ERROR"]
-    assert where in caplog.text
+    assert [entry["log_level"] for entry in logged] == ["error"]
+    assert where in logged[0]["errors"] and logged[0]["version"] == good
 
 
 def test_fix_clears_last_error(config_dir: Path) -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callbacks.surveys import is_mobile, parse_score, send_time, text
+from callbacks.surveys import parse_score, send_time, text
 from ivr.config.loader import load
 from ivr.config.model import Config
 
@@ -80,22 +80,6 @@ def test_send_time_respects_quiet_hours_in_the_customers_timezone(
 ) -> None:
     """Between 21:00 and 09:00 local time the survey waits until 09:00 local time."""
     assert send_time(config, number, when) == expected
-
-
-@pytest.mark.parametrize(
-    ("number", "mobile"),
-    [
-        pytest.param("+60199999999", True, id="my-mobile"),
-        pytest.param("+66811111111", True, id="th-mobile"),
-        pytest.param("+447911123456", True, id="uk-mobile"),
-        pytest.param("+60312345678", False, id="my-landline"),
-        pytest.param("anonymous", False, id="anonymous"),
-        pytest.param("client:alice", False, id="client"),
-    ],
-)
-def test_only_mobile_numbers_are_surveyed(number: str, mobile: bool) -> None:
-    """Only numbers that can receive SMS qualify."""
-    assert is_mobile(number) is mobile
 
 
 def test_texts_fall_back_to_the_default_language_then_english(config: Config) -> None:

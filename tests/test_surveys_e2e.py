@@ -252,10 +252,10 @@ def test_job_crashing_after_the_send_is_retried_without_a_second_sms(
     real = surveys.mark_sent
     crashes = iter([True])
 
-    def crash_once(*args: Any) -> bool:
+    async def crash_once(*args: Any) -> bool:
         if next(crashes, False):
             raise ConnectionError("worker lost its store connection")
-        return real(*args)
+        return await real(*args)
 
     monkeypatch.setattr(surveys, "mark_sent", crash_once)
     sid = handled_call(tw, server)

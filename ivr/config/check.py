@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-
 from ivr.config import phrases
 from ivr.config.menu import Action, Node
 from ivr.config.model import Config, DataPath, Positions
@@ -30,6 +28,7 @@ from ivr.config.queues import (
     step_languages,
     step_requirements,
 )
+from ivr.core import numbers
 from ivr.core.errors import Problem
 
 EXIT_ACTIONS = frozenset({"queue", "transfer", "voicemail", "hangup", "callback"})
@@ -66,21 +65,6 @@ def problems(config: Config, positions: Positions) -> list[Problem]:
     return context.found
 
 
-def e164(text: str) -> str | None:
-    """`text` as an E.164 number (`+60123456789`), or None if it is not a possible number.
-
-    Possible rather than valid: fictional ranges such as +44 7700 900xxx, used in
-    samples and tests, are well formed but not assigned.
-    """
-    try:
-        number = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def normalise_customers(sections: dict[str, Any], positions: Positions) -> list[Problem]:
     """Rewrite customer numbers such as `+60 12-345 6789` to E.164, before validation."""
     customers = sections.get("customers")
@@ -89,7 +73,7 @@ def normalise_customers(sections: dict[str, Any], positions: Positions) -> list[
     found: list[Problem] = []
     rewritten: dict[Any, Any] = {}
     for key, value in customers.items():
-        number = e164(key) if isinstance(key, str) else None
+        number = numbers.e164(key) if isinstance(key, str) else None
         new_key = number or key
         if new_key in rewritten:
             message = f"customer {key!r} is the same number as {new_key!r} above"
@@ -200,7 +184,7 @@ def check_timezone(ctx: Context) -> None:
 def check_customers(ctx: Context) -> None:
     """Customer keys are phone numbers in E.164 form."""
     for number in ctx.config.customers:
-        if e164(number) != number:
+        if numbers.e164(number) != number:
             message = f"customer {number!r} is not a phone number"
             ctx.error(("customers", number), message, 'write it in E.164 form, e.g. "+60123456789"')
 
@@ -257,7 +241,7 @@ def _check_target(ctx: Context, path: DataPath, action: Action) -> None:
 
 
 def _check_number(ctx: Context, path: DataPath, number: str) -> None:
-    normal = e164(number)
+    normal = numbers.e164(number)
     if normal is None:
         ctx.error(
             path,
@@ -268,7 +252,7 @@ def _check_number(ctx: Context, path: DataPath, number: str) -> None:
         ctx.error(
             path, f"transfer number {number!r} is not in E.164 form", f'write it as "{normal}"'
         )
-    elif not phonenumbers.is_valid_number(phonenumbers.parse(number)):
+    elif numbers.e164(number, valid=True) is None:
         ctx.warn(
             path, f"transfer number {number!r} is not an assigned number range", "check the number"
         )
@@ -811,7 +795,7 @@ def check_agents(ctx: Context) -> None:
     """Agent devices are a client identity or an E.164 number."""
     for name, agent in ctx.config.agents.items():
         device = agent.device
-        if not device.startswith("client:") and e164(device) != device:
+        if not device.startswith("client:") and numbers.e164(device) != device:
             ctx.error(
                 ("agents", name, "device"),
                 f"device {device!r} is neither client:NAME nor an E.164 number",

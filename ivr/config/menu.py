@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import phonenumbers
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ivr.config.prompts import Localized
+from ivr.core import numbers
 
 BARE_ACTIONS = ("back", "top", "repeat", "hangup")
 TERMINAL_ACTIONS = (
@@ -233,13 +233,10 @@ DEFAULT_FALLBACK_DIAL_TIMEOUT_S = 30
 def _e164(value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"{value!r} is not a phone number in E.164 form ({exc})") from None
-    if not value.startswith("+") or not phonenumbers.is_valid_number(parsed):
+    number = numbers.e164(value, valid=True) if value.startswith("+") else None
+    if number is None:
         raise ValueError(f"{value!r} is not a valid phone number in E.164 form, e.g. +60322345000")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 class Fallback(Strict):

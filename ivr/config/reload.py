@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 from ivr.config.loader import config_files, load
 from ivr.config.model import Config
+from ivr.core import logs
 from ivr.core.errors import ConfigError
 
 DEFAULT_KEEP = 20
 """How many good versions stay retrievable for calls still using them."""
 
-logger = logging.getLogger("ivr.config.reload")
+log = logs.get(__name__)
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -90,7 +90,7 @@ class ConfigRegistry:
                 # Parsing is blocking work; keep it off the event loop that serves calls.
                 await asyncio.to_thread(self.reload)
             except Exception:  # a bug here must not end hot reload for the process
-                logger.exception("config reload crashed; keeping version %s", self.version)
+                log.exception("config reload crashed; the live version stays", version=self.version)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
 
@@ -100,7 +100,7 @@ class ConfigRegistry:
         config = self._versions.get(config.version, config)
         self._remember(config)
         self._current = config
-        logger.info("config version %s is live", config.version)
+        log.info("config version is live", version=config.version)
         return True
 
     def _remember(self, config: Config) -> None:
@@ -112,9 +112,9 @@ class ConfigRegistry:
     def _fail(self, exc: ConfigError) -> None:
         errors = [str(p) for p in exc.problems if p.severity == "error"]
         self.last_error = "\n".join(errors) or str(exc)
-        logger.error(
-            "config in %s not loaded; version %s stays live:\n%s",
-            self._directory,
-            self.version,
-            self.last_error,
+        log.error(
+            "config not loaded; the live version stays",
+            directory=str(self._directory),
+            version=self.version,
+            errors=self.last_error,
         )

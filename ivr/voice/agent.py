@@ -20,7 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs
+from ivr.core import logs, numbers
 from ivr.core.errors import RoutingError
 from ivr.core.session import CallSession
 from ivr.service import Services, services
@@ -53,17 +53,14 @@ def describe(session: CallSession | None, svc: Services, queue: str, waited_s: f
     shown = config.queues.get(queue)
     parts = [f"{shown.display_name if shown and shown.display_name else queue} call"]
     if session is not None:
-        parts.append(f"from {session.caller_name or spell(session.caller)}")
+        parts.append(f"from {session.caller_name or numbers.spell(session.caller, plus=True)}")
         language = config.languages.available.get(session.language)
         parts.append(f"in {language.name if language else session.language}")
         parts.append(f"waited {int(waited_s // 60)} minutes {int(waited_s % 60)} seconds")
-        parts += [f"{k.replace('_', ' ')} {spell(v)}" for k, v in session.data.items()]
+        parts += [
+            f"{k.replace('_', ' ')} {numbers.spell(v, plus=True)}" for k, v in session.data.items()
+        ]
     return ", ".join(parts) + f". Press {offers.ACCEPT_KEY} to accept."
-
-
-def spell(value: str) -> str:
-    """Digits read one by one, so TTS does not say 'twelve million'."""
-    return " ".join(value) if value.lstrip("+").isdigit() else value
 
 
 def caller_gone(svc: Services) -> VoiceResponse:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import phonenumbers
-from phonenumbers import PhoneNumberType
 from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
@@ -39,7 +37,7 @@ from ivr.config.callbacks import CallbacksConfig, TextKind
 from ivr.config.menu import Language, QueueTarget
 from ivr.config.model import Config
 from ivr.config.queues import HoldConfig
-from ivr.core import logs
+from ivr.core import logs, numbers
 from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
 from ivr.core.session import CallSession
@@ -72,27 +70,14 @@ def check_number(config: CallbacksConfig, text: str) -> tuple[str | None, str]:
     Keypad entries: `00` or a country code starts an international number, a
     leading `0` a national one in `default_region`.
     """
-    digits = text.strip()
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    elif digits.isdigit() and not digits.startswith("0"):
-        digits = "+" + digits
-    try:
-        parsed = phonenumbers.parse(digits, config.default_region)
-    except phonenumbers.NumberParseException:
+    number = numbers.e164(numbers.keyed(text), config.default_region, valid=True)
+    if number is None:
         return None, "invalid"
-    if not phonenumbers.is_valid_number(parsed):
-        return None, "invalid"
-    if phonenumbers.number_type(parsed) in (PhoneNumberType.PREMIUM_RATE,):
+    if numbers.is_premium(number):
         return None, "premium"
-    if phonenumbers.region_code_for_number(parsed) not in config.allowed_countries:
+    if numbers.region(number) not in config.allowed_countries:
         return None, "foreign"
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), ""
-
-
-def spell(number: str) -> str:
-    """A number read digit by digit, without the plus."""
-    return " ".join(number.lstrip("+"))
+    return number, ""
 
 
 # -- one request of the asking flow -----------------------------------------------
@@ -190,7 +175,7 @@ def offer_number(a: Asking) -> Response:
     if number is None:
         return ask_keypad(a, tries=0)
     gather = twiml.gather(a.url("number"), num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)
-    a.say(a.text("confirm_number", number=spell(number)), gather)
+    a.say(a.text("confirm_number", number=numbers.spell(number)), gather)
     a.response.append(gather)
     return a.back()
 
@@ -260,7 +245,7 @@ async def take_place(a: Asking, number: str) -> Response:
         return a.back()  # being connected right now, or not in the queue any more
     await _after_create(svc, cb)
     await dial.watch_closing(svc, cb)
-    a.say(a.text("kept", number=spell(number)))
+    a.say(a.text("kept", number=numbers.spell(number)))
     a.response.hangup()
     return xml(a.response)
 
@@ -391,7 +376,7 @@ async def slot(request: Request) -> Response:
         await _leave_for_slot(a)
     await dial.schedule(a.svc, cb, "activate", cb.due)
     await _after_create(a.svc, cb)
-    a.say(a.text("scheduled", number=spell(number), time=when))
+    a.say(a.text("scheduled", number=numbers.spell(number), time=when))
     a.response.hangup()
     return xml(a.response)
 
@@ -431,11 +416,11 @@ def whisper(svc: Services, cb: Callback, queue_name: str) -> str:
     requested = slots.spoken_time(config, cb.created_ms / 1000, svc.clock.now())
     default = config.languages.default
     parts = [config.callbacks.text("whisper", default, default, queue=queue_name, time=requested)]
-    parts.append(f"to {spell(cb.number)}")
+    parts.append(f"to {numbers.spell(cb.number)}")
     if cb.attempts:
         parts.append(f"attempt {cb.attempts + 1}")
     data = cb.ivr_data.items()
-    parts += [f"{k.replace('_', ' ')} {spell(v) if v.isdigit() else v}" for k, v in data]
+    parts += [f"{k.replace('_', ' ')} {numbers.spell(v)}" for k, v in data]
     return ", ".join(parts)
 
 

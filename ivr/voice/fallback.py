@@ -36,12 +36,11 @@ from ivr.config import phrases
 from ivr.config.model import Config
 from ivr.config.prompts import Localized, pick
 from ivr.config.queues import DEFAULT_HOLD_MUSIC
-from ivr.core import logs
+from ivr.core import logs, numbers
 from ivr.core.security import query_int, verified_form
 from ivr.core.urls import Urls
 from ivr.service import services
 from ivr.voice import twiml
-from ivr.voice.webhooks import normalise
 
 log = logs.get(__name__)
 XML = "application/xml"
@@ -91,7 +90,7 @@ SETTLED = frozenset({"bridged", "hangup"})
 
 def language_of(config: Config, caller: str) -> str:
     """The caller's language when the config knows them (`customers`), else the default."""
-    customer = config.customers.get(normalise(caller))
+    customer = config.customers.get(numbers.normalise(caller))
     known = customer.language if customer else None
     return known if known in config.languages.available else config.languages.default
 

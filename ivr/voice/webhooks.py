@@ -15,10 +15,8 @@ with the TwiML it got the first time and counted once.
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Awaitable, Callable
 
-import phonenumbers
 from starlette.requests import Request
 from starlette.responses import Response
 from twilio.twiml.messaging_response import MessagingResponse
@@ -26,7 +24,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import sms
 from ivr.config.model import Config
-from ivr.core import logs
+from ivr.core import logs, numbers
 from ivr.core.security import query_int, require
 from ivr.core.session import FINAL_STATUSES, CallSession, Record
 from ivr.service import Services, services
@@ -40,21 +38,11 @@ Effects = Record | None
 Handler = Callable[[Services, Turn, dict[str, str]], Awaitable[Effects]]
 
 
-@functools.lru_cache(maxsize=4096)
-def normalise(number: str) -> str:
-    """E.164 where the number parses; Twilio's `anonymous`, `client:x` and the like as given."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return number
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
 def new_session(svc: Services, form: dict[str, str]) -> tuple[CallSession, Config]:
     config = svc.registry.current
     session = CallSession(
         sid=form["CallSid"],
-        caller=normalise(form.get("From", "")),
+        caller=numbers.normalise(form.get("From", "")),
         called=form.get("To", ""),
         started_at=svc.clock.now(),
         config_version=config.version,

@@ -10,9 +10,9 @@ in `ces_late` and not scored; a second reply for the same call is ignored.
 
 from __future__ import annotations
 
+from ivr.config.surveys import CES_SCALE
 from queues.metrics.batch import Batch, scopes
 
-CES_MIN, CES_MAX = 1, 7
 CES_TOP = 5
 """CES 2.0 "agree" answers are 5, 6 and 7: the share reported as `ces_top`."""
 
@@ -28,7 +28,7 @@ def parse_score(text: str) -> int | None:
         score = int(float(text))
     except ValueError:
         return None
-    return score if CES_MIN <= score <= CES_MAX else None
+    return score if score in CES_SCALE else None
 
 
 async def handle(batch: Batch, entry_id: str, fields: dict[str, str]) -> None:

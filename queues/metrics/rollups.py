@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 
 from ivr.config.model import Config
+from ivr.config.surveys import CES_SCALE
 from ivr.core.keys import Keys
 from queues.metrics import histogram, local_hours
 from queues.metrics.fold import BUSY_STATES, STAFFED_STATES
 from queues.metrics.local_hours import MS_PER_MINUTE
 
-CES_SCORES = range(1, 8)
 Figure = float | int | None
 
 
@@ -100,7 +100,7 @@ class Totals:
             "ces_response_rate": ratio(ces_n, self["fcr_contacts"]),
             "ces_late": self["ces_late"],
         }
-        out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCORES})
+        out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCALE})
         return out
 
     def agent_figures(self) -> dict[str, Figure]:
