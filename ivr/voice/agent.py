@@ -1,4 +1,4 @@
-"""Connecting a waiting caller to an agent, and what happens when the call ends.
+"""The agent's leg: the whisper, accepting or declining, the bridge to the caller, its end.
 
     caller leg:  <Enqueue waitUrl=/voice/hold action=/voice/queue/done>call-CA…</Enqueue>
     agent leg:   REST call -> /voice/agent/offer (whisper, "press 1")
@@ -7,7 +7,8 @@
 Every caller waits in a Twilio queue of their own, named after the call, so
 the agent's `<Dial><Queue>` bridges exactly the caller routing chose (a
 shared Twilio queue would hand over whoever is at its front). Until an agent
-accepts, the caller hears the hold loop without a gap.
+accepts, the caller hears the hold loop without a gap (`ivr.voice.queue`); how the
+call ends in routing is `ivr.voice.endings`.
 """
 
 from __future__ import annotations
