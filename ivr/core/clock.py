@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from typing import Protocol
 
 
@@ -52,6 +53,27 @@ class ManualClock:
             if target < self._now:
                 raise ValueError("a clock cannot go backwards")
             self._now = target
+
+
+class ShiftedClock:
+    """Wall-clock time moved to start at `start`: it runs at real speed from there.
+
+    For `ivr call --at` and `ivr demo --at`: pretend it is a given time (office hours, say)
+    while the call itself happens in real time."""
+
+    def __init__(self, start: float | datetime) -> None:
+        begin = start.timestamp() if isinstance(start, datetime) else float(start)
+        self._offset = begin - time.time()
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+
+def local_time(text: str, timezone: str) -> datetime:
+    """`2026-12-07 10:00` (ISO 8601, no zone) in `timezone`, as an aware datetime; a text
+    that names its own offset keeps it. Raises ValueError for a text that is no time."""
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=ZoneInfo(timezone))
 
 
 def utcnow(clock: Clock) -> datetime:
