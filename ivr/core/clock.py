@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
