@@ -18,7 +18,7 @@ from ivr import background
 from ivr.config.reload import ConfigRegistry
 from ivr.core import logs
 from ivr.core.clock import Clock, SystemClock
-from ivr.core.errors import WebhookError
+from ivr.core.errors import UnsafeSettings, WebhookError
 from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
 from ivr.handlers import build_services
@@ -85,6 +85,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        refused = settings.unsafe()
+        if refused:
+            raise UnsafeSettings(refused)
         warn_if_unsafe(settings)
         embedded = None if settings.redis_url else EmbeddedStore(settings.data_dir)
         url = settings.redis_url or embedded.start()  # type: ignore[union-attr]

@@ -134,6 +134,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers or settings.workers,
         config_dir=args.config or settings.config_dir,
     )
+    refused = settings.unsafe()
+    if refused:
+        print(f"ivr serve: refusing to start: {refused}", file=sys.stderr)
+        return 2
     report = io.StringIO()
     if command.run(settings.config_dir, report) != 0:
         sys.stderr.write(report.getvalue())

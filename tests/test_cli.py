@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -13,7 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ivr.app import create_app
+from ivr.core.errors import UnsafeSettings
+from ivr.core.settings import Settings
 from ivr.core.store import alive, last_url, sync_client
+from ivr.devtools.liveserver import LiveServer
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 
@@ -60,10 +65,41 @@ def test_serve_refuses_to_start_on_invalid_config(config_dir: Path, tmp_path: Pa
         str(config_dir),
         "--port",
         str(free_port()),
-        env={"IVR_DATA_DIR": str(tmp_path / "var")},
+        env={"IVR_DATA_DIR": str(tmp_path / "var"), "TWILIO_AUTH_TOKEN": "cli-test-token"},
     )
     assert result.returncode == 1
     assert "menu.yaml:" in result.stderr
+
+
+def test_serve_refuses_to_start_without_an_auth_token(tmp_path: Path) -> None:
+    """With no TWILIO_AUTH_TOKEN, `ivr serve` exits 2 saying what to set, and starts nothing."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TWILIO_AUTH_TOKEN", "REDIS_URL")}
+    env |= {"IVR_DATA_DIR": str(tmp_path / "var"), "IVR_PORT": str(free_port())}
+    result = subprocess.run([*IVR, "serve"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert "TWILIO_AUTH_TOKEN" in result.stderr and "IVR_VALIDATE_SIGNATURES=false" in result.stderr
+    assert not (tmp_path / "var").exists(), "no store was started"
+
+
+def test_an_app_without_an_auth_token_does_not_start(settings: Settings) -> None:
+    """`uvicorn ivr.app:create_app` (no `ivr serve`) refuses an unset token too."""
+    app = create_app(settings.with_(twilio_auth_token=""), run_timers=False)
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(UnsafeSettings, match="TWILIO_AUTH_TOKEN"):
+        asyncio.run(start())
+
+
+def test_signature_checks_turned_off_on_purpose_start_without_a_token(settings: Settings) -> None:
+    """IVR_VALIDATE_SIGNATURES=false is the one way to start with no token (local tries)."""
+    app = create_app(
+        settings.with_(twilio_auth_token="", validate_signatures=False), run_timers=False
+    )
+    with LiveServer(app) as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -75,6 +111,7 @@ def test_serve_runs_on_the_embedded_store(tmp_path: Path, workers: int) -> None:
     env = {**os.environ, "IVR_DATA_DIR": str(tmp_path / "var"), "IVR_PORT": str(port)}
     env.pop("REDIS_URL", None)
     env["IVR_LOG_JSON"] = "1"
+    env["TWILIO_AUTH_TOKEN"] = "cli-test-token"
     proc = subprocess.Popen(
         [*IVR, "serve", "--workers", str(workers)],
         env=env,
@@ -138,6 +175,7 @@ def start_serve(
 ) -> subprocess.Popen[str]:
     env = {**os.environ, "IVR_DATA_DIR": str(data_dir), "IVR_PORT": str(port)}
     env.pop("REDIS_URL", None)
+    env["TWILIO_AUTH_TOKEN"] = "cli-test-token"
     return subprocess.Popen(
         [*IVR, "serve", "--config", str(config_dir), "--workers", str(workers)],
         env=env,

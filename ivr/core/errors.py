@@ -2,6 +2,7 @@
 
 IVRError
 ├── ConfigError            a config file is wrong (carries every problem found)
+├── UnsafeSettings         the service would start with its front door open
 ├── StoreError             the Redis/Valkey store cannot be reached or started
 │   └── StoreInUse         another process runs the embedded store on that data directory
 ├── WebhookError           a request we cannot act on (carries the HTTP status)
@@ -47,6 +48,10 @@ class ConfigError(IVRError):
 
     def __repr__(self) -> str:
         return f"ConfigError(problems={len(self.problems)})"
+
+
+class UnsafeSettings(IVRError):
+    """Settings that would leave the service open: refused at start-up."""
 
 
 class StoreError(IVRError):

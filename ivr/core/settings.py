@@ -92,6 +92,20 @@ class Settings:
             console_idle_s=cfg("IVR_CONSOLE_IDLE_S", cast=int, default=DEFAULT_CONSOLE_IDLE_S),
         )
 
+    def unsafe(self) -> str | None:
+        """Why starting the web service with these settings would be unsafe, or None.
+
+        Without `TWILIO_AUTH_TOKEN` every webhook signature would be checked against the
+        empty key, which anyone can compute: refuse, unless signature checks are turned
+        off on purpose (`IVR_VALIDATE_SIGNATURES=false`, for local tries only)."""
+        if self.validate_signatures and not self.twilio_auth_token:
+            return (
+                "TWILIO_AUTH_TOKEN is not set, so no webhook signature can be checked. Set it"
+                " (your Twilio account's auth token), or for a local try only set"
+                " IVR_VALIDATE_SIGNATURES=false."
+            )
+        return None
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (flags override the environment)."""
         return replace(self, **changes)  # type: ignore[arg-type]
