@@ -67,6 +67,8 @@ def fixture_sample_config_dir() -> Path:
 # -- the web app, served for real ------------------------------------------------
 
 AUTH_TOKEN = "test-auth-token"
+METRICS_TOKEN = "test-metrics-token"
+"""The bearer token `/metrics` asks of the test apps' scrapes (`scrape`)."""
 PUBLIC_BASE = "https://ivr.example.com"
 BUSINESS = "+60312345678"
 OPEN_TIME = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Kuala_Lumpur"))
@@ -128,6 +130,7 @@ def fixture_settings(redis_url: str, config_dir: Path, tmp_path: Path) -> Settin
     """Settings for an app on the test store, signing with a known token."""
     return Settings(
         twilio_auth_token=AUTH_TOKEN,
+        metrics_token=METRICS_TOKEN,
         public_base_url=PUBLIC_BASE,
         redis_url=redis_url,
         config_dir=config_dir,
@@ -232,3 +235,11 @@ def fixture_sam(server: LiveServer) -> Iterator[Console]:
     console = Console(server, "supervisor", "sam")
     yield console
     console.close()
+
+
+def scrape(server: LiveServer) -> str:
+    """`/metrics` as Prometheus scrapes it, with the bearer token."""
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    response = httpx.get(f"{server.url}/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.text

@@ -5,15 +5,17 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.devtools.liveserver import LiveServer
-from ivr.web.auth import hash_secret, verify_secret
+from ivr.web.auth import LOGIN_COOKIE, hash_secret, verify_secret
 from tests.consoles import Console
 
 
@@ -204,4 +206,89 @@ def test_an_agent_on_a_phone_number_gets_no_softphone_token(phone_server: LiveSe
     """Chai's device is a phone number, so there is no client identity to give: 409."""
     console = Console(phone_server, "agent", "chai")
     assert console.get("/api/agent/token").status_code == 409
+    console.close()
+
+
+def test_the_sixth_wrong_login_in_a_minute_is_refused_even_with_the_right_secret(
+    http: httpx.Client,
+) -> None:
+    """Five wrong guesses get 401; then the account is locked for the window: 429, even for
+    the right secret, with a Retry-After."""
+    wrong = {"kind": "agent", "user": "alice", "secret": "guess"}
+    assert [login(http, **wrong).status_code for _ in range(5)] == [401] * 5
+    locked = login(http, **wrong)
+    assert locked.status_code == 429
+    assert 1 <= int(locked.headers["Retry-After"]) <= 60
+    assert login(http, kind="agent", user="alice", secret="alice-demo").status_code == 429
+
+
+def test_a_lockout_is_per_user(http: httpx.Client) -> None:
+    """Guessing at one agent's secret does not lock out a colleague."""
+    for _ in range(6):
+        login(http, kind="agent", user="alice", secret="guess")
+    assert login(http, kind="agent", user="budi", secret="budi-demo").status_code == 200
+
+
+def test_one_address_cannot_guess_at_many_accounts(http: httpx.Client) -> None:
+    """An address that keeps trying ids gets 429 whatever id it tries next."""
+    codes = [login(http, kind="agent", user=f"u{i}", secret="x").status_code for i in range(31)]
+    assert codes[:30] == [401] * 30 and codes[30] == 429
+
+
+def test_the_login_form_says_when_an_account_is_locked(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    """The HTML login form answers 429 with a message, not a JSON error."""
+    for _ in range(6):
+        login(http, kind="agent", user="alice", secret="guess")
+    with httpx.Client(base_url=server.url) as browser:
+        form = browser.get("/login")
+        csrf = form.text.split('name="csrf" value="')[1].split('"')[0]
+        browser.cookies.set(LOGIN_COOKIE, csrf)  # secure cookies are not sent over http
+        body = {"kind": "agent", "user": "alice", "secret": "alice-demo", "csrf": csrf}
+        answer = browser.post("/login", data=body)
+    assert answer.status_code == 429
+    assert "Too many attempts" in answer.text
+
+
+def test_logout_revokes_the_tokens_its_session_made(server: LiveServer) -> None:
+    """A token made in a session stops working when that session logs out."""
+    console = Console(server, "agent", "alice")
+    token = console.post("/api/tokens").json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.url) as script:
+        assert script.get("/api/me", headers=auth).status_code == 200
+        assert console.request("DELETE", "/api/session").status_code == 204
+        assert script.get("/api/me", headers=auth).status_code == 401
+    console.close()
+
+
+def test_a_token_can_be_revoked_and_cannot_mint_more(server: LiveServer) -> None:
+    """DELETE /api/tokens with a token revokes it; a token cannot make new tokens."""
+    console = Console(server, "agent", "alice")
+    token = console.post("/api/tokens").json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.url) as script:
+        assert script.post("/api/tokens", headers=auth).status_code == 403
+        assert script.delete("/api/tokens", headers=auth).status_code == 204
+        assert script.get("/api/me", headers=auth).status_code == 401
+    console.close()
+
+
+def test_a_changed_secret_ends_every_session_and_token(
+    server: LiveServer, config_dir: Path
+) -> None:
+    """When an admin changes an agent's secret, the old sessions and tokens stop working."""
+    console = Console(server, "agent", "alice")
+    token = console.post("/api/tokens").json()["token"]
+    agents = config_dir / "agents.yaml"
+    data = yaml.safe_load(agents.read_text(encoding="utf-8"))
+    data["agents"]["alice"]["secret_hash"] = hash_secret("a-new-secret")
+    agents.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    server.app.state.services.registry.reload()
+    with httpx.Client(base_url=server.url) as script:
+        assert (
+            script.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        )
+    assert console.get("/api/me").status_code == 401
     console.close()

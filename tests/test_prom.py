@@ -16,6 +16,7 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from ivr.web import prom
 from tests.agents import go_available
+from tests.conftest import scrape
 from tests.test_connect_e2e import billing_caller
 from tests.test_surveys_e2e import CALLER, handled_call
 
@@ -38,7 +39,7 @@ def test_scrape_parses_and_counts_an_answered_call(tw: object, server: LiveServe
     tw.advance(1)
     tw.device("client:alice").answer().press("1")
     tw.advance(3)
-    body = httpx.get(f"{server.url}/metrics").text
+    body = scrape(server)
     families = {f.name: f for f in text_string_to_metric_families(body)}
     assert {"ivr_queue_waiting", "ivr_agents", "ivr_frt_seconds", "ivr_wait_seconds"} <= set(
         families
@@ -62,7 +63,7 @@ def test_a_handled_calls_survey_send_is_scraped(
 
 
 def sends(server: LiveServer) -> dict[tuple[str, str], float]:
-    body = httpx.get(f"{server.url}/metrics").text
+    body = scrape(server)
     return {
         (s.labels["queue"], s.labels["language"]): s.value
         for family in text_string_to_metric_families(body)
@@ -70,6 +71,16 @@ def sends(server: LiveServer) -> dict[tuple[str, str], float]:
         for s in family.samples
         if s.name == "ivr_survey_sends_total"
     }
+
+
+def test_metrics_are_closed_when_no_token_is_set(settings: Settings, clock: ManualClock) -> None:
+    """With no IVR_METRICS_TOKEN, `/metrics` answers 401 (saying what to set), never the
+    figures: the port faces the internet."""
+    app = create_app(settings.with_(metrics_token=None), clock=clock, run_timers=False)
+    with LiveServer(app) as server:
+        answer = httpx.get(f"{server.url}/metrics")
+    assert answer.status_code == 401
+    assert "IVR_METRICS_TOKEN" in answer.text
 
 
 def test_the_token_is_enforced(guarded: LiveServer) -> None:

@@ -13,7 +13,6 @@ import json
 import re
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from playwright.sync_api import Page, expect
@@ -24,7 +23,7 @@ from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.devtools.liveserver import LiveServer
 from ivr.web import report
-from tests.conftest import SAMPLE_CONFIG
+from tests.conftest import SAMPLE_CONFIG, scrape
 from tests.consoles import Console
 from tests.test_browser import (  # noqa: F401  (fixtures: Chromium for the last test)
     fixture_browser,
@@ -75,7 +74,7 @@ def report_out(redis_url: str, fmt: str) -> str:
 
 def scraped(server: LiveServer) -> dict[str, float]:
     """`ivr_queue_service_level_today` by queue, as Prometheus reads it."""
-    body = httpx.get(f"{server.url}/metrics").text
+    body = scrape(server)
     return {
         s.labels["queue"]: s.value
         for family in text_string_to_metric_families(body)

@@ -167,6 +167,16 @@ class Keys:
         """String: a bearer token's owner as JSON (kind, user); TTL: the token's life."""
         return f"{self.prefix}:console:token:{token_hash}"
 
+    def session_tokens(self, session_hash: str) -> str:
+        """Set: hashes of the bearer tokens minted by one session (its logout revokes them);
+        TTL: the longest of their lives."""
+        return f"{self.prefix}:console:session_tokens:{session_hash}"
+
+    def login_attempts(self, scope: str) -> str:
+        """Counter: login attempts in the current window for one scope (`user:<kind>:<id>`
+        or `addr:<ip>`); TTL: the window, from the first attempt."""
+        return f"{self.prefix}:console:login_attempts:{scope}"
+
     def console_presence(self, agent: str) -> str:
         """String: set while the agent's console is open (TTL refreshed by its live stream)."""
         return f"{self.prefix}:console:presence:{agent}"

@@ -51,7 +51,7 @@ async def login(request: Request) -> Response:
     kind, user, secret = (text_field(data, k) for k in ("kind", "user", "secret"))
     if kind not in auth.KINDS:
         raise HTTPException(422, "`kind` must be agent or supervisor")
-    if not auth.check_credentials(svc.registry.current, kind, user, secret):
+    if not await auth.login(svc, kind, user, secret, auth.client_address(request)):
         raise HTTPException(401, "unknown id or wrong secret")
     token, csrf = await auth.start_session(svc, kind, user)
     response = JSONResponse({"kind": kind, "user": user, "csrf": csrf})
@@ -68,6 +68,17 @@ async def logout(request: Request) -> Response:
     response = Response(status_code=NO_CONTENT)
     auth.clear_session_cookie(response, svc)
     return response
+
+
+async def revoke_tokens(request: Request) -> Response:
+    """With a bearer token: revoke that token. With a session: revoke every token it minted."""
+    svc = services(request)
+    principal = await auth.require(request)
+    if principal.session:
+        await auth.revoke_session_tokens(svc, principal.session)
+    else:
+        await auth.revoke_token(svc, auth.bearer(request))
+    return Response(status_code=NO_CONTENT)
 
 
 async def me(request: Request) -> Response:
@@ -180,6 +191,7 @@ routes = [
     Route("/api/session", logout, methods=["DELETE"]),
     Route("/api/me", me, methods=["GET"]),
     Route("/api/tokens", new_token, methods=["POST"]),
+    Route("/api/tokens", revoke_tokens, methods=["DELETE"]),
     Route("/api/agent", agent_view, methods=["GET"]),
     Route("/api/agent/status", agent_status, methods=["POST"]),
     Route("/api/agent/offers/{offer}/accept", accept, methods=["POST"]),

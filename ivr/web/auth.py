@@ -20,6 +20,7 @@ import json
 import secrets
 from dataclasses import dataclass
 
+import anyio.to_thread
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +38,11 @@ KINDS = (AGENT, SUPERVISOR)
 TOKEN_TTL_S = 30 * 86400
 """Bearer tokens live this long unless revoked."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOGIN_LIMIT = 5
+"""Login attempts a user may make in `LOGIN_WINDOW_S`; the next ones get 429 until it ends."""
+ADDRESS_LIMIT = 30
+"""Login attempts one address may make in `LOGIN_WINDOW_S` (an office shares one address)."""
+LOGIN_WINDOW_S = 60
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 """OWASP's scrypt minimum (16 MiB, about 50 ms a hash)."""
 _DUMMY_HASH = ""
@@ -86,6 +92,8 @@ class Principal:
     user: str
     csrf: str = ""
     """The session's CSRF token; empty for bearer tokens (which need none)."""
+    session: str = ""
+    """The hash of the session cookie it came with; empty for a bearer token."""
 
     @property
     def by(self) -> str:
@@ -115,24 +123,70 @@ def check_credentials(config: Config, kind: str, user: str, secret: str) -> bool
     return verify_secret(secret, stored)
 
 
+async def login(svc: Services, kind: str, user: str, secret: str, address: str) -> bool:
+    """Whether the id and secret match, rate-limited: after `LOGIN_LIMIT` attempts for a
+    user (or `ADDRESS_LIMIT` from an address) within `LOGIN_WINDOW_S`, 429 until the window
+    ends, right secret or not. The scrypt hash runs off the event loop."""
+    user_key = svc.keys.login_attempts(f"user:{kind}:{user}")
+    await _count_attempt(svc, user_key, LOGIN_LIMIT)
+    await _count_attempt(svc, svc.keys.login_attempts(f"addr:{address}"), ADDRESS_LIMIT)
+    config = svc.registry.current
+    ok = await anyio.to_thread.run_sync(check_credentials, config, kind, user, secret)
+    if ok:
+        await svc.redis.delete(user_key)
+    return ok
+
+
+async def _count_attempt(svc: Services, key: str, limit: int) -> None:
+    """Count one attempt in `key`'s window (atomically: concurrent guesses cannot slip
+    past the limit); 429 with Retry-After once over `limit`."""
+    async with svc.redis.pipeline(transaction=True) as tx:
+        tx.incr(key)
+        tx.expire(key, LOGIN_WINDOW_S, nx=True)
+        tx.ttl(key)
+        count, _, ttl = await tx.execute()
+    if int(count) > limit:
+        wait = str(max(int(ttl), 1))
+        raise HTTPException(429, f"too many logins; try again in {wait} s", {"Retry-After": wait})
+
+
+def fingerprint(config: Config, kind: str, user: str) -> str:
+    """A short digest of the user's configured secret hash: a changed secret changes it, and
+    every session and token issued before no longer counts."""
+    return _digest(stored_hash(config, kind, user) or "")[:16]
+
+
 async def start_session(svc: Services, kind: str, user: str) -> tuple[str, str]:
     """Open a session: returns the cookie value and the session's CSRF token."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     record = {"kind": kind, "user": user, "csrf": csrf, "seen": svc.clock.now()}
+    record["secret"] = fingerprint(svc.registry.current, kind, user)
     key = svc.keys.console_session(_digest(token))
     await svc.redis.set(key, json.dumps(record), ex=svc.settings.console_idle_s)
     return token, csrf
 
 
 async def end_session(svc: Services, token: str) -> None:
-    await svc.redis.delete(svc.keys.console_session(_digest(token)))
+    """Log out: the session ends, and every bearer token it minted is revoked."""
+    session = _digest(token)
+    await revoke_session_tokens(svc, session)
+    await svc.redis.delete(svc.keys.console_session(session))
 
 
 async def issue_token(svc: Services, principal: Principal) -> str:
-    """A new bearer token for the same user (the store keeps only its hash)."""
+    """A new bearer token for the user of a session (the store keeps only its hash); only a
+    logged-in session mints tokens, and its logout revokes them."""
+    if not principal.session:
+        raise HTTPException(403, "only a logged-in session can create tokens")
     token = "ivr_" + secrets.token_urlsafe(32)
-    record = {"kind": principal.kind, "user": principal.user}
-    await svc.redis.set(svc.keys.api_token(_digest(token)), json.dumps(record), ex=TOKEN_TTL_S)
+    secret = fingerprint(svc.registry.current, principal.kind, principal.user)
+    record = {"kind": principal.kind, "user": principal.user, "secret": secret}
+    minted = svc.keys.session_tokens(principal.session)
+    async with svc.redis.pipeline(transaction=True) as tx:
+        tx.set(svc.keys.api_token(_digest(token)), json.dumps(record), ex=TOKEN_TTL_S)
+        tx.sadd(minted, _digest(token))
+        tx.expire(minted, TOKEN_TTL_S)
+        await tx.execute()
     return token
 
 
@@ -140,12 +194,33 @@ async def revoke_token(svc: Services, token: str) -> bool:
     return bool(await svc.redis.delete(svc.keys.api_token(_digest(token))))
 
 
+async def revoke_session_tokens(svc: Services, session: str) -> int:
+    """Revoke every bearer token a session minted; how many there were."""
+    minted = await svc.redis.smembers(svc.keys.session_tokens(session))
+    async with svc.redis.pipeline(transaction=True) as tx:
+        for token_hash in minted:
+            tx.delete(svc.keys.api_token(str(token_hash)))
+        tx.delete(svc.keys.session_tokens(session))
+        await tx.execute()
+    return len(minted)
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from (as the proxy in front reports it to uvicorn)."""
+    return request.client.host if request.client else ""
+
+
+def bearer(request: Request) -> str:
+    """The bearer token a request carries, or ''."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
 async def authenticate(request: Request) -> Principal | None:
     """The principal of a request (bearer token first, then session cookie), or None."""
     svc = services(request)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return await _from_token(svc, header[7:].strip())
+    if token := bearer(request):
+        return await _from_token(svc, token)
     cookie = request.cookies.get(SESSION_COOKIE)
     return await touch(svc, cookie) if cookie else None
 
@@ -155,7 +230,7 @@ async def _from_token(svc: Services, token: str) -> Principal | None:
     if raw is None:
         return None
     record = json.loads(raw)
-    return _known(svc, Principal(record["kind"], record["user"]))
+    return _known(svc, Principal(record["kind"], record["user"]), record.get("secret"))
 
 
 async def touch(svc: Services, token: str) -> Principal | None:
@@ -171,14 +246,17 @@ async def touch(svc: Services, token: str) -> Principal | None:
         return None
     record["seen"] = now
     await svc.redis.set(key, json.dumps(record), ex=svc.settings.console_idle_s)
-    return _known(svc, Principal(record["kind"], record["user"], record["csrf"]))
+    principal = Principal(record["kind"], record["user"], record["csrf"], _digest(token))
+    return _known(svc, principal, record.get("secret"))
 
 
-def _known(svc: Services, principal: Principal) -> Principal | None:
-    """A user removed from the config loses access at once."""
+def _known(svc: Services, principal: Principal, secret: str | None) -> Principal | None:
+    """A user removed from the config, or whose secret changed since, loses access at once."""
     config = svc.registry.current
     people = config.agents if principal.kind == AGENT else config.supervisors
-    return principal if principal.user in people else None
+    if principal.user not in people:
+        return None
+    return principal if secret == fingerprint(config, principal.kind, principal.user) else None
 
 
 async def require(request: Request, kind: str | None = None) -> Principal:

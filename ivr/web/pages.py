@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -71,7 +72,14 @@ async def login(request: Request) -> Response:
     expected = request.cookies.get(auth.LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         return _login_form(request, kind, "The form expired. Please try again.", user)
-    if not auth.check_credentials(svc.registry.current, kind, user, secret):
+    try:
+        ok = await auth.login(svc, kind, user, secret, auth.client_address(request))
+    except HTTPException as exc:  # locked out for a while: say so on the form
+        response = _login_form(request, kind, f"Too many attempts: {exc.detail}.", user)
+        response.status_code = 429
+        response.headers.update(exc.headers or {})
+        return response
+    if not ok:
         return _login_form(request, kind, "Unknown id or wrong secret.", user)
     token, _ = await auth.start_session(svc, kind, user)
     response = RedirectResponse(HOME[kind], status_code=303)

@@ -7,8 +7,8 @@ values. FRT and wait histograms come from the fold's all-time rollups, so they
 only grow. Survey sends happen in the job worker, so they are counted in the
 store (`Keys.metrics_survey_sends`, by `survey_sent.lua`) and read here too.
 Webhook latency and errors are this process's own counters (`LatencyMiddleware`);
-with several workers each one counts its own share. With `IVR_METRICS_TOKEN` set,
-a scrape must send it as `Authorization: Bearer <token>`.
+with several workers each one counts its own share. A scrape must send
+`IVR_METRICS_TOKEN` as `Authorization: Bearer <token>`; with none set, every scrape gets 401.
 """
 
 from __future__ import annotations
@@ -162,8 +162,9 @@ class Snapshot:
 
 
 def authorised(request: Request, token: str | None) -> bool:
+    """Whether the request carries the metrics token; with none configured, nobody does."""
     if not token:
-        return True
+        return False
     header = request.headers.get("authorization", "")
     return hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
 
@@ -172,7 +173,8 @@ async def metrics(request: Request) -> Response:
     """The Prometheus text exposition; 401 without the bearer token when one is set."""
     svc = services(request)
     if not authorised(request, svc.settings.metrics_token):
-        return Response("unauthorised\n", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        hint = "send IVR_METRICS_TOKEN as a bearer token (and set it, if it is not set)\n"
+        return Response(hint, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(Snapshot(await families(svc)))
     body = generate_latest(scrape) + generate_latest(REGISTRY)
