@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from ivr.config.loader import config_files, load
 from ivr.config.model import Config
 from ivr.core import logs
-from ivr.core.errors import ConfigError
+from ivr.core.errors import ConfigError, Problem
 
 DEFAULT_KEEP = 20
 """How many good versions stay retrievable for calls still using them."""
@@ -109,12 +110,20 @@ class ConfigRegistry:
         while len(self._versions) > self._keep:
             self._versions.popitem(last=False)
 
+    def _shown(self, problem: Problem) -> str:
+        """A problem as `/healthz` shows it: its file named inside the config folder, so no
+        absolute path of the server is shown (the log line names the folder)."""
+        with contextlib.suppress(ValueError):
+            where = Path(problem.file).resolve().relative_to(self._directory.resolve())
+            problem = dataclasses.replace(problem, file=str(where))
+        return str(problem)
+
     def _fail(self, exc: ConfigError) -> None:
-        errors = [str(p) for p in exc.problems if p.severity == "error"]
-        self.last_error = "\n".join(errors) or str(exc)
+        errors = [p for p in exc.problems if p.severity == "error"]
+        self.last_error = "\n".join(self._shown(p) for p in errors) or str(exc)
         log.error(
             "config not loaded; the live version stays",
             directory=str(self._directory),
             version=self.version,
-            errors=self.last_error,
+            errors="\n".join(str(p) for p in errors) or str(exc),
         )
