@@ -100,3 +100,27 @@ def test_stdlib_and_structlog_lines_read_alike(
 def test_url_encoded_numbers_are_masked() -> None:
     """A number in a logged URL query (`%2B60...`) is masked like a plain one."""
     assert mask("GET /api/x?to=%2B60123456789 200") == "GET /api/x?to=%2B60******789 200"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        pytest.param("redis://:s3cret@db:6379/0", "redis://:***@db:6379/0", id="password-only"),
+        pytest.param("rediss://ivr:s3cret@db:6380", "rediss://ivr:***@db:6380", id="acl-user"),
+        pytest.param("redis://db:6379/0", "redis://db:6379/0", id="no-credentials"),
+        pytest.param("unix:///run/valkey.sock", "unix:///run/valkey.sock", id="socket"),
+    ],
+)
+def test_a_url_password_is_never_logged(url: str, shown: str) -> None:
+    """A store URL with credentials is logged with its password hidden, its user kept."""
+    assert mask(url) == shown
+
+
+def test_the_store_url_in_a_log_line_loses_its_password(
+    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The start-up line that names the store (`ready store=...`) shows no password."""
+    configured(True)
+    logs.get("ivr.app").info("ready", store="redis://ivr:s3cret@db:6379/0")
+    (line,) = lines(capsys.readouterr().err)
+    assert "s3cret" not in line and json.loads(line)["store"] == "redis://ivr:***@db:6379/0"

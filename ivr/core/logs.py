@@ -5,8 +5,8 @@ Our code logs through structlog, key-value style (`log = logs.get(__name__)`,
 (uvicorn's, redis's, twilio's) go through the same `ProcessorFormatter`
 chain, so every line has the same fields and format (JSON with
 `IVR_LOG_JSON`), and the `mask_numbers` processor hides all but the last
-three digits of anything that looks like a phone number, in event text,
-fields and tracebacks alike.
+three digits of anything that looks like a phone number, and the password of
+any URL (a `REDIS_URL` with credentials), in event text, fields and tracebacks alike.
 """
 
 from __future__ import annotations
@@ -21,16 +21,19 @@ from structlog.typing import EventDict
 
 PHONE = re.compile(r"(\+|%2[Bb])(\d{7,15})\b")
 """E.164 numbers, the form every number takes once it is inside the service (or in a URL)."""
+URL_SECRET = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
+"""The password in a URL's user part (`redis://user:secret@host`): never logged."""
 
 
 def mask(text: str) -> str:
-    """`+60123456789` -> `+60******789`: enough to tell calls apart, not to dial."""
+    """`+60123456789` -> `+60******789`: enough to tell calls apart, not to dial; and
+    `redis://:secret@host` -> `redis://:***@host`."""
 
     def hide(m: re.Match[str]) -> str:
         plus, digits = m.groups()
         return plus + digits[:2] + "*" * (len(digits) - 5) + digits[-3:]
 
-    return PHONE.sub(hide, text)
+    return PHONE.sub(hide, URL_SECRET.sub(r"\1***@", text))
 
 
 def mask_numbers(_: Any, __: str, event: EventDict) -> EventDict:
