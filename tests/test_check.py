@@ -686,11 +686,27 @@ def test_a_queue_skill_no_agent_has_is_an_error_naming_it(tmp_path: Path) -> Non
 def test_an_escalation_skill_no_agent_has_is_an_error(tmp_path: Path) -> None:
     """An escalation step's required skill is checked like the queue's own."""
     target = sample_copy(tmp_path / "config")
+    edit(target / "queues.yaml", "required_skills: {billing: 4}", "required_skills: {biling: 4}")
+    problem = find(problems_of(target), "'biling'")
+    assert (problem.file, problem.line, problem.column) == place_of(
+        target / "queues.yaml", "biling"
+    )
+    assert problem.message == "queue 'billing' requires skill 'biling', which no agent has"
+    assert (problem.severity, problem.hint[:26]) == ("error", "did you mean 'billing'? al")
+
+
+def test_a_queue_nobody_is_staffed_for_is_a_warning_naming_the_skill(tmp_path: Path) -> None:
+    """A required skill like none an agent has (a queue not staffed yet) is a warning at the
+    skill that names it, and the config still loads."""
+    target = sample_copy(tmp_path / "config")
     edit(target / "queues.yaml", "required_skills: {billing: 4}", "required_skills: {vip: 4}")
-    problem = find(problems_of(target), "'vip'")
+    _config, warnings = load_checked(target)
+    problem = find(warnings, "'vip'")
     assert (problem.file, problem.line, problem.column) == place_of(target / "queues.yaml", "vip")
     assert problem.message == "queue 'billing' requires skill 'vip', which no agent has"
-    assert problem.hint.startswith("add it to an agent in agents.yaml")
+    assert problem.hint == (
+        "add it to an agent in agents.yaml; agents have: billing, en, ms, sales, support, th"
+    )
 
 
 def test_a_queue_whose_levels_nobody_reaches_is_a_warning_naming_them(tmp_path: Path) -> None:

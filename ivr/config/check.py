@@ -644,23 +644,25 @@ def skill_holders(config: Config) -> dict[str, str]:
 
 
 def _check_queue_skills(ctx: Context, name: str, queue: QueueConfig) -> bool:
-    """Report each skill the queue requires that no agent has; whether there was one."""
+    """Report each skill the queue requires that no agent has; whether there was one.
+
+    A near miss of an agent's skill is a typo (an error). A skill like none an agent has is
+    a queue not staffed yet (a warning): the service runs, and its callers are moved on with
+    `no_agents_action` (`ivr simulate` staffs billing only, for one).
+    """
     holders = skill_holders(ctx.config)
     unknown = [(path, skill) for path, skill in required_skills(queue) if skill not in holders]
     for path, skill in unknown:
         message = f"queue '{name}' requires skill '{skill}', which no agent has"
-        ctx.error(("queues", name, *path), message, _holder_hint(ctx, skill, holders))
+        close = next(iter(difflib.get_close_matches(skill, holders, n=1)), None)
+        if close is None:
+            hint = "add it to an agent in agents.yaml; agents have: " + ", ".join(sorted(holders))
+            ctx.warn(("queues", name, *path), message, hint)
+        else:
+            written = _written(ctx, ("agents", holders[close], "skills", close))
+            hint = f"did you mean '{close}'? {holders[close]} has it, at {written}"
+            ctx.error(("queues", name, *path), message, hint)
     return bool(unknown)
-
-
-def _holder_hint(ctx: Context, skill: str, holders: dict[str, str]) -> str:
-    """The agent skill a queue's unknown skill is probably a typo of, and where it is written."""
-    close = difflib.get_close_matches(skill, holders, n=1)
-    if not close:
-        return "add it to an agent in agents.yaml; agents have: " + ", ".join(sorted(holders))
-    agent = holders[close[0]]
-    written = _written(ctx, ("agents", agent, "skills", close[0]))
-    return f"did you mean '{close[0]}'? {agent} has it, at {written}"
 
 
 def check_agent_skills(ctx: Context) -> None:
