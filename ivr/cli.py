@@ -1,4 +1,6 @@
-"""The `ivr` command: serve, check (and, as later issues land, call, demo, worker)."""
+"""The `ivr` command, for an IVR and skill-based call-queue service on Twilio: run it (serve,
+worker), check its config (check), try it on this machine (call, demo, simulate), read its
+figures (report) and hash a login secret (hash-secret). `ivr COMMAND --help` tells more."""
 
 from __future__ import annotations
 

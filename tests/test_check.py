@@ -97,7 +97,7 @@ SEMANTIC_ERRORS = [
         '      - key: "1"\n        speech: {en: [bill]}\n        then: hangup\n'
         '      - key: "2"\n        speech: {en: [Bill]}\n        then: hangup\n',
         (9, 23),
-        "'Bill' (en) picks options 0 and 1 of 'extra'",
+        "'Bill' (en) picks both key '1' (line 6) and key '2' of 'extra'",
         "keep the keyword on one option only",
         id="duplicate-keyword",
     ),
@@ -604,3 +604,146 @@ def test_the_sample_config_leaves_no_caller_unanswerable(sample_config_dir: Path
     out = io.StringIO()
     assert run(sample_config_dir, out) == 0
     assert "no agent has" not in out.getvalue()
+
+
+# The misses of issue 19 -----------------------------------------------------------------------
+
+
+def sample_copy(target: Path) -> Path:
+    """A copy of the sample config that a test may break."""
+    from tests.conftest import SAMPLE_CONFIG
+
+    shutil.copytree(SAMPLE_CONFIG, target)
+    return target
+
+
+def place_of(path: Path, text: str) -> tuple[str, int, int]:
+    """The file, line and column where `text` is first written in `path`."""
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if text in line:
+            return str(path), number, line.index(text) + 1
+    raise AssertionError(f"{text!r} is not in {path}")
+
+
+def test_a_typo_in_an_agents_skill_is_an_error(tmp_path: Path) -> None:
+    """An agent skill that no queue asks for, close to one that a queue does, is an error at
+    the skill, suggesting the skill the queue asks for; `ivr check` exits 1."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "agents.yaml", "{billing: 4, support: 2", "{biling: 4, support: 2")
+    out = io.StringIO()
+    assert run(target, out) == 1
+    problem = find(problems_of(target), "'biling'")
+    assert (problem.file, problem.line, problem.column) == place_of(
+        target / "agents.yaml", "biling"
+    )
+    assert problem.message == "agent 'alice' has skill 'biling', which no queue asks for"
+    _file, line, _column = place_of(target / "queues.yaml", "required_skills: {billing: 1}")
+    hint = f"did you mean 'billing'? queues.billing asks for it, at queues.yaml:{line}"
+    assert (problem.severity, problem.hint) == ("error", hint)
+
+
+def test_an_agent_skill_no_queue_uses_and_like_none_is_a_warning(tmp_path: Path) -> None:
+    """A skill unlike any that a queue asks for (kept for later, say) is only a warning."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "agents.yaml", "{billing: 4, support: 2", "{billing: 4, mandarin: 2")
+    problem = find(problems_of(target), "'mandarin'")
+    assert problem.severity == "warning"
+    assert problem.hint.startswith("queues ask for: billing, sales, support")
+
+
+def test_language_skills_are_not_typos(sample_config_dir: Path) -> None:
+    """Agents' language skills (en, ms, th) need no queue to ask for them."""
+    assert problems_of(sample_config_dir) == []
+
+
+def test_a_typo_of_a_language_skill_is_an_error(tmp_path: Path) -> None:
+    """An agent skill close to a declared language is a typo of that language."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "agents.yaml", "en: 4, th: 5}", "en: 4, thh: 5}")
+    problem = find(problems_of(target), "'thh'")
+    assert (problem.severity, problem.hint) == (
+        "error",
+        "did you mean 'th'? a language in languages.available",
+    )
+
+
+def test_a_queue_skill_no_agent_has_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A queue that requires a skill no agent has is an error at that skill, naming it and
+    the agent skill it is close to; the agent who has the right one is not blamed."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "queues.yaml", "required_skills: {sales: 1}", "required_skills: {sals: 1}")
+    out = io.StringIO()
+    assert run(target, out) == 1
+    found = problems_of(target)
+    problem = find(found, "'sals'")
+    assert (problem.file, problem.line, problem.column) == place_of(target / "queues.yaml", "sals")
+    assert problem.message == "queue 'sales' requires skill 'sals', which no agent has"
+    _file, line, _column = place_of(target / "agents.yaml", "sales: 4")
+    assert problem.hint == f"did you mean 'sales'? budi has it, at agents.yaml:{line}"
+    assert [p for p in found if p.severity == "error"] == [problem]
+
+
+def test_an_escalation_skill_no_agent_has_is_an_error(tmp_path: Path) -> None:
+    """An escalation step's required skill is checked like the queue's own."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "queues.yaml", "required_skills: {billing: 4}", "required_skills: {biling: 4}")
+    problem = find(problems_of(target), "'biling'")
+    assert (problem.file, problem.line, problem.column) == place_of(
+        target / "queues.yaml", "biling"
+    )
+    assert problem.message == "queue 'billing' requires skill 'biling', which no agent has"
+    assert (problem.severity, problem.hint[:26]) == ("error", "did you mean 'billing'? al")
+
+
+def test_a_queue_nobody_is_staffed_for_is_a_warning_naming_the_skill(tmp_path: Path) -> None:
+    """A required skill like none an agent has (a queue not staffed yet) is a warning at the
+    skill that names it, and the config still loads."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "queues.yaml", "required_skills: {billing: 4}", "required_skills: {vip: 4}")
+    _config, warnings = load_checked(target)
+    problem = find(warnings, "'vip'")
+    assert (problem.file, problem.line, problem.column) == place_of(target / "queues.yaml", "vip")
+    assert problem.message == "queue 'billing' requires skill 'vip', which no agent has"
+    assert problem.hint == (
+        "add it to an agent in agents.yaml; agents have: billing, en, ms, sales, support, th"
+    )
+
+
+def test_a_queue_whose_levels_nobody_reaches_is_a_warning_naming_them(tmp_path: Path) -> None:
+    """Known skills at levels no single agent has are a warning that names skills and levels."""
+    target = sample_copy(tmp_path / "config")
+    edit(target / "queues.yaml", "required_skills: {sales: 1}", "required_skills: {sales: 5}")
+    problem = find(problems_of(target), "no agent has all the skills")
+    assert problem.message == "no agent has all the skills queue 'sales' requires: sales 5"
+    assert problem.severity == "warning"
+
+
+def test_a_missing_directory_is_named_as_such(tmp_path: Path) -> None:
+    """`ivr check` on a directory that does not exist says so, once, instead of listing the
+    sections it could not find."""
+    missing = tmp_path / "nope"
+    out = io.StringIO()
+    assert run(missing, out) == 1
+    first, last = out.getvalue().splitlines()
+    assert first == (
+        f"{missing}:1:1: error: there is no config directory {missing}"
+        " (pass the folder that holds the YAML files, e.g. `ivr check config`,"
+        " or set IVR_CONFIG_DIR)"
+    )
+    assert last == "1 error, 0 warnings"
+
+
+def test_a_directory_without_yaml_is_named_as_such(tmp_path: Path) -> None:
+    """A directory that holds no YAML file is one error saying so."""
+    (tmp_path / "notes.txt").write_text("hi", encoding="utf-8")
+    [problem] = problems_of(tmp_path)
+    assert problem.message == f"{tmp_path} holds no .yaml or .yml file"
+    assert problem.hint == "pass the folder that holds the YAML files, e.g. `ivr check config`"
+
+
+def test_a_file_instead_of_a_directory_is_named_as_such(tmp_path: Path) -> None:
+    """A config file given where the directory is expected is one error saying so."""
+    target = sample_copy(tmp_path / "config")
+    [problem] = problems_of(target / "menu.yaml")
+    assert problem.message == f"{target / 'menu.yaml'} is a file, not a config directory"
+    assert problem.hint == f"pass the folder that holds it: `ivr check {target}`"

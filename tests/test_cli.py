@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from ivr.app import create_app
+from ivr.cli import build_parser
 from ivr.core.errors import UnsafeSettings
 from ivr.core.settings import Settings
 from ivr.core.store import alive, last_url, sync_client
@@ -27,6 +29,36 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     return subprocess.run(
         [*IVR, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
     )
+
+
+def commands() -> dict[str, argparse.ArgumentParser]:
+    """Each `ivr` command's parser, by name."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_ivr_help_describes_what_is_there() -> None:
+    """`ivr --help` describes the tool as it is, naming every command, with no promise of
+    later work."""
+    text = build_parser().format_help()
+    assert "later" not in text
+    for name in commands():
+        assert name in (build_parser().description or ""), name
+
+
+@pytest.mark.parametrize("name", sorted(commands()))
+def test_every_flag_says_what_it_is(name: str) -> None:
+    """Each option and argument of every command has help text that says what it is, not
+    only its default."""
+    command = commands()[name]
+    bare = [
+        action.option_strings[-1] if action.option_strings else action.dest
+        for action in command._actions
+        if not isinstance(action, argparse._HelpAction)
+        and (not action.help or action.help.startswith("default"))
+    ]
+    assert bare == []
 
 
 def test_check_passes_the_sample_config(sample_config_dir: Path) -> None:

@@ -13,6 +13,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -287,12 +288,21 @@ def _check_keys(ctx: Context, name: str, node: Node) -> None:
 
 
 def _check_keywords(ctx: Context, name: str, node: Node) -> None:
-    first: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], DataPath] = {}
     for path, language, word in _keywords(name, node):
-        index, slot = path[3], (language, word.strip().casefold())
-        if first.setdefault(slot, index) != index:
-            message = f"'{word}' ({language}) picks options {first[slot]} and {index} of '{name}'"
+        slot = (language, word.strip().casefold())
+        earlier = first.setdefault(slot, path)
+        if earlier[3] != path[3]:
+            line = ctx.positions.locate(earlier)[1]
+            picks = f"{_option(node, earlier[3])} (line {line}) and {_option(node, path[3])}"
+            message = f"'{word}' ({language}) picks both {picks} of '{name}'"
             ctx.error(path, message, "keep the keyword on one option only")
+
+
+def _option(node: Node, index: int) -> str:
+    """An option as the admin sees it: by its key, else by its place counted from 1."""
+    key = node.options[index].key
+    return f"key '{key}'" if key is not None else f"option {index + 1}"
 
 
 def _keywords(name: str, node: Node) -> Iterator[tuple[DataPath, str, str]]:
@@ -574,17 +584,113 @@ def check_queues(ctx: Context) -> None:
                 f"unknown hours '{queue.hold.hours}'",
                 suggest(queue.hold.hours, config.hours),
             )
-        agents = config.agents.values()
-        if agents and not any(_can_answer(a.skills, queue.required_skills) for a in agents):
-            ctx.warn(
-                (*path, "required_skills"),
-                f"no agent has the skills queue '{name}' requires",
-                "add the skills to an agent in agents.yaml",
-            )
+        if config.agents and not _check_queue_skills(ctx, name, queue):
+            _check_answerable(ctx, name, queue)
+
+
+def _check_answerable(ctx: Context, name: str, queue: QueueConfig) -> None:
+    """Warn when no single agent has every skill the queue requires, at the levels asked."""
+    agents = ctx.config.agents.values()
+    if not any(_can_answer(a.skills, queue.required_skills) for a in agents):
+        levels = ", ".join(f"{s} {n}" for s, n in sorted(queue.required_skills.items()))
+        ctx.warn(
+            ("queues", name, "required_skills"),
+            f"no agent has all the skills queue '{name}' requires: {levels}",
+            "give one agent all of them in agents.yaml, or lower the levels",
+        )
 
 
 def _can_answer(skills: dict[str, int], required: dict[str, int]) -> bool:
     return all(skills.get(skill, 0) >= level for skill, level in required.items())
+
+
+# Skill names ---------------------------------------------------------------------------------
+
+
+def required_skills(queue: QueueConfig) -> Iterator[tuple[DataPath, str]]:
+    """Each skill a queue requires, with its path inside the queue: its own requirement's,
+    then each escalation step's."""
+    for skill in queue.required_skills:
+        yield ("required_skills", skill), skill
+    for index, step in enumerate(queue.escalation):
+        for skill in step.required_skills:
+            yield ("escalation", index, "required_skills", skill), skill
+
+
+def asked_skills(config: Config) -> dict[str, DataPath]:
+    """Every skill some queue requires or prefers, with the first place that asks for it."""
+    asked: dict[str, DataPath] = {}
+    for name, queue in config.queues.items():
+        for path, skill in required_skills(queue):
+            asked.setdefault(skill, ("queues", name, *path))
+        for skill in queue.preferred_skills:
+            asked.setdefault(skill, ("queues", name, "preferred_skills", skill))
+    return asked
+
+
+def _written(ctx: Context, path: DataPath) -> str:
+    """`agents.yaml:10`: the file name and line where `path` is written."""
+    file, line, _column = ctx.positions.locate(path)
+    return f"{Path(file).name}:{line}"
+
+
+def skill_holders(config: Config) -> dict[str, str]:
+    """Each skill some agent has, with the first such agent."""
+    holders: dict[str, str] = {}
+    for name, agent in config.agents.items():
+        for skill in agent.skills:
+            holders.setdefault(skill, name)
+    return holders
+
+
+def _check_queue_skills(ctx: Context, name: str, queue: QueueConfig) -> bool:
+    """Report each skill the queue requires that no agent has; whether there was one.
+
+    A near miss of an agent's skill is a typo (an error). A skill like none an agent has is
+    a queue not staffed yet (a warning): the service runs, and its callers are moved on with
+    `no_agents_action` (`ivr simulate` staffs billing only, for one).
+    """
+    holders = skill_holders(ctx.config)
+    unknown = [(path, skill) for path, skill in required_skills(queue) if skill not in holders]
+    for path, skill in unknown:
+        message = f"queue '{name}' requires skill '{skill}', which no agent has"
+        close = next(iter(difflib.get_close_matches(skill, holders, n=1)), None)
+        if close is None:
+            hint = "add it to an agent in agents.yaml; agents have: " + ", ".join(sorted(holders))
+            ctx.warn(("queues", name, *path), message, hint)
+        else:
+            written = _written(ctx, ("agents", holders[close], "skills", close))
+            hint = f"did you mean '{close}'? {holders[close]} has it, at {written}"
+            ctx.error(("queues", name, *path), message, hint)
+    return bool(unknown)
+
+
+def check_agent_skills(ctx: Context) -> None:
+    """Each agent skill is a language or one some queue asks for: a near miss of an asked
+    skill is a typo (an error); a skill like none asked for is kept for later (a warning)."""
+    config = ctx.config
+    asked = asked_skills(config)
+    known = set(asked) | set(config.languages.available)
+    for name, agent in config.agents.items():
+        for skill in agent.skills:
+            if skill not in known:
+                _unasked_skill(ctx, ("agents", name, "skills", skill), asked, known)
+
+
+def _unasked_skill(
+    ctx: Context, path: DataPath, asked: dict[str, DataPath], known: set[str]
+) -> None:
+    skill = path[-1]
+    message = f"agent '{path[1]}' has skill '{skill}', which no queue asks for"
+    close = next(iter(difflib.get_close_matches(skill, known, n=1)), None)
+    if close is None:
+        ctx.warn(path, message, "queues ask for: " + (", ".join(sorted(asked)) or "none"))
+    elif close not in asked:
+        ctx.error(path, message, f"did you mean '{close}'? a language in languages.available")
+    elif close in skill_holders(ctx.config):
+        where = f"{dotted(asked[close][:2])} asks for it, at {_written(ctx, asked[close])}"
+        ctx.error(path, message, f"did you mean '{close}'? {where}")
+    # else no agent has the asked skill either: the queue reports it, naming this skill
 
 
 OVERFLOW_FIELDS: tuple[tuple[str, ...], ...] = (
@@ -898,6 +1004,7 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_overflows,
     check_servable,
     check_agents,
+    check_agent_skills,
     check_start,
     check_languages,
     check_timezone,

@@ -10,8 +10,10 @@ whole validated config (references, loops, prompts) live in `ivr.config.check`.
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import hashlib
+import re
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -53,6 +55,27 @@ def config_files(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).glob("*.y*ml") if p.is_file())
 
 
+DIRECTORY_HINT = "pass the folder that holds the YAML files, e.g. `ivr check config`"
+
+
+def directory_problem(directory: Path) -> Problem | None:
+    """Why `directory` cannot be a config directory (missing, a file, no YAML in it), or None.
+
+    Said once, instead of one "the config has no `company` section" per section.
+    """
+    directory, where = Path(directory), str(directory)
+    if directory.is_file():
+        hint = f"pass the folder that holds it: `ivr check {directory.parent}`"
+        return Problem(where, 1, 1, f"{directory} is a file, not a config directory", hint)
+    if not directory.is_dir():
+        message = f"there is no config directory {directory.absolute()}"
+        return Problem(where, 1, 1, message, DIRECTORY_HINT + ", or set IVR_CONFIG_DIR")
+    if not config_files(directory):
+        message = f"{directory} holds no .yaml or .yml file"
+        return Problem(where, 1, 1, message, DIRECTORY_HINT)
+    return None
+
+
 def version_of(files: list[Path]) -> str:
     """A short content hash: the same files give the same version in every process."""
     digest = hashlib.sha256()
@@ -74,6 +97,9 @@ def load_checked(directory: Path) -> tuple[Config, list[Problem]]:
     Raises `ConfigError` listing every error found (and the warnings, marked as
     such), sorted by file and line.
     """
+    missing = directory_problem(directory)
+    if missing is not None:
+        raise ConfigError([missing])
     files = config_files(directory)
     positions = Positions((str(directory), 1, 1))
     sections, problems, complete = _read_all(files, positions)
@@ -269,8 +295,29 @@ def _explain(error: ErrorDetails, loc: DataPath) -> tuple[str, str]:
         return f"the config has no `{loc[0]}` section", f"add `{loc[0]}:` to one of the files"
     if kind == "missing":
         return f"{dotted(loc[:-1])} needs a `{loc[-1]}` key", f"add `{loc[-1]}: ...`"
+    if kind in DATE_ERRORS:
+        at = loc[:-2] if loc[-1] == "[key]" else loc  # a date key: name the mapping once
+        return f"{dotted(at)}: {error['input']!r} is not a date", date_hint(error["input"])
     reason = error["msg"].removeprefix("Value error, ")
     return f"{dotted(loc)}: {reason}", _hint(kind, loc)
+
+
+DATE_ERRORS = frozenset({"date_parsing", "date_from_datetime_parsing"})
+ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def date_hint(value: Any) -> str:
+    """Why a date written as YYYY-MM-DD is no date ("February 2026 has 28 days"), or how to
+    write one."""
+    match = ISO_DATE.fullmatch(str(value).strip())
+    if match is None:
+        return "write dates as YYYY-MM-DD, e.g. 2026-12-25"
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        return f"there is no month {month}"
+    if day == 0:
+        return "days of the month start at 01"
+    return f"{calendar.month_name[month]} {year} has {calendar.monthrange(year, month)[1]} days"
 
 
 TYPE_HINTS = {
@@ -280,8 +327,6 @@ TYPE_HINTS = {
     "bool_type": "write true or false",
     "dict_type": "write a mapping of `key: value` lines",
     "list_type": "write a list, e.g. `[a, b]`",
-    "date_from_datetime_parsing": "write dates as YYYY-MM-DD, in quotes",
-    "date_parsing": "write dates as YYYY-MM-DD, in quotes",
 }
 ACTION_HINT = (
     "an action is a mapping such as `goto: main` or `queue: billing`, or back/top/repeat/hangup"

@@ -52,8 +52,12 @@ ESTIMATE_MIN_S = 10.0
 def add_parser(subparsers: Any) -> None:
     """Register `ivr simulate` and its options."""
     p = subparsers.add_parser("simulate", help="Poisson callers through the real service")
-    p.add_argument("--arrivals-per-hour", type=float, help="default 120 (with --faults: 90)")
-    p.add_argument("--agents", type=int, help="default 3")
+    p.add_argument(
+        "--arrivals-per-hour",
+        type=float,
+        help="mean rate of callers, Poisson; default 120 (with --faults: 90)",
+    )
+    p.add_argument("--agents", type=int, help="agents logged in and answering; default 3")
     p.add_argument("--aht", type=float, help="mean handle time (s), exponential; default 60")
     p.add_argument("--patience", type=float, help="mean patience (s), exponential; none: wait")
     p.add_argument(
@@ -67,7 +71,12 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="same arrivals twice: with callback offers and with plain holding, side by side",
     )
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="random seed: the same seed replays the same callers (and faults); default 1",
+    )
     p.add_argument(
         "--minutes",
         type=float,

@@ -59,7 +59,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--to", dest="end", help="end (exclusive), local date or date-time")
     p.add_argument("--queue", help="only this queue")
     p.add_argument("--agent", help="only this agent")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="output format"
+    )
     p.add_argument("--staffing", action="store_true", help="Erlang C advice per queue and hour")
     p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="service level target")
     p.add_argument("--export", choices=("csv", "jsonl"), help="contact detail records instead")
