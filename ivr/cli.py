@@ -66,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo = sub.add_parser("demo", help="run everything locally with a scripted day of callers")
     demo.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of calls")
-    demo.add_argument("--seed", type=int, default=2, help="random seed for the script")
-    demo.add_argument("--calls-per-minute", type=float, default=1.5, help="mean arrival rate")
+    demo.add_argument(
+        "--seed", type=int, default=2, help="random seed (arrivals, numbers, patience, talk times)"
+    )
+    demo.add_argument(
+        "--calls-per-minute", type=float, default=1.5, help="mean arrivals per simulated minute"
+    )
     demo.add_argument(
         "--speed",
         type=float,

@@ -19,7 +19,7 @@ from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.session import CallSession
 from ivr.core.store import EmbeddedStore
-from ivr.devtools import demo, story
+from ivr.devtools import scenario, story
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "config"
@@ -101,8 +101,8 @@ def test_demo_narrates_an_escalation_and_a_decline(out: str) -> None:
 
 def test_demo_shows_a_low_score_with_its_comment(out: str) -> None:
     """A low survey score gets the follow-up question; the comment reaches the supervisors."""
-    assert f'replies "{demo.COMMENT}"' in out
-    assert re.search(rf'lists a low score: .*, CES [1-3], agent \w+: "{demo.COMMENT}"', out)
+    assert f'replies "{scenario.COMMENT}"' in out
+    assert re.search(rf'lists a low score: .*, CES [1-3], agent \w+: "{scenario.COMMENT}"', out)
     assert re.search(r"Low scores \(3 or less\): [1-9]", out)
 
 

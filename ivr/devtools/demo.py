@@ -43,6 +43,16 @@ from ivr.devtools import recap, sandbox, story
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.resources import Message
+from ivr.devtools.scenario import (
+    AFTER_HOURS,
+    COMMENT,
+    KNOWN,
+    LANGUAGE_KEYS,
+    SCORES,
+    SCRIPTS,
+    Step,
+    press,
+)
 from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
@@ -66,82 +76,6 @@ STORY_PATIENCE_S = 900.0
 """The first round of callers carries the story: they wait as long as it takes."""
 MEAN_PATIENCE_S = 150.0
 """Later callers give up after an exponential wait with this mean."""
-SCORES = (7, 6, 2, 5, 7, 6)
-"""The survey replies, in turn: the third is low, so a comment and an alert follow."""
-COMMENT = "I had to wait too long and explain twice"
-
-
-@dataclass(frozen=True)
-class Step:
-    """One thing a caller does: press keys, say words (to the menu or into a recording),
-    or wait. `means` says what a key does where the menu cannot (on hold, in a dialogue)."""
-
-    kind: str
-    value: str
-    means: str = ""
-
-
-def press(keys: str, means: str = "") -> Step:
-    return Step("press", keys, means)
-
-
-def say(words: str) -> Step:
-    return Step("say", words)
-
-
-def speak(words: str) -> Step:
-    return Step("speak", words)
-
-
-def wait(seconds: float) -> Step:
-    return Step("wait", str(seconds))
-
-
-@dataclass(frozen=True)
-class Script:
-    language: str
-    known: str
-    """A known caller's name (greeted by name, no language menu), or ""."""
-    steps: tuple[Step, ...]
-
-
-SCRIPTS = (
-    Script("en", "Oliver", (press("1"), press("20261124#"))),
-    Script("ms", "Aisyah", (say("saya perlukan sokongan"),)),
-    Script("th", "Somchai", (press("1"), press("31415926#"))),  # no Thai billing expert: escalates
-    Script("en", "", (press("2"),)),
-    Script(
-        "ms",
-        "",
-        (
-            press("4"),
-            speak("Helo, saya mahu menukar pelan telefon saya. Sila hubungi saya."),
-            wait(3),
-            press("#", "ends the message"),
-        ),
-    ),
-    Script("th", "", (say("เทคนิค"),)),
-    Script(
-        "ms",
-        "",
-        (
-            press("2"),
-            wait(20),
-            press("1", "call me back, keeping my place"),
-            wait(1),
-            press("1", "yes, on this number"),
-        ),
-    ),
-    Script("en", "", (say("I want to buy a phone"),)),
-)
-AFTER_HOURS = (
-    speak("Hello, please call me back about my bill when you open."),
-    wait(3),
-    press("#", "ends the message"),
-)
-"""What every caller does when the office is closed (`--at` at night): leave a message."""
-KNOWN = {"Oliver": "+447700900123", "Aisyah": "+60123456789", "Somchai": "+66812345678"}
-LANGUAGE_KEYS = {"en": "1", "ms": "2", "th": "3"}
 
 
 @dataclass
@@ -203,7 +137,7 @@ class Demo:
         self.by_callback: dict[str, Caller] = {}
         """Callback ids (CB…) and the callers they will ring back."""
         self.agents = {name: Agent(name, a.device) for name, a in self.config.agents.items()}
-        self.agents["alice"].declines_left = 1
+        next(iter(self.agents.values())).declines_left = 1  # the first agent declines once
         self.jobs: JobRunner | None = None
         self.last_job_at = 0.0
         self.texts_seen = len(tw.outbox)
