@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.session import CallSession
 from ivr.core.store import EmbeddedStore
-from ivr.devtools import scenario, story
+from ivr.devtools import recap, scenario, story
+from queues.metrics.rollups import Totals
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "config"
@@ -97,6 +99,7 @@ def test_demo_narrates_an_escalation_and_a_decline(out: str) -> None:
         "is free: the call escalates, and now an agent with billing 1+ in any language may answer"
     ) in out
     assert "alice declines the call; Oliver stays on hold" in out
+    assert "Offers an agent declined: 1," in out
 
 
 def test_demo_shows_a_low_score_with_its_comment(out: str) -> None:
@@ -198,3 +201,24 @@ def test_who_may_answer_follows_the_escalation_steps(config: Config) -> None:
     assert story.who_may_answer(config, "billing", 1, "th") == (
         "an agent with billing 1+ in any language"
     )
+
+
+def test_recap_of_a_closed_day_says_why_figures_are_missing(config: Config) -> None:
+    """With nobody queued and no survey replies, the recap says so instead of printing dashes."""
+    day = recap.Day(
+        config=config,
+        totals=Totals().figures(),
+        queues={name: Totals().figures() for name in config.queues},
+        languages=Counter({"en": 2}),
+        events=Counter(),
+        voicemails=2,
+        handled={"alice": 0},
+    )
+    text = "\n".join(recap.lines(day))
+    assert "2 calls: 2 in English." in text
+    assert "Voicemails: 2" in text
+    assert (
+        "Nobody waited in a queue, so there is no FRT, ASA, service level or abandonment." in text
+    )
+    assert "CES (customer effort score, from an SMS survey after the call): no replies." in text
+    assert " - " not in text

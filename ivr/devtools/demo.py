@@ -350,6 +350,8 @@ class Demo:
         for event in events:
             self.last_event = event.id
             self.tally.events[event.type.value] += 1
+            if event.type is EventType.REJECTED and event.get("reason") == "reject":
+                self.tally.events["declined"] += 1  # not a device that failed to ring
             yield event
 
     def tell(self, event: Event) -> None:

@@ -94,7 +94,7 @@ def queue_lines(day: Day) -> list[str]:
 def answered_line(day: Day) -> str:
     return (
         f"Answered by an agent: {day.totals['answered']}. Offers an agent declined: "
-        f"{day.events['REJECTED']}, and offers that rang out: {day.events['RINGNOANSWER']} "
+        f"{day.events['declined']}, and offers that rang out: {day.events['RINGNOANSWER']} "
         "(the caller keeps their place and the next agent is rung)."
     )
 
