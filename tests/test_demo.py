@@ -177,7 +177,6 @@ def session(node: str, outcome: str | None = None) -> CallSession:
         pytest.param("language", "press", "2", "Bahasa Melayu", id="language"),
         pytest.param("main", "press", "1", "Billing", id="goto-collect-queue"),
         pytest.param("main", "press", "4", "leave a message", id="voicemail"),
-        pytest.param("main", "press", "0", "hear this again", id="repeat"),
         pytest.param("main", "say", "saya mahu beli", "Sales", id="speech"),
         pytest.param("main", "press", "7", "", id="no-such-key"),
     ],
