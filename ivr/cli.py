@@ -68,13 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo = sub.add_parser("demo", help="run everything locally with a scripted day of callers")
     demo.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of calls")
-    demo.add_argument("--seed", type=int, default=2, help="random seed for the script")
-    demo.add_argument("--calls-per-minute", type=float, default=1.5, help="mean arrival rate")
+    demo.add_argument(
+        "--seed", type=int, default=2, help="random seed (arrivals, numbers, patience, talk times)"
+    )
+    demo.add_argument(
+        "--calls-per-minute", type=float, default=1.5, help="mean arrivals per simulated minute"
+    )
     demo.add_argument(
         "--speed",
         type=float,
         default=0.0,
         help="times real time (e.g. 10); default 0 runs as fast as possible",
+    )
+    demo.add_argument(
+        "--at",
+        metavar="'YYYY-MM-DD HH:MM'",
+        help="when the demo's day starts, in the business's time zone "
+        "(default: Monday 2026-11-23 10:00, when the sample office is open)",
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="play in the store `ivr serve` and `ivr report` use (REDIS_URL, else the embedded "
+        "one under IVR_DATA_DIR) instead of a throwaway one, so the reports show the demo's day",
     )
     from ivr.devtools import simulate
     from ivr.web import report
