@@ -13,7 +13,12 @@ from tests.conftest import Twilio
 from tests.test_webhooks import call_form, english_main_menu, press
 from tests.twiml_helpers import action, heard
 
-SHORT = "Billing 1, support 2, sales 3, message 4, language 9."
+LONG = (
+    "For billing, press 1 or say billing. For technical support, press 2 or say support."
+    " For sales, press 3. To leave a message, press 4. To change language, press 9."
+    " To hear this again, press 0."
+)
+"""The English main menu, which "0" replays."""
 
 
 def health(server: LiveServer) -> dict[str, str]:
@@ -42,7 +47,7 @@ def test_an_edit_goes_live_for_new_calls_within_a_second(
     """A changed prompt is heard by the next caller, without restarting the server."""
     before = health(server)["config_version"]
     started = time.monotonic()
-    edit(config_dir, SHORT, "Billing is 1 now.")
+    edit(config_dir, LONG, "Billing is 1 now.")
     wait_for(lambda: health(server)["config_version"] != before)
     assert time.monotonic() - started < 1.5
     menu = english_main_menu(twilio, "CA" + "2" * 32)
@@ -55,9 +60,9 @@ def test_a_call_in_progress_keeps_the_version_it_started_on(
     """A caller already in the menu keeps hearing the prompts of the version they started on."""
     menu = english_main_menu(twilio)
     before = health(server)["config_version"]
-    edit(config_dir, SHORT, "Billing is 1 now.")
+    edit(config_dir, LONG, "Billing is 1 now.")
     wait_for(lambda: health(server)["config_version"] != before)
-    assert heard(press(twilio, menu, "0")) == SHORT
+    assert heard(press(twilio, menu, "0")) == LONG
 
 
 def test_a_broken_edit_keeps_the_last_good_config_live(
@@ -83,7 +88,7 @@ def test_prompts_with_markup_characters_are_escaped_and_thai_is_intact(
 ) -> None:
     """Prompt text containing < and & reaches the caller verbatim, and Thai text is unchanged."""
     before = health(server)["config_version"]
-    edit(config_dir, SHORT, "Press 1 for <billing> & 'payments'.")
+    edit(config_dir, LONG, "Press 1 for <billing> & 'payments'.")
     wait_for(lambda: health(server)["config_version"] != before)
     menu = english_main_menu(twilio)
     repeat = twilio.post(action(menu), call_form(Digits="0"))

@@ -115,12 +115,15 @@ def english_main_menu(twilio: Twilio, sid: str = "CA" + "1" * 32) -> str:
     return press(twilio, twilio.post("/voice/incoming", call_form(sid)).text, "1", sid)
 
 
-def test_repeat_plays_the_short_greeting(twilio: Twilio) -> None:
-    """The long prompt plays on first arrival and the short one when the caller asks again."""
+def test_repeat_plays_the_long_greeting_again(twilio: Twilio) -> None:
+    """The long prompt plays on first arrival, the short one after a wrong key, and the long
+    one again when the caller presses 0 to hear it again."""
     first = english_main_menu(twilio)
     assert "For billing, press 1 or say billing" in heard(first)
-    again = press(twilio, first, "0")
-    assert heard(again) == "Billing 1, support 2, sales 3, message 4, language 9."
+    wrong = press(twilio, first, "7")
+    assert heard(wrong).endswith("Billing 1, support 2, sales 3, message 4, language 9.")
+    again = press(twilio, wrong, "0")
+    assert heard(again) == heard(first)
 
 
 def routing_queue(r: redis.Redis, sid: str) -> str:
@@ -162,15 +165,40 @@ def test_malformed_account_number_is_re_prompted(twilio: Twilio) -> None:
     assert "8 digit account number" in heard(again)
 
 
-def test_invalid_choices_run_out_into_the_goodbye(twilio: Twilio) -> None:
-    """Three invalid choices at the main menu end with the goodbye message and a hang-up."""
+def test_invalid_choices_run_out_into_a_person(twilio: Twilio, r: redis.Redis) -> None:
+    """Three invalid choices at the main menu put the caller through to support."""
     menu = english_main_menu(twilio)
     first = press(twilio, menu, "7")
     assert heard(first).startswith("Sorry, that is not a valid choice.")
     second = press(twilio, first, "8")
     third = press(twilio, second, "5")
-    assert "Sorry we could not help this time" in heard(third)
-    assert verbs(third)[-1] == "Hangup"
+    assert heard(third).startswith("Let me put you through to someone who can help.")
+    assert verbs(third)[-1] == "Enqueue"
+    assert routing_queue(r, "CA" + "1" * 32) == "support"
+
+
+@pytest.mark.parametrize(
+    ("confidence", "queued"),
+    [
+        pytest.param("0.20", False, id="mumbled"),
+        pytest.param("0.50", True, id="at-the-threshold"),
+        pytest.param(None, True, id="no-confidence-sent"),
+        pytest.param("not-a-number", True, id="garbled-confidence"),
+    ],
+)
+def test_speech_below_the_confidence_threshold_is_no_match(
+    twilio: Twilio, confidence: str | None, queued: bool
+) -> None:
+    """Speech scored below `menu.min_confidence` gets the invalid prompt; speech at it, or
+    with no usable score (Twilio does not promise one), picks its option."""
+    menu = english_main_menu(twilio)
+    form = call_form(SpeechResult="support please")
+    if confidence is not None:
+        form["Confidence"] = confidence
+    answer = twilio.post(action(menu), form).text
+    assert (verbs(answer)[-1] == "Enqueue") is queued
+    if not queued:
+        assert heard(answer).startswith("Sorry, that is not a valid choice.")
 
 
 def test_a_retried_invalid_choice_is_counted_once(twilio: Twilio) -> None:

@@ -30,6 +30,8 @@ TERMINAL_ACTIONS = (
 DEFAULT_TIMEOUT_S = 5
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_VOICEMAIL_MAX_S = 120
+DEFAULT_MIN_CONFIDENCE = 0.5
+"""Twilio's `Confidence` (0.0-1.0) below which a `SpeechResult` counts as no match."""
 
 
 class Strict(BaseModel):
@@ -165,6 +167,8 @@ class Input(Strict):
     max_invalid: int = Field(default=DEFAULT_MAX_RETRIES, ge=1, le=10)
     on_no_input: Actions | None = None
     on_invalid: Actions | None = None
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    """Speech heard with less confidence counts as no match; unset: `menu.min_confidence`."""
 
 
 class Node(Strict):
@@ -225,6 +229,8 @@ class MenuSettings(Strict):
     """Said after a caller's voicemail is recorded, before hanging up."""
     on_no_input: Actions | None = None
     on_invalid: Actions | None = None
+    min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
+    """Speech heard with less confidence than this counts as no match (0 accepts all)."""
 
 
 DEFAULT_FALLBACK_DIAL_TIMEOUT_S = 30

@@ -92,7 +92,8 @@ def enter(turn: Turn, name: str, hops: int = 0) -> None:
 
 
 def ask(turn: Turn, node: Node, first: bool, before: Localized | None = None) -> None:
-    """Render the node's question inside a `<Gather>` that posts to the next step."""
+    """Render the node's question inside a `<Gather>` that posts to the next step: the long
+    prompt if `first` (the first visit, or the caller asked to hear it again), else the short."""
     lang = turn.language
     hints = [w for words in keywords(turn, node) for w in words]
     collect = node.collect
@@ -117,8 +118,9 @@ def _digits_needed(options: list[Option]) -> int | None:
     return max(len(k) for k in keys) if keys and all(len(k) == len(keys[0]) for k in keys) else None
 
 
-def answer(turn: Turn, digits: str, speech: str) -> None:
-    """Act on what the caller pressed or said at their current node."""
+def answer(turn: Turn, digits: str, speech: str, confidence: float | None = None) -> None:
+    """Act on what the caller pressed or said at their current node (`confidence`: Twilio's
+    score for `speech`, when it sent one)."""
     node = turn.config.nodes.get(turn.call.node)
     if node is None or node.kind in ("hours", "message"):
         turn.say(turn.config.menu.sorry)
@@ -129,12 +131,23 @@ def answer(turn: Turn, digits: str, speech: str) -> None:
         no_input(turn, node)
     elif node.collect is not None:
         collect(turn, node, digits)
+    elif not digits and not heard_clearly(turn, node, confidence):
+        invalid(turn, node)
     else:
         option = match(node, digits, speech, keywords(turn, node))
         if option is None:
             invalid(turn, node)
         else:
             run(turn, option.then)
+
+
+def heard_clearly(turn: Turn, node: Node, confidence: float | None) -> bool:
+    """Whether speech scored `confidence` may pick an option. Twilio does not promise a
+    `Confidence` with every `SpeechResult`, so speech without one counts as heard."""
+    threshold = node.input.min_confidence
+    if threshold is None:
+        threshold = turn.config.menu.min_confidence
+    return confidence is None or confidence >= threshold
 
 
 def match(node: Node, digits: str, speech: str, words: list[list[str]]) -> Option | None:
@@ -227,8 +240,9 @@ def leave(turn: Turn, action: Action, hops: int) -> None:
         call.node, call.stack = "", []
         enter(turn, call.home or turn.config.menu.start, hops)
     elif action.repeat:
+        # "To hear this again" asks for all of it: the long prompt, not the reminder.
         node = turn.config.nodes[call.node]
-        ask(turn, node, first=False)
+        ask(turn, node, first=True)
     else:
         hand_off(turn, action)
 

@@ -121,8 +121,17 @@ def reprompt(svc: Services, config: Config, session: CallSession) -> str:
 async def on_menu_input(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
     digits = form.get("Digits", "").strip()
     speech = form.get("SpeechResult", "").strip()
-    attendant.answer(turn, digits, speech)
+    attendant.answer(turn, digits, speech, speech_confidence(form))
     return None
+
+
+def speech_confidence(form: dict[str, str]) -> float | None:
+    """Twilio's `Confidence` (0.0-1.0) for the `SpeechResult`, or None if absent or garbled."""
+    try:
+        value = float(form.get("Confidence", ""))
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 async def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effects:
