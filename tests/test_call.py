@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ivr.devtools import call, hub
+from ivr.voice.queue import SHORT_BRIDGE_S
 
 
 def wall_clock_env(config_dir: Path) -> dict[str, str]:
@@ -118,17 +120,22 @@ def test_the_agent_hint_names_a_hub_on_another_port() -> None:
 
 
 def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
-    """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through."""
+    """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through;
+    after the call, the survey SMS to the caller's number is printed as it is sent."""
     import socket
     import time
 
+    path = open_config_dir / "surveys.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["surveys"].update(delay_s=1, min_talk_s=0)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = wall_clock_env(open_config_dir)
     base = [sys.executable, "-m", "ivr.cli", "call"]
     caller = subprocess.Popen(
-        [*base, "--hub-port", str(port)],
+        [*base, "--hub-port", str(port), "--at", OFFICE_HOUR],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -154,9 +161,11 @@ def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
         agent.stdin.write(line + "\n")
         agent.stdin.flush()
         time.sleep(pause)
-    caller_out, _ = caller.communicate(input="hangup\n", timeout=30)
+    # A talk shorter than SHORT_BRIDGE_S counts as a bridge that fell through: no survey.
+    caller_out, _ = caller.communicate(input=f"wait {SHORT_BRIDGE_S + 1}\nhangup\n", timeout=30)
     agent_out, _ = agent.communicate(input="q\n", timeout=30)
     assert "*** RINGING ***" in agent_out
     assert "Technical support call" in agent_out and "Press 1 to accept." in agent_out
     assert "Connecting you now." in caller_out
     assert "(talking to an agent)" in caller_out
+    assert "[SMS from +60312345678] Acme Telco made it easy for me" in caller_out, caller_out

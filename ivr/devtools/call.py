@@ -26,17 +26,21 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from callbacks import surveys
+from callbacks.inprocess import JobRunner
 from ivr.app import create_app
 from ivr.config.hours import Hours
 from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.clock import Clock, ShiftedClock, SystemClock, local_time, utcnow
 from ivr.core.settings import Settings
+from ivr.core.store import EmbeddedStore
 from ivr.devtools import hub
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call, Utterance
 from ivr.devtools.emulator.resources import Message
 from ivr.devtools.liveserver import LiveServer
+from ivr.handlers import HANDLERS
 from ivr.service import Services
 
 LOCAL_PUBLIC_URL = "http://ivr.localhost"
@@ -51,6 +55,10 @@ HUB_HOST = "127.0.0.1"
 KEYS = frozenset("0123456789*#")
 """What a phone's keypad can send."""
 INPUT_HINT = "  (type digits such as 1 or 12345678#, 'say <words>', 'wait <seconds>' or 'hangup')"
+SURVEY_WAIT_S = 300.0
+"""After the call, how long ahead a survey SMS may be due for `ivr call` to wait for it."""
+SURVEY_GRACE_S = 3.0
+"""The call's end reaches the survey scheduler a moment after the hang-up."""
 OPENING_STEP = timedelta(minutes=15)
 OPENING_HORIZON = timedelta(days=14)
 """How far ahead the closed hint looks for the next opening (past a long holiday)."""
@@ -76,26 +84,30 @@ class TerminalPhone:
         self.tw, self.call, self.out = tw, call, out
         self.shown = self.texts_shown = 0
         self.last_state: str | None = None
+        self.talked = False
+        """Whether an agent took the call (a survey SMS may follow it)."""
 
     def show(self) -> None:
         """Print what was heard and texted since last time, and when the call goes on hold
         or through."""
         for utterance in self.call.heard[self.shown :]:
-            line = describe(utterance)
-            if line:
-                print(line, file=self.out, flush=True)
+            self.say(describe(utterance))
         self.shown = len(self.call.heard)
         texts = self.tw.sms_to(self.call.from_)
         for message in texts[self.texts_shown :]:
-            print(describe_sms(message), file=self.out, flush=True)
+            self.say(describe_sms(message))
         self.texts_shown = len(texts)
         state = (
             "on hold" if self.call.queue else "talking to an agent" if self.call.bridge else None
         )
+        self.talked = self.talked or self.call.bridge is not None
         if state != self.last_state:
             self.last_state = state
-            if state is not None:
-                print(f"  ({state})", file=self.out, flush=True)
+            self.say(f"  ({state})" if state else "")
+
+    def say(self, line: str) -> None:
+        if line:
+            print(line, file=self.out, flush=True)
 
     def act(self, line: str) -> bool:
         """Carry out one typed command; False when the caller hung up."""
@@ -104,14 +116,15 @@ class TerminalPhone:
             self.tw.hangup(self.call)
             return False
         keys = text.replace(" ", "")
-        if text.startswith("wait ") and _seconds(text[5:]) is not None:
-            threading.Event().wait(_seconds(text[5:]) or 0.0)
+        seconds = _seconds(text[5:]) if text.startswith("wait ") else None
+        if seconds is not None:
+            threading.Event().wait(seconds)
         elif text.startswith("say "):
             self.give("speech", (text[4:], 0.9))
         elif keys and set(keys) <= KEYS:
             self.give("dtmf", keys)
         elif text:
-            print(INPUT_HINT, file=self.out, flush=True)
+            self.say(INPUT_HINT)
         return True
 
     def give(self, kind: str, value: object) -> None:
@@ -226,10 +239,12 @@ def local_service(
     stack: contextlib.ExitStack, settings: Settings, clock: Clock
 ) -> tuple[str, Settings, Services]:
     """Start the service in-process on a throwaway store: its URL, settings and services."""
+    data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     local = settings.with_(
         public_base_url=LOCAL_PUBLIC_URL,
         twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
-        data_dir=Path(stack.enter_context(tempfile.TemporaryDirectory())),
+        data_dir=data_dir,
+        redis_url=stack.enter_context(EmbeddedStore(data_dir)).url,
     )
     server = stack.enter_context(LiveServer(create_app(local, clock=clock)))
     return server.url, local, server.app.state.services
@@ -266,26 +281,74 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
             )
         )
         tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
-        if svc is not None:
-            svc.twilio_http_client = tw.http_client()
+        jobs = None if svc is None else run_jobs(stack, tw, svc, settings)
         start_hub(stack, tw, svc, args.hub_port, config)
-        return converse(tw, args.caller, args.to)
+        return converse(tw, jobs, args.caller, args.to, config)
 
 
-def converse(tw: Emulator, caller: str, to: str) -> int:
+def run_jobs(
+    stack: contextlib.ExitStack, tw: Emulator, svc: Services, settings: Settings
+) -> JobRunner:
+    """The in-process service texts and dials through the emulator, and its jobs (survey
+    SMS, callbacks) run as they come due, on the emulator's thread."""
+    svc.twilio_http_client = tw.http_client()
+    jobs = JobRunner(svc, settings.redis_url or "", tw.http_client(), HANDLERS)
+    stack.callback(jobs.close)
+
+    def tick(now: float) -> None:
+        jobs.run(now)
+
+    tw.on_tick(tick)
+    return jobs
+
+
+def converse(tw: Emulator, jobs: JobRunner | None, caller: str, to: str, config: Config) -> int:
     """Dial, hand the phone to the terminal until the call ends, and report errors."""
     stop = threading.Event()
     worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
     worker.start()
     print(f"Calling {to} from {caller}. Type digits, 'say <words>', or 'hangup'.")
     call = tw.dial(from_=caller, to=to)
-    status = run(TerminalPhone(tw, call, sys.stdout), stdin_reader(sys.stdin))
+    phone = TerminalPhone(tw, call, sys.stdout)
+    status = run(phone, stdin_reader(sys.stdin))
+    print(f"Call ended ({status}).")
+    if jobs is not None and phone.talked and config.surveys.enabled:
+        with contextlib.suppress(KeyboardInterrupt):
+            await_survey(phone, jobs, ZoneInfo(config.company.timezone))
     stop.set()
     worker.join(timeout=2)
-    print(f"Call ended ({status}).")
     for error in tw.errors:
         print(f"  error: {error}", file=sys.stderr)
     return 1 if tw.errors else 0
+
+
+def await_survey(phone: TerminalPhone, jobs: JobRunner, zone: ZoneInfo) -> None:
+    """After a call an agent took, wait for its survey SMS if it is due soon, and show it.
+
+    (Like `ivr demo`, this reads the job schedule directly: `callbacks.jobs` has no
+    per-job query.)"""
+    redis, keys, clock = jobs.ctx.redis, jobs.ctx.keys, jobs.ctx.clock
+    job = surveys.job_id(phone.call.sid)
+    due = None
+    for _ in range(int(SURVEY_GRACE_S / POLL_S)):
+        due = redis.zscore(keys.jobs_due(), job)
+        if due is not None:
+            break
+        threading.Event().wait(POLL_S)
+    if due is None:
+        return
+    at = datetime.fromtimestamp(due, zone)
+    if due - clock.now() > SURVEY_WAIT_S:
+        print(f"(A survey SMS is due at {at:%a %H:%M}, later than `ivr call` waits.)")
+        return
+    print(f"(A survey SMS is due at {at:%H:%M:%S}: waiting for it. Ctrl-C leaves.)", flush=True)
+    pending = (keys.jobs_due(), keys.jobs_claimed())
+    while any(redis.zscore(key, job) is not None for key in pending):
+        if clock.now() > due + SURVEY_WAIT_S:  # deferred again (quiet hours): stop waiting
+            break
+        phone.show()
+        threading.Event().wait(POLL_S)
+    phone.show()
 
 
 def agent_phone(name: str, hub_url: str, stream: TextIO, out: TextIO) -> int:
