@@ -92,6 +92,23 @@ def test_at_night_a_hint_says_the_business_is_closed(config_dir: Path) -> None:
     assert 'ivr call --at "2026-12-08 08:00"' in hint
 
 
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        pytest.param(["--at", "tomorrow"], "--at wants a time like", id="no-time"),
+        pytest.param(
+            ["--at", OFFICE_HOUR, "--url", "http://127.0.0.1:9"], "not --url", id="with-url"
+        ),
+    ],
+)
+def test_an_at_that_cannot_be_had_is_refused(
+    config_dir: Path, args: list[str], reason: str
+) -> None:
+    """An `--at` that is no time, or one for a service running elsewhere, stops with exit 2."""
+    result = ivr_call(config_dir, "", *args)
+    assert result.returncode == 2 and reason in result.stderr
+
+
 def test_a_callback_is_confirmed_by_sms_and_read_back_nationally(config_dir: Path) -> None:
     """Keeping one's place reads the Malaysian caller's number back in the national form, and
     the confirmation SMS to the caller's number is printed as it is sent."""

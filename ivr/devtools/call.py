@@ -228,11 +228,23 @@ def closed_hint(config: Config, now: datetime) -> str | None:
     )
 
 
-def service_clock(at: str | None, config: Config) -> Clock:
-    """The wall clock, or one that starts at `at` (in the business's zone) and runs on."""
-    if at is None:
+def clock_for(args: argparse.Namespace, config: Config) -> Clock | None:
+    """The wall clock, or one that starts at `--at` (in the business's zone) and runs on;
+    None, with the reason on stderr, for an `--at` that cannot be had."""
+    if args.at is None:
         return SystemClock()
-    return ShiftedClock(local_time(at, config.company.timezone))
+    if args.url:
+        print(
+            "ivr call: --at pretends a time for the in-process service, not --url", file=sys.stderr
+        )
+        return None
+    try:
+        return ShiftedClock(local_time(args.at, config.company.timezone))
+    except ValueError:
+        print(
+            f'ivr call: --at wants a time like "2026-12-07 10:00", not {args.at!r}', file=sys.stderr
+        )
+        return None
 
 
 def local_service(
@@ -255,15 +267,10 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.WARNING)  # the call's transcript is the output
     if args.agent:
         return agent_phone(args.agent, args.hub, sys.stdin, sys.stdout)
-    if args.url and args.at:
-        print("ivr call: --at pretends a time for the in-process service only, not --url")
-        return 2
     settings = settings.with_(config_dir=args.config or settings.config_dir)
     config = load(settings.config_dir)
-    try:
-        clock = service_clock(args.at, config)
-    except ValueError:
-        print(f'ivr call: --at wants a time such as "2026-12-07 10:00", not {args.at!r}')
+    clock = clock_for(args, config)
+    if clock is None:
         return 2
     svc: Services | None = None
     with contextlib.ExitStack() as stack:
