@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--to", default=DEFAULT_BUSINESS, help="the business number you call")
     call.add_argument("--url", help="a running service's base URL (default: start one in-process)")
     call.add_argument("--config", type=Path, help="config directory for the in-process service")
+    call.add_argument(
+        "--at",
+        metavar="TIME",
+        help='pretend the call starts at TIME in the business\'s timezone ("2026-12-07 10:00"); '
+        "for the in-process service",
+    )
     call.add_argument("--agent", help="be this agent's phone, in a second terminal")
     call.add_argument(
         "--hub",

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from ivr.devtools import call, hub
+from ivr.voice.queue import SHORT_BRIDGE_S
 
 
 def wall_clock_env(config_dir: Path) -> dict[str, str]:
@@ -66,18 +70,89 @@ def test_a_known_number_is_greeted_by_name(open_config_dir: Path) -> None:
     assert "[ms-MY] Selamat kembali ke Acme Telco, Aisyah." in result.stdout
 
 
+OFFICE_HOUR = "2026-12-07 10:00"
+"""A Monday morning in Kuala Lumpur: the sample business is open."""
+NIGHT = "2026-12-07 23:00"
+
+
+def test_at_an_office_hour_reaches_the_main_menu_whatever_the_time(config_dir: Path) -> None:
+    """`--at` runs the service on a pretended time, so the sample's own hours let the caller in."""
+    result = ivr_call(config_dir, "1\nhangup\n", "--at", OFFICE_HOUR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[en-GB] For billing, press 1" in result.stdout
+    assert "closed" not in result.stdout
+
+
+def test_at_night_a_hint_says_the_business_is_closed(config_dir: Path) -> None:
+    """When the sample's hours are closed, one line says so and names a time to pass to --at."""
+    result = ivr_call(config_dir, "1\nhangup\n", "--at", NIGHT)
+    assert "Our office is closed." in result.stdout
+    hint = next(line for line in result.stdout.splitlines() if "--at" in line)
+    assert "Acme Telco is closed" in hint and "Mon 23:00" in hint
+    assert 'ivr call --at "2026-12-08 08:00"' in hint
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        pytest.param(["--at", "tomorrow"], "--at wants a time like", id="no-time"),
+        pytest.param(
+            ["--at", OFFICE_HOUR, "--url", "http://127.0.0.1:9"], "not --url", id="with-url"
+        ),
+    ],
+)
+def test_an_at_that_cannot_be_had_is_refused(
+    config_dir: Path, args: list[str], reason: str
+) -> None:
+    """An `--at` that is no time, or one for a service running elsewhere, stops with exit 2."""
+    result = ivr_call(config_dir, "", *args)
+    assert result.returncode == 2 and reason in result.stderr
+
+
+def test_a_callback_is_confirmed_by_sms_and_read_back_nationally(config_dir: Path) -> None:
+    """Keeping one's place reads the Malaysian caller's number back in the national form, and
+    the confirmation SMS to the caller's number is printed as it is sent."""
+    script = "1\n2\nwait 1\n1\n1\n"
+    result = ivr_call(config_dir, script, "--at", OFFICE_HOUR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "We will call you back on 0 1 9 1 2 3 4 5 6 7." in result.stdout
+    sms = [line for line in result.stdout.splitlines() if "SMS" in line]
+    assert sms and "Acme Telco: we will call you back on" in sms[0], result.stdout
+
+
+def test_words_typed_instead_of_keys_get_a_hint(config_dir: Path) -> None:
+    """Typing words (not digits, `say`, `wait` or `hangup`) says what the phone understands."""
+    result = ivr_call(config_dir, "hello\nhangup\n", "--at", OFFICE_HOUR)
+    assert "(type digits such as 1 or 12345678#" in result.stdout
+
+
+def test_the_agent_hint_names_a_hub_on_another_port() -> None:
+    """The suggested agent command includes --hub when the hub is not on the default port."""
+    assert call.agent_hint("bob", hub.DEFAULT_HUB_PORT) == (
+        "Agents: in another terminal run `ivr call --agent bob`."
+    )
+    assert call.agent_hint("bob", 9000) == (
+        "Agents: in another terminal run `ivr call --agent bob --hub http://127.0.0.1:9000`."
+    )
+
+
 def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
-    """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through."""
+    """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through;
+    after the call, the survey SMS to the caller's number is printed as it is sent."""
     import socket
     import time
 
+    path = open_config_dir / "surveys.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["surveys"].update(delay_s=1, min_talk_s=0)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = wall_clock_env(open_config_dir)
     base = [sys.executable, "-m", "ivr.cli", "call"]
     caller = subprocess.Popen(
-        [*base, "--hub-port", str(port)],
+        [*base, "--hub-port", str(port), "--at", OFFICE_HOUR],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -103,9 +178,11 @@ def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
         agent.stdin.write(line + "\n")
         agent.stdin.flush()
         time.sleep(pause)
-    caller_out, _ = caller.communicate(input="hangup\n", timeout=30)
+    # A talk shorter than SHORT_BRIDGE_S counts as a bridge that fell through: no survey.
+    caller_out, _ = caller.communicate(input=f"wait {SHORT_BRIDGE_S + 1}\nhangup\n", timeout=30)
     agent_out, _ = agent.communicate(input="q\n", timeout=30)
     assert "*** RINGING ***" in agent_out
     assert "Technical support call" in agent_out and "Press 1 to accept." in agent_out
     assert "Connecting you now." in caller_out
     assert "(talking to an agent)" in caller_out
+    assert "[SMS from +60312345678] Acme Telco made it easy for me" in caller_out, caller_out

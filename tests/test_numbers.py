@@ -97,3 +97,20 @@ def test_number_facts() -> None:
 def test_spell_reads_digits_one_by_one(text: str, plus: bool, expected: str) -> None:
     """Digits are spaced so speech reads them singly; other text is left alone."""
     assert numbers.spell(text, plus=plus) == expected
+
+
+@pytest.mark.parametrize(
+    ("number", "region", "expected"),
+    [
+        pytest.param("+60191234567", "MY", "0191234567", id="malaysian-at-home"),
+        pytest.param("+66812345678", "TH", "0812345678", id="thai-at-home"),
+        pytest.param("+6591234567", "MY", "+6591234567", id="singaporean-from-malaysia"),
+        pytest.param("+60191234567", None, "+60191234567", id="no-region"),
+        pytest.param("anonymous", "MY", "anonymous", id="not-a-number"),
+    ],
+)
+def test_national_is_the_form_dialled_at_home(
+    number: str, region: str | None, expected: str
+) -> None:
+    """A number in the caller's own country is written nationally; any other stays E.164."""
+    assert numbers.national(number, region) == expected

@@ -132,7 +132,7 @@ def test_max_wait_to_a_callback(
     on_break(server, "alice")  # support is staffed, just busy
     call = support_caller(tw)
     tw.advance(905)
-    call.hears("We will call you back on 6 0 1 9 9 9 9 9 9 9 9")
+    call.hears("We will call you back on 0 1 9 9 9 9 9 9 9 9")
     call.press("1")
     call.hears("When should we call you back?")
     call.press("1")
@@ -156,7 +156,7 @@ def test_a_full_queue_offers_a_callback(tw: Emulator, server: LiveServer, config
     call.press("1")
     call.hears("For billing, press 1")
     call.press("3")
-    call.hears("We will call you back on 6 0 1 9 9 9 9 9 9 9 9")
+    call.hears("We will call you back on 0 1 9 9 9 9 9 9 9 9")
     no_error(tw, call)
 
 
@@ -278,7 +278,7 @@ def test_closing_time_to_a_callback(
     clock.set(datetime(2026, 11, 23, 19, 58, tzinfo=KL))
     call = billing_caller(tw)
     call.hears("We are now closed for the day.", within=200)
-    call.hears("We will call you back on 6 0 1 9 9 9 9 9 9 9 9")
+    call.hears("We will call you back on 0 1 9 9 9 9 9 9 9 9")
     call.press("1")
     call.hears("When should we call you back?")
     call.hears("For tomorrow morning, press 3.")

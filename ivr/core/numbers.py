@@ -91,6 +91,16 @@ def time_zones(number: str) -> tuple[str, ...]:
     return tuple(z for z in timezone.time_zones_for_number(parsed) if z != "Etc/Unknown")
 
 
+def national(number: str, region: str | None) -> str:
+    """`number` as a caller in `region` (`MY`) writes it: nationally (`0191234567`) when it
+    is in that country, else as given (E.164 for a number abroad)."""
+    parsed = _parse(number, None)
+    if parsed is None or region is None or phonenumbers.region_code_for_number(parsed) != region:
+        return number
+    written = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return "".join(c for c in written if c.isdigit())
+
+
 def spell(text: str, *, plus: bool = False) -> str:
     """A number read digit by digit, so speech does not say "twelve million"; other text as is.
 

@@ -1,8 +1,11 @@
 """`ivr call`: a phone in your terminal, dialling the service through the emulator.
 
-Each thing the caller hears is printed with its language as it plays. Type
-digits (`1`, `12345678#`) to press keys, `say <words>` to speak, `wait <s>`
-to let time pass, and `hangup` (or end of input) to put the phone down.
+Each thing the caller hears is printed with its language as it plays, and
+each SMS sent to the caller's number as it is sent. Type digits (`1`,
+`12345678#`) to press keys, `say <words>` to speak, `wait <s>` to let time
+pass, and `hangup` (or end of input) to put the phone down. `--at "2026-12-07
+10:00"` runs the in-process service on a pretended time (in the business's
+zone) that moves on at real speed: office hours at any hour of the day.
 """
 
 from __future__ import annotations
@@ -16,19 +19,28 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 import httpx
 
+from callbacks import surveys
+from callbacks.inprocess import JobRunner
 from ivr.app import create_app
+from ivr.config.hours import Hours
 from ivr.config.loader import load
-from ivr.core.clock import SystemClock
+from ivr.config.model import Config
+from ivr.core.clock import Clock, ShiftedClock, SystemClock, local_time, utcnow
 from ivr.core.settings import Settings
+from ivr.core.store import EmbeddedStore
 from ivr.devtools import hub
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call, Utterance
+from ivr.devtools.emulator.resources import Message
 from ivr.devtools.liveserver import LiveServer
+from ivr.handlers import HANDLERS
 from ivr.service import Services
 
 LOCAL_PUBLIC_URL = "http://ivr.localhost"
@@ -39,6 +51,17 @@ LISTEN_WAIT_S = 15.0
 """How long typed input waits for the call to start listening (prompts may be playing)."""
 LINGER_S = 2.0
 """After input runs out (a script piped in), how long the call plays on before hanging up."""
+HUB_HOST = "127.0.0.1"
+KEYS = frozenset("0123456789*#")
+"""What a phone's keypad can send."""
+INPUT_HINT = "  (type digits such as 1 or 12345678#, 'say <words>', 'wait <seconds>' or 'hangup')"
+SURVEY_WAIT_S = 300.0
+"""After the call, how long ahead a survey SMS may be due for `ivr call` to wait for it."""
+SURVEY_GRACE_S = 3.0
+"""The call's end reaches the survey scheduler a moment after the hang-up."""
+OPENING_STEP = timedelta(minutes=15)
+OPENING_HORIZON = timedelta(days=14)
+"""How far ahead the closed hint looks for the next opening (past a long holiday)."""
 
 
 def describe(utterance: Utterance) -> str:
@@ -49,28 +72,42 @@ def describe(utterance: Utterance) -> str:
     return f"  [{utterance.language or '?'}] {utterance.text}"
 
 
+def describe_sms(message: Message) -> str:
+    return f"  [SMS from {message.from_}] {message.body}"
+
+
 class TerminalPhone:
-    """Drives one emulated call from lines of text, printing what the caller hears."""
+    """Drives one emulated call from lines of text, printing what the caller hears and the
+    SMS their number receives."""
 
     def __init__(self, tw: Emulator, call: Call, out: TextIO) -> None:
         self.tw, self.call, self.out = tw, call, out
-        self.shown = 0
+        self.shown = self.texts_shown = 0
         self.last_state: str | None = None
+        self.talked = False
+        """Whether an agent took the call (a survey SMS may follow it)."""
 
     def show(self) -> None:
-        """Print what was heard since last time, and when the call goes on hold or through."""
+        """Print what was heard and texted since last time, and when the call goes on hold
+        or through."""
         for utterance in self.call.heard[self.shown :]:
-            line = describe(utterance)
-            if line:
-                print(line, file=self.out, flush=True)
+            self.say(describe(utterance))
         self.shown = len(self.call.heard)
+        texts = self.tw.sms_to(self.call.from_)
+        for message in texts[self.texts_shown :]:
+            self.say(describe_sms(message))
+        self.texts_shown = len(texts)
         state = (
             "on hold" if self.call.queue else "talking to an agent" if self.call.bridge else None
         )
+        self.talked = self.talked or self.call.bridge is not None
         if state != self.last_state:
             self.last_state = state
-            if state is not None:
-                print(f"  ({state})", file=self.out, flush=True)
+            self.say(f"  ({state})" if state else "")
+
+    def say(self, line: str) -> None:
+        if line:
+            print(line, file=self.out, flush=True)
 
     def act(self, line: str) -> bool:
         """Carry out one typed command; False when the caller hung up."""
@@ -78,12 +115,16 @@ class TerminalPhone:
         if text in ("hangup", "q", "quit", "bye"):
             self.tw.hangup(self.call)
             return False
-        if text.startswith("wait "):
-            threading.Event().wait(float(text.split()[1]))
+        keys = text.replace(" ", "")
+        seconds = _seconds(text[5:]) if text.startswith("wait ") else None
+        if seconds is not None:
+            threading.Event().wait(seconds)
         elif text.startswith("say "):
             self.give("speech", (text[4:], 0.9))
+        elif keys and set(keys) <= KEYS:
+            self.give("dtmf", keys)
         elif text:
-            self.give("dtmf", text.replace(" ", ""))
+            self.say(INPUT_HINT)
         return True
 
     def give(self, kind: str, value: object) -> None:
@@ -98,6 +139,13 @@ class TerminalPhone:
             self.show()
             threading.Event().wait(POLL_S)
         print(f"  (nothing is listening for {kind} right now)", file=self.out, flush=True)
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def run(phone: TerminalPhone, readline: Callable[[float], str | None]) -> str:
@@ -129,18 +177,89 @@ def stdin_reader(stream: TextIO) -> Callable[[float], str | None]:
     return readline
 
 
+def agent_hint(name: str, port: int) -> str:
+    """The command that makes a second terminal agent `name`'s phone, for a hub on `port`."""
+    hub_flag = "" if port == hub.DEFAULT_HUB_PORT else f" --hub http://{HUB_HOST}:{port}"
+    return f"Agents: in another terminal run `ivr call --agent {name}{hub_flag}`."
+
+
 def start_hub(
-    stack: contextlib.ExitStack, tw: Emulator, svc: Services | None, port: int, settings: Settings
+    stack: contextlib.ExitStack, tw: Emulator, svc: Services | None, port: int, config: Config
 ) -> None:
     """Serve the hub so `ivr call --agent NAME` in another terminal can be an agent's phone."""
-    agents = load(settings.config_dir).agents
-    devices = {name: agent.device for name, agent in agents.items()}
+    devices = {name: agent.device for name, agent in config.agents.items()}
     try:
         stack.enter_context(LiveServer(hub.build(tw, svc, devices), port=port))
     except OSError:
         print(f"(port {port} is busy: agents cannot join this call from another terminal)")
         return
-    print(f"Agents: in another terminal run `ivr call --agent alice` (hub on port {port}).")
+    if devices:
+        print(agent_hint(next(iter(devices)), port))
+
+
+def next_opening(hours: Hours, after: datetime) -> datetime | None:
+    """The first quarter hour from `after` at which `hours` is open, within two weeks."""
+    when = after.replace(minute=after.minute - after.minute % 15, second=0, microsecond=0)
+    while when - after < OPENING_HORIZON:
+        when += OPENING_STEP
+        if hours.is_open(when):
+            return when
+    return None
+
+
+def closed_hint(config: Config, now: datetime) -> str | None:
+    """One line when an hours step of the menu finds the business closed at `now`: what
+    the caller will hear, and the `--at` that reaches the open side."""
+    used = sorted({node.hours for node in config.nodes.values() if node.hours})
+    closed = [name for name in used if name in config.hours and not config.hours[name].is_open(now)]
+    if not closed:
+        return None
+    zone = config.company.timezone
+    local = now.astimezone(ZoneInfo(zone))
+    line = (
+        f"{config.company.name} is closed at {local:%a %H:%M} ({zone}, hours '{closed[0]}'), "
+        "so the menu takes its closed branch."
+    )
+    opening = next_opening(config.hours[closed[0]], local)
+    if opening is None:
+        return line
+    return (
+        f'{line} To reach the open menu, pretend a time: ivr call --at "{opening:%Y-%m-%d %H:%M}"'
+    )
+
+
+def clock_for(args: argparse.Namespace, config: Config) -> Clock | None:
+    """The wall clock, or one that starts at `--at` (in the business's zone) and runs on;
+    None, with the reason on stderr, for an `--at` that cannot be had."""
+    if args.at is None:
+        return SystemClock()
+    if args.url:
+        print(
+            "ivr call: --at pretends a time for the in-process service, not --url", file=sys.stderr
+        )
+        return None
+    try:
+        return ShiftedClock(local_time(args.at, config.company.timezone))
+    except ValueError:
+        print(
+            f'ivr call: --at wants a time like "2026-12-07 10:00", not {args.at!r}', file=sys.stderr
+        )
+        return None
+
+
+def local_service(
+    stack: contextlib.ExitStack, settings: Settings, clock: Clock
+) -> tuple[str, Settings, Services]:
+    """Start the service in-process on a throwaway store: its URL, settings and services."""
+    data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    local = settings.with_(
+        public_base_url=LOCAL_PUBLIC_URL,
+        twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+        data_dir=data_dir,
+        redis_url=stack.enter_context(EmbeddedStore(data_dir)).url,
+    )
+    server = stack.enter_context(LiveServer(create_app(local, clock=clock)))
+    return server.url, local, server.app.state.services
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
@@ -148,44 +267,95 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.WARNING)  # the call's transcript is the output
     if args.agent:
         return agent_phone(args.agent, args.hub, sys.stdin, sys.stdout)
+    settings = settings.with_(config_dir=args.config or settings.config_dir)
+    config = load(settings.config_dir)
+    clock = clock_for(args, config)
+    if clock is None:
+        return 2
     svc: Services | None = None
     with contextlib.ExitStack() as stack:
         if args.url:
             base, public = args.url.rstrip("/"), settings.public_base_url
         else:
-            local = settings.with_(
-                public_base_url=LOCAL_PUBLIC_URL,
-                twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
-                config_dir=args.config or settings.config_dir,
-                data_dir=Path(stack.enter_context(tempfile.TemporaryDirectory())),
-            )
-            server = stack.enter_context(LiveServer(create_app(local)))
-            base, public, settings = server.url, local.public_base_url, local
-            svc = server.app.state.services
+            base, settings, svc = local_service(stack, settings, clock)
+            public = settings.public_base_url
+            hint = closed_hint(config, utcnow(clock))
+            if hint:
+                print(hint)
         tw = stack.enter_context(
             Emulator(
-                base,
-                public_base_url=public,
-                auth_token=settings.twilio_auth_token,
-                clock=SystemClock(),
+                base, public_base_url=public, auth_token=settings.twilio_auth_token, clock=clock
             )
         )
         tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
-        if svc is not None:
-            svc.twilio_http_client = tw.http_client()
-        start_hub(stack, tw, svc, args.hub_port, settings)
-        stop = threading.Event()
-        worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
-        worker.start()
-        print(f"Calling {args.to} from {args.caller}. Type digits, 'say <words>', or 'hangup'.")
-        call = tw.dial(from_=args.caller, to=args.to)
-        status = run(TerminalPhone(tw, call, sys.stdout), stdin_reader(sys.stdin))
-        stop.set()
-        worker.join(timeout=2)
-        print(f"Call ended ({status}).")
-        for error in tw.errors:
-            print(f"  error: {error}", file=sys.stderr)
-        return 1 if tw.errors else 0
+        jobs = None if svc is None else run_jobs(stack, tw, svc, settings)
+        start_hub(stack, tw, svc, args.hub_port, config)
+        return converse(tw, jobs, args.caller, args.to, config)
+
+
+def run_jobs(
+    stack: contextlib.ExitStack, tw: Emulator, svc: Services, settings: Settings
+) -> JobRunner:
+    """The in-process service texts and dials through the emulator, and its jobs (survey
+    SMS, callbacks) run as they come due, on the emulator's thread."""
+    svc.twilio_http_client = tw.http_client()
+    jobs = JobRunner(svc, settings.redis_url or "", tw.http_client(), HANDLERS)
+    stack.callback(jobs.close)
+
+    def tick(now: float) -> None:
+        jobs.run(now)
+
+    tw.on_tick(tick)
+    return jobs
+
+
+def converse(tw: Emulator, jobs: JobRunner | None, caller: str, to: str, config: Config) -> int:
+    """Dial, hand the phone to the terminal until the call ends, and report errors."""
+    stop = threading.Event()
+    worker = threading.Thread(target=tw.run_realtime, args=(stop,), daemon=True)
+    worker.start()
+    print(f"Calling {to} from {caller}. Type digits, 'say <words>', or 'hangup'.")
+    call = tw.dial(from_=caller, to=to)
+    phone = TerminalPhone(tw, call, sys.stdout)
+    status = run(phone, stdin_reader(sys.stdin))
+    print(f"Call ended ({status}).")
+    if jobs is not None and phone.talked and config.surveys.enabled:
+        with contextlib.suppress(KeyboardInterrupt):
+            await_survey(phone, jobs, ZoneInfo(config.company.timezone))
+    stop.set()
+    worker.join(timeout=2)
+    for error in tw.errors:
+        print(f"  error: {error}", file=sys.stderr)
+    return 1 if tw.errors else 0
+
+
+def await_survey(phone: TerminalPhone, jobs: JobRunner, zone: ZoneInfo) -> None:
+    """After a call an agent took, wait for its survey SMS if it is due soon, and show it.
+
+    (Like `ivr demo`, this reads the job schedule directly: `callbacks.jobs` has no
+    per-job query.)"""
+    redis, keys, clock = jobs.ctx.redis, jobs.ctx.keys, jobs.ctx.clock
+    job = surveys.job_id(phone.call.sid)
+    due = None
+    for _ in range(int(SURVEY_GRACE_S / POLL_S)):
+        due = redis.zscore(keys.jobs_due(), job)
+        if due is not None:
+            break
+        threading.Event().wait(POLL_S)
+    if due is None:
+        return
+    at = datetime.fromtimestamp(due, zone)
+    if due - clock.now() > SURVEY_WAIT_S:
+        print(f"(A survey SMS is due at {at:%a %H:%M}, later than `ivr call` waits.)")
+        return
+    print(f"(A survey SMS is due at {at:%H:%M:%S}: waiting for it. Ctrl-C leaves.)", flush=True)
+    pending = (keys.jobs_due(), keys.jobs_claimed())
+    while any(redis.zscore(key, job) is not None for key in pending):
+        if clock.now() > due + SURVEY_WAIT_S:  # deferred again (quiet hours): stop waiting
+            break
+        phone.show()
+        threading.Event().wait(POLL_S)
+    phone.show()
 
 
 def agent_phone(name: str, hub_url: str, stream: TextIO, out: TextIO) -> int:

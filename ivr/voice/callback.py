@@ -99,6 +99,11 @@ class Asking:
         default = self.config.languages.default
         return callbacks_config.text(kind, self.session.language, default, **values)
 
+    def spell(self, number: str) -> str:
+        """`number` read back as the caller writes it: nationally when in their country."""
+        home = numbers.region(self.session.caller) or self.config.callbacks.default_region
+        return numbers.spell(numbers.national(number, home))
+
     def say(self, text: str, parent: object | None = None) -> None:
         twiml.say(parent if parent is not None else self.response, text, self.language)
 
@@ -175,7 +180,7 @@ def offer_number(a: Asking) -> Response:
     if number is None:
         return ask_keypad(a, tries=0)
     gather = twiml.gather(a.url("number"), num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)
-    a.say(a.text("confirm_number", number=numbers.spell(number)), gather)
+    a.say(a.text("confirm_number", number=a.spell(number)), gather)
     a.response.append(gather)
     return a.back()
 
@@ -245,7 +250,7 @@ async def take_place(a: Asking, number: str) -> Response:
         return a.back()  # being connected right now, or not in the queue any more
     await _after_create(svc, cb)
     await dial.watch_closing(svc, cb)
-    a.say(a.text("kept", number=numbers.spell(number)))
+    a.say(a.text("kept", number=a.spell(number)))
     a.response.hangup()
     return xml(a.response)
 
@@ -376,7 +381,7 @@ async def slot(request: Request) -> Response:
         await _leave_for_slot(a)
     await dial.schedule(a.svc, cb, "activate", cb.due)
     await _after_create(a.svc, cb)
-    a.say(a.text("scheduled", number=numbers.spell(number), time=when))
+    a.say(a.text("scheduled", number=a.spell(number), time=when))
     a.response.hangup()
     return xml(a.response)
 
