@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -100,7 +101,7 @@ def fixture_open_page(browser: Browser, server: LiveServer) -> Iterator[OpenPage
     def open_page(viewport: ViewportSize = VIEWPORT) -> Page:
         context = browser.new_context(base_url=base, viewport=viewport)
         # No network here: make the Voice SDK fail fast and for certain.
-        context.route(re.compile(r"voice-sdk"), lambda route: route.abort())
+        context.route(re.compile(r"twilio\.min\.js"), lambda route: route.abort())
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
@@ -211,3 +212,25 @@ def test_the_console_fits_a_tablet(server: LiveServer, open_page: OpenPage) -> N
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.className")
     assert "skip" in focused
+
+
+def test_every_page_runs_under_a_strict_content_security_policy(
+    server: LiveServer, open_page: OpenPage
+) -> None:
+    """Login, agent, supervisor and reports pages load with no CSP violation: no inline
+    script or style, and the Voice SDK comes from this origin, not a CDN."""
+    violations: list[str] = []
+    agent, boss = open_page(), open_page()
+    for page in (agent, boss):
+        page.on(
+            "console", lambda m: violations.append(m.text) if "Security Policy" in m.text else None
+        )
+    log_in(agent, "agent", "alice", "alice-demo")
+    log_in(boss, "supervisor", "sam", "sam-demo")
+    boss.goto("/supervisor/reports")
+    expect(boss.locator("#live-status")).to_have_text("live")
+    policy = httpx.get(f"{server.url}/login").headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    sdk = agent.locator("#voice-sdk").get_attribute("data-url")
+    assert sdk == "/static/vendor/twilio.min.js"
+    assert violations == []

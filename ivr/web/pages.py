@@ -24,7 +24,7 @@ from ivr.web import auth, console, supervisor
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-VOICE_SDK_URL = "https://unpkg.com/@twilio/voice-sdk@2.17.0/dist/twilio.min.js"
+VOICE_SDK_URL = "/static/vendor/twilio.min.js"
 """Twilio hosts the Voice SDK 2.x on no CDN of its own (only 1.x was on sdk.twilio.com):
 this is the npm package's browser build. Without it, calls ring the agent's device."""
 HOME = {auth.AGENT: "/agent", auth.SUPERVISOR: "/supervisor"}
@@ -33,6 +33,21 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
+    "Content-Security-Policy": "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",  # no inline script: data rides in application/json blocks
+            "style-src 'self'",
+            "img-src 'self' data:",
+            # the Voice SDK's signalling, event gateway and ringtones (vendored: static/vendor)
+            "connect-src 'self' https://*.twilio.com wss://*.twilio.com",
+            "media-src 'self' https://*.twilio.com blob:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    ),
 }
 
 
