@@ -1,6 +1,7 @@
-"""The `ivr` command, for an IVR and skill-based call-queue service on Twilio: run it (serve,
-worker), check its config (check), try it on this machine (call, demo, simulate), read its
-figures (report) and hash a login secret (hash-secret). `ivr COMMAND --help` tells more."""
+"""The `ivr` command, for an IVR and skill-based call-queue service on Twilio: start a site
+(init), run it (serve, worker), check its config (check), try it on this machine (call, demo,
+simulate), read its figures (report) and hash a login secret (hash-secret). `ivr COMMAND --help`
+tells more."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ivr.core import logs
-from ivr.core.errors import StoreError
+from ivr.core.errors import ConfigError, StoreError
 from ivr.core.settings import Settings
 from ivr.core.store import PARENT_ENV, EmbeddedStore, die_with_parent, follow_parent
 
@@ -34,6 +35,12 @@ DEFAULT_BUSINESS = "+60312345678"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser(
+        "init", help="write the sample config (DIR/config) and a commented DIR/.env.example"
+    )
+    init.add_argument(
+        "directory", nargs="?", type=Path, default=Path("."), help="the new site (default: here)"
+    )
     serve = sub.add_parser("serve", help="run the web service (and an embedded store if needed)")
     serve.add_argument("--host", help="bind address (IVR_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (IVR_PORT, default 8000)")
@@ -111,6 +118,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     logs.configure(json=settings.log_json)
+    try:
+        return dispatch(settings, args)
+    except ConfigError as exc:  # no config here, or a broken one: say so, without a traceback
+        print(f"ivr {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the parsed command."""
+    if args.command == "init":
+        from ivr.config import init
+
+        return init.run(args.directory, sys.stdout, sys.stderr)
     if args.command == "check":
         from ivr.config import command
 

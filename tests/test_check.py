@@ -728,7 +728,7 @@ def test_a_missing_directory_is_named_as_such(tmp_path: Path) -> None:
     assert first == (
         f"{missing}:1:1: error: there is no config directory {missing}"
         " (pass the folder that holds the YAML files, e.g. `ivr check config`,"
-        " or set IVR_CONFIG_DIR)"
+        " set IVR_CONFIG_DIR, or write the sample with `ivr init`)"
     )
     assert last == "1 error, 0 warnings"
 

@@ -69,7 +69,8 @@ def directory_problem(directory: Path) -> Problem | None:
         return Problem(where, 1, 1, f"{directory} is a file, not a config directory", hint)
     if not directory.is_dir():
         message = f"there is no config directory {directory.absolute()}"
-        return Problem(where, 1, 1, message, DIRECTORY_HINT + ", or set IVR_CONFIG_DIR")
+        hint = f"{DIRECTORY_HINT}, set IVR_CONFIG_DIR, or write the sample with `ivr init`"
+        return Problem(where, 1, 1, message, hint)
     if not config_files(directory):
         message = f"{directory} holds no .yaml or .yml file"
         return Problem(where, 1, 1, message, DIRECTORY_HINT)

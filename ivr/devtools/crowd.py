@@ -17,7 +17,9 @@ import yaml
 
 from callbacks import callback
 from callbacks.inprocess import JobRunner
+from ivr.config.loader import directory_problem
 from ivr.core.clock import ManualClock
+from ivr.core.errors import ConfigError
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.sandbox import BUSINESS
@@ -75,6 +77,9 @@ def sim_config(source: Path, target: Path, agents: int, callbacks: bool = False)
     With `callbacks`, billing's hold loop offers a callback (key 1) while the
     estimated wait is over `CALLBACK_OFFER_AFTER_S`; without, billing has none.
     """
+    missing = directory_problem(source)
+    if missing is not None:
+        raise ConfigError([missing])
     shutil.copytree(source, target)
     queues = yaml.safe_load((target / "queues.yaml").read_text())
     hold = queues["queues"][QUEUE].setdefault("hold", {})
