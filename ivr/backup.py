@@ -45,6 +45,10 @@ def save(data_dir: Path, target: Path) -> int:
     """Snapshot the store of `data_dir` into `target`; how many keys the store held then.
 
     Uses the server `ivr serve` runs on that directory, or starts one for the purpose."""
+    if not (
+        Path(data_dir) / "valkey"
+    ).is_dir():  # a mistyped path would snapshot a new, empty store
+        raise StoreError(f"{data_dir} holds no store (no valkey/ in it): give the IVR_DATA_DIR")
     url, embedded = resolve_url(Settings(data_dir=data_dir, redis_url=None))
     client = sync_client(url)
     try:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -95,8 +96,8 @@ class Proxy:
         context = ssl.create_default_context(cafile=str(self.root_cert))
         return httpx.Client(base_url=self.origin, verify=context, timeout=10)
 
-    def wait_ready(self, path: str) -> None:
-        """Wait until `path` answers 200 over TLS through Caddy."""
+    def wait_ready(self, path: str) -> bool:
+        """Wait until `path` answers 200 over TLS through Caddy; False if it never does."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (self.home / "caddy.log").read_text()
@@ -104,11 +105,11 @@ class Proxy:
                 try:
                     with self.client() as http:
                         if http.get(path).status_code == 200:
-                            return
+                            return True
                 except (httpx.HTTPError, ssl.SSLError):
                     pass
             time.sleep(0.2)
-        raise AssertionError(f"Caddy did not serve {path}: {(self.home / 'caddy.log').read_text()}")
+        return False
 
     def close(self) -> None:
         stop(self.process)
@@ -116,7 +117,7 @@ class Proxy:
 
 
 def start_serve(
-    port: int, redis_url: str, config_dir: Path, public: str | None
+    port: int, redis_url: str, config_dir: Path, public: str | None, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
     """`ivr serve` as the systemd unit runs it, with PUBLIC_BASE_URL set or not."""
     env = {**os.environ, "REDIS_URL": redis_url, "IVR_CONFIG_DIR": str(config_dir)}
@@ -125,7 +126,8 @@ def start_serve(
     if public is not None:
         env["PUBLIC_BASE_URL"] = public
     command = [sys.executable, "-m", "ivr.cli", "serve", "--no-worker"]
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Run away from the checkout, so that no developer's .env there sets PUBLIC_BASE_URL.
+    return subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=config_dir.parent)
 
 
 @pytest.fixture(name="proxied")
@@ -141,13 +143,16 @@ def fixture_proxied(
     port = free_port()
     proxy = Proxy(tmp_path, port)
     public = proxy.origin if request.param else None
-    service = start_serve(port, redis_url, open_config_dir, public)
-    try:
-        proxy.wait_ready("/healthz")
-        yield proxy
-    finally:
-        stop(service)
-        proxy.close()
+    with open(tmp_path / "serve.log", "wb") as log:
+        service = start_serve(port, redis_url, open_config_dir, public, log)
+        try:
+            assert proxy.wait_ready("/healthz"), "\n".join(
+                f"{name}:\n{(tmp_path / name).read_text()}" for name in ("caddy.log", "serve.log")
+            )
+            yield proxy
+        finally:
+            stop(service)
+            proxy.close()
 
 
 def incoming_call() -> dict[str, str]:
@@ -345,6 +350,13 @@ def test_restore_refuses_a_data_directory_that_has_a_store(tmp_path: Path) -> No
     result = run_backup("restore", str(tmp_path / "ivr.rdb"), str(live))
     assert result.returncode == 1
     assert "already holds a store" in result.stderr
+
+
+def test_save_refuses_a_directory_with_no_store(tmp_path: Path) -> None:
+    """A mistyped data directory exits 1 instead of snapshotting a new, empty store there."""
+    result = run_backup("save", str(tmp_path / "typo"), str(tmp_path / "ivr.rdb"))
+    assert result.returncode == 1 and "holds no store" in result.stderr
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "ivr.rdb").exists()
 
 
 def test_restore_refuses_a_file_that_is_no_snapshot(tmp_path: Path) -> None:
