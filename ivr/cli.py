@@ -1,7 +1,7 @@
 """The `ivr` command, for an IVR and skill-based call-queue service on Twilio: start a site
 (init), run it (serve, worker), check its config (check), try it on this machine (call, demo,
-simulate), read its figures (report) and hash a login secret (hash-secret). `ivr COMMAND --help`
-tells more."""
+simulate), read its figures (report), hash a login secret (hash-secret), point a Twilio number at
+it (twilio), and back its store up (backup, restore). `ivr COMMAND --help` tells more."""
 
 from __future__ import annotations
 
@@ -41,6 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "directory", nargs="?", type=Path, default=Path("."), help="the new site (default: here)"
     )
+    backup = sub.add_parser("backup", help="snapshot the embedded store of DATA_DIR into FILE")
+    backup.add_argument("data_dir", type=Path, help="the service's IVR_DATA_DIR")
+    backup.add_argument("file", type=Path, help="where to write the snapshot")
+    restore = sub.add_parser("restore", help="make a new DATA_DIR hold a snapshot from FILE")
+    restore.add_argument("file", type=Path, help="a snapshot written by `ivr backup`")
+    restore.add_argument("data_dir", type=Path, help="a new, empty IVR_DATA_DIR")
+    from ivr.ops import twilio_number  # the parser is small; the REST client loads on use
+
+    twilio_number.add_parser(sub)
     serve = sub.add_parser("serve", help="run the web service (and an embedded store if needed)")
     serve.add_argument("--host", help="bind address (IVR_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (IVR_PORT, default 8000)")
@@ -135,6 +144,16 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from ivr.config import command
 
         return command.run(args.directory or settings.config_dir, sys.stdout)
+    if args.command in ("backup", "restore"):
+        from ivr.ops import backup
+
+        if args.command == "backup":
+            return backup.main(["save", str(args.data_dir), str(args.file)])
+        return backup.main(["restore", str(args.file), str(args.data_dir)])
+    if args.command == "twilio":
+        from ivr.ops import twilio_number
+
+        return twilio_number.main(settings, args, sys.stdout)
     if args.command == "serve":
         return serve(settings, args)
     if args.command == "call":

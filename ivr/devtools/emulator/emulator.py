@@ -94,6 +94,10 @@ class Emulator:
             number, voice_url, voice_method.upper(), voice_status_callback, sms_url, sms_method
         )
 
+    def number(self, number: str) -> Number:
+        """A phone number's configuration, as the REST API or `add_number` last set it."""
+        return self._board.numbers[number]
+
     @property
     def replay_webhooks(self) -> bool:
         """Send every webhook twice (identical, like a retry) and use the first reply."""

@@ -18,15 +18,24 @@ from typing import Any
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from ivr.devtools.emulator.calls import Call, Start
+from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
 from ivr.devtools.emulator.sms import Messaging
-from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Switchboard
+from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Number, Switchboard
 
 ROUTE = re.compile(
-    r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Calls|Messages)(?:/(?P<sid>\w+))?\.json$"
+    r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Calls|Messages|IncomingPhoneNumbers)(?:/(?P<sid>\w+))?\.json$"
 )
 JSON_HEADERS = {"Content-Type": "application/json"}
+NUMBER_FIELDS = {
+    "VoiceUrl": "voice_url",
+    "VoiceMethod": "voice_method",
+    "VoiceFallbackUrl": "voice_fallback_url",
+    "StatusCallback": "voice_status_callback",
+    "SmsUrl": "sms_url",
+    "SmsMethod": "sms_method",
+}
+"""IncomingPhoneNumber update parameters -> the emulator's `Number` attributes."""
 UNREACHABLE = 21214
 """Twilio's error for calls.create to a destination it cannot reach."""
 
@@ -77,6 +86,8 @@ class Api:
             raise RestError(404, 20404, f"The requested resource {path} was not found")
         if match["kind"] == "Messages":
             answer = self.messages(method, match["sid"], data)
+        elif match["kind"] == "IncomingPhoneNumbers":
+            answer = self.numbers(method, match["sid"], data)
         else:
             answer = self.calls(method, match["sid"], data)
         self.board.faults.check(applied=True)  # carried out, but the answer is lost
@@ -180,6 +191,25 @@ class Api:
             raise RestError(404, 20404, f"The requested resource Message {sid} was not found")
         return 200, message_resource(found)
 
+    def numbers(
+        self, method: str, sid: str | None, data: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """List the account's numbers (filtered by `PhoneNumber`), fetch or update one.
+        Buying and releasing numbers are not emulated: `Emulator.add_number` does that."""
+        if sid is None:
+            wanted = _text(data, "PhoneNumber")
+            found = [n for n in self.board.numbers.values() if wanted in ("", n.number)]
+            listed = [number_resource(n, self.board.account_sid) for n in found]
+            return 200, {"incoming_phone_numbers": listed, "next_page_uri": None, "page": 0}
+        number = next((n for n in self.board.numbers.values() if n.sid == sid), None)
+        if number is None:
+            raise RestError(404, 20404, f"The requested resource {sid} was not found")
+        if method == "POST":
+            for name, attribute in NUMBER_FIELDS.items():
+                if name in data:
+                    setattr(number, attribute, _text(data, name) or None)
+        return 200, number_resource(number, self.board.account_sid)
+
     def _service_number(self, service: str | None) -> str:
         if service is None:
             raise RestError(400, 21603, "A 'From' phone number is required.")
@@ -206,3 +236,23 @@ def _events(raw: object) -> frozenset[str]:
         return frozenset({"completed"})
     events = raw if isinstance(raw, list) else str(raw).split()
     return frozenset(str(e) for e in events) & ALL_CALL_EVENTS or frozenset({"completed"})
+
+
+def number_resource(number: Number, account_sid: str) -> dict[str, Any]:
+    """The IncomingPhoneNumber resource JSON for `number`."""
+    return {
+        "sid": number.sid,
+        "account_sid": account_sid,
+        "phone_number": number.number,
+        "friendly_name": number.number,
+        "voice_url": number.voice_url,
+        "voice_method": number.voice_method,
+        "voice_fallback_url": number.voice_fallback_url,
+        "voice_fallback_method": "POST",
+        "status_callback": number.voice_status_callback,
+        "status_callback_method": "POST",
+        "sms_url": number.sms_url,
+        "sms_method": number.sms_method,
+        "api_version": API_VERSION,
+        "uri": f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers/{number.sid}.json",
+    }

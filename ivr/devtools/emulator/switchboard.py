@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ivr.core.clock import Clock
 from ivr.core.errors import EmulatorError, TwiMLError
@@ -19,6 +19,7 @@ from ivr.devtools.emulator.calls import Bridge, Call, Controller, Start
 from ivr.devtools.emulator.devices import Device, Switch
 from ivr.devtools.emulator.dial import run_child, run_dial
 from ivr.devtools.emulator.enqueue import run_enqueue
+from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter, Verb
 from ivr.devtools.emulator.process import Dequeued, HungUp, Redirected, Runner, Step
 from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, Dequeuer, Queue
@@ -45,6 +46,9 @@ class Number:
     voice_status_callback: str | None = None
     sms_url: str | None = None
     sms_method: str = "POST"
+    voice_fallback_url: str | None = None
+    """Kept and reported by the REST API; the emulator never fails over to it."""
+    sid: str = field(default_factory=lambda: new_sid("PN"))
 
 
 class Switchboard:

@@ -1,0 +1,1 @@
+"""Tools an operator runs: store backup and restore, and pointing a Twilio number here."""
