@@ -58,6 +58,10 @@ class Keys:
         """Stream: voicemails left by callers (call, from, recording URL, duration)."""
         return f"{self.prefix}:voicemails"
 
+    def voicemails_handled(self) -> str:
+        """Set: ids of `voicemails` entries a supervisor marked handled (called back)."""
+        return f"{self.prefix}:voicemails:handled"
+
     def offers(self) -> str:
         """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
         intent to ring the agent's device for an offer, recorded before the REST request;

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, openapi, supervisor
+from ivr.web import auth, console, openapi, supervisor, voicemails
 
 NO_CONTENT = 204
 
@@ -149,6 +149,26 @@ async def floor(request: Request) -> Response:
     return JSONResponse(await supervisor.floor_view(services(request)))
 
 
+async def list_voicemails(request: Request) -> Response:
+    """The voicemails callers left (`?unhandled=1`: only those still to handle), as JSON,
+    or as a CSV download with `?format=csv`."""
+    await auth.require(request, auth.SUPERVISOR)
+    only = request.query_params.get("unhandled", "") in ("1", "true")
+    rows = await voicemails.listing(services(request), unhandled_only=only)
+    if request.query_params.get("format") == "csv":
+        headers = {"Content-Disposition": 'attachment; filename="voicemails.csv"'}
+        return Response(voicemails.as_csv(rows), media_type="text/csv", headers=headers)
+    return JSONResponse({"voicemails": rows})
+
+
+async def voicemail_handled(request: Request) -> Response:
+    """Mark a voicemail handled (the caller was called back)."""
+    await auth.require(request, auth.SUPERVISOR)
+    if not await voicemails.mark_handled(services(request), request.path_params["voicemail"]):
+        raise HTTPException(404, "no such voicemail")
+    return Response(status_code=NO_CONTENT)
+
+
 async def agent_break(request: Request) -> Response:
     principal = await auth.require(request, auth.SUPERVISOR)
     reason = text_field(await json_body(request), "reason", "")
@@ -204,4 +224,6 @@ routes = [
     Route("/api/supervisor/agents/{agent}/logout", agent_logout, methods=["POST"]),
     Route("/api/supervisor/callbacks/{callback}/cancel", cancel_callback, methods=["POST"]),
     Route("/api/supervisor/calls/{call}/priority", priority, methods=["PUT"]),
+    Route("/api/supervisor/voicemails", list_voicemails, methods=["GET"]),
+    Route("/api/supervisor/voicemails/{voicemail}/handled", voicemail_handled, methods=["POST"]),
 ]

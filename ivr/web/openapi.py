@@ -328,6 +328,24 @@ def paths() -> dict[str, Schema]:
                 parameters=[path_param("callback", "The callback id (CB…)")],
             ),
         },
+        "/api/supervisor/voicemails": {
+            "get": op(
+                "The voicemails callers left, newest first (`unhandled=1`: only those to handle;"
+                " `format=csv`: a CSV download)",
+                {"200": ok("The voicemails", obj(voicemails={"type": "array"})), **errors(403)},
+                parameters=[
+                    query_param("unhandled", "1: only the voicemails not yet handled"),
+                    query_param("format", "csv: a CSV file instead of JSON"),
+                ],
+            ),
+        },
+        "/api/supervisor/voicemails/{voicemail}/handled": {
+            "post": op(
+                "Mark a voicemail handled (its caller was called back)",
+                {"204": ok("Marked"), **errors(403, 404)},
+                parameters=[path_param("voicemail", "The voicemail id (from the list)")],
+            ),
+        },
         "/api/supervisor/calls/{call}/priority": {
             "put": op(
                 "Change a waiting call's priority (it keeps its original arrival time)",

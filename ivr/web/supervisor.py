@@ -16,7 +16,7 @@ from ivr.core.errors import InvalidTransition, RoutingError
 from ivr.service import Services
 from ivr.voice import offers
 from ivr.voice.queue import estimate_for
-from ivr.web import today
+from ivr.web import today, voicemails
 from queues.agent import BREAK
 from queues.metrics import rollups
 from queues.reprioritise import reprioritise
@@ -39,6 +39,7 @@ async def floor_view(svc: Services) -> dict[str, Any]:
         "waiting": [call for calls in waiting.values() for call in calls],
         "alerts": await alerts(svc),
         "callbacks": await callbacks_view(svc),
+        "voicemails_unhandled": await voicemails.unhandled(svc),
         "config": {"version": svc.registry.version, "last_error": svc.registry.last_error},
     }
 
