@@ -222,6 +222,11 @@ class Keys:
         """Sorted set: job ids that failed every attempt, by wall-clock time of the last."""
         return f"{self.prefix}:jobs:failed"
 
+    def worker_heartbeat(self) -> str:
+        """String: wall-clock Unix seconds of the latest loop of any job worker
+        (`callbacks.heartbeat`); TTL: 30 days, so a stopped worker is still seen as down."""
+        return f"{self.prefix}:jobs:heartbeat"
+
     def job(self, job_id: str) -> str:
         """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""
         return f"{self.prefix}:job:{job_id}"

@@ -1,19 +1,26 @@
-"""`/metrics` for Prometheus: live queue and agent figures, FRT and wait histograms, survey
-sends, and this process's webhook latency and errors.
+"""`/metrics` for Prometheus: live queue and agent figures, the service level's counters,
+FRT and wait histograms, survey sends, voicemails, the job worker's heartbeat, the store's
+state, the build, and this process's webhook latency and errors.
 
 Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.metrics.rollups`), so every web process reports the same
-values. FRT and wait histograms come from the fold's all-time rollups, so they
-only grow. Survey sends happen in the job worker, so they are counted in the
-store (`Keys.metrics_survey_sends`, by `survey_sent.lua`) and read here too.
-Webhook latency and errors are this process's own counters (`LatencyMiddleware`);
-with several workers each one counts its own share. A scrape must send
-`IVR_METRICS_TOKEN` as `Authorization: Bearer <token>`; with none set, every scrape gets 401.
+values; every agent state and every configured queue is there, at 0 when empty,
+so an alert on "available == 0" has a series to fire on. Counters (calls, the
+service level's within/eligible pair, FRT and wait histograms) come from the
+fold's all-time rollups, so they only grow. Survey sends happen in the job worker,
+so they are counted in the store (`Keys.metrics_survey_sends`, by `survey_sent.lua`)
+and read here too. With the store down the scrape still answers 200: `ivr_store_up 0`,
+the build info and this process's own series. Webhook latency and errors are this
+process's own counters (`LatencyMiddleware`); with several workers each one counts
+its own share. A scrape must send `IVR_METRICS_TOKEN` as `Authorization: Bearer
+<token>`; with none set, every scrape gets 401. The series and the alert rules that
+use them (`deploy/prometheus/alerts.yml`) are listed in docs/metrics.md.
 """
 
 from __future__ import annotations
 
 import hmac
+import platform
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +37,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callbacks import heartbeat
+from ivr import __version__
+from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
+from queues import agent
 from queues.metrics import histogram, rollups
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -100,9 +111,27 @@ def histogram_family(
 
 
 async def families(svc: Services) -> list[Metric]:
-    """Every store-backed metric family, read now."""
+    """Every store-backed metric family, read now (raises a `STORE_ERRORS` error when down)."""
     config = svc.registry.current
     live = await rollups.live(svc.redis, svc.keys, config, svc.clock.now())
+    by_queue = {q: await rollups.all_time(svc.redis, svc.keys, f"q:{q}") for q in config.queues}
+    return [
+        *queue_gauges(live["queues"]),
+        agents_family(live["agents"]),
+        calls_family(by_queue),
+        *service_level_counters(by_queue),
+        await survey_sends(svc),
+        histogram_family(
+            "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
+        ),
+        histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
+        *await voicemail_gauges(svc),
+        *await worker_gauges(svc),
+    ]
+
+
+def queue_gauges(queues: dict[str, Any]) -> list[Metric]:
+    """Calls waiting, oldest wait and service level today, for every configured queue."""
     waiting = GaugeMetricFamily("ivr_queue_waiting", "Calls in the queue now", labels=["queue"])
     oldest = GaugeMetricFamily(
         "ivr_queue_oldest_wait_seconds", "Longest current wait", labels=["queue"]
@@ -110,33 +139,102 @@ async def families(svc: Services) -> list[Metric]:
     sl = GaugeMetricFamily(
         "ivr_queue_service_level_today", "Service level so far today", labels=["queue"]
     )
-    for q, figures in live["queues"].items():
+    for q, figures in queues.items():
         waiting.add_metric([q], figures["waiting"])
         oldest.add_metric([q], figures["oldest_wait_s"])
         if figures["service_level_today"] is not None:
             sl.add_metric([q], figures["service_level_today"])
+    return [waiting, oldest, sl]
+
+
+def agents_family(by_state: dict[str, int]) -> Metric:
+    """The configured agents by state, every routing state present (0 when nobody is in it),
+    so an `ivr_agents{state="available"} == 0` alert has a series to fire on."""
     agents = GaugeMetricFamily("ivr_agents", "Agents by state", labels=["state"])
-    for state, n in sorted(live["agents"].items()):
+    for state, n in sorted((dict.fromkeys(agent.STATES, 0) | by_state).items()):
         agents.add_metric([state], n)
-    by_queue = {q: await rollups.all_time(svc.redis, svc.keys, f"q:{q}") for q in config.queues}
+    return agents
+
+
+def calls_family(by_queue: dict[str, rollups.Totals]) -> Metric:
     calls = CounterMetricFamily(
         "ivr_queue_calls", "Calls leaving a queue, by outcome", labels=["queue", "outcome"]
     )
     for q, totals in by_queue.items():
         for outcome in ("answered", "abandoned", "abandoned_short", "callbacks", "timeouts"):
             calls.add_metric([q, outcome], totals[outcome])
-    return [
-        waiting,
-        oldest,
-        sl,
-        agents,
-        calls,
-        await survey_sends(svc),
-        histogram_family(
-            "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
-        ),
-        histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
-    ]
+    return calls
+
+
+def service_level_counters(by_queue: dict[str, rollups.Totals]) -> list[Metric]:
+    """The two sides of the one service level (`Totals.service_level_terms`), all time: the
+    service level over a window is increase(within) / increase(eligible)."""
+    within = CounterMetricFamily(
+        "ivr_queue_service_level_within",
+        "Calls answered or abandoned within the queue's service-level threshold",
+        labels=["queue"],
+    )
+    eligible = CounterMetricFamily(
+        "ivr_queue_service_level_eligible",
+        "Calls counted in the service level (answered, abandoned, timed out)",
+        labels=["queue"],
+    )
+    for q, totals in by_queue.items():
+        inside, counted = totals.service_level_terms()
+        within.add_metric([q], inside)
+        eligible.add_metric([q], counted)
+    return [within, eligible]
+
+
+async def voicemail_gauges(svc: Services) -> list[Metric]:
+    """Voicemails nobody has dealt with: every entry of the voicemail stream (nothing marks
+    one handled yet), and when the oldest was left (absent with none)."""
+    key = svc.keys.voicemails()
+    count = GaugeMetricFamily("ivr_voicemails_unhandled", "Voicemails waiting to be dealt with")
+    count.add_metric([], await svc.redis.xlen(key))
+    oldest = GaugeMetricFamily(
+        "ivr_voicemail_oldest_unhandled_timestamp_seconds",
+        "When the oldest unhandled voicemail was left (Unix seconds)",
+    )
+    first = await svc.redis.xrange(key, count=1)
+    if first:
+        fields = first[0][1] or {}
+        oldest.add_metric([], float(fields.get("at", 0)))
+    return [count, oldest]
+
+
+async def worker_gauges(svc: Services) -> list[Metric]:
+    """Seconds since a job worker last beat (`callbacks.heartbeat`); absent when none ever did."""
+    family = GaugeMetricFamily(
+        "ivr_worker_heartbeat_age_seconds", "Seconds since any job worker last went round its loop"
+    )
+    age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
+    if age is not None:
+        family.add_metric([], age)
+    return [family]
+
+
+def build_info() -> Metric:
+    """`ivr_build_info{version, python} 1`: which release is running."""
+    family = GaugeMetricFamily(
+        "ivr_build_info", "The running release", labels=["version", "python"]
+    )
+    family.add_metric([__version__, platform.python_version()], 1)
+    return family
+
+
+async def store_families(svc: Services) -> list[Metric]:
+    """`ivr_store_up` and, with the store up, every store-backed family. With it down the
+    scrape still answers (200), so Prometheus sees `ivr_store_up 0` rather than a failed
+    scrape."""
+    up = GaugeMetricFamily("ivr_store_up", "Whether the store (Valkey/Redis) answered this scrape")
+    try:
+        found = await families(svc)
+    except STORE_ERRORS:
+        up.add_metric([], 0)
+        return [up]
+    up.add_metric([], 1)
+    return [up, *found]
 
 
 async def survey_sends(svc: Services) -> Metric:
@@ -176,7 +274,7 @@ async def metrics(request: Request) -> Response:
         hint = "send IVR_METRICS_TOKEN as a bearer token (and set it, if it is not set)\n"
         return Response(hint, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(Snapshot(await families(svc)))
+    scrape.register(Snapshot([build_info(), *await store_families(svc)]))
     body = generate_latest(scrape) + generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE)
 
