@@ -311,6 +311,11 @@ class Keys:
         """Hash: "queue|language" -> survey SMS sent (counted in survey_sent.lua)."""
         return f"{self.prefix}:metrics:survey-sends"
 
+    def metrics_http(self) -> str:
+        """Hash: webhook latency and 5xx counts of every web process (`errors|<path>`,
+        `count|<path>`, `sum|<path>`, `le|<path>|<bucket>`), added by `ivr.web.tally`."""
+        return f"{self.prefix}:metrics:http"
+
     # -- callbacks (callbacks/) -------------------------------------------------
     def callback(self, callback_id: str) -> str:
         """Hash: one callback's record (state, number, queue, attempts, original times)."""

@@ -1,6 +1,6 @@
 """`/metrics` for Prometheus: live queue and agent figures, the service level's counters,
 FRT and wait histograms, survey sends, voicemails, the job worker's heartbeat, the store's
-state, the build, and this process's webhook latency and errors.
+state, the build, and webhook latency and errors.
 
 Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.metrics.rollups`), so every web process reports the same
@@ -9,12 +9,13 @@ so an alert on "available == 0" has a series to fire on. Counters (calls, the
 service level's within/eligible pair, FRT and wait histograms) come from the
 fold's all-time rollups, so they only grow. Survey sends happen in the job worker,
 so they are counted in the store (`Keys.metrics_survey_sends`, by `survey_sent.lua`)
-and read here too. With the store down the scrape still answers 200: `ivr_store_up 0`,
-the build info and this process's own series. Webhook latency and errors are this
-process's own counters (`LatencyMiddleware`); with several workers each one counts
-its own share. A scrape must send `IVR_METRICS_TOKEN` as `Authorization: Bearer
-<token>`; with none set, every scrape gets 401. The series and the alert rules that
-use them (`deploy/prometheus/alerts.yml`) are listed in docs/metrics.md.
+and read here too. Webhook latency and errors are measured in each process
+(`LatencyMiddleware`) and counted in the store (`ivr.web.tally`), so with several
+workers every scrape counts every worker's requests. With the store down the scrape
+still answers 200, with `ivr_store_up 0` and the build info. A scrape must send
+`IVR_METRICS_TOKEN` as `Authorization: Bearer <token>`; with none set, every scrape
+gets 401. docs/metrics.md lists the series and the alert rules that use them
+(`deploy/prometheus/alerts.yml`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -41,25 +42,12 @@ from callbacks import heartbeat
 from ivr import __version__
 from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
+from ivr.web import tally
 from queues import agent
 from queues.metrics import histogram, rollups
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_PREFIXES = ("/voice", "/sms")
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
-"""Twilio gives up on a webhook after 15 s."""
-
-REGISTRY = CollectorRegistry(auto_describe=True)
-WEBHOOK_LATENCY = Histogram(
-    "ivr_webhook_latency_seconds",
-    "Time to answer a Twilio webhook",
-    ["path"],
-    buckets=LATENCY_BUCKETS_S,
-    registry=REGISTRY,
-)
-ERRORS = Counter(
-    "ivr_http_errors", "Requests answered with a 5xx or an exception", ["path"], registry=REGISTRY
-)
 
 
 def route_label(path: str) -> str:
@@ -73,8 +61,9 @@ class LatencyMiddleware:
     Add it to the app with `Starlette(..., middleware=[Middleware(prom.LatencyMiddleware)])`.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, counts: tally.Tally = tally.TALLY) -> None:
         self.app = app
+        self.counts = counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,9 +80,12 @@ class LatencyMiddleware:
             await self.app(scope, receive, sending)
         finally:
             if status[0] >= 500:
-                ERRORS.labels(path=path).inc()
+                self.counts.error(path)
             if path.startswith(WEBHOOK_PREFIXES):
-                WEBHOOK_LATENCY.labels(path=path).observe(time.perf_counter() - started)
+                self.counts.latency(path, time.perf_counter() - started)
+        svc = getattr(scope["app"].state, "services", None)  # None before the lifespan ran
+        if svc is not None:
+            await self.counts.flush(svc.redis, svc.keys)  # the response has gone already
 
 
 def histogram_family(
@@ -127,7 +119,23 @@ async def families(svc: Services) -> list[Metric]:
         histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
         *await voicemail_gauges(svc),
         *await worker_gauges(svc),
+        *http_families(await tally.read(svc.redis, svc.keys)),
     ]
+
+
+def http_families(totals: dict[str, float]) -> list[Metric]:
+    """Webhook latency and server errors of every web process (`ivr.web.tally`)."""
+    latency = HistogramMetricFamily(
+        "ivr_webhook_latency_seconds", "Time to answer a Twilio webhook", labels=["path"]
+    )
+    for path in tally.paths(totals, "count"):
+        latency.add_metric([path], tally.cumulative(totals, path), totals[f"sum|{path}"])
+    errors = CounterMetricFamily(
+        "ivr_http_errors", "Requests answered with a 5xx or an exception", labels=["path"]
+    )
+    for path in tally.paths(totals, "errors"):
+        errors.add_metric([path], totals[f"errors|{path}"])
+    return [latency, errors]
 
 
 def queue_gauges(queues: dict[str, Any]) -> list[Metric]:
@@ -273,9 +281,10 @@ async def metrics(request: Request) -> Response:
     if not authorised(request, svc.settings.metrics_token):
         hint = "send IVR_METRICS_TOKEN as a bearer token (and set it, if it is not set)\n"
         return Response(hint, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    await tally.TALLY.flush(svc.redis, svc.keys)  # this process's latest requests count too
     scrape = CollectorRegistry(auto_describe=False)
     scrape.register(Snapshot([build_info(), *await store_families(svc)]))
-    body = generate_latest(scrape) + generate_latest(REGISTRY)
+    body = generate_latest(scrape)
     return Response(body, media_type=CONTENT_TYPE)
 
 
