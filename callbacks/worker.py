@@ -1,7 +1,8 @@
 """`ivr worker`: claims the jobs due and runs them, until SIGTERM or SIGINT.
 
 A work thread claims and runs jobs (`callbacks.jobs.Runner`) every
-`POLL_INTERVAL_S`, and picks up config edits. The main thread only waits for
+`POLL_INTERVAL_S`, picks up config edits, and beats the heartbeat that `/healthz`
+and `/metrics` read (`callbacks.heartbeat`). The main thread only waits for
 a stop: on SIGTERM or SIGINT it lets the job in hand finish for up to
 `STOP_GRACE_S`, hands every unfinished claim back to due (another worker, or
 this one restarted, runs it), and returns, well within the 5 s a service
@@ -19,9 +20,10 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 
-from callbacks import jobs
+from callbacks import heartbeat, jobs
 from ivr.config.reload import ConfigRegistry
 from ivr.core import logs, telephony
 from ivr.core.clock import SystemClock
@@ -52,14 +54,29 @@ def context_from(settings: Settings, url: str) -> tuple[jobs.JobContext, ConfigR
 
 
 def work(runner: jobs.Runner, registry: ConfigRegistry, stop: threading.Event) -> None:
-    """Claim and run due jobs (and pick up config edits) until `stop` is set."""
+    """Claim and run due jobs (and pick up config edits) until `stop` is set, beating the
+    heartbeat from this loop so a stuck job shows as a silent worker."""
+    last_beat = 0.0
     while not stop.is_set():
         try:
+            last_beat = beat_if_due(runner.ctx, last_beat)
             registry.reload()
             runner.run_due(runner.ctx.clock.now(), stop.is_set)
         except Exception:  # the loop must outlive a store hiccup
             log.exception("job worker failed; trying again")
         stop.wait(POLL_INTERVAL_S)
+
+
+def beat_if_due(ctx: jobs.JobContext, last_beat: float) -> float:
+    """Beat when `heartbeat.BEAT_INTERVAL_S` has passed since `last_beat`; the last beat's time.
+
+    Wall-clock time, not `ctx.clock`: the heartbeat measures real seconds.
+    """
+    now = time.time()
+    if now - last_beat < heartbeat.BEAT_INTERVAL_S:
+        return last_beat
+    heartbeat.beat(ctx.redis, ctx.keys, now)
+    return now
 
 
 def run_until(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from callbacks import heartbeat
 from ivr import background
 from ivr.config.reload import ConfigRegistry
 from ivr.core import logs
@@ -32,15 +34,28 @@ log = logs.get(__name__)
 
 
 async def healthz(request: Request) -> Response:
-    """Store connectivity and the live config version; 503 when the store is down."""
+    """Store connectivity, the job worker's heartbeat and the live config version.
+
+    503 only when the store is down: this web process cannot serve then. A silent job
+    worker (no beat for `heartbeat.STALE_AFTER_S`) makes the status "degraded" with
+    `"worker": "down"` but keeps 200: calls still flow, and a proxy's health check
+    must not pull a working web process out for it (the WorkerDown alert pages
+    instead). A store no worker ever beat on reports `"worker": "not seen"` and stays
+    "ok": a lone web process (tests, `ivr serve --no-worker` before `ivr worker` ran)
+    expects none yet.
+    """
     svc = services(request)
     try:
         store_ok = bool(await svc.redis.ping())
+        age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
     except Exception:  # any connection failure means "not healthy", which is the answer
-        store_ok = False
+        store_ok, age = False, None
+    worker = "not seen" if age is None else "down" if heartbeat.is_stale(age) else "ok"
     body = {
-        "status": "ok" if store_ok else "degraded",
+        "status": "ok" if store_ok and worker != "down" else "degraded",
         "store": "ok" if store_ok else "unreachable",
+        "worker": worker if store_ok else "unknown",
+        "worker_heartbeat_age_s": None if age is None else round(age, 1),
         "config_version": svc.registry.version,
         "config_error": svc.registry.last_error,
     }

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from ivr.core.clock import ManualClock
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
-from tests.conftest import BUSINESS
+from tests.conftest import BUSINESS, scrape
 from tests.consoles import Console
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
@@ -50,6 +50,7 @@ def test_a_supervisor_sees_a_voicemail_until_it_is_handled(
     assert sam.post(f"/api/supervisor/voicemails/{message['id']}/handled").status_code == 204
     assert sam.get("/api/supervisor/voicemails?unhandled=1").json() == {"voicemails": []}
     assert sam.get("/api/supervisor/floor").json()["voicemails_unhandled"] == 0
+    assert "ivr_voicemails_unhandled 0.0" in scrape(server), "the backlog alert clears too"
     sam.close()
 
 

@@ -226,6 +226,11 @@ class Keys:
         """Sorted set: job ids that failed every attempt, by wall-clock time of the last."""
         return f"{self.prefix}:jobs:failed"
 
+    def worker_heartbeat(self) -> str:
+        """String: wall-clock Unix seconds of the latest loop of any job worker
+        (`callbacks.heartbeat`); TTL: 30 days, so a stopped worker is still seen as down."""
+        return f"{self.prefix}:jobs:heartbeat"
+
     def job(self, job_id: str) -> str:
         """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""
         return f"{self.prefix}:job:{job_id}"
@@ -309,6 +314,11 @@ class Keys:
     def metrics_survey_sends(self) -> str:
         """Hash: "queue|language" -> survey SMS sent (counted in survey_sent.lua)."""
         return f"{self.prefix}:metrics:survey-sends"
+
+    def metrics_http(self) -> str:
+        """Hash: webhook latency and 5xx counts of every web process (`errors|<path>`,
+        `count|<path>`, `sum|<path>`, `le|<path>|<bucket>`), added by `ivr.web.tally`."""
+        return f"{self.prefix}:metrics:http"
 
     # -- callbacks (callbacks/) -------------------------------------------------
     def callback(self, callback_id: str) -> str:

@@ -1,24 +1,32 @@
-"""`/metrics` for Prometheus: live queue and agent figures, FRT and wait histograms, survey
-sends, and this process's webhook latency and errors.
+"""`/metrics` for Prometheus: live queue and agent figures, the service level's counters,
+FRT and wait histograms, survey sends, voicemails, the job worker's heartbeat, the store's
+state, the build, and webhook latency and errors.
 
 Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.metrics.rollups`), so every web process reports the same
-values. FRT and wait histograms come from the fold's all-time rollups, so they
-only grow. Survey sends happen in the job worker, so they are counted in the
-store (`Keys.metrics_survey_sends`, by `survey_sent.lua`) and read here too.
-Webhook latency and errors are this process's own counters (`LatencyMiddleware`);
-with several workers each one counts its own share. A scrape must send
-`IVR_METRICS_TOKEN` as `Authorization: Bearer <token>`; with none set, every scrape gets 401.
+values; every agent state and every configured queue is there, at 0 when empty,
+so an alert on "available == 0" has a series to fire on. Counters (calls, the
+service level's within/eligible pair, FRT and wait histograms) come from the
+fold's all-time rollups, so they only grow. Survey sends happen in the job worker,
+so they are counted in the store (`Keys.metrics_survey_sends`, by `survey_sent.lua`)
+and read here too. Webhook latency and errors are measured in each process
+(`LatencyMiddleware`) and counted in the store (`ivr.web.tally`), so with several
+workers every scrape counts every worker's requests. With the store down the scrape
+still answers 200, with `ivr_store_up 0` and the build info. A scrape must send
+`IVR_METRICS_TOKEN` as `Authorization: Bearer <token>`; with none set, every scrape
+gets 401. docs/metrics.md lists the series and the alert rules that use them
+(`deploy/prometheus/alerts.yml`).
 """
 
 from __future__ import annotations
 
 import hmac
+import platform
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -30,25 +38,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from callbacks import heartbeat
+from ivr import __version__
+from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
+from ivr.web import tally, voicemails
+from queues import agent
 from queues.metrics import histogram, rollups
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_PREFIXES = ("/voice", "/sms")
-LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
-"""Twilio gives up on a webhook after 15 s."""
-
-REGISTRY = CollectorRegistry(auto_describe=True)
-WEBHOOK_LATENCY = Histogram(
-    "ivr_webhook_latency_seconds",
-    "Time to answer a Twilio webhook",
-    ["path"],
-    buckets=LATENCY_BUCKETS_S,
-    registry=REGISTRY,
-)
-ERRORS = Counter(
-    "ivr_http_errors", "Requests answered with a 5xx or an exception", ["path"], registry=REGISTRY
-)
 
 
 def route_label(path: str) -> str:
@@ -62,8 +61,9 @@ class LatencyMiddleware:
     Add it to the app with `Starlette(..., middleware=[Middleware(prom.LatencyMiddleware)])`.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, counts: tally.Tally = tally.TALLY) -> None:
         self.app = app
+        self.counts = counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,9 +80,12 @@ class LatencyMiddleware:
             await self.app(scope, receive, sending)
         finally:
             if status[0] >= 500:
-                ERRORS.labels(path=path).inc()
+                self.counts.error(path)
             if path.startswith(WEBHOOK_PREFIXES):
-                WEBHOOK_LATENCY.labels(path=path).observe(time.perf_counter() - started)
+                self.counts.latency(path, time.perf_counter() - started)
+        svc = getattr(scope["app"].state, "services", None)  # None before the lifespan ran
+        if svc is not None:
+            await self.counts.flush(svc.redis, svc.keys)  # the response has gone already
 
 
 def histogram_family(
@@ -100,9 +103,43 @@ def histogram_family(
 
 
 async def families(svc: Services) -> list[Metric]:
-    """Every store-backed metric family, read now."""
+    """Every store-backed metric family, read now (raises a `STORE_ERRORS` error when down)."""
     config = svc.registry.current
     live = await rollups.live(svc.redis, svc.keys, config, svc.clock.now())
+    by_queue = {q: await rollups.all_time(svc.redis, svc.keys, f"q:{q}") for q in config.queues}
+    return [
+        *queue_gauges(live["queues"]),
+        agents_family(live["agents"]),
+        calls_family(by_queue),
+        *service_level_counters(by_queue),
+        await survey_sends(svc),
+        histogram_family(
+            "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
+        ),
+        histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
+        *await voicemail_gauges(svc),
+        *await worker_gauges(svc),
+        *http_families(await tally.read(svc.redis, svc.keys)),
+    ]
+
+
+def http_families(totals: dict[str, float]) -> list[Metric]:
+    """Webhook latency and server errors of every web process (`ivr.web.tally`)."""
+    latency = HistogramMetricFamily(
+        "ivr_webhook_latency_seconds", "Time to answer a Twilio webhook", labels=["path"]
+    )
+    for path in tally.paths(totals, "count"):
+        latency.add_metric([path], tally.cumulative(totals, path), totals[f"sum|{path}"])
+    errors = CounterMetricFamily(
+        "ivr_http_errors", "Requests answered with a 5xx or an exception", labels=["path"]
+    )
+    for path in tally.paths(totals, "errors"):
+        errors.add_metric([path], totals[f"errors|{path}"])
+    return [latency, errors]
+
+
+def queue_gauges(queues: dict[str, Any]) -> list[Metric]:
+    """Calls waiting, oldest wait and service level today, for every configured queue."""
     waiting = GaugeMetricFamily("ivr_queue_waiting", "Calls in the queue now", labels=["queue"])
     oldest = GaugeMetricFamily(
         "ivr_queue_oldest_wait_seconds", "Longest current wait", labels=["queue"]
@@ -110,33 +147,100 @@ async def families(svc: Services) -> list[Metric]:
     sl = GaugeMetricFamily(
         "ivr_queue_service_level_today", "Service level so far today", labels=["queue"]
     )
-    for q, figures in live["queues"].items():
+    for q, figures in queues.items():
         waiting.add_metric([q], figures["waiting"])
         oldest.add_metric([q], figures["oldest_wait_s"])
         if figures["service_level_today"] is not None:
             sl.add_metric([q], figures["service_level_today"])
+    return [waiting, oldest, sl]
+
+
+def agents_family(by_state: dict[str, int]) -> Metric:
+    """The configured agents by state, every routing state present (0 when nobody is in it),
+    so an `ivr_agents{state="available"} == 0` alert has a series to fire on."""
     agents = GaugeMetricFamily("ivr_agents", "Agents by state", labels=["state"])
-    for state, n in sorted(live["agents"].items()):
+    for state, n in sorted((dict.fromkeys(agent.STATES, 0) | by_state).items()):
         agents.add_metric([state], n)
-    by_queue = {q: await rollups.all_time(svc.redis, svc.keys, f"q:{q}") for q in config.queues}
+    return agents
+
+
+def calls_family(by_queue: dict[str, rollups.Totals]) -> Metric:
     calls = CounterMetricFamily(
         "ivr_queue_calls", "Calls leaving a queue, by outcome", labels=["queue", "outcome"]
     )
     for q, totals in by_queue.items():
         for outcome in ("answered", "abandoned", "abandoned_short", "callbacks", "timeouts"):
             calls.add_metric([q, outcome], totals[outcome])
-    return [
-        waiting,
-        oldest,
-        sl,
-        agents,
-        calls,
-        await survey_sends(svc),
-        histogram_family(
-            "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
-        ),
-        histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
-    ]
+    return calls
+
+
+def service_level_counters(by_queue: dict[str, rollups.Totals]) -> list[Metric]:
+    """The two sides of the one service level (`Totals.service_level_terms`), all time: the
+    service level over a window is increase(within) / increase(eligible)."""
+    within = CounterMetricFamily(
+        "ivr_queue_service_level_within",
+        "Calls answered or abandoned within the queue's service-level threshold",
+        labels=["queue"],
+    )
+    eligible = CounterMetricFamily(
+        "ivr_queue_service_level_eligible",
+        "Calls counted in the service level (answered, abandoned, timed out)",
+        labels=["queue"],
+    )
+    for q, totals in by_queue.items():
+        inside, counted = totals.service_level_terms()
+        within.add_metric([q], inside)
+        eligible.add_metric([q], counted)
+    return [within, eligible]
+
+
+async def voicemail_gauges(svc: Services) -> list[Metric]:
+    """Voicemails nobody has dealt with yet (`ivr.web.voicemails`: not marked handled), and
+    when the oldest of them was left (absent with none)."""
+    waiting = await voicemails.listing(svc, unhandled_only=True)
+    count = GaugeMetricFamily("ivr_voicemails_unhandled", "Voicemails waiting to be dealt with")
+    count.add_metric([], len(waiting))
+    oldest = GaugeMetricFamily(
+        "ivr_voicemail_oldest_unhandled_timestamp_seconds",
+        "When the oldest unhandled voicemail was left (Unix seconds)",
+    )
+    if waiting:
+        oldest.add_metric([], min(float(row["at"] or 0) for row in waiting))
+    return [count, oldest]
+
+
+async def worker_gauges(svc: Services) -> list[Metric]:
+    """Seconds since a job worker last beat (`callbacks.heartbeat`); absent when none ever did."""
+    family = GaugeMetricFamily(
+        "ivr_worker_heartbeat_age_seconds", "Seconds since any job worker last went round its loop"
+    )
+    age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
+    if age is not None:
+        family.add_metric([], age)
+    return [family]
+
+
+def build_info() -> Metric:
+    """`ivr_build_info{version, python} 1`: which release is running."""
+    family = GaugeMetricFamily(
+        "ivr_build_info", "The running release", labels=["version", "python"]
+    )
+    family.add_metric([__version__, platform.python_version()], 1)
+    return family
+
+
+async def store_families(svc: Services) -> list[Metric]:
+    """`ivr_store_up` and, with the store up, every store-backed family. With it down the
+    scrape still answers (200), so Prometheus sees `ivr_store_up 0` rather than a failed
+    scrape."""
+    up = GaugeMetricFamily("ivr_store_up", "Whether the store (Valkey/Redis) answered this scrape")
+    try:
+        found = await families(svc)
+    except STORE_ERRORS:
+        up.add_metric([], 0)
+        return [up]
+    up.add_metric([], 1)
+    return [up, *found]
 
 
 async def survey_sends(svc: Services) -> Metric:
@@ -175,9 +279,10 @@ async def metrics(request: Request) -> Response:
     if not authorised(request, svc.settings.metrics_token):
         hint = "send IVR_METRICS_TOKEN as a bearer token (and set it, if it is not set)\n"
         return Response(hint, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    await tally.TALLY.flush(svc.redis, svc.keys)  # this process's latest requests count too
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(Snapshot(await families(svc)))
-    body = generate_latest(scrape) + generate_latest(REGISTRY)
+    scrape.register(Snapshot([build_info(), *await store_families(svc)]))
+    body = generate_latest(scrape)
     return Response(body, media_type=CONTENT_TYPE)
 
 

@@ -63,8 +63,13 @@ class Totals:
         `/metrics`). The fold counts the terms (`queues/metrics/fold_events.py`): short
         abandons and callbacks are in neither side, max-wait timeouts only below.
         """
+        return ratio(*self.service_level_terms())
+
+    def service_level_terms(self) -> tuple[int, int]:
+        """The two sides of `service_level`: (within T, eligible). `/metrics` exports them as
+        counters so PromQL divides their increases over any window."""
         within = self["answered_sl"] + self["abandoned_sl"]
-        return ratio(within, self["answered"] + self["abandoned"] + self["timeouts"])
+        return within, self["answered"] + self["abandoned"] + self["timeouts"]
 
     def abandon_rate(self) -> float | None:
         """Abandoned (short ones excluded) / queued (short abandons and callbacks excluded)."""
