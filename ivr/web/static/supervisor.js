@@ -42,6 +42,7 @@ function render() {
     return el("li", `CES ${a.ces ?? "?"} — ${who}${a.comment ? `: “${a.comment}”` : ""}`);
   }));
   if (!floor.alerts.length) alerts.append(el("li", "No low scores.", { class: "muted" }));
+  document.getElementById("voicemails-unhandled").textContent = floor.voicemails_unhandled ?? 0;
   document.getElementById("config-version").textContent = floor.config.version;
   const error = document.getElementById("config-error");
   error.hidden = !floor.config.last_error;
