@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--at",
         metavar="'YYYY-MM-DD HH:MM'",
         help="when the demo's day starts, in the business's time zone "
-        "(default: Monday 2026-11-23 10:00, when the sample office is open)",
+        "(default: Monday 2026-11-23 10:00; with --keep, this morning if the office is open)",
     )
     demo.add_argument(
         "--keep",

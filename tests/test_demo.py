@@ -28,10 +28,12 @@ SAMPLE = ROOT / "config"
 IVR = [sys.executable, "-m", "ivr.cli"]
 
 
-def run(*args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data_dir: Path | None = None, config_dir: Path = SAMPLE
+) -> subprocess.CompletedProcess[str]:
     """`ivr <args>` on the sample config, on its own store (REDIS_URL unset)."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["IVR_CONFIG_DIR"] = str(SAMPLE)
+    env["IVR_CONFIG_DIR"] = str(config_dir)
     if data_dir is not None:
         env["IVR_DATA_DIR"] = str(data_dir)
     return subprocess.run(
@@ -137,6 +139,22 @@ def test_demo_keep_leaves_its_day_for_ivr_report(tmp_path: Path) -> None:
     assert sum(q["answered"] for q in queues.values()) == answered
     table = run("report", *command.group(1).split(), data_dir=data_dir)
     assert "billing" in table.stdout and "10:00" in table.stdout
+
+
+def test_after_demo_keep_a_plain_ivr_report_shows_its_calls(
+    tmp_path: Path, open_config_dir: Path
+) -> None:
+    """With `--keep` and no `--at` the demo plays this morning, so `ivr report` (today, no
+    dates) shows the calls the demo answered."""
+    data_dir = tmp_path / "var"
+    kept = run("demo", "--keep", "--minutes", "4", data_dir=data_dir, config_dir=open_config_dir)
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    assert "today's `ivr report` shows these calls" in kept.stdout
+    answered = int(kept.stdout.split("Answered by an agent: ")[1].split(".")[0])
+    report = run("report", "--format", "json", data_dir=data_dir, config_dir=open_config_dir)
+    assert report.returncode == 0, report.stdout + report.stderr
+    queues = json.loads(report.stdout)["queues"]
+    assert answered > 0 and sum(q["answered"] for q in queues.values()) == answered
 
 
 def test_demo_keep_refuses_a_store_in_use(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, TextIO
 from zoneinfo import ZoneInfo
@@ -507,15 +507,35 @@ class Demo:
         self.out.flush()
 
 
-def start_time(settings: Settings, args: argparse.Namespace) -> float:
-    """`--at` (or the demo's Monday morning) in the business's zone, as Unix seconds."""
-    zone = load(settings.config_dir).company.timezone
+def start_time(settings: Settings, args: argparse.Namespace, now: float) -> float:
+    """`--at` in the business's zone; with `--keep` and no `--at`, this morning if the office
+    is open then (else the latest morning it was), so a bare `ivr report` shows the day;
+    otherwise the demo's own Monday morning. As Unix seconds."""
+    config = load(settings.config_dir)
+    zone = config.company.timezone
+    if args.keep and not args.at:
+        return kept_morning(config, now).timestamp()
     try:
         return local_time(args.at or DEMO_START, zone).timestamp()
     except ValueError:
         raise ValueError(
             f"--at {args.at!r} is not a time: give 'YYYY-MM-DD HH:MM' ({zone})"
         ) from None
+
+
+def kept_morning(config: Config, now: float) -> datetime:
+    """The latest 10:00 (business zone), today first, at which every hours schedule the menu
+    uses is open: the day `ivr demo --keep` plays, so its calls land in today's reports."""
+    zone = ZoneInfo(config.company.timezone)
+    today = datetime.fromtimestamp(now, zone).replace(hour=10, minute=0, second=0, microsecond=0)
+    used = [
+        config.hours[n.hours] for n in config.nodes.values() if n.hours and n.hours in config.hours
+    ]
+    for back in range(8):
+        morning = today - timedelta(days=back)
+        if all(hours.is_open(morning) for hours in used):
+            return morning
+    return today
 
 
 @contextlib.contextmanager
@@ -536,6 +556,8 @@ def report_hint(settings: Settings, start: float, end: float, out: TextIO) -> No
     """Where the kept day can be read again."""
     zone = ZoneInfo(load(settings.config_dir).company.timezone)
     first, last = (f"{datetime.fromtimestamp(t, zone):%Y-%m-%d}" for t in (start, end))
+    if first == last == f"{datetime.now(zone):%Y-%m-%d}":
+        print("\nKept in the store: today's `ivr report` shows these calls.", file=out)
     print(
         f"\nKept in the store. `ivr report --from {first} --to {last}` shows this day, and so "
         f"does /supervisor/reports?from={first}&to={last} under `ivr serve`.",
@@ -547,7 +569,7 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """Start everything, play the scenario, print a summary (and keep the store if asked)."""
     logging.getLogger().setLevel(logging.WARNING)
     try:
-        clock = ManualClock(start_time(settings, args))
+        clock = ManualClock(start_time(settings, args, time.time()))
     except (ValueError, ConfigError) as exc:
         print(f"ivr demo: {exc}", file=out)
         return 2
