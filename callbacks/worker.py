@@ -26,8 +26,9 @@ from ivr.config.reload import ConfigRegistry
 from ivr.core import logs, telephony
 from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
+from ivr.core.outage import Outage
 from ivr.core.settings import Settings
-from ivr.core.store import PARENT_ENV, sync_client
+from ivr.core.store import PARENT_ENV, STORE_ERRORS, sync_client
 
 log = logs.get(__name__)
 
@@ -52,14 +53,19 @@ def context_from(settings: Settings, url: str) -> tuple[jobs.JobContext, ConfigR
 
 
 def work(runner: jobs.Runner, registry: ConfigRegistry, stop: threading.Event) -> None:
-    """Claim and run due jobs (and pick up config edits) until `stop` is set."""
+    """Claim and run due jobs (and pick up config edits) until `stop` is set. A store
+    outage is one line with its reason, then reminders and retries that back off."""
+    outage = Outage("jobs")
     while not stop.is_set():
         try:
             registry.reload()
             runner.run_due(runner.ctx.clock.now(), stop.is_set)
-        except Exception:  # the loop must outlive a store hiccup
+            outage.up()
+        except STORE_ERRORS as exc:
+            outage.down(exc)
+        except Exception:  # the loop must outlive any one bad pass
             log.exception("job worker failed; trying again")
-        stop.wait(POLL_INTERVAL_S)
+        stop.wait(outage.retry_s(POLL_INTERVAL_S))
 
 
 def run_until(

@@ -1,0 +1,143 @@
+"""One INFO line per Twilio webhook: which call, which endpoint, which step, what came of it.
+
+    webhook  endpoint=menu call=CA1f... step=2 status=200 outcome=gather ms=12.5
+
+`WebhookLog` is a pure ASGI middleware on the routes of `ivr.core.urls.PATHS`. It
+copies the request body as the endpoint reads it (no second read, nothing buffered
+that the endpoint did not ask for) to find the call's SID, even on a request refused
+with 403, and the first bytes of the answer to name its outcome: the last top-level
+TwiML verb (what the call does next: `gather`, `enqueue`, `dial`, `redirect`,
+`hangup`), `noted` for an empty 204, `refused` for a 4xx and `failed` for a 5xx.
+No number, form field or header is logged; the line goes through the masking all
+lines do (`ivr.core.logs`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs
+from xml.etree import ElementTree
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ivr.core import logs
+from ivr.core.urls import PATHS
+
+log = logs.get(__name__)
+
+ENDPOINTS = {path: name for name, path in PATHS.items()}
+"""Webhook path -> route name, the `endpoint` of the line."""
+SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+"""A Twilio SID: anything else in the SID field (a forgery's junk) is not logged."""
+SID_FIELDS = (("CallSid", "call"), ("MessageSid", "message"))
+KEPT_BYTES = 64 * 1024
+"""Of the request and of the answer, what is kept to read the SID and the TwiML from."""
+MAX_COUNTER_DIGITS = 9
+REFUSALS = {400: "refused: unreadable", 403: "refused: signature", 413: "refused: too large"}
+
+
+class Exchange:
+    """What one webhook request and its answer showed, as they went through."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.request = bytearray()
+        self.answer = bytearray()
+        self.status = 500  # an exception that escapes before an answer is a 500
+
+    def receiving(self, receive: Receive) -> Receive:
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(self.request) < KEPT_BYTES:
+                self.request += message.get("body", b"")[: KEPT_BYTES - len(self.request)]
+            return message
+
+        return wrapped
+
+    def sending(self, send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status = int(message["status"])
+            elif message["type"] == "http.response.body" and len(self.answer) < KEPT_BYTES:
+                self.answer += message.get("body", b"")
+            await send(message)
+
+        return wrapped
+
+    def sids(self) -> dict[str, str]:
+        """The call's (or message's) SID from the form, if it is one."""
+        form = parse_qs(self.request.decode("utf-8", "replace"), max_num_fields=200)
+        found = {}
+        for field, label in SID_FIELDS:
+            value = form.get(field, [""])[0]
+            if SID.fullmatch(value):
+                found[label] = value
+        return found
+
+    def outcome(self) -> str:
+        """What came of the request, in a word or two (see the module docstring)."""
+        if self.status >= 500:
+            return "failed"
+        if self.status >= 400:
+            return REFUSALS.get(self.status, "refused")
+        if not self.answer:
+            return "noted"
+        return last_verb(bytes(self.answer))
+
+
+def last_verb(twiml: bytes) -> str:
+    """The last top-level verb of a TwiML answer, lower-cased; `nothing` for an empty
+    `<Response/>` (Twilio hangs up), `answered` for anything that is not TwiML."""
+    try:
+        root = ElementTree.fromstring(twiml)  # noqa: S314 (our own answer, not input)
+    except ElementTree.ParseError:
+        return "answered"
+    verbs = [child.tag.lower() for child in root]
+    return verbs[-1] if verbs else "nothing"
+
+
+def counters(scope: Scope) -> dict[str, int | None]:
+    """The `step` of a menu webhook (None for others) and a callback dial's `attempt`, from
+    the query string; a value that is not a small number is left out."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    found: dict[str, int | None] = {"step": None}
+    for name in ("step", "attempt"):
+        value = query.get(name, [""])[0]
+        if value.isascii() and value.isdigit() and len(value) <= MAX_COUNTER_DIGITS:
+            found[name] = int(value)
+    return found
+
+
+class WebhookLog:
+    """Logs each Twilio webhook request once, when its answer has gone (pure ASGI).
+
+    Add it with `Starlette(..., middleware=[Middleware(access.WebhookLog)])`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = ENDPOINTS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        seen = Exchange()
+        try:
+            await self.app(scope, seen.receiving(receive), seen.sending(send))
+        finally:
+            write(endpoint, scope, seen)
+
+
+def write(endpoint: str, scope: Scope, seen: Exchange) -> None:
+    """The webhook's line: INFO, or WARNING when it failed with a 5xx."""
+    fields = {
+        "endpoint": endpoint,
+        **seen.sids(),
+        **counters(scope),
+        "status": seen.status,
+        "outcome": seen.outcome(),
+        "ms": round((time.perf_counter() - seen.started) * 1000, 1),
+    }
+    (log.warning if seen.status >= 500 else log.info)("webhook", **fields)
