@@ -9,21 +9,29 @@ the web app's own background loops.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
+import httpx
 import pytest
+from twilio.request_validator import RequestValidator
 
 from ivr.app import create_app
 from ivr.core import outage
 from ivr.core.outage import Outage
 from ivr.core.settings import Settings
 from ivr.devtools.liveserver import LiveServer
-from tests.conftest import AUTH_TOKEN, PUBLIC_BASE
+from tests.conftest import AUTH_TOKEN, PUBLIC_BASE, SAMPLE_CONFIG
+from tests.test_cli import free_port, wait_healthy
 from tests.test_degraded import Store
+from tests.test_webhooks import call_form
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 UNREACHABLE = "store unreachable: work waits"
@@ -158,9 +166,170 @@ def test_the_web_loops_log_a_real_outage_once_then_remind_then_the_return(
         wait_for(lambda: BACK in log.read(), 5, "store back")
     found = about_outages(entries(log.read()))
     assert [e["event"] for e in found] == [UNREACHABLE, REMINDER, REMINDER, BACK], found
-    assert "Connection refused" in found[0]["reason"]
+    assert f"127.0.0.1:{store.port}" in found[0]["reason"]  # refused, or reset mid-read
     assert found[0]["work"] == "timers and rings" and found[0]["process"] == "web"
     first, second = (e["down_s"] for e in found[1:3])
     assert first >= 1 and second >= first + 2
     assert 3.5 <= found[-1]["down_s"] < 6.0
     assert "Traceback" not in log.text
+
+
+# -- `ivr serve`: a web process and a job worker, on a store that dies --------------------
+# One `ivr serve` (and its store) for the tests below, which each read the lines written
+# since they began: starting it takes seconds.
+
+
+class Serve:
+    """`ivr serve` on `store`, logging JSON to a file the tests read as it goes."""
+
+    def __init__(self, store: Store, config_dir: Path, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_dir = config_dir
+        self.err = tmp_path / "serve.err"
+        env = {
+            **os.environ,
+            "REDIS_URL": store.url,
+            "IVR_PORT": str(self.port),
+            "IVR_DATA_DIR": str(tmp_path / "var"),
+            "IVR_LOG_JSON": "1",
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "PUBLIC_BASE_URL": PUBLIC_BASE,
+        }
+        with self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                [*IVR, "serve", "--config", str(config_dir)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                text=True,
+            )
+        self.mark = 0
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The lines written since the test began (`begin`)."""
+        return entries(self.err.read_text())[self.mark :]
+
+    def begin(self) -> Serve:
+        self.mark = len(entries(self.err.read_text()))
+        return self
+
+    def count(self, event: str) -> int:
+        return sum(e["event"] == event for e in self.lines())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture(name="serve_store", scope="module")
+def fixture_serve_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    store = Store(tmp_path_factory.mktemp("serve-valkey"))
+    store.start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture(name="running", scope="module")
+def fixture_running(
+    serve_store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Serve]:
+    where = tmp_path_factory.mktemp("serve")
+    shutil.copytree(SAMPLE_CONFIG, where / "config")
+    serve = Serve(serve_store, where / "config", where)
+    try:
+        wait_healthy(f"{serve.url}/healthz", serve.proc)
+        wait_for(lambda: serve.count("job worker ready") == 1, 15, "job worker")
+        yield serve
+    finally:
+        serve.stop()
+
+
+@pytest.fixture(name="serve")
+def fixture_serve(running: Serve) -> Serve:
+    """The running `ivr serve`, its log read from this test's start."""
+    return running.begin()
+
+
+def by_process(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for entry in found:
+        grouped.setdefault(entry["process"], []).append(entry)
+    return grouped
+
+
+def test_serve_logs_one_outage_line_from_each_process_and_their_return(
+    serve: Serve, serve_store: Store
+) -> None:
+    """Under `ivr serve`, three seconds without the store is one line with the reason
+    from the web process and one from the job worker (not two a second, no traceback),
+    then one 'store back' line from each; every line names its process and pid."""
+    serve_store.kill()
+    time.sleep(3.0)
+    serve_store.start()
+    wait_for(lambda: serve.count(BACK) == 2, 10, "store back from both processes")
+    found = serve.lines()
+    outages = by_process(about_outages(found))
+    assert sorted(outages) == ["web", "worker"]
+    for process, lines in outages.items():
+        assert [e["event"] for e in lines] == [UNREACHABLE, BACK], (process, lines)
+        assert f"127.0.0.1:{serve_store.port}" in lines[0]["reason"]  # refused, or reset
+        assert 2.5 <= lines[1]["down_s"] < 6.0
+    assert outages["web"][0]["pid"] != outages["worker"][0]["pid"]
+    assert {e["process"] for e in found} == {"web", "worker"}
+    assert all(isinstance(e["pid"], int) for e in found)
+    text = "\n".join(map(json.dumps, found))
+    assert "Traceback" not in text and "job worker failed" not in text
+
+
+def test_serve_says_which_process_took_a_config_version(serve: Serve) -> None:
+    """A config edit under `ivr serve` is taken up by the web process and by the job worker:
+    two 'config version is live' lines, told apart by their `process` and `pid`."""
+    business = serve.config_dir / "business.yaml"
+    business.write_text(business.read_text() + "\n# edited\n")
+    wait_for(lambda: serve.count("config version is live") == 2, 10, "both reloads")
+    live = [e for e in serve.lines() if e["event"] == "config version is live"]
+    assert sorted(e["process"] for e in live) == ["web", "worker"]
+    assert len({e["pid"] for e in live}) == 2 and len({e["version"] for e in live}) == 1
+
+
+def access_lines(serve: Serve) -> list[dict[str, Any]]:
+    return [e for e in serve.lines() if e["logger"] == "uvicorn.access"]
+
+
+def test_serve_access_log_is_ours_and_masks_numbers(serve: Serve) -> None:
+    """uvicorn's access log under `ivr serve` is JSON like every other line, with a bare
+    or `%2B` number in the query masked and a Unix time left whole."""
+    query = f"number={CALLER_DIGITS}&to=%2B{CALLER_DIGITS}&since=1765065100"
+    httpx.get(f"{serve.url}/healthz?{query}", timeout=5)
+    wait_for(lambda: bool(access_lines(serve)), 5, "an access line")
+    (access,) = access_lines(serve)
+    assert "/healthz?number=60******789&to=%2B60******789&since=1765065100" in access["event"]
+    assert (access["process"], access["level"]) == ("web", "info")
+    assert CALLER_DIGITS not in serve.err.read_text()
+
+
+def test_serve_logs_each_webhook_once(serve: Serve) -> None:
+    """A signed call and a forged one under `ivr serve`: one `webhook` line each, with the
+    call SID, the endpoint and the outcome (the TwiML's last verb, or the refusal), and
+    no caller number."""
+    sid = "CA" + "5" * 32
+    form = call_form(sid, caller="+" + CALLER_DIGITS)
+    url = f"{PUBLIC_BASE}/voice/incoming"
+    headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
+    answered = httpx.post(f"{serve.url}/voice/incoming", data=form, headers=headers)
+    forged = httpx.post(f"{serve.url}/voice/incoming", data=form)
+    assert (answered.status_code, forged.status_code) == (200, 403)
+    wait_for(lambda: serve.count("webhook") == 2, 5, "two webhook lines")
+    hooks = [e for e in serve.lines() if e["event"] == "webhook"]
+    assert [(e["endpoint"], e["call"], e["status"], e["outcome"]) for e in hooks] == [
+        ("incoming", sid, 200, last_verb(answered.text)),
+        ("incoming", sid, 403, "refused: signature"),
+    ]
+    assert {e["level"] for e in hooks} == {"info"} and {e["process"] for e in hooks} == {"web"}
+    assert CALLER_DIGITS not in serve.err.read_text()
+
+
+def last_verb(twiml: str) -> str:
+    """The answer's last top-level verb, read from the TwiML the test got back."""
+    return [verb.tag for verb in ElementTree.fromstring(twiml)][-1].lower()
