@@ -153,3 +153,23 @@ def test_console_and_health_requests_are_not_webhooks(lines: Lines, server: Live
 def test_the_outcome_is_the_last_verb(twiml: bytes, verb: str) -> None:
     """What a call does next is its answer's last top-level verb."""
     assert last_verb(twiml) == verb
+
+
+def test_an_agent_leg_names_the_call_and_reservation_it_serves(
+    lines: Lines, twilio: Twilio
+) -> None:
+    """An agent leg's webhook names its own SID, and the caller's call and the reservation
+    from our URL, so one grep for the caller's SID finds the agent's side too; a query
+    value not of an id's form is left out."""
+    leg = "CA" + "8" * 32
+    url = f"/voice/agent/done?call={SID}&res=r1a2b3"
+    twilio.post(url, call_form(leg, caller="client:alice", DialCallStatus="completed"))
+    twilio.post("/voice/agent/done?call=<x>&res=a%20b", call_form(leg), sign=False)
+    first, junk = lines.webhooks(2)
+    assert (first["endpoint"], first["call"], first["for_call"], first["reservation"]) == (
+        "agent_done",
+        leg,
+        SID,
+        "r1a2b3",
+    )
+    assert "for_call" not in junk and "reservation" not in junk

@@ -7,9 +7,11 @@ copies the request body as the endpoint reads it (no second read, nothing buffer
 that the endpoint did not ask for) to find the call's SID, even on a request refused
 with 403, and the first bytes of the answer to name its outcome: the last top-level
 TwiML verb (what the call does next: `gather`, `enqueue`, `dial`, `redirect`,
-`hangup`), `noted` for an empty 204, `refused` for a 4xx and `failed` for a 5xx.
-No number, form field or header is logged; the line goes through the masking all
-lines do (`ivr.core.logs`).
+`hangup`), `noted` for an empty 204, `refused` for a 4xx and `failed` for a 5xx
+(the one case logged at WARNING). The ids our own URLs carry are named too: on an
+agent's leg, `for_call` is the caller's call, so one grep for a caller's SID finds
+both sides. No number, form field or header is logged, and no value that is not of
+an id's form; the line goes through the masking all lines do (`ivr.core.logs`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ ENDPOINTS = {path: name for name, path in PATHS.items()}
 SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 """A Twilio SID: anything else in the SID field (a forgery's junk) is not logged."""
 SID_FIELDS = (("CallSid", "call"), ("MessageSid", "message"))
+ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""An id of ours in a query (a SID, a reservation, a callback): nothing else is logged."""
+QUERY_IDS = (("call", "for_call"), ("res", "reservation"), ("cb", "callback"))
 KEPT_BYTES = 64 * 1024
 """Of the request and of the answer, what is kept to read the SID and the TwiML from."""
 MAX_COUNTER_DIGITS = 9
@@ -97,15 +102,20 @@ def last_verb(twiml: bytes) -> str:
     return verbs[-1] if verbs else "nothing"
 
 
-def counters(scope: Scope) -> dict[str, int | None]:
-    """The `step` of a menu webhook (None for others) and a callback dial's `attempt`, from
-    the query string; a value that is not a small number is left out."""
+def from_query(scope: Scope) -> dict[str, str | int | None]:
+    """From the query string: the `step` of a menu webhook (None for others), a callback
+    dial's `attempt`, and the ids our own URLs carry (the caller's call on an agent's leg,
+    the reservation, the callback). A value not of the expected form is left out."""
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    found: dict[str, int | None] = {"step": None}
+    found: dict[str, str | int | None] = {"step": None}
     for name in ("step", "attempt"):
         value = query.get(name, [""])[0]
         if value.isascii() and value.isdigit() and len(value) <= MAX_COUNTER_DIGITS:
             found[name] = int(value)
+    for name, label in QUERY_IDS:
+        value = query.get(name, [""])[0]
+        if ID.fullmatch(value):
+            found[label] = value
     return found
 
 
@@ -135,7 +145,7 @@ def write(endpoint: str, scope: Scope, seen: Exchange) -> None:
     fields = {
         "endpoint": endpoint,
         **seen.sids(),
-        **counters(scope),
+        **from_query(scope),
         "status": seen.status,
         "outcome": seen.outcome(),
         "ms": round((time.perf_counter() - seen.started) * 1000, 1),
