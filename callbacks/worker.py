@@ -28,7 +28,7 @@ from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
 from ivr.core.outage import Outage
 from ivr.core.settings import Settings
-from ivr.core.store import PARENT_ENV, STORE_ERRORS, sync_client
+from ivr.core.store import PARENT_ENV, sync_client
 
 log = logs.get(__name__)
 
@@ -61,10 +61,9 @@ def work(runner: jobs.Runner, registry: ConfigRegistry, stop: threading.Event) -
             registry.reload()
             runner.run_due(runner.ctx.clock.now(), stop.is_set)
             outage.up()
-        except STORE_ERRORS as exc:
-            outage.down(exc)
-        except Exception:  # the loop must outlive any one bad pass
-            log.exception("job worker failed; trying again")
+        except Exception as exc:  # the loop must outlive a store outage, and any one bad pass
+            if not outage.absorb(exc):
+                log.exception("job worker failed; trying again")
         stop.wait(outage.retry_s(POLL_INTERVAL_S))
 
 

@@ -15,7 +15,6 @@ import contextlib
 from callbacks import surveys
 from ivr.core import logs
 from ivr.core.outage import Outage
-from ivr.core.store import STORE_ERRORS
 from ivr.service import Services
 from ivr.voice import offers
 from queues.metrics import fold as metrics
@@ -23,6 +22,8 @@ from queues.metrics import fold as metrics
 log = logs.get(__name__)
 TIMER_POLL_S = 0.1
 """The loop wakes at least this often, so timers fire well within 250 ms of due."""
+TIMERS, RINGS = "timers", "rings"
+"""The two loops, as they report to the process's `Outage`."""
 
 
 async def tick(svc: Services, ring: bool = True) -> None:
@@ -44,13 +45,11 @@ async def guarded_tick(svc: Services, outage: Outage, ring: bool = True) -> floa
     try:
         await tick(svc, ring=ring)
         due = await svc.router.next_due()
-    except STORE_ERRORS as exc:
-        outage.down(exc)
+    except Exception as exc:  # the loop must outlive a store outage, and any one bad timer
+        if not outage.absorb(exc, TIMERS):
+            log.exception("background tick failed")
         return None
-    except Exception:  # the loop must outlive any one bad timer
-        log.exception("background tick failed")
-        return None
-    outage.up()
+    outage.up(TIMERS)
     return due
 
 
@@ -60,13 +59,12 @@ async def ring_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
     while not stop.is_set():
         try:
             await offers.pump(svc)
-            outage.up()
-        except STORE_ERRORS as exc:
-            outage.down(exc)
-        except Exception:  # the loop must outlive any one bad ring
-            log.exception("ringing agents failed")
+            outage.up(RINGS)
+        except Exception as exc:  # the loop must outlive a store outage, and any one bad ring
+            if not outage.absorb(exc, RINGS):
+                log.exception("ringing agents failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=outage.retry_s(TIMER_POLL_S))
+            await asyncio.wait_for(stop.wait(), timeout=outage.retry_s(TIMER_POLL_S, RINGS))
 
 
 async def run(svc: Services, stop: asyncio.Event) -> None:
@@ -86,7 +84,7 @@ async def run(svc: Services, stop: asyncio.Event) -> None:
 async def _tick_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
     while not stop.is_set():
         due = await guarded_tick(svc, outage, ring=False)
-        delay = outage.retry_s(TIMER_POLL_S)
+        delay = outage.retry_s(TIMER_POLL_S, TIMERS)
         if due is not None:
             delay = min(delay, max(0.0, due - svc.clock.now()))
         with contextlib.suppress(TimeoutError):

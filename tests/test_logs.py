@@ -125,6 +125,9 @@ def test_the_store_url_in_a_log_line_loses_its_password(
         ),
         pytest.param("?to=0123456789&x=1", "?to=01*****789&x=1", id="national-in-query"),
         pytest.param("?n=16135550123", "?n=16******123", id="nanp-in-query"),
+        pytest.param(
+            "?u=%2Fx%3Fto%3D%252B60123456789", "?u=%2Fx%3Fto%3D%252B60******789", id="url-in-url"
+        ),
         pytest.param("?since=1765065100", "?since=1765065100", id="unix-seconds-untouched"),
         pytest.param("?ms=1765065100123", "?ms=1765065100123", id="unix-millis-untouched"),
         pytest.param("?at=1765065100.25", "?at=1765065100.25", id="fractional-time-untouched"),

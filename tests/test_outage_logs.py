@@ -8,6 +8,7 @@ the web app's own background loops.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -21,11 +22,12 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
+import redis
 from twilio.request_validator import RequestValidator
 
 from ivr.app import create_app
 from ivr.core import outage
-from ivr.core.outage import Outage
+from ivr.core.outage import Outage, is_outage
 from ivr.core.settings import Settings
 from ivr.devtools.liveserver import LiveServer
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE, SAMPLE_CONFIG
@@ -34,10 +36,10 @@ from tests.test_degraded import Store
 from tests.test_webhooks import call_form
 
 IVR = [sys.executable, "-m", "ivr.cli"]
-UNREACHABLE = "store unreachable: work waits"
-REMINDER = "store still unreachable"
+UNAVAILABLE = "store unavailable: work waits"
+REMINDER = "store still unavailable"
 BACK = "store back: work resumes"
-OUTAGE_LINES = (UNREACHABLE, REMINDER, BACK)
+OUTAGE_LINES = (UNAVAILABLE, REMINDER, BACK)
 CALLER_DIGITS = "60123456789"
 
 
@@ -81,22 +83,28 @@ def test_ten_minutes_down_is_one_line_and_backed_off_reminders(
     configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Ten minutes of passes failing ten times a second log the outage once with its
-    reason, remind at 60 s, 180 s and 420 s, and log its end once with the time down."""
+    reason, remind at 60 s, 180 s and 420 s, and log its end once, after 5 s of good
+    passes, with the time down; a failure within those 5 s continues the outage."""
     configured(True)
     clock = Ticking()
     seen = Outage("jobs", clock=clock)
     for _ in range(6000):
         seen.down(ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."))
         clock.now += 0.1
-    seen.up()
-    seen.up()  # further good passes say nothing
+    for _ in range(10):  # one good second, then a failure: the outage goes on, unlogged
+        seen.up()
+        clock.now += 0.1
+    seen.down(ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."))
+    for _ in range(100):  # ten good seconds: the outage is over, and said so once
+        seen.up()
+        clock.now += 0.1
     found = entries(capsys.readouterr().err)
-    assert [e["event"] for e in found] == [UNREACHABLE, REMINDER, REMINDER, REMINDER, BACK]
+    assert [e["event"] for e in found] == [UNAVAILABLE, REMINDER, REMINDER, REMINDER, BACK]
     assert [e.get("down_s") for e in found[1:4]] == [60, 180, 420]
     assert {e["reason"] for e in found[:4]} == {
         "Error 111 connecting to 127.0.0.1:6379. Connection refused."
     }
-    assert found[-1]["down_s"] == pytest.approx(600, abs=0.2) and found[-1]["work"] == "jobs"
+    assert found[-1]["down_s"] == pytest.approx(601, abs=0.2) and found[-1]["work"] == "jobs"
 
 
 def test_retries_back_off_while_the_store_is_down() -> None:
@@ -163,13 +171,15 @@ def test_the_web_loops_log_a_real_outage_once_then_remind_then_the_return(
         store.kill()
         time.sleep(4.0)
         store.start()
-        wait_for(lambda: BACK in log.read(), 5, "store back")
+        wait_for(lambda: BACK in log.read(), 10, "store back")
     found = about_outages(entries(log.read()))
-    assert [e["event"] for e in found] == [UNREACHABLE, REMINDER, REMINDER, BACK], found
+    events = [e["event"] for e in found]
+    assert events[0] == UNAVAILABLE and events[-1] == BACK, events
+    assert events[1:-1] in ([REMINDER], [REMINDER, REMINDER]), events
     assert f"127.0.0.1:{store.port}" in found[0]["reason"]  # refused, or reset mid-read
     assert found[0]["work"] == "timers and rings" and found[0]["process"] == "web"
-    first, second = (e["down_s"] for e in found[1:3])
-    assert first >= 1 and second >= first + 2
+    reminded = [e["down_s"] for e in found[1:-1]]
+    assert reminded[0] >= 1 and all(b >= a + 2 for a, b in itertools.pairwise(reminded))
     assert 3.5 <= found[-1]["down_s"] < 6.0
     assert "Traceback" not in log.text
 
@@ -267,12 +277,12 @@ def test_serve_logs_one_outage_line_from_each_process_and_their_return(
     serve_store.kill()
     time.sleep(3.0)
     serve_store.start()
-    wait_for(lambda: serve.count(BACK) == 2, 10, "store back from both processes")
+    wait_for(lambda: serve.count(BACK) == 2, 15, "store back from both processes")
     found = serve.lines()
     outages = by_process(about_outages(found))
     assert sorted(outages) == ["web", "worker"]
     for process, lines in outages.items():
-        assert [e["event"] for e in lines] == [UNREACHABLE, BACK], (process, lines)
+        assert [e["event"] for e in lines] == [UNAVAILABLE, BACK], (process, lines)
         assert f"127.0.0.1:{serve_store.port}" in lines[0]["reason"]  # refused, or reset
         assert 2.5 <= lines[1]["down_s"] < 6.0
     assert outages["web"][0]["pid"] != outages["worker"][0]["pid"]
@@ -333,3 +343,75 @@ def test_serve_logs_each_webhook_once(serve: Serve) -> None:
 def last_verb(twiml: str) -> str:
     """The answer's last top-level verb, read from the TwiML the test got back."""
     return [verb.tag for verb in ElementTree.fromstring(twiml)][-1].lower()
+
+
+def test_a_loop_that_still_works_does_not_end_the_outage_of_another(
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the ring loop's reads succeeding while the timer loop's writes fail, the
+    outage is one line, and ends only when the timer loop succeeds: no flapping."""
+    configured(True)
+    clock = Ticking()
+    shared = Outage("timers and rings", clock=clock)
+    for _ in range(50):
+        shared.down(redis.exceptions.OutOfMemoryError("command not allowed"), "timers")
+        shared.up("rings")
+        clock.now += 0.1
+    for _ in range(60):
+        shared.up("timers")
+        clock.now += 0.1
+    assert [e["event"] for e in entries(capsys.readouterr().err)] == [UNAVAILABLE, BACK]
+
+
+@pytest.mark.parametrize(
+    ("error", "outage_or_bug"),
+    [
+        pytest.param(redis.exceptions.ConnectionError("refused"), True, id="refused"),
+        pytest.param(redis.exceptions.TimeoutError("timed out"), True, id="timed-out"),
+        pytest.param(redis.exceptions.OutOfMemoryError("command not allowed"), True, id="oom"),
+        pytest.param(redis.exceptions.ReadOnlyError("replica"), True, id="read-only"),
+        pytest.param(redis.exceptions.ResponseError("MISCONF no disk"), True, id="disk-full"),
+        pytest.param(redis.exceptions.ResponseError("ERR bad script"), False, id="our-bug"),
+        pytest.param(KeyError("queue"), False, id="key-error"),
+    ],
+)
+def test_a_store_refusing_work_is_an_outage_and_a_bug_is_not(
+    error: Exception, outage_or_bug: bool
+) -> None:
+    """Unreachable, out of memory, read-only or out of disk is the store failing; a script
+    error or a Python error is ours, for a traceback."""
+    assert is_outage(error) is outage_or_bug
+
+
+def test_a_store_out_of_memory_is_one_line_then_its_return(
+    store: Store,
+    config_dir: Path,
+    tmp_path: Path,
+    configured: Callable[..., None],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A store that answers but refuses writes (its memory limit reached) pauses the web
+    loops with one line naming the reason, not a traceback ten times a second."""
+    configured(True)
+    settings = Settings(
+        twilio_auth_token=AUTH_TOKEN,
+        public_base_url=PUBLIC_BASE,
+        redis_url=store.url,
+        config_dir=config_dir,
+        data_dir=tmp_path / "var",
+    )
+    log = Log(capsys)
+    admin = redis.Redis.from_url(store.url)
+    with LiveServer(create_app(settings, run_timers=True)):
+        time.sleep(0.3)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", 1)
+        wait_for(lambda: UNAVAILABLE in log.read(), 5, "the outage line")
+        time.sleep(2.0)
+        admin.config_set("maxmemory", 0)
+        wait_for(lambda: BACK in log.read(), 10, "store back")
+    admin.close()
+    found = about_outages(entries(log.read()))
+    assert [e["event"] for e in found] == [UNAVAILABLE, BACK], found
+    assert "command not allowed when used memory" in found[0]["reason"]
+    assert "Traceback" not in log.text

@@ -28,8 +28,9 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict
 
-PHONE = re.compile(r"(\+|%2[Bb])(\d{7,15})\b")
-"""E.164 numbers, the form every number takes once it is inside the service (or in a URL)."""
+PHONE = re.compile(r"(\+|%2[Bb]|%252[Bb])(\d{7,15})\b")
+"""E.164 numbers, the form every number takes once it is inside the service (or in a URL,
+or in a URL inside another URL's query: `%252B`)."""
 URL_SECRET = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
 """The password in a URL's user part (`redis://user:secret@host`): never logged."""
 QUERY_NUMBER = re.compile(r"([?&][\w.%-]+=)(\d{8,15})(?=$|[&\s\"'#;,)])")
