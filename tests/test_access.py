@@ -173,3 +173,13 @@ def test_an_agent_leg_names_the_call_and_reservation_it_serves(
         "r1a2b3",
     )
     assert "for_call" not in junk and "reservation" not in junk
+
+
+def test_a_flood_of_fields_is_refused_and_logged_like_any_forgery(
+    lines: Lines, server: LiveServer
+) -> None:
+    """An unsigned body of a thousand fields is one refused line; the logging copes."""
+    form = {f"f{i}": "x" for i in range(1000)} | {"CallSid": SID}
+    assert httpx.post(f"{server.url}/voice/incoming", data=form).status_code == 403
+    (entry,) = lines.webhooks(1)
+    assert (entry["call"], entry["outcome"]) == (SID, "refused: signature")

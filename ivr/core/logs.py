@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 import structlog
-from structlog.typing import EventDict
+from structlog.typing import EventDict, Processor
 
 PHONE = re.compile(r"(\+|%2[Bb]|%252[Bb])(\d{7,15})\b")
 """E.164 numbers, the form every number takes once it is inside the service (or in a URL,
@@ -104,7 +104,7 @@ def route_to_stdlib(cache: bool = False) -> None:
     )
 
 
-def tag_process(name: str) -> Any:
+def tag_process(name: str) -> Processor:
     """structlog processor: the `process` name and `pid` on every line (the pid read per
     line, so a forked process shows its own)."""
 

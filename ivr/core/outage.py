@@ -26,7 +26,7 @@ from ivr.core.store import STORE_ERRORS
 log = logs.get(__name__)
 
 REMINDER_FIRST_S = 60.0
-"""The first 'still unreachable' reminder, this long after the outage began."""
+"""The first 'still unavailable' reminder, this long after the outage began."""
 REMINDER_MAX_S = 15 * 60.0
 """Reminders double their spacing up to this."""
 BACK_CONFIRM_S = 5.0

@@ -72,7 +72,7 @@ class Exchange:
 
     def sids(self) -> dict[str, str]:
         """The call's (or message's) SID from the form, if it is one."""
-        form = parse_qs(self.request.decode("utf-8", "replace"), max_num_fields=200)
+        form = parse_qs(self.request.decode("utf-8", "replace"))  # at most KEPT_BYTES
         found = {}
         for field, label in SID_FIELDS:
             value = form.get(field, [""])[0]
