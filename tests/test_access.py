@@ -183,3 +183,15 @@ def test_a_flood_of_fields_is_refused_and_logged_like_any_forgery(
     assert httpx.post(f"{server.url}/voice/incoming", data=form).status_code == 403
     (entry,) = lines.webhooks(1)
     assert (entry["call"], entry["outcome"]) == (SID, "refused: signature")
+
+
+def test_lines_logged_while_a_webhook_runs_carry_its_sid(lines: Lines, twilio: Twilio) -> None:
+    """The app's own warning about a forged request names no call itself, yet carries
+    the SID; the next request on the same connection (an SMS) does not inherit it."""
+    twilio.post("/voice/incoming", call_form(SID), sign=False)
+    twilio.post(f"{PUBLIC_BASE}/sms/incoming", inbound("HELP", sid="SM" + "c" * 32))
+    _, sms = lines.webhooks(2)
+    found = [json.loads(line) for line in lines.text.splitlines()]
+    (warning,) = [e for e in found if e["event"] == "rejected unsigned or forged webhook"]
+    assert warning["call"] == SID
+    assert sms["message"] == "SM" + "c" * 32 and "call" not in sms

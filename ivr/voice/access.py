@@ -12,15 +12,23 @@ TwiML verb (what the call does next: `gather`, `enqueue`, `dial`, `redirect`,
 agent's leg, `for_call` is the caller's call, so one grep for a caller's SID finds
 both sides. No number, form field or header is logged, and no value that is not of
 an id's form; the line goes through the masking all lines do (`ivr.core.logs`).
+
+While the endpoint runs, the SID is bound to the request's logging context, so every
+other line it logs (and uvicorn's access line) carries `call=CA...` as well.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ivr.core import logs
@@ -50,15 +58,25 @@ class Exchange:
         self.request = bytearray()
         self.answer = bytearray()
         self.status = 500  # an exception that escapes before an answer is a 500
+        self.bound: Mapping[str, contextvars.Token[Any]] = {}
 
     def receiving(self, receive: Receive) -> Receive:
         async def wrapped() -> Message:
             message = await receive()
-            if message["type"] == "http.request" and len(self.request) < KEPT_BYTES:
+            if message["type"] != "http.request":
+                return message
+            if len(self.request) < KEPT_BYTES:
                 self.request += message.get("body", b"")[: KEPT_BYTES - len(self.request)]
+            if not message.get("more_body", False) and not self.bound:
+                # Awaited by the endpoint, in its context: its own lines carry the SID too.
+                self.bound = structlog.contextvars.bind_contextvars(**self.sids())
             return message
 
         return wrapped
+
+    def unbind(self) -> None:
+        with contextlib.suppress(ValueError):  # bound in another task's context: gone with it
+            structlog.contextvars.reset_contextvars(**self.bound)
 
     def sending(self, send: Send) -> Send:
         async def wrapped(message: Message) -> None:
@@ -138,6 +156,7 @@ class WebhookLog:
             await self.app(scope, seen.receiving(receive), seen.sending(send))
         finally:
             write(endpoint, scope, seen)
+            seen.unbind()
 
 
 def write(endpoint: str, scope: Scope, seen: Exchange) -> None:
