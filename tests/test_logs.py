@@ -175,3 +175,18 @@ def test_each_line_names_its_process(
     ours, theirs = (json.loads(line) for line in lines(capsys.readouterr().err))
     assert (ours["process"], ours["pid"]) == ("worker", os.getpid())
     assert (theirs["process"], theirs["pid"]) == ("worker", os.getpid())
+
+
+def test_a_url_password_in_a_traceback_is_never_logged(
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store URL with its password, in an exception's message, is redacted in the
+    traceback text of a JSON line."""
+    configured(True)
+    try:
+        raise ConnectionError("cannot reach redis://ivr:s3cret@db:6379/0")
+    except ConnectionError:
+        logs.get("ivr.test_logs").exception("store check failed")
+    (line,) = lines(capsys.readouterr().err)
+    assert "s3cret" not in line
+    assert "redis://ivr:***@db:6379/0" in json.loads(line)["exception"]
