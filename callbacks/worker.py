@@ -28,6 +28,7 @@ from ivr.config.reload import ConfigRegistry
 from ivr.core import logs, telephony
 from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
+from ivr.core.outage import Outage
 from ivr.core.settings import Settings
 from ivr.core.store import PARENT_ENV, sync_client
 
@@ -55,16 +56,20 @@ def context_from(settings: Settings, url: str) -> tuple[jobs.JobContext, ConfigR
 
 def work(runner: jobs.Runner, registry: ConfigRegistry, stop: threading.Event) -> None:
     """Claim and run due jobs (and pick up config edits) until `stop` is set, beating the
-    heartbeat from this loop so a stuck job shows as a silent worker."""
+    heartbeat from this loop so a stuck job shows as a silent worker. A store outage is one
+    line with its reason, then reminders and retries that back off."""
     last_beat = 0.0
+    outage = Outage("jobs")
     while not stop.is_set():
         try:
             last_beat = beat_if_due(runner.ctx, last_beat)
             registry.reload()
             runner.run_due(runner.ctx.clock.now(), stop.is_set)
-        except Exception:  # the loop must outlive a store hiccup
-            log.exception("job worker failed; trying again")
-        stop.wait(POLL_INTERVAL_S)
+            outage.up()
+        except Exception as exc:  # the loop must outlive a store outage, and any one bad pass
+            if not outage.absorb(exc):
+                log.exception("job worker failed; trying again")
+        stop.wait(outage.retry_s(POLL_INTERVAL_S))
 
 
 def beat_if_due(ctx: jobs.JobContext, last_beat: float) -> float:

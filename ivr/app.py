@@ -25,7 +25,7 @@ from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
 from ivr.handlers import build_services
 from ivr.service import services
-from ivr.voice import fallback
+from ivr.voice import access, fallback
 from ivr.voice.routes import routes as voice_routes
 from ivr.web import api, live, pages, prom
 from ivr.web.reports_page import routes as reports_routes
@@ -139,7 +139,7 @@ def create_app(
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(prom.LatencyMiddleware)],
+        middleware=[Middleware(prom.LatencyMiddleware), Middleware(access.WebhookLog)],
         lifespan=lifespan,
         exception_handlers={
             WebhookError: webhook_error,

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 from callbacks import surveys
 from ivr.core import logs
-from ivr.core.store import STORE_ERRORS
+from ivr.core.outage import Outage
 from ivr.service import Services
 from ivr.voice import offers
 from queues.metrics import fold as metrics
@@ -23,6 +22,8 @@ from queues.metrics import fold as metrics
 log = logs.get(__name__)
 TIMER_POLL_S = 0.1
 """The loop wakes at least this often, so timers fire well within 250 ms of due."""
+TIMERS, RINGS = "timers", "rings"
+"""The two loops, as they report to the process's `Outage`."""
 
 
 async def tick(svc: Services, ring: bool = True) -> None:
@@ -38,63 +39,41 @@ async def tick(svc: Services, ring: bool = True) -> None:
     await surveys.consume(svc)
 
 
-class Outage:
-    """A store outage as the loops see it: logged once when it starts and once when it
-    ends, not as a stack trace on every pass while the store is down."""
-
-    def __init__(self, loop: str) -> None:
-        self.loop = loop
-        self.since: float | None = None
-
-    def down(self, exc: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning("store unreachable: background work waits", loop=self.loop, error=str(exc))
-
-    def up(self) -> None:
-        if self.since is not None:
-            down_s = round(time.monotonic() - self.since, 1)
-            log.info("store back: background work resumes", loop=self.loop, down_s=down_s)
-            self.since = None
-
-
 async def guarded_tick(svc: Services, outage: Outage, ring: bool = True) -> float | None:
     """One pass of the timer loop; the next timer's due time. Errors are logged, never
     raised: the loop (and the emulator's clock hook in tests) outlives a store outage."""
     try:
         await tick(svc, ring=ring)
         due = await svc.router.next_due()
-    except STORE_ERRORS as exc:
-        outage.down(exc)
+    except Exception as exc:  # the loop must outlive a store outage, and any one bad timer
+        if not outage.absorb(exc, TIMERS):
+            log.exception("background tick failed")
         return None
-    except Exception:  # the loop must outlive any one bad timer
-        log.exception("background tick failed")
-        return None
-    outage.up()
+    outage.up(TIMERS)
     return due
 
 
-async def ring_loop(svc: Services, stop: asyncio.Event) -> None:
+async def ring_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
     """Ring agents as their rings fall due, apart from the timers: a slow API must not
     hold up ring timeouts and wrap-up ends."""
-    outage = Outage("ring")
     while not stop.is_set():
         try:
             await offers.pump(svc)
-            outage.up()
-        except STORE_ERRORS as exc:
-            outage.down(exc)
-        except Exception:  # the loop must outlive any one bad ring
-            log.exception("ringing agents failed")
+            outage.up(RINGS)
+        except Exception as exc:  # the loop must outlive a store outage, and any one bad ring
+            if not outage.absorb(exc, RINGS):
+                log.exception("ringing agents failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=TIMER_POLL_S)
+            await asyncio.wait_for(stop.wait(), timeout=outage.retry_s(TIMER_POLL_S, RINGS))
 
 
 async def run(svc: Services, stop: asyncio.Event) -> None:
-    """Tick until `stop` is set; an error is logged and the loop carries on."""
-    ringing = asyncio.create_task(ring_loop(svc, stop))
+    """Tick until `stop` is set; an error is logged and the loop carries on. Both loops
+    share one `Outage`, so a store outage is one line from this process, not one a loop."""
+    outage = Outage("timers and rings")
+    ringing = asyncio.create_task(ring_loop(svc, stop, outage))
     try:
-        await _tick_loop(svc, stop)
+        await _tick_loop(svc, stop, outage)
     finally:
         if not stop.is_set():  # cancelled, not stopped: the ring loop would not end
             ringing.cancel()
@@ -102,10 +81,11 @@ async def run(svc: Services, stop: asyncio.Event) -> None:
             await ringing
 
 
-async def _tick_loop(svc: Services, stop: asyncio.Event) -> None:
-    outage = Outage("timers")
+async def _tick_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
     while not stop.is_set():
         due = await guarded_tick(svc, outage, ring=False)
-        delay = TIMER_POLL_S if due is None else min(TIMER_POLL_S, max(0.0, due - svc.clock.now()))
+        delay = outage.retry_s(TIMER_POLL_S, TIMERS)
+        if due is not None:
+            delay = min(delay, max(0.0, due - svc.clock.now()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logs.configure(json=settings.log_json)
+    process = "web" if args.command == "serve" else args.command  # serve runs a worker too
+    logs.configure(json=settings.log_json, process=process)
     try:
         return dispatch(settings, args)
     except ConfigError as exc:  # no config here, or a broken one: say so, without a traceback
@@ -246,7 +247,7 @@ def web_app() -> Starlette:
 
     parent = int(os.environ.get(PARENT_ENV) or 0)
     if parent and parent != os.getpid():
-        logs.configure(json=Settings.from_env().log_json)  # a fresh process: log like serve
+        logs.configure(json=Settings.from_env().log_json, process="web")  # log like serve
         follow_parent(parent)
     return create_app()
 

@@ -6,9 +6,10 @@ never point it at data you care about).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import redis
+import structlog
 import yaml
 from twilio.request_validator import RequestValidator
 
 from callbacks.inprocess import JobRunner
 from ivr import background
+from ivr.core import logs
 from ivr.core.clock import ManualClock
+from ivr.core.outage import Outage
 from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, sync_client
 from ivr.devtools.emulator import Emulator
@@ -172,7 +176,7 @@ def fixture_tw(server: LiveServer, clock: ManualClock) -> Iterator[Emulator]:
         yield emulator
 
 
-async def tick_unless_store_down(svc: Services, outage: background.Outage) -> None:
+async def tick_unless_store_down(svc: Services, outage: Outage) -> None:
     """The app's timers, as its loop runs them: a store outage pauses them (any other error
     fails the test)."""
     try:
@@ -186,7 +190,7 @@ def wire(tw: Emulator, server: LiveServer) -> None:
     emulator's clock, and the app's rings under way landing before time moves on."""
     svc = server.app.state.services
     svc.twilio_http_client = tw.http_client()
-    outage = background.Outage("emulator clock")
+    outage = Outage("emulator clock")
     tw.on_tick(lambda now: svc.run(tick_unless_store_down(svc, outage)))
     tw.on_settle(offers.settle_hook(svc))  # rings start off the webhook path
 
@@ -243,3 +247,18 @@ def scrape(server: LiveServer) -> str:
     response = httpx.get(f"{server.url}/metrics", headers=headers)
     assert response.status_code == 200, response.text
     return response.text
+
+
+# -- logging, configured as `ivr` configures it -----------------------------------------
+
+
+@pytest.fixture(name="configured")
+def fixture_configured() -> Iterator[Callable[..., None]]:
+    """`logs.configure` for one test (to stderr, which capsys reads); the logging set-up
+    before it is put back after."""
+    root = logging.getLogger()
+    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
+    yield lambda json, process="": logs.configure(json=json, process=process)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable
 
 import pytest
-import structlog
 
 from ivr.core import logs
 from ivr.core.logs import mask, mask_numbers
@@ -33,17 +33,6 @@ def test_every_string_field_of_a_log_event_is_masked() -> None:
     assert event == {"event": "from +60******789", "caller": "+44*******123"}
 
 
-@pytest.fixture(name="configured")
-def fixture_configured() -> Iterator[Callable[[bool], None]]:
-    """`logs.configure` for one test; the logging set-up before it is put back after."""
-    root = logging.getLogger()
-    handlers, level, config = root.handlers[:], root.level, structlog.get_config()
-    yield lambda json: logs.configure(json=json)
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.configure(**config)
-
-
 def lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.strip()]
 
@@ -53,7 +42,7 @@ def fail(number: str) -> None:
 
 
 def test_stdlib_records_come_out_as_json_like_ours(
-    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """With IVR_LOG_JSON, a stdlib %-format record is a JSON line with our fields, masked."""
     configured(True)
@@ -68,7 +57,7 @@ def test_stdlib_records_come_out_as_json_like_ours(
 
 
 def test_stdlib_exceptions_are_rendered_and_masked(
-    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A stdlib `log.exception` carries its traceback as text, numbers masked, in JSON too."""
     configured(True)
@@ -84,7 +73,7 @@ def test_stdlib_exceptions_are_rendered_and_masked(
 
 
 def test_stdlib_and_structlog_lines_read_alike(
-    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Without JSON, both kinds of record are one readable line: time, level, text, logger."""
     configured(False)
@@ -117,10 +106,87 @@ def test_a_url_password_is_never_logged(url: str, shown: str) -> None:
 
 
 def test_the_store_url_in_a_log_line_loses_its_password(
-    configured: Callable[[bool], None], capsys: pytest.CaptureFixture[str]
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The start-up line that names the store (`ready store=...`) shows no password."""
     configured(True)
     logs.get("ivr.app").info("ready", store="redis://ivr:s3cret@db:6379/0")
     (line,) = lines(capsys.readouterr().err)
     assert "s3cret" not in line and json.loads(line)["store"] == "redis://ivr:***@db:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "GET /api/x?number=60123456789 200",
+            "GET /api/x?number=60******789 200",
+            id="bare-in-query",
+        ),
+        pytest.param("?to=0123456789&x=1", "?to=01*****789&x=1", id="national-in-query"),
+        pytest.param("?n=16135550123", "?n=16******123", id="nanp-in-query"),
+        pytest.param(
+            "?u=%2Fx%3Fto%3D%252B60123456789", "?u=%2Fx%3Fto%3D%252B60******789", id="url-in-url"
+        ),
+        pytest.param("?since=1765065100", "?since=1765065100", id="unix-seconds-untouched"),
+        pytest.param("?ms=1765065100123", "?ms=1765065100123", id="unix-millis-untouched"),
+        pytest.param("?at=1765065100.25", "?at=1765065100.25", id="fractional-time-untouched"),
+        pytest.param("?cb=cb_60123456789", "?cb=cb_60123456789", id="id-untouched"),
+        pytest.param("?call=CA" + "1" * 32, "?call=CA" + "1" * 32, id="sid-untouched"),
+        pytest.param("?page=2&size=50", "?page=2&size=50", id="small-counts-untouched"),
+        pytest.param("event 1765065100123-0", "event 1765065100123-0", id="stream-id-untouched"),
+    ],
+)
+def test_bare_numbers_in_a_query_are_masked(text: str, expected: str) -> None:
+    """A number given without its `+` as a query value is masked; times and ids are not."""
+    assert mask(text) == expected
+
+
+def test_a_field_that_is_a_bare_number_is_masked() -> None:
+    """A field whose whole value is a bare number is masked; a Unix time is not."""
+    event = mask_numbers(None, "info", {"event": "x", "caller": "60123456789", "at": "1765065100"})
+    assert event == {"event": "x", "caller": "60******789", "at": "1765065100"}
+
+
+def test_json_lines_of_ours_carry_the_traceback(
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Our own `log.exception` in JSON carries its traceback as text, numbers masked."""
+    configured(True)
+    try:
+        fail("+60123456789")
+    except ConnectionError:
+        logs.get("ivr.test_logs").exception("dial failed", caller="+60123456789")
+    (line,) = lines(capsys.readouterr().err)
+    entry = json.loads(line)
+    assert entry["caller"] == "+60******789"
+    assert "Traceback (most recent call last)" in entry["exception"]
+    assert "ConnectionError: could not dial +60******789" in entry["exception"]
+    assert "60123456789" not in line and "exc_info" not in entry
+
+
+def test_each_line_names_its_process(
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a process name, our lines and stdlib's both carry `process` and the `pid`."""
+    configured(True, process="worker")
+    logs.get("ivr.test_logs").info("config version is live", version="v1")
+    logging.getLogger("stdlib.library").info("config version %s is live", "v1")
+    ours, theirs = (json.loads(line) for line in lines(capsys.readouterr().err))
+    assert (ours["process"], ours["pid"]) == ("worker", os.getpid())
+    assert (theirs["process"], theirs["pid"]) == ("worker", os.getpid())
+
+
+def test_a_url_password_in_a_traceback_is_never_logged(
+    configured: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store URL with its password, in an exception's message, is redacted in the
+    traceback text of a JSON line."""
+    configured(True)
+    try:
+        raise ConnectionError("cannot reach redis://ivr:s3cret@db:6379/0")
+    except ConnectionError:
+        logs.get("ivr.test_logs").exception("store check failed")
+    (line,) = lines(capsys.readouterr().err)
+    assert "s3cret" not in line
+    assert "redis://ivr:***@db:6379/0" in json.loads(line)["exception"]

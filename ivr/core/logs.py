@@ -7,22 +7,55 @@ chain, so every line has the same fields and format (JSON with
 `IVR_LOG_JSON`), and the `mask_numbers` processor hides all but the last
 three digits of anything that looks like a phone number, and the password of
 any URL (a `REDIS_URL` with credentials), in event text, fields and tracebacks alike.
+uvicorn's access log is one of those stdlib loggers: its request lines, query strings
+included, are masked like ours. A number is an E.164 one (`+6012...`, or `%2B6012...` in
+a URL), or a bare run of digits given as a query value (`?number=60123456789`); other
+bare digits (timestamps, counts, ids) are left alone.
+
+With a `process` name (`ivr serve`'s web processes are "web", `ivr worker` is "worker"),
+every line says which process wrote it, with its pid: `ivr serve` runs both, and each
+logs its own config reloads and store outages.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any
 
 import structlog
-from structlog.typing import EventDict
+from structlog.typing import EventDict, Processor
 
-PHONE = re.compile(r"(\+|%2[Bb])(\d{7,15})\b")
-"""E.164 numbers, the form every number takes once it is inside the service (or in a URL)."""
+PHONE = re.compile(r"(\+|%2[Bb]|%252[Bb])(\d{7,15})\b")
+"""E.164 numbers, the form every number takes once it is inside the service (or in a URL,
+or in a URL inside another URL's query: `%252B`)."""
 URL_SECRET = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.IGNORECASE)
 """The password in a URL's user part (`redis://user:secret@host`): never logged."""
+QUERY_NUMBER = re.compile(r"([?&][\w.%-]+=)(\d{8,15})(?=$|[&\s\"'#;,)])")
+"""A bare number as a query value: a caller's number typed or sent without its `+`."""
+BARE_NUMBER = re.compile(r"\d{8,15}")
+"""A field whose whole value is a bare number (`caller="60123456789"`)."""
+NANP_DIGITS = 11
+"""A bare run starting with 1 is a number only at the length of +1 numbers: ten digits
+starting with 1 are a Unix time in seconds (and thirteen, in milliseconds), not a phone."""
+
+
+def _hidden(digits: str) -> str:
+    return digits[:2] + "*" * (len(digits) - 5) + digits[-3:]
+
+
+def _hide_bare(digits: str) -> str:
+    """A bare number masked, unless it is a Unix time (see `NANP_DIGITS`)."""
+    if digits.startswith("1") and len(digits) != NANP_DIGITS:
+        return digits
+    return _hidden(digits)
+
+
+def _hide_query_number(m: re.Match[str]) -> str:
+    name, digits = m.groups()
+    return name + _hide_bare(digits)
 
 
 def mask(text: str) -> str:
@@ -31,14 +64,22 @@ def mask(text: str) -> str:
 
     def hide(m: re.Match[str]) -> str:
         plus, digits = m.groups()
-        return plus + digits[:2] + "*" * (len(digits) - 5) + digits[-3:]
+        return plus + _hidden(digits)
 
-    return PHONE.sub(hide, URL_SECRET.sub(r"\1***@", text))
+    text = URL_SECRET.sub(r"\1***@", text)
+    return QUERY_NUMBER.sub(_hide_query_number, PHONE.sub(hide, text))
+
+
+def mask_value(value: Any) -> Any:
+    """A field's value masked: text as `mask` does, and a value that is a bare number whole."""
+    if not isinstance(value, str):
+        return value
+    return _hide_bare(value) if BARE_NUMBER.fullmatch(value) else mask(value)
 
 
 def mask_numbers(_: Any, __: str, event: EventDict) -> EventDict:
     """structlog processor: mask phone numbers in every string value."""
-    return {k: mask(v) if isinstance(v, str) else v for k, v in event.items()}
+    return {k: mask_value(v) for k, v in event.items()}
 
 
 SHARED: list[Any] = [
@@ -63,8 +104,21 @@ def route_to_stdlib(cache: bool = False) -> None:
     )
 
 
-def configure(json: bool = False, level: int = logging.INFO) -> None:
-    """Route structlog and stdlib logging to stderr, as JSON or as readable lines."""
+def tag_process(name: str) -> Processor:
+    """structlog processor: the `process` name and `pid` on every line (the pid read per
+    line, so a forked process shows its own)."""
+
+    def tag(_: Any, __: str, event: EventDict) -> EventDict:
+        event.setdefault("process", name)
+        event.setdefault("pid", os.getpid())
+        return event
+
+    return tag
+
+
+def configure(json: bool = False, level: int = logging.INFO, process: str = "") -> None:
+    """Route structlog and stdlib logging to stderr, as JSON or as readable lines; with a
+    `process` name ("web", "worker"), each line says which process wrote it."""
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -75,6 +129,7 @@ def configure(json: bool = False, level: int = logging.INFO) -> None:
             foreign_pre_chain=SHARED,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([tag_process(process)] if process else []),
                 structlog.processors.format_exc_info,  # a traceback is text, to be masked
                 mask_numbers,
                 renderer,
