@@ -41,14 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "directory", nargs="?", type=Path, default=Path("."), help="the new site (default: here)"
     )
-    backup = sub.add_parser("backup", help="snapshot the embedded store of DATA_DIR into FILE")
-    backup.add_argument("data_dir", type=Path, help="the service's IVR_DATA_DIR")
-    backup.add_argument("file", type=Path, help="where to write the snapshot")
-    restore = sub.add_parser("restore", help="make a new DATA_DIR hold a snapshot from FILE")
-    restore.add_argument("file", type=Path, help="a snapshot written by `ivr backup`")
-    restore.add_argument("data_dir", type=Path, help="a new, empty IVR_DATA_DIR")
-    from ivr.ops import twilio_number  # the parser is small; the REST client loads on use
+    from ivr.ops import backup, twilio_number  # small parsers; the clients load on use
 
+    backup.add_parsers(sub)
     twilio_number.add_parser(sub)
     serve = sub.add_parser("serve", help="run the web service (and an embedded store if needed)")
     serve.add_argument("--host", help="bind address (IVR_HOST, default 127.0.0.1)")
@@ -148,9 +143,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command in ("backup", "restore"):
         from ivr.ops import backup
 
-        if args.command == "backup":
-            return backup.main(["save", str(args.data_dir), str(args.file)])
-        return backup.main(["restore", str(args.file), str(args.data_dir)])
+        return backup.run(args)
     if args.command == "twilio":
         from ivr.ops import twilio_number
 

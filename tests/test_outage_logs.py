@@ -31,8 +31,8 @@ from ivr.core.outage import Outage, is_outage
 from ivr.core.settings import Settings
 from ivr.devtools.liveserver import LiveServer
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE, SAMPLE_CONFIG
+from tests.stores import Store
 from tests.test_cli import free_port, wait_healthy
-from tests.test_degraded import Store
 from tests.test_webhooks import call_form
 
 IVR = [sys.executable, "-m", "ivr.cli"]
@@ -56,14 +56,6 @@ def wait_for(check: Callable[[], bool], within_s: float, what: str) -> None:
     while not check():
         assert time.monotonic() < deadline, f"no {what} within {within_s} s"
         time.sleep(0.1)
-
-
-@pytest.fixture(name="store")
-def fixture_store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "valkey")
-    store.start()
-    yield store
-    store.stop()
 
 
 # -- the reminder schedule, on a clock the test moves ------------------------------------

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -122,24 +123,36 @@ def loaded_keys(data_dir: Path) -> int:
             client.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ivr backup/restore", description="back up or restore the embedded store"
+def add_parsers(subparsers: Any) -> None:
+    """Register `backup DATA_DIR FILE` and `restore FILE DATA_DIR` (`ivr backup`, `ivr restore`)."""
+    saving = subparsers.add_parser(
+        "backup", help="snapshot the embedded store of DATA_DIR into FILE"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    saving = sub.add_parser("save", help="snapshot the store of a data directory into FILE")
     saving.add_argument("data_dir", type=Path, help="the service's IVR_DATA_DIR")
     saving.add_argument("file", type=Path, help="where to write the snapshot")
-    restoring = sub.add_parser("restore", help="make a fresh data directory hold a snapshot")
-    restoring.add_argument("file", type=Path, help="a snapshot written by `save`")
+    restoring = subparsers.add_parser(
+        "restore", help="make a new DATA_DIR hold a snapshot from FILE"
+    )
+    restoring.add_argument("file", type=Path, help="a snapshot written by `ivr backup`")
     restoring.add_argument("data_dir", type=Path, help="a new, empty IVR_DATA_DIR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ivr.ops.backup", description="back up or restore the embedded store"
+    )
+    add_parsers(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """`ivr backup` or `ivr restore`, parsed: print what was done; 1 with the reason if not."""
     try:
-        if args.command == "save":
+        if args.command == "backup":
             keys = save(args.data_dir, args.file)
             print(f"snapshot written to {args.file} (the store held {keys} keys)")
         else:
