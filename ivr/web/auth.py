@@ -41,7 +41,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOGIN_LIMIT = 5
 """Login attempts a user may make in `LOGIN_WINDOW_S`; the next ones get 429 until it ends."""
 ADDRESS_LIMIT = 30
-"""Login attempts one address may make in `LOGIN_WINDOW_S` (an office shares one address)."""
+"""Failed logins one address may make in `LOGIN_WINDOW_S` (successful ones do not count: a
+whole office shares one address)."""
 LOGIN_WINDOW_S = 60
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 """OWASP's scrypt minimum (16 MiB, about 50 ms a hash)."""
@@ -125,15 +126,20 @@ def check_credentials(config: Config, kind: str, user: str, secret: str) -> bool
 
 async def login(svc: Services, kind: str, user: str, secret: str, address: str) -> bool:
     """Whether the id and secret match, rate-limited: after `LOGIN_LIMIT` attempts for a
-    user (or `ADDRESS_LIMIT` from an address) within `LOGIN_WINDOW_S`, 429 until the window
-    ends, right secret or not. The scrypt hash runs off the event loop."""
+    user (or `ADDRESS_LIMIT` failed ones from an address) within `LOGIN_WINDOW_S`, 429 until
+    the window ends, right secret or not. The scrypt hash runs off the event loop."""
     user_key = svc.keys.login_attempts(f"user:{kind}:{user}")
+    address_key = svc.keys.login_attempts(f"addr:{address}")
     await _count_attempt(svc, user_key, LOGIN_LIMIT)
-    await _count_attempt(svc, svc.keys.login_attempts(f"addr:{address}"), ADDRESS_LIMIT)
+    await _count_attempt(svc, address_key, ADDRESS_LIMIT)
     config = svc.registry.current
     ok = await anyio.to_thread.run_sync(check_credentials, config, kind, user, secret)
-    if ok:
-        await svc.redis.delete(user_key)
+    if ok:  # a right secret clears the user's count and gives the address its attempt back,
+        # so a whole shift logging in behind one office address is never locked out
+        async with svc.redis.pipeline(transaction=True) as tx:
+            tx.delete(user_key)
+            tx.decr(address_key)
+            await tx.execute()
     return ok
 
 
