@@ -69,6 +69,8 @@ async def respond(svc: Context, number: str, form: dict[str, str]) -> str | None
         return await keyword(svc, number, found[0], survey, found[1])
     if survey is None:
         return None  # not someone we asked: no reply, no loop with an auto-responder
+    if await svc.redis.sismember(svc.keys.survey_optouts(), number):
+        return None  # opted out (STOP): a later reply is neither scored nor answered
     return await surveys.reply(svc, survey, body)
 
 

@@ -204,3 +204,16 @@ def test_odd_status_callbacks_are_accepted(
 ) -> None:
     """A status callback we cannot use is acknowledged, not an error."""
     assert twilio.post(f"{PUBLIC_BASE}/sms/status", form).status_code == 204
+
+
+def test_a_reply_after_stop_is_neither_scored_nor_answered(
+    twilio: Twilio, r: redis.Redis, clock: ManualClock
+) -> None:
+    """STOP, then "5": the number has opted out, so nothing is scored and nothing is sent back
+    (issue 15: a thank-you went to a number that had just opted out)."""
+    pending_survey(r, clock.now())
+    assert "<Message>" in reply_of(twilio, inbound("STOP")), "STOP itself is confirmed"
+    assert r.sismember(KEYS.survey_optouts(), NUMBER)
+    assert reply_of(twilio, inbound("5", sid="SM" + "f" * 32)).endswith("<Response />")
+    assert r.xlen(KEYS.survey_responses()) == 0
+    assert r.hget(KEYS.survey(CALL), "state") == "sent"
