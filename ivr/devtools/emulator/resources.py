@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from ivr.core import segments
+from ivr.core.segments import Segments
 from ivr.devtools.emulator.calls import API_VERSION, Call
 from ivr.devtools.emulator.ids import new_sid
 
@@ -83,6 +85,11 @@ class Message:
     sid: str = field(default_factory=lambda: new_sid("SM"))
     history: list[str] = field(default_factory=lambda: ["queued"])
 
+    @property
+    def segments(self) -> Segments:
+        """What the carrier bills: the body's encoding and segment count."""
+        return segments.count(self.body)
+
 
 def message_resource(message: Message) -> dict[str, Any]:
     """The Message resource JSON for `message`."""
@@ -95,7 +102,7 @@ def message_resource(message: Message) -> dict[str, Any]:
         "status": message.status,
         "direction": message.direction,
         "messaging_service_sid": message.messaging_service_sid,
-        "num_segments": "1",
+        "num_segments": str(message.segments.count),
         "num_media": "0",
         "date_created": rfc2822(message.at),
         "date_updated": rfc2822(message.at),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from ivr.core import voices
 from ivr.core.errors import TwiMLError
 
 VOICE_VERBS = frozenset(
@@ -154,6 +155,11 @@ def _check_say(node: Node) -> None:
     _check_loop(node)
     if not node.text:
         raise TwiMLError("Say", "needs text to speak")
+    voice, language = node.attr("voice"), node.attr("language")
+    if voice and language and not voices.exists(voice, language):
+        # Twilio: "an invalid combination of voice and language may result in error and
+        # <Say> instruction failure" (ivr/core/voices.yaml holds its published list).
+        raise TwiMLError("Say", f"Twilio offers no voice {voice} for language {language}")
 
 
 def _check_play(node: Node) -> None:
