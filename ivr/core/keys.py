@@ -111,7 +111,8 @@ class Keys:
     # names are listed in ROUTING_KEYS, and the rest of the service reads through
     # `Router` (calls, agents, offers, wrap-up and break ends, staffing).
     def routing_agents(self) -> str:
-        """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters)."""
+        """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters:
+        calls answered and talk time since the agent's login)."""
         return f"{self.prefix}:routing:agents"
 
     def routing_agent_config(self) -> str:
