@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,9 +13,10 @@ import redis
 
 from ivr import cli
 from ivr.config.loader import load
+from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.web import report
-from tests.conftest import SAMPLE_CONFIG
+from tests.conftest import OPEN_TIME, SAMPLE_CONFIG
 from tests.test_metrics_script import DAY, T0, S, Script
 
 
@@ -132,3 +133,32 @@ def test_a_half_hour_zone_reports_local_hours(
     ]
     assert got == [("09:00", 2, 0.5, 20.0), ("10:00", 1, 1.0, 5.0)]
     assert doc["from"] == "2026-11-23T00:00:00+05:30"
+
+
+def test_staffing_for_the_hour_in_progress_scales_to_an_hourly_rate(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """At 10:15, 100 calls since 10:00 are 400 calls/h: 27 agents at AHT 200 s, not 100/h's 9.
+
+    Alice and Budi, billing's agents, have been available since 10:00 and still are.
+    """
+    s = Script(r, redis_url)
+    for agent in ("alice", "budi"):
+        s.event("AGENTSTATUS", T0, agent=agent, reason="available")
+    for i in range(100):
+        s.session(f"CQ{i}", f"+6019{i:07d}", T0 + i * 6 * S)
+        s.answered(f"CQ{i}", "billing", "alice", T0 + i * 6 * S, 0, 200 * S)
+    s.fold()
+    args = cli.build_parser().parse_args(
+        ["report", "--staffing", "--queue", "billing", "--format", "json"]
+    )
+    out = io.StringIO()
+    clock = ManualClock(OPEN_TIME + timedelta(minutes=15))
+    assert report.main(Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG), args, out, clock) == 0
+    (row,) = json.loads(out.getvalue())["staffing"]
+    assert (row["interval"], row["arrivals_per_hour"], row["needed"], row["had"]) == (
+        "10:00 and 10:15",
+        400.0,
+        27,
+        2.0,
+    )
