@@ -229,3 +229,21 @@ def test_staffing_without_abandons_gives_erlang_c_alone(morning: Script, redis_u
         "staffing"
     ]
     assert "needed_erlang_a" not in row and "patience_s" not in row
+
+
+def test_part_of_an_hour_past_the_minute_rollups_is_the_whole_hour(
+    morning: Script, redis_url: str
+) -> None:
+    """Three days on, 10:00–10:15 has no minute rollups left: the whole 10:00 hour is used."""
+    argv = ["report", "--from", "2026-11-23T10:00", "--to", "2026-11-23T10:15", "--staffing"]
+    args = cli.build_parser().parse_args([*argv, "--queue", "billing", "--format", "json"])
+    out = io.StringIO()
+    clock = ManualClock(OPEN_TIME + timedelta(days=3))
+    settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
+    assert report.main(settings, args, out, clock) == 0
+    (row,) = json.loads(out.getvalue())["staffing"]
+    assert (row["interval"], row["arrivals_per_hour"], row["needed"]) == (
+        "10:00 and 11:00",
+        60.0,
+        2,
+    )

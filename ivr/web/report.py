@@ -165,8 +165,9 @@ async def staffing(
                 continue
             if not part.whole and staffing_data.minutes_kept(part, now_ms):
                 totals = await rollups.read(redis, keys, f"q:{q}", part.start_ms, part.end_ms, "m")
-            else:  # whole hours only: the hour's calls over the hour (as far as observed)
-                part = staffing_data.Part(at, part.hour_end_ms, at, part.end_ms)
+            else:  # only the whole hour is kept: its calls over the hour (as far as observed)
+                end = staffing_data.so_far(at, part.hour_end_ms, now_ms)
+                part = staffing_data.Part(at, part.hour_end_ms, at, end)
             aht = totals.figures()["aht_s"]
             if not totals["entered"] or aht is None:
                 continue
