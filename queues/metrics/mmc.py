@@ -23,6 +23,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from queues.metrics.batch import DEFAULT_SHORT_ABANDON_S
+
 SPREAD_RUNS = 2000
 """Runs drawn to estimate a scenario's sampling spread."""
 SPREAD_LEVEL = 0.99
@@ -157,7 +159,7 @@ class Scenario:
     patience_s: float
     minutes: float
     threshold_s: float
-    short_s: float = 5.0
+    short_s: float = DEFAULT_SHORT_ABANDON_S
 
 
 def run_patient(rng: random.Random, s: Scenario) -> PatientSample:
