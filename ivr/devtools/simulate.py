@@ -218,6 +218,19 @@ def against_patient_ideal(svc: Services, args: Any) -> dict[str, Any]:
     return {f"band_{name}": band for name, band in mmc.spread_patient(scenario).items()}
 
 
+def without_theory_if_lost(result: dict[str, Any], dialled: int) -> dict[str, Any]:
+    """The result as it is, or, if some callers never reached the queue, with no Erlang
+    figure and no band: the queue was not fed the rate the model is computed at."""
+    result["not_queued"] = dialled - result["calls"]
+    if result["not_queued"] <= 0:
+        return result
+    return {
+        name: (value[0], None) if isinstance(value, tuple) else value
+        for name, value in result.items()
+        if not name.startswith("band_")
+    }
+
+
 class PastClosing(IVRError):
     """The run would go on after the config's opening hours close: callers then never reach
     the queue, so its figures would be set against a rate that did not arrive."""
@@ -297,19 +310,6 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
             result.update(against_patient_ideal(svc, args))
         result["emulator_errors"] = len(tw.errors)
         return without_theory_if_lost(result, len(sim.callers))
-
-
-def without_theory_if_lost(result: dict[str, Any], dialled: int) -> dict[str, Any]:
-    """The result as it is, or, if some callers never reached the queue, with no Erlang
-    figure and no band: the queue was not fed the rate the model is computed at."""
-    result["not_queued"] = dialled - result["calls"]
-    if result["not_queued"] <= 0:
-        return result
-    return {
-        name: (value[0], None) if isinstance(value, tuple) else value
-        for name, value in result.items()
-        if not name.startswith("band_")
-    }
 
 
 def side_figures(svc: Services, start: float, end: float, events: list[Event]) -> dict[str, Any]:
