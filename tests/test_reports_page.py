@@ -16,6 +16,7 @@ import redis
 from playwright.sync_api import Page, expect
 
 from ivr import cli
+from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
@@ -56,7 +57,9 @@ def off_loop(work: Callable[[], T]) -> T:
 
 
 @pytest.fixture(name="seeded")
-def fixture_seeded(server: LiveServer, r: redis.Redis, redis_url: str) -> Script:
+def fixture_seeded(
+    server: LiveServer, r: redis.Redis, redis_url: str, clock: ManualClock
+) -> Script:
     """Billing calls 10:00–11:00 (alice), support calls 11:00–12:00 (chai), two abandons, CES."""
     s = Script(r, redis_url)
     for agent in ("alice", "chai"):
@@ -78,6 +81,7 @@ def fixture_seeded(server: LiveServer, r: redis.Redis, redis_url: str) -> Script
     for agent in ("alice", "chai"):
         s.event("AGENTSTATUS", T0 + 2 * 3600 * S, agent=agent, reason="offline")
     off_loop(s.fold)
+    clock.advance(4 * 3600)  # the day so far lies behind the service's clock: 14:00
     return s
 
 

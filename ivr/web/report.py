@@ -24,9 +24,9 @@ from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import resolve_url
-from queues.metrics import contacts, erlang, intervals, rollups
+from queues.metrics import contacts, erlang, erlang_a, intervals, local_hours, rollups
+from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
-from queues.metrics.local_hours import MS_PER_HOUR
 
 DEFAULT_TARGET = 0.8
 QUEUE_COLUMNS = (
@@ -91,8 +91,10 @@ async def collect(
     config: Config,
     args: argparse.Namespace,
     span: tuple[int, int],
+    now_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Every figure the report shows, as one JSON-ready document."""
+    """Every figure the report shows, as one JSON-ready document (`now_ms`: the hour in
+    progress is observed up to then; None: the range's end)."""
     zone = ZoneInfo(config.company.timezone)
     queues = [args.queue] if args.queue else sorted(config.queues)
     agents = [args.agent] if args.agent else sorted(config.agents)
@@ -110,7 +112,8 @@ async def collect(
         out["agents"][a] = figures
     out["intervals"] = await intervals.collect(redis, keys, interval_scope(args), span, zone)
     if args.staffing:
-        out["staffing"] = await staffing(redis, keys, config, queues, span, args.target)
+        now = span[1] if now_ms is None else now_ms
+        out["staffing"] = await staffing(redis, keys, config, queues, span, args.target, now)
     return out
 
 
@@ -139,39 +142,103 @@ async def staffing(
     queues: list[str],
     span: tuple[int, int],
     target: float,
+    now_ms: int,
 ) -> list[dict[str, Any]]:
-    """Per queue and hour with calls: measured arrivals and AHT, agents needed, agents staffed."""
+    """Per queue and hour with calls: the calls' hourly rate and AHT, agents needed and staffed.
+
+    An hour observed only in part (the hour in progress, or cut by the range) gives
+    its calls as a rate over that part (`queues.metrics.staffing.observed`). Where the
+    range's abandons give a mean patience, Erlang A advice stands beside Erlang C's.
+    """
     zone = ZoneInfo(config.company.timezone)
     rows = []
     for q in queues:
         threshold = config.queues[q].service_level_s if q in config.queues else 20
         hours = await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
         staffed = await staffed_hours(
-            redis, keys, eligible(config, q) if q in config.queues else [], span, zone
+            redis, keys, eligible(config, q) if q in config.queues else [], span, zone, now_ms
         )
+        patience = staffing_data.patience_s(sum_totals(totals for _, totals in hours))
         for (at, totals), had in zip(hours, staffed, strict=True):
+            part = staffing_data.observed(at, zone, span, now_ms)
+            if part is None:
+                continue
+            if not part.whole and staffing_data.minutes_kept(part, now_ms):
+                totals = await rollups.read(redis, keys, f"q:{q}", part.start_ms, part.end_ms, "m")
+            else:  # only the whole hour is kept: its calls over the hour (as far as observed)
+                end = staffing_data.so_far(at, part.hour_end_ms, now_ms)
+                part = staffing_data.Part(at, part.hour_end_ms, at, end)
             aht = totals.figures()["aht_s"]
             if not totals["entered"] or aht is None:
                 continue
-            needed = erlang.agents_needed(totals["entered"], float(aht), target, threshold)
-            begin = datetime.fromtimestamp(at / 1000, zone)
-            interval = f"{begin:%H:%M} and {begin + timedelta(hours=1):%H:%M}"
+            rate = totals["entered"] / part.hours
+            needed = erlang.agents_needed(rate, float(aht), target, threshold)
+            interval = f"{clock_time(part.start_ms, zone)} and {clock_time(part.end_ms, zone)}"
             advice = erlang.Advice(
-                q, interval, totals["entered"], float(aht), target, threshold, needed, round(had, 1)
+                q, interval, round(rate, 1), float(aht), target, threshold, needed, round(had, 1)
             )
-            rows.append({"date": f"{begin:%Y-%m-%d}", "advice": str(advice), **vars(advice)})
+            rows.append(staffing_row(advice, rate, part.start_ms, zone, patience))
     return rows
 
 
+def clock_time(ms: int, zone: ZoneInfo) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, zone):%H:%M}"
+
+
+def sum_totals(parts: Any) -> rollups.Totals:
+    total = rollups.Totals()
+    for part in parts:
+        total.counts.update(part.counts)
+    return total
+
+
+def staffing_row(
+    advice: erlang.Advice, rate: float, start_ms: int, zone: ZoneInfo, patience: float | None
+) -> dict[str, Any]:
+    """One interval's advice: Erlang C's, and Erlang A's where the range measured a patience."""
+    row = {
+        "date": f"{datetime.fromtimestamp(start_ms / 1000, zone):%Y-%m-%d}",
+        "advice": str(advice),
+        **vars(advice),
+    }
+    if patience is not None:
+        needed = erlang_a.agents_needed(
+            rate, advice.aht_s, patience, advice.target, advice.threshold_s
+        )
+        row.update(
+            patience_s=round(patience, 1),
+            needed_erlang_a=needed,
+            advice_erlang_a=erlang_a.advice(advice, patience, needed),
+        )
+    return row
+
+
 async def staffed_hours(
-    redis: aioredis.Redis, keys: Keys, agents: list[str], span: tuple[int, int], zone: ZoneInfo
+    redis: aioredis.Redis,
+    keys: Keys,
+    agents: list[str],
+    span: tuple[int, int],
+    zone: ZoneInfo,
+    now_ms: int,
 ) -> list[float]:
-    """Agents staffed (logged in, not on break) in each local hour: staffed seconds / 3600."""
-    hours = [0.0] * len(rollups.bucket_starts(*span, "h", zone))
+    """Agents staffed (logged in, not on break) on average over each local hour so far.
+
+    Staffed time folded into the hour plus the states still open now, over the
+    time of the hour observed (to now for the hour in progress).
+    """
+    starts = rollups.bucket_starts(*span, "h", zone)
+    folded = [rollups.Totals() for _ in starts]
     for a in agents:
         series = await rollups.series(redis, keys, f"a:{a}", *span, zone=zone)
         for i, (_, totals) in enumerate(series):
-            hours[i] += sum(totals[f"state_ms:{s}"] for s in STAFFED_STATES) / MS_PER_HOUR
+            folded[i].counts.update(totals.counts)
+    states = await staffing_data.open_states(redis, keys, agents)
+    hours = []
+    for at, totals in zip(starts, folded, strict=True):
+        end = staffing_data.so_far(at, local_hours.hour_end_ms(at, zone), now_ms)
+        part = staffing_data.Part(at, end, at, end)
+        staffed = staffing_data.staffed_ms(totals, states, agents, part) if end > at else 0.0
+        hours.append(staffed / (end - at) if end > at else 0.0)
     return hours
 
 
@@ -242,6 +309,8 @@ def render_csv(doc: dict[str, Any], out: TextIO) -> None:
             )
     for row in doc.get("staffing", []):
         writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
+        if "advice_erlang_a" in row:
+            writer.writerow(["staffing", row["queue"], row["interval"], row["advice_erlang_a"]])
 
 
 def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
@@ -258,6 +327,8 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
     over_time(doc["intervals"], out)
     for row in doc.get("staffing", []):
         print(f"{row['date']} {row['advice']}", file=out)
+        if "advice_erlang_a" in row:
+            print(f"{row['date']} {row['advice_erlang_a']}", file=out)
 
 
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
@@ -271,7 +342,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: 
             rows = await contacts.records(redis, keys, *span, args.queue, args.agent)
             contacts.write(rows, args.export, out)
             return 0
-        doc = await collect(redis, keys, config, args, span)
+        doc = await collect(redis, keys, config, args, span, int(clock.now() * 1000))
     finally:
         await redis.aclose()
         if embedded is not None:

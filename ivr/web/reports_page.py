@@ -76,7 +76,8 @@ def parse(config: Config, params: Mapping[str, str], now_s: float) -> argparse.N
 async def build(svc: Services, args: argparse.Namespace) -> dict[str, Any]:
     """The dashboard's document: `ivr report --format json --staffing`, plus chart data."""
     config = svc.registry.current
-    doc = await report.collect(svc.redis, svc.keys, config, args, args.span)
+    now_ms = int(svc.clock.now() * 1000)  # the hour in progress is observed up to now
+    doc = await report.collect(svc.redis, svc.keys, config, args, args.span, now_ms)
     zone = ZoneInfo(config.company.timezone)
     start, end = args.span
     doc["from"] = datetime.fromtimestamp(start / 1000, zone).isoformat()

@@ -147,6 +147,7 @@ async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if fields.get("reason") == "callback":
         await on_callback(batch, fields, ts)
         return
+    batch.add(ts, where, "abandon_wait_ms", wait)  # patience, for Erlang A staffing
     if wait < batch.short_abandon_ms(queue):
         batch.add(ts, where, "abandoned_short")
         c["outcome"] = "short_abandon"
