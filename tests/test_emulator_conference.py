@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
@@ -14,7 +14,6 @@ from ivr.devtools.emulator.conference import WAIT_MUSIC_URL
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     CALLER,
-    PUBLIC,
     TOKEN,
     CannedApp,
     Hit,
@@ -35,7 +34,7 @@ def fixture_client(tw: Emulator) -> Iterator[Client]:
     yield Client(tw.account_sid, TOKEN, http_client=tw.http_client(), environment={})
 
 
-def by_caller(**documents: str) -> object:
+def by_caller(**documents: str) -> Callable[[Hit], str]:
     """A /voice responder answering each caller (CALLER, AGENT, SUPERVISOR) its own TwiML."""
     names = {CALLER: "caller", AGENT: "agent", SUPERVISOR: "supervisor"}
 
@@ -208,7 +207,9 @@ def test_invalid_conference_attributes_are_twiml_errors(
 
 def test_conference_cannot_share_a_dial(app: CannedApp, tw: Emulator) -> None:
     """<Conference> is the only noun of its <Dial>."""
-    app.route("/voice", twiml(f"<Dial><Conference>{ROOM}</Conference><Number>+6011</Number></Dial>"))
+    app.route(
+        "/voice", twiml(f"<Dial><Conference>{ROOM}</Conference><Number>+6011</Number></Dial>")
+    )
     with pytest.raises(TwiMLError):
         tw.dial(from_=CALLER, to=BUSINESS)
 
@@ -347,6 +348,73 @@ def test_unknown_conference_is_404(tw: Emulator, client: Client) -> None:
     assert (caught.value.status, caught.value.code) == (404, 20404)
 
 
-def test_public_url_prefix_is_used_for_rest_urls(app: CannedApp, tw: Emulator) -> None:
-    """PUBLIC is the app's public URL (used to resolve REST-given relative URLs)."""
-    assert PUBLIC.startswith("https://")
+def test_joining_beeps_to_the_others_unless_beep_is_false(app: CannedApp, tw: Emulator) -> None:
+    """A participant entering a started conference beeps for the others, not for itself."""
+    caller, agent, supervisor = join_three(app, tw, 'beep="false"')
+    assert [u.kind for u in caller.heard].count("beep") == 1  # the agent's entry only
+    assert "beep" not in [u.kind for u in agent.heard]
+    assert "beep" not in [u.kind for u in supervisor.heard]
+
+
+def test_participant_events_for_mute_and_hold(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """Mute and hold changes are reported as participant-mute/unmute and -hold/unhold."""
+    events = 'statusCallback="/conf" statusCallbackEvent="mute hold"'
+    app.route("/voice", by_caller(caller=room(events), agent=room()))
+    app.route("/conf", "")
+    caller = tw.dial(from_=CALLER, to=BUSINESS)
+    tw.dial(from_=AGENT, to=BUSINESS)
+    participant = client.conferences(tw.conference(ROOM).sid).participants(caller.sid)
+    participant.update(muted=True)
+    participant.update(hold=True)
+    participant.update(hold=False, muted=False)
+    tw.run_until_idle()
+    hits = app.hits_to("/conf")
+    assert [
+        (h.params["StatusCallbackEvent"], h.params["Muted"], h.params["Hold"]) for h in hits
+    ] == [
+        ("participant-mute", "true", "false"),
+        ("participant-hold", "true", "true"),
+        ("participant-unmute", "false", "true"),
+        ("participant-unhold", "false", "false"),
+    ]
+
+
+def test_participant_announcement_is_heard_by_that_participant_only(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """announce_url on a participant plays to it alone."""
+    caller, agent, _ = join_three(app, tw)
+    app.route("/whisper", twiml("<Say>Customer is a gold member</Say>"))
+    sid = tw.conference(ROOM).sid
+    client.conferences(sid).participants(agent.sid).update(announce_url="/whisper")
+    agent.hears("gold member")
+    assert "Customer is a gold member" not in caller.transcript()
+
+
+def test_rest_participant_that_never_answers_leaves_the_list(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A dialled participant shows as ringing, and is gone once its call fails."""
+    app.route("/voice", by_caller(caller=room()))
+    tw.dial(from_=CALLER, to=BUSINESS)
+    sid = tw.conference(ROOM).sid
+    client.conferences(sid).participants.create(to="client:bob", from_=BUSINESS, timeout=15)
+    tw.advance(1)
+    assert [p.status for p in client.conferences(sid).participants.list()] == [
+        "connected", "ringing",
+    ]  # fmt: skip
+    tw.advance(15)
+    assert [p.status for p in client.conferences(sid).participants.list()] == ["connected"]
+
+
+def test_rest_participant_hangs_up_when_the_conference_ends(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A participant the API dialled has no TwiML after its conference, so its call ends."""
+    app.route("/voice", by_caller(caller=room('endConferenceOnExit="true"')))
+    caller = tw.dial(from_=CALLER, to=BUSINESS)
+    tw.device("client:alice").auto = "answer"
+    created = client.conferences(ROOM).participants.create(to="client:alice", from_=BUSINESS)
+    tw.advance(1)
+    caller.hangup()
+    assert tw.call(created.call_sid).status == "completed"

@@ -66,6 +66,11 @@ class Participant:
     announcements: list[Announcement] = field(default_factory=list)
 
     @property
+    def present(self) -> bool:
+        """In the room, or still being dialled into it (a dialled call that failed is not)."""
+        return not self.left and (self.joined or not self.call.ended)
+
+    @property
     def state(self) -> str:
         """What this participant is doing: left, held, waiting or talking."""
         if self.left or self.conference.status == "completed":
@@ -107,7 +112,7 @@ class Conference:
     def find(self, key: str) -> Participant | None:
         """A current participant by call SID or label, as the REST API addresses them."""
         for participant in self.participants:
-            if not participant.left and key in (participant.call.sid, participant.label):
+            if participant.present and key in (participant.call.sid, participant.label):
                 return participant
         return None
 

@@ -82,7 +82,9 @@ class ConferenceApi:
             raise RestError(404, 20404, f"The requested resource Conference {sid} was not found")
         return found
 
-    def _announce(self, conference: Conference, target: Participant | None, data: dict[str, Any]) -> None:
+    def _announce(
+        self, conference: Conference, target: Participant | None, data: dict[str, Any]
+    ) -> None:
         url = self.board.webhooks.resolve(_text(data, "AnnounceUrl"))
         method = (_text(data, "AnnounceMethod") or "POST").upper()
         conferences = self.board.conferences
@@ -98,7 +100,7 @@ class ConferenceApi:
         found = [
             participant_resource(p)
             for p in list(conference.participants)
-            if not p.left and all(v is None or getattr(p, f) == v for f, v in wanted.items())
+            if p.present and all(v is None or getattr(p, f) == v for f, v in wanted.items())
         ]
         return 200, _page("participants", found)
 
@@ -137,7 +139,9 @@ class ConferenceApi:
             max_participants=int(data.get("MaxParticipants") or 250),
             coach=coach if coaching is not False else None,
             status_callback=self.board.webhooks.resolve(callback) if callback else None,
-            status_callback_method=(_text(data, "ConferenceStatusCallbackMethod") or "POST").upper(),
+            status_callback_method=(
+                _text(data, "ConferenceStatusCallbackMethod") or "POST"
+            ).upper(),
             events=parse_events(data.get("ConferenceStatusCallbackEvent")),
         )
 

@@ -132,10 +132,10 @@ class Conferences:
         participant.updated_at = participant.joined_at
         participant.talked = conference.status == "in-progress"
         self.notify(conference, "participant-join", participant)
-        if conference.status == "in-progress" and beeps_on(participant, "onEnter"):
-            self._beep(conference, participant)
         if conference.status == "init" and conference.should_start():
             self.start(conference)
+        if conference.status == "in-progress" and beeps_on(participant, "onEnter"):
+            self._beep(conference, participant)
         return participant
 
     def leave(self, participant: Participant) -> None:
@@ -189,7 +189,9 @@ class Conferences:
             self.notify(conference, event, participant)
             self.poke(participant)
         coach = _pick(change.call_sid_to_coach, participant.call_sid_to_coach)
-        coaching = _pick(change.coaching, participant.coaching or change.call_sid_to_coach is not None)
+        coaching = _pick(
+            change.coaching, participant.coaching or change.call_sid_to_coach is not None
+        )
         if (coaching, coach) != (participant.coaching, participant.call_sid_to_coach):
             participant.coaching, participant.call_sid_to_coach = coaching, coach
             self.notify(conference, "participant-modify", participant)
@@ -241,7 +243,9 @@ class Conferences:
             if listener is not mover and listener.state == "talking":
                 listener.call.heard.append(Utterance("beep", "beep", at=now))
 
-    def announce(self, conference: Conference, target: Participant | None, url: str, method: str) -> None:
+    def announce(
+        self, conference: Conference, target: Participant | None, url: str, method: str
+    ) -> None:
         """Play an announceUrl document to the conference, or to one participant."""
         params = {"ConferenceSid": conference.sid, "FriendlyName": conference.name}
         params["AccountSid"] = conference.account_sid

@@ -265,7 +265,9 @@ def _check_conference(node: Node) -> None:
     if node.attr("coach") and not CALL_SID.match(node.attr("coach")):
         raise TwiMLError("Conference", "coach must be the call SID of a participant")
     if set(node.attr("statusCallbackEvent").split()) - CONFERENCE_EVENTS:
-        raise TwiMLError("Conference", f"statusCallbackEvent may only name {sorted(CONFERENCE_EVENTS)}")
+        raise TwiMLError(
+            "Conference", f"statusCallbackEvent may only name {sorted(CONFERENCE_EVENTS)}"
+        )
 
 
 def _check_message(node: Node) -> None:
