@@ -129,7 +129,7 @@ class Conferences:
             conference.participants.append(participant)
         _apply_spec(participant, spec)
         participant.joined, participant.joined_at = True, self.host.now()
-        participant.updated_at = participant.joined_at
+        participant.updated_at = conference.updated_at = participant.joined_at
         participant.talked = conference.status == "in-progress"
         self.notify(conference, "participant-join", participant)
         if conference.status == "init" and conference.should_start():
@@ -144,6 +144,7 @@ class Conferences:
             return
         participant.left = True
         conference = participant.conference
+        conference.updated_at = self.host.now()
         if participant in conference.participants:
             conference.participants.remove(participant)
         for announcement in list(participant.announcements):
