@@ -418,3 +418,18 @@ def test_rest_participant_hangs_up_when_the_conference_ends(
     tw.advance(1)
     caller.hangup()
     assert tw.call(created.call_sid).status == "completed"
+
+
+def test_announcements_made_together_are_heard_one_after_the_other(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A second announcement waits for the first to finish instead of cutting it off."""
+    _, agent, _ = join_three(app, tw)
+    app.route("/first", twiml("<Say>This call is recorded for quality purposes</Say>"))
+    app.route("/second", twiml("<Say>Customer is a gold member</Say>"))
+    sid, start = tw.conference(ROOM).sid, tw.clock.now()
+    client.conferences(sid).update(announce_url="/first")
+    client.conferences(sid).participants(agent.sid).update(announce_url="/second")
+    assert agent.hears("recorded for quality").at == start
+    second = agent.hears("gold member")
+    assert second.at == pytest.approx(start + 7 * tw.say_seconds_per_word)

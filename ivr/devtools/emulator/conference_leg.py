@@ -22,6 +22,8 @@ from ivr.devtools.emulator.webhooks import WebhookFailure
 WAKES = frozenset({CONFERENCE_WAKE, "speech"})
 REFETCH_GAP_S = 1.0
 """A Redirect from a document that took no time is followed after this gap, not at once."""
+ANNOUNCING = "announcing"
+"""Talking while an announcement plays: only a new state interrupts it, not the next one."""
 DEFAULT_MUSIC = Node("Response", {}, "", (Node("Play", {"loop": "0"}, WAIT_MUSIC_URL),))
 
 
@@ -81,7 +83,7 @@ def _stay(it: Interpreter, participant: Participant) -> Step[None]:
 def _announce(it: Interpreter, participant: Participant) -> Step[None]:
     announcement = participant.announcements.pop(0)
     try:
-        yield from _play(it, participant, announcement.document, announcement.url, TALKING)
+        yield from _play(it, participant, announcement.document, announcement.url, ANNOUNCING)
     finally:
         it.board.conferences.announcement_heard(participant, announcement)
 
@@ -140,7 +142,7 @@ def _wait(
 ) -> Step[bool]:
     """Wait `seconds` (None: until woken), speaking what the test says; True if state changed."""
     deadline = None if seconds is None else it.board.now() + seconds
-    while True:
+    while not _changed(participant, state):
         remaining = None if deadline is None else deadline - it.board.now()
         if remaining is not None and remaining <= 0:
             return False
@@ -149,5 +151,15 @@ def _wait(
             return False
         if wake.kind == "speech":
             it.board.conferences.speak(participant, wake.value[0])
-        elif participant.state != state or (state == TALKING and participant.announcements):
-            return True
+    return True
+
+
+def _changed(participant: Participant, state: str) -> bool:
+    """Whether there is something new to hear: another state, or an announcement.
+
+    Checked after every wake, speech included: a `conference` wake that arrives
+    while the leg is resuming from another wake is dropped by the runner.
+    """
+    if state == ANNOUNCING:
+        return participant.state != TALKING
+    return participant.state != state or (state == TALKING and bool(participant.announcements))
