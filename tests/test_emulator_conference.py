@@ -433,3 +433,15 @@ def test_announcements_made_together_are_heard_one_after_the_other(
     assert agent.hears("recorded for quality").at == start
     second = agent.hears("gold member")
     assert second.at - start == pytest.approx(7 * tw.say_seconds_per_word)
+
+
+def test_unreachable_device_cannot_be_dialled_into_a_conference(
+    tw: Emulator, client: Client
+) -> None:
+    """participants.create to a device marked unreachable fails with 400 / 21214."""
+    tw.device("client:alice").unreachable = True
+    with pytest.raises(TwilioRestException) as caught:
+        client.conferences(ROOM).participants.create(to="client:alice", from_=BUSINESS)
+    assert (caught.value.status, caught.value.code) == (400, 21214)
+    tw.advance(1)
+    assert tw.conferences == [] and tw.calls == []

@@ -27,6 +27,8 @@ ROUTE = re.compile(
     r"\.json$"
 )
 Answer = tuple[int, dict[str, Any]]
+UNREACHABLE = 21214
+"""As for calls.create: a device marked `unreachable` cannot be dialled into a conference."""
 
 
 class ConferenceApi:
@@ -151,6 +153,9 @@ class ConferenceApi:
             raise RestError(400, 21201, "No 'To' number is specified")
         if not from_:
             raise RestError(400, 21213, "No 'From' number is specified")
+        device = self.board.devices.get(to)  # a read: devices are added on the loop's thread
+        if device is not None and device.unreachable:
+            raise RestError(400, UNREACHABLE, "'To' phone number cannot be reached")
         start = Start(None, "POST", conference_twiml(spec))
         call = self.board.new_call(
             from_, to, "outbound-api", start=start, timeout_s=float(data.get("Timeout") or 60)
