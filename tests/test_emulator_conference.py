@@ -445,3 +445,17 @@ def test_unreachable_device_cannot_be_dialled_into_a_conference(
     assert (caught.value.status, caught.value.code) == (400, 21214)
     tw.advance(1)
     assert tw.conferences == [] and tw.calls == []
+
+
+def test_redirecting_a_participant_takes_it_out_of_the_room(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """calls(sid).update(url=) moves a participant to new TwiML and out of the conference."""
+    caller, agent, supervisor = join_three(app, tw)
+    app.route("/survey", twiml("<Say>Please rate your call</Say>"))
+    client.calls(caller.sid).update(url="/survey")
+    caller.hears("rate your call")
+    assert [p.call for p in tw.conference(ROOM).participants] == [agent, supervisor]
+    agent.say("still here")
+    supervisor.hears("still here")
+    assert "still here" not in caller.transcript()
