@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.conference_leg import attend
 from ivr.devtools.emulator.interpreter import END, NEXT, Interpreter, Outcome, Target
 from ivr.devtools.emulator.process import HungUp, Step, Wait, Wake
 from ivr.devtools.emulator.twiml import Node
@@ -13,6 +14,8 @@ DIAL_TIMEOUT_S = 30
 RING_WAKES = frozenset({"answered", "child_ended"})
 UNBRIDGED = frozenset({"unbridged"})
 STATUS_PRECEDENCE = ("completed", "busy", "no-answer", "failed", "canceled")
+CONFERENCE_STATUS = "answered"
+"""Twilio's DialCallStatus after a conference (it sends no DialCallSid or DialCallDuration)."""
 
 
 @dataclass
@@ -39,6 +42,8 @@ def run_dial(it: Interpreter, node: Node) -> Step[Outcome]:
     try:
         if nouns[0].tag == "Queue":
             result = yield from _dial_queue(it, node, nouns[0])
+        elif nouns[0].tag == "Conference":
+            result = yield from _dial_conference(it, nouns[0])
         else:
             result = yield from _dial_legs(it, node, nouns)
     except _CallerGone as gone:
@@ -134,6 +139,17 @@ def _dial_queue(it: Interpreter, node: Node, noun: Node) -> Step[DialResult]:
     result = yield from _talk(it, caller, connect=False)
     result.extra = {"QueueSid": queue.sid}
     return result
+
+
+def _dial_conference(it: Interpreter, noun: Node) -> Step[DialResult]:
+    """Stay in the conference until leaving it (a full one fails the Dial)."""
+    try:
+        talked = yield from attend(it, noun)
+    except HungUp:
+        raise _CallerGone(DialResult(CONFERENCE_STATUS, bridged=True)) from None
+    if talked is None:
+        return DialResult("failed")
+    return DialResult(CONFERENCE_STATUS, bridged=talked)
 
 
 def run_child(it: Interpreter, parent: Call) -> Step[None]:

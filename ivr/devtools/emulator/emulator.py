@@ -20,6 +20,7 @@ from types import TracebackType
 from ivr.core.clock import Clock, ManualClock
 from ivr.core.errors import EmulatorError
 from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.conference import Conference
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.queues import Queue
 from ivr.devtools.emulator.resources import Message
@@ -177,6 +178,18 @@ class Emulator:
 
     def queue(self, name: str) -> Queue:
         return self._board.queue(name, 0)
+
+    @property
+    def conferences(self) -> list[Conference]:
+        """Every conference so far, current and completed, oldest first."""
+        return list(self._board.conferences.all)
+
+    def conference(self, name: str) -> Conference:
+        """The latest conference of that name (`participants`, `status`, `sid`...)."""
+        found = [c for c in self._board.conferences.all if c.name == name]
+        if not found:
+            raise EmulatorError(f"there has been no conference named {name!r}")
+        return found[-1]
 
     def device(self, address: str) -> Device:
         """The phone (`+60...`) or client (`client:alice`) that calls to `address` ring."""

@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 from ivr.core.errors import EmulatorError, TwiMLError
 from ivr.devtools.emulator import twiml
 from ivr.devtools.emulator.calls import Call, Start, Utterance
+from ivr.devtools.emulator.conferences import Conferences
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.process import HungUp, Redirected, Step, Wait, Wake
 from ivr.devtools.emulator.queues import Queue
@@ -56,6 +57,9 @@ class Board(Protocol):
 
     @property
     def webhooks(self) -> Webhooks: ...
+
+    @property
+    def conferences(self) -> Conferences: ...
 
     def now(self) -> float: ...
 

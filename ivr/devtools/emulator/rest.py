@@ -19,6 +19,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
+from ivr.devtools.emulator.conference_rest import ConferenceApi
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
 from ivr.devtools.emulator.sms import Messaging
 from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Number, Switchboard
@@ -36,6 +37,8 @@ NUMBER_FIELDS = {
     "SmsMethod": "sms_method",
 }
 """IncomingPhoneNumber update parameters -> the emulator's `Number` attributes."""
+NO_CONTENT = 204
+"""A delete's answer: no body."""
 UNREACHABLE = 21214
 """Twilio's error for calls.create to a destination it cannot reach."""
 
@@ -63,7 +66,8 @@ class EmulatorHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no t
             status, body = self._api.handle(method.upper(), uri, fields, auth)
         except RestError as exc:
             status, body = exc.status, exc.payload()
-        return Response(status, json.dumps(body), JSON_HEADERS)
+        text = "" if status == NO_CONTENT else json.dumps(body)
+        return Response(status, text, JSON_HEADERS)
 
 
 class Api:
@@ -73,6 +77,7 @@ class Api:
         self.board = board
         self.messaging = messaging
         self.auth_token = auth_token
+        self.conferences = ConferenceApi(board)
 
     def handle(
         self, method: str, uri: str, data: dict[str, Any], auth: tuple[str, str] | None
@@ -81,6 +86,10 @@ class Api:
         if auth != (self.board.account_sid, self.auth_token):
             raise RestError(401, 20003, "Authenticate")
         path = "/" + uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
+        if self.conferences.serves(path):
+            answer = self.conferences.handle(method, path, data)
+            self.board.faults.check(applied=True)
+            return answer
         match = ROUTE.match(path)
         if match is None or match["account"] != self.board.account_sid:
             raise RestError(404, 20404, f"The requested resource {path} was not found")

@@ -16,6 +16,7 @@ from ivr.core.clock import Clock
 from ivr.core.errors import EmulatorError, TwiMLError
 from ivr.devtools.emulator.callbacks import StatusNotifier
 from ivr.devtools.emulator.calls import Bridge, Call, Controller, Start
+from ivr.devtools.emulator.conferences import Conferences
 from ivr.devtools.emulator.devices import Device, Switch
 from ivr.devtools.emulator.dial import run_child, run_dial
 from ivr.devtools.emulator.enqueue import run_enqueue
@@ -76,6 +77,7 @@ class Switchboard:
         self.lock = threading.Lock()
         self._inbox: deque[Callable[[], None]] = deque()
         self._ring_timers: dict[str, Event] = {}
+        self.conferences = Conferences(self)
 
     # -- time, errors, cross-thread requests --------------------------------------------
 
