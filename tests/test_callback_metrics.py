@@ -174,3 +174,25 @@ def samples(family: Any, *labels: str) -> dict[tuple[str, ...], float]:
         for s in family.samples
         if not s.name.endswith("_created")
     }
+
+
+def test_the_agent_console_frt_share_leaves_the_callback_out(
+    repro: Script, alice: Console, clock: ManualClock
+) -> None:
+    """Alice's FRT share today is her one inbound answer (within 20 s), not 1 of 2 because
+    of the callback's virtual 81 s."""
+    clock.set(T0 / 1000 + 1800)
+    assert alice.view()["stats"]["frt_share"] == 1.0
+
+
+def test_the_rows_over_time_show_callbacks_apart(repro: Script, redis_url: str) -> None:
+    """The 10:00 row: 1 inbound answer at 100 %, and the callback requested and completed."""
+    (row,) = json.loads(printed(redis_url))["intervals"]["rows"]
+    got = (row["label"], row["answered"], row["service_level"])
+    assert got + (row["callbacks_requested"], row["callbacks_completed"]) == (
+        "10:00",
+        1,
+        1.0,
+        1,
+        1,
+    )

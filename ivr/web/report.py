@@ -29,7 +29,7 @@ from queues.metrics.fold import STAFFED_STATES
 from queues.metrics.local_hours import MS_PER_HOUR
 
 DEFAULT_TARGET = 0.8
-QUEUE_COLUMNS = (
+QUEUE_COLUMNS: tuple[str, ...] = (
     "queued",
     "answered",
     "abandoned",
@@ -48,6 +48,19 @@ QUEUE_COLUMNS = (
     "ces_top_share",
     "ces_response_rate",
 )
+CALLBACK_COLUMNS = (
+    "callbacks_requested",
+    "callbacks_reached",
+    "callbacks_completed",
+    "callback_completion_rate",
+    "callback_answer_median_s",
+    "callback_answer_p90_s",
+    "callback_answer_mean_s",
+    "callback_after_promise_mean_s",
+    "callback_on_time",
+)
+"""Callbacks, their own contact type: in no inbound figure above (docs/metrics.md)."""
+QUEUE_COLUMNS += CALLBACK_COLUMNS
 AGENT_COLUMNS: tuple[str, ...] = ("offers", "answered", "missed", "handled", "aht_s", "occupancy")
 AGENT_COLUMNS += tuple(f"{s}_s" for s in (*STAFFED_STATES, "break"))
 
@@ -182,6 +195,8 @@ PERCENT = (
     "ces_top_share",
     "ces_response_rate",
     "occupancy",
+    "callback_completion_rate",
+    "callback_on_time",
 )
 
 

@@ -5,8 +5,8 @@ to seven local days has a row per local hour in date order ("2026-11-23 10:00"):
 the same hour of different days is never summed. A longer range has a row per
 local day ("2026-11-23"). Hour rows run from the first to the last busy hour of
 each day (an idle hour between busy ones is a row of zeros, so a gap shows);
-idle days have no rows, nor do the idle nights around busy hours. Busy: a queue
-entry, an answer or an abandon. Percentiles come from the merged histograms of
+idle days have no rows, nor do the idle nights around busy hours. Busy: an inbound
+queue entry, answer or abandon, or a callback requested or completed. Percentiles come from the merged histograms of
 the row's hours, never from averaging hourly percentiles.
 """
 
@@ -34,6 +34,8 @@ FIGURES = (
     "frt_p90_s",
     "frt_p95_s",
     "frt_mean_s",
+    "callbacks_requested",
+    "callbacks_completed",
 )
 Hour = tuple[datetime, rollups.Totals]
 
@@ -47,7 +49,9 @@ def local_days(span: tuple[int, int], zone: tzinfo) -> int:
 
 
 def busy(totals: rollups.Totals) -> bool:
-    return bool(totals["entered"] or totals["answered"] or totals["abandoned"])
+    """An inbound queue entry, answer or abandon, or a callback requested or completed."""
+    inbound = totals["entered"] or totals["answered"] or totals["abandoned"]
+    return bool(inbound or totals["callbacks_requested"] or totals["callbacks_completed"])
 
 
 def by_date(hours: list[Hour]) -> dict[date, list[Hour]]:

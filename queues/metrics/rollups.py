@@ -106,7 +106,32 @@ class Totals:
             "ces_late": self["ces_late"],
         }
         out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCALE})
+        out.update(self.callback_figures())
         return out
+
+    def callback_figures(self) -> dict[str, Figure]:
+        """Callbacks, their own contact type (none of them is in the inbound figures above).
+
+        Answer time: request to the customer connected to an agent. After promise: that
+        moment minus the time the customer was promised (negative: early). Completion:
+        reached and handled / requested.
+        """
+        answer_n = sum(self.hist("callback_answer").values())
+        return {
+            "callbacks_requested": self["callbacks_requested"],
+            "callbacks_reached": self["callbacks_reached"],
+            "callbacks_completed": self["callbacks_completed"],
+            "callback_completion_rate": ratio(
+                self["callbacks_completed"], self["callbacks_requested"]
+            ),
+            "callback_answer_median_s": self.percentile_s("callback_answer", 0.5),
+            "callback_answer_p90_s": self.percentile_s("callback_answer", 0.9),
+            "callback_answer_mean_s": ms_ratio(self["callback_answer_ms"], answer_n),
+            "callback_after_promise_mean_s": ms_ratio(
+                self["callback_late_ms"], self["callback_promised"]
+            ),
+            "callback_on_time": ratio(self["callback_on_time"], self["callback_promised"]),
+        }
 
     def agent_figures(self) -> dict[str, Figure]:
         """Occupancy = (on call + wrap-up) / (available + reserved + on call + wrap-up)."""
@@ -114,7 +139,8 @@ class Totals:
         busy = sum(state_s[s] for s in BUSY_STATES)
         out: dict[str, Figure] = {
             "offers": self["offers"],
-            "answered": self["answered"],
+            # Offers the agent took: inbound calls and callbacks' entries alike.
+            "answered": self["answered"] + self["callbacks_accepted"],
             "missed": self["missed"],
             "rejected": self["rejected"],
             "handled": self["handled"],
@@ -227,6 +253,8 @@ async def live(redis: aioredis.Redis, keys: Keys, config: Config, now_s: float) 
             "oldest_wait_s": max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0,
             "service_level_today": today.service_level(),
             "answered_today": today["answered"],
+            "callbacks_requested_today": today["callbacks_requested"],
+            "callbacks_completed_today": today["callbacks_completed"],
         }
     return {"queues": queues, "agents": await agent_states(redis, keys, config)}
 
