@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,10 +14,13 @@ import redis
 
 from ivr import cli
 from ivr.config.loader import load
+from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.web import report
 from tests.conftest import SAMPLE_CONFIG
 from tests.test_metrics_script import DAY, T0, S, Script
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Asia/Kuala_Lumpur"))
 
 
 @pytest.fixture(name="morning")
@@ -132,3 +136,75 @@ def test_a_half_hour_zone_reports_local_hours(
     ]
     assert got == [("09:00", 2, 0.5, 20.0), ("10:00", 1, 1.0, 5.0)]
     assert doc["from"] == "2026-11-23T00:00:00+05:30"
+
+
+def run_at(redis_url: str, now: datetime, *argv: str) -> tuple[int, str, str]:
+    """`ivr report argv` with the clock at `now`: (exit status, stdout, stderr)."""
+    args = cli.build_parser().parse_args(["report", *argv])
+    out, err = io.StringIO(), io.StringIO()
+    settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
+    with contextlib.redirect_stderr(err):
+        status = report.main(settings, args, out, ManualClock(now))
+    return status, out.getvalue(), err.getvalue()
+
+
+FIVE_MINUTES = ("--from", "2026-11-23T10:50", "--to", "2026-11-23T10:55", "--format", "json")
+"""Issue 15, finding 6: this window reported all of 10:00–11:00."""
+
+
+def test_a_sub_hour_window_is_respected(morning: Script, redis_url: str) -> None:
+    """10:50–10:55 holds 5 of the hour's 60 calls: 5 queued, answered and handled, alice
+    available those 300 s; its one row starts at 10:50."""
+    status, text, _ = run_at(redis_url, NOON, *FIVE_MINUTES)
+    assert status == 0
+    doc = json.loads(text)
+    billing, alice = doc["queues"]["billing"], doc["agents"]["alice"]
+    assert (billing["queued"], billing["answered"], billing["handled"]) == (5, 5, 5)
+    assert (alice["handled"], alice["available_s"]) == (5, 300.0)
+    rows = [(r["label"], r["queued"], r["answered"]) for r in doc["intervals"]["rows"]]
+    assert rows == [("10:50", 5, 5)]
+    assert (doc["from"], doc["to"]) == ("2026-11-23T10:50:00+08:00", "2026-11-23T10:55:00+08:00")
+
+
+def test_a_window_across_an_hour_adds_its_parts(morning: Script, redis_url: str) -> None:
+    """09:30–10:10 is the idle 09:30 part and 10:00–10:10: 10 calls, one row."""
+    status, text, _ = run_at(
+        redis_url,
+        NOON,
+        "--from",
+        "2026-11-23T09:30",
+        "--to",
+        "2026-11-23T10:10",
+        "--format",
+        "json",
+    )
+    doc = json.loads(text)
+    assert (status, doc["queues"]["billing"]["queued"]) == (0, 10)
+    assert [(r["label"], r["answered"]) for r in doc["intervals"]["rows"]] == [("10:00", 10)]
+
+
+@pytest.mark.parametrize(
+    ("now", "argv", "said"),
+    [
+        pytest.param(
+            NOON + timedelta(days=3),
+            FIVE_MINUTES,
+            "inside an hour, kept 2 days",
+            id="minutes-expired",
+        ),
+        pytest.param(
+            NOON,
+            ("--from", "2026-11-23T10:50:30", "--to", "2026-11-23T10:55"),
+            "whole minutes",
+            id="seconds",
+        ),
+    ],
+)
+def test_a_window_that_cannot_be_respected_is_refused(
+    morning: Script, redis_url: str, now: datetime, argv: tuple[str, ...], said: str
+) -> None:
+    """A sub-hour window older than the minute rollups, or cut inside a minute, is refused
+    with a reason, never widened to whole hours."""
+    status, text, err = run_at(redis_url, now, *argv)
+    assert (status, text) == (2, "")
+    assert said in err
