@@ -189,7 +189,7 @@ def test_a_window_across_an_hour_adds_its_parts(morning: Script, redis_url: str)
         pytest.param(
             NOON + timedelta(days=3),
             FIVE_MINUTES,
-            "inside an hour, kept 2 days",
+            "inside an hour is read from minute rollups, kept 2 days",
             id="minutes-expired",
         ),
         pytest.param(

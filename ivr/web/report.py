@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import json
+import sys
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -112,12 +113,12 @@ async def collect(
     out: dict[str, Any] = {"queues": {}, "agents": {}}
     for q in queues:
         scope = f"qa:{q}:{args.agent}" if args.agent else f"q:{q}"
-        out["queues"][q] = (await rollups.read(redis, keys, scope, *span, zone=zone)).figures()
+        out["queues"][q] = (await rollups.read_window(redis, keys, scope, *span, zone)).figures()
     for a in agents:
         scope = f"qa:{args.queue}:{a}" if args.queue else f"a:{a}"
-        figures = (await rollups.read(redis, keys, scope, *span, zone=zone)).agent_figures()
+        figures = (await rollups.read_window(redis, keys, scope, *span, zone)).agent_figures()
         # Time in state is the agent's own, whatever queue the report is filtered on.
-        states = (await rollups.read(redis, keys, f"a:{a}", *span, zone=zone)).agent_figures()
+        states = (await rollups.read_window(redis, keys, f"a:{a}", *span, zone)).agent_figures()
         own = [f"{s}_s" for s in (*STAFFED_STATES, "break")] + ["occupancy"]
         figures.update({k: states[k] for k in own})
         out["agents"][a] = figures
@@ -275,13 +276,28 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
         print(f"{row['date']} {row['advice']}", file=out)
 
 
+def refusal(config: Config, span: tuple[int, int], now_s: float) -> str | None:
+    """Why the rollups cannot give this window exactly (`rollups.check_window`), or None.
+
+    The export reads contact records by their start, so any window is exact there."""
+    try:
+        rollups.check_window(span, ZoneInfo(config.company.timezone), int(now_s * 1000))
+    except rollups.WindowRefused as exc:
+        return str(exc)
+    return None
+
+
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
     config = load(settings.config_dir)
+    span = window(config, args, clock.now())
+    why = None if args.export else refusal(config, span, clock.now())
+    if why is not None:
+        print(f"ivr report: {why}", file=sys.stderr)
+        return 2
     url, embedded = resolve_url(settings)
     redis = aioredis.from_url(url, decode_responses=True)
     keys = Keys(settings.tenant)
     try:
-        span = window(config, args, clock.now())
         if args.export:
             rows = await contacts.records(redis, keys, *span, args.queue, args.agent)
             contacts.write(rows, args.export, out)

@@ -6,8 +6,10 @@ the same hour of different days is never summed. A longer range has a row per
 local day ("2026-11-23"). Hour rows run from the first to the last busy hour of
 each day (an idle hour between busy ones is a row of zeros, so a gap shows);
 idle days have no rows, nor do the idle nights around busy hours. Busy: an inbound
-queue entry, answer or abandon, or a callback requested or completed. Percentiles come from the merged histograms of
-the row's hours, never from averaging hourly percentiles.
+queue entry, answer or abandon, or a callback requested or completed. Percentiles
+come from the merged histograms of the row's hours, never from averaging hourly
+percentiles. A window cut inside an hour gives that hour's part only, from minute
+rollups; its row is labelled by the window's edge ("10:50").
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ async def collect(
     redis: aioredis.Redis, keys: Keys, scope: str, span: tuple[int, int], zone: tzinfo
 ) -> dict[str, Any]:
     """{"by": "hour" or "day", "rows": [{start, label, figures…}]} for one scope over the range."""
-    series = await rollups.series(redis, keys, scope, *span, zone=zone)
+    series = await rollups.window_series(redis, keys, scope, *span, zone)
     hours = [(datetime.fromtimestamp(at / 1000, zone), totals) for at, totals in series]
     days = local_days(span, zone)
     label: Callable[[datetime], str]
