@@ -208,3 +208,12 @@ def test_a_window_that_cannot_be_respected_is_refused(
     status, text, err = run_at(redis_url, now, *argv)
     assert (status, text) == (2, "")
     assert said in err
+
+
+def test_today_is_a_whole_day_whatever_the_clock_s_fraction(
+    morning: Script, redis_url: str
+) -> None:
+    """With no --from, the report is today from local midnight, even on a clock mid-second."""
+    status, text, err = run_at(redis_url, NOON + timedelta(seconds=0.25), "--format", "json")
+    assert (status, err) == (0, "")
+    assert json.loads(text)["queues"]["billing"]["answered"] == 60

@@ -92,7 +92,8 @@ def parse_when(text: str, zone: ZoneInfo, end: bool = False) -> datetime:
 def window(config: Config, args: argparse.Namespace, now_s: float) -> tuple[int, int]:
     zone = ZoneInfo(config.company.timezone)
     now = datetime.fromtimestamp(now_s, zone)
-    start = parse_when(args.start, zone) if args.start else now.replace(hour=0, minute=0, second=0)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = parse_when(args.start, zone) if args.start else midnight
     # Today runs to its end: a day played on a pretend clock (`ivr demo --keep`) may lie
     # ahead of the wall clock, and nothing else is ever recorded in the future.
     end = parse_when(args.end, zone, end=True) if args.end else start + timedelta(days=1)
