@@ -196,3 +196,20 @@ def test_the_rows_over_time_show_callbacks_apart(repro: Script, redis_url: str) 
         1,
         1,
     )
+
+
+def test_a_callback_asked_for_in_the_menu_is_one_contact(r: redis.Redis, redis_url: str) -> None:
+    """Pressing "call me back" in the menu (no queue wait) makes one contact, a callback;
+    its entry joining the queue when due is not an inbound call nor a second contact."""
+    s = Script(r, redis_url)
+    s.session("CA1", "+60111111111", T0 - 30 * S)
+    s.r.hset(KEYS.callback("CB1"), mapping={"call": "CA1", "queue": "billing", "due": "0"})
+    s.event("CALLBACKREQUEST", T0, callback="CB1", call="CA1", queue="billing", reason="scheduled")
+    s.event("ENTERQUEUE", T0 + 600 * S, call="CB1", queue="billing", position=1)
+    called_back(s, "CA1", "CB1", T0 + 610 * S, T0 + 615 * S, T0 + 700 * S)
+    s.fold()
+    f = s.figures("q:billing")
+    assert (f["contacts"], f["queued"], f["answered"], f["handled"]) == (1, 0, 0, 1)
+    assert (f["callbacks_requested"], f["callbacks_completed"]) == (1, 1)
+    assert s.r.hget(KEYS.metrics_contact("CA1"), "outcome") == "callback"
+    assert not s.r.exists(KEYS.metrics_contact("CB1"))
