@@ -214,7 +214,7 @@ async def on_callback_request(batch: Batch, fields: dict[str, str], ts: int) -> 
     c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
     batch.add(ts, scopes(queue, "", c.get("language", "")), "callbacks_requested")
     c.update(callback=cb_id, cb_requested_ms=str(ts))
-    if c["outcome"] == "waiting":  # asked for from the menu: the contact is the callback
+    if c.get("outcome") == "waiting":  # asked for from the menu: the contact is the callback
         c["outcome"] = "callback"
     due = fields.get("due") or await batch.redis.hget(batch.keys.callback(cb_id), "due")
     if due:
