@@ -111,8 +111,9 @@ def test_a_kept_place_callback_has_frt_from_the_original_arrival(
 ) -> None:
     """Arrive T0−30 s, queue 60 s, callback; answered at T0+300 s, customer on at +302 s.
 
-    One contact: not an abandon, answered once, FRT 332 s (CALLBACKCONNECT `frt_ms`),
-    of which 302 s in the queue; the callback's entry adds no contact of its own.
+    One contact: not an abandon, no inbound answer (the callback is its own contact type),
+    FRT 332 s (CALLBACKCONNECT `frt_ms`), of which 302 s in the queue; reached and handled;
+    the callback's entry adds no contact of its own.
     """
     script.session("CA1", "+60111111111", T0 - 30 * S)
     script.r.hset(KEYS.callback("CB1"), mapping={"call": "CA1", "queue": "billing"})
@@ -141,7 +142,8 @@ def test_a_kept_place_callback_has_frt_from_the_original_arrival(
     )
     script.fold()
     f = script.figures("q:billing")
-    assert (f["contacts"], f["callbacks"], f["abandoned"], f["answered"]) == (1, 1, 0, 1)
+    assert (f["contacts"], f["callbacks"], f["abandoned"], f["answered"]) == (1, 1, 0, 0)
+    assert (f["callbacks_reached"], f["callbacks_completed"]) == (1, 1)
     assert f["frt_mean_s"] == pytest.approx(332.0)
     assert f["frt_queue_mean_s"] == pytest.approx(302.0)
     assert f["handled"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from datetime import datetime, timedelta
@@ -19,6 +20,8 @@ from ivr.web import report
 from queues.metrics import erlang_a
 from tests.conftest import OPEN_TIME, SAMPLE_CONFIG
 from tests.test_metrics_script import DAY, T0, S, Script
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Asia/Kuala_Lumpur"))
 
 
 @pytest.fixture(name="morning")
@@ -231,19 +234,94 @@ def test_staffing_without_abandons_gives_erlang_c_alone(morning: Script, redis_u
     assert "needed_erlang_a" not in row and "patience_s" not in row
 
 
-def test_part_of_an_hour_past_the_minute_rollups_is_the_whole_hour(
+def test_part_of_an_hour_past_the_minute_rollups_is_refused_with_staffing(
     morning: Script, redis_url: str
 ) -> None:
-    """Three days on, 10:00–10:15 has no minute rollups left: the whole 10:00 hour is used."""
-    argv = ["report", "--from", "2026-11-23T10:00", "--to", "2026-11-23T10:15", "--staffing"]
-    args = cli.build_parser().parse_args([*argv, "--queue", "billing", "--format", "json"])
-    out = io.StringIO()
-    clock = ManualClock(OPEN_TIME + timedelta(days=3))
+    """Three days on, 10:00–10:15 has no minute rollups left: the report, staffing included,
+    is refused with the reason rather than advising on the whole 10:00 hour."""
+    now = OPEN_TIME + timedelta(days=3)
+    argv = ("--from", "2026-11-23T10:00", "--to", "2026-11-23T10:15", "--staffing")
+    status, text, err = run_at(redis_url, now, *argv, "--queue", "billing", "--format", "json")
+    assert (status, text) == (2, "")
+    assert "minute rollups, kept 2 days" in err
+
+
+def run_at(redis_url: str, now: datetime, *argv: str) -> tuple[int, str, str]:
+    """`ivr report argv` with the clock at `now`: (exit status, stdout, stderr)."""
+    args = cli.build_parser().parse_args(["report", *argv])
+    out, err = io.StringIO(), io.StringIO()
     settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
-    assert report.main(settings, args, out, clock) == 0
-    (row,) = json.loads(out.getvalue())["staffing"]
-    assert (row["interval"], row["arrivals_per_hour"], row["needed"]) == (
-        "10:00 and 11:00",
-        60.0,
-        2,
+    with contextlib.redirect_stderr(err):
+        status = report.main(settings, args, out, ManualClock(now))
+    return status, out.getvalue(), err.getvalue()
+
+
+FIVE_MINUTES = ("--from", "2026-11-23T10:50", "--to", "2026-11-23T10:55", "--format", "json")
+"""Issue 15, finding 6: this window reported all of 10:00–11:00."""
+
+
+def test_a_sub_hour_window_is_respected(morning: Script, redis_url: str) -> None:
+    """10:50–10:55 holds 5 of the hour's 60 calls: 5 queued, answered and handled, alice
+    available those 300 s; its one row starts at 10:50."""
+    status, text, _ = run_at(redis_url, NOON, *FIVE_MINUTES)
+    assert status == 0
+    doc = json.loads(text)
+    billing, alice = doc["queues"]["billing"], doc["agents"]["alice"]
+    assert (billing["queued"], billing["answered"], billing["handled"]) == (5, 5, 5)
+    assert (alice["handled"], alice["available_s"]) == (5, 300.0)
+    rows = [(r["label"], r["queued"], r["answered"]) for r in doc["intervals"]["rows"]]
+    assert rows == [("10:50", 5, 5)]
+    assert (doc["from"], doc["to"]) == ("2026-11-23T10:50:00+08:00", "2026-11-23T10:55:00+08:00")
+
+
+def test_a_window_across_an_hour_adds_its_parts(morning: Script, redis_url: str) -> None:
+    """09:30–10:10 is the idle 09:30 part and 10:00–10:10: 10 calls, one row."""
+    status, text, _ = run_at(
+        redis_url,
+        NOON,
+        "--from",
+        "2026-11-23T09:30",
+        "--to",
+        "2026-11-23T10:10",
+        "--format",
+        "json",
     )
+    doc = json.loads(text)
+    assert (status, doc["queues"]["billing"]["queued"]) == (0, 10)
+    assert [(r["label"], r["answered"]) for r in doc["intervals"]["rows"]] == [("10:00", 10)]
+
+
+@pytest.mark.parametrize(
+    ("now", "argv", "said"),
+    [
+        pytest.param(
+            NOON + timedelta(days=3),
+            FIVE_MINUTES,
+            "inside an hour is read from minute rollups, kept 2 days",
+            id="minutes-expired",
+        ),
+        pytest.param(
+            NOON,
+            ("--from", "2026-11-23T10:50:30", "--to", "2026-11-23T10:55"),
+            "whole minutes",
+            id="seconds",
+        ),
+    ],
+)
+def test_a_window_that_cannot_be_respected_is_refused(
+    morning: Script, redis_url: str, now: datetime, argv: tuple[str, ...], said: str
+) -> None:
+    """A sub-hour window older than the minute rollups, or cut inside a minute, is refused
+    with a reason, never widened to whole hours."""
+    status, text, err = run_at(redis_url, now, *argv)
+    assert (status, text) == (2, "")
+    assert said in err
+
+
+def test_today_is_a_whole_day_whatever_the_clock_s_fraction(
+    morning: Script, redis_url: str
+) -> None:
+    """With no --from, the report is today from local midnight, even on a clock mid-second."""
+    status, text, err = run_at(redis_url, NOON + timedelta(seconds=0.25), "--format", "json")
+    assert (status, err) == (0, "")
+    assert json.loads(text)["queues"]["billing"]["answered"] == 60

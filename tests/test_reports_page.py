@@ -186,6 +186,13 @@ def test_ces_by_agent_and_the_frt_ces_scatter(seeded: Script, boss: Console) -> 
         pytest.param("from=2026-11-24&to=2026-11-22", 422, "before", id="reversed"),
         pytest.param("from=2026-01-01&to=2026-11-23", 422, "31 days", id="too-long"),
         pytest.param("from=2026-11-23&to=9999-12-31", 422, "local dates", id="overflow"),
+        pytest.param(
+            "from=2026-11-19T10:50&to=2026-11-19T11:00",
+            422,
+            "minute rollups, kept 2 days",
+            id="sub-hour-too-old",
+        ),
+        pytest.param("from=2026-11-23T09:50:30", 422, "whole minutes", id="inside-a-minute"),
         pytest.param("queue=nope", 404, "no queue", id="unknown-queue"),
         pytest.param("target=1", 422, "target", id="target-too-high"),
         pytest.param("target=abc", 422, "target", id="target-not-a-number"),

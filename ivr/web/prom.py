@@ -111,6 +111,13 @@ async def families(svc: Services) -> list[Metric]:
         *queue_gauges(live["queues"]),
         agents_family(live["agents"]),
         calls_family(by_queue),
+        callbacks_family(by_queue),
+        histogram_family(
+            "ivr_callback_answer_seconds",
+            "Callbacks: time from the request to the customer connected to an agent",
+            by_queue,
+            "callback_answer",
+        ),
         *service_level_counters(by_queue),
         await survey_sends(svc),
         histogram_family(
@@ -172,6 +179,28 @@ def calls_family(by_queue: dict[str, rollups.Totals]) -> Metric:
         for outcome in ("answered", "abandoned", "abandoned_short", "callbacks", "timeouts"):
             calls.add_metric([q, outcome], totals[outcome])
     return calls
+
+
+CALLBACK_OUTCOMES = {
+    "requested": "callbacks_requested",
+    "reached": "callbacks_reached",
+    "completed": "callbacks_completed",
+}
+"""`ivr_callbacks_total` outcomes and the rollup fields they read."""
+
+
+def callbacks_family(by_queue: dict[str, rollups.Totals]) -> Metric:
+    """Callbacks, their own contact type (in no `ivr_queue_calls` outcome but `callbacks`, the
+    inbound calls that left for one): completion is increase(completed) / increase(requested)."""
+    family = CounterMetricFamily(
+        "ivr_callbacks",
+        "Callbacks requested, reached (customer connected) and completed (reached and handled)",
+        labels=["queue", "outcome"],
+    )
+    for q, totals in by_queue.items():
+        for outcome, field in CALLBACK_OUTCOMES.items():
+            family.add_metric([q, outcome], totals[field])
+    return family
 
 
 def service_level_counters(by_queue: dict[str, rollups.Totals]) -> list[Metric]:

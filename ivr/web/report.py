@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import json
+import sys
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
 
 DEFAULT_TARGET = 0.8
-QUEUE_COLUMNS = (
+QUEUE_COLUMNS: tuple[str, ...] = (
     "queued",
     "answered",
     "abandoned",
@@ -48,6 +49,19 @@ QUEUE_COLUMNS = (
     "ces_top_share",
     "ces_response_rate",
 )
+CALLBACK_COLUMNS = (
+    "callbacks_requested",
+    "callbacks_reached",
+    "callbacks_completed",
+    "callback_completion_rate",
+    "callback_answer_median_s",
+    "callback_answer_p90_s",
+    "callback_answer_mean_s",
+    "callback_after_promise_mean_s",
+    "callback_on_time",
+)
+"""Callbacks, their own contact type: in no inbound figure above (docs/metrics.md)."""
+QUEUE_COLUMNS += CALLBACK_COLUMNS
 AGENT_COLUMNS: tuple[str, ...] = ("offers", "answered", "missed", "handled", "aht_s", "occupancy")
 AGENT_COLUMNS += tuple(f"{s}_s" for s in (*STAFFED_STATES, "break"))
 
@@ -78,7 +92,8 @@ def parse_when(text: str, zone: ZoneInfo, end: bool = False) -> datetime:
 def window(config: Config, args: argparse.Namespace, now_s: float) -> tuple[int, int]:
     zone = ZoneInfo(config.company.timezone)
     now = datetime.fromtimestamp(now_s, zone)
-    start = parse_when(args.start, zone) if args.start else now.replace(hour=0, minute=0, second=0)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = parse_when(args.start, zone) if args.start else midnight
     # Today runs to its end: a day played on a pretend clock (`ivr demo --keep`) may lie
     # ahead of the wall clock, and nothing else is ever recorded in the future.
     end = parse_when(args.end, zone, end=True) if args.end else start + timedelta(days=1)
@@ -101,12 +116,12 @@ async def collect(
     out: dict[str, Any] = {"queues": {}, "agents": {}}
     for q in queues:
         scope = f"qa:{q}:{args.agent}" if args.agent else f"q:{q}"
-        out["queues"][q] = (await rollups.read(redis, keys, scope, *span, zone=zone)).figures()
+        out["queues"][q] = (await rollups.read_window(redis, keys, scope, *span, zone)).figures()
     for a in agents:
         scope = f"qa:{args.queue}:{a}" if args.queue else f"a:{a}"
-        figures = (await rollups.read(redis, keys, scope, *span, zone=zone)).agent_figures()
+        figures = (await rollups.read_window(redis, keys, scope, *span, zone)).agent_figures()
         # Time in state is the agent's own, whatever queue the report is filtered on.
-        states = (await rollups.read(redis, keys, f"a:{a}", *span, zone=zone)).agent_figures()
+        states = (await rollups.read_window(redis, keys, f"a:{a}", *span, zone)).agent_figures()
         own = [f"{s}_s" for s in (*STAFFED_STATES, "break")] + ["occupancy"]
         figures.update({k: states[k] for k in own})
         out["agents"][a] = figures
@@ -249,6 +264,8 @@ PERCENT = (
     "ces_top_share",
     "ces_response_rate",
     "occupancy",
+    "callback_completion_rate",
+    "callback_on_time",
 )
 
 
@@ -331,13 +348,28 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
             print(f"{row['date']} {row['advice_erlang_a']}", file=out)
 
 
+def refusal(config: Config, span: tuple[int, int], now_s: float) -> str | None:
+    """Why the rollups cannot give this window exactly (`rollups.check_window`), or None.
+
+    The export reads contact records by their start, so any window is exact there."""
+    try:
+        rollups.check_window(span, ZoneInfo(config.company.timezone), int(now_s * 1000))
+    except rollups.WindowRefused as exc:
+        return str(exc)
+    return None
+
+
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
     config = load(settings.config_dir)
+    span = window(config, args, clock.now())
+    why = None if args.export else refusal(config, span, clock.now())
+    if why is not None:
+        print(f"ivr report: {why}", file=sys.stderr)
+        return 2
     url, embedded = resolve_url(settings)
     redis = aioredis.from_url(url, decode_responses=True)
     keys = Keys(settings.tenant)
     try:
-        span = window(config, args, clock.now())
         if args.export:
             rows = await contacts.records(redis, keys, *span, args.queue, args.agent)
             contacts.write(rows, args.export, out)

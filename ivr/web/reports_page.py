@@ -68,6 +68,10 @@ def parse(config: Config, params: Mapping[str, str], now_s: float) -> argparse.N
     start, end = args.span
     if start >= end:
         raise HTTPException(422, "`from` must be before `to`")
+    try:
+        rollups.check_window(args.span, ZoneInfo(config.company.timezone), int(now_s * 1000))
+    except rollups.WindowRefused as exc:
+        raise HTTPException(422, str(exc)) from None
     if end - start > MAX_RANGE_DAYS * MS_PER_DAY:
         raise HTTPException(422, f"the range may be at most {MAX_RANGE_DAYS} days")
     return args
@@ -104,7 +108,7 @@ async def agent_ces(
     out = {}
     for agent in agents:
         scope = f"qa:{queue}:{agent}" if queue else f"a:{agent}"
-        figures = (await rollups.read(svc.redis, svc.keys, scope, *span, zone=zone)).figures()
+        figures = (await rollups.read_window(svc.redis, svc.keys, scope, *span, zone)).figures()
         out[agent] = {name: figures[name] for name in CES_FIGURES}
     return out
 
