@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from queues.metrics import histogram, rollups
+from queues.metrics import contacts, histogram, rollups
 from queues.metrics.batch import FoldOptions
 from tests.test_metrics_script import DAY, KEYS, T0, S, Script, in_zone, sample_config
 
@@ -236,6 +236,29 @@ def test_fcr_repeat_contacts(script: Script, gap_ms: int, repeated: bool) -> Non
     f = script.figures("q:billing")
     assert f["fcr"] == pytest.approx(0.5 if repeated else 1.0)
     assert (script.r.hget(KEYS.metrics_contact("CA1"), "fcr_failed") == "1") is repeated
+
+
+@pytest.mark.parametrize(
+    ("gap_ms", "repeated"),
+    [
+        pytest.param(3 * DAY, True, id="inside-window"),
+        pytest.param(7 * DAY + 1, False, id="outside-window"),
+    ],
+)
+def test_export_marks_the_repeat_not_the_original(
+    script: Script, gap_ms: int, repeated: bool
+) -> None:
+    """In the export, `repeat_contact` is set on the second contact, the one that came back;
+    the first (whose FCR it fails) is not a repeat of anything."""
+    for sid, at in (("CA1", T0), ("CA2", T0 + gap_ms)):
+        script.session(sid, "+60122222222", at)
+        script.answered(sid, "billing", "alice", at, 5 * S, 60 * S)
+    script.fold()
+    rows = script.run(lambda c: contacts.records(c, KEYS, T0, T0 + 8 * DAY))
+    assert [(row["call"], row["repeat_contact"]) for row in rows] == [
+        ("CA1", False),
+        ("CA2", repeated),
+    ]
 
 
 def test_disposition_sets_art_and_a_follow_up_fails_fcr(script: Script) -> None:
