@@ -115,6 +115,26 @@ def test_cancel_by_sms_in_three_languages(
 
 
 @pytest.mark.parametrize(
+    ("language_key", "body", "reply"),
+    [
+        pytest.param("1", "Please cancel.", "has been cancelled", id="en"),
+        pytest.param("2", "Tolong batal", "telah dibatalkan", id="ms"),
+        pytest.param("3", "กรุณายกเลิกค่ะ", "ยกเลิกการโทรกลับ", id="th"),
+    ],
+)
+def test_please_cancel_cancels_the_callback(
+    tw: Emulator, server: LiveServer, language_key: str, body: str, reply: str
+) -> None:
+    """ "Please cancel" (in any of the three languages, any case or punctuation) cancels the
+    pending callback as the bare cancel word does, with the confirmation."""
+    schedule_evening(tw, language_key=language_key)
+    svc = services_of(server)
+    (answer,) = tw.send_sms(CUSTOMER, BUSINESS, body)
+    assert reply in answer.body
+    assert svc.run(callbacks.pending(svc)) == []
+
+
+@pytest.mark.parametrize(
     ("language", "reply"),
     [
         pytest.param("en", "has been cancelled", id="en"),
