@@ -7,11 +7,13 @@ by compare-and-set in Lua, along
                                 \\-> followup ---/
     (or skipped / failed / unknown: never sent, refused, or lost in a crash)
 
-`consume` reads the routing events (consumer group `surveys`): CONNECT notes
-the first response time; COMPLETEAGENT/COMPLETECALLER creates the survey
-(once per call, honouring opt-outs and the per-number cap) and schedules its
-job. `send_job` (a job, `callbacks.jobs`) sends it once. `reply` scores
-what the customer texts back. See docs/surveys.md.
+`consume` reads the routing events (consumer group `surveys`): CONNECT (and a
+callback's CALLBACKCONNECT) notes the first response time; COMPLETEAGENT/COMPLETECALLER
+creates the survey (once per contact, honouring opt-outs and the per-number cap) and
+schedules its job. A handled callback is surveyed as the contact it returned: keyed by
+the original call, sent to the callback number, in the callback's language. `send_job`
+(a job, `callbacks.jobs`) sends it once. `reply` scores what the customer texts back.
+See docs/surveys.md.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import re
 import socket
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +33,8 @@ from redis.exceptions import ResponseError
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import jobs
+from callbacks.callback import Callback, is_callback
+from callbacks.callback import get as get_callback
 from callbacks.context import Context
 from ivr.config.model import Config
 from ivr.config.surveys import CES_SCALE, TextKind
@@ -172,12 +177,52 @@ async def on_event(svc: Context, fields: dict[str, str]) -> None:
     """Note a CONNECT's first response time; create the survey of a completed call."""
     kind = fields.get("type", "")
     if kind == EventType.CONNECT:
-        facts = {"frt_ms": fields.get("original_wait_ms", ""), "agent": fields.get("agent", "")}
-        key = svc.keys.survey_connect(fields.get("call", ""))
-        await svc.redis.set(key, json.dumps(facts), ex=svc.settings.session_ttl_s)
+        await _note_connect(svc, fields.get("call", ""), fields.get("original_wait_ms", ""))
+    elif kind == EventType.CALLBACKCONNECT:  # `call` is the original call; FRT from its arrival
+        await _note_connect(svc, fields.get("call", ""), fields.get("frt_ms", ""))
     elif kind in COMPLETED:
         event = Event(id="", type=EventType(kind), ts_ms=int(fields["ts"]), fields=fields)
         await on_complete(svc, event)
+
+
+async def _note_connect(svc: Context, call: str, frt_ms: str) -> None:
+    key = svc.keys.survey_connect(call)
+    await svc.redis.set(key, json.dumps({"frt_ms": frt_ms}), ex=svc.settings.session_ttl_s)
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    """Whom a completed call's survey asks about what: the contact (a callback: the original
+    call it returned), the number texted, the number it called, its language and arrival."""
+
+    call: str
+    number: str
+    called: str
+    language: str
+    started_at: float
+
+
+async def surveyed(svc: Context, call: str) -> Surveyed | str:
+    """The contact a completed routing entry's survey is about, or why there is none.
+
+    A callback's entry (`CB…`, agent-first) or the customer's leg (customer-first)
+    is the callback's: a survey only once the customer was reached (`connected`)."""
+    cb = await _callback_of(svc, call)
+    if cb is not None:
+        if cb.state != "connected":
+            return "not_reached"
+        started = cb.started_ms / 1000
+        return Surveyed(cb.call or cb.id, cb.number, cb.called, cb.language, started)
+    session = await svc.calls.get(call)
+    if session is None:
+        return "no_session"
+    language, started = session.language, session.started_at
+    return Surveyed(session.sid, session.caller, session.called, language, started)
+
+
+async def _callback_of(svc: Context, call: str) -> Callback | None:
+    cb_id = call if is_callback(call) else await svc.redis.get(svc.keys.callback_leg(call))
+    return await get_callback(svc, str(cb_id)) if cb_id else None
 
 
 async def on_complete(svc: Context, event: Event) -> str:
@@ -185,27 +230,29 @@ async def on_complete(svc: Context, event: Event) -> str:
     config, now = svc.registry.current, svc.clock.now()
     surveys = config.surveys
     talk_ms = int(event.get("talk_ms", "0") or 0)
-    session = await svc.calls.get(event.get("call"))
     if not surveys.enabled or now - event.ts_ms / 1000 > STALE_EVENT_S:
         return "off"
-    if talk_ms < surveys.min_talk_s * 1000 or session is None:
-        return await _skip(svc, "short" if session else "no_session")
-    if not numbers.is_mobile(session.caller):
+    if talk_ms < surveys.min_talk_s * 1000:
+        return await _skip(svc, "short")
+    contact = await surveyed(svc, event.get("call"))
+    if isinstance(contact, str):
+        return await _skip(svc, contact)
+    if not numbers.is_mobile(contact.number):
         return await _skip(svc, "not_mobile")
-    connect = json.loads(await svc.redis.get(svc.keys.survey_connect(session.sid)) or "{}")
+    connect = json.loads(await svc.redis.get(svc.keys.survey_connect(contact.call)) or "{}")
     connected_s = (event.ts_ms - talk_ms) / 1000
-    frt_ms = connect.get("frt_ms") or str(max(0, int((connected_s - session.started_at) * 1000)))
+    frt_ms = connect.get("frt_ms") or str(max(0, int((connected_s - contact.started_at) * 1000)))
     fields = {
-        "call": session.sid,
-        "number": session.caller,
-        "sender": surveys.sender or session.called,
-        "language": language_of(config, session.language),
+        "call": contact.call,
+        "number": contact.number,
+        "sender": surveys.sender or contact.called,
+        "language": language_of(config, contact.language),
         "agent": event.get("agent"),
         "queue": event.get("queue"),
         "frt_ms": frt_ms,
         "talk_ms": str(talk_ms),
     }
-    return await create(svc, fields, send_time(config, session.caller, now + surveys.delay_s))
+    return await create(svc, fields, send_time(config, contact.number, now + surveys.delay_s))
 
 
 async def _skip(svc: Context, reason: str) -> str:
