@@ -456,7 +456,7 @@ async def reply(svc: Context, survey: dict[str, str], body: str) -> str | None:
     config, now = svc.registry.current, svc.clock.now()
     state = survey.get("state")
     sent_at = float(survey.get("sent_at") or 0)
-    if state in ("sent", "reprompted") and now > sent_at + config.surveys.response_window_h * 3600:
+    if state in ("sent", "reprompted") and config.surveys.is_late(sent_at, now):
         return await _late(svc, config, survey, body)
     if state in ("sent", "reprompted"):
         return await _answer(svc, config, survey, body)
@@ -519,8 +519,8 @@ async def record(
     """Append a response, linked to its call, agent, queue, language and FRT.
 
     One entry per survey (score, unclear or late): the metrics fold counts each
-    entry as the reply to its call. The low-score comment goes to the survey
-    hash and the alerts instead."""
+    entry as the reply to its call, late as `kind` says (`sent_ms`: when it was sent).
+    The low-score comment goes to the survey hash and the alerts instead."""
     entry: dict[Any, Any] = {
         "kind": kind,
         "score": "" if score is None else str(score),
@@ -528,6 +528,7 @@ async def record(
         "ts": str(int(svc.clock.now() * 1000)),
         **{f: survey.get(f, "") for f in ("call", "number", "agent", "queue", "language")},
         "frt_ms": survey.get("frt_ms", ""),
+        "sent_ms": str(int(float(survey.get("sent_at") or 0) * 1000) or ""),
     }
     # Not trimmed here: the metrics fold trims it once it has read it (queues/metrics/fold.py).
     await svc.redis.xadd(svc.keys.survey_responses(), entry)

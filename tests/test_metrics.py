@@ -274,15 +274,16 @@ def test_disposition_sets_art_and_a_follow_up_fails_fcr(script: Script) -> None:
 
 
 def test_ces_mean_top_share_response_rate_and_late_replies(script: Script) -> None:
-    """Scores 6 and 3 count (mean 4.5, 50 % top-box, 2 of 3 reply); a reply 24 h + 1 ms late not."""
+    """Scores 6 and 3 count (mean 4.5, 50 % top-box, 2 of 3 reply); a reply 24 h + 1 ms after
+    its survey was sent not (the window runs from the send, not from the call's end)."""
     for i in (1, 2, 3):
         script.session(f"CA{i}", f"+601444444{i}", T0)
         script.answered(f"CA{i}", "billing", "alice", T0, 5 * S, 55 * S)
-    ended = T0 + 60 * S
-    script.survey("CA1", 6, ended + 60 * S)
-    script.survey("CA2", 3, ended + DAY)
-    script.survey("CA3", 7, ended + DAY + 1)
-    script.survey("CA1", 1, ended + 120 * S)  # a second reply for the same call is ignored
+    sent = T0 + 60 * S + 7 * HOUR  # held back by quiet hours
+    script.survey("CA1", 6, sent + 60 * S, sent)
+    script.survey("CA2", 3, sent + DAY, sent)
+    script.survey("CA3", 7, sent + DAY + 1, sent)
+    script.survey("CA1", 1, sent + 120 * S, sent)  # a second reply for the same call is ignored
     script.fold()
     f = script.figures("q:billing")
     assert (f["ces_mean"], f["ces_top_share"]) == (pytest.approx(4.5), pytest.approx(0.5))
