@@ -24,9 +24,9 @@ import re
 import socket
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -74,22 +74,8 @@ SENT_LUA = lua.read("callbacks", "survey_sent")
 
 
 def zone_of(number: str, fallback: str, at: float) -> ZoneInfo:
-    """The number's timezone (its zones agree on the time at `at`), else `fallback`'s.
-
-    A UK mobile lists London, Guernsey, Jersey and the Isle of Man: one clock.
-    """
-    zones = [_zone(name) for name in numbers.time_zones(number)]
-    moment = datetime.fromtimestamp(at, UTC)
-    offsets = {moment.astimezone(z).utcoffset() for z in zones if z is not None}
-    first = zones[0] if zones else None
-    return first if first is not None and len(offsets) == 1 else _zone(fallback) or ZoneInfo("UTC")
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    """The number's timezone (`numbers.time_zone`: its zones agree at `at`), else `fallback`'s."""
+    return numbers.time_zone(number, at) or ZoneInfo(fallback)
 
 
 def send_time(config: Config, number: str, at: float) -> float:
