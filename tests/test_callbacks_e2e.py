@@ -142,6 +142,25 @@ def test_a_handled_callback_is_surveyed_once_in_the_customers_language(
     tw.assert_no_errors()
 
 
+def test_a_handled_callback_to_a_number_that_texted_stop_is_not_surveyed(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """STOP from the callback number holds for its callback's survey as for any other."""
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    tw.send_sms(CUSTOMER, BUSINESS, "STOP")
+    first.hangup()
+    tw.advance(17)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(3)
+    answered = tw.device(CUSTOMER).answer()
+    tw.advance(40)
+    answered.hangup()
+    tw.advance(130)
+    assert not [m for m in tw.sms_to(CUSTOMER) if "made it easy" in m.body]
+    assert r.hget(Keys().survey_stats(), "skipped:opted_out") == "1"
+
+
 WAITING = "CA" + "0" * 31
 
 
