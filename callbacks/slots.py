@@ -164,9 +164,11 @@ def country_name(config: Config, code: str, number: str) -> str:
     """The number's country as `code` names it (phrase `zones.<iso country>`, `zones.th`:
     Thailand, ประเทศไทย), or "" when no language names it."""
     region = numbers.region(number)
+    if region is None:
+        return ""
     for language in (code, config.languages.default, phrases.REFERENCE):
-        found = phrases.lookup(config.phrases, language, f"zones.{(region or '').casefold()}")
-        if region and found:
+        found = phrases.lookup(config.phrases, language, f"zones.{region.casefold()}")
+        if found:
             return found
     return ""
 

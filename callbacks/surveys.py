@@ -178,8 +178,9 @@ async def _note_connect(svc: Context, call: str, frt_ms: str) -> None:
 
 @dataclass(frozen=True)
 class Surveyed:
-    """Whom a completed call's survey asks about what: the contact (a callback: the original
-    call it returned), the number texted, the number it called, its language and arrival."""
+    """What a survey is about: the contact's call (a callback: the original call it
+    returned), the number to text, the number the customer called, their language and the
+    contact's arrival (Unix seconds)."""
 
     call: str
     number: str
