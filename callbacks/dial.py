@@ -338,7 +338,7 @@ async def _reopen(svc: Context, cb: Callback, opens: float) -> str:
     await schedule(svc, cb, "activate", opens, tag=f"o{int(opens)}")
     await schedule(svc, cb, "expire", expire_at, tag=f"o{int(opens)}")
     await watch_closing(svc, cb, after=opens)
-    when = slots.spoken_time(config, opens, now, cb.language)
+    when = slots.spoken_time(config, opens, now, cb.language, number=cb.number)
     await notify(svc, cb, "sms_reopen", time=when)
     log.info("callback moved to the next opening", callback=cb.id, at=opens)
     return "scheduled"

@@ -26,8 +26,6 @@ from queues.metrics.local_hours import MS_PER_MINUTE
 DEFAULT_SHORT_ABANDON_S = 5.0
 """Abandons that waited less than this are short: left out of abandonment and SL."""
 DEFAULT_FCR_WINDOW_S = 7 * 86_400
-DEFAULT_SURVEY_WINDOW_S = 86_400
-"""A survey reply later than this after the contact ended is counted late, not scored."""
 DEFAULT_RETENTION_S = 30 * 86_400
 DEFAULT_MINUTE_TTL_S = 2 * 86_400
 """Minute rollups serve today's charts; hour rollups serve the 30-day history."""
@@ -49,7 +47,6 @@ class FoldOptions:
 
     short_abandon_s: float = DEFAULT_SHORT_ABANDON_S
     fcr_window_s: int = DEFAULT_FCR_WINDOW_S
-    survey_window_s: int = DEFAULT_SURVEY_WINDOW_S
     retention_s: int = DEFAULT_RETENTION_S
     minute_ttl_s: int = DEFAULT_MINUTE_TTL_S
     batch: int = BATCH

@@ -69,6 +69,7 @@ async def note_repeat(batch: Batch, c: dict[str, str], ts: int) -> None:
     here = int(c["started_ms"])
     window_ms = batch.options.fcr_window_s * 1000
     if last and last["call"] != c["call"] and here - last["at"] <= window_ms:
+        c["repeat_of"] = last["call"]  # this contact is the repeat; the earlier one fails FCR
         fail_fcr(batch, await batch.contact(last["call"]))
     batch.last_contacts[c["caller"]] = {"call": c["call"], "at": here}
     record = json.dumps(batch.last_contacts[c["caller"]])
