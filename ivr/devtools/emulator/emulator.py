@@ -22,7 +22,7 @@ from ivr.core.errors import EmulatorError
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.queues import Queue
-from ivr.devtools.emulator.resources import Message
+from ivr.devtools.emulator.resources import Alert, Message
 from ivr.devtools.emulator.rest import EmulatorHttpClient
 from ivr.devtools.emulator.sms import Messaging
 from ivr.devtools.emulator.switchboard import Number, Switchboard
@@ -176,7 +176,27 @@ class Emulator:
         return self._board.calls[sid]
 
     def queue(self, name: str) -> Queue:
-        return self._board.queue(name, 0)
+        """The account's queue called `name` (KeyError if it has none: looking creates none)."""
+        return self._board.queues[name]
+
+    @property
+    def queues(self) -> list[Queue]:
+        """The account's Queue resources: every queue made and not deleted through REST."""
+        return list(self._board.queues.values())
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Warnings Twilio's Debugger would log (14207, a full queue), oldest first."""
+        return self._board.alerts
+
+    @property
+    def default_queue_size(self) -> int:
+        """The maxSize of a queue `<Enqueue>` creates (100; Twilio allows up to 5000)."""
+        return self._board.default_queue_size
+
+    @default_queue_size.setter
+    def default_queue_size(self, value: int) -> None:
+        self._board.default_queue_size = value
 
     def device(self, address: str) -> Device:
         """The phone (`+60...`) or client (`client:alice`) that calls to `address` ring."""

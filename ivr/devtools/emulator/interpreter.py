@@ -18,7 +18,7 @@ from ivr.devtools.emulator import twiml
 from ivr.devtools.emulator.calls import Call, Start, Utterance
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.process import HungUp, Redirected, Step, Wait, Wake
-from ivr.devtools.emulator.queues import Queue
+from ivr.devtools.emulator.queues import Member, Queue
 from ivr.devtools.emulator.twiml import Node
 from ivr.devtools.emulator.webhooks import Reply, WebhookFailure, Webhooks, require_twiml
 
@@ -81,7 +81,9 @@ class Board(Protocol):
 
     def wake(self, call: Call, kind: str, value: object = None) -> bool: ...
 
-    def queue(self, name: str, max_size: int) -> Queue: ...
+    def queue(self, name: str, max_size: int = 0) -> Queue: ...
+
+    def join_queue(self, name: str, max_size: int, call: Call) -> tuple[Queue, Member | None]: ...
 
     def match_queue(self, queue: Queue) -> None: ...
 

@@ -20,6 +20,8 @@ from twilio.http.response import Response
 
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
+from ivr.devtools.emulator.rest_queues import ROUTE as QUEUES_ROUTE
+from ivr.devtools.emulator.rest_queues import QueuesApi
 from ivr.devtools.emulator.sms import Messaging
 from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Number, Switchboard
 
@@ -63,7 +65,7 @@ class EmulatorHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no t
             status, body = self._api.handle(method.upper(), uri, fields, auth)
         except RestError as exc:
             status, body = exc.status, exc.payload()
-        return Response(status, json.dumps(body), JSON_HEADERS)
+        return Response(status, "" if body is None else json.dumps(body), JSON_HEADERS)
 
 
 class Api:
@@ -73,18 +75,23 @@ class Api:
         self.board = board
         self.messaging = messaging
         self.auth_token = auth_token
+        self.queues = QueuesApi(board)
 
     def handle(
         self, method: str, uri: str, data: dict[str, Any], auth: tuple[str, str] | None
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | None]:
         self.board.faults.check()
         if auth != (self.board.account_sid, self.auth_token):
             raise RestError(401, 20003, "Authenticate")
         path = "/" + uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
-        match = ROUTE.match(path)
+        queues = QUEUES_ROUTE.match(path)
+        match = queues or ROUTE.match(path)
         if match is None or match["account"] != self.board.account_sid:
             raise RestError(404, 20404, f"The requested resource {path} was not found")
-        if match["kind"] == "Messages":
+        answer: tuple[int, dict[str, Any] | None]
+        if queues is not None:
+            answer = self.queues.handle(method, queues, data)
+        elif match["kind"] == "Messages":
             answer = self.messages(method, match["sid"], data)
         elif match["kind"] == "IncomingPhoneNumbers":
             answer = self.numbers(method, match["sid"], data)

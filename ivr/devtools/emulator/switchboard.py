@@ -22,7 +22,8 @@ from ivr.devtools.emulator.enqueue import run_enqueue
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter, Verb
 from ivr.devtools.emulator.process import Dequeued, HungUp, Redirected, Runner, Step
-from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, Dequeuer, Queue
+from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, QUEUE_FULL, Dequeuer, Member, Queue
+from ivr.devtools.emulator.resources import Alert
 from ivr.devtools.emulator.rest_faults import RestFaults
 from ivr.devtools.emulator.scheduler import Event, Scheduler
 from ivr.devtools.emulator.webhooks import Reply, Webhooks, check_callback
@@ -67,6 +68,9 @@ class Switchboard:
         self.devices: dict[str, Device] = {}
         self.errors: list[EmulatorError] = []
         self.pending: list[EmulatorError] = []
+        self.alerts: list[Alert] = []
+        """Warnings Twilio's Debugger would show (the call itself goes on), oldest first."""
+        self.default_queue_size = DEFAULT_MAX_SIZE
         self.replay_webhooks = False
         self.status_callbacks_out_of_order = False
         self.faults = RestFaults(clock)
@@ -302,15 +306,43 @@ class Switchboard:
         if other.runner is not None:
             other.runner.wake("unbridged", call)
 
-    def queue(self, name: str, max_size: int) -> Queue:
+    def queue(self, name: str, max_size: int = 0) -> Queue:
+        """The account's queue called `name`, created (as `<Enqueue>` does) if it has none."""
+        with self.lock:
+            return self._queue(name, max_size)
+
+    def _queue(self, name: str, max_size: int) -> Queue:
         if name not in self.queues:
-            self.queues[name] = Queue(name)
+            size, now = self.default_queue_size, self.now()
+            self.queues[name] = Queue(name, max_size=size, created_at=now, updated_at=now)
         queue = self.queues[name]
         if max_size:
             queue.max_size = max_size
-        elif queue.max_size <= 0:
-            queue.max_size = DEFAULT_MAX_SIZE
         return queue
+
+    def join_queue(self, name: str, max_size: int, call: Call) -> tuple[Queue, Member | None]:
+        """Put `call` in queue `name`, in one step a REST delete on another thread cannot
+        split; no Member when the queue is full (Twilio's warning 14207 is recorded)."""
+        with self.lock:
+            queue = self._queue(name, max_size)
+            if not queue.full:
+                return queue, queue.join(call, self.now())
+        self.alerts.append(
+            Alert(QUEUE_FULL, f"queue {name} is at its maxSize", call.sid, self.now())
+        )
+        return queue, None
+
+    def queue_by_sid(self, sid: str) -> Queue | None:
+        return next((q for q in list(self.queues.values()) if q.sid == sid), None)
+
+    def delete_queue(self, queue: Queue) -> bool:
+        """Remove an empty queue (a REST delete); False if someone is in it."""
+        with self.lock:
+            if not queue.empty:
+                return False
+            if self.queues.get(queue.name) is queue:
+                del self.queues[queue.name]
+            return True
 
     def await_caller(self, queue: Queue, agent: Call, url: str | None, method: str) -> None:
         queue.dequeuers.append(Dequeuer(agent, url, method))
