@@ -289,3 +289,40 @@ def test_a_queue_with_a_caller_in_it_cannot_be_deleted(
     assert client.queues(sid).members("Front").fetch().call_sid == call.sid
     call.hangup()
     assert client.queues(sid).delete() is True
+
+
+def test_a_rest_call_reports_only_completed_unless_asked(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """status_callback without status_callback_event: Twilio sends `completed` alone."""
+    app.route("/outbound", twiml("<Hangup/>"))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    client.calls.create(to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb")
+    tw.run_until_idle()
+    assert [h.params["CallStatus"] for h in app.hits_to("/cb")] == ["completed"]
+
+
+def test_jittered_status_callbacks_cross_and_keep_their_numbers(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """With a jitter, some legs' events arrive out of order; none is lost or renumbered."""
+    tw.status_callback_jitter_s = 5.0
+    app.route("/outbound", twiml('<Pause length="1"/>'))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    tw.device(AGENT).answer_after = 1
+    legs = [
+        client.calls.create(
+            to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+        ).sid
+        for _ in range(6)
+    ]  # fmt: skip
+    tw.run_until_idle()
+    arrived = {
+        sid: [h.params["SequenceNumber"] for h in app.hits_to("/cb") if h.params["CallSid"] == sid]
+        for sid in legs
+    }
+    assert all(sorted(seq) == ["0", "1", "2", "3"] for seq in arrived.values())
+    assert any(seq != ["0", "1", "2", "3"] for seq in arrived.values()), arrived

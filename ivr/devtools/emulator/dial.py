@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.callbacks import requested_events
+from ivr.devtools.emulator.calls import Call, Notifier, Start
 from ivr.devtools.emulator.interpreter import END, NEXT, Interpreter, Outcome, Target
 from ivr.devtools.emulator.process import HungUp, Step, Wait, Wake
 from ivr.devtools.emulator.twiml import Node
@@ -79,7 +80,18 @@ def _ring(it: Interpreter, noun: Node, caller_id: str, timeout: float) -> Call:
     url = it.target(noun.tag, noun.attr("url"), noun.method()).url if noun.attr("url") else None
     identity = noun.text or next(c.text for c in noun.children if c.tag == "Identity")
     address = f"client:{identity}" if noun.tag == "Client" else identity
-    return it.board.dial_child(it.call, address, caller_id, timeout, url, noun.method())
+    start = Start(url, noun.method())
+    return it.board.dial_child(it.call, address, caller_id, timeout, start, _notifier(it, noun))
+
+
+def _notifier(it: Interpreter, noun: Node) -> Notifier | None:
+    """The noun's statusCallback, with the events it asks for (only `completed` unless
+    `statusCallbackEvent` lists others, as on Twilio)."""
+    if not noun.attr("statusCallback"):
+        return None
+    method = noun.method("statusCallbackMethod")
+    url = it.target(noun.tag, noun.attr("statusCallback"), method).url or ""
+    return it.board.notifier(url, requested_events(noun.attr("statusCallbackEvent")), method)
 
 
 def _wait_for_answer(it: Interpreter, children: list[Call], timeout: float) -> Step[Call | None]:

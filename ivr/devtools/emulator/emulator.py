@@ -116,6 +116,16 @@ class Emulator:
     def status_callbacks_out_of_order(self, value: bool) -> None:
         self._board.status_callbacks_out_of_order = value
 
+    @property
+    def status_callback_jitter_s(self) -> float:
+        """Delay each status callback of new legs by a random 0..this many seconds (seeded),
+        so a leg's events can arrive out of order, interleaved with other calls' (0: none)."""
+        return self._board.status_callback_jitter_s
+
+    @status_callback_jitter_s.setter
+    def status_callback_jitter_s(self, value: float) -> None:
+        self._board.status_callback_jitter_s = value
+
     def fail_rest(
         self,
         status: int = 503,

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 
 from ivr.core.errors import EmulatorError, TwiMLError
 from ivr.devtools.emulator import twiml
-from ivr.devtools.emulator.calls import Call, Start, Utterance
+from ivr.devtools.emulator.calls import Call, Notifier, Start, Utterance
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.process import HungUp, Redirected, Step, Wait, Wake
 from ivr.devtools.emulator.queues import Member, Queue
@@ -72,8 +72,16 @@ class Board(Protocol):
     def mark_answered(self, call: Call) -> None: ...
 
     def dial_child(
-        self, parent: Call, to: str, from_: str, timeout: float, url: str | None, method: str
+        self,
+        parent: Call,
+        to: str,
+        from_: str,
+        timeout: float,
+        start: Start,
+        notifier: Notifier | None = None,
     ) -> Call: ...
+
+    def notifier(self, url: str, events: frozenset[str], method: str = "POST") -> Notifier: ...
 
     def cancel(self, call: Call, status: str) -> None: ...
 

@@ -18,12 +18,13 @@ from typing import Any
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
 from ivr.devtools.emulator.rest_queues import ROUTE as QUEUES_ROUTE
 from ivr.devtools.emulator.rest_queues import QueuesApi
 from ivr.devtools.emulator.sms import Messaging
-from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Number, Switchboard
+from ivr.devtools.emulator.switchboard import Number, Switchboard
 
 ROUTE = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Calls|Messages|IncomingPhoneNumbers)(?:/(?P<sid>\w+))?\.json$"
@@ -149,7 +150,7 @@ class Api:
             machine_detection=bool(data.get("MachineDetection")),
         )
         if data.get("StatusCallback"):
-            events = _events(data.get("StatusCallbackEvent"))
+            events = requested_events(data.get("StatusCallbackEvent"))
             method = _text(data, "StatusCallbackMethod") or "POST"
             call.notifier = self.board.notifier(_text(data, "StatusCallback"), events, method)
         self.board.submit(lambda: self.launch(call))
@@ -236,13 +237,6 @@ def _start(data: dict[str, Any]) -> Start | None:
     if data.get("Twiml"):
         return Start(None, method, _text(data, "Twiml"))
     return None
-
-
-def _events(raw: object) -> frozenset[str]:
-    if raw is None:
-        return frozenset({"completed"})
-    events = raw if isinstance(raw, list) else str(raw).split()
-    return frozenset(str(e) for e in events) & ALL_CALL_EVENTS or frozenset({"completed"})
 
 
 def number_resource(number: Number, account_sid: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ and hand the loop a closure to run after the current webhook returns.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 
 from ivr.core.clock import Clock
 from ivr.core.errors import EmulatorError, TwiMLError
-from ivr.devtools.emulator.callbacks import StatusNotifier
-from ivr.devtools.emulator.calls import Bridge, Call, Controller, Start
+from ivr.devtools.emulator.callbacks import Post, StatusNotifier
+from ivr.devtools.emulator.calls import Bridge, Call, Controller, Notifier, Start
 from ivr.devtools.emulator.devices import Device, Switch
 from ivr.devtools.emulator.dial import run_child, run_dial
 from ivr.devtools.emulator.enqueue import run_enqueue
@@ -32,7 +33,6 @@ SAY_SECONDS_PER_WORD = 0.4
 PLAY_SECONDS = 10.0
 RING_TIMEOUT_S = 60.0
 """REST calls.create rings for 60 s unless `timeout` says otherwise."""
-ALL_CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 VERBS: Mapping[str, Verb] = {"Dial": run_dial, "Enqueue": run_enqueue}
 """The verbs that live outside the interpreter, handed to every leg's Interpreter."""
 
@@ -73,6 +73,9 @@ class Switchboard:
         self.default_queue_size = DEFAULT_MAX_SIZE
         self.replay_webhooks = False
         self.status_callbacks_out_of_order = False
+        self.status_callback_jitter_s = 0.0
+        """Each status callback is delayed by up to this long (uniform), so they can cross."""
+        self.rng = random.Random(0)
         self.faults = RestFaults(clock)
         self.say_seconds_per_word = SAY_SECONDS_PER_WORD
         self.default_play_seconds = PLAY_SECONDS
@@ -134,14 +137,27 @@ class Switchboard:
             self.record_error(exc)
 
     def notifier(self, url: str, events: frozenset[str], method: str = "POST") -> StatusNotifier:
+        post: Post = self.post_later  # bound now: a fault plan may have replaced it
+        jitter = self.status_callback_jitter_s
+        if jitter > 0:
+            post = self._jittered(post, jitter)
         return StatusNotifier(
             url=self.webhooks.resolve(url),
-            post=self.post_later,
+            post=post,
             clock=self.clock,
             events=events,
             method=method,
             out_of_order=self.status_callbacks_out_of_order,
         )
+
+    def _jittered(self, post: Post, jitter: float) -> Post:
+        """`post`, each call of it delayed by a random 0..`jitter` seconds."""
+
+        def later(url: str, method: str, params: dict[str, str]) -> None:
+            delay = self.rng.uniform(0, jitter)
+            self.scheduler.after(delay, lambda: post(url, method, params))
+
+        return later
 
     # -- legs ------------------------------------------------------------------------------
 
@@ -280,11 +296,19 @@ class Switchboard:
             self.controller.advance(0)
 
     def dial_child(
-        self, parent: Call, to: str, from_: str, timeout: float, url: str | None, method: str
+        self,
+        parent: Call,
+        to: str,
+        from_: str,
+        timeout: float,
+        start: Start,
+        notifier: Notifier | None = None,
     ) -> Call:
-        """Create and ring the outbound-dial leg of a `<Dial>`."""
+        """Create and ring the outbound-dial leg of a `<Dial>` (`initiated`, then ringing)."""
         child = self.new_call(from_, to, "outbound-dial", parent=parent, timeout_s=timeout)
-        child.start = Start(url, method)
+        child.start, child.notifier = start, notifier
+        if notifier is not None:
+            notifier.notify(child, "initiated")
         self.ring(child)
         return child
 
