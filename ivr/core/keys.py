@@ -51,7 +51,8 @@ class Keys:
         return f"{self.prefix}:call:{call_sid}:responses"
 
     def call_status(self, call_sid: str) -> str:
-        """Hash: status-callback sequence numbers already applied for the call."""
+        """Hash: status-callback sequence numbers already applied for the call (or an agent
+        leg), its final status once known, and (legs) the highest SequenceNumber taken."""
         return f"{self.prefix}:call:{call_sid}:status"
 
     def voicemails(self) -> str:

@@ -196,6 +196,8 @@ async def agent_status(request: Request) -> Response:
     reservation_id = request.query_params.get("res", "")
     status, leg = form.get("CallStatus", ""), form.get("CallSid", "")
     to = form.get("To", "")
+    if not await svc.calls.leg_event(leg, form):
+        return Response(status_code=204)  # a repeat, or late: a `ringing` after `completed`
     if status not in LEG_ENDED:
         await offers.adopt_or_hang_up(svc, reservation_id, leg, to)
         return Response(status_code=204)
