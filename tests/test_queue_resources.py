@@ -126,3 +126,18 @@ def test_deleting_a_queue_twilio_no_longer_has_is_done(
     assert tw.queues == []
     assert r.zcard(Keys().queue_deletes()) == 0
     assert r.hlen(Keys().queue_delete_tries()) == 0
+
+
+def test_a_full_twilio_queue_ends_the_call_in_routing_at_once(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """Twilio refusing the Enqueue (queue-full, warning 14207) ends the call, and routing's
+    record of it: no agent is rung for a caller who is in no Twilio queue."""
+    tw.default_queue_size = 0  # every queue Twilio makes is full
+    on_break(server, "alice")
+    call = billing_caller(tw)
+    tw.advance(1)
+    svc = services_of(server)
+    assert [a.code for a in tw.alerts] == [14207]
+    assert call.ended
+    assert not svc.run(svc.router.has_call(call.sid))

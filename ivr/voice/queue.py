@@ -80,7 +80,7 @@ async def queue_done(request: Request) -> Response:
         await finish(svc, sid)
     elif result == "leave":
         return xml(await leave_for_exit(svc, sid))
-    elif result in ("hangup", "error", "system-error"):
+    elif result in ("hangup", "error", "system-error", "queue-full"):
         await abandon(svc, sid)
     response.hangup()
     return xml(response)
