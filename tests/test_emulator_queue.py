@@ -168,3 +168,16 @@ def test_agent_waiting_on_empty_queue_gets_next_caller(app: CannedApp, tw: Emula
     caller = tw.dial(from_=CALLER, to=BUSINESS)
     assert caller.bridge is not None and caller.bridge.other(caller) is agent
     assert not app.hits_to("/wait")
+
+
+def test_a_dial_queue_action_names_the_queue_whatever_the_outcome(
+    app: CannedApp, tw: Emulator
+) -> None:
+    """`<Dial><Queue>` that times out on an empty queue still names it (QueueSid): it made it."""
+    app.route("/voice", twiml('<Dial timeout="10" action="/dialed"><Queue>support</Queue></Dial>'))
+    app.route("/dialed", twiml("<Hangup/>"))
+    tw.dial(from_=CALLER, to=BUSINESS)
+    tw.advance(10)
+    params = app.hits_to("/dialed")[0].params
+    assert params["DialCallStatus"] == "no-answer"
+    assert params["QueueSid"] == tw.queue("support").sid

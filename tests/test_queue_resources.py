@@ -14,7 +14,7 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.voice import queue_resources
 from ivr.voice.queue import queue_name
 from tests.agents import go_available, on_break, services_of
-from tests.conftest import AUTH_TOKEN
+from tests.conftest import AUTH_TOKEN, Twilio
 from tests.test_connect_e2e import billing_caller
 
 SETTLE_S = 3
@@ -141,3 +141,18 @@ def test_a_full_twilio_queue_ends_the_call_in_routing_at_once(
     assert [a.code for a in tw.alerts] == [14207]
     assert call.ended
     assert not svc.run(svc.router.has_call(call.sid))
+
+
+def test_a_queue_an_agents_dial_made_again_is_deleted_too(
+    tw: Emulator, server: LiveServer, twilio: Twilio
+) -> None:
+    """An agent's `<Dial><Queue>` that came after the caller's queue was deleted makes it
+    again; its action names it, and it is deleted as well."""
+    client = Client(tw.account_sid, AUTH_TOKEN, http_client=tw.http_client(), environment={})
+    caller = "CA" + "2" * 32
+    sid = client.queues.create(friendly_name=queue_name(caller)).sid
+    url = services_of(server).urls.to("agent_done", call=caller, res="r1")
+    form = {"CallSid": "CA" + "3" * 32, "DialCallStatus": "no-answer", "QueueSid": sid}
+    assert twilio.post(url, form).status_code == 200
+    tw.advance(SETTLE_S)
+    assert tw.queues == []

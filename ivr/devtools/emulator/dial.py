@@ -8,6 +8,7 @@ from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import Call, Notifier, Start
 from ivr.devtools.emulator.interpreter import END, NEXT, Interpreter, Outcome, Target
 from ivr.devtools.emulator.process import HungUp, Step, Wait, Wake
+from ivr.devtools.emulator.queues import Queue
 from ivr.devtools.emulator.twiml import Node
 
 DIAL_TIMEOUT_S = 30
@@ -129,7 +130,20 @@ def _talk(it: Interpreter, other: Call, connect: bool) -> Step[DialResult]:
 
 
 def _dial_queue(it: Interpreter, node: Node, noun: Node) -> Step[DialResult]:
+    """Take the front caller of the queue; the action names the queue (QueueSid) whatever
+    the outcome, so the app knows which queue it touched (`<Dial><Queue>` creates one)."""
     queue = it.board.queue(noun.text, 0)
+    named = {"QueueSid": queue.sid}
+    try:
+        result = yield from _take_caller(it, node, noun, queue)
+    except _CallerGone as gone:
+        gone.result.extra = named
+        raise
+    result.extra = named
+    return result
+
+
+def _take_caller(it: Interpreter, node: Node, noun: Node, queue: Queue) -> Step[DialResult]:
     url = it.target("Queue", noun.attr("url"), noun.method()).url if noun.attr("url") else None
     it.board.await_caller(queue, it.call, url, noun.method())
     try:
@@ -143,9 +157,7 @@ def _dial_queue(it: Interpreter, node: Node, noun: Node) -> Step[DialResult]:
     caller: Call = wake.value
     if wake.kind == "child_ended":
         return DialResult("failed", caller)
-    result = yield from _talk(it, caller, connect=False)
-    result.extra = {"QueueSid": queue.sid}
-    return result
+    return (yield from _talk(it, caller, connect=False))
 
 
 def run_child(it: Interpreter, parent: Call) -> Step[None]:
