@@ -7,7 +7,9 @@ for ever. The Enqueue action (`/voice/queue/done`) names the QueueSid the caller
 left, whatever its QueueResult (bridged, hangup, leave, redirected...): that queue is
 released. Hold fetches and the bridge's Queue url name it too, and are noted, so the
 call's final status callback releases every queue the call was in, should that action
-have been lost (a web process down when it came).
+have been lost (a web process down when it came). An agent's `<Dial><Queue>` action
+(`/voice/agent/done`) releases the queue it names as well: a dial that came after the
+caller's queue was deleted made it again.
 
 No deletion is on a caller's path: `release` makes it due in a sorted set, and the
 background loop (`pump`) makes the REST requests, one process claiming each. A 404 is
