@@ -249,3 +249,80 @@ def test_a_device_set_to_fail_ends_its_calls_failed(
     call = client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
     tw.advance(1)
     assert client.calls(call.sid).fetch().status == "failed"
+
+
+def test_queues_create_list_fetch_update_delete(tw: Emulator, client: Client) -> None:
+    """Queues are created (maxSize 100 by default), listed, fetched, resized and deleted."""
+    queue = client.queues.create(friendly_name="billing")
+    assert queue.sid.startswith("QU") and (queue.max_size, queue.current_size) == (100, 0)
+    assert [q.friendly_name for q in client.queues.list()] == ["billing"]
+    client.queues(queue.sid).update(max_size=5000)
+    assert client.queues(queue.sid).fetch().max_size == 5000
+    assert client.queues(queue.sid).delete() is True
+    assert client.queues.list() == [] and tw.queues == []
+    with pytest.raises(TwilioRestException) as gone:
+        client.queues(queue.sid).delete()
+    assert gone.value.status == 404
+
+
+@pytest.mark.parametrize("size", [pytest.param(0, id="zero"), pytest.param(5001, id="5001")])
+def test_queue_max_size_is_1_to_5000(client: Client, size: int) -> None:
+    """A maxSize outside 1..5000 is refused with 400."""
+    with pytest.raises(TwilioRestException) as refused:
+        client.queues.create(friendly_name="billing", max_size=size)
+    assert refused.value.status == 400
+
+
+def test_a_queue_with_a_caller_in_it_cannot_be_deleted(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """Deleting a queue someone waits in is refused; it is listed with its member."""
+    app.route("/voice", twiml('<Enqueue waitUrl="/wait">support</Enqueue>'))
+    app.route("/wait", twiml('<Pause length="20"/>'))
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    sid = tw.queue("support").sid
+    with pytest.raises(TwilioRestException) as refused:
+        client.queues(sid).delete()
+    assert refused.value.status == 400
+    members = client.queues(sid).members.list()
+    assert [m.call_sid for m in members] == [call.sid] and members[0].position == 1
+    assert client.queues(sid).members("Front").fetch().call_sid == call.sid
+    call.hangup()
+    assert client.queues(sid).delete() is True
+
+
+def test_a_rest_call_reports_only_completed_unless_asked(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """status_callback without status_callback_event: Twilio sends `completed` alone."""
+    app.route("/outbound", twiml("<Hangup/>"))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    client.calls.create(to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb")
+    tw.run_until_idle()
+    assert [h.params["CallStatus"] for h in app.hits_to("/cb")] == ["completed"]
+
+
+def test_jittered_status_callbacks_cross_and_keep_their_numbers(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """With a jitter, some legs' events arrive out of order; none is lost or renumbered."""
+    tw.status_callback_jitter_s = 5.0
+    app.route("/outbound", twiml('<Pause length="1"/>'))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    tw.device(AGENT).answer_after = 1
+    legs = [
+        client.calls.create(
+            to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+        ).sid
+        for _ in range(6)
+    ]  # fmt: skip
+    tw.run_until_idle()
+    arrived = {
+        sid: [h.params["SequenceNumber"] for h in app.hits_to("/cb") if h.params["CallSid"] == sid]
+        for sid in legs
+    }
+    assert all(sorted(seq) == ["0", "1", "2", "3"] for seq in arrived.values())
+    assert any(seq != ["0", "1", "2", "3"] for seq in arrived.values()), arrived

@@ -15,7 +15,7 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.faults import FaultyHttpClient
 from ivr.devtools.emulator.rest import Api
 from ivr.devtools.reliability import Report
-from ivr.voice import hold
+from ivr.voice import hold, queue_resources
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     PUBLIC,
@@ -83,6 +83,20 @@ def test_agent_never_rung_is_caught(settings: Settings, monkeypatch: pytest.Monk
     invariants = {b.invariant for b in report.breaches}
     assert "agent without a live leg" in invariants
     assert report.calls > 0 and report.outcomes["connected"] == 0
+
+
+def test_a_queue_never_deleted_is_caught(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deliberate bug, callers' Twilio queues never deleted, is a breach for each call."""
+
+    async def never(svc: object) -> int:
+        return 0
+
+    monkeypatch.setattr(queue_resources, "pump", never)
+    report = run(settings, "none", minutes=5)
+    left = [b for b in report.breaches if b.invariant == "queue resource left"]
+    assert len(left) >= 3
 
 
 def test_silent_hold_is_caught_and_replay_is_printed(

@@ -51,7 +51,8 @@ class Keys:
         return f"{self.prefix}:call:{call_sid}:responses"
 
     def call_status(self, call_sid: str) -> str:
-        """Hash: status-callback sequence numbers already applied for the call."""
+        """Hash: status-callback sequence numbers already applied for the call (or an agent
+        leg), its final status once known, and (legs) the highest SequenceNumber taken."""
         return f"{self.prefix}:call:{call_sid}:status"
 
     def voicemails(self) -> str:
@@ -81,6 +82,20 @@ class Keys:
     def hold(self, call_sid: str) -> str:
         """Hash: a waiting caller's hold state (announcements made, last position told)."""
         return f"{self.prefix}:call:{call_sid}:hold"
+
+    def queue_sids(self, call_sid: str) -> str:
+        """Set: the Twilio QueueSids a call's requests named (TTL), each released when the
+        call ends (`ivr.voice.queue_resources`)."""
+        return f"{self.prefix}:call:{call_sid}:queue-sids"
+
+    def queue_deletes(self) -> str:
+        """Sorted set: Twilio QueueSid scored by when its REST delete is due (Unix seconds):
+        a caller's own queue, once they left it, or the retry of a failed delete."""
+        return f"{self.prefix}:twilio-queues:delete"
+
+    def queue_delete_tries(self) -> str:
+        """Hash: Twilio QueueSid -> deletes tried and failed so far (until one succeeds)."""
+        return f"{self.prefix}:twilio-queues:tries"
 
     def last_agent(self, number: str) -> str:
         """String: the agent who last handled a call from this number (TTL: sticky days)."""

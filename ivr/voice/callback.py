@@ -42,7 +42,7 @@ from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import endings, offers, twiml
+from ivr.voice import endings, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.queue import estimate_for, hand_to_queue, wait_in_queue
 from ivr.voice.twiml import xml
@@ -595,6 +595,7 @@ async def status(request: Request) -> Response:
     form = await svc.verifier.form(request)
     cb_id, attempt = _params(request)
     cb = await callbacks.get(svc, cb_id)
+    await queue_resources.call_over(svc, form.get("CallSid", ""))  # the leg may have waited
     if cb is not None and form.get("CallStatus", "") in dial.NO_ANSWER:
         await dial.not_reached(svc, cb, attempt, form["CallStatus"])
     return Response(status_code=204)

@@ -24,7 +24,7 @@ from ivr.config.queues import HoldConfig, QueueConfig
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import exits, offers, twiml
+from ivr.voice import exits, offers, queue_resources, twiml
 from ivr.voice.callback import hold_offer
 from ivr.voice.queue import estimate_for
 from queues import ewt
@@ -192,6 +192,7 @@ async def hold(request: Request) -> Response:
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     response = VoiceResponse()
+    await queue_resources.note(svc, sid, form)
     session = await svc.calls.get(sid)
     position = await svc.router.position(sid)
     if session is None or position is None:

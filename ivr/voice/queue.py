@@ -21,7 +21,7 @@ from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import attendant, offers, twiml
+from ivr.voice import attendant, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.endings import abandon, finish, pending_offer
 from ivr.voice.exits import mark_exit
@@ -56,6 +56,7 @@ async def queue_connect(request: Request) -> Response:
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     await confirm_bridge(svc, sid)
+    await queue_resources.note(svc, sid, form)
     session = await svc.calls.get(sid)
     response = VoiceResponse()
     if session is not None:
@@ -72,13 +73,14 @@ async def queue_done(request: Request) -> Response:
     (sid,) = require(form, "CallSid")
     result = form.get("QueueResult", "")
     response = VoiceResponse()
+    await queue_resources.left(svc, sid, form)  # whatever the result: that queue is spent
     if result == "bridged" and await fell_through(svc, sid):
         return xml(await rejoin(svc, sid))  # the agent's leg dropped before the bridge
     if result == "bridged":
         await finish(svc, sid)
     elif result == "leave":
         return xml(await leave_for_exit(svc, sid))
-    elif result in ("hangup", "error", "system-error"):
+    elif result in ("hangup", "error", "system-error", "queue-full"):
         await abandon(svc, sid)
     response.hangup()
     return xml(response)

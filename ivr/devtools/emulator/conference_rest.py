@@ -14,12 +14,13 @@ from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
+from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.conference import Conference, Participant
 from ivr.devtools.emulator.conference_events import parse_events
 from ivr.devtools.emulator.conferences import JoinSpec, ParticipantUpdate
 from ivr.devtools.emulator.resources import RestError, rfc2822
-from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Switchboard
+from ivr.devtools.emulator.switchboard import Switchboard
 
 ROUTE = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Conferences"
@@ -161,11 +162,10 @@ class ConferenceApi:
             from_, to, "outbound-api", start=start, timeout_s=float(data.get("Timeout") or 60)
         )
         if data.get("StatusCallback"):
-            raw = data.get("StatusCallbackEvent") or ["completed"]
-            events = frozenset(raw if isinstance(raw, list) else str(raw).split()) & ALL_CALL_EVENTS
+            events = requested_events(data.get("StatusCallbackEvent"))
             method = _text(data, "StatusCallbackMethod") or "POST"
             url = _text(data, "StatusCallback")
-            call.notifier = self.board.notifier(url, events or frozenset({"completed"}), method)
+            call.notifier = self.board.notifier(url, events, method)
         return call
 
     def _launch(self, participant: Participant, spec: JoinSpec) -> None:

@@ -23,7 +23,7 @@ from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.conference import Conference
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.queues import Queue
-from ivr.devtools.emulator.resources import Message
+from ivr.devtools.emulator.resources import Alert, Message
 from ivr.devtools.emulator.rest import EmulatorHttpClient
 from ivr.devtools.emulator.sms import Messaging
 from ivr.devtools.emulator.switchboard import Number, Switchboard
@@ -117,6 +117,16 @@ class Emulator:
     def status_callbacks_out_of_order(self, value: bool) -> None:
         self._board.status_callbacks_out_of_order = value
 
+    @property
+    def status_callback_jitter_s(self) -> float:
+        """Delay each status callback of new legs by a random 0..this many seconds (seeded),
+        so a leg's events can arrive out of order, interleaved with other calls' (0: none)."""
+        return self._board.status_callback_jitter_s
+
+    @status_callback_jitter_s.setter
+    def status_callback_jitter_s(self, value: float) -> None:
+        self._board.status_callback_jitter_s = value
+
     def fail_rest(
         self,
         status: int = 503,
@@ -177,7 +187,27 @@ class Emulator:
         return self._board.calls[sid]
 
     def queue(self, name: str) -> Queue:
-        return self._board.queue(name, 0)
+        """The account's queue called `name` (KeyError if it has none: looking creates none)."""
+        return self._board.queues[name]
+
+    @property
+    def queues(self) -> list[Queue]:
+        """The account's Queue resources: every queue made and not deleted through REST."""
+        return list(self._board.queues.values())
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Warnings Twilio's Debugger would log (14207, a full queue), oldest first."""
+        return self._board.alerts
+
+    @property
+    def default_queue_size(self) -> int:
+        """The maxSize of a queue `<Enqueue>` creates (100; Twilio allows up to 5000)."""
+        return self._board.default_queue_size
+
+    @default_queue_size.setter
+    def default_queue_size(self, value: int) -> None:
+        self._board.default_queue_size = value
 
     @property
     def conferences(self) -> list[Conference]:

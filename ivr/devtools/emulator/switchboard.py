@@ -7,6 +7,7 @@ and hand the loop a closure to run after the current webhook returns.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 
 from ivr.core.clock import Clock
 from ivr.core.errors import EmulatorError, TwiMLError
-from ivr.devtools.emulator.callbacks import StatusNotifier
-from ivr.devtools.emulator.calls import Bridge, Call, Controller, Start
+from ivr.devtools.emulator.callbacks import Post, StatusNotifier
+from ivr.devtools.emulator.calls import Bridge, Call, Controller, Notifier, Start
 from ivr.devtools.emulator.conferences import Conferences
 from ivr.devtools.emulator.devices import Device, Switch
 from ivr.devtools.emulator.dial import run_child, run_dial
@@ -23,7 +24,8 @@ from ivr.devtools.emulator.enqueue import run_enqueue
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter, Verb
 from ivr.devtools.emulator.process import Dequeued, HungUp, Redirected, Runner, Step
-from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, Dequeuer, Queue
+from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, QUEUE_FULL, Dequeuer, Member, Queue
+from ivr.devtools.emulator.resources import Alert
 from ivr.devtools.emulator.rest_faults import RestFaults
 from ivr.devtools.emulator.scheduler import Event, Scheduler
 from ivr.devtools.emulator.webhooks import Reply, Webhooks, check_callback
@@ -32,7 +34,6 @@ SAY_SECONDS_PER_WORD = 0.4
 PLAY_SECONDS = 10.0
 RING_TIMEOUT_S = 60.0
 """REST calls.create rings for 60 s unless `timeout` says otherwise."""
-ALL_CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 VERBS: Mapping[str, Verb] = {"Dial": run_dial, "Enqueue": run_enqueue}
 """The verbs that live outside the interpreter, handed to every leg's Interpreter."""
 
@@ -68,8 +69,14 @@ class Switchboard:
         self.devices: dict[str, Device] = {}
         self.errors: list[EmulatorError] = []
         self.pending: list[EmulatorError] = []
+        self.alerts: list[Alert] = []
+        """Warnings Twilio's Debugger would show (the call itself goes on), oldest first."""
+        self.default_queue_size = DEFAULT_MAX_SIZE
         self.replay_webhooks = False
         self.status_callbacks_out_of_order = False
+        self.status_callback_jitter_s = 0.0
+        """Each status callback is delayed by up to this long (uniform), so they can cross."""
+        self.rng = random.Random(0)
         self.faults = RestFaults(clock)
         self.say_seconds_per_word = SAY_SECONDS_PER_WORD
         self.default_play_seconds = PLAY_SECONDS
@@ -132,14 +139,27 @@ class Switchboard:
             self.record_error(exc)
 
     def notifier(self, url: str, events: frozenset[str], method: str = "POST") -> StatusNotifier:
+        post: Post = self.post_later  # bound now: a fault plan may have replaced it
+        jitter = self.status_callback_jitter_s
+        if jitter > 0:
+            post = self._jittered(post, jitter)
         return StatusNotifier(
             url=self.webhooks.resolve(url),
-            post=self.post_later,
+            post=post,
             clock=self.clock,
             events=events,
             method=method,
             out_of_order=self.status_callbacks_out_of_order,
         )
+
+    def _jittered(self, post: Post, jitter: float) -> Post:
+        """`post`, each call of it delayed by a random 0..`jitter` seconds."""
+
+        def later(url: str, method: str, params: dict[str, str]) -> None:
+            delay = self.rng.uniform(0, jitter)
+            self.scheduler.after(delay, lambda: post(url, method, params))
+
+        return later
 
     # -- legs ------------------------------------------------------------------------------
 
@@ -278,11 +298,19 @@ class Switchboard:
             self.controller.advance(0)
 
     def dial_child(
-        self, parent: Call, to: str, from_: str, timeout: float, url: str | None, method: str
+        self,
+        parent: Call,
+        to: str,
+        from_: str,
+        timeout: float,
+        start: Start,
+        notifier: Notifier | None = None,
     ) -> Call:
-        """Create and ring the outbound-dial leg of a `<Dial>`."""
+        """Create and ring the outbound-dial leg of a `<Dial>` (`initiated`, then ringing)."""
         child = self.new_call(from_, to, "outbound-dial", parent=parent, timeout_s=timeout)
-        child.start = Start(url, method)
+        child.start, child.notifier = start, notifier
+        if notifier is not None:
+            notifier.notify(child, "initiated")
         self.ring(child)
         return child
 
@@ -304,15 +332,43 @@ class Switchboard:
         if other.runner is not None:
             other.runner.wake("unbridged", call)
 
-    def queue(self, name: str, max_size: int) -> Queue:
+    def queue(self, name: str, max_size: int = 0) -> Queue:
+        """The account's queue called `name`, created (as `<Enqueue>` does) if it has none."""
+        with self.lock:
+            return self._queue(name, max_size)
+
+    def _queue(self, name: str, max_size: int) -> Queue:
         if name not in self.queues:
-            self.queues[name] = Queue(name)
+            size, now = self.default_queue_size, self.now()
+            self.queues[name] = Queue(name, max_size=size, created_at=now, updated_at=now)
         queue = self.queues[name]
         if max_size:
             queue.max_size = max_size
-        elif queue.max_size <= 0:
-            queue.max_size = DEFAULT_MAX_SIZE
         return queue
+
+    def join_queue(self, name: str, max_size: int, call: Call) -> tuple[Queue, Member | None]:
+        """Put `call` in queue `name`, in one step a REST delete on another thread cannot
+        split; no Member when the queue is full (Twilio's warning 14207 is recorded)."""
+        with self.lock:
+            queue = self._queue(name, max_size)
+            if not queue.full:
+                return queue, queue.join(call, self.now())
+        self.alerts.append(
+            Alert(QUEUE_FULL, f"queue {name} is at its maxSize", call.sid, self.now())
+        )
+        return queue, None
+
+    def queue_by_sid(self, sid: str) -> Queue | None:
+        return next((q for q in list(self.queues.values()) if q.sid == sid), None)
+
+    def delete_queue(self, queue: Queue) -> bool:
+        """Remove an empty queue (a REST delete); False if someone is in it."""
+        with self.lock:
+            if not queue.empty:
+                return False
+            if self.queues.get(queue.name) is queue:
+                del self.queues[queue.name]
+            return True
 
     def await_caller(self, queue: Queue, agent: Call, url: str | None, method: str) -> None:
         queue.dequeuers.append(Dequeuer(agent, url, method))
