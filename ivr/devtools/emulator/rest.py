@@ -19,6 +19,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
+from ivr.devtools.emulator.pacing import QUEUE_FULL, QueueFull
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
 from ivr.devtools.emulator.sms import Messaging
 from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Number, Switchboard
@@ -145,15 +146,13 @@ class Api:
             events = _events(data.get("StatusCallbackEvent"))
             method = _text(data, "StatusCallbackMethod") or "POST"
             call.notifier = self.board.notifier(_text(data, "StatusCallback"), events, method)
-        self.board.submit(lambda: self.launch(call))
+        try:
+            self.board.queue_outbound(call)
+        except QueueFull as exc:
+            with self.board.lock:
+                del self.board.calls[call.sid]
+            raise RestError(400, QUEUE_FULL, f"Call Queue Full: {exc}") from None
         return call
-
-    def launch(self, call: Call) -> None:
-        if call.ended:
-            return
-        if call.notifier:
-            call.notifier.notify(call, "initiated")
-        self.board.ring(call)
 
     def update_call(self, call: Call, data: dict[str, Any]) -> None:
         status = _text(data, "Status")
