@@ -15,6 +15,8 @@ from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, on_break, services_of
 from tests.conftest import BUSINESS
+from tests.consoles import Console
+from tests.test_prom import samples
 from tests.test_connect_e2e import events
 
 AGENTS = [f"agent{i}" for i in range(10)]
@@ -52,7 +54,7 @@ def outbound_backlog(server: LiveServer) -> Backlog:
 
 
 def test_ten_agents_freed_together_at_one_cps_miss_nothing(
-    tw: Emulator, server: LiveServer, r: redis.Redis
+    tw: Emulator, server: LiveServer, r: redis.Redis, sam: Console
 ) -> None:
     """Ten callers wait; ten agents come back from break at once. At 1 CPS the tenth ring
     starts 9 s later, past the 5 s ring timeout: no agent is counted as missing a call,
@@ -71,8 +73,12 @@ def test_ten_agents_freed_together_at_one_cps_miss_nothing(
     accepted: set[str] = set()
     for step in range(1, 61):  # each agent picks up a second after their phone rings, presses 1
         tw.advance(0.5)
-        if step == 10:
+        if step == 10:  # 5 s in: five rings placed, four legs still queued
             assert outbound_backlog(server) == Backlog(4, 5.0)
+            floor = sam.get("/api/supervisor/floor").json()
+            assert floor["outbound"] == {"legs": 4, "oldest_s": 5.0}
+            assert samples(server, "ivr_outbound_backlog") == {(): 4.0}
+            assert samples(server, "ivr_outbound_backlog_oldest_seconds") == {(): 5.0}
         for name in AGENTS:
             leg = tw.device(f"client:{name}").call
             if leg is not None and leg.sid not in accepted:

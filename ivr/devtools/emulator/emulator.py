@@ -146,6 +146,7 @@ class Emulator:
         if value <= 0:
             raise ValueError("calls per second must be positive")
         self._board.pacer.cps = value
+        self._board.submit(self._board.pace)  # the next turn comes at the new rate
 
     @property
     def outbound_backlog(self) -> list[Call]:

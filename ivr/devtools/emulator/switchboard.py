@@ -241,9 +241,9 @@ class Switchboard:
         with self.lock:
             wait = self.pacer.admit(call, self.now())
         call.queue_time_ms = int(round(wait * 1000))
-        self.submit(self._pace)
+        self.submit(self.pace)
 
-    def _pace(self) -> None:
+    def pace(self) -> None:
         """Place the queued call whose turn has come, and look again at the next turn."""
         if self._pacing is not None:
             self._pacing.cancel()
@@ -251,7 +251,7 @@ class Switchboard:
             call, next_at = self.pacer.take_due(self.now())
         if call is not None:
             self.place(call)
-        self._pacing = None if next_at is None else self.scheduler.at(next_at, self._pace)
+        self._pacing = None if next_at is None else self.scheduler.at(next_at, self.pace)
 
     def place(self, call: Call) -> None:
         """A queued call's turn came: Twilio starts dialling it (`initiated`), then it rings."""
