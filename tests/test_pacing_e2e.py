@@ -16,8 +16,8 @@ from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, on_break, services_of
 from tests.conftest import BUSINESS
 from tests.consoles import Console
-from tests.test_prom import samples
 from tests.test_connect_e2e import events
+from tests.test_prom import samples
 
 AGENTS = [f"agent{i}" for i in range(10)]
 RING_TIMEOUT_S = 5

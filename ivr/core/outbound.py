@@ -53,5 +53,5 @@ async def backlog(redis: aioredis.Redis, keys: Keys, now: float) -> Backlog:
     key = keys.outbound_backlog()
     await redis.zremrangebyscore(key, "-inf", now - STALE_S)
     legs = int(await redis.zcard(key))
-    oldest: list[tuple[str, float]] = await redis.zrange(key, 0, 0, withscores=True)
+    oldest: list[tuple[str, float]] = await redis.zrange(key, 0, 0, withscores=True)  # type: ignore[assignment]
     return Backlog(legs, max(0.0, now - oldest[0][1]) if oldest else 0.0)

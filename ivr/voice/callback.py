@@ -591,7 +591,9 @@ async def status(request: Request) -> Response:
     svc = services(request)
     form = await svc.verifier.form(request)
     cb_id, attempt = _params(request)
-    await dial.leg_progress(svc, cb_id, attempt, form.get("CallSid", ""), form.get("CallStatus", ""))
+    await dial.leg_progress(
+        svc, cb_id, attempt, form.get("CallSid", ""), form.get("CallStatus", "")
+    )
     cb = await callbacks.get(svc, cb_id)
     if cb is not None and form.get("CallStatus", "") in dial.NO_ANSWER:
         await dial.not_reached(svc, cb, attempt, form["CallStatus"])

@@ -34,8 +34,8 @@ from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr.config.queues import OverflowAction
 from ivr.core import logs, outbound
-from ivr.core.outbound import queue_wait_s
 from ivr.core.errors import RoutingError
+from ivr.core.outbound import queue_wait_s
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import exits, presence

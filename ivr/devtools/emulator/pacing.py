@@ -13,6 +13,7 @@ switchboard's lock. A call canceled while it waits gives its turn to the next on
 from __future__ import annotations
 
 from collections import deque
+
 from ivr.devtools.emulator.calls import Call
 
 DEFAULT_CPS = 1.0
