@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import json
+import math
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import resolve_url
-from queues.metrics import contacts, erlang, intervals, rollups
+from queues.metrics import contacts, cps, erlang, intervals, rollups
 from queues.metrics.fold import STAFFED_STATES
 from queues.metrics.local_hours import MS_PER_HOUR
 
@@ -111,6 +112,7 @@ async def collect(
     out["intervals"] = await intervals.collect(redis, keys, interval_scope(args), span, zone)
     if args.staffing:
         out["staffing"] = await staffing(redis, keys, config, queues, span, args.target)
+        out["cps"] = await outbound_cps(redis, keys, config, span)
     return out
 
 
@@ -161,6 +163,29 @@ async def staffing(
             )
             rows.append({"date": f"{begin:%Y-%m-%d}", "advice": str(advice), **vars(advice)})
     return rows
+
+
+async def outbound_cps(
+    redis: aioredis.Redis, keys: Keys, config: Config, span: tuple[int, int]
+) -> dict[str, Any] | None:
+    """The calls per second Twilio must allow for the busiest hour's agent rings (one per
+    offer) and customer-first callback dials (one per callback taken in those queues), with
+    as many agents as were ever staffed at once rung together (`queues.metrics.cps`)."""
+    zone = ZoneInfo(config.company.timezone)
+    hours = await rollups.series(redis, keys, "all", *span, zone=zone)
+    dials = [0] * len(hours)
+    for q in config.callbacks.customer_first:
+        for i, (_, totals) in enumerate(await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)):
+            dials[i] += int(totals["callbacks"])
+    legs = [int(totals["offers"]) + dials[i] for i, (_, totals) in enumerate(hours)]
+    if not any(legs):
+        return None
+    peak = legs.index(max(legs))
+    burst = math.ceil(max(await staffed_hours(redis, keys, list(config.agents), span, zone)))
+    begin = datetime.fromtimestamp(hours[peak][0] / 1000, zone)
+    interval = f"{begin:%Y-%m-%d} {begin:%H:%M}-{begin + timedelta(hours=1):%H:%M}"
+    advice = cps.advise(interval, legs[peak] - dials[peak], dials[peak], burst)
+    return {"advice": str(advice), **vars(advice)}
 
 
 async def staffed_hours(
@@ -242,6 +267,8 @@ def render_csv(doc: dict[str, Any], out: TextIO) -> None:
             )
     for row in doc.get("staffing", []):
         writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
+    if doc.get("cps"):
+        writer.writerow(["cps", "outbound", doc["cps"]["interval"], doc["cps"]["needed"]])
 
 
 def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
@@ -258,6 +285,8 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
     over_time(doc["intervals"], out)
     for row in doc.get("staffing", []):
         print(f"{row['date']} {row['advice']}", file=out)
+    if doc.get("cps"):
+        print(doc["cps"]["advice"], file=out)
 
 
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
