@@ -175,7 +175,9 @@ async def outbound_cps(
     hours = await rollups.series(redis, keys, "all", *span, zone=zone)
     dials = [0] * len(hours)
     for q in config.callbacks.customer_first:
-        for i, (_, totals) in enumerate(await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)):
+        for i, (_, totals) in enumerate(
+            await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
+        ):
             dials[i] += int(totals["callbacks"])
     legs = [int(totals["offers"]) + dials[i] for i, (_, totals) in enumerate(hours)]
     if not any(legs):
