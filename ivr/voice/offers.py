@@ -178,7 +178,7 @@ async def attempt(svc: Services, reservation_id: str) -> None:
     except REST_ERRORS as exc:
         await failed(svc, reservation_id, intent, exc)
         return
-    if await adopt_or_hang_up(svc, reservation_id, str(leg.sid)) == "adopted":
+    if await adopt_or_hang_up(svc, reservation_id, str(leg.sid)) in HELD:
         await paced(svc, reservation_id, str(leg.sid), requested_at, queue_wait_s(leg))
     log.info(
         "ringing agent", agent=intent["agent"], call=intent["call"], reservation=reservation_id
