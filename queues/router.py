@@ -568,6 +568,13 @@ class Router:
         expires_ms = await self.scripts.ring_from(reservation_id, _ms(start), rang)
         return expires_ms / 1000 if expires_ms else None
 
+    async def connect_from(self, call_sid: str, due: float) -> bool:
+        """A pending connection (a console accept) waits for its bridge until `due` at least:
+        the agent's device, rung only after the accept, may wait its turn in Twilio's
+        outbound queue first. False when the call has no pending connection (or its timer
+        is due later already)."""
+        return await self.scripts.connect_from(call_sid, _ms(due))
+
     async def reject(
         self, reservation_id: str, agent: str, busy: bool = False, reason: str = ""
     ) -> list[Reservation]:

@@ -129,8 +129,10 @@ class Scripts:
         }
         self._deregister = redis.register_script(lua.read("queues", "deregister"))
         self._ring_from = redis.register_script(lua.read("queues", "ring_from"))
+        self._connect_from = redis.register_script(lua.read("queues", "connect_from"))
         self._agents_key = keys.routing_agents()
         self._ring_keys = [keys.routing_reservations(), keys.routing_timers()]
+        self._connect_keys = [keys.routing_calls(), keys.routing_timers()]
 
     async def _run(self, name: str, keys: KeyList, ctx: Context) -> Outcome:
         try:
@@ -197,3 +199,8 @@ class Scripts:
         now; else an estimate of when it will); its new expiry in ms, 0 if none was set."""
         args = [reservation_id, str(start_ms), "rang" if rang else ""]
         return int(await self._ring_from(keys=self._ring_keys, args=args))
+
+    async def connect_from(self, call_sid: str, due_ms: int) -> bool:
+        """Move a pending connection's timer later, to `due_ms`; False if nothing moved."""
+        moved = await self._connect_from(keys=self._connect_keys, args=[call_sid, str(due_ms)])
+        return bool(moved)

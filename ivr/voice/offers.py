@@ -198,13 +198,29 @@ async def paced(
 
 
 async def leg_progress(svc: Services, reservation_id: str, leg: str, status: str) -> None:
-    """A status event of an agent leg: once it rings, the ring timeout counts from now;
-    ringing or past it, the leg has left the outbound backlog."""
+    """A status event of an agent leg: once it rings, the ring timeout (or, for a device
+    rung after a console accept, the pending connection's wait) counts from now; ringing or
+    past it, the leg has left the outbound backlog."""
     if status in WAITING_TO_RING:
         return
     await outbound.progressed(svc.redis, svc.keys, leg)
-    if status == "ringing":
-        await svc.router.ring_from(reservation_id, svc.clock.now(), rang=True)
+    if status != "ringing":
+        return
+    if await svc.router.ring_from(reservation_id, svc.clock.now(), rang=True) is None:
+        intent = await intent_for(svc, reservation_id)
+        if intent is not None and intent.get("window_s"):  # a console accept's device
+            due = svc.clock.now() + float(intent["window_s"])
+            await svc.router.connect_from(intent["call"], due)
+
+
+async def device_paced(
+    svc: Services, call_sid: str, leg: str, requested_at: float, wait_s: float, window_s: float
+) -> None:
+    """The device rung after a console accept waits about `wait_s` in Twilio's outbound
+    queue: the pending connection waits `window_s` from then (its `ringing` event moves
+    it again), and the leg is in the outbound backlog until it rings."""
+    await outbound.requested(svc.redis, svc.keys, leg, requested_at)
+    await svc.router.connect_from(call_sid, requested_at + wait_s + window_s)
 
 
 async def create_leg(svc: Services, reservation_id: str, intent: dict[str, Any]) -> Any:
