@@ -292,7 +292,7 @@ async def paced(
 async def leg_progress(svc: Context, cb_id: str, attempt: int, leg: str, status: str) -> None:
     """A status event of the customer's leg: ringing or past it, it has left the outbound
     backlog; once it rings, the attempt's watchdog counts from now."""
-    await outbound.progressed(svc.redis, svc.keys, leg)
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
     if status == "ringing":
         await _watch_from(svc, cb_id, attempt, svc.clock.now())
 

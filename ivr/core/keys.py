@@ -76,7 +76,8 @@ class Keys:
     def outbound_backlog(self) -> str:
         """Sorted set: CallSid of a leg the service asked Twilio to place (an agent ring, a
         customer-first callback) scored by when (Unix seconds), until it rings or ends: the
-        calls waiting in Twilio's outbound queue (`ivr.core.outbound`)."""
+        calls waiting in Twilio's outbound queue (`ivr.core.outbound`). A leg that rang is
+        kept a minute with its ring time negated, so a late REST answer does not re-add it."""
         return f"{self.prefix}:outbound:backlog"
 
     def answered(self, reservation_id: str) -> str:

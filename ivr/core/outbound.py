@@ -19,6 +19,9 @@ from ivr.core.keys import Keys
 STALE_S = 86_400.0
 """Twilio places or refuses a call within 24 hours (error 22005): a leg recorded longer
 ago than that lost its events, and is dropped when the backlog is read."""
+RANG_KEPT_S = 60.0
+"""A leg that rang is kept this long as rung (a negative score: when, negated), so its
+REST answer, handled after its `ringing` event, does not put it back."""
 
 
 @dataclass(frozen=True)
@@ -39,19 +42,25 @@ def queue_wait_s(leg: Any) -> float:
 
 
 async def requested(redis: aioredis.Redis, keys: Keys, leg: str, at: float) -> None:
-    """Leg `leg` (a CallSid) was asked of Twilio at `at` and is not ringing yet."""
+    """Leg `leg` (a CallSid) was asked of Twilio at `at` and is not ringing yet (unless it
+    has rung already)."""
     await redis.zadd(keys.outbound_backlog(), {leg: at}, nx=True)
 
 
-async def progressed(redis: aioredis.Redis, keys: Keys, leg: str) -> None:
-    """Leg `leg` rang (or ended): it has left the backlog."""
-    await redis.zrem(keys.outbound_backlog(), leg)
+async def progressed(redis: aioredis.Redis, keys: Keys, leg: str, now: float) -> None:
+    """Leg `leg` rang (or ended) at `now`: it has left the backlog."""
+    key = keys.outbound_backlog()
+    await redis.zremrangebyscore(key, "-inf", -(now - RANG_KEPT_S))
+    await redis.zadd(key, {leg: -now})
 
 
 async def backlog(redis: aioredis.Redis, keys: Keys, now: float) -> Backlog:
     """The legs still waiting to ring, and the age of the oldest."""
     key = keys.outbound_backlog()
-    await redis.zremrangebyscore(key, "-inf", now - STALE_S)
-    legs = int(await redis.zcard(key))
-    oldest: list[tuple[str, float]] = await redis.zrange(key, 0, 0, withscores=True)  # type: ignore[assignment]
+    await redis.zremrangebyscore(key, "-inf", -(now - RANG_KEPT_S))
+    await redis.zremrangebyscore(key, 0, now - STALE_S)
+    legs = int(await redis.zcount(key, 0, "+inf"))
+    oldest: list[tuple[str, float]] = await redis.zrangebyscore(  # type: ignore[assignment]
+        key, 0, "+inf", start=0, num=1, withscores=True
+    )
     return Backlog(legs, max(0.0, now - oldest[0][1]) if oldest else 0.0)

@@ -194,7 +194,8 @@ async def paced(
     timeout moves: a `ringing` event handled meanwhile finds it, or makes the move a no-op."""
     await outbound.requested(svc.redis, svc.keys, leg, requested_at)
     if await svc.router.ring_from(reservation_id, requested_at + wait_s, rang=False) is None:
-        await outbound.progressed(svc.redis, svc.keys, leg)  # rang already, or over
+        # rang already, or over
+        await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
 
 
 async def leg_progress(svc: Services, reservation_id: str, leg: str, status: str) -> None:
@@ -203,7 +204,7 @@ async def leg_progress(svc: Services, reservation_id: str, leg: str, status: str
     past it, the leg has left the outbound backlog."""
     if status in WAITING_TO_RING:
         return
-    await outbound.progressed(svc.redis, svc.keys, leg)
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
     if status != "ringing":
         return
     if await svc.router.ring_from(reservation_id, svc.clock.now(), rang=True) is None:
@@ -346,7 +347,7 @@ async def adopt(svc: Services, reservation_id: str, leg: str, to: str | None = N
 async def hang_up(svc: Services, leg: str) -> None:
     """End a leg (queued, ringing or answered); one that already ended is what we wanted.
     A leg canceled while queued sends no status event: it leaves the backlog here."""
-    await outbound.progressed(svc.redis, svc.keys, leg)
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
     try:
         await svc.rest(lambda c: c.calls(leg).update(status="completed"))
     except TwilioRestException as exc:
