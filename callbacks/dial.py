@@ -29,7 +29,7 @@ from callbacks.context import Context
 from ivr.config import phrases
 from ivr.config.callbacks import TextKind
 from ivr.config.hours import Hours
-from ivr.core import logs
+from ivr.core import logs, outbound
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.telephony import REST_ERRORS, transient
 from queues.reservation import Reservation
@@ -48,6 +48,8 @@ DIAL_TRIES = 3
 """How often the customer's dial is asked of Twilio when its API errs transiently."""
 DIAL_RETRY_S = 0.5
 """The first pause between those tries; each next one doubles (with jitter)."""
+CUSTOMER_LEG_EVENTS = ["ringing", "completed"]
+"""`ringing` starts the dial's watchdog (Twilio may hold the leg `queued` a while first)."""
 
 
 # -- joining the queue -------------------------------------------------------------
@@ -249,6 +251,7 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
     config = svc.registry.current.callbacks
     extra: dict[str, Any] = {"machine_detection": "Enable"} if config.machine_detection else {}
     for tried in range(1, DIAL_TRIES + 1):
+        requested_at = svc.clock.now()
         try:
             leg = await svc.rest(
                 lambda c: c.calls.create(
@@ -256,7 +259,7 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
                     from_=cb.called,
                     url=svc.urls.attempt("customer", cb.id, attempt),
                     status_callback=svc.urls.attempt("status", cb.id, attempt),
-                    status_callback_event=["completed"],
+                    status_callback_event=CUSTOMER_LEG_EVENTS,
                     timeout=config.ring_timeout_s,
                     **extra,
                 )
@@ -273,6 +276,30 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
             return
     await svc.redis.set(svc.keys.callback_leg(leg.sid), cb.id, ex=LEG_TTL_S)
     await svc.redis.hset(svc.keys.callback(cb.id), "leg", leg.sid)
+    await paced(svc, cb.id, attempt, str(leg.sid), requested_at, outbound.queue_wait_s(leg))
+
+
+async def paced(
+    svc: Context, cb_id: str, attempt: int, leg: str, requested_at: float, wait_s: float
+) -> None:
+    """Twilio queued the customer's leg, to place it at the account's calls per second in
+    about `wait_s`: the attempt's watchdog counts from then (its `ringing` event moves it
+    again), and the leg is in the outbound backlog until it rings."""
+    await outbound.requested(svc.redis, svc.keys, leg, requested_at)
+    await _watch_from(svc, cb_id, attempt, requested_at + wait_s)
+
+
+async def leg_progress(svc: Context, cb_id: str, attempt: int, leg: str, status: str) -> None:
+    """A status event of the customer's leg: ringing or past it, it has left the outbound
+    backlog; once it rings, the attempt's watchdog counts from now."""
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
+    if status == "ringing":
+        await _watch_from(svc, cb_id, attempt, svc.clock.now())
+
+
+async def _watch_from(svc: Context, cb_id: str, attempt: int, rings_at: float) -> None:
+    job_id = _job_id(cb_id, "check", f"a{attempt}")  # as `start_attempt` scheduled it
+    await jobs.postpone(svc.redis, svc.keys, job_id, rings_at + _dial_deadline(svc))
 
 
 # -- closing time ------------------------------------------------------------------
@@ -389,9 +416,13 @@ async def notify(svc: Context, cb: Callback, kind: TextKind, **values: object) -
 # -- jobs --------------------------------------------------------------------------
 async def schedule(svc: Context, cb: Callback, action: str, at: float, tag: str = "") -> None:
     """Run `action` for the callback at `at` (once per callback, action and tag)."""
-    job_id = f"cb-{cb.id}-{action}{'-' + tag if tag else ''}"
+    job_id = _job_id(cb.id, action, tag)
     payload = {"action": action, "id": cb.id, "attempt": _attempt_of(tag)}
     await jobs.schedule(svc.redis, svc.keys, job_id, JOB_KIND, payload, at)
+
+
+def _job_id(cb_id: str, action: str, tag: str = "") -> str:
+    return f"cb-{cb_id}-{action}{'-' + tag if tag else ''}"
 
 
 def _attempt_of(tag: str) -> int:

@@ -9,6 +9,7 @@ import pytest
 import redis
 import requests
 from twilio.http.response import Response
+from twilio.rest import Client
 
 from callbacks import callback as callbacks
 from ivr.core.clock import ManualClock
@@ -18,7 +19,7 @@ from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, services_of, state
 from tests.callbacks_helpers import JobRunner, callback_config, callback_state
-from tests.conftest import BUSINESS
+from tests.conftest import AUTH_TOKEN, BUSINESS
 from tests.test_connect_e2e import billing_caller, events
 
 CUSTOMER = "+60176543210"
@@ -477,3 +478,29 @@ def test_an_agent_hanging_up_while_the_customer_rings_is_freed(
     tw.advance(90)
     assert len(events(r, "CALLBACKNOANSWER")) == 1
     assert state(server, "alice").state != "on_call"
+
+
+def test_a_customer_first_dial_waiting_its_turn_is_not_counted_lost(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """At one call every 70 s, the customer's leg waits 70 s in Twilio's outbound queue,
+    past the 55 s its watchdog allows a dial: the watchdog counts from the REST request
+    plus that wait, so the customer who answers is connected, with no attempt lost."""
+    sales_callback(tw)
+    tw.cps = 1 / 70
+    rest = Client(tw.account_sid, AUTH_TOKEN, http_client=tw.http_client())
+    rest.calls.create(to="+60100000000", from_=BUSINESS, twiml="<Response><Hangup/></Response>")
+    customer = tw.device(CUSTOMER)
+    go_available(server, "budi")
+    tw.advance(65)
+    assert customer.ringing is None and events(r, "CALLBACKNOANSWER") == []
+    tw.advance(6)
+    answered = customer.answer()
+    tw.cps = 1  # the agent's ring is paced too: no 70 s wait for it here
+    answered.hears("Connecting you now")
+    tw.advance(1)
+    tw.device("client:budi").answer().press("1")
+    tw.advance(3)
+    assert answered.bridge is not None
+    assert events(r, "CALLBACKNOANSWER") == []
+    tw.assert_no_errors()

@@ -326,3 +326,73 @@ def test_jittered_status_callbacks_cross_and_keep_their_numbers(
     }
     assert all(sorted(seq) == ["0", "1", "2", "3"] for seq in arrived.values())
     assert any(seq != ["0", "1", "2", "3"] for seq in arrived.values()), arrived
+
+
+def test_calls_are_placed_at_one_per_second_in_order(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """At the default 1 CPS, ten calls made at once ring one a second, in order; each waits
+    `queued` meanwhile, and its resource's queue_time says how long (ms)."""
+    assert tw.cps == 1
+    created = [
+        client.calls.create(to=f"client:agent{i}", from_=BUSINESS, url="/outbound")
+        for i in range(10)
+    ]
+    assert [c.queue_time for c in created] == [str(i * 1000) for i in range(10)]
+    tw.settle()
+    assert [tw.call(c.sid).status for c in created] == ["ringing"] + ["queued"] * 9
+    assert len(tw.outbound_backlog) == 9
+    for placed in range(2, 11):
+        tw.advance(1)
+        statuses = [tw.call(c.sid).status for c in created]
+        assert statuses == ["ringing"] * placed + ["queued"] * (10 - placed)
+    assert tw.outbound_backlog == []
+
+
+def test_a_higher_cps_places_calls_sooner(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """At 5 CPS the fifth of five calls made at once rings 0.8 s after the first."""
+    tw.cps = 5
+    created = [
+        client.calls.create(to=f"client:agent{i}", from_=BUSINESS, url="/outbound")
+        for i in range(5)
+    ]
+    tw.advance(0.75)
+    assert tw.call(created[4].sid).status == "queued"
+    tw.advance(0.1)
+    assert tw.call(created[4].sid).status == "ringing"
+
+
+def test_a_queued_call_canceled_gives_its_turn_away(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A call canceled while queued is never placed; the call behind it takes its turn."""
+    app.route("/cb", "")
+    first, second, third = (
+        client.calls.create(
+            to=f"client:a{i}", from_=BUSINESS, url="/outbound", status_callback="/cb"
+        )
+        for i in range(3)
+    )
+    tw.settle()
+    client.calls(second.sid).update(status="canceled")
+    tw.advance(1)
+    assert tw.call(second.sid).status == "canceled"
+    assert tw.call(third.sid).status == "ringing"
+    assert tw.device("client:a1").calls == []
+
+
+def test_create_past_24_hours_of_queue_is_22005(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A call that would wait more than 24 hours to be placed is refused with 400 / 22005
+    and no call is made; once the queue drains a little, calls are accepted again."""
+    tw.cps = 1 / 3600  # one call an hour: the 25th call made at once would wait 24 h
+    for i in range(25):
+        client.calls.create(to=f"client:a{i}", from_=BUSINESS, url="/outbound")
+    count = len(tw.calls)
+    with pytest.raises(TwilioRestException) as refused:
+        client.calls.create(to="client:late", from_=BUSINESS, url="/outbound")
+    assert refused.value.status == 400 and refused.value.code == 22005
+    assert len(tw.calls) == count
+    tw.advance(3600)
+    client.calls.create(to="client:late", from_=BUSINESS, url="/outbound")

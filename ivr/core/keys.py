@@ -74,6 +74,13 @@ class Keys:
         the first try, or the retry of a transient API error (`ivr.voice.offers.pump`)."""
         return f"{self.prefix}:offers:due"
 
+    def outbound_backlog(self) -> str:
+        """Sorted set: CallSid of a leg the service asked Twilio to place (an agent ring, a
+        customer-first callback) scored by when (Unix seconds), until it rings or ends: the
+        calls waiting in Twilio's outbound queue (`ivr.core.outbound`). A leg that rang is
+        kept a minute with its ring time negated, so a late REST answer does not re-add it."""
+        return f"{self.prefix}:outbound:backlog"
+
     def answered(self, reservation_id: str) -> str:
         """String: the call an agent accepted with this reservation on the phone (TTL), so a
         retried `/voice/agent/answer` gets the same bridge back."""

@@ -27,6 +27,7 @@ holding, each on its own throwaway store, and prints them side by side.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import logging
 import math
@@ -51,8 +52,8 @@ from ivr.devtools.crowd import QUEUE, TICK_S, Simulation, sim_config
 from ivr.devtools.sandbox import BUSINESS
 from ivr.handlers import HANDLERS
 from ivr.service import Services
-from queues.events import Event, read_events
-from queues.metrics import erlang, erlang_a, mmc, rollups
+from queues.events import Event, EventType, read_events
+from queues.metrics import cps, erlang, erlang_a, mmc, rollups
 from queues.metrics.batch import DEFAULT_SHORT_ABANDON_S
 from queues.metrics.fold import fold
 
@@ -60,6 +61,10 @@ START = 1_795_399_200.0
 """Monday 23 November 2026, 10:00 in Kuala Lumpur."""
 PUBLIC_URL = "http://ivr.devtools.simulate"
 ESTIMATE_MIN_S = 10.0
+UNPACED_CPS = 1000.0
+"""The emulator's calls per second here: the ideal queue rings an agent the instant it
+is free, so the simulated account's CPS never delays a ring; `outbound_cps` says what
+CPS the simulated peak needs of a real account."""
 """Announcements made less than this before the answer are left out of the estimate error."""
 
 
@@ -293,6 +298,7 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
         check_hours(load(local.config_dir), args)
         box = stack.enter_context(sandbox.running(local, clock, BUSINESS, tick_s=TICK_S))
         tw, svc = box.tw, box.svc
+        tw.cps = UNPACED_CPS
         sim = Simulation(tw, svc, clock, args)
         if callbacks:
             sim.jobs = JobRunner(svc, url, tw.http_client(), HANDLERS)
@@ -304,12 +310,30 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
         events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
         result = measure(svc, START, end, args, events)
         result.update(side_figures(svc, START, end, events))
+        advice = outbound_cps(events, args.agents)
+        result["cps_needed"], result["cps_advice"] = advice.needed, str(advice)
         if not callbacks and not args.patience:
             result.update(against_ideal(svc, sim, args, events))
         elif not callbacks:
             result.update(against_patient_ideal(svc, args))
         result["emulator_errors"] = len(tw.errors)
         return without_theory_if_lost(result, len(sim.callers))
+
+
+def outbound_cps(events: list[Event], agents: int) -> cps.CpsAdvice:
+    """The CPS a real account needs for the busiest simulated hour: one REST call per agent
+    ring (OFFERED) and per customer-first callback dial (CALLBACKDIAL for no agent), with
+    all `agents` freed, and rung, together."""
+    legs: collections.Counter[int] = collections.Counter()
+    dials: collections.Counter[int] = collections.Counter()
+    for event in events:
+        hour = int((event.ts_ms / 1000 - START) // 3600)
+        if event.type == EventType.OFFERED:
+            legs[hour] += 1
+        elif event.type == EventType.CALLBACKDIAL and not event.get("agent"):
+            dials[hour] += 1
+    peak = max(legs | dials, key=lambda h: legs[h] + dials[h], default=0)
+    return cps.advise(f"simulated hour {peak + 1}", legs[peak], dials[peak], agents)
 
 
 def side_figures(svc: Services, start: float, end: float, events: list[Event]) -> dict[str, Any]:
@@ -405,13 +429,15 @@ def show(result: dict[str, Any], out: TextIO, patience: bool = False) -> None:
         )
     print(f"{'figure':16} {'measured':>10} {model:>10} {ideal + ' 99% band':>16}", file=out)
     for name, value in result.items():
-        if name.startswith("band_"):
+        if name.startswith("band_") or name == "cps_advice":
             continue
         measured, theory = value if isinstance(value, tuple) else (value, None)
         band = result.get(f"band_{name}")
         spread = f"{band.low:.3f}–{band.high:.3f}" if band is not None else ""
         theory_cell = cell(theory) if theory is not None else ""
         print(f"{name:16} {cell(measured):>10} {theory_cell:>10} {spread:>16}", file=out)
+    if "cps_advice" in result:
+        print(result["cps_advice"], file=out)
 
 
 PLAIN_DEFAULTS = {"arrivals_per_hour": 120.0, "agents": 3, "aht": 60.0, "minutes": 60.0}

@@ -199,8 +199,10 @@ async def agent_status(request: Request) -> Response:
     if not await svc.calls.leg_event(leg, form):
         return Response(status_code=204)  # a repeat, or late: a `ringing` after `completed`
     if status not in LEG_ENDED:
-        await offers.adopt_or_hang_up(svc, reservation_id, leg, to)
+        if await offers.adopt_or_hang_up(svc, reservation_id, leg, to) in offers.HELD:
+            await offers.leg_progress(svc, reservation_id, leg, status)
         return Response(status_code=204)
+    await offers.leg_progress(svc, reservation_id, leg, status)
     intent = await offers.intent_for(svc, reservation_id)
     if intent is not None and offers.ours(intent, leg, to):
         await leg_ended(svc, reservation_id, intent, status)

@@ -590,10 +590,14 @@ async def _join(
 
 
 async def status(request: Request) -> Response:
-    """The customer-first call ended: unanswered, busy or failed counts as not reached."""
+    """The customer-first call rang (its watchdog counts from now) or ended: unanswered,
+    busy or failed counts as not reached."""
     svc = services(request)
     form = await svc.verifier.form(request)
     cb_id, attempt = _params(request)
+    await dial.leg_progress(
+        svc, cb_id, attempt, form.get("CallSid", ""), form.get("CallStatus", "")
+    )
     cb = await callbacks.get(svc, cb_id)
     await queue_resources.call_over(svc, form.get("CallSid", ""))  # the leg may have waited
     if cb is not None and form.get("CallStatus", "") in dial.NO_ANSWER:

@@ -25,6 +25,7 @@ from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr.core import logs
 from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
+from ivr.core.outbound import queue_wait_s
 from ivr.core.session import CallSession
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
@@ -297,6 +298,7 @@ async def record_leg(
         "expires": svc.clock.now() + ring_s,
         "leg": "",
         "tries": 0,
+        "window_s": ring_s + DEVICE_DEADLINE_GRACE_S,  # the bridge waits this from the ring
     }
     await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
 
@@ -331,6 +333,7 @@ async def ring_device(
     session = await svc.calls.get(call_sid)
     caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
     status = svc.urls.to("agent_status", res=reservation_id)
+    requested_at = svc.clock.now()
     leg = await svc.rest(
         lambda c: c.calls.create(
             to=device,
@@ -341,6 +344,9 @@ async def ring_device(
             timeout=int(ring_s),
         )
     )
+    window_s = ring_s + DEVICE_DEADLINE_GRACE_S
+    wait_s = queue_wait_s(leg)
+    await offers.device_paced(svc, call_sid, str(leg.sid), requested_at, wait_s, window_s)
     return str(leg.sid)
 
 

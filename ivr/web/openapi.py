@@ -130,6 +130,7 @@ FLOOR = obj(
     waiting={"type": "array", "items": {"type": "object"}},
     alerts={"type": "array", "items": {"type": "object"}},
     config=obj(version={"type": "string"}, last_error=nullable("string")),
+    outbound=obj(legs={"type": "integer"}, oldest_s={"type": "number"}),
 )
 NOTES = {"type": "string", "maxLength": 4000}
 FIGURES = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callbacks import heartbeat
 from ivr import __version__
+from ivr.core import outbound
 from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
@@ -126,6 +127,7 @@ async def families(svc: Services) -> list[Metric]:
         histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
         *await voicemail_gauges(svc),
         *await worker_gauges(svc),
+        *await outbound_gauges(svc),
         *http_families(await tally.read(svc.redis, svc.keys)),
     ]
 
@@ -247,6 +249,22 @@ async def worker_gauges(svc: Services) -> list[Metric]:
     if age is not None:
         family.add_metric([], age)
     return [family]
+
+
+async def outbound_gauges(svc: Services) -> list[Metric]:
+    """The outbound backlog (`ivr.core.outbound`): agent rings and callback legs asked of
+    Twilio and not ringing yet (waiting for the account's calls per second), and the age of
+    the oldest (0 with none)."""
+    found = await outbound.backlog(svc.redis, svc.keys, svc.clock.now())
+    legs = GaugeMetricFamily(
+        "ivr_outbound_backlog", "Outbound legs requested and not ringing yet (paced by CPS)"
+    )
+    legs.add_metric([], found.legs)
+    oldest = GaugeMetricFamily(
+        "ivr_outbound_backlog_oldest_seconds", "How long the oldest of those legs has waited"
+    )
+    oldest.add_metric([], found.oldest_s)
+    return [legs, oldest]
 
 
 def build_info() -> Metric:

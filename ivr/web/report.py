@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import csv
 import json
+import math
 import sys
 from datetime import datetime, timedelta
 from typing import Any, TextIO
@@ -25,7 +26,7 @@ from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import resolve_url
-from queues.metrics import contacts, erlang, erlang_a, intervals, local_hours, rollups
+from queues.metrics import contacts, cps, erlang, erlang_a, intervals, local_hours, rollups
 from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
 
@@ -129,6 +130,7 @@ async def collect(
     if args.staffing:
         now = span[1] if now_ms is None else now_ms
         out["staffing"] = await staffing(redis, keys, config, queues, span, args.target, now)
+        out["cps"] = await outbound_cps(redis, keys, config, span, now)
     return out
 
 
@@ -226,6 +228,32 @@ def staffing_row(
             advice_erlang_a=erlang_a.advice(advice, patience, needed),
         )
     return row
+
+
+async def outbound_cps(
+    redis: aioredis.Redis, keys: Keys, config: Config, span: tuple[int, int], now_ms: int
+) -> dict[str, Any] | None:
+    """The calls per second Twilio must allow for the busiest hour's agent rings (one per
+    offer) and customer-first callback dials (one per callback taken in those queues), with
+    as many agents as were ever staffed at once rung together (`queues.metrics.cps`)."""
+    zone = ZoneInfo(config.company.timezone)
+    hours = await rollups.series(redis, keys, "all", *span, zone=zone)
+    dials = [0] * len(hours)
+    for q in config.callbacks.customer_first:
+        for i, (_, totals) in enumerate(
+            await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
+        ):
+            dials[i] += int(totals["callbacks"])
+    legs = [int(totals["offers"]) + dials[i] for i, (_, totals) in enumerate(hours)]
+    if not any(legs):
+        return None
+    peak = legs.index(max(legs))
+    staffed = await staffed_hours(redis, keys, list(config.agents), span, zone, now_ms)
+    burst = math.ceil(max(staffed))
+    begin = datetime.fromtimestamp(hours[peak][0] / 1000, zone)
+    interval = f"{begin:%Y-%m-%d} {begin:%H:%M}-{begin + timedelta(hours=1):%H:%M}"
+    advice = cps.advise(interval, legs[peak] - dials[peak], dials[peak], burst)
+    return {"advice": str(advice), **vars(advice)}
 
 
 async def staffed_hours(
@@ -328,6 +356,8 @@ def render_csv(doc: dict[str, Any], out: TextIO) -> None:
         writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
         if "advice_erlang_a" in row:
             writer.writerow(["staffing", row["queue"], row["interval"], row["advice_erlang_a"]])
+    if doc.get("cps"):
+        writer.writerow(["cps", "outbound", doc["cps"]["interval"], doc["cps"]["needed"]])
 
 
 def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
@@ -346,6 +376,8 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
         print(f"{row['date']} {row['advice']}", file=out)
         if "advice_erlang_a" in row:
             print(f"{row['date']} {row['advice_erlang_a']}", file=out)
+    if doc.get("cps"):
+        print(doc["cps"]["advice"], file=out)
 
 
 def refusal(config: Config, span: tuple[int, int], now_s: float) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from callbacks import callback
+from ivr.core import outbound
 from ivr.core.errors import InvalidTransition, RoutingError
 from ivr.service import Services
 from ivr.voice import offers
@@ -40,8 +41,16 @@ async def floor_view(svc: Services) -> dict[str, Any]:
         "alerts": await alerts(svc),
         "callbacks": await callbacks_view(svc),
         "voicemails_unhandled": await voicemails.unhandled(svc),
+        "outbound": await outbound_view(svc),
         "config": {"version": svc.registry.version, "last_error": svc.registry.last_error},
     }
+
+
+async def outbound_view(svc: Services) -> dict[str, Any]:
+    """Agent rings and callback legs asked of Twilio that are not ringing yet (Twilio places
+    them at the account's calls per second), and how long the oldest has waited."""
+    found = await outbound.backlog(svc.redis, svc.keys, svc.clock.now())
+    return {"legs": found.legs, "oldest_s": round(found.oldest_s, 1)}
 
 
 async def callbacks_view(svc: Services) -> list[dict[str, Any]]:

@@ -147,6 +147,25 @@ class Emulator:
         return self._board.faults.failed
 
     @property
+    def cps(self) -> float:
+        """The account's calls per second: REST-created calls wait `queued` for their turn
+        (Twilio's default is 1; a create past 24 hours of queued calls fails with 22005)."""
+        return self._board.pacer.cps
+
+    @cps.setter
+    def cps(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError("calls per second must be positive")
+        self._board.pacer.cps = value
+        self._board.submit(self._board.pace)  # the next turn comes at the new rate
+
+    @property
+    def outbound_backlog(self) -> list[Call]:
+        """The REST-created calls still queued for their turn, oldest first."""
+        with self._board.lock:
+            return self._board.pacer.backlog()
+
+    @property
     def say_seconds_per_word(self) -> float:
         return self._board.say_seconds_per_word
 

@@ -73,7 +73,7 @@ def call_resource(call: Call) -> dict[str, Any]:
         "duration": str(call.duration) if ended is not None else None,
         "price": None,
         "price_unit": "USD",
-        "queue_time": "0",
+        "queue_time": str(call.queue_time_ms),
         "api_version": API_VERSION,
         "uri": base + ".json",
         "subresource_uris": {"notifications": base + "/Notifications.json"},

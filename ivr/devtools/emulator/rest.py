@@ -21,6 +21,7 @@ from twilio.http.response import Response
 from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.conference_rest import ConferenceApi
+from ivr.devtools.emulator.pacing import QUEUE_FULL, QueueFull
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
 from ivr.devtools.emulator.rest_queues import ROUTE as QUEUES_ROUTE
 from ivr.devtools.emulator.rest_queues import QueuesApi
@@ -162,15 +163,13 @@ class Api:
             events = requested_events(data.get("StatusCallbackEvent"))
             method = _text(data, "StatusCallbackMethod") or "POST"
             call.notifier = self.board.notifier(_text(data, "StatusCallback"), events, method)
-        self.board.submit(lambda: self.launch(call))
+        try:
+            self.board.queue_outbound(call)
+        except QueueFull as exc:
+            with self.board.lock:
+                del self.board.calls[call.sid]
+            raise RestError(400, QUEUE_FULL, f"Call Queue Full: {exc}") from None
         return call
-
-    def launch(self, call: Call) -> None:
-        if call.ended:
-            return
-        if call.notifier:
-            call.notifier.notify(call, "initiated")
-        self.board.ring(call)
 
     def update_call(self, call: Call, data: dict[str, Any]) -> None:
         status = _text(data, "Status")

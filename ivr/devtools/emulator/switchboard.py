@@ -23,6 +23,7 @@ from ivr.devtools.emulator.dial import run_child, run_dial
 from ivr.devtools.emulator.enqueue import run_enqueue
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter, Verb
+from ivr.devtools.emulator.pacing import Pacer
 from ivr.devtools.emulator.process import Dequeued, HungUp, Redirected, Runner, Step
 from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, QUEUE_FULL, Dequeuer, Member, Queue
 from ivr.devtools.emulator.resources import Alert
@@ -85,6 +86,8 @@ class Switchboard:
         self._inbox: deque[Callable[[], None]] = deque()
         self._ring_timers: dict[str, Event] = {}
         self.conferences = Conferences(self)
+        self.pacer = Pacer()
+        self._pacing: Event | None = None
 
     # -- time, errors, cross-thread requests --------------------------------------------
 
@@ -251,6 +254,34 @@ class Switchboard:
             call.runner.interrupt(Redirected(start.url, start.method, start.twiml))
         elif not call.ended:
             call.start = start
+
+    # -- outbound pacing ---------------------------------------------------------------------
+
+    def queue_outbound(self, call: Call) -> None:
+        """Queue a REST-created call, to be placed at the account's CPS (safe from any
+        thread); raises `pacing.QueueFull` past 24 hours of queued calls."""
+        with self.lock:
+            wait = self.pacer.admit(call, self.now())
+        call.queue_time_ms = int(round(wait * 1000))
+        self.submit(self.pace)
+
+    def pace(self) -> None:
+        """Place the queued call whose turn has come, and look again at the next turn."""
+        if self._pacing is not None:
+            self._pacing.cancel()
+        with self.lock:
+            call, next_at = self.pacer.take_due(self.now())
+        if call is not None:
+            self.place(call)
+        self._pacing = None if next_at is None else self.scheduler.at(next_at, self.pace)
+
+    def place(self, call: Call) -> None:
+        """A queued call's turn came: Twilio starts dialling it (`initiated`), then it rings."""
+        if call.ended:
+            return
+        if call.notifier:
+            call.notifier.notify(call, "initiated")
+        self.ring(call)
 
     # -- ringing devices -------------------------------------------------------------------
 

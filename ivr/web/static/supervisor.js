@@ -43,6 +43,8 @@ function render() {
   }));
   if (!floor.alerts.length) alerts.append(el("li", "No low scores.", { class: "muted" }));
   document.getElementById("voicemails-unhandled").textContent = floor.voicemails_unhandled ?? 0;
+  document.getElementById("outbound-legs").textContent = floor.outbound?.legs ?? 0;
+  document.getElementById("outbound-oldest").textContent = Math.round(floor.outbound?.oldest_s ?? 0);
   document.getElementById("config-version").textContent = floor.config.version;
   const error = document.getElementById("config-error");
   error.hidden = !floor.config.last_error;
