@@ -272,13 +272,16 @@ document.getElementById("go-break").addEventListener("click", () =>
 document.getElementById("go-offline").addEventListener("click", () =>
   act("status-error", () => api("POST", "/api/agent/status", { status: "offline" })));
 
-document.getElementById("accept").addEventListener("click", () => act("status-error", async () => {
+// A second press (a double click, or the shortcut held) must not accept or decline twice.
+const untouched = () => shownOffer && shownOffer !== handledOffer;
+
+document.getElementById("accept").addEventListener("click", () => untouched() && act("status-error", async () => {
   handledOffer = shownOffer;
   stopBeeping();
   const result = await api("POST", `/api/agent/offers/${encodeURIComponent(shownOffer)}/accept`);
   deviceRung = softphoneReady ? "this page" : result.device;
 }));
-document.getElementById("reject").addEventListener("click", () => act("status-error", async () => {
+document.getElementById("reject").addEventListener("click", () => untouched() && act("status-error", async () => {
   handledOffer = shownOffer;
   stopBeeping();
   await api("POST", `/api/agent/offers/${encodeURIComponent(shownOffer)}/reject`);
