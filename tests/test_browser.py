@@ -53,6 +53,27 @@ INTERNAL_NAMES = re.compile(
     r"\bCA[0-9a-f]{32}\b|\b(opening_hours|wrap_up|on_call|reserved)\b|language › |› account\b"
 )
 """Call SIDs, node ids and routing state names: none may appear in a page's text."""
+NOTIFICATION_SPY = """
+window.notificationsShown = [];
+window.Notification = new Proxy(window.Notification, {
+  construct(Real, [title, options]) {
+    const note = { title, body: (options || {}).body || "", open: true };
+    window.notificationsShown.push(note);
+    const shown = new Real(title, options);
+    const close = shown.close.bind(shown);
+    shown.close = () => { note.open = false; close(); };
+    return shown;
+  },
+});
+window.tonesPlayed = 0;
+const createOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () {
+  window.tonesPlayed += 1;
+  return createOscillator.call(this);
+};
+"""
+"""Records the page's desktop notifications (headless Chromium shows none) and counts the
+tones of its chime."""
 
 
 class OpenPage(Protocol):
@@ -232,19 +253,34 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
 def test_an_offer_that_rings_out_is_withdrawn_on_the_page(
     tw: Emulator, server: LiveServer, open_page: OpenPage
 ) -> None:
-    """The ring timeout takes the offer away and the page says so; the tab title is cleared."""
+    """The ring timeout takes the offer away and the page says so. While it rang, the tab
+    title and a desktop notification (allowed from the page's button) showed it; both are
+    cleared when it ends."""
     agent = open_page()
+    agent.context.add_init_script(NOTIFICATION_SPY)
     log_in(agent, "agent", "alice", "alice-demo")
+    alerts = agent.get_by_role("button", name="Turn on desktop notifications")
+    expect(alerts).to_be_visible()  # not asked on load: the agent asks
+    agent.context.grant_permissions(["notifications"])  # what the agent answers
+    alerts.click()
+    expect(alerts).to_be_hidden()
+    expect(agent.locator("#desktop-alerts-status")).to_contain_text("notifications are on")
     agent.get_by_role("button", name="Available").click()
     expect(agent.locator("#state")).to_have_text("Available")
     billing_caller(tw)
     tw.advance(1)
     expect(agent.locator("#offer")).to_be_visible()
     expect(agent).to_have_title("● Call offered — Billing")
+    shown = agent.evaluate("window.notificationsShown")
+    assert [(n["title"], n["open"]) for n in shown] == [("Call offered — Billing", True)]
+    assert MASKED_CALLER in shown[0]["body"]
+    assert agent.evaluate("window.tonesPlayed") >= 2  # the chime's two notes
     tw.advance(21)  # billing rings 20 s; Alice is held back 5 s before the next offer
     expect(agent.locator("#offer")).to_be_hidden()
     expect(agent.locator("#notice")).to_contain_text("withdrawn")
     expect(agent).to_have_title(AGENT_TITLE)
+    assert [n["open"] for n in agent.evaluate("window.notificationsShown")] == [False]
+    assert agent.evaluate("beeper") is None  # the chime's timer is gone (no 2 s wait)
 
 
 def test_a_priority_being_typed_survives_a_live_update(

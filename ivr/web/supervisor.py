@@ -103,6 +103,7 @@ async def waiting_calls(svc: Services, queue: str) -> list[dict[str, Any]]:
                 "state": position.state,
                 "wait_s": round(position.waited_s, 1),
                 "language": (entry.language if entry else "") or None,
+                "language_name": language_name(svc, entry.language if entry else ""),
                 "priority": position.priority,
                 "agent": (entry.agent if entry else "") or None,
             }
@@ -135,6 +136,12 @@ async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[di
             }
         )
     return rows
+
+
+def language_name(svc: Services, code: str) -> str | None:
+    """The language's name as the config gives it ("English"), None when there is none."""
+    known = svc.registry.current.languages.available.get(code)
+    return known.name if known else code or None
 
 
 async def caller_label(svc: Services, call_sid: str) -> str:

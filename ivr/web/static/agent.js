@@ -72,7 +72,8 @@ function renderOffer(offer) {
 
 function fillPop(dl, who, rows) {
   dl.replaceChildren();
-  const data = Object.entries(who.data || {}).map(([k, v]) => [k.replaceAll("_", " "), v]);
+  const label = (key) => key.charAt(0).toUpperCase() + key.slice(1).replaceAll("_", " ");
+  const data = Object.entries(who.data || {}).map(([k, v]) => [label(k), v]);
   for (const [label, value] of [...rows, ...data]) {
     if (value === undefined || value === null || value === "") continue;
     dl.append(el("dt", label), el("dd", value));

@@ -120,7 +120,7 @@ function updateWaitingRow(row, c) {
   text("who", c.caller_label || "Unknown caller");
   text("queue", c.queue_name || c.queue);
   text("position", c.position);
-  text("language", c.language || "–");
+  text("language", c.language_name || c.language || "–");
   text("state", c.state);
   const input = row.querySelector("input.priority");
   if (!input.dataset.dirty && document.activeElement !== input) input.value = c.priority;
