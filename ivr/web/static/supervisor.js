@@ -34,7 +34,9 @@ function render() {
   }
   const alerts = document.getElementById("alerts");
   alerts.replaceChildren(...floor.alerts.map((a) => {
-    const who = `${a.number || "a caller"}${a.agent ? ` (agent ${a.agent}, ${a.queue || ""})` : ""}`;
+    const agent = floor.agents.find((x) => x.id === a.agent)?.name || a.agent;
+    const queue = floor.queues.find((q) => q.name === a.queue)?.display_name || a.queue || "";
+    const who = `${a.number || "a caller"}${a.agent ? ` (${agent}, ${queue})` : ""}`;
     return el("li", `CES ${a.ces ?? "?"} — ${who}${a.comment ? `: “${a.comment}”` : ""}`);
   }));
   if (!floor.alerts.length) alerts.append(el("li", "No low scores.", { class: "muted" }));
