@@ -132,7 +132,13 @@ async def callback_mark(svc: Services, call_id: str) -> dict[str, Any] | None:
     cb = await callback.get(svc, call_id)
     if cb is None:
         return None
-    return {"number": cb.number, "requested_ms": cb.created_ms, "kind": cb.kind, "call": cb.call}
+    return {
+        "number": cb.number,
+        "number_label": labels.mask_number(cb.number),
+        "requested_ms": cb.created_ms,
+        "kind": cb.kind,
+        "call": cb.call,
+    }
 
 
 def caller_view(

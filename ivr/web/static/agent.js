@@ -57,7 +57,7 @@ function renderOffer(offer) {
   card.hidden = false;
   card.classList.add("ringing");
   const callback = offer.callback
-    ? `Yes: we call them back (asked at ${new Date(offer.callback.requested_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`
+    ? `Yes: to ${offer.callback.number_label} (asked at ${new Date(offer.callback.requested_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`
     : null;
   fillPop(document.getElementById("offer-pop"), offer, [
     ["Callback", callback],
