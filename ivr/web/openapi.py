@@ -84,9 +84,15 @@ CALLER = obj(
     call={"type": "string"},
     caller=nullable("string"),
     caller_name=nullable("string"),
+    caller_label={"type": "string", "description": "the caller's name, or their masked number"},
     language=nullable("string"),
     language_name=nullable("string"),
     path={"type": "array", "items": {"type": "string"}},
+    menu_path={
+        "description": "the menu choices the caller made, as labels (not node ids)",
+        "type": "array",
+        "items": {"type": "string"},
+    },
     data={"type": "object", "additionalProperties": {"type": "string"}},
 )
 AGENT_VIEW = obj(
@@ -100,6 +106,7 @@ AGENT_VIEW = obj(
             "type": "string",
             "enum": ["offline", "available", "reserved", "on_call", "wrap_up", "break"],
         },
+        state_label={"type": "string", "description": "the state in plain words"},
         reason={"type": "string"},
         held={"type": "boolean"},
         in_state_s=nullable("number"),
@@ -109,7 +116,8 @@ AGENT_VIEW = obj(
         "type": ["object", "null"],
     },
     call={
-        "description": "The call on or to wrap up (caller fields, talk_s, notes)",
+        "description": "The call on or to wrap up (caller fields, queue_name, talk_s, notes,"
+        " phase: connecting, connected or wrapping_up)",
         "type": ["object", "null"],
     },
     wrap_up={"type": ["object", "null"], "properties": {"remaining_s": nullable("number")}},
