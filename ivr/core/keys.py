@@ -62,6 +62,16 @@ class Keys:
         """Set: ids of `voicemails` entries a supervisor marked handled (called back)."""
         return f"{self.prefix}:voicemails:handled"
 
+    def voicemail_owners(self) -> str:
+        """Hash: `voicemails` entry id -> the agent who took it from the console inbox
+        (set once, with HSETNX: two agents cannot both take it)."""
+        return f"{self.prefix}:voicemails:owners"
+
+    def voicemail_callbacks(self) -> str:
+        """Hash: `voicemails` entry id -> the callback id made to call its caller back (set
+        once, with HSETNX: a second click or a retried request finds it)."""
+        return f"{self.prefix}:voicemails:callbacks"
+
     def offers(self) -> str:
         """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
         intent to ring the agent's device for an offer, recorded before the REST request;

@@ -43,6 +43,7 @@ function render() {
   }));
   if (!floor.alerts.length) alerts.append(el("li", "No low scores.", { class: "muted" }));
   document.getElementById("voicemails-unhandled").textContent = floor.voicemails_unhandled ?? 0;
+  renderVoicemailQueues(floor.voicemails_by_queue || {});
   document.getElementById("config-version").textContent = floor.config.version;
   const error = document.getElementById("config-error");
   error.hidden = !floor.config.last_error;
@@ -127,3 +128,12 @@ function onRoutingEvent() {
 render();
 setInterval(tick, 1000);
 live(onRoutingEvent);
+
+// Per queue: the voicemails still to call back, and how long the oldest has waited.
+function renderVoicemailQueues(byQueue) {
+  const list = document.getElementById("voicemail-queues");
+  const rows = Object.entries(byQueue).filter(([, b]) => b.unhandled > 0);
+  list.replaceChildren(...rows.map(([queue, b]) => el("li",
+    `${queue || "menu"}: ${b.unhandled}, oldest ${duration(b.oldest_age_s)} old`,
+    { "data-queue": queue })));
+}
