@@ -2,8 +2,10 @@
 and a CSV export (`GET /api/supervisor/voicemails`).
 
 Callers who leave a message are told someone will get back to them, so every message
-stays "unhandled" until a supervisor marks it handled (`mark_handled`); the floor view
-and `/metrics` count the unhandled ones, so a backlog is seen and can be alerted on.
+stays "unhandled" until a supervisor marks it handled (`mark_handled`), or an agent marks
+it done from their console inbox (`ivr.web.inbox`); the floor view and `/metrics` count
+the unhandled ones, in all and per queue (`backlog`), so a backlog is seen and can be
+alerted on.
 """
 
 from __future__ import annotations
