@@ -60,15 +60,16 @@ async def served(svc: Services, agent: str) -> set[str]:
 
 async def inbox(svc: Services, agent: str) -> list[dict[str, Any]]:
     """The unhandled voicemails the agent may handle, newest first."""
-    rows = [
-        row
-        for row in await voicemails.listing(svc, True)
-        if row["queue"] in await served(svc, agent)
-    ]
-    owners: dict[str, str] = await svc.redis.hgetall(svc.keys.voicemail_owners())  # type: ignore[assignment]
-    made: dict[str, str] = await svc.redis.hgetall(svc.keys.voicemail_callbacks())  # type: ignore[assignment]
+    queues = await served(svc, agent)
+    rows = [row for row in await voicemails.listing(svc, True) if row["queue"] in queues]
+    if not rows:
+        return []
+    ids = [row["id"] for row in rows]
+    owners: list[str | None] = await svc.redis.hmget(svc.keys.voicemail_owners(), ids)  # type: ignore[assignment]
+    made: list[str | None] = await svc.redis.hmget(svc.keys.voicemail_callbacks(), ids)  # type: ignore[assignment]
     return [
-        await entry(svc, row, owners.get(row["id"], ""), made.get(row["id"], "")) for row in rows
+        await entry(svc, row, owner or "", cb_id or "")
+        for row, owner, cb_id in zip(rows, owners, made, strict=True)
     ]
 
 
