@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import redis
 
+from callbacks import callback
+from callbacks.callback import Callback
 from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
+from ivr.web import inbox
 from tests.agents import services_of, state
 from tests.conftest import scrape
 from tests.consoles import Console
@@ -120,6 +123,37 @@ def test_calling_back_twice_makes_one_callback_and_one_contact(
     assert alice.post(f"/api/agent/voicemails/{voicemail_id}/done").status_code == 204
     assert alice.get("/api/agent/voicemails").json() == {"voicemails": []}
     tw.assert_no_errors()
+
+
+def test_a_retry_routes_the_callback_a_dead_request_left_behind(
+    tw: Emulator, server: LiveServer, alice: Console, r: redis.Redis
+) -> None:
+    """A request that died after creating the callback, before routing it: the retry, a
+    while later, makes no second callback and puts the one made through to Alice."""
+    leave_billing_voicemail(tw)
+    voicemail_id = the_voicemail(alice)["id"]
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    svc = services_of(server)
+    now_ms = int(svc.clock.now() * 1000)
+    left = Callback(
+        id=callback.new_id(),
+        number=CALLER,
+        queue="billing",
+        state="queued",
+        kind="voicemail",
+        created_ms=now_ms,
+        orig_ms=now_ms,
+        started_ms=now_ms,
+        data=json.dumps({"caller": CALLER, "data": {"account_number": "20261124"}}),
+    )
+    assert svc.run(callback.create(svc, left)).status == "created"
+    tw.advance(inbox.RESUME_AFTER_S + 1)
+    retried = alice.post(f"/api/agent/voicemails/{voicemail_id}/callback")
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["callback"], retried.json()["routed"]) == (left.id, "you")
+    assert len(events(r, "CALLBACKREQUEST")) == 1
+    tw.advance(1)
+    assert tw.device("client:alice").ringing is not None
 
 
 def test_a_busy_agent_leaves_the_call_back_to_the_queue(

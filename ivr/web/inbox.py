@@ -5,18 +5,19 @@ An agent sees a voicemail left from a queue they serve (overflow, max wait, the 
 key), and every voicemail left in the menu before any queue (the closed-hours message):
 nobody else would. Taking one is `HSETNX` on `Keys.voicemail_owners`, so of two agents
 who click at once exactly one gets it. Calling back makes one callback
-(`callbacks.callback`) per voicemail, claimed with `HSETNX` on `Keys.voicemail_callbacks`
-before it is created: a double click, a second agent or a retried request finds it and
-makes none. The callback is offered first to the agent who asked (`callbacks.dial.
-enter_queue` with `prefer`): free, their device is rung at once into the dial to the
-customer, as if they had accepted it (`ivr.web.console.accept`); busy, it waits in the
-queue for its next agent, as every callback does.
+(`callbacks.callback`) per voicemail, created under the callback store's rule of one live
+callback per number and queue, then recorded on `Keys.voicemail_callbacks`: a double
+click, a second agent or a retried request finds it and makes none. The callback is
+offered first to the agent who asked (`callbacks.dial.enter_queue` with `prefer`): free,
+their device is rung at once into the dial to the customer, as if they had accepted it
+(`ivr.web.console.accept`); busy, it waits in the queue for its next agent, as every
+callback does.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -35,6 +36,11 @@ MENU = ""
 SHOWN_DIGITS = 3
 """The caller's last digits shown when the caller has no name (the rest is masked)."""
 MASK = "•"
+KIND = "voicemail"
+"""The kind of the callbacks made from the inbox (`Callback.kind`)."""
+RESUME_AFTER_S = 10.0
+"""A callback made this long ago and still out of routing was left by a request that died
+midway: the next request routes it (sooner, it is a concurrent request's, under way)."""
 
 
 @dataclass(frozen=True)
@@ -145,30 +151,49 @@ async def done(svc: Services, agent: str, voicemail: str) -> None:
 
 
 async def call_back(svc: Services, agent: str, voicemail: str) -> CallBack:
-    """Call the voicemail's caller back through the callback machinery, exactly once."""
+    """Call the voicemail's caller back through the callback machinery, exactly once.
+
+    The callback store allows one live callback per number and queue (`callback_create.lua`),
+    so of two requests at once one creates it and the other finds it; the voicemail then
+    points at it (`Keys.voicemail_callbacks`), for every later request.
+    """
     if not svc.registry.current.callbacks.enabled:
         raise HTTPException(409, "callbacks are turned off (callbacks.enabled)")
     row = await visible(svc, agent, voicemail)
     await take(svc, agent, voicemail)
-    cb = await new_callback(svc, agent, row)
     key = svc.keys.voicemail_callbacks()
-    if not await svc.redis.hsetnx(key, voicemail, cb.id):
-        return await existing(svc, str(await svc.redis.hget(key, voicemail)))
+    made = await svc.redis.hget(key, voicemail)
+    if made:
+        return await resume(svc, agent, str(made), row)
+    cb = await new_callback(svc, agent, row)
     created = await callback.create(svc, cb)
-    if created.status != "created":  # the number already has a live callback for the queue
-        await svc.redis.hset(key, voicemail, created.id)
-        return await existing(svc, created.id)
-    await remember_caller(svc, cb, row)
-    await callback_dial.schedule(
-        svc, cb, "expire", svc.clock.now() + svc.registry.current.callbacks.expire_after_s
-    )
+    if created.status != "created":  # a request a moment ago, or the number's own callback
+        await svc.redis.hsetnx(key, voicemail, created.id)
+        return await resume(svc, agent, created.id, row)
+    await prepare(svc, cb, row)
+    await svc.redis.hset(key, voicemail, cb.id)
     log.info("voicemail called back", voicemail=voicemail, agent=agent, callback=cb.id)
     return await route(svc, agent, cb)
 
 
-async def existing(svc: Services, cb_id: str) -> CallBack:
+async def prepare(svc: Services, cb: Callback, row: dict[str, Any]) -> None:
+    """The callback's call session and its expiry job (both idempotent)."""
+    await remember_caller(svc, cb, row)
+    expires = cb.created_ms / 1000 + svc.registry.current.callbacks.expire_after_s
+    await callback_dial.schedule(svc, cb, "expire", expires)
+
+
+async def resume(svc: Services, agent: str, cb_id: str, row: dict[str, Any]) -> CallBack:
+    """The callback already made. One whose request died before routing it (still queued,
+    out of routing, older than `RESUME_AFTER_S`) is routed now."""
     cb = await callback.get(svc, cb_id)
-    return CallBack(cb_id, False, cb.state if cb else "queued")
+    if cb is None:
+        return CallBack(cb_id, False, "unknown")
+    stale = svc.clock.now() - cb.created_ms / 1000 > RESUME_AFTER_S
+    if cb.kind == KIND and cb.state == "queued" and stale and not await svc.router.has_call(cb_id):
+        await prepare(svc, cb, row)
+        return replace(await route(svc, agent, cb), created=False)
+    return CallBack(cb_id, False, cb.state)
 
 
 async def route(svc: Services, agent: str, cb: Callback) -> CallBack:
@@ -198,7 +223,7 @@ async def new_callback(svc: Services, agent: str, row: dict[str, Any]) -> Callba
         number=row["from"],
         queue=queue,
         state="queued",
-        kind="voicemail",
+        kind=KIND,
         called=row.get("to") or "",
         language=row["language"],
         priority=config.callbacks.priority or config.queues[queue].priority,
@@ -221,7 +246,7 @@ async def remember_caller(svc: Services, cb: Callback, row: dict[str, Any]) -> N
         started_at=cb.started_ms / 1000,
         config_version=svc.registry.current.version,
         language=cb.language or svc.registry.current.languages.default,
-        caller_name=json.loads(cb.data).get("name"),
+        caller_name=json.loads(cb.data or "{}").get("name"),
         path=[row["node"]] if row["node"] else [],
         data=cb.ivr_data,
         queue=cb.queue,
