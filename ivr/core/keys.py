@@ -68,8 +68,9 @@ class Keys:
         return f"{self.prefix}:voicemails:owners"
 
     def voicemail_callbacks(self) -> str:
-        """Hash: `voicemails` entry id -> the callback id made to call its caller back (set
-        once, with HSETNX: a second click or a retried request finds it)."""
+        """Hash: `voicemails` entry id -> the callback made to call its caller back (the one
+        live callback per number and queue decides which), so a second click or a retried
+        request finds it."""
         return f"{self.prefix}:voicemails:callbacks"
 
     def offers(self) -> str:
