@@ -197,3 +197,33 @@ def test_the_inbox_needs_an_agent(server: LiveServer, sam: Console) -> None:
     """A supervisor gets 403 on the agent's inbox, and nobody logged in 401."""
     assert sam.get("/api/agent/voicemails").status_code == 403
     assert httpx.get(f"{server.url}/api/agent/voicemails").status_code == 401
+
+
+def test_a_missed_caller_is_called_back_once(
+    tw: Emulator, server: LiveServer, alice: Console, r: redis.Redis
+) -> None:
+    """A billing caller who hangs up after 20 s on hold is listed as missed for Alice (not
+    for Chai); two requests at once make one callback, put through to Alice's device."""
+    call = billing_caller(tw)
+    tw.advance(20)
+    call.hangup()
+    tw.advance(2)
+    listed = alice.get("/api/agent/missed")
+    assert listed.status_code == 200, listed.text
+    (missed,) = listed.json()["missed"]
+    assert (missed["queue"], missed["caller"]) == ("billing", "+601•••••999")
+    assert missed["data"] == {"account_number": "20261124"}
+    chai = Console(server, "agent", "chai")
+    assert chai.get("/api/agent/missed").json() == {"missed": []}
+    assert chai.post(f"/api/agent/missed/{missed['id']}/callback").status_code == 404
+    chai.close()
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    path = f"/api/agent/missed/{missed['id']}/callback"
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: alice.post(path), range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.text for a in answers]
+    assert len({a.json()["callback"] for a in answers}) == 1
+    assert len(events(r, "CALLBACKREQUEST")) == 1
+    tw.advance(1)
+    assert tw.device("client:alice").ringing is not None
+    assert alice.post(path).status_code == 200, "a retried request finds the same callback"

@@ -73,6 +73,11 @@ class Keys:
         request finds it."""
         return f"{self.prefix}:voicemails:callbacks"
 
+    def missed_callbacks(self) -> str:
+        """Hash: an abandoned call's sid -> the callback an agent made to call its caller
+        back from the console (`ivr.web.missed`), so a second request finds it."""
+        return f"{self.prefix}:missed:callbacks"
+
     def offers(self) -> str:
         """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
         intent to ring the agent's device for an offer, recorded before the REST request;

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, inbox, openapi, supervisor, voicemails
+from ivr.web import auth, console, inbox, missed, openapi, supervisor, voicemails
 
 NO_CONTENT = 204
 
@@ -166,6 +166,20 @@ async def call_back_voicemail(request: Request) -> Response:
     return JSONResponse(body, status_code=201 if made.created else 200)
 
 
+async def missed_calls(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    return JSONResponse({"missed": await missed.listing(services(request), principal.user)})
+
+
+async def call_back_missed(request: Request) -> Response:
+    """Call a missed caller back: 201 with the new callback, 200 with the one already made."""
+    principal = await auth.require(request, auth.AGENT)
+    call = request.path_params["call"]
+    made = await missed.call_back(services(request), principal.user, call)
+    body = {"id": call, **asdict(made)}
+    return JSONResponse(body, status_code=201 if made.created else 200)
+
+
 async def voicemail_done(request: Request) -> Response:
     principal = await auth.require(request, auth.AGENT)
     await inbox.done(services(request), principal.user, request.path_params["voicemail"])
@@ -252,6 +266,8 @@ routes = [
     Route("/api/agent/voicemails/{voicemail}/assign", take_voicemail, methods=["POST"]),
     Route("/api/agent/voicemails/{voicemail}/callback", call_back_voicemail, methods=["POST"]),
     Route("/api/agent/voicemails/{voicemail}/done", voicemail_done, methods=["POST"]),
+    Route("/api/agent/missed", missed_calls, methods=["GET"]),
+    Route("/api/agent/missed/{call}/callback", call_back_missed, methods=["POST"]),
     Route("/api/supervisor/floor", floor, methods=["GET"]),
     Route("/api/supervisor/agents/{agent}/break", agent_break, methods=["POST"]),
     Route("/api/supervisor/agents/{agent}/logout", agent_logout, methods=["POST"]),

@@ -161,18 +161,23 @@ async def call_back(svc: Services, agent: str, voicemail: str) -> CallBack:
         raise HTTPException(409, "callbacks are turned off (callbacks.enabled)")
     row = await visible(svc, agent, voicemail)
     await take(svc, agent, voicemail)
-    key = svc.keys.voicemail_callbacks()
-    made = await svc.redis.hget(key, voicemail)
+    return await call_back_once(svc, agent, row, svc.keys.voicemail_callbacks())
+
+
+async def call_back_once(svc: Services, agent: str, row: dict[str, Any], key: str) -> CallBack:
+    """One callback for `row` (a voicemail or a missed call), recorded under its id in the
+    hash `key`; every later request finds it there."""
+    made = await svc.redis.hget(key, row["id"])
     if made:
         return await resume(svc, agent, str(made), row)
     cb = await new_callback(svc, agent, row)
     created = await callback.create(svc, cb)
     if created.status != "created":  # a request a moment ago, or the number's own callback
-        await svc.redis.hsetnx(key, voicemail, created.id)
+        await svc.redis.hsetnx(key, row["id"], created.id)
         return await resume(svc, agent, created.id, row)
     await prepare(svc, cb, row)
-    await svc.redis.hset(key, voicemail, cb.id)
-    log.info("voicemail called back", voicemail=voicemail, agent=agent, callback=cb.id)
+    await svc.redis.hset(key, row["id"], cb.id)
+    log.info("called back", of=row["id"], agent=agent, callback=cb.id)
     return await route(svc, agent, cb)
 
 
@@ -190,7 +195,12 @@ async def resume(svc: Services, agent: str, cb_id: str, row: dict[str, Any]) -> 
     if cb is None:
         return CallBack(cb_id, False, "unknown")
     stale = svc.clock.now() - cb.created_ms / 1000 > RESUME_AFTER_S
-    if cb.kind == KIND and cb.state == "queued" and stale and not await svc.router.has_call(cb_id):
+    if (
+        cb.kind == (row.get("kind") or KIND)
+        and cb.state == "queued"
+        and stale
+        and not await svc.router.has_call(cb_id)
+    ):
         await prepare(svc, cb, row)
         return replace(await route(svc, agent, cb), created=False)
     return CallBack(cb_id, False, cb.state)
@@ -223,7 +233,7 @@ async def new_callback(svc: Services, agent: str, row: dict[str, Any]) -> Callba
         number=row["from"],
         queue=queue,
         state="queued",
-        kind=KIND,
+        kind=row.get("kind") or KIND,
         called=row.get("to") or "",
         language=row["language"],
         priority=config.callbacks.priority or config.queues[queue].priority,

@@ -419,6 +419,25 @@ def inbox_paths() -> dict[str, Schema]:
                 parameters=[VOICEMAIL],
             ),
         },
+        "/api/agent/missed": {
+            "get": op(
+                "Callers who hung up waiting in your queues in the last 8 hours and have not"
+                " been in touch since, newest first",
+                {"200": ok("Missed callers", obj(missed={"type": "array"})), **errors(403)},
+            ),
+        },
+        "/api/agent/missed/{call}/callback": {
+            "post": op(
+                "Call a missed caller back, once: 201 a new callback (offered to you first),"
+                " 200 the one already made",
+                {
+                    "201": ok("Calling back", CALLED_BACK),
+                    "200": ok("Already called back", CALLED_BACK),
+                    **errors(403, 404, 409, 410, 502),
+                },
+                parameters=[path_param("call", "The missed call's sid (from the list)")],
+            ),
+        },
         "/api/agent/voicemails/{voicemail}/done": {
             "post": op(
                 "Mark a voicemail done (yours, or nobody's yet)",
