@@ -1,16 +1,49 @@
-// The agent's voicemail inbox: GET /api/agent/voicemails, and take / call back / done.
-// New messages come with no routing event, so the list is re-read every INBOX_EVERY_MS,
-// when the tab comes back into view, and after each action.
+// The agent's voicemail inbox and missed callers: GET /api/agent/voicemails and /missed;
+// take, call back, done. New messages and hang-ups come with no routing event, so the
+// lists are re-read every INBOX_EVERY_MS, when the tab comes back into view, and after each action.
 "use strict";
 
 const INBOX_EVERY_MS = 15000;
 let inboxItems = [];
 
+let missedItems = [];
+
 async function refreshInbox() {
   try {
     inboxItems = (await api("GET", "/api/agent/voicemails")).voicemails;
     renderInbox();
+    missedItems = (await api("GET", "/api/agent/missed")).missed;
+    renderMissed();
   } catch (error) { console.warn(error); }
+}
+
+// Callers who hung up waiting in your queues and have not been in touch since.
+function renderMissed() {
+  document.getElementById("missed-empty").hidden = missedItems.length > 0;
+  document.getElementById("missed-count").textContent = missedItems.length ? `(${missedItems.length})` : "";
+  document.getElementById("missed-list").replaceChildren(...missedItems.map(missedItem));
+}
+
+function missedItem(m) {
+  const li = el("li", null, { class: "missed", "data-call": m.id });
+  const who = m.caller_name ? `${m.caller_name} (${m.caller})` : m.caller;
+  const dl = el("dl", null, { class: "pop" });
+  const data = Object.entries(m.data || {}).map(([k, value]) => [k.replaceAll("_", " "), value]);
+  const rows = [["Caller", who], ["Language", m.language_name], ["Queue", m.queue_name],
+    ["Hung up", `${duration(m.age_s)} ago, after ${duration(m.wait_s)} on hold`], ...data,
+    ["Call-back", m.callback ? m.callback.state : null]];
+  for (const [label, value] of rows) {
+    if (value === undefined || value === null || value === "") continue;
+    dl.append(el("dt", label), el("dd", value));
+  }
+  const back = el("button", m.callback ? "Called back" : "Call back",
+    { type: "button", class: "btn btn-primary", "aria-label": `Call ${who} back` });
+  back.disabled = Boolean(m.callback);
+  back.addEventListener("click", () => inboxCallBack(`/api/agent/missed/${encodeURIComponent(m.id)}/callback`, who, back));
+  const row = el("div", null, { class: "row" });
+  row.append(back);
+  li.append(dl, row);
+  return li;
 }
 
 function renderInbox() {
@@ -56,7 +89,7 @@ function voicemailActions(v, who) {
   const back = el("button", v.callback ? "Called back" : "Call back",
     { type: "button", class: "btn btn-primary", "aria-label": `Call ${who} back` });
   back.disabled = Boolean(v.callback) || (Boolean(v.owner) && !mine);
-  back.addEventListener("click", () => inboxCallBack(v, who, back));
+  back.addEventListener("click", () => inboxCallBack(`/api/agent/voicemails/${encodeURIComponent(v.id)}/callback`, who, back));
   const done = el("button", "Done", { type: "button", class: "btn btn-quiet", "aria-label": `Mark the message from ${who} done` });
   done.disabled = Boolean(v.owner) && !mine;
   done.addEventListener("click", () => inboxAct(v, "done", `The message from ${who} is done.`));
@@ -73,11 +106,11 @@ async function inboxAct(v, action, said) {
   await refreshInbox();
 }
 
-async function inboxCallBack(v, who, button) {
+async function inboxCallBack(path, who, button) {
   button.disabled = true;  // one click, one callback (the server makes sure of it anyway)
   showError("inbox-error", null);
   try {
-    const made = await api("POST", `/api/agent/voicemails/${encodeURIComponent(v.id)}/callback`);
+    const made = await api("POST", path);
     inboxSays(made.routed === "you"
       ? `Calling ${who} back: answer ${made.device}, then the customer is dialled.`
       : made.created ? `${who} will be called back by the next free agent of the queue.`
