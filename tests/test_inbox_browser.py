@@ -44,6 +44,8 @@ def test_an_agent_calls_a_voicemail_back_from_the_inbox(
     item.get_by_role("button", name=re.compile("^Call .* back$")).click()
     expect(page.locator("#inbox-status")).to_contain_text("answer client:alice")
     expect(item.get_by_role("button", name=re.compile("^Call .* back$"))).to_be_disabled()
+    expect(page.locator("#offer")).to_be_hidden()
+    expect(page.locator("#notice")).to_be_hidden()  # no "offer withdrawn": it was taken
     customer = tw.device(CALLER)
     tw.advance(1)
     tw.device("client:alice").answer()
@@ -57,6 +59,7 @@ def test_an_agent_calls_a_voicemail_back_from_the_inbox(
     assert state(server, "alice").state == "on_call"
     expect(page.locator("#call")).to_be_visible()
     expect(page.locator("#call-pop")).to_contain_text("20261124")
+    expect(page.locator("#notice")).to_be_hidden()
 
     tw.advance(30)
     answered.hangup()
