@@ -70,30 +70,45 @@ async def activate(svc: Context, cb_id: str) -> str:
     return cb.state if cb else "unknown"
 
 
-async def enter_queue(svc: Context, cb: Callback) -> None:
-    """Put a queued callback in routing at its original place (once: retries find it there)."""
+async def enter_queue(svc: Context, cb: Callback, prefer: str = "") -> Reservation | None:
+    """Put a queued callback in routing at its original place (once: retries find it there).
+
+    `prefer` names an agent it is offered to first when they are free (an agent calling a
+    voicemail back from the console): a reservation made for them is returned, for them to
+    take, instead of rung; one for anyone else is rung as usual. A customer-first queue
+    always rings the customer first.
+    """
     if await svc.router.has_call(cb.id):
-        return
+        return None
     language = cb.language or None
     orig = cb.orig_ms / 1000 or None
     try:
         try:
             entry = await svc.router.enter(
-                cb.id, cb.queue, cb.priority, language, cb.data, original_enqueued_at=orig
+                cb.id, cb.queue, cb.priority, language, cb.data, orig, prefer
             )
         except UnknownSkill:
             entry = await svc.router.enter(
-                cb.id, cb.queue, cb.priority, None, cb.data, original_enqueued_at=orig
+                cb.id, cb.queue, cb.priority, None, cb.data, orig, prefer
             )
     except RoutingError as exc:  # a second worker put it there first
         log.info("callback not entered", callback=cb.id, reason=str(exc))
-        return
+        return None
     if entry.action is not None:  # full, or nobody logged in: try again after the gap
         log.info("callback queue refused it; retrying later", callback=cb.id, status=entry.status)
         await schedule(svc, cb, "activate", svc.clock.now() + _gap(svc), tag=f"q{cb.attempts}")
-        return
-    if entry.reservation is not None:
-        await svc.legs.ring(entry.reservation)
+        return None
+    offer = entry.reservation
+    if offer is None:
+        return None
+    if (
+        prefer
+        and offer.agent == prefer
+        and cb.queue not in svc.registry.current.callbacks.customer_first
+    ):
+        return offer
+    await svc.legs.ring(offer)
+    return None
 
 
 def _gap(svc: Context) -> float:

@@ -63,6 +63,22 @@ class Keys:
         """Set: ids of `voicemails` entries a supervisor marked handled (called back)."""
         return f"{self.prefix}:voicemails:handled"
 
+    def voicemail_owners(self) -> str:
+        """Hash: `voicemails` entry id -> the agent who took it from the console inbox
+        (set once, with HSETNX: two agents cannot both take it)."""
+        return f"{self.prefix}:voicemails:owners"
+
+    def voicemail_callbacks(self) -> str:
+        """Hash: `voicemails` entry id -> the callback made to call its caller back (the one
+        live callback per number and queue decides which), so a second click or a retried
+        request finds it."""
+        return f"{self.prefix}:voicemails:callbacks"
+
+    def missed_callbacks(self) -> str:
+        """Hash: an abandoned call's sid -> the callback an agent made to call its caller
+        back from the console (`ivr.web.missed`), so a second request finds it."""
+        return f"{self.prefix}:missed:callbacks"
+
     def offers(self) -> str:
         """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
         intent to ring the agent's device for an offer, recorded before the REST request;

@@ -145,9 +145,11 @@ async def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effec
     record = {
         "call": call.sid,
         "from": call.caller,
+        "to": call.called,  # the number we call them back from
         "url": url,
         "duration_s": form.get("RecordingDuration", "0"),
         "node": call.node,
+        "queue": call.queue or "",  # whose agents see it in their console inbox
         "language": call.language,
         "at": str(turn.now.timestamp()),
         "data": ",".join(f"{k}={v}" for k, v in call.data.items()),

@@ -237,7 +237,27 @@ async def voicemail_gauges(svc: Services) -> list[Metric]:
     )
     if waiting:
         oldest.add_metric([], min(float(row["at"] or 0) for row in waiting))
-    return [count, oldest]
+    return [count, oldest, *await voicemail_queue_gauges(svc)]
+
+
+async def voicemail_queue_gauges(svc: Services) -> list[Metric]:
+    """The same backlog per queue (`queue=""`: left in the menu), with the oldest one's age
+    on the service clock (absent for a queue with none)."""
+    count = GaugeMetricFamily(
+        "ivr_queue_voicemails_unhandled",
+        "Voicemails waiting to be dealt with, per queue",
+        labels=["queue"],
+    )
+    age = GaugeMetricFamily(
+        "ivr_queue_voicemail_oldest_unhandled_age_seconds",
+        "How long the queue's oldest unhandled voicemail has waited",
+        labels=["queue"],
+    )
+    for queue, backlog in sorted((await voicemails.backlog(svc)).items()):
+        count.add_metric([queue], backlog.count)
+        if backlog.oldest_age_s is not None:
+            age.add_metric([queue], backlog.oldest_age_s)
+    return [count, age]
 
 
 async def worker_gauges(svc: Services) -> list[Metric]:

@@ -42,6 +42,10 @@ async def floor_view(svc: Services) -> dict[str, Any]:
         "callbacks": await callbacks_view(svc),
         "voicemails_unhandled": await voicemails.unhandled(svc),
         "outbound": await outbound_view(svc),
+        "voicemails_by_queue": {
+            queue: {"unhandled": b.count, "oldest_age_s": b.oldest_age_s}
+            for queue, b in (await voicemails.backlog(svc)).items()
+        },
         "config": {"version": svc.registry.version, "last_error": svc.registry.last_error},
     }
 

@@ -43,6 +43,7 @@ function render() {
   document.getElementById("voicemails-unhandled").textContent = floor.voicemails_unhandled ?? 0;
   document.getElementById("outbound-legs").textContent = floor.outbound?.legs ?? 0;
   document.getElementById("outbound-oldest").textContent = Math.round(floor.outbound?.oldest_s ?? 0);
+  renderVoicemailQueues(floor.voicemails_by_queue || {});
   document.getElementById("config-version").textContent = floor.config.version;
   const error = document.getElementById("config-error");
   error.hidden = !floor.config.last_error;
@@ -162,3 +163,12 @@ function onRoutingEvent() {
 render();
 setInterval(tick, 1000);
 live(onRoutingEvent);
+
+// Per queue: the voicemails still to call back, and how long the oldest has waited.
+function renderVoicemailQueues(byQueue) {
+  const list = document.getElementById("voicemail-queues");
+  const rows = Object.entries(byQueue).filter(([, b]) => b.unhandled > 0);
+  list.replaceChildren(...rows.map(([queue, b]) => el("li",
+    `${queue || "menu"}: ${b.unhandled}, oldest ${duration(b.oldest_age_s)} old`,
+    { "data-queue": queue })));
+}
