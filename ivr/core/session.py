@@ -128,8 +128,10 @@ class CallStore:
         """Whether a status callback of leg `sid` is news: not a repeat, not after the leg's
         final status, not older (by SequenceNumber) than one already taken. One atomic step."""
         status, seq = form.get("CallStatus", ""), form.get("SequenceNumber", "")
+        if not (seq.isascii() and seq.isdigit()):  # "²" is a digit to Python, not to Lua
+            seq = ""
         final = status in FINAL_STATUSES
-        order = seq if seq.isdigit() else str(LEG_ORDER.get(status, len(LEG_ORDER)))
+        order = seq or str(LEG_ORDER.get(status, len(LEG_ORDER)))
         args = [seq or status, order, "1" if final else "0", status, str(self.ttl_s)]
         return bool(await self._leg_event(keys=[self.keys.call_status(sid)], args=args))
 
