@@ -28,6 +28,10 @@ SMOOTHING = 0.05
 
 Handle times vary about as much as their mean (exponential-like), so a faster
 average (0.2) added about a third of noise to every estimate in bench/ewt.py."""
+MEASURED_NOISE = math.sqrt(SMOOTHING / (2 - SMOOTHING))
+"""Relative standard error of the moving-average handle time, per unit of the handle times'
+coefficient of variation (the variance of an exponential moving average of weight a is
+a/(2-a) of the samples' variance)."""
 SQUARE_FIELD = "{queue}|m2"
 """The handle-time hash field holding the moving average of squared handle times."""
 LOW_QUANTILE = 0.10
@@ -112,19 +116,24 @@ def wait_range(
     handle: HandleTime,
     low_q: float = LOW_QUANTILE,
     high_q: float = HIGH_QUANTILE,
+    noise: float = MEASURED_NOISE,
 ) -> WaitRange | None:
-    """The remaining wait between two quantiles, or None when nobody can answer the caller."""
+    """The remaining wait between two quantiles, or None when nobody can answer the caller.
+    `noise` is the relative error of H per unit of cv (0: H is known exactly)."""
     if servers.staffed <= 0 or handle.mean_s <= 0 or position <= 0:
         return None
     needed = departures(position, servers)
     if needed == 0:
         return WaitRange(0.0, 0.0, 0.0)
     cv = min(max(handle.cv, CV_MIN), CV_MAX)
-    shape, scale = needed / cv**2, cv**2 * handle.mean_s / servers.staffed
+    mean = needed * handle.mean_s / servers.staffed
+    # Variance of the wait: the departures' own, needed·cv²·(H/N)², plus that of the measured
+    # H itself, whose relative error is cv·MEASURED_NOISE, scaling all `needed` alike.
+    shape = needed / (cv**2 * (1 + needed * noise**2))
     return WaitRange(
-        gamma_quantile(low_q, shape, scale),
-        gamma_quantile(high_q, shape, scale),
-        shape * scale,
+        gamma_quantile(low_q, shape, mean / shape),
+        gamma_quantile(high_q, shape, mean / shape),
+        mean,
     )
 
 

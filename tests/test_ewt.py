@@ -29,8 +29,8 @@ def test_gamma_quantile_inverts_the_erlang_distribution(k: int, q: float) -> Non
 
 
 def test_one_departure_is_exponential() -> None:
-    """At position 1 with N busy agents the wait is exponential with mean H/N."""
-    found = ewt.wait_range(1, ewt.Servers(5), ewt.HandleTime(180), 0.1, 0.9)
+    """At position 1 with N busy agents and H known, the wait is exponential with mean H/N."""
+    found = ewt.wait_range(1, ewt.Servers(5), ewt.HandleTime(180), 0.1, 0.9, noise=0)
     assert found is not None
     assert found.low_s == pytest.approx(-36 * math.log(0.9))
     assert found.high_s == pytest.approx(36 * math.log(10))
@@ -38,11 +38,11 @@ def test_one_departure_is_exponential() -> None:
 
 
 def test_the_range_holds_for_the_share_asked_under_m_m_n() -> None:
-    """Simulated M/M/N departures (k minima of N exponentials) fall inside the 10-90 range
-    about 80% of the time, at the front and further back."""
+    """With H known, simulated M/M/N departures (k minima of N exponentials) fall inside the
+    10-90 range about 80% of the time, at the front and further back."""
     rng = random.Random(7)
     for position in (1, 4, 12):
-        found = ewt.wait_range(position, ewt.Servers(4), ewt.HandleTime(200), 0.1, 0.9)
+        found = ewt.wait_range(position, ewt.Servers(4), ewt.HandleTime(200), 0.1, 0.9, 0)
         assert found is not None
         waits = [sum(rng.expovariate(4 / 200) for _ in range(position)) for _ in range(4000)]
         inside = sum(found.low_s <= w <= found.high_s for w in waits) / len(waits)
@@ -79,6 +79,20 @@ def test_handle_times_that_vary_more_widen_the_range() -> None:
     assert plain is not None and spread is not None
     assert spread.mean_s == pytest.approx(plain.mean_s)
     assert spread.low_s < plain.low_s and spread.high_s > plain.high_s
+
+
+def test_a_measured_handle_time_widens_the_range_further_back() -> None:
+    """The error of the measured H scales the whole wait: it widens the range more at the
+    back (position 20) than at the front (position 2)."""
+
+    def widening(position: int) -> float:
+        known = ewt.wait_range(position, ewt.Servers(5), ewt.HandleTime(180), noise=0)
+        measured = ewt.wait_range(position, ewt.Servers(5), ewt.HandleTime(180))
+        assert known is not None and measured is not None
+        assert measured.mean_s == pytest.approx(known.mean_s)
+        return (measured.high_s - measured.low_s) / (known.high_s - known.low_s)
+
+    assert 1 < widening(2) < widening(20)
 
 
 def test_an_odd_spread_is_bounded() -> None:

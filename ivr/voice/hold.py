@@ -34,8 +34,6 @@ from queues import ewt
 GATHER_TIMEOUT_S = 1
 """How long the hold loop's `<Gather>` listens after its music before Twilio fetches the loop
 again (Twilio's default, 5 s, would make every stretch of music 5 s longer than planned)."""
-DUE_SLACK_S = 1.0
-"""A fetch this close before an announcement is due announces: music is filled in whole seconds."""
 LATE_MAX_S = 10
 SPEECH_S_PER_WORD = 0.4
 """About how long text-to-speech takes per word (about 150 words a minute)."""
@@ -51,9 +49,6 @@ class HoldState:
     position: int = 0
     apologised: bool = False
     messages: str = "{}"
-    due_at: float = 0.0
-    """When the next announcement is due: the last one's due time plus the interval, so the
-    seconds each announcement takes to say never push the schedule later."""
     clip: int = 0
     """The next of the queue's `music_clips` to play, so the music carries on across fetches."""
 
@@ -64,7 +59,6 @@ class HoldState:
             position=int(raw.get("position", 0)),
             apologised=raw.get("apologised") == "1",
             messages=raw.get("messages", "{}"),
-            due_at=float(raw.get("due_at", 0)),
             clip=int(raw.get("clip", 0)),
         )
 
@@ -74,7 +68,6 @@ class HoldState:
             "position": str(self.position),
             "apologised": "1" if self.apologised else "0",
             "messages": self.messages,
-            "due_at": str(self.due_at),
             "clip": str(self.clip),
         }
 
@@ -82,21 +75,16 @@ class HoldState:
         """When the next announcement is due (0: now, nothing said yet)."""
         if self.announced_at == 0:
             return 0.0
-        return self.due_at or self.announced_at + hold.announce_every_s
+        return self.announced_at + hold.announce_every_s
 
     def is_due(self, hold: HoldConfig, now: float) -> bool:
         """Whether to announce now: on schedule, and never sooner than `announce_min_s`."""
         if self.announced_at == 0:
             return True
-        on_time = now >= self.next_due(hold) - DUE_SLACK_S
-        return on_time and now - self.announced_at >= hold.announce_min_s
+        return now >= self.next_due(hold) and now - self.announced_at >= hold.announce_min_s
 
-    def announced(self, hold: HoldConfig, now: float) -> None:
-        """Record an announcement at `now` and schedule the next one."""
-        anchored = self.next_due(hold) + hold.announce_every_s if self.announced_at else 0.0
-        self.due_at = (
-            anchored if anchored >= now + hold.announce_min_s else now + hold.announce_every_s
-        )
+    def announced(self, now: float) -> None:
+        """Record an announcement at `now`: the next is due `announce_every_s` later."""
         self.announced_at = now
 
 
@@ -141,7 +129,7 @@ async def announce(w: Waiting, state: HoldState, position: int, waited: float) -
     now = w.svc.clock.now()
     if not state.is_due(w.hold, now):
         return
-    state.announced(w.hold, now)
+    state.announced(now)
     if await w.svc.router.unserved(w.session.sid):
         w.say(w.phrase("stay"))
         return
