@@ -253,14 +253,13 @@ def write_docs(args: argparse.Namespace, results: dict[str, list[Band]]) -> None
     summary = [
         BENCH_HEADING,
         "",
-        f"Written by `bench/ewt.py` on {stamp} (`{command(args)}`): the share of callers whose"
-        " actual wait fell inside the range they were told, per position band. Table and"
-        " method in [ewt.md](ewt.md#calibration).",
+        f"Written by `bench/ewt.py` on {stamp} (`{command(args)}`): per position band, the"
+        " share of callers whose actual wait fell inside the range they were told (and the"
+        " median width of that range). Table and method in [ewt.md](ewt.md#calibration).",
         "",
         *[
-            f"- {dist}: "
-            + ", ".join(f"position {b.name} {b.held:.0%}" for b in bands)
-            + f"; median width {statistics.median(b.width_s for b in bands if b.told) / 60:.1f} min"
+            f"- {dist} handle times: "
+            + ", ".join(f"position {b.name} {b.held:.0%} ({b.width_s / 60:.0f} min)" for b in bands)
             for dist, bands in results.items()
         ],
         "",
