@@ -34,9 +34,9 @@ coefficient of variation (the variance of an exponential moving average of weigh
 a/(2-a) of the samples' variance)."""
 SQUARE_FIELD = "{queue}|m2"
 """The handle-time hash field holding the moving average of squared handle times."""
-LOW_QUANTILE = 0.15
+LOW_QUANTILE = 0.10
 """The quantile of the remaining wait the range starts at (tuned with bench/ewt.py)."""
-HIGH_QUANTILE = 0.85
+HIGH_QUANTILE = 0.90
 """The quantile of the remaining wait the range ends at (tuned with bench/ewt.py)."""
 CV_MIN = 0.5
 CV_MAX = 2.0
