@@ -129,7 +129,8 @@ class Keys:
         return f"{self.prefix}:announcements"
 
     def handle_times(self) -> str:
-        """Hash: queue -> recent handle time in seconds (moving average), for wait estimates."""
+        """Hash: queue -> recent handle time in seconds (moving average), and `queue|m2` ->
+        the moving average of its square (for the spread), for wait ranges (`queues/ewt.py`)."""
         return f"{self.prefix}:handle-times"
 
     # -- events (queues/events.py) --------------------------------------------

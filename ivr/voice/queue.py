@@ -297,10 +297,33 @@ async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, ent
     return True
 
 
-async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfig) -> float | None:
-    staffed = await svc.router.staffed(queue)
+async def estimate_for(
+    svc: Services, queue: str, position: int, hold: HoldConfig, call: str = ""
+) -> float | None:
+    """The mean wait (seconds) at `position`, None when nobody can answer. With `call`, only
+    the agents who can answer that caller count (`servers_for`); else the queue's staffed."""
+    servers = await servers_for(svc, call) if call else ewt.Servers(await svc.router.staffed(queue))
     handle = await ewt.handle_time(svc.redis, svc.keys, queue, hold.handle_time_s)
-    return ewt.estimate(position, staffed, handle)
+    return ewt.estimate(ewt.departures(position, servers), servers.staffed, handle)
+
+
+async def wait_range_for(
+    svc: Services, call: str, queue: str, position: int, hold: HoldConfig
+) -> ewt.WaitRange | None:
+    """The range of the remaining wait told to `call` at `position` (`queues.ewt.wait_range`),
+    None when no agent who can answer this caller is staffed."""
+    servers = await servers_for(svc, call)
+    handle = await ewt.handle_stats(svc.redis, svc.keys, queue, hold.handle_time_s)
+    return ewt.wait_range(position, servers, handle)
+
+
+async def servers_for(svc: Services, call: str) -> ewt.Servers:
+    """The agents who can answer this waiting caller (language, escalation step), live."""
+    routed = await svc.router.call(call)
+    if routed is None:
+        return ewt.Servers(0)
+    names = ewt.answerers(routed, await svc.router.layout())
+    return ewt.servers_of(await svc.router.agent_states(names))
 
 
 async def hand_to_queue(svc: Services, turn: Turn) -> Reservation | None:
