@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -178,6 +179,21 @@ def test_demo_at_night_reaches_the_closed_message() -> None:
     assert "The office is closed then" in result.stdout
     assert 'Oliver hears (en) "Our office is closed.' in result.stdout
     assert "is in the voicemail box" in result.stdout
+
+
+def test_demo_with_a_voice_twilio_lacks_says_so_in_one_line(tmp_path: Path) -> None:
+    """A Malay voice Twilio does not offer (Polly has none) stops the demo with one line
+    naming the voice and pointing at `ivr check`, never a traceback."""
+    config_dir = tmp_path / "config"
+    shutil.copytree(SAMPLE, config_dir)
+    business = config_dir / "business.yaml"
+    text = business.read_text(encoding="utf-8")
+    business.write_text(text.replace("Google.ms-MY-Standard-A", "Polly.Joanna"), encoding="utf-8")
+    result = run("demo", "--minutes", "3", config_dir=config_dir)
+    assert result.returncode == 1
+    assert "Twilio would refuse what the service answered" in result.stdout
+    assert "Polly.Joanna" in result.stdout and "ivr check" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_demo_rejects_an_at_that_is_no_time() -> None:

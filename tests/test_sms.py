@@ -58,6 +58,8 @@ def test_keywords(config: Config, body: str, word: str | None) -> None:
         pytest.param("cancel my callback please", "en", id="my-callback"),
         pytest.param("Pls cancel the call back, thanks", "en", id="call-back-thanks"),
         pytest.param("tolong batal", "ms", id="ms-tolong"),
+        pytest.param("batalkan", "ms", id="ms-batalkan"),
+        pytest.param("Tolong batalkan.", "ms", id="ms-tolong-batalkan"),
         pytest.param("Sila batal panggilan balik saya.", "ms", id="ms-sila"),
         pytest.param("กรุณายกเลิกค่ะ", "th", id="th-please"),
         pytest.param("ยกเลิกด้วยครับ", "th", id="th-polite"),

@@ -64,6 +64,21 @@ def test_a_prompts_own_voice_is_checked_against_its_language(config_dir: Path) -
     assert problem.message == "Twilio has no voice Polly.Amy for th-TH"
 
 
+def test_a_voice_on_a_language_menu_item_is_checked(config_dir: Path) -> None:
+    """The language menu's items each name their TTS language: a voice Twilio lacks for
+    Malay on the Malay item of its long and short prompts is flagged at each."""
+    edit(
+        config_dir / "menu.yaml",
+        '          - say: "Untuk Bahasa Melayu, tekan 2."\n            language: ms-MY\n',
+        '          - say: "Untuk Bahasa Melayu, tekan 2."\n            language: ms-MY\n'
+        "            voice: Polly.Nobody\n",
+    )
+    _config, found = load_checked(config_dir)
+    flagged = [p for p in found if "voice" in p.message]
+    assert [(Path(p.file).name, p.line) for p in flagged] == [("menu.yaml", 42), ("menu.yaml", 51)]
+    assert {p.message for p in flagged} == {"Twilio has no voice Polly.Nobody for ms-MY"}
+
+
 def test_a_text_over_the_segment_limit_is_a_warning(config_dir: Path) -> None:
     """A Thai survey question of three segments is flagged at its line, with its cost."""
     long_thai = "ก" * 150

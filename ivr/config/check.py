@@ -1009,12 +1009,26 @@ def check_voices(ctx: Context) -> None:
         if language.voice:
             path = ("languages", "available", code, "voice")
             _check_voice(ctx, path, language.voice, language.say_language)
-    for path, localized, _ in localized_prompts(ctx.config):
+    for path, localized in voiced_prompts(ctx.config):
         for code, items in localized.items():
             for index, item in enumerate(items):
                 if item.voice:
                     spoken = item.language or ctx.config.languages.of(code).say_language
                     _check_voice(ctx, (*path, code, index, "voice"), item.voice, spoken)
+
+
+def voiced_prompts(config: Config) -> Iterator[tuple[DataPath, Localized]]:
+    """Every localized prompt, those of a language menu included (each item names its own
+    TTS language there)."""
+    for path, localized, _ in localized_prompts(config):
+        yield path, localized
+    for name, node in config.nodes.items():
+        if _selects_language(node):
+            for key in PROMPT_KINDS:
+                for path, localized, _ in _maybe(
+                    ("nodes", name, "prompts", key), getattr(node.prompts, key), required=False
+                ):
+                    yield path, localized
 
 
 def _check_voice(ctx: Context, path: DataPath, voice: str, language: str) -> None:

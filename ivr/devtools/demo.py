@@ -36,7 +36,7 @@ from callbacks.inprocess import JobRunner
 from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.clock import ManualClock, local_time
-from ivr.core.errors import ConfigError, InvalidTransition, StoreInUse
+from ivr.core.errors import ConfigError, InvalidTransition, StoreInUse, TwiMLError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
 from ivr.devtools import recap, sandbox, story
@@ -565,6 +565,7 @@ def report_hint(settings: Settings, start: float, end: float, out: TextIO) -> No
     first, last = (f"{datetime.fromtimestamp(t, zone):%Y-%m-%d}" for t in (start, end))
     if first == last == f"{datetime.now(zone):%Y-%m-%d}":
         print("\nKept in the store: today's `ivr report` shows these calls.", file=out)
+        return
     print(
         f"\nKept in the store. `ivr report --from {first} --to {last}` shows this day, and so "
         f"does /supervisor/reports?from={first}&to={last} under `ivr serve`.",
@@ -601,7 +602,12 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         demo = Demo(tw, svc, clock, out, random.Random(args.seed))
         demo.jobs = JobRunner(svc, url, tw.http_client(), HANDLERS)
         stack.callback(demo.jobs.close)
-        demo.run(args.minutes, args.calls_per_minute, args.speed)
+        try:
+            demo.run(args.minutes, args.calls_per_minute, args.speed)
+        except TwiMLError as exc:  # Twilio would refuse it too: say so, not a traceback
+            print(f"\nivr demo: Twilio would refuse what the service answered: {exc}", file=out)
+            print("Run `ivr check` on the config: a voice it warns about can cause this.", file=out)
+            return 1
         demo.print_summary()
         if args.keep:
             report_hint(settings, demo.start, clock.now(), out)
