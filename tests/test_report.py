@@ -170,6 +170,43 @@ def test_staffing_for_the_hour_in_progress_scales_to_an_hourly_rate(
     )
 
 
+def test_staffed_agents_are_counted_over_the_window_not_the_hour(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """Alice and Budi were in from 10:00 to 10:20; at 10:50 a 10:00-10:05 report says they
+    had 2 agents then, not the 0.8 they averaged over the 50 minutes of the hour so far."""
+    s = Script(r, redis_url)
+    for agent in ("alice", "budi"):
+        s.event("AGENTSTATUS", T0, agent=agent, reason="available")
+        s.event("AGENTSTATUS", T0 + 1200 * S, agent=agent, reason="offline")
+    for i in range(10):
+        s.session(f"CW{i}", f"+6019{i:07d}", T0 + i * 30 * S)
+        s.answered(f"CW{i}", "billing", "alice", T0 + i * 30 * S, 0, 100 * S)
+    s.fold()
+    now = OPEN_TIME + timedelta(minutes=50)
+    argv = ("--from", "2026-11-23T10:00", "--to", "2026-11-23T10:05", "--staffing")
+    status, text, _ = run_at(redis_url, now, *argv, "--queue", "billing", "--format", "json")
+    assert status == 0
+    (row,) = json.loads(text)["staffing"]
+    assert (row["interval"], row["had"]) == ("10:00 and 10:05", 2.0)
+
+
+def test_a_break_whose_reason_changes_is_counted_once(r: redis.Redis, redis_url: str) -> None:
+    """Alice goes on break at 10:10 (lunch), changes the reason at 10:20 (meeting) and is
+    back at 10:30: 20 minutes of break, not 30 (the first 10 counted twice)."""
+    s = Script(r, redis_url)
+    s.event("AGENTSTATUS", T0, agent="alice", reason="available")
+    s.event("AGENTSTATUS", T0 + 600 * S, agent="alice", reason="break:lunch")
+    s.event("AGENTSTATUS", T0 + 1200 * S, agent="alice", reason="break:meeting")
+    s.event("AGENTSTATUS", T0 + 1800 * S, agent="alice", reason="available")
+    s.event("AGENTSTATUS", T0 + 3600 * S, agent="alice", reason="offline")
+    s.fold()
+    status, text, _ = run_at(redis_url, NOON, "--format", "json", "--from", "2026-11-23")
+    assert status == 0
+    alice = json.loads(text)["agents"]["alice"]
+    assert (alice["break_s"], alice["available_s"]) == (1200.0, 2400.0)
+
+
 def test_staffing_over_part_of_an_hour_is_a_rate_over_that_part(
     r: redis.Redis, redis_url: str
 ) -> None:
@@ -232,6 +269,22 @@ def test_staffing_without_abandons_gives_erlang_c_alone(morning: Script, redis_u
         "staffing"
     ]
     assert "needed_erlang_a" not in row and "patience_s" not in row
+
+
+def test_a_short_abandon_alone_measures_no_patience(r: redis.Redis, redis_url: str) -> None:
+    """A caller who hung up after 3 s (a short abandon: a misdial, not giving up) is no
+    abandon to measure patience from: Erlang C's advice stands alone."""
+    s = Script(r, redis_url)
+    for i in range(10):
+        s.session(f"CS{i}", f"+6019{i:07d}", T0 + i * 60 * S)
+        s.answered(f"CS{i}", "billing", "alice", T0 + i * 60 * S, 20 * S, 180 * S)
+    s.event("ENTERQUEUE", T0, call="CS-short", queue="billing", language="en", position=1)
+    s.event("ABANDON", T0 + 3 * S, call="CS-short", queue="billing", wait_ms=3 * S)
+    s.fold()
+    doc = json.loads(run(redis_url, "--staffing", "--queue", "billing", "--format", "json"))
+    assert doc["queues"]["billing"]["abandoned"] == 0
+    (row,) = doc["staffing"]
+    assert "patience_s" not in row and "needed_erlang_a" not in row
 
 
 def test_part_of_an_hour_past_the_minute_rollups_is_refused_with_staffing(

@@ -26,7 +26,7 @@ from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import resolve_url
-from queues.metrics import contacts, cps, erlang, erlang_a, intervals, local_hours, rollups
+from queues.metrics import contacts, cps, erlang, erlang_a, intervals, rollups
 from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
 
@@ -77,7 +77,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="output format"
     )
-    p.add_argument("--staffing", action="store_true", help="Erlang C advice per queue and hour")
+    p.add_argument(
+        "--staffing",
+        action="store_true",
+        help="agents needed per queue and hour: Erlang C, and Erlang A from measured patience",
+    )
     p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="service level target")
     p.add_argument("--export", choices=("csv", "jsonl"), help="contact detail records instead")
 
@@ -264,24 +268,31 @@ async def staffed_hours(
     zone: ZoneInfo,
     now_ms: int,
 ) -> list[float]:
-    """Agents staffed (logged in, not on break) on average over each local hour so far.
+    """Agents staffed (logged in, not on break) on average over the part of each local
+    hour observed: the range's part of it (to now for the hour in progress), read from
+    minute rollups while they are kept, else over the whole hour so far.
 
-    Staffed time folded into the hour plus the states still open now, over the
-    time of the hour observed (to now for the hour in progress).
+    Staffed time folded into that part plus the states still open now, over its length.
     """
-    starts = rollups.bucket_starts(*span, "h", zone)
-    folded = [rollups.Totals() for _ in starts]
-    for a in agents:
-        series = await rollups.series(redis, keys, f"a:{a}", *span, zone=zone)
-        for i, (_, totals) in enumerate(series):
-            folded[i].counts.update(totals.counts)
     states = await staffing_data.open_states(redis, keys, agents)
     hours = []
-    for at, totals in zip(starts, folded, strict=True):
-        end = staffing_data.so_far(at, local_hours.hour_end_ms(at, zone), now_ms)
-        part = staffing_data.Part(at, end, at, end)
-        staffed = staffing_data.staffed_ms(totals, states, agents, part) if end > at else 0.0
-        hours.append(staffed / (end - at) if end > at else 0.0)
+    for at in rollups.bucket_starts(*span, "h", zone):
+        part = staffing_data.observed(at, zone, span, now_ms)
+        if part is None:
+            hours.append(0.0)
+            continue
+        grain = "m" if not part.whole and staffing_data.minutes_kept(part, now_ms) else "h"
+        if grain == "h":
+            end = staffing_data.so_far(at, part.hour_end_ms, now_ms)
+            part = staffing_data.Part(at, part.hour_end_ms, at, end)
+        folded = rollups.Totals()
+        for a in agents:
+            read = await rollups.read(
+                redis, keys, f"a:{a}", part.start_ms, part.end_ms, grain, zone
+            )
+            folded.counts.update(read.counts)
+        staffed = staffing_data.staffed_ms(folded, states, agents, part)
+        hours.append(staffed / (part.end_ms - part.start_ms))
     return hours
 
 

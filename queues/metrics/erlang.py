@@ -63,7 +63,7 @@ class Advice:
     def __str__(self) -> str:
         return (
             f"{self.queue}: to reach {self.target:.0%} in {self.threshold_s:.0f} s "
-            f"between {self.interval} you need {self.needed} agents; you had {self.had:g}"
+            f"between {self.interval} you need {agents(self.needed)}; you had {self.had:g}"
         )
 
 
@@ -76,3 +76,8 @@ def agents_needed(arrivals_per_hour: float, aht_s: float, target: float, thresho
     while service_level(load, agents, aht_s, threshold_s) < target and agents < MAX_AGENTS:
         agents += 1
     return agents
+
+
+def agents(n: int) -> str:
+    """`1 agent`, `7 agents`."""
+    return f"{n} agent" if n == 1 else f"{n} agents"

@@ -165,7 +165,7 @@ def advice(c: erlang.Advice, patience_s: float, needed: int) -> str:
     """Erlang A's advice for the interval of Erlang C's `c`, and why the two differ."""
     said = (
         f"{c.queue}: with callers giving up after {patience_s:.0f} s on average (measured), "
-        f"Erlang A needs {needed} agents to reach {c.target:.0%} in {c.threshold_s:.0f} s "
+        f"Erlang A needs {erlang.agents(needed)} to reach {c.target:.0%} in {c.threshold_s:.0f} s "
         f"between {c.interval}"
     )
     if needed == c.needed:

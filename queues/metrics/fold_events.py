@@ -336,12 +336,12 @@ async def move_agent(batch: Batch, agent: str, state: str, ts: int, queue: str |
     if not agent or not state:
         return
     a = await batch.agent(agent)
+    if a and a["state"] == state:
+        return  # the same state again (a break reason changed): it runs on from its start
     if a and a["state"] != "offline":
         batch.add_hours([f"a:{agent}", "all"], f"state_ms:{a['state']}", a["since"], ts)
         if a["state"] == "wrap_up":
             batch.add(ts, scopes(a.get("queue", ""), agent), "wrap_ms", ts - a["since"])
-    if a and a["state"] == state:
-        return  # the same state again (e.g. a break reason changed): keep its start
     a.update(state=state, since=ts, queue=queue or a.get("queue", ""))
 
 

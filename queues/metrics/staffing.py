@@ -78,12 +78,12 @@ def minutes_kept(part: Part, now_ms: int) -> bool:
 def staffed_ms(
     folded: Totals, open_states: dict[str, tuple[str, int]], agents: Iterable[str], part: Part
 ) -> float:
-    """Staffed agent time (ms) in the hour so far: folded time plus states still open."""
+    """Staffed agent time (ms) in the part observed: folded time plus states still open."""
     total = float(sum(folded[f"state_ms:{s}"] for s in STAFFED_STATES))
     for agent in agents:
         state, since = open_states.get(agent, ("offline", part.end_ms))
         if state in STAFFED_STATES:
-            total += max(0, part.end_ms - max(since, part.hour_ms))
+            total += max(0, part.end_ms - max(since, part.start_ms))
     return total
 
 
@@ -105,10 +105,12 @@ async def open_states(
 def patience_s(totals: Totals) -> float | None:
     """Mean patience (s): all callers' time waiting over the callers who gave up.
 
-    None without abandons, or when they were folded before their waits were
-    (no `abandon_wait_ms`): no abandon data to estimate from.
+    Short abandons (hang-ups within `short_abandon_s`: misdials) are not callers giving
+    up, as in the abandonment rate; their few seconds stay in the waiting time. None
+    without abandons, or when they were folded before their waits were (no
+    `abandon_wait_ms`): no abandon data to estimate from.
     """
-    gave_up = totals["abandoned"] + totals["abandoned_short"]
+    gave_up = totals["abandoned"]
     gave_up_ms = totals[ABANDON_WAIT_FIELD]
     if not gave_up or not gave_up_ms:
         return None
