@@ -224,6 +224,8 @@ def side_figures(svc: Services, start: float, end: float, events: list[Event]) -
         "callbacks_folded": figures["callbacks"],
         "callbacks_requested": sum(e.type.value == "CALLBACK" for e in events),
         "callbacks_completed": sum(e.type.value == "CALLBACKCONNECT" for e in events),
+        "abandoned_offered": figures["abandoned_offered"],
+        "abandoned_offered_share": figures["abandoned_offered_share"],
         "estimate_error": estimate_error([f for _, f in said], connected),
     }
 
@@ -262,6 +264,8 @@ SIDE_BY_SIDE = (
     "abandon_rate",
     "callbacks_requested",
     "callbacks_completed",
+    "abandoned_offered",
+    "abandoned_offered_share",
     "estimate_error",
     "emulator_errors",
 )
@@ -277,10 +281,10 @@ def compare(settings: Settings, args: Any) -> dict[str, dict[str, Any]]:
 
 
 def show_side_by_side(runs: dict[str, dict[str, Any]], out: TextIO) -> None:
-    print(f"{'figure':20} {'callbacks':>10} {'holding':>10}", file=out)
+    print(f"{'figure':24} {'callbacks':>10} {'holding':>10}", file=out)
     for name in SIDE_BY_SIDE:
         cells = [cell(runs[run][name]) for run in ("callbacks", "holding")]
-        print(f"{name:20} {cells[0]:>10} {cells[1]:>10}", file=out)
+        print(f"{name:24} {cells[0]:>10} {cells[1]:>10}", file=out)
 
 
 def cell(value: Any) -> str:
