@@ -77,6 +77,8 @@ def test_side_by_side_runs_the_same_arrivals_with_and_without_callbacks(
     assert offered["callbacks_completed"] == offered["callbacks_requested"]
     assert offered["callbacks_folded"] == offered["callbacks_requested"]
     assert offered["frt_median_s"] is not None and plain["frt_median_s"] is not None
+    assert 0 <= offered["abandoned_offered"] <= offered["abandoned"]
+    assert plain["abandoned_offered"] == 0, "no offers while plain holding"
     out = io.StringIO()
     simulate.show_side_by_side(runs, out)
     lines = out.getvalue().splitlines()

@@ -11,8 +11,9 @@ calls also go through the ideal M/M/N queue (`queues.metrics.mmc`), call by call
 the figures are set against the spread of many ideal runs of that length.
 
 With `--callback-prob P` the queue offers "press 1 to be called back" once the
-estimated wait is over `CALLBACK_OFFER_AFTER_S`, and each caller who hears it
-accepts with probability P (their phone answers the callback). `--compare` runs
+estimated wait is over `CALLBACK_OFFER_AFTER_S` (or `--callback-offer-after`), and
+each caller who hears it accepts with probability P (their phone answers the
+callback). `--compare` runs
 the same arrivals (same seed) twice, with callback offers and with plain
 holding, each on its own throwaway store, and prints them side by side.
 """
@@ -34,7 +35,7 @@ from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
 from ivr.devtools import faults, reliability, sandbox
-from ivr.devtools.crowd import QUEUE, TICK_S, Simulation, sim_config
+from ivr.devtools.crowd import CALLBACK_OFFER_AFTER_S, QUEUE, TICK_S, Simulation, sim_config
 from ivr.devtools.sandbox import BUSINESS
 from ivr.handlers import HANDLERS
 from ivr.service import Services
@@ -65,6 +66,13 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         default=0.0,
         help="probability a caller accepts a callback offer (>0 turns the offers on)",
+    )
+    p.add_argument(
+        "--callback-offer-after",
+        type=int,
+        default=CALLBACK_OFFER_AFTER_S,
+        help="offer the callback while the estimated wait is over this (s); "
+        f"default {CALLBACK_OFFER_AFTER_S}",
     )
     p.add_argument(
         "--compare",
@@ -181,7 +189,9 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
             public_base_url=PUBLIC_URL,
             twilio_auth_token=secrets.token_hex(16),
             data_dir=tmp / "var",
-            config_dir=sim_config(settings.config_dir, tmp / "config", args.agents, callbacks),
+            config_dir=sim_config(
+                settings.config_dir, tmp / "config", args.agents, callbacks, offer_after_s(args)
+            ),
         )
         url = local.redis_url
         if fresh_store or not url:  # the callback jobs need a store URL
@@ -204,6 +214,11 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
             result.update(against_ideal(svc, sim, args, events))
         result["emulator_errors"] = len(tw.errors)
         return result
+
+
+def offer_after_s(args: Any) -> int:
+    """The callback offer's threshold: `--callback-offer-after`, else the simulation's own."""
+    return int(getattr(args, "callback_offer_after", None) or CALLBACK_OFFER_AFTER_S)
 
 
 def side_figures(svc: Services, start: float, end: float, events: list[Event]) -> dict[str, Any]:
