@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from ivr.core.settings import Settings
-from ivr.devtools import simulate
+from ivr.devtools import crowd, simulate
+from ivr.devtools.crowd import sim_config
+from tests.conftest import SAMPLE_CONFIG
 
 
 def test_single_skill_no_abandons_matches_erlang_c(settings: Settings, r: redis.Redis) -> None:
@@ -84,3 +88,13 @@ def test_side_by_side_runs_the_same_arrivals_with_and_without_callbacks(
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["figure", "callbacks", "holding"]
     assert {line.split()[0] for line in lines[1:]} == set(simulate.SIDE_BY_SIDE)
+
+
+def test_the_callback_offer_threshold_is_the_one_asked_for(tmp_path: Path) -> None:
+    """`--callback-offer-after 30` makes billing offer from a 30 s estimate; unset, 60 s."""
+    for given, expected in ((30, 30), (0, 0), (None, crowd.CALLBACK_OFFER_AFTER_S)):
+        args = argparse.Namespace(callback_offer_after=given)
+        target = tmp_path / f"config-{given}"
+        sim_config(SAMPLE_CONFIG, target, 2, True, simulate.offer_after_s(args))
+        hold = yaml.safe_load((target / "queues.yaml").read_text())["queues"]["billing"]["hold"]
+        assert hold["callback_offer_after_estimate_s"] == expected

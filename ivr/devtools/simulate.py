@@ -218,7 +218,8 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
 
 def offer_after_s(args: Any) -> int:
     """The callback offer's threshold: `--callback-offer-after`, else the simulation's own."""
-    return int(getattr(args, "callback_offer_after", None) or CALLBACK_OFFER_AFTER_S)
+    given = getattr(args, "callback_offer_after", None)
+    return CALLBACK_OFFER_AFTER_S if given is None else int(given)
 
 
 def side_figures(svc: Services, start: float, end: float, events: list[Event]) -> dict[str, Any]:
