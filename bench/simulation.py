@@ -156,9 +156,18 @@ def erlang_section(runs: list[dict[str, Any]], hours: float) -> str:
         "",
         verdict(runs),
         "",
+        cps_line(runs),
+        "",
         *EXPLAINED,
     ]
     return "\n".join(lines)
+
+
+def cps_line(runs: list[dict[str, Any]]) -> str:
+    """What Twilio's outbound pacing asks of a real account at the busiest seed's peak (the
+    runs themselves place calls unpaced, as the ideal queue does)."""
+    busiest = max(runs, key=lambda r: r["cps_needed"])
+    return f"Calls per second (seed {busiest['seed']}): {busiest['cps_advice']}"
 
 
 def row(r: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from callbacks.context import Context
 from ivr.config import phrases
 from ivr.config.callbacks import TextKind
 from ivr.config.hours import Hours
-from ivr.core import logs
+from ivr.core import logs, outbound
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.telephony import REST_ERRORS, transient
 from queues.reservation import Reservation
@@ -48,6 +48,8 @@ DIAL_TRIES = 3
 """How often the customer's dial is asked of Twilio when its API errs transiently."""
 DIAL_RETRY_S = 0.5
 """The first pause between those tries; each next one doubles (with jitter)."""
+CUSTOMER_LEG_EVENTS = ["ringing", "completed"]
+"""`ringing` starts the dial's watchdog (Twilio may hold the leg `queued` a while first)."""
 
 
 # -- joining the queue -------------------------------------------------------------
@@ -68,30 +70,45 @@ async def activate(svc: Context, cb_id: str) -> str:
     return cb.state if cb else "unknown"
 
 
-async def enter_queue(svc: Context, cb: Callback) -> None:
-    """Put a queued callback in routing at its original place (once: retries find it there)."""
+async def enter_queue(svc: Context, cb: Callback, prefer: str = "") -> Reservation | None:
+    """Put a queued callback in routing at its original place (once: retries find it there).
+
+    `prefer` names an agent it is offered to first when they are free (an agent calling a
+    voicemail back from the console): a reservation made for them is returned, for them to
+    take, instead of rung; one for anyone else is rung as usual. A customer-first queue
+    always rings the customer first.
+    """
     if await svc.router.has_call(cb.id):
-        return
+        return None
     language = cb.language or None
     orig = cb.orig_ms / 1000 or None
     try:
         try:
             entry = await svc.router.enter(
-                cb.id, cb.queue, cb.priority, language, cb.data, original_enqueued_at=orig
+                cb.id, cb.queue, cb.priority, language, cb.data, orig, prefer
             )
         except UnknownSkill:
             entry = await svc.router.enter(
-                cb.id, cb.queue, cb.priority, None, cb.data, original_enqueued_at=orig
+                cb.id, cb.queue, cb.priority, None, cb.data, orig, prefer
             )
     except RoutingError as exc:  # a second worker put it there first
         log.info("callback not entered", callback=cb.id, reason=str(exc))
-        return
+        return None
     if entry.action is not None:  # full, or nobody logged in: try again after the gap
         log.info("callback queue refused it; retrying later", callback=cb.id, status=entry.status)
         await schedule(svc, cb, "activate", svc.clock.now() + _gap(svc), tag=f"q{cb.attempts}")
-        return
-    if entry.reservation is not None:
-        await svc.legs.ring(entry.reservation)
+        return None
+    offer = entry.reservation
+    if offer is None:
+        return None
+    if (
+        prefer
+        and offer.agent == prefer
+        and cb.queue not in svc.registry.current.callbacks.customer_first
+    ):
+        return offer
+    await svc.legs.ring(offer)
+    return None
 
 
 def _gap(svc: Context) -> float:
@@ -249,6 +266,7 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
     config = svc.registry.current.callbacks
     extra: dict[str, Any] = {"machine_detection": "Enable"} if config.machine_detection else {}
     for tried in range(1, DIAL_TRIES + 1):
+        requested_at = svc.clock.now()
         try:
             leg = await svc.rest(
                 lambda c: c.calls.create(
@@ -256,7 +274,7 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
                     from_=cb.called,
                     url=svc.urls.attempt("customer", cb.id, attempt),
                     status_callback=svc.urls.attempt("status", cb.id, attempt),
-                    status_callback_event=["completed"],
+                    status_callback_event=CUSTOMER_LEG_EVENTS,
                     timeout=config.ring_timeout_s,
                     **extra,
                 )
@@ -273,6 +291,30 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
             return
     await svc.redis.set(svc.keys.callback_leg(leg.sid), cb.id, ex=LEG_TTL_S)
     await svc.redis.hset(svc.keys.callback(cb.id), "leg", leg.sid)
+    await paced(svc, cb.id, attempt, str(leg.sid), requested_at, outbound.queue_wait_s(leg))
+
+
+async def paced(
+    svc: Context, cb_id: str, attempt: int, leg: str, requested_at: float, wait_s: float
+) -> None:
+    """Twilio queued the customer's leg, to place it at the account's calls per second in
+    about `wait_s`: the attempt's watchdog counts from then (its `ringing` event moves it
+    again), and the leg is in the outbound backlog until it rings."""
+    await outbound.requested(svc.redis, svc.keys, leg, requested_at)
+    await _watch_from(svc, cb_id, attempt, requested_at + wait_s)
+
+
+async def leg_progress(svc: Context, cb_id: str, attempt: int, leg: str, status: str) -> None:
+    """A status event of the customer's leg: ringing or past it, it has left the outbound
+    backlog; once it rings, the attempt's watchdog counts from now."""
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
+    if status == "ringing":
+        await _watch_from(svc, cb_id, attempt, svc.clock.now())
+
+
+async def _watch_from(svc: Context, cb_id: str, attempt: int, rings_at: float) -> None:
+    job_id = _job_id(cb_id, "check", f"a{attempt}")  # as `start_attempt` scheduled it
+    await jobs.postpone(svc.redis, svc.keys, job_id, rings_at + _dial_deadline(svc))
 
 
 # -- closing time ------------------------------------------------------------------
@@ -338,7 +380,7 @@ async def _reopen(svc: Context, cb: Callback, opens: float) -> str:
     await schedule(svc, cb, "activate", opens, tag=f"o{int(opens)}")
     await schedule(svc, cb, "expire", expire_at, tag=f"o{int(opens)}")
     await watch_closing(svc, cb, after=opens)
-    when = slots.spoken_time(config, opens, now, cb.language)
+    when = slots.spoken_time(config, opens, now, cb.language, number=cb.number)
     await notify(svc, cb, "sms_reopen", time=when)
     log.info("callback moved to the next opening", callback=cb.id, at=opens)
     return "scheduled"
@@ -389,9 +431,13 @@ async def notify(svc: Context, cb: Callback, kind: TextKind, **values: object) -
 # -- jobs --------------------------------------------------------------------------
 async def schedule(svc: Context, cb: Callback, action: str, at: float, tag: str = "") -> None:
     """Run `action` for the callback at `at` (once per callback, action and tag)."""
-    job_id = f"cb-{cb.id}-{action}{'-' + tag if tag else ''}"
+    job_id = _job_id(cb.id, action, tag)
     payload = {"action": action, "id": cb.id, "attempt": _attempt_of(tag)}
     await jobs.schedule(svc.redis, svc.keys, job_id, JOB_KIND, payload, at)
+
+
+def _job_id(cb_id: str, action: str, tag: str = "") -> str:
+    return f"cb-{cb_id}-{action}{'-' + tag if tag else ''}"
 
 
 def _attempt_of(tag: str) -> int:

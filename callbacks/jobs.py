@@ -100,6 +100,11 @@ async def defer(redis: aioredis.Redis, keys: Keys, job_id: str, at: float) -> No
     await redis.zadd(keys.jobs_due(), {job_id: at})
 
 
+async def postpone(redis: aioredis.Redis, keys: Keys, job_id: str, at: float) -> bool:
+    """Move a job that is still due to `at`; one claimed or done is left alone (False)."""
+    return bool(await redis.zadd(keys.jobs_due(), {job_id: at}, xx=True, ch=True))
+
+
 def run_async(ctx: JobContext, body: Callable[[aioredis.Redis], Awaitable[None]]) -> None:
     """Run a job whose body is a coroutine, on an async client of its own to the store.
 

@@ -22,6 +22,7 @@ from ivr.config import phrases
 from ivr.config.callbacks import Slot
 from ivr.config.hours import Hours
 from ivr.config.model import Config
+from ivr.core import numbers
 
 ROLL_DAYS = 7
 """How far a later-day slot may roll forward past holidays and closed days."""
@@ -126,13 +127,56 @@ def hours_open(hours: Hours, at: float) -> bool:
     return hours.is_open(datetime.fromtimestamp(at, UTC))
 
 
-def spoken_time(config: Config, at: float, now: float, language: str | None = None) -> str:
+def spoken_time(
+    config: Config, at: float, now: float, language: str | None = None, *, number: str = ""
+) -> str:
     """`15:30`, or with the weekday when not today (`Tuesday 09:00`, `09:00 hari Selasa`),
-    in the business's timezone and `language` (default: the default language)."""
-    tz, code = zone(config), language or config.languages.default
+    in `language` (default: the default language).
+
+    Without `number`, on the business's clock (an agent's whisper). With the customer's
+    `number`, on their clock (`numbers.time_zone`, from its country) and, when that
+    differs from the business's at `at`, with the zone named: `17:00 Thailand time`. A
+    number whose clock is unknown is told the business's time, named by its UTC offset."""
+    business, code = zone(config), language or config.languages.default
+    theirs = numbers.time_zone(number, at) if number else None
+    if not number or theirs is not None and offset(theirs, at) == offset(business, at):
+        return _wording(config, code, at, now, business)
+    tz = theirs or business
+    named = country_name(config, code, number) if theirs is not None else ""
+    text = _wording(config, code, at, now, tz)
+    return phrases.text(config, code, "time.zone", time=text, zone=named or utc_name(tz, at))
+
+
+def offset(tz: ZoneInfo, at: float) -> timedelta | None:
+    return datetime.fromtimestamp(at, tz).utcoffset()
+
+
+def _wording(config: Config, code: str, at: float, now: float, tz: ZoneInfo) -> str:
     local, today = datetime.fromtimestamp(at, tz), datetime.fromtimestamp(now, tz).date()
     text = local.strftime("%H:%M")
     if local.date() == today:
         return text
     day = phrases.text(config, code, f"time.{phrases.WEEKDAYS[local.weekday()]}")
     return phrases.text(config, code, "time.other_day", day=day, time=text)
+
+
+def country_name(config: Config, code: str, number: str) -> str:
+    """The number's country as `code` names it (phrase `zones.<iso country>`, `zones.th`:
+    Thailand, ประเทศไทย), or "" when no language names it."""
+    region = numbers.region(number)
+    if region is None:
+        return ""
+    for language in (code, config.languages.default, phrases.REFERENCE):
+        found = phrases.lookup(config.phrases, language, f"zones.{region.casefold()}")
+        if found:
+            return found
+    return ""
+
+
+def utc_name(tz: ZoneInfo, at: float) -> str:
+    """`UTC+7`, `UTC+5:30`, `UTC-3`, `UTC`: a clock no phrase names."""
+    minutes = int((offset(tz, at) or timedelta()).total_seconds() // 60)
+    if not minutes:
+        return "UTC"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")

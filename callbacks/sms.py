@@ -8,9 +8,14 @@ would make Twilio retry, and the customer deserves a sensible answer or none.
 Keywords (the whole message, any case) come first: STOP and its kin opt the
 number out of all surveys, START opts it back in, HELP explains. CANCEL is an
 opt-out only when no callback is pending: `callbacks.cancel` cancels one and says so.
+A cancel word amid polite words only ("Please cancel.", "tolong batal", "กรุณายกเลิกค่ะ")
+asks to cancel too, but is never an opt-out: with nothing to cancel it is told so.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 from callbacks import cancel, surveys
 from callbacks.context import Context
@@ -30,6 +35,17 @@ STANDARD_WORDS = {
     "help": HELP_WORDS,
 }
 """Keywords that work whatever the language, in the order they are matched."""
+POLITE_WORDS = frozenset(
+    {
+        "please", "pls", "plz", "kindly", "thanks", "thank", "you", "thx", "my", "the",
+        "it", "callback", "call", "back", "now",
+        "tolong", "sila", "mohon", "terima", "kasih", "panggilan", "balik", "saya", "itu",
+    }
+)  # fmt: skip
+"""English and Malay words that may stand around a cancel word in a request to cancel."""
+THAI_POLITE = re.compile(r"กรุณา|ช่วย|ด้วย|หน่อย|การโทรกลับ|โทรกลับ|ครับ|คับ|ค่ะ|คะ|จ้ะ|จ้า|นะ")
+"""Thai politeness and "the callback", written without spaces: "กรุณายกเลิกค่ะ" is a cancel.
+A negation ("ไม่ต้องยกเลิก") is not in it, so it stays and the message is no request."""
 OPT_OUT_TYPES = {"STOP": "stop", "START": "start", "HELP": "help"}
 """Twilio Advanced Opt-Out's `OptOutType`: Twilio has already replied; we only record it."""
 INBOUND_TTL_S = 86400
@@ -67,6 +83,9 @@ async def respond(svc: Context, number: str, form: dict[str, str]) -> str | None
     found = keyword_in(svc.registry.current, body)
     if found is not None:
         return await keyword(svc, number, found[0], survey, found[1])
+    asked_in = cancel_request(svc.registry.current, body)
+    if asked_in is not None:
+        return await cancel_asked(svc, number, survey["language"] if survey else asked_in)
     if survey is None:
         return None  # not someone we asked: no reply, no loop with an auto-responder
     if await svc.redis.sismember(svc.keys.survey_optouts(), number):
@@ -91,6 +110,39 @@ def keyword_in(config: Config, body: str) -> tuple[str, str | None] | None:
         if word in standard:
             return kind, None
     return None
+
+
+def cancel_request(config: Config, body: str) -> str | None:
+    """The language of the cancel word when the message is one amid polite words only
+    ("Please cancel.", "tolong batal", "กรุณายกเลิกค่ะ"), in any case and punctuation."""
+    words = [THAI_POLITE.sub("", word) for word in _words(body)]
+    rest = {word for word in words if word and word not in POLITE_WORDS}
+    if not rest:
+        return None
+    for code in config.languages.available:
+        if rest <= {w.casefold() for w in phrases.keywords(config, "cancel", code)}:
+            return code
+    return config.languages.default if rest <= STANDARD_WORDS["cancel"] else None
+
+
+def _words(body: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", body).casefold()
+    # Punctuation and symbols split words; Thai vowel and tone marks (category M) stay.
+    kept = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in folded)
+    return kept.split()
+
+
+async def cancel_asked(svc: Context, number: str, language: str) -> str | None:
+    """A request to cancel: the callbacks cancelled, or that there was none (not an opt-out;
+    nothing at all to a number that opted out)."""
+    cancelled = await _cancel(svc, number)
+    if cancelled is not None:
+        return cancelled
+    if await svc.redis.sismember(svc.keys.survey_optouts(), number):
+        return None
+    config = svc.registry.current
+    default, company = config.languages.default, config.company.name
+    return config.callbacks.text("sms_unknown", language, default, company=company)
 
 
 async def keyword(

@@ -7,11 +7,13 @@ by compare-and-set in Lua, along
                                 \\-> followup ---/
     (or skipped / failed / unknown: never sent, refused, or lost in a crash)
 
-`consume` reads the routing events (consumer group `surveys`): CONNECT notes
-the first response time; COMPLETEAGENT/COMPLETECALLER creates the survey
-(once per call, honouring opt-outs and the per-number cap) and schedules its
-job. `send_job` (a job, `callbacks.jobs`) sends it once. `reply` scores
-what the customer texts back. See docs/surveys.md.
+`consume` reads the routing events (consumer group `surveys`): CONNECT (and a
+callback's CALLBACKCONNECT) notes the first response time; COMPLETEAGENT/COMPLETECALLER
+creates the survey (once per contact, honouring opt-outs and the per-number cap) and
+schedules its job. A handled callback is surveyed as the contact it returned: keyed by
+the original call, sent to the callback number, in the callback's language. `send_job`
+(a job, `callbacks.jobs`) sends it once. `reply` scores what the customer texts back.
+See docs/surveys.md.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ import os
 import re
 import socket
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from twilio.base.exceptions import TwilioRestException
 
 from callbacks import jobs
+from callbacks.callback import Callback, is_callback
+from callbacks.callback import get as get_callback
 from callbacks.context import Context
 from ivr.config.model import Config
 from ivr.config.surveys import CES_SCALE, TextKind
@@ -69,22 +74,8 @@ SENT_LUA = lua.read("callbacks", "survey_sent")
 
 
 def zone_of(number: str, fallback: str, at: float) -> ZoneInfo:
-    """The number's timezone (its zones agree on the time at `at`), else `fallback`'s.
-
-    A UK mobile lists London, Guernsey, Jersey and the Isle of Man: one clock.
-    """
-    zones = [_zone(name) for name in numbers.time_zones(number)]
-    moment = datetime.fromtimestamp(at, UTC)
-    offsets = {moment.astimezone(z).utcoffset() for z in zones if z is not None}
-    first = zones[0] if zones else None
-    return first if first is not None and len(offsets) == 1 else _zone(fallback) or ZoneInfo("UTC")
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+    """The number's timezone (`numbers.time_zone`: its zones agree at `at`), else `fallback`'s."""
+    return numbers.time_zone(number, at) or ZoneInfo(fallback)
 
 
 def send_time(config: Config, number: str, at: float) -> float:
@@ -172,12 +163,53 @@ async def on_event(svc: Context, fields: dict[str, str]) -> None:
     """Note a CONNECT's first response time; create the survey of a completed call."""
     kind = fields.get("type", "")
     if kind == EventType.CONNECT:
-        facts = {"frt_ms": fields.get("original_wait_ms", ""), "agent": fields.get("agent", "")}
-        key = svc.keys.survey_connect(fields.get("call", ""))
-        await svc.redis.set(key, json.dumps(facts), ex=svc.settings.session_ttl_s)
+        await _note_connect(svc, fields.get("call", ""), fields.get("original_wait_ms", ""))
+    elif kind == EventType.CALLBACKCONNECT:  # `call` is the original call; FRT from its arrival
+        await _note_connect(svc, fields.get("call", ""), fields.get("frt_ms", ""))
     elif kind in COMPLETED:
         event = Event(id="", type=EventType(kind), ts_ms=int(fields["ts"]), fields=fields)
         await on_complete(svc, event)
+
+
+async def _note_connect(svc: Context, call: str, frt_ms: str) -> None:
+    key = svc.keys.survey_connect(call)
+    await svc.redis.set(key, json.dumps({"frt_ms": frt_ms}), ex=svc.settings.session_ttl_s)
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    """What a survey is about: the contact's call (a callback: the original call it
+    returned), the number to text, the number the customer called, their language and the
+    contact's arrival (Unix seconds)."""
+
+    call: str
+    number: str
+    called: str
+    language: str
+    started_at: float
+
+
+async def surveyed(svc: Context, call: str) -> Surveyed | str:
+    """The contact a completed routing entry's survey is about, or why there is none.
+
+    A callback's entry (`CB…`, agent-first) or the customer's leg (customer-first)
+    is the callback's: a survey only once the customer was reached (`connected`)."""
+    cb = await _callback_of(svc, call)
+    if cb is not None:
+        if cb.state != "connected":
+            return "not_reached"
+        started = cb.started_ms / 1000
+        return Surveyed(cb.call or cb.id, cb.number, cb.called, cb.language, started)
+    session = await svc.calls.get(call)
+    if session is None:
+        return "no_session"
+    language, started = session.language, session.started_at
+    return Surveyed(session.sid, session.caller, session.called, language, started)
+
+
+async def _callback_of(svc: Context, call: str) -> Callback | None:
+    cb_id = call if is_callback(call) else await svc.redis.get(svc.keys.callback_leg(call))
+    return await get_callback(svc, str(cb_id)) if cb_id else None
 
 
 async def on_complete(svc: Context, event: Event) -> str:
@@ -185,27 +217,29 @@ async def on_complete(svc: Context, event: Event) -> str:
     config, now = svc.registry.current, svc.clock.now()
     surveys = config.surveys
     talk_ms = int(event.get("talk_ms", "0") or 0)
-    session = await svc.calls.get(event.get("call"))
     if not surveys.enabled or now - event.ts_ms / 1000 > STALE_EVENT_S:
         return "off"
-    if talk_ms < surveys.min_talk_s * 1000 or session is None:
-        return await _skip(svc, "short" if session else "no_session")
-    if not numbers.is_mobile(session.caller):
+    if talk_ms < surveys.min_talk_s * 1000:
+        return await _skip(svc, "short")
+    contact = await surveyed(svc, event.get("call"))
+    if isinstance(contact, str):
+        return await _skip(svc, contact)
+    if not numbers.is_mobile(contact.number):
         return await _skip(svc, "not_mobile")
-    connect = json.loads(await svc.redis.get(svc.keys.survey_connect(session.sid)) or "{}")
+    connect = json.loads(await svc.redis.get(svc.keys.survey_connect(contact.call)) or "{}")
     connected_s = (event.ts_ms - talk_ms) / 1000
-    frt_ms = connect.get("frt_ms") or str(max(0, int((connected_s - session.started_at) * 1000)))
+    frt_ms = connect.get("frt_ms") or str(max(0, int((connected_s - contact.started_at) * 1000)))
     fields = {
-        "call": session.sid,
-        "number": session.caller,
-        "sender": surveys.sender or session.called,
-        "language": language_of(config, session.language),
+        "call": contact.call,
+        "number": contact.number,
+        "sender": surveys.sender or contact.called,
+        "language": language_of(config, contact.language),
         "agent": event.get("agent"),
         "queue": event.get("queue"),
         "frt_ms": frt_ms,
         "talk_ms": str(talk_ms),
     }
-    return await create(svc, fields, send_time(config, session.caller, now + surveys.delay_s))
+    return await create(svc, fields, send_time(config, contact.number, now + surveys.delay_s))
 
 
 async def _skip(svc: Context, reason: str) -> str:
@@ -409,7 +443,7 @@ async def reply(svc: Context, survey: dict[str, str], body: str) -> str | None:
     config, now = svc.registry.current, svc.clock.now()
     state = survey.get("state")
     sent_at = float(survey.get("sent_at") or 0)
-    if state in ("sent", "reprompted") and now > sent_at + config.surveys.response_window_h * 3600:
+    if state in ("sent", "reprompted") and config.surveys.is_late(sent_at, now):
         return await _late(svc, config, survey, body)
     if state in ("sent", "reprompted"):
         return await _answer(svc, config, survey, body)
@@ -472,8 +506,8 @@ async def record(
     """Append a response, linked to its call, agent, queue, language and FRT.
 
     One entry per survey (score, unclear or late): the metrics fold counts each
-    entry as the reply to its call. The low-score comment goes to the survey
-    hash and the alerts instead."""
+    entry as the reply to its call, late as `kind` says (`sent_ms`: when it was sent).
+    The low-score comment goes to the survey hash and the alerts instead."""
     entry: dict[Any, Any] = {
         "kind": kind,
         "score": "" if score is None else str(score),
@@ -481,6 +515,7 @@ async def record(
         "ts": str(int(svc.clock.now() * 1000)),
         **{f: survey.get(f, "") for f in ("call", "number", "agent", "queue", "language")},
         "frt_ms": survey.get("frt_ms", ""),
+        "sent_ms": str(int(float(survey.get("sent_at") or 0) * 1000) or ""),
     }
     # Not trimmed here: the metrics fold trims it once it has read it (queues/metrics/fold.py).
     await svc.redis.xadd(svc.keys.survey_responses(), entry)

@@ -16,14 +16,14 @@ from callbacks import surveys
 from ivr.core import logs
 from ivr.core.outage import Outage
 from ivr.service import Services
-from ivr.voice import offers
+from ivr.voice import offers, queue_resources
 from queues.metrics import fold as metrics
 
 log = logs.get(__name__)
 TIMER_POLL_S = 0.1
 """The loop wakes at least this often, so timers fire well within 250 ms of due."""
-TIMERS, RINGS = "timers", "rings"
-"""The two loops, as they report to the process's `Outage`."""
+TIMERS, RINGS, TIDY = "timers", "rings", "queue deletes"
+"""The three loops, as they report to the process's `Outage`."""
 
 
 async def tick(svc: Services, ring: bool = True) -> None:
@@ -35,6 +35,7 @@ async def tick(svc: Services, ring: bool = True) -> None:
         await offers.dispatch(svc, fired)
     if ring:
         await offers.pump(svc)
+        await queue_resources.pump(svc)
     await metrics.fold_service(svc)
     await surveys.consume(svc)
 
@@ -67,18 +68,36 @@ async def ring_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
             await asyncio.wait_for(stop.wait(), timeout=outage.retry_s(TIMER_POLL_S, RINGS))
 
 
+async def tidy_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
+    """Delete callers' spent Twilio queues (`queue_resources.pump`), apart from the rings:
+    a slow or failing API must not hold up a ring."""
+    while not stop.is_set():
+        try:
+            await queue_resources.pump(svc)
+            outage.up(TIDY)
+        except Exception as exc:  # the loop must outlive a store outage
+            if not outage.absorb(exc, TIDY):
+                log.exception("deleting spent Twilio queues failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=outage.retry_s(TIMER_POLL_S, TIDY))
+
+
 async def run(svc: Services, stop: asyncio.Event) -> None:
-    """Tick until `stop` is set; an error is logged and the loop carries on. Both loops
+    """Tick until `stop` is set; an error is logged and the loop carries on. The loops
     share one `Outage`, so a store outage is one line from this process, not one a loop."""
     outage = Outage("timers and rings")
-    ringing = asyncio.create_task(ring_loop(svc, stop, outage))
+    others = [
+        asyncio.create_task(ring_loop(svc, stop, outage)),
+        asyncio.create_task(tidy_loop(svc, stop, outage)),
+    ]
     try:
         await _tick_loop(svc, stop, outage)
     finally:
-        if not stop.is_set():  # cancelled, not stopped: the ring loop would not end
-            ringing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ringing
+        for task in others:
+            if not stop.is_set():  # cancelled, not stopped: the other loops would not end
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _tick_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:

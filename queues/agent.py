@@ -36,7 +36,8 @@ device because the service died in between (the device itself may be fine)."""
 
 @dataclass(frozen=True)
 class AgentState:
-    """Where an agent is now, with the counters the strategies use."""
+    """Where an agent is now, with the counters the strategies use (`calls`, `talk_s`:
+    since the agent's login; a break keeps them)."""
 
     agent: str
     state: str

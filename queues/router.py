@@ -559,6 +559,22 @@ class Router:
         ctx["bucket"] = self._entry(kl, layout, bucket)
         return ctx
 
+    async def ring_from(self, reservation_id: str, start: float, rang: bool) -> float | None:
+        """The offer's ring timeout counts from `start`: when its phone rang (`rang`, the
+        leg's ringing event), or an estimate of when it will (the REST request plus Twilio's
+        outbound queue wait). An offer marked so whose timer fires before its phone rang
+        counts no miss. The new expiry; None when nothing changed (the offer is no longer
+        pending, or its phone already rang)."""
+        expires_ms = await self.scripts.ring_from(reservation_id, _ms(start), rang)
+        return expires_ms / 1000 if expires_ms else None
+
+    async def connect_from(self, call_sid: str, due: float) -> bool:
+        """A pending connection (a console accept) waits for its bridge until `due` at least:
+        the agent's device, rung only after the accept, may wait its turn in Twilio's
+        outbound queue first. False when the call has no pending connection (or its timer
+        is due later already)."""
+        return await self.scripts.connect_from(call_sid, _ms(due))
+
     async def reject(
         self, reservation_id: str, agent: str, busy: bool = False, reason: str = ""
     ) -> list[Reservation]:

@@ -128,7 +128,11 @@ class Scripts:
             name: redis.register_script(source(name)) for name in SCRIPT_NAMES
         }
         self._deregister = redis.register_script(lua.read("queues", "deregister"))
+        self._ring_from = redis.register_script(lua.read("queues", "ring_from"))
+        self._connect_from = redis.register_script(lua.read("queues", "connect_from"))
         self._agents_key = keys.routing_agents()
+        self._ring_keys = [keys.routing_reservations(), keys.routing_timers()]
+        self._connect_keys = [keys.routing_calls(), keys.routing_timers()]
 
     async def _run(self, name: str, keys: KeyList, ctx: Context) -> Outcome:
         try:
@@ -189,3 +193,14 @@ class Scripts:
         all its buckets); False when it is listed again and so was left alone."""
         dropped = await self._deregister(keys=[self._agents_key, *available], args=[agent])
         return bool(dropped)
+
+    async def ring_from(self, reservation_id: str, start_ms: int, rang: bool) -> int:
+        """Move an offer's ring timeout to count from `start_ms` (`rang`: the phone rings
+        now; else an estimate of when it will); its new expiry in ms, 0 if none was set."""
+        args = [reservation_id, str(start_ms), "rang" if rang else ""]
+        return int(await self._ring_from(keys=self._ring_keys, args=args))
+
+    async def connect_from(self, call_sid: str, due_ms: int) -> bool:
+        """Move a pending connection's timer later, to `due_ms`; False if nothing moved."""
+        moved = await self._connect_from(keys=self._connect_keys, args=[call_sid, str(due_ms)])
+        return bool(moved)

@@ -27,6 +27,7 @@ from playwright.sync_api import (
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import state
+from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,6 +46,34 @@ UPDATE_SCREENSHOTS = "IVR_UPDATE_SCREENSHOTS"
 """Set to 1 to write the screenshots into docs/img (otherwise they go to a temporary folder)."""
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 WAIT_MS = 5000
+AGENT_TITLE = "Agent · IVR"
+MASKED_CALLER = "+60••••• 9999"
+"""billing_caller's +60199999999 as the pages show it: no name is known for it."""
+INTERNAL_NAMES = re.compile(
+    r"\bCA[0-9a-f]{32}\b|\b(opening_hours|wrap_up|on_call|reserved)\b|language › |› account\b"
+)
+"""Call SIDs, node ids and routing state names: none may appear in a page's text."""
+NOTIFICATION_SPY = """
+window.notificationsShown = [];
+window.Notification = new Proxy(window.Notification, {
+  construct(Real, [title, options]) {
+    const note = { title, body: (options || {}).body || "", open: true };
+    window.notificationsShown.push(note);
+    const shown = new Real(title, options);
+    const close = shown.close.bind(shown);
+    shown.close = () => { note.open = false; close(); };
+    return shown;
+  },
+});
+window.tonesPlayed = 0;
+const createOscillator = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () {
+  window.tonesPlayed += 1;
+  return createOscillator.call(this);
+};
+"""
+"""Records the page's desktop notifications (headless Chromium shows none) and counts the
+tones of its chime."""
 
 
 class OpenPage(Protocol):
@@ -121,41 +150,66 @@ def log_in(page: Page, kind: str, user: str, secret: str) -> None:
     expect(page.locator("#live-status")).to_have_text("live")
 
 
+def assert_plain(page: Page) -> None:
+    """The page's text names no call SID, menu node or routing state."""
+    text = page.locator("body").inner_text()
+    assert INTERNAL_NAMES.search(text) is None, INTERNAL_NAMES.search(text)
+
+
 def test_agent_takes_a_call_while_the_supervisor_watches(
     tw: Emulator, server: LiveServer, open_page: OpenPage, screenshots: Path
 ) -> None:
-    """Login, available, offer with the IVR data, accept, bridged, wrap-up, available again."""
+    """Login, available, offer with the IVR data (in the tab title too), accept with the
+    keyboard, bridged, wrap-up, available again, all in plain words on both pages."""
     agent, boss = open_page(), open_page()
     log_in(agent, "agent", "alice", "alice-demo")
-    expect(agent.locator("#softphone")).to_contain_text("Calls will ring client:alice instead")
+    softphone = agent.locator("#softphone")
+    expect(softphone).to_contain_text("Softphone not configured")  # no API key: not "no connection"
+    expect(softphone).to_contain_text("Calls will ring client:alice instead")
     log_in(boss, "supervisor", "sam", "sam-demo")
     alice_row = boss.locator('#agents tr[data-agent="alice"] .agent-state')
-    expect(alice_row).to_have_text("offline")
+    expect(alice_row).to_have_text("Offline")
 
     agent.get_by_role("button", name="Available").click()
-    expect(agent.locator("#state")).to_have_text("available")
-    expect(alice_row).to_have_text("available")
+    expect(agent.locator("#state")).to_have_text("Available")
+    expect(agent.locator("#state-text")).to_have_text("Available")
+    expect(alice_row).to_have_text("Available")
+    expect(agent).to_have_title(AGENT_TITLE)
 
     call = billing_caller(tw)
     tw.advance(1)
     offer = agent.locator("#offer")
     expect(offer).to_be_visible()
     expect(offer).to_have_class(re.compile("ringing"))
-    expect(agent.locator("#offer-pop")).to_contain_text("20261124")
-    expect(agent.locator("#offer-pop")).to_contain_text("English")
+    expect(agent).to_have_title("● Call offered — Billing")
+    pop = agent.locator("#offer-pop")
+    expect(pop).to_contain_text("20261124")
+    expect(pop).to_contain_text(MASKED_CALLER)
+    expect(pop).to_contain_text("English › Billing › Account number")  # what the caller chose
     expect(agent.locator("#offer-countdown")).to_have_text(re.compile(r"^\d+$"))
     assert tw.device("client:alice").ringing is None  # it rings in the console instead
     expect(boss.locator('#queues tr[data-queue="billing"] .waiting-count')).to_have_text("1")
-    expect(alice_row).to_have_text("reserved")
+    expect(alice_row).to_have_text("Ringing — call offered")
+    expect(agent.locator("#state")).to_have_text("Ringing — call offered")
+    expect(boss.locator(f'#waiting tr[data-call="{call.sid}"] .who')).to_have_text(MASKED_CALLER)
+    assert_plain(agent)
+    assert_plain(boss)
     agent.screenshot(path=str(screenshots / "agent-console.png"))
     boss.screenshot(path=str(screenshots / "supervisor.png"), full_page=True)
     assert is_png(screenshots / "agent-console.png") and is_png(screenshots / "supervisor.png")
 
-    agent.get_by_role("button", name="Accept").click()
+    expect(agent.get_by_role("button", name="Accept")).to_have_attribute("aria-keyshortcuts", "A")
+    agent.get_by_label("Break reason").press("a")  # typing in a field: no accept
+    agent.evaluate("document.activeElement.blur()")
+    assert tw.device("client:alice").ringing is None
+    expect(agent.locator("#offer")).to_be_visible()
+    agent.keyboard.press("a")  # the accept shortcut
     expect(agent.locator("#call")).to_be_visible()
+    expect(agent).to_have_title(AGENT_TITLE)
     # The accept has rung the device once the page says so (#call shows earlier, from the
     # agent's on_call status): moving time on before then raced the ring.
     expect(agent.locator("#call-connecting")).to_be_visible()
+    expect(agent.locator("#call-state")).to_have_text(re.compile("^Connecting"))
     tw.advance(1)
     device = tw.device("client:alice")
     assert device.ringing is not None
@@ -163,7 +217,15 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
     call.hears("Connecting you now")
     tw.advance(2)
     assert call.bridge is not None
-    expect(alice_row).to_have_text("on call")
+    expect(agent.locator("#call-state")).to_have_text("Connected")
+    expect(agent.locator("#call-connecting")).to_be_hidden()  # not for the whole call
+    expect(agent.locator("#call-title")).to_have_text(f"On a call with {MASKED_CALLER}")
+    expect(alice_row).to_have_text("On a call")
+    expect(boss.locator('#agents tr[data-agent="alice"]')).to_contain_text(
+        f"Billing — {MASKED_CALLER}"
+    )
+    assert_plain(agent)
+    assert_plain(boss)
     expect(boss.locator('#queues tr[data-queue="billing"] .waiting-count')).to_have_text("0")
     agent.get_by_label("Call notes").fill("Customer asked about a late fee.")
     agent.get_by_role("button", name="Save notes").click()
@@ -174,15 +236,16 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
     tw.advance(1)
     wrap = agent.locator("#wrap")
     expect(wrap).to_be_visible()
-    expect(agent.locator("#state")).to_have_text("wrap up")
+    expect(agent.locator("#state")).to_have_text("Wrapping up")
+    expect(agent.locator("#wrap-title")).to_have_text(f"Wrapping up — {MASKED_CALLER}")
     expect(agent.locator("#wrap-notes")).to_have_value("Customer asked about a late fee.")
     agent.screenshot(path=str(screenshots / "agent-wrap-up.png"))
     agent.get_by_label("Resolved").check()
     agent.get_by_role("button", name=re.compile("ready for the next call")).click()
-    expect(agent.locator("#state")).to_have_text("available")
+    expect(agent.locator("#state")).to_have_text("Available")
     expect(wrap).to_be_hidden()
     expect(agent.locator("#stat-handled")).to_have_text("1")
-    expect(alice_row).to_have_text("available")
+    expect(alice_row).to_have_text("Available")
     assert state(server, "alice").state == "available"
     tw.assert_no_errors()
 
@@ -190,17 +253,56 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
 def test_an_offer_that_rings_out_is_withdrawn_on_the_page(
     tw: Emulator, server: LiveServer, open_page: OpenPage
 ) -> None:
-    """The ring timeout takes the offer away and the page says so."""
+    """The ring timeout takes the offer away and the page says so. While it rang, the tab
+    title and a desktop notification (allowed from the page's button) showed it; both are
+    cleared when it ends."""
     agent = open_page()
+    agent.context.add_init_script(NOTIFICATION_SPY)
     log_in(agent, "agent", "alice", "alice-demo")
+    alerts = agent.get_by_role("button", name="Turn on desktop notifications")
+    expect(alerts).to_be_visible()  # not asked on load: the agent asks
+    agent.context.grant_permissions(["notifications"])  # what the agent answers
+    alerts.click()
+    expect(alerts).to_be_hidden()
+    expect(agent.locator("#desktop-alerts-status")).to_contain_text("notifications are on")
     agent.get_by_role("button", name="Available").click()
-    expect(agent.locator("#state")).to_have_text("available")
+    expect(agent.locator("#state")).to_have_text("Available")
     billing_caller(tw)
     tw.advance(1)
     expect(agent.locator("#offer")).to_be_visible()
+    expect(agent).to_have_title("● Call offered — Billing")
+    shown = agent.evaluate("window.notificationsShown")
+    assert [(n["title"], n["open"]) for n in shown] == [("Call offered — Billing", True)]
+    assert MASKED_CALLER in shown[0]["body"]
+    assert agent.evaluate("window.tonesPlayed") >= 2  # the chime's two notes
     tw.advance(21)  # billing rings 20 s; Alice is held back 5 s before the next offer
     expect(agent.locator("#offer")).to_be_hidden()
     expect(agent.locator("#notice")).to_contain_text("withdrawn")
+    expect(agent).to_have_title(AGENT_TITLE)
+    assert [n["open"] for n in agent.evaluate("window.notificationsShown")] == [False]
+    assert agent.evaluate("beeper") is None  # the chime's timer is gone (no 2 s wait)
+
+
+def test_a_priority_being_typed_survives_a_live_update(
+    tw: Emulator, server: LiveServer, open_page: OpenPage
+) -> None:
+    """The supervisor's half-typed priority keeps its value and focus while the floor changes."""
+    boss = open_page()
+    log_in(boss, "supervisor", "sam", "sam-demo")
+    call = billing_caller(tw)  # nobody is available: the call waits
+    row = boss.locator(f'#waiting tr[data-call="{call.sid}"]')
+    field = row.get_by_role("spinbutton", name="Priority")
+    expect(field).to_have_value("0")
+    field.fill("42")
+    chai = Console(server, "agent", "chai")  # support only: billing's call stays waiting
+    assert chai.post("/api/agent/status", {"status": "available"}).status_code == 204
+    expect(boss.locator('#agents tr[data-agent="chai"] .agent-state')).to_have_text("Available")
+    expect(field).to_have_value("42")
+    expect(field).to_be_focused()
+    row.get_by_role("button", name=re.compile("Set priority")).click()
+    expect(boss.locator("#action-error")).to_be_hidden()
+    expect(field).to_have_value("42")
+    chai.close()
 
 
 def test_the_console_fits_a_tablet(server: LiveServer, open_page: OpenPage) -> None:

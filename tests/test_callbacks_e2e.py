@@ -10,15 +10,17 @@ import pytest
 import redis
 import requests
 from twilio.http.response import Response
+from twilio.rest import Client
 
 from callbacks import callback as callbacks
 from ivr.core.clock import ManualClock
+from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, services_of, state
 from tests.callbacks_helpers import JobRunner, callback_config, callback_state
-from tests.conftest import BUSINESS
+from tests.conftest import AUTH_TOKEN, BUSINESS
 from tests.test_connect_e2e import billing_caller, events
 from tests.test_report import run as report_of
 
@@ -95,6 +97,71 @@ def test_keep_my_place_agent_first(
     tw.advance(1)
     assert state(server, "alice").state == "wrap_up"
     tw.assert_no_errors()
+
+
+def malay_callback(tw: Emulator, number: str = CUSTOMER) -> Call:
+    """A Malay billing caller on hold asks to be called back on their caller ID."""
+    call = tw.dial(from_=number, to=BUSINESS)
+    call.press("2")
+    call.hears("Untuk bil, tekan 1")
+    call.press("1")
+    call.hears("nombor akaun 8 digit")
+    call.press("20261124#")
+    call.hears("tanpa kehilangan giliran anda, tekan 1")
+    call.press("1")
+    call.hears("Kami akan menghubungi anda di")
+    call.press("1")
+    call.hears("Giliran anda dikekalkan")
+    tw.advance(30)
+    assert call.ended, "\n".join(call.transcript()[-8:]) + str(tw.errors)
+    return call
+
+
+def test_a_handled_callback_is_surveyed_once_in_the_customers_language(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """The customer who waited longest is asked too: after the callback's talk, one CES
+    survey goes to the callback number, in their language, and its reply is scored
+    against the original call (the contact the callback returned)."""
+    first = busy_alice(tw, server)
+    original = malay_callback(tw)
+    first.hangup()
+    tw.advance(17)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(3)
+    answered = tw.device(CUSTOMER).answer()
+    tw.advance(40)
+    answered.hangup()
+    tw.advance(130)
+    asked = [m for m in tw.sms_to(CUSTOMER) if "Acme Telco memudahkan" in m.body]
+    assert len(asked) == 1, [m.body for m in tw.sms_to(CUSTOMER)]
+    assert asked[0].from_ == BUSINESS
+    assert r.hget(Keys().survey_stats(), "skipped:no_session") is None
+    (thanks,) = tw.send_sms(CUSTOMER, BUSINESS, "6")
+    assert "Terima kasih" in thanks.body
+    assert r.hget(Keys().survey_scores(), original.sid) == "6"
+    tw.advance(130)
+    assert len([m for m in tw.sms_to(CUSTOMER) if "Acme Telco memudahkan" in m.body]) == 1
+    tw.assert_no_errors()
+
+
+def test_a_handled_callback_to_a_number_that_texted_stop_is_not_surveyed(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """STOP from the callback number holds for its callback's survey as for any other."""
+    first = busy_alice(tw, server)
+    take_callback(tw)
+    tw.send_sms(CUSTOMER, BUSINESS, "STOP")
+    first.hangup()
+    tw.advance(17)
+    tw.device("client:alice").answer().press("1")
+    tw.advance(3)
+    answered = tw.device(CUSTOMER).answer()
+    tw.advance(40)
+    answered.hangup()
+    tw.advance(130)
+    assert not [m for m in tw.sms_to(CUSTOMER) if "made it easy" in m.body]
+    assert r.hget(Keys().survey_stats(), "skipped:opted_out") == "1"
 
 
 WAITING = "CA" + "0" * 31
@@ -319,7 +386,7 @@ def test_a_dial_lost_in_a_crash_is_retried_once(
     assert again is not None and again.state == "no_answer"
 
 
-def sales_callback(tw: Emulator) -> None:
+def sales_callback(tw: Emulator) -> Call:
     """A sales caller (nobody staffed) asks to be called back on their caller ID."""
     call = tw.dial(from_=CUSTOMER, to=BUSINESS)
     call.press("1")
@@ -331,6 +398,7 @@ def sales_callback(tw: Emulator) -> None:
     call.press("1")
     call.hears("You keep your place in line")
     tw.advance(30)
+    return call
 
 
 def test_customer_first_rings_the_customer_then_offers_the_agent(
@@ -355,6 +423,26 @@ def test_customer_first_rings_the_customer_then_offers_the_agent(
     (connect,) = events(r, "CALLBACKCONNECT")
     assert connect["agent"] == "budi" and int(connect["frt_ms"]) > 0
     assert events(r, "ABANDON") == []
+    tw.assert_no_errors()
+
+
+def test_a_customer_first_callback_is_surveyed_once_as_the_original_call(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """Customer-first: the customer's own leg completes, and the one survey is the original
+    call's (the contact), sent to the callback number."""
+    original = sales_callback(tw)
+    go_available(server, "budi")
+    tw.advance(1)
+    answered = tw.device(CUSTOMER).answer()
+    tw.advance(1)
+    tw.device("client:budi").answer().press("1")
+    tw.advance(40)
+    answered.hangup()
+    tw.advance(130)
+    asked = [m for m in tw.sms_to(CUSTOMER) if "made it easy" in m.body]
+    assert len(asked) == 1, [m.body for m in tw.sms_to(CUSTOMER)]
+    assert r.hget(Keys().survey(original.sid), "number") == CUSTOMER
     tw.assert_no_errors()
 
 
@@ -392,6 +480,32 @@ def test_an_agent_hanging_up_while_the_customer_rings_is_freed(
     tw.advance(90)
     assert len(events(r, "CALLBACKNOANSWER")) == 1
     assert state(server, "alice").state != "on_call"
+
+
+def test_a_customer_first_dial_waiting_its_turn_is_not_counted_lost(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """At one call every 70 s, the customer's leg waits 70 s in Twilio's outbound queue,
+    past the 55 s its watchdog allows a dial: the watchdog counts from the REST request
+    plus that wait, so the customer who answers is connected, with no attempt lost."""
+    sales_callback(tw)
+    tw.cps = 1 / 70
+    rest = Client(tw.account_sid, AUTH_TOKEN, http_client=tw.http_client())
+    rest.calls.create(to="+60100000000", from_=BUSINESS, twiml="<Response><Hangup/></Response>")
+    customer = tw.device(CUSTOMER)
+    go_available(server, "budi")
+    tw.advance(65)
+    assert customer.ringing is None and events(r, "CALLBACKNOANSWER") == []
+    tw.advance(6)
+    answered = customer.answer()
+    tw.cps = 1  # the agent's ring is paced too: no 70 s wait for it here
+    answered.hears("Connecting you now")
+    tw.advance(1)
+    tw.device("client:budi").answer().press("1")
+    tw.advance(3)
+    assert answered.bridge is not None
+    assert events(r, "CALLBACKNOANSWER") == []
+    tw.assert_no_errors()
 
 
 def test_an_abandon_after_a_callback_offer_shows_in_ivr_report(

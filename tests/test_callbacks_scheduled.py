@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -20,7 +21,7 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.handlers import build_services
 from ivr.service import Services
 from tests.agents import go_available, services_of
-from tests.callbacks_helpers import JobRunner, menu_callback_config
+from tests.callbacks_helpers import JobRunner, edit_yaml, menu_callback_config
 from tests.conftest import BUSINESS, OPEN_TIME
 from tests.test_callbacks_e2e import busy_alice
 from tests.test_connect_e2e import billing_caller, events
@@ -30,8 +31,15 @@ CUSTOMER = "+60176543210"
 
 @pytest.fixture(name="config_dir")
 def fixture_config_dir(tmp_path: Path) -> Path:
-    """Callbacks configured, and "press 5 to be called back" in the main menu."""
-    return menu_callback_config(tmp_path / "config")
+    """Callbacks configured, and "press 5 to be called back" in the main menu; the evening
+    slot's English label tells its time."""
+    target = menu_callback_config(tmp_path / "config")
+
+    def evening_at(data: dict[str, Any]) -> None:
+        data["callbacks"]["slots"][1]["label"]["en"] = "For this evening at {time}, press 2."
+
+    edit_yaml(target / "callbacks.yaml", evening_at)
+    return target
 
 
 def schedule_evening(
@@ -64,6 +72,39 @@ def test_tomorrows_callback_is_confirmed_with_the_weekday_in_the_callers_languag
     assert any(spoken in u.text for u in call.heard), call.transcript()
     assert spoken in tw.sms_to(CUSTOMER)[-1].body
     assert not any("Tue" in u.text for u in call.heard if language_key != "1")
+
+
+@pytest.mark.parametrize(
+    ("language_key", "told"),
+    [
+        pytest.param("1", "at about 17:00 Thailand time", id="en"),
+        pytest.param("3", "ประมาณ 17:00 ตามเวลาประเทศไทย", id="th"),
+    ],
+)
+def test_a_customer_in_thailand_is_told_thai_time(
+    tw: Emulator, language_key: str, told: str
+) -> None:
+    """A Thai mobile booking "this evening" (18:00 in Kuala Lumpur) hears and reads 17:00,
+    Thailand time: their own clock, with the zone named; a second request hears it too."""
+    thai = "+66811111111"
+    call = schedule_evening(tw, number=thai, language_key=language_key)
+    assert any(told in u.text for u in call.heard), call.transcript()
+    assert told in tw.sms_to(thai)[-1].body
+    again = schedule_evening(tw, number=thai, language_key=language_key)
+    assert any(told in u.text for u in again.heard), again.transcript()
+
+
+def test_a_slot_label_tells_its_time_on_the_customers_clock(tw: Emulator) -> None:
+    """`{time}` in a slot's label is said on the customer's clock: "this evening at 17:00
+    Thailand time" to a Thai mobile."""
+    call = tw.dial(from_="+66811111111", to=BUSINESS)
+    call.press("1")
+    call.wait(25)
+    call.press("5")
+    call.press("1")
+    call.hears("For this evening at 17:00 Thailand time, press 2.")
+    call.press("2")
+    call.hears("at about 17:00 Thailand time")
 
 
 def test_a_scheduled_callback_joins_the_queue_at_its_slot(
@@ -113,6 +154,26 @@ def test_cancel_by_sms_in_three_languages(
     svc = services_of(server)
     assert len(svc.run(callbacks.pending(svc))) == 1
     (answer,) = tw.send_sms(CUSTOMER, BUSINESS, word)
+    assert reply in answer.body
+    assert svc.run(callbacks.pending(svc)) == []
+
+
+@pytest.mark.parametrize(
+    ("language_key", "body", "reply"),
+    [
+        pytest.param("1", "Please cancel.", "has been cancelled", id="en"),
+        pytest.param("2", "Tolong batal", "telah dibatalkan", id="ms"),
+        pytest.param("3", "กรุณายกเลิกค่ะ", "ยกเลิกการโทรกลับ", id="th"),
+    ],
+)
+def test_please_cancel_cancels_the_callback(
+    tw: Emulator, server: LiveServer, language_key: str, body: str, reply: str
+) -> None:
+    """ "Please cancel" (in any of the three languages, any case or punctuation) cancels the
+    pending callback as the bare cancel word does, with the confirmation."""
+    schedule_evening(tw, language_key=language_key)
+    svc = services_of(server)
+    (answer,) = tw.send_sms(CUSTOMER, BUSINESS, body)
     assert reply in answer.body
     assert svc.run(callbacks.pending(svc)) == []
 

@@ -146,3 +146,63 @@ def test_spoken_time_names_the_day_in_the_callers_language() -> None:
     now, tomorrow = local(2026, 11, 23, 10), local(2026, 11, 24, 9)
     assert slots.spoken_time(config, tomorrow, now, "ms") == "09:00 hari Selasa"
     assert slots.spoken_time(config, tomorrow, now, "th") == "วันอังคาร เวลา 09:00"
+
+
+THAI_MOBILE = "+66811111111"
+MALAYSIAN_MOBILE = "+60176543210"
+SINGAPORE_MOBILE = "+6581234567"
+
+
+@pytest.mark.parametrize(
+    ("number", "language", "at", "expected"),
+    [
+        pytest.param(THAI_MOBILE, "en", local(2026, 11, 23, 18), "17:00 Thailand time", id="th-en"),
+        pytest.param(
+            THAI_MOBILE, "ms", local(2026, 11, 23, 18), "17:00 waktu Thailand", id="th-ms"
+        ),
+        pytest.param(
+            THAI_MOBILE, "th", local(2026, 11, 23, 18), "17:00 ตามเวลาประเทศไทย", id="th-th"
+        ),
+        pytest.param(
+            THAI_MOBILE,
+            "en",
+            local(2026, 11, 24, 9),
+            "Tuesday 08:00 Thailand time",
+            id="th-tomorrow",
+        ),
+        pytest.param(
+            THAI_MOBILE,
+            "en",
+            local(2026, 11, 24, 0, 30),
+            "23:30 Thailand time",
+            id="th-still-today-there",
+        ),
+        pytest.param(MALAYSIAN_MOBILE, "en", local(2026, 11, 23, 18), "18:00", id="my"),
+        pytest.param(SINGAPORE_MOBILE, "en", local(2026, 11, 23, 18), "18:00", id="sg-same-clock"),
+        pytest.param(
+            "+447400123456", "en", local(2026, 11, 23, 18), "10:00 UTC time", id="uk-by-offset"
+        ),
+        pytest.param(
+            "+12125550100",
+            "en",
+            local(2026, 11, 23, 18),
+            "Monday 05:00 UTC-5 time",
+            id="new-york-still-sunday",
+        ),
+        pytest.param(
+            "+61412345678",
+            "en",
+            local(2026, 11, 23, 18),
+            "18:00 UTC+8 time",
+            id="an-australian-mobile-has-no-one-clock",
+        ),
+    ],
+)
+def test_a_customers_time_is_in_their_zone_named_when_it_differs(
+    number: str, language: str, at: float, expected: str
+) -> None:
+    """A customer is told a time on their own clock (from the number's country), with the
+    zone named where that clock differs from the business's (Kuala Lumpur)."""
+    config = office_config()
+    now = local(2026, 11, 23, 10)
+    assert slots.spoken_time(config, at, now, language, number=number) == expected

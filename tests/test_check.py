@@ -370,11 +370,14 @@ def test_language_menu_prompts_in_one_language(config_dir: Path) -> None:
 
 
 def test_run_on_sample_config(sample_config_dir: Path) -> None:
-    """`ivr check` on the sample config prints one OK line with the version and exits 0."""
+    """`ivr check` on the sample config finds no problem: it lists what each SMS costs, then
+    one OK line with the version, and exits 0."""
     out = io.StringIO()
     assert run(sample_config_dir, out) == 0
     config, _warnings = load_checked(sample_config_dir)
-    assert out.getvalue() == f"config OK (version {config.version})\n"
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("SMS texts, segments per message (en, ms, th)")
+    assert lines[-1] == f"config OK (version {config.version})"
 
 
 def test_run_with_warnings(config_dir: Path) -> None:
@@ -387,7 +390,7 @@ def test_run_with_warnings(config_dir: Path) -> None:
         f"{config_dir / 'extra.yaml'}:2:3: warning: node 'extra' is never reached"
         " (goto it from another node, or delete it)"
     )
-    assert lines[1].startswith("config OK: 1 warning (version ")
+    assert lines[-1].startswith("config OK: 1 warning (version ")
 
 
 def test_run_with_errors(config_dir: Path) -> None:

@@ -71,6 +71,11 @@ def test_demo_prints_the_menu_prompt_in_each_language(
     assert f'hears ({language}) "{text}"' in out
 
 
+def test_demo_leaves_no_twilio_queue_behind(out: str) -> None:
+    """Every caller's own Twilio queue is deleted by the end of the day."""
+    assert "Twilio queues left behind: 0." in out
+
+
 def test_demo_says_what_each_key_means(out: str) -> None:
     """A key is printed with what it picks, and digits entered with what they are."""
     assert "Oliver presses 1 (Billing)" in out

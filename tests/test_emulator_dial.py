@@ -113,3 +113,40 @@ def test_whisper_hangup_prevents_bridge(app: CannedApp, tw: Emulator) -> None:
     params = app.hits_to("/dialed")[0].params
     assert params["DialBridged"] == "false"
     assert call.status == "completed"
+
+
+def test_a_dialled_leg_reports_only_completed_unless_asked(app: CannedApp, tw: Emulator) -> None:
+    """A noun's statusCallback without statusCallbackEvent gets `completed` alone."""
+    app.route("/voice", twiml('<Dial><Client statusCallback="/leg">alice</Client></Dial>'))
+    app.route("/leg", "")
+    tw.device("client:alice").auto = "answer"
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    tw.advance(5)
+    call.hangup()
+    tw.run_until_idle()
+    hits = app.hits_to("/leg")
+    assert [h.params["CallStatus"] for h in hits] == ["completed"]
+    assert hits[0].params["SequenceNumber"] == "0" and hits[0].params["ParentCallSid"] == call.sid
+
+
+def test_a_dialled_leg_reports_the_events_it_asks_for(app: CannedApp, tw: Emulator) -> None:
+    """statusCallbackEvent="initiated ringing answered completed" brings all four, numbered."""
+    events = "initiated ringing answered completed"
+    app.route(
+        "/voice",
+        twiml(f'<Dial><Number statusCallback="/leg" statusCallbackEvent="{events}">'
+              "+60188888888</Number></Dial>"),
+    )  # fmt: skip
+    app.route("/leg", "")
+    tw.device("+60188888888").auto = "answer"
+    tw.device("+60188888888").answer_after = 3
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    tw.advance(10)
+    call.hangup()
+    tw.run_until_idle()
+    hits = app.hits_to("/leg")
+    assert [h.params["CallStatus"] for h in hits] == [
+        "initiated", "ringing", "in-progress", "completed",
+    ]  # fmt: skip
+    assert [h.params["SequenceNumber"] for h in hits] == ["0", "1", "2", "3"]
+    assert all(h.params["Direction"] == "outbound-dial" for h in hits)

@@ -33,7 +33,7 @@ def test_wait_url_is_refetched_with_queue_parameters(app: CannedApp, tw: Emulato
     assert first.params["QueuePosition"] == "1" and first.params["QueueTime"] == "0"
     assert second.params["QueueTime"] == "20"
     assert second.params["QueueSid"].startswith("QU")
-    assert (second.params["CurrentQueueSize"], second.params["MaxQueueSize"]) == ("1", "1000")
+    assert (second.params["CurrentQueueSize"], second.params["MaxQueueSize"]) == ("1", "100")
     assert second.params["AvgQueueTime"] == "20"
 
 
@@ -87,6 +87,32 @@ def test_queue_full(app: CannedApp, tw: Emulator) -> None:
     second.hears("Too busy")
     params = app.hits_to("/after")[0].params
     assert params["QueueResult"] == "queue-full" and "QueueSid" not in params
+    assert [(a.code, a.call_sid) for a in tw.alerts] == [(14207, second.sid)]
+
+
+def test_a_new_queue_holds_100_callers_and_turns_the_101st_away(
+    app: CannedApp, tw: Emulator
+) -> None:
+    """A queue `<Enqueue>` creates has maxSize 100: the 101st caller gets queue-full (14207)."""
+    tw.default_queue_size = 3  # as 100, three times quicker to fill
+    app.route("/voice", enqueue())
+    app.route("/wait", HOLD)
+    app.route("/after", twiml("<Say>Too busy</Say>"))
+    for n in range(3):
+        tw.dial(from_=f"+6011111111{n}", to=BUSINESS)
+    fourth = tw.dial(from_=CALLER, to=BUSINESS)
+    fourth.hears("Too busy")
+    assert tw.queue("support").size == 3 and tw.alerts[0].code == 14207
+
+
+def test_queue_resource_outlives_its_last_caller(app: CannedApp, tw: Emulator) -> None:
+    """The queue `<Enqueue>` created stays in the account after its caller hangs up."""
+    app.route("/voice", enqueue())
+    app.route("/wait", HOLD)
+    app.route("/after", twiml(""))
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    call.hangup()
+    assert [q.name for q in tw.queues] == ["support"] and tw.queue("support").size == 0
 
 
 def test_fifo_dial_queue_bridges_front_and_posts_bridged(app: CannedApp, tw: Emulator) -> None:
@@ -142,3 +168,16 @@ def test_agent_waiting_on_empty_queue_gets_next_caller(app: CannedApp, tw: Emula
     caller = tw.dial(from_=CALLER, to=BUSINESS)
     assert caller.bridge is not None and caller.bridge.other(caller) is agent
     assert not app.hits_to("/wait")
+
+
+def test_a_dial_queue_action_names_the_queue_whatever_the_outcome(
+    app: CannedApp, tw: Emulator
+) -> None:
+    """`<Dial><Queue>` that times out on an empty queue still names it (QueueSid): it made it."""
+    app.route("/voice", twiml('<Dial timeout="10" action="/dialed"><Queue>support</Queue></Dial>'))
+    app.route("/dialed", twiml("<Hangup/>"))
+    tw.dial(from_=CALLER, to=BUSINESS)
+    tw.advance(10)
+    params = app.hits_to("/dialed")[0].params
+    assert params["DialCallStatus"] == "no-answer"
+    assert params["QueueSid"] == tw.queue("support").sid

@@ -249,3 +249,150 @@ def test_a_device_set_to_fail_ends_its_calls_failed(
     call = client.calls.create(to=AGENT, from_=BUSINESS, url=f"{PUBLIC}/outbound")
     tw.advance(1)
     assert client.calls(call.sid).fetch().status == "failed"
+
+
+def test_queues_create_list_fetch_update_delete(tw: Emulator, client: Client) -> None:
+    """Queues are created (maxSize 100 by default), listed, fetched, resized and deleted."""
+    queue = client.queues.create(friendly_name="billing")
+    assert queue.sid.startswith("QU") and (queue.max_size, queue.current_size) == (100, 0)
+    assert [q.friendly_name for q in client.queues.list()] == ["billing"]
+    client.queues(queue.sid).update(max_size=5000)
+    assert client.queues(queue.sid).fetch().max_size == 5000
+    assert client.queues(queue.sid).delete() is True
+    assert client.queues.list() == [] and tw.queues == []
+    with pytest.raises(TwilioRestException) as gone:
+        client.queues(queue.sid).delete()
+    assert gone.value.status == 404
+
+
+@pytest.mark.parametrize("size", [pytest.param(0, id="zero"), pytest.param(5001, id="5001")])
+def test_queue_max_size_is_1_to_5000(client: Client, size: int) -> None:
+    """A maxSize outside 1..5000 is refused with 400."""
+    with pytest.raises(TwilioRestException) as refused:
+        client.queues.create(friendly_name="billing", max_size=size)
+    assert refused.value.status == 400
+
+
+def test_a_queue_with_a_caller_in_it_cannot_be_deleted(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """Deleting a queue someone waits in is refused; it is listed with its member."""
+    app.route("/voice", twiml('<Enqueue waitUrl="/wait">support</Enqueue>'))
+    app.route("/wait", twiml('<Pause length="20"/>'))
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    sid = tw.queue("support").sid
+    with pytest.raises(TwilioRestException) as refused:
+        client.queues(sid).delete()
+    assert refused.value.status == 400
+    members = client.queues(sid).members.list()
+    assert [m.call_sid for m in members] == [call.sid] and members[0].position == 1
+    assert client.queues(sid).members("Front").fetch().call_sid == call.sid
+    call.hangup()
+    assert client.queues(sid).delete() is True
+
+
+def test_a_rest_call_reports_only_completed_unless_asked(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """status_callback without status_callback_event: Twilio sends `completed` alone."""
+    app.route("/outbound", twiml("<Hangup/>"))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    client.calls.create(to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb")
+    tw.run_until_idle()
+    assert [h.params["CallStatus"] for h in app.hits_to("/cb")] == ["completed"]
+
+
+def test_jittered_status_callbacks_cross_and_keep_their_numbers(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """With a jitter, some legs' events arrive out of order; none is lost or renumbered."""
+    tw.status_callback_jitter_s = 5.0
+    app.route("/outbound", twiml('<Pause length="1"/>'))
+    app.route("/cb", "")
+    tw.device(AGENT).auto = "answer"
+    tw.device(AGENT).answer_after = 1
+    legs = [
+        client.calls.create(
+            to=AGENT, from_=BUSINESS, url="/outbound", status_callback="/cb",
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+        ).sid
+        for _ in range(6)
+    ]  # fmt: skip
+    tw.run_until_idle()
+    arrived = {
+        sid: [h.params["SequenceNumber"] for h in app.hits_to("/cb") if h.params["CallSid"] == sid]
+        for sid in legs
+    }
+    assert all(sorted(seq) == ["0", "1", "2", "3"] for seq in arrived.values())
+    assert any(seq != ["0", "1", "2", "3"] for seq in arrived.values()), arrived
+
+
+def test_calls_are_placed_at_one_per_second_in_order(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """At the default 1 CPS, ten calls made at once ring one a second, in order; each waits
+    `queued` meanwhile, and its resource's queue_time says how long (ms)."""
+    assert tw.cps == 1
+    created = [
+        client.calls.create(to=f"client:agent{i}", from_=BUSINESS, url="/outbound")
+        for i in range(10)
+    ]
+    assert [c.queue_time for c in created] == [str(i * 1000) for i in range(10)]
+    tw.settle()
+    assert [tw.call(c.sid).status for c in created] == ["ringing"] + ["queued"] * 9
+    assert len(tw.outbound_backlog) == 9
+    for placed in range(2, 11):
+        tw.advance(1)
+        statuses = [tw.call(c.sid).status for c in created]
+        assert statuses == ["ringing"] * placed + ["queued"] * (10 - placed)
+    assert tw.outbound_backlog == []
+
+
+def test_a_higher_cps_places_calls_sooner(app: CannedApp, tw: Emulator, client: Client) -> None:
+    """At 5 CPS the fifth of five calls made at once rings 0.8 s after the first."""
+    tw.cps = 5
+    created = [
+        client.calls.create(to=f"client:agent{i}", from_=BUSINESS, url="/outbound")
+        for i in range(5)
+    ]
+    tw.advance(0.75)
+    assert tw.call(created[4].sid).status == "queued"
+    tw.advance(0.1)
+    assert tw.call(created[4].sid).status == "ringing"
+
+
+def test_a_queued_call_canceled_gives_its_turn_away(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A call canceled while queued is never placed; the call behind it takes its turn."""
+    app.route("/cb", "")
+    first, second, third = (
+        client.calls.create(
+            to=f"client:a{i}", from_=BUSINESS, url="/outbound", status_callback="/cb"
+        )
+        for i in range(3)
+    )
+    tw.settle()
+    client.calls(second.sid).update(status="canceled")
+    tw.advance(1)
+    assert tw.call(second.sid).status == "canceled"
+    assert tw.call(third.sid).status == "ringing"
+    assert tw.device("client:a1").calls == []
+
+
+def test_create_past_24_hours_of_queue_is_22005(
+    app: CannedApp, tw: Emulator, client: Client
+) -> None:
+    """A call that would wait more than 24 hours to be placed is refused with 400 / 22005
+    and no call is made; once the queue drains a little, calls are accepted again."""
+    tw.cps = 1 / 3600  # one call an hour: the 25th call made at once would wait 24 h
+    for i in range(25):
+        client.calls.create(to=f"client:a{i}", from_=BUSINESS, url="/outbound")
+    count = len(tw.calls)
+    with pytest.raises(TwilioRestException) as refused:
+        client.calls.create(to="client:late", from_=BUSINESS, url="/outbound")
+    assert refused.value.status == 400 and refused.value.code == 22005
+    assert len(tw.calls) == count
+    tw.advance(3600)
+    client.calls.create(to="client:late", from_=BUSINESS, url="/outbound")

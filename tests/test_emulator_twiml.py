@@ -34,6 +34,8 @@ from tests.emulator_apps import (  # noqa: F401
         pytest.param(twiml("<Redirect/>"), "call", "Redirect", "URL", id="redirect"),
         pytest.param(twiml("<Say>hi</Say>oops"), "call", "Response", "text", id="stray-text"),
         pytest.param("<Response><Say>", "call", "Response", "well-formed", id="xml"),
+        pytest.param(twiml('<Say voice="Polly.Joanna" language="ms-MY">Hai</Say>'), "call",
+                     "Say", "no voice Polly.Joanna for language ms-MY", id="no-malay-polly"),
     ],
 )  # fmt: skip
 def test_invalid_twiml_names_verb_and_rule(

@@ -21,10 +21,11 @@ MENU = twiml('<Gather numDigits="1"><Say>Press 1 for sales</Say></Gather><Say>No
 
 def test_say_is_heard_with_voice_and_language(app: CannedApp, tw: Emulator) -> None:
     """A <Say> is heard with its text, voice and language, then the call ends."""
-    app.route("/voice", twiml('<Say voice="Polly.Joanna" language="ms-MY">Selamat datang</Say>'))
+    voice = "Google.ms-MY-Standard-A"
+    app.route("/voice", twiml(f'<Say voice="{voice}" language="ms-MY">Selamat datang</Say>'))
     call = tw.dial(from_=CALLER, to=BUSINESS)
     heard = call.hears("selamat")
-    assert (heard.voice, heard.language) == ("Polly.Joanna", "ms-MY")
+    assert (heard.voice, heard.language) == (voice, "ms-MY")
     tw.run_until_idle()
     assert call.status == "completed"
 

@@ -41,7 +41,7 @@ def test_announcements_follow_the_schedule_with_an_estimate(
     busy_alice(tw, server)
     call = billing_caller(tw)
     call.hears("You are next in line.")
-    call.hears("Your wait is about 3 minutes.")
+    call.hears("Your wait is less than 7 minutes.")
     tw.advance(200)
     told = times_heard(call, "You are next in line.")
     assert len(told) >= 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from twilio.rest import Client
 
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
@@ -13,7 +14,7 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
 from ivr.voice import offers
 from tests.agents import go_available, on_break, services_of, state
-from tests.conftest import BUSINESS, Twilio
+from tests.conftest import AUTH_TOKEN, BUSINESS, Twilio
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
 
@@ -404,3 +405,29 @@ def test_an_unreachable_device_breaks_the_agent_for_a_cool_down_shown_to_the_sup
     tw.advance(11)
     assert phone.ringing is not None
     assert not call.ended
+
+
+def test_a_console_accept_whose_device_waits_its_turn_is_still_connected(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Alice accepts in the console while Twilio's outbound queue holds her device's leg 45 s
+    (one call every 45 s, one call ahead): past the ring timeout plus 10 s that a pending
+    connection waits. The wait counts from when the leg should ring, so her device rings,
+    she answers and the caller is connected: no `connect_lost`, no break."""
+    tw.device("client:alice").auto = "answer"
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    call = billing_caller(tw)
+    tw.advance(1)
+    offer = alice.view()["offer"]
+    tw.cps = 1 / 45
+    rest = Client(tw.account_sid, AUTH_TOKEN, http_client=tw.http_client())
+    rest.calls.create(to="+60100000000", from_=BUSINESS, twiml="<Response><Hangup/></Response>")
+    assert alice.post(f"/api/agent/offers/{offer['id']}/accept").status_code == 200
+    tw.advance(44)
+    assert tw.device("client:alice").call is None and events(r, "REJECTED") == []
+    tw.advance(5)
+    call.hears("Connecting you now", within=10)
+    tw.advance(2)
+    assert call.bridge is not None
+    assert [e["call"] for e in events(r, "CONNECT")] == [call.sid]
+    assert state(server, "alice").state == "on_call"

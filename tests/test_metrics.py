@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from queues.metrics import histogram, rollups
+from queues.metrics import contacts, histogram, rollups
 from queues.metrics.batch import FoldOptions
 from tests.test_metrics_script import DAY, KEYS, T0, S, Script, in_zone, sample_config
 
@@ -111,8 +111,9 @@ def test_a_kept_place_callback_has_frt_from_the_original_arrival(
 ) -> None:
     """Arrive T0−30 s, queue 60 s, callback; answered at T0+300 s, customer on at +302 s.
 
-    One contact: not an abandon, answered once, FRT 332 s (CALLBACKCONNECT `frt_ms`),
-    of which 302 s in the queue; the callback's entry adds no contact of its own.
+    One contact: not an abandon, no inbound answer (the callback is its own contact type),
+    FRT 332 s (CALLBACKCONNECT `frt_ms`), of which 302 s in the queue; reached and handled;
+    the callback's entry adds no contact of its own.
     """
     script.session("CA1", "+60111111111", T0 - 30 * S)
     script.r.hset(KEYS.callback("CB1"), mapping={"call": "CA1", "queue": "billing"})
@@ -141,7 +142,8 @@ def test_a_kept_place_callback_has_frt_from_the_original_arrival(
     )
     script.fold()
     f = script.figures("q:billing")
-    assert (f["contacts"], f["callbacks"], f["abandoned"], f["answered"]) == (1, 1, 0, 1)
+    assert (f["contacts"], f["callbacks"], f["abandoned"], f["answered"]) == (1, 1, 0, 0)
+    assert (f["callbacks_reached"], f["callbacks_completed"]) == (1, 1)
     assert f["frt_mean_s"] == pytest.approx(332.0)
     assert f["frt_queue_mean_s"] == pytest.approx(302.0)
     assert f["handled"] == 1
@@ -238,6 +240,29 @@ def test_fcr_repeat_contacts(script: Script, gap_ms: int, repeated: bool) -> Non
     assert (script.r.hget(KEYS.metrics_contact("CA1"), "fcr_failed") == "1") is repeated
 
 
+@pytest.mark.parametrize(
+    ("gap_ms", "repeated"),
+    [
+        pytest.param(3 * DAY, True, id="inside-window"),
+        pytest.param(7 * DAY + 1, False, id="outside-window"),
+    ],
+)
+def test_export_marks_the_repeat_not_the_original(
+    script: Script, gap_ms: int, repeated: bool
+) -> None:
+    """In the export, `repeat_contact` is set on the second contact, the one that came back;
+    the first (whose FCR it fails) is not a repeat of anything."""
+    for sid, at in (("CA1", T0), ("CA2", T0 + gap_ms)):
+        script.session(sid, "+60122222222", at)
+        script.answered(sid, "billing", "alice", at, 5 * S, 60 * S)
+    script.fold()
+    rows = script.run(lambda c: contacts.records(c, KEYS, T0, T0 + 8 * DAY))
+    assert [(row["call"], row["repeat_contact"]) for row in rows] == [
+        ("CA1", False),
+        ("CA2", repeated),
+    ]
+
+
 def test_disposition_sets_art_and_a_follow_up_fails_fcr(script: Script) -> None:
     """A `resolved` disposition 200 s after arrival gives ART 200 s; `follow_up` fails FCR."""
     for sid in ("CA1", "CA2"):
@@ -251,15 +276,16 @@ def test_disposition_sets_art_and_a_follow_up_fails_fcr(script: Script) -> None:
 
 
 def test_ces_mean_top_share_response_rate_and_late_replies(script: Script) -> None:
-    """Scores 6 and 3 count (mean 4.5, 50 % top-box, 2 of 3 reply); a reply 24 h + 1 ms late not."""
+    """Scores 6 and 3 count (mean 4.5, 50 % top-box, 2 of 3 reply); a reply 24 h + 1 ms after
+    its survey was sent not (the window runs from the send, not from the call's end)."""
     for i in (1, 2, 3):
         script.session(f"CA{i}", f"+601444444{i}", T0)
         script.answered(f"CA{i}", "billing", "alice", T0, 5 * S, 55 * S)
-    ended = T0 + 60 * S
-    script.survey("CA1", 6, ended + 60 * S)
-    script.survey("CA2", 3, ended + DAY)
-    script.survey("CA3", 7, ended + DAY + 1)
-    script.survey("CA1", 1, ended + 120 * S)  # a second reply for the same call is ignored
+    sent = T0 + 60 * S + 7 * HOUR  # held back by quiet hours
+    script.survey("CA1", 6, sent + 60 * S, sent)
+    script.survey("CA2", 3, sent + DAY, sent)
+    script.survey("CA3", 7, sent + DAY + 1, sent)
+    script.survey("CA1", 1, sent + 120 * S, sent)  # a second reply for the same call is ignored
     script.fold()
     f = script.figures("q:billing")
     assert (f["ces_mean"], f["ces_top_share"]) == (pytest.approx(4.5), pytest.approx(0.5))

@@ -71,8 +71,11 @@ class Script:
             "COMPLETEAGENT", enter + wait + talk, call=sid, queue=queue, agent=agent, talk_ms=talk
         )
 
-    def survey(self, sid: str, score: object, ts: int) -> None:
-        self.r.xadd(KEYS.survey_responses(), {"call": sid, "score": str(score), "ts": str(ts)})
+    def survey(self, sid: str, score: object, ts: int, sent_ms: int | None = None) -> None:
+        entry = {"call": sid, "score": str(score), "ts": str(ts)}
+        if sent_ms is not None:
+            entry["sent_ms"] = str(sent_ms)
+        self.r.xadd(KEYS.survey_responses(), entry)  # type: ignore[arg-type]
 
     def fold(self, options: FoldOptions | None = None) -> int:
         return self.run(lambda c: metrics.fold(c, KEYS, self.config, options))

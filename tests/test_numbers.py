@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from ivr.core import numbers
@@ -114,3 +116,23 @@ def test_national_is_the_form_dialled_at_home(
 ) -> None:
     """A number in the caller's own country is written nationally; any other stays E.164."""
     assert numbers.national(number, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("number", "offset_h"),
+    [
+        pytest.param("+66811111111", 7.0, id="thailand"),
+        pytest.param("+447400123456", 0.0, id="uk-zones-share-one-clock"),
+        pytest.param("+61412345678", None, id="australian-mobile-many-clocks"),
+        pytest.param("anonymous", None, id="not-a-number"),
+    ],
+)
+def test_time_zone_is_the_numbers_one_clock(number: str, offset_h: float | None) -> None:
+    """A number's timezone is known when every zone of its range keeps the same time."""
+    at = 1795500000.0  # November 2026: no daylight saving in London
+    found = numbers.time_zone(number, at)
+    if offset_h is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert datetime.fromtimestamp(at, found).utcoffset() == timedelta(hours=offset_h)

@@ -13,9 +13,9 @@ from ivr.core.settings import Settings
 from ivr.devtools import faults, reliability, simulate
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.faults import FaultyHttpClient
-from ivr.devtools.emulator.rest import Api
+from ivr.devtools.emulator.switchboard import Switchboard
 from ivr.devtools.reliability import Report
-from ivr.voice import hold
+from ivr.voice import hold, queue_resources
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     PUBLIC,
@@ -78,11 +78,25 @@ def test_fault_kind_leaves_no_one_stranded(settings: Settings, kind: str, seed: 
 
 def test_agent_never_rung_is_caught(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deliberate bug, Twilio taking each ring request and never placing the call, is caught."""
-    monkeypatch.setattr(Api, "launch", lambda self, call: None)
+    monkeypatch.setattr(Switchboard, "place", lambda self, call: None)
     report = run(settings, "none", minutes=3)
     invariants = {b.invariant for b in report.breaches}
     assert "agent without a live leg" in invariants
     assert report.calls > 0 and report.outcomes["connected"] == 0
+
+
+def test_a_queue_never_deleted_is_caught(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deliberate bug, callers' Twilio queues never deleted, is a breach for each call."""
+
+    async def never(svc: object) -> int:
+        return 0
+
+    monkeypatch.setattr(queue_resources, "pump", never)
+    report = run(settings, "none", minutes=5)
+    left = [b for b in report.breaches if b.invariant == "queue resource left"]
+    assert len(left) >= 3
 
 
 def test_silent_hold_is_caught_and_replay_is_printed(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,10 +14,14 @@ import redis
 
 from ivr import cli
 from ivr.config.loader import load
+from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.web import report
-from tests.conftest import SAMPLE_CONFIG
+from queues.metrics import erlang_a
+from tests.conftest import OPEN_TIME, SAMPLE_CONFIG
 from tests.test_metrics_script import DAY, T0, S, Script
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=ZoneInfo("Asia/Kuala_Lumpur"))
 
 
 @pytest.fixture(name="morning")
@@ -132,3 +137,191 @@ def test_a_half_hour_zone_reports_local_hours(
     ]
     assert got == [("09:00", 2, 0.5, 20.0), ("10:00", 1, 1.0, 5.0)]
     assert doc["from"] == "2026-11-23T00:00:00+05:30"
+
+
+def test_staffing_for_the_hour_in_progress_scales_to_an_hourly_rate(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """At 10:15, 100 calls since 10:00 are 400 calls/h: 27 agents at AHT 200 s, not 100/h's 9.
+
+    Alice and Budi, billing's agents, have been available since 10:00 and still are.
+    """
+    s = Script(r, redis_url)
+    for agent in ("alice", "budi"):
+        s.event("AGENTSTATUS", T0, agent=agent, reason="available")
+    for i in range(100):
+        s.session(f"CQ{i}", f"+6019{i:07d}", T0 + i * 6 * S)
+        s.answered(f"CQ{i}", "billing", "alice", T0 + i * 6 * S, 0, 200 * S)
+    s.fold()
+    args = cli.build_parser().parse_args(
+        ["report", "--staffing", "--queue", "billing", "--format", "json"]
+    )
+    out = io.StringIO()
+    clock = ManualClock(OPEN_TIME + timedelta(minutes=15))
+    assert (
+        report.main(Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG), args, out, clock) == 0
+    )
+    (row,) = json.loads(out.getvalue())["staffing"]
+    assert (row["interval"], row["arrivals_per_hour"], row["needed"], row["had"]) == (
+        "10:00 and 10:15",
+        400.0,
+        27,
+        2.0,
+    )
+
+
+def test_staffing_over_part_of_an_hour_is_a_rate_over_that_part(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """--from 10:00 --to 10:15 holds 100 of the hour's 130 calls: 400 calls/h, not 130."""
+    s = Script(r, redis_url)
+    for i in range(130):
+        at = T0 + (i * 6 if i < 100 else 1800 + i * 6) * S
+        s.session(f"CP{i}", f"+6019{i:07d}", at)
+        s.answered(f"CP{i}", "billing", "alice", at, 0, 200 * S)
+    s.fold()
+    argv = ["report", "--from", "2026-11-23T10:00", "--to", "2026-11-23T10:15"]
+    args = cli.build_parser().parse_args(
+        [*argv, "--staffing", "--queue", "billing", "--format", "json"]
+    )
+    out = io.StringIO()
+    clock = ManualClock(OPEN_TIME + timedelta(hours=2))
+    assert (
+        report.main(Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG), args, out, clock) == 0
+    )
+    (row,) = json.loads(out.getvalue())["staffing"]
+    assert (row["interval"], row["arrivals_per_hour"], row["needed"]) == (
+        "10:00 and 10:15",
+        400.0,
+        27,
+    )
+
+
+def test_staffing_offers_erlang_a_from_measured_patience(r: redis.Redis, redis_url: str) -> None:
+    """80 answered after 20 s and 20 who gave up after 60 s: patience (1600 + 1200) / 20 = 140 s.
+
+    100 calls/h at AHT 180 s: Erlang C needs 8 agents for 80 % in 20 s; Erlang A, with
+    callers giving up, needs fewer, and the advice says why.
+    """
+    s = Script(r, redis_url)
+    for i in range(100):
+        at = T0 + i * 36 * S
+        s.session(f"CG{i}", f"+6019{i:07d}", at)
+        if i % 5:
+            s.answered(f"CG{i}", "billing", "alice", at, 20 * S, 180 * S)
+        else:
+            s.event("ENTERQUEUE", at, call=f"CG{i}", queue="billing", language="en", position=1)
+            s.event("ABANDON", at + 60 * S, call=f"CG{i}", queue="billing", wait_ms=60 * S)
+    s.fold()
+    (row,) = json.loads(run(redis_url, "--staffing", "--queue", "billing", "--format", "json"))[
+        "staffing"
+    ]
+    needed = erlang_a.agents_needed(100, 180, 140, 0.8, 20)
+    assert (row["patience_s"], row["needed"], row["needed_erlang_a"]) == (140.0, 8, needed)
+    assert needed < 8
+    text = run(redis_url, "--staffing", "--queue", "billing")
+    assert (
+        f"billing: with callers giving up after 140 s on average (measured), Erlang A needs "
+        f"{needed} agents to reach 80% in 20 s between 10:00 and 11:00, not Erlang C's 8" in text
+    )
+
+
+def test_staffing_without_abandons_gives_erlang_c_alone(morning: Script, redis_url: str) -> None:
+    """No caller gave up: no patience to measure, so no Erlang A advice."""
+    (row,) = json.loads(run(redis_url, "--staffing", "--queue", "billing", "--format", "json"))[
+        "staffing"
+    ]
+    assert "needed_erlang_a" not in row and "patience_s" not in row
+
+
+def test_part_of_an_hour_past_the_minute_rollups_is_refused_with_staffing(
+    morning: Script, redis_url: str
+) -> None:
+    """Three days on, 10:00–10:15 has no minute rollups left: the report, staffing included,
+    is refused with the reason rather than advising on the whole 10:00 hour."""
+    now = OPEN_TIME + timedelta(days=3)
+    argv = ("--from", "2026-11-23T10:00", "--to", "2026-11-23T10:15", "--staffing")
+    status, text, err = run_at(redis_url, now, *argv, "--queue", "billing", "--format", "json")
+    assert (status, text) == (2, "")
+    assert "minute rollups, kept 2 days" in err
+
+
+def run_at(redis_url: str, now: datetime, *argv: str) -> tuple[int, str, str]:
+    """`ivr report argv` with the clock at `now`: (exit status, stdout, stderr)."""
+    args = cli.build_parser().parse_args(["report", *argv])
+    out, err = io.StringIO(), io.StringIO()
+    settings = Settings(redis_url=redis_url, config_dir=SAMPLE_CONFIG)
+    with contextlib.redirect_stderr(err):
+        status = report.main(settings, args, out, ManualClock(now))
+    return status, out.getvalue(), err.getvalue()
+
+
+FIVE_MINUTES = ("--from", "2026-11-23T10:50", "--to", "2026-11-23T10:55", "--format", "json")
+"""Issue 15, finding 6: this window reported all of 10:00–11:00."""
+
+
+def test_a_sub_hour_window_is_respected(morning: Script, redis_url: str) -> None:
+    """10:50–10:55 holds 5 of the hour's 60 calls: 5 queued, answered and handled, alice
+    available those 300 s; its one row starts at 10:50."""
+    status, text, _ = run_at(redis_url, NOON, *FIVE_MINUTES)
+    assert status == 0
+    doc = json.loads(text)
+    billing, alice = doc["queues"]["billing"], doc["agents"]["alice"]
+    assert (billing["queued"], billing["answered"], billing["handled"]) == (5, 5, 5)
+    assert (alice["handled"], alice["available_s"]) == (5, 300.0)
+    rows = [(r["label"], r["queued"], r["answered"]) for r in doc["intervals"]["rows"]]
+    assert rows == [("10:50", 5, 5)]
+    assert (doc["from"], doc["to"]) == ("2026-11-23T10:50:00+08:00", "2026-11-23T10:55:00+08:00")
+
+
+def test_a_window_across_an_hour_adds_its_parts(morning: Script, redis_url: str) -> None:
+    """09:30–10:10 is the idle 09:30 part and 10:00–10:10: 10 calls, one row."""
+    status, text, _ = run_at(
+        redis_url,
+        NOON,
+        "--from",
+        "2026-11-23T09:30",
+        "--to",
+        "2026-11-23T10:10",
+        "--format",
+        "json",
+    )
+    doc = json.loads(text)
+    assert (status, doc["queues"]["billing"]["queued"]) == (0, 10)
+    assert [(r["label"], r["answered"]) for r in doc["intervals"]["rows"]] == [("10:00", 10)]
+
+
+@pytest.mark.parametrize(
+    ("now", "argv", "said"),
+    [
+        pytest.param(
+            NOON + timedelta(days=3),
+            FIVE_MINUTES,
+            "inside an hour is read from minute rollups, kept 2 days",
+            id="minutes-expired",
+        ),
+        pytest.param(
+            NOON,
+            ("--from", "2026-11-23T10:50:30", "--to", "2026-11-23T10:55"),
+            "whole minutes",
+            id="seconds",
+        ),
+    ],
+)
+def test_a_window_that_cannot_be_respected_is_refused(
+    morning: Script, redis_url: str, now: datetime, argv: tuple[str, ...], said: str
+) -> None:
+    """A sub-hour window older than the minute rollups, or cut inside a minute, is refused
+    with a reason, never widened to whole hours."""
+    status, text, err = run_at(redis_url, now, *argv)
+    assert (status, text) == (2, "")
+    assert said in err
+
+
+def test_today_is_a_whole_day_whatever_the_clock_s_fraction(
+    morning: Script, redis_url: str
+) -> None:
+    """With no --from, the report is today from local midnight, even on a clock mid-second."""
+    status, text, err = run_at(redis_url, NOON + timedelta(seconds=0.25), "--format", "json")
+    assert (status, err) == (0, "")
+    assert json.loads(text)["queues"]["billing"]["answered"] == 60

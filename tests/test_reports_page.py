@@ -16,6 +16,7 @@ import redis
 from playwright.sync_api import Page, expect
 
 from ivr import cli
+from ivr.core.clock import ManualClock
 from ivr.core.settings import Settings
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
@@ -56,7 +57,9 @@ def off_loop(work: Callable[[], T]) -> T:
 
 
 @pytest.fixture(name="seeded")
-def fixture_seeded(server: LiveServer, r: redis.Redis, redis_url: str) -> Script:
+def fixture_seeded(
+    server: LiveServer, r: redis.Redis, redis_url: str, clock: ManualClock
+) -> Script:
     """Billing calls 10:00–11:00 (alice), support calls 11:00–12:00 (chai), two abandons, CES."""
     s = Script(r, redis_url)
     for agent in ("alice", "chai"):
@@ -78,6 +81,7 @@ def fixture_seeded(server: LiveServer, r: redis.Redis, redis_url: str) -> Script
     for agent in ("alice", "chai"):
         s.event("AGENTSTATUS", T0 + 2 * 3600 * S, agent=agent, reason="offline")
     off_loop(s.fold)
+    clock.advance(4 * 3600)  # the day so far lies behind the service's clock: 14:00
     return s
 
 
@@ -182,6 +186,13 @@ def test_ces_by_agent_and_the_frt_ces_scatter(seeded: Script, boss: Console) -> 
         pytest.param("from=2026-11-24&to=2026-11-22", 422, "before", id="reversed"),
         pytest.param("from=2026-01-01&to=2026-11-23", 422, "31 days", id="too-long"),
         pytest.param("from=2026-11-23&to=9999-12-31", 422, "local dates", id="overflow"),
+        pytest.param(
+            "from=2026-11-19T10:50&to=2026-11-19T11:00",
+            422,
+            "minute rollups, kept 2 days",
+            id="sub-hour-too-old",
+        ),
+        pytest.param("from=2026-11-23T09:50:30", 422, "whole minutes", id="inside-a-minute"),
         pytest.param("queue=nope", 404, "no queue", id="unknown-queue"),
         pytest.param("target=1", 422, "target", id="target-too-high"),
         pytest.param("target=abc", 422, "target", id="target-not-a-number"),

@@ -49,6 +49,35 @@ def test_keywords(config: Config, body: str, word: str | None) -> None:
     assert sms.keyword_of(config, body) == word
 
 
+@pytest.mark.parametrize(
+    ("body", "language"),
+    [
+        pytest.param("please cancel", "en", id="please-cancel"),
+        pytest.param("Please cancel.", "en", id="capital-and-full-stop"),
+        pytest.param("PLEASE CANCEL!!", "en", id="shouted"),
+        pytest.param("cancel my callback please", "en", id="my-callback"),
+        pytest.param("Pls cancel the call back, thanks", "en", id="call-back-thanks"),
+        pytest.param("tolong batal", "ms", id="ms-tolong"),
+        pytest.param("Sila batal panggilan balik saya.", "ms", id="ms-sila"),
+        pytest.param("กรุณายกเลิกค่ะ", "th", id="th-please"),
+        pytest.param("ยกเลิกด้วยครับ", "th", id="th-polite"),
+        pytest.param("ยกเลิก การโทรกลับ", "th", id="th-spaced"),
+        pytest.param("don't cancel", None, id="negated"),
+        pytest.param("ไม่ต้องยกเลิก", None, id="th-negated"),
+        pytest.param("please stop calling", None, id="stop-is-not-cancel"),
+        pytest.param("please", None, id="no-cancel-word"),
+        pytest.param("6 thanks", None, id="a-score"),
+        pytest.param("the agent would not cancel my order", None, id="a-comment"),
+    ],
+)
+def test_a_cancel_request_in_a_few_polite_words(
+    config: Config, body: str, language: str | None
+) -> None:
+    """A cancel word with only polite words around it, in any case or punctuation, asks
+    to cancel (in the language of the word); a negation or other words do not."""
+    assert sms.cancel_request(config, body) == language
+
+
 def inbound(body: str, sid: str = "SM" + "a" * 32, **extra: str) -> dict[str, str]:
     form = {"MessageSid": sid, "From": NUMBER, "To": BUSINESS, "Body": body, "NumMedia": "0"}
     return form | extra
@@ -160,6 +189,16 @@ def test_cancel_is_an_opt_out_unless_a_callback_is_cancelled(
     monkeypatch.undo()
     reply_of(twilio, inbound("cancel", sid="SM" + "d" * 32))
     assert r.sismember(KEYS.survey_optouts(), NUMBER)
+
+
+def test_please_cancel_with_nothing_to_cancel_says_so_and_opts_nobody_out(
+    twilio: Twilio, r: redis.Redis
+) -> None:
+    """ "Please cancel" with no callback pending is answered (there is nothing to cancel),
+    in the language of its word, and is not taken as STOP."""
+    assert "no callback to cancel" in reply_of(twilio, inbound("Please cancel."))
+    assert "tiada panggilan balik" in reply_of(twilio, inbound("tolong batal", sid="SM" + "e" * 32))
+    assert not r.sismember(KEYS.survey_optouts(), NUMBER)
 
 
 def status(twilio: Twilio, message: str, state: str, survey: str = CALL) -> int:

@@ -16,6 +16,7 @@ from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from ivr.web import supervisor
+from queues.metrics import rollups
 from tests.agents import go_available
 from tests.conftest import BUSINESS
 from tests.streams import entries
@@ -239,6 +240,42 @@ def test_uk_caller_in_quiet_hours_is_surveyed_at_nine_london_time(
     clock.set(due - 1)
     tw.advance(2)
     assert len(tw.sms_to(uk)) == 1
+
+
+@pytest.mark.parametrize(
+    ("after_sent_h", "scored"),
+    [
+        pytest.param(20, True, id="inside-the-window-from-the-send"),
+        pytest.param(25, False, id="after-the-window-from-the-send"),
+    ],
+)
+def test_a_survey_held_by_quiet_hours_has_one_response_window(
+    tw: Emulator,
+    server: LiveServer,
+    r: redis.Redis,
+    job_runner: JobRunner,
+    clock: ManualClock,
+    after_sent_h: float,
+    scored: bool,
+) -> None:
+    """A survey held seven hours by quiet hours (02:00 in London): a reply 20 h after it
+    was sent (27 h after the call) is thanked and counts in CES; 25 h after, it is late in
+    both the reply and the metrics. One window, from the send."""
+    uk = "+447911123456"
+    sid = handled_call(tw, server, uk)
+    tw.advance(125)
+    due = r.zscore(Keys().jobs_due(), f"survey-{sid}")
+    assert due is not None
+    clock.set(due - 1)
+    tw.advance(2)
+    assert len(tw.sms_to(uk)) == 1
+    clock.advance(after_sent_h * 3600)
+    (answer,) = tw.send_sms(uk, BUSINESS, "6")
+    assert answer.body.startswith("Thank you for your feedback" if scored else "Thank you. This")
+    tw.advance(1)
+    svc = server.app.state.services
+    totals = svc.run(rollups.all_time(svc.redis, svc.keys, "all"))
+    assert (totals["ces_n"], totals["ces_late"]) == ((1, 0) if scored else (0, 1))
 
 
 def test_job_crashing_after_the_send_is_retried_without_a_second_sms(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.config import phrases
+from ivr.config import phrases, texting
 from ivr.config.menu import Action, Node
 from ivr.config.model import Config, DataPath, Positions
 from ivr.config.prompts import Localized
@@ -29,7 +29,7 @@ from ivr.config.queues import (
     step_languages,
     step_requirements,
 )
-from ivr.core import numbers
+from ivr.core import numbers, voices
 from ivr.core.errors import Problem
 
 EXIT_ACTIONS = frozenset({"queue", "transfer", "voicemail", "hangup", "callback"})
@@ -999,6 +999,56 @@ def _check_override(ctx: Context, at: tuple[str, str, str], text: str, known: se
             ctx.error(path, f"phrase {name} uses {fields}, which it does not fill in", "")
 
 
+# Voices and SMS costs -----------------------------------------------------------------------
+
+
+def check_voices(ctx: Context) -> None:
+    """Every configured voice is one Twilio offers for the language it speaks (else Twilio
+    may fail the `<Say>`, and the caller hears nothing)."""
+    for code, language in ctx.config.languages.available.items():
+        if language.voice:
+            path = ("languages", "available", code, "voice")
+            _check_voice(ctx, path, language.voice, language.say_language)
+    for path, localized, _ in localized_prompts(ctx.config):
+        for code, items in localized.items():
+            for index, item in enumerate(items):
+                if item.voice:
+                    spoken = item.language or ctx.config.languages.of(code).say_language
+                    _check_voice(ctx, (*path, code, index, "voice"), item.voice, spoken)
+
+
+def _check_voice(ctx: Context, path: DataPath, voice: str, language: str) -> None:
+    if voices.exists(voice, language):
+        return
+    offered = voices.offered(language)
+    elsewhere = voices.languages_of(voice)
+    hint = f"Twilio's voices for {language}: {', '.join(offered[:4])}" if offered else ""
+    if elsewhere:
+        hint = f"{voice} speaks {', '.join(elsewhere)}; " + hint
+    if offered:
+        problem = f"Twilio has no voice {voice} for {language}"
+    else:
+        problem = f"Twilio has no voice at all for language {language}"
+    ctx.warn(path, problem, hint or "the voices Twilio offers are in ivr/core/voices.yaml")
+
+
+def check_sms_costs(ctx: Context) -> None:
+    """No SMS text costs more than `sms.max_segments` segments in any language."""
+    limit = ctx.config.sms.max_segments
+    for item in texting.costs(ctx.config):
+        if item.cost.count <= limit:
+            continue
+        group, _, kind = item.name.partition(".")
+        path: DataPath = (group, "texts", item.language, kind)
+        if path not in ctx.positions:
+            path = ("languages", "available", item.language)
+        ctx.warn(
+            path,
+            f"{item.name} in '{item.language}' costs {item.cost}, over sms.max_segments {limit}",
+            "shorten it, or raise `sms: {max_segments: N}`; each segment is billed as one SMS",
+        )
+
+
 CHECKS: tuple[Callable[[Context], None], ...] = (
     check_queues,
     check_overflows,
@@ -1020,5 +1070,7 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_silent_menus,
     check_surveys,
     check_phrases,
+    check_voices,
+    check_sms_costs,
 )
 """Every semantic check, in the order they run."""

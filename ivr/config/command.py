@@ -1,16 +1,19 @@
-"""`ivr check`: load the config folder, print each problem with its file:line, and a summary."""
+"""`ivr check`: load the config folder, print each problem with its file:line, what each SMS
+text costs in every language, and a summary."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TextIO
 
+from ivr.config import texting
 from ivr.config.loader import load_checked
 from ivr.core.errors import ConfigError, Problem
 
 
 def run(directory: Path, out: TextIO) -> int:
-    """`ivr check DIR`: print each problem and a summary; 1 if there is any error, else 0."""
+    """`ivr check DIR`: print each problem, the SMS costs of a valid config, and a summary;
+    1 if there is any error, else 0."""
     try:
         config, found = load_checked(directory)
     except ConfigError as exc:
@@ -19,6 +22,9 @@ def run(directory: Path, out: TextIO) -> int:
         version = config.version
     for problem in sorted(found, key=lambda p: (p.file, p.line, p.column)):
         print(problem, file=out)
+    if version is not None:
+        for line in texting.table(list(texting.costs(config)), config.languages):
+            print(line, file=out)
     print(summary(found, version), file=out)
     return 1 if version is None else 0
 

@@ -16,6 +16,7 @@ from ivr.config.callbacks import CallbacksConfig
 from ivr.config.hours import Hours
 from ivr.config.menu import Company, Customer, Fallback, Languages, MenuSettings, Node
 from ivr.config.queues import AgentConfig, QueueConfig
+from ivr.config.sms import SmsConfig
 from ivr.config.surveys import SurveysConfig
 from ivr.core.errors import Problem
 
@@ -52,6 +53,8 @@ class Config(BaseModel):
     callbacks: CallbacksConfig = Field(default_factory=CallbacksConfig)
     fallback: Fallback = Field(default_factory=Fallback)
     """Degraded mode: what callers hear when the store is down (`ivr.voice.fallback`)."""
+    sms: SmsConfig = Field(default_factory=SmsConfig)
+    """Limits on what one text may cost (`ivr.config.texting`)."""
     phrases: dict[str, dict[str, dict[str, str]]] = Field(default_factory=dict)
     """Overrides of the built-in phrases, per language (`ivr.config.phrases`)."""
     version: str = ""

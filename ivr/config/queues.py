@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ivr.config.prompts import Localized
 
@@ -95,12 +95,25 @@ class PeriodicMessage(BaseModel):
     text: Localized
 
 
+class MusicClip(BaseModel):
+    """One clip of hold music and how long it plays, so the hold loop can fill the time to
+    the next announcement with whole clips (Twilio cannot stop a `<Play>` part way)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    seconds: int = Field(gt=0)
+
+
 class HoldConfig(BaseModel):
     """What a waiting caller hears, and the ways out of the queue they are offered."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     music: str = DEFAULT_HOLD_MUSIC
+    music_clips: list[MusicClip] = Field(default_factory=list)
+    """Hold music as clips of known length, played in turn; when set, `music` is not used and
+    announcements keep to `announce_every_s` whatever the music (docs/ewt.md#schedule)."""
     announce_position: bool = True
     announce_wait: bool = True
     announce_every_s: int = Field(default=ANNOUNCE_EVERY_S, gt=0)
@@ -121,6 +134,18 @@ class HoldConfig(BaseModel):
     """Opening hours of the queue; callers still waiting at closing time are moved on."""
     when_closed: OverflowAction = "voicemail"
     closing_message: Localized | None = None
+
+    @model_validator(mode="after")
+    def _clips_fit(self) -> HoldConfig:
+        """A clip longer than the announcement interval could never play whole between two
+        announcements: say so at load time rather than leave callers in silence."""
+        for clip in self.music_clips:
+            if clip.seconds > self.announce_every_s:
+                raise ValueError(
+                    f"music clip {clip.url} lasts {clip.seconds} s, longer than announce_every_s"
+                    f" ({self.announce_every_s} s): cut it into shorter clips"
+                )
+        return self
 
 
 class QueueConfig(BaseModel):

@@ -22,7 +22,7 @@ DEFAULT_MIN_TALK_S = 30
 DEFAULT_CAP_DAYS = 30
 """A number gets at most one survey in this many days."""
 DEFAULT_WINDOW_H = 24
-"""Replies later than this after the survey are stored as late, not scored."""
+"""Replies later than this after the survey was sent are stored as late, not scored."""
 CES_SCALE = range(1, 8)
 """The CES 2.0 answers: 1 (strongly disagree) to 7 (strongly agree) that it was easy."""
 DEFAULT_LOW_SCORE = 3
@@ -99,6 +99,12 @@ class SurveysConfig(Strict):
         if value is not None and not SENDER.match(value):
             raise ValueError("sender must be an E.164 number or a messaging service SID (MG...)")
         return value
+
+    def is_late(self, sent_at: float, replied_at: float) -> bool:
+        """Whether a reply came after the response window: `response_window_h` from when the
+        survey SMS was sent (not from the call's end: quiet hours may hold it back). The one
+        definition, for the reply (`callbacks.surveys`) and the metrics (`fold_surveys`)."""
+        return replied_at - sent_at > self.response_window_h * 3600
 
     def text(self, kind: TextKind, language: str, default: str, company: str) -> str:
         """The text of `kind` in `language` (the config's, else the built-in phrase

@@ -51,7 +51,8 @@ class Keys:
         return f"{self.prefix}:call:{call_sid}:responses"
 
     def call_status(self, call_sid: str) -> str:
-        """Hash: status-callback sequence numbers already applied for the call."""
+        """Hash: status-callback sequence numbers already applied for the call (or an agent
+        leg), its final status once known, and (legs) the highest SequenceNumber taken."""
         return f"{self.prefix}:call:{call_sid}:status"
 
     def voicemails(self) -> str:
@@ -61,6 +62,22 @@ class Keys:
     def voicemails_handled(self) -> str:
         """Set: ids of `voicemails` entries a supervisor marked handled (called back)."""
         return f"{self.prefix}:voicemails:handled"
+
+    def voicemail_owners(self) -> str:
+        """Hash: `voicemails` entry id -> the agent who took it from the console inbox
+        (set once, with HSETNX: two agents cannot both take it)."""
+        return f"{self.prefix}:voicemails:owners"
+
+    def voicemail_callbacks(self) -> str:
+        """Hash: `voicemails` entry id -> the callback made to call its caller back (the one
+        live callback per number and queue decides which), so a second click or a retried
+        request finds it."""
+        return f"{self.prefix}:voicemails:callbacks"
+
+    def missed_callbacks(self) -> str:
+        """Hash: an abandoned call's sid -> the callback an agent made to call its caller
+        back from the console (`ivr.web.missed`), so a second request finds it."""
+        return f"{self.prefix}:missed:callbacks"
 
     def offers(self) -> str:
         """Hash: reservation id -> JSON {call, agent, queue, device, expires, leg, tries}: the
@@ -73,6 +90,13 @@ class Keys:
         the first try, or the retry of a transient API error (`ivr.voice.offers.pump`)."""
         return f"{self.prefix}:offers:due"
 
+    def outbound_backlog(self) -> str:
+        """Sorted set: CallSid of a leg the service asked Twilio to place (an agent ring, a
+        customer-first callback) scored by when (Unix seconds), until it rings or ends: the
+        calls waiting in Twilio's outbound queue (`ivr.core.outbound`). A leg that rang is
+        kept a minute with its ring time negated, so a late REST answer does not re-add it."""
+        return f"{self.prefix}:outbound:backlog"
+
     def answered(self, reservation_id: str) -> str:
         """String: the call an agent accepted with this reservation on the phone (TTL), so a
         retried `/voice/agent/answer` gets the same bridge back."""
@@ -81,6 +105,20 @@ class Keys:
     def hold(self, call_sid: str) -> str:
         """Hash: a waiting caller's hold state (announcements made, last position told)."""
         return f"{self.prefix}:call:{call_sid}:hold"
+
+    def queue_sids(self, call_sid: str) -> str:
+        """Set: the Twilio QueueSids a call's requests named (TTL), each released when the
+        call ends (`ivr.voice.queue_resources`)."""
+        return f"{self.prefix}:call:{call_sid}:queue-sids"
+
+    def queue_deletes(self) -> str:
+        """Sorted set: Twilio QueueSid scored by when its REST delete is due (Unix seconds):
+        a caller's own queue, once they left it, or the retry of a failed delete."""
+        return f"{self.prefix}:twilio-queues:delete"
+
+    def queue_delete_tries(self) -> str:
+        """Hash: Twilio QueueSid -> deletes tried and failed so far (until one succeeds)."""
+        return f"{self.prefix}:twilio-queues:tries"
 
     def last_agent(self, number: str) -> str:
         """String: the agent who last handled a call from this number (TTL: sticky days)."""
@@ -91,7 +129,8 @@ class Keys:
         return f"{self.prefix}:announcements"
 
     def handle_times(self) -> str:
-        """Hash: queue -> recent handle time in seconds (moving average), for wait estimates."""
+        """Hash: queue -> recent handle time in seconds (moving average), and `queue|m2` ->
+        the moving average of its square (for the spread), for wait ranges (`queues/ewt.py`)."""
         return f"{self.prefix}:handle-times"
 
     # -- events (queues/events.py) --------------------------------------------
@@ -111,7 +150,8 @@ class Keys:
     # names are listed in ROUTING_KEYS, and the rest of the service reads through
     # `Router` (calls, agents, offers, wrap-up and break ends, staffing).
     def routing_agents(self) -> str:
-        """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters)."""
+        """Hash: agent id -> runtime state as JSON (state, reason, idle since, counters:
+        calls answered and talk time since the agent's login)."""
         return f"{self.prefix}:routing:agents"
 
     def routing_agent_config(self) -> str:

@@ -9,6 +9,8 @@ the phone (`keyed`, then `e164` with a region). Only this module imports
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import PhoneNumberType, timezone
@@ -89,6 +91,23 @@ def time_zones(number: str) -> tuple[str, ...]:
     if parsed is None:
         return ()
     return tuple(z for z in timezone.time_zones_for_number(parsed) if z != "Etc/Unknown")
+
+
+def time_zone(number: str, at: float) -> ZoneInfo | None:
+    """The number's timezone, when the zones of its range agree on the clock at `at`
+    (a UK mobile: London, Jersey, Guernsey, Isle of Man); None when unknown or they differ."""
+    zones = [z for z in map(_zone_info, time_zones(number)) if z is not None]
+    moment = datetime.fromtimestamp(at, UTC)
+    if not zones or len({moment.astimezone(z).utcoffset() for z in zones}) != 1:
+        return None
+    return zones[0]
+
+
+def _zone_info(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def national(number: str, region: str | None) -> str:

@@ -10,6 +10,7 @@ returned the first time, and changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,8 @@ class CallSession:
 
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+LEG_ORDER = {"queued": 0, "initiated": 0, "ringing": 1, "in-progress": 2}
+"""A status's place in a leg's life, for an event that carries no SequenceNumber."""
 
 
 Record = tuple[str, dict[str, str]]
@@ -69,6 +72,7 @@ class CallStore:
         self.keys = keys
         self.ttl_s = ttl_s
         self._commit = redis.register_script(lua.read("ivr.core", "call_commit"))
+        self._leg_event = redis.register_script(lua.read("ivr.core", "leg_event"))
 
     async def get(self, sid: str) -> CallSession | None:
         text = await self.redis.get(self.keys.call(sid))
@@ -119,6 +123,17 @@ class CallStore:
             }
             await self.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
         return True
+
+    async def leg_event(self, sid: str, form: Mapping[str, str]) -> bool:
+        """Whether a status callback of leg `sid` is news: not a repeat, not after the leg's
+        final status, not older (by SequenceNumber) than one already taken. One atomic step."""
+        status, seq = form.get("CallStatus", ""), form.get("SequenceNumber", "")
+        if not (seq.isascii() and seq.isdigit()):  # "²" is a digit to Python, not to Lua
+            seq = ""
+        final = status in FINAL_STATUSES
+        order = seq or str(LEG_ORDER.get(status, len(LEG_ORDER)))
+        args = [seq or status, order, "1" if final else "0", status, str(self.ttl_s)]
+        return bool(await self._leg_event(keys=[self.keys.call_status(sid)], args=args))
 
     async def status(self, sid: str) -> dict[str, str]:
         """What the status callbacks have told us about the call."""

@@ -56,6 +56,7 @@ from ivr.devtools.scenario import (
 from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
+from ivr.voice import queue as caller_queue
 from ivr.web import supervisor
 from queues.events import Event, EventType, read_events
 from queues.metrics import fold as metrics
@@ -504,7 +505,13 @@ class Demo:
         for line in recap.lines(self.summary()):
             print(f"  {line}", file=self.out)
         print(f"  Emulator errors: {len(self.tw.errors)}.", file=self.out)
+        print(f"  Twilio queues left behind: {len(self.queues_left())}.", file=self.out)
         self.out.flush()
+
+    def queues_left(self) -> list[str]:
+        """The Queue resources the emulator's account still holds for calls that ended."""
+        ended = {caller_queue.queue_name(c.sid) for c in self.tw.calls if c.ended}
+        return [q.name for q in self.tw.queues if q.name in ended]
 
 
 def start_time(settings: Settings, args: argparse.Namespace, now: float) -> float:

@@ -23,6 +23,8 @@ device rings) set against routing's state:
   to an agent only when no call of the same queue, priority and language that
   came earlier waits without having been offered to that agent;
 - callbacks are dialled once per attempt, and surveys sent once per call;
+- no Twilio Queue resource is left for a call that ended over `QUEUE_GRACE_S` before the
+  end (each caller's own queue is deleted once they are out of it);
 - routing's own invariants (`queues.invariants.problems`) hold;
 - no webhook fails (a failed one is Twilio's "application error").
 
@@ -39,6 +41,7 @@ from typing import Any
 from ivr.devtools.emulator.calls import Call, Utterance
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.interpreter import APP_ERROR_TEXT
+from ivr.voice.queue import queue_name
 from queues import invariants
 from queues.events import Event
 from queues.layout import Layout
@@ -53,6 +56,9 @@ WAIT_BOUND_S = 600.0
 MAX_WAIT_GRACE_S = 30.0
 """How long past a queue's `max_wait_s` a caller may still be found waiting."""
 ROUTING_GRACE_S = 2.0
+QUEUE_GRACE_S = 180.0
+"""How long after its call ends a caller's Twilio queue may still exist: the deletes of a
+REST outage (a 5xx or 429 window) are retried with backoff."""
 SURVEY_WORDS = "made it easy"
 """In the English survey question (surveys.yaml `texts.en.question`)."""
 
@@ -278,6 +284,14 @@ class Checker:
             self.breach(now, "survey lost", number, "a qualifying call got no survey")
         dials = [c for c in service.legs if c.direction == "outbound-api"]
         self._doubled_dials(now, dials, service.customers)
+
+    def queues_left(self, now: float, calls: Iterable[Call], queues: Iterable[str]) -> None:
+        """No Twilio Queue resource is left for a call that ended `QUEUE_GRACE_S` ago."""
+        names = set(queues)
+        for call in calls:
+            over = call.ended_at is not None and call.ended_at <= now - QUEUE_GRACE_S
+            if over and queue_name(call.sid) in names:
+                self.breach(now, "queue resource left", call.sid, "its queue was never deleted")
 
     def fifo(self, now: float, events: list[Event]) -> None:
         """FIFO within priority, replayed from routing's events in the order they happened.

@@ -504,6 +504,8 @@ class FaultSimulation(Simulation):
         )
         self.checker.finish(self.clock.now(), [c.call for c in self.callers], ends, service)
         self.checker.fifo(self.clock.now(), events)
+        queues = [q.name for q in self.tw.queues]
+        self.checker.queues_left(self.clock.now(), self.tw.calls, queues)
 
     def owed_surveys(self) -> set[str]:
         """Numbers that should have their survey by now (only when a job worker runs)."""

@@ -8,7 +8,14 @@ the caller's exponential talk time. With `--patience` callers hang up after an
 exponential patience. The figures are read back from the metrics fold and set
 beside Erlang C for the same inputs; with no patience and no callbacks the same
 calls also go through the ideal M/M/N queue (`queues.metrics.mmc`), call by call, and
-the figures are set against the spread of many ideal runs of that length.
+the figures are set against the spread of many ideal runs of that length. With
+`--patience` (and no callbacks) they are set beside Erlang A (M/M/N+M,
+`queues.metrics.erlang_a`) and the spread of ideal M/M/N+M runs instead.
+
+A run must fit inside the config's opening hours from its start (Monday 10:00):
+a longer one is refused, saying how many minutes fit, since callers after
+closing never reach the queue. If some callers still never reach it, the
+figures are shown without Erlang's, under a warning.
 
 With `--callback-prob P` the queue offers "press 1 to be called back" once the
 estimated wait is over `CALLBACK_OFFER_AFTER_S` (or `--callback-offer-after`), and
@@ -21,17 +28,24 @@ holding, each on its own throwaway store, and prints them side by side.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import logging
+import math
 import secrets
 import statistics
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from callbacks.inprocess import JobRunner
+from ivr.config.hours import Hours
+from ivr.config.loader import load
+from ivr.config.model import Config
 from ivr.core.clock import ManualClock
+from ivr.core.errors import IVRError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
 from ivr.devtools import faults, reliability, sandbox
@@ -39,14 +53,19 @@ from ivr.devtools.crowd import CALLBACK_OFFER_AFTER_S, QUEUE, TICK_S, Simulation
 from ivr.devtools.sandbox import BUSINESS
 from ivr.handlers import HANDLERS
 from ivr.service import Services
-from queues.events import Event, read_events
-from queues.metrics import erlang, mmc, rollups
+from queues.events import Event, EventType, read_events
+from queues.metrics import cps, erlang, erlang_a, mmc, rollups
+from queues.metrics.batch import DEFAULT_SHORT_ABANDON_S
 from queues.metrics.fold import fold
 
 START = 1_795_399_200.0
 """Monday 23 November 2026, 10:00 in Kuala Lumpur."""
 PUBLIC_URL = "http://ivr.devtools.simulate"
 ESTIMATE_MIN_S = 10.0
+UNPACED_CPS = 1000.0
+"""The emulator's calls per second here: the ideal queue rings an agent the instant it
+is free, so the simulated account's CPS never delays a ring; `outbound_cps` says what
+CPS the simulated peak needs of a real account."""
 """Announcements made less than this before the answer are left out of the estimate error."""
 
 
@@ -116,6 +135,21 @@ def measure(
     threshold = svc.registry.current.queues[QUEUE].service_level_s
     load = args.arrivals_per_hour * args.aht / 3600
     waits = [w for _, _, w in queue_waits(events)]
+    measured = {
+        "asa_s": (totals["wait_ms"] - totals["ring_ms"]) / 1000 / answered,
+        "p_wait": sum(w > 0 for w in waits) / answered,
+        "service_level": figures["service_level"],
+    }
+    theory: dict[str, float | None] = {
+        "asa_s": erlang.asa_s(load, args.agents, args.aht),
+        "p_wait": erlang.p_wait(load, args.agents),
+        "service_level": erlang.service_level(load, args.agents, args.aht, threshold),
+    }
+    if args.patience:
+        queued = totals["entered"] - totals["callbacks"]
+        gave_up = totals["abandoned"] + totals["abandoned_short"]
+        measured["p_abandon"] = gave_up / queued if queued else 0.0
+        theory = erlang_a_figures(args, threshold)
     return {
         "calls": totals["entered"],
         "answered": totals["answered"],
@@ -123,20 +157,24 @@ def measure(
         "service_time_s": (totals["ring_ms"] + totals["talk_ms"]) / 1000 / answered,
         "load_erlangs": load,
         "abandon_rate": figures["abandon_rate"],
-        "asa_s": (
-            (totals["wait_ms"] - totals["ring_ms"]) / 1000 / answered,
-            erlang.asa_s(load, args.agents, args.aht),
-        ),
-        "p_wait": (
-            sum(w > 0 for w in waits) / answered,
-            erlang.p_wait(load, args.agents),
-        ),
-        "service_level": (
-            figures["service_level"],
-            erlang.service_level(load, args.agents, args.aht, threshold),
-        ),
+        **{name: (value, theory.get(name)) for name, value in measured.items()},
         "frt_median_s": figures["frt_median_s"],
         "frt_p90_s": figures["frt_p90_s"],
+    }
+
+
+def erlang_a_figures(args: Any, threshold_s: float) -> dict[str, float | None]:
+    """Erlang A (M/M/N+M) for the simulation's inputs: what `--patience` runs are held to.
+
+    P(wait) is left out: Erlang A's is the share of arrivals who find every agent
+    busy, the measured one the share of answered callers who waited.
+    """
+    model = erlang_a.Model(args.arrivals_per_hour, args.aht, args.agents, args.patience)
+    return {
+        "p_abandon": erlang_a.p_abandon(model),
+        "asa_s": erlang_a.asa_s(model),
+        "p_wait": None,
+        "service_level": erlang_a.service_level(model, threshold_s),
     }
 
 
@@ -178,8 +216,78 @@ def against_ideal(svc: Services, sim: Simulation, args: Any, events: list[Event]
     }
 
 
+def against_patient_ideal(svc: Services, args: Any) -> dict[str, Any]:
+    """The central 99 % of each figure over ideal M/M/N+M runs of the scenario (Erlang A's
+    queue): the sampling error of a run this long, for `--patience` runs."""
+    scenario = mmc.Scenario(
+        args.arrivals_per_hour,
+        args.agents,
+        args.aht,
+        args.patience,
+        args.minutes,
+        svc.registry.current.queues[QUEUE].service_level_s,
+        DEFAULT_SHORT_ABANDON_S,
+    )
+    return {f"band_{name}": band for name, band in mmc.spread_patient(scenario).items()}
+
+
+def without_theory_if_lost(result: dict[str, Any], dialled: int) -> dict[str, Any]:
+    """The result as it is, or, if some callers never reached the queue, with no Erlang
+    figure and no band: the queue was not fed the rate the model is computed at."""
+    result["not_queued"] = dialled - result["calls"]
+    if result["not_queued"] <= 0:
+        return result
+    return {
+        name: (value[0], None) if isinstance(value, tuple) else value
+        for name, value in result.items()
+        if not name.startswith("band_")
+    }
+
+
+class PastClosing(IVRError):
+    """The run would go on after the config's opening hours close: callers then never reach
+    the queue, so its figures would be set against a rate that did not arrive."""
+
+
+def schedules(config: Config) -> dict[str, Hours]:
+    """The opening hours a simulated caller can meet: the menu's hours branches, the queue's."""
+    named = [node.hours for node in config.nodes.values()] + [config.queues[QUEUE].hold.hours]
+    return {name: config.hours[name] for name in sorted({n for n in named if n in config.hours})}
+
+
+def first_closed(config: Config, start: float, minutes: float) -> tuple[str, datetime] | None:
+    """The first minute of [start, start + minutes) some schedule is closed, and its name."""
+    zone = ZoneInfo(config.company.timezone)
+    for minute in range(math.ceil(minutes)):
+        when = datetime.fromtimestamp(start + minute * 60, zone)
+        for name, hours in schedules(config).items():
+            if not hours.is_open(when):
+                return name, when
+    return None
+
+
+def check_hours(config: Config, args: Any) -> None:
+    """Refuse a run that would outlast the opening hours (raise `PastClosing`, saying how long
+    a run fits)."""
+    closed = first_closed(config, START, args.minutes)
+    if closed is None:
+        return
+    name, when = closed
+    fits = round((when.timestamp() - START) / 60)
+    opened = datetime.fromtimestamp(START, when.tzinfo)
+    raise PastClosing(
+        f"the run starts {opened:%A %d %B %H:%M} and would go on past {when:%A %H:%M} "
+        f"({when.tzinfo}), when the {name!r} hours are closed: callers after that never reach "
+        f"the queue, so nothing could be compared with Erlang C. Ask for --minutes {fits} or "
+        "fewer."
+    )
+
+
 def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[str, Any]:
-    """Run one simulation on `settings.redis_url` (or a throwaway embedded store)."""
+    """Run one simulation on `settings.redis_url` (or a throwaway embedded store).
+
+    Raises `PastClosing` when the run would outlast the config's opening hours.
+    """
     logging.getLogger().setLevel(logging.WARNING)
     clock = ManualClock(START)
     callbacks = args.callback_prob > 0
@@ -197,8 +305,10 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
         if fresh_store or not url:  # the callback jobs need a store URL
             url = stack.enter_context(EmbeddedStore(tmp / "store")).url
             local = local.with_(redis_url=url)
+        check_hours(load(local.config_dir), args)
         box = stack.enter_context(sandbox.running(local, clock, BUSINESS, tick_s=TICK_S))
         tw, svc = box.tw, box.svc
+        tw.cps = UNPACED_CPS
         sim = Simulation(tw, svc, clock, args)
         if callbacks:
             sim.jobs = JobRunner(svc, url, tw.http_client(), HANDLERS)
@@ -210,10 +320,30 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
         events = svc.run(read_events(svc.redis, svc.keys, count=1_000_000))
         result = measure(svc, START, end, args, events)
         result.update(side_figures(svc, START, end, events))
+        advice = outbound_cps(events, args.agents)
+        result["cps_needed"], result["cps_advice"] = advice.needed, str(advice)
         if not callbacks and not args.patience:
             result.update(against_ideal(svc, sim, args, events))
+        elif not callbacks:
+            result.update(against_patient_ideal(svc, args))
         result["emulator_errors"] = len(tw.errors)
-        return result
+        return without_theory_if_lost(result, len(sim.callers))
+
+
+def outbound_cps(events: list[Event], agents: int) -> cps.CpsAdvice:
+    """The CPS a real account needs for the busiest simulated hour: one REST call per agent
+    ring (OFFERED) and per customer-first callback dial (CALLBACKDIAL for no agent), with
+    all `agents` freed, and rung, together."""
+    legs: collections.Counter[int] = collections.Counter()
+    dials: collections.Counter[int] = collections.Counter()
+    for event in events:
+        hour = int((event.ts_ms / 1000 - START) // 3600)
+        if event.type == EventType.OFFERED:
+            legs[hour] += 1
+        elif event.type == EventType.CALLBACKDIAL and not event.get("agent"):
+            dials[hour] += 1
+    peak = max(legs | dials, key=lambda h: legs[h] + dials[h], default=0)
+    return cps.advise(f"simulated hour {peak + 1}", legs[peak], dials[peak], agents)
 
 
 def offer_after_s(args: Any) -> int:
@@ -307,17 +437,27 @@ def cell(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def show(result: dict[str, Any], out: TextIO) -> None:
-    """Measured figures beside Erlang C and, where known, the 99 % band of M/M/N runs."""
-    print(f"{'figure':16} {'measured':>10} {'Erlang C':>10} {'M/M/N 99% band':>16}", file=out)
+def show(result: dict[str, Any], out: TextIO, patience: bool = False) -> None:
+    """Measured figures beside Erlang C (Erlang A with `patience`) and, where known, the 99 %
+    band of ideal M/M/N (M/M/N+M) runs."""
+    model, ideal = ("Erlang A", "M/M/N+M") if patience else ("Erlang C", "M/M/N")
+    if result.get("not_queued"):
+        print(
+            f"warning: {result['not_queued']} callers never reached the queue, so the figures "
+            f"are not set beside {model} at the rate asked for",
+            file=out,
+        )
+    print(f"{'figure':16} {'measured':>10} {model:>10} {ideal + ' 99% band':>16}", file=out)
     for name, value in result.items():
-        if name.startswith("band_"):
+        if name.startswith("band_") or name == "cps_advice":
             continue
         measured, theory = value if isinstance(value, tuple) else (value, None)
         band = result.get(f"band_{name}")
         spread = f"{band.low:.3f}–{band.high:.3f}" if band is not None else ""
         theory_cell = cell(theory) if theory is not None else ""
         print(f"{name:16} {cell(measured):>10} {theory_cell:>10} {spread:>16}", file=out)
+    if "cps_advice" in result:
+        print(result["cps_advice"], file=out)
 
 
 PLAIN_DEFAULTS = {"arrivals_per_hour": 120.0, "agents": 3, "aht": 60.0, "minutes": 60.0}
@@ -340,10 +480,15 @@ def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         reliability.show(report, out)
         return 1 if report.breaches else 0
     args = with_defaults(args)
+    try:
+        check_hours(load(settings.config_dir), args)
+    except PastClosing as exc:
+        print(f"ivr simulate: {exc}", file=out)
+        return 2
     if getattr(args, "compare", False):
         runs = compare(settings, args)
         show_side_by_side(runs, out)
         return 1 if any(run["emulator_errors"] for run in runs.values()) else 0
     result = simulate(settings, args)
-    show(result, out)
+    show(result, out, patience=bool(args.patience))
     return 1 if result["emulator_errors"] else 0

@@ -26,7 +26,7 @@ from ivr.core.errors import RoutingError
 from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import callback as callback_voice
-from ivr.voice import offers, twiml
+from ivr.voice import offers, queue_resources, twiml
 from ivr.voice.endings import finish
 from ivr.voice.queue import queue_name
 from ivr.voice.twiml import xml
@@ -196,9 +196,13 @@ async def agent_status(request: Request) -> Response:
     reservation_id = request.query_params.get("res", "")
     status, leg = form.get("CallStatus", ""), form.get("CallSid", "")
     to = form.get("To", "")
+    if not await svc.calls.leg_event(leg, form):
+        return Response(status_code=204)  # a repeat, or late: a `ringing` after `completed`
     if status not in LEG_ENDED:
-        await offers.adopt_or_hang_up(svc, reservation_id, leg, to)
+        if await offers.adopt_or_hang_up(svc, reservation_id, leg, to) in offers.HELD:
+            await offers.leg_progress(svc, reservation_id, leg, status)
         return Response(status_code=204)
+    await offers.leg_progress(svc, reservation_id, leg, status)
     intent = await offers.intent_for(svc, reservation_id)
     if intent is not None and offers.ours(intent, leg, to):
         await leg_ended(svc, reservation_id, intent, status)
@@ -238,6 +242,8 @@ async def agent_done(request: Request) -> Response:
     call_sid = request.query_params.get("call", "")
     response = VoiceResponse()
     status = form.get("DialCallStatus", "")
+    # `<Dial><Queue>` makes the queue if the caller's was already deleted: not left behind
+    await queue_resources.release(svc, form.get("QueueSid", ""))
     if status != "completed":
         callback_voice.say_to_agent(svc, response, "agent.caller_left")
     call = await svc.router.call(call_sid)

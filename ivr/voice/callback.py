@@ -42,7 +42,7 @@ from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import endings, offers, twiml
+from ivr.voice import endings, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.queue import estimate_for, hand_to_queue, wait_in_queue
 from ivr.voice.twiml import xml
@@ -107,9 +107,11 @@ class Asking:
     def say(self, text: str, parent: object | None = None) -> None:
         twiml.say(parent if parent is not None else self.response, text, self.language)
 
-    def when(self, at: float) -> str:
-        """`at` as the caller hears a time: with the weekday, in their language, if not today."""
-        return slots.spoken_time(self.config, at, self.svc.clock.now(), self.session.language)
+    def when(self, at: float, number: str) -> str:
+        """`at` as the caller hears a time: on the clock of the `number` to be called back
+        (zone named when not the business's), with the weekday if not today, in their language."""
+        now, language = self.svc.clock.now(), self.session.language
+        return slots.spoken_time(self.config, at, now, language, number=number)
 
     def url(self, path: str, **params: object) -> str:
         values = {"mode": self.mode, "queue": self.queue, **params}
@@ -154,7 +156,7 @@ async def keep(request: Request) -> Response:
         return _gone()
     existing = await callbacks.live_for(a.svc, a.session.caller, a.queue)
     if existing is not None:
-        a.say(a.text("already", time=a.when(existing.due)))
+        a.say(a.text("already", time=a.when(existing.due, existing.number)))
         return a.back()
     if await closing_soon(a):  # no place to keep: the caller picks a slot instead
         if not slots.offered(a.config, a.svc.clock.now()):
@@ -244,7 +246,7 @@ async def take_place(a: Asking, number: str) -> Response:
     cb = _new(a, number, "keep", expected)
     created = await callbacks.create(svc, cb, take_over=session.sid)
     if created.status == "exists":
-        a.say(a.text("already", time=a.when(created.expected)))
+        a.say(a.text("already", time=a.when(created.expected, number)))
         return a.back()
     if created.status != "created":
         return a.back()  # being connected right now, or not in the queue any more
@@ -336,7 +338,7 @@ async def _after_create(svc: Services, cb: Callback) -> None:
     # The age counts from when the callback is due: a slot tomorrow is not stale tonight.
     start = max(now, cb.due) if cb.kind == "scheduled" else now
     await dial.schedule(svc, cb, "expire", start + config.callbacks.expire_after_s)
-    when = slots.spoken_time(config, cb.due, now, cb.language)
+    when = slots.spoken_time(config, cb.due, now, cb.language, number=cb.number)
     await dial.notify(svc, cb, "sms_confirm", time=when)
 
 
@@ -354,7 +356,9 @@ def ask_slot(a: Asking, number: str) -> Response:
     for found in offered:
         label = found.slot.label  # said in the default language's voice when not written in ours
         written = code if label.get(code) else languages.default
-        twiml.say(gather, label.get(written, ""), languages.of(written))
+        # `{time}` in a label is the slot's time on the customer's clock, as in the confirmation.
+        text = label.get(written, "").replace("{time}", a.when(found.at, number))
+        twiml.say(gather, text, languages.of(written))
     a.response.append(gather)
     return a.back()
 
@@ -376,7 +380,7 @@ async def slot(request: Request) -> Response:
     await _place_in_line(a, cb, chosen_slot.slot)
     created = await callbacks.create(a.svc, cb)
     due = created.expected if created.status == "exists" else cb.due
-    when = a.when(due)
+    when = a.when(due, number)
     if created.status == "exists":
         a.say(a.text("already", time=when))
         if a.mode in ON_HOLD:
@@ -611,11 +615,16 @@ async def _join(
 
 
 async def status(request: Request) -> Response:
-    """The customer-first call ended: unanswered, busy or failed counts as not reached."""
+    """The customer-first call rang (its watchdog counts from now) or ended: unanswered,
+    busy or failed counts as not reached."""
     svc = services(request)
     form = await svc.verifier.form(request)
     cb_id, attempt = _params(request)
+    await dial.leg_progress(
+        svc, cb_id, attempt, form.get("CallSid", ""), form.get("CallStatus", "")
+    )
     cb = await callbacks.get(svc, cb_id)
+    await queue_resources.call_over(svc, form.get("CallSid", ""))  # the leg may have waited
     if cb is not None and form.get("CallStatus", "") in dial.NO_ANSWER:
         await dial.not_reached(svc, cb, attempt, form["CallStatus"])
     return Response(status_code=204)
@@ -639,7 +648,7 @@ async def ask_existing(svc: Services, turn: Turn) -> bool:
     if cb is None or cb.state not in callbacks.CANCELLABLE:
         return False
     a = Asking(svc, session, turn.config, "existing", target.name, turn.response)
-    when = a.when(cb.due)
+    when = a.when(cb.due, cb.number)
     priority = "" if target.priority is None else str(target.priority)
     url = a.url("existing", cb=cb.id, priority=priority)
     gather = twiml.gather(url, num_digits=1, input="dtmf", timeout=KEYPAD_TIMEOUT_S)

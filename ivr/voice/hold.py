@@ -11,24 +11,35 @@ messages, an apology once the wait is long, then a stretch of music inside a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
-from twilio.twiml.voice_response import VoiceResponse
+from twilio.twiml import TwiML
+from twilio.twiml.voice_response import Gather, Say, VoiceResponse
 
 from callbacks import callback as callbacks
 from ivr.config import phrases
 from ivr.config.menu import Language
 from ivr.config.prompts import Localized
-from ivr.config.queues import HoldConfig, QueueConfig
+from ivr.config.queues import HoldConfig, MusicClip, QueueConfig
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import exits, offers, twiml
+from ivr.voice import exits, offers, queue_resources, twiml
 from ivr.voice.callback import hold_offer
-from ivr.voice.queue import estimate_for
+from ivr.voice.queue import estimate_for, wait_range_for
 from queues import ewt
+
+GATHER_TIMEOUT_S = 1
+"""How long the hold loop's `<Gather>` listens after its music before Twilio fetches the loop
+again (Twilio's default, 5 s, would make every stretch of music 5 s longer than planned)."""
+LATE_MAX_S = 10
+SPEECH_S_PER_WORD = 0.4
+"""About how long text-to-speech takes per word (about 150 words a minute)."""
+"""When the time left before an announcement is shorter than the next clip, the clip still
+plays if that makes the announcement at most this late; otherwise the rest is a pause."""
 
 
 @dataclass
@@ -39,6 +50,8 @@ class HoldState:
     position: int = 0
     apologised: bool = False
     messages: str = "{}"
+    clip: int = 0
+    """The next of the queue's `music_clips` to play, so the music carries on across fetches."""
 
     @classmethod
     def parse(cls, raw: dict[str, str]) -> HoldState:
@@ -47,6 +60,7 @@ class HoldState:
             position=int(raw.get("position", 0)),
             apologised=raw.get("apologised") == "1",
             messages=raw.get("messages", "{}"),
+            clip=int(raw.get("clip", 0)),
         )
 
     def dump(self) -> dict[str, str]:
@@ -55,7 +69,24 @@ class HoldState:
             "position": str(self.position),
             "apologised": "1" if self.apologised else "0",
             "messages": self.messages,
+            "clip": str(self.clip),
         }
+
+    def next_due(self, hold: HoldConfig) -> float:
+        """When the next announcement is due (0: now, nothing said yet)."""
+        if self.announced_at == 0:
+            return 0.0
+        return self.announced_at + hold.announce_every_s
+
+    def is_due(self, hold: HoldConfig, now: float) -> bool:
+        """Whether to announce now: on schedule, and never sooner than `announce_min_s`."""
+        if self.announced_at == 0:
+            return True
+        return now >= self.next_due(hold) and now - self.announced_at >= hold.announce_min_s
+
+    def announced(self, now: float) -> None:
+        """Record an announcement at `now`: the next is due `announce_every_s` later."""
+        self.announced_at = now
 
 
 @dataclass
@@ -90,40 +121,62 @@ class Waiting:
 
 
 async def announce(w: Waiting, state: HoldState, position: int, waited: float) -> None:
-    """Position and wait, when due; a position higher than the last one told is not said.
+    """Position and wait range, when due; a position higher than the last one told is not said.
 
     A caller no logged-in agent can ever answer is promised neither a place nor a wait,
     only asked to stay on the line: the queue's no-agents action moves them on shortly
-    (`Router.unserved`)."""
+    (`Router.unserved`). While no agent who can answer them is staffed (all on break),
+    they hear their place but no time."""
     now = w.svc.clock.now()
-    due = state.announced_at == 0 or now - state.announced_at >= w.hold.announce_every_s
-    if not due or now - state.announced_at < w.hold.announce_min_s:
+    if not state.is_due(w.hold, now):
         return
+    state.announced(now)
     if await w.svc.router.unserved(w.session.sid):
         w.say(w.phrase("stay"))
-        state.announced_at = now
         return
     if w.hold.announce_position and (state.position == 0 or position <= state.position):
         w.say(w.phrase("next") if position == 1 else w.phrase("position", n=position))
         state.position = position
     if w.hold.announce_wait:
-        seconds = await estimate_for(w.svc, w.name, position, w.hold)
-        if seconds is not None:
-            kind, minutes = ewt.time_box(seconds)
-            w.say(w.phrase(kind, m=minutes))
-            await w.svc.redis.xadd(
-                w.svc.keys.announcements(),
-                {
-                    "call": w.session.sid,
-                    "at": str(now),
-                    "estimate_s": f"{seconds:.0f}",
-                    "waited_s": f"{waited:.0f}",
-                    "position": str(position),
-                },
-                maxlen=100_000,
-                approximate=True,
-            )
-    state.announced_at = now
+        found = await wait_range_for(w.svc, w.session.sid, w.name, position, w.hold)
+        if found is not None:
+            told = ewt.spoken(found)
+            w.say(say_range(w, told))
+            await log_range(w, found, told, position, waited)
+
+
+def say_range(w: Waiting, told: ewt.Spoken) -> str:
+    """The range in the caller's language: `hold.soon`, `less`, `between` or `more`."""
+    if told.kind == "soon":
+        return w.phrase("soon")
+    if told.kind == "less":
+        return w.phrase("less", m=told.high_m)
+    if told.kind == "more":
+        return w.phrase("more", m=told.low_m)
+    return w.phrase("between", low=told.low_m, high=told.high_m)
+
+
+async def log_range(
+    w: Waiting, found: ewt.WaitRange, told: ewt.Spoken, position: int, waited: float
+) -> None:
+    """Keep the range told (and the model's, unrounded, and its mean) with the caller's
+    position, to measure calibration (bench/ewt.py)."""
+    await w.svc.redis.xadd(
+        w.svc.keys.announcements(),
+        {
+            "call": w.session.sid,
+            "at": str(w.svc.clock.now()),
+            "estimate_s": f"{found.mean_s:.0f}",
+            "low_s": f"{told.low_s:.0f}",
+            "high_s": "inf" if told.high_s == math.inf else f"{told.high_s:.0f}",
+            "model_low_s": f"{found.low_s:.0f}",
+            "model_high_s": f"{found.high_s:.0f}",
+            "waited_s": f"{waited:.0f}",
+            "position": str(position),
+        },
+        maxlen=100_000,
+        approximate=True,
+    )
 
 
 def periodic(w: Waiting, state: HoldState, waited: float) -> None:
@@ -144,19 +197,77 @@ def periodic(w: Waiting, state: HoldState, waited: float) -> None:
         state.apologised = True
 
 
-def music(w: Waiting, callback: str = "") -> None:
-    """A stretch of hold music, interruptible by the exit keys when any is offered."""
+def music(w: Waiting, state: HoldState, waited: float, callback: str = "") -> None:
+    """Music until the next announcement or message is due, interruptible by the exit keys
+    when any is offered. Twilio fetches the loop again only when this TwiML runs out, so
+    with `music_clips` the stretch is filled with whole clips to end when it is due."""
     key = w.hold.voicemail_key
-    if key is None and not callback:
-        w.response.play(w.hold.music)
+    listening = key is not None or bool(callback)
+    seconds = hold_until(w, state, waited) - w.svc.clock.now()
+    target: VoiceResponse | Gather = w.response
+    if listening:
+        target = twiml.gather(
+            w.svc.urls.to("hold_key"), num_digits=1, input="dtmf", timeout=GATHER_TIMEOUT_S
+        )
+        seconds -= GATHER_TIMEOUT_S
+        if callback:
+            twiml.say(target, callback, w.language)
+        if key is not None:
+            twiml.say(target, w.phrase("voicemail", key=key), w.language)
+        seconds -= speech_s(target)
+    play(w.hold, state, target, seconds - speech_s(w.response))
+    if isinstance(target, Gather):
+        w.response.append(target)
+
+
+def speech_s(node: TwiML) -> float:
+    """About how long the `<Say>`s in `node` take to speak, so the music after them ends
+    when the next announcement is due rather than a sentence or two later."""
+    total = 0.0
+    for verb in node.verbs:
+        if isinstance(verb, Say):
+            total += len(str(verb.value).split()) * SPEECH_S_PER_WORD
+        total += speech_s(verb)
+    return total
+
+
+def play(
+    hold: HoldConfig, state: HoldState, target: VoiceResponse | Gather, seconds: float
+) -> None:
+    """Fill `seconds` with whole music clips in turn, and a pause for what no clip fits;
+    without `music_clips`, one play of `music` (its length unknown)."""
+    if not hold.music_clips:
+        target.play(hold.music)
         return
-    gather = twiml.gather(w.svc.urls.to("hold_key"), num_digits=1, input="dtmf")
-    if callback:
-        twiml.say(gather, callback, w.language)
-    if key is not None:
-        twiml.say(gather, w.phrase("voicemail", key=key), w.language)
-    gather.play(w.hold.music)
-    w.response.append(gather)
+    clips, state.clip, rest = fill(hold.music_clips, state.clip, seconds)
+    for clip in clips:
+        target.play(clip.url)
+    if rest >= 1 or not clips:
+        target.pause(length=max(1, round(rest)))
+
+
+def fill(clips: list[MusicClip], start: int, seconds: float) -> tuple[list[MusicClip], int, float]:
+    """Whole clips from `start` (in turn, round the list) for about `seconds`, ending at most
+    `LATE_MAX_S` late: the clips, the index of the clip to play next, and the seconds left
+    to pause for."""
+    chosen: list[MusicClip] = []
+    index, left = start % len(clips), seconds
+    while left > 0 and clips[index].seconds <= left + LATE_MAX_S:
+        chosen.append(clips[index])
+        left -= clips[index].seconds
+        index = (index + 1) % len(clips)
+    return chosen, index, max(left, 0.0)
+
+
+def hold_until(w: Waiting, state: HoldState, waited: float) -> float:
+    """When the next announcement, periodic message or the apology is due (Unix seconds)."""
+    entered = w.svc.clock.now() - waited
+    last: dict[str, float] = json.loads(state.messages)
+    due = [state.next_due(w.hold)]
+    due += [last.get(str(i), entered) + m.every_s for i, m in enumerate(w.hold.messages)]
+    if w.hold.apology_after_s and not state.apologised:
+        due.append(entered + w.hold.apology_after_s)
+    return min(due)
 
 
 async def callback_offer(w: Waiting, position: int) -> str:
@@ -198,6 +309,7 @@ async def hold(request: Request) -> Response:
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     response = VoiceResponse()
+    await queue_resources.note(svc, sid, form)
     session = await svc.calls.get(sid)
     position = await svc.router.position(sid)
     if session is None or position is None:
@@ -217,7 +329,7 @@ async def hold(request: Request) -> Response:
     state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
     await announce(w, state, position.position, position.waited_s)
     periodic(w, state, position.waited_s)
-    music(w, await callback_offer(w, position.position))
+    music(w, state, position.waited_s, await callback_offer(w, position.position))
     await svc.redis.hset(svc.keys.hold(sid), mapping=state.dump())  # type: ignore[arg-type]
     await svc.redis.expire(svc.keys.hold(sid), svc.settings.session_ttl_s)
     return Response(twiml.render(response), media_type="application/xml")

@@ -33,8 +33,9 @@ from twilio.base.exceptions import TwilioRestException
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr.config.queues import OverflowAction
-from ivr.core import logs
+from ivr.core import logs, outbound
 from ivr.core.errors import RoutingError
+from ivr.core.outbound import queue_wait_s
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import exits, presence
@@ -58,7 +59,12 @@ MIN_RING_LEFT_S = 3.0
 STRAYS_LISTED = 20
 """How many of a device's latest calls are looked through for a lost leg."""
 LEG_EVENTS = ["initiated", "ringing", "answered", "completed"]
-"""`initiated` tells us a leg's sid even when the answer to its REST request was lost."""
+"""`initiated` tells us a leg's sid even when the answer to its REST request was lost;
+`ringing` starts the offer's ring timeout (Twilio may hold the leg `queued` a while first)."""
+WAITING_TO_RING = frozenset({"", "queued", "initiated"})
+"""Leg statuses before its phone rings."""
+HELD = frozenset({"adopted", "same"})
+"""`adopt` outcomes for the offer's own leg."""
 PUT_BACK = {
     "en": "Sorry, the agent could not take your call. You keep your place in line.",
     "ms": "Maaf, ejen tidak dapat menjawab panggilan anda. Anda kekal di tempat anda.",
@@ -166,15 +172,56 @@ async def attempt(svc: Services, reservation_id: str) -> None:
     if not intent.get("asked"):  # a request may now reach Twilio: a lost leg is looked for
         intent["asked"] = True
         await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
+    requested_at = svc.clock.now()
     try:
         leg = await create_leg(svc, reservation_id, intent)
     except REST_ERRORS as exc:
         await failed(svc, reservation_id, intent, exc)
         return
-    await adopt_or_hang_up(svc, reservation_id, str(leg.sid))
+    if await adopt_or_hang_up(svc, reservation_id, str(leg.sid)) in HELD:
+        await paced(svc, reservation_id, str(leg.sid), requested_at, queue_wait_s(leg))
     log.info(
         "ringing agent", agent=intent["agent"], call=intent["call"], reservation=reservation_id
     )
+
+
+async def paced(
+    svc: Services, reservation_id: str, leg: str, requested_at: float, wait_s: float
+) -> None:
+    """Twilio queued the leg, to place it at the account's calls per second in about
+    `wait_s`: the offer's ring timeout counts from then (until its `ringing` event sets
+    it), and the leg is in the outbound backlog until it rings. Recorded before the ring
+    timeout moves: a `ringing` event handled meanwhile finds it, or makes the move a no-op."""
+    await outbound.requested(svc.redis, svc.keys, leg, requested_at)
+    if await svc.router.ring_from(reservation_id, requested_at + wait_s, rang=False) is None:
+        # rang already, or over
+        await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
+
+
+async def leg_progress(svc: Services, reservation_id: str, leg: str, status: str) -> None:
+    """A status event of an agent leg: once it rings, the ring timeout (or, for a device
+    rung after a console accept, the pending connection's wait) counts from now; ringing or
+    past it, the leg has left the outbound backlog."""
+    if status in WAITING_TO_RING:
+        return
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
+    if status != "ringing":
+        return
+    if await svc.router.ring_from(reservation_id, svc.clock.now(), rang=True) is None:
+        intent = await intent_for(svc, reservation_id)
+        if intent is not None and intent.get("window_s"):  # a console accept's device
+            due = svc.clock.now() + float(intent["window_s"])
+            await svc.router.connect_from(intent["call"], due)
+
+
+async def device_paced(
+    svc: Services, call_sid: str, leg: str, requested_at: float, wait_s: float, window_s: float
+) -> None:
+    """The device rung after a console accept waits about `wait_s` in Twilio's outbound
+    queue: the pending connection waits `window_s` from then (its `ringing` event moves
+    it again), and the leg is in the outbound backlog until it rings."""
+    await outbound.requested(svc.redis, svc.keys, leg, requested_at)
+    await svc.router.connect_from(call_sid, requested_at + wait_s + window_s)
 
 
 async def create_leg(svc: Services, reservation_id: str, intent: dict[str, Any]) -> Any:
@@ -298,7 +345,9 @@ async def adopt(svc: Services, reservation_id: str, leg: str, to: str | None = N
 
 
 async def hang_up(svc: Services, leg: str) -> None:
-    """End a leg (ringing or answered); one that already ended is what we wanted."""
+    """End a leg (queued, ringing or answered); one that already ended is what we wanted.
+    A leg canceled while queued sends no status event: it leaves the backlog here."""
+    await outbound.progressed(svc.redis, svc.keys, leg, svc.clock.now())
     try:
         await svc.rest(lambda c: c.calls(leg).update(status="completed"))
     except TwilioRestException as exc:

@@ -21,7 +21,7 @@ from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.service import Services, services
-from ivr.voice import attendant, offers, twiml
+from ivr.voice import attendant, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.endings import abandon, finish, pending_offer
 from ivr.voice.exits import mark_exit
@@ -56,6 +56,7 @@ async def queue_connect(request: Request) -> Response:
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     await confirm_bridge(svc, sid)
+    await queue_resources.note(svc, sid, form)
     session = await svc.calls.get(sid)
     response = VoiceResponse()
     if session is not None:
@@ -72,13 +73,14 @@ async def queue_done(request: Request) -> Response:
     (sid,) = require(form, "CallSid")
     result = form.get("QueueResult", "")
     response = VoiceResponse()
+    await queue_resources.left(svc, sid, form)  # whatever the result: that queue is spent
     if result == "bridged" and await fell_through(svc, sid):
         return xml(await rejoin(svc, sid))  # the agent's leg dropped before the bridge
     if result == "bridged":
         await finish(svc, sid)
     elif result == "leave":
         return xml(await leave_for_exit(svc, sid))
-    elif result in ("hangup", "error", "system-error"):
+    elif result in ("hangup", "error", "system-error", "queue-full"):
         await abandon(svc, sid)
     response.hangup()
     return xml(response)
@@ -295,10 +297,33 @@ async def diverted_by_estimate(svc: Services, call: CallSession, turn: Turn, ent
     return True
 
 
-async def estimate_for(svc: Services, queue: str, position: int, hold: HoldConfig) -> float | None:
-    staffed = await svc.router.staffed(queue)
+async def estimate_for(
+    svc: Services, queue: str, position: int, hold: HoldConfig, call: str = ""
+) -> float | None:
+    """The mean wait (seconds) at `position`, None when nobody can answer. With `call`, only
+    the agents who can answer that caller count (`servers_for`); else the queue's staffed."""
+    servers = await servers_for(svc, call) if call else ewt.Servers(await svc.router.staffed(queue))
     handle = await ewt.handle_time(svc.redis, svc.keys, queue, hold.handle_time_s)
-    return ewt.estimate(position, staffed, handle)
+    return ewt.estimate(ewt.departures(position, servers), servers.staffed, handle)
+
+
+async def wait_range_for(
+    svc: Services, call: str, queue: str, position: int, hold: HoldConfig
+) -> ewt.WaitRange | None:
+    """The range of the remaining wait told to `call` at `position` (`queues.ewt.wait_range`),
+    None when no agent who can answer this caller is staffed."""
+    servers = await servers_for(svc, call)
+    handle = await ewt.handle_stats(svc.redis, svc.keys, queue, hold.handle_time_s)
+    return ewt.wait_range(position, servers, handle)
+
+
+async def servers_for(svc: Services, call: str) -> ewt.Servers:
+    """The agents who can answer this waiting caller (language, escalation step), live."""
+    routed = await svc.router.call(call)
+    if routed is None:
+        return ewt.Servers(0)
+    names = ewt.answerers(routed, await svc.router.layout())
+    return ewt.servers_of(await svc.router.agent_states(names))
 
 
 async def hand_to_queue(svc: Services, turn: Turn) -> Reservation | None:

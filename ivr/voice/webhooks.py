@@ -28,7 +28,7 @@ from ivr.core import logs, numbers
 from ivr.core.security import query_int, require
 from ivr.core.session import FINAL_STATUSES, CallSession, Record
 from ivr.service import Services, services
-from ivr.voice import attendant, callback, endings, offers, twiml
+from ivr.voice import attendant, callback, endings, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.twiml import xml
 from queues.reservation import Reservation
@@ -145,9 +145,11 @@ async def on_recording(svc: Services, turn: Turn, form: dict[str, str]) -> Effec
     record = {
         "call": call.sid,
         "from": call.caller,
+        "to": call.called,  # the number we call them back from
         "url": url,
         "duration_s": form.get("RecordingDuration", "0"),
         "node": call.node,
+        "queue": call.queue or "",  # whose agents see it in their console inbox
         "language": call.language,
         "at": str(turn.now.timestamp()),
         "data": ",".join(f"{k}={v}" for k, v in call.data.items()),
@@ -180,6 +182,8 @@ async def voice_status(request: Request) -> Response:
     form = await svc.verifier.form(request)
     (sid,) = require(form, "CallSid")
     first = await svc.calls.record_status(sid, form)
+    if first and form.get("CallStatus") in FINAL_STATUSES:
+        await queue_resources.call_over(svc, sid)
     if first and form.get("CallStatus") in FINAL_STATUSES and await svc.router.has_call(sid):
         await endings.abandon(svc, sid)  # a hang-up the call flow itself did not see
     return Response(status_code=204)

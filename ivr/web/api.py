@@ -9,6 +9,7 @@ bad value. The document is `ivr.web.openapi`, served at `/api/openapi.json`.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -17,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, openapi, supervisor, voicemails
+from ivr.web import auth, console, inbox, missed, openapi, supervisor, voicemails
 
 NO_CONTENT = 204
 
@@ -143,6 +144,48 @@ async def softphone_token(request: Request) -> Response:
     return response
 
 
+# -- the agent's voicemail inbox (ivr/web/inbox.py) -----------------------------------
+async def agent_voicemails(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    return JSONResponse({"voicemails": await inbox.inbox(services(request), principal.user)})
+
+
+async def take_voicemail(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    voicemail = request.path_params["voicemail"]
+    owner = await inbox.take(services(request), principal.user, voicemail)
+    return JSONResponse({"id": voicemail, "owner": owner})
+
+
+async def call_back_voicemail(request: Request) -> Response:
+    """Call the caller back: 201 with the new callback, 200 with the one already made."""
+    principal = await auth.require(request, auth.AGENT)
+    voicemail = request.path_params["voicemail"]
+    made = await inbox.call_back(services(request), principal.user, voicemail)
+    body = {"id": voicemail, **asdict(made)}
+    return JSONResponse(body, status_code=201 if made.created else 200)
+
+
+async def missed_calls(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    return JSONResponse({"missed": await missed.listing(services(request), principal.user)})
+
+
+async def call_back_missed(request: Request) -> Response:
+    """Call a missed caller back: 201 with the new callback, 200 with the one already made."""
+    principal = await auth.require(request, auth.AGENT)
+    call = request.path_params["call"]
+    made = await missed.call_back(services(request), principal.user, call)
+    body = {"id": call, **asdict(made)}
+    return JSONResponse(body, status_code=201 if made.created else 200)
+
+
+async def voicemail_done(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    await inbox.done(services(request), principal.user, request.path_params["voicemail"])
+    return Response(status_code=NO_CONTENT)
+
+
 # -- supervisor -------------------------------------------------------------------------
 async def floor(request: Request) -> Response:
     await auth.require(request, auth.SUPERVISOR)
@@ -219,6 +262,12 @@ routes = [
     Route("/api/agent/calls/{call}/notes", notes, methods=["PUT"]),
     Route("/api/agent/calls/{call}/wrapup", wrap_up, methods=["POST"]),
     Route("/api/agent/token", softphone_token, methods=["GET"]),
+    Route("/api/agent/voicemails", agent_voicemails, methods=["GET"]),
+    Route("/api/agent/voicemails/{voicemail}/assign", take_voicemail, methods=["POST"]),
+    Route("/api/agent/voicemails/{voicemail}/callback", call_back_voicemail, methods=["POST"]),
+    Route("/api/agent/voicemails/{voicemail}/done", voicemail_done, methods=["POST"]),
+    Route("/api/agent/missed", missed_calls, methods=["GET"]),
+    Route("/api/agent/missed/{call}/callback", call_back_missed, methods=["POST"]),
     Route("/api/supervisor/floor", floor, methods=["GET"]),
     Route("/api/supervisor/agents/{agent}/break", agent_break, methods=["POST"]),
     Route("/api/supervisor/agents/{agent}/logout", agent_logout, methods=["POST"]),

@@ -25,13 +25,14 @@ from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
 from ivr.core import logs
 from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
+from ivr.core.outbound import queue_wait_s
 from ivr.core.session import CallSession
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import agent as agent_voice
 from ivr.voice import callback as callback_voice
 from ivr.voice import offers, presence, twiml
-from ivr.web import today
+from ivr.web import labels, today
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -88,6 +89,7 @@ async def agent_view(svc: Services, agent: str) -> dict[str, Any]:
             "name": config.name,
             "device": config.device,
             "state": state.state,
+            "state_label": labels.state_label(state.state),
             "reason": state.reason,
             "held": state.held,
             "in_state_s": round(svc.clock.now() - state.since, 1) if state.since else None,
@@ -116,8 +118,8 @@ async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str
     return {
         "id": reservation_id,
         "queue": offer.queue,
-        "queue_name": (queue.display_name if queue else None) or offer.queue,
-        **caller_view(svc, session, offer.call_sid),
+        "queue_name": labels.queue_name(svc.registry.current, offer.queue),
+        **caller_view(svc, session, offer.call_sid, offer.queue),
         "callback": marked,
         "wait_s": round(position.waited_s, 1) if position else None,
         "remaining_s": round(max(0.0, offer.expires_at - svc.clock.now()), 1),
@@ -131,21 +133,39 @@ async def callback_mark(svc: Services, call_id: str) -> dict[str, Any] | None:
     cb = await callback.get(svc, call_id)
     if cb is None:
         return None
-    return {"number": cb.number, "requested_ms": cb.created_ms, "kind": cb.kind, "call": cb.call}
+    return {
+        "number": cb.number,
+        "number_label": labels.mask_number(cb.number),
+        "requested_ms": cb.created_ms,
+        "kind": cb.kind,
+        "call": cb.call,
+    }
 
 
-def caller_view(svc: Services, session: CallSession | None, call_sid: str) -> dict[str, Any]:
-    """Who is calling and what they told the IVR."""
+def caller_view(
+    svc: Services, session: CallSession | None, call_sid: str, queue: str = ""
+) -> dict[str, Any]:
+    """Who is calling and what they told the IVR; the `*_label` fields and `menu_path` are
+    what the pages show (a name or masked number, the menu choices the caller made)."""
     if session is None:
-        return {"call": call_sid, "caller": None, "caller_name": None, "language": None}
-    language = svc.registry.current.languages.available.get(session.language)
+        return {
+            "call": call_sid,
+            "caller": None,
+            "caller_name": None,
+            "caller_label": labels.UNKNOWN_CALLER,
+            "language": None,
+        }
+    config = svc.registry.current
+    language = config.languages.available.get(session.language)
     return {
         "call": call_sid,
         "caller": session.caller,
         "caller_name": session.caller_name,
+        "caller_label": labels.caller_label(session.caller_name, session.caller),
         "language": session.language,
         "language_name": language.name if language else session.language,
         "path": list(session.path),
+        "menu_path": labels.menu_path(config, session.path, session.language, queue),
         "data": dict(session.data),
     }
 
@@ -160,13 +180,25 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         return None
     session = await svc.calls.get(record["call"])
     talk_end = svc.clock.now() if state.state == ON_CALL else state.since  # wrap-up began
+    queue = record.get("queue", "")
     return {
-        **caller_view(svc, session, record["call"]),
-        "queue": record.get("queue", ""),
+        **caller_view(svc, session, record["call"], queue),
+        "queue": queue,
+        "queue_name": labels.queue_name(svc.registry.current, queue),
         "talk_s": round(max(0.0, talk_end - float(record["accepted_at"])), 1),
         "connected": state.state == ON_CALL,
+        "phase": await call_phase(svc, state),
         "notes": record.get("notes", ""),
     }
+
+
+async def call_phase(svc: Services, state: AgentState) -> str:
+    """Where the call is: `connecting` (accepted, the agent's device still ringing),
+    `connected`, or `wrapping_up` (the caller is gone)."""
+    if state.state != ON_CALL:
+        return "wrapping_up"
+    routed = await svc.router.call(state.call_sid)
+    return "connecting" if routed is not None and routed.pending else "connected"
 
 
 async def remember_call(svc: Services, agent: str, call_sid: str) -> dict[str, str]:
@@ -197,6 +229,10 @@ async def history(svc: Services, number: str) -> list[dict[str, Any]]:
     """A caller's previous contacts, newest first, with the survey score when there is one."""
     raws: list[str] = await svc.redis.lrange(svc.keys.contact_history(number), 0, HISTORY_SHOWN - 1)  # type: ignore[assignment]
     contacts = [json.loads(raw) for raw in raws]
+    agents = svc.registry.current.agents
+    for contact in contacts:
+        known = agents.get(contact.get("agent", ""))
+        contact["agent_name"] = known.name if known else contact.get("agent")
     if contacts:
         scores = await svc.redis.hmget(svc.keys.survey_scores(), [c["call"] for c in contacts])
         for contact, score in zip(contacts, scores, strict=True):
@@ -297,6 +333,7 @@ async def record_leg(
         "expires": svc.clock.now() + ring_s,
         "leg": "",
         "tries": 0,
+        "window_s": ring_s + DEVICE_DEADLINE_GRACE_S,  # the bridge waits this from the ring
     }
     await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
 
@@ -331,6 +368,7 @@ async def ring_device(
     session = await svc.calls.get(call_sid)
     caller_id = session.called if session and session.called.startswith("+") else "client:ivr"
     status = svc.urls.to("agent_status", res=reservation_id)
+    requested_at = svc.clock.now()
     leg = await svc.rest(
         lambda c: c.calls.create(
             to=device,
@@ -341,6 +379,9 @@ async def ring_device(
             timeout=int(ring_s),
         )
     )
+    window_s = ring_s + DEVICE_DEADLINE_GRACE_S
+    wait_s = queue_wait_s(leg)
+    await offers.device_paced(svc, call_sid, str(leg.sid), requested_at, wait_s, window_s)
     return str(leg.sid)
 
 

@@ -84,9 +84,15 @@ CALLER = obj(
     call={"type": "string"},
     caller=nullable("string"),
     caller_name=nullable("string"),
+    caller_label={"type": "string", "description": "the caller's name, or their masked number"},
     language=nullable("string"),
     language_name=nullable("string"),
     path={"type": "array", "items": {"type": "string"}},
+    menu_path={
+        "description": "the menu choices the caller made, as labels (not node ids)",
+        "type": "array",
+        "items": {"type": "string"},
+    },
     data={"type": "object", "additionalProperties": {"type": "string"}},
 )
 AGENT_VIEW = obj(
@@ -100,6 +106,7 @@ AGENT_VIEW = obj(
             "type": "string",
             "enum": ["offline", "available", "reserved", "on_call", "wrap_up", "break"],
         },
+        state_label={"type": "string", "description": "the state in plain words"},
         reason={"type": "string"},
         held={"type": "boolean"},
         in_state_s=nullable("number"),
@@ -109,7 +116,8 @@ AGENT_VIEW = obj(
         "type": ["object", "null"],
     },
     call={
-        "description": "The call on or to wrap up (caller fields, talk_s, notes)",
+        "description": "The call on or to wrap up (caller fields, queue_name, talk_s, notes,"
+        " phase: connecting, connected or wrapping_up)",
         "type": ["object", "null"],
     },
     wrap_up={"type": ["object", "null"], "properties": {"remaining_s": nullable("number")}},
@@ -130,6 +138,7 @@ FLOOR = obj(
     waiting={"type": "array", "items": {"type": "object"}},
     alerts={"type": "array", "items": {"type": "object"}},
     config=obj(version={"type": "string"}, last_error=nullable("string")),
+    outbound=obj(legs={"type": "integer"}, oldest_s={"type": "number"}),
 )
 NOTES = {"type": "string", "maxLength": 4000}
 FIGURES = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
@@ -361,6 +370,7 @@ def paths() -> dict[str, Schema]:
                 ),
             ),
         },
+        **inbox_paths(),
         "/api/live": {
             "get": op(
                 "Server-sent events: one `change` message per routing event (re-read your view)",
@@ -371,6 +381,77 @@ def paths() -> dict[str, Schema]:
                     },
                     **errors(),
                 },
+            ),
+        },
+    }
+
+
+VOICEMAIL = path_param("voicemail", "The voicemail id (from the inbox)")
+CALLED_BACK = obj(
+    id={"type": "string"},
+    callback={"type": "string"},
+    created={"type": "boolean"},
+    state={"type": "string"},
+    routed={"type": "string", "enum": ["you", "queue", ""]},
+    device={"type": "string"},
+)
+
+
+def inbox_paths() -> dict[str, Schema]:
+    """The agent's voicemail inbox (`ivr.web.inbox`)."""
+    return {
+        "/api/agent/voicemails": {
+            "get": op(
+                "The unhandled voicemails of the queues you serve (and the menu's), newest first",
+                {"200": ok("The inbox", obj(voicemails={"type": "array"})), **errors(403)},
+            ),
+        },
+        "/api/agent/voicemails/{voicemail}/assign": {
+            "post": op(
+                "Take a voicemail (409 if another agent took it first)",
+                {
+                    "200": ok("Yours", obj(id={"type": "string"}, owner={"type": "string"})),
+                    **errors(403, 404, 409),
+                },
+                parameters=[VOICEMAIL],
+            ),
+        },
+        "/api/agent/voicemails/{voicemail}/callback": {
+            "post": op(
+                "Call the caller back, once: 201 a new callback (offered to you first), 200 the"
+                " one already made",
+                {
+                    "201": ok("Calling back", CALLED_BACK),
+                    "200": ok("Already called back", CALLED_BACK),
+                    **errors(403, 404, 409, 410, 502),
+                },
+                parameters=[VOICEMAIL],
+            ),
+        },
+        "/api/agent/missed": {
+            "get": op(
+                "Callers who hung up waiting in your queues in the last 8 hours and have not"
+                " been in touch since, newest first",
+                {"200": ok("Missed callers", obj(missed={"type": "array"})), **errors(403)},
+            ),
+        },
+        "/api/agent/missed/{call}/callback": {
+            "post": op(
+                "Call a missed caller back, once: 201 a new callback (offered to you first),"
+                " 200 the one already made",
+                {
+                    "201": ok("Calling back", CALLED_BACK),
+                    "200": ok("Already called back", CALLED_BACK),
+                    **errors(403, 404, 409, 410, 502),
+                },
+                parameters=[path_param("call", "The missed call's sid (from the list)")],
+            ),
+        },
+        "/api/agent/voicemails/{voicemail}/done": {
+            "post": op(
+                "Mark a voicemail done (yours, or nobody's yet)",
+                {"204": ok("Done"), **errors(403, 404, 409)},
+                parameters=[VOICEMAIL],
             ),
         },
     }

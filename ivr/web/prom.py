@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callbacks import heartbeat
 from ivr import __version__
+from ivr.core import outbound
 from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
@@ -111,6 +112,13 @@ async def families(svc: Services) -> list[Metric]:
         *queue_gauges(live["queues"]),
         agents_family(live["agents"]),
         calls_family(by_queue),
+        callbacks_family(by_queue),
+        histogram_family(
+            "ivr_callback_answer_seconds",
+            "Callbacks: time from the request to the customer connected to an agent",
+            by_queue,
+            "callback_answer",
+        ),
         *service_level_counters(by_queue),
         await survey_sends(svc),
         histogram_family(
@@ -119,6 +127,7 @@ async def families(svc: Services) -> list[Metric]:
         histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
         *await voicemail_gauges(svc),
         *await worker_gauges(svc),
+        *await outbound_gauges(svc),
         *http_families(await tally.read(svc.redis, svc.keys)),
     ]
 
@@ -174,6 +183,28 @@ def calls_family(by_queue: dict[str, rollups.Totals]) -> Metric:
     return calls
 
 
+CALLBACK_OUTCOMES = {
+    "requested": "callbacks_requested",
+    "reached": "callbacks_reached",
+    "completed": "callbacks_completed",
+}
+"""`ivr_callbacks_total` outcomes and the rollup fields they read."""
+
+
+def callbacks_family(by_queue: dict[str, rollups.Totals]) -> Metric:
+    """Callbacks, their own contact type (in no `ivr_queue_calls` outcome but `callbacks`, the
+    inbound calls that left for one): completion is increase(completed) / increase(requested)."""
+    family = CounterMetricFamily(
+        "ivr_callbacks",
+        "Callbacks requested, reached (customer connected) and completed (reached and handled)",
+        labels=["queue", "outcome"],
+    )
+    for q, totals in by_queue.items():
+        for outcome, field in CALLBACK_OUTCOMES.items():
+            family.add_metric([q, outcome], totals[field])
+    return family
+
+
 def service_level_counters(by_queue: dict[str, rollups.Totals]) -> list[Metric]:
     """The two sides of the one service level (`Totals.service_level_terms`), all time: the
     service level over a window is increase(within) / increase(eligible)."""
@@ -206,7 +237,27 @@ async def voicemail_gauges(svc: Services) -> list[Metric]:
     )
     if waiting:
         oldest.add_metric([], min(float(row["at"] or 0) for row in waiting))
-    return [count, oldest]
+    return [count, oldest, *await voicemail_queue_gauges(svc)]
+
+
+async def voicemail_queue_gauges(svc: Services) -> list[Metric]:
+    """The same backlog per queue (`queue=""`: left in the menu), with the oldest one's age
+    on the service clock (absent for a queue with none)."""
+    count = GaugeMetricFamily(
+        "ivr_queue_voicemails_unhandled",
+        "Voicemails waiting to be dealt with, per queue",
+        labels=["queue"],
+    )
+    age = GaugeMetricFamily(
+        "ivr_queue_voicemail_oldest_unhandled_age_seconds",
+        "How long the queue's oldest unhandled voicemail has waited",
+        labels=["queue"],
+    )
+    for queue, backlog in sorted((await voicemails.backlog(svc)).items()):
+        count.add_metric([queue], backlog.count)
+        if backlog.oldest_age_s is not None:
+            age.add_metric([queue], backlog.oldest_age_s)
+    return [count, age]
 
 
 async def worker_gauges(svc: Services) -> list[Metric]:
@@ -218,6 +269,22 @@ async def worker_gauges(svc: Services) -> list[Metric]:
     if age is not None:
         family.add_metric([], age)
     return [family]
+
+
+async def outbound_gauges(svc: Services) -> list[Metric]:
+    """The outbound backlog (`ivr.core.outbound`): agent rings and callback legs asked of
+    Twilio and not ringing yet (waiting for the account's calls per second), and the age of
+    the oldest (0 with none)."""
+    found = await outbound.backlog(svc.redis, svc.keys, svc.clock.now())
+    legs = GaugeMetricFamily(
+        "ivr_outbound_backlog", "Outbound legs requested and not ringing yet (paced by CPS)"
+    )
+    legs.add_metric([], found.legs)
+    oldest = GaugeMetricFamily(
+        "ivr_outbound_backlog_oldest_seconds", "How long the oldest of those legs has waited"
+    )
+    oldest.add_metric([], found.oldest_s)
+    return [legs, oldest]
 
 
 def build_info() -> Metric:

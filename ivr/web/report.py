@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import csv
 import json
+import math
+import sys
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -24,9 +26,9 @@ from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import resolve_url
-from queues.metrics import contacts, erlang, intervals, rollups
+from queues.metrics import contacts, cps, erlang, erlang_a, intervals, local_hours, rollups
+from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
-from queues.metrics.local_hours import MS_PER_HOUR
 
 DEFAULT_TARGET = 0.8
 QUEUE_COLUMNS: tuple[str, ...] = (
@@ -48,6 +50,19 @@ QUEUE_COLUMNS: tuple[str, ...] = (
     "ces_top_share",
     "ces_response_rate",
 )
+CALLBACK_COLUMNS = (
+    "callbacks_requested",
+    "callbacks_reached",
+    "callbacks_completed",
+    "callback_completion_rate",
+    "callback_answer_median_s",
+    "callback_answer_p90_s",
+    "callback_answer_mean_s",
+    "callback_after_promise_mean_s",
+    "callback_on_time",
+)
+"""Callbacks, their own contact type: in no inbound figure above (docs/metrics.md)."""
+QUEUE_COLUMNS += CALLBACK_COLUMNS
 AGENT_COLUMNS: tuple[str, ...] = ("offers", "answered", "missed", "handled", "aht_s", "occupancy")
 AGENT_COLUMNS += tuple(f"{s}_s" for s in (*STAFFED_STATES, "break"))
 OFFER_COLUMNS = ("abandoned_offered", "abandoned_offered_share")
@@ -81,7 +96,8 @@ def parse_when(text: str, zone: ZoneInfo, end: bool = False) -> datetime:
 def window(config: Config, args: argparse.Namespace, now_s: float) -> tuple[int, int]:
     zone = ZoneInfo(config.company.timezone)
     now = datetime.fromtimestamp(now_s, zone)
-    start = parse_when(args.start, zone) if args.start else now.replace(hour=0, minute=0, second=0)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    start = parse_when(args.start, zone) if args.start else midnight
     # Today runs to its end: a day played on a pretend clock (`ivr demo --keep`) may lie
     # ahead of the wall clock, and nothing else is ever recorded in the future.
     end = parse_when(args.end, zone, end=True) if args.end else start + timedelta(days=1)
@@ -94,26 +110,30 @@ async def collect(
     config: Config,
     args: argparse.Namespace,
     span: tuple[int, int],
+    now_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Every figure the report shows, as one JSON-ready document."""
+    """Every figure the report shows, as one JSON-ready document (`now_ms`: the hour in
+    progress is observed up to then; None: the range's end)."""
     zone = ZoneInfo(config.company.timezone)
     queues = [args.queue] if args.queue else sorted(config.queues)
     agents = [args.agent] if args.agent else sorted(config.agents)
     out: dict[str, Any] = {"queues": {}, "agents": {}}
     for q in queues:
         scope = f"qa:{q}:{args.agent}" if args.agent else f"q:{q}"
-        out["queues"][q] = (await rollups.read(redis, keys, scope, *span, zone=zone)).figures()
+        out["queues"][q] = (await rollups.read_window(redis, keys, scope, *span, zone)).figures()
     for a in agents:
         scope = f"qa:{args.queue}:{a}" if args.queue else f"a:{a}"
-        figures = (await rollups.read(redis, keys, scope, *span, zone=zone)).agent_figures()
+        figures = (await rollups.read_window(redis, keys, scope, *span, zone)).agent_figures()
         # Time in state is the agent's own, whatever queue the report is filtered on.
-        states = (await rollups.read(redis, keys, f"a:{a}", *span, zone=zone)).agent_figures()
+        states = (await rollups.read_window(redis, keys, f"a:{a}", *span, zone)).agent_figures()
         own = [f"{s}_s" for s in (*STAFFED_STATES, "break")] + ["occupancy"]
         figures.update({k: states[k] for k in own})
         out["agents"][a] = figures
     out["intervals"] = await intervals.collect(redis, keys, interval_scope(args), span, zone)
     if args.staffing:
-        out["staffing"] = await staffing(redis, keys, config, queues, span, args.target)
+        now = span[1] if now_ms is None else now_ms
+        out["staffing"] = await staffing(redis, keys, config, queues, span, args.target, now)
+        out["cps"] = await outbound_cps(redis, keys, config, span, now)
     return out
 
 
@@ -142,39 +162,129 @@ async def staffing(
     queues: list[str],
     span: tuple[int, int],
     target: float,
+    now_ms: int,
 ) -> list[dict[str, Any]]:
-    """Per queue and hour with calls: measured arrivals and AHT, agents needed, agents staffed."""
+    """Per queue and hour with calls: the calls' hourly rate and AHT, agents needed and staffed.
+
+    An hour observed only in part (the hour in progress, or cut by the range) gives
+    its calls as a rate over that part (`queues.metrics.staffing.observed`). Where the
+    range's abandons give a mean patience, Erlang A advice stands beside Erlang C's.
+    """
     zone = ZoneInfo(config.company.timezone)
     rows = []
     for q in queues:
         threshold = config.queues[q].service_level_s if q in config.queues else 20
         hours = await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
         staffed = await staffed_hours(
-            redis, keys, eligible(config, q) if q in config.queues else [], span, zone
+            redis, keys, eligible(config, q) if q in config.queues else [], span, zone, now_ms
         )
+        patience = staffing_data.patience_s(sum_totals(totals for _, totals in hours))
         for (at, totals), had in zip(hours, staffed, strict=True):
+            part = staffing_data.observed(at, zone, span, now_ms)
+            if part is None:
+                continue
+            if not part.whole and staffing_data.minutes_kept(part, now_ms):
+                totals = await rollups.read(redis, keys, f"q:{q}", part.start_ms, part.end_ms, "m")
+            else:  # only the whole hour is kept: its calls over the hour (as far as observed)
+                end = staffing_data.so_far(at, part.hour_end_ms, now_ms)
+                part = staffing_data.Part(at, part.hour_end_ms, at, end)
             aht = totals.figures()["aht_s"]
             if not totals["entered"] or aht is None:
                 continue
-            needed = erlang.agents_needed(totals["entered"], float(aht), target, threshold)
-            begin = datetime.fromtimestamp(at / 1000, zone)
-            interval = f"{begin:%H:%M} and {begin + timedelta(hours=1):%H:%M}"
+            rate = totals["entered"] / part.hours
+            needed = erlang.agents_needed(rate, float(aht), target, threshold)
+            interval = f"{clock_time(part.start_ms, zone)} and {clock_time(part.end_ms, zone)}"
             advice = erlang.Advice(
-                q, interval, totals["entered"], float(aht), target, threshold, needed, round(had, 1)
+                q, interval, round(rate, 1), float(aht), target, threshold, needed, round(had, 1)
             )
-            rows.append({"date": f"{begin:%Y-%m-%d}", "advice": str(advice), **vars(advice)})
+            rows.append(staffing_row(advice, rate, part.start_ms, zone, patience))
     return rows
 
 
+def clock_time(ms: int, zone: ZoneInfo) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, zone):%H:%M}"
+
+
+def sum_totals(parts: Any) -> rollups.Totals:
+    total = rollups.Totals()
+    for part in parts:
+        total.counts.update(part.counts)
+    return total
+
+
+def staffing_row(
+    advice: erlang.Advice, rate: float, start_ms: int, zone: ZoneInfo, patience: float | None
+) -> dict[str, Any]:
+    """One interval's advice: Erlang C's, and Erlang A's where the range measured a patience."""
+    row = {
+        "date": f"{datetime.fromtimestamp(start_ms / 1000, zone):%Y-%m-%d}",
+        "advice": str(advice),
+        **vars(advice),
+    }
+    if patience is not None:
+        needed = erlang_a.agents_needed(
+            rate, advice.aht_s, patience, advice.target, advice.threshold_s
+        )
+        row.update(
+            patience_s=round(patience, 1),
+            needed_erlang_a=needed,
+            advice_erlang_a=erlang_a.advice(advice, patience, needed),
+        )
+    return row
+
+
+async def outbound_cps(
+    redis: aioredis.Redis, keys: Keys, config: Config, span: tuple[int, int], now_ms: int
+) -> dict[str, Any] | None:
+    """The calls per second Twilio must allow for the busiest hour's agent rings (one per
+    offer) and customer-first callback dials (one per callback taken in those queues), with
+    as many agents as were ever staffed at once rung together (`queues.metrics.cps`)."""
+    zone = ZoneInfo(config.company.timezone)
+    hours = await rollups.series(redis, keys, "all", *span, zone=zone)
+    dials = [0] * len(hours)
+    for q in config.callbacks.customer_first:
+        for i, (_, totals) in enumerate(
+            await rollups.series(redis, keys, f"q:{q}", *span, zone=zone)
+        ):
+            dials[i] += int(totals["callbacks"])
+    legs = [int(totals["offers"]) + dials[i] for i, (_, totals) in enumerate(hours)]
+    if not any(legs):
+        return None
+    peak = legs.index(max(legs))
+    staffed = await staffed_hours(redis, keys, list(config.agents), span, zone, now_ms)
+    burst = math.ceil(max(staffed))
+    begin = datetime.fromtimestamp(hours[peak][0] / 1000, zone)
+    interval = f"{begin:%Y-%m-%d} {begin:%H:%M}-{begin + timedelta(hours=1):%H:%M}"
+    advice = cps.advise(interval, legs[peak] - dials[peak], dials[peak], burst)
+    return {"advice": str(advice), **vars(advice)}
+
+
 async def staffed_hours(
-    redis: aioredis.Redis, keys: Keys, agents: list[str], span: tuple[int, int], zone: ZoneInfo
+    redis: aioredis.Redis,
+    keys: Keys,
+    agents: list[str],
+    span: tuple[int, int],
+    zone: ZoneInfo,
+    now_ms: int,
 ) -> list[float]:
-    """Agents staffed (logged in, not on break) in each local hour: staffed seconds / 3600."""
-    hours = [0.0] * len(rollups.bucket_starts(*span, "h", zone))
+    """Agents staffed (logged in, not on break) on average over each local hour so far.
+
+    Staffed time folded into the hour plus the states still open now, over the
+    time of the hour observed (to now for the hour in progress).
+    """
+    starts = rollups.bucket_starts(*span, "h", zone)
+    folded = [rollups.Totals() for _ in starts]
     for a in agents:
         series = await rollups.series(redis, keys, f"a:{a}", *span, zone=zone)
         for i, (_, totals) in enumerate(series):
-            hours[i] += sum(totals[f"state_ms:{s}"] for s in STAFFED_STATES) / MS_PER_HOUR
+            folded[i].counts.update(totals.counts)
+    states = await staffing_data.open_states(redis, keys, agents)
+    hours = []
+    for at, totals in zip(starts, folded, strict=True):
+        end = staffing_data.so_far(at, local_hours.hour_end_ms(at, zone), now_ms)
+        part = staffing_data.Part(at, end, at, end)
+        staffed = staffing_data.staffed_ms(totals, states, agents, part) if end > at else 0.0
+        hours.append(staffed / (end - at) if end > at else 0.0)
     return hours
 
 
@@ -185,6 +295,8 @@ PERCENT = (
     "ces_top_share",
     "ces_response_rate",
     "occupancy",
+    "callback_completion_rate",
+    "callback_on_time",
 )
 SHARES = ("abandoned_offered_share",)
 """Shown as percentages too (kept apart from PERCENT, which other figures extend)."""
@@ -247,6 +359,10 @@ def render_csv(doc: dict[str, Any], out: TextIO) -> None:
             )
     for row in doc.get("staffing", []):
         writer.writerow(["staffing", row["queue"], row["interval"], row["advice"]])
+        if "advice_erlang_a" in row:
+            writer.writerow(["staffing", row["queue"], row["interval"], row["advice_erlang_a"]])
+    if doc.get("cps"):
+        writer.writerow(["cps", "outbound", doc["cps"]["interval"], doc["cps"]["needed"]])
 
 
 def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
@@ -263,20 +379,39 @@ def render(doc: dict[str, Any], fmt: str, out: TextIO) -> None:
     over_time(doc["intervals"], out)
     for row in doc.get("staffing", []):
         print(f"{row['date']} {row['advice']}", file=out)
+        if "advice_erlang_a" in row:
+            print(f"{row['date']} {row['advice_erlang_a']}", file=out)
+    if doc.get("cps"):
+        print(doc["cps"]["advice"], file=out)
+
+
+def refusal(config: Config, span: tuple[int, int], now_s: float) -> str | None:
+    """Why the rollups cannot give this window exactly (`rollups.check_window`), or None.
+
+    The export reads contact records by their start, so any window is exact there."""
+    try:
+        rollups.check_window(span, ZoneInfo(config.company.timezone), int(now_s * 1000))
+    except rollups.WindowRefused as exc:
+        return str(exc)
+    return None
 
 
 async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock) -> int:
     config = load(settings.config_dir)
+    span = window(config, args, clock.now())
+    why = None if args.export else refusal(config, span, clock.now())
+    if why is not None:
+        print(f"ivr report: {why}", file=sys.stderr)
+        return 2
     url, embedded = resolve_url(settings)
     redis = aioredis.from_url(url, decode_responses=True)
     keys = Keys(settings.tenant)
     try:
-        span = window(config, args, clock.now())
         if args.export:
             rows = await contacts.records(redis, keys, *span, args.queue, args.agent)
             contacts.write(rows, args.export, out)
             return 0
-        doc = await collect(redis, keys, config, args, span)
+        doc = await collect(redis, keys, config, args, span, int(clock.now() * 1000))
     finally:
         await redis.aclose()
         if embedded is not None:

@@ -68,6 +68,10 @@ def parse(config: Config, params: Mapping[str, str], now_s: float) -> argparse.N
     start, end = args.span
     if start >= end:
         raise HTTPException(422, "`from` must be before `to`")
+    try:
+        rollups.check_window(args.span, ZoneInfo(config.company.timezone), int(now_s * 1000))
+    except rollups.WindowRefused as exc:
+        raise HTTPException(422, str(exc)) from None
     if end - start > MAX_RANGE_DAYS * MS_PER_DAY:
         raise HTTPException(422, f"the range may be at most {MAX_RANGE_DAYS} days")
     return args
@@ -76,7 +80,8 @@ def parse(config: Config, params: Mapping[str, str], now_s: float) -> argparse.N
 async def build(svc: Services, args: argparse.Namespace) -> dict[str, Any]:
     """The dashboard's document: `ivr report --format json --staffing`, plus chart data."""
     config = svc.registry.current
-    doc = await report.collect(svc.redis, svc.keys, config, args, args.span)
+    now_ms = int(svc.clock.now() * 1000)  # the hour in progress is observed up to now
+    doc = await report.collect(svc.redis, svc.keys, config, args, args.span, now_ms)
     zone = ZoneInfo(config.company.timezone)
     start, end = args.span
     doc["from"] = datetime.fromtimestamp(start / 1000, zone).isoformat()
@@ -103,7 +108,7 @@ async def agent_ces(
     out = {}
     for agent in agents:
         scope = f"qa:{queue}:{agent}" if queue else f"a:{agent}"
-        figures = (await rollups.read(svc.redis, svc.keys, scope, *span, zone=zone)).figures()
+        figures = (await rollups.read_window(svc.redis, svc.keys, scope, *span, zone)).figures()
         out[agent] = {name: figures[name] for name in CES_FIGURES}
     return out
 

@@ -12,11 +12,12 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from callbacks import callback
+from ivr.core import outbound
 from ivr.core.errors import InvalidTransition, RoutingError
 from ivr.service import Services
 from ivr.voice import offers
 from ivr.voice.queue import estimate_for
-from ivr.web import today, voicemails
+from ivr.web import labels, today, voicemails
 from queues.agent import BREAK
 from queues.metrics import rollups
 from queues.reprioritise import reprioritise
@@ -40,8 +41,20 @@ async def floor_view(svc: Services) -> dict[str, Any]:
         "alerts": await alerts(svc),
         "callbacks": await callbacks_view(svc),
         "voicemails_unhandled": await voicemails.unhandled(svc),
+        "outbound": await outbound_view(svc),
+        "voicemails_by_queue": {
+            queue: {"unhandled": b.count, "oldest_age_s": b.oldest_age_s}
+            for queue, b in (await voicemails.backlog(svc)).items()
+        },
         "config": {"version": svc.registry.version, "last_error": svc.registry.last_error},
     }
+
+
+async def outbound_view(svc: Services) -> dict[str, Any]:
+    """Agent rings and callback legs asked of Twilio that are not ringing yet (Twilio places
+    them at the account's calls per second), and how long the oldest has waited."""
+    found = await outbound.backlog(svc.redis, svc.keys, svc.clock.now())
+    return {"legs": found.legs, "oldest_s": round(found.oldest_s, 1)}
 
 
 async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
@@ -51,6 +64,7 @@ async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
             "id": cb.id,
             "number": cb.number,
             "queue": cb.queue,
+            "queue_name": labels.queue_name(svc.registry.current, cb.queue),
             "state": cb.state,
             "kind": cb.kind,
             "due": cb.due,
@@ -95,11 +109,14 @@ async def waiting_calls(svc: Services, queue: str) -> list[dict[str, Any]]:
         calls.append(
             {
                 "call": position.call_sid,
+                "caller_label": await caller_label(svc, position.call_sid),
                 "queue": queue,
+                "queue_name": labels.queue_name(svc.registry.current, queue),
                 "position": position.position,
                 "state": position.state,
                 "wait_s": round(position.waited_s, 1),
                 "language": (entry.language if entry else "") or None,
+                "language_name": language_name(svc, entry.language if entry else ""),
                 "priority": position.priority,
                 "agent": (entry.agent if entry else "") or None,
             }
@@ -121,15 +138,40 @@ async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[di
                 "id": agent,
                 "name": cfg.name,
                 "state": state.state,
+                "state_label": labels.state_label(state.state),
                 "reason": state.reason,
                 "back_in_s": None if ends is None else round(max(0.0, ends - now), 1),
                 "in_state_s": round(now - state.since, 1) if state.since else None,
                 "call": state.call_sid or None,
+                "call_label": await call_label(svc, state.call_sid) if state.call_sid else None,
                 "missed_today": days[agent].missed if agent in days else 0,
                 "handled_today": days[agent].handled if agent in days else 0,
             }
         )
     return rows
+
+
+def language_name(svc: Services, code: str) -> str | None:
+    """The language's name as the config gives it ("English"), None when there is none."""
+    known = svc.registry.current.languages.available.get(code)
+    return known.name if known else code or None
+
+
+async def caller_label(svc: Services, call_sid: str) -> str:
+    """The caller's name or masked number (the call's sid is never shown)."""
+    session = await svc.calls.get(call_sid)
+    return (
+        labels.caller_label(session.caller_name, session.caller)
+        if session
+        else labels.UNKNOWN_CALLER
+    )
+
+
+async def call_label(svc: Services, call_sid: str) -> str:
+    """An agent's current call as the floor shows it: "Billing — Jane Doe"."""
+    routed = await svc.router.call(call_sid)
+    who = await caller_label(svc, call_sid)
+    return f"{labels.queue_name(svc.registry.current, routed.queue)} — {who}" if routed else who
 
 
 async def alerts(svc: Services) -> list[dict[str, Any]]:

@@ -6,9 +6,10 @@ docs/console.md):
 * handled: COMPLETEAGENT + COMPLETECALLER events of the agent.
 * AHT: (talk + after-call work) / handled. After-call work runs from the
   agent's `wrap_up` AGENTSTATUS to its next AGENTSTATUS.
-* FRT share: the share of the agent's answered calls whose first response time
-  (CONNECT `original_wait_ms`: arrival to agent) was within the queue's
-  `service_level_s`.
+* FRT share: the share of the agent's answered inbound calls whose first response
+  time (CONNECT `original_wait_ms`: arrival to agent) was within the queue's
+  `service_level_s`. A callback's CONNECT is no inbound answer (its wait is virtual:
+  the customer is not on the line), as in the reports (docs/metrics.md).
 * CES: the mean of the survey scores (`Keys.survey_scores`) of handled calls.
 
 A queue's figures today (service level, answered, abandoned) are not folded
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ivr.service import Services
 from queues.events import Event, EventType
+from queues.metrics.fold_events import CALLBACK_PREFIX
 
 MAX_EVENTS = 200_000
 BATCH = 1000
@@ -60,7 +62,18 @@ async def events_today(svc: Services) -> list[Event]:
         if len(batch) < BATCH:
             break
         top = f"({batch[-1][0]}"
-    return _known(reversed(found))
+    return await inbound(svc, _known(reversed(found)))
+
+
+async def inbound(svc: Services, events: list[Event]) -> list[Event]:
+    """The events without callbacks' CONNECTs: a callback's routing entry (`CB…`) or a
+    customer-first callback's leg (`Keys.callback_leg`) is answered, but no inbound call."""
+    connects = sorted({e.get("call") for e in events if e.type == EventType.CONNECT})
+    legs = [c for c in connects if not c.startswith(CALLBACK_PREFIX)]
+    found = await svc.redis.mget([svc.keys.callback_leg(c) for c in legs]) if legs else []
+    callbacks = {c for c in connects if c.startswith(CALLBACK_PREFIX)}
+    callbacks |= {c for c, cb in zip(legs, found, strict=True) if cb}
+    return [e for e in events if e.type != EventType.CONNECT or e.get("call") not in callbacks]
 
 
 def _known(entries: Iterable[tuple[str, dict[str, str]]]) -> list[Event]:

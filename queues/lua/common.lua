@@ -15,7 +15,8 @@
 --                              agent gets that agent's buckets first, two keys each:
 --                              bucket i's waiting set is KEYS[8 + 2i], its available
 --                              set KEYS[9 + 2i] (so the context need not name them)
--- ARGV[1] context: {now (ms), version, res: [fresh reservation ids], rnd (0..1),
+-- ARGV[1] context: {now (ms), version, res: [fresh reservation ids],
+--   rnd (0..1, drawn by the caller for each run: seeds the `random` strategy's draws),
 --   entries: [queue] the queue of each of the agent's buckets, in that order,
 --   queues: {name: [weight, strategy]} for the agent's queues, from the caller's layout
 --           (equal to the stored records, as the version check guarantees),
@@ -86,7 +87,7 @@ local function agent_score(id, a, q)
   elseif strategy == 'fewest_calls' then return a.calls
   elseif strategy == 'least_talk_time' then return a.talk
   elseif strategy == 'most_skilled' then return -(acfg_of(id).skill[q] or 0) * 1e13 + a.idle
-  elseif strategy == 'random' then return math.floor((ctx.rnd or 0) * 1e9)
+  elseif strategy == 'random' then return 0  -- drawn at each offer: pick_random
   end
   return a.idle
 end
@@ -162,10 +163,45 @@ local function pick_agent(avail_key, exclude)
   end
 end
 
--- Call-side decision: offer call `sid` of bucket `b` to its best available agent;
+-- Draws for the `random` strategy. The Lua PRNG is seeded here from the caller's `rnd`:
+-- Redis before 7 reset it to one fixed seed at every script run (the same "random" agent
+-- each time), while Valkey 9 carries one stream on from run to run; a seed passed in ARGV
+-- gives every run its own draws whatever the server does.
+local SEEDED = false
+local function draw(n)
+  if not SEEDED then
+    math.randomseed(math.floor((ctx.rnd or 0) * 2147483647))
+    SEEDED = true
+  end
+  return math.random(n)
+end
+
+-- A listed agent of an available set other than `exclude`, each equally likely (the
+-- `random` strategy): a uniform index into the set, skipping `exclude`'s rank. Unlisted
+-- entries met (agents reserved through another bucket) are dropped and the draw repeated.
+local function pick_random(avail_key, exclude)
+  while true do
+    local n = redis.call('ZCARD', avail_key)
+    local skip = exclude and exclude ~= '' and redis.call('ZRANK', avail_key, exclude)
+    if skip then n = n - 1 end
+    if n <= 0 then return nil end
+    local i = draw(n) - 1
+    if skip and i >= skip then i = i + 1 end
+    local id = redis.call('ZRANGE', avail_key, i, i)[1]
+    local a = jget(AGENTS, id)
+    if a ~= nil and a.listed == 1 then return id, a end
+    redis.call('ZREM', avail_key, id)
+  end
+end
+
+-- Call-side decision: offer call `sid` of bucket `b` to its best available agent (under
+-- `random`, any of them, uniformly, drawn now: a score drawn when the agent was listed
+-- would keep favouring whoever last drew low);
 -- `waiting`: the call is in the bucket's waiting set (enter.lua adds it only if not offered).
 local function offer_call(sid, c, b, exclude, waiting)
-  local id, a = pick_agent(KEYS[b.a], exclude)
+  local pick = pick_agent
+  if qcfg(c.queue).strategy == 'random' then pick = pick_random end
+  local id, a = pick(KEYS[b.a], exclude)
   if id then
     redis.call('ZREM', KEYS[b.a], id)
     reserve(sid, c, waiting and KEYS[b.w] or nil, id, a, true)

@@ -7,6 +7,9 @@
 --           reason: reject|busy|noanswer|unreached (the API failed: no hold-back),
 --           timer ("" or the ring timer to claim), step (the call's step as read),
 --           entries, staffed, bucket: {q, w, a, m}}
+-- A ring timer that fires for a `paced` offer whose phone never rang (ring_from.lua: the
+-- leg still waits in Twilio's outbound queue) is no miss: RINGCANCELED (reason unrung),
+-- and the agent is available again at once.
 -- Returns JSON {status: released|gone, offers}; errors RESERVATION, RETRY.
 local r = jget(RES, ctx.reservation)
 if ctx.timer ~= '' then
@@ -30,7 +33,10 @@ redis.call('ZADD', KEYS[ctx.bucket.w], c.score, sid)
 jput(CALLS, sid, c)
 local ring_ms = NOW - r.created
 local delay
-if ctx.reason == 'noanswer' then
+if ctx.timer ~= '' and r.paced == 1 and r.rang ~= 1 then
+  emit('RINGCANCELED', {call = sid, agent = id, queue = r.queue, ring_ms = 0, reason = 'unrung'})
+  delay = 0
+elseif ctx.reason == 'noanswer' then
   a.missed = a.missed + 1
   emit('RINGNOANSWER', {call = sid, agent = id, queue = r.queue, ring_ms = ring_ms})
   delay = acfg.no_answer_ms

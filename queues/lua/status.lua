@@ -40,6 +40,9 @@ elseif not allowed[target][from] then
                            .. ' to ' .. target)
 end
 if target == 'available' and from == 'available' then return result('ok', {state = from}) end
+-- A login starts the counts `fewest_calls` and `least_talk_time` compare: today's shift,
+-- not the agent's lifetime (a break is not a logout and keeps them).
+if from == 'offline' and target ~= 'offline' then a.calls = 0; a.talk = 0 end
 -- A pending hold-back or wrap-up timer is dropped (a timer that fired was claimed above).
 if ctx.timer == '' and (from == 'available' or from == 'wrap_up') then
   redis.call('ZREM', TIMERS, 'hold:' .. id, 'wrap:' .. id)

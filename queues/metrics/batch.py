@@ -26,8 +26,6 @@ from queues.metrics.local_hours import MS_PER_MINUTE
 DEFAULT_SHORT_ABANDON_S = 5.0
 """Abandons that waited less than this are short: left out of abandonment and SL."""
 DEFAULT_FCR_WINDOW_S = 7 * 86_400
-DEFAULT_SURVEY_WINDOW_S = 86_400
-"""A survey reply later than this after the contact ended is counted late, not scored."""
 DEFAULT_RETENTION_S = 30 * 86_400
 DEFAULT_MINUTE_TTL_S = 2 * 86_400
 """Minute rollups serve today's charts; hour rollups serve the 30-day history."""
@@ -49,7 +47,6 @@ class FoldOptions:
 
     short_abandon_s: float = DEFAULT_SHORT_ABANDON_S
     fcr_window_s: int = DEFAULT_FCR_WINDOW_S
-    survey_window_s: int = DEFAULT_SURVEY_WINDOW_S
     retention_s: int = DEFAULT_RETENTION_S
     minute_ttl_s: int = DEFAULT_MINUTE_TTL_S
     batch: int = BATCH
@@ -111,7 +108,10 @@ class Batch:
         self.add(ts_ms, where, f"{name}:{histogram.bucket_of(ms)}")
 
     def add_hours(self, where: list[str], name: str, start_ms: int, end_ms: int) -> None:
-        """A span of time, split at local hour boundaries, into hour and all-time rollups."""
+        """A span of time, split at local hour boundaries, into hour and all-time rollups,
+        and at minutes into the minute rollups it outlives (a report window cut inside an
+        hour reads them)."""
+        self.add_minutes(where, name, start_ms, end_ms)
         while start_ms < end_ms:
             hour = local_hours.bucket(start_ms, self.zone)
             cut = min(end_ms, local_hours.hour_end_ms(start_ms, self.zone))
@@ -119,6 +119,18 @@ class Batch:
                 key = self.keys.metrics_rollup("h", scope, hour)
                 self.bump(key, name, cut - start_ms, self.options.retention_s)
                 self.bump(self.keys.metrics_rollup("t", scope, 0), name, cut - start_ms, None)
+            start_ms = cut
+
+    def add_minutes(self, where: list[str], name: str, start_ms: int, end_ms: int) -> None:
+        """A span of time, split at UTC minutes, into minute rollups (the last
+        `minute_ttl_s` of it only: older minutes are gone from every other figure too)."""
+        ttl = self.options.minute_ttl_s
+        start_ms = max(start_ms, end_ms - ttl * 1000)
+        while start_ms < end_ms:
+            cut = min(end_ms, start_ms - start_ms % MS_PER_MINUTE + MS_PER_MINUTE)
+            for scope in where:
+                key = self.keys.metrics_rollup("m", scope, start_ms // MS_PER_MINUTE)
+                self.bump(key, name, cut - start_ms, ttl)
             start_ms = cut
 
     # -- state ----------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 The fold writes each record (`Keys.metrics_contact`) and indexes it by the
 contact's start in `Keys.metrics_contacts()`; records live as long as the
-retention. Times are ISO 8601 UTC, durations in seconds.
+retention. Times are ISO 8601 UTC, durations in seconds. `repeat_contact` marks a
+contact from a number whose previous contact started within the FCR window before
+it: the repeat, not the original (whose FCR it fails).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def row(raw: dict[str, str]) -> dict[str, Any]:
     for name, source in DURATIONS.items():
         out[name] = int(raw[source]) / 1000 if raw.get(source) else None
     out["ces"] = int(raw["ces"]) if raw.get("ces") else None
-    out["repeat_contact"] = raw.get("fcr_failed") == "1"
+    # The contact that came back within the FCR window (the earlier one fails FCR).
+    out["repeat_contact"] = bool(raw.get("repeat_of"))
     return out
 
 

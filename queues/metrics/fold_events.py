@@ -18,6 +18,7 @@ RESOLVED = "resolved"
 CALLBACK_PREFIX = "CB"
 """A keep-my-place callback's routing id (`callbacks.callback.PREFIX`)."""
 CALLBACK_CONNECT = "CALLBACKCONNECT"
+CALLBACK_REQUEST = "CALLBACKREQUEST"
 
 
 def ms(fields: dict[str, str], name: str) -> int:
@@ -69,6 +70,7 @@ async def note_repeat(batch: Batch, c: dict[str, str], ts: int) -> None:
     here = int(c["started_ms"])
     window_ms = batch.options.fcr_window_s * 1000
     if last and last["call"] != c["call"] and here - last["at"] <= window_ms:
+        c["repeat_of"] = last["call"]  # this contact is the repeat; the earlier one fails FCR
         fail_fcr(batch, await batch.contact(last["call"]))
     batch.last_contacts[c["caller"]] = {"call": c["call"], "at": here}
     record = json.dumps(batch.last_contacts[c["caller"]])
@@ -87,7 +89,11 @@ def leave(batch: Batch, queue: str, call: str) -> None:
 
 
 async def on_enter(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """An inbound caller joins the queue. A callback's entry (a retry, a slot that came
+    due, a customer-first leg) is no inbound call: not queued, not a caller waiting."""
     call, queue, lang = fields["call"], fields.get("queue", ""), fields.get("language", "")
+    if await callback_origin(batch, call) is not None:
+        return
     c = await first_sight(batch, call, queue, ts, lang)
     c.update(queue=queue, entered_ms=str(ts))
     batch.add(ts, scopes(queue, "", c.get("language", "")), "entered")
@@ -112,34 +118,49 @@ async def callback_origin(batch: Batch, call: str) -> str | None:
 
 
 async def on_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
-    """The queue answered: wait and service level; FRT for a first answer of a plain call.
+    """The queue answered an inbound call: wait, service level and (a first answer) FRT.
 
-    A callback's entry counts as answered here, but its FRT waits for
-    CALLBACKCONNECT (the customer meeting the agent), on the original contact.
+    A callback's entry is no inbound answer: its wait is virtual (the customer is not
+    on the line), so it counts only as `callbacks_accepted` (the agent took the offer);
+    its FRT waits for CALLBACKCONNECT, on the original contact.
     """
     call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
     origin = await callback_origin(batch, call)
-    contact = origin or call
-    c = await first_sight(batch, contact, queue, ts, fields.get("language", ""))
+    c = await first_sight(batch, origin or call, queue, ts, fields.get("language", ""))
     where = scopes(queue, agent, c.get("language", ""))
+    batch.add(ts, where, "ring_ms", ms(fields, "ring_ms"))
+    c.update(agent=agent, queue=queue)
+    leave(batch, queue, call)
+    (await batch.agent(agent))["queue"] = queue
+    if origin is not None:
+        batch.add(ts, where, "callbacks_accepted")
+        return
     wait = ms(fields, "wait_ms")
     batch.add(ts, where, "answered")
     batch.observe(ts, where, "wait", wait)
-    batch.add(ts, where, "ring_ms", ms(fields, "ring_ms"))
     if wait <= batch.service_level_ms(queue):
         batch.add(ts, where, "answered_sl")
-    if origin is None and not c.get("answered_ms"):
+    if not c.get("answered_ms"):
         frt = ts - int(c["started_ms"])
         batch.observe(ts, where, "frt", frt)
         batch.add(ts, where, "frt_queue_ms", ms(fields, "original_wait_ms") or wait)
         c.update(answered_ms=str(ts), frt_ms=str(frt), wait_ms=str(wait), outcome="answered")
-    c.update(agent=agent, queue=queue)
+
+
+async def callback_left(batch: Batch, fields: dict[str, str]) -> bool:
+    """A callback's entry left the queue (a customer-first customer hung up while waiting,
+    or timed out): no inbound abandon or exit. The callback's own outcome is its events'."""
+    call, queue = fields.get("call", ""), fields.get("queue", "")
+    if await callback_origin(batch, call) is None:
+        return False
     leave(batch, queue, call)
-    (await batch.agent(agent))["queue"] = queue
+    return True
 
 
 async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
     call, queue = fields["call"], fields.get("queue", "")
+    if await callback_left(batch, fields):
+        return
     c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
     where = scopes(queue, "", c.get("language", ""))
     wait = ms(fields, "wait_ms")
@@ -148,6 +169,7 @@ async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if fields.get("reason") == "callback":
         await on_callback(batch, fields, ts)
         return
+    batch.add(ts, where, "abandon_wait_ms", wait)  # patience, for Erlang A staffing
     if wait < batch.short_abandon_ms(queue):
         batch.add(ts, where, "abandoned_short")
         c["outcome"] = "short_abandon"
@@ -167,6 +189,8 @@ async def on_exit(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if fields.get("reason") == "callback":
         await on_callback(batch, fields, ts)
         return
+    if await callback_left(batch, fields):
+        return
     c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
     kind = EXIT_FIELDS[fields["type"]]
     batch.add(ts, scopes(queue, "", c.get("language", "")), kind)
@@ -182,29 +206,74 @@ async def on_callback(batch: Batch, fields: dict[str, str], ts: int) -> None:
     c.update(outcome="callback")
 
 
-async def on_callback_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
-    """A callback's customer met the agent: FRT ends, from the original call's arrival.
+async def on_callback_request(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A callback was asked for: counted once, with its promised time on the contact.
 
-    `frt_ms` is the event's own (from the callback's `started_ms`); the queue part
-    is `original_wait_ms`. The contact stays a callback (not an abandon).
+    CALLBACKREQUEST also marks a callback moved to the next opening (`reason`
+    `queued>scheduled`, a state move): that is the same request, not a new one.
+    """
+    call, queue, cb_id = fields.get("call", ""), fields.get("queue", ""), fields.get("callback", "")
+    if not call or ">" in fields.get("reason", ""):
+        return
+    c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    batch.add(ts, scopes(queue, "", c.get("language", "")), "callbacks_requested")
+    c.update(callback=cb_id, cb_requested_ms=str(ts))
+    if c.get("outcome") == "waiting":  # asked for from the menu: the contact is the callback
+        c["outcome"] = "callback"
+    due = fields.get("due") or await batch.redis.hget(batch.keys.callback(cb_id), "due")
+    if due:
+        c["cb_due_ms"] = str(int(float(due) * 1000))
+
+
+async def on_callback_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A callback's customer met the agent: the callback is reached, and FRT ends.
+
+    FRT runs from the original call's arrival (the event's own `frt_ms`, from the
+    callback's `started_ms`); its queue part is `original_wait_ms`. The callback's
+    answer time runs from the request, and its delay from the promised time. The
+    contact stays a callback (not an abandon).
     """
     call, queue, agent = fields.get("call", ""), fields.get("queue", ""), fields.get("agent", "")
     if not call:
         return
     c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    where = scopes(queue, agent, c.get("language", ""))
+    if not c.get("cb_reached_ms"):
+        reached(batch, c, where, ts)
     if c.get("answered_ms"):
         return
     frt = ms(fields, "frt_ms") or ts - int(c["started_ms"])
-    where = scopes(queue, agent, c.get("language", ""))
     batch.observe(ts, where, "frt", frt)
     batch.add(ts, where, "frt_queue_ms", ms(fields, "original_wait_ms"))
     c.update(answered_ms=str(ts), frt_ms=str(frt), agent=agent)
 
 
+def reached(batch: Batch, c: dict[str, str], where: list[str], ts: int) -> None:
+    """Count a callback's customer reached: its answer time and its delay past the promise."""
+    c["cb_reached_ms"] = str(ts)
+    batch.add(ts, where, "callbacks_reached")
+    if c.get("cb_requested_ms"):
+        batch.observe(ts, where, "callback_answer", ts - int(c["cb_requested_ms"]))
+    if c.get("cb_due_ms"):
+        late = ts - int(c["cb_due_ms"])
+        batch.add(ts, where, "callback_promised")
+        batch.add(ts, where, "callback_late_ms", late)
+        if late <= 0:
+            batch.add(ts, where, "callback_on_time")
+
+
 async def on_complete(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A call ended with an agent: handled. A callback's entry ended with its customer
+    reached is handled and the callback completed; an attempt nobody answered is neither."""
     call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
-    c = await first_sight(batch, await callback_origin(batch, call) or call, queue, ts, "")
+    origin = await callback_origin(batch, call)
+    c = await first_sight(batch, origin or call, queue, ts, "")
     where = scopes(queue, agent, c.get("language", ""))
+    if origin is not None:
+        if not c.get("cb_reached_ms") or c.get("cb_completed"):
+            return
+        c["cb_completed"] = "1"
+        batch.add(ts, where, "callbacks_completed")
     talk = ms(fields, "talk_ms")
     batch.add(ts, where, "handled")
     batch.add(ts, where, "talk_ms", talk)
@@ -287,6 +356,7 @@ HANDLERS: dict[str, Callable[[Batch, dict[str, str], int], Awaitable[None]]] = {
     "EXITCLOSED": on_exit,
     "OVERFLOW": on_exit,
     CALLBACK_EVENT: on_callback,
+    CALLBACK_REQUEST: on_callback_request,
     CALLBACK_CONNECT: on_callback_connect,
     "COMPLETEAGENT": on_complete,
     "COMPLETECALLER": on_complete,

@@ -4,8 +4,9 @@ Replies come from `Keys.survey_responses()` with `call`, `agent`, `queue`,
 `language`, `score` (CES 2.0, 1–7) and `ts` (ms; else the entry id's time).
 A reply is scored in the rollups of the contact it answers, at the time the
 contact was handled, so CES and its response rate line up with the calls they
-rate. A reply later than `survey_window_s` after the contact ended is counted
-in `ces_late` and not scored; a second reply for the same call is ignored.
+rate. A late reply (`kind` late, as the survey module answered it; else one after
+the response window from its `sent_ms`, `SurveysConfig.is_late`) is counted in
+`ces_late` and not scored; a second reply for the same call is ignored.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ def parse_score(text: str) -> int | None:
     return score if score in CES_SCALE else None
 
 
+def is_late(batch: Batch, fields: dict[str, str], at_ms: int) -> bool:
+    """Late as the survey module judged the reply (`kind`), else by the one response window
+    from the survey's send (`sent_ms`); a reply with neither is on time."""
+    if fields.get("kind"):
+        return fields["kind"] == "late"
+    sent_ms = int(fields.get("sent_ms") or 0)
+    return bool(sent_ms) and batch.config.surveys.is_late(sent_ms / 1000, at_ms / 1000)
+
+
 async def handle(batch: Batch, entry_id: str, fields: dict[str, str]) -> None:
     """Fold one survey reply."""
     call = fields.get("call", "")
@@ -43,8 +53,7 @@ async def handle(batch: Batch, entry_id: str, fields: dict[str, str]) -> None:
         bucket = at
     if c.get("ces"):
         return
-    ended = int(c.get("ended_ms") or 0)
-    if ended and at - ended > batch.options.survey_window_s * 1000:
+    if is_late(batch, fields, at):
         batch.add(bucket, where, "ces_late")
         return
     score = parse_score(fields.get("score", fields.get("ces", "")))

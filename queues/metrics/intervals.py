@@ -5,9 +5,11 @@ to seven local days has a row per local hour in date order ("2026-11-23 10:00"):
 the same hour of different days is never summed. A longer range has a row per
 local day ("2026-11-23"). Hour rows run from the first to the last busy hour of
 each day (an idle hour between busy ones is a row of zeros, so a gap shows);
-idle days have no rows, nor do the idle nights around busy hours. Busy: a queue
-entry, an answer or an abandon. Percentiles come from the merged histograms of
-the row's hours, never from averaging hourly percentiles.
+idle days have no rows, nor do the idle nights around busy hours. Busy: an inbound
+queue entry, answer or abandon, or a callback requested or completed. Percentiles
+come from the merged histograms of the row's hours, never from averaging hourly
+percentiles. A window cut inside an hour gives that hour's part only, from minute
+rollups; its row is labelled by the window's edge ("10:50").
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ FIGURES = (
     "frt_p90_s",
     "frt_p95_s",
     "frt_mean_s",
+    "callbacks_requested",
+    "callbacks_completed",
 )
 Hour = tuple[datetime, rollups.Totals]
 
@@ -47,7 +51,9 @@ def local_days(span: tuple[int, int], zone: tzinfo) -> int:
 
 
 def busy(totals: rollups.Totals) -> bool:
-    return bool(totals["entered"] or totals["answered"] or totals["abandoned"])
+    """An inbound queue entry, answer or abandon, or a callback requested or completed."""
+    inbound = totals["entered"] or totals["answered"] or totals["abandoned"]
+    return bool(inbound or totals["callbacks_requested"] or totals["callbacks_completed"])
 
 
 def by_date(hours: list[Hour]) -> dict[date, list[Hour]]:
@@ -89,7 +95,7 @@ async def collect(
     redis: aioredis.Redis, keys: Keys, scope: str, span: tuple[int, int], zone: tzinfo
 ) -> dict[str, Any]:
     """{"by": "hour" or "day", "rows": [{start, label, figures…}]} for one scope over the range."""
-    series = await rollups.series(redis, keys, scope, *span, zone=zone)
+    series = await rollups.window_series(redis, keys, scope, *span, zone)
     hours = [(datetime.fromtimestamp(at / 1000, zone), totals) for at, totals in series]
     days = local_days(span, zone)
     label: Callable[[datetime], str]

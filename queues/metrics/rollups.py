@@ -20,6 +20,7 @@ from ivr.config.model import Config
 from ivr.config.surveys import CES_SCALE
 from ivr.core.keys import Keys
 from queues.metrics import histogram, local_hours, offer_coverage
+from queues.metrics.batch import DEFAULT_MINUTE_TTL_S
 from queues.metrics.fold import BUSY_STATES, STAFFED_STATES
 from queues.metrics.local_hours import MS_PER_MINUTE
 
@@ -107,7 +108,32 @@ class Totals:
             "ces_late": self["ces_late"],
         }
         out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCALE})
+        out.update(self.callback_figures())
         return out
+
+    def callback_figures(self) -> dict[str, Figure]:
+        """Callbacks, their own contact type (none of them is in the inbound figures above).
+
+        Answer time: request to the customer connected to an agent. After promise: that
+        moment minus the time the customer was promised (negative: early). Completion:
+        reached and handled / requested.
+        """
+        answer_n = sum(self.hist("callback_answer").values())
+        return {
+            "callbacks_requested": self["callbacks_requested"],
+            "callbacks_reached": self["callbacks_reached"],
+            "callbacks_completed": self["callbacks_completed"],
+            "callback_completion_rate": ratio(
+                self["callbacks_completed"], self["callbacks_requested"]
+            ),
+            "callback_answer_median_s": self.percentile_s("callback_answer", 0.5),
+            "callback_answer_p90_s": self.percentile_s("callback_answer", 0.9),
+            "callback_answer_mean_s": ms_ratio(self["callback_answer_ms"], answer_n),
+            "callback_after_promise_mean_s": ms_ratio(
+                self["callback_late_ms"], self["callback_promised"]
+            ),
+            "callback_on_time": ratio(self["callback_on_time"], self["callback_promised"]),
+        }
 
     def agent_figures(self) -> dict[str, Figure]:
         """Occupancy = (on call + wrap-up) / (available + reserved + on call + wrap-up)."""
@@ -115,7 +141,8 @@ class Totals:
         busy = sum(state_s[s] for s in BUSY_STATES)
         out: dict[str, Figure] = {
             "offers": self["offers"],
-            "answered": self["answered"],
+            # Offers the agent took: inbound calls and callbacks' entries alike.
+            "answered": self["answered"] + self["callbacks_accepted"],
             "missed": self["missed"],
             "rejected": self["rejected"],
             "handled": self["handled"],
@@ -184,6 +211,81 @@ async def read(
     return total
 
 
+class WindowRefused(ValueError):
+    """A report window the rollups cannot give exactly (cut inside a minute, or cut inside
+    an hour longer ago than the minute rollups are kept)."""
+
+
+def check_window(span: tuple[int, int], zone: tzinfo, now_ms: int) -> None:
+    """Refuse a window `read_window` would not give exactly (`WindowRefused`, with why).
+
+    A window cut inside a local hour reads that hour's part from minute rollups: its
+    edges must be whole minutes, and those minutes younger than the rollups' lifetime.
+    """
+    start, end = span
+    if start % MS_PER_MINUTE or end % MS_PER_MINUTE:
+        raise WindowRefused("a report window starts and ends on whole minutes (HH:MM)")
+    oldest = [start] if local_hours.hour_start_ms(start, zone) != start else []
+    if local_hours.hour_start_ms(end, zone) != end:
+        oldest.append(local_hours.hour_start_ms(end, zone))
+    kept_from = now_ms - DEFAULT_MINUTE_TTL_S * 1000
+    if oldest and min(oldest) < kept_from:
+        days = DEFAULT_MINUTE_TTL_S // 86_400
+        raise WindowRefused(
+            f"a window that starts or ends inside an hour is read from minute rollups, "
+            f"kept {days} days: give whole hours for older ranges (or --export the contacts)"
+        )
+
+
+def cut_keys(keys: Keys, scope: str, hour: int, span: tuple[int, int], zone: tzinfo) -> list[str]:
+    """The rollups holding the part of the local hour starting at `hour` inside `span`:
+    its hour rollup when the window covers it, else its minute rollups in the window."""
+    start, end = span
+    hour_end = local_hours.hour_end_ms(hour, zone)
+    if start <= hour and hour_end <= end:
+        return [keys.metrics_rollup("h", scope, hour // MS_PER_MINUTE)]
+    minutes = bucket_starts(max(start, hour), min(end, hour_end), "m", None)
+    return [keys.metrics_rollup("m", scope, m // MS_PER_MINUTE) for m in minutes]
+
+
+async def window_series(
+    redis: aioredis.Redis,
+    keys: Keys,
+    scope: str,
+    start_ms: int,
+    end_ms: int,
+    zone: tzinfo,
+) -> list[tuple[int, Totals]]:
+    """(start, totals) of each local hour of [start, end), cut to the window exactly: a
+    whole hour from its hour rollup, a cut one from its minute rollups (`check_window`
+    says when those are gone). A cut hour's start is the window's edge."""
+    span = (start_ms, end_ms)
+    parts = [(h, cut_keys(keys, scope, h, span, zone)) for h in bucket_starts(*span, "h", zone)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for _, names in parts:
+            for name in names:
+                pipe.hgetall(name)
+        replies: list[dict[str, str]] = await pipe.execute()
+    out, at = [], 0
+    for hour, names in parts:
+        totals = Totals()
+        for fields in replies[at : at + len(names)]:
+            totals.merge(fields)
+        at += len(names)
+        out.append((max(hour, start_ms), totals))
+    return out
+
+
+async def read_window(
+    redis: aioredis.Redis, keys: Keys, scope: str, start_ms: int, end_ms: int, zone: tzinfo
+) -> Totals:
+    """One scope's totals over exactly [start, end) (`window_series`): the reports' read."""
+    total = Totals()
+    for _, part in await window_series(redis, keys, scope, start_ms, end_ms, zone):
+        total.counts.update(part.counts)
+    return total
+
+
 async def all_time(redis: aioredis.Redis, keys: Keys, scope: str) -> Totals:
     """The never-expiring totals of a scope (Prometheus counters)."""
     total = Totals()
@@ -228,6 +330,8 @@ async def live(redis: aioredis.Redis, keys: Keys, config: Config, now_s: float) 
             "oldest_wait_s": max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0,
             "service_level_today": today.service_level(),
             "answered_today": today["answered"],
+            "callbacks_requested_today": today["callbacks_requested"],
+            "callbacks_completed_today": today["callbacks_completed"],
         }
     return {"queues": queues, "agents": await agent_states(redis, keys, config)}
 

@@ -11,8 +11,20 @@ from ivr.devtools.emulator.resources import rfc2822
 
 CALLBACK_SOURCE = "call-progress-events"
 EVENT_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
+ALL_CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+DEFAULT_EVENTS = frozenset({"completed"})
+"""What Twilio sends when a request lists no StatusCallbackEvent."""
 
 Post = Callable[[str, str, dict[str, str]], None]
+
+
+def requested_events(raw: object) -> frozenset[str]:
+    """The events a request asks for: a list (REST) or a space-separated string (TwiML);
+    only `completed` when it names none Twilio knows."""
+    if raw is None or raw == "":
+        return DEFAULT_EVENTS
+    events = raw if isinstance(raw, list) else str(raw).replace(",", " ").split()
+    return frozenset(str(e) for e in events) & ALL_CALL_EVENTS or DEFAULT_EVENTS
 
 
 @dataclass
@@ -22,7 +34,7 @@ class StatusNotifier:
     url: str
     post: Post
     clock: Clock
-    events: frozenset[str] = frozenset({"completed"})
+    events: frozenset[str] = DEFAULT_EVENTS
     method: str = "POST"
     out_of_order: bool = False
     _sequence: int = 0

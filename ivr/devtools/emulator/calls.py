@@ -99,6 +99,8 @@ class Call:
     heard: list[Utterance] = field(default_factory=list)
     runner: Runner | None = None
     notifier: Notifier | None = None
+    queue_time_ms: int = 0
+    """A REST-created call's estimated wait to be placed, at the account's CPS."""
     _cursor: int = 0
 
     @property

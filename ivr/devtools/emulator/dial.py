@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.callbacks import requested_events
+from ivr.devtools.emulator.calls import Call, Notifier, Start
+from ivr.devtools.emulator.conference_leg import attend
 from ivr.devtools.emulator.interpreter import END, NEXT, Interpreter, Outcome, Target
 from ivr.devtools.emulator.process import HungUp, Step, Wait, Wake
+from ivr.devtools.emulator.queues import Queue
 from ivr.devtools.emulator.twiml import Node
 
 DIAL_TIMEOUT_S = 30
 RING_WAKES = frozenset({"answered", "child_ended"})
 UNBRIDGED = frozenset({"unbridged"})
 STATUS_PRECEDENCE = ("completed", "busy", "no-answer", "failed", "canceled")
+CONFERENCE_STATUS = "answered"
+"""Twilio's DialCallStatus after a conference (it sends no DialCallSid or DialCallDuration)."""
 
 
 @dataclass
@@ -39,6 +44,8 @@ def run_dial(it: Interpreter, node: Node) -> Step[Outcome]:
     try:
         if nouns[0].tag == "Queue":
             result = yield from _dial_queue(it, node, nouns[0])
+        elif nouns[0].tag == "Conference":
+            result = yield from _dial_conference(it, nouns[0])
         else:
             result = yield from _dial_legs(it, node, nouns)
     except _CallerGone as gone:
@@ -79,7 +86,18 @@ def _ring(it: Interpreter, noun: Node, caller_id: str, timeout: float) -> Call:
     url = it.target(noun.tag, noun.attr("url"), noun.method()).url if noun.attr("url") else None
     identity = noun.text or next(c.text for c in noun.children if c.tag == "Identity")
     address = f"client:{identity}" if noun.tag == "Client" else identity
-    return it.board.dial_child(it.call, address, caller_id, timeout, url, noun.method())
+    start = Start(url, noun.method())
+    return it.board.dial_child(it.call, address, caller_id, timeout, start, _notifier(it, noun))
+
+
+def _notifier(it: Interpreter, noun: Node) -> Notifier | None:
+    """The noun's statusCallback, with the events it asks for (only `completed` unless
+    `statusCallbackEvent` lists others, as on Twilio)."""
+    if not noun.attr("statusCallback"):
+        return None
+    method = noun.method("statusCallbackMethod")
+    url = it.target(noun.tag, noun.attr("statusCallback"), method).url or ""
+    return it.board.notifier(url, requested_events(noun.attr("statusCallbackEvent")), method)
 
 
 def _wait_for_answer(it: Interpreter, children: list[Call], timeout: float) -> Step[Call | None]:
@@ -117,7 +135,20 @@ def _talk(it: Interpreter, other: Call, connect: bool) -> Step[DialResult]:
 
 
 def _dial_queue(it: Interpreter, node: Node, noun: Node) -> Step[DialResult]:
+    """Take the front caller of the queue; the action names the queue (QueueSid) whatever
+    the outcome, so the app knows which queue it touched (`<Dial><Queue>` creates one)."""
     queue = it.board.queue(noun.text, 0)
+    named = {"QueueSid": queue.sid}
+    try:
+        result = yield from _take_caller(it, node, noun, queue)
+    except _CallerGone as gone:
+        gone.result.extra = named
+        raise
+    result.extra = named
+    return result
+
+
+def _take_caller(it: Interpreter, node: Node, noun: Node, queue: Queue) -> Step[DialResult]:
     url = it.target("Queue", noun.attr("url"), noun.method()).url if noun.attr("url") else None
     it.board.await_caller(queue, it.call, url, noun.method())
     try:
@@ -131,9 +162,18 @@ def _dial_queue(it: Interpreter, node: Node, noun: Node) -> Step[DialResult]:
     caller: Call = wake.value
     if wake.kind == "child_ended":
         return DialResult("failed", caller)
-    result = yield from _talk(it, caller, connect=False)
-    result.extra = {"QueueSid": queue.sid}
-    return result
+    return (yield from _talk(it, caller, connect=False))
+
+
+def _dial_conference(it: Interpreter, noun: Node) -> Step[DialResult]:
+    """Stay in the conference until leaving it (a full one fails the Dial)."""
+    try:
+        talked = yield from attend(it, noun)
+    except HungUp:
+        raise _CallerGone(DialResult(CONFERENCE_STATUS, bridged=True)) from None
+    if talked is None:
+        return DialResult("failed")
+    return DialResult(CONFERENCE_STATUS, bridged=talked)
 
 
 def run_child(it: Interpreter, parent: Call) -> Step[None]:

@@ -20,9 +20,10 @@ from types import TracebackType
 from ivr.core.clock import Clock, ManualClock
 from ivr.core.errors import EmulatorError
 from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.conference import Conference
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.queues import Queue
-from ivr.devtools.emulator.resources import Message
+from ivr.devtools.emulator.resources import Alert, Message
 from ivr.devtools.emulator.rest import EmulatorHttpClient
 from ivr.devtools.emulator.sms import Messaging
 from ivr.devtools.emulator.switchboard import Number, Switchboard
@@ -116,6 +117,16 @@ class Emulator:
     def status_callbacks_out_of_order(self, value: bool) -> None:
         self._board.status_callbacks_out_of_order = value
 
+    @property
+    def status_callback_jitter_s(self) -> float:
+        """Delay each status callback of new legs by a random 0..this many seconds (seeded),
+        so a leg's events can arrive out of order, interleaved with other calls' (0: none)."""
+        return self._board.status_callback_jitter_s
+
+    @status_callback_jitter_s.setter
+    def status_callback_jitter_s(self, value: float) -> None:
+        self._board.status_callback_jitter_s = value
+
     def fail_rest(
         self,
         status: int = 503,
@@ -134,6 +145,25 @@ class Emulator:
     def rest_failures(self) -> int:
         """How many REST requests were answered with an injected error so far."""
         return self._board.faults.failed
+
+    @property
+    def cps(self) -> float:
+        """The account's calls per second: REST-created calls wait `queued` for their turn
+        (Twilio's default is 1; a create past 24 hours of queued calls fails with 22005)."""
+        return self._board.pacer.cps
+
+    @cps.setter
+    def cps(self, value: float) -> None:
+        if value <= 0:
+            raise ValueError("calls per second must be positive")
+        self._board.pacer.cps = value
+        self._board.submit(self._board.pace)  # the next turn comes at the new rate
+
+    @property
+    def outbound_backlog(self) -> list[Call]:
+        """The REST-created calls still queued for their turn, oldest first."""
+        with self._board.lock:
+            return self._board.pacer.backlog()
 
     @property
     def say_seconds_per_word(self) -> float:
@@ -176,7 +206,39 @@ class Emulator:
         return self._board.calls[sid]
 
     def queue(self, name: str) -> Queue:
-        return self._board.queue(name, 0)
+        """The account's queue called `name` (KeyError if it has none: looking creates none)."""
+        return self._board.queues[name]
+
+    @property
+    def queues(self) -> list[Queue]:
+        """The account's Queue resources: every queue made and not deleted through REST."""
+        return list(self._board.queues.values())
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Warnings Twilio's Debugger would log (14207, a full queue), oldest first."""
+        return self._board.alerts
+
+    @property
+    def default_queue_size(self) -> int:
+        """The maxSize of a queue `<Enqueue>` creates (100; Twilio allows up to 5000)."""
+        return self._board.default_queue_size
+
+    @default_queue_size.setter
+    def default_queue_size(self, value: int) -> None:
+        self._board.default_queue_size = value
+
+    @property
+    def conferences(self) -> list[Conference]:
+        """Every conference so far, current and completed, oldest first."""
+        return list(self._board.conferences.all)
+
+    def conference(self, name: str) -> Conference:
+        """The latest conference of that name (`participants`, `status`, `sid`...)."""
+        found = [c for c in self._board.conferences.all if c.name == name]
+        if not found:
+            raise EmulatorError(f"there has been no conference named {name!r}")
+        return found[-1]
 
     def device(self, address: str) -> Device:
         """The phone (`+60...`) or client (`client:alice`) that calls to `address` ring."""

@@ -2,7 +2,9 @@
 
 Twilio posts the Enqueue `action` with a `QueueResult`: at once for `leave`,
 `queue-full`, `redirected` (REST) and `hangup`; after the bridge ends for
-`bridged`. When the caller is gone, the action's TwiML is not executed.
+`bridged`. When the caller is gone, the action's TwiML is not executed. A queue
+at its maxSize refuses the caller: Twilio logs warning 14207 and posts the action
+with `QueueResult=queue-full` (no QueueSid: the call was never enqueued).
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ MIN_REFETCH_S = 1.0
 
 def run_enqueue(it: Interpreter, node: Node) -> Step[Outcome]:
     """Put the caller in the queue and wait until Leave, a dequeue, a redirect or hang-up."""
-    queue = it.board.queue(node.text, node.int_attr("maxQueueSize", 0))
-    if queue.full:
+    queue, member = it.board.join_queue(node.text, node.int_attr("maxQueueSize", 0), it.call)
+    if member is None:  # warning 14207: the call goes on at the action, or the next verb
         return _result(it, node, "queue-full", None, None)
-    member = queue.join(it.call, it.board.now())
     it.call.queue = queue.name
     it.board.match_queue(queue)
     try:

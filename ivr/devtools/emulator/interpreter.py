@@ -15,10 +15,11 @@ from typing import Literal, Protocol
 
 from ivr.core.errors import EmulatorError, TwiMLError
 from ivr.devtools.emulator import twiml
-from ivr.devtools.emulator.calls import Call, Start, Utterance
+from ivr.devtools.emulator.calls import Call, Notifier, Start, Utterance
+from ivr.devtools.emulator.conferences import Conferences
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.process import HungUp, Redirected, Step, Wait, Wake
-from ivr.devtools.emulator.queues import Queue
+from ivr.devtools.emulator.queues import Member, Queue
 from ivr.devtools.emulator.twiml import Node
 from ivr.devtools.emulator.webhooks import Reply, WebhookFailure, Webhooks, require_twiml
 
@@ -57,6 +58,9 @@ class Board(Protocol):
     @property
     def webhooks(self) -> Webhooks: ...
 
+    @property
+    def conferences(self) -> Conferences: ...
+
     def now(self) -> float: ...
 
     def say_seconds(self, text: str, loop: int) -> float: ...
@@ -72,8 +76,16 @@ class Board(Protocol):
     def mark_answered(self, call: Call) -> None: ...
 
     def dial_child(
-        self, parent: Call, to: str, from_: str, timeout: float, url: str | None, method: str
+        self,
+        parent: Call,
+        to: str,
+        from_: str,
+        timeout: float,
+        start: Start,
+        notifier: Notifier | None = None,
     ) -> Call: ...
+
+    def notifier(self, url: str, events: frozenset[str], method: str = "POST") -> Notifier: ...
 
     def cancel(self, call: Call, status: str) -> None: ...
 
@@ -81,7 +93,9 @@ class Board(Protocol):
 
     def wake(self, call: Call, kind: str, value: object = None) -> bool: ...
 
-    def queue(self, name: str, max_size: int) -> Queue: ...
+    def queue(self, name: str, max_size: int = 0) -> Queue: ...
+
+    def join_queue(self, name: str, max_size: int, call: Call) -> tuple[Queue, Member | None]: ...
 
     def match_queue(self, queue: Queue) -> None: ...
 

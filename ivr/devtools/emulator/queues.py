@@ -1,4 +1,9 @@
-"""Named FIFO call queues, as `<Enqueue>` creates them and `<Dial><Queue>` drains them."""
+"""Named FIFO call queues, as `<Enqueue>` creates them and `<Dial><Queue>` drains them.
+
+A queue is an account's Queue resource: `<Enqueue>` to a name the account has no
+queue of creates one, and it stays until deleted through the REST API, as on
+Twilio ("Queues persist").
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,13 @@ from dataclasses import dataclass, field
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.ids import new_sid
 
-DEFAULT_MAX_SIZE = 1000
-"""Twilio's default maximum queue length."""
+DEFAULT_MAX_SIZE = 100
+"""A new queue's maxSize. Twilio's REST reference now says 1000; its older pages, its
+TaskRouter guide and the Node library's docs say 100. The emulator takes the stricter."""
+MAX_SIZE = 5000
+"""The largest maxSize Twilio allows a queue."""
+QUEUE_FULL = 14207
+"""Twilio's warning when `<Enqueue>` meets a queue at its maxSize (the call is refused)."""
 
 
 @dataclass(eq=False)
@@ -40,6 +50,8 @@ class Queue:
     name: str
     sid: str = field(default_factory=lambda: new_sid("QU"))
     max_size: int = DEFAULT_MAX_SIZE
+    created_at: float = 0.0
+    updated_at: float = 0.0
     members_: list[Member] = field(default_factory=list)
     dequeuers: list[Dequeuer] = field(default_factory=list)
 
@@ -55,6 +67,11 @@ class Queue:
     @property
     def full(self) -> bool:
         return self.size >= self.max_size
+
+    @property
+    def empty(self) -> bool:
+        """No caller waits and no `<Dial><Queue>` waits for one: Twilio deletes only these."""
+        return not self.members_ and not self.dequeuers
 
     def join(self, call: Call, now: float) -> Member:
         member = Member(call, now)

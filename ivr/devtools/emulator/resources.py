@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from ivr.core import segments
+from ivr.core.segments import Segments
 from ivr.devtools.emulator.calls import API_VERSION, Call
 from ivr.devtools.emulator.ids import new_sid
+from ivr.devtools.emulator.queues import Member, Queue
 
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 
@@ -28,6 +31,16 @@ class RestError(Exception):
             "more_info": more_info,
             "status": self.status,
         }
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A warning Twilio's Debugger would log about a call (e.g. 14207, queue full)."""
+
+    code: int
+    message: str
+    call_sid: str
+    at: float
 
 
 def rfc2822(when: float | None) -> str | None:
@@ -60,10 +73,41 @@ def call_resource(call: Call) -> dict[str, Any]:
         "duration": str(call.duration) if ended is not None else None,
         "price": None,
         "price_unit": "USD",
-        "queue_time": "0",
+        "queue_time": str(call.queue_time_ms),
         "api_version": API_VERSION,
         "uri": base + ".json",
         "subresource_uris": {"notifications": base + "/Notifications.json"},
+    }
+
+
+def queue_resource(queue: Queue, account_sid: str, now: float) -> dict[str, Any]:
+    """The Queue resource JSON for `queue`."""
+    base = f"/{API_VERSION}/Accounts/{account_sid}/Queues/{queue.sid}"
+    return {
+        "sid": queue.sid,
+        "account_sid": account_sid,
+        "friendly_name": queue.name,
+        "current_size": queue.size,
+        "max_size": queue.max_size,
+        "average_wait_time": queue.average_wait(now),
+        "date_created": rfc2822(queue.created_at),
+        "date_updated": rfc2822(queue.updated_at),
+        "uri": base + ".json",
+        "subresource_uris": {"members": base + "/Members.json"},
+    }
+
+
+def member_resource(queue: Queue, member: Member, now: float) -> dict[str, Any]:
+    """The Queue Member resource JSON for a caller waiting in `queue`."""
+    call = member.call
+    base = f"/{API_VERSION}/Accounts/{call.account_sid}/Queues/{queue.sid}"
+    return {
+        "call_sid": call.sid,
+        "queue_sid": queue.sid,
+        "date_enqueued": rfc2822(member.joined_at),
+        "position": queue.position(member),
+        "wait_time": member.wait_time(now),
+        "uri": f"{base}/Members/{call.sid}.json",
     }
 
 
@@ -83,6 +127,11 @@ class Message:
     sid: str = field(default_factory=lambda: new_sid("SM"))
     history: list[str] = field(default_factory=lambda: ["queued"])
 
+    @property
+    def segments(self) -> Segments:
+        """What the carrier bills: the body's encoding and segment count."""
+        return segments.count(self.body)
+
 
 def message_resource(message: Message) -> dict[str, Any]:
     """The Message resource JSON for `message`."""
@@ -95,7 +144,7 @@ def message_resource(message: Message) -> dict[str, Any]:
         "status": message.status,
         "direction": message.direction,
         "messaging_service_sid": message.messaging_service_sid,
-        "num_segments": "1",
+        "num_segments": str(message.segments.count),
         "num_media": "0",
         "date_created": rfc2822(message.at),
         "date_updated": rfc2822(message.at),

@@ -18,10 +18,15 @@ from typing import Any
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
+from ivr.devtools.emulator.conference_rest import ConferenceApi
+from ivr.devtools.emulator.pacing import QUEUE_FULL, QueueFull
 from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
+from ivr.devtools.emulator.rest_queues import ROUTE as QUEUES_ROUTE
+from ivr.devtools.emulator.rest_queues import QueuesApi
 from ivr.devtools.emulator.sms import Messaging
-from ivr.devtools.emulator.switchboard import ALL_CALL_EVENTS, Number, Switchboard
+from ivr.devtools.emulator.switchboard import Number, Switchboard
 
 ROUTE = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Calls|Messages|IncomingPhoneNumbers)(?:/(?P<sid>\w+))?\.json$"
@@ -36,6 +41,8 @@ NUMBER_FIELDS = {
     "SmsMethod": "sms_method",
 }
 """IncomingPhoneNumber update parameters -> the emulator's `Number` attributes."""
+NO_CONTENT = 204
+"""A delete's answer: no body."""
 UNREACHABLE = 21214
 """Twilio's error for calls.create to a destination it cannot reach."""
 
@@ -63,7 +70,8 @@ class EmulatorHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no t
             status, body = self._api.handle(method.upper(), uri, fields, auth)
         except RestError as exc:
             status, body = exc.status, exc.payload()
-        return Response(status, json.dumps(body), JSON_HEADERS)
+        text = "" if status == NO_CONTENT or body is None else json.dumps(body)
+        return Response(status, text, JSON_HEADERS)
 
 
 class Api:
@@ -73,18 +81,28 @@ class Api:
         self.board = board
         self.messaging = messaging
         self.auth_token = auth_token
+        self.conferences = ConferenceApi(board)
+        self.queues = QueuesApi(board)
 
     def handle(
         self, method: str, uri: str, data: dict[str, Any], auth: tuple[str, str] | None
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | None]:
         self.board.faults.check()
         if auth != (self.board.account_sid, self.auth_token):
             raise RestError(401, 20003, "Authenticate")
         path = "/" + uri.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
-        match = ROUTE.match(path)
+        answer: tuple[int, dict[str, Any] | None]
+        if self.conferences.serves(path):
+            answer = self.conferences.handle(method, path, data)
+            self.board.faults.check(applied=True)
+            return answer
+        queues = QUEUES_ROUTE.match(path)
+        match = queues or ROUTE.match(path)
         if match is None or match["account"] != self.board.account_sid:
             raise RestError(404, 20404, f"The requested resource {path} was not found")
-        if match["kind"] == "Messages":
+        if queues is not None:
+            answer = self.queues.handle(method, queues, data)
+        elif match["kind"] == "Messages":
             answer = self.messages(method, match["sid"], data)
         elif match["kind"] == "IncomingPhoneNumbers":
             answer = self.numbers(method, match["sid"], data)
@@ -142,18 +160,16 @@ class Api:
             machine_detection=bool(data.get("MachineDetection")),
         )
         if data.get("StatusCallback"):
-            events = _events(data.get("StatusCallbackEvent"))
+            events = requested_events(data.get("StatusCallbackEvent"))
             method = _text(data, "StatusCallbackMethod") or "POST"
             call.notifier = self.board.notifier(_text(data, "StatusCallback"), events, method)
-        self.board.submit(lambda: self.launch(call))
+        try:
+            self.board.queue_outbound(call)
+        except QueueFull as exc:
+            with self.board.lock:
+                del self.board.calls[call.sid]
+            raise RestError(400, QUEUE_FULL, f"Call Queue Full: {exc}") from None
         return call
-
-    def launch(self, call: Call) -> None:
-        if call.ended:
-            return
-        if call.notifier:
-            call.notifier.notify(call, "initiated")
-        self.board.ring(call)
 
     def update_call(self, call: Call, data: dict[str, Any]) -> None:
         status = _text(data, "Status")
@@ -229,13 +245,6 @@ def _start(data: dict[str, Any]) -> Start | None:
     if data.get("Twiml"):
         return Start(None, method, _text(data, "Twiml"))
     return None
-
-
-def _events(raw: object) -> frozenset[str]:
-    if raw is None:
-        return frozenset({"completed"})
-    events = raw if isinstance(raw, list) else str(raw).split()
-    return frozenset(str(e) for e in events) & ALL_CALL_EVENTS or frozenset({"completed"})
 
 
 def number_resource(number: Number, account_sid: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ivr.core import segments
 from ivr.core.errors import EmulatorError
 from ivr.devtools.emulator import twiml
 from ivr.devtools.emulator.calls import API_VERSION
@@ -88,7 +89,7 @@ class Messaging:
             "To": to,
             "Body": body,
             "NumMedia": "0",
-            "NumSegments": "1",
+            "NumSegments": str(max(1, segments.count(body).count)),
             "SmsStatus": "received",
             "ApiVersion": API_VERSION,
         } | extra

@@ -7,6 +7,7 @@ and hand the loop a closure to run after the current webhook returns.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -14,15 +15,18 @@ from dataclasses import dataclass, field
 
 from ivr.core.clock import Clock
 from ivr.core.errors import EmulatorError, TwiMLError
-from ivr.devtools.emulator.callbacks import StatusNotifier
-from ivr.devtools.emulator.calls import Bridge, Call, Controller, Start
+from ivr.devtools.emulator.callbacks import Post, StatusNotifier
+from ivr.devtools.emulator.calls import Bridge, Call, Controller, Notifier, Start
+from ivr.devtools.emulator.conferences import Conferences
 from ivr.devtools.emulator.devices import Device, Switch
 from ivr.devtools.emulator.dial import run_child, run_dial
 from ivr.devtools.emulator.enqueue import run_enqueue
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.interpreter import EmulatorBug, Interpreter, Verb
+from ivr.devtools.emulator.pacing import Pacer
 from ivr.devtools.emulator.process import Dequeued, HungUp, Redirected, Runner, Step
-from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, Dequeuer, Queue
+from ivr.devtools.emulator.queues import DEFAULT_MAX_SIZE, QUEUE_FULL, Dequeuer, Member, Queue
+from ivr.devtools.emulator.resources import Alert
 from ivr.devtools.emulator.rest_faults import RestFaults
 from ivr.devtools.emulator.scheduler import Event, Scheduler
 from ivr.devtools.emulator.webhooks import Reply, Webhooks, check_callback
@@ -31,7 +35,6 @@ SAY_SECONDS_PER_WORD = 0.4
 PLAY_SECONDS = 10.0
 RING_TIMEOUT_S = 60.0
 """REST calls.create rings for 60 s unless `timeout` says otherwise."""
-ALL_CALL_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
 VERBS: Mapping[str, Verb] = {"Dial": run_dial, "Enqueue": run_enqueue}
 """The verbs that live outside the interpreter, handed to every leg's Interpreter."""
 
@@ -67,8 +70,14 @@ class Switchboard:
         self.devices: dict[str, Device] = {}
         self.errors: list[EmulatorError] = []
         self.pending: list[EmulatorError] = []
+        self.alerts: list[Alert] = []
+        """Warnings Twilio's Debugger would show (the call itself goes on), oldest first."""
+        self.default_queue_size = DEFAULT_MAX_SIZE
         self.replay_webhooks = False
         self.status_callbacks_out_of_order = False
+        self.status_callback_jitter_s = 0.0
+        """Each status callback is delayed by up to this long (uniform), so they can cross."""
+        self.rng = random.Random(0)
         self.faults = RestFaults(clock)
         self.say_seconds_per_word = SAY_SECONDS_PER_WORD
         self.default_play_seconds = PLAY_SECONDS
@@ -76,6 +85,9 @@ class Switchboard:
         self.lock = threading.Lock()
         self._inbox: deque[Callable[[], None]] = deque()
         self._ring_timers: dict[str, Event] = {}
+        self.conferences = Conferences(self)
+        self.pacer = Pacer()
+        self._pacing: Event | None = None
 
     # -- time, errors, cross-thread requests --------------------------------------------
 
@@ -130,14 +142,27 @@ class Switchboard:
             self.record_error(exc)
 
     def notifier(self, url: str, events: frozenset[str], method: str = "POST") -> StatusNotifier:
+        post: Post = self.post_later  # bound now: a fault plan may have replaced it
+        jitter = self.status_callback_jitter_s
+        if jitter > 0:
+            post = self._jittered(post, jitter)
         return StatusNotifier(
             url=self.webhooks.resolve(url),
-            post=self.post_later,
+            post=post,
             clock=self.clock,
             events=events,
             method=method,
             out_of_order=self.status_callbacks_out_of_order,
         )
+
+    def _jittered(self, post: Post, jitter: float) -> Post:
+        """`post`, each call of it delayed by a random 0..`jitter` seconds."""
+
+        def later(url: str, method: str, params: dict[str, str]) -> None:
+            delay = self.rng.uniform(0, jitter)
+            self.scheduler.after(delay, lambda: post(url, method, params))
+
+        return later
 
     # -- legs ------------------------------------------------------------------------------
 
@@ -230,6 +255,34 @@ class Switchboard:
         elif not call.ended:
             call.start = start
 
+    # -- outbound pacing ---------------------------------------------------------------------
+
+    def queue_outbound(self, call: Call) -> None:
+        """Queue a REST-created call, to be placed at the account's CPS (safe from any
+        thread); raises `pacing.QueueFull` past 24 hours of queued calls."""
+        with self.lock:
+            wait = self.pacer.admit(call, self.now())
+        call.queue_time_ms = int(round(wait * 1000))
+        self.submit(self.pace)
+
+    def pace(self) -> None:
+        """Place the queued call whose turn has come, and look again at the next turn."""
+        if self._pacing is not None:
+            self._pacing.cancel()
+        with self.lock:
+            call, next_at = self.pacer.take_due(self.now())
+        if call is not None:
+            self.place(call)
+        self._pacing = None if next_at is None else self.scheduler.at(next_at, self.pace)
+
+    def place(self, call: Call) -> None:
+        """A queued call's turn came: Twilio starts dialling it (`initiated`), then it rings."""
+        if call.ended:
+            return
+        if call.notifier:
+            call.notifier.notify(call, "initiated")
+        self.ring(call)
+
     # -- ringing devices -------------------------------------------------------------------
 
     def device(self, address: str) -> Device:
@@ -276,11 +329,19 @@ class Switchboard:
             self.controller.advance(0)
 
     def dial_child(
-        self, parent: Call, to: str, from_: str, timeout: float, url: str | None, method: str
+        self,
+        parent: Call,
+        to: str,
+        from_: str,
+        timeout: float,
+        start: Start,
+        notifier: Notifier | None = None,
     ) -> Call:
-        """Create and ring the outbound-dial leg of a `<Dial>`."""
+        """Create and ring the outbound-dial leg of a `<Dial>` (`initiated`, then ringing)."""
         child = self.new_call(from_, to, "outbound-dial", parent=parent, timeout_s=timeout)
-        child.start = Start(url, method)
+        child.start, child.notifier = start, notifier
+        if notifier is not None:
+            notifier.notify(child, "initiated")
         self.ring(child)
         return child
 
@@ -302,15 +363,43 @@ class Switchboard:
         if other.runner is not None:
             other.runner.wake("unbridged", call)
 
-    def queue(self, name: str, max_size: int) -> Queue:
+    def queue(self, name: str, max_size: int = 0) -> Queue:
+        """The account's queue called `name`, created (as `<Enqueue>` does) if it has none."""
+        with self.lock:
+            return self._queue(name, max_size)
+
+    def _queue(self, name: str, max_size: int) -> Queue:
         if name not in self.queues:
-            self.queues[name] = Queue(name)
+            size, now = self.default_queue_size, self.now()
+            self.queues[name] = Queue(name, max_size=size, created_at=now, updated_at=now)
         queue = self.queues[name]
         if max_size:
             queue.max_size = max_size
-        elif queue.max_size <= 0:
-            queue.max_size = DEFAULT_MAX_SIZE
         return queue
+
+    def join_queue(self, name: str, max_size: int, call: Call) -> tuple[Queue, Member | None]:
+        """Put `call` in queue `name`, in one step a REST delete on another thread cannot
+        split; no Member when the queue is full (Twilio's warning 14207 is recorded)."""
+        with self.lock:
+            queue = self._queue(name, max_size)
+            if not queue.full:
+                return queue, queue.join(call, self.now())
+        self.alerts.append(
+            Alert(QUEUE_FULL, f"queue {name} is at its maxSize", call.sid, self.now())
+        )
+        return queue, None
+
+    def queue_by_sid(self, sid: str) -> Queue | None:
+        return next((q for q in list(self.queues.values()) if q.sid == sid), None)
+
+    def delete_queue(self, queue: Queue) -> bool:
+        """Remove an empty queue (a REST delete); False if someone is in it."""
+        with self.lock:
+            if not queue.empty:
+                return False
+            if self.queues.get(queue.name) is queue:
+                del self.queues[queue.name]
+            return True
 
     def await_caller(self, queue: Queue, agent: Call, url: str | None, method: str) -> None:
         queue.dequeuers.append(Dequeuer(agent, url, method))

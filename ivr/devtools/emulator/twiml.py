@@ -8,9 +8,11 @@ a schema warning for them).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from ivr.core import voices
 from ivr.core.errors import TwiMLError
 
 VOICE_VERBS = frozenset(
@@ -18,7 +20,7 @@ VOICE_VERBS = frozenset(
     | {"Enqueue", "Leave", "Dial"}
 )
 NOT_EMULATED = frozenset(
-    {"Connect", "Start", "Stop", "Pay", "Prompt", "Refer", "Echo", "Sms", "Conference", "Sip"}
+    {"Connect", "Start", "Stop", "Pay", "Prompt", "Refer", "Echo", "Sms", "Sip"}
 )
 SSML_TAGS = frozenset(
     {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w"}
@@ -37,6 +39,7 @@ CONTEXT_VERBS: dict[str, frozenset[str]] = {
     "whisper": frozenset({"Play", "Say", "Gather", "Hangup"}),
     "dequeue": frozenset({"Play", "Say", "Pause", "Redirect"}),
     "messaging": frozenset({"Message", "Redirect"}),
+    "conference": frozenset({"Play", "Say", "Pause", "Redirect"}),
 }
 CONTEXT_NAMES = {
     "call": "a voice response",
@@ -44,8 +47,14 @@ CONTEXT_NAMES = {
     "whisper": "a Dial whisper (Number/Client url) response",
     "dequeue": "a Dial Queue url response",
     "messaging": "a messaging response",
+    "conference": "a Conference waitUrl, holdUrl or announceUrl response",
 }
 DTMF_KEYS = frozenset("0123456789*#")
+CONFERENCE_BEEPS = frozenset({"true", "false", "onEnter", "onExit"})
+CONFERENCE_EVENTS = frozenset(
+    {"start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement"}
+)
+CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
 GATHER_INPUTS = frozenset({"dtmf", "speech", "dtmf speech", "speech dtmf"})
 METHODS = frozenset({"GET", "POST"})
 
@@ -154,6 +163,11 @@ def _check_say(node: Node) -> None:
     _check_loop(node)
     if not node.text:
         raise TwiMLError("Say", "needs text to speak")
+    voice, language = node.attr("voice"), node.attr("language")
+    if voice and language and not voices.exists(voice, language):
+        # Twilio: "an invalid combination of voice and language may result in error and
+        # <Say> instruction failure" (ivr/core/voices.yaml holds its published list).
+        raise TwiMLError("Say", f"Twilio offers no voice {voice} for language {language}")
 
 
 def _check_play(node: Node) -> None:
@@ -227,15 +241,33 @@ def _check_dial(node: Node) -> None:
         raise TwiMLError("Dial", "cannot mix a bare number with nouns")
     if len(node.children) > 10:
         raise TwiMLError("Dial", "at most 10 nouns may be dialled at once")
-    queues = [c for c in node.children if c.tag == "Queue"]
-    if queues and len(node.children) > 1:
-        raise TwiMLError("Dial", "a <Queue> noun cannot be combined with other nouns")
+    for alone in ("Queue", "Conference"):
+        if any(c.tag == alone for c in node.children) and len(node.children) > 1:
+            raise TwiMLError("Dial", f"a <{alone}> noun cannot be combined with other nouns")
 
 
 def _check_target(node: Node) -> None:
     _check_method(node)
     if not node.text and not any(c.tag == "Identity" for c in node.children):
         raise TwiMLError(node.tag, "needs a number, identity or queue name")
+
+
+def _check_conference(node: Node) -> None:
+    _check_method(node, "waitMethod", "statusCallbackMethod")
+    if not node.text or len(node.text) > 128:
+        raise TwiMLError("Conference", "needs a room name of at most 128 characters")
+    for name in ("muted", "startConferenceOnEnter", "endConferenceOnExit"):
+        node.bool_attr(name, False)
+    if node.attr("beep", "true") not in CONFERENCE_BEEPS:
+        raise TwiMLError("Conference", "beep must be true, false, onEnter or onExit")
+    if not 2 <= node.int_attr("maxParticipants", 250) <= 250:
+        raise TwiMLError("Conference", "maxParticipants must be from 2 to 250")
+    if node.attr("coach") and not CALL_SID.match(node.attr("coach")):
+        raise TwiMLError("Conference", "coach must be the call SID of a participant")
+    if set(node.attr("statusCallbackEvent").split()) - CONFERENCE_EVENTS:
+        raise TwiMLError(
+            "Conference", f"statusCallbackEvent may only name {sorted(CONFERENCE_EVENTS)}"
+        )
 
 
 def _check_message(node: Node) -> None:
@@ -256,5 +288,6 @@ CHECKS = {
     "Number": _check_target,
     "Client": _check_target,
     "Queue": _check_target,
+    "Conference": _check_conference,
     "Message": _check_message,
 }

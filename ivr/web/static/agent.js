@@ -7,6 +7,8 @@ let shownOffer = null;      // the offer id on screen
 let handledOffer = null;    // the offer this page accepted or rejected
 let beeper = null;
 let audio = null;
+let deviceRung = "";        // the device this page's accept rang, until the call connects
+const PAGE_TITLE = document.title;
 
 async function refresh() {
   try {
@@ -19,9 +21,9 @@ async function refresh() {
 function render() {
   const a = view.agent;
   const badge = document.getElementById("state");
-  badge.textContent = a.state.replace("_", " ");
+  badge.textContent = a.state_label;
   badge.dataset.state = a.state;
-  document.getElementById("state-text").textContent = a.state.replace("_", " ");
+  document.getElementById("state-text").textContent = a.state_label;
   document.getElementById("reason-text").textContent =
     a.reason ? ` (${a.reason})` : a.held ? " (held back briefly)" : "";
   document.getElementById("go-available").disabled = a.state === "available";
@@ -41,26 +43,28 @@ function renderOffer(offer) {
     card.hidden = true;
     card.classList.remove("ringing");
     stopBeeping();
+    offerEnded();
     return;
   }
   if (shownOffer !== offer.id) {
     shownOffer = offer.id;
     notice(null);
     const what = offer.callback ? "callback to" : "call from";
-    announce(`Incoming ${offer.queue_name} ${what} ${offer.caller_name || offer.caller || offer.callback?.number}`);
+    announce(`Incoming ${offer.queue_name} ${what} ${offer.caller_label}`);
     startBeeping();
+    offerStarted(offer);
   }
   card.hidden = false;
   card.classList.add("ringing");
   const callback = offer.callback
-    ? `Yes: call ${offer.callback.number} back (asked at ${new Date(offer.callback.requested_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`
+    ? `Yes: to ${offer.callback.number_label} (asked at ${new Date(offer.callback.requested_ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`
     : null;
   fillPop(document.getElementById("offer-pop"), offer, [
     ["Callback", callback],
-    ["Caller", offer.caller_name ? `${offer.caller_name} (${offer.caller})` : offer.caller],
+    ["Caller", offer.caller_label],
     ["Language", offer.language_name],
     ["Queue", offer.queue_name],
-    ["Menu path", (offer.path || []).join(" › ")],
+    ["Menu path", (offer.menu_path || []).join(" › ")],
     ["Waited", duration(offer.wait_s)],
   ]);
   renderHistory(offer.history || []);
@@ -68,7 +72,8 @@ function renderOffer(offer) {
 
 function fillPop(dl, who, rows) {
   dl.replaceChildren();
-  const data = Object.entries(who.data || {}).map(([k, v]) => [k.replaceAll("_", " "), v]);
+  const label = (key) => key.charAt(0).toUpperCase() + key.slice(1).replaceAll("_", " ");
+  const data = Object.entries(who.data || {}).map(([k, v]) => [label(k), v]);
   for (const [label, value] of [...rows, ...data]) {
     if (value === undefined || value === null || value === "") continue;
     dl.append(el("dt", label), el("dd", value));
@@ -89,7 +94,7 @@ function renderHistory(contacts) {
   for (const c of contacts) {
     const row = el("tr");
     const when = new Date(c.at * 1000).toLocaleString();
-    for (const v of [when, c.agent, view.dispositions[c.disposition] || c.disposition, c.ces ?? "–"]) {
+    for (const v of [when, c.agent_name || c.agent, view.dispositions[c.disposition] || c.disposition, c.ces ?? "–"]) {
       row.append(el("td", v));
     }
     body.append(row);
@@ -102,17 +107,38 @@ function renderCall(call, state) {
   const wrap = document.getElementById("wrap");
   card.hidden = !(call && state === "on_call");
   wrap.hidden = !(call && state !== "on_call");
-  if (!call) return;
-  document.getElementById("call-title").textContent = state === "on_call" ? "On call" : "Last call";
+  if (!call) { deviceRung = ""; return; }
+  renderCallPhase(call);
   fillPop(document.getElementById("call-pop"), call, [
-    ["Caller", call.caller_name ? `${call.caller_name} (${call.caller})` : call.caller],
+    ["Caller", call.caller_label],
     ["Language", call.language_name],
+    ["Queue", call.queue_name],
+    ["Menu path", (call.menu_path || []).join(" › ")],
   ]);
   const notes = document.getElementById("notes");
   if (document.activeElement !== notes && !notes.dataset.dirty) notes.value = call.notes || "";
   const wrapNotes = document.getElementById("wrap-notes");
   if (!wrapNotes.value) wrapNotes.value = notes.value || call.notes || "";
   document.getElementById("wrap-countdown-line").hidden = !view.wrap_up;
+}
+
+// The call header follows the call: ringing the agent's device, connected, wrapping up.
+const PHASES = {
+  connecting: "Connecting — answer your phone",
+  connected: "Connected",
+  wrapping_up: "Wrapping up — the caller has left",
+};
+function renderCallPhase(call) {
+  const phase = call.phase || (call.connected ? "connected" : "wrapping_up");
+  const title = document.getElementById("call-title");
+  title.textContent = phase === "connected" ? `On a call with ${call.caller_label}` : "Connecting";
+  const status = document.getElementById("call-state");
+  status.textContent = PHASES[phase];
+  status.dataset.phase = phase;
+  if (phase !== "connecting") deviceRung = "";
+  document.getElementById("call-device").textContent = deviceRung;
+  document.getElementById("call-connecting").hidden = !deviceRung;
+  document.getElementById("wrap-caller").textContent = call.caller_label;
 }
 
 function renderStats(stats) {
@@ -149,25 +175,88 @@ function notice(text) {
   if (text) announce(text);
 }
 
-// -- sound: a short beep each second while an offer rings (WebAudio, no files) --
+// -- sound: a short two-note chime every 2 s while an offer rings (WebAudio, no files,
+// so the strict CSP needs no media source). Browsers keep audio silent until the page
+// has had a click or key press: the first one unlocks it, so the first offer is heard.
+const CHIME_EVERY_MS = 2000;
+const CHIME_NOTES = [[880, 0], [660, 0.2]];  // Hz, start (s)
+
+function audioContext() {
+  audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+  if (audio.state === "suspended") audio.resume().catch(() => {});
+  return audio;
+}
+
+function unlockAudio() {
+  try { audioContext(); } catch (error) { /* no audio device */ }
+}
+document.addEventListener("pointerdown", unlockAudio, { capture: true });
+document.addEventListener("keydown", unlockAudio, { capture: true });
+
+function chime() {
+  try {
+    const ctx = audioContext(), t = ctx.currentTime;
+    for (const [frequency, at] of CHIME_NOTES) {
+      const osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, t + at);  // a soft attack and decay: no click
+      gain.gain.exponentialRampToValueAtTime(0.2, t + at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + at + 0.18);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t + at);
+      osc.stop(t + at + 0.2);
+    }
+  } catch (error) { /* no audio device: the title, card and notification still show */ }
+}
+
 function startBeeping() {
   stopBeeping();
-  const beep = () => {
-    try {
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      const osc = audio.createOscillator(), gain = audio.createGain();
-      osc.frequency.value = 880;
-      gain.gain.value = 0.15;
-      osc.connect(gain).connect(audio.destination);
-      osc.start();
-      osc.stop(audio.currentTime + 0.25);
-    } catch (error) { /* no audio device: the visual ring still shows */ }
-  };
-  beep();
-  beeper = setInterval(beep, 1000);
+  chime();
+  beeper = setInterval(chime, CHIME_EVERY_MS);
 }
 
 function stopBeeping() { if (beeper) { clearInterval(beeper); beeper = null; } }
+
+// -- an offer outside the page: the tab title and a desktop notification --------------
+let desktopAlert = null;
+
+function offerStarted(offer) {
+  document.title = `● Call offered — ${offer.queue_name}`;
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  closeDesktopAlert();
+  try {
+    desktopAlert = new Notification(`Call offered — ${offer.queue_name}`, {
+      body: [offer.caller_label, (offer.menu_path || []).join(" › ")].filter(Boolean).join("\n"),
+      tag: "ivr-offer",
+      requireInteraction: true,
+    });
+    desktopAlert.onclick = () => { window.focus(); closeDesktopAlert(); };
+  } catch (error) { desktopAlert = null; /* e.g. a browser that only notifies from workers */ }
+}
+
+function offerEnded() {
+  document.title = PAGE_TITLE;
+  closeDesktopAlert();
+}
+
+function closeDesktopAlert() { if (desktopAlert) { desktopAlert.close(); desktopAlert = null; } }
+
+// Ask only when the agent presses the button (browsers ignore or punish asking on load).
+function renderAlertsChoice() {
+  const button = document.getElementById("desktop-alerts");
+  const status = document.getElementById("desktop-alerts-status");
+  if (!("Notification" in window)) { button.hidden = true; status.textContent = "This browser has no desktop notifications."; return; }
+  button.hidden = Notification.permission !== "default";
+  status.textContent = {
+    granted: "Desktop notifications are on for offers.",
+    denied: "Desktop notifications are blocked in this browser's site settings.",
+    default: "Get a desktop notification when a call is offered, even from another tab.",
+  }[Notification.permission];
+}
+document.getElementById("desktop-alerts").addEventListener("click", async () => {
+  try { await Notification.requestPermission(); } catch (error) { console.warn(error); }
+  renderAlertsChoice();
+});
 
 // -- actions ---------------------------------------------------------------------
 async function act(errorId, work) {
@@ -184,14 +273,16 @@ document.getElementById("go-break").addEventListener("click", () =>
 document.getElementById("go-offline").addEventListener("click", () =>
   act("status-error", () => api("POST", "/api/agent/status", { status: "offline" })));
 
-document.getElementById("accept").addEventListener("click", () => act("status-error", async () => {
+// A second press (a double click, or the shortcut held) must not accept or decline twice.
+const untouched = () => shownOffer && shownOffer !== handledOffer;
+
+document.getElementById("accept").addEventListener("click", () => untouched() && act("status-error", async () => {
   handledOffer = shownOffer;
   stopBeeping();
   const result = await api("POST", `/api/agent/offers/${encodeURIComponent(shownOffer)}/accept`);
-  document.getElementById("call-device").textContent = softphoneReady ? "this page" : result.device;
-  document.getElementById("call-connecting").hidden = false;
+  deviceRung = softphoneReady ? "this page" : result.device;
 }));
-document.getElementById("reject").addEventListener("click", () => act("status-error", async () => {
+document.getElementById("reject").addEventListener("click", () => untouched() && act("status-error", async () => {
   handledOffer = shownOffer;
   stopBeeping();
   await api("POST", `/api/agent/offers/${encodeURIComponent(shownOffer)}/reject`);
@@ -216,7 +307,6 @@ document.getElementById("wrap-form").addEventListener("submit", (event) => {
     await api("POST", `/api/agent/calls/${encodeURIComponent(view.call.call)}/wrapup`,
       { disposition: chosen.value, notes: document.getElementById("wrap-notes").value });
     document.getElementById("wrap-form").reset();
-    document.getElementById("call-connecting").hidden = true;
     notesBox.value = "";
     announce("Wrapped up. Ready for the next call.");
   });
@@ -226,21 +316,28 @@ document.getElementById("wrap-form").addEventListener("submit", (event) => {
 let softphoneReady = false;
 function softphoneSays(text) { document.getElementById("softphone").textContent = text; }
 
+// Each message names the real cause: not set up on this service, the SDK not loaded, or
+// no connection to Twilio. Only the last is a network problem.
 function startSoftphone() {
   const phone = view.softphone;
   if (!phone.identity) { softphoneSays(`Calls ring your phone, ${view.agent.device}.`); return; }
   const fallback = `Calls will ring ${view.agent.device} instead.`;
+  if (!phone.configured) {
+    softphoneSays(`Softphone not configured: this service has no Twilio API key for it. ${fallback}`);
+    return;
+  }
   const script = document.createElement("script");
   script.src = document.getElementById("voice-sdk").dataset.url;
   script.async = true;
-  script.onerror = () => softphoneSays(`Softphone unavailable: the Twilio Voice SDK could not be loaded (no connection). ${fallback}`);
+  script.onerror = () => softphoneSays(`Softphone unavailable: the Twilio Voice SDK did not load in this browser. ${fallback}`);
   script.onload = async () => {
-    if (!window.Twilio || !window.Twilio.Device) { softphoneSays(`Softphone unavailable. ${fallback}`); return; }
+    if (!window.Twilio || !window.Twilio.Device) { softphoneSays(`Softphone unavailable: the Twilio Voice SDK did not load in this browser. ${fallback}`); return; }
     try {
       const { token } = await api("GET", "/api/agent/token");
       const device = new window.Twilio.Device(token, { closeProtection: true });
       device.on("registered", () => { softphoneReady = true; softphoneSays("Softphone ready: calls ring in this page."); });
-      device.on("error", (e) => { softphoneReady = false; softphoneSays(`Softphone error (${e.message}). ${fallback}`); });
+      device.on("unregistered", () => { softphoneReady = false; softphoneSays(`Softphone offline: no connection to Twilio. ${fallback}`); });
+      device.on("error", (e) => { softphoneReady = false; softphoneSays(`Softphone error: ${e.message}${e.code ? ` (${e.code})` : ""}. ${fallback}`); });
       device.on("incoming", (call) => call.accept());  // only calls this agent accepted here
       device.on("tokenWillExpire", async () => device.updateToken((await api("GET", "/api/agent/token")).token));
       await device.register();
@@ -252,6 +349,7 @@ function startSoftphone() {
 }
 
 render();
+renderAlertsChoice();
 setInterval(tick, 250);
 live(refresh);
 startSoftphone();

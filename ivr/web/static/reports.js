@@ -124,19 +124,24 @@ function scatter(data) {
 
 function staffing(rows) {
   const advice = document.getElementById("advice");
-  advice.replaceChildren(...rows.map((r) => el("li", `${r.date} ${r.advice}`)));
+  advice.replaceChildren(...rows.flatMap((r) => [el("li", `${r.date} ${r.advice}`)].concat(
+    r.advice_erlang_a ? [el("li", `${r.date} ${r.advice_erlang_a}`)] : [])));
   if (!rows.length) advice.append(el("li", "No calls in this range.", { class: "muted" }));
   const labels = rows.map((r) => `${r.queue} ${r.date.slice(5)} ${r.interval.split(" and ")[0]}`);
   draw("staffing-chart", {
     type: "bar",
     data: { labels, datasets: [
-      { label: "Agents needed", data: rows.map((r) => r.needed), backgroundColor: COLOURS.blue },
+      { label: "Agents needed (Erlang C)", data: rows.map((r) => r.needed), backgroundColor: COLOURS.blue },
+      ...(rows.some((r) => r.needed_erlang_a !== undefined) ? [{ label: "Agents needed (Erlang A)",
+        data: rows.map((r) => r.needed_erlang_a ?? null), backgroundColor: COLOURS.green }] : []),
       { label: "Agents staffed", data: rows.map((r) => r.had), backgroundColor: COLOURS.amber },
     ] },
     options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
   });
-  table("staffing-table", ["Queue", "Date", "Between", "Calls", "AHT (s)", "Needed", "Had"],
-    rows.map((r) => [r.queue, r.date, r.interval, r.arrivals_per_hour, fixed(r.aht_s, 1), r.needed, r.had]));
+  table("staffing-table", ["Queue", "Date", "Between", "Calls per hour", "AHT (s)", "Patience (s)",
+    "Needed (Erlang C)", "Needed (Erlang A)", "Had"],
+    rows.map((r) => [r.queue, r.date, r.interval, r.arrivals_per_hour, fixed(r.aht_s, 1),
+      r.patience_s ?? "-", r.needed, r.needed_erlang_a ?? "-", r.had]));
 }
 
 function render(doc) {

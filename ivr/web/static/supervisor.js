@@ -26,11 +26,7 @@ function render() {
   }));
   const agents = document.querySelector("#agents tbody");
   agents.replaceChildren(...floor.agents.map(agentRow));
-  const waiting = document.querySelector("#waiting tbody");
-  waiting.replaceChildren(...floor.waiting.map(waitingRow));
-  if (!floor.waiting.length) {
-    waiting.append(cells(el("tr"), ["No calls waiting", "", "", "", "", ""]));
-  }
+  renderWaiting(document.querySelector("#waiting tbody"));
   const callbacks = document.querySelector("#callbacks tbody");
   callbacks.replaceChildren(...(floor.callbacks || []).map(callbackRow));
   if (!(floor.callbacks || []).length) {
@@ -38,11 +34,16 @@ function render() {
   }
   const alerts = document.getElementById("alerts");
   alerts.replaceChildren(...floor.alerts.map((a) => {
-    const who = `${a.number || a.call || ""}${a.agent ? ` (agent ${a.agent}, ${a.queue || ""})` : ""}`;
+    const agent = floor.agents.find((x) => x.id === a.agent)?.name || a.agent;
+    const queue = floor.queues.find((q) => q.name === a.queue)?.display_name || a.queue || "";
+    const who = `${a.number || "a caller"}${a.agent ? ` (${agent}, ${queue})` : ""}`;
     return el("li", `CES ${a.ces ?? "?"} — ${who}${a.comment ? `: “${a.comment}”` : ""}`);
   }));
   if (!floor.alerts.length) alerts.append(el("li", "No low scores.", { class: "muted" }));
   document.getElementById("voicemails-unhandled").textContent = floor.voicemails_unhandled ?? 0;
+  document.getElementById("outbound-legs").textContent = floor.outbound?.legs ?? 0;
+  document.getElementById("outbound-oldest").textContent = Math.round(floor.outbound?.oldest_s ?? 0);
+  renderVoicemailQueues(floor.voicemails_by_queue || {});
   document.getElementById("config-version").textContent = floor.config.version;
   const error = document.getElementById("config-error");
   error.hidden = !floor.config.last_error;
@@ -52,9 +53,9 @@ function render() {
 
 function agentRow(a) {
   const back = a.back_in_s != null ? `, back in ${Math.ceil(a.back_in_s / 60)} min` : "";
-  const state = a.reason ? `${a.state.replace("_", " ")} (${a.reason}${back})` : a.state.replace("_", " ");
+  const state = a.reason ? `${a.state_label} (${a.reason}${back})` : a.state_label;
   const row = cells(el("tr", null, { "data-agent": a.id }), [
-    `${a.name} (${a.id})`, state, "", a.call || "–", a.handled_today, a.missed_today]);
+    `${a.name} (${a.id})`, state, "", a.call_label || "–", a.handled_today, a.missed_today]);
   row.children[1].className = "agent-state";
   row.children[2].className = "in-state";
   const actions = el("td");
@@ -71,7 +72,7 @@ function callbackRow(cb) {
   const due = cb.due ? new Date(cb.due * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
   const kind = cb.kind === "keep" ? "keeps place" : "scheduled";
   const row = cells(el("tr", null, { "data-callback": cb.id }), [
-    cb.number, cb.queue, kind, cb.state.replace("_", " "), due, cb.attempts]);
+    cb.number, cb.queue_name || cb.queue, kind, cb.state.replace("_", " "), due, cb.attempts]);
   const cell = el("td");
   const cancel = el("button", "Cancel", { type: "button", class: "btn btn-quiet", "aria-label": `Cancel the callback to ${cb.number}` });
   cancel.addEventListener("click", () => act(() => api("POST", `/api/supervisor/callbacks/${cb.id}/cancel`)));
@@ -80,20 +81,55 @@ function callbackRow(cb) {
   return row;
 }
 
-function waitingRow(c) {
-  const row = cells(el("tr", null, { "data-call": c.call }), [
-    c.queue, c.position, "", c.language || "–", c.state]);
-  row.children[2].className = "wait";
+// Waiting calls keep their rows across live updates (keyed by call), so a priority being
+// typed is neither wiped nor blurred: only the cells change, and a field the supervisor
+// has edited keeps their value until they set it (or the call leaves the queue).
+const waitingRows = new Map();
+
+function renderWaiting(body) {
+  const calls = floor.waiting;
+  const rows = calls.map((c) => {
+    const row = waitingRows.get(c.call) || newWaitingRow(c.call);
+    updateWaitingRow(row, c);
+    return row;
+  });
+  for (const [call, row] of waitingRows) {
+    if (!calls.some((c) => c.call === call)) { row.remove(); waitingRows.delete(call); }
+  }
+  body.querySelectorAll("tr:not([data-call])").forEach((row) => row.remove());
+  rows.forEach((row, i) => { if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null); });
+  if (!calls.length) body.append(cells(el("tr"), ["No calls waiting", "", "", "", "", "", ""]));
+}
+
+function newWaitingRow(call) {
+  const row = el("tr", null, { "data-call": call });
+  for (const name of ["who", "queue", "position", "wait", "language", "state"]) row.append(el("td", null, { class: name }));
   const cell = el("td");
-  const id = `prio-${c.call}`;
+  const id = `prio-${waitingRows.size}-${Date.now()}`;
   const label = el("label", "Priority", { for: id, class: "visually-hidden" });
-  const input = el("input", null, { id, type: "number", min: "0", max: "99", value: c.priority });
-  const save = el("button", "Set", { type: "button", class: "btn", "aria-label": `Set priority of call ${c.position}` });
-  save.addEventListener("click", () => act(() =>
-    api("PUT", `/api/supervisor/calls/${c.call}/priority`, { priority: Number(input.value) })));
+  const input = el("input", null, { id, type: "number", min: "0", max: "99", class: "priority" });
+  input.addEventListener("input", () => { input.dataset.dirty = "1"; });
+  const save = el("button", "Set", { type: "button", class: "btn" });
+  save.addEventListener("click", () => act(async () => {
+    await api("PUT", `/api/supervisor/calls/${encodeURIComponent(call)}/priority`, { priority: Number(input.value) });
+    delete input.dataset.dirty;
+  }));
   cell.append(label, input, " ", save);
   row.append(cell);
+  waitingRows.set(call, row);
   return row;
+}
+
+function updateWaitingRow(row, c) {
+  const text = (name, value) => { row.querySelector(`.${name}`).textContent = value; };
+  text("who", c.caller_label || "Unknown caller");
+  text("queue", c.queue_name || c.queue);
+  text("position", c.position);
+  text("language", c.language_name || c.language || "–");
+  text("state", c.state);
+  const input = row.querySelector("input.priority");
+  if (!input.dataset.dirty && document.activeElement !== input) input.value = c.priority;
+  row.querySelector("button").setAttribute("aria-label", `Set priority of the call in position ${c.position}`);
 }
 
 function tick() {
@@ -127,3 +163,12 @@ function onRoutingEvent() {
 render();
 setInterval(tick, 1000);
 live(onRoutingEvent);
+
+// Per queue: the voicemails still to call back, and how long the oldest has waited.
+function renderVoicemailQueues(byQueue) {
+  const list = document.getElementById("voicemail-queues");
+  const rows = Object.entries(byQueue).filter(([, b]) => b.unhandled > 0);
+  list.replaceChildren(...rows.map(([queue, b]) => el("li",
+    `${queue || "menu"}: ${b.unhandled}, oldest ${duration(b.oldest_age_s)} old`,
+    { "data-queue": queue })));
+}
