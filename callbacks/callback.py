@@ -35,6 +35,7 @@ LIVE = frozenset({"scheduled", "queued", "dialling", "no_answer"})
 CANCELLABLE = ("scheduled", "queued", "no_answer")
 """A callback being dialled is not cancelled under the dialler: the attempt finishes first."""
 CREATE_LUA = lua.read("callbacks", "callback_create")
+OFFERED_LUA = lua.read("callbacks", "callback_offered")
 MOVE_LUA = lua.read("callbacks", "callback_move")
 
 
@@ -255,6 +256,24 @@ async def cancel(svc: Context, callback_id: str, by: str) -> bool:
     await leave_queue(svc, cb.id)
     log.info("callback cancelled", callback=cb.id, by=by)
     return True
+
+
+async def offered(
+    svc: Context, call_sid: str, queue: str, position: int, estimate: float | None
+) -> bool:
+    """Note that a waiting call was offered a callback; True for its first offer, which
+    appends CALLBACKOFFER (offer coverage: `queues/metrics/offers.py`)."""
+    ctx = {
+        "call": call_sid,
+        "queue": queue,
+        "now": _ms(svc.clock.now()),
+        "ttl": svc.settings.session_ttl_s,
+        "estimate_s": "" if estimate is None else f"{estimate:.0f}",
+        "position": position,
+    }
+    keys = [svc.keys.callback_offered(call_sid), svc.keys.events()]
+    script = svc.redis.register_script(OFFERED_LUA)
+    return bool(await script(keys=keys, args=[json.dumps(ctx)]))
 
 
 async def leave_queue(svc: Context, cb_id: str) -> None:

@@ -47,6 +47,9 @@ class EventType(StrEnum):
     # original call; CALLBACK is the original call leaving the queue for a keep-my-place
     # callback, which takes its place (it is not an abandon).
     CALLBACK = "CALLBACK"
+    CALLBACKOFFER = "CALLBACKOFFER"
+    """The hold loop offered `call` a callback, the first time only (`queue`, `estimate_s`,
+    `position`): abandoned callers offered one first are counted from it."""
     CALLBACKREQUEST = "CALLBACKREQUEST"
     CALLBACKQUEUED = "CALLBACKQUEUED"
     CALLBACKDIAL = "CALLBACKDIAL"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.agents import go_available, services_of, state
 from tests.callbacks_helpers import JobRunner, callback_config, callback_state
 from tests.conftest import AUTH_TOKEN, BUSINESS
 from tests.test_connect_e2e import billing_caller, events
+from tests.test_report import run as report_of
 
 CUSTOMER = "+60176543210"
 
@@ -504,3 +506,25 @@ def test_a_customer_first_dial_waiting_its_turn_is_not_counted_lost(
     assert answered.bridge is not None
     assert events(r, "CALLBACKNOANSWER") == []
     tw.assert_no_errors()
+
+
+def test_an_abandon_after_a_callback_offer_shows_in_ivr_report(
+    tw: Emulator, server: LiveServer, r: redis.Redis, config_dir: Path, redis_url: str
+) -> None:
+    """A caller offered a callback on hold who hangs up anyway is, in `ivr report`, an abandon
+    offered a callback first; the offer, repeated while the wait stays long, is recorded once."""
+    busy_alice(tw, server)
+    call = billing_caller(tw, CUSTOMER)
+    call.hears("keeping your place in line, press 1")
+    tw.advance(100)
+    call.hangup()
+    tw.advance(2)
+    assert sum("keeping your place" in u.text for u in call.heard) >= 2, call.transcript()
+    assert [e["call"] for e in events(r, "CALLBACKOFFER")].count(call.sid) == 1
+    shown = report_of(redis_url, "--format", "json", "--queue", "billing", config_dir=config_dir)
+    doc = json.loads(shown)
+    billing = doc["queues"]["billing"]
+    assert (billing["abandoned"], billing["abandoned_offered"]) == (1, 1)
+    assert billing["abandoned_offered_share"] == 1.0
+    table = report_of(redis_url, "--queue", "billing", config_dir=config_dir)
+    assert "abandoned_offered_share" in table and "100.0%" in table

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from callbacks import callback as callbacks
 from callbacks import dial, sms
@@ -22,6 +23,8 @@ from ivr.service import Services
 from tests.agents import go_available, services_of
 from tests.callbacks_helpers import JobRunner, edit_yaml, menu_callback_config
 from tests.conftest import BUSINESS, OPEN_TIME
+from tests.test_callbacks_e2e import busy_alice
+from tests.test_connect_e2e import billing_caller, events
 
 CUSTOMER = "+60176543210"
 
@@ -247,3 +250,28 @@ def test_pending_callbacks_survive_a_store_restart(tmp_path: Path, config_dir: P
         asyncio.run(after(store.start(), cb_id))
     finally:
         store.stop()
+
+
+def test_a_within_the_hour_callback_never_overtakes_a_caller_already_holding(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """A caller holding in billing before another presses 5 then 1 ("within the hour") is
+    served first: the callback's place in line is the time it was asked for, at the priority
+    a caller who stayed on the line would have had."""
+    first = busy_alice(tw, server)
+    holding = billing_caller(tw, "+60122222222")
+    tw.advance(5)
+    asker = schedule_evening(tw, slot="1")
+    assert asker.ended, asker.transcript()
+    assert len(jobs.run_due()) == 1, "within the hour: the callback joins billing at once"
+    svc = services_of(server)
+    (cb,) = svc.run(callbacks.pending(svc))
+    assert cb.state == "queued"
+    first.hangup()
+    tw.advance(17)
+    leg = tw.device("client:alice").answer()
+    assert not any("Callback for" in u.text for u in leg.heard), leg.transcript()
+    leg.press("1")
+    holding.hears("Connecting you now")
+    (served,) = [e for e in events(r, "CONNECT") if e["call"] != first.sid]
+    assert served["call"] == holding.sid

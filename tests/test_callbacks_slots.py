@@ -126,6 +126,12 @@ def test_a_slot_needs_exactly_one_kind() -> None:
         Slot.model_validate({"key": "1", "label": {"en": "x"}, "within_s": 60, "at": "10:00"})
 
 
+def test_a_within_slot_has_no_priority_of_its_own() -> None:
+    """A "within the hour" slot cannot be given a priority that would jump the queue."""
+    with pytest.raises(ValueError, match="keeps the caller's place"):
+        Slot(key="1", label={"en": "x"}, within_s=3600, priority=5)
+
+
 def test_spoken_time_names_the_day_when_not_today() -> None:
     """The expected time is spoken as 18:00 today, or with the weekday otherwise."""
     config = office_config()

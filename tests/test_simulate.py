@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from ivr.config.loader import load
 from ivr.core.settings import Settings
-from ivr.devtools import simulate
+from ivr.devtools import crowd, simulate
+from ivr.devtools.crowd import sim_config
 from queues.metrics import mmc
+from tests.conftest import SAMPLE_CONFIG
 
 
 def test_single_skill_no_abandons_matches_erlang_c(settings: Settings, r: redis.Redis) -> None:
@@ -109,6 +113,8 @@ def test_side_by_side_runs_the_same_arrivals_with_and_without_callbacks(
     assert offered["callbacks_completed"] == offered["callbacks_requested"]
     assert offered["callbacks_folded"] == offered["callbacks_requested"]
     assert offered["frt_median_s"] is not None and plain["frt_median_s"] is not None
+    assert 0 <= offered["abandoned_offered"] <= offered["abandoned"]
+    assert plain["abandoned_offered"] == 0, "no offers while plain holding"
     out = io.StringIO()
     simulate.show_side_by_side(runs, out)
     lines = out.getvalue().splitlines()
@@ -152,3 +158,13 @@ def test_callers_who_never_reached_the_queue_void_the_comparison() -> None:
         "warning: 2 callers never reached the queue, so the figures are not set beside "
         "Erlang C at the rate asked for"
     )
+
+
+def test_the_callback_offer_threshold_is_the_one_asked_for(tmp_path: Path) -> None:
+    """`--callback-offer-after 30` makes billing offer from a 30 s estimate; unset, 60 s."""
+    for given, expected in ((30, 30), (0, 0), (None, crowd.CALLBACK_OFFER_AFTER_S)):
+        args = argparse.Namespace(callback_offer_after=given)
+        target = tmp_path / f"config-{given}"
+        sim_config(SAMPLE_CONFIG, target, 2, True, simulate.offer_after_s(args))
+        hold = yaml.safe_load((target / "queues.yaml").read_text())["queues"]["billing"]["hold"]
+        assert hold["callback_offer_after_estimate_s"] == expected

@@ -49,7 +49,9 @@ class Slot(Strict):
     """A scheduled-callback choice: within `within_s` from now, or at a local time of day.
 
     `day` is 0 for today and 1 for tomorrow; a slot that falls outside the hours
-    moves to the next opening (within) or is not offered (at).
+    moves to the next opening (within) or is not offered (at). A within slot has no
+    `priority`: it joins at the time it was asked for, at the caller's own priority, so it
+    never overtakes callers already holding.
     """
 
     key: str = Field(pattern=r"^[0-9]$")
@@ -63,6 +65,10 @@ class Slot(Strict):
     def _one_kind(self) -> Slot:
         if (self.within_s is None) == (self.at is None):
             raise ValueError("a slot has exactly one of `within_s` and `at`")
+        if self.within_s is not None and self.priority is not None:
+            raise ValueError(
+                "a `within_s` slot keeps the caller's place and priority: remove `priority`"
+            )
         return self
 
 
@@ -90,7 +96,8 @@ class CallbacksConfig(Strict):
     """A keep-my-place callback still waiting when its queue closes: `expire` (SMS), or
     `next_open`: it leaves the queue and rejoins at its original place when it opens (SMS)."""
     priority: int | None = Field(default=None, ge=0, le=99)
-    """Priority of scheduled callbacks when they join the queue (unset: the queue's)."""
+    """Priority of callbacks at a set time (`at` slots) when they join the queue (unset: the
+    queue's). A within-the-hour callback keeps the caller's own priority instead."""
     slots: list[Slot] = Field(default_factory=list)
     cancel_words: dict[str, list[str]] = Field(default_factory=dict)
     """SMS keywords that cancel a pending callback, per language (CANCEL always works)."""

@@ -377,6 +377,11 @@ class Keys:
         """Sorted set: live callback ids by expected call time (s), for the supervisor view."""
         return f"{self.prefix}:callbacks:pending"
 
+    def callback_offered(self, call_sid: str) -> str:
+        """String: when the hold loop first offered the call a callback (ms); set once, with
+        that offer's CALLBACKOFFER event (TTL: the session's)."""
+        return f"{self.prefix}:callback:offered:{call_sid}"
+
     def callback_leg(self, call_sid: str) -> str:
         """String: the callback a dialled customer leg belongs to (TTL: a day)."""
         return f"{self.prefix}:callback:leg:{call_sid}"

@@ -71,11 +71,17 @@ class Agent:
     caller: Caller | None = None
 
 
-def sim_config(source: Path, target: Path, agents: int, callbacks: bool = False) -> Path:
+def sim_config(
+    source: Path,
+    target: Path,
+    agents: int,
+    callbacks: bool = False,
+    offer_after_s: int = CALLBACK_OFFER_AFTER_S,
+) -> Path:
     """The sample config with K identical billing agents and no wrap-up.
 
     With `callbacks`, billing's hold loop offers a callback (key 1) while the
-    estimated wait is over `CALLBACK_OFFER_AFTER_S`; without, billing has none.
+    estimated wait is over `offer_after_s`; without, billing has none.
     """
     missing = directory_problem(source)
     if missing is not None:
@@ -85,7 +91,7 @@ def sim_config(source: Path, target: Path, agents: int, callbacks: bool = False)
     hold = queues["queues"][QUEUE].setdefault("hold", {})
     hold.pop("callback_key", None)
     if callbacks:
-        hold.update(callback_key="1", callback_offer_after_estimate_s=CALLBACK_OFFER_AFTER_S)
+        hold.update(callback_key="1", callback_offer_after_estimate_s=offer_after_s)
     (target / "queues.yaml").write_text(yaml.safe_dump(queues, allow_unicode=True))
     roster = {
         f"sim{i}": {

@@ -18,8 +18,9 @@ closing never reach the queue. If some callers still never reach it, the
 figures are shown without Erlang's, under a warning.
 
 With `--callback-prob P` the queue offers "press 1 to be called back" once the
-estimated wait is over `CALLBACK_OFFER_AFTER_S`, and each caller who hears it
-accepts with probability P (their phone answers the callback). `--compare` runs
+estimated wait is over `CALLBACK_OFFER_AFTER_S` (or `--callback-offer-after`), and
+each caller who hears it accepts with probability P (their phone answers the
+callback). `--compare` runs
 the same arrivals (same seed) twice, with callback offers and with plain
 holding, each on its own throwaway store, and prints them side by side.
 """
@@ -48,7 +49,7 @@ from ivr.core.errors import IVRError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
 from ivr.devtools import faults, reliability, sandbox
-from ivr.devtools.crowd import QUEUE, TICK_S, Simulation, sim_config
+from ivr.devtools.crowd import CALLBACK_OFFER_AFTER_S, QUEUE, TICK_S, Simulation, sim_config
 from ivr.devtools.sandbox import BUSINESS
 from ivr.handlers import HANDLERS
 from ivr.service import Services
@@ -84,6 +85,13 @@ def add_parser(subparsers: Any) -> None:
         type=float,
         default=0.0,
         help="probability a caller accepts a callback offer (>0 turns the offers on)",
+    )
+    p.add_argument(
+        "--callback-offer-after",
+        type=int,
+        default=CALLBACK_OFFER_AFTER_S,
+        help="offer the callback while the estimated wait is over this (s); "
+        f"default {CALLBACK_OFFER_AFTER_S}",
     )
     p.add_argument(
         "--compare",
@@ -289,7 +297,9 @@ def simulate(settings: Settings, args: Any, fresh_store: bool = False) -> dict[s
             public_base_url=PUBLIC_URL,
             twilio_auth_token=secrets.token_hex(16),
             data_dir=tmp / "var",
-            config_dir=sim_config(settings.config_dir, tmp / "config", args.agents, callbacks),
+            config_dir=sim_config(
+                settings.config_dir, tmp / "config", args.agents, callbacks, offer_after_s(args)
+            ),
         )
         url = local.redis_url
         if fresh_store or not url:  # the callback jobs need a store URL
@@ -336,6 +346,12 @@ def outbound_cps(events: list[Event], agents: int) -> cps.CpsAdvice:
     return cps.advise(f"simulated hour {peak + 1}", legs[peak], dials[peak], agents)
 
 
+def offer_after_s(args: Any) -> int:
+    """The callback offer's threshold: `--callback-offer-after`, else the simulation's own."""
+    given = getattr(args, "callback_offer_after", None)
+    return CALLBACK_OFFER_AFTER_S if given is None else int(given)
+
+
 def side_figures(svc: Services, start: float, end: float, events: list[Event]) -> dict[str, Any]:
     """FRT percentiles, abandonment, callbacks completed and the wait-estimate error."""
     totals = svc.run(
@@ -354,6 +370,8 @@ def side_figures(svc: Services, start: float, end: float, events: list[Event]) -
         "callbacks_folded": figures["callbacks"],
         "callbacks_requested": sum(e.type.value == "CALLBACK" for e in events),
         "callbacks_completed": sum(e.type.value == "CALLBACKCONNECT" for e in events),
+        "abandoned_offered": figures["abandoned_offered"],
+        "abandoned_offered_share": figures["abandoned_offered_share"],
         "estimate_error": estimate_error([f for _, f in said], connected),
     }
 
@@ -392,6 +410,8 @@ SIDE_BY_SIDE = (
     "abandon_rate",
     "callbacks_requested",
     "callbacks_completed",
+    "abandoned_offered",
+    "abandoned_offered_share",
     "estimate_error",
     "emulator_errors",
 )
@@ -407,10 +427,10 @@ def compare(settings: Settings, args: Any) -> dict[str, dict[str, Any]]:
 
 
 def show_side_by_side(runs: dict[str, dict[str, Any]], out: TextIO) -> None:
-    print(f"{'figure':20} {'callbacks':>10} {'holding':>10}", file=out)
+    print(f"{'figure':24} {'callbacks':>10} {'holding':>10}", file=out)
     for name in SIDE_BY_SIDE:
         cells = [cell(runs[run][name]) for run in ("callbacks", "holding")]
-        print(f"{name:20} {cells[0]:>10} {cells[1]:>10}", file=out)
+        print(f"{name:24} {cells[0]:>10} {cells[1]:>10}", file=out)
 
 
 def cell(value: Any) -> str:

@@ -33,10 +33,10 @@ from callbacks import callback as callbacks
 from callbacks import dial, slots
 from callbacks.callback import Callback
 from ivr.config import phrases
-from ivr.config.callbacks import CallbacksConfig, TextKind
+from ivr.config.callbacks import CallbacksConfig, Slot, TextKind
 from ivr.config.menu import Language, QueueTarget
 from ivr.config.model import Config
-from ivr.config.queues import HoldConfig
+from ivr.config.queues import HoldConfig, QueueConfig
 from ivr.core import logs, numbers
 from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
@@ -315,13 +315,20 @@ def _new(a: Asking, number: str, kind: str, due: float) -> Callback:
         kind=kind,
         called=session.called,
         language=session.language,
-        priority=a.config.callbacks.priority or (queue.priority if queue else 0),
+        priority=_set_time_priority(a.config, queue),
         started_ms=int(session.started_at * 1000),
         call=session.sid,
         data=json.dumps(data, ensure_ascii=False),
         created_ms=int(a.svc.clock.now() * 1000),
         due=due,
     )
+
+
+def _set_time_priority(config: Config, queue: QueueConfig | None) -> int:
+    """A callback at a set time joins at `callbacks.priority` (unset: the queue's own)."""
+    if config.callbacks.priority is not None:
+        return config.callbacks.priority
+    return queue.priority if queue is not None else 0
 
 
 async def _after_create(svc: Services, cb: Callback) -> None:
@@ -370,8 +377,7 @@ async def slot(request: Request) -> Response:
     if chosen_slot is None:  # no key, a wrong one, or a slot that passed meanwhile
         return ask_slot(a, number)
     cb = _new(a, number, "scheduled", chosen_slot.at)
-    if chosen_slot.slot.priority is not None:
-        cb.priority = chosen_slot.slot.priority
+    await _place_in_line(a, cb, chosen_slot.slot)
     created = await callbacks.create(a.svc, cb)
     due = created.expected if created.status == "exists" else cb.due
     when = a.when(due, number)
@@ -388,6 +394,25 @@ async def slot(request: Request) -> Response:
     a.say(a.text("scheduled", number=a.spell(number), time=when))
     a.response.hangup()
     return xml(a.response)
+
+
+async def _place_in_line(a: Asking, cb: Callback, chosen: Slot) -> None:
+    """Where the callback joins the queue when it falls due.
+
+    Within the hour: at the time it was asked for and at the priority a caller who stayed on
+    the line would have had (their own, when asked from hold), so it never overtakes earlier
+    callers. At a set time: `callbacks.priority`, or the slot's own.
+    """
+    if chosen.within_s is None:
+        cb.priority = cb.priority if chosen.priority is None else chosen.priority
+        return
+    cb.orig_ms = cb.created_ms
+    position = await a.svc.router.position(a.session.sid) if a.mode in ON_HOLD else None
+    queue = a.config.queues.get(a.queue)
+    if position is not None:
+        cb.priority = position.priority
+    elif queue is not None:
+        cb.priority = queue.priority
 
 
 # -- agent-first: the agent accepted, now the customer is dialled -------------------

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from twilio.twiml import TwiML
 from twilio.twiml.voice_response import Gather, Say, VoiceResponse
 
+from callbacks import callback as callbacks
 from ivr.config import phrases
 from ivr.config.menu import Language
 from ivr.config.prompts import Localized
@@ -270,7 +271,12 @@ def hold_until(w: Waiting, state: HoldState, waited: float) -> float:
 
 
 async def callback_offer(w: Waiting, position: int) -> str:
-    """The "press 1 to be called back" line, when the queue offers it and the wait is long."""
+    """The "press 1 to be called back" line, when the queue offers it and the wait is long.
+
+    Asked on every fetch of the loop, so the offer comes at entry and again with each
+    announcement while the estimate stays over the threshold. The first offer to a call
+    is recorded (CALLBACKOFFER), so abandoned callers offered one first can be counted.
+    """
     config = w.svc.config_for(w.session.config_version)
     key = w.hold.callback_key
     if key is None or not config.callbacks.enabled:
@@ -279,7 +285,7 @@ async def callback_offer(w: Waiting, position: int) -> str:
     # No estimate means nobody is staffed: the wait is unknown, so the offer stands.
     if seconds is not None and seconds <= w.hold.callback_offer_after_estimate_s:
         return ""
-
+    await callbacks.offered(w.svc, w.session.sid, w.name, position, seconds)
     return hold_offer(config, w.session, w.hold, w.svc.clock.now(), seconds)
 
 

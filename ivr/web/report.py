@@ -65,6 +65,9 @@ CALLBACK_COLUMNS = (
 QUEUE_COLUMNS += CALLBACK_COLUMNS
 AGENT_COLUMNS: tuple[str, ...] = ("offers", "answered", "missed", "handled", "aht_s", "occupancy")
 AGENT_COLUMNS += tuple(f"{s}_s" for s in (*STAFFED_STATES, "break"))
+OFFER_COLUMNS = ("abandoned_offered", "abandoned_offered_share")
+"""Callback offer coverage: abandons offered a callback first, and their share of abandons."""
+QUEUE_COLUMNS += OFFER_COLUMNS
 
 
 def add_parser(subparsers: Any) -> None:
@@ -306,12 +309,14 @@ PERCENT = (
     "callback_completion_rate",
     "callback_on_time",
 )
+SHARES = ("abandoned_offered_share",)
+"""Shown as percentages too (kept apart from PERCENT, which other figures extend)."""
 
 
 def show(name: str, value: Any) -> str:
     if value is None:
         return "-"
-    if name in PERCENT:
+    if name in PERCENT or name in SHARES:
         return f"{value:.1%}"
     if isinstance(value, float):
         return f"{value:.1f}" if name.endswith("_s") else f"{value:.2f}"

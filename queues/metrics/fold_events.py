@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
+from queues.metrics import offer_coverage
 from queues.metrics.batch import CALLBACK_EVENT, EXIT_FIELDS, Batch, scopes
 
 RESOLVED = "resolved"
@@ -174,6 +175,7 @@ async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
         c["outcome"] = "short_abandon"
         return
     batch.add(ts, where, "abandoned")
+    offer_coverage.count_abandon(batch, c, where, ts)
     if wait <= batch.service_level_ms(queue):
         batch.add(ts, where, "abandoned_sl")
     c["outcome"] = "abandoned"
@@ -359,6 +361,7 @@ HANDLERS: dict[str, Callable[[Batch, dict[str, str], int], Awaitable[None]]] = {
     "COMPLETEAGENT": on_complete,
     "COMPLETECALLER": on_complete,
     "DISPOSITION": on_disposition,
+    "CALLBACKOFFER": offer_coverage.on_offer,
     "OFFERED": on_offer,
     "RINGNOANSWER": on_missed,
     "REJECTED": on_missed,

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from ivr.config.model import Config
 from ivr.config.surveys import CES_SCALE
 from ivr.core.keys import Keys
-from queues.metrics import histogram, local_hours
+from queues.metrics import histogram, local_hours, offer_coverage
 from queues.metrics.batch import DEFAULT_MINUTE_TTL_S
 from queues.metrics.fold import BUSY_STATES, STAFFED_STATES
 from queues.metrics.local_hours import MS_PER_MINUTE
@@ -90,6 +90,7 @@ class Totals:
             "timeouts": self["timeouts"],
             "service_level": self.service_level(),
             "abandon_rate": self.abandon_rate(),
+            **offer_coverage.figures(self),
             "asa_s": ms_ratio(self["wait_ms"], self["answered"]),
             "frt_median_s": self.percentile_s("frt", 0.5),
             "frt_p90_s": self.percentile_s("frt", 0.9),
