@@ -146,6 +146,20 @@ def test_a_run_past_closing_time_is_refused(settings: Settings) -> None:
         simulate.check_hours(config, argparse.Namespace(minutes=601.0))
 
 
+def test_a_run_starting_while_closed_says_so(settings: Settings) -> None:
+    """With Mondays closed, a run from Monday 10:00 is refused as closed at its start,
+    never with "--minutes 0 or fewer"."""
+    business = settings.config_dir / "business.yaml"
+    text = business.read_text(encoding="utf-8")
+    business.write_text(text.replace('mon: ["08:00-20:00"]', "mon: []"), encoding="utf-8")
+    with pytest.raises(simulate.PastClosing) as refused:
+        simulate.check_hours(load(settings.config_dir), argparse.Namespace(minutes=20.0))
+    assert "when the 'office' hours are closed: no caller would reach the queue" in str(
+        refused.value
+    )
+    assert "--minutes 0" not in str(refused.value)
+
+
 def test_callers_who_never_reached_the_queue_void_the_comparison() -> None:
     """10 callers dialled, 8 queued: no Erlang figure, no band, and a warning says why."""
     band = mmc.Band(0.0, 1.0)

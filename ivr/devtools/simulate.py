@@ -275,6 +275,12 @@ def check_hours(config: Config, args: Any) -> None:
     name, when = closed
     fits = round((when.timestamp() - START) / 60)
     opened = datetime.fromtimestamp(START, when.tzinfo)
+    if fits == 0:
+        raise PastClosing(
+            f"the run starts {opened:%A %d %B %H:%M} ({when.tzinfo}), when the {name!r} hours "
+            "are closed: no caller would reach the queue. Open those hours then, or simulate "
+            "with a config that is open at the start."
+        )
     raise PastClosing(
         f"the run starts {opened:%A %d %B %H:%M} and would go on past {when:%A %H:%M} "
         f"({when.tzinfo}), when the {name!r} hours are closed: callers after that never reach "
