@@ -104,7 +104,7 @@ def test_silent_hold_is_caught_and_replay_is_printed(
 ) -> None:
     """A deliberate bug, hold music replaced by 20 s pauses, is a silence breach with a replay."""
 
-    def silence(w: hold.Waiting, callback: str = "") -> None:
+    def silence(w: hold.Waiting, state: hold.HoldState, waited: float, callback: str = "") -> None:
         w.response.pause(length=20)
 
     monkeypatch.setattr(hold, "music", silence)

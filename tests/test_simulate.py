@@ -175,8 +175,11 @@ def test_callers_who_never_reached_the_queue_void_the_comparison() -> None:
 
 
 def test_the_callback_offer_threshold_is_the_one_asked_for(tmp_path: Path) -> None:
-    """`--callback-offer-after 30` makes billing offer from a 30 s estimate; unset, 60 s."""
-    for given, expected in ((30, 30), (0, 0), (None, crowd.CALLBACK_OFFER_AFTER_S)):
+    """`--callback-offer-after 45` makes billing offer from a 45 s estimate; unset, the
+    sample support queue's 30 s."""
+    support = load(SAMPLE_CONFIG).queues["support"].hold.callback_offer_after_estimate_s
+    assert crowd.CALLBACK_OFFER_AFTER_S == support == 30
+    for given, expected in ((45, 45), (0, 0), (None, 30)):
         args = argparse.Namespace(callback_offer_after=given)
         target = tmp_path / f"config-{given}"
         sim_config(SAMPLE_CONFIG, target, 2, True, simulate.offer_after_s(args))

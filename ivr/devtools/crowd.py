@@ -38,8 +38,9 @@ Nothing in a simulation waits on a routing timer (agents answer at once, no wrap
 so a coarser tick than the emulator's default only saves wall time."""
 CALLER_STEPS = ("1", "1", "20261124#")
 """English, billing, an account number."""
-CALLBACK_OFFER_AFTER_S = 60
-"""With callback offers on, they are made while the estimated wait is over this."""
+CALLBACK_OFFER_AFTER_S = 30
+"""With callback offers on, they are made while the estimated wait is over this (as in the
+sample's support queue: at 60 s, callers at position 1 or 2 who gave up were never offered)."""
 OFFER_WORDS = "called back"
 """In the English callback offer (callbacks.yaml `texts.offer`)."""
 ACCEPT_STEPS = ("1", "1")

@@ -563,14 +563,16 @@ def report_hint(settings: Settings, start: float, end: float, out: TextIO) -> No
     """Where the kept day can be read again."""
     zone = ZoneInfo(load(settings.config_dir).company.timezone)
     first, last = (f"{datetime.fromtimestamp(t, zone):%Y-%m-%d}" for t in (start, end))
+    where = f"`ivr report --from {first} --to {last}`"
+    page = f"/supervisor/reports?from={first}&to={last} under `ivr serve`"
     if first == last == f"{datetime.now(zone):%Y-%m-%d}":
-        print("\nKept in the store: today's `ivr report` shows these calls.", file=out)
+        print(
+            f"\nKept in the store: today's `ivr report` shows these calls, as do {where} "
+            f"and {page}.",
+            file=out,
+        )
         return
-    print(
-        f"\nKept in the store. `ivr report --from {first} --to {last}` shows this day, and so "
-        f"does /supervisor/reports?from={first}&to={last} under `ivr serve`.",
-        file=out,
-    )
+    print(f"\nKept in the store. {where} shows this day, and so does {page}.", file=out)
 
 
 def main(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
