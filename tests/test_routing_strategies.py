@@ -4,65 +4,26 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
-from ivr.config.queues import AgentConfig, QueueConfig
 from ivr.core.clock import ManualClock
-from ivr.core.keys import Keys
-from ivr.core.store import async_client
 from queues.router import Router
+from tests.test_routing import (  # noqa: F401 (fixtures)
+    Setup,
+    fixture_anyio_backend,
+    fixture_aredis,
+    fixture_clock,
+    fixture_setup,
+)
 
 pytestmark = pytest.mark.anyio
-KEYS = Keys("test")
-Setup = Callable[[dict[str, Any], dict[str, Any]], Awaitable[Router]]
 DAY_S = 86_400
 RANDOM_CALLS = 400
 RANDOM_AGENTS = ("a1", "a2", "a3", "a4")
 LONGEST_SKIP = 60
 """No idle agent may be passed over this many calls in a row under `random`: with four
 agents a given run has probability 0.75**60 (3e-8), so the check never flakes."""
-
-
-@pytest.fixture(name="anyio_backend")
-def fixture_anyio_backend() -> str:
-    """Run async tests on asyncio only."""
-    return "asyncio"
-
-
-@pytest.fixture(name="clock")
-def fixture_clock() -> ManualClock:
-    """A clock the test moves by hand."""
-    return ManualClock(1_790_000_000.0)
-
-
-@pytest.fixture(name="aredis")
-async def fixture_aredis(r: Any, redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An asyncio client on the flushed test database."""
-    client = async_client(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(name="setup")
-def fixture_setup(aredis: aioredis.Redis, clock: ManualClock) -> Setup:
-    """A factory: sync queues and agents (full agent specs) into a Router."""
-
-    async def make(queues: dict[str, Any], agents: dict[str, Any]) -> Router:
-        router = Router(aredis, KEYS, clock)
-        await router.sync_config(
-            {name: QueueConfig.model_validate(q) for name, q in queues.items()},
-            {
-                name: AgentConfig(name=name, device=f"client:{name}", **spec)
-                for name, spec in agents.items()
-            },
-        )
-        return router
-
-    return make
 
 
 async def serve(router: Router, clock: ManualClock, sid: str, talk_s: float) -> str:

@@ -19,7 +19,7 @@ from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.conference import Conference, Participant
 from ivr.devtools.emulator.conference_events import parse_events
 from ivr.devtools.emulator.conferences import JoinSpec, ParticipantUpdate
-from ivr.devtools.emulator.resources import RestError, rfc2822
+from ivr.devtools.emulator.resources import RestError, dialled, param, rfc2822
 from ivr.devtools.emulator.switchboard import Switchboard
 
 ROUTE = re.compile(
@@ -28,7 +28,6 @@ ROUTE = re.compile(
     r"\.json$"
 )
 Answer = tuple[int, dict[str, Any]]
-UNREACHABLE = 21214
 """As for calls.create: a device marked `unreachable` cannot be dialled into a conference."""
 
 
@@ -59,7 +58,7 @@ class ConferenceApi:
 
     def list_conferences(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """`conferences.list(friendly_name=, status=)`, newest first, in one page."""
-        name, status = _text(data, "FriendlyName"), _text(data, "Status")
+        name, status = param(data, "FriendlyName"), param(data, "Status")
         found = [
             c
             for c in list(self.board.conferences.all)
@@ -71,9 +70,9 @@ class ConferenceApi:
         resource = conference_resource(conference)
         if method != "POST":
             return 200, resource
-        if _text(data, "AnnounceUrl"):
+        if param(data, "AnnounceUrl"):
             self._announce(conference, None, data)
-        if _text(data, "Status") == "completed":
+        if param(data, "Status") == "completed":
             conferences = self.board.conferences
             self.board.submit(lambda: conferences.end(conference, "conference-ended-via-api"))
             resource["status"] = "completed"
@@ -88,8 +87,8 @@ class ConferenceApi:
     def _announce(
         self, conference: Conference, target: Participant | None, data: dict[str, Any]
     ) -> None:
-        url = self.board.webhooks.resolve(_text(data, "AnnounceUrl"))
-        method = (_text(data, "AnnounceMethod") or "POST").upper()
+        url = self.board.webhooks.resolve(param(data, "AnnounceUrl"))
+        method = (param(data, "AnnounceMethod") or "POST").upper()
         conferences = self.board.conferences
         self.board.submit(lambda: conferences.announce(conference, target, url, method))
 
@@ -127,44 +126,37 @@ class ConferenceApi:
 
     def _spec(self, name: str, data: dict[str, Any]) -> JoinSpec:
         wait_url = data.get("WaitUrl")
-        callback = _text(data, "ConferenceStatusCallback")
+        callback = param(data, "ConferenceStatusCallback")
         coaching = _flag(data, "Coaching")
-        coach = _text(data, "CallSidToCoach") or None
+        coach = param(data, "CallSidToCoach") or None
         return JoinSpec(
             name=name,
-            label=_text(data, "Label") or None,
+            label=param(data, "Label") or None,
             muted=bool(_flag(data, "Muted")),
-            beep=_text(data, "Beep") or "true",
+            beep=param(data, "Beep") or "true",
             start_on_enter=_flag(data, "StartConferenceOnEnter") is not False,
             end_on_exit=bool(_flag(data, "EndConferenceOnExit")),
             wait_url=self.board.webhooks.resolve(str(wait_url)) if wait_url else wait_url,
-            wait_method=(_text(data, "WaitMethod") or "POST").upper(),
+            wait_method=(param(data, "WaitMethod") or "POST").upper(),
             max_participants=int(data.get("MaxParticipants") or 250),
             coach=coach if coaching is not False else None,
             status_callback=self.board.webhooks.resolve(callback) if callback else None,
             status_callback_method=(
-                _text(data, "ConferenceStatusCallbackMethod") or "POST"
+                param(data, "ConferenceStatusCallbackMethod") or "POST"
             ).upper(),
             events=parse_events(data.get("ConferenceStatusCallbackEvent")),
         )
 
     def _dial(self, spec: JoinSpec, data: dict[str, Any]) -> Call:
-        to, from_ = _text(data, "To"), _text(data, "From")
-        if not to:
-            raise RestError(400, 21201, "No 'To' number is specified")
-        if not from_:
-            raise RestError(400, 21213, "No 'From' number is specified")
-        device = self.board.devices.get(to)  # a read: devices are added on the loop's thread
-        if device is not None and device.unreachable:
-            raise RestError(400, UNREACHABLE, "'To' phone number cannot be reached")
+        to, from_ = dialled(data, self.board.devices)
         start = Start(None, "POST", conference_twiml(spec))
         call = self.board.new_call(
             from_, to, "outbound-api", start=start, timeout_s=float(data.get("Timeout") or 60)
         )
         if data.get("StatusCallback"):
             events = requested_events(data.get("StatusCallbackEvent"))
-            method = _text(data, "StatusCallbackMethod") or "POST"
-            url = _text(data, "StatusCallback")
+            method = param(data, "StatusCallbackMethod") or "POST"
+            url = param(data, "StatusCallback")
             call.notifier = self.board.notifier(url, events, method)
         return call
 
@@ -185,7 +177,7 @@ class ConferenceApi:
             return 200, resource
         change = self._change(data)
         self.board.submit(lambda: conferences.update(participant, change))
-        if _text(data, "AnnounceUrl"):
+        if param(data, "AnnounceUrl"):
             self._announce(participant.conference, participant, data)
         for name in ("muted", "hold", "coaching", "call_sid_to_coach"):
             if getattr(change, name) is not None:
@@ -195,14 +187,14 @@ class ConferenceApi:
         return 200, resource
 
     def _change(self, data: dict[str, Any]) -> ParticipantUpdate:
-        hold_url = _text(data, "HoldUrl")
+        hold_url = param(data, "HoldUrl")
         return ParticipantUpdate(
             muted=_flag(data, "Muted"),
             hold=_flag(data, "Hold"),
             hold_url=self.board.webhooks.resolve(hold_url) if hold_url else None,
-            hold_method=_text(data, "HoldMethod").upper() or None,
+            hold_method=param(data, "HoldMethod").upper() or None,
             coaching=_flag(data, "Coaching"),
-            call_sid_to_coach=_text(data, "CallSidToCoach") or None,
+            call_sid_to_coach=param(data, "CallSidToCoach") or None,
             end_on_exit=_flag(data, "EndConferenceOnExit"),
             beep_on_exit=_flag(data, "BeepOnExit"),
         )
@@ -286,11 +278,6 @@ def _participant(conference: Conference, key: str) -> Participant:
 
 def _page(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {kind: items, "next_page_uri": None, "page": 0}
-
-
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    return "" if value is None else str(value)
 
 
 def _flag(data: dict[str, Any], name: str) -> bool | None:

@@ -21,7 +21,8 @@ from twilio.http.response import Response
 from ivr.devtools.emulator.calls import FINAL_STATUSES, Call
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.emulator import Emulator
-from ivr.devtools.emulator.rest import JSON_HEADERS, UNREACHABLE
+from ivr.devtools.emulator.resources import UNREACHABLE
+from ivr.devtools.emulator.rest import JSON_HEADERS
 from ivr.devtools.emulator.webhooks import Reply
 from ivr.devtools.faults import (
     LATE_CALLBACK_P,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -10,10 +11,13 @@ from typing import Any
 from ivr.core import segments
 from ivr.core.segments import Segments
 from ivr.devtools.emulator.calls import API_VERSION, Call
+from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.ids import new_sid
 from ivr.devtools.emulator.queues import Member, Queue
 
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
+UNREACHABLE = 21214
+"""'To' phone number cannot be reached: the answer to dialling a device marked unreachable."""
 
 
 class RestError(Exception):
@@ -157,3 +161,22 @@ def message_resource(message: Message) -> dict[str, Any]:
         "uri": f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}.json",
         "subresource_uris": {},
     }
+
+
+def param(data: dict[str, Any], name: str) -> str:
+    """A request parameter as text ("" when absent)."""
+    value = data.get(name)
+    return "" if value is None else str(value)
+
+
+def dialled(data: dict[str, Any], devices: Mapping[str, Device]) -> tuple[str, str]:
+    """The `To` and `From` of a request that dials out, refused as Twilio refuses them."""
+    to, from_ = param(data, "To"), param(data, "From")
+    if not to:
+        raise RestError(400, 21201, "No 'To' number is specified")
+    if not from_:
+        raise RestError(400, 21213, "No 'From' number is specified")
+    device = devices.get(to)  # a read: devices are added on the loop's thread
+    if device is not None and device.unreachable:
+        raise RestError(400, UNREACHABLE, "'To' phone number cannot be reached")
+    return to, from_

@@ -22,7 +22,13 @@ from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import API_VERSION, Call, Start
 from ivr.devtools.emulator.conference_rest import ConferenceApi
 from ivr.devtools.emulator.pacing import QUEUE_FULL, QueueFull
-from ivr.devtools.emulator.resources import RestError, call_resource, message_resource
+from ivr.devtools.emulator.resources import (
+    RestError,
+    call_resource,
+    dialled,
+    message_resource,
+    param,
+)
 from ivr.devtools.emulator.rest_queues import ROUTE as QUEUES_ROUTE
 from ivr.devtools.emulator.rest_queues import QueuesApi
 from ivr.devtools.emulator.sms import Messaging
@@ -43,7 +49,6 @@ NUMBER_FIELDS = {
 """IncomingPhoneNumber update parameters -> the emulator's `Number` attributes."""
 NO_CONTENT = 204
 """A delete's answer: no body."""
-UNREACHABLE = 21214
 """Twilio's error for calls.create to a destination it cannot reach."""
 
 
@@ -127,8 +132,8 @@ class Api:
 
     def list_calls(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         """`calls.list(to=, from_=, status=)`, newest first (one page: no paging)."""
-        wanted = {"to": _text(data, "To"), "from_": _text(data, "From")}
-        status = _text(data, "Status")
+        wanted = {"to": param(data, "To"), "from_": param(data, "From")}
+        status = param(data, "Status")
         found = [
             call
             for call in list(self.board.calls.values())
@@ -138,14 +143,7 @@ class Api:
         return [call_resource(call) for call in reversed(found)]
 
     def create_call(self, data: dict[str, Any]) -> Call:
-        to, from_ = _text(data, "To"), _text(data, "From")
-        if not to:
-            raise RestError(400, 21201, "No 'To' number is specified")
-        if not from_:
-            raise RestError(400, 21213, "No 'From' number is specified")
-        device = self.board.devices.get(to)  # a read: devices are added on the loop's thread
-        if device is not None and device.unreachable:
-            raise RestError(400, UNREACHABLE, "'To' phone number cannot be reached")
+        to, from_ = dialled(data, self.board.devices)
         start = _start(data)
         if start is None:
             raise RestError(400, 21205, "Url parameter is required.")
@@ -161,8 +159,8 @@ class Api:
         )
         if data.get("StatusCallback"):
             events = requested_events(data.get("StatusCallbackEvent"))
-            method = _text(data, "StatusCallbackMethod") or "POST"
-            call.notifier = self.board.notifier(_text(data, "StatusCallback"), events, method)
+            method = param(data, "StatusCallbackMethod") or "POST"
+            call.notifier = self.board.notifier(param(data, "StatusCallback"), events, method)
         try:
             self.board.queue_outbound(call)
         except QueueFull as exc:
@@ -172,7 +170,7 @@ class Api:
         return call
 
     def update_call(self, call: Call, data: dict[str, Any]) -> None:
-        status = _text(data, "Status")
+        status = param(data, "Status")
         if status in ("completed", "canceled"):
             self.board.submit(lambda: self.end_call(call, status))
             return
@@ -193,13 +191,13 @@ class Api:
         self, method: str, sid: str | None, data: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
         if sid is None and method == "POST":
-            to = _text(data, "To")
+            to = param(data, "To")
             if not to:
                 raise RestError(400, 21604, "A 'To' phone number is required.")
-            service = _text(data, "MessagingServiceSid") or None
-            from_ = _text(data, "From") or self._service_number(service)
+            service = param(data, "MessagingServiceSid") or None
+            from_ = param(data, "From") or self._service_number(service)
             message = self.messaging.create(
-                to, from_, _text(data, "Body"), _text(data, "StatusCallback") or None, service
+                to, from_, param(data, "Body"), param(data, "StatusCallback") or None, service
             )
             return 201, message_resource(message)
         found = next((m for m in self.messaging.outbox if m.sid == sid), None)
@@ -213,7 +211,7 @@ class Api:
         """List the account's numbers (filtered by `PhoneNumber`), fetch or update one.
         Buying and releasing numbers are not emulated: `Emulator.add_number` does that."""
         if sid is None:
-            wanted = _text(data, "PhoneNumber")
+            wanted = param(data, "PhoneNumber")
             found = [n for n in self.board.numbers.values() if wanted in ("", n.number)]
             listed = [number_resource(n, self.board.account_sid) for n in found]
             return 200, {"incoming_phone_numbers": listed, "next_page_uri": None, "page": 0}
@@ -223,7 +221,7 @@ class Api:
         if method == "POST":
             for name, attribute in NUMBER_FIELDS.items():
                 if name in data:
-                    setattr(number, attribute, _text(data, name) or None)
+                    setattr(number, attribute, param(data, name) or None)
         return 200, number_resource(number, self.board.account_sid)
 
     def _service_number(self, service: str | None) -> str:
@@ -233,17 +231,12 @@ class Api:
         return numbers[0] if numbers else service
 
 
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    return "" if value is None else str(value)
-
-
 def _start(data: dict[str, Any]) -> Start | None:
-    method = _text(data, "Method") or "POST"
+    method = param(data, "Method") or "POST"
     if data.get("Url"):
-        return Start(_text(data, "Url"), method)
+        return Start(param(data, "Url"), method)
     if data.get("Twiml"):
-        return Start(None, method, _text(data, "Twiml"))
+        return Start(None, method, param(data, "Twiml"))
     return None
 
 
