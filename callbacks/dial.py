@@ -32,6 +32,7 @@ from ivr.config.hours import Hours
 from ivr.core import logs, outbound
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.telephony import REST_ERRORS, transient
+from queues.metrics import sms_costs
 from queues.reservation import Reservation
 from queues.router import UNREACHABLE
 
@@ -426,6 +427,8 @@ async def notify(svc: Context, cb: Callback, kind: TextKind, **values: object) -
         await svc.rest(lambda c: c.messages.create(to=cb.number, from_=cb.called, body=body))
     except REST_ERRORS as exc:  # refused, or Twilio unreachable: the callback stands
         log.warning("callback SMS not sent", callback=cb.id, error=str(exc))
+        return
+    await sms_costs.sent(svc.redis, svc.keys, kind, body)
 
 
 # -- jobs --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from callbacks.context import Context
 from ivr.config import phrases
 from ivr.config.model import Config
 from ivr.core import logs, numbers
+from queues.metrics import sms_costs
 
 log = logs.get(__name__)
 
@@ -69,6 +70,8 @@ async def handle_incoming(svc: Context, form: dict[str, str]) -> str | None:
         log.exception("inbound SMS failed", sender=form.get("From", ""))
         answer = None
     await svc.redis.set(marker, answer or "", ex=INBOUND_TTL_S)
+    if answer:  # the reply goes out in the webhook's answer: counted once per inbound text
+        await sms_costs.sent(svc.redis, svc.keys, "reply", answer)
     return answer
 
 

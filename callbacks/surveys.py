@@ -42,6 +42,7 @@ from ivr.core import logs, lua, numbers
 from ivr.core.keys import Keys
 from ivr.core.urls import Urls
 from queues.events import Event, EventType
+from queues.metrics import sms_costs
 
 log = logs.get(__name__)
 
@@ -336,6 +337,7 @@ async def _send(
         await move(redis, ctx.keys, call, "sending", "scheduled")  # nothing went out: may retry
         raise
     await mark_sent(redis, ctx.keys, config, survey, str(message.sid), ctx.clock.now())
+    await sms_costs.sent(redis, ctx.keys, "survey_question", body)
 
 
 def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> dict[str, str]:

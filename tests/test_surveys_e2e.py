@@ -18,7 +18,7 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.web import supervisor
 from queues.metrics import rollups
 from tests.agents import go_available
-from tests.conftest import BUSINESS
+from tests.conftest import BUSINESS, scrape
 from tests.streams import entries
 from tests.test_connect_e2e import billing_caller
 
@@ -127,6 +127,21 @@ def test_good_score_is_thanked_and_linked_to_the_call(
     assert response["language"] == "en" and int(response["frt_ms"]) >= 0
     assert r.xlen(Keys().survey_alerts()) == 0
     assert tw.send_sms(CALLER, BUSINESS, "7") == []
+
+
+def test_metrics_count_the_texts_sent_and_their_segments(
+    tw: Emulator, server: LiveServer, job_runner: JobRunner
+) -> None:
+    """The survey question and the thank-you reply are counted in /metrics as sent, with
+    the segments the emulator (as a carrier) counted for each."""
+    surveyed(tw, server)
+    (question,) = tw.sms_to(CALLER)
+    (answer,) = tw.send_sms(CALLER, BUSINESS, "6 thanks")
+    text = scrape(server)
+    for kind, message in (("survey_question", question), ("reply", answer)):
+        labels = f'encoding="{message.segments.encoding}",kind="{kind}"'
+        assert f"ivr_sms_sent_total{{{labels}}} 1.0" in text
+        assert f"ivr_sms_segments_total{{{labels}}} {message.segments.count}.0" in text
 
 
 def test_unclear_reply_is_reprompted_once_then_stored_raw(

@@ -355,6 +355,11 @@ class Keys:
         """Hash: "queue|language" -> survey SMS sent (counted in survey_sent.lua)."""
         return f"{self.prefix}:metrics:survey-sends"
 
+    def metrics_sms_segments(self) -> str:
+        """Hash: "messages|<kind>|<encoding>" and "segments|<kind>|<encoding>" -> texts sent
+        and the carrier segments they cost (`queues.metrics.sms_costs`)."""
+        return f"{self.prefix}:metrics:sms-segments"
+
     def metrics_http(self) -> str:
         """Hash: webhook latency and 5xx counts of every web process (`errors|<path>`,
         `count|<path>`, `sum|<path>`, `le|<path>|<bucket>`), added by `ivr.web.tally`."""

@@ -45,7 +45,7 @@ from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
 from queues import agent
-from queues.metrics import histogram, rollups
+from queues.metrics import histogram, rollups, sms_costs
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_PREFIXES = ("/voice", "/sms")
@@ -121,6 +121,7 @@ async def families(svc: Services) -> list[Metric]:
         ),
         *service_level_counters(by_queue),
         await survey_sends(svc),
+        *await sms_families(svc),
         histogram_family(
             "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
         ),
@@ -320,6 +321,21 @@ async def survey_sends(svc: Services) -> Metric:
         queue, _, language = str(field).rpartition("|")
         family.add_metric([queue, language], int(n))
     return family
+
+
+async def sms_families(svc: Services) -> list[Metric]:
+    """Texts sent and the carrier segments they cost, by text and encoding."""
+    sent = CounterMetricFamily(
+        "ivr_sms_sent", "SMS messages Twilio accepted", labels=["kind", "encoding"]
+    )
+    billed = CounterMetricFamily(
+        "ivr_sms_segments",
+        "Carrier segments of those messages (each billed as one SMS)",
+        labels=["kind", "encoding"],
+    )
+    for (what, kind, encoding), n in sorted((await sms_costs.totals(svc.redis, svc.keys)).items()):
+        (sent if what == "messages" else billed).add_metric([kind, encoding], n)
+    return [sent, billed]
 
 
 class Snapshot:
