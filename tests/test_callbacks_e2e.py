@@ -508,6 +508,20 @@ def test_a_customer_first_dial_waiting_its_turn_is_not_counted_lost(
     tw.assert_no_errors()
 
 
+def test_a_caller_being_put_through_is_not_offered_a_callback(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """While Alice's phone rings for the caller, the hold loop offers no callback (pressing 1
+    would drop a call about to be answered); once the ring goes unanswered, it does."""
+    go_available(server, "alice")
+    call = billing_caller(tw, CUSTOMER)
+    tw.advance(1)
+    assert tw.device("client:alice").ringing is not None
+    tw.advance(8)
+    assert not any("keeping your place" in u.text for u in call.heard), call.transcript()
+    call.hears("keeping your place in line, press 1")
+
+
 def test_an_abandon_after_a_callback_offer_shows_in_ivr_report(
     tw: Emulator, server: LiveServer, r: redis.Redis, config_dir: Path, redis_url: str
 ) -> None:

@@ -329,7 +329,11 @@ async def hold(request: Request) -> Response:
     state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
     await announce(w, state, position.position, position.waited_s)
     periodic(w, state, position.waited_s)
-    music(w, state, position.waited_s, await callback_offer(w, position.position))
+    # Not while an agent's phone rings for the caller: pressing 1 would drop a call about to
+    # be answered. If the ring goes unanswered, the next fetch offers again.
+    ringing = position.state == "ringing"
+    offer = "" if ringing else await callback_offer(w, position.position)
+    music(w, state, position.waited_s, offer)
     await svc.redis.hset(svc.keys.hold(sid), mapping=state.dump())  # type: ignore[arg-type]
     await svc.redis.expire(svc.keys.hold(sid), svc.settings.session_ttl_s)
     return Response(twiml.render(response), media_type="application/xml")
