@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 import redis.asyncio as aioredis
 
 from ivr.core import outbound
 from ivr.core.keys import Keys
 from ivr.core.outbound import Backlog
-from ivr.core.store import async_client
+from tests.test_routing import fixture_anyio_backend, fixture_aredis  # noqa: F401 (fixtures)
 
 KEYS = Keys()
 T0 = 1_795_399_200.0
-
-
-@pytest.fixture(name="anyio_backend")
-def fixture_anyio_backend() -> str:
-    """Run async tests on asyncio only."""
-    return "asyncio"
-
-
-@pytest.fixture(name="aredis")
-async def fixture_aredis(r: Any, redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An asyncio client on the flushed test database."""
-    client = async_client(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.mark.anyio
