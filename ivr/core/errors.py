@@ -3,6 +3,7 @@
 IVRError
 ├── ConfigError            a config file is wrong (carries every problem found)
 ├── UnsafeSettings         the service would start with its front door open
+├── SettingsError          a setting cannot be read (names the setting and the fix)
 ├── StoreError             the Redis/Valkey store cannot be reached or started
 │   └── StoreInUse         another process runs the embedded store on that data directory
 ├── WebhookError           a request we cannot act on (carries the HTTP status)
@@ -52,6 +53,10 @@ class ConfigError(IVRError):
 
 class UnsafeSettings(IVRError):
     """Settings that would leave the service open: refused at start-up."""
+
+
+class SettingsError(IVRError):
+    """A setting that cannot be read, such as a malformed `IVR_WORKSPACES`."""
 
 
 class StoreError(IVRError):

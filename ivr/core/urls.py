@@ -9,6 +9,7 @@ each of them, and a test walks every builder through it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -45,6 +46,18 @@ PATHS: dict[str, str] = {
 """Route name -> path of every Twilio-facing route."""
 
 Query = str | int | float
+WORKSPACE_PATH = re.compile(r"^/w/[^/]+(?=/)")
+"""The `/w/<id>` a deployment of several workspaces serves each workspace's routes under."""
+
+
+def workspace_path(workspace: str) -> str:
+    """The path every route of a workspace is also served under (`/w/sales`); '' for none."""
+    return f"/w/{workspace}" if workspace else ""
+
+
+def route_path(path: str) -> str:
+    """A request path without its workspace (`/w/sales/voice/hold` -> `/voice/hold`)."""
+    return WORKSPACE_PATH.sub("", path, count=1)
 
 
 @dataclass(frozen=True)
