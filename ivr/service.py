@@ -148,8 +148,11 @@ class Workspaces:
         return next((s for s in self.each if number in s.registry.current.numbers), None)
 
     def named(self, request: Request) -> Services:
-        """The workspace a request names, or 404."""
-        name = named_workspace(request)
+        """The workspace a request names, or 404; 403 for a credential of another
+        workspace than the `/w/<id>/` path asks for."""
+        name, held = named_workspace(request), held_workspace(request)
+        if held and name != held:
+            raise HTTPException(403, "this login is for another workspace")
         svc = self.by_id.get(name) if name else None
         if svc is None:
             hint = "name one: /w/<id>/..., a credential of it, or ?workspace=<id>"
@@ -158,21 +161,26 @@ class Workspaces:
 
 
 def named_workspace(request: Request) -> str:
-    """The workspace id a request names: its `/w/<id>/` path, else the prefix of its
-    bearer token, else of its session cookie, else `?workspace=`; '' if none."""
+    """The workspace id a request names: its `/w/<id>/` path, else the workspace of its
+    credential (`held_workspace`), else `?workspace=`; '' if none."""
     if name := request.path_params.get("workspace"):
         return str(name)
+    return held_workspace(request) or request.query_params.get("workspace", "")
+
+
+def held_workspace(request: Request) -> str:
+    """The workspace of a request's bearer token, else of its session cookie ('' if none)."""
     header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return credential_workspace(header[7:].strip())
-    if cookie := request.cookies.get(SESSION_COOKIE):
-        return credential_workspace(cookie)
-    return request.query_params.get("workspace", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if token.startswith(TOKEN_PREFIX):  # ours, not /metrics' own bearer token
+        return credential_workspace(token.removeprefix(TOKEN_PREFIX))
+    return credential_workspace(request.cookies.get(SESSION_COOKIE, ""))
 
 
 def credential_workspace(credential: str) -> str:
-    """The workspace a session cookie or API token was made in ('' without one)."""
-    name, sep, _ = credential.removeprefix(TOKEN_PREFIX).partition(WORKSPACE_SEPARATOR)
+    """The workspace a session cookie (or an API token after its `TOKEN_PREFIX`) was made
+    in ('' without one)."""
+    name, sep, _ = credential.partition(WORKSPACE_SEPARATOR)
     return name if sep else ""
 
 

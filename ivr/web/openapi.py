@@ -333,7 +333,7 @@ def paths() -> dict[str, Schema]:
         "/api/supervisor/callbacks/{callback}/cancel": {
             "post": op(
                 "Cancel a pending or scheduled callback (recorded with who did it)",
-                {"204": ok("Cancelled"), **errors(403, 409)},
+                {"204": ok("Cancelled"), **errors(403, 404, 409)},
                 parameters=[path_param("callback", "The callback id (CB…)")],
             ),
         },
