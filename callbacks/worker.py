@@ -89,6 +89,16 @@ def beat_if_due(ctx: jobs.JobContext, last_beat: float) -> float:
 
 
 def run_until(
+    runner: jobs.Runner,
+    registry: ConfigRegistry,
+    stop: threading.Event,
+    orphaned: Callable[[], bool] = lambda: False,
+) -> list[str]:
+    """Work until `stop` is set (or `orphaned()`); the job ids handed back unfinished."""
+    return run_all([(runner, registry)], stop, orphaned)
+
+
+def run_all(
     workers: Sequence[tuple[jobs.Runner, ConfigRegistry]],
     stop: threading.Event,
     orphaned: Callable[[], bool] = lambda: False,
@@ -130,7 +140,7 @@ def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
     log.info("job worker ready", workspaces=len(contexts))
     workers = [(jobs.Runner(ctx, handlers), registry) for ctx, registry in contexts]
     try:
-        handed = run_until(workers, stop, parent_gone(parent))
+        handed = run_all(workers, stop, parent_gone(parent))
     finally:
         for ctx, _ in contexts:
             ctx.redis.close()

@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
+import redis.asyncio as aioredis
 import yaml
 from starlette.routing import Route
 
+from callbacks import jobs, worker
 from ivr.app import create_app
 from ivr.config import command
 from ivr.core.clock import ManualClock
+from ivr.core.errors import SettingsError
 from ivr.core.keys import Keys
 from ivr.core.outage import Outage
 from ivr.core.settings import Settings, Workspace
@@ -37,6 +42,7 @@ from tests.conftest import (
 )
 from tests.consoles import Console
 from tests.streams import entries
+from tests.test_jobs import run_on_store
 
 SALES, SUPPORT = "+60312345678", "+60387654321"
 """The numbers of the two workspaces."""
@@ -323,3 +329,90 @@ def test_ivr_check_names_a_number_two_workspaces_claim(spaces: tuple[Workspace, 
     assert len(clashes) == 2, out.getvalue()
     assert any(str(spaces[0].config_dir / "business.yaml") in c for c in clashes)
     assert any(f"{business}:" in c for c in clashes)
+
+
+def schedule_in(redis_url: str, keys: Keys, job_id: str) -> None:
+    """A callback job due at once, under `keys` (a workspace's)."""
+
+    async def step(client: aioredis.Redis) -> bool:
+        return await jobs.schedule(client, keys, job_id, "callback", {}, 0)
+
+    run_on_store(redis_url, step)
+
+
+def test_the_worker_runs_each_workspaces_jobs_in_that_workspace(
+    settings: Settings, redis_url: str, r: redis.Redis
+) -> None:
+    """`ivr worker` claims each workspace's jobs under its keys and runs them with that
+    workspace's config: a job scheduled in support runs with support's numbers."""
+    ran: dict[str, tuple[str, str, list[str]]] = {}
+    done = threading.Event()
+
+    def record(ctx: jobs.JobContext, job_id: str, payload: dict[str, object]) -> None:
+        ran[job_id] = (ctx.settings.workspace, ctx.keys.tenant, ctx.config().numbers)
+        if len(ran) == 2:
+            done.set()
+
+    contexts = [worker.context_from(each, redis_url) for each in settings.each_workspace()]
+    for ctx, _ in contexts:
+        schedule_in(redis_url, ctx.keys, f"job-{ctx.settings.workspace}")
+    handlers = {"callback": record, "survey": record}
+    workers = [(jobs.Runner(ctx, handlers), registry) for ctx, registry in contexts]
+    stop = threading.Event()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            handed = pool.submit(worker.run_all, workers, stop)
+            assert done.wait(10)
+            stop.set()
+            assert handed.result(10) == []
+    finally:
+        for ctx, _ in contexts:
+            ctx.redis.close()
+    assert ran == {
+        "job-sales": ("sales", "sales", [SALES]),
+        "job-support": ("support", "support", [SUPPORT]),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        pytest.param("sales", "is not `id:config-folder`", id="no-folder"),
+        pytest.param("Sales:config/s", "is not `id:config-folder`", id="upper-case-id"),
+        pytest.param("a.b:config/s", "is not `id:config-folder`", id="dotted-id"),
+        pytest.param("a:x,a:y", "named twice", id="twice"),
+    ],
+)
+def test_a_malformed_workspaces_setting_is_refused(text: str, error: str) -> None:
+    """`IVR_WORKSPACES` is read strictly: each entry `id:folder`, each id once."""
+    with pytest.raises(SettingsError, match=error):
+        Settings.from_env({"IVR_WORKSPACES": text}, env_file=None)
+
+
+def test_one_workspace_by_default_as_before() -> None:
+    """Without `IVR_WORKSPACES` the deployment is the one of `IVR_CONFIG_DIR` and
+    `IVR_TENANT`, unnamed; with it, each workspace's settings carry its folder and id."""
+    plain = Settings.from_env({"IVR_TENANT": "acme"}, env_file=None)
+    assert plain.workspaces == () and plain.each_workspace() == [plain]
+    named = Settings.from_env({"IVR_WORKSPACES": " sales:a , support:b "}, env_file=None)
+    assert [(s.workspace, s.tenant, s.config_dir) for s in named.each_workspace()] == [
+        ("sales", "sales", Path("a")),
+        ("support", "support", Path("b")),
+    ]
+
+
+def test_the_single_workspace_console_is_unchanged(
+    r: redis.Redis, settings: Settings, clock: ManualClock
+) -> None:
+    """With one workspace a session cookie names none, keys keep the `{main}` tag, and
+    there are no `/w/<id>/` paths."""
+    plain = settings.with_(workspaces=())
+    with LiveServer(create_app(plain, clock=clock, run_timers=False)) as server:
+        alice = Console(server, "agent", "alice")
+        try:
+            assert "." not in alice.cookie
+            assert alice.get("/w/main/api/agent").status_code == 404
+            assert alice.get("/api/agent").status_code == 200
+        finally:
+            alice.close()
+    assert r.keys("ivr:{main}:console:session:*"), "the session is under the default tag"
