@@ -188,6 +188,20 @@ def test_a_number_no_workspace_lists_is_refused_politely(server: LiveServer) -> 
     assert texted.status_code == 200 and "<Message" not in texted.text
 
 
+def test_a_text_is_handled_by_the_workspace_of_the_number_texted(
+    server: LiveServer, r: redis.Redis
+) -> None:
+    """An inbound text to support's number is handled (and remembered) in support alone."""
+    twilio = Twilio(server.url)
+    form = {"MessageSid": "SMsupport", "From": CALLER, "To": SUPPORT, "Body": "hello"}
+    try:
+        assert twilio.post("/sms/incoming", form).status_code == 200
+    finally:
+        twilio.close()
+    assert r.exists(Keys("support").survey_inbound("SMsupport")) == 1
+    assert r.exists(Keys("sales").survey_inbound("SMsupport")) == 0
+
+
 def test_a_login_is_for_one_workspace(server: LiveServer) -> None:
     """Alice logs in to sales by default naming; Dina's id is unknown there, and a sales
     cookie on support's own paths is refused."""
