@@ -4,7 +4,7 @@ A deployment of several workspaces (`IVR_WORKSPACES`) has one `Services` per wor
 each with its own config, keys (the workspace id is their hash tag), router and webhook
 URLs (under `/w/<id>`), held by `Workspaces`. `services(request)` picks the request's:
 the webhook resolved by the number called, else the workspace the request names (its
-`/w/<id>/` path, the prefix of its API token or session cookie, or `?workspace=<id>`).
+`/w/<id>/` path, `?workspace=<id>`, or the prefix of its API token or session cookie).
 A credential is only ever looked up in the store of the workspace it names, so one
 made in workspace A is unknown (401) anywhere else, and every object id a user of A
 sends is looked up in A's keys alone.
@@ -93,6 +93,11 @@ class Services:
         svc.legs = legs(svc)
         return svc
 
+    @property
+    def workspace(self) -> str:
+        """The id of this workspace ('' in a single-workspace deployment)."""
+        return self.settings.workspace
+
     def now(self) -> datetime:
         return utcnow(self.clock)
 
@@ -151,21 +156,24 @@ class Workspaces:
         """The workspace a request names, or 404; 403 for a credential of another
         workspace than the `/w/<id>/` path asks for."""
         name, held = named_workspace(request), held_workspace(request)
-        if held and name != held:
+        path = request.path_params.get("workspace")
+        if path and held and path != held:
             raise HTTPException(403, "this login is for another workspace")
         svc = self.by_id.get(name) if name else None
         if svc is None:
-            hint = "name one: /w/<id>/..., a credential of it, or ?workspace=<id>"
+            hint = "name one: /w/<id>/..., ?workspace=<id>, or a credential of it"
             raise HTTPException(404, f"no such workspace {name!r}; {hint}")
         return svc
 
 
 def named_workspace(request: Request) -> str:
-    """The workspace id a request names: its `/w/<id>/` path, else the workspace of its
-    credential (`held_workspace`), else `?workspace=`; '' if none."""
+    """The workspace id a request names: its `/w/<id>/` path, else `?workspace=` (a login
+    page names the one to log in to, whatever old cookie the browser holds), else the
+    workspace of its credential (`held_workspace`); '' if none. A credential is checked in
+    the workspace named, so one of another workspace is unknown there (401)."""
     if name := request.path_params.get("workspace"):
         return str(name)
-    return held_workspace(request) or request.query_params.get("workspace", "")
+    return request.query_params.get("workspace", "") or held_workspace(request)
 
 
 def held_workspace(request: Request) -> str:

@@ -217,6 +217,7 @@ def test_a_login_is_for_one_workspace(server: LiveServer) -> None:
         assert alice.cookie.startswith("sales.")
         assert alice.get("/w/support/api/agent").status_code == 403
         assert alice.get("/w/sales/api/agent").status_code == 200
+        assert alice.get("/api/agent?workspace=support").status_code == 403
         token = alice.post("/api/tokens").json()["token"]
         assert token.startswith("ivr_sales.")
         bearer = {"Authorization": f"Bearer {token}"}
@@ -278,8 +279,9 @@ def test_a_console_user_of_one_workspace_gets_403_or_404_on_every_object_of_anot
     tw: Emulator, server: LiveServer, r: redis.Redis
 ) -> None:
     """Alice (agent) and Sam (supervisor) of sales ask for each of support's objects on
-    every /api route that takes an id: 403 or 404 each time, and support's objects are as
-    they were; sales' floor, inboxes and reports show nothing of support."""
+    every /api route that takes an id (on its plain path, under `/w/support/`, and with
+    `?workspace=support`): 403 or 404 each time, and support's objects are as they were;
+    sales' floor, inboxes and reports show nothing of support."""
     objects = support_objects(tw, server)
     alice, sam = sales_console(server, "agent", "alice"), sales_console(server, "supervisor", "sam")
     try:
@@ -291,8 +293,9 @@ def test_a_console_user_of_one_workspace_gets_403_or_404_on_every_object_of_anot
                 path = path.replace(f"{{{name}}}", objects[key])
             console = alice if path.startswith("/api/agent/") else sam
             body = {"priority": 5, "notes": "x", "disposition": "resolved", "reason": "x"}
-            answer = console.request(method, path, json=body)
-            assert answer.status_code in (403, 404), (route.path, answer.status_code, answer.text)
+            for asked in (path, f"/w/support{path}", f"{path}?workspace=support"):
+                answer = console.request(method, asked, json=body)
+                assert answer.status_code in (403, 404), (asked, answer.status_code, answer.text)
         floor = sam.get("/api/supervisor/floor").json()
         assert floor["waiting"] == [] and floor["callbacks"] == []
         assert "dina" not in {a["id"] for a in floor["agents"]}

@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from ivr.config.model import Config
 from ivr.service import SESSION_COOKIE as SESSION_COOKIE  # the name pages and the API use
-from ivr.service import TOKEN_PREFIX, Services, credential_prefix, services
+from ivr.service import TOKEN_PREFIX, Services, credential_prefix, held_workspace, services
 
 LOGIN_COOKIE = "ivr_login"
 """Holds the login form's CSRF value until the login (a double-submit cookie)."""
@@ -271,6 +271,8 @@ def _known(svc: Services, principal: Principal, secret: str | None) -> Principal
 async def require(request: Request, kind: str | None = None) -> Principal:
     """The caller, or 401; 403 for the wrong kind of user or a missing CSRF token."""
     principal = await authenticate(request)
+    if principal is None and _of_another_workspace(request):
+        raise HTTPException(403, "this login is for another workspace")
     if principal is None:
         raise HTTPException(401, "log in first (session cookie or bearer token)")
     if kind is not None and principal.kind != kind:
@@ -280,6 +282,13 @@ async def require(request: Request, kind: str | None = None) -> Principal:
         if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
             raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token header)")
     return principal
+
+
+def _of_another_workspace(request: Request) -> bool:
+    """Whether the request holds a credential of a workspace other than the one it asked
+    for (only a deployment of several workspaces names them in credentials)."""
+    workspace = services(request).workspace
+    return bool(workspace) and held_workspace(request) not in ("", workspace)
 
 
 def secure_cookies(svc: Services) -> bool:
