@@ -142,7 +142,8 @@ def test_each_number_reaches_its_own_workspace_and_agents(
         for number, agent, other in ((SALES, "alice", "dina"), (SUPPORT, "dina", "alice")):
             call = billing_caller(tw, number)
             tw.advance(1)
-            console = consoles[0] if agent == "alice" else consoles[1]
+            console, idle = consoles if agent == "alice" else consoles[::-1]
+            assert idle.view()["offer"] is None, "an agent of the other workspace is not offered"
             offer = console.view()["offer"]
             assert offer is not None and offer["call"] == call.sid
             assert console.post(f"/api/agent/offers/{offer['id']}/accept").status_code == 200
