@@ -43,6 +43,24 @@ class EventType(StrEnum):
     AGENTSTATUS = "AGENTSTATUS"
     SUPERVISOR = "SUPERVISOR"
     DISPOSITION = "DISPOSITION"
+    # Call controls (issue 18): the agent's hold, transfers and consults. The fold
+    # (`queues/metrics/fold_controls.py`) splits handle time and counts them.
+    HOLD = "HOLD"
+    """The agent put `call` on hold (`call`, `agent`, `queue`)."""
+    UNHOLD = "UNHOLD"
+    """A hold of `call` ended (`call`, `agent`, `queue`, `hold_ms`: this hold's length), on
+    resume or because the call ended on hold. An UNHOLD that never comes is not lost time:
+    the fold ends the hold at the handle's end (its COMPLETE)."""
+    TRANSFER = "TRANSFER"
+    """`agent` handed `call` on (`call`, `agent` who transferred, `queue` the call's queue
+    before, `kind` queue | agent | number, `target` queue id, agent id or E.164, `warm`
+    "1" | "0"). Emitted when the call is handed on: a cold transfer at once, a warm one when
+    its consult completes (a cancelled consult is no transfer). A transfer to a queue or an
+    agent is followed by a new CONNECT of the same `call` to the next agent: one customer
+    contact, two agent handles."""
+    CONSULT = "CONSULT"
+    """A warm transfer's consult ended (`call`, `agent`, `target`, `outcome` completed |
+    cancelled, `consult_ms`: from the consult's start to its end)."""
     # Callbacks (callbacks/callback.py): `callback` names the callback (CB...), `call` the
     # original call; CALLBACK is the original call leaving the queue for a keep-my-place
     # callback, which takes its place (it is not an abandon).
