@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 import redis
 
+from ivr.core.clock import ManualClock
+from ivr.devtools.liveserver import LiveServer
+from ivr.web import report
 from queues.metrics import contacts, rollups
 from queues.metrics.batch import FoldOptions
 from queues.metrics.fold import GROUP
+from tests.consoles import Console
 from tests.test_metrics_script import KEYS, T0, S, Script
+from tests.test_prom import samples
+from tests.test_report import run
 
 HOUR = 3600 * S
 
@@ -346,3 +355,65 @@ def test_the_export_has_hold_and_transfers(script: Script) -> None:
         50.0,
         20.0,
     )
+
+
+# -- where the figures show -------------------------------------------------------
+def test_ivr_report_shows_handle_time_parts_and_transfers(script: Script, redis_url: str) -> None:
+    """`ivr report` prints AHT's parts and the transfers in its table, CSV and JSON alike."""
+    transfer_day(script)
+    script.fold()
+    doc = json.loads(run(redis_url, "--format", "json"))
+    billing, alice = doc["queues"]["billing"], doc["agents"]["alice"]
+    assert (billing["handled"], billing["talk_s"], billing["hold_s"]) == (2, 35.0, 25.0)
+    assert (billing["transfers_queue"], billing["consults_cancelled"]) == (1, 1)
+    assert (doc["queues"]["support"]["transfers_in"], alice["transfers"]) == (1, 1)
+    assert doc["agents"]["budi"]["transfers_received"] == 1
+    rows = run(redis_url, "--format", "csv").splitlines()
+    assert {"queue,billing,hold_s,25.0", "queue,billing,transfers_cold,1"} <= set(rows)
+    table = run(redis_url).splitlines()
+    for name in (*report.HANDLE_COLUMNS, *report.TRANSFER_COLUMNS):
+        assert any(line.startswith(f"{name} ") for line in table), name
+    hold_line = next(line for line in table if line.startswith("hold_s "))
+    assert hold_line.split()[1:3] == ["25.0", "-"]  # billing, support (never held)
+
+
+def test_the_reports_page_shows_them_as_ivr_report_does(
+    script: Script, server: LiveServer, clock: ManualClock, redis_url: str
+) -> None:
+    """The dashboard's figures carry hold, transfers and consults, formatted as the report."""
+    transfer_day(script)
+    script.fold()
+    clock.advance(4 * 3600)
+    console = Console(server, "supervisor", "sam")
+    try:
+        response = console.get("/api/supervisor/reports?from=2026-11-23&to=2026-11-23")
+    finally:
+        console.close()
+    assert response.status_code == 200, response.text
+    shown: dict[str, Any] = response.json()["shown"]
+    billing = shown["queues"]["billing"]
+    assert (billing["hold_s"], billing["transfers"], billing["consult_mean_s"]) == (
+        "25.0",
+        "1",
+        "10.0",
+    )
+    assert shown["agents"]["budi"]["transfers_received"] == "1"
+
+
+def test_metrics_exposes_transfers_consults_hold_and_handle_time(
+    script: Script, server: LiveServer
+) -> None:
+    """`/metrics` has transfers by queue, kind and mode, consults by outcome, the hold
+    histogram and AHT's parts with the contacts handled, from the all-time rollups."""
+    transfer_day(script)
+    script.fold()
+    transfers = samples(server, "ivr_transfers_total")
+    assert transfers[("queue", "cold", "billing")] == 1
+    assert transfers[("agent", "warm", "billing")] == 0
+    consults = samples(server, "ivr_consults_total")
+    assert (consults[("cancelled", "billing")], consults[("completed", "billing")]) == (1, 0)
+    assert samples(server, "ivr_hold_seconds_count")[("billing",)] == 2
+    assert samples(server, "ivr_hold_seconds_sum")[("billing",)] == 50.0
+    parts = samples(server, "ivr_handle_seconds_total")
+    assert (parts[("talk", "billing")], parts[("hold", "billing")]) == (70.0, 50.0)
+    assert samples(server, "ivr_queue_handled_total")[("billing",)] == 2
