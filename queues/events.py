@@ -4,7 +4,8 @@ The scripts append to `Keys.events()` in the same atomic step as the change.
 Every entry has `type` and `ts` (ms) and, where they apply: `call`, `agent`,
 `queue`, `reason`, `position`, `original_position`, `wait_ms` (time in this
 queue), `original_wait_ms` (since the original enqueue time), `ring_ms`,
-`talk_ms`, `priority`, `language`. Metrics are folds over this stream.
+`talk_ms`, `priority`, `language`; the call controls add `hold_ms`, `kind`, `target`,
+`warm`, `outcome` and `consult_ms` (below). Metrics are folds over this stream.
 """
 
 from __future__ import annotations
