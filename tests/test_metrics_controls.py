@@ -37,8 +37,10 @@ def connected(s: Script, sid: str, agent: str, at: int = T0, wait: int = 10 * S)
     return at + wait
 
 
-def complete(s: Script, sid: str, agent: str, at: int, talk: int, queue: str = "billing") -> None:
-    s.event("COMPLETEAGENT", at, call=sid, queue=queue, agent=agent, talk_ms=talk)
+def complete(
+    s: Script, sid: str, agent: str, at: int, talk: int, queue: str = "billing", **mark: Any
+) -> None:
+    s.event("COMPLETEAGENT", at, call=sid, queue=queue, agent=agent, talk_ms=talk, **mark)
 
 
 def hold(s: Script, sid: str, agent: str, start: int, end: int | None) -> None:
@@ -48,22 +50,17 @@ def hold(s: Script, sid: str, agent: str, start: int, end: int | None) -> None:
         s.event("UNHOLD", end, call=sid, agent=agent, queue="billing", hold_ms=end - start)
 
 
-def transfer(s: Script, sid: str, agent: str, at: int, kind: str, target: str, warm: int) -> None:
-    """A TRANSFER of `sid` out of billing (written directly: `Script.event` names its type
-    `kind`, as TRANSFER names its own field)."""
-    s.r.xadd(
-        KEYS.events(),
-        {
-            "type": "TRANSFER",
-            "ts": str(at),
-            "call": sid,
-            "agent": agent,
-            "queue": "billing",
-            "kind": kind,
-            "target": target,
-            "warm": str(warm),
-        },
-    )
+def transfer(
+    s: Script, sid: str, agent: str, at: int, kind: str, target: str, warm: int, talk: int = 0
+) -> None:
+    """A TRANSFER of `sid` out of billing, as routing emits it: it ends the agent's handle
+    and carries its `talk_ms` (left out with `talk` 0). Written directly: `Script.event`
+    names its type `kind`, as TRANSFER names its own field."""
+    entry = {"type": "TRANSFER", "ts": str(at), "call": sid, "agent": agent, "queue": "billing"}
+    entry.update(kind=kind, target=target, warm=str(warm))
+    if talk:
+        entry["talk_ms"] = str(talk)
+    s.r.xadd(KEYS.events(), entry)  # type: ignore[arg-type]
 
 
 def wrap_up(s: Script, agent: str, start: int, end: int) -> None:
@@ -130,34 +127,49 @@ def test_two_holds_and_a_cumulative_hold_ms_count_each_hold_once(script: Script)
     assert (f["hold_s"], f["talk_s"], f["holds"]) == (30.0, 60.0, 2)
 
 
-def cold_transfer(s: Script, kind: str = "queue", to_queue: str = "support") -> int:
+ROUTING, COMPLETE_AFTER = "routing", "complete-after"
+"""How an emitter may end the first agent's handle: routing's TRANSFER with its talk, and
+the call's later events marked `transfer` 1; or a TRANSFER without talk followed by the
+agent's COMPLETEAGENT, no marks."""
+
+
+def cold_transfer(
+    s: Script, kind: str = "queue", to_queue: str = "support", style: str = ROUTING
+) -> int:
     """CA1 answered by alice in billing at T0+10 s; at +60 s she transfers it cold to
     `to_queue` (kind `kind`); budi answers it there at +90 s and ends it at +150 s."""
-    answered = connected(s, "CA1", "alice")
-    at = answered + 50 * S
-    target = to_queue if kind == "queue" else "budi"
-    transfer(s, "CA1", "alice", at, kind, target, 0)
-    complete(s, "CA1", "alice", at, 50 * S)
-    s.event("ENTERQUEUE", at, call="CA1", queue=to_queue, language="en", position=1)
+    at = transferred_out(s, kind, to_queue, style)
+    mark = {"transfer": 1} if style == ROUTING else {}
     s.event(
-        "CONNECT",
-        at + 30 * S,
-        call="CA1",
-        queue=to_queue,
-        agent="budi",
-        wait_ms=30_000,
-        original_wait_ms=90_000,
+        "CONNECT", at + 30 * S, call="CA1", queue=to_queue, agent="budi", wait_ms=30_000, **mark
     )
-    complete(s, "CA1", "budi", at + 90 * S, 60 * S, queue=to_queue)
+    complete(s, "CA1", "budi", at + 90 * S, 60 * S, queue=to_queue, **mark)
     return at
 
 
-def test_a_cold_transfer_is_one_contact_and_two_handles(script: Script) -> None:
+def transferred_out(
+    s: Script, kind: str = "queue", to_queue: str = "support", style: str = ROUTING
+) -> int:
+    """CA1 answered by alice at T0+10 s, transferred at +60 s and queued again: the time."""
+    answered = connected(s, "CA1", "alice")
+    at = answered + 50 * S
+    target = to_queue if kind == "queue" else "budi"
+    transfer(s, "CA1", "alice", at, kind, target, 0, talk=50 * S if style == ROUTING else 0)
+    if style == COMPLETE_AFTER:
+        complete(s, "CA1", "alice", at + 1 * S, 51 * S)
+    mark = {"transfer": 1} if style == ROUTING else {}
+    s.event("ENTERQUEUE", at, call="CA1", queue=to_queue, language="en", position=1, **mark)
+    return at
+
+
+@pytest.mark.parametrize("style", [ROUTING, COMPLETE_AFTER])
+def test_a_cold_transfer_is_one_contact_and_two_handles(script: Script, style: str) -> None:
     """Billing to support: one contact, one arrival and one answer (10 s: no second
     answer, wait or FRT in support), handled once overall and once in each queue, one
-    handle each for alice and budi; billing and alice count the transfer, budi received it."""
+    handle each for alice and budi; billing and alice count the transfer, budi received it.
+    The same whether the TRANSFER ends alice's handle or a COMPLETE of hers follows it."""
     s = script
-    cold_transfer(s)
+    cold_transfer(s, style=style)
     s.fold()
     everyone, billing, support = (s.figures(q) for q in ("all", "q:billing", "q:support"))
     assert (everyone["contacts"], everyone["queued"], everyone["answered"]) == (1, 1, 1)
@@ -193,23 +205,14 @@ def test_a_caller_lost_during_a_cold_transfer_is_no_abandon(script: Script) -> N
     """Transferred to support, the caller hangs up after 40 s there: no abandon, no second
     arrival; one transfer unanswered, and the contact is handled but not resolved (FCR 0)."""
     s = script
-    at = cold_transfer_without_budi(s)
-    s.event("ABANDON", at + 40 * S, call="CA1", queue="support", wait_ms=40_000)
+    at = transferred_out(s)
+    s.event("ABANDON", at + 40 * S, call="CA1", queue="support", wait_ms=40_000, transfer=1)
     s.fold()
     everyone, support = s.figures(), s.figures("q:support")
     assert (everyone["abandoned"], everyone["queued"], everyone["abandon_rate"]) == (0, 1, 0.0)
     assert (support["transfers_unanswered"], support["abandoned"]) == (1, 0)
     assert (everyone["fcr"], s.figures("a:alice")["fcr"]) == (0.0, 0.0)
     assert not s.r.zrange(KEYS.metrics_waiting("support"), 0, -1)
-
-
-def cold_transfer_without_budi(s: Script) -> int:
-    answered = connected(s, "CA1", "alice")
-    at = answered + 50 * S
-    transfer(s, "CA1", "alice", at, "queue", "support", 0)
-    complete(s, "CA1", "alice", at, 50 * S)
-    s.event("ENTERQUEUE", at, call="CA1", queue="support", language="en", position=1)
-    return at
 
 
 def test_a_warm_transfer_with_its_consult(script: Script) -> None:
@@ -229,10 +232,9 @@ def test_a_warm_transfer_with_its_consult(script: Script) -> None:
         outcome="completed",
         consult_ms=30_000,
     )
-    transfer(s, "CA1", "alice", done, "agent", "budi", 1)
-    complete(s, "CA1", "alice", done, 60 * S)
-    s.event("CONNECT", done, call="CA1", queue="billing", agent="budi", wait_ms=0)
-    complete(s, "CA1", "budi", done + 60 * S, 60 * S)
+    transfer(s, "CA1", "alice", done, "agent", "budi", 1, talk=60 * S)
+    s.event("CONNECT", done, call="CA1", queue="billing", agent="budi", wait_ms=0, transfer=1)
+    complete(s, "CA1", "budi", done + 60 * S, 60 * S, transfer=1)
     second = connected(s, "CA2", "alice", at=T0 + 600 * S)
     hold(s, "CA2", "alice", second + 10 * S, second + 30 * S)
     s.event(
@@ -275,7 +277,7 @@ def test_fcr_of_a_transferred_call_is_the_final_agent_s(
     """Alice's disposition (before or after budi picks the call up) does not decide; budi's
     does. FCR and its count land in budi's figures, once."""
     s = script
-    at = cold_transfer_without_budi(s)
+    at = transferred_out(s)
     alice_says = {"call": "CA1", "agent": "alice", "disposition": first_says}
     if before_budi:
         s.event("DISPOSITION", at + 5 * S, **alice_says)
@@ -295,12 +297,13 @@ def test_fcr_of_a_transferred_call_is_the_final_agent_s(
         assert everyone["art_s"] == pytest.approx((at + 100 * S - T0) / 1000)
 
 
-def test_a_late_complete_of_the_first_agent_counts_nothing_more(script: Script) -> None:
-    """If budi connects before alice's COMPLETE is seen, her handle ends at his CONNECT
-    (talk from her CONNECT); her late COMPLETE adds no second handle."""
+def test_without_a_transfer_the_next_agent_s_connect_ends_the_first_handle(
+    script: Script,
+) -> None:
+    """If budi connects before alice's handle has ended (no TRANSFER or COMPLETE of hers
+    seen yet), hers ends at his CONNECT (60 s of talk); her late COMPLETE adds nothing."""
     s = script
     answered = connected(s, "CA1", "alice")
-    transfer(s, "CA1", "alice", answered + 50 * S, "agent", "budi", 0)
     s.event("CONNECT", answered + 60 * S, call="CA1", queue="billing", agent="budi", wait_ms=0)
     complete(s, "CA1", "alice", answered + 61 * S, 61 * S)
     complete(s, "CA1", "budi", answered + 120 * S, 60 * S)
@@ -308,6 +311,20 @@ def test_a_late_complete_of_the_first_agent_counts_nothing_more(script: Script) 
     alice = s.totals("a:alice").agent_figures()
     assert (alice["handled"], alice["talk_s"]) == (1, 60.0)
     assert s.figures("q:billing")["handled"] == 1
+
+
+def test_a_transfer_to_a_number_is_the_contact_s_end(script: Script) -> None:
+    """Alice sends CA1 out to a number after 40 s: handled once, 40 s talk, her resolved
+    disposition decides FCR (100 %), nothing awaits another agent."""
+    s = script
+    answered = connected(s, "CA1", "alice")
+    transfer(s, "CA1", "alice", answered + 40 * S, "number", "+60312345679", 0, talk=40 * S)
+    s.event("DISPOSITION", answered + 50 * S, call="CA1", agent="alice", disposition="resolved")
+    s.fold()
+    billing = s.figures("q:billing")
+    assert (billing["handled"], billing["talk_s"], billing["transfers_number"]) == (1, 40.0, 1)
+    assert billing["fcr"] == 1.0
+    assert not s.r.hget(KEYS.metrics_contact("CA1"), "transfer_pending")
 
 
 def transfer_day(s: Script) -> None:

@@ -10,7 +10,10 @@ record (written by the batch with the rest), so the event handlers in
 - `handle_hold_ms`: hold inside the open handle, taken out of its talk time;
 - `hold_since`, `hold_agent`, `hold_queue`: the hold in progress (empty when none);
 - `hold_ms`, `holds`: the contact's hold so far; `transfers`: its transfers;
-- `transfer_pending`: "1" between a TRANSFER to a queue or agent and the next CONNECT;
+- `transfer_pending`: "1" between a TRANSFER to a queue or agent and the next CONNECT
+  (routing also marks the call's later events `transfer` 1: either is enough);
+- `handle_ended_by`: the agent whose handle a TRANSFER ended (a COMPLETE of theirs after
+  it adds nothing);
 - `handled_in`: `*` once handled, then the queues in which it counts as handled;
 - `last_scopes`: the scopes of the last handle (FCR of a transfer nobody picked up).
 
@@ -94,9 +97,19 @@ def close_hold(batch: Batch, c: dict[str, str], ts: int, reported_ms: int = 0) -
 
 # -- handles --------------------------------------------------------------------
 def stale(c: dict[str, str], agent: str) -> bool:
-    """A COMPLETE of `agent` while another agent's handle is open: theirs already ended
-    (at the next agent's CONNECT), so it counts nothing more."""
-    return bool(agent and c.get("handle_agent") and c["handle_agent"] != agent)
+    """A COMPLETE (or TRANSFER) of `agent` whose handle already ended: another agent's is
+    open (theirs ended at that agent's CONNECT), or their TRANSFER ended it."""
+    if not agent:
+        return False
+    if c.get("handle_agent"):
+        return c["handle_agent"] != agent
+    return c.get("handle_ended_by") == agent
+
+
+def requeued(c: dict[str, str], fields: dict[str, str]) -> bool:
+    """Whether an event of the call comes between a transfer and the next agent: the
+    contact's pending transfer, or routing's `transfer` mark on a queue event."""
+    return bool(c.get("transfer_pending")) or fields.get("transfer") == "1"
 
 
 def open_handle(batch: Batch, c: dict[str, str], agent: str, queue: str, ts: int) -> None:
@@ -108,7 +121,13 @@ def open_handle(batch: Batch, c: dict[str, str], agent: str, queue: str, ts: int
     if previous:
         talk = ts - ms(c, "handle_ms")
         end_handle(batch, c, previous, c.get("handle_queue", ""), ts, talk)
-    c.update(handle_agent=agent, handle_queue=queue, handle_ms=str(ts), handle_hold_ms="0")
+    c.update(
+        handle_agent=agent,
+        handle_queue=queue,
+        handle_ms=str(ts),
+        handle_hold_ms="0",
+        handle_ended_by="",
+    )
 
 
 def drop_handle(batch: Batch, c: dict[str, str], ts: int) -> None:
@@ -155,20 +174,26 @@ def end_handle(
 
 
 # -- transfers and consults -------------------------------------------------------
-def transfer(batch: Batch, c: dict[str, str], fields: dict[str, str], ts: int) -> None:
+def transfer(batch: Batch, c: dict[str, str], fields: dict[str, str], ts: int) -> list[str]:
     """Count a transfer by the transferring agent in the call's queue (before it), by kind
-    and mode; a transfer to a queue or agent awaits the next agent's CONNECT."""
+    and mode. It ends that agent's handle, as a COMPLETE would (`talk_ms` as COMPLETE's,
+    else the time since their CONNECT); to a queue or agent, the contact then awaits the
+    next agent's CONNECT. Returns the handle's scopes ([]: no handle ended)."""
     kind, warm = fields.get("kind", ""), fields.get("warm", "") == "1"
     if kind not in TRANSFER_KINDS:
-        return
+        return []
+    agent = fields.get("agent", "")
     queue = fields.get("queue", "") or c.get("queue", "")
-    where = scopes(queue, fields.get("agent", ""), c.get("language", ""))
-    batch.add(ts, where, transfer_field(kind, warm))
-    if not c:
-        return  # a call that never reached a queue: counted, but no contact to mark
+    batch.add(ts, scopes(queue, agent, c.get("language", "")), transfer_field(kind, warm))
+    if not c or stale(c, agent):
+        return []  # no contact (never in a queue), or a handle already ended: counted only
     c["transfers"] = str(ms(c, "transfers") + 1)
     if kind in REQUEUED_KINDS:
         c["transfer_pending"] = "1"
+    elapsed = ms(fields, "talk_ms") if fields.get("talk_ms") else ts - (ms(c, "handle_ms") or ts)
+    where = end_handle(batch, c, agent, queue, ts, elapsed)
+    c.update(ended_ms=str(ts), handle_ended_by=agent)
+    return where
 
 
 def transferred_in(batch: Batch, c: dict[str, str], where: list[str], ts: int) -> None:

@@ -86,7 +86,7 @@ async def on_enter(batch: Batch, fields: dict[str, str], ts: int) -> None:
         return
     c = await first_sight(batch, call, queue, ts, lang)
     batch.ops.append(lambda p: p.zadd(batch.keys.metrics_waiting(queue), {call: ts}))
-    if c.get("transfer_pending"):
+    if controls.requeued(c, fields):
         return  # a transferred call re-queued: the same contact, no second arrival
     c.update(queue=queue, entered_ms=str(ts))
     batch.add(ts, scopes(queue, "", c.get("language", "")), "entered")
@@ -129,7 +129,7 @@ async def on_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if origin is not None:
         batch.add(ts, where, "callbacks_accepted")
         return
-    if c.get("transfer_pending"):
+    if controls.requeued(c, fields):
         controls.transferred_in(batch, c, where, ts)
         return
     wait = ms(fields, "wait_ms")
@@ -162,7 +162,7 @@ async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
     where = scopes(queue, "", c.get("language", ""))
     wait = ms(fields, "wait_ms")
     leave(batch, queue, call)
-    if c.get("transfer_pending"):
+    if controls.requeued(c, fields):
         controls.lost_transfer(batch, c, queue, ts)
         return
     c.update(ended_ms=str(ts), wait_ms=str(wait))
@@ -192,7 +192,7 @@ async def on_exit(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if await callback_left(batch, fields):
         return
     c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
-    if c.get("transfer_pending"):
+    if controls.requeued(c, fields):
         leave(batch, queue, call)
         controls.lost_transfer(batch, c, queue, ts)
         return
@@ -285,6 +285,12 @@ async def on_complete(batch: Batch, fields: dict[str, str], ts: int) -> None:
     where = controls.end_handle(batch, c, agent, queue, ts, ms(fields, "talk_ms"))
     c["ended_ms"] = str(ts)
     c["completed_by"] = "agent" if fields["type"] == "COMPLETEAGENT" else "caller"
+    final_handle(batch, c, where, ts)
+
+
+def final_handle(batch: Batch, c: dict[str, str], where: list[str], ts: int) -> None:
+    """A handle ended with no transfer pending is the contact's last: its FCR counts there
+    (once), failed already if its disposition came first and is not `resolved`."""
     if c.get("transfer_pending") or c.get("handled_ms"):
         return
     count_fcr(batch, c, where, ts)
@@ -381,7 +387,11 @@ async def on_unhold(batch: Batch, fields: dict[str, str], ts: int) -> None:
 
 
 async def on_transfer(batch: Batch, fields: dict[str, str], ts: int) -> None:
-    controls.transfer(batch, await control_contact(batch, fields), fields, ts)
+    """A transfer ends the transferring agent's handle; to a number, the contact's last."""
+    c = await control_contact(batch, fields)
+    where = controls.transfer(batch, c, fields, ts)
+    if where:
+        final_handle(batch, c, where, ts)
 
 
 async def on_consult(batch: Batch, fields: dict[str, str], ts: int) -> None:
