@@ -445,3 +445,21 @@ def test_metrics_exposes_transfers_consults_hold_and_handle_time(
     parts = samples(server, "ivr_handle_seconds_total")
     assert (parts[("talk", "billing")], parts[("hold", "billing")]) == (70.0, 50.0)
     assert samples(server, "ivr_queue_handled_total")[("billing",)] == 2
+
+
+def test_the_agent_console_counts_a_transferred_handle_as_the_reports_do(
+    script: Script, server: LiveServer, clock: ManualClock, alice: Console
+) -> None:
+    """Alice's console today: the call she transferred is 1 handled (50 s talk), as in the
+    reports; budi's transferred CONNECT is no inbound answer in his FRT share."""
+    cold_transfer(script)
+    script.fold()
+    clock.set(T0 / 1000 + 1800)
+    stats = alice.view()["stats"]
+    reported = script.totals("a:alice").agent_figures()
+    assert (stats["handled"], stats["aht_s"]) == (reported["handled"], reported["aht_s"]) == (1, 50)
+    budi = Console(server, "agent", "budi")
+    try:
+        assert budi.view()["stats"]["frt_share"] is None
+    finally:
+        budi.close()
