@@ -6,7 +6,8 @@ Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.metrics.rollups`), so every web process reports the same
 values; every agent state and every configured queue is there, at 0 when empty,
 so an alert on "available == 0" has a series to fire on. Counters (calls, the
-service level's within/eligible pair, FRT and wait histograms) come from the
+service level's within/eligible pair, FRT and wait histograms, handle time by part,
+transfers, consults and hold lengths) come from the
 fold's all-time rollups, so they only grow. Survey sends happen in the job worker,
 so they are counted in the store (`Keys.metrics_survey_sends`, by `survey_sent.lua`)
 and read here too. Webhook latency and errors are measured in each process
