@@ -29,10 +29,10 @@ from ivr.core.store import async_client, resolve_url, sync_client
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
+from ivr.devtools.sentinels import Topology
 from tests.agents import services_of
 from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, Twilio, wire
 from tests.consoles import Console
-from tests.sentinels import Topology
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY
 from tests.test_webhooks import call_form

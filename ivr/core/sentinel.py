@@ -197,7 +197,7 @@ async def confirm(svc: Store, write: str) -> bool:
         return True
     async with svc.redis.pipeline(transaction=False) as pipe:
         pipe.incr(svc.keys.replication_mark())
-        pipe.execute_command("WAIT", settings.store_wait_replicas, settings.store_wait_ms)
+        pipe.wait(settings.store_wait_replicas, settings.store_wait_ms)
         _, acked = await pipe.execute()
     if int(acked) >= settings.store_wait_replicas:
         return True

