@@ -8,6 +8,8 @@ so it runs last.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,8 @@ from typing import Any
 import pytest
 import redis
 
+from callbacks import jobs, worker
+from ivr import cli
 from ivr.app import create_app
 from ivr.core import sentinel
 from ivr.core.clock import ManualClock
@@ -30,8 +34,10 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
 from ivr.devtools.sentinels import Topology
+from ivr.handlers import HANDLERS
+from ivr.web import report
 from tests.agents import services_of
-from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, Twilio, wire
+from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio, wire
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY
@@ -171,6 +177,26 @@ def test_without_a_replica_confirm_says_so_within_its_wait(redis_url: str) -> No
     done, waited = asyncio.run(confirm(settings))
     assert not done and 0.04 <= waited < 1.0
     assert asyncio.run(confirm(settings.with_(store_wait_replicas=0)))[0]
+
+
+def test_the_job_worker_and_ivr_report_run_on_a_sentinel_url(topology: Topology) -> None:
+    """`ivr worker`'s loop beats its heartbeat through the sentinels, and `ivr report` reads
+    the store through them."""
+    settings = Settings(redis_url=topology.url, config_dir=SAMPLE_CONFIG)
+    ctx, registry = worker.context_from(settings, topology.url)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.work, args=(jobs.Runner(ctx, HANDLERS), registry, stop))
+    thread.start()
+    try:
+        topology_wait(lambda: ctx.redis.get(Keys().worker_heartbeat()) is not None)
+    finally:
+        stop.set()
+        thread.join(10)
+        ctx.redis.close()
+    args = cli.build_parser().parse_args(["report", "--from", "2026-11-23", "--format", "json"])
+    out = io.StringIO()
+    assert report.main(settings, args, out) == 0
+    assert "queues" in json.loads(out.getvalue())
 
 
 # -- failover in the middle of calls --------------------------------------------------------
