@@ -40,7 +40,7 @@ from tests.agents import services_of
 from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio, wire
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
-from tests.test_degraded import APOLOGY
+from tests.test_degraded import APOLOGY, HOLD_APOLOGY
 from tests.test_webhooks import call_form
 from tests.twiml_helpers import action, heard
 
@@ -289,19 +289,22 @@ def test_a_primary_killed_mid_call_loses_no_caller(
         waiting = [joined(tw, f"+6012222222{n}") for n in range(3)]
         places_before, agents_before = places(live, waiting), agents(alice, budi)
         assert [p for p, _ in places_before] == [1, 2, 3]
+        assert confirmed(topology.url) == 5  # 4 callers queued, 1 accept: each waited for a replica
 
-        traffic = Traffic(Twilio(live.url))
+        traffic, phone = Traffic(Twilio(live.url)), Twilio(live.url)
         thread = threading.Thread(target=traffic.run)
         thread.start()
         try:
             time.sleep(0.3)  # a few callers queue on the primary, then it dies
             killed_at = time.monotonic()
             topology.kill(topology.primary())
+            held = phone.post("/voice/hold", call_form(waiting[1].sid, caller=waiting[1].from_))
             switched_at = wait_for_normal_answers(traffic, killed_at)
         finally:
             traffic.stop.set()
             thread.join()
             traffic.phone.close()
+            phone.close()
 
         kinds = [kind for when, kind in traffic.answers if when >= killed_at]
         degraded, errors = kinds.count("degraded"), [k for k in kinds if k.startswith("error")]
@@ -313,6 +316,7 @@ def test_a_primary_killed_mid_call_loses_no_caller(
         record_property("failover", summary)
 
         assert errors == [] and degraded > 0, kinds
+        assert heard(held.text) == HOLD_APOLOGY  # a waiting caller's own loop, mid-switch
         assert lost == []
         assert places(live, waiting) == places_before
         assert agents(alice, budi) == agents_before  # the console logins survived too
@@ -362,6 +366,15 @@ def wait_for_normal_answers(traffic: Traffic, killed_at: float) -> float:
                 return normal[0]
         time.sleep(0.02)
     raise AssertionError(f"no normal answers {SWITCH_BUDGET_S} s after the kill")
+
+
+def confirmed(url: str) -> int:
+    """How many times the app has waited for a replica (`sentinel.confirm`)."""
+    client = sync_client(url)
+    try:
+        return int(client.get(Keys().replication_mark()) or 0)
+    finally:
+        client.close()
 
 
 def position(live: LiveServer, sid: str) -> int | None:
