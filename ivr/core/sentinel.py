@@ -48,8 +48,10 @@ DEFAULT_SENTINEL_PORT = 26379
 SENTINEL_TIMEOUT_S = 0.5
 """Longest wait for one sentinel's answer: a silent one is skipped for the next."""
 SENTINEL_RETRIES = 1
-"""Retries of one sentinel before asking the next (redis-py's default, 10 with backoff up
-to 1 s, would hold a webhook for seconds on one dead sentinel)."""
+"""Retries of one sentinel that refused or dropped the connection, before asking the next.
+A sentinel that times out is not retried: its host is likely down (redis-py's default, 10
+retries with backoff up to 1 s, would hold a webhook for seconds on one dead sentinel)."""
+BACKOFF = ExponentialBackoff(cap=0.05, base=0.01)
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,9 @@ def async_client(url: str, **options: Any) -> AsyncPrimary:
     sentinel_options = {
         "socket_connect_timeout": SENTINEL_TIMEOUT_S,
         "socket_timeout": SENTINEL_TIMEOUT_S,
-        "retry": AsyncRetry(ExponentialBackoff(cap=0.05, base=0.01), SENTINEL_RETRIES),
+        "retry": AsyncRetry(
+            BACKOFF, SENTINEL_RETRIES, supported_errors=(redis.exceptions.ConnectionError,)
+        ),
     }
     sentinel = AsyncSentinel(list(where.sentinels), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
     client = sentinel.master_for(
@@ -154,7 +158,9 @@ def sync_client(url: str, **options: Any) -> Primary:
     sentinel_options = {
         "socket_connect_timeout": SENTINEL_TIMEOUT_S,
         "socket_timeout": SENTINEL_TIMEOUT_S,
-        "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), SENTINEL_RETRIES),
+        "retry": Retry(
+            BACKOFF, SENTINEL_RETRIES, supported_errors=(redis.exceptions.ConnectionError,)
+        ),
     }
     sentinel = Sentinel(list(where.sentinels), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
     client = sentinel.master_for(  # type: ignore[no-untyped-call]
