@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import redis
 
-from callbacks import jobs, worker
+from callbacks import callback, jobs, worker
+from callbacks.inprocess import JobRunner
 from ivr import cli
 from ivr.app import create_app
 from ivr.core import sentinel
@@ -41,6 +42,7 @@ from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twi
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY, HOLD_APOLOGY
+from tests.test_surveys_e2e import CALLER, surveyed
 from tests.test_webhooks import call_form
 from tests.twiml_helpers import action, heard
 
@@ -197,6 +199,33 @@ def test_the_job_worker_and_ivr_report_run_on_a_sentinel_url(topology: Topology)
     out = io.StringIO()
     assert report.main(settings, args, out) == 0
     assert "queues" in json.loads(out.getvalue())
+
+
+@pytest.fixture(name="settings")
+def fixture_settings(settings: Settings) -> Settings:
+    """The session store's app settings, asking for a replica it does not have (1 ms wait)."""
+    return settings.with_(store_wait_replicas=1, store_wait_ms=1)
+
+
+def test_a_booked_callback_and_a_survey_answer_wait_for_a_replica(
+    tw: Emulator, server: LiveServer, r: redis.Redis, job_runner: JobRunner
+) -> None:
+    """Booking a callback, and a survey answer, each wait for a replica once (`confirm`)."""
+    svc = services_of(server)
+    before = marks(r)
+    cb = callback.Callback(id=callback.new_id(), number="+60188888888", queue="billing")
+    assert svc.run(callback.create(svc, cb)).status == "created"
+    assert marks(r) == before + 1
+    surveyed(tw, server)
+    before = marks(r)
+    (answer,) = tw.send_sms(CALLER, BUSINESS, "6 thanks")
+    assert answer.body.startswith("Thank you for your feedback")
+    assert marks(r) == before + 1
+
+
+def marks(r: redis.Redis) -> int:
+    """How many times the app has waited for a replica (`sentinel.confirm`)."""
+    return int(r.get(Keys().replication_mark()) or 0)
 
 
 # -- failover in the middle of calls --------------------------------------------------------
