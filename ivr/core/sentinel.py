@@ -52,6 +52,8 @@ SENTINEL_RETRIES = 1
 A sentinel that times out is not retried: its host is likely down (redis-py's default, 10
 retries with backoff up to 1 s, would hold a webhook for seconds on one dead sentinel)."""
 BACKOFF = ExponentialBackoff(cap=0.05, base=0.01)
+REFUSED = (redis.exceptions.ConnectionError,)
+"""What a sentinel is retried on: a refused or dropped connection, not a timeout."""
 
 
 @dataclass(frozen=True)
@@ -136,14 +138,8 @@ def async_client(url: str, **options: Any) -> AsyncPrimary:
     """An asyncio client that follows the primary of `url` through failovers. `options` are
     the servers' connection options (timeouts, retry); the sentinels get short ones."""
     where = SentinelUrl.parse(url)
-    sentinel_options = {
-        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
-        "socket_timeout": SENTINEL_TIMEOUT_S,
-        "retry": AsyncRetry(
-            BACKOFF, SENTINEL_RETRIES, supported_errors=(redis.exceptions.ConnectionError,)
-        ),
-    }
-    sentinel = AsyncSentinel(list(where.sentinels), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    retry = AsyncRetry(BACKOFF, SENTINEL_RETRIES, supported_errors=REFUSED)
+    sentinel = AsyncSentinel(list(where.sentinels), sentinel_kwargs=quick(retry))  # type: ignore[no-untyped-call]
     client = sentinel.master_for(
         where.service, redis_class=AsyncPrimary, **server_options(where), **options
     )
@@ -155,20 +151,23 @@ def async_client(url: str, **options: Any) -> AsyncPrimary:
 def sync_client(url: str, **options: Any) -> Primary:
     """A blocking client that follows the primary of `url` through failovers (CLI, jobs)."""
     where = SentinelUrl.parse(url)
-    sentinel_options = {
-        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
-        "socket_timeout": SENTINEL_TIMEOUT_S,
-        "retry": Retry(
-            BACKOFF, SENTINEL_RETRIES, supported_errors=(redis.exceptions.ConnectionError,)
-        ),
-    }
-    sentinel = Sentinel(list(where.sentinels), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    retry = Retry(BACKOFF, SENTINEL_RETRIES, supported_errors=REFUSED)
+    sentinel = Sentinel(list(where.sentinels), sentinel_kwargs=quick(retry))  # type: ignore[no-untyped-call]
     client = sentinel.master_for(  # type: ignore[no-untyped-call]
         where.service, redis_class=Primary, **server_options(where), **options
     )
     assert isinstance(client, Primary)
     client.sentinels = sentinel
     return client
+
+
+def quick(retry: Retry | AsyncRetry) -> dict[str, Any]:
+    """Connection options for the sentinels: short timeouts, and `retry`."""
+    return {
+        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+        "socket_timeout": SENTINEL_TIMEOUT_S,
+        "retry": retry,
+    }
 
 
 def server_options(where: SentinelUrl) -> dict[str, Any]:
