@@ -30,6 +30,8 @@ DEFAULT_SESSION_TTL_S = 6 * 3600
 DEFAULT_RELOAD_INTERVAL_S = 0.5
 DEFAULT_CONSOLE_IDLE_S = 30 * 60
 """A console session with no request (and no open page) for this long is logged out."""
+DEFAULT_STORE_WAIT_MS = 100
+"""How long a write that must not be lost waits for a replica (`IVR_STORE_WAIT_REPLICAS`)."""
 WORKSPACE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 """A workspace id: it is a Redis hash tag, a URL path segment (`/w/<id>/...`) and the
 prefix of its console cookies and API tokens, so it stays short and plain."""
@@ -88,6 +90,9 @@ class Settings:
     twilio_twiml_app_sid: str = ""
     """The TwiML app the softphone's outgoing calls use (optional)."""
     console_idle_s: int = DEFAULT_CONSOLE_IDLE_S
+    store_wait_replicas: int = 0
+    """Replicas a write that must not be lost waits for (`WAIT`); 0: none (no replicas)."""
+    store_wait_ms: int = DEFAULT_STORE_WAIT_MS
     workspaces: tuple[Workspace, ...] = ()
     """The contact centres of a deployment with several (`IVR_WORKSPACES`); empty: one,
     `config_dir` under `tenant`, as before workspaces existed."""
@@ -126,6 +131,8 @@ class Settings:
             twilio_api_secret=cfg("TWILIO_API_SECRET", default=""),
             twilio_twiml_app_sid=cfg("TWILIO_TWIML_APP_SID", default=""),
             console_idle_s=cfg("IVR_CONSOLE_IDLE_S", cast=int, default=DEFAULT_CONSOLE_IDLE_S),
+            store_wait_replicas=cfg("IVR_STORE_WAIT_REPLICAS", cast=int, default=0),
+            store_wait_ms=cfg("IVR_STORE_WAIT_MS", cast=int, default=DEFAULT_STORE_WAIT_MS),
             workspaces=parse_workspaces(cfg("IVR_WORKSPACES", default="")),
         )
 
