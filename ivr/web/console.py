@@ -296,7 +296,7 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
         raise HTTPException(410, "the offer has expired or was withdrawn") from None
     await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
     document = twiml.render(await agent_leg(svc, agent, call_sid, reservation_id))
-    if "<Dial" not in document:  # a callback no longer needed: routing already ended it
+    if "<Dial" not in document and "<Redirect" not in document:  # a callback not needed now
         raise HTTPException(410, "the callback is no longer needed")
     device = svc.registry.current.agents[agent].device
     await record_leg(svc, reservation_id, agent, call_sid, device, ring_s)
