@@ -157,9 +157,9 @@ def _res(offer: Offer, reservation_id: str) -> Reservation:
 
 
 async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) -> VoiceResponse:
-    """Connect the call pending its bridge: confirmed when the caller, moved by REST, fetches
-    the conference join (`ivr.voice.bridge`); a leg that ends first, or no bridge by `BRIDGE_DEADLINE_S`,
-    puts the caller back in their place."""
+    """Connect the call pending its bridge: confirmed when the caller, moved by REST,
+    fetches the conference join (`ivr.voice.bridge`); a leg that ends first, or no bridge
+    by `BRIDGE_DEADLINE_S`, puts the caller back in their place."""
     response = VoiceResponse()
     callback = is_callback(call_sid)  # agent-first: the customer is dialled, not dequeued
     try:
@@ -247,8 +247,8 @@ async def leg_ended(
         return
     try:
         offered = await svc.router.put_back(intent["call"], intent["agent"], reason)
-    except RoutingError:  # bridged (or over) already: the leg's end is the call's end,
-        await left_before_customer(svc, intent["call"], reservation_id)  # unless not yet
+    except RoutingError:  # confirmed already: the leg's end is the call's end, or else
+        await agent_gone(svc, intent["call"], reservation_id)  # the caller goes back
         return
     log.info("leg ended before the bridge", call=intent["call"], agent=intent["agent"], why=reason)
     if is_callback(intent["call"]):
@@ -293,18 +293,23 @@ async def talked(svc: Services, call_sid: str, form: Mapping[str, str]) -> bool:
     return conf is not None and conf.joined
 
 
-async def left_before_customer(svc: Services, call_sid: str, reservation_id: str) -> None:
-    """The agent's leg ended after the caller fetched the conference join (confirmed) but
-    before the customer joined, within `SHORT_BRIDGE_S` of it: the caller goes back to
-    their place, even if the `<Dial>` action that says so comes late (or never)."""
+async def agent_gone(svc: Services, call_sid: str, reservation_id: str) -> None:
+    """The agent's leg ended with the call confirmed (its `<Dial>` action may come late, or
+    never): before the customer joined, within `SHORT_BRIDGE_S` of the confirm, the caller
+    goes back to their place; else the call is over, and the customer's call is ended."""
     conf = await conference.state(svc, call_sid)
     call = await svc.router.call(call_sid)
-    if conf is None or call is None or conf.joined or conf.res != reservation_id:
+    if conf is None or call is None or conf.res != reservation_id:
         return
-    if call.connection != reservation_id or not call.bridging or call.connected_at is None:
+    if call.connection != reservation_id or call.connected_at is None:
         return
-    if svc.clock.now() - call.connected_at <= SHORT_BRIDGE_S:
+    since_s = svc.clock.now() - call.connected_at
+    if not conf.joined and call.bridging and since_s <= SHORT_BRIDGE_S:
         await unbridged(svc, call_sid, call.agent)
+    elif conf.state in conference.LEFT_ALONE:
+        await conference.close(svc, call_sid)
+        await finish(svc, call_sid)
+        await bridge_voice.end_customer(svc, call_sid)
 
 
 async def unbridged(svc: Services, call_sid: str, agent: str) -> bool:

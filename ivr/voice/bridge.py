@@ -200,7 +200,7 @@ async def conference_join(request: Request) -> Response:
 
 
 async def customer_dial(svc: Services, call_sid: str) -> VoiceResponse:
-    """"Connecting you", then the conference: its end is the call's end."""
+    """ "Connecting you", then the conference: its end is the call's end."""
     response = VoiceResponse()
     session = await svc.calls.get(call_sid)
     if session is not None:

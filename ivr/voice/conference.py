@@ -139,7 +139,7 @@ async def open_for(
     }
     async with svc.redis.pipeline(transaction=True) as pipe:
         pipe.delete(key)  # a call put back and accepted again starts a new conference
-        pipe.hset(key, mapping=fields)
+        pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
         pipe.expire(key, TTL_S)
         await pipe.execute()
     return True
@@ -149,7 +149,7 @@ async def update(svc: Services, call_sid: str, **fields: str) -> None:
     """Set fields of an existing conference state (nothing when it has none)."""
     key = svc.keys.conference(call_sid)
     if fields and await svc.redis.exists(key):
-        await svc.redis.hset(key, mapping=fields)
+        await svc.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
 
 
 def conference_noun(
@@ -203,8 +203,10 @@ async def take_event(svc: Services, call_sid: str, form: dict[str, str]) -> bool
     """Whether a conference status callback is news (not a repeat, not after the end)."""
     event = form.get("StatusCallbackEvent", "")
     seq = form.get("SequenceNumber", "")
-    mark = f"{form.get('ConferenceSid', '')}:{seq}" if seq else ":".join(
-        [event, form.get("CallSid", ""), form.get("Timestamp", "")]
+    mark = (
+        f"{form.get('ConferenceSid', '')}:{seq}"
+        if seq
+        else ":".join([event, form.get("CallSid", ""), form.get("Timestamp", "")])
     )
     final = "1" if event == "conference-end" else "0"
     script = svc.redis.register_script(lua.read("ivr.voice", "conference_event"))
@@ -245,9 +247,11 @@ async def hold(svc: Services, call_sid: str, on: bool) -> ConferenceState:
     url = svc.urls.to("conference_hold", call=call_sid)
     await rest(
         svc,
-        lambda c: c.conferences(sid)
-        .participants(conf.customer)
-        .update(hold=on, hold_url=url, hold_method="POST"),
+        lambda c: (
+            c.conferences(sid)
+            .participants(conf.customer)
+            .update(hold=on, hold_url=url, hold_method="POST")
+        ),
     )
     await _hold_script(svc, call_sid, "hold" if on else "resume")
     return await _current(svc, call_sid)
@@ -278,9 +282,11 @@ async def send_digits(svc: Services, call_sid: str, digits: str) -> None:
     url = svc.urls.to("conference_announce", digits=digits)
     await rest(
         svc,
-        lambda c: c.conferences(sid)
-        .participants(conf.customer)
-        .update(announce_url=url, announce_method="POST"),
+        lambda c: (
+            c.conferences(sid)
+            .participants(conf.customer)
+            .update(announce_url=url, announce_method="POST")
+        ),
     )
 
 
@@ -345,7 +351,7 @@ async def conference_hold(request: Request) -> Response:
     config = svc.config_for(session.config_version) if session else svc.registry.current
     code = session.language if session else config.languages.default
     routed = await svc.router.call(call_sid)
-    queue = config.queues.get(routed.queue if routed else (session.queue if session else ""))
+    queue = config.queues.get(routed.queue if routed else (session.queue or "" if session else ""))
     response = VoiceResponse()
     twiml.say(response, phrases.text(config, code, "queue.stay"), config.languages.of(code))
     play_music(svc, response, queue, call_sid)
