@@ -43,6 +43,11 @@ class EventType(StrEnum):
     AGENTSTATUS = "AGENTSTATUS"
     SUPERVISOR = "SUPERVISOR"
     DISPOSITION = "DISPOSITION"
+    HOLD = "HOLD"
+    """The agent put the customer on hold (`call`, `agent`, `queue`): they hear hold music."""
+    UNHOLD = "UNHOLD"
+    """The hold ended (`call`, `agent`, `queue`, `hold_ms`): the agent resumed, or the call
+    ended on hold. Hold time counts in AHT, not in talk time."""
     # Callbacks (callbacks/callback.py): `callback` names the callback (CB...), `call` the
     # original call; CALLBACK is the original call leaving the queue for a keep-my-place
     # callback, which takes its place (it is not an abandon).

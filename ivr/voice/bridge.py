@@ -43,9 +43,12 @@ GIVE_UP_S = 9.0
 RETRY_BASE_S = 0.5
 """The first retry of a transient API error waits about this long; each next one doubles."""
 RETRY_MAX_S = 2.0
-HANG_UP_TRIES = 8
-"""Tries at ending a customer's call once the agent has left it."""
-REDIRECT, HANGUP = "redirect", "hangup"
+LEG_TRIES = 16
+"""Tries at ending a leg the bridge left alone in the conference (about a minute of
+backoff): the customer's call once the agent has left, or the agent's leg (moved to
+`/voice/agent/done`) once the caller could not be moved in."""
+RETRY_LEG_MAX_S = 5.0
+REDIRECT, HANGUP, EJECT = "redirect", "hangup", "eject"
 """What a conference's due REST request does (`todo`)."""
 
 
@@ -78,11 +81,16 @@ async def claim(svc: Services, call_sid: str) -> None:
 
 
 async def attempt(svc: Services, call_sid: str) -> None:
-    """One try at the call's due request: the caller's redirect, or their hang-up."""
+    """One try at the call's due request: the caller's redirect, their hang-up, or taking
+    the agent's leg out of an empty conference."""
     raw: dict[str, str] = await svc.redis.hgetall(svc.keys.conference(call_sid))  # type: ignore[assignment]
-    if raw.get("todo") == HANGUP:
-        await _hang_up_customer(svc, call_sid, int(raw.get("tries") or 0))
-    elif raw.get("todo") == REDIRECT and raw.get("state") == CONNECTING:
+    todo = raw.get("todo")
+    if todo == HANGUP:
+        await _end_leg(svc, call_sid, raw, call_sid, {"status": "completed"})
+    elif todo == EJECT and raw.get("agent"):
+        url = svc.urls.to("agent_done", call=call_sid, res=raw.get("res") or None)
+        await _end_leg(svc, call_sid, raw, raw["agent"], {"url": url, "method": "POST"})
+    elif todo == REDIRECT and raw.get("state") == CONNECTING:
         await _redirect(svc, call_sid, raw)
 
 
@@ -120,11 +128,16 @@ async def _stranded(svc: Services, call_sid: str, raw: dict[str, str]) -> None:
 
 
 async def _retry(
-    svc: Services, call_sid: str, raw: dict[str, str], latest: float, exc: Exception
+    svc: Services,
+    call_sid: str,
+    raw: dict[str, str],
+    latest: float,
+    exc: Exception,
+    longest_s: float = RETRY_MAX_S,
 ) -> None:
     """A transient API error: try again with backoff (not later than `latest`)."""
     tries = int(raw.get("tries") or 0) + 1
-    delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (tries - 1)) * (0.5 + svc.rng.random() / 2)
+    delay = min(longest_s, RETRY_BASE_S * 2 ** (tries - 1)) * (0.5 + svc.rng.random() / 2)
     at = min(svc.clock.now() + delay, latest) if latest else svc.clock.now() + delay
     await conference.update(svc, call_sid, tries=str(tries))
     await svc.redis.zadd(svc.keys.conference_due(), {call_sid: at})
@@ -151,33 +164,36 @@ async def give_up(svc: Services, call_sid: str, agent: str, raw: dict[str, str])
 
 
 async def take_agent_out(svc: Services, call_sid: str, raw: dict[str, str]) -> None:
-    """Move the agent's leg out of the conference to `/voice/agent/done` (best effort)."""
-    leg = raw.get("agent", "")
-    if not leg:
-        return
-    url = svc.urls.to("agent_done", call=call_sid, res=raw.get("res") or None)
-    try:
-        await svc.rest(lambda c: c.calls(leg).update(url=url, method="POST"))
-    except REST_ERRORS as exc:
-        log.info("could not take the agent out of the conference", leg=leg, error=str(exc))
+    """Move the agent's leg out of the empty conference to `/voice/agent/done` (retried)."""
+    if raw.get("agent"):
+        await _due_now(svc, call_sid, EJECT)
 
 
 async def end_customer(svc: Services, call_sid: str) -> None:
     """The agent left a bridged call: end the customer's call too (retried)."""
-    await conference.update(svc, call_sid, todo=HANGUP, tries="0")
+    await _due_now(svc, call_sid, HANGUP)
+
+
+async def _due_now(svc: Services, call_sid: str, todo: str) -> None:
+    await conference.update(svc, call_sid, todo=todo, tries="0")
     await svc.redis.zadd(svc.keys.conference_due(), {call_sid: svc.clock.now()})
     offers.spawn(svc, claim(svc, call_sid))
 
 
-async def _hang_up_customer(svc: Services, call_sid: str, tries: int) -> None:
+async def _end_leg(
+    svc: Services, call_sid: str, raw: dict[str, str], leg: str, change: dict[str, str]
+) -> None:
+    """One try at ending (or moving) a leg left alone: `calls(leg).update(**change)`. A
+    leg already over (Twilio refuses the request) needs nothing more."""
     try:
-        await svc.rest(lambda c: c.calls(call_sid).update(status="completed"))
+        await svc.rest(lambda c: c.calls(leg).update(**change))
     except REST_ERRORS as exc:
-        if transient(exc) and tries + 1 < HANG_UP_TRIES:
-            await _retry(svc, call_sid, {"tries": str(tries)}, 0.0, exc)
+        tries = int(raw.get("tries") or 0)
+        if transient(exc) and tries + 1 < LEG_TRIES:
+            await _retry(svc, call_sid, raw, 0.0, exc, RETRY_LEG_MAX_S)
             return
         if not isinstance(exc, TwilioRestException) or transient(exc):
-            log.warning("could not end the customer's call", call=call_sid, error=str(exc))
+            log.warning("could not end a leg left in the conference", leg=leg, error=str(exc))
     await _done(svc, call_sid)
 
 

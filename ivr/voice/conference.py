@@ -353,7 +353,7 @@ async def conference_hold(request: Request) -> Response:
     routed = await svc.router.call(call_sid)
     queue = config.queues.get(routed.queue if routed else (session.queue or "" if session else ""))
     response = VoiceResponse()
-    twiml.say(response, phrases.text(config, code, "queue.stay"), config.languages.of(code))
+    twiml.say(response, phrases.text(config, code, "hold.stay"), config.languages.of(code))
     play_music(svc, response, queue, call_sid)
     return xml(response)
 

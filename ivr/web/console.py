@@ -31,8 +31,8 @@ from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import agent as agent_voice
 from ivr.voice import callback as callback_voice
-from ivr.voice import offers, presence, twiml
-from ivr.web import labels, today
+from ivr.voice import conference, offers, presence, twiml
+from ivr.web import controls, labels, today
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -189,7 +189,18 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         "connected": state.state == ON_CALL,
         "phase": await call_phase(svc, state),
         "notes": record.get("notes", ""),
+        **await live_state(svc, record["call"], state),
     }
+
+
+async def live_state(svc: Services, call_sid: str, state: AgentState) -> dict[str, Any]:
+    """The conference's state (connecting, connected, on_hold, consulting, ended), whether
+    the agent is muted and the customer on hold: the header and the call controls."""
+    view = controls.call_view(await conference.state(svc, call_sid))
+    if state.state != ON_CALL or view["state"] is None:
+        view["state"] = "ended" if state.state != ON_CALL else "connecting"
+    view["state_label"] = labels.call_state_label(view["state"])
+    return view
 
 
 async def call_phase(svc: Services, state: AgentState) -> str:
