@@ -100,9 +100,7 @@ def test_mute_and_the_keypad_from_the_console(
     tw.assert_no_errors()
 
 
-def test_hang_up_from_the_console(
-    tw: Emulator, server: LiveServer, open_page: OpenPage
-) -> None:
+def test_hang_up_from_the_console(tw: Emulator, server: LiveServer, open_page: OpenPage) -> None:
     """Hang up (X): the caller's call ends and Alice is wrapping up on the page."""
     page = open_page()
     call, _ = on_a_call(tw, page)
