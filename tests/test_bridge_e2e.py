@@ -135,3 +135,17 @@ def test_conference_status_callbacks_are_taken_once_and_not_after_the_end(
     svc = services_of(server)
     found = svc.run(conference.state(svc, call.sid))
     assert found is not None and found.state == "ended"
+
+
+def test_a_caller_who_hangs_up_on_the_way_in_frees_the_agent(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """The caller hangs up while hearing "connecting you", before joining: Alice is not
+    left alone in the conference; she hears that the caller left and wraps up."""
+    call, leg = accepted(tw, server)
+    leg.press("1")
+    call.hears("Connecting you now")
+    call.hangup()
+    assert tw.advance_until(lambda: leg.ended, 5)
+    assert "The caller is no longer there." in leg.transcript()
+    assert state(server, "alice").state != "on_call"

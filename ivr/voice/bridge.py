@@ -197,6 +197,19 @@ async def _end_leg(
     await _done(svc, call_sid)
 
 
+async def caller_gone(svc: Services, call_sid: str) -> None:
+    """The customer's call is over. Had they joined, the conference ended with them; if
+    they hung up on the way in (during "connecting you"), the agent waits alone: they are
+    taken out. A hold still open is closed."""
+    conf = await conference.state(svc, call_sid)
+    if conf is None or conf.state == conference.ENDED:
+        return
+    await conference.close(svc, call_sid)
+    if not conf.joined:
+        raw: dict[str, str] = await svc.redis.hgetall(svc.keys.conference(call_sid))  # type: ignore[assignment]
+        await take_agent_out(svc, call_sid, raw)
+
+
 # -- the caller's leg --------------------------------------------------------------------
 async def conference_join(request: Request) -> Response:
     """The caller, redirected out of their wait: confirm the connection (CONNECT) and join
