@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from callbacks import callback
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs
+from ivr.core import logs, sentinel
 from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.core.outbound import queue_wait_s
 from ivr.core.session import CallSession
@@ -286,9 +286,9 @@ async def own_offer(svc: Services, agent: str, reservation_id: str) -> Offer:
 async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
     """Take the call: routing holds it pending, then the agent's device is rung into the bridge.
 
-    The CONNECT is recorded only when the device's `<Dial><Queue>` takes the caller
-    (`ivr.voice.queue.confirm_bridge`). A device that rings out, is busy or fails puts the
-    caller back in their place (its status callback, `ivr.voice.agent.leg_ended`), and so
+    The CONNECT is recorded only when the caller, moved into the call's conference once
+    the device answers, fetches its join (`ivr.voice.bridge`). A device that rings out, is
+    busy or fails puts the caller back in their place (its status callback, `ivr.voice.agent.leg_ended`), and so
     does no bridge within the ring timeout and `DEVICE_DEADLINE_GRACE_S`. If Twilio
     refuses to ring it, the caller goes back at once and 502 says so (a break only when
     Twilio says the device cannot be rung). If routing already gave up waiting for it,
@@ -305,6 +305,7 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
         await svc.router.accept(reservation_id, agent, pending=True, deadline_s=deadline)
     except RoutingError:  # timed out or withdrawn just now
         raise HTTPException(410, "the offer has expired or was withdrawn") from None
+    await sentinel.confirm(svc, "call accepted")  # on a replica before the device rings
     await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
     document = twiml.render(await agent_leg(svc, agent, call_sid, reservation_id))
     if "<Dial" not in document and "<Redirect" not in document:  # a callback not needed now
