@@ -286,13 +286,13 @@ async def own_offer(svc: Services, agent: str, reservation_id: str) -> Offer:
 async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
     """Take the call: routing holds it pending, then the agent's device is rung into the bridge.
 
-    The CONNECT is recorded only when the caller, moved into the call's conference once
-    the device answers, fetches its join (`ivr.voice.bridge`). A device that rings out, is
-    busy or fails puts the caller back in their place (its status callback,
+    The CONNECT is recorded only when the caller, moved into the call's conference once the
+    device answers, fetches its join (`ivr.voice.bridge`). A device that rings out, is busy
+    or fails puts the caller back in their place (its status callback,
     `ivr.voice.agent.leg_ended`), and so does no bridge within the ring timeout and
-    `DEVICE_DEADLINE_GRACE_S`. If Twilio refuses to ring it, the caller goes back at once and 502 says so (a break only when
-    Twilio says the device cannot be rung). If routing already gave up waiting for it,
-    the device's call is hung up before it can bridge: 410.
+    `DEVICE_DEADLINE_GRACE_S`. If Twilio refuses to ring it, the caller goes back at once
+    and 502 says so (a break only when Twilio says the device cannot be rung). If routing
+    already gave up waiting for it, the device's call is hung up before it can bridge: 410.
     """
     offer = await own_offer(svc, agent, reservation_id)
     if offer.expires_at <= svc.clock.now():
