@@ -293,7 +293,7 @@ def paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/hold": {
             "post": op(
                 "Put the customer on hold (they hear the queue's hold music), or resume",
-                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 409, 502)},
+                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 404, 409, 502)},
                 parameters=[CALL],
                 requestBody=body(obj(["hold"], hold={"type": "boolean"})),
             ),
@@ -301,7 +301,7 @@ def paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/mute": {
             "post": op(
                 "Mute the agent's line in the call (the customer no longer hears them), or unmute",
-                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 409, 502)},
+                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 404, 409, 502)},
                 parameters=[CALL],
                 requestBody=body(obj(["mute"], mute={"type": "boolean"})),
             ),
@@ -309,14 +309,14 @@ def paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/hangup": {
             "post": op(
                 "Hang up the customer: the call ends and the agent wraps up",
-                {"204": ok("Hung up"), **errors(403, 409, 502)},
+                {"204": ok("Hung up"), **errors(403, 404, 409, 502)},
                 parameters=[CALL],
             ),
         },
         "/api/agent/calls/{call}/digits": {
             "post": op(
                 "Play DTMF tones to the customer's side (w: a half-second pause)",
-                {"204": ok("Played"), **errors(400, 403, 409, 502)},
+                {"204": ok("Played"), **errors(400, 403, 404, 409, 502)},
                 parameters=[CALL],
                 requestBody=body(
                     obj(["digits"], digits={"type": "string", "pattern": "^[0-9*#w]{1,32}$"})
