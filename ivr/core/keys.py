@@ -233,6 +233,11 @@ class Keys:
         """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
         return f"{self.prefix}:console:call:{agent}"
 
+    def monitor(self, call_sid: str) -> str:
+        """Hash: the supervisor monitoring a call (by, mode, leg, conference, agent_leg, agent);
+        one per call (`ivr.web.monitor`). TTL: `MONITOR_TTL_S` from the last change."""
+        return f"{self.prefix}:console:monitor:{call_sid}"
+
     def contact_history(self, number: str) -> str:
         """List: a caller's previous contacts as JSON, newest first (at, agent, disposition)."""
         return f"{self.prefix}:contacts:{number}"
