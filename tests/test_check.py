@@ -487,13 +487,13 @@ def test_supervisor_device_must_be_a_client_or_a_number(tmp_path: Path) -> None:
     target = tmp_path / "config"
     shutil.copytree(SAMPLE_CONFIG, target)
     people = target / "supervisors.yaml"
-    text = people.read_text(encoding="utf-8").replace("device: client:sam", "device: 0123")
+    text = people.read_text(encoding="utf-8").replace("device: client:sam", "device: sam-phone")
     people.write_text(text, "utf-8")
     out = io.StringIO()
     assert run(target, out) == 1
-    line = next(i for i, row in enumerate(text.splitlines()) if "device: 0123" in row) + 1
+    line = next(i for i, row in enumerate(text.splitlines()) if "device: sam-phone" in row) + 1
     assert f"supervisors.yaml:{line}:" in out.getvalue()
-    assert "device '0123' is neither client:NAME nor an E.164 number" in out.getvalue()
+    assert "device 'sam-phone' is neither client:NAME nor an E.164 number" in out.getvalue()
 
 # Overflows and who can answer whom -----------------------------------------------------------
 
