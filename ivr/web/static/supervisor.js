@@ -64,8 +64,39 @@ function agentRow(a) {
   const out = el("button", "Log out", { type: "button", class: "btn btn-quiet", "aria-label": `Log ${a.name} out` });
   out.addEventListener("click", () => act(() => api("POST", `/api/supervisor/agents/${a.id}/logout`)));
   actions.append(pause, " ", out);
+  if (a.call) actions.append(monitorControls(a));
   row.append(actions);
   return row;
+}
+
+// Monitoring an agent's connected call: listen (muted), whisper (only the agent hears you)
+// or barge (everyone hears you); the supervisor's own device rings into the call.
+const MONITOR_MODES = { listen: "Listen", whisper: "Whisper", barge: "Barge" };
+const MONITOR_STATES = { listen: "listening", whisper: "whispering to the agent", barge: "in the call" };
+const MONITOR_YOU = { listen: "Listening: nobody hears you", whisper: "Whispering: only the agent hears you", barge: "In the call: everyone hears you" };
+const me = document.getElementById("agents").dataset.me;
+
+function monitorControls(a) {
+  const box = el("div", null, { class: "monitor", role: "group", "aria-label": `Monitor ${a.name}'s call` });
+  const m = a.monitor;
+  if (m && m.by !== me) {
+    box.append(el("span", `${m.by_name} is ${MONITOR_STATES[m.mode]}`, { class: "monitor-state muted" }));
+    return box;
+  }
+  if (m) box.append(el("span", MONITOR_YOU[m.mode], { class: "monitor-state" }), " ");
+  const path = `/api/supervisor/calls/${encodeURIComponent(a.call)}/monitor`;
+  for (const [mode, label] of Object.entries(MONITOR_MODES)) {
+    if (m && m.mode === mode) continue;
+    const button = el("button", label, { type: "button", class: "btn btn-quiet", "data-mode": mode, "aria-label": `${label}: ${a.name}'s call` });
+    button.addEventListener("click", () => act(() => api("POST", path, { mode })));
+    box.append(button, " ");
+  }
+  if (m) {
+    const stop = el("button", "Stop", { type: "button", class: "btn", "data-mode": "stop", "aria-label": `Stop monitoring ${a.name}'s call` });
+    stop.addEventListener("click", () => act(() => api("DELETE", path)));
+    box.append(stop);
+  }
+  return box;
 }
 
 function callbackRow(cb) {
