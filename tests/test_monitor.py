@@ -223,12 +223,16 @@ def test_a_supervisor_who_hung_up_is_dialled_again(tw: Emulator, room: Room, sam
 def test_floor_shows_who_monitors_a_call(
     tw: Emulator, room: Room, sam: Console, server: LiveServer
 ) -> None:
-    """Every supervisor sees on Alice's row that Sam is whispering on her call."""
+    """Every supervisor sees on Alice's row that Sam is whispering on her call, until it ends."""
     assert monitor(sam, room.sid, "whisper") == 200
     ria = supervisor(server, "ria")
     rows = {a["id"]: a for a in ria.get("/api/supervisor/floor").json()["agents"]}
     assert rows["alice"]["monitor"] == {"by": "sam", "by_name": "Sam Lee", "mode": "whisper"}
     assert rows["budi"]["monitor"] is None
+    room.call.hangup()
+    tw.advance(1)
+    rows = {a["id"]: a for a in ria.get("/api/supervisor/floor").json()["agents"]}
+    assert rows["alice"]["state"] != "on_call" and rows["alice"]["monitor"] is None
     ria.close()
 
 

@@ -20,7 +20,7 @@ from ivr.voice import offers
 from ivr.voice.queue import estimate_for
 from ivr.web import labels, monitor, today, voicemails
 from ivr.web.audit import record
-from queues.agent import BREAK
+from queues.agent import BREAK, ON_CALL
 from queues.metrics import rollups
 from queues.reprioritise import reprioritise
 
@@ -154,11 +154,13 @@ async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[di
 
 async def with_monitors(svc: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each agent row with who monitors its call and how (`monitor`: {by, by_name, mode} or
-    None), so every supervisor sees a call being listened to, coached or barged into."""
-    found = await monitor.watching(svc, [row["call"] for row in rows if row["call"]])
+    None), so every supervisor sees a call being listened to, coached or barged into. Only
+    a call in progress shows one (a monitor left from a call now in wrap-up is not)."""
+    talking = [row for row in rows if row["call"] and row["state"] == ON_CALL]
+    found = await monitor.watching(svc, [row["call"] for row in talking])
     people = svc.registry.current.supervisors
     for row in rows:
-        watched = found.get(row["call"]) if row["call"] else None
+        watched = found.get(row["call"]) if row in talking else None
         if watched:
             known = people.get(watched["by"])
             watched = {**watched, "by_name": known.name if known else watched["by"]}

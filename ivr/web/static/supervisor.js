@@ -64,7 +64,7 @@ function agentRow(a) {
   const out = el("button", "Log out", { type: "button", class: "btn btn-quiet", "aria-label": `Log ${a.name} out` });
   out.addEventListener("click", () => act(() => api("POST", `/api/supervisor/agents/${a.id}/logout`)));
   actions.append(pause, " ", out);
-  if (a.call) actions.append(monitorControls(a));
+  if (a.call && a.state === "on_call") actions.append(monitorControls(a));
   row.append(actions);
   return row;
 }
