@@ -45,6 +45,9 @@ def test_listen_whisper_barge_and_stop_from_the_live_view(
     sam.auto = "answer"
     boss = open_page()
     log_in(boss, "supervisor", "sam", "sam-demo")
+    softphone = boss.locator("#softphone")  # no API key here: Sam's client:sam rings elsewhere
+    expect(softphone).to_contain_text("Softphone not configured")
+    expect(softphone).to_contain_text("Monitoring rings client:sam")
     row = boss.locator('#agents tr[data-agent="alice"]')
     state = row.locator(".monitor-state")
 

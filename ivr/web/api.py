@@ -254,6 +254,14 @@ async def start_monitor(request: Request) -> Response:
     return JSONResponse(await monitor.start(services(request), principal.user, call, mode))
 
 
+async def supervisor_token(request: Request) -> Response:
+    """A Voice SDK token for the supervisor's softphone (monitoring rings it)."""
+    principal = await auth.require(request, auth.SUPERVISOR)
+    response = JSONResponse(monitor.softphone_token(services(request), principal.user))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 async def stop_monitor(request: Request) -> Response:
     principal = await auth.require(request, auth.SUPERVISOR)
     await monitor.stop(services(request), principal.user, request.path_params["call"])
@@ -291,6 +299,7 @@ routes = [
     Route("/api/supervisor/calls/{call}/priority", priority, methods=["PUT"]),
     Route("/api/supervisor/calls/{call}/monitor", start_monitor, methods=["POST"]),
     Route("/api/supervisor/calls/{call}/monitor", stop_monitor, methods=["DELETE"]),
+    Route("/api/supervisor/token", supervisor_token, methods=["GET"]),
     Route("/api/supervisor/voicemails", list_voicemails, methods=["GET"]),
     Route("/api/supervisor/voicemails/{voicemail}/handled", voicemail_handled, methods=["POST"]),
 ]

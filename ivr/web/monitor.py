@@ -29,6 +29,7 @@ from twilio.base.exceptions import TwilioRestException
 from ivr.core import logs
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
+from ivr.web import console
 from ivr.web.audit import record
 
 log = logs.get(__name__)
@@ -121,6 +122,20 @@ async def watching(svc: Services, call_sids: list[str]) -> dict[str, dict[str, s
         if current.get("mode"):
             found[call_sid] = {"by": current["by"], "mode": current["mode"]}
     return found
+
+
+def phone(svc: Services, supervisor: str) -> dict[str, Any]:
+    """Where monitoring rings the supervisor, for their page: the device, and the softphone
+    identity (`client:NAME` devices) with whether this service can issue it a token."""
+    known = svc.registry.current.supervisors.get(supervisor)
+    device = known.device if known and known.device else ""
+    return {"device": device or None, **console.softphone_view(svc, device)}
+
+
+def softphone_token(svc: Services, supervisor: str) -> dict[str, Any]:
+    """A Voice SDK token for the supervisor's own client identity (the page answers the
+    monitoring calls ringing it)."""
+    return console.device_token(svc, supervisor_device(svc, supervisor))
 
 
 async def read(svc: Services, call_sid: str) -> dict[str, str]:

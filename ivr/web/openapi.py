@@ -376,6 +376,24 @@ def paths() -> dict[str, Schema]:
                 ),
             ),
         },
+        "/api/supervisor/token": {
+            "get": op(
+                "A Twilio Voice SDK access token for your own client identity (1 h): the"
+                " supervisor page answers the calls monitoring rings it with",
+                {
+                    "200": ok(
+                        "Token",
+                        obj(
+                            ["token", "identity"],
+                            token={"type": "string"},
+                            identity={"type": "string"},
+                            ttl_s={"type": "integer"},
+                        ),
+                    ),
+                    **errors(403, 409, 503),
+                },
+            ),
+        },
         "/api/supervisor/calls/{call}/monitor": {
             "post": op(
                 "Listen to (muted), whisper on (only the agent hears) or barge into a connected"

@@ -191,9 +191,42 @@ function onRoutingEvent() {
   settle = setTimeout(refresh, FOLD_LAG_MS);
 }
 
+// -- softphone: monitoring rings the supervisor's device; a client:NAME device rings here --
+function softphoneSays(text) { document.getElementById("softphone").textContent = text; }
+
+function startSoftphone() {
+  const phone = JSON.parse(document.getElementById("phone").textContent);
+  if (!phone.device) { softphoneSays("No phone is set for you (device in supervisors.yaml): you cannot listen to calls."); return; }
+  if (!phone.identity) { softphoneSays(`Monitoring rings your phone, ${phone.device}.`); return; }
+  const fallback = `Monitoring rings ${phone.device}: answer it in another Twilio client.`;
+  if (!phone.configured) { softphoneSays(`Softphone not configured: this service has no Twilio API key for it. ${fallback}`); return; }
+  const unavailable = `Softphone unavailable: the Twilio Voice SDK did not load in this browser. ${fallback}`;
+  const script = document.createElement("script");
+  script.src = document.getElementById("voice-sdk").dataset.url;
+  script.async = true;
+  script.onerror = () => softphoneSays(unavailable);
+  script.onload = async () => {
+    if (!window.Twilio || !window.Twilio.Device) { softphoneSays(unavailable); return; }
+    try {
+      const { token } = await api("GET", "/api/supervisor/token");
+      const device = new window.Twilio.Device(token, { closeProtection: true });
+      device.on("registered", () => softphoneSays("Softphone ready: monitored calls ring in this page."));
+      device.on("unregistered", () => softphoneSays(`Softphone offline: no connection to Twilio. ${fallback}`));
+      device.on("error", (e) => softphoneSays(`Softphone error: ${e.message}${e.code ? ` (${e.code})` : ""}. ${fallback}`));
+      device.on("incoming", (call) => call.accept());  // only the calls this supervisor asked for
+      device.on("tokenWillExpire", async () => device.updateToken((await api("GET", "/api/supervisor/token")).token));
+      await device.register();
+    } catch (error) {
+      softphoneSays(`Softphone unavailable: ${error.message}. ${fallback}`);
+    }
+  };
+  document.head.append(script);
+}
+
 render();
 setInterval(tick, 1000);
 live(onRoutingEvent);
+startSoftphone();
 
 // Per queue: the voicemails still to call back, and how long the oldest has waited.
 function renderVoicemailQueues(byQueue) {
