@@ -250,6 +250,20 @@ def test_one_monitor_per_call(tw: Emulator, room: Room, sam: Console, server: Li
     ria.close()
 
 
+def test_a_dial_under_way_is_not_made_twice(
+    tw: Emulator, room: Room, sam: Console, r: redis.Redis
+) -> None:
+    """While a request dials Sam in (a double click), another gets 409; a dial left behind
+    by a request that died more than 30 s ago does not block."""
+    key = Keys().monitor(room.sid)
+    r.hset(key, mapping={"by": "sam", "dialling": str(tw.clock.now() - 5)})
+    assert monitor(sam, room.sid, "listen") == 409
+    assert tw.device(SAM).calls == []
+    r.hset(key, "dialling", str(tw.clock.now() - 31))
+    assert monitor(sam, room.sid, "listen") == 200
+    assert not r.hexists(key, "dialling")
+
+
 def test_a_call_without_a_conference_is_409(
     tw: Emulator, server: LiveServer, sam: Console, r: redis.Redis
 ) -> None:

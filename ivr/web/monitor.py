@@ -56,6 +56,8 @@ MONITOR_TTL_S = 4 * 3600
 REST_TRIES = 3
 REST_RETRY_S = 0.25
 """The first retry of a transient REST error waits about this long; the next one doubles."""
+DIAL_GUARD_S = 30
+"""A dial under way for longer than this was left by a request that died: dial again."""
 NOT_FOUND = 404
 UNAVAILABLE = "Twilio's API did not take the request; try again in a moment"
 
@@ -189,11 +191,27 @@ async def apply(svc: Services, key: str, call_sid: str, agent: str, device: str,
     if current.get("leg") and await switch(svc, current, mode):
         await svc.redis.hset(key, "mode", mode)
         return
-    target = await find(svc, call_sid, agent)
-    leg = await join(svc, target, device, mode, await caller_id(svc, call_sid))
+    await start_dialling(svc, key)
+    try:
+        target = await find(svc, call_sid, agent)
+        leg = await join(svc, target, device, mode, await caller_id(svc, call_sid))
+    finally:
+        await svc.redis.hdel(key, "dialling")
     fields = {"mode": mode, "leg": leg, "conference": target.conference}
     fields.update(agent_leg=target.agent_leg, agent=agent)
     await svc.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
+
+
+async def start_dialling(svc: Services, key: str) -> None:
+    """Mark the supervisor's leg as being dialled; 409 while another request (a double
+    click) is dialling it, so their phone is never rung into the call twice."""
+    now = svc.clock.now()
+    if await svc.redis.hsetnx(key, "dialling", str(now)):
+        return
+    since = float(await svc.redis.hget(key, "dialling") or 0)
+    if now - since < DIAL_GUARD_S:
+        raise HTTPException(409, "your phone is being dialled into this call already")
+    await svc.redis.hset(key, "dialling", str(now))  # left by a request that died
 
 
 async def find(svc: Services, call_sid: str, agent: str) -> Target:

@@ -88,15 +88,21 @@ function monitorControls(a) {
   for (const [mode, label] of Object.entries(MONITOR_MODES)) {
     if (m && m.mode === mode) continue;
     const button = el("button", label, { type: "button", class: "btn btn-quiet", "data-mode": mode, "aria-label": `${label}: ${a.name}'s call` });
-    button.addEventListener("click", () => act(() => api("POST", path, { mode })));
+    button.addEventListener("click", () => monitorAct(box, () => api("POST", path, { mode })));
     box.append(button, " ");
   }
   if (m) {
     const stop = el("button", "Stop", { type: "button", class: "btn", "data-mode": "stop", "aria-label": `Stop monitoring ${a.name}'s call` });
-    stop.addEventListener("click", () => act(() => api("DELETE", path)));
+    stop.addEventListener("click", () => monitorAct(box, () => api("DELETE", path)));
     box.append(stop);
   }
   return box;
+}
+
+// One monitoring request at a time: a double click must not ring the supervisor twice.
+function monitorAct(box, work) {
+  box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  return act(work);
 }
 
 function callbackRow(cb) {
