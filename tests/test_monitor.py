@@ -64,7 +64,7 @@ class Room:
     """A call connected to Alice, and the legs in its conference."""
 
     call: Call
-    customer: Device
+    customer: Device | Call
     agent: Device
 
     @property
@@ -117,8 +117,10 @@ def stop(console: Console, call: str) -> int:
     return console.request("DELETE", f"/api/supervisor/calls/{call}/monitor").status_code
 
 
-def heard(device: Device) -> str:
-    return " ".join(device.calls[-1].transcript()) if device.calls else ""
+def heard(party: Device | Call) -> str:
+    """Everything a party heard: a call's, or a device's latest call's."""
+    call = party.calls[-1] if isinstance(party, Device) and party.calls else party
+    return " ".join(call.transcript()) if isinstance(call, Call) else ""
 
 
 def supervisor_events(r: redis.Redis) -> list[dict[str, str]]:
