@@ -1,8 +1,9 @@
 """Supervisor monitoring through the emulator: who hears whom when Sam listens, whispers, barges.
 
-A call is connected to Alice through the menu and routing (as a caller would be), and its
-conference `conf-{CallSid}` holds a customer and an agent leg. Sam's device (`client:sam`
-in the sample config) is dialled into it by `POST /api/supervisor/calls/{call}/monitor`.
+A caller is connected to Alice through the menu, routing and the conference bridge, as
+any caller is: the customer and Alice are in the call's conference `conf-{CallSid}`. Sam's
+device (`client:sam` in the sample config) is dialled into it by
+`POST /api/supervisor/calls/{call}/monitor`.
 """
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
-from twilio.rest import Client
 
 from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.liveserver import LiveServer
-from ivr.web.monitor import conference_name
+from ivr.voice import conference
 from tests.agents import go_available
-from tests.conftest import AUTH_TOKEN, BUSINESS, SAMPLE_CONFIG
+from tests.conftest import SAMPLE_CONFIG
 from tests.consoles import Console
 from tests.streams import entries
 from tests.test_connect_e2e import billing_caller
 
-CUSTOMER_LEG = "client:customer-leg"
-AGENT_LEG = "client:agent-leg"
 SAM = "client:sam"
 EXTRA_SUPERVISORS = {
     "ria": {"name": "Ria Lim", "device": "client:ria"},
@@ -61,10 +59,10 @@ def supervisor(server: LiveServer, name: str) -> Console:
 
 @dataclass
 class Room:
-    """A call connected to Alice, and the legs in its conference."""
+    """A call connected to Alice: the customer's own call and Alice's device."""
 
     call: Call
-    customer: Device | Call
+    customer: Call
     agent: Device
 
     @property
@@ -73,7 +71,7 @@ class Room:
 
 
 def connected_to_alice(tw: Emulator, server: LiveServer) -> Call:
-    """A billing caller connected to Alice through routing."""
+    """A billing caller connected to Alice through routing and the conference bridge."""
     go_available(server, "alice")
     call = billing_caller(tw)
     tw.advance(1)
@@ -83,29 +81,12 @@ def connected_to_alice(tw: Emulator, server: LiveServer) -> Call:
     return call
 
 
-def conference_of(tw: Emulator, call_sid: str) -> tuple[Device, Device]:
-    """The call's conference with a customer leg and an agent leg in it, labelled as the
-    bridge labels them."""
-    client = Client(tw.account_sid, AUTH_TOKEN, http_client=tw.http_client(), environment={})
-    legs = []
-    for device, label in ((CUSTOMER_LEG, "customer"), (AGENT_LEG, "agent")):
-        tw.device(device).auto = "answer"
-        room = f'<Conference participantLabel="{label}">{conference_name(call_sid)}</Conference>'
-        client.calls.create(
-            to=device, from_=BUSINESS, twiml=f"<Response><Dial>{room}</Dial></Response>"
-        )
-        legs.append(tw.device(device))
-    tw.advance(1)
-    return legs[0], legs[1]
-
-
 @pytest.fixture(name="room")
 def fixture_room(tw: Emulator, server: LiveServer) -> Room:
-    """A connected call and its conference; Sam's device answers when rung."""
+    """A connected call; Sam's device answers when rung."""
     call = connected_to_alice(tw, server)
-    customer, agent = conference_of(tw, call.sid)
     tw.device(SAM).auto = "answer"
-    return Room(call, customer, agent)
+    return Room(call, call, tw.device("client:alice"))
 
 
 def monitor(console: Console, call: str, mode: str) -> int:
@@ -201,9 +182,8 @@ def test_stop_takes_the_supervisor_out(
     room.customer.say("still there")
     tw.advance(2)
     assert "still there" in heard(room.agent)
-    assert [p.label for p in tw.conference(conference_name(room.sid)).participants] == [
-        "customer", "agent",
-    ]  # fmt: skip
+    labels = {p.label for p in tw.conference(conference.name(room.sid)).participants}
+    assert labels == {"customer", "agent"}
     assert [e["action"] for e in supervisor_events(r)] == ["monitor_barge", "monitor_stop"]
     assert supervisor_events(r)[-1]["by"] == "supervisor:sam"
     assert stop(sam, room.sid) == 409  # nothing left to stop
@@ -266,14 +246,16 @@ def test_a_dial_under_way_is_not_made_twice(
     assert not r.hexists(key, "dialling")
 
 
-def test_a_call_without_a_conference_is_409(
-    tw: Emulator, server: LiveServer, sam: Console, r: redis.Redis
+def test_a_call_not_yet_in_its_conference_is_409(
+    tw: Emulator, room: Room, sam: Console, r: redis.Redis
 ) -> None:
-    """A connected call that has no conference cannot be joined; nothing is audited or kept."""
-    call = connected_to_alice(tw, server)
-    response = sam.post(f"/api/supervisor/calls/{call.sid}/monitor", {"mode": "listen"})
+    """A connected call whose conference is not live (still connecting) cannot be joined;
+    nothing is audited or kept."""
+    r.hset(Keys().conference(room.sid), "state", "connecting")
+    response = sam.post(f"/api/supervisor/calls/{room.sid}/monitor", {"mode": "listen"})
     assert response.status_code == 409 and "conference" in response.json()["error"]
-    assert supervisor_events(r) == [] and not r.exists(Keys().monitor(call.sid))
+    assert supervisor_events(r) == [] and not r.exists(Keys().monitor(room.sid))
+    assert tw.device(SAM).calls == []
 
 
 def test_a_waiting_call_is_409(tw: Emulator, server: LiveServer, sam: Console) -> None:

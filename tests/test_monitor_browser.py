@@ -20,7 +20,7 @@ from tests.test_browser import (
     log_in,
     pytestmark,
 )
-from tests.test_monitor import SAM, conference_of, connected_to_alice, heard
+from tests.test_monitor import SAM, connected_to_alice, heard
 
 __all__ = [
     "fixture_browser",
@@ -39,8 +39,8 @@ def test_listen_whisper_barge_and_stop_from_the_live_view(
     tw: Emulator, server: LiveServer, open_page: OpenPage, screenshots: Path
 ) -> None:
     """Each button changes who hears Sam, and the row says what Sam is doing."""
-    call = connected_to_alice(tw, server)
-    customer, agent = conference_of(tw, call.sid)
+    customer = connected_to_alice(tw, server)
+    agent = tw.device("client:alice")
     sam = tw.device(SAM)
     sam.auto = "answer"
     boss = open_page()

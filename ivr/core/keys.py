@@ -249,9 +249,9 @@ class Keys:
         return f"{self.prefix}:console:call:{agent}"
 
     def monitor(self, call_sid: str) -> str:
-        """Hash: the supervisor monitoring a call (by, mode, leg, conference, agent_leg, agent,
-        and `dialling` while their leg is being dialled); one per call (`ivr.web.monitor`).
-        TTL: `MONITOR_TTL_S` from the last change."""
+        """Hash: the supervisor monitoring a call (by, mode, leg, conference, call, agent_leg,
+        agent, and `dialling` while their leg is being dialled); one per call
+        (`ivr.web.monitor`). TTL: `MONITOR_TTL_S` from the last change."""
         return f"{self.prefix}:console:monitor:{call_sid}"
 
     def contact_history(self, number: str) -> str:

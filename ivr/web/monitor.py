@@ -1,8 +1,8 @@
 """Supervisor monitoring of a connected call: listen, whisper (coach the agent), barge, stop.
 
 The supervisor's `device` (config/supervisors.yaml) is dialled into the call's conference
-(`conf-{CallSid}`) as a participant labelled `supervisor`, through Twilio's Participants
-REST resource:
+(`conf-{CallSid}`, `ivr.voice.conference`) as a participant labelled `supervisor`, through
+Twilio's Participants REST resource:
 
     listen   muted: hears the customer and the agent; nobody hears the supervisor
     whisper  coaching the agent's leg: only the agent hears the supervisor
@@ -11,28 +11,29 @@ REST resource:
 Changing mode updates that participant; stop removes it. One supervisor monitors a call
 at a time (`Keys.monitor`, claimed with HSETNX): another gets 409 until they stop. Every
 start, change and stop is a `SUPERVISOR` event (`ivr.web.audit`). A REST error worth
-retrying (5xx, 429, a timeout) is retried a few times within about a second, then the
-request fails with 502.
+retrying (5xx, 429, a timeout) is retried as the agent's controls retry it
+(`conference.rest`), then the request fails with 502.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from twilio.base.exceptions import TwilioRestException
 
 from ivr.core import logs
+from ivr.core.errors import CallControlError
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
+from ivr.voice import conference
 from ivr.web import console
 from ivr.web.audit import record
 
 log = logs.get(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,9 @@ MODES = {
     "whisper": Mode(muted=False, coaching=True),
     "barge": Mode(muted=False, coaching=False),
 }
-SUPERVISOR_LABEL = "supervisor"
-AGENT_LABEL = "agent"
 STOP = "stop"
 MONITOR_TTL_S = 4 * 3600
 """A monitor left behind (the call ended, the supervisor hung up) is forgotten after this."""
-REST_TRIES = 3
-REST_RETRY_S = 0.25
-"""The first retry of a transient REST error waits about this long; the next one doubles."""
 DIAL_GUARD_S = 30
 """A dial under way for longer than this was left by a request that died: dial again."""
 NOT_FOUND = 404
@@ -72,11 +68,6 @@ class Target:
     """The conference's CF sid."""
     agent_leg: str
     """The agent participant's CallSid (the one a whisper coaches)."""
-
-
-def conference_name(call_sid: str) -> str:
-    """The conference a routed call is bridged in (the bridge names it so)."""
-    return f"conf-{call_sid}"
 
 
 async def start(svc: Services, supervisor: str, call_sid: str, mode: str) -> dict[str, Any]:
@@ -197,7 +188,7 @@ async def apply(svc: Services, key: str, call_sid: str, agent: str, device: str,
         leg = await join(svc, target, device, mode, await caller_id(svc, call_sid))
     finally:
         await svc.redis.hdel(key, "dialling")
-    fields = {"mode": mode, "leg": leg, "conference": target.conference}
+    fields = {"mode": mode, "leg": leg, "conference": target.conference, "call": call_sid}
     fields.update(agent_leg=target.agent_leg, agent=agent)
     await svc.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
 
@@ -215,35 +206,40 @@ async def start_dialling(svc: Services, key: str) -> None:
 
 
 async def find(svc: Services, call_sid: str, agent: str) -> Target:
-    """The call's conference and its agent participant, or 409 when there is none."""
-    name = conference_name(call_sid)
-    found = await rest(
-        svc, lambda c: c.conferences.list(friendly_name=name, status="in-progress", limit=1)
-    )
-    if not found:
+    """The call's conference and its agent's leg, or 409 when it is not in progress."""
+    conf = await conference.state(svc, call_sid)
+    if conf is None or conf.state not in conference.LIVE:
         raise HTTPException(409, "the call has no conference to join")
-    sid = str(found[0].sid)
     try:
-        participant = await rest(
-            svc, lambda c: c.conferences(sid).participants(AGENT_LABEL).fetch()
+        sid = await rest(svc, conference.conference_sid(svc, conf))
+    except CallControlError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    return Target(call_sid, agent, sid, conf.agent or await agent_leg(svc, sid))
+
+
+async def agent_leg(svc: Services, sid: str) -> str:
+    """The agent participant's CallSid, asked of Twilio by its label."""
+    try:
+        participant = await rest_call(
+            svc, lambda c: c.conferences(sid).participants(conference.AGENT).fetch()
         )
     except HTTPException as exc:
         if exc.status_code == NOT_FOUND:
             raise HTTPException(409, "the agent is not in the call's conference") from None
         raise
-    return Target(call_sid, agent, sid, str(participant.call_sid))
+    return str(participant.call_sid)
 
 
 async def join(svc: Services, target: Target, device: str, mode: str, from_: str) -> str:
     """Dial the supervisor's device into the conference in `mode`: the new leg's CallSid."""
     setting = MODES[mode]
     coach = {"call_sid_to_coach": target.agent_leg} if setting.coaching else {}
-    created = await rest(
+    created = await rest_call(
         svc,
         lambda c: c.conferences(target.conference).participants.create(
             from_=from_,
             to=device,
-            label=SUPERVISOR_LABEL,
+            label=conference.SUPERVISOR,
             muted=setting.muted,
             coaching=setting.coaching,
             beep="false",  # nobody is told a supervisor came in
@@ -257,13 +253,13 @@ async def join(svc: Services, target: Target, device: str, mode: str, from_: str
 async def switch(svc: Services, current: dict[str, str], mode: str) -> bool:
     """Update the supervisor's participant to `mode`; False when it is no longer there."""
     setting = MODES[mode]
-    coach = {"call_sid_to_coach": current["agent_leg"]} if setting.coaching else {}
-    conference, leg = current["conference"], current["leg"]
+    coach = {"call_sid_to_coach": await coached(svc, current)} if setting.coaching else {}
+    sid, leg = current["conference"], current["leg"]
     try:
-        await rest(
+        await rest_call(
             svc,
             lambda c: (
-                c.conferences(conference)
+                c.conferences(sid)
                 .participants(leg)
                 .update(muted=setting.muted, coaching=setting.coaching, **coach)
             ),
@@ -275,10 +271,17 @@ async def switch(svc: Services, current: dict[str, str], mode: str) -> bool:
     return True
 
 
-async def remove(svc: Services, conference: str, leg: str) -> None:
+async def coached(svc: Services, current: dict[str, str]) -> str:
+    """The agent leg a whisper coaches: the call's agent now (a transfer may have changed
+    it since the supervisor joined), else the one they joined with."""
+    conf = await conference.state(svc, current.get("call", ""))
+    return (conf.agent if conf is not None else "") or current["agent_leg"]
+
+
+async def remove(svc: Services, sid: str, leg: str) -> None:
     """Delete the supervisor's participant; one already gone is fine."""
     try:
-        await rest(svc, lambda c: c.conferences(conference).participants(leg).delete())
+        await rest_call(svc, lambda c: c.conferences(sid).participants(leg).delete())
     except HTTPException as exc:
         if exc.status_code != NOT_FOUND:
             raise
@@ -290,20 +293,21 @@ async def caller_id(svc: Services, call_sid: str) -> str:
     return session.called if session and session.called.startswith("+") else "client:ivr"
 
 
-async def rest(svc: Services, operation: Callable[[Any], Any]) -> Any:
-    """Run a REST operation, retrying a transient error; a 404 is raised as HTTP 404, any
-    other failure as 502 with a plain message."""
-    for attempt in range(REST_TRIES):
-        try:
-            return await svc.rest(operation)
-        except REST_ERRORS as exc:
-            if isinstance(exc, TwilioRestException) and exc.status == NOT_FOUND:
-                raise HTTPException(NOT_FOUND, "not found at Twilio") from None
-            if attempt + 1 == REST_TRIES or not transient(exc):
-                log.warning("monitoring request failed", error=str(exc))
-                raise HTTPException(502, failure(exc)) from None
-            await asyncio.sleep(REST_RETRY_S * 2**attempt * (0.5 + random.random() / 2))
-    raise AssertionError("unreachable")  # the loop returns or raises
+async def rest_call(svc: Services, operation: Callable[[Any], Any]) -> Any:
+    """One REST operation, retried on a transient error (`conference.rest`)."""
+    return await rest(svc, conference.rest(svc, operation))
+
+
+async def rest(svc: Services, request: Awaitable[T]) -> T:
+    """Await a REST request made with retries: a 404 is raised as HTTP 404, any other
+    failure as 502 with a plain message."""
+    try:
+        return await request
+    except REST_ERRORS as exc:
+        if isinstance(exc, TwilioRestException) and exc.status == NOT_FOUND:
+            raise HTTPException(NOT_FOUND, "not found at Twilio") from None
+        log.warning("monitoring request failed", error=str(exc))
+        raise HTTPException(502, failure(exc)) from None
 
 
 def failure(exc: Exception) -> str:
