@@ -20,10 +20,11 @@ from tests.test_browser import (
     log_in,
     pytestmark,
 )
-from tests.test_monitor import SAM, connected_to_alice, heard
+from tests.test_monitor import SAM, connected_to_alice, fixture_config_dir, heard
 
 __all__ = [
     "fixture_browser",
+    "fixture_config_dir",
     "fixture_open_page",
     "fixture_playwright",
     "fixture_screenshots",
@@ -67,6 +68,11 @@ def test_listen_whisper_barge_and_stop_from_the_live_view(
     sam.say("offer the refund")
     tw.advance(3)
     assert "offer the refund" in heard(agent) and "offer the refund" not in heard(customer)
+    other = open_page()  # Ria, another supervisor, sees it and gets no buttons for it
+    log_in(other, "supervisor", "ria", "sam-demo")
+    other_row = other.locator('#agents tr[data-agent="alice"]')
+    expect(other_row.locator(".monitor-state")).to_have_text("Sam Lee is whispering to the agent")
+    expect(other_row.get_by_role("button", name="Listen:", exact=False)).to_have_count(0)
     boss.screenshot(path=str(screenshots / "supervisor-monitoring.png"), full_page=True)
     assert is_png(screenshots / "supervisor-monitoring.png")
 
