@@ -248,6 +248,12 @@ class Keys:
         """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
         return f"{self.prefix}:console:call:{agent}"
 
+    def monitor(self, call_sid: str) -> str:
+        """Hash: the supervisor monitoring a call (by, mode, leg, conference, call, agent_leg,
+        agent, and `dialling` while their leg is being dialled); one per call
+        (`ivr.web.monitor`). TTL: `MONITOR_TTL_S` from the last change."""
+        return f"{self.prefix}:console:monitor:{call_sid}"
+
     def contact_history(self, number: str) -> str:
         """List: a caller's previous contacts as JSON, newest first (at, agent, disposition)."""
         return f"{self.prefix}:contacts:{number}"

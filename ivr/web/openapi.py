@@ -132,6 +132,12 @@ AGENT_VIEW = obj(
     softphone=obj(identity=nullable("string"), configured={"type": "boolean"}),
     dispositions={"type": "object", "additionalProperties": {"type": "string"}},
 )
+MONITOR = obj(
+    ["call", "agent", "mode"],
+    call={"type": "string"},
+    agent={"type": "string"},
+    mode={"type": "string", "enum": ["listen", "whisper", "barge"]},
+)
 FLOOR = obj(
     ["queues", "agents", "waiting", "alerts", "config"],
     queues={"type": "array", "items": {"type": "object"}},
@@ -412,6 +418,41 @@ def paths() -> dict[str, Schema]:
                 requestBody=body(
                     obj(["priority"], priority={"type": "integer", "minimum": 0, "maximum": 99})
                 ),
+            ),
+        },
+        "/api/supervisor/token": {
+            "get": op(
+                "A Twilio Voice SDK access token for your own client identity (1 h): the"
+                " supervisor page answers the calls monitoring rings it with",
+                {
+                    "200": ok(
+                        "Token",
+                        obj(
+                            ["token", "identity"],
+                            token={"type": "string"},
+                            identity={"type": "string"},
+                            ttl_s={"type": "integer"},
+                        ),
+                    ),
+                    **errors(403, 409, 503),
+                },
+            ),
+        },
+        "/api/supervisor/calls/{call}/monitor": {
+            "post": op(
+                "Listen to (muted), whisper on (only the agent hears) or barge into a connected"
+                " call: your device is dialled into its conference; again to switch mode"
+                " (502: Twilio's API failed)",
+                {"200": ok("Monitoring", MONITOR), **errors(400, 403, 409, 502)},
+                parameters=[CALL],
+                requestBody=body(
+                    obj(["mode"], mode={"type": "string", "enum": ["listen", "whisper", "barge"]})
+                ),
+            ),
+            "delete": op(
+                "Stop monitoring the call: your device leaves its conference",
+                {"204": ok("Stopped"), **errors(403, 409, 502)},
+                parameters=[CALL],
             ),
         },
         **inbox_paths(),
