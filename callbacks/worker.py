@@ -11,7 +11,9 @@ serve`, even by SIGKILL), the worker stops the same way: `ivr.core.store`'s
 parent-death signal on Linux, and `IVR_PARENT_PID` checked on every poll.
 
 It needs `REDIS_URL`: the embedded store belongs to the `ivr serve` process
-that started it, and a second process must not start one.
+that started it, and a second process must not start one. On a cluster (a
+`redis+cluster://` URL, or one node's URL) it claims from the slot of its
+contact centre's hash tag, like everything else: jobs need no store of their own.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
 from ivr.core.outage import Outage
 from ivr.core.settings import Settings
-from ivr.core.store import PARENT_ENV, sync_client
+from ivr.core.store import PARENT_ENV, sync_client, topology_url
 
 log = logs.get(__name__)
 
@@ -112,7 +114,7 @@ def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
     if not settings.redis_url:
         print("ivr worker needs REDIS_URL (the embedded store is ivr serve's own)", file=sys.stderr)
         return 2
-    ctx, registry = context_from(settings, settings.redis_url)
+    ctx, registry = context_from(settings, topology_url(settings.redis_url))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -25,7 +25,7 @@ from ivr.config.model import Config
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
-from ivr.core.store import resolve_url
+from ivr.core.store import async_client, resolve_url
 from queues.metrics import contacts, cps, erlang, erlang_a, intervals, rollups
 from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
@@ -415,7 +415,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: 
         print(f"ivr report: {why}", file=sys.stderr)
         return 2
     url, embedded = resolve_url(settings)
-    redis = aioredis.from_url(url, decode_responses=True)
+    redis = async_client(url)  # whatever the topology (a cluster, unix://...)
     keys = Keys(settings.tenant)
     try:
         if args.export:
