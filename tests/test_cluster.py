@@ -247,3 +247,24 @@ def test_a_plain_url_to_a_cluster_node_resolves_to_the_cluster(cluster: Cluster)
     url, embedded = resolve_url(Settings(redis_url=node.url))
     assert embedded is None
     assert url == f"redis+cluster://127.0.0.1:{node.port}"
+
+
+@contextlib.contextmanager
+def refusing_writes(node: Node) -> Iterator[None]:
+    """`node` refuses every write (NOREPLICAS: it asks for a replica it does not have)."""
+    with node.client() as client:
+        client.config_set("min-replicas-to-write", 1)
+        try:
+            yield
+        finally:
+            client.config_set("min-replicas-to-write", 0)
+
+
+def test_healthz_fails_while_its_shard_refuses_writes(cluster: Cluster, server: LiveServer) -> None:
+    """/healthz answers 503 "refuses writes" while the shard serving `{main}` takes no writes,
+    and stays "ok" while another shard does: that one serves other contact centres."""
+    with refusing_writes(cluster.not_owner("main")):
+        assert httpx.get(f"{server.url}/healthz").json()["status"] == "ok"
+    with refusing_writes(cluster.nodes[cluster.owner("main")]):
+        answer = httpx.get(f"{server.url}/healthz")
+    assert (answer.status_code, answer.json()["store"]) == (503, "refuses writes")
