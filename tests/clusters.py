@@ -45,9 +45,11 @@ class Node:
 class Cluster:
     """Three primaries, each serving a third of the slots, on loopback."""
 
-    def __init__(self, root: Path, primaries: int = 3) -> None:
+    def __init__(self, root: Path, primaries: int = 3, full_coverage: bool = True) -> None:
         self.root = root
         self.nodes = [Node(free_port(), free_port()) for _ in range(primaries)]
+        self.full_coverage = full_coverage
+        """`cluster-require-full-coverage`: when off, the shards left serve on without one."""
 
     @property
     def url(self) -> str:
@@ -57,7 +59,7 @@ class Cluster:
 
     def start(self) -> None:
         for index, node in enumerate(self.nodes):
-            node.process = launch(node, self.root / f"node{index}")
+            node.process = launch(node, self.root / f"node{index}", self.full_coverage)
         clients = [node.client() for node in self.nodes]
         try:
             for client in clients:
@@ -82,6 +84,20 @@ class Cluster:
         owner = self.owner(tag)
         return next(node for index, node in enumerate(self.nodes) if index != owner)
 
+    def kill(self, index: int) -> None:
+        """SIGKILL node `index`, and wait until the others have marked it failed."""
+        node = self.nodes[index]
+        assert node.process is not None
+        node.process.kill()
+        node.process.wait()
+        node.process = None
+        others = [n for n in self.nodes if n.process is not None]
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not all(sees_failed(n, node) for n in others):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"node {index} was not marked failed")
+            time.sleep(0.05)
+
     def flush(self) -> None:
         for node in self.nodes:
             with node.client() as client:
@@ -95,7 +111,7 @@ class Cluster:
                 node.process = None
 
 
-def launch(node: Node, data_dir: Path) -> subprocess.Popen[bytes]:
+def launch(node: Node, data_dir: Path, full_coverage: bool = True) -> subprocess.Popen[bytes]:
     """valkey-server as a cluster node on `node`'s ports, its files under `data_dir`."""
     data_dir.mkdir(parents=True)
     args = {
@@ -105,6 +121,7 @@ def launch(node: Node, data_dir: Path) -> subprocess.Popen[bytes]:
         "cluster-enabled": "yes",
         "cluster-config-file": data_dir / "nodes.conf",
         "cluster-node-timeout": NODE_TIMEOUT_MS,
+        "cluster-require-full-coverage": "yes" if full_coverage else "no",
         "dir": data_dir,
         "save": "",
         "appendonly": "no",
@@ -119,6 +136,14 @@ def launch(node: Node, data_dir: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent(),  # noqa: PLW1509 (only async-signal-safe work)
     )
+
+
+def sees_failed(observer: Node, failed: Node) -> bool:
+    """Whether `observer` has marked `failed` as failed (`fail` in CLUSTER NODES)."""
+    with observer.client() as client:
+        table = str(client.execute_command("CLUSTER", "NODES"))
+    line = next(row for row in table.splitlines() if f":{failed.port}@" in row)
+    return "fail" in line.split()[2].split(",")
 
 
 def assign_slots(clients: list[redis.Redis]) -> None:

@@ -39,9 +39,12 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.web import report
 from tests.agents import go_available, state
 from tests.clusters import Cluster, Node
-from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, wire
+from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, Twilio, wire
 from tests.test_connect_e2e import billing_caller
+from tests.test_degraded import APOLOGY
 from tests.test_jobs import run_on_store
+from tests.test_webhooks import call_form
+from tests.twiml_helpers import heard
 
 TENANTS = ("main", "north")
 """Two contact centres: `{main}` hashes to slot 12501, `{north}` to slot 1043."""
@@ -268,3 +271,30 @@ def test_healthz_fails_while_its_shard_refuses_writes(cluster: Cluster, server: 
     with refusing_writes(cluster.nodes[cluster.owner("main")]):
         answer = httpx.get(f"{server.url}/healthz")
     assert (answer.status_code, answer.json()["store"]) == (503, "refuses writes")
+
+
+def test_a_failed_shard_stops_only_its_own_contact_centre(
+    tmp_path: Path, settings: Settings, clock: ManualClock
+) -> None:
+    """On a cluster that need not cover every slot, the shard serving `{main}` is killed:
+    main's caller hears the degraded-mode apology (200, no 500), north's the welcome (it
+    failed too while redis-py loaded scripts on every primary)."""
+    cluster = Cluster(tmp_path / "cluster", full_coverage=False)
+    try:
+        cluster.start()
+        apps = {
+            t: create_app(
+                settings.with_(redis_url=cluster.url, tenant=t), clock=clock, run_timers=False
+            )
+            for t in TENANTS
+        }
+        with LiveServer(apps["main"]) as main, LiveServer(apps["north"]) as north:
+            cluster.kill(cluster.owner("main"))
+            for server, said in ((main, APOLOGY), (north, "Welcome to Acme Telco")):
+                phone = Twilio(server.url)
+                answer = phone.post("/voice/incoming", call_form())
+                phone.close()
+                assert answer.status_code == 200, answer.text
+                assert said in heard(answer.text)
+    finally:
+        cluster.stop()

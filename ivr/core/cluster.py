@@ -18,7 +18,7 @@ how they spread over the shards.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +26,9 @@ import redis.asyncio.cluster as aiocluster
 import redis.cluster
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 from redis.asyncio.connection import parse_url as parse_async_url
+from redis.commands.core import AsyncScript, Script
 from redis.connection import SSLConnection, parse_url
+from redis.exceptions import NoScriptError
 
 from ivr.core.errors import StoreError
 
@@ -92,12 +94,63 @@ def options(parsed: Mapping[str, Any], tls_class: type) -> dict[str, Any]:
     return found
 
 
+class AsyncShardScript(AsyncScript):
+    """A Lua script that a shard not knowing it yet loads for itself: EVAL, routed by the
+    script's first key like the EVALSHA it replaces. redis-py's own fallback sends SCRIPT
+    LOAD to every primary, so one shard down would fail the first run of every script in
+    every contact centre, on the shards still up too."""
+
+    async def __call__(
+        self,
+        keys: Sequence[Any] | None = None,
+        args: Iterable[Any] | None = None,
+        client: Any = None,
+    ) -> Any:
+        target = client or self.registered_client
+        found = [*(keys or []), *(args or [])]
+        try:
+            return await target.evalsha(self.sha, len(keys or []), *found)
+        except NoScriptError:
+            return await target.eval(str(self.script), len(keys or []), *found)
+
+
+class ShardScript(Script):
+    """`AsyncShardScript` for the blocking client."""
+
+    def __call__(
+        self,
+        keys: Sequence[Any] | None = None,
+        args: Iterable[Any] | None = None,
+        client: Any = None,
+    ) -> Any:
+        target = client or self.registered_client
+        found = [*(keys or []), *(args or [])]
+        try:
+            return target.evalsha(self.sha, len(keys or []), *found)
+        except NoScriptError:
+            return target.eval(str(self.script), len(keys or []), *found)
+
+
+class AsyncShardedCluster(aiocluster.RedisCluster):
+    """The asyncio cluster client, with scripts loaded shard by shard (`AsyncShardScript`)."""
+
+    def register_script(self, script: str | bytes) -> AsyncShardScript:  # type: ignore[override]
+        return AsyncShardScript(self, script)
+
+
+class ShardedCluster(redis.cluster.RedisCluster):
+    """The blocking cluster client, with scripts loaded shard by shard (`ShardScript`)."""
+
+    def register_script(self, script: str | bytes) -> ShardScript:  # type: ignore[override]
+        return ShardScript(self, script)
+
+
 def async_client(url: str, **extra: Any) -> aiocluster.RedisCluster:
     """An asyncio cluster client seeded by every node `url` names."""
     nodes = [aiocluster.ClusterNode(host, port) for host, port in seeds(url)]
     found = options(parse_async_url(node_url(url)), AsyncSSLConnection)
     sized = {"max_connections": MAX_CONNECTIONS_PER_NODE, **extra, **found}
-    return aiocluster.RedisCluster(startup_nodes=nodes, **sized)
+    return AsyncShardedCluster(startup_nodes=nodes, **sized)
 
 
 def sync_client(url: str, **extra: Any) -> redis.cluster.RedisCluster:
@@ -105,7 +158,7 @@ def sync_client(url: str, **extra: Any) -> redis.cluster.RedisCluster:
     # untyped in redis-py
     nodes = [redis.cluster.ClusterNode(h, p) for h, p in seeds(url)]  # type: ignore[no-untyped-call]
     found = options(parse_url(node_url(url)), SSLConnection)  # type: ignore[no-untyped-call]
-    return redis.cluster.RedisCluster(startup_nodes=nodes, **{**extra, **found})
+    return ShardedCluster(startup_nodes=nodes, **{**extra, **found})
 
 
 def url_of(node: str) -> str:
