@@ -292,6 +292,11 @@ class Keys:
         (`callbacks.heartbeat`); TTL: 30 days, so a stopped worker is still seen as down."""
         return f"{self.prefix}:jobs:heartbeat"
 
+    def health_probe(self) -> str:
+        """String: wall-clock Unix seconds of the latest `/healthz`, written by it to prove
+        the store takes writes (TTL: a minute)."""
+        return f"{self.prefix}:health:probe"
+
     def job(self, job_id: str) -> str:
         """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""
         return f"{self.prefix}:job:{job_id}"
