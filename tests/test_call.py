@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -136,12 +140,54 @@ def test_the_agent_hint_names_a_hub_on_another_port() -> None:
     )
 
 
+class Terminal:
+    """A running `ivr call`, its output read as it comes so each prompt is answered when it
+    is shown, not after a fixed sleep (which a loaded machine outruns)."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr.cli", "call", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in "".join(self.lines):
+            assert time.monotonic() < deadline, f"never showed {text!r}: {''.join(self.lines)}"
+            assert self.proc.poll() is None, f"ended before {text!r}: {''.join(self.lines)}"
+            time.sleep(0.05)
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, text: str, timeout_s: float = 60) -> str:
+        """Type the last lines, close the input and wait for the end: all it printed (one
+        that ended already, as the agent's does after the call, is not typed to)."""
+        assert self.proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.send(text)
+            self.proc.stdin.close()
+        self.proc.wait(timeout=timeout_s)
+        time.sleep(0.1)  # the reader thread drains the last lines
+        return "".join(self.lines)
+
+
 def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
     """`ivr call --agent alice` rings, hears the whisper, accepts, and the caller is put through;
     after the call, the survey SMS to the caller's number is printed as it is sent."""
-    import socket
-    import time
-
     path = open_config_dir / "surveys.yaml"
     doc = yaml.safe_load(path.read_text())
     doc["surveys"].update(delay_s=1, min_talk_s=0)
@@ -150,37 +196,21 @@ def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = wall_clock_env(open_config_dir)
-    base = [sys.executable, "-m", "ivr.cli", "call"]
-    caller = subprocess.Popen(
-        [*base, "--hub-port", str(port), "--at", OFFICE_HOUR],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert caller.stdin is not None
-    time.sleep(3)
-    agent = subprocess.Popen(
-        [*base, "--agent", "alice", "--hub", f"http://127.0.0.1:{port}"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert agent.stdin is not None
-    for line, pause in [("1", 1.5), ("2", 3)]:  # English, then technical support
-        caller.stdin.write(line + "\n")
-        caller.stdin.flush()
-        time.sleep(pause)
-    for line, pause in [("a", 1.5), ("1", 3)]:  # answer, hear the whisper, accept
-        agent.stdin.write(line + "\n")
-        agent.stdin.flush()
-        time.sleep(pause)
+    caller = Terminal(["--hub-port", str(port), "--at", OFFICE_HOUR], env)
+    caller.wait_for("press")
+    caller.send("1")  # English
+    caller.wait_for("For billing, press 1")
+    caller.send("2")  # technical support
+    caller.wait_for("(on hold)")
+    agent = Terminal(["--agent", "alice", "--hub", f"http://127.0.0.1:{port}"], env)
+    agent.wait_for("*** RINGING ***")
+    agent.send("a")  # answer, and hear the whisper
+    agent.wait_for("Press 1 to accept.")
+    agent.send("1")
+    caller.wait_for("(talking to an agent)")
     # A talk shorter than SHORT_BRIDGE_S counts as a bridge that fell through: no survey.
-    caller_out, _ = caller.communicate(input=f"wait {SHORT_BRIDGE_S + 1}\nhangup\n", timeout=30)
-    agent_out, _ = agent.communicate(input="q\n", timeout=30)
+    caller_out = caller.finish(f"wait {SHORT_BRIDGE_S + 1}\nhangup")
+    agent_out = agent.finish("q")
     assert "*** RINGING ***" in agent_out
     assert "Technical support call" in agent_out and "Press 1 to accept." in agent_out
     assert "Connecting you now." in caller_out

@@ -57,7 +57,7 @@ KEYS = frozenset("0123456789*#")
 INPUT_HINT = "  (type digits such as 1 or 12345678#, 'say <words>', 'wait <seconds>' or 'hangup')"
 SURVEY_WAIT_S = 300.0
 """After the call, how long ahead a survey SMS may be due for `ivr call` to wait for it."""
-SURVEY_GRACE_S = 3.0
+SURVEY_GRACE_S = 15.0
 """The call's end reaches the survey scheduler a moment after the hang-up."""
 OPENING_STEP = timedelta(minutes=15)
 OPENING_HORIZON = timedelta(days=14)
