@@ -34,7 +34,6 @@ from twilio.base.exceptions import TwilioRestException
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.config.queues import OverflowAction
 from ivr.core import logs, outbound
 from ivr.core.errors import RoutingError
 from ivr.core.outbound import queue_wait_s
@@ -471,8 +470,10 @@ async def dispatch_offers(svc: Services, offers: list[Reservation]) -> None:
 async def dispatch(svc: Services, fired: Fired) -> None:
     """Act on what routing's timers did: stop rings that timed out, ring the new offers.
 
-    The new offers' rings are recorded before any REST request (a hang-up may be the
-    last thing a dying process does), and made after the hang-ups."""
+    The new offers' rings and the exits are recorded before any REST request (a hang-up
+    may be the last thing a dying process does), and made after the hang-ups."""
+    for exit_ in fired.exits:
+        await exits.mark_exit(svc, exit_.call_sid, exit_.action, "EXITWITHTIMEOUT")
     for call_sid in fired.requeued:  # before the offers: a next agent may accept at once
         if is_callback(call_sid):
             await callback_dial.hand_back(svc, call_sid, CONNECT_LOST)
@@ -484,7 +485,7 @@ async def dispatch(svc: Services, fired: Fired) -> None:
     for call_sid in fired.requeued:
         await return_caller(svc, call_sid)
     for exit_ in fired.exits:
-        await redirect_exit(svc, exit_.call_sid, exit_.action)
+        await redirect_exit(svc, exit_.call_sid)
 
 
 # -- an agent held by a call: freed by a supervisor ----------------------------------
@@ -549,17 +550,15 @@ async def put_back_apology(svc: Services, call_sid: str, language: str) -> str |
     return PUT_BACK.get(language, PUT_BACK["en"])
 
 
-async def redirect_exit(svc: Services, call_sid: str, action: OverflowAction) -> None:
-    """Move a caller who left the queue on a timer to the queue's overflow treatment (for
-    another queue: routing has already moved the call there; the caller is told so and
-    waits again)."""
-
-    await exits.mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")
+async def redirect_exit(svc: Services, call_sid: str) -> None:
+    """Move a caller who left the queue on a timer (their exit marked) to the queue's
+    overflow treatment (for another queue: routing has already moved the call there; the
+    caller is told so and waits again). Should this fail, their next hold fetch leaves."""
     url = svc.urls.to("queue_exit")
     try:
         await svc.rest(lambda c: c.calls(call_sid).update(url=url, method="POST"))
-    except TwilioRestException as exc:
-        log.info("caller gone before overflow", call=call_sid, code=exc.code)
+    except REST_ERRORS as exc:
+        log.info("could not redirect a caller to their exit", call=call_sid, error=str(exc))
 
 
 ACCEPT_KEY = "1"
