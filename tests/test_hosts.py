@@ -58,16 +58,11 @@ http://127.0.0.1:{port} {{
 		lb_policy round_robin
 		lb_try_duration 5s
 		lb_try_interval 100ms
-		lb_retry_match {{
-			method GET
-		}}
-		lb_retry_match {{
-			path /voice/* /sms/*
-		}}
 		fail_duration 5s
 		buffer_requests
 		transport http {{
 			dial_timeout 2s
+			keepalive off
 		}}
 	}}
 }}
@@ -257,6 +252,14 @@ def fixture_tw(hosts: Hosts, open_config_dir: Path) -> Iterator[Emulator]:
         print("emulator errors:", tw.errors)
 
 
+@pytest.fixture(name="alice")
+def fixture_alice(hosts: Hosts) -> Iterator[Agent]:
+    """Alice, logged in to the console through the proxy."""
+    agent = Agent(hosts.origin, "alice")
+    yield agent
+    agent.close()
+
+
 def billing_caller(tw: Emulator) -> Call:
     """An English caller who keys an account number and joins billing."""
     call = tw.dial(from_="+60199999999", to=BUSINESS)
@@ -294,12 +297,11 @@ def answer_and_accept(tw: Emulator) -> Call:
 
 @needs_caddy
 def test_a_ring_timeout_fires_on_the_other_host_and_the_caller_is_connected(
-    hosts: Hosts, tw: Emulator, r: redis.Redis
+    hosts: Hosts, tw: Emulator, r: redis.Redis, alice: Agent
 ) -> None:
     """A caller on hold rings Alice; the web process killed while her phone rings takes
     nothing with it: the other one times the ring out once, rings her again, and the caller
     is connected when she answers."""
-    alice = Agent(hosts.origin, "alice")
     alice.available(r)
     call = billing_caller(tw)
     phone = tw.device("client:alice")
@@ -320,17 +322,15 @@ def test_a_ring_timeout_fires_on_the_other_host_and_the_caller_is_connected(
     assert connect["agent"] == "alice"
     assert sum("Connecting you now" in line for line in call.transcript()) == 1
     call.hangup()
-    alice.close()
     tw.assert_no_errors()
 
 
 @needs_caddy
 def test_a_connected_call_ends_and_the_next_is_routed_after_a_host_dies(
-    hosts: Hosts, tw: Emulator, r: redis.Redis
+    hosts: Hosts, tw: Emulator, r: redis.Redis, alice: Agent
 ) -> None:
     """A web process killed during a connected call: the hang-up, the wrap-up timer and
     the next caller's offer are all served by the other host, each once."""
-    alice = Agent(hosts.origin, "alice")
     alice.available(r)
     first = billing_caller(tw)
     answer_and_accept(tw)
@@ -355,5 +355,4 @@ def test_a_connected_call_ends_and_the_next_is_routed_after_a_host_dies(
     print(f"wrap-up ended {late_ms} ms after it was due, by the surviving host")
     assert late_ms < TAKEOVER_MS
     second.hangup()
-    alice.close()
     tw.assert_no_errors()
