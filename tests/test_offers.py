@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import redis
 
+from ivr.core.clock import ManualClock
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
 from ivr.voice import offers
-from tests.agents import go_available
+from tests.agents import go_available, services_of
 from tests.test_connect_e2e import billing_caller, events
 
 
@@ -45,3 +46,24 @@ def test_a_ring_whose_process_died_before_its_request_is_made_by_another(
     assert not events(r, "RINGNOANSWER")
     (connect,) = events(r, "CONNECT")
     assert connect["agent"] == "alice"
+
+
+def test_one_process_takes_a_due_ring_and_another_only_once_its_claim_lapses(
+    server: LiveServer, clock: ManualClock
+) -> None:
+    """Two processes taking the same due ring at once: one gets it; the other gets it only
+    after `RING_LEASE_S`, if the first never reported it done."""
+    svc = services_of(server)
+
+    async def race() -> list[bool]:
+        await svc.redis.zadd(svc.keys.ring_due(), {"R1": svc.clock.now()})
+        return list(await asyncio.gather(offers.take(svc, "R1"), offers.take(svc, "R1")))
+
+    assert sorted(svc.run(race())) == [False, True]
+    clock.advance(offers.RING_LEASE_S - 0.5)
+    assert not svc.run(offers.take(svc, "R1"))
+    clock.advance(1)
+    assert svc.run(offers.take(svc, "R1"))
+    svc.run(offers.done(svc, "R1"))
+    clock.advance(offers.RING_LEASE_S + 1)
+    assert not svc.run(offers.take(svc, "R1"))
