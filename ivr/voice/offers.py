@@ -34,7 +34,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs, outbound
+from ivr.core import lease, logs, outbound
 from ivr.core.errors import RoutingError
 from ivr.core.outbound import queue_wait_s
 from ivr.core.telephony import REST_ERRORS, REST_TIMEOUT_S, transient
@@ -170,21 +170,8 @@ async def take(svc: Services, reservation_id: str) -> bool:
     """Claim a due ring for this process, for `RING_LEASE_S`: it stays due, that much later,
     until its request is over (`done`), so that if this process dies first, another makes
     it then. False when it is not due (rung, ended, or another process's claim holds)."""
-    key = svc.keys.ring_due()
-    async with svc.redis.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                await pipe.watch(key)
-                due = await pipe.zscore(key, reservation_id)
-                now = svc.clock.now()
-                if due is None or float(due) > now:
-                    return False
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.zadd(key, {reservation_id: now + RING_LEASE_S}, xx=True)
-                await pipe.execute()
-                return True
-            except aioredis.WatchError:
-                continue  # the due rings changed meanwhile: look again
+    key, now = svc.keys.ring_due(), svc.clock.now()
+    return await lease.take(svc.redis, key, reservation_id, now, RING_LEASE_S)
 
 
 async def done(svc: Services, reservation_id: str) -> None:
