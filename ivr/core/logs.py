@@ -116,6 +116,24 @@ def tag_process(name: str) -> Processor:
     return tag
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to whatever `sys.stderr` is when it is emitted, not the stream of
+    the moment it was made: a thread that outlives a test whose captured stderr was closed
+    (pytest swaps it per test) still logs, instead of printing "--- Logging error ---".
+    A stream set explicitly (`setStream`) is kept."""
+
+    chosen: Any = None
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr if self.chosen is None else self.chosen
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        """`StreamHandler.__init__` assigns today's stderr: that one is followed, not kept."""
+        self.chosen = None if value is sys.stderr else value
+
+
 def configure(json: bool = False, level: int = logging.INFO, process: str = "") -> None:
     """Route structlog and stdlib logging to stderr, as JSON or as readable lines; with a
     `process` name ("web", "worker"), each line says which process wrote it."""
@@ -123,7 +141,7 @@ def configure(json: bool = False, level: int = logging.INFO, process: str = "") 
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     route_to_stdlib(cache=True)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=SHARED,
