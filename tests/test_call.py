@@ -216,3 +216,14 @@ def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
     assert "Connecting you now." in caller_out
     assert "(talking to an agent)" in caller_out
     assert "[SMS from +60312345678] Acme Telco made it easy for me" in caller_out, caller_out
+
+
+def test_the_hub_keeps_a_repeated_rest_parameter_as_a_list() -> None:
+    """A REST form that repeats a field (StatusCallbackEvent, once per event) reaches the
+    emulator as a list, as the twilio client hands it in-process: an `ivr serve` ringing
+    through the hub is told of each leg's `ringing`, not only its `completed`."""
+    body = "To=client%3Aalice&StatusCallbackEvent=initiated&StatusCallbackEvent=ringing"
+    assert hub.form_fields(body) == {
+        "To": "client:alice",
+        "StatusCallbackEvent": ["initiated", "ringing"],
+    }

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import redis
 
 from callbacks import callback as callbacks
@@ -16,6 +17,7 @@ from ivr.core.clock import ManualClock
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
+from ivr.voice import exits, offers
 from tests.agents import go_available, on_break, services_of
 from tests.callbacks_helpers import edit_yaml
 from tests.conftest import BUSINESS
@@ -178,6 +180,53 @@ def test_max_wait_with_a_message_and_hang_up(
     tw.advance(5)
     assert call.ended
     no_error(tw, call)
+
+
+def test_max_wait_reaches_its_treatment_when_the_redirect_is_lost(
+    tw: Emulator, server: LiveServer, config_dir: Path, r: redis.Redis
+) -> None:
+    """The caller's max wait fires, but the REST redirect that should move them on fails (an
+    API error here; or the web process that fired the timer died before making it): their
+    own hold loop leaves the queue for the marked treatment at its next fetch."""
+    configure(
+        server,
+        config_dir,
+        lambda q: q["billing"].update(
+            max_wait_s=60, when_max_wait={"hangup": "Sorry, nobody can take your call today."}
+        ),
+    )
+    on_break(server, "alice")
+    call = billing_caller(tw)
+    tw.advance(55)
+    tw.fail_rest(503, count=1)  # the next REST request is the redirect at 60 s
+    tw.advance(7)
+    assert tw.rest_failures == 1
+    call.hears("Sorry, nobody can take your call today.", within=60)
+    assert len(events(r, "EXITWITHTIMEOUT")) == 1
+
+
+def test_a_caller_whose_timer_fired_in_a_dying_process_reaches_voicemail(
+    tw: Emulator,
+    server: LiveServer,
+    config_dir: Path,
+    r: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The web process that fired the caller's max wait died before acting on it (no exit
+    marked, no redirect): routing no longer holds the caller, and their hold loop, after
+    `exits.STRANDED_S` of saying they are being put through, takes them to voicemail."""
+    configure(server, config_dir, lambda q: q["billing"].update(max_wait_s=60))
+
+    async def dies(svc: Any, fired: Any) -> None:
+        """The process is gone before it does anything with what its timers did."""
+
+    on_break(server, "alice")
+    call = billing_caller(tw)
+    tw.advance(55)
+    monkeypatch.setattr(offers, "dispatch", dies)
+    tw.advance(7)
+    call.hears("Please leave a message after the tone", within=exits.STRANDED_S + 10)
+    assert len(events(r, "EXITWITHTIMEOUT")) == 1
 
 
 def test_closing_time_to_voicemail_without_a_closing_message(

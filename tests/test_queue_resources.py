@@ -11,6 +11,7 @@ from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
+from ivr.service import Services
 from ivr.voice import queue_resources
 from ivr.voice.queue import queue_name
 from tests.agents import go_available, on_break, services_of
@@ -155,3 +156,28 @@ def test_a_queue_an_agents_dial_made_again_is_deleted_too(
     assert twilio.post(url, form).status_code == 200
     tw.advance(SETTLE_S)
     assert tw.queues == []
+
+
+def test_a_deletion_whose_process_died_is_made_by_another(
+    tw: Emulator, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web process that claims the spent queues' deletions dies before each REST
+    request: the deletions stay due, and another process makes them once the claims lapse."""
+    died: list[str] = []
+    delete = queue_resources.delete
+
+    async def dies(svc: Services, queue_sid: str) -> None:
+        if dying:
+            died.append(queue_sid)
+            # The process is gone: nothing after this runs (its loop sees a lost store).
+            raise redis.exceptions.ConnectionError("the web process died")
+        await delete(svc, queue_sid)
+
+    dying = True
+    monkeypatch.setattr(queue_resources, "delete", dies)
+    call = bridged_and_over(tw, server)
+    tw.advance(SETTLE_S)
+    assert died and queue_name(call.sid) in [q.name for q in tw.queues]
+    dying = False  # the next pass is another process's
+    tw.advance(queue_resources.DELETE_LEASE_S)
+    assert queue_name(call.sid) not in [q.name for q in tw.queues]

@@ -36,7 +36,7 @@ def build(tw: Emulator, svc: Services | None, devices: dict[str, str]) -> Starle
     rest = tw.http_client()
 
     async def rest_endpoint(request: Request) -> Response:
-        data: dict[str, object] = dict(parse_qsl((await request.body()).decode()))
+        data = form_fields((await request.body()).decode())
         auth = _basic(request.headers.get("authorization", ""))
         answer = await run_in_threadpool(
             rest.request, request.method, str(request.url), data=data, auth=auth
@@ -73,6 +73,20 @@ def build(tw: Emulator, svc: Services | None, devices: dict[str, str]) -> Starle
             Route("/device/{address}/{verb}", act, methods=["POST"]),
         ]
     )
+
+
+def form_fields(body: str) -> dict[str, object]:
+    """A REST request's form; a field given more than once (StatusCallbackEvent) is a list,
+    as the twilio client hands it to the emulator in-process."""
+    fields: dict[str, object] = {}
+    for name, value in parse_qsl(body):
+        if name not in fields:
+            fields[name] = value
+        elif isinstance(seen := fields[name], list):
+            seen.append(value)
+        else:
+            fields[name] = [seen, value]
+    return fields
 
 
 def _basic(header: str) -> tuple[str, str] | None:

@@ -313,7 +313,11 @@ async def hold(request: Request) -> Response:
     session = await svc.calls.get(sid)
     position = await svc.router.position(sid)
     if session is None or position is None:
+        if await exits.moved_on(svc, sid):  # its redirect was lost: go now
+            response.leave()
+            return Response(twiml.render(response), media_type="application/xml")
         return Response(twiml.render(await connecting(svc, session)), media_type="application/xml")
+    await exits.routed(svc, sid)
     config = svc.config_for(session.config_version)
     queue = config.queues.get(position.queue) or QueueConfig()
     language = (

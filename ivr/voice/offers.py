@@ -9,8 +9,10 @@ here. The caller never notices any of it: they stay in the hold loop.
 Ringing never runs on a webhook's critical path. `dispatch_offers` records the
 intent to ring (reservation -> pending leg, `Keys.offers`), makes it due
 (`Keys.ring_due`) and starts a task that makes the REST request once the webhook
-has answered; `pump`, run by the background loop, makes the retries (and any
-ring whose task a process did not get to).
+has answered; `pump`, run by the background loop of any web process, makes the
+retries (and any ring whose task a process did not get to). A process takes a due
+ring with a lease (`take`): it stays due, later, until its request is over, so a ring
+whose process died before its request is made by another within `RING_LEASE_S`.
 Because the intent is recorded first, a leg created by a request whose answer
 was lost (a crash, a timeout) still reports itself: its status callback names
 the reservation, and a leg nobody can adopt is hung up. A transient API error
@@ -32,11 +34,10 @@ from twilio.base.exceptions import TwilioRestException
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.config.queues import OverflowAction
-from ivr.core import logs, outbound
+from ivr.core import lease, logs, outbound
 from ivr.core.errors import RoutingError
 from ivr.core.outbound import queue_wait_s
-from ivr.core.telephony import REST_ERRORS, transient
+from ivr.core.telephony import REST_ERRORS, REST_TIMEOUT_S, transient
 from ivr.service import Services
 from ivr.voice import exits, presence
 from queues.agent import DEVICE_UNREACHABLE, ON_CALL, RESERVED
@@ -54,6 +55,9 @@ unreachable number or client (21211, 21214, 21217, 13224), or not allowed (21215
 RETRY_BASE_S = 0.5
 """The first retry of a transient API error waits about this long; each next one doubles."""
 RETRY_MAX_S = 4.0
+RING_LEASE_S = REST_TIMEOUT_S + 1.0
+"""How long a process's claim on a due ring lasts: longer than its REST request can take,
+so a live process's ring is never requested twice; a dead one's is made this long after."""
 MIN_RING_LEFT_S = 3.0
 """A ring that could start with less of its window left than this is given up."""
 STRAYS_LISTED = 20
@@ -153,7 +157,7 @@ def settle_hook(svc: Services) -> Callable[[], bool]:
 async def claim(svc: Services, reservation_id: str) -> None:
     """Ring one offer now, unless another process (or the pump) claimed it first."""
     try:
-        if await svc.redis.zrem(svc.keys.ring_due(), reservation_id):
+        if await take(svc, reservation_id):
             await attempt(svc, reservation_id)
     except Exception:  # a task nobody awaits: log it; the ring timer still ends the offer
         log.exception("ringing an agent failed", reservation=reservation_id)
@@ -163,18 +167,41 @@ async def pump(svc: Services) -> int:
     """Make the REST requests of every ring due now; each is claimed by one process."""
     await settle(svc)
     due: list[str] = await svc.redis.zrangebyscore(svc.keys.ring_due(), "-inf", svc.clock.now())  # type: ignore[assignment]
-    claimed = [res for res in due if await svc.redis.zrem(svc.keys.ring_due(), res)]
+    claimed = [res for res in due if await take(svc, res)]
     await asyncio.gather(*(attempt(svc, res) for res in claimed))
     return len(claimed)
 
 
+async def take(svc: Services, reservation_id: str) -> bool:
+    """Claim a due ring for this process, for `RING_LEASE_S`: it stays due, that much later,
+    until its request is over (`done`), so that if this process dies first, another makes
+    it then. False when it is not due (rung, ended, or another process's claim holds)."""
+    key, now = svc.keys.ring_due(), svc.clock.now()
+    return await lease.take(svc.redis, key, reservation_id, now, RING_LEASE_S)
+
+
+async def done(svc: Services, reservation_id: str) -> None:
+    """This process's request for a ring is over: it is no longer due."""
+    await svc.redis.zrem(svc.keys.ring_due(), reservation_id)
+
+
 async def attempt(svc: Services, reservation_id: str) -> None:
-    """One try at ringing the device of a recorded intent."""
+    """One try at ringing the device of a recorded intent (claimed by `take`). A try that
+    raised leaves its claim to lapse: the ring is tried again then, as if this process
+    had died."""
+    if not await _attempt(svc, reservation_id):  # a retry is due at its own time instead
+        await done(svc, reservation_id)
+
+
+async def _attempt(svc: Services, reservation_id: str) -> bool:
+    """Whether a retry is due."""
     raw = await svc.redis.hget(svc.keys.offers(), reservation_id)
     if raw is None or await offer_for(svc, reservation_id) is None:
         await svc.redis.hdel(svc.keys.offers(), reservation_id)
-        return  # answered, timed out or withdrawn before we got to it
+        return False  # answered, timed out or withdrawn before we got to it
     intent = json.loads(raw)
+    if intent.get("leg"):
+        return False  # a process that died after its request: the leg reported itself
     if not intent.get("asked"):  # a request may now reach Twilio: a lost leg is looked for
         intent["asked"] = True
         await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(intent))
@@ -182,13 +209,13 @@ async def attempt(svc: Services, reservation_id: str) -> None:
     try:
         leg = await create_leg(svc, reservation_id, intent)
     except REST_ERRORS as exc:
-        await failed(svc, reservation_id, intent, exc)
-        return
+        return await failed(svc, reservation_id, intent, exc)
     if await adopt_or_hang_up(svc, reservation_id, str(leg.sid)) in HELD:
         await paced(svc, reservation_id, str(leg.sid), requested_at, queue_wait_s(leg))
     log.info(
         "ringing agent", agent=intent["agent"], call=intent["call"], reservation=reservation_id
     )
+    return False
 
 
 async def paced(
@@ -248,14 +275,15 @@ async def create_leg(svc: Services, reservation_id: str, intent: dict[str, Any])
 
 async def failed(
     svc: Services, reservation_id: str, intent: dict[str, Any], exc: Exception
-) -> None:
-    """A ring request failed: retry a transient error, or end the offer."""
+) -> bool:
+    """A ring request failed: retry a transient error, or end the offer. Whether a retry
+    is due."""
     code = getattr(exc, "code", None)
     offer = reservation(reservation_id, intent)
     if transient(exc):
         now = await intent_for(svc, reservation_id)
         if now is None or now.get("leg"):
-            return  # the leg was made after all (its status callback said so), or it ended
+            return False  # the leg was made after all (its status callback said so), or it ended
         delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** int(intent["tries"]))
         at = svc.clock.now() + delay * (0.5 + svc.rng.random() / 2)
         if at <= intent["expires"] - MIN_RING_LEFT_S:
@@ -268,7 +296,7 @@ async def failed(
             now["tries"] = int(now["tries"]) + 1
             await svc.redis.hset(svc.keys.offers(), reservation_id, json.dumps(now))
             await svc.redis.zadd(svc.keys.ring_due(), {reservation_id: at})
-            return
+            return True
         log.warning("ring window over with the API failing", agent=offer.agent, code=code)
         await dispatch_offers(svc, await release(svc, offer, reason="unreached"))
     elif device_error(exc):
@@ -278,6 +306,7 @@ async def failed(
         log.error("ring request refused", agent=offer.agent, code=code, error=str(exc))
         await dispatch_offers(svc, await release(svc, offer, reason="busy"))
     await svc.redis.hdel(svc.keys.offers(), reservation_id)
+    return False
 
 
 def reservation(reservation_id: str, intent: dict[str, Any]) -> Reservation:
@@ -434,8 +463,10 @@ async def dispatch_offers(svc: Services, offers: list[Reservation]) -> None:
 async def dispatch(svc: Services, fired: Fired) -> None:
     """Act on what routing's timers did: stop rings that timed out, ring the new offers.
 
-    The new offers' rings are recorded before any REST request (a hang-up may be the
-    last thing a dying process does), and made after the hang-ups."""
+    The new offers' rings and the exits are recorded before any REST request (a hang-up
+    may be the last thing a dying process does), and made after the hang-ups."""
+    for exit_ in fired.exits:
+        await exits.mark_exit(svc, exit_.call_sid, exit_.action, "EXITWITHTIMEOUT")
     for call_sid in fired.requeued:  # before the offers: a next agent may accept at once
         if is_callback(call_sid):
             await callback_dial.hand_back(svc, call_sid, CONNECT_LOST)
@@ -447,7 +478,7 @@ async def dispatch(svc: Services, fired: Fired) -> None:
     for call_sid in fired.requeued:
         await return_caller(svc, call_sid)
     for exit_ in fired.exits:
-        await redirect_exit(svc, exit_.call_sid, exit_.action)
+        await redirect_exit(svc, exit_.call_sid)
 
 
 # -- an agent held by a call: freed by a supervisor ----------------------------------
@@ -512,17 +543,15 @@ async def put_back_apology(svc: Services, call_sid: str, language: str) -> str |
     return PUT_BACK.get(language, PUT_BACK["en"])
 
 
-async def redirect_exit(svc: Services, call_sid: str, action: OverflowAction) -> None:
-    """Move a caller who left the queue on a timer to the queue's overflow treatment (for
-    another queue: routing has already moved the call there; the caller is told so and
-    waits again)."""
-
-    await exits.mark_exit(svc, call_sid, action, "EXITWITHTIMEOUT")
+async def redirect_exit(svc: Services, call_sid: str) -> None:
+    """Move a caller who left the queue on a timer (their exit marked) to the queue's
+    overflow treatment (for another queue: routing has already moved the call there; the
+    caller is told so and waits again). Should this fail, their next hold fetch leaves."""
     url = svc.urls.to("queue_exit")
     try:
         await svc.rest(lambda c: c.calls(call_sid).update(url=url, method="POST"))
-    except TwilioRestException as exc:
-        log.info("caller gone before overflow", call=call_sid, code=exc.code)
+    except REST_ERRORS as exc:
+        log.info("could not redirect a caller to their exit", call=call_sid, error=str(exc))
 
 
 ACCEPT_KEY = "1"

@@ -12,7 +12,9 @@ have been lost (a web process down when it came). An agent's `<Dial><Queue>` act
 caller's queue was deleted made it again.
 
 No deletion is on a caller's path: `release` makes it due in a sorted set, and the
-background loop (`pump`) makes the REST requests, one process claiming each. A 404 is
+background loop (`pump`) makes the REST requests, one process claiming each with a lease
+(`ivr.core.lease`): a deletion whose process died before it was over is made by another
+`DELETE_LEASE_S` later. A 404 is
 a queue already gone: done. A transient API error (5xx, 429, a timeout) or a 400 (the
 caller is back in the queue: rejoined after a failed bridge, or moved to another queue,
 and Twilio deletes only empty queues) is tried again later with backoff, up to
@@ -25,8 +27,8 @@ from collections.abc import Mapping
 
 from twilio.base.exceptions import TwilioRestException
 
-from ivr.core import logs
-from ivr.core.telephony import REST_ERRORS, transient
+from ivr.core import lease, logs
+from ivr.core.telephony import REST_ERRORS, REST_TIMEOUT_S, transient
 from ivr.service import Services
 
 log = logs.get(__name__)
@@ -38,6 +40,8 @@ MAX_TRIES = 12
 """Deletions tried before one is given up (about 35 minutes of backoff)."""
 SEEN_TTL_S = 86400
 """How long the queues a call was in are remembered: longer than any call lasts."""
+DELETE_LEASE_S = REST_TIMEOUT_S + 1.0
+"""How long a process's claim on a due deletion lasts: longer than its REST request."""
 CLAIM_BATCH = 50
 """At most this many deletions per pass, so one pass never holds the loop long."""
 
@@ -81,7 +85,8 @@ async def pump(svc: Services) -> int:
     due: list[str] = await svc.redis.zrangebyscore(  # type: ignore[assignment]
         key, "-inf", svc.clock.now(), start=0, num=CLAIM_BATCH
     )
-    claimed = [sid for sid in due if await svc.redis.zrem(key, sid)]
+    now = svc.clock.now()
+    claimed = [sid for sid in due if await lease.take(svc.redis, key, sid, now, DELETE_LEASE_S)]
     for queue_sid in claimed:
         await delete(svc, queue_sid)
     return len(claimed)
@@ -95,6 +100,12 @@ async def delete(svc: Services, queue_sid: str) -> None:
         if not (isinstance(exc, TwilioRestException) and exc.status == 404):
             await failed(svc, queue_sid, exc)
             return
+    await done(svc, queue_sid)
+
+
+async def done(svc: Services, queue_sid: str) -> None:
+    """The queue is deleted (or given up): nothing more is due for it."""
+    await svc.redis.zrem(svc.keys.queue_deletes(), queue_sid)
     await svc.redis.hdel(svc.keys.queue_delete_tries(), queue_sid)
 
 
@@ -105,11 +116,11 @@ async def failed(svc: Services, queue_sid: str, exc: Exception) -> None:
     not_empty = isinstance(exc, TwilioRestException) and exc.status == 400
     if tries >= MAX_TRIES or not (transient(exc) or not_empty):
         log.warning("could not delete a Twilio queue", queue=queue_sid, code=code, tries=tries)
-        await svc.redis.hdel(svc.keys.queue_delete_tries(), queue_sid)
+        await done(svc, queue_sid)
         return
     delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (tries - 1)) * (0.5 + svc.rng.random() / 2)
     at = svc.clock.now() + delay
-    await svc.redis.zadd(svc.keys.queue_deletes(), {queue_sid: at}, nx=True)
+    await svc.redis.zadd(svc.keys.queue_deletes(), {queue_sid: at}, xx=True)  # for the claim
     log.info(
         "deleting a Twilio queue failed; retrying", queue=queue_sid, code=code, in_s=round(delay, 1)
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from ivr.core.clock import Clock, ManualClock
@@ -301,6 +301,14 @@ class Emulator:
     def settle(self) -> None:
         with self._loop_lock:
             self._settle()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the phone network still: no webhook is in flight, and none starts, until the
+        block ends (to kill a web process between requests rather than during one)."""
+        with self._loop_lock:
+            self._settle()
+            yield
 
     # -- time --------------------------------------------------------------------------------
 
