@@ -40,6 +40,19 @@ class EventType(StrEnum):
     ESCALATE = "ESCALATE"
     COMPLETEAGENT = "COMPLETEAGENT"
     COMPLETECALLER = "COMPLETECALLER"
+    TRANSFER = "TRANSFER"
+    """An agent's handle ended by a transfer (`call`, `agent` who transferred, `queue` the
+    call was in, `kind` queue|agent|number, `target` queue id, agent id or number, `warm`
+    1|0, and `wait_ms`, `talk_ms` as a COMPLETEAGENT's): the agent wraps up as after a
+    completed call. To a queue or agent, the same call then has ENTERQUEUE with
+    `transfer` 1 (no new arrival; `target` set for an agent), and later a CONNECT with
+    `transfer` 1 (a warm one at once: `warm` 1, `wait_ms` 0); every later event of the call
+    (ABANDON, exits, COMPLETE*) also carries `transfer` 1: one customer contact, two agent
+    handles. To a number, the call leaves routing: TRANSFER is its end, handled."""
+    CONSULT = "CONSULT"
+    """A warm transfer's consultation ended (`call`, `agent` who consulted, `target` the
+    agent consulted, `outcome` completed|cancelled, `consult_ms`); completed is followed by
+    TRANSFER (warm 1). A call that ends while consulting ends it cancelled."""
     AGENTSTATUS = "AGENTSTATUS"
     SUPERVISOR = "SUPERVISOR"
     DISPOSITION = "DISPOSITION"

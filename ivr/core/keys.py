@@ -24,6 +24,7 @@ ROUTING_KEYS = frozenset(
         "queue_waiting",
         "queue_available",
         "queue_staffed",
+        "routing_pinned",
     }
 )
 """The `Keys` methods naming the routing engine's private state (the "routing" section
@@ -185,6 +186,11 @@ class Keys:
     def routing_version(self) -> str:
         """String: bumped by every config sync so routers with an older layout reload."""
         return f"{self.prefix}:routing:version"
+
+    def routing_pinned(self, agent: str) -> str:
+        """Sorted set: calls transferred to this agent by name, waiting for them only (by
+        packed priority+time), until they take one or it falls back to its queue."""
+        return f"{self.prefix}:routing:pinned:{agent}"
 
     def queue_calls(self, queue: str) -> str:
         """Sorted set: every call in the queue (waiting or ringing) by packed priority+time."""
