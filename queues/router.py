@@ -523,11 +523,12 @@ class Router:
         if known and layout.agents[agent].skills.get(language, 0) < 1:
             raise TransferRefused(f"{agent} does not speak {language}")
 
-    async def consult_start(self, call_sid: str, agent: str, target: str) -> None:
+    async def consult_start(self, call_sid: str, agent: str, target: str) -> str:
         """Warm transfer begins: `target` (available) is reserved for a consultation about
         `agent`'s connected call; no offer reaches them until it is completed or cancelled.
-        TransferRefused when `target` is not logged in, busy, `agent`, or does not speak the
-        caller's language."""
+        Returns the connection id the call will have with `target` if it is completed (the
+        voice layer names it in their leg). TransferRefused when `target` is not logged in,
+        busy, `agent`, or does not speak the caller's language."""
 
         async def attempt(layout: Layout) -> Outcome:
             self._agent_known(layout, target)
@@ -537,7 +538,7 @@ class Router:
             ctx = self._context(kl, layout, call=call_sid, agent=target, by=agent)
             return await self.scripts.consult_start(kl, ctx)
 
-        await self._retrying(attempt)
+        return str((await self._retrying(attempt))["conn"])
 
     async def consult_cancel(self, call_sid: str, agent: str) -> list[Reservation]:
         """The consultation ends without a transfer: the consulted agent is free again (any

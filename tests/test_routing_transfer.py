@@ -406,13 +406,13 @@ async def test_consult_complete_hands_the_call_over(
     before = await router.call("c1")
     clock.advance(30)
     await router.set_available("bob")
-    await router.consult_start("c1", "ann", "bob")
+    conn = await router.consult_start("c1", "ann", "bob")
     clock.advance(10)
     assert await router.consult_complete("c1", "ann") == []
     call = await router.call("c1")
     assert call is not None and before is not None
     assert (call.agent, call.consult, call.transfers) == ("bob", "", 1)
-    assert call.connection != before.connection
+    assert call.connection == conn != before.connection
     assert await state(router, "ann") == "wrap_up"
     bob = await router.agent_state("bob")
     assert (bob.state, bob.reason, bob.call_sid) == ("on_call", "", "c1")

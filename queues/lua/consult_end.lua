@@ -4,8 +4,9 @@
 --   completed: the consulted agent takes the call; the agent who consulted goes to wrap-up
 --     as after a completed call. CONSULT outcome completed, then TRANSFER (kind agent,
 --     warm 1, with that agent's wait and talk), then CONNECT of the new agent (transfer 1,
---     warm 1, wait_ms and ring_ms 0). The call's connection (`conn`) is renewed, so the end
---     of the first agent's leg can never end the new agent's handle.
+--     warm 1, wait_ms and ring_ms 0). The call's connection (`conn`) becomes the one the
+--     consultation was given (consult_start.lua), so the end of the first agent's leg can
+--     never end the new agent's handle, and the new agent's leg can name it.
 -- KEYS: the fixed keys of common.lua, then the bucket and staffed keys of `agent`: the
 --       consulted agent when cancelled, the one who consulted when completed (whoever may
 --       take the next call now).
@@ -38,7 +39,7 @@ if ctx.outcome == 'cancelled' then
   return result('cancelled')
 end
 local _, a, ready = end_handle(sid, c, 'TRANSFER', {kind = 'agent', target = k.agent, warm = 1})
-c.agent = k.agent; c.conn = ctx.res[1]; c.bridging = nil; c.xfer = (c.xfer or 0) + 1
+c.agent = k.agent; c.conn = k.conn; c.bridging = nil; c.xfer = (c.xfer or 0) + 1
 c.entered = NOW; c.connected = NOW
 emit('CONNECT', marked(c, {call = sid, agent = k.agent, queue = c.queue, wait_ms = 0,
                            ring_ms = 0, original_wait_ms = NOW - c.orig, priority = c.prio,

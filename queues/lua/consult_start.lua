@@ -5,7 +5,8 @@
 -- KEYS: the fixed keys of common.lua, then the target's bucket and staffed keys.
 -- ARGV[1]: {now, version, res, call, by (the call's agent), agent (the target), entries,
 --           staffed}
--- Returns JSON {status: consulting, offers}; errors ROUTING (not connected to `by`),
+-- The consultation gets a fresh connection id (`conn`): the call's, should it be completed.
+-- Returns JSON {status: consulting, conn, offers}; errors ROUTING (not connected to `by`),
 -- TRANSFER_REFUSED (with a message for the agent).
 local sid, by, id = ctx.call, ctx.by, ctx.agent
 local c = jget(CALLS, sid)
@@ -33,6 +34,6 @@ redis.call('ZREM', TIMERS, 'hold:' .. id)
 t.state = 'on_call'; t.reason = 'consult'; t.call = sid; t.res = ''; t.since = NOW
 jput(AGENTS, id, t)
 agent_status(id, t)
-c.consult = {agent = id, since = NOW}
+c.consult = {agent = id, since = NOW, conn = ctx.res[1]}
 jput(CALLS, sid, c)
-return result('consulting')
+return result('consulting', {conn = c.consult.conn})
