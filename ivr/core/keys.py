@@ -56,6 +56,12 @@ class Keys:
         leg), its final status once known, and (legs) the highest SequenceNumber taken."""
         return f"{self.prefix}:call:{call_sid}:status"
 
+    def call_handoff(self, call_sid: str) -> str:
+        """List: what each agent who transferred the call handed over (JSON: agent, name,
+        notes, kind, target, at), oldest first, for the next agent's whisper and screen pop
+        (`ivr.voice.transfer`); kept as long as the call session."""
+        return f"{self.prefix}:call:{call_sid}:handoff"
+
     def voicemails(self) -> str:
         """Stream: voicemails left by callers (call, from, recording URL, duration)."""
         return f"{self.prefix}:voicemails"

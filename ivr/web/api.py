@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, inbox, missed, openapi, supervisor, voicemails
+from ivr.web import auth, console, inbox, missed, openapi, supervisor, transfer, voicemails
 
 NO_CONTENT = 204
 
@@ -135,6 +135,29 @@ async def wrap_up(request: Request) -> Response:
     call = request.path_params["call"]
     filed = await console.wrap_up(services(request), principal.user, call, disposition, text)
     return JSONResponse(filed)
+
+
+async def transfer_call(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    data, call = await json_body(request), request.path_params["call"]
+    return JSONResponse(await transfer.start(services(request), principal.user, call, data))
+
+
+async def transfer_complete(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    call = request.path_params["call"]
+    return JSONResponse(await transfer.complete(services(request), principal.user, call))
+
+
+async def transfer_cancel(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    call = request.path_params["call"]
+    return JSONResponse(await transfer.cancel(services(request), principal.user, call))
+
+
+async def transfer_targets(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    return JSONResponse(await transfer.targets(services(request), principal.user))
 
 
 async def softphone_token(request: Request) -> Response:
@@ -261,6 +284,10 @@ routes = [
     Route("/api/agent/offers/{offer}/reject", reject, methods=["POST"]),
     Route("/api/agent/calls/{call}/notes", notes, methods=["PUT"]),
     Route("/api/agent/calls/{call}/wrapup", wrap_up, methods=["POST"]),
+    Route("/api/agent/calls/{call}/transfer", transfer_call, methods=["POST"]),
+    Route("/api/agent/calls/{call}/transfer/complete", transfer_complete, methods=["POST"]),
+    Route("/api/agent/calls/{call}/transfer/cancel", transfer_cancel, methods=["POST"]),
+    Route("/api/agent/transfer/targets", transfer_targets, methods=["GET"]),
     Route("/api/agent/token", softphone_token, methods=["GET"]),
     Route("/api/agent/voicemails", agent_voicemails, methods=["GET"]),
     Route("/api/agent/voicemails/{voicemail}/assign", take_voicemail, methods=["POST"]),

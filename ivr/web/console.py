@@ -32,7 +32,7 @@ from ivr.service import Services
 from ivr.voice import agent as agent_voice
 from ivr.voice import callback as callback_voice
 from ivr.voice import offers, presence, twiml
-from ivr.web import labels, today
+from ivr.web import labels, today, transfer
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -125,6 +125,7 @@ async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str
         "remaining_s": round(max(0.0, offer.expires_at - svc.clock.now()), 1),
         "ring_timeout_s": queue.ring_timeout_s if queue else None,
         "history": await history(svc, session.caller) if session else [],
+        "handoff": await transfer.handoff_view(svc, offer.call_sid),
     }
 
 
@@ -189,6 +190,7 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         "connected": state.state == ON_CALL,
         "phase": await call_phase(svc, state),
         "notes": record.get("notes", ""),
+        "transfer": await transfer.call_view(svc, agent, record["call"]),
     }
 
 
