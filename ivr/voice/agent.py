@@ -27,6 +27,7 @@ from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import callback as callback_voice
 from ivr.voice import offers, queue_resources, twiml
+from ivr.voice import transfer as transfer_voice
 from ivr.voice.endings import finish
 from ivr.voice.queue import queue_name
 from ivr.voice.twiml import xml
@@ -85,6 +86,7 @@ async def agent_offer(request: Request) -> Response:
     position = await svc.router.position(offer.call_sid)
     text = describe(session, svc, offer.queue, position.waited_s if position else 0.0)
     text = await callback_voice.mark_whisper(svc, offer.call_sid, offer.queue, text)
+    text = await transfer_voice.whisper(svc, offer.call_sid, text)  # a transferred call's notes
     gather = twiml.gather(
         svc.urls.to("agent_answer", res=reservation_id),
         num_digits=1,

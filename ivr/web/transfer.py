@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from ivr.core import numbers
 from ivr.core.errors import (
+    CallControlError,
     RoutingError,
     TransferRefused,
     UnknownAgent,
@@ -129,6 +130,8 @@ async def refusals() -> AsyncIterator[None]:
         raise HTTPException(400, f"there is no agent {exc}") from None
     except TransferRefused as exc:
         raise HTTPException(409, str(exc)) from None
+    except CallControlError as exc:
+        raise HTTPException(exc.status, exc.message) from None
     except RoutingError:
         raise HTTPException(409, "the call is not connected to you") from None
     except REST_ERRORS as exc:
