@@ -50,7 +50,9 @@ def test_caller_transferred_to_support_is_never_asked_again(
     go_available(server, "alice")
     call = alice_takes(tw, server, alice)
     go_available(server, "chai")
-    answer = alice.post(f"/api/agent/calls/{call.sid}/transfer", {"to": "queue", "target": "support"})
+    answer = alice.post(
+        f"/api/agent/calls/{call.sid}/transfer", {"to": "queue", "target": "support"}
+    )
     assert answer.status_code == 200, answer.text
     call.hears("Please hold while we put you through to Technical support")
     assert state(server, "alice").state == "wrap_up"
@@ -69,7 +71,11 @@ def test_caller_transferred_to_support_is_never_asked_again(
     assert [(h["name"], h["notes"]) for h in pop["transfer"]["handoff"]] == [("Alice Tan", NOTES)]
     assert sum("8 digit account number" in t for t in call.transcript()) == 1
     (transfer,) = events(r, "TRANSFER")
-    assert (transfer["agent"], transfer["kind"], transfer["target"]) == ("alice", "queue", "support")
+    assert (transfer["agent"], transfer["kind"], transfer["target"]) == (
+        "alice",
+        "queue",
+        "support",
+    )
     assert [c.get("transfer") for c in events(r, "CONNECT")] == [None, "1"]
     tw.advance(30)
     call.hangup()
@@ -222,7 +228,12 @@ def test_cold_transfer_to_an_agent_and_to_a_number(
     ],
 )
 def test_a_refused_transfer_changes_nothing(
-    tw: Emulator, server: LiveServer, alice: Console, body: dict[str, object], status: int, error: str
+    tw: Emulator,
+    server: LiveServer,
+    alice: Console,
+    body: dict[str, object],
+    status: int,
+    error: str,
 ) -> None:
     """A transfer that cannot be made answers why, and the caller stays with Alice."""
     go_available(server, "alice")
@@ -242,6 +253,31 @@ def test_only_the_agent_on_the_call_can_transfer_it(
     go_available(server, "alice")
     call = alice_takes(tw, server, alice)
     for path in ("transfer", "transfer/complete", "transfer/cancel"):
-        answer = chai.post(f"/api/agent/calls/{call.sid}/{path}", {"to": "queue", "target": "support"})
+        answer = chai.post(
+            f"/api/agent/calls/{call.sid}/{path}", {"to": "queue", "target": "support"}
+        )
         assert answer.status_code == 409, (path, answer.text)
     assert alice.post(f"/api/agent/calls/{call.sid}/transfer/complete").status_code == 409
+
+
+def test_a_consultation_before_the_caller_joined_is_undone(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Asked in the first moment, before the caller is in the conference (Twilio knows no
+    such participant to hold): 409, Chai is free again, and the call goes on with Alice."""
+    go_available(server, "alice", "chai")
+    call = billing_caller(tw)
+    tw.advance(1)
+    leg = tw.device("client:alice").answer()
+    leg.hears("Billing call")
+    leg.press("1")
+    call.hears("Connecting you now")
+    alice.view()
+    body = {"to": "agent", "target": "chai", "warm": True}
+    answer = alice.post(f"/api/agent/calls/{call.sid}/transfer", body)
+    assert answer.status_code == 409 and "not in the call" in answer.json()["error"]
+    assert state(server, "chai").state == "available"
+    assert [c["outcome"] for c in events(r, "CONSULT")] == ["cancelled"]
+    tw.advance(2)
+    leg.say("hello how can I help")
+    call.hears("how can I help")

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from typing import Any
 
 from starlette.exceptions import HTTPException
+from twilio.base.exceptions import TwilioRestException
 
 from ivr.core import numbers
 from ivr.core.errors import (
@@ -39,7 +40,11 @@ from queues.agent import AVAILABLE
 
 KINDS = ("queue", "agent", "number")
 NOTES_MAX = 4000
-TWILIO_FAILED = "Twilio's API did not answer, so the transfer may be incomplete: {error}"
+TWILIO_FAILED = "Twilio's API failed, so the transfer may be incomplete: {error}"
+NOT_FOUND = 404
+NOT_ON_THE_LINE = "the caller is not in the call (not yet, or no longer): try again in a moment"
+"""Twilio knows no such participant: the caller has not joined the conference yet (the
+first second of a call) or has just left it. A consultation is undone first."""
 
 
 async def targets(svc: Services, agent: str) -> dict[str, Any]:
@@ -134,6 +139,10 @@ async def refusals() -> AsyncIterator[None]:
         raise HTTPException(exc.status, exc.message) from None
     except RoutingError:
         raise HTTPException(409, "the call is not connected to you") from None
+    except TwilioRestException as exc:
+        if exc.status == NOT_FOUND:
+            raise HTTPException(409, NOT_ON_THE_LINE) from None
+        raise HTTPException(502, TWILIO_FAILED.format(error=exc)) from None
     except REST_ERRORS as exc:
         raise HTTPException(502, TWILIO_FAILED.format(error=exc)) from None
 
