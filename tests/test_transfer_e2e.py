@@ -50,11 +50,14 @@ def test_caller_transferred_to_support_is_never_asked_again(
     go_available(server, "alice")
     call = alice_takes(tw, server, alice)
     go_available(server, "chai")
+    alice_leg = agent_leg(tw, "client:alice")
     answer = alice.post(
         f"/api/agent/calls/{call.sid}/transfer", {"to": "queue", "target": "support"}
     )
     assert answer.status_code == 200, answer.text
     call.hears("Please hold while we put you through to Technical support")
+    alice_leg.hears("Transferred to Technical support")
+    assert tw.advance_until(lambda: alice_leg.ended, 5)
     assert state(server, "alice").state == "wrap_up"
     tw.advance(1)
     chai_leg = tw.device(CHAI_PHONE).answer()
@@ -129,6 +132,7 @@ def test_warm_transfer_completed(
     alice_leg = agent_leg(tw, "client:alice")
     done = alice.post(f"/api/agent/calls/{call.sid}/transfer/complete")
     assert done.status_code == 200, done.text
+    alice_leg.hears("Transferred to Chaiwat S.")
     assert tw.advance_until(lambda: alice_leg.ended, 5)
     chai_leg.say("hello this is Chai from support")
     call.hears("this is Chai from support")

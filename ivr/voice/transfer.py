@@ -37,6 +37,7 @@ from ivr.core.security import require
 from ivr.core.session import CallSession
 from ivr.core.telephony import REST_ERRORS
 from ivr.service import Services, services
+from ivr.voice import callback as callback_voice
 from ivr.voice import conference, offers, twiml
 from ivr.voice.queue import wait_in_queue
 from ivr.voice.twiml import xml
@@ -98,7 +99,7 @@ async def handoffs(svc: Services, call_sid: str) -> list[Handoff]:
 def spoken(handoff: Handoff) -> str:
     """The whisper's words for one handoff: who transferred the call, and their notes."""
     said = f"Transferred by {handoff.name}"
-    notes = " ".join(handoff.notes.split())
+    notes = " ".join(handoff.notes.split()).rstrip(" .")
     if len(notes) > NOTES_SPOKEN:
         notes = notes[:NOTES_SPOKEN].rsplit(" ", 1)[0] + " and more on screen"
     return f"{said}. Notes: {notes}" if notes else f"{said}, no notes"
@@ -126,8 +127,8 @@ async def cold(
     await conference.update(svc, call_sid, state=conference.ENDED, todo="")
     if kind == "number":
         await ring_external(svc, conf, call_sid, target)
-        await take_out(svc, conf, conf.agent)
-    else:
+    await release(svc, conf, target_name(svc, kind, target))
+    if kind != "number":
         url = svc.urls.to("transfer_wait", call=call_sid)
         await conference.rest(svc, lambda c: c.calls(conf.customer).update(url=url, method="POST"))
     log.info("transferred", call=call_sid, agent=agent, kind=kind, target=target)
@@ -172,12 +173,32 @@ async def ring_external(
     )
 
 
-async def take_out(svc: Services, conf: conference.ConferenceState, leg: str) -> None:
-    """Remove a leg from the call's conference (Twilio's Participant delete)."""
+async def release(svc: Services, conf: conference.ConferenceState, target: str) -> None:
+    """Take the agent's leg out of the conference: they hear whom the call went to, and
+    their leg ends (its `<Dial>` is cut short by the redirect, so no action follows). The
+    offer's record of that leg goes first: its end, reported later, must not be taken for
+    the end of a new connection of the same call (transferred back to the same agent)."""
+    await svc.redis.hdel(svc.keys.offers(), conf.res)
+    leg = conf.agent
     if not leg:
         return
-    sid = await conference.conference_sid(svc, conf)
-    await conference.rest(svc, lambda c: c.conferences(sid).participants(leg).delete())
+    response = VoiceResponse()
+    callback_voice.say_to_agent(svc, response, "agent.transferred", target=target)
+    response.hangup()
+    document = twiml.render(response)
+    await conference.rest(svc, lambda c: c.calls(leg).update(twiml=document))
+
+
+def target_name(svc: Services, kind: str, target: str) -> str:
+    """What the agent who transferred hears the call went to: a queue's display name, an
+    agent's name, or the number, spelled."""
+    config = svc.registry.current
+    if kind == "queue":
+        shown = config.queues.get(target)
+        return shown.display_name if shown and shown.display_name else target
+    if kind == "agent" and target in config.agents:
+        return config.agents[target].name
+    return numbers.spell(target, plus=True)
 
 
 async def transfer_wait(request: Request) -> Response:
@@ -303,7 +324,7 @@ async def consult_complete(svc: Services, call_sid: str, agent: str) -> None:
         muted="0",
         **dict.fromkeys(CONSULT_FIELDS, ""),
     )
-    await take_out(svc, conf, conf.agent)
+    await release(svc, conf, target_name(svc, "agent", consulted["consult_agent"]))
     log.info("consult completed", call=call_sid, agent=agent, to=consulted["consult_agent"])
     await offers.dispatch_offers(svc, offered)
 

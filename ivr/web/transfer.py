@@ -9,9 +9,10 @@
 
 Cold goes to a queue, a named agent or a number; warm consults an available agent while
 the customer is on hold. What the agent hands over (the notes in the body, else the ones
-saved on the call) is kept with the call for the next agent's whisper and screen pop
-(`ivr.voice.transfer`). Errors: 400 bad input, 409 not theirs / not connected / refused
-(with the reason), 502 Twilio's API failed after retries.
+saved on the call when it sends none) is kept with the call for the next agent's whisper
+and screen pop (`ivr.voice.transfer`). Errors: 400 bad input, 409 not theirs / not
+connected / refused (with the reason, or the caller not in the call yet), 502 Twilio's
+API failed after retries.
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def parsed(data: dict[str, Any]) -> tuple[str, str, bool, str | None]:
 async def start(svc: Services, agent: str, call_sid: str, data: dict[str, Any]) -> dict[str, Any]:
     """Transfer the agent's connected call as the body asks (cold, or a warm consult)."""
     to, target, warm, notes = parsed(data)
-    given = notes if notes is not None else await saved_notes(svc, agent, call_sid)
+    # The notes sent, else those saved on the call (the page may send its box emptied by a
+    # view read just before its own save landed).
+    given = notes or await saved_notes(svc, agent, call_sid)
     async with refusals():
         if warm:
             await voice.consult(svc, call_sid, agent, target, given)
