@@ -4,7 +4,8 @@ The scripts append to `Keys.events()` in the same atomic step as the change.
 Every entry has `type` and `ts` (ms) and, where they apply: `call`, `agent`,
 `queue`, `reason`, `position`, `original_position`, `wait_ms` (time in this
 queue), `original_wait_ms` (since the original enqueue time), `ring_ms`,
-`talk_ms`, `priority`, `language`. Metrics are folds over this stream.
+`talk_ms`, `priority`, `language`; the call controls add `hold_ms`, `kind`, `target`,
+`warm`, `outcome` and `consult_ms` (below). Metrics are folds over this stream.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class EventType(StrEnum):
     AGENTSTATUS = "AGENTSTATUS"
     SUPERVISOR = "SUPERVISOR"
     DISPOSITION = "DISPOSITION"
+    # Call controls (issue 18): the agent's hold (TRANSFER and CONSULT are above). The fold
+    # (`queues/metrics/fold_controls.py`) splits handle time and counts them.
+    HOLD = "HOLD"
+    """The agent put `call` on hold (`call`, `agent`, `queue`)."""
+    UNHOLD = "UNHOLD"
+    """A hold of `call` ended (`call`, `agent`, `queue`, `hold_ms`: this hold's length), on
+    resume or because the call ended on hold. An UNHOLD that never comes is not lost time:
+    the fold ends the hold at the handle's end (its COMPLETE or TRANSFER)."""
     # Callbacks (callbacks/callback.py): `callback` names the callback (CB...), `call` the
     # original call; CALLBACK is the original call leaving the queue for a keep-my-place
     # callback, which takes its place (it is not an abandon).

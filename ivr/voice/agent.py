@@ -21,7 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs, numbers
+from ivr.core import logs, numbers, sentinel
 from ivr.core.errors import RoutingError
 from ivr.core.session import CallSession
 from ivr.service import Services, services
@@ -171,6 +171,7 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
         response.hangup()
         return response
     log.info("accepted", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
+    await sentinel.confirm(svc, "call accepted")  # on a replica before the bridge
     if callback:  # agent-first callback: now dial the customer
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
     await svc.redis.set(svc.keys.answered(reservation_id), call_sid, ex=ANSWERED_TTL_S)

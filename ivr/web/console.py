@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from callbacks import callback
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs
+from ivr.core import logs, sentinel
 from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.core.outbound import queue_wait_s
 from ivr.core.session import CallSession
@@ -296,6 +296,7 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
         await svc.router.accept(reservation_id, agent, pending=True, deadline_s=deadline)
     except RoutingError:  # timed out or withdrawn just now
         raise HTTPException(410, "the offer has expired or was withdrawn") from None
+    await sentinel.confirm(svc, "call accepted")  # on a replica before the device rings
     await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
     document = twiml.render(await agent_leg(svc, agent, call_sid, reservation_id))
     if "<Dial" not in document:  # a callback no longer needed: routing already ended it
