@@ -14,6 +14,7 @@ from ivr.devtools.liveserver import LiveServer
 from tests.agents import go_available, state
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
+from tests.test_metrics_script import Script
 
 CHAI_PHONE = "+66811111111"
 NOTES = "Late fee on the June bill; wants it waived."
@@ -42,7 +43,12 @@ def alice_takes(tw: Emulator, server: LiveServer, alice: Console) -> Call:
 
 
 def test_caller_transferred_to_support_is_never_asked_again(
-    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console, chai: Console
+    tw: Emulator,
+    server: LiveServer,
+    r: redis.Redis,
+    redis_url: str,
+    alice: Console,
+    chai: Console,
 ) -> None:
     """Alice sends a billing caller to support: the caller hears where they are going and
     waits; Chai hears Alice's notes and the account number in his whisper, and his screen
@@ -85,6 +91,10 @@ def test_caller_transferred_to_support_is_never_asked_again(
     tw.advance(1)
     assert state(server, "chai").state == "wrap_up"
     tw.assert_no_errors()
+    folded = Script(r, redis_url)
+    folded.fold()
+    figures = folded.figures()  # one customer contact, transferred once, not a second arrival
+    assert (figures["contacts"], figures["queued"], figures["transfers_queue"]) == (1, 1, 1)
 
 
 def consult_chai(tw: Emulator, server: LiveServer, alice: Console, call: Call) -> Call:
@@ -122,7 +132,12 @@ def agent_leg(tw: Emulator, device: str) -> Call:
 
 
 def test_warm_transfer_completed(
-    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console, chai: Console
+    tw: Emulator,
+    server: LiveServer,
+    r: redis.Redis,
+    redis_url: str,
+    alice: Console,
+    chai: Console,
 ) -> None:
     """Alice consults Chai with the caller on hold, then completes: the caller is back,
     talking to Chai, Alice's leg is gone and she wraps up; Chai's screen pop has the notes."""
@@ -152,6 +167,11 @@ def test_warm_transfer_completed(
     assert call.ended
     assert state(server, "chai").state == "wrap_up"
     tw.assert_no_errors()
+    folded = Script(r, redis_url)
+    folded.fold()
+    figures = folded.figures()  # one customer contact, two agent handles
+    assert (figures["contacts"], figures["answered"], figures["handled"]) == (1, 1, 1)
+    assert (figures["transfers_agent"], figures["consults_completed"]) == (1, 1)
 
 
 def test_warm_transfer_cancelled(
