@@ -175,17 +175,21 @@ def test_warm_transfer_completed(
 
 
 def test_warm_transfer_cancelled(
-    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console, chai: Console
 ) -> None:
-    """Alice consults Chai, then cancels: Chai's leg ends and he is free, the caller is
-    off hold and hears Alice again."""
+    """Alice consults Chai, then cancels: Chai's leg ends and he is free with nothing to
+    wrap up, the caller is off hold and hears Alice again."""
     go_available(server, "alice")
     call = alice_takes(tw, server, alice)
     chai_leg = consult_chai(tw, server, alice, call)
+    consulted = chai.view()["call"]
+    assert consulted["call"] == call.sid and consulted["data"]["account_number"] == "20261124"
+    assert consulted["transfer"]["consulted_by"] == {"agent": "alice", "name": "Alice Tan"}
     back = alice.post(f"/api/agent/calls/{call.sid}/transfer/cancel")
     assert back.status_code == 200, back.text
     assert tw.advance_until(lambda: chai_leg.ended, 5)
     assert state(server, "chai").state == "available"
+    assert chai.view()["call"] is None
     alice_leg = agent_leg(tw, "client:alice")
     alice_leg.say("sorry for the wait I will sort it myself")
     call.hears("sort it myself")

@@ -179,6 +179,8 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         record = await remember_call(svc, agent, state.call_sid)  # accepted on the phone
     if not record or record.get("disposition") or state.state in (RESERVED, OFFLINE):
         return None
+    if await transfer.consulted_only(svc, agent, record, state):
+        return None  # consulted about it, never handed it: nothing to wrap up
     session = await svc.calls.get(record["call"])
     talk_end = svc.clock.now() if state.state == ON_CALL else state.since  # wrap-up began
     queue = record.get("queue", "")

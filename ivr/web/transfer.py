@@ -37,9 +37,11 @@ from ivr.core.telephony import REST_ERRORS
 from ivr.service import Services
 from ivr.voice import transfer as voice
 from ivr.web import labels
-from queues.agent import AVAILABLE
+from queues.agent import AVAILABLE, ON_CALL, AgentState
 
 KINDS = ("queue", "agent", "number")
+CONSULT_REASON = "consult"
+"""Routing's reason of an agent on a call they are consulted about (consult_start.lua)."""
 NOTES_MAX = 4000
 TWILIO_FAILED = "Twilio's API failed, so the transfer may be incomplete: {error}"
 NOT_FOUND = 404
@@ -164,6 +166,22 @@ async def call_view(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
         "consulting": consulting,
         "consulted_by": consulted_by,
     }
+
+
+async def consulted_only(
+    svc: Services, agent: str, record: dict[str, str], state: AgentState
+) -> bool:
+    """Whether the console's call record is of a call the agent was only consulted about
+    (a warm transfer cancelled or never completed to them): it is not theirs to wrap up.
+    While on the call the record is marked `consult` (routing's reason), and unmarked once
+    the call is handed to them."""
+    key = svc.keys.console_call(agent)
+    if state.state == ON_CALL and record.get("call") == state.call_sid:
+        consulted = state.reason == CONSULT_REASON
+        if consulted != (record.get("consult") == "1"):
+            await svc.redis.hset(key, "consult", "1" if consulted else "")
+        return False
+    return record.get("consult") == "1"
 
 
 def named(svc: Services, agent: str) -> dict[str, str]:
