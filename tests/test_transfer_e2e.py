@@ -309,3 +309,41 @@ def test_a_consultation_before_the_caller_joined_is_undone(
     tw.advance(2)
     leg.say("hello how can I help")
     call.hears("how can I help")
+
+
+def test_hanging_up_while_consulting_hands_the_caller_over(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Alice hangs up while Chai is in the consultation: the caller is off hold and talking
+    to Chai, as if she had pressed Complete."""
+    go_available(server, "alice")
+    call = alice_takes(tw, server, alice)
+    chai_leg = consult_chai(tw, server, alice, call)
+    alice_leg = agent_leg(tw, "client:alice")
+    alice_leg.hangup()
+    tw.advance(1)
+    chai_leg.say("I have your account open")
+    call.hears("account open")
+    assert not call.ended
+    assert state(server, "alice").state == "wrap_up"
+    assert state(server, "chai").state == "on_call"
+    assert [c["outcome"] for c in events(r, "CONSULT")] == ["completed"]
+
+
+def test_hanging_up_while_the_consulted_phone_rings_ends_the_call(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Alice hangs up before Chai answers the consultation: it is cancelled, Chai's phone
+    stops ringing and he is free, and the caller's call ends as after any agent's hang-up."""
+    go_available(server, "alice")
+    call = alice_takes(tw, server, alice)
+    go_available(server, "chai")
+    body = {"to": "agent", "target": "chai", "warm": True}
+    assert alice.post(f"/api/agent/calls/{call.sid}/transfer", body).status_code == 200
+    tw.advance(1)
+    assert tw.device(CHAI_PHONE).ringing is not None
+    agent_leg(tw, "client:alice").hangup()
+    assert tw.advance_until(lambda: call.ended, 10)
+    assert tw.device(CHAI_PHONE).ringing is None
+    assert state(server, "chai").state == "available"
+    assert [c["outcome"] for c in events(r, "CONSULT")] == ["cancelled"]

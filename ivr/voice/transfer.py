@@ -314,6 +314,47 @@ async def consult_complete(svc: Services, call_sid: str, agent: str) -> None:
     consulted one, and the first agent's participant is removed."""
     conf, consulted = await consulting(svc, call_sid, agent)
     offered = await svc.router.consult_complete(call_sid, agent)
+    await hand_conference(svc, call_sid, consulted)
+    await release(svc, conf, target_name(svc, "agent", consulted["consult_agent"]))
+    log.info("consult completed", call=call_sid, agent=agent, to=consulted["consult_agent"])
+    await offers.dispatch_offers(svc, offered)
+
+
+async def agent_left(svc: Services, call_sid: str, reservation_id: str) -> bool:
+    """The consulting agent's leg left the call (they hung up) mid-consultation: once the
+    consulted agent is in the conference, the call is theirs (as Complete; True: nothing
+    else to do for the leg's end). While their phone still rings, the consultation is
+    cancelled (False), and the call ends with the agent's leg as any other."""
+    conf = await conference.state(svc, call_sid)
+    if conf is None or conf.state != conference.CONSULTING or conf.res != reservation_id:
+        return False
+    consulted = await consultation(svc, call_sid)
+    if not await in_conference(svc, conf, consulted["consult"]):
+        await back_to_customer(svc, call_sid, conf.agent_name)
+        await hang_up_leg(svc, consulted["consult"])
+        return False
+    offered = await svc.router.consult_complete(call_sid, conf.agent_name)
+    await hand_conference(svc, call_sid, consulted)
+    log.info("consulting agent left: transfer completed", call=call_sid, agent=conf.agent_name)
+    await offers.dispatch_offers(svc, offered)
+    return True
+
+
+async def in_conference(svc: Services, conf: conference.ConferenceState, leg: str) -> bool:
+    """Whether `leg` is a participant of the call's conference now (Twilio's Participant)."""
+    if not leg:
+        return False
+    try:
+        sid = await conference.conference_sid(svc, conf)
+        await conference.rest(svc, lambda c: c.conferences(sid).participants(leg).fetch())
+    except (CallControlError, *REST_ERRORS):
+        return False
+    return True
+
+
+async def hand_conference(svc: Services, call_sid: str, consulted: dict[str, str]) -> None:
+    """Routing has handed the call to the consulted agent: the customer comes off hold (the
+    hold counted as the first agent's), and the conference's agent becomes theirs."""
     await resume(svc, call_sid)
     await conference.update(
         svc,
@@ -324,9 +365,6 @@ async def consult_complete(svc: Services, call_sid: str, agent: str) -> None:
         muted="0",
         **dict.fromkeys(CONSULT_FIELDS, ""),
     )
-    await release(svc, conf, target_name(svc, "agent", consulted["consult_agent"]))
-    log.info("consult completed", call=call_sid, agent=agent, to=consulted["consult_agent"])
-    await offers.dispatch_offers(svc, offered)
 
 
 async def consult_cancel(svc: Services, call_sid: str, agent: str) -> None:
