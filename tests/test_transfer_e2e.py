@@ -190,6 +190,7 @@ def test_warm_transfer_cancelled(
     assert tw.advance_until(lambda: chai_leg.ended, 5)
     assert state(server, "chai").state == "available"
     assert chai.view()["call"] is None
+    assert alice.view()["call"]["transfer"]["handoff"] == []  # nothing was handed on
     alice_leg = agent_leg(tw, "client:alice")
     alice_leg.say("sorry for the wait I will sort it myself")
     call.hears("sort it myself")

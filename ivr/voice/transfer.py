@@ -1,17 +1,20 @@
 """Transfers on the voice side: moving the customer's leg, and what the next agent hears.
 
-    cold, to a queue or agent:  routing moves the call; the customer's leg is redirected
-                                out of the conference (it ends with them, taking the
-                                agent's leg) to /voice/transfer/wait: "Please hold while we
-                                put you through to Technical support", then `<Enqueue>`
-                                with the hold loop, until routing's next agent bridges them.
+    cold, to a queue or agent:  routing moves the call; the agent's leg is redirected out of
+                                the conference ("Transferred to Technical support. Goodbye."),
+                                then the customer's, to /voice/transfer/wait: "Please hold
+                                while we put you through to Technical support", then
+                                `<Enqueue>` with the hold loop, until routing's next agent
+                                bridges them (the conference ends with them).
     cold, to a number:          the number joins the conference (label `external`), then
-                                the agent's participant is removed.
+                                the agent's leg leaves it the same way.
     warm:                       routing reserves the target; the customer is held (hold
                                 music) and the target's device is rung with a whisper into
                                 the conference (label `consult`). Complete: the conference
                                 becomes the target's, the customer is resumed, the first
-                                agent removed. Cancel: the consult leg is dropped, resumed.
+                                agent's leg leaves. Cancel: the consult leg is dropped, the
+                                customer resumed. The first agent hanging up mid-consult
+                                completes it once the target is in (`agent_left`).
 
 Routing decides first in each case (`queues.router.Router.transfer_to_*`, `consult_*`),
 atomically, so a refused transfer changes nothing on the line. What the agent who
@@ -88,6 +91,14 @@ async def hand_over(
         pipe.expire(key, svc.calls.ttl_s)
         await pipe.execute()
     return handoff
+
+
+async def withdraw(svc: Services, call_sid: str) -> None:
+    """Drop the last handoff if it is a consultation's (cancelled: nothing was handed on)."""
+    key = svc.keys.call_handoff(call_sid)
+    last: list[str] = await svc.redis.lrange(key, -1, -1)  # type: ignore[assignment]
+    if last and json.loads(last[0]).get("kind") == "consult":
+        await svc.redis.rpop(key)
 
 
 async def handoffs(svc: Services, call_sid: str) -> list[Handoff]:
@@ -186,7 +197,10 @@ async def release(svc: Services, conf: conference.ConferenceState, target: str) 
     callback_voice.say_to_agent(svc, response, "agent.transferred", target=target)
     response.hangup()
     document = twiml.render(response)
-    await conference.rest(svc, lambda c: c.calls(leg).update(twiml=document))
+    try:
+        await conference.rest(svc, lambda c: c.calls(leg).update(twiml=document))
+    except REST_ERRORS as exc:  # gone already; else the conference's end takes it out
+        log.warning("could not take the agent's leg out", leg=leg, error=str(exc))
 
 
 def target_name(svc: Services, kind: str, target: str) -> str:
@@ -376,9 +390,11 @@ async def consult_cancel(svc: Services, call_sid: str, agent: str) -> None:
 
 
 async def back_to_customer(svc: Services, call_sid: str, agent: str) -> None:
-    """Routing frees the consulted agent; the customer is resumed with `agent`."""
+    """Routing frees the consulted agent; the customer is resumed with `agent`; the notes
+    handed over for the consultation are withdrawn (the call was not handed on)."""
     with contextlib.suppress(RoutingError):  # the consultation ended meanwhile
         await offers.dispatch_offers(svc, await svc.router.consult_cancel(call_sid, agent))
+    await withdraw(svc, call_sid)
     await resume(svc, call_sid)
     await conference.update(svc, call_sid, **dict.fromkeys(CONSULT_FIELDS, ""))
 
