@@ -252,8 +252,6 @@ def test_cold_transfer_to_an_agent_and_to_a_number(
         pytest.param({"to": "queue", "target": "nowhere"}, 400, "no queue nowhere", id="queue"),
         pytest.param({"to": "agent", "target": "budi"}, 409, "budi is not logged in", id="off"),
         pytest.param({"to": "number", "target": "12"}, 400, "not a phone number", id="number"),
-        pytest.param({"to": "queue", "target": "sales", "warm": True}, 400, "warm", id="warm"),
-        pytest.param({"to": "fax", "target": "x"}, 400, "`to`", id="kind"),
     ],
 )
 def test_a_refused_transfer_changes_nothing(
