@@ -5,6 +5,7 @@ completed. Each test asserts what the caller and the agents hear."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -17,13 +18,20 @@ from tests.test_browser import (
     fixture_browser,
     fixture_open_page,
     fixture_playwright,
+    fixture_screenshots,
     log_in,
     pytestmark,
 )
 from tests.test_connect_e2e import billing_caller
 from tests.test_transfer_e2e import CHAI_PHONE, agent_leg, joined
 
-__all__ = ["fixture_browser", "fixture_open_page", "fixture_playwright", "pytestmark"]
+__all__ = [
+    "fixture_browser",
+    "fixture_open_page",
+    "fixture_playwright",
+    "fixture_screenshots",
+    "pytestmark",
+]
 
 NOTES = "Disputes the late fee on the June bill."
 
@@ -66,7 +74,7 @@ def open_transfer(page: Page, to: str) -> None:
 
 
 def test_cold_transfers_to_a_queue_and_to_an_agent(
-    tw: Emulator, server: LiveServer, open_page: OpenPage
+    tw: Emulator, server: LiveServer, open_page: OpenPage, screenshots: Path
 ) -> None:
     """Alice sends her caller to the support queue from the dialog: she wraps up, the
     caller hears where they go, and Chai's console offers the call with Alice's notes.
@@ -81,6 +89,8 @@ def test_cold_transfers_to_a_queue_and_to_an_agent(
     queue = alice.get_by_label("Queue", exact=True)
     expect(queue.locator("option")).to_contain_text(["Billing", "Sales", "Technical support"])
     queue.select_option(label="Technical support")
+    expect(alice.get_by_label("Phone number", exact=True)).to_be_hidden()  # only the chosen kind shows
+    alice.screenshot(path=str(screenshots / "agent-transfer.png"))
     alice.locator("#transfer-go").click()
     expect(alice.locator("#transfer-dialog")).to_be_hidden()
     expect(alice.locator("#wrap")).to_be_visible()
@@ -113,7 +123,7 @@ def test_cold_transfers_to_a_queue_and_to_an_agent(
 
 
 def test_warm_transfer_cancelled_then_completed(
-    tw: Emulator, server: LiveServer, open_page: OpenPage
+    tw: Emulator, server: LiveServer, open_page: OpenPage, screenshots: Path
 ) -> None:
     """Alice consults Chai while the caller holds (the header says so), cancels and is
     back with the caller; then consults again and completes: Chai has the caller."""
@@ -147,6 +157,8 @@ def test_warm_transfer_cancelled_then_completed(
     assert state(server, "chai").state == "available"
 
     second = consult()
+    expect(alice.locator("#call-handoff")).to_be_hidden()  # her own notes: not news to her
+    alice.screenshot(path=str(screenshots / "agent-consulting.png"))
     alice_leg = agent_leg(tw, "client:alice")
     alice.get_by_role("button", name="Complete transfer").click()
     expect(alice.locator("#wrap")).to_be_visible()

@@ -153,16 +153,19 @@ async def refusals() -> AsyncIterator[None]:
 
 
 async def call_view(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
-    """The console's view of a call's transfers: what earlier agents handed over, whom the
-    agent is consulting (the caller on hold), or who is consulting them about it."""
+    """The console's view of a call's transfers: what earlier agents handed over to this
+    one, whom the agent is consulting (the caller on hold), or who is consulting them."""
     routed = await svc.router.call(call_sid)
     consulting = consulted_by = None
     if routed is not None and routed.agent == agent and routed.consult:
         consulting = named(svc, routed.consult)
     elif routed is not None and routed.consult == agent:
         consulted_by = named(svc, routed.agent)
+    handoff = await handoff_view(svc, call_sid)
+    while handoff and handoff[-1]["agent"] == agent:
+        handoff.pop()  # what the agent handed on (their consultation): not news to them
     return {
-        "handoff": await handoff_view(svc, call_sid),
+        "handoff": handoff,
         "consulting": consulting,
         "consulted_by": consulted_by,
     }
