@@ -40,7 +40,7 @@ from ivr.config.model import Config
 from ivr.config.surveys import CES_SCALE, TextKind
 from ivr.core import logs, lua, numbers, sentinel
 from ivr.core.keys import Keys
-from ivr.core.urls import Urls
+from ivr.core.urls import Urls, workspace_path
 from queues.events import Event, EventType
 from queues.metrics import sms_costs
 
@@ -341,7 +341,7 @@ async def _send(
 
 
 def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> dict[str, str]:
-    base = ctx.settings.public_base_url
+    base = ctx.settings.public_base_url + workspace_path(ctx.settings.workspace)
     args = {
         "to": survey["number"],
         "body": body,

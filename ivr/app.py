@@ -8,12 +8,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from callbacks import heartbeat
 from ivr import background
@@ -24,8 +25,8 @@ from ivr.core.errors import UnsafeSettings, WebhookError
 from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
 from ivr.handlers import build_services
-from ivr.service import services
-from ivr.voice import access, fallback
+from ivr.service import Workspaces, services_or_default
+from ivr.voice import access, called, fallback
 from ivr.voice.routes import routes as voice_routes
 from ivr.web import api, live, pages, prom
 from ivr.web.reports_page import routes as reports_routes
@@ -44,7 +45,7 @@ async def healthz(request: Request) -> Response:
     "ok": a lone web process (tests, `ivr serve --no-worker` before `ivr worker` ran)
     expects none yet.
     """
-    svc = services(request)
+    svc = services_or_default(request)
     try:
         store_ok = bool(await svc.redis.ping())
         age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
@@ -83,6 +84,35 @@ def warn_if_unsafe(settings: Settings) -> None:
         log.warning(banner)
 
 
+def build_workspaces(settings: Settings, clock: Clock, redis: aioredis.Redis) -> Workspaces:
+    """One `Services` per workspace (`IVR_WORKSPACES`), or the one of `IVR_CONFIG_DIR`."""
+    return Workspaces(
+        [
+            build_services(each, clock, redis, ConfigRegistry(each.config_dir))
+            for each in settings.each_workspace()
+        ]
+    )
+
+
+def app_routes(several: bool) -> list[BaseRoute]:
+    """Every route. With several workspaces, the Twilio routes on the shared paths find
+    their workspace by the number called, and every route is also served under each
+    workspace's `/w/<id>/` (the URLs handed to Twilio, per-workspace /metrics)."""
+    routes: list[BaseRoute] = [
+        *(called.shared_routes() if several else voice_routes),  # ivr/voice/routes.py
+        Route("/healthz", healthz, methods=["GET"]),
+        *api.routes,  # the console (ivr/web/api.py, ivr/web/live.py, ivr/web/pages.py)
+        *live.routes,
+        *reports_routes,  # the reports dashboard (ivr/web/reports_page.py)
+        *pages.routes,
+        *prom.routes,  # /metrics (ivr/web/prom.py)
+    ]
+    if not several:
+        return routes
+    scoped = [*voice_routes, *routes[len(voice_routes) :]]
+    return [*routes, Mount("/w/{workspace}", routes=scoped)]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -107,38 +137,30 @@ def create_app(
         embedded = None if settings.redis_url else EmbeddedStore(settings.data_dir)
         url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
         redis = async_client(url)
-        registry = ConfigRegistry(settings.config_dir)
-        svc = build_services(settings, clock, redis, registry)
-        svc.twilio_http_client = twilio_http_client
-        svc.loop = asyncio.get_running_loop()
-        app.state.services = svc
-        await svc.sync_routing()
+        spaces = build_workspaces(settings, clock, redis)
+        for svc in spaces.each:
+            svc.twilio_http_client = twilio_http_client
+            svc.loop = asyncio.get_running_loop()
+            await svc.sync_routing()
+        app.state.services, app.state.workspaces = spaces.default, spaces
         stop = asyncio.Event()
-        watcher = asyncio.create_task(registry.watch(settings.reload_interval_s, stop))
-        timers = asyncio.create_task(background.run(svc, stop)) if run_timers else None
-        log.info("ready", config_version=registry.version, store=url)
+        interval = settings.reload_interval_s
+        tasks = [asyncio.create_task(s.registry.watch(interval, stop)) for s in spaces.each]
+        if run_timers:
+            tasks += [asyncio.create_task(background.run(s, stop)) for s in spaces.each]
+        log.info("ready", config_version=spaces.default.registry.version, store=url)
         try:
             yield
         finally:
             stop.set()
-            await watcher
-            if timers is not None:
-                await timers
+            for task in tasks:
+                await task
             await redis.aclose()
             if embedded is not None:
                 embedded.stop()
 
-    routes = [
-        *voice_routes,  # every Twilio webhook, fallback included (ivr/voice/routes.py)
-        Route("/healthz", healthz, methods=["GET"]),
-        *api.routes,  # the console (ivr/web/api.py, ivr/web/live.py, ivr/web/pages.py)
-        *live.routes,
-        *reports_routes,  # the reports dashboard (ivr/web/reports_page.py)
-        *pages.routes,
-        *prom.routes,  # /metrics (ivr/web/prom.py)
-    ]
     return Starlette(
-        routes=routes,
+        routes=app_routes(several=bool(settings.workspaces)),
         middleware=[Middleware(prom.LatencyMiddleware), Middleware(access.WebhookLog)],
         lifespan=lifespan,
         exception_handlers={

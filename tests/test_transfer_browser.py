@@ -89,7 +89,8 @@ def test_cold_transfers_to_a_queue_and_to_an_agent(
     queue = alice.get_by_label("Queue", exact=True)
     expect(queue.locator("option")).to_contain_text(["Billing", "Sales", "Technical support"])
     queue.select_option(label="Technical support")
-    expect(alice.get_by_label("Phone number", exact=True)).to_be_hidden()  # only the chosen kind shows
+    number = alice.get_by_label("Phone number", exact=True)
+    expect(number).to_be_hidden()  # only the chosen kind of target shows
     alice.screenshot(path=str(screenshots / "agent-transfer.png"))
     alice.locator("#transfer-go").click()
     expect(alice.locator("#transfer-dialog")).to_be_hidden()

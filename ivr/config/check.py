@@ -190,6 +190,18 @@ def check_customers(ctx: Context) -> None:
             ctx.error(("customers", number), message, 'write it in E.164 form, e.g. "+60123456789"')
 
 
+def check_numbers(ctx: Context) -> None:
+    """The business's own numbers are E.164, each written once."""
+    seen: set[str] = set()
+    for index, number in enumerate(ctx.config.numbers):
+        if numbers.e164(number) != number:
+            hint = 'write it in E.164 form, e.g. "+60312345678"'
+            ctx.error(("numbers", index), f"number {number!r} is not a phone number", hint)
+        elif number in seen:
+            ctx.error(("numbers", index), f"number {number} is listed twice", "delete one")
+        seen.add(number)
+
+
 def check_node_fields(ctx: Context) -> None:
     """Hours nodes name a schedule; collect patterns are regular expressions."""
     for name, node in ctx.config.nodes.items():
@@ -1073,6 +1085,7 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_languages,
     check_timezone,
     check_customers,
+    check_numbers,
     check_node_fields,
     check_action_targets,
     check_options,

@@ -41,6 +41,9 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     company: Company
+    numbers: list[str] = Field(default_factory=list)
+    """The Twilio numbers callers dial and text (E.164): with several workspaces, the number
+    called picks the workspace (`ivr.service.Workspaces`)."""
     languages: Languages
     hours: dict[str, Hours] = Field(default_factory=dict)
     menu: MenuSettings

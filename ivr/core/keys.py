@@ -113,6 +113,21 @@ class Keys:
         """Hash: a waiting caller's hold state (announcements made, last position told)."""
         return f"{self.prefix}:call:{call_sid}:hold"
 
+    def conference(self, call_sid: str) -> str:
+        """Hash: the conference bridging a routed call to its agent (`ivr.voice.conference`):
+        sid (CF...), customer and agent (leg CallSids), agent_name, res (the reservation
+        accepted), state (connecting | connected | on_hold | consulting | ended), muted
+        ("1"/"0"), hold_since_ms ("" when not on hold), hold_ms (total so far), joined ("1"
+        once the customer joined), seen:<n> (conference status callbacks taken), and the
+        caller's redirect into it: deadline, tries, todo (redirect | hangup). TTL."""
+        return f"{self.prefix}:call:{call_sid}:conference"
+
+    def conference_due(self) -> str:
+        """Sorted set: routed call SID scored by when its conference's next REST request is
+        due (Unix seconds): moving the caller into it, or hanging them up once the agent
+        left, each retried on a transient API error (`ivr.voice.bridge.pump`)."""
+        return f"{self.prefix}:conferences:due"
+
     def queue_sids(self, call_sid: str) -> str:
         """Set: the Twilio QueueSids a call's requests named (TTL), each released when the
         call ends (`ivr.voice.queue_resources`)."""

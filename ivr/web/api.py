@@ -18,7 +18,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, inbox, missed, openapi, supervisor, transfer, voicemails
+from ivr.web import (
+    auth,
+    console,
+    controls,
+    inbox,
+    missed,
+    openapi,
+    supervisor,
+    transfer,
+    voicemails,
+)
 
 NO_CONTENT = 204
 
@@ -135,6 +145,44 @@ async def wrap_up(request: Request) -> Response:
     call = request.path_params["call"]
     filed = await console.wrap_up(services(request), principal.user, call, disposition, text)
     return JSONResponse(filed)
+
+
+def flag_field(data: dict[str, Any], name: str) -> bool:
+    """A boolean field, or 400."""
+    value = data.get(name)
+    if not isinstance(value, bool):
+        raise HTTPException(400, f"`{name}` must be true or false")
+    return value
+
+
+async def hold(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    on = flag_field(await json_body(request), "hold")
+    call = request.path_params["call"]
+    return JSONResponse(await controls.hold(services(request), principal.user, call, on))
+
+
+async def mute(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    on = flag_field(await json_body(request), "mute")
+    call = request.path_params["call"]
+    return JSONResponse(await controls.mute(services(request), principal.user, call, on))
+
+
+async def hang_up(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    await controls.hang_up(services(request), principal.user, request.path_params["call"])
+    return Response(status_code=NO_CONTENT)
+
+
+async def digits(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    value = (await json_body(request)).get("digits")
+    if not isinstance(value, str):
+        raise HTTPException(400, "`digits` must be a string")
+    call = request.path_params["call"]
+    await controls.send_digits(services(request), principal.user, call, value)
+    return Response(status_code=NO_CONTENT)
 
 
 async def transfer_call(request: Request) -> Response:
@@ -284,6 +332,10 @@ routes = [
     Route("/api/agent/offers/{offer}/reject", reject, methods=["POST"]),
     Route("/api/agent/calls/{call}/notes", notes, methods=["PUT"]),
     Route("/api/agent/calls/{call}/wrapup", wrap_up, methods=["POST"]),
+    Route("/api/agent/calls/{call}/hold", hold, methods=["POST"]),
+    Route("/api/agent/calls/{call}/mute", mute, methods=["POST"]),
+    Route("/api/agent/calls/{call}/hangup", hang_up, methods=["POST"]),
+    Route("/api/agent/calls/{call}/digits", digits, methods=["POST"]),
     Route("/api/agent/calls/{call}/transfer", transfer_call, methods=["POST"]),
     Route("/api/agent/calls/{call}/transfer/complete", transfer_complete, methods=["POST"]),
     Route("/api/agent/calls/{call}/transfer/cancel", transfer_cancel, methods=["POST"]),

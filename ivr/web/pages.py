@@ -73,6 +73,7 @@ def _login_form(request: Request, kind: str, error: str, user: str = "") -> Resp
         error=error,
         user=user,
         csrf=csrf,
+        action=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
     secure = auth.secure_cookies(services(request))
     response.set_cookie(auth.LOGIN_COOKIE, csrf, httponly=True, samesite="strict", secure=secure)
@@ -113,7 +114,8 @@ async def logout(request: Request) -> Response:
         str(form.get("csrf", "")).encode(), principal.csrf.encode()
     ):
         await auth.end_session(svc, token)
-    response = RedirectResponse("/login", status_code=303)
+    workspace = svc.settings.workspace  # with several, the login form must name it
+    response = RedirectResponse(f"/login?workspace={workspace}" if workspace else "/login", 303)
     auth.clear_session_cookie(response, svc)
     return response
 

@@ -43,6 +43,7 @@ from callbacks import heartbeat
 from ivr import __version__
 from ivr.core import outbound
 from ivr.core.store import STORE_ERRORS
+from ivr.core.urls import route_path
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
 from queues import agent
@@ -72,7 +73,8 @@ class LatencyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, started, status = route_label(scope["path"]), time.perf_counter(), [500]
+        path, started = route_label(route_path(scope["path"])), time.perf_counter()
+        status = [500]
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -77,9 +77,12 @@ async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
 
 
 async def cancel_callback(svc: Services, by: str, callback_id: str) -> None:
-    """Cancel a callback from the floor (recorded with who did it), or 409 if it cannot be."""
+    """Cancel a callback from the floor (recorded with who did it); 404 for one this
+    workspace does not have, 409 for one that cannot be cancelled now."""
+    if await callback.get(svc, callback_id) is None:
+        raise HTTPException(404, "no such callback")
     if not await callback.cancel(svc, callback_id, by):
-        raise HTTPException(409, "that callback is unknown, being dialled, or already over")
+        raise HTTPException(409, "that callback is being dialled or already over")
 
 
 async def queue_view(svc: Services, name: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
