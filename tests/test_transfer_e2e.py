@@ -346,3 +346,20 @@ def test_hanging_up_while_the_consulted_phone_rings_ends_the_call(
     assert tw.device(CHAI_PHONE).ringing is None
     assert state(server, "chai").state == "available"
     assert [c["outcome"] for c in events(r, "CONSULT")] == ["cancelled"]
+
+
+def test_a_caller_on_hold_transferred_cold_ends_the_hold(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Alice puts the caller on hold, then sends them to support: the hold ends with her
+    handle (UNHOLD), and the caller hears where they go next, not the hold music."""
+    go_available(server, "alice")
+    call = alice_takes(tw, server, alice)
+    assert alice.post(f"/api/agent/calls/{call.sid}/hold", {"hold": True}).status_code == 200
+    call.hears("Please stay on the line")
+    tw.advance(5)
+    body = {"to": "queue", "target": "support"}
+    assert alice.post(f"/api/agent/calls/{call.sid}/transfer", body).status_code == 200
+    call.hears("Please hold while we put you through to Technical support")
+    (held,) = events(r, "UNHOLD")
+    assert held["agent"] == "alice" and int(held["hold_ms"]) >= 5000

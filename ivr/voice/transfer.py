@@ -134,8 +134,10 @@ async def cold(
         raise TransferRefused("finish or cancel the consultation first")
     offered = await routed(svc, call_sid, agent, kind, target)
     await hand_over(svc, call_sid, agent, notes, kind, target)
-    # Ended for this agent before either move, so their leg's end hangs nobody up.
-    await conference.update(svc, call_sid, state=conference.ENDED, todo="")
+    # Over for this agent before either move, so their leg's end hangs nobody up; a hold
+    # in progress ends here (UNHOLD), counted in their handle.
+    await conference.close(svc, call_sid)
+    await conference.update(svc, call_sid, todo="")
     if kind == "number":
         await ring_external(svc, conf, call_sid, target)
     await release(svc, conf, target_name(svc, kind, target))
