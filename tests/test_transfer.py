@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.exceptions import HTTPException
 
-from ivr.voice.transfer import NOTES_SPOKEN, Handoff, spoken
+from ivr.voice.handoff import NOTES_SPOKEN, Handoff, spoken
 from ivr.web.transfer import parsed
 
 

@@ -28,7 +28,7 @@ from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import bridge as bridge_voice
 from ivr.voice import callback as callback_voice
-from ivr.voice import conference, offers, queue_resources, twiml
+from ivr.voice import conference, handoff, offers, queue_resources, twiml
 from ivr.voice import transfer as transfer_voice
 from ivr.voice.endings import finish
 from ivr.voice.queue import SHORT_BRIDGE_S
@@ -89,7 +89,7 @@ async def agent_offer(request: Request) -> Response:
     position = await svc.router.position(offer.call_sid)
     text = describe(session, svc, offer.queue, position.waited_s if position else 0.0)
     text = await callback_voice.mark_whisper(svc, offer.call_sid, offer.queue, text)
-    text = await transfer_voice.whisper(svc, offer.call_sid, text)  # a transferred call's notes
+    text = await handoff.whisper(svc, offer.call_sid, text)  # a transferred call's notes
     gather = twiml.gather(
         svc.urls.to("agent_answer", res=reservation_id),
         num_digits=1,

@@ -35,6 +35,7 @@ from ivr.core.errors import (
 )
 from ivr.core.telephony import REST_ERRORS
 from ivr.service import Services
+from ivr.voice import handoff
 from ivr.voice import transfer as voice
 from ivr.web import labels
 from queues.agent import AVAILABLE, ON_CALL, AgentState
@@ -126,7 +127,7 @@ async def saved_notes(svc: Services, agent: str, call_sid: str) -> str:
 
 async def handoff_view(svc: Services, call_sid: str) -> list[dict[str, Any]]:
     """What earlier agents handed over with the call, for the screen pop (oldest first)."""
-    return [asdict(h) for h in await voice.handoffs(svc, call_sid)]
+    return [asdict(h) for h in await handoff.handoffs(svc, call_sid)]
 
 
 @contextlib.asynccontextmanager
@@ -161,11 +162,11 @@ async def call_view(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
         consulting = named(svc, routed.consult)
     elif routed is not None and routed.consult == agent:
         consulted_by = named(svc, routed.agent)
-    handoff = await handoff_view(svc, call_sid)
-    while handoff and handoff[-1]["agent"] == agent:
-        handoff.pop()  # what the agent handed on (their consultation): not news to them
+    given = await handoff_view(svc, call_sid)
+    while given and given[-1]["agent"] == agent:
+        given.pop()  # what the agent handed on (their consultation): not news to them
     return {
-        "handoff": handoff,
+        "handoff": given,
         "consulting": consulting,
         "consulted_by": consulted_by,
     }
