@@ -363,3 +363,25 @@ def test_a_caller_on_hold_transferred_cold_ends_the_hold(
     call.hears("Please hold while we put you through to Technical support")
     (held,) = events(r, "UNHOLD")
     assert held["agent"] == "alice" and int(held["hold_ms"]) >= 5000
+
+
+def test_a_consultation_nobody_answers_gives_the_caller_back(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Chai's phone rings out: the consultation is cancelled, Chai is free, and the caller
+    is off hold with Alice (never left holding for nobody)."""
+    go_available(server, "alice")
+    call = alice_takes(tw, server, alice)
+    go_available(server, "chai")
+    body = {"to": "agent", "target": "chai", "warm": True}
+    assert alice.post(f"/api/agent/calls/{call.sid}/transfer", body).status_code == 200
+    call.hears("Please stay on the line")
+    tw.advance(1)
+    assert tw.device(CHAI_PHONE).ringing is not None
+    assert tw.advance_until(lambda: tw.device(CHAI_PHONE).ringing is None, 30)
+    tw.advance(1)
+    assert state(server, "chai").state == "available"
+    assert alice.view()["call"]["transfer"]["consulting"] is None
+    agent_leg(tw, "client:alice").say("nobody is free so I will help you")
+    call.hears("I will help you")
+    assert [c["outcome"] for c in events(r, "CONSULT")] == ["cancelled"]
