@@ -104,7 +104,7 @@ def test_cold_transfers_to_a_queue_and_to_an_agent(
     expect(chai.locator("#call-handoff")).to_contain_text("Transferred by Alice Tan")
     expect(chai.locator("#call-pop")).to_contain_text("20261124")
 
-    alice.get_by_label("Transferred").check()
+    expect(alice.get_by_label("Transferred")).to_be_checked()  # chosen for her
     alice.get_by_role("button", name=re.compile("ready for the next call")).click()
     expect(alice.locator("#state")).to_have_text("Available")
     chai.get_by_label("Call notes").fill("Not a fault: back to billing.")

@@ -64,6 +64,7 @@ def test_caller_transferred_to_support_is_never_asked_again(
     call.hears("Please hold while we put you through to Technical support")
     alice_leg.hears("Transferred to Technical support")
     assert tw.advance_until(lambda: alice_leg.ended, 5)
+    assert alice.view()["call"]["transfer"]["transferred"] is True  # wrap-up: "Transferred"
     assert state(server, "alice").state == "wrap_up"
     tw.advance(1)
     chai_leg = tw.device(CHAI_PHONE).answer()

@@ -119,7 +119,8 @@ AGENT_VIEW = obj(
         "description": "The call on or to wrap up (caller fields, queue_name, talk_s, notes,"
         " phase: connecting, connected or wrapping_up; state: the conference's connecting,"
         " connected, on_hold, consulting or ended; muted; on_hold; transfer: handoff (what"
-        " earlier agents handed over), consulting or consulted_by (agent, name) or null)",
+        " earlier agents handed over), consulting or consulted_by (agent, name) or null,"
+        " transferred: whether you handed it on)",
         "type": ["object", "null"],
     },
     wrap_up={"type": ["object", "null"], "properties": {"remaining_s": nullable("number")}},

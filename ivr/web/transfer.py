@@ -155,7 +155,8 @@ async def refusals() -> AsyncIterator[None]:
 
 async def call_view(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
     """The console's view of a call's transfers: what earlier agents handed over to this
-    one, whom the agent is consulting (the caller on hold), or who is consulting them."""
+    one, whom the agent is consulting (the caller on hold), or who is consulting them, and
+    whether the agent transferred it (their wrap-up then offers "Transferred")."""
     routed = await svc.router.call(call_sid)
     consulting = consulted_by = None
     if routed is not None and routed.agent == agent and routed.consult:
@@ -163,12 +164,16 @@ async def call_view(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
     elif routed is not None and routed.consult == agent:
         consulted_by = named(svc, routed.agent)
     given = await handoff_view(svc, call_sid)
+    # The agent's own handoff last, and the call no longer theirs: they handed it on.
+    handed_on = bool(given) and given[-1]["agent"] == agent
+    handed_on = handed_on and (routed is None or routed.agent != agent)
     while given and given[-1]["agent"] == agent:
-        given.pop()  # what the agent handed on (their consultation): not news to them
+        given.pop()  # what the agent handed on: not news to them
     return {
         "handoff": given,
         "consulting": consulting,
         "consulted_by": consulted_by,
+        "transferred": handed_on,
     }
 
 

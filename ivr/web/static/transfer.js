@@ -37,6 +37,14 @@ function renderTransfer(call, state) {
     status.dataset.phase = "consulting";
   }
   if (!connected) closeTransferDialog();
+  if (t.transferred) preselect("transferred");
+}
+
+// After a transfer the wrap-up form starts on "Transferred" (the agent can still change it).
+function preselect(disposition) {
+  if (document.querySelector('input[name="disposition"]:checked')) return;
+  const choice = document.querySelector(`input[name="disposition"][value="${disposition}"]`);
+  if (choice) choice.checked = true;
 }
 
 function transferKind() {
