@@ -15,7 +15,9 @@ of that workspace alone: a job is scheduled under its workspace's keys, so it ru
 that workspace's config, keys and webhook URLs (`Settings.for_workspace`).
 
 It needs `REDIS_URL`: the embedded store belongs to the `ivr serve` process
-that started it, and a second process must not start one.
+that started it, and a second process must not start one. On a cluster (a
+`redis+cluster://` URL, or one node's URL) it claims from the slot of its
+contact centre's hash tag, like everything else: jobs need no store of their own.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
 from ivr.core.outage import Outage
 from ivr.core.settings import Settings
-from ivr.core.store import PARENT_ENV, sync_client
+from ivr.core.store import PARENT_ENV, sync_client, topology_url
 
 log = logs.get(__name__)
 
@@ -131,7 +133,7 @@ def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
     if not settings.redis_url:
         print("ivr worker needs REDIS_URL (the embedded store is ivr serve's own)", file=sys.stderr)
         return 2
-    url = settings.redis_url
+    url = topology_url(settings.redis_url)  # one cluster node's URL means its cluster
     contexts = [context_from(each, url) for each in settings.each_workspace()]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -16,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from callbacks import heartbeat
+from callbacks import heartbeat, jobs
 from ivr import background
 from ivr.config.reload import ConfigRegistry
 from ivr.core import logs
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.errors import UnsafeSettings, WebhookError
 from ivr.core.settings import Settings
-from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
+from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client, topology_url
 from ivr.handlers import build_services
 from ivr.service import Workspaces, services_or_default
 from ivr.voice import access, called, fallback
@@ -33,34 +34,46 @@ from ivr.web.reports_page import routes as reports_routes
 
 log = logs.get(__name__)
 
+HEALTH_PROBE_TTL_S = 60
+
 
 async def healthz(request: Request) -> Response:
-    """Store connectivity, the job worker's heartbeat and the live config version.
+    """Store connectivity, the job worker's heartbeat, overdue jobs and the live config.
 
-    503 only when the store is down: this web process cannot serve then. A silent job
-    worker (no beat for `heartbeat.STALE_AFTER_S`) makes the status "degraded" with
-    `"worker": "down"` but keeps 200: calls still flow, and a proxy's health check
-    must not pull a working web process out for it (the WorkerDown alert pages
-    instead). A store no worker ever beat on reports `"worker": "not seen"` and stays
-    "ok": a lone web process (tests, `ivr serve --no-worker` before `ivr worker` ran)
-    expects none yet.
+    503 only when the store of this contact centre cannot be read or written (down,
+    or refusing writes: a read-only replica, out of memory, a failed disk): this web
+    process cannot serve then. On a cluster that is the shard serving its hash tag;
+    another shard's outage is not this process's. Jobs not being run make the status
+    "degraded" but keep 200: calls still flow, and a proxy's health check must not
+    pull a working web process out for it (the WorkerDown alert pages instead). That
+    is a worker silent for `heartbeat.STALE_AFTER_S` (`"worker": "down"`), or any job
+    still due `jobs.OVERDUE_AFTER_S` past its time (`jobs_overdue`), which also catches
+    a worker that never beat at all (it exits at startup, or was never started beside
+    `ivr serve --no-worker`). A store no worker ever beat on, with nothing overdue,
+    reports `"worker": "not seen"` and stays "ok": a lone web process expects none yet.
     """
     svc = services_or_default(request)
     try:
-        store_ok = bool(await svc.redis.ping())
+        await svc.redis.set(svc.keys.health_probe(), repr(time.time()), ex=HEALTH_PROBE_TTL_S)
         age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
-    except Exception:  # any connection failure means "not healthy", which is the answer
-        store_ok, age = False, None
+        overdue = await jobs.overdue(svc.redis, svc.keys, svc.clock.now())
+        store = "ok"
+    except Exception as exc:  # any failure to read and write means "not healthy"
+        store = (
+            "refuses writes" if isinstance(exc, redis.exceptions.ResponseError) else "unreachable"
+        )
+        age, overdue = None, None
     worker = "not seen" if age is None else "down" if heartbeat.is_stale(age) else "ok"
     body = {
-        "status": "ok" if store_ok and worker != "down" else "degraded",
-        "store": "ok" if store_ok else "unreachable",
-        "worker": worker if store_ok else "unknown",
+        "status": "ok" if store == "ok" and worker != "down" and not overdue else "degraded",
+        "store": store,
+        "worker": worker if store == "ok" else "unknown",
         "worker_heartbeat_age_s": None if age is None else round(age, 1),
+        "jobs_overdue": overdue,
         "config_version": svc.registry.version,
         "config_error": svc.registry.last_error,
     }
-    return JSONResponse(body, status_code=200 if store_ok else 503)
+    return JSONResponse(body, status_code=200 if store == "ok" else 503)
 
 
 async def webhook_error(request: Request, exc: Exception) -> Response:
@@ -135,7 +148,10 @@ def create_app(
             raise UnsafeSettings(refused)
         warn_if_unsafe(settings)
         embedded = None if settings.redis_url else EmbeddedStore(settings.data_dir)
-        url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
+        if settings.redis_url:  # one cluster node's URL means its cluster
+            url = await asyncio.to_thread(topology_url, settings.redis_url)
+        else:
+            url = embedded.start()  # type: ignore[union-attr]
         redis = async_client(url)
         spaces = build_workspaces(settings, clock, redis)
         for svc in spaces.each:

@@ -5,6 +5,7 @@ the caller and the agent hear in the emulator (issue 18)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -19,12 +20,20 @@ from tests.test_browser import (
     fixture_browser,
     fixture_open_page,
     fixture_playwright,
+    fixture_screenshots,
+    is_png,
     log_in,
     pytestmark,
 )
 from tests.test_connect_e2e import billing_caller
 
-__all__ = ["fixture_browser", "fixture_open_page", "fixture_playwright", "pytestmark"]
+__all__ = [
+    "fixture_browser",
+    "fixture_open_page",
+    "fixture_playwright",
+    "fixture_screenshots",
+    "pytestmark",
+]
 
 
 def on_a_call(tw: Emulator, page: Page) -> tuple[Call, Call]:
@@ -47,7 +56,7 @@ def on_a_call(tw: Emulator, page: Page) -> tuple[Call, Call]:
 
 
 def test_hold_and_resume_from_the_console(
-    tw: Emulator, server: LiveServer, open_page: OpenPage
+    tw: Emulator, server: LiveServer, open_page: OpenPage, screenshots: Path
 ) -> None:
     """Hold: the header says on hold, the button says Resume, the caller hears the hold
     music and not Alice; Resume (the H shortcut): connected, and they hear each other."""
@@ -63,6 +72,8 @@ def test_hold_and_resume_from_the_console(
     leg.say("a word with my supervisor")
     assert "a word with my supervisor" not in call.transcript()
     assert_plain(page)
+    page.screenshot(path=str(screenshots / "agent-on-hold.png"))
+    assert is_png(screenshots / "agent-on-hold.png")
     tw.advance(20)
     page.keyboard.press("h")
     expect(page.locator("#call-state")).to_have_text("Connected")

@@ -294,6 +294,8 @@ def test_a_console_user_of_one_workspace_gets_403_or_404_on_every_object_of_anot
                 path = path.replace(f"{{{name}}}", objects[key])
             console = alice if path.startswith("/api/agent/") else sam
             body = {"priority": 5, "notes": "x", "disposition": "resolved", "reason": "x"}
+            body |= {"hold": True, "mute": True, "digits": "1", "mode": "listen"}
+            body |= {"to": "queue", "target": "billing", "warm": False}
             for asked in (path, f"/w/support{path}", f"{path}?workspace=support"):
                 answer = console.request(method, asked, json=body)
                 assert answer.status_code in (403, 404), (asked, answer.status_code, answer.text)

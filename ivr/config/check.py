@@ -912,13 +912,23 @@ def check_servable(ctx: Context) -> None:
 def check_agents(ctx: Context) -> None:
     """Agent devices are a client identity or an E.164 number."""
     for name, agent in ctx.config.agents.items():
-        device = agent.device
-        if not device.startswith("client:") and numbers.e164(device) != device:
-            ctx.error(
-                ("agents", name, "device"),
-                f"device {device!r} is neither client:NAME nor an E.164 number",
-                'write "client:alice" or "+60123456789"',
-            )
+        check_device(ctx, ("agents", name, "device"), agent.device)
+
+
+def check_supervisors(ctx: Context) -> None:
+    """A supervisor's device (for monitoring calls), when given, is one an agent could have."""
+    for name, supervisor in ctx.config.supervisors.items():
+        if supervisor.device is not None:
+            check_device(ctx, ("supervisors", name, "device"), supervisor.device)
+
+
+def check_device(ctx: Context, path: DataPath, device: str) -> None:
+    if not device.startswith("client:") and numbers.e164(device) != device:
+        ctx.error(
+            path,
+            f"device {device!r} is neither client:NAME nor an E.164 number",
+            'write "client:alice" or "+60123456789"',
+        )
 
 
 # Surveys ------------------------------------------------------------------------------------
@@ -1080,6 +1090,7 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_overflows,
     check_servable,
     check_agents,
+    check_supervisors,
     check_agent_skills,
     check_start,
     check_languages,

@@ -33,6 +33,9 @@ class SupervisorConfig(BaseModel):
 
     name: str
     secret_hash: str
+    device: str | None = None
+    """Where a call they monitor rings them (`client:NAME` or an E.164 number); without one
+    they watch the floor but cannot listen, whisper or barge (`ivr.web.monitor`)."""
 
 
 class Config(BaseModel):

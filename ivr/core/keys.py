@@ -260,6 +260,12 @@ class Keys:
         """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
         return f"{self.prefix}:console:call:{agent}"
 
+    def monitor(self, call_sid: str) -> str:
+        """Hash: the supervisor monitoring a call (by, mode, leg, conference, call, agent_leg,
+        agent, and `dialling` while their leg is being dialled); one per call
+        (`ivr.web.monitor`). TTL: `MONITOR_TTL_S` from the last change."""
+        return f"{self.prefix}:console:monitor:{call_sid}"
+
     def contact_history(self, number: str) -> str:
         """List: a caller's previous contacts as JSON, newest first (at, agent, disposition)."""
         return f"{self.prefix}:contacts:{number}"
@@ -297,6 +303,11 @@ class Keys:
         """String: wall-clock Unix seconds of the latest loop of any job worker
         (`callbacks.heartbeat`); TTL: 30 days, so a stopped worker is still seen as down."""
         return f"{self.prefix}:jobs:heartbeat"
+
+    def health_probe(self) -> str:
+        """String: wall-clock Unix seconds of the latest `/healthz`, written by it to prove
+        the store takes writes (TTL: a minute)."""
+        return f"{self.prefix}:health:probe"
 
     def job(self, job_id: str) -> str:
         """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""

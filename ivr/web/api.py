@@ -24,6 +24,7 @@ from ivr.web import (
     controls,
     inbox,
     missed,
+    monitor,
     openapi,
     supervisor,
     transfer,
@@ -315,6 +316,30 @@ async def cancel_callback(request: Request) -> Response:
     return Response(status_code=NO_CONTENT)
 
 
+async def start_monitor(request: Request) -> Response:
+    """Listen, whisper or barge on a connected call (or switch mode while on it)."""
+    principal = await auth.require(request, auth.SUPERVISOR)
+    mode = (await json_body(request)).get("mode")
+    if not isinstance(mode, str):
+        raise HTTPException(400, "`mode` must be listen, whisper or barge")
+    call = request.path_params["call"]
+    return JSONResponse(await monitor.start(services(request), principal.user, call, mode))
+
+
+async def supervisor_token(request: Request) -> Response:
+    """A Voice SDK token for the supervisor's softphone (monitoring rings it)."""
+    principal = await auth.require(request, auth.SUPERVISOR)
+    response = JSONResponse(monitor.softphone_token(services(request), principal.user))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def stop_monitor(request: Request) -> Response:
+    principal = await auth.require(request, auth.SUPERVISOR)
+    await monitor.stop(services(request), principal.user, request.path_params["call"])
+    return Response(status_code=NO_CONTENT)
+
+
 async def document(request: Request) -> Response:
     return JSONResponse(openapi.document())
 
@@ -352,6 +377,9 @@ routes = [
     Route("/api/supervisor/agents/{agent}/logout", agent_logout, methods=["POST"]),
     Route("/api/supervisor/callbacks/{callback}/cancel", cancel_callback, methods=["POST"]),
     Route("/api/supervisor/calls/{call}/priority", priority, methods=["PUT"]),
+    Route("/api/supervisor/calls/{call}/monitor", start_monitor, methods=["POST"]),
+    Route("/api/supervisor/calls/{call}/monitor", stop_monitor, methods=["DELETE"]),
+    Route("/api/supervisor/token", supervisor_token, methods=["GET"]),
     Route("/api/supervisor/voicemails", list_voicemails, methods=["GET"]),
     Route("/api/supervisor/voicemails/{voicemail}/handled", voicemail_handled, methods=["POST"]),
 ]

@@ -554,7 +554,13 @@ def softphone_token(svc: Services, agent: str) -> dict[str, Any]:
     config = svc.registry.current.agents.get(agent)
     if config is None:
         raise HTTPException(404, "unknown agent")
-    view = softphone_view(svc, config.device)
+    return device_token(svc, config.device)
+
+
+def device_token(svc: Services, device: str) -> dict[str, Any]:
+    """A short-lived Voice SDK token for the client identity of `device` (an agent's, or a
+    supervisor's for monitoring); 409 for a phone number, 503 without an API key."""
+    view = softphone_view(svc, device)
     if view["identity"] is None:
         raise HTTPException(409, "your device is a phone number: calls ring that phone")
     if not view["configured"]:

@@ -1,7 +1,8 @@
 """The agent's controls of a connected call, for the console's JSON API: hold and resume,
 mute and unmute, hang up, and DTMF digits (`ivr.voice.conference` does each through
-Twilio's REST). Only the agent who has the call may use them: 409 when the call is not
-theirs or not connected, 400 on bad input, 502 when Twilio's API fails after retries.
+Twilio's REST). Only the agent who has the call may use them: 404 for a call unknown here,
+409 when it is not theirs or not connected, 400 on bad input, 502 when Twilio's API fails
+after retries.
 """
 
 from __future__ import annotations
@@ -62,9 +63,12 @@ async def send_digits(svc: Services, agent: str, call_sid: str, digits: str) -> 
 
 
 async def _theirs(svc: Services, agent: str, call_sid: str) -> ConferenceState:
-    """The conference of the agent's connected call, or 409."""
+    """The conference of the agent's connected call; 404 for a call routing does not know
+    (another workspace's among them), 409 for someone else's."""
     routed = await svc.router.call(call_sid)
-    if routed is None or routed.agent != agent:
+    if routed is None:
+        raise HTTPException(404, "no such call")
+    if routed.agent != agent:
         raise HTTPException(409, "that call is not yours")
     try:
         return await conference.live(svc, call_sid, agent)

@@ -134,6 +134,12 @@ AGENT_VIEW = obj(
     softphone=obj(identity=nullable("string"), configured={"type": "boolean"}),
     dispositions={"type": "object", "additionalProperties": {"type": "string"}},
 )
+MONITOR = obj(
+    ["call", "agent", "mode"],
+    call={"type": "string"},
+    agent={"type": "string"},
+    mode={"type": "string", "enum": ["listen", "whisper", "barge"]},
+)
 FLOOR = obj(
     ["queues", "agents", "waiting", "alerts", "config"],
     queues={"type": "array", "items": {"type": "object"}},
@@ -295,7 +301,7 @@ def paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/hold": {
             "post": op(
                 "Put the customer on hold (they hear the queue's hold music), or resume",
-                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 409, 502)},
+                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 404, 409, 502)},
                 parameters=[CALL],
                 requestBody=body(obj(["hold"], hold={"type": "boolean"})),
             ),
@@ -303,7 +309,7 @@ def paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/mute": {
             "post": op(
                 "Mute the agent's line in the call (the customer no longer hears them), or unmute",
-                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 409, 502)},
+                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 404, 409, 502)},
                 parameters=[CALL],
                 requestBody=body(obj(["mute"], mute={"type": "boolean"})),
             ),
@@ -311,14 +317,14 @@ def paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/hangup": {
             "post": op(
                 "Hang up the customer: the call ends and the agent wraps up",
-                {"204": ok("Hung up"), **errors(403, 409, 502)},
+                {"204": ok("Hung up"), **errors(403, 404, 409, 502)},
                 parameters=[CALL],
             ),
         },
         "/api/agent/calls/{call}/digits": {
             "post": op(
                 "Play DTMF tones to the customer's side (w: a half-second pause)",
-                {"204": ok("Played"), **errors(400, 403, 409, 502)},
+                {"204": ok("Played"), **errors(400, 403, 404, 409, 502)},
                 parameters=[CALL],
                 requestBody=body(
                     obj(["digits"], digits={"type": "string", "pattern": "^[0-9*#w]{1,32}$"})
@@ -414,6 +420,41 @@ def paths() -> dict[str, Schema]:
                 requestBody=body(
                     obj(["priority"], priority={"type": "integer", "minimum": 0, "maximum": 99})
                 ),
+            ),
+        },
+        "/api/supervisor/token": {
+            "get": op(
+                "A Twilio Voice SDK access token for your own client identity (1 h): the"
+                " supervisor page answers the calls monitoring rings it with",
+                {
+                    "200": ok(
+                        "Token",
+                        obj(
+                            ["token", "identity"],
+                            token={"type": "string"},
+                            identity={"type": "string"},
+                            ttl_s={"type": "integer"},
+                        ),
+                    ),
+                    **errors(403, 409, 503),
+                },
+            ),
+        },
+        "/api/supervisor/calls/{call}/monitor": {
+            "post": op(
+                "Listen to (muted), whisper on (only the agent hears) or barge into a connected"
+                " call: your device is dialled into its conference; again to switch mode"
+                " (502: Twilio's API failed)",
+                {"200": ok("Monitoring", MONITOR), **errors(400, 403, 409, 502)},
+                parameters=[CALL],
+                requestBody=body(
+                    obj(["mode"], mode={"type": "string", "enum": ["listen", "whisper", "barge"]})
+                ),
+            ),
+            "delete": op(
+                "Stop monitoring the call: your device leaves its conference",
+                {"204": ok("Stopped"), **errors(403, 409, 502)},
+                parameters=[CALL],
             ),
         },
         **inbox_paths(),

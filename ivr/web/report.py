@@ -444,7 +444,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: 
         print(f"ivr report: {why}", file=sys.stderr)
         return 2
     url, embedded = resolve_url(settings)
-    redis = async_client(url)  # any URL the service takes (redis+sentinel:// too)
+    redis = async_client(url)  # any URL the service takes (redis+sentinel://, a cluster)
     keys = Keys(settings.tenant)
     try:
         if args.export:
