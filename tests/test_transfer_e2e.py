@@ -286,6 +286,8 @@ def test_only_the_agent_on_the_call_can_transfer_it(
         )
         assert answer.status_code == 409, (path, answer.text)
     assert alice.post(f"/api/agent/calls/{call.sid}/transfer/complete").status_code == 409
+    unknown = alice.post("/api/agent/calls/CA0/transfer", {"to": "queue", "target": "support"})
+    assert unknown.status_code == 404
 
 
 def test_a_consultation_before_the_caller_joined_is_undone(

@@ -593,7 +593,10 @@ def transfer_paths() -> dict[str, Schema]:
             "post": op(
                 "Transfer your connected call: cold to a queue (its place kept), an agent or"
                 " a number, or warm (consult an agent while the caller is on hold)",
-                {"200": ok("Transferred, or consulting", TRANSFERRED), **errors(400, 409, 502)},
+                {
+                    "200": ok("Transferred, or consulting", TRANSFERRED),
+                    **errors(400, 404, 409, 502),
+                },
                 parameters=[CALL],
                 requestBody=body(TRANSFER),
             ),
@@ -601,14 +604,14 @@ def transfer_paths() -> dict[str, Schema]:
         "/api/agent/calls/{call}/transfer/complete": {
             "post": op(
                 "Complete the warm transfer: the consulted agent takes the call",
-                {"200": ok("Completed", ended), **errors(409, 502)},
+                {"200": ok("Completed", ended), **errors(404, 409, 502)},
                 parameters=[CALL],
             ),
         },
         "/api/agent/calls/{call}/transfer/cancel": {
             "post": op(
                 "Cancel the consultation: back to the caller, off hold",
-                {"200": ok("Cancelled", ended), **errors(409, 502)},
+                {"200": ok("Cancelled", ended), **errors(404, 409, 502)},
                 parameters=[CALL],
             ),
         },

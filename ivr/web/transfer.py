@@ -10,7 +10,7 @@
 Cold goes to a queue, a named agent or a number; warm consults an available agent while
 the customer is on hold. What the agent hands over (the notes in the body, else the ones
 saved on the call when it sends none) is kept with the call for the next agent's whisper
-and screen pop (`ivr.voice.transfer`). Errors: 400 bad input, 409 not theirs / not
+and screen pop (`ivr.voice.transfer`). Errors: 400 bad input, 404 no such call, 409 not theirs / not
 connected / refused (with the reason, or the caller not in the call yet), 502 Twilio's
 API failed after retries.
 """
@@ -94,6 +94,7 @@ def parsed(data: dict[str, Any]) -> tuple[str, str, bool, str | None]:
 async def start(svc: Services, agent: str, call_sid: str, data: dict[str, Any]) -> dict[str, Any]:
     """Transfer the agent's connected call as the body asks (cold, or a warm consult)."""
     to, target, warm, notes = parsed(data)
+    await theirs(svc, agent, call_sid)
     # The notes sent, else those saved on the call (the page may send its box emptied by a
     # view read just before its own save landed).
     given = notes or await saved_notes(svc, agent, call_sid)
@@ -107,6 +108,7 @@ async def start(svc: Services, agent: str, call_sid: str, data: dict[str, Any]) 
 
 async def complete(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
     """The consulted agent takes the call; this agent leaves it and wraps up."""
+    await theirs(svc, agent, call_sid)
     async with refusals():
         await voice.consult_complete(svc, call_sid, agent)
     return {"call": call_sid, "completed": True}
@@ -114,9 +116,20 @@ async def complete(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
 
 async def cancel(svc: Services, agent: str, call_sid: str) -> dict[str, Any]:
     """The consultation ends; the agent is back with the customer, off hold."""
+    await theirs(svc, agent, call_sid)
     async with refusals():
         await voice.consult_cancel(svc, call_sid, agent)
     return {"call": call_sid, "cancelled": True}
+
+
+async def theirs(svc: Services, agent: str, call_sid: str) -> None:
+    """404 for a call routing does not know (another workspace's among them), 409 for a
+    call that is not this agent's (as the call controls answer)."""
+    routed = await svc.router.call(call_sid)
+    if routed is None:
+        raise HTTPException(404, "no such call")
+    if routed.agent != agent:
+        raise HTTPException(409, "that call is not yours")
 
 
 async def saved_notes(svc: Services, agent: str, call_sid: str) -> str:
