@@ -73,13 +73,17 @@ def _call_problems(snap: Snapshot, layout: Layout) -> list[str]:
         bucket = layout.waiting_key(layout.call_bucket(call["queue"], call["step"], call["lang"]))
         queued = sid in snap.queued.get(layout.keys.queue_calls(call["queue"]), {})
         homes = [key for key, members in snap.waiting.items() if sid in members]
-        expected = [bucket] if call["state"] == "waiting" else []
+        # A call transferred to an agent by name waits for them only, in no bucket.
+        expected = [bucket] if call["state"] == "waiting" and not call.get("pin") else []
         if homes != expected:
             found.append(f"call {sid} ({call['state']}) waits in {homes}, expected {expected}")
         if queued != (call["state"] != "connected"):
             found.append(f"call {sid} ({call['state']}) queued={queued}")
         if call["state"] == "ringing" and call["res"] not in snap.reservations:
             found.append(f"ringing call {sid} has no reservation")
+        consulted = (call.get("consult") or {}).get("agent")
+        if consulted and snap.agents.get(consulted, {}).get("call") != sid:
+            found.append(f"call {sid} consults {consulted}, who is not on it")
         if call["state"] in ("ringing", "connected"):
             agent = snap.agents.get(call["agent"], {})
             want = "reserved" if call["state"] == "ringing" else "on_call"
@@ -92,7 +96,8 @@ def _agent_problems(snap: Snapshot, layout: Layout, agent: str, state: dict[str,
     found = []
     if state["state"] in ("reserved", "on_call"):
         call = snap.calls.get(state["call"])
-        if call is None or call["agent"] != agent:
+        consulted = call is not None and (call.get("consult") or {}).get("agent") == agent
+        if call is None or (call["agent"] != agent and not consulted):
             found.append(f"agent {agent} is {state['state']} on {state['call']}: {call}")
     if state["state"] != "available" or state["listed"] != 1 or agent not in layout.agents:
         return found

@@ -61,6 +61,12 @@ class RoutedCall:
     """Accepted, but the agent's device is not yet rung (`Router.confirm` or `requeue`)."""
     bridging: bool = False
     """Confirmed and being bridged (`Router.put_back` with `bridging` can still undo it)."""
+    consult: str = ""
+    """The agent consulted about the call (warm transfer under way), "" when none."""
+    pinned: str = ""
+    """The agent a call transferred by name waits for (or rings), "" when none."""
+    transfers: int = 0
+    """How many times the call was transferred (cold or warm)."""
 
     @classmethod
     def from_stored(cls, call_sid: str, raw: dict[str, Any]) -> RoutedCall:
@@ -79,4 +85,7 @@ class RoutedCall:
             connected_at=None if connected is None else float(connected) / 1000,
             pending=bool(raw.get("pending")),
             bridging=bool(raw.get("bridging")),
+            consult=(raw.get("consult") or {}).get("agent", ""),
+            pinned=raw.get("pin") or "",
+            transfers=int(raw.get("xfer") or 0),
         )

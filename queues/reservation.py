@@ -93,6 +93,20 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """A connected call transferred cold (`Router.transfer_to_queue`, `transfer_to_agent`):
+    `offered` (ringing its next agent: the first offer), `queued` (waiting; for an agent
+    transfer, waiting for that agent), or `left` (to a number: out of routing). `offers`
+    are every offer the step made (the next agent's, and any call the agent who transferred
+    took at once with no wrap-up), for the web layer to ring."""
+
+    status: str
+    queue: str
+    position: int = 0
+    offers: list[Reservation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Departure:
     """A call that left routing: `abandoned`, `completed` or `unknown`, and any offers made."""
 

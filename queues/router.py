@@ -21,7 +21,14 @@ from pydantic import BaseModel, TypeAdapter
 
 from ivr.config.queues import AgentConfig, OverflowAction, QueueConfig, ToQueue
 from ivr.core.clock import Clock
-from ivr.core.errors import ReservationError, RoutingError, UnknownAgent, UnknownQueue, UnknownSkill
+from ivr.core.errors import (
+    ReservationError,
+    RoutingError,
+    TransferRefused,
+    UnknownAgent,
+    UnknownQueue,
+    UnknownSkill,
+)
 from ivr.core.keys import Keys
 from queues import timers
 from queues.agent import CONNECTION_LOST, DEVICE_UNREACHABLE, AgentState
@@ -37,6 +44,7 @@ from queues.reservation import (
     Offer,
     Reservation,
     Takeover,
+    Transfer,
 )
 from queues.scripts import Context, KeyList, Outcome, RetryScript, Scripts, StaleConfig
 
@@ -60,6 +68,10 @@ call back: well above the second or two a Twilio REST call takes, yet short enou
 caller stranded by a crashed web process is soon offered to the next agent."""
 
 
+TargetBucket = Callable[[KeyList, Layout, dict[str, Any]], dict[str, Any]]
+"""What a transfer names its target bucket's keys with: (keys, layout, call as stored)."""
+
+
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
@@ -79,6 +91,7 @@ def queue_record(queue: QueueConfig, retired: bool = False) -> dict[str, Any]:
         "when_full": ACTION.dump_python(queue.when_full, mode="json"),
         "when_max_wait": ACTION.dump_python(queue.when_max_wait, mode="json"),
         "no_agents_action": ACTION.dump_python(queue.no_agents_action, mode="json"),
+        "pin_ms": queue.transfer_agent_timeout_s * 1000,
     }
 
 
@@ -246,6 +259,7 @@ class Router:
             ctx["queues"] = {
                 q: [layout.queues[q].weight, layout.queues[q].strategy] for q in served
             }
+            ctx["pinned"] = kl.add(self.keys.routing_pinned(agent))
         return ctx
 
     def _entry(self, kl: KeyList, layout: Layout, bucket: Bucket) -> dict[str, Any]:
@@ -257,6 +271,15 @@ class Router:
             "m": kl.add(self.keys.queue_calls(bucket.queue)),
             "st": kl.add(self.keys.queue_staffed(bucket.queue)),
         }
+
+    def _call_entry(self, kl: KeyList, layout: Layout, call: dict[str, Any]) -> dict[str, Any]:
+        """The call's own bucket for the context (`_entry`), with `p`, the pinned set of
+        the agent it waits for, when it was transferred to one by name."""
+        bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
+        entry = self._entry(kl, layout, bucket)
+        if call.get("pin"):
+            entry["p"] = kl.add(self.keys.routing_pinned(call["pin"]))
+        return entry
 
     async def _retrying(self, attempt: Callable[[Layout], Awaitable[Outcome]]) -> Outcome:
         """Run `attempt` with a fresh read whenever the state or config moved under it."""
@@ -387,29 +410,172 @@ class Router:
                 return {"status": "unknown", "offers": []}
             kl = KeyList(self.keys)
             ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
-            bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
             ctx.update(
                 state=call["state"],
                 step=call["step"],
-                bucket=self._entry(kl, layout, bucket),
+                pin=call.get("pin") or "",
+                bucket=self._call_entry(kl, layout, call),
                 exit=exit,
             )
             return await self.scripts.hangup(kl, ctx)
 
         return await self._retrying(attempt)
 
-    async def complete(self, call_sid: str) -> list[Reservation]:
-        """The agent ended the connected call: wrap-up, then the next offer."""
+    async def complete(self, call_sid: str, agent: str = "") -> list[Reservation]:
+        """The agent ended the connected call: wrap-up, then the next offer. With `agent`,
+        only if the call is still theirs (not transferred on meanwhile)."""
 
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
             if call is None or call["state"] != "connected":
                 raise RoutingError(f"call {call_sid} is not connected")
+            if agent and call["agent"] != agent:
+                raise RoutingError(f"call {call_sid} is no longer connected to {agent}")
             kl = KeyList(self.keys)
             ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
             return await self.scripts.complete(kl, ctx)
 
         return await self._offers(await self._retrying(attempt))
+
+    # -- transfers ------------------------------------------------------------
+    async def _connected_to(self, call_sid: str, agent: str) -> dict[str, Any]:
+        """The call as stored, if it is connected to `agent`; RoutingError if it is not."""
+        call = await self._call(call_sid)
+        if call is None or call["state"] != "connected" or call["agent"] != agent:
+            raise RoutingError(f"call {call_sid} is not connected to {agent}")
+        return call
+
+    async def _transfer(
+        self, call_sid: str, agent: str, kind: str, target: str, bucket: TargetBucket
+    ) -> Outcome:
+        """Run transfer.lua; `bucket(kl, layout, call)` gives the target bucket's keys."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._connected_to(call_sid, agent)
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=agent, kind=kind, target=target)
+            ctx["bucket"] = bucket(kl, layout, call)
+            return await self.scripts.transfer(kl, ctx)
+
+        return await self._retrying(attempt)
+
+    async def _transferred(self, outcome: Outcome) -> Transfer:
+        return Transfer(
+            status=outcome["status"],
+            queue=outcome["queue"],
+            position=int(outcome.get("position", 0)),
+            offers=await self._offers(outcome),
+        )
+
+    async def transfer_to_queue(self, call_sid: str, agent: str, queue: str) -> Transfer:
+        """Cold transfer: `agent` puts their connected call into `queue` (the same or
+        another) with its original arrival time and priority, and goes to wrap-up as after
+        a completed call. TransferRefused when the queue is full, diverts with nobody
+        staffed, or has no agent who could ever take the call (its language)."""
+
+        def bucket(kl: KeyList, layout: Layout, call: dict[str, Any]) -> dict[str, Any]:
+            if queue not in layout.queues or queue in layout.retired:
+                raise UnknownQueue(queue)
+            language = call["lang"] or None
+            if not layout.answerers(queue, 0, language):
+                speaking = f" speaking {language}" if layout.wants_language(queue) else ""
+                raise TransferRefused(f"queue {queue} has no agents{speaking}")
+            return self._entry(kl, layout, layout.call_bucket(queue, 0, language))
+
+        return await self._transferred(
+            await self._transfer(call_sid, agent, "queue", queue, bucket)
+        )
+
+    async def transfer_to_agent(self, call_sid: str, agent: str, target: str) -> Transfer:
+        """Cold transfer to a named agent: the call waits for `target` only (pinned; they
+        take it before any queue's call), rung at once if they are available. If they have
+        not taken it within the call's queue's `transfer_agent_timeout_s`, or let its offer
+        go, it falls back to its queue at its original place. TransferRefused when `target`
+        is not logged in, is `agent`, or does not speak the caller's language."""
+
+        def bucket(kl: KeyList, layout: Layout, call: dict[str, Any]) -> dict[str, Any]:
+            self._agent_known(layout, target)
+            self._speaks(layout, target, call["lang"])
+            entry = self._entry(kl, layout, layout.call_bucket(call["queue"], 0, call["lang"]))
+            entry["p"] = kl.add(self.keys.routing_pinned(target))
+            return entry
+
+        return await self._transferred(
+            await self._transfer(call_sid, agent, "agent", target, bucket)
+        )
+
+    async def transfer_to_number(self, call_sid: str, agent: str, number: str) -> list[Reservation]:
+        """Cold transfer out of the service: the call leaves routing, handled by `agent`
+        (TRANSFER kind number), who goes to wrap-up. Any offer made is returned."""
+
+        def bucket(kl: KeyList, layout: Layout, call: dict[str, Any]) -> dict[str, Any]:
+            return {}
+
+        outcome = await self._transfer(call_sid, agent, "number", number, bucket)
+        return await self._offers(outcome)
+
+    def _speaks(self, layout: Layout, agent: str, language: str) -> None:
+        """TransferRefused unless `agent` speaks the caller's `language` (when it is one of
+        the config's caller languages: a language no agent has is no requirement)."""
+        known = language in layout.skills and (
+            layout.languages is None or language in layout.languages
+        )
+        if known and layout.agents[agent].skills.get(language, 0) < 1:
+            raise TransferRefused(f"{agent} does not speak {language}")
+
+    async def consult_start(self, call_sid: str, agent: str, target: str) -> str:
+        """Warm transfer begins: `target` (available) is reserved for a consultation about
+        `agent`'s connected call; no offer reaches them until it is completed or cancelled.
+        Returns the connection id the call will have with `target` if it is completed (the
+        voice layer names it in their leg). TransferRefused when `target` is not logged in,
+        busy, `agent`, or does not speak the caller's language."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            self._agent_known(layout, target)
+            call = await self._connected_to(call_sid, agent)
+            self._speaks(layout, target, call["lang"])
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=target, by=agent)
+            return await self.scripts.consult_start(kl, ctx)
+
+        return str((await self._retrying(attempt))["conn"])
+
+    async def consult_cancel(self, call_sid: str, agent: str) -> list[Reservation]:
+        """The consultation ends without a transfer: the consulted agent is free again (any
+        offer they take at once is returned); the call stays with `agent`."""
+        return await self._consult_end(call_sid, agent, "cancelled")
+
+    async def consult_complete(self, call_sid: str, agent: str) -> list[Reservation]:
+        """The consulted agent takes the call; `agent` goes to wrap-up (any offer they take
+        at once, without one, is returned)."""
+        return await self._consult_end(call_sid, agent, "completed")
+
+    async def _consult_end(self, call_sid: str, agent: str, outcome: str) -> list[Reservation]:
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._connected_to(call_sid, agent)
+            target = (call.get("consult") or {}).get("agent", "")
+            if not target:
+                raise RoutingError(f"call {call_sid} is not in a consultation")
+            freed = target if outcome == "cancelled" else agent
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, agent=freed, by=agent)
+            ctx.update(target=target, outcome=outcome)
+            return await self.scripts.consult_end(kl, ctx)
+
+        return await self._offers(await self._retrying(attempt))
+
+    async def _unpin(self, call_sid: str, timer: str) -> Outcome:
+        """A call transferred to a named agent was not taken in time: back to its queue."""
+
+        async def attempt(layout: Layout) -> Outcome:
+            call = await self._call(call_sid)
+            kl = KeyList(self.keys)
+            ctx = self._context(kl, layout, call=call_sid, timer=timer, pin="", bucket={})
+            if call is not None and call.get("pin"):
+                ctx.update(pin=call["pin"], bucket=self._call_entry(kl, layout, call))
+            return await self.scripts.unpin(kl, ctx)
+
+        return await self._retrying(attempt)
 
     # -- agents ---------------------------------------------------------------
     async def _status(
@@ -651,8 +817,8 @@ class Router:
         (`callback_create.lua`, "keep my place"): the keys, and the step and language read,
         which the script checks are unchanged. None when routing has no such call."""
         call = await self._call(call_sid)
-        if call is None:
-            return None
+        if call is None or call.get("pin"):
+            return None  # a call waiting for the agent it was transferred to keeps no place
         layout = await self.layout()
         bucket = layout.call_bucket(call["queue"], call["step"], call["lang"])
         keys = [
@@ -737,6 +903,8 @@ class Router:
             await self._max_wait(ident, member, fired)
         elif kind == timers.NO_AGENTS:
             await self._max_wait(ident, member, fired, unserved=True)
+        elif kind == timers.PIN:
+            fired.offers += await self._offers(await self._unpin(ident, member))
         elif kind == timers.CONNECT:
             outcome = await self._connect_lost(ident, member)
             if outcome["status"] == "requeued":

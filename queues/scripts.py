@@ -23,6 +23,7 @@ from ivr.core.errors import (
     InvalidTransition,
     ReservationError,
     RoutingError,
+    TransferRefused,
     UnknownAgent,
     UnknownQueue,
 )
@@ -45,6 +46,10 @@ SCRIPT_NAMES = (
     "complete",
     "escalate",
     "maxwait",
+    "transfer",
+    "unpin",
+    "consult_start",
+    "consult_end",
 )
 
 
@@ -62,6 +67,7 @@ ERRORS: dict[str, type[RoutingError]] = {
     "INVALID_TRANSITION": InvalidTransition,
     "RESERVATION": ReservationError,
     "ROUTING": RoutingError,
+    "TRANSFER_REFUSED": TransferRefused,
     "RETRY": RetryScript,
     "STALE_CONFIG": StaleConfig,
 }
@@ -187,6 +193,22 @@ class Scripts:
     async def maxwait(self, keys: KeyList, ctx: Context) -> Outcome:
         """A call that waited too long leaves with its overflow action."""
         return await self._run("maxwait", keys, ctx)
+
+    async def transfer(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A connected call is transferred cold: to a queue, a named agent or a number."""
+        return await self._run("transfer", keys, ctx)
+
+    async def unpin(self, keys: KeyList, ctx: Context) -> Outcome:
+        """A call transferred to a named agent not taken in time falls back to its queue."""
+        return await self._run("unpin", keys, ctx)
+
+    async def consult_start(self, keys: KeyList, ctx: Context) -> Outcome:
+        """Warm transfer: the target agent is reserved for a consultation about the call."""
+        return await self._run("consult_start", keys, ctx)
+
+    async def consult_end(self, keys: KeyList, ctx: Context) -> Outcome:
+        """Warm transfer ends: the target takes the call (completed) or is freed (cancelled)."""
+        return await self._run("consult_end", keys, ctx)
 
     async def deregister(self, agent: str, available: list[str]) -> bool:
         """An agent reserved through one bucket leaves its `available` sets (the keys of

@@ -1,6 +1,6 @@
 """Due timers: ring timeouts, hold-backs, wrap-up ends, escalation steps, max waits,
-callers nobody logged in can answer, pending connections never confirmed, and cool-downs of
-unreachable devices.
+callers nobody logged in can answer, pending connections never confirmed, cool-downs of
+unreachable devices, and calls transferred to an agent who did not take them in time.
 
 Timers are members `kind:id` of one sorted set scored by due time in ms. Any
 number of processes may run `run_timers`: each firing script claims its timer
@@ -33,6 +33,8 @@ BACK = "back"
 """The end of the cool-down of an agent's "device unreachable" break (`back:<agent>`)."""
 CONNECT = "connect"
 """A pending connection (a console accept) not yet confirmed or put back (`connect:<call sid>`)."""
+PIN = "pin"
+"""A call transferred to a named agent falls back to its queue (`pin:<call sid>`)."""
 
 TIMER_POLL_S = 0.1
 """The longest the timer loop sleeps before looking again."""

@@ -116,6 +116,13 @@ def test_demo_narrates_a_supervisor_whisper(out: str) -> None:
     assert "stops monitoring and leaves" in out
 
 
+def test_demo_narrates_a_transfer(out: str) -> None:
+    """One billing call is sent on to support with a note: its next agent hears the note and
+    the IVR data in the whisper, and the caller is not asked again."""
+    assert re.search(r"\w+ transfers \w+ to Technical support with a note", out)
+    assert re.search(r'hears \(en\) "Transferred by [^.]+\. Notes: Says the fault', out)
+
+
 def test_demo_shows_a_low_score_with_its_comment(out: str) -> None:
     """A low survey score gets the follow-up question; the comment reaches the supervisors."""
     assert f'replies "{scenario.COMMENT}"' in out

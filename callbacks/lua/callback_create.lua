@@ -22,7 +22,8 @@ if ctx.call ~= '' then
   local raw = redis.call('HGET', KEYS[6], ctx.call)
   if not raw then return cjson.encode({status = 'gone', id = id}) end
   local c = cjson.decode(raw)
-  if c.state ~= 'waiting' or c.step ~= ctx.step or c.lang ~= ctx.lang then
+  -- A call pinned to the agent it was transferred to (c.pin) is in no waiting bucket.
+  if c.state ~= 'waiting' or c.step ~= ctx.step or c.lang ~= ctx.lang or c.pin then
     return cjson.encode({status = 'moved', id = id})
   end
   local score = redis.call('ZSCORE', KEYS[7], ctx.call)

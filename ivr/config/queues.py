@@ -34,6 +34,9 @@ NO_AGENTS_AFTER_S = 60
 has the skills and language their call needs) before the queue's `no_agents_action`. A
 minute of grace: callers who ring just before the shift logs in, or while an agent's
 console reconnects, are not flushed to voicemail."""
+TRANSFER_AGENT_TIMEOUT_S = 60
+"""How long a call transferred to a named agent waits for them before it falls back to its
+queue (at its original place)."""
 PRIORITY_MAX = 99
 """Call priorities run from 0 to this; a higher number is served first."""
 
@@ -177,6 +180,9 @@ class QueueConfig(BaseModel):
     service_level_s: int = Field(default=SERVICE_LEVEL_S, gt=0)
     weight: int = Field(default=1, ge=0)
     hold: HoldConfig = Field(default_factory=HoldConfig)
+    transfer_agent_timeout_s: int = Field(default=TRANSFER_AGENT_TIMEOUT_S, gt=0)
+    """A call transferred to a named agent waits this long for them, then falls back to
+    this queue at its original place."""
     sticky_days: int = Field(default=7, ge=0)
     """A caller who phoned within this many days is offered first to their last agent
     when that agent is free (0 turns it off)."""

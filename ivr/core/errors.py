@@ -11,6 +11,7 @@ IVRError
 ├── RoutingError           a queue/agent operation was refused; state is unchanged
 │   ├── UnknownAgent, UnknownQueue, UnknownSkill
 │   ├── InvalidTransition  an agent state change that is not allowed
+│   ├── TransferRefused    a transfer or consult the target cannot take (says why)
 │   └── ReservationError   an offer that is unknown, expired or already answered
 └── EmulatorError          the local Twilio emulator met something Twilio would reject
     └── TwiMLError         invalid TwiML: names the verb and the rule broken
@@ -111,6 +112,11 @@ class UnknownSkill(RoutingError):
 
 class InvalidTransition(RoutingError):
     """The agent cannot move from its current state to the one asked for."""
+
+
+class TransferRefused(RoutingError):
+    """A transfer or consult refused, with a message the agent can read: the target is
+    not logged in or busy, speaks not the caller's language, or the queue is full."""
 
 
 class ReservationError(RoutingError):

@@ -24,6 +24,7 @@ ROUTING_KEYS = frozenset(
         "queue_waiting",
         "queue_available",
         "queue_staffed",
+        "routing_pinned",
     }
 )
 """The `Keys` methods naming the routing engine's private state (the "routing" section
@@ -54,6 +55,12 @@ class Keys:
         """Hash: status-callback sequence numbers already applied for the call (or an agent
         leg), its final status once known, and (legs) the highest SequenceNumber taken."""
         return f"{self.prefix}:call:{call_sid}:status"
+
+    def call_handoff(self, call_sid: str) -> str:
+        """List: what each agent who transferred the call handed over (JSON: agent, name,
+        notes, kind, target, at), oldest first, for the next agent's whisper and screen pop
+        (`ivr.voice.transfer`); kept as long as the call session."""
+        return f"{self.prefix}:call:{call_sid}:handoff"
 
     def voicemails(self) -> str:
         """Stream: voicemails left by callers (call, from, recording URL, duration)."""
@@ -200,6 +207,11 @@ class Keys:
     def routing_version(self) -> str:
         """String: bumped by every config sync so routers with an older layout reload."""
         return f"{self.prefix}:routing:version"
+
+    def routing_pinned(self, agent: str) -> str:
+        """Sorted set: calls transferred to this agent by name, waiting for them only (by
+        packed priority+time), until they take one or it falls back to its queue."""
+        return f"{self.prefix}:routing:pinned:{agent}"
 
     def queue_calls(self, queue: str) -> str:
         """Sorted set: every call in the queue (waiting or ringing) by packed priority+time."""

@@ -49,6 +49,8 @@ PATHS: dict[str, str] = {
     "callback_status": "/voice/callback/status",
     "sms_incoming": "/sms/incoming",
     "sms_status": "/sms/status",
+    "transfer_wait": "/voice/transfer/wait",
+    "transfer_consult": "/voice/transfer/consult",
 }
 """Route name -> path of every Twilio-facing route."""
 

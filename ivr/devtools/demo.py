@@ -58,6 +58,7 @@ from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from ivr.voice import queue as caller_queue
+from ivr.voice import transfer as transfer_voice
 from ivr.web import supervisor
 from queues.events import Event, EventType, read_events
 from queues.metrics import fold as metrics
@@ -78,6 +79,9 @@ STORY_PATIENCE_S = 900.0
 """The first round of callers carries the story: they wait as long as it takes."""
 MEAN_PATIENCE_S = 150.0
 """Later callers give up after an exponential wait with this mean."""
+TRANSFER = ("billing", "support", "Says the fault started after the bill: check the line.")
+"""The one cold transfer the demo shows: the first billing call finished goes on to
+support, with this note (the support agent hears it in the whisper)."""
 
 
 @dataclass
@@ -149,6 +153,7 @@ class Demo:
         self.last_event = self.stream_end(svc.keys.events())
         self.last_voicemail = self.stream_end(svc.keys.voicemails())
         self.coach = coaching.Coach(tw, svc, self.say, self.caller_name)
+        self.transferred = False
 
     def stream_end(self, key: str) -> str:
         """The newest entry id of a stream: a kept store's earlier runs are not retold."""
@@ -422,9 +427,26 @@ class Demo:
             and agent.answered_at
             and self.clock.now() - agent.answered_at > agent.talk_s
         ):
-            self.say(f"{agent.name} finishes the call and wraps up")
             agent.accepted = False
-            self.tw.hangup(leg)
+            if not self.transfer(agent):
+                self.say(f"{agent.name} finishes the call and wraps up")
+                self.tw.hangup(leg)
+
+    def transfer(self, agent: Agent) -> bool:
+        """Once: the first agent to finish a billing call sends the caller on to support,
+        cold, with a note; False for every other call (the agent hangs up)."""
+        source, target, note = TRANSFER
+        call_sid = self.svc.run(self.svc.router.agent_state(agent.name)).call_sid
+        call = self.svc.run(self.svc.router.call(call_sid)) if call_sid else None
+        if self.transferred or call is None or call.queue != source or agent.callback:
+            return False
+        self.transferred = True
+        self.svc.run(transfer_voice.cold(self.svc, call_sid, agent.name, "queue", target, note))
+        self.say(
+            f"{agent.name} transfers {agent.caller} to {story.queue_name(self.config, target)}"
+            f' with a note, "{note}": they keep their place and are not asked again'
+        )
+        return True
 
     def decide(self, agent: Agent, leg: Call) -> None:
         """Accept the offer (alice declines her first one: the caller keeps their place)."""

@@ -28,7 +28,8 @@ from ivr.core.session import CallSession
 from ivr.service import Services, services
 from ivr.voice import bridge as bridge_voice
 from ivr.voice import callback as callback_voice
-from ivr.voice import conference, offers, queue_resources, twiml
+from ivr.voice import conference, handoff, offers, queue_resources, twiml
+from ivr.voice import transfer as transfer_voice
 from ivr.voice.endings import finish
 from ivr.voice.queue import SHORT_BRIDGE_S
 from ivr.voice.twiml import xml
@@ -88,6 +89,7 @@ async def agent_offer(request: Request) -> Response:
     position = await svc.router.position(offer.call_sid)
     text = describe(session, svc, offer.queue, position.waited_s if position else 0.0)
     text = await callback_voice.mark_whisper(svc, offer.call_sid, offer.queue, text)
+    text = await handoff.whisper(svc, offer.call_sid, text)  # a transferred call's notes
     gather = twiml.gather(
         svc.urls.to("agent_answer", res=reservation_id),
         num_digits=1,
@@ -274,6 +276,9 @@ async def agent_done(request: Request) -> Response:
     agent = call.agent if call else ""
     conn = call.connection if call else ""
     mine = request.query_params.get("res", conn) == conn
+    if mine and await transfer_voice.agent_left(svc, call_sid, request.query_params.get("res", "")):
+        response.hangup()  # hung up while consulting: the consulted agent has the call now
+        return xml(response)
     bridged = status not in UNBRIDGED and await talked(svc, call_sid, form)
     if mine and (bridged or not await unbridged(svc, call_sid, agent)):
         conf = await conference.state(svc, call_sid)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ivr.core.urls import PATHS
 from ivr.voice import agent, bridge, callback, conference, fallback, hold, queue, webhooks
+from ivr.voice import transfer as transfer_voice
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -53,6 +54,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "callback_status": callback.status,
     "sms_incoming": webhooks.sms_incoming,
     "sms_status": webhooks.sms_status,
+    "transfer_wait": transfer_voice.transfer_wait,
+    "transfer_consult": transfer_voice.consult_status,
 }
 """Route name -> the endpoint Twilio's POST reaches."""
 

@@ -18,7 +18,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, controls, inbox, missed, monitor, openapi, supervisor, voicemails
+from ivr.web import (
+    auth,
+    console,
+    controls,
+    inbox,
+    missed,
+    monitor,
+    openapi,
+    supervisor,
+    transfer,
+    voicemails,
+)
 
 NO_CONTENT = 204
 
@@ -175,6 +186,29 @@ async def digits(request: Request) -> Response:
     return Response(status_code=NO_CONTENT)
 
 
+async def transfer_call(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    data, call = await json_body(request), request.path_params["call"]
+    return JSONResponse(await transfer.start(services(request), principal.user, call, data))
+
+
+async def transfer_complete(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    call = request.path_params["call"]
+    return JSONResponse(await transfer.complete(services(request), principal.user, call))
+
+
+async def transfer_cancel(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    call = request.path_params["call"]
+    return JSONResponse(await transfer.cancel(services(request), principal.user, call))
+
+
+async def transfer_targets(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    return JSONResponse(await transfer.targets(services(request), principal.user))
+
+
 async def softphone_token(request: Request) -> Response:
     principal = await auth.require(request, auth.AGENT)
     response = JSONResponse(console.softphone_token(services(request), principal.user))
@@ -327,6 +361,10 @@ routes = [
     Route("/api/agent/calls/{call}/mute", mute, methods=["POST"]),
     Route("/api/agent/calls/{call}/hangup", hang_up, methods=["POST"]),
     Route("/api/agent/calls/{call}/digits", digits, methods=["POST"]),
+    Route("/api/agent/calls/{call}/transfer", transfer_call, methods=["POST"]),
+    Route("/api/agent/calls/{call}/transfer/complete", transfer_complete, methods=["POST"]),
+    Route("/api/agent/calls/{call}/transfer/cancel", transfer_cancel, methods=["POST"]),
+    Route("/api/agent/transfer/targets", transfer_targets, methods=["GET"]),
     Route("/api/agent/token", softphone_token, methods=["GET"]),
     Route("/api/agent/voicemails", agent_voicemails, methods=["GET"]),
     Route("/api/agent/voicemails/{voicemail}/assign", take_voicemail, methods=["POST"]),

@@ -32,7 +32,7 @@ from ivr.service import Services
 from ivr.voice import agent as agent_voice
 from ivr.voice import callback as callback_voice
 from ivr.voice import conference, offers, presence, twiml
-from ivr.web import controls, labels, today
+from ivr.web import controls, labels, today, transfer
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -125,6 +125,7 @@ async def offer_view(svc: Services, agent: str, reservation_id: str) -> dict[str
         "remaining_s": round(max(0.0, offer.expires_at - svc.clock.now()), 1),
         "ring_timeout_s": queue.ring_timeout_s if queue else None,
         "history": await history(svc, session.caller) if session else [],
+        "handoff": await transfer.handoff_view(svc, offer.call_sid),
     }
 
 
@@ -178,6 +179,8 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         record = await remember_call(svc, agent, state.call_sid)  # accepted on the phone
     if not record or record.get("disposition") or state.state in (RESERVED, OFFLINE):
         return None
+    if await transfer.consulted_only(svc, agent, record, state):
+        return None  # consulted about it, never handed it: nothing to wrap up
     session = await svc.calls.get(record["call"])
     talk_end = svc.clock.now() if state.state == ON_CALL else state.since  # wrap-up began
     queue = record.get("queue", "")
@@ -190,6 +193,7 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         "phase": await call_phase(svc, state),
         "notes": record.get("notes", ""),
         **await live_state(svc, record["call"], state),
+        "transfer": await transfer.call_view(svc, agent, record["call"]),
     }
 
 

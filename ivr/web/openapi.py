@@ -118,7 +118,9 @@ AGENT_VIEW = obj(
     call={
         "description": "The call on or to wrap up (caller fields, queue_name, talk_s, notes,"
         " phase: connecting, connected or wrapping_up; state: the conference's connecting,"
-        " connected, on_hold, consulting or ended; muted; on_hold)",
+        " connected, on_hold, consulting or ended; muted; on_hold; transfer: handoff (what"
+        " earlier agents handed over), consulting or consulted_by (agent, name) or null,"
+        " transferred: whether you handed it on)",
         "type": ["object", "null"],
     },
     wrap_up={"type": ["object", "null"], "properties": {"remaining_s": nullable("number")}},
@@ -456,6 +458,7 @@ def paths() -> dict[str, Schema]:
             ),
         },
         **inbox_paths(),
+        **transfer_paths(),
         "/api/live": {
             "get": op(
                 "Server-sent events: one `change` message per routing event (re-read your view)",
@@ -537,6 +540,79 @@ def inbox_paths() -> dict[str, Schema]:
                 "Mark a voicemail done (yours, or nobody's yet)",
                 {"204": ok("Done"), **errors(403, 404, 409)},
                 parameters=[VOICEMAIL],
+            ),
+        },
+    }
+
+
+TRANSFER = obj(
+    ["to", "target"],
+    to={"type": "string", "enum": ["queue", "agent", "number"]},
+    target={
+        "type": "string",
+        "maxLength": 64,
+        "description": "a queue id, an agent id or an E.164 number",
+    },
+    warm={
+        "type": "boolean",
+        "description": "consult the agent first, the caller on hold (agents only)",
+    },
+    notes={**NOTES, "description": "handed over with the call (default: the saved notes)"},
+)
+TRANSFERRED = obj(
+    call={"type": "string"},
+    to={"type": "string"},
+    target={"type": "string"},
+    warm={"type": "boolean"},
+)
+TARGETS = obj(
+    ["queues", "agents"],
+    queues={
+        "type": "array",
+        "items": obj(id={"type": "string"}, name={"type": "string"}, staffed={"type": "integer"}),
+    },
+    agents={"type": "array", "items": obj(id={"type": "string"}, name={"type": "string"})},
+)
+
+
+def transfer_paths() -> dict[str, Schema]:
+    """Transfers (`ivr.web.transfer`): cold to a queue, agent or number, or warm."""
+    ended = obj(
+        call={"type": "string"}, completed={"type": "boolean"}, cancelled={"type": "boolean"}
+    )
+    return {
+        "/api/agent/transfer/targets": {
+            "get": op(
+                "Where a call can go: queues and available agents, by name",
+                {
+                    "200": ok("Targets", TARGETS),
+                },
+            ),
+        },
+        "/api/agent/calls/{call}/transfer": {
+            "post": op(
+                "Transfer your connected call: cold to a queue (its place kept), an agent or"
+                " a number, or warm (consult an agent while the caller is on hold)",
+                {
+                    "200": ok("Transferred, or consulting", TRANSFERRED),
+                    **errors(400, 404, 409, 502),
+                },
+                parameters=[CALL],
+                requestBody=body(TRANSFER),
+            ),
+        },
+        "/api/agent/calls/{call}/transfer/complete": {
+            "post": op(
+                "Complete the warm transfer: the consulted agent takes the call",
+                {"200": ok("Completed", ended), **errors(404, 409, 502)},
+                parameters=[CALL],
+            ),
+        },
+        "/api/agent/calls/{call}/transfer/cancel": {
+            "post": op(
+                "Cancel the consultation: back to the caller, off hold",
+                {"200": ok("Cancelled", ended), **errors(404, 409, 502)},
+                parameters=[CALL],
             ),
         },
     }

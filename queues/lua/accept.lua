@@ -27,9 +27,10 @@ if ctx.pending then
                wait = tonumber(redis.call('ZSCORE', TIMERS, 'wait:' .. sid))}
 end
 redis.call('HDEL', RES, ctx.reservation)
-redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation, 'esc:' .. sid, 'wait:' .. sid)
+redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation, 'esc:' .. sid, 'wait:' .. sid,
+           'pin:' .. sid)
 redis.call('ZREM', KEYS[ctx.bucket.m], sid)
-c.state = 'connected'; c.res = ''; c.conn = ctx.reservation; c.connected = NOW
+c.state = 'connected'; c.res = ''; c.conn = ctx.reservation; c.connected = NOW; c.pin = nil
 if ctx.pending then
   redis.call('ZADD', TIMERS, fmt(NOW + ctx.connect_ms), 'connect:' .. sid)
 else

@@ -21,7 +21,9 @@
 --   queues: {name: [weight, strategy]} for the agent's queues, from the caller's layout
 --           (equal to the stored records, as the version check guarantees),
 --   staffed: [key index] the agent's queues' staffed sets,
---   bucket: {q, w, a, m, st} the call's bucket (m calls zset, st staffed set), ...}
+--   pinned: key index of the agent's pinned set (calls transferred to them by name),
+--   bucket: {q, w, a, m, st, p} the call's bucket (m calls zset, st staffed set; p: the
+--           pinned set of the agent a pinned call waits for), ...}
 local AGENTS, AGENT_CFG, CALLS, RES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local TIMERS, EVENTS, QUEUES, COUNTERS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local ctx = cjson.decode(ARGV[1])
@@ -210,10 +212,30 @@ local function offer_call(sid, c, b, exclude, waiting)
   return false
 end
 
+-- A call transferred to agent `id` by name waits in the agent's pinned set (ctx.pinned), and
+-- is theirs before any queue's call: someone chose them for it. Entries whose call no
+-- longer waits for them (hung up, fell back to its queue) are dropped on the way.
+local function take_pinned(id, a)
+  if not ctx.pinned then return false end
+  local key = KEYS[ctx.pinned]
+  while true do
+    local sid = redis.call('ZRANGE', key, 0, 0)[1]
+    if not sid then return false end
+    local c = jget(CALLS, sid)
+    if c and c.state == 'waiting' and c.pin == id then
+      reserve(sid, c, key, id, a, false)
+      return true
+    end
+    redis.call('ZREM', key, sid)
+  end
+end
+
 -- Agent-side decision: agent `id`, available and in none of its available sets, takes
--- the best head call of its buckets: heavier queue first, then higher priority and older
--- original time (the packed score), then call sid. Returns whether it took one.
+-- a call pinned to them first, else the best head call of its buckets: heavier queue first,
+-- then higher priority and older original time (the packed score), then call sid. Returns
+-- whether it took one.
 local function take_call(id, a)
+  if take_pinned(id, a) then return true end
   local best, best_w, best_score, best_key
   for i, q in ipairs(ENTRIES) do
     local key = waiting_key(i)
@@ -247,11 +269,13 @@ local function take_or_list(id, a)
 end
 
 -- Remove call `sid` from its queue (abandon, timeout, overflow); returns its position.
+-- A pinned call leaves its agent's pinned set (b.p, which the caller checked is given).
 local function leave_queue(sid, c, b)
   local position = redis.call('ZRANK', KEYS[b.m], sid)
   redis.call('ZREM', KEYS[b.m], sid)
   redis.call('ZREM', KEYS[b.w], sid)
-  redis.call('ZREM', TIMERS, 'esc:' .. sid, 'wait:' .. sid, 'empty:' .. sid)
+  if b.p then redis.call('ZREM', KEYS[b.p], sid) end
+  redis.call('ZREM', TIMERS, 'esc:' .. sid, 'wait:' .. sid, 'empty:' .. sid, 'pin:' .. sid)
   redis.call('HDEL', CALLS, sid)
   if position then return position + 1 end
   return 0
@@ -264,42 +288,97 @@ local function result(status, extra)
   return cjson.encode(out)
 end
 
+-- An event's fields, marked `transfer` = 1 when the call was transferred (c.xfer): its
+-- ENTERQUEUE, CONNECT, ABANDON or COMPLETE* then belongs to a contact already counted
+-- (one customer contact, two agent handles).
+local function marked(c, fields)
+  if c.xfer then fields.transfer = 1 end
+  return fields
+end
+
 -- The CONNECT of call `sid`, connected now to its agent after an offer made at `offered` (ms).
 local function connect_event(sid, c, offered)
   c.connected = NOW
-  emit('CONNECT', {call = sid, agent = c.agent, queue = c.queue, wait_ms = NOW - c.entered,
-                   ring_ms = NOW - offered, original_wait_ms = NOW - c.orig, priority = c.prio,
-                   language = c.lang})
+  emit('CONNECT', marked(c, {call = sid, agent = c.agent, queue = c.queue,
+                             wait_ms = NOW - c.entered, ring_ms = NOW - offered,
+                             original_wait_ms = NOW - c.orig, priority = c.prio,
+                             language = c.lang}))
 end
 
--- A connected call ends: the agent goes to wrap-up (its own or the queue's time).
--- A connection still pending (accept.lua with `pending`) gets its CONNECT first, so every
--- completed call has one: the device was being rung when the call ended.
-local function complete_call(sid, c, kind)
+-- A pinned call (c.pin) falls back to its queue (the pinned agent did not take it in
+-- time, or let its offer go): from now on any agent of its bucket may take it, at its
+-- original place (the packed score is unchanged); its escalation and max-wait count from
+-- now. The caller puts it in its waiting set and offers it.
+local function fall_back(sid, c)
+  local q = qcfg(c.queue)
+  c.pin = nil
+  c.entered = NOW
+  redis.call('ZREM', TIMERS, 'pin:' .. sid)
+  if q and #q.steps_ms > 0 and c.step == 0 then
+    redis.call('ZADD', TIMERS, fmt(NOW + q.steps_ms[1]), 'esc:' .. sid)
+  end
+  if q and q.max_wait_ms > 0 then
+    redis.call('ZADD', TIMERS, fmt(NOW + q.max_wait_ms), 'wait:' .. sid)
+  end
+end
+
+-- Agent `id`, consulted (warm transfer) about call `sid`, is free again: available after a
+-- 1 ms hold-back whose timer (hold_end) lists them or gives them a call, as this script
+-- may not hold their bucket keys. CONSULT records how it ended.
+local function end_consult(sid, c, outcome)
+  local k = c.consult
+  c.consult = nil
+  emit('CONSULT', {call = sid, agent = c.agent, target = k.agent, outcome = outcome,
+                   consult_ms = NOW - k.since})
+  local t = jget(AGENTS, k.agent)
+  if t and t.state == 'on_call' and t.call == sid then
+    t.idle = NOW
+    make_available(k.agent, t, 1)
+    agent_status(k.agent, t)
+    jput(AGENTS, k.agent, t)
+  end
+end
+
+-- The agent's handle of connected call `sid` ends (the call ends, or is transferred):
+-- event `kind` with `extra` fields, and the agent goes to wrap-up (its own or the queue's
+-- time). A connection still pending (accept.lua with `pending`) gets its CONNECT first, so
+-- every ended handle has one: the device was being rung when the call ended. A consult
+-- under way ends too (its target is freed). Returns the agent's id, its state, and whether
+-- it is ready for a call now (no wrap-up): the caller then runs take_or_list and stores it.
+local function end_handle(sid, c, kind, extra)
   local id = c.agent
   local a, acfg = jget(AGENTS, id), acfg_of(id)
   if c.pending then
     connect_event(sid, c, c.pending.offered)
     redis.call('ZREM', TIMERS, 'connect:' .. sid)
   end
+  if c.consult then end_consult(sid, c, 'cancelled') end
   local talk = NOW - c.connected
-  redis.call('HDEL', CALLS, sid)
   a.talk = a.talk + talk
-  emit(kind, {call = sid, agent = id, queue = c.queue, wait_ms = c.connected - c.entered,
-              talk_ms = talk})
+  local fields = marked(c, {call = sid, agent = id, queue = c.queue,
+                            wait_ms = c.connected - c.entered, talk_ms = talk})
+  for k, v in pairs(extra) do fields[k] = v end
+  emit(kind, fields)
   local wrap = acfg.wrap_ms
   if wrap < 0 then wrap = (qcfg(c.queue) or {wrap_ms = 0}).wrap_ms end
   a.call = ''
   if wrap > 0 then
-    a.state = 'wrap_up'; a.since = NOW
+    a.state = 'wrap_up'; a.reason = ''; a.since = NOW
     redis.call('ZADD', TIMERS, fmt(NOW + wrap), 'wrap:' .. id)
     agent_status(id, a)
-  else
-    a.idle = NOW
-    make_available(id, a, 0)
-    agent_status(id, a)
-    take_or_list(id, a)
+    return id, a, false
   end
+  a.idle = NOW
+  make_available(id, a, 0)
+  agent_status(id, a)
+  return id, a, true
+end
+
+-- A connected call ends: it leaves routing, and its agent goes to wrap-up (end_handle).
+local function complete_call(sid, c, kind)
+  redis.call('HDEL', CALLS, sid)
+  local id, a, ready = end_handle(sid, c, kind, {})
+  if ready then take_or_list(id, a) end
   jput(AGENTS, id, a)
 end
 

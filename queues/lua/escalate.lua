@@ -20,7 +20,7 @@ if c.step < #q.steps_ms then
   redis.call('ZADD', TIMERS, fmt(NOW + q.steps_ms[c.step + 1]), 'esc:' .. sid)
 end
 emit('ESCALATE', {call = sid, queue = c.queue, reason = 'step ' .. c.step})
-if c.state == 'waiting' then
+if c.state == 'waiting' and not c.pin then
   redis.call('ZREM', KEYS[ctx.bucket.w], sid)
   redis.call('ZADD', KEYS[ctx.next.w], c.score, sid)
   jput(CALLS, sid, c)

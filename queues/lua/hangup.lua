@@ -2,8 +2,8 @@
 -- agent is released at once), or the end of a connected call (COMPLETECALLER).
 -- KEYS: the fixed keys of common.lua, then the call's bucket keys and, when an agent
 --       is involved, that agent's bucket and staffed keys.
--- ARGV[1]: {now, version, res, rnd, call, state, agent, step (as read), bucket, entries,
---           staffed, exit: "" for a hang-up (ABANDON), or the event type of a deliberate
+-- ARGV[1]: {now, version, res, rnd, call, state, agent, step, pin (as read), bucket (with
+--           p, the pinned set, for a pinned call), entries, staffed, exit: "" for a hang-up (ABANDON), or the event type of a deliberate
 --           exit: EXITWITHKEY (pressed a key), EXITCLOSED (queue closed), OVERFLOW}
 -- Returns JSON {status: abandoned|completed|unknown, position, offers}; an abandoned call
 -- also gives {orig, priority, language, data}, so an overflow can carry it into another
@@ -11,7 +11,8 @@
 local sid = ctx.call
 local c = jget(CALLS, sid)
 if not c then return result('unknown') end
-if c.state ~= ctx.state or c.agent ~= ctx.agent or c.step ~= ctx.step then
+if c.state ~= ctx.state or c.agent ~= ctx.agent or c.step ~= ctx.step
+   or (c.pin or '') ~= ctx.pin then
   return redis.error_reply('RETRY the call changed while the script was prepared')
 end
 local b = ctx.bucket
@@ -21,9 +22,10 @@ if c.state == 'connected' then
 end
 local position = leave_queue(sid, c, b)
 local kind = (ctx.exit and ctx.exit ~= '') and ctx.exit or 'ABANDON'
-emit(kind, {call = sid, queue = c.queue, position = position, original_position = c.pos0,
-            wait_ms = NOW - c.entered, original_wait_ms = NOW - c.orig, priority = c.prio,
-            language = c.lang})
+emit(kind, marked(c, {call = sid, queue = c.queue, position = position,
+                       original_position = c.pos0, wait_ms = NOW - c.entered,
+                       original_wait_ms = NOW - c.orig, priority = c.prio,
+                       language = c.lang}))
 if c.state == 'ringing' then
   local id = c.agent
   local a = jget(AGENTS, id)

@@ -6,6 +6,7 @@
 --     ctx.eligible is logged in (any state but offline) by now, or the call is ringing,
 --     the timer is dropped and the call waits on.
 -- KEYS: the fixed keys of common.lua, then the call's bucket keys.
+-- A call pinned to an agent (a transfer by name) has no such timers until it falls back.
 -- ARGV[1]: {now, version, res, call, step (as read), timer, bucket: {q, w, m},
 --           eligible: [agent ids who could answer the call at its step or later] or absent}
 -- Returns JSON {status: timeout|deferred|served|gone, action, orig, priority, language,
@@ -13,6 +14,10 @@
 local sid = ctx.call
 local c = jget(CALLS, sid)
 if not c or c.state == 'connected' then
+  redis.call('ZREM', TIMERS, ctx.timer)
+  return result('gone')
+end
+if c.pin then
   redis.call('ZREM', TIMERS, ctx.timer)
   return result('gone')
 end
@@ -38,9 +43,10 @@ elseif c.state == 'ringing' then
 end
 local position = leave_queue(sid, c, ctx.bucket)
 local q = qcfg(c.queue)
-local fields = {call = sid, queue = c.queue, position = position,
-                original_position = c.pos0, wait_ms = NOW - c.entered,
-                original_wait_ms = NOW - c.orig, priority = c.prio, language = c.lang}
+local fields = marked(c, {call = sid, queue = c.queue, position = position,
+                          original_position = c.pos0, wait_ms = NOW - c.entered,
+                          original_wait_ms = NOW - c.orig, priority = c.prio,
+                          language = c.lang})
 local action = q.when_max_wait
 if empty then
   fields.reason = 'no_agents'

@@ -27,7 +27,9 @@ end
 if ctx.timer ~= '' and redis.call('ZREM', TIMERS, ctx.timer) == 0 then return result('gone') end
 redis.call('HDEL', RES, ctx.reservation)
 redis.call('ZREM', TIMERS, 'ring:' .. ctx.reservation)
--- The call keeps its packed score, so it is back exactly where it was.
+-- The call keeps its packed score, so it is back exactly where it was. A call transferred
+-- to this agent by name (pinned) falls back to its queue: they let it go.
+if c.pin then fall_back(sid, c) end
 c.state = 'waiting'; c.res = ''; c.agent = ''; c.avoid = id
 redis.call('ZADD', KEYS[ctx.bucket.w], c.score, sid)
 jput(CALLS, sid, c)

@@ -29,6 +29,7 @@ function render() {
   document.getElementById("go-available").disabled = a.state === "available";
   renderOffer(view.offer);
   renderCall(view.call, a.state);
+  renderTransfer(view.call, a.state);  // transfer.js
   renderStats(view.stats);
   tick();
 }
@@ -68,6 +69,7 @@ function renderOffer(offer) {
     ["Waited", duration(offer.wait_s)],
   ]);
   renderHistory(offer.history || []);
+  renderHandoff(document.getElementById("offer-handoff"), offer.handoff);  // transfer.js
 }
 
 function fillPop(dl, who, rows) {
