@@ -504,6 +504,7 @@ class Demo:
             languages=Counter(c.language for c in self.callers),
             events=self.tally.events,
             voicemails=self.tally.voicemails,
+            called_back=self.inbox.called_back,
             alerts=self.tally.alerts,
             handled={a.name: a.handled for a in self.agents.values()},
             earlier=self.earlier,
