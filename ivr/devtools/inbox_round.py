@@ -29,7 +29,7 @@ from queues.agent import AVAILABLE
 
 TALK_S = 60.0
 """How long an agent talks to a caller they called back from the inbox."""
-DIRECT_WITHIN_S = 120.0
+DIRECT_WITHIN_S = 30.0
 """How long a message waits for an agent its call-back would ring at once, before any agent
 who serves its queue calls it back (the callback then waits for its offer, as any does)."""
 GIVE_UP_S = 600.0
@@ -94,16 +94,17 @@ class InboxRound:
                 return
 
     def first_step(self, agent: str, entry: dict[str, Any]) -> bool:
-        """Whether the call-back would ring `agent` at once: they answer its queue's first step
-        (a message left in the menu goes through the agent's first queue, `inbox.new_callback`).
-        Another agent may only answer it after an escalation, when it rings as an offer."""
-        layout = self.svc.run(self.svc.router.layout())
-        queues = layout.agent_queues(agent)
-        queue = entry["queue"] or (queues[0] if queues else "")
-        if queue not in layout.queues:
+        """Whether the call-back would ring `agent` at once: its queue (for a message left in
+        the menu, the one `inbox.menu_queue` picks) rings the agent first, and they answer it
+        from its first step. Otherwise it waits for an offer, as any callback does."""
+        svc = self.svc
+        queue = entry["queue"] or svc.run(inbox.menu_queue(svc, agent, entry["language"]))
+        layout = svc.run(svc.router.layout())
+        if queue not in layout.queues or queue in svc.registry.current.callbacks.customer_first:
             return False
-        bucket = layout.call_bucket(queue, 0, entry["language"] or None)
-        return bucket in layout.agent_buckets(agent)
+        return layout.call_bucket(queue, 0, entry["language"] or None) in layout.agent_buckets(
+            agent
+        )
 
     def free_agents(self) -> list[str]:
         """Agents available in routing whose phone neither rings nor is on a call."""
