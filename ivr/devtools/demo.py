@@ -482,14 +482,17 @@ class Demo:
         }
 
     def tell_alert(self, caller: Caller) -> None:
-        """What the supervisors' view now lists for this call."""
+        """What the supervisors' view now lists for this caller: the newest alert with a
+        comment for their number (a caller called back was surveyed on the callback's
+        contact, not on the call they made)."""
         for alert in self.svc.run(supervisor.alerts(self.svc)):
-            if alert.get("call") == caller.call.sid and alert.get("comment"):
+            if alert.get("number") == caller.number and alert.get("comment"):
                 self.tally.alerts += 1
                 self.say(
                     f"The supervisors' view (/supervisor) lists a low score: {caller.name}, "
                     f'CES {alert.get("ces")}, agent {alert.get("agent")}: "{alert["comment"]}"'
                 )
+                return
 
     # -- the recap -----------------------------------------------------------------
     def summary(self) -> recap.Day:

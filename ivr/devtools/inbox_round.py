@@ -121,8 +121,13 @@ class InboxRound:
         return phone.ringing is None and phone.call is None
 
     def open(self, entry: dict[str, Any]) -> bool:
-        """A message to call back: not taken, not called back, not tried already."""
-        return not entry["owner"] and not entry["callback"] and entry["id"] not in self.tried
+        """A message to call back: not taken, not called back, not tried already, and the
+        call that left it is over (the caller may still be hearing goodbye)."""
+        if entry["owner"] or entry["callback"] or entry["id"] in self.tried:
+            return False
+        row = self.svc.run(voicemails.find(self.svc, entry["id"]))
+        sid = str(row["call"]) if row else ""
+        return not sid or all(call.ended for call in self.tw.calls if call.sid == sid)
 
     def call_back(self, agent: str, entries: list[dict[str, Any]], entry: dict[str, Any]) -> None:
         self.tried.add(entry["id"])
