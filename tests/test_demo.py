@@ -123,6 +123,29 @@ def test_demo_narrates_a_transfer(out: str) -> None:
     assert re.search(r'hears \(en\) "Transferred by [^.]+\. Notes: Says the fault', out)
 
 
+def test_demo_calls_each_voicemail_back_from_the_inbox(out: str) -> None:
+    """An agent opens their inbox (masked number, language, when) and presses Call back on a
+    message; the caller who left it is rung once and put through to an agent, and the message
+    is then marked done, the last leaving the inbox empty."""
+    left = re.findall(r"\] (.+)'s message \(\d+ s, ms\) is in the voicemail box", out)
+    assert left, out
+    assert re.search(
+        r"opens their inbox: \d messages?, the oldest from \+601•+\d{3}, in Bahasa", out
+    )
+    for name in left:
+        told = re.findall(rf"\n\[(\d\d:\d\d)\] {name}'s message \(", out)
+        pressed = re.findall(rf"\n\[(\d\d:\d\d)\] \w+ presses Call back on {name}'s message", out)
+        rung = re.findall(rf"\n\[(\d\d:\d\d)\] {name}'s phone rings: Acme Telco calling back", out)
+        through = re.findall(rf"\n\[(\d\d:\d\d)\] {name} answers and is put through to \w+", out)
+        done = re.findall(rf"\n\[(\d\d:\d\d)\] \w+ marks {name}'s message done", out)
+        assert len(pressed) == len(rung) == len(through) == len(done) == 1, (name, out)
+        assert told[0] <= pressed[0] <= rung[0] <= through[0] <= done[0]
+    last = re.findall(r"marks .+'s message done in their inbox: (.+)\n", out)[-1]
+    assert last == "it is empty"
+    summary = out.split("\nSummary\n")[1]
+    assert f"{len(left)} called back from an agent's inbox and talked to them" in summary
+
+
 def test_demo_shows_a_low_score_with_its_comment(out: str) -> None:
     """A low survey score gets the follow-up question; the comment reaches the supervisors."""
     assert f'replies "{scenario.COMMENT}"' in out

@@ -16,7 +16,7 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
 from ivr.web import inbox
 from tests.agents import services_of, state
-from tests.conftest import scrape
+from tests.conftest import BUSINESS, scrape
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller, events
 
@@ -227,3 +227,29 @@ def test_a_missed_caller_is_called_back_once(
     tw.advance(1)
     assert tw.device("client:alice").ringing is not None
     assert alice.post(path).status_code == 200, "a retried request finds the same callback"
+
+
+def test_a_menu_message_is_called_back_through_a_queue_that_rings_the_agent_at_once(
+    tw: Emulator, server: LiveServer
+) -> None:
+    """Chai (support, and sales, whose callbacks ring the customer first), available, calls
+    back a message left in the menu: it goes through support, so his own phone rings at once."""
+    call = tw.dial(from_=CALLER, to=BUSINESS)
+    call.press("1")
+    call.hears("To leave a message, press 4")
+    call.press("4")
+    call.wait(4)
+    call.press("#")
+    tw.run_until_idle()
+    chai = Console(server, "agent", "chai")
+    voicemail = the_voicemail(chai)
+    assert voicemail["queue"] == ""
+    assert chai.post("/api/agent/status", {"status": "available"}).status_code == 204
+    made = chai.post(f"/api/agent/voicemails/{voicemail['id']}/callback")
+    assert made.status_code == 201, made.text
+    svc = services_of(server)
+    device = svc.registry.current.agents["chai"].device
+    assert (made.json()["routed"], made.json()["device"]) == ("you", device)
+    cb = svc.run(callback.get(svc, made.json()["callback"]))
+    assert cb is not None and cb.queue == "support"
+    chai.close()

@@ -40,7 +40,7 @@ from ivr.core.clock import ManualClock, local_time
 from ivr.core.errors import ConfigError, InvalidTransition, StoreInUse, TwiMLError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
-from ivr.devtools import coaching, recap, sandbox, story
+from ivr.devtools import coaching, inbox_round, recap, sandbox, story
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.resources import Message
@@ -154,6 +154,7 @@ class Demo:
         self.last_voicemail = self.stream_end(svc.keys.voicemails())
         self.coach = coaching.Coach(tw, svc, self.say, self.caller_name)
         self.transferred = False
+        self.inbox = inbox_round.InboxRound(tw, svc, self.say, self.caller_name)
 
     def stream_end(self, key: str) -> str:
         """The newest entry id of a stream: a kept store's earlier runs are not retold."""
@@ -208,7 +209,9 @@ class Demo:
         self.earlier = self.figures("all", end + TAIL_LIMIT_S)["queued"]
         self.open_floor()
         next_arrival = self.clock.now()
-        while self.clock.now() < end or self.active() or self.waiting_for_texts():
+        while (
+            self.clock.now() < end or self.active() or self.waiting_for_texts() or self.inbox.busy()
+        ):
             if self.clock.now() < end and self.clock.now() >= next_arrival:
                 self.arrive()
                 next_arrival += self.rng.expovariate(calls_per_minute / 60)
@@ -230,6 +233,7 @@ class Demo:
             self.step_agent(agent)
         self.step_texts()
         self.coach.step()
+        self.inbox.step()
         if self.jobs is not None and self.jobs.run():
             self.last_job_at = self.clock.now()
 
@@ -387,7 +391,8 @@ class Demo:
 
     def offered(self, agent: Agent, event: Event) -> None:
         """Remember whom the agent's phone is about to ring for."""
-        callback = self.by_callback.get(event.get("call"))
+        call = event.get("call")
+        callback = self.by_callback.get(call) or self.by_sid.get(self.inbox.calls.get(call, ""))
         caller = callback or self.by_sid.get(event.get("call"))
         agent.caller = caller.name if caller is not None else event.get("call")
         agent.callback = callback is not None
@@ -414,6 +419,9 @@ class Demo:
             agent.shown, agent.heard = 0, set()
             what = f"{agent.caller}'s callback" if agent.callback else agent.caller
             self.say(f"{agent.name}'s phone rings for {what}; {agent.name} answers")
+            if self.inbox.rings_direct(agent.name):  # pressed Call back: no offer to accept
+                agent.accepted, agent.talk_s = True, inbox_round.TALK_S
+                agent.handled += 1
             return
         leg = device.call
         if leg is None:
@@ -496,14 +504,17 @@ class Demo:
         }
 
     def tell_alert(self, caller: Caller) -> None:
-        """What the supervisors' view now lists for this call."""
+        """What the supervisors' view now lists for this caller: the newest alert with a
+        comment for their number (a caller called back was surveyed on the callback's
+        contact, not on the call they made)."""
         for alert in self.svc.run(supervisor.alerts(self.svc)):
-            if alert.get("call") == caller.call.sid and alert.get("comment"):
+            if alert.get("number") == caller.number and alert.get("comment"):
                 self.tally.alerts += 1
                 self.say(
                     f"The supervisors' view (/supervisor) lists a low score: {caller.name}, "
                     f'CES {alert.get("ces")}, agent {alert.get("agent")}: "{alert["comment"]}"'
                 )
+                return
 
     # -- the recap -----------------------------------------------------------------
     def summary(self) -> recap.Day:
@@ -518,6 +529,7 @@ class Demo:
             languages=Counter(c.language for c in self.callers),
             events=self.tally.events,
             voicemails=self.tally.voicemails,
+            called_back=self.inbox.called_back,
             alerts=self.tally.alerts,
             handled={a.name: a.handled for a in self.agents.values()},
             earlier=self.earlier,

@@ -31,6 +31,8 @@ class Day:
     languages: Counter[str]
     events: Counter[str]
     voicemails: int = 0
+    called_back: int = 0
+    """Voicemails whose caller an agent called back from the inbox and talked to."""
     alerts: int = 0
     handled: dict[str, int] = field(default_factory=dict)
     earlier: int = 0
@@ -66,7 +68,7 @@ def waiting_lines(day: Day) -> list[str]:
     return [
         answered_line(day),
         abandoned_line(day.totals),
-        callbacks_line(day.totals, day.events),
+        callbacks_line(day.totals, day.events["CALLBACKCONNECT"] - day.called_back),
         frt_line(day.totals),
         asa_line(day.totals),
         service_level_line(day),
@@ -113,12 +115,13 @@ def voicemail_lines(day: Day) -> list[str]:
         return []
     return [
         f"Voicemails: {day.voicemails}, each stored with the caller's number, for an agent to "
-        "call back."
+        f"call back; {day.called_back} called back from an agent's inbox and talked to them."
     ]
 
 
-def callbacks_line(totals: Figures, events: Counter[str]) -> str:
-    asked, done = totals["callbacks"], events["CALLBACKCONNECT"]
+def callbacks_line(totals: Figures, done: int) -> str:
+    """`done`: the callers who asked and were called back (not the inbox's call-backs)."""
+    asked = totals["callbacks"]
     return (
         f"Callbacks: {plural(asked, 'caller', 'callers')} hung up to be called back instead of "
         f"waiting, keeping their place; {done} {'was' if done == 1 else 'were'} called back "

@@ -218,7 +218,7 @@ async def route(svc: Services, agent: str, cb: Callback) -> CallBack:
 async def new_callback(svc: Services, agent: str, row: dict[str, Any]) -> Callback:
     """The callback for a voicemail: its caller, queue (the menu's: the agent's first), data."""
     config = svc.registry.current
-    queue = row["queue"] or min(await served(svc, agent) - {MENU}, default="")
+    queue = row["queue"] or await menu_queue(svc, agent, row["language"])
     if queue not in config.queues:
         raise HTTPException(409, "you serve no queue to call back through")
     customer = config.customers.get(row["from"])
@@ -243,6 +243,23 @@ async def new_callback(svc: Services, agent: str, row: dict[str, Any]) -> Callba
         created_ms=now_ms,
         due=svc.clock.now(),
     )
+
+
+async def menu_queue(svc: Services, agent: str, language: str) -> str:
+    """The queue a message left in the menu is called back through: the agent's first that
+    rings the agent first (not `customer_first`) and that they answer from its first step in
+    the caller's language, so `route` rings them at once (routing prefers an agent only when
+    they are free for the call's first step); else their first queue."""
+    layout = await svc.router.layout()
+    queues = layout.agent_queues(agent) if agent in layout.agents else []
+    mine = set(layout.agent_buckets(agent)) if queues else set()
+    customer_first = svc.registry.current.callbacks.customer_first
+    first = [
+        q
+        for q in queues
+        if q not in customer_first and layout.call_bucket(q, 0, language or None) in mine
+    ]
+    return (first or queues or [""])[0]
 
 
 async def remember_caller(svc: Services, cb: Callback, row: dict[str, Any]) -> None:
