@@ -62,7 +62,7 @@ def called_back(
     cb_id, leg = offered_to_alice(tw, server, failing)
     answered = tw.device(CUSTOMER).answer()
     answered.hears("calling you back about your Billing request")
-    tw.advance(2)
+    assert tw.advance_until(lambda: answered.bridge is not None, 20), answered.transcript()
     return cb_id, answered, leg
 
 
