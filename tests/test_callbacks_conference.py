@@ -20,6 +20,8 @@ from tests.callbacks_helpers import JobRunner, callback_config, callback_state
 from tests.consoles import Console
 from tests.test_callbacks_e2e import CUSTOMER, busy_alice, take_callback
 from tests.test_connect_e2e import events
+from tests.test_inbox import CALLER as INBOX_CALLER
+from tests.test_inbox import leave_billing_voicemail, the_voicemail
 
 
 @pytest.fixture(name="config_dir")
@@ -221,3 +223,36 @@ def test_a_429_then_success_dials_the_customer_once(
     assert len(tw.device(CUSTOMER).calls) == 1
     assert callback_state(services_of(server), cb_id) == "connected"
     assert len(events(r, "CALLBACKDIAL")) == 1
+
+
+def test_the_inbox_call_back_gets_the_controls(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Alice calls a voicemail back from the inbox (her device rung by the console): the
+    customer joins her conference; hold plays them the music and hides her; resumed, they
+    talk; hang-up ends their call and Alice wraps up."""
+    leave_billing_voicemail(tw)
+    voicemail_id = the_voicemail(alice)["id"]
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    made = alice.post(f"/api/agent/voicemails/{voicemail_id}/callback")
+    assert made.status_code == 201, made.text
+    cb_id = made.json()["callback"]
+    tw.advance(1)
+    leg = tw.device("client:alice").answer()
+    tw.advance(3)
+    customer = tw.device(INBOX_CALLER).answer()
+    customer.hears("calling you back about your Billing request")
+    assert tw.advance_until(lambda: customer.bridge is not None, 20)
+    assert alice.view()["call"]["state"] == "connected"
+    assert alice.post(f"/api/agent/calls/{cb_id}/hold", {"hold": True}).status_code == 200
+    customer.hears("Please stay on the line")
+    leg.say("one moment while I look")
+    assert "one moment while I look" not in customer.transcript()
+    assert alice.post(f"/api/agent/calls/{cb_id}/hold", {"hold": False}).status_code == 200
+    leg.say("found your message")
+    customer.hears("found your message")
+    assert alice.post(f"/api/agent/calls/{cb_id}/hangup").status_code == 204
+    assert tw.advance_until(lambda: customer.ended, 5)
+    assert state(server, "alice").state == "wrap_up"
+    assert len(events(r, "HOLD")) == 1 and len(events(r, "CALLBACKCONNECT")) == 1
+    tw.assert_no_errors()
