@@ -5,8 +5,9 @@ it is served in the order its caller would have been. When routing reserves
 an agent for it:
 
 * agent-first (default): the agent is rung as for any caller and hears a
-  whisper marked as a callback; accepting dials the customer from the agent's
-  leg (`dial_from_agent`), and the `<Dial>` action reports the outcome;
+  whisper marked as a callback; accepting puts the agent in the callback's
+  conference (`conf-<callback id>`) and rings the customer through the REST API
+  (`dial_from_agent`); answered, they join it; not reached, the agent is taken out;
 * customer-first (`callbacks.customer_first` queues): the reservation is
   handed back, the customer is rung through the REST API (with answering-
   machine detection when configured) and, once they answer, joins the queue
@@ -261,11 +262,18 @@ async def dial_customer_first(svc: Context, offer: Reservation) -> None:
     await ring_customer(svc, cb, attempt)
 
 
-async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
+async def ring_customer(
+    svc: Context, cb: Callback, attempt: int, answer: str = "customer", detect: bool = True
+) -> bool:
     """Dial the customer, watched by its status callback and the attempt's `check` job; a
-    transient API error is retried a few times before the attempt counts as failed."""
+    transient API error is retried a few times before the attempt counts as failed (False).
+
+    `answer` names the attempt URL their answered call fetches: `customer` (customer-first,
+    with answering-machine detection when configured) or `answered` (agent-first: the agent
+    waits in the call's conference, `detect` False)."""
     config = svc.registry.current.callbacks
-    extra: dict[str, Any] = {"machine_detection": "Enable"} if config.machine_detection else {}
+    detecting = detect and config.machine_detection
+    extra: dict[str, Any] = {"machine_detection": "Enable"} if detecting else {}
     for tried in range(1, DIAL_TRIES + 1):
         requested_at = svc.clock.now()
         try:
@@ -273,7 +281,7 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
                 lambda c: c.calls.create(
                     to=cb.number,
                     from_=cb.called,
-                    url=svc.urls.attempt("customer", cb.id, attempt),
+                    url=svc.urls.attempt(answer, cb.id, attempt),
                     status_callback=svc.urls.attempt("status", cb.id, attempt),
                     status_callback_event=CUSTOMER_LEG_EVENTS,
                     timeout=config.ring_timeout_s,
@@ -289,10 +297,11 @@ async def ring_customer(svc: Context, cb: Callback, attempt: int) -> None:
                 continue
             log.warning("could not dial the customer", callback=cb.id, code=code)
             await not_reached(svc, cb, attempt, "failed")
-            return
+            return False
     await svc.redis.set(svc.keys.callback_leg(leg.sid), cb.id, ex=LEG_TTL_S)
     await svc.redis.hset(svc.keys.callback(cb.id), "leg", leg.sid)
     await paced(svc, cb.id, attempt, str(leg.sid), requested_at, outbound.queue_wait_s(leg))
+    return True
 
 
 async def paced(

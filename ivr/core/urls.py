@@ -45,6 +45,8 @@ PATHS: dict[str, str] = {
     "callback_slot": "/voice/callback/slot",
     "callback_answered": "/voice/callback/answered",
     "callback_dialed": "/voice/callback/dialed",
+    "callback_left": "/voice/callback/left",
+    "callback_agent": "/voice/callback/agent",
     "callback_customer": "/voice/callback/customer",
     "callback_status": "/voice/callback/status",
     "sms_incoming": "/sms/incoming",

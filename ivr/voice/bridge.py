@@ -86,7 +86,8 @@ async def attempt(svc: Services, call_sid: str) -> None:
     raw: dict[str, str] = await svc.redis.hgetall(svc.keys.conference(call_sid))  # type: ignore[assignment]
     todo = raw.get("todo")
     if todo == HANGUP:
-        await _end_leg(svc, call_sid, raw, call_sid, {"status": "completed"})
+        customer = raw.get("customer") or call_sid  # a callback's customer leg is its own
+        await _end_leg(svc, call_sid, raw, customer, {"status": "completed"})
     elif todo == EJECT and raw.get("agent"):
         url = svc.urls.to("agent_done", call=call_sid, res=raw.get("res") or None)
         await _end_leg(svc, call_sid, raw, raw["agent"], {"url": url, "method": "POST"})

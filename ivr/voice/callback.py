@@ -14,8 +14,11 @@ The keep flow runs inside the hold loop (waitUrl documents), so the caller
 keeps their place, and can still be answered, until the callback takes over.
 
 Returning the call:
-    agent-first:    /voice/agent/answer -> `dial_from_agent` -> <Dial><Number url=
-                    /voice/callback/answered> ... action=/voice/callback/dialed
+    agent-first:    /voice/agent/answer -> `dial_from_agent` -> /voice/callback/agent
+                    (`agent_joins`): the customer rung by REST
+                    (-> /voice/callback/answered: greeting, then <Dial><Conference> as
+                    `customer`, action /voice/callback/left; /voice/callback/status), the
+                    agent in <Dial action=/voice/callback/dialed><Conference> as `agent`
     customer-first: REST call -> /voice/callback/customer (AMD) -> "connecting you
                     now" and <Enqueue> as a call of its own; /voice/callback/status
 """
@@ -41,8 +44,9 @@ from ivr.core import logs, numbers
 from ivr.core.errors import RoutingError
 from ivr.core.security import query_int, require
 from ivr.core.session import CallSession
+from ivr.core.telephony import REST_ERRORS
 from ivr.service import Services, services
-from ivr.voice import endings, offers, queue_resources, twiml
+from ivr.voice import bridge, conference, endings, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.queue import estimate_for, hand_to_queue, wait_in_queue
 from ivr.voice.twiml import xml
@@ -417,7 +421,9 @@ async def _place_in_line(a: Asking, cb: Callback, chosen: Slot) -> None:
 
 # -- agent-first: the agent accepted, now the customer is dialled -------------------
 async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceResponse:
-    """The agent's TwiML after accepting a callback: the customer is dialled from their leg."""
+    """The agent's TwiML after accepting a callback: the attempt starts (once), and the
+    agent's leg, once live, fetches `/voice/callback/agent` (`agent_joins`), which rings
+    the customer. A device that is never answered has dialled nobody."""
     response = VoiceResponse()
     cb = await callbacks.get(svc, cb_id)
     attempt = await dial.start_attempt(svc, cb, agent) if cb is not None else None
@@ -426,14 +432,42 @@ async def dial_from_agent(svc: Services, cb_id: str, agent: str) -> VoiceRespons
         say_to_agent(svc, response, "agent.callback_not_needed")
         response.hangup()
         return response
-    config = svc.registry.current.callbacks
     say_to_agent(svc, response, "agent.calling_customer")
-    dial_verb = response.dial(
-        action=svc.urls.attempt("dialed", cb.id, attempt),
-        timeout=config.ring_timeout_s,
-        caller_id=cb.called if cb.called.startswith("+") else None,
-    )
-    dial_verb.number(cb.number, url=svc.urls.attempt("answered", cb.id, attempt))
+    response.redirect(svc.urls.attempt("agent", cb.id, attempt), method="POST")
+    return response
+
+
+async def agent_joins(request: Request) -> Response:
+    """The agent's leg is live: the customer is rung through the REST API (once per
+    attempt, `dial.ring_customer`) and the agent waits in the callback's conference
+    (`conf-<callback id>`), which the customer joins when they answer."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    cb_id, attempt = _params(request)
+    cb = await callbacks.get(svc, cb_id)
+    response = VoiceResponse()
+    if cb is None or cb.attempts != attempt or cb.state not in ("dialling", "connected"):
+        return xml(await _not_reached_told(svc, cb_id, response))
+    await conference.open_for(svc, cb_id, cb.agent, f"{cb_id}:{attempt}", form.get("CallSid", ""))
+    if await svc.redis.hsetnx(svc.keys.conference(cb_id), "dialled", "1"):
+        await dial.ring_customer(svc, cb, attempt, answer="answered", detect=False)
+    now = await callbacks.get(svc, cb_id)
+    if now is None or now.attempts != attempt or now.state not in ("dialling", "connected"):
+        return xml(await _not_reached_told(svc, cb_id, response))  # failed, or busy at once
+    dial_verb = response.dial(action=svc.urls.attempt("dialed", cb.id, attempt))
+    conference.conference_noun(svc, dial_verb, cb_id, conference.AGENT, False, wait_url="")
+    return xml(response)
+
+
+async def _not_reached_told(svc: Services, cb_id: str, response: VoiceResponse) -> VoiceResponse:
+    """The agent hears that the customer was not reached (retried later, or given up), and
+    is offered the next call at once: nobody was talked to."""
+    await conference.update(svc, cb_id, state=conference.ENDED)
+    cb = await callbacks.get(svc, cb_id)
+    result = "failed" if cb is not None and cb.state == "failed" else "retry"
+    say_to_agent(svc, response, "agent.customer_not_reached", result=result)
+    await end_unanswered(svc, cb_id, cb.agent if cb is not None else "")
+    response.hangup()
     return response
 
 
@@ -484,16 +518,33 @@ def _params(request: Request) -> tuple[str, int]:
 
 
 async def answered(request: Request) -> Response:
-    """The customer picked up the agent's dial: greet them, then the bridge."""
+    """The customer picked up an agent-first callback: greet them, then the conference
+    the agent waits in (the customer's leaving ends it)."""
     svc = services(request)
-    await svc.verifier.form(request)
+    form = await svc.verifier.form(request)
     cb_id, attempt = _params(request)
     cb = await callbacks.get(svc, cb_id)
     response = VoiceResponse()
     if cb is None or not await dial.customer_reached(svc, cb, attempt, cb.agent):
         response.hangup()  # cancelled, or a replay after the outcome: no bridge
         return xml(response)
+    leg = form.get("CallSid", "")
+    await conference.update(svc, cb_id, state=conference.CONNECTED, customer=leg, joined="1")
     _greet(svc, cb, response)
+    dial_verb = response.dial(action=svc.urls.callback("left", cb=cb_id))
+    conference.conference_noun(svc, dial_verb, cb_id, conference.CUSTOMER, True)
+    return xml(response)
+
+
+async def left(request: Request) -> Response:
+    """The called-back customer's conference ended: the callback's call is over."""
+    svc = services(request)
+    await svc.verifier.form(request)
+    cb_id = request.query_params.get("cb", "")
+    await conference.close(svc, cb_id)
+    await endings.finish(svc, cb_id)
+    response = VoiceResponse()
+    response.hangup()
     return xml(response)
 
 
@@ -513,25 +564,52 @@ def _greet(svc: Services, cb: Callback, response: VoiceResponse) -> None:
 
 
 async def dialed(request: Request) -> Response:
-    """The agent's dial to the customer ended: a finished call, or an attempt to retry."""
+    """The agent's leg left the callback's conference: after talking, the call is over (a
+    customer left alone in it is hung up); while the customer's phone rang, their ringing
+    is stopped and the attempt counts as not reached; not reached, the agent is told."""
     svc = services(request)
-    form = await svc.verifier.form(request)
+    await svc.verifier.form(request)
     cb_id, attempt = _params(request)
-    status = form.get("DialCallStatus", "")
-
     cb = await callbacks.get(svc, cb_id)
     response = VoiceResponse()
-    reached = cb is not None and cb.state == "connected" and cb.attempts == attempt
-    if cb is not None and not reached and status in dial.NO_ANSWER | {"completed"}:
-        outcome = status if status != "completed" else "hung-up"
-        result = await dial.not_reached(svc, cb, attempt, outcome)
-        say_to_agent(svc, response, "agent.customer_not_reached", result=result)
-    if reached or cb is None:
-        await endings.finish(svc, cb_id)
-    else:
-        await end_unanswered(svc, cb_id, cb.agent)
+    if cb is not None and cb.state == "dialling" and cb.attempts == attempt:
+        await dial.not_reached(svc, cb, attempt, "hung-up")  # the agent gave up first
+        await _stop_ringing(svc, cb)
+    reached = cb is not None and cb.attempts == attempt and cb.outcome == "answered"
+    if not (reached or cb is None):
+        return xml(await _not_reached_told(svc, cb_id, response))
+    conf = await conference.state(svc, cb_id)
+    await conference.close(svc, cb_id)
+    await endings.finish(svc, cb_id)
+    if reached and conf is not None and conf.state in conference.LEFT_ALONE:
+        await bridge.end_customer(svc, cb_id)  # the agent hung up first
     response.hangup()
     return xml(response)
+
+
+async def _stop_ringing(svc: Services, cb: Callback) -> None:
+    """Cancel the customer's leg still queued or ringing (one already over needs nothing)."""
+    leg = await svc.redis.hget(svc.keys.callback(cb.id), "leg")
+    if not leg:
+        return
+    try:
+        await conference.rest(svc, lambda c: c.calls(str(leg)).update(status="canceled"))
+    except REST_ERRORS as exc:
+        log.info("could not cancel the customer's ringing", callback=cb.id, error=str(exc))
+
+
+async def agent_out(svc: Services, cb: Callback, attempt: int) -> None:
+    """The customer was not reached: the agent's leg is moved out of the callback's
+    conference to `dialed`, which tells them and frees them."""
+    conf = await conference.state(svc, cb.id)
+    if conf is None or conf.state == conference.ENDED or not conf.agent:
+        return
+    await conference.update(svc, cb.id, state=conference.ENDED)
+    url = svc.urls.attempt("dialed", cb.id, attempt)
+    try:
+        await conference.rest(svc, lambda c: c.calls(conf.agent).update(url=url, method="POST"))
+    except REST_ERRORS as exc:
+        log.warning("could not take the agent out of the callback", callback=cb.id, error=str(exc))
 
 
 async def end_unanswered(svc: Services, cb_id: str, agent: str) -> None:
@@ -626,7 +704,9 @@ async def status(request: Request) -> Response:
     cb = await callbacks.get(svc, cb_id)
     await queue_resources.call_over(svc, form.get("CallSid", ""))  # the leg may have waited
     if cb is not None and form.get("CallStatus", "") in dial.NO_ANSWER:
-        await dial.not_reached(svc, cb, attempt, form["CallStatus"])
+        result = await dial.not_reached(svc, cb, attempt, form["CallStatus"])
+        if cb.agent and result != "ignored":  # agent-first: they wait in the conference
+            await agent_out(svc, cb, attempt)
     return Response(status_code=204)
 
 

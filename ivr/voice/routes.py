@@ -50,6 +50,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "callback_slot": callback.slot,
     "callback_answered": callback.answered,
     "callback_dialed": callback.dialed,
+    "callback_left": callback.left,
+    "callback_agent": callback.agent_joins,
     "callback_customer": callback.customer,
     "callback_status": callback.status,
     "sms_incoming": webhooks.sms_incoming,
