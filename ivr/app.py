@@ -183,5 +183,6 @@ def create_app(
             WebhookError: webhook_error,
             HTTPException: http_error,
             **dict.fromkeys(STORE_ERRORS, fallback.store_down),
+            redis.exceptions.ResponseError: fallback.store_refused,  # READONLY, NOREPLICAS…
         },
     )

@@ -29,7 +29,12 @@ WEB_STOP_S = 2
 """uvicorn's graceful shutdown bound: with the worker's, `ivr serve` stops within 5 s."""
 WORKER_STOP_S = 3
 DEFAULT_CALLER = "+60191234567"
-DEFAULT_BUSINESS = "+60312345678"
+ONE_CONTACT_CENTRE = frozenset({"demo", "simulate"})
+"""Commands that run one contact centre, and refuse IVR_WORKSPACES rather than pick one."""
+SINGLE = (
+    "runs one contact centre, not the workspaces of IVR_WORKSPACES: unset it and set"
+    " IVR_CONFIG_DIR to one workspace's folder (and IVR_TENANT to its id to play in its keys)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         "call", help="a phone in your terminal: call the menu through the emulator"
     )
     call.add_argument("--from", dest="caller", default=DEFAULT_CALLER, help="your number (E.164)")
-    call.add_argument("--to", default=DEFAULT_BUSINESS, help="the business number you call")
+    call.add_argument(
+        "--to",
+        help="the business number you call (default: the first the config lists, else the"
+        " sample's)",
+    )
     call.add_argument("--url", help="a running service's base URL (default: start one in-process)")
     call.add_argument("--config", type=Path, help="config directory for the in-process service")
     call.add_argument(
@@ -72,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         "for the in-process service",
     )
     call.add_argument("--agent", help="be this agent's phone, in a second terminal")
+    from ivr.config import workspaces
+
+    workspaces.add_flag(call)
     call.add_argument(
         "--hub",
         default=f"http://127.0.0.1:{DEFAULT_HUB_PORT}",
@@ -83,7 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_HUB_PORT,
         help="where this call serves the hub for agent terminals",
     )
-    demo = sub.add_parser("demo", help="run everything locally with a scripted day of callers")
+    demo = sub.add_parser(
+        "demo",
+        help="run everything locally with a scripted day of callers",
+        description="Run everything locally with a scripted day of callers, for one contact"
+        " centre: with IVR_WORKSPACES set it refuses (exit 2); run it with IVR_CONFIG_DIR.",
+    )
     demo.add_argument("--minutes", type=float, default=10.0, help="simulated minutes of calls")
     demo.add_argument(
         "--seed", type=int, default=2, help="random seed (arrivals, numbers, patience, talk times)"
@@ -156,6 +173,9 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return twilio_number.main(settings, args, sys.stdout)
     if args.command == "serve":
         return serve(settings, args)
+    if args.command in ONE_CONTACT_CENTRE and settings.workspaces:
+        print(f"ivr {args.command}: {SINGLE}", file=sys.stderr)
+        return 2
     if args.command == "call":
         from ivr.devtools import call
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -227,3 +228,53 @@ def test_the_hub_keeps_a_repeated_rest_parameter_as_a_list() -> None:
         "To": "client:alice",
         "StatusCallbackEvent": ["initiated", "ringing"],
     }
+
+
+def two_workspaces(open_config_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """`ivr call`'s environment with IVR_WORKSPACES naming sales (the sample, on +60312345678)
+    and support (Beta Telco, on +60387654321), both open round the clock."""
+    support = tmp_path / "support"
+    shutil.copytree(open_config_dir, support)
+    for path in support.glob("*.yaml"):
+        path.write_text(path.read_text().replace("Acme Telco", "Beta Telco"))
+    for folder, number in (
+        (open_config_dir, "+60312345678"),
+        (support, "+60387654321"),
+    ):
+        path = folder / "business.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["numbers"] = [number]
+        path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    env = wall_clock_env(open_config_dir)
+    return {**env, "IVR_WORKSPACES": f"sales:{open_config_dir},support:{support}"}
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        pytest.param(("--workspace", "support"), 0, "Welcome to Beta Telco", id="support"),
+        pytest.param(
+            (), 2, "IVR_WORKSPACES names several workspaces: choose one with --workspace"
+            " (sales, support)", id="none-named",
+        ),
+        pytest.param(
+            ("--workspace", "billing"), 2, "no workspace 'billing' in IVR_WORKSPACES"
+            " (sales, support)", id="unknown",
+        ),
+    ],
+)  # fmt: skip
+def test_a_call_to_one_workspace_of_several(
+    open_config_dir: Path, tmp_path: Path, args: tuple[str, ...], status: int, said: str
+) -> None:
+    """With several workspaces, `--workspace` picks the contact centre called (its own
+    number, menu and agents); none named, or an unknown one, is refused naming the ids."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "call", *args],
+        input="hangup\n",
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=two_workspaces(open_config_dir, tmp_path),
+    )
+    assert result.returncode == status, result.stdout + result.stderr
+    assert said in result.stdout + result.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ivr import cli
 from ivr.app import create_app
 from ivr.cli import build_parser
 from ivr.core.errors import UnsafeSettings
@@ -290,3 +291,16 @@ def test_worker_stops_within_5_s_of_sigterm(redis_url: str, sample_config_dir: P
     proc.terminate()
     proc.communicate(timeout=5)
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("command", ["demo", "simulate"])
+def test_demo_and_simulate_refuse_several_workspaces(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ivr demo` and `ivr simulate` run one contact centre: with IVR_WORKSPACES set they
+    exit 2 saying how to run them for one workspace, and start nothing."""
+    monkeypatch.setenv("IVR_WORKSPACES", "sales:config,support:config")
+    assert cli.main([command]) == 2
+    err = capsys.readouterr().err
+    assert f"ivr {command}: runs one contact centre" in err
+    assert "IVR_CONFIG_DIR" in err

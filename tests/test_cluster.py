@@ -36,14 +36,16 @@ from ivr.core.settings import Settings
 from ivr.core.store import resolve_url, sync_client
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
+from ivr.voice.fallback import LEGS
 from ivr.web import report
 from tests.agents import go_available, state
 from tests.clusters import Cluster, Node
 from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, Twilio, wire
+from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
-from tests.test_degraded import APOLOGY
+from tests.test_degraded import APOLOGY, IN_MENU, every_field
 from tests.test_jobs import run_on_store
-from tests.test_webhooks import call_form
+from tests.test_webhooks import call_form, english_main_menu
 from tests.twiml_helpers import heard
 
 TENANTS = ("main", "north")
@@ -278,7 +280,8 @@ def test_a_failed_shard_stops_only_its_own_contact_centre(
 ) -> None:
     """On a cluster that need not cover every slot, the shard serving `{main}` is killed:
     main's caller hears the degraded-mode apology (200, no 500), north's the welcome (it
-    failed too while redis-py loaded scripts on every primary)."""
+    failed too while redis-py loaded scripts on every primary); main's caller already in
+    the menu gets valid TwiML from every webhook, and its agent's console a 503."""
     cluster = Cluster(tmp_path / "cluster", full_coverage=False)
     try:
         cluster.start()
@@ -289,7 +292,15 @@ def test_a_failed_shard_stops_only_its_own_contact_centre(
             for t in TENANTS
         }
         with LiveServer(apps["main"]) as main, LiveServer(apps["north"]) as north:
+            alice, in_menu = Console(main, "agent", "alice"), Twilio(main.url)
+            english_main_menu(in_menu, IN_MENU)
             cluster.kill(cluster.owner("main"))
+            for path in sorted(LEGS):
+                answer = in_menu.post(f"{path}?step=3&res=R1&call=CA1", every_field(IN_MENU))
+                assert answer.status_code in (200, 204), f"{path}: {answer.text}"
+            assert alice.post("/api/agent/status", {"status": "available"}).status_code == 503
+            alice.close()
+            in_menu.close()
             for server, said in ((main, APOLOGY), (north, "Welcome to Acme Telco")):
                 phone = Twilio(server.url)
                 answer = phone.post("/voice/incoming", call_form())

@@ -22,10 +22,11 @@ from ivr.devtools.emulator.devices import Device
 from ivr.devtools.liveserver import LiveServer
 from ivr.voice import conference
 from tests.agents import go_available
-from tests.conftest import SAMPLE_CONFIG
+from tests.conftest import SAMPLE_CONFIG, Twilio
 from tests.consoles import Console
 from tests.streams import entries
 from tests.test_connect_e2e import billing_caller
+from tests.test_webhooks import call_form
 
 SAM = "client:sam"
 EXTRA_SUPERVISORS = {
@@ -350,3 +351,75 @@ def test_a_failed_switch_keeps_the_monitor(tw: Emulator, room: Room, sam: Consol
     assert "not heard" not in heard(room.customer)
     rows = {a["id"]: a for a in sam.get("/api/supervisor/floor").json()["agents"]}
     assert rows["alice"]["monitor"]["mode"] == "listen"
+
+
+# -- the supervisor's leg ends on its own ------------------------------------------------
+def floor_monitor(console: Console) -> object:
+    rows = {a["id"]: a for a in console.get("/api/supervisor/floor").json()["agents"]}
+    return rows["alice"]["monitor"]
+
+
+@pytest.mark.parametrize(
+    ("auto", "reason"),
+    [
+        pytest.param(None, "no-answer", id="never-answers"),
+        pytest.param("busy", "busy", id="busy"),
+        pytest.param("fail", "failed", id="fails"),
+    ],
+)
+def test_a_leg_that_never_connects_clears_the_monitor(
+    tw: Emulator, room: Room, sam: Console, r: redis.Redis, auto: str | None, reason: str
+) -> None:
+    """Sam's phone never answers, is busy or fails: the live view stops showing Sam on the
+    call, and a `monitor_stop` with the reason is recorded once."""
+    tw.device(SAM).auto = auto
+    assert monitor(sam, room.sid, "whisper") == 200
+    tw.advance(70)  # past the participant's ring timeout
+    assert floor_monitor(sam) is None
+    assert not r.exists(Keys().monitor(room.sid))
+    stops = [e for e in supervisor_events(r) if e["action"] == "monitor_stop"]
+    assert [(e["by"], e["reason"], e["agent"]) for e in stops] == [
+        ("supervisor:sam", reason, "alice")
+    ]
+
+
+def test_a_supervisor_hanging_up_clears_the_monitor_once(
+    tw: Emulator, room: Room, sam: Console, server: LiveServer, r: redis.Redis
+) -> None:
+    """Sam hangs up while whispering (each callback sent twice): the monitor is cleared and
+    audited once; the old leg's callbacks after Sam monitors anew change nothing."""
+    tw.replay_webhooks = True
+    assert monitor(sam, room.sid, "whisper") == 200
+    tw.advance(1)
+    old_leg = tw.device(SAM).calls[-1].sid
+    tw.device(SAM).hangup()
+    tw.advance(1)
+    tw.replay_webhooks = False
+    assert floor_monitor(sam) is None
+    assert monitor(sam, room.sid, "listen") == 200  # a new leg
+    tw.advance(1)
+    late = Twilio(server.url)
+    path = f"/voice/supervisor/status?call={room.sid}"
+    for leg, seq in ((old_leg, "1"), ("CA" + "9" * 32, "3")):  # a repeat; one never seen
+        form = call_form(leg, CallStatus="completed", SequenceNumber=seq)
+        assert late.post(path, form).status_code == 204
+    late.close()
+    assert floor_monitor(sam) == {"by": "sam", "by_name": "Sam Lee", "mode": "listen"}
+    actions = [(e["action"], e.get("reason")) for e in supervisor_events(r)]
+    assert actions == [
+        ("monitor_whisper", None),
+        ("monitor_stop", "completed"),
+        ("monitor_listen", None),
+    ]
+
+
+def test_stop_then_the_legs_end_is_recorded_once(
+    tw: Emulator, room: Room, sam: Console, r: redis.Redis
+) -> None:
+    """Stop removes Sam's leg; its `completed` callback that follows records nothing more."""
+    assert monitor(sam, room.sid, "listen") == 200
+    tw.advance(1)
+    assert stop(sam, room.sid) == 204
+    tw.advance(2)
+    stops = [e for e in supervisor_events(r) if e["action"] == "monitor_stop"]
+    assert [e["reason"] for e in stops] == ["stopped"]

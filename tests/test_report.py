@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +16,7 @@ import redis
 from ivr import cli
 from ivr.config.loader import load
 from ivr.core.clock import ManualClock
-from ivr.core.settings import Settings
+from ivr.core.settings import Settings, Workspace
 from ivr.web import report
 from queues.metrics import erlang_a
 from tests.conftest import OPEN_TIME, SAMPLE_CONFIG
@@ -378,3 +379,31 @@ def test_today_is_a_whole_day_whatever_the_clock_s_fraction(
     status, text, err = run_at(redis_url, NOON + timedelta(seconds=0.25), "--format", "json")
     assert (status, err) == (0, "")
     assert json.loads(text)["queues"]["billing"]["answered"] == 60
+
+
+def test_a_report_reads_the_workspace_named(
+    morning: Script, redis_url: str, tmp_path: Path
+) -> None:
+    """With several workspaces, `--workspace` reads that workspace's keys and config: main
+    holds the morning's 60 calls, north none; naming none or an unknown one is refused,
+    naming the ids."""
+    north = tmp_path / "north"
+    shutil.copytree(SAMPLE_CONFIG, north)
+    spaces = (Workspace("main", SAMPLE_CONFIG), Workspace("north", north))
+    settings = Settings(redis_url=redis_url, workspaces=spaces)
+    answered = {}
+    for name in ("main", "north"):
+        argv = ["report", "--from", "2026-11-23", "--format", "json", "--workspace", name]
+        out = io.StringIO()
+        assert report.main(settings, cli.build_parser().parse_args(argv), out) == 0
+        answered[name] = json.loads(out.getvalue())["queues"]["billing"]["answered"]
+    assert answered == {"main": 60, "north": 0}
+    for extra, said in (
+        ([], "choose one with --workspace (main, north)"),
+        (["--workspace", "south"], "no workspace 'south' in IVR_WORKSPACES (main, north)"),
+    ):
+        args = cli.build_parser().parse_args(["report", "--from", "2026-11-23", *extra])
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert report.main(settings, args, io.StringIO()) == 2
+        assert said in err.getvalue()

@@ -263,7 +263,8 @@ class Keys:
     def monitor(self, call_sid: str) -> str:
         """Hash: the supervisor monitoring a call (by, mode, leg, conference, call, agent_leg,
         agent, and `dialling` while their leg is being dialled); one per call
-        (`ivr.web.monitor`). TTL: `MONITOR_TTL_S` from the last change."""
+        (`ivr.web.monitor`; its leg's end clears it, `ivr.voice.supervisor`). TTL:
+        `MONITOR_TTL_S` from the last change."""
         return f"{self.prefix}:console:monitor:{call_sid}"
 
     def contact_history(self, number: str) -> str:

@@ -9,8 +9,11 @@ The 'store back' line waits until the loops have gone `BACK_CONFIRM_S` without a
 retries too, up to `RETRY_MAX_S`.
 
 An outage is a store that cannot be reached (`STORE_ERRORS`), and also one that answers
-but refuses every write: out of memory, a read-only replica after a failover, or a full
-disk (`MISCONF`). Those too would otherwise be a traceback on every pass.
+but cannot serve now: out of memory, a read-only replica after a failover (or a URL that
+names a replica), too few replicas for a write (`NOREPLICAS`), a replica cut off from its
+primary (`MASTERDOWN`), a cluster shard down or its slots moving (`CLUSTERDOWN`,
+`TRYAGAIN`), or a full disk (`MISCONF`). Those too would otherwise be a traceback on every
+pass, and a 500 on every webhook (`is_outage` is what the app's handler asks too).
 """
 
 from __future__ import annotations
@@ -43,19 +46,30 @@ REFUSING_ERRORS = (
     redis.exceptions.ReadOnlyError,
     redis.exceptions.ClusterDownError,
     redis.exceptions.TryAgainError,
+    redis.exceptions.MasterDownError,
 )
 """A store that answers but refuses the work: it is down for us all the same."""
-DISK_ERROR_PREFIX = "MISCONF"
-"""Valkey's answer to writes once it cannot persist (a full disk): a plain ResponseError."""
+REFUSING_CODES = ("MISCONF", "NOREPLICAS")
+"""Error codes redis-py raises as a plain ResponseError that also mean "cannot serve now":
+Valkey's answer to writes once it cannot persist (a full disk), and a primary's when fewer
+replicas than `min-replicas-to-write` are in sync."""
+PIPELINE_ERROR = "of pipeline caused error: "
+"""What redis-py writes before the reply of a pipeline's failing command."""
 
 
 def is_outage(exc: BaseException) -> bool:
     """Whether `exc` is the store failing, not this code: unreachable, or refusing work."""
     if isinstance(exc, (*STORE_ERRORS, *REFUSING_ERRORS)):
         return True
-    return isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith(
-        DISK_ERROR_PREFIX
-    )
+    return isinstance(exc, redis.exceptions.ResponseError) and reply(exc).startswith(REFUSING_CODES)
+
+
+def reply(exc: redis.exceptions.ResponseError) -> str:
+    """The server's error reply, without the words redis-py puts before it for a command of
+    a pipeline ("Command # 1 (HINCRBY …) of pipeline caused error: ('NOREPLICAS …',)")."""
+    text = str(exc)
+    _, sep, rest = text.partition(PIPELINE_ERROR)
+    return rest.lstrip("('\"") if sep else text
 
 
 def reason(exc: BaseException) -> str:

@@ -37,6 +37,7 @@ PATHS: dict[str, str] = {
     "conference_hold": "/voice/conference/hold",
     "conference_music": "/voice/conference/music",
     "conference_announce": "/voice/conference/announce",
+    "supervisor_status": "/voice/supervisor/status",
     "callback_existing": "/voice/callback/existing",
     "callback_keep": "/voice/callback/keep",
     "callback_menu": "/voice/callback/menu",

@@ -29,10 +29,12 @@ import httpx
 from callbacks import surveys
 from callbacks.inprocess import JobRunner
 from ivr.app import create_app
+from ivr.config import workspaces
 from ivr.config.hours import Hours
 from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.clock import Clock, ShiftedClock, SystemClock, local_time, utcnow
+from ivr.core.errors import SettingsError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
 from ivr.devtools import hub
@@ -43,6 +45,8 @@ from ivr.devtools.liveserver import LiveServer
 from ivr.handlers import HANDLERS
 from ivr.service import Services
 
+DEFAULT_BUSINESS = "+60312345678"
+"""The number `ivr call` dials when the config lists none (the sample's)."""
 LOCAL_PUBLIC_URL = "http://ivr.localhost"
 """The origin an in-process service believes it has; the emulator signs with it."""
 
@@ -267,8 +271,13 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.WARNING)  # the call's transcript is the output
     if args.agent:
         return agent_phone(args.agent, args.hub, sys.stdin, sys.stdout)
-    settings = settings.with_(config_dir=args.config or settings.config_dir)
+    try:
+        settings = one_workspace(settings, args)
+    except SettingsError as exc:
+        print(f"ivr call: {exc}", file=sys.stderr)
+        return 2
     config = load(settings.config_dir)
+    to = args.to or (config.numbers[0] if config.numbers else DEFAULT_BUSINESS)
     clock = clock_for(args, config)
     if clock is None:
         return 2
@@ -287,10 +296,24 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
                 base, public_base_url=public, auth_token=settings.twilio_auth_token, clock=clock
             )
         )
-        tw.add_number(args.to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
+        tw.add_number(to, voice_url="/voice/incoming", voice_status_callback="/voice/status")
         jobs = None if svc is None else run_jobs(stack, tw, svc, settings)
         start_hub(stack, tw, svc, args.hub_port, config)
-        return converse(tw, jobs, args.caller, args.to, config)
+        return converse(tw, jobs, args.caller, to, config)
+
+
+def one_workspace(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The settings of the contact centre called: `--config`'s folder, or with
+    IVR_WORKSPACES the workspace `--workspace` names, alone (its folder, keys and numbers;
+    the in-process service runs that one). Raises SettingsError naming the ids."""
+    if not settings.workspaces:
+        chosen = workspaces.chosen(settings, args.workspace)
+        return chosen.with_(config_dir=args.config or settings.config_dir)
+    if args.config:
+        raise SettingsError("--config names one folder; with IVR_WORKSPACES use --workspace")
+    chosen = workspaces.chosen(settings, args.workspace)
+    alone = tuple(w for w in settings.workspaces if w.id == chosen.workspace)
+    return chosen.with_(workspaces=alone)
 
 
 def run_jobs(

@@ -9,6 +9,7 @@ line, the caller did not.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -50,7 +51,8 @@ class Coach:
             self.state = SPOKEN
         elif self.state == SPOKEN:
             self.tell_heard()
-            self.svc.run(monitor.stop(self.svc, self.supervisor, self.call))
+            with contextlib.suppress(HTTPException):  # 409: the leg ended first, cleared
+                self.svc.run(monitor.stop(self.svc, self.supervisor, self.call))
             self.say(f"{self.name} stops monitoring and leaves {self.agent}'s call")
             self.state = DONE
 

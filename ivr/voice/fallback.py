@@ -19,8 +19,10 @@ TwiML that suits the leg it is for, built from the config in memory alone:
 
 `/voice/fallback` is for Twilio's Fallback URL (fetched when the primary URL
 fails or times out): it answers the caller fallback and never touches the store.
-Any other error in the store's client is not a store outage; it stays a 500, so
-bugs are seen, and Twilio's Fallback URL covers the caller.
+A store that answers but cannot serve now (a read-only replica, NOREPLICAS, MASTERDOWN,
+a cluster shard down: `ivr.core.outage.is_outage`) is an outage too. Any other error in
+the store's client is not; it stays a 500, so bugs are seen, and Twilio's Fallback URL
+covers the caller.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ivr.config.model import Config
 from ivr.config.prompts import Localized, pick
 from ivr.config.queues import DEFAULT_HOLD_MUSIC
 from ivr.core import logs, numbers
+from ivr.core.outage import is_outage
 from ivr.core.security import query_int, verified_form
 from ivr.core.urls import Urls, route_path
 from ivr.service import services
@@ -79,11 +82,14 @@ LEGS: dict[str, Leg] = {
     "/voice/status": "status",
     "/voice/agent/status": "status",
     "/voice/callback/status": "status",
+    "/voice/supervisor/status": "status",
     "/sms/incoming": "sms",
     "/sms/status": "status",
 }
 """Who hears each webhook's answer. A webhook not listed is treated as a caller's."""
 
+UNAVAILABLE = "the store cannot serve now; try again shortly"
+"""The console API's 503 while the store is down or refuses the work."""
 SETTLED = frozenset({"bridged", "hangup"})
 """Enqueue results after which there is nobody left to apologise to."""
 
@@ -158,19 +164,27 @@ def _base(request: Request) -> str:
     return str(services(request).settings.public_base_url)
 
 
+async def store_refused(request: Request, exc: Exception) -> Response:
+    """The exception handler for a store's error reply: `store_down` when it means the
+    store cannot serve now (`is_outage`); re-raised otherwise, a 500 that shows the bug."""
+    if not is_outage(exc):
+        raise exc
+    return await store_down(request, exc)
+
+
 async def store_down(request: Request, exc: Exception) -> Response:
     """The exception handler for `STORE_ERRORS`: degraded TwiML for Twilio, 503 for the rest."""
     path = route_path(request.url.path)
     form = verified_form(request)
     log.error(
-        "store unreachable: degraded answer",
+        "store unavailable: degraded answer",
         path=path,
         call=form.get("CallSid", ""),
         recording=form.get("RecordingUrl", ""),  # a voicemail that could not be stored
         error=repr(exc),
     )
     if not path.startswith(WEBHOOK_PREFIXES):
-        return JSONResponse({"error": "the store is unreachable; try again shortly"}, 503)
+        return JSONResponse({"error": UNAVAILABLE}, 503)
     config = services(request).registry.current
     return Response(degraded(request, config, LEGS.get(path, "caller")), media_type=XML)
 

@@ -13,7 +13,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ivr.core.urls import PATHS
-from ivr.voice import agent, bridge, callback, conference, fallback, hold, queue, webhooks
+from ivr.voice import (
+    agent,
+    bridge,
+    callback,
+    conference,
+    fallback,
+    hold,
+    queue,
+    supervisor,
+    webhooks,
+)
 from ivr.voice import transfer as transfer_voice
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -42,6 +52,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "conference_hold": conference.conference_hold,
     "conference_music": conference.conference_music,
     "conference_announce": conference.conference_announce,
+    "supervisor_status": supervisor.supervisor_status,
     "callback_existing": callback.existing,
     "callback_keep": callback.keep,
     "callback_menu": callback.menu,

@@ -3,7 +3,8 @@
 Each names who acted (`by`, e.g. `supervisor:sam`), when (`ts`, service-clock ms) and
 what: `reason` for floor actions (`break:<reason>`, `offline`, `priority 0 -> 50`),
 `action` for monitoring (`monitor_listen`, `monitor_whisper`, `monitor_barge`,
-`monitor_stop`), with the `agent` and `call` concerned.
+`monitor_stop`, with its `reason`: `ivr.voice.supervisor`), with the `agent` and `call`
+concerned.
 """
 
 from __future__ import annotations

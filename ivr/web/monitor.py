@@ -8,7 +8,9 @@ Twilio's Participants REST resource:
     whisper  coaching the agent's leg: only the agent hears the supervisor
     barge    unmuted, not coaching: everyone hears everyone
 
-Changing mode updates that participant; stop removes it. One supervisor monitors a call
+Changing mode updates that participant; stop removes it. The participant's status
+callback (`ivr.voice.supervisor`) clears the monitor when the supervisor's leg ends on
+its own: never answered, busy, failed, or hung up. One supervisor monitors a call
 at a time (`Keys.monitor`, claimed with HSETNX): another gets 409 until they stop. Every
 start, change and stop is a `SUPERVISOR` event (`ivr.web.audit`). A REST error worth
 retrying (5xx, 429, a timeout) is retried as the agent's controls retry it
@@ -29,6 +31,7 @@ from ivr.core.errors import CallControlError
 from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import conference
+from ivr.voice import supervisor as supervisor_leg
 from ivr.web import console
 from ivr.web.audit import record
 
@@ -49,7 +52,8 @@ MODES = {
     "whisper": Mode(muted=False, coaching=True),
     "barge": Mode(muted=False, coaching=False),
 }
-STOP = "stop"
+LEG_EVENTS = ["completed"]
+"""The supervisor leg's status events asked for: its end (any final status)."""
 MONITOR_TTL_S = 4 * 3600
 """A monitor left behind (the call ended, the supervisor hung up) is forgotten after this."""
 DIAL_GUARD_S = 30
@@ -80,7 +84,7 @@ async def start(svc: Services, supervisor: str, call_sid: str, mode: str) -> dic
     key = svc.keys.monitor(call_sid)
     fresh = await claim(svc, key, supervisor)
     try:
-        await apply(svc, key, call_sid, agent, device, mode)
+        await apply(svc, key, call_sid, agent, device, mode, supervisor)
     except BaseException:
         if fresh:
             await svc.redis.delete(key)
@@ -89,22 +93,24 @@ async def start(svc: Services, supervisor: str, call_sid: str, mode: str) -> dic
         svc, f"supervisor:{supervisor}", action=f"monitor_{mode}", call=call_sid, agent=agent
     )
     log.info("monitoring", supervisor=supervisor, call=call_sid, mode=mode)
+    leg = (await read(svc, call_sid)).get("leg", "")
+    if leg:
+        await supervisor_leg.settle(svc, call_sid, leg)
     return {"call": call_sid, "agent": agent, "mode": mode}
 
 
 async def stop(svc: Services, supervisor: str, call_sid: str) -> None:
-    """Take the supervisor out of the call (a participant already gone counts as stopped)."""
+    """Take the supervisor out of the call (a participant already gone counts as stopped);
+    `monitor_stop` is recorded with the reason "stopped"."""
     current = await read(svc, call_sid)
     if current.get("by") != supervisor:
         raise HTTPException(409, "you are not monitoring this call")
-    if current.get("leg"):
-        await remove(svc, current["conference"], current["leg"])
-    await svc.redis.delete(svc.keys.monitor(call_sid))
-    agent = current.get("agent", "")
-    await record(
-        svc, f"supervisor:{supervisor}", action=f"monitor_{STOP}", call=call_sid, agent=agent
-    )
-    log.info("monitoring stopped", supervisor=supervisor, call=call_sid)
+    leg = current.get("leg", "")
+    if leg:
+        await remove(svc, current["conference"], leg)
+    # Recorded once: the leg's own end (its status callback) may have got there first.
+    if await supervisor_leg.end(svc, call_sid, leg, supervisor_leg.STOPPED):
+        log.info("monitoring stopped", supervisor=supervisor, call=call_sid)
 
 
 async def watching(svc: Services, call_sids: list[str]) -> dict[str, dict[str, str]]:
@@ -175,7 +181,9 @@ async def claim(svc: Services, key: str, supervisor: str) -> bool:
 
 
 # -- Twilio ---------------------------------------------------------------------------
-async def apply(svc: Services, key: str, call_sid: str, agent: str, device: str, mode: str) -> None:
+async def apply(
+    svc: Services, key: str, call_sid: str, agent: str, device: str, mode: str, by: str
+) -> None:
     """Switch the supervisor's participant to `mode`, or dial them in when they have none
     (or it has gone: they hung up, or were never answered)."""
     current = await read(svc, call_sid)
@@ -189,8 +197,11 @@ async def apply(svc: Services, key: str, call_sid: str, agent: str, device: str,
     finally:
         await svc.redis.hdel(key, "dialling")
     fields = {"mode": mode, "leg": leg, "conference": target.conference, "call": call_sid}
-    fields.update(agent_leg=target.agent_leg, agent=agent)
-    await svc.redis.hset(key, mapping=fields)  # type: ignore[arg-type]
+    fields.update(agent_leg=target.agent_leg, agent=agent, by=by)
+    async with svc.redis.pipeline(transaction=True) as tx:  # the old leg's end may have
+        tx.hset(key, mapping=fields)  # type: ignore[arg-type]  # cleared it meanwhile
+        tx.expire(key, MONITOR_TTL_S)
+        await tx.execute()
 
 
 async def start_dialling(svc: Services, key: str) -> None:
@@ -244,6 +255,8 @@ async def join(svc: Services, target: Target, device: str, mode: str, from_: str
             coaching=setting.coaching,
             beep="false",  # nobody is told a supervisor came in
             end_conference_on_exit=False,
+            status_callback=svc.urls.to("supervisor_status", call=target.call),
+            status_callback_event=LEG_EVENTS,
             **coach,
         ),
     )

@@ -452,7 +452,8 @@ def paths() -> dict[str, Schema]:
                 ),
             ),
             "delete": op(
-                "Stop monitoring the call: your device leaves its conference",
+                "Stop monitoring the call: your device leaves its conference (a monitor"
+                " whose leg ended on its own is cleared already: 409)",
                 {"204": ok("Stopped"), **errors(403, 409, 502)},
                 parameters=[CALL],
             ),

@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callbacks import heartbeat
 from ivr import __version__
 from ivr.core import outbound
-from ivr.core.store import STORE_ERRORS
+from ivr.core.outage import is_outage
 from ivr.core.urls import route_path
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
@@ -342,7 +342,9 @@ async def store_families(svc: Services) -> list[Metric]:
     up = GaugeMetricFamily("ivr_store_up", "Whether the store (Valkey/Redis) answered this scrape")
     try:
         found = await families(svc)
-    except STORE_ERRORS:
+    except Exception as exc:  # down, or refusing reads (MASTERDOWN): `is_outage`
+        if not is_outage(exc):
+            raise
         up.add_metric([], 0)
         return [up]
     up.add_metric([], 1)

@@ -20,9 +20,11 @@ from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 
+from ivr.config import workspaces
 from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.clock import Clock, SystemClock
+from ivr.core.errors import SettingsError
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
 from ivr.core.store import async_client, resolve_url
@@ -113,6 +115,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--target", type=float, default=DEFAULT_TARGET, help="service level target")
     p.add_argument("--export", choices=("csv", "jsonl"), help="contact detail records instead")
+    workspaces.add_flag(p)
 
 
 def parse_when(text: str, zone: ZoneInfo, end: bool = False) -> datetime:
@@ -466,5 +469,11 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: 
 def main(
     settings: Settings, args: argparse.Namespace, out: TextIO, clock: Clock | None = None
 ) -> int:
-    """Print the report (or export detail records) for the chosen range."""
+    """Print the report (or export detail records) for the chosen range, of the workspace
+    `--workspace` names (IVR_WORKSPACES); exit 2 when it names none of several."""
+    try:
+        settings = workspaces.chosen(settings, args.workspace)
+    except SettingsError as exc:
+        print(f"ivr report: {exc}", file=sys.stderr)
+        return 2
     return asyncio.run(run(settings, args, out, clock or SystemClock()))

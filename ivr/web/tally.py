@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import redis.asyncio as aioredis
 
 from ivr.core.keys import Keys
-from ivr.core.store import STORE_ERRORS
+from ivr.core.outage import is_outage
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0)
 """Twilio gives up on a webhook after 15 s."""
@@ -50,14 +50,17 @@ class Tally:
         add_seconds(self.pending_s, {f"sum|{path}": seconds})
 
     async def flush(self, client: aioredis.Redis, keys: Keys) -> None:
-        """Add the pending counts to the store; on a store error keep them for later."""
+        """Add the pending counts to the store; while it cannot take them (`is_outage`: down,
+        or refusing writes) keep them for later."""
         if not (self.pending or self.pending_s) or time.monotonic() < self.retry_at:
             return
         counts, seconds = self.pending, self.pending_s
         self.pending, self.pending_s = Counter(), {}  # requests meanwhile count anew
         try:
             await add(client, keys, counts, seconds)
-        except STORE_ERRORS:
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
             self.pending.update(counts)
             add_seconds(self.pending_s, seconds)
             self.retry_at = time.monotonic() + RETRY_AFTER_S
