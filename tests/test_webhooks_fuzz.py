@@ -27,11 +27,13 @@ QUEUED = "CA" + "2" * 32
 CONTEXT = {
     "waiting": "wait",
     "bridging": "dequeue",
+    "music": "conference",
     "sms": "messaging",
 }
 """The TwiML rules each kind of leg is held to (`ivr.devtools.emulator.twiml`); the rest: "call"."""
-WHISPERS = {"/voice/callback/answered": "whisper"}
-"""A <Number url> document, played to the customer of an agent-first callback."""
+WHISPERS: dict[str, str] = {}
+"""Paths whose answer is a <Number url> whisper document (none since agent-first callbacks
+join the customer to a conference)."""
 FIELDS = [
     "Digits",
     "SpeechResult",

@@ -54,7 +54,7 @@ HOLD_ROUNDS = 3
 ROUND = "degraded"
 """The query value that counts those rounds (`/voice/hold?degraded=N`)."""
 
-Leg = Literal["caller", "waiting", "bridging", "agent", "dequeued", "status", "sms"]
+Leg = Literal["caller", "waiting", "bridging", "music", "agent", "dequeued", "status", "sms"]
 LEGS: dict[str, Leg] = {
     "/voice/incoming": "caller",
     "/voice/menu": "caller",
@@ -70,23 +70,37 @@ LEGS: dict[str, Leg] = {
     "/voice/callback/slot": "caller",
     "/voice/callback/existing": "caller",
     "/voice/callback/customer": "caller",
+    "/voice/callback/answered": "caller",
+    "/voice/conference/join": "caller",
+    "/voice/transfer/wait": "caller",
     "/voice/hold": "waiting",
     "/voice/hold/key": "waiting",
     "/voice/queue/connect": "bridging",
-    "/voice/callback/answered": "bridging",
+    "/voice/conference/hold": "music",
+    "/voice/conference/music": "music",
+    "/voice/conference/announce": "music",
     "/voice/agent/offer": "agent",
     "/voice/agent/answer": "agent",
     "/voice/agent/done": "agent",
+    "/voice/agent/conference": "agent",
+    "/voice/callback/agent": "agent",
+    "/voice/transfer/consult": "agent",
     "/voice/callback/dialed": "agent",
     "/voice/queue/done": "dequeued",
+    "/voice/conference/left": "status",
+    "/voice/callback/left": "status",
     "/voice/status": "status",
     "/voice/agent/status": "status",
     "/voice/callback/status": "status",
     "/voice/supervisor/status": "status",
+    "/voice/conference/status": "status",
     "/sms/incoming": "sms",
     "/sms/status": "status",
 }
-"""Who hears each webhook's answer. A webhook not listed is treated as a caller's."""
+"""Who hears each webhook's answer. A webhook not listed is treated as a caller's.
+`music` is a conference's hold, wait or announcement document (hold music, nothing else);
+`status` answers nobody hears: a status callback, or the customer's `<Dial>` action after
+their conference, when the call is over (an empty document hangs up)."""
 
 UNAVAILABLE = "the store cannot serve now; try again shortly"
 """The console API's 503 while the store is down or refuses the work."""
@@ -146,6 +160,10 @@ def degraded(request: Request, config: Config, leg: Leg) -> str:
     if leg == "waiting":
         rounds = query_int(request, ROUND) or 0
         return twiml.render(for_waiting(config, caller, _base(request), rounds))
+    if leg == "music":
+        response = VoiceResponse()
+        response.play(DEFAULT_HOLD_MUSIC)
+        return twiml.render(response)
     if leg == "sms":
         sms = MessagingResponse()
         if route_path(request.url.path) == "/sms/incoming":
