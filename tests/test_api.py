@@ -309,6 +309,19 @@ def test_going_on_break_while_ringing_is_a_conflict(tw: Emulator, alice: Console
     assert response.status_code == 409
 
 
+@pytest.mark.parametrize("status", ["available", "break"])
+def test_a_status_refused_while_ringing_says_why_in_plain_words(
+    tw: Emulator, alice: Console, status: str
+) -> None:
+    """The 409 names the offer in plain words, not the routing state or the agent's id."""
+    offered(tw, alice)
+    response = alice.post("/api/agent/status", {"status": status})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert "reserved" not in error and "alice" not in error, error
+    assert "offered" in error, error
+
+
 def test_supervisor_sees_the_floor_and_acts_with_their_name_recorded(
     tw: Emulator, server: LiveServer, r: redis.Redis, sam: Console
 ) -> None:

@@ -264,8 +264,9 @@ async def set_status(svc: Services, agent: str, status: str, reason: str = "") -
             await svc.router.set_break(agent, reason.strip()[:REASON_MAX] or "break")
         else:
             await svc.router.set_offline(agent)
-    except InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
+    except InvalidTransition:
+        current = (await svc.router.agent_state(agent)).state
+        raise HTTPException(409, labels.status_refusal(current, status)) from None
 
 
 async def own_offer(svc: Services, agent: str, reservation_id: str) -> Offer:
