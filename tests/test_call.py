@@ -186,3 +186,20 @@ def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
     assert "Connecting you now." in caller_out
     assert "(talking to an agent)" in caller_out
     assert "[SMS from +60312345678] Acme Telco made it easy for me" in caller_out, caller_out
+
+
+def test_an_agent_terminal_beside_a_running_service_says_how_to_go_available() -> None:
+    """Beside a separately running service the hub changes no state: the terminal says how."""
+    answer = {"agent": "alice", "device": "client:alice", "state": None}
+    assert call.agent_greeting("alice", answer) == (
+        "This terminal is alice's phone (client:alice). To take calls, log in as alice"
+        " at /agent and go available."
+    )
+
+
+def test_an_agent_terminal_in_process_says_the_state_in_plain_words() -> None:
+    """In-process the hub made the agent available: the terminal says so in plain words."""
+    answer = {"agent": "alice", "device": "client:alice", "state": "available"}
+    assert call.agent_greeting("alice", answer) == (
+        "This terminal is alice's phone (client:alice). alice is now available."
+    )
