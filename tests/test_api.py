@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -308,6 +309,19 @@ def test_going_on_break_while_ringing_is_a_conflict(tw: Emulator, alice: Console
     assert response.status_code == 409
 
 
+@pytest.mark.parametrize("status", ["available", "break"])
+def test_a_status_refused_while_ringing_says_why_in_plain_words(
+    tw: Emulator, alice: Console, status: str
+) -> None:
+    """The 409 names the offer in plain words, not the routing state or the agent's id."""
+    offered(tw, alice)
+    response = alice.post("/api/agent/status", {"status": status})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert "reserved" not in error and "alice" not in error, error
+    assert "offered" in error, error
+
+
 def test_supervisor_sees_the_floor_and_acts_with_their_name_recorded(
     tw: Emulator, server: LiveServer, r: redis.Redis, sam: Console
 ) -> None:
@@ -355,3 +369,35 @@ def test_supervisor_bad_requests(sam: Console, path: str, body: object, status: 
 def test_supervisor_cannot_use_the_agent_api(sam: Console) -> None:
     """Supervisors are not agents: 403."""
     assert sam.get("/api/agent").status_code == 403
+
+
+def wrapping_up(tw: Emulator, alice: Console) -> Call:
+    """Alice takes a billing caller, who hangs up: she is in wrap-up with the call to file."""
+    assert alice.post("/api/agent/status", {"status": "available"}).status_code == 204
+    call = billing_caller(tw)
+    tw.advance(1)
+    offer_id = alice.view()["offer"]["id"]
+    assert alice.post(f"/api/agent/offers/{offer_id}/accept").status_code == 200
+    tw.advance(1)
+    tw.device("client:alice").answer()
+    tw.advance(2)
+    assert call.bridge is not None
+    call.hangup()
+    tw.advance(1)
+    assert alice.view()["agent"]["state"] == "wrap_up"
+    return call
+
+
+def test_a_double_clicked_wrap_up_files_one_contact(
+    tw: Emulator, server: LiveServer, r: redis.Redis, alice: Console
+) -> None:
+    """Two wrap-ups of one call at once: one is filed (200), the other is refused with 409."""
+    call = wrapping_up(tw, alice)
+    body = {"disposition": "resolved", "notes": ""}
+    path = f"/api/agent/calls/{call.sid}/wrapup"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: alice.post(path, body), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409], [a.text for a in answers]
+    assert all("already filed" in a.json()["error"] for a in answers if a.status_code == 409)
+    assert len(r.lrange(Keys().contact_history("+60199999999"), 0, -1)) == 1
+    assert len(events(r, "DISPOSITION")) == 1

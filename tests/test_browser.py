@@ -241,10 +241,12 @@ def test_agent_takes_a_call_while_the_supervisor_watches(
     expect(agent.locator("#wrap-notes")).to_have_value("Customer asked about a late fee.")
     agent.screenshot(path=str(screenshots / "agent-wrap-up.png"))
     agent.get_by_label("Resolved").check()
-    agent.get_by_role("button", name=re.compile("ready for the next call")).click()
+    # A double click files the call once: the button is disabled while the request runs.
+    agent.get_by_role("button", name=re.compile("ready for the next call")).dblclick()
     expect(agent.locator("#state")).to_have_text("Available")
     expect(wrap).to_be_hidden()
     expect(agent.locator("#stat-handled")).to_have_text("1")
+    expect(agent.locator("#wrap-error")).to_have_text("")  # no "already filed" refusal
     expect(alice_row).to_have_text("Available")
     assert state(server, "alice").state == "available"
     tw.assert_no_errors()
@@ -275,12 +277,15 @@ def test_an_offer_that_rings_out_is_withdrawn_on_the_page(
     assert [(n["title"], n["open"]) for n in shown] == [("Call offered — Billing", True)]
     assert MASKED_CALLER in shown[0]["body"]
     assert agent.evaluate("window.tonesPlayed") >= 2  # the chime's two notes
+    for name in ("Available", "Break", "Offline"):  # routing refuses them while it rings
+        expect(agent.get_by_role("button", name=name, exact=True)).to_be_disabled()
     tw.advance(21)  # billing rings 20 s; Alice is held back 5 s before the next offer
     expect(agent.locator("#offer")).to_be_hidden()
     expect(agent.locator("#notice")).to_contain_text("withdrawn")
     expect(agent).to_have_title(AGENT_TITLE)
     assert [n["open"] for n in agent.evaluate("window.notificationsShown")] == [False]
     assert agent.evaluate("beeper") is None  # the chime's timer is gone (no 2 s wait)
+    expect(agent.get_by_role("button", name="Break", exact=True)).to_be_enabled()
 
 
 def test_a_priority_being_typed_survives_a_live_update(

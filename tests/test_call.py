@@ -278,3 +278,20 @@ def test_a_call_to_one_workspace_of_several(
     )
     assert result.returncode == status, result.stdout + result.stderr
     assert said in result.stdout + result.stderr
+
+
+def test_an_agent_terminal_beside_a_running_service_says_how_to_go_available() -> None:
+    """Beside a separately running service the hub changes no state: the terminal says how."""
+    answer = {"agent": "alice", "device": "client:alice", "state": None}
+    assert call.agent_greeting("alice", answer) == (
+        "This terminal is alice's phone (client:alice). To take calls, log in as alice"
+        " at /agent and go available."
+    )
+
+
+def test_an_agent_terminal_in_process_says_the_state_in_plain_words() -> None:
+    """In-process the hub made the agent available: the terminal says so in plain words."""
+    answer = {"agent": "alice", "device": "client:alice", "state": "available"}
+    assert call.agent_greeting("alice", answer) == (
+        "This terminal is alice's phone (client:alice). alice is now available."
+    )

@@ -148,6 +148,17 @@ def test_hang_up_ends_the_customers_call_and_the_agent_wraps_up(
     assert tw.advance_until(lambda: leg.ended, 10)
 
 
+def test_controls_after_hang_up_answer_404(
+    tw: Emulator, server: LiveServer, alice: Console
+) -> None:
+    """Once the call has ended, routing no longer knows it: each control answers 404."""
+    call, _ = bridged(tw, server)
+    assert alice.post(f"/api/agent/calls/{call.sid}/hangup").status_code == 204
+    tw.advance(2)
+    assert alice.post(f"/api/agent/calls/{call.sid}/hold", {"hold": True}).status_code == 404
+    assert alice.post(f"/api/agent/calls/{call.sid}/hangup").status_code == 404
+
+
 def test_controls_refuse_what_is_not_the_agents(
     tw: Emulator, server: LiveServer, alice: Console
 ) -> None:

@@ -257,7 +257,10 @@ class Keys:
         return f"{self.prefix}:console:offer:{reservation_id}"
 
     def console_call(self, agent: str) -> str:
-        """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
+        """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes).
+
+        Its `disposition` field, set with HSETNX, is the claim that files the call once.
+        """
         return f"{self.prefix}:console:call:{agent}"
 
     def monitor(self, call_sid: str) -> str:

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -44,6 +44,7 @@ from ivr.devtools.emulator.resources import Message
 from ivr.devtools.liveserver import LiveServer
 from ivr.handlers import HANDLERS
 from ivr.service import Services
+from ivr.web import labels
 
 DEFAULT_BUSINESS = "+60312345678"
 """The number `ivr call` dials when the config lists none (the sample's)."""
@@ -392,14 +393,21 @@ def agent_phone(name: str, hub_url: str, stream: TextIO, out: TextIO) -> int:
         if "error" in agent:
             print(agent["error"], file=out)
             return 1
-        device = agent["device"]
         print(
-            f"{name} is {agent['state']} on {device}. Keys: a answer, r reject, "
-            "digits to press, h hang up, q quit.",
+            agent_greeting(name, agent),
+            "Keys: a answer, r reject, digits to press, h hang up, q quit.",
             file=out,
             flush=True,
         )
-        return AgentPhone(http, device, out).run(stdin_reader(stream))
+        return AgentPhone(http, agent["device"], out).run(stdin_reader(stream))
+
+
+def agent_greeting(name: str, agent: dict[str, Any]) -> str:
+    """What the agent terminal says first, from the hub's answer about the agent."""
+    phone = f"This terminal is {name}'s phone ({agent['device']})."
+    if agent.get("state") is None:  # the hub cannot change a separately running service
+        return f"{phone} To take calls, log in as {name} at /agent and go available."
+    return f"{phone} {name} is now {labels.state_label(agent['state']).lower()}."
 
 
 class AgentPhone:

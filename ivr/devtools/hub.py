@@ -47,9 +47,8 @@ def build(tw: Emulator, svc: Services | None, devices: dict[str, str]) -> Starle
         name = request.path_params["name"]
         if name not in devices:
             return JSONResponse({"error": f"unknown agent {name!r}"}, status_code=404)
-        if svc is None:
-            state = "not changed here (log in at /agent and go available)"
-        else:
+        state: str | None = None  # a separately running service: the agent goes available there
+        if svc is not None:
             if request.method == "POST":
                 offered = svc.run(svc.router.set_available(name))
                 svc.run(offers.dispatch_offers(svc, offered))

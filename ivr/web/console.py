@@ -268,8 +268,9 @@ async def set_status(svc: Services, agent: str, status: str, reason: str = "") -
             await svc.router.set_break(agent, reason.strip()[:REASON_MAX] or "break")
         else:
             await svc.router.set_offline(agent)
-    except InvalidTransition as exc:
-        raise HTTPException(409, str(exc)) from None
+    except InvalidTransition:
+        current = (await svc.router.agent_state(agent)).state
+        raise HTTPException(409, labels.status_refusal(current, status)) from None
 
 
 async def own_offer(svc: Services, agent: str, reservation_id: str) -> Offer:
@@ -498,6 +499,9 @@ async def own_call(svc: Services, agent: str, call_sid: str) -> dict[str, str]:
     return record
 
 
+ALREADY_FILED = "the call is already filed"
+
+
 async def wrap_up(
     svc: Services, agent: str, call_sid: str, disposition: str, notes: str
 ) -> dict[str, Any]:
@@ -509,7 +513,7 @@ async def wrap_up(
     if state.state == ON_CALL:
         raise HTTPException(409, "the call is still connected")
     if record.get("disposition"):
-        raise HTTPException(409, "the call is already wrapped up")
+        raise HTTPException(409, ALREADY_FILED)
     await record_contact(svc, agent, record, disposition, notes[:NOTES_MAX])
     if state.state == WRAP_UP:
         # The wrap-up timer may have ended it a moment ago: then already available.
@@ -521,8 +525,10 @@ async def wrap_up(
 async def record_contact(
     svc: Services, agent: str, record: dict[str, str], disposition: str, notes: str
 ) -> None:
+    # The claim: of two wrap-ups at once (a double click, two tabs) only one files it.
+    if not await svc.redis.hsetnx(svc.keys.console_call(agent), "disposition", disposition):
+        raise HTTPException(409, ALREADY_FILED)
     session = await svc.calls.get(record["call"])
-    await svc.redis.hset(svc.keys.console_call(agent), "disposition", disposition)
     if session is None:
         return  # the call's state expired: nothing to file it under
     contact = {

@@ -40,6 +40,18 @@ def state_label(state: str) -> str:
     return STATE_LABELS.get(state) or state.replace("_", " ").capitalize()
 
 
+STATUS_LABELS = {AVAILABLE: "Available", BREAK: "On break", OFFLINE: "Offline"}
+"""The statuses an agent picks in the console, as its buttons name them."""
+
+
+def status_refusal(current: str, wanted: str) -> str:
+    """Why the console cannot change an agent's status now, in plain words (for a 409)."""
+    if current == RESERVED:
+        return "A call is being offered to you: accept or decline it first."
+    target = STATUS_LABELS.get(wanted) or state_label(wanted)
+    return f"You cannot change to {target} while {state_label(current).lower()}."
+
+
 def call_state_label(state: str | None) -> str:
     """The plain name of a call's live state (connecting, connected, on hold...)."""
     if not state:

@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ivr.core import logs
+from ivr.core.outage import is_outage
 from ivr.service import Services, services
 from ivr.voice import presence
 from ivr.web import auth
@@ -45,6 +46,19 @@ async def stream(request: Request) -> Response:
 
 
 async def _events(svc: Services, principal: auth.Principal) -> AsyncIterator[str]:
+    """The stream, ended quietly by a store outage (one warning, no traceback): the
+    response has started, so it cannot become a 503, and the page reconnects after
+    `RETRY_MS` (getting a 503 until the store is back)."""
+    try:
+        async for message in _forward(svc, principal):
+            yield message
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("live stream ended: the store is unavailable", error=str(exc))
+
+
+async def _forward(svc: Services, principal: auth.Principal) -> AsyncIterator[str]:
     agent = principal.user if principal.kind == auth.AGENT else ""
     last = await _last_id(svc)
     yield f"retry: {RETRY_MS}\nevent: hello\ndata: {{}}\n\n"

@@ -26,7 +26,9 @@ function render() {
   document.getElementById("state-text").textContent = a.state_label;
   document.getElementById("reason-text").textContent =
     a.reason ? ` (${a.reason})` : a.held ? " (held back briefly)" : "";
-  document.getElementById("go-available").disabled = a.state === "available";
+  document.getElementById("go-available").disabled = a.state === "available" || !!view.offer;
+  // While an offer rings, routing refuses any status change: accept or decline first.
+  for (const id of ["go-break", "go-offline"]) document.getElementById(id).disabled = !!view.offer;
   renderOffer(view.offer);
   renderCall(view.call, a.state);
   renderTransfer(view.call, a.state);  // transfer.js
@@ -306,10 +308,15 @@ async function saveNotes() {
 document.getElementById("save-notes").addEventListener("click", () => act("status-error", saveNotes));
 notesBox.addEventListener("blur", () => { if (notesBox.dataset.dirty) saveNotes().catch(console.warn); });
 
-document.getElementById("wrap-form").addEventListener("submit", (event) => {
+let filing = false;  // a wrap-up on its way: a second click must not file the call twice
+document.getElementById("wrap-form").addEventListener("submit", async (event) => {
   event.preventDefault();
+  if (filing) return;
   const chosen = document.querySelector('input[name="disposition"]:checked');
-  act("wrap-error", async () => {
+  const button = document.getElementById("wrap-submit");
+  filing = true;
+  button.disabled = true;
+  await act("wrap-error", async () => {
     if (!chosen) throw new Error("Choose a disposition.");
     await api("POST", `/api/agent/calls/${encodeURIComponent(view.call.call)}/wrapup`,
       { disposition: chosen.value, notes: document.getElementById("wrap-notes").value });
@@ -317,6 +324,8 @@ document.getElementById("wrap-form").addEventListener("submit", (event) => {
     notesBox.value = "";
     announce("Wrapped up. Ready for the next call.");
   });
+  filing = false;
+  button.disabled = false;
 });
 
 // -- call controls: hold and resume, mute and unmute, hang up, the keypad (issue 18) --------

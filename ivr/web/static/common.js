@@ -23,16 +23,24 @@ function initialView() {
   return JSON.parse(document.getElementById("initial-view").textContent);
 }
 
+const LIVE_RETRY_MS = 5000;  // how soon a page whose live stream was refused tries again
+
 // Re-read the view on every routing event (debounced), and once per (re)connection.
 function live(onChange) {
   const status = document.getElementById("live-status");
   let timer = null;
   const soon = () => { clearTimeout(timer); timer = setTimeout(onChange, 50); };
-  const source = new EventSource("/api/live");
-  source.addEventListener("hello", () => { status.textContent = "live"; soon(); });
-  source.addEventListener("change", soon);
-  source.onerror = () => { status.textContent = "reconnecting…"; };
-  return source;
+  const connect = () => {
+    const source = new EventSource("/api/live");
+    source.addEventListener("hello", () => { status.textContent = "live"; soon(); });
+    source.addEventListener("change", soon);
+    source.onerror = () => {
+      status.textContent = "reconnecting…";
+      // A refused reconnect (503 while the store is down) closes an EventSource for good.
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, LIVE_RETRY_MS);
+    };
+  };
+  connect();
 }
 
 function since(readAt) { return (performance.now() - readAt) / 1000; }
