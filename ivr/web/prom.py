@@ -45,6 +45,7 @@ from ivr.core.store import STORE_ERRORS
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
 from queues import agent
+from queues.decisions import DECISIONS
 from queues.metrics import histogram, rollups, sms_costs
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -146,6 +147,18 @@ def http_families(totals: dict[str, float]) -> list[Metric]:
     for path in tally.paths(totals, "errors"):
         errors.add_metric([path], totals[f"errors|{path}"])
     return [latency, errors]
+
+
+def decisions_family() -> Metric:
+    """Routing decision times of this process (`queues.decisions`), by script."""
+    family = HistogramMetricFamily(
+        "ivr_routing_decision_seconds",
+        "Time of one routing script run, as this web process sees it",
+        labels=["script"],
+    )
+    for script in sorted(DECISIONS.counts):
+        family.add_metric([script], DECISIONS.cumulative(script), DECISIONS.sums[script])
+    return family
 
 
 def queue_gauges(queues: dict[str, Any]) -> list[Metric]:
@@ -364,7 +377,7 @@ async def metrics(request: Request) -> Response:
         return Response(hint, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     await tally.TALLY.flush(svc.redis, svc.keys)  # this process's latest requests count too
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(Snapshot([build_info(), *await store_families(svc)]))
+    scrape.register(Snapshot([build_info(), decisions_family(), *await store_families(svc)]))
     body = generate_latest(scrape)
     return Response(body, media_type=CONTENT_TYPE)
 
