@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from callbacks.context import Context
-from ivr.core import logs, lua
+from ivr.core import logs, lua, sentinel
 
 log = logs.get(__name__)
 
@@ -172,6 +172,7 @@ async def create(svc: Context, cb: Callback, take_over: str = "") -> Created:
         keys += entry.keys
     script = svc.redis.register_script(CREATE_LUA)
     answer = json.loads(await script(keys=keys, args=[json.dumps(ctx, ensure_ascii=False)]))
+    await sentinel.confirm(svc, "callback booked")  # on a replica before the caller is told
     return Created(answer["status"], answer["id"], float(answer.get("expected", 0)))
 
 

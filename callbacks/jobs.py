@@ -50,6 +50,9 @@ service clock, which in tests is far from the store's own clock."""
 CLAIM_TIMEOUT_S = 60.0
 """A claim neither finished nor handed back within this long (its worker died) goes back to due."""
 CLAIM_BATCH = 100
+OVERDUE_AFTER_S = 60.0
+"""A job still due this long after its time (service clock) is not being run: no worker
+claims jobs (`/healthz` reports them, `overdue`)."""
 JOB_ID = re.compile(r"[A-Za-z0-9_-]+")
 """Job ids are safe in keys and logs."""
 KINDS = ("survey", "callback")
@@ -89,6 +92,11 @@ async def schedule(
     script = redis.register_script(SCHEDULE_LUA)
     args = [job_id, job, repr(at), str(JOB_TTL_S)]
     return bool(await script(keys=[keys.job(job_id), keys.jobs_due()], args=args))
+
+
+async def overdue(redis: aioredis.Redis, keys: Keys, now: float) -> int:
+    """How many jobs have waited more than `OVERDUE_AFTER_S` past their time (service clock)."""
+    return int(await redis.zcount(keys.jobs_due(), "-inf", now - OVERDUE_AFTER_S))
 
 
 Handler = Callable[[JobContext, str, dict[str, Any]], None]

@@ -38,9 +38,9 @@ from callbacks.callback import get as get_callback
 from callbacks.context import Context
 from ivr.config.model import Config
 from ivr.config.surveys import CES_SCALE, TextKind
-from ivr.core import logs, lua, numbers
+from ivr.core import logs, lua, numbers, sentinel
 from ivr.core.keys import Keys
-from ivr.core.urls import Urls
+from ivr.core.urls import Urls, workspace_path
 from queues.events import Event, EventType
 from queues.metrics import sms_costs
 
@@ -341,7 +341,7 @@ async def _send(
 
 
 def _message_args(ctx: jobs.JobContext, survey: dict[str, str], body: str) -> dict[str, str]:
-    base = ctx.settings.public_base_url
+    base = ctx.settings.public_base_url + workspace_path(ctx.settings.workspace)
     args = {
         "to": survey["number"],
         "body": body,
@@ -472,6 +472,7 @@ async def _answer(svc: Context, config: Config, survey: dict[str, str], body: st
         return None
     await svc.redis.hset(svc.keys.survey_scores(), call, str(score))
     await record(svc, survey, "score", body, score)
+    await sentinel.confirm(svc, "survey answer")  # on a replica before the thanks
     if low:
         await alert(svc, survey, score, "")
         return text(config, "followup", language)

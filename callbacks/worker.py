@@ -10,8 +10,14 @@ manager waits before SIGKILL. When the process that started it dies (`ivr
 serve`, even by SIGKILL), the worker stops the same way: `ivr.core.store`'s
 parent-death signal on Linux, and `IVR_PARENT_PID` checked on every poll.
 
+With several workspaces (`IVR_WORKSPACES`), a work thread per workspace claims the jobs
+of that workspace alone: a job is scheduled under its workspace's keys, so it runs with
+that workspace's config, keys and webhook URLs (`Settings.for_workspace`).
+
 It needs `REDIS_URL`: the embedded store belongs to the `ivr serve` process
-that started it, and a second process must not start one.
+that started it, and a second process must not start one. On a cluster (a
+`redis+cluster://` URL, or one node's URL) it claims from the slot of its
+contact centre's hash tag, like everything else: jobs need no store of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from callbacks import heartbeat, jobs
 from ivr.config.reload import ConfigRegistry
@@ -30,7 +36,7 @@ from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
 from ivr.core.outage import Outage
 from ivr.core.settings import Settings
-from ivr.core.store import PARENT_ENV, sync_client
+from ivr.core.store import PARENT_ENV, sync_client, topology_url
 
 log = logs.get(__name__)
 
@@ -91,15 +97,30 @@ def run_until(
     orphaned: Callable[[], bool] = lambda: False,
 ) -> list[str]:
     """Work until `stop` is set (or `orphaned()`); the job ids handed back unfinished."""
-    worker = threading.Thread(target=work, args=(runner, registry, stop), daemon=True)
-    worker.start()
+    return run_all([(runner, registry)], stop, orphaned)
+
+
+def run_all(
+    workers: Sequence[tuple[jobs.Runner, ConfigRegistry]],
+    stop: threading.Event,
+    orphaned: Callable[[], bool] = lambda: False,
+) -> list[str]:
+    """Work until `stop` is set (or `orphaned()`), a thread per workspace (`workers`: its
+    runner and live config); the job ids handed back unfinished."""
+    threads = [
+        threading.Thread(target=work, args=(runner, registry, stop), daemon=True)
+        for runner, registry in workers
+    ]
+    for thread in threads:
+        thread.start()
     while not stop.wait(POLL_INTERVAL_S):
         if orphaned():
             log.warning("the process that started this worker is gone; stopping")
             stop.set()
-    worker.join(STOP_GRACE_S)
+    for thread in threads:
+        thread.join(STOP_GRACE_S)
     # A job still running is handed back and dies with this process: jobs are idempotent.
-    return runner.release()
+    return [job for runner, _ in workers for job in runner.release()]
 
 
 def parent_gone(parent: int) -> Callable[[], bool]:
@@ -112,16 +133,19 @@ def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
     if not settings.redis_url:
         print("ivr worker needs REDIS_URL (the embedded store is ivr serve's own)", file=sys.stderr)
         return 2
-    ctx, registry = context_from(settings, settings.redis_url)
+    url = topology_url(settings.redis_url)  # one cluster node's URL means its cluster
+    contexts = [context_from(each, url) for each in settings.each_workspace()]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     parent = int(os.environ.get(PARENT_ENV, "0") or 0)
-    log.info("job worker ready")
+    log.info("job worker ready", workspaces=len(contexts))
+    workers = [(jobs.Runner(ctx, handlers), registry) for ctx, registry in contexts]
     try:
-        handed = run_until(jobs.Runner(ctx, handlers), registry, stop, parent_gone(parent))
+        handed = run_all(workers, stop, parent_gone(parent))
     finally:
-        ctx.redis.close()
+        for ctx, _ in contexts:
+            ctx.redis.close()
     if handed:
         log.warning("handed back unfinished jobs", jobs=handed)
     return 0

@@ -8,58 +8,72 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import redis.asyncio as aioredis
+import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from callbacks import heartbeat
+from callbacks import heartbeat, jobs
 from ivr import background
 from ivr.config.reload import ConfigRegistry
 from ivr.core import logs
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.errors import UnsafeSettings, WebhookError
 from ivr.core.settings import Settings
-from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
+from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client, topology_url
 from ivr.handlers import build_services
-from ivr.service import services
-from ivr.voice import access, fallback
+from ivr.service import Workspaces, services_or_default
+from ivr.voice import access, called, fallback
 from ivr.voice.routes import routes as voice_routes
 from ivr.web import api, live, pages, prom
 from ivr.web.reports_page import routes as reports_routes
 
 log = logs.get(__name__)
 
+HEALTH_PROBE_TTL_S = 60
+
 
 async def healthz(request: Request) -> Response:
-    """Store connectivity, the job worker's heartbeat and the live config version.
+    """Store connectivity, the job worker's heartbeat, overdue jobs and the live config.
 
-    503 only when the store is down: this web process cannot serve then. A silent job
-    worker (no beat for `heartbeat.STALE_AFTER_S`) makes the status "degraded" with
-    `"worker": "down"` but keeps 200: calls still flow, and a proxy's health check
-    must not pull a working web process out for it (the WorkerDown alert pages
-    instead). A store no worker ever beat on reports `"worker": "not seen"` and stays
-    "ok": a lone web process (tests, `ivr serve --no-worker` before `ivr worker` ran)
-    expects none yet.
+    503 only when the store of this contact centre cannot be read or written (down,
+    or refusing writes: a read-only replica, out of memory, a failed disk): this web
+    process cannot serve then. On a cluster that is the shard serving its hash tag;
+    another shard's outage is not this process's. Jobs not being run make the status
+    "degraded" but keep 200: calls still flow, and a proxy's health check must not
+    pull a working web process out for it (the WorkerDown alert pages instead). That
+    is a worker silent for `heartbeat.STALE_AFTER_S` (`"worker": "down"`), or any job
+    still due `jobs.OVERDUE_AFTER_S` past its time (`jobs_overdue`), which also catches
+    a worker that never beat at all (it exits at startup, or was never started beside
+    `ivr serve --no-worker`). A store no worker ever beat on, with nothing overdue,
+    reports `"worker": "not seen"` and stays "ok": a lone web process expects none yet.
     """
-    svc = services(request)
+    svc = services_or_default(request)
     try:
-        store_ok = bool(await svc.redis.ping())
+        await svc.redis.set(svc.keys.health_probe(), repr(time.time()), ex=HEALTH_PROBE_TTL_S)
         age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
-    except Exception:  # any connection failure means "not healthy", which is the answer
-        store_ok, age = False, None
+        overdue = await jobs.overdue(svc.redis, svc.keys, svc.clock.now())
+        store = "ok"
+    except Exception as exc:  # any failure to read and write means "not healthy"
+        store = (
+            "refuses writes" if isinstance(exc, redis.exceptions.ResponseError) else "unreachable"
+        )
+        age, overdue = None, None
     worker = "not seen" if age is None else "down" if heartbeat.is_stale(age) else "ok"
     body = {
-        "status": "ok" if store_ok and worker != "down" else "degraded",
-        "store": "ok" if store_ok else "unreachable",
-        "worker": worker if store_ok else "unknown",
+        "status": "ok" if store == "ok" and worker != "down" and not overdue else "degraded",
+        "store": store,
+        "worker": worker if store == "ok" else "unknown",
         "worker_heartbeat_age_s": None if age is None else round(age, 1),
+        "jobs_overdue": overdue,
         "config_version": svc.registry.version,
         "config_error": svc.registry.last_error,
     }
-    return JSONResponse(body, status_code=200 if store_ok else 503)
+    return JSONResponse(body, status_code=200 if store == "ok" else 503)
 
 
 async def webhook_error(request: Request, exc: Exception) -> Response:
@@ -81,6 +95,35 @@ def warn_if_unsafe(settings: Settings) -> None:
         log.warning("IVR_VALIDATE_SIGNATURES is off: anyone can forge Twilio webhooks.")
         log.warning("Only ever do this for local development.")
         log.warning(banner)
+
+
+def build_workspaces(settings: Settings, clock: Clock, redis: aioredis.Redis) -> Workspaces:
+    """One `Services` per workspace (`IVR_WORKSPACES`), or the one of `IVR_CONFIG_DIR`."""
+    return Workspaces(
+        [
+            build_services(each, clock, redis, ConfigRegistry(each.config_dir))
+            for each in settings.each_workspace()
+        ]
+    )
+
+
+def app_routes(several: bool) -> list[BaseRoute]:
+    """Every route. With several workspaces, the Twilio routes on the shared paths find
+    their workspace by the number called, and every route is also served under each
+    workspace's `/w/<id>/` (the URLs handed to Twilio, per-workspace /metrics)."""
+    routes: list[BaseRoute] = [
+        *(called.shared_routes() if several else voice_routes),  # ivr/voice/routes.py
+        Route("/healthz", healthz, methods=["GET"]),
+        *api.routes,  # the console (ivr/web/api.py, ivr/web/live.py, ivr/web/pages.py)
+        *live.routes,
+        *reports_routes,  # the reports dashboard (ivr/web/reports_page.py)
+        *pages.routes,
+        *prom.routes,  # /metrics (ivr/web/prom.py)
+    ]
+    if not several:
+        return routes
+    scoped = [*voice_routes, *routes[len(voice_routes) :]]
+    return [*routes, Mount("/w/{workspace}", routes=scoped)]
 
 
 def create_app(
@@ -105,40 +148,35 @@ def create_app(
             raise UnsafeSettings(refused)
         warn_if_unsafe(settings)
         embedded = None if settings.redis_url else EmbeddedStore(settings.data_dir)
-        url = settings.redis_url or embedded.start()  # type: ignore[union-attr]
+        if settings.redis_url:  # one cluster node's URL means its cluster
+            url = await asyncio.to_thread(topology_url, settings.redis_url)
+        else:
+            url = embedded.start()  # type: ignore[union-attr]
         redis = async_client(url)
-        registry = ConfigRegistry(settings.config_dir)
-        svc = build_services(settings, clock, redis, registry)
-        svc.twilio_http_client = twilio_http_client
-        svc.loop = asyncio.get_running_loop()
-        app.state.services = svc
-        await svc.sync_routing()
+        spaces = build_workspaces(settings, clock, redis)
+        for svc in spaces.each:
+            svc.twilio_http_client = twilio_http_client
+            svc.loop = asyncio.get_running_loop()
+            await svc.sync_routing()
+        app.state.services, app.state.workspaces = spaces.default, spaces
         stop = asyncio.Event()
-        watcher = asyncio.create_task(registry.watch(settings.reload_interval_s, stop))
-        timers = asyncio.create_task(background.run(svc, stop)) if run_timers else None
-        log.info("ready", config_version=registry.version, store=url)
+        interval = settings.reload_interval_s
+        tasks = [asyncio.create_task(s.registry.watch(interval, stop)) for s in spaces.each]
+        if run_timers:
+            tasks += [asyncio.create_task(background.run(s, stop)) for s in spaces.each]
+        log.info("ready", config_version=spaces.default.registry.version, store=url)
         try:
             yield
         finally:
             stop.set()
-            await watcher
-            if timers is not None:
-                await timers
+            for task in tasks:
+                await task
             await redis.aclose()
             if embedded is not None:
                 embedded.stop()
 
-    routes = [
-        *voice_routes,  # every Twilio webhook, fallback included (ivr/voice/routes.py)
-        Route("/healthz", healthz, methods=["GET"]),
-        *api.routes,  # the console (ivr/web/api.py, ivr/web/live.py, ivr/web/pages.py)
-        *live.routes,
-        *reports_routes,  # the reports dashboard (ivr/web/reports_page.py)
-        *pages.routes,
-        *prom.routes,  # /metrics (ivr/web/prom.py)
-    ]
     return Starlette(
-        routes=routes,
+        routes=app_routes(several=bool(settings.workspaces)),
         middleware=[Middleware(prom.LatencyMiddleware), Middleware(access.WebhookLog)],
         lifespan=lifespan,
         exception_handlers={

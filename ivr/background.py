@@ -16,7 +16,7 @@ from callbacks import surveys
 from ivr.core import logs
 from ivr.core.outage import Outage
 from ivr.service import Services
-from ivr.voice import offers, queue_resources
+from ivr.voice import bridge, offers, queue_resources
 from queues.metrics import fold as metrics
 
 log = logs.get(__name__)
@@ -35,6 +35,7 @@ async def tick(svc: Services, ring: bool = True) -> None:
         await offers.dispatch(svc, fired)
     if ring:
         await offers.pump(svc)
+        await bridge.pump(svc)
         await queue_resources.pump(svc)
     await metrics.fold_service(svc)
     await surveys.consume(svc)
@@ -60,6 +61,7 @@ async def ring_loop(svc: Services, stop: asyncio.Event, outage: Outage) -> None:
     while not stop.is_set():
         try:
             await offers.pump(svc)
+            await bridge.pump(svc)
             outage.up(RINGS)
         except Exception as exc:  # the loop must outlive a store outage, and any one bad ring
             if not outage.absorb(exc, RINGS):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ivr.core import logs
-from ivr.core.errors import ConfigError, StoreError
+from ivr.core.errors import ConfigError, SettingsError, StoreError
 from ivr.core.settings import Settings
 from ivr.core.store import PARENT_ENV, EmbeddedStore, die_with_parent, follow_parent
 
@@ -120,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"ivr {args.command}: {exc}", file=sys.stderr)
+        return 2
     process = "web" if args.command == "serve" else args.command  # serve runs a worker too
     logs.configure(json=settings.log_json, process=process)
     try:
@@ -139,6 +143,8 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "check":
         from ivr.config import command
 
+        if settings.workspaces and not args.directory:
+            return command.run_all(settings.workspaces, sys.stdout)
         return command.run(args.directory or settings.config_dir, sys.stdout)
     if args.command in ("backup", "restore"):
         from ivr.ops import backup
@@ -196,7 +202,12 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"ivr serve: refusing to start: {refused}", file=sys.stderr)
         return 2
     report = io.StringIO()
-    if command.run(settings.config_dir, report) != 0:
+    checked = (
+        command.run_all(settings.workspaces, report)
+        if settings.workspaces
+        else command.run(settings.config_dir, report)
+    )
+    if checked != 0:
         sys.stderr.write(report.getvalue())
         print("ivr serve: refusing to start on invalid config (see above)", file=sys.stderr)
         return 1

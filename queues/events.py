@@ -4,7 +4,8 @@ The scripts append to `Keys.events()` in the same atomic step as the change.
 Every entry has `type` and `ts` (ms) and, where they apply: `call`, `agent`,
 `queue`, `reason`, `position`, `original_position`, `wait_ms` (time in this
 queue), `original_wait_ms` (since the original enqueue time), `ring_ms`,
-`talk_ms`, `priority`, `language`. Metrics are folds over this stream.
+`talk_ms`, `priority`, `language`; the call controls add `hold_ms`, `kind`, `target`,
+`warm`, `outcome` and `consult_ms` (below). Metrics are folds over this stream.
 """
 
 from __future__ import annotations
@@ -40,9 +41,30 @@ class EventType(StrEnum):
     ESCALATE = "ESCALATE"
     COMPLETEAGENT = "COMPLETEAGENT"
     COMPLETECALLER = "COMPLETECALLER"
+    TRANSFER = "TRANSFER"
+    """An agent's handle ended by a transfer (`call`, `agent` who transferred, `queue` the
+    call was in, `kind` queue|agent|number, `target` queue id, agent id or number, `warm`
+    1|0, and `wait_ms`, `talk_ms` as a COMPLETEAGENT's): the agent wraps up as after a
+    completed call. To a queue or agent, the same call then has ENTERQUEUE with
+    `transfer` 1 (no new arrival; `target` set for an agent), and later a CONNECT with
+    `transfer` 1 (a warm one at once: `warm` 1, `wait_ms` 0); every later event of the call
+    (ABANDON, exits, COMPLETE*) also carries `transfer` 1: one customer contact, two agent
+    handles. To a number, the call leaves routing: TRANSFER is its end, handled."""
+    CONSULT = "CONSULT"
+    """A warm transfer's consultation ended (`call`, `agent` who consulted, `target` the
+    agent consulted, `outcome` completed|cancelled, `consult_ms`); completed is followed by
+    TRANSFER (warm 1). A call that ends while consulting ends it cancelled."""
     AGENTSTATUS = "AGENTSTATUS"
     SUPERVISOR = "SUPERVISOR"
     DISPOSITION = "DISPOSITION"
+    # Call controls (issue 18): the agent's hold (TRANSFER and CONSULT are above). The fold
+    # (`queues/metrics/fold_controls.py`) splits handle time and counts them.
+    HOLD = "HOLD"
+    """The agent put `call` on hold (`call`, `agent`, `queue`)."""
+    UNHOLD = "UNHOLD"
+    """A hold of `call` ended (`call`, `agent`, `queue`, `hold_ms`: this hold's length), on
+    resume or because the call ended on hold. An UNHOLD that never comes is not lost time:
+    the fold ends the hold at the handle's end (its COMPLETE or TRANSFER)."""
     # Callbacks (callbacks/callback.py): `callback` names the callback (CB...), `call` the
     # original call; CALLBACK is the original call leaving the queue for a keep-my-place
     # callback, which takes its place (it is not an abandon).

@@ -14,10 +14,19 @@ SECRETS = {"alice": "alice-demo", "budi": "budi-demo", "chai": "chai-demo", "sam
 class Console:
     """An API client holding one session (cookie sent by hand: it is Secure, the test is http)."""
 
-    def __init__(self, server: LiveServer, kind: str, user: str, secret: str | None = None) -> None:
+    def __init__(
+        self,
+        server: LiveServer,
+        kind: str,
+        user: str,
+        secret: str | None = None,
+        workspace: str = "",
+    ) -> None:
+        """Log in; `workspace` names the one to log in to, with several (`IVR_WORKSPACES`)."""
         self.http = httpx.Client(base_url=server.url, timeout=10)
         body = {"kind": kind, "user": user, "secret": secret or SECRETS[user]}
-        response = self.http.post("/api/session", json=body)
+        query = f"?workspace={workspace}" if workspace else ""
+        response = self.http.post(f"/api/session{query}", json=body)
         assert response.status_code == 200, response.text
         self.cookie = response.cookies["ivr_session"]
         self.csrf = response.json()["csrf"]

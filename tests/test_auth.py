@@ -209,6 +209,18 @@ def test_an_agent_on_a_phone_number_gets_no_softphone_token(phone_server: LiveSe
     console.close()
 
 
+def test_the_supervisor_softphone_token_is_for_their_own_device(phone_server: LiveServer) -> None:
+    """Sam's token carries the identity of his monitoring device (client:sam); agents get 403."""
+    console = Console(phone_server, "supervisor", "sam")
+    response = console.get("/api/supervisor/token")
+    assert response.headers["cache-control"] == "no-store"
+    assert claims(response.json()["token"])["grants"]["identity"] == "sam"
+    console.close()
+    agent = Console(phone_server, "agent", "alice")
+    assert agent.get("/api/supervisor/token").status_code == 403
+    agent.close()
+
+
 def test_the_sixth_wrong_login_in_a_minute_is_refused_even_with_the_right_secret(
     http: httpx.Client,
 ) -> None:

@@ -479,6 +479,22 @@ def test_agent_device_must_be_a_client_or_a_number(tmp_path: Path) -> None:
     assert "device 'budi' is neither client:NAME nor an E.164 number" in out.getvalue()
 
 
+def test_supervisor_device_must_be_a_client_or_a_number(tmp_path: Path) -> None:
+    """A supervisor's monitoring device is checked as an agent's is, at its line."""
+    from tests.conftest import SAMPLE_CONFIG
+
+    target = tmp_path / "config"
+    shutil.copytree(SAMPLE_CONFIG, target)
+    people = target / "supervisors.yaml"
+    text = people.read_text(encoding="utf-8").replace("device: client:sam", "device: sam-phone")
+    people.write_text(text, "utf-8")
+    out = io.StringIO()
+    assert run(target, out) == 1
+    line = next(i for i, row in enumerate(text.splitlines()) if "device: sam-phone" in row) + 1
+    assert f"supervisors.yaml:{line}:" in out.getvalue()
+    assert "device 'sam-phone' is neither client:NAME nor an E.164 number" in out.getvalue()
+
+
 # Overflows and who can answer whom -----------------------------------------------------------
 
 OVERFLOWS = [

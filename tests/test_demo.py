@@ -21,7 +21,7 @@ from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.session import CallSession
 from ivr.core.store import EmbeddedStore
-from ivr.devtools import recap, scenario, story
+from ivr.devtools import coaching, recap, scenario, story
 from queues.metrics.rollups import Totals
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +108,12 @@ def test_demo_narrates_an_escalation_and_a_decline(out: str) -> None:
     ) in out
     assert "alice declines the call; Oliver stays on hold" in out
     assert "Offers an agent declined: 1," in out
+
+
+def test_demo_narrates_a_supervisor_whisper(out: str) -> None:
+    """The supervisor whispers to an agent on a call: the agent hears it, the caller not."""
+    assert re.search(rf'whispers "{coaching.WHISPER}": \w+ hears it, \w+ does not\n', out), out
+    assert "stops monitoring and leaves" in out
 
 
 def test_demo_shows_a_low_score_with_its_comment(out: str) -> None:

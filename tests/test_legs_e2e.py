@@ -103,7 +103,7 @@ def test_a_phone_accept_whose_bridge_never_runs_puts_the_caller_back(
     then an apology, keeps their place, and is offered again and bridged; Alice is not
     left on call."""
     call, leg, reservation = ringing_offer(tw, server)
-    assert "<Queue" in answer(twilio, leg, reservation)  # the reply that got lost
+    assert "/voice/agent/conference" in answer(twilio, leg, reservation)  # the reply lost
     form = {"CallSid": call.sid, "AccountSid": "AC" + "0" * 32}
     assert "<Say" in twilio.post("/voice/hold", form).text  # a fetch of the hold loop now
     call.hears("could not take your call", within=30)
@@ -235,7 +235,7 @@ def test_agent_webhooks_naming_another_call_change_nothing(
             reply = twilio.post(f"/voice/agent/status?res={res}", caller | {"CallStatus": status})
             assert reply.status_code == 204
     assert (
-        "<Queue"
+        "/voice/agent/conference"
         not in twilio.post(f"/voice/agent/answer?res={reservation}", caller | {"Digits": "2"}).text
     )
     assert "<Gather" not in twilio.post(f"/voice/agent/offer?res={reservation}", caller).text
@@ -258,7 +258,7 @@ def test_a_retried_answer_gets_the_same_bridge(
     tw.advance(2)
     assert call.bridge is not None
     again = answer(twilio, leg, reservation)
-    assert "<Queue url=" in again and f"call-{call.sid}</Queue>" in again
+    assert f"/voice/agent/conference?call={call.sid}&amp;res={reservation}" in again
     tw.assert_no_errors()
 
 

@@ -14,6 +14,7 @@ from redis.typing import EncodableT, FieldT
 from ivr.config.loader import load
 from ivr.config.model import Config
 from ivr.core.keys import Keys
+from ivr.core.store import async_client
 from queues.metrics import fold as metrics
 from queues.metrics import rollups
 from queues.metrics.batch import FoldOptions
@@ -88,7 +89,7 @@ class Script:
 
     def run(self, work: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         async def main() -> T:
-            client = aioredis.from_url(self.url, decode_responses=True)
+            client = async_client(self.url)  # on any store topology (a cluster too)
             try:
                 return await work(client)
             finally:

@@ -77,12 +77,11 @@ def test_a_caller_who_leaves_for_voicemail_leaves_no_queue_resource(tw: Emulator
 def test_a_failing_api_delays_the_delete_and_never_the_caller(
     tw: Emulator, server: LiveServer
 ) -> None:
-    """With the API answering 503 when the call ends, the delete is retried until it works."""
-    go_available(server, "alice")
+    """With the API answering 503 when the caller leaves their queue (hanging up on hold:
+    a bridged caller leaves it for the conference), the delete is retried until it works."""
+    on_break(server, "alice")
     call = billing_caller(tw)
-    tw.advance(1)
-    tw.device("client:alice").answer().press("1")
-    call.hears("Connecting you now")
+    call.hears("You are next in line.")
     tw.advance(30)
     tw.fail_rest(503, seconds=40)
     call.hangup()

@@ -190,6 +190,18 @@ def check_customers(ctx: Context) -> None:
             ctx.error(("customers", number), message, 'write it in E.164 form, e.g. "+60123456789"')
 
 
+def check_numbers(ctx: Context) -> None:
+    """The business's own numbers are E.164, each written once."""
+    seen: set[str] = set()
+    for index, number in enumerate(ctx.config.numbers):
+        if numbers.e164(number) != number:
+            hint = 'write it in E.164 form, e.g. "+60312345678"'
+            ctx.error(("numbers", index), f"number {number!r} is not a phone number", hint)
+        elif number in seen:
+            ctx.error(("numbers", index), f"number {number} is listed twice", "delete one")
+        seen.add(number)
+
+
 def check_node_fields(ctx: Context) -> None:
     """Hours nodes name a schedule; collect patterns are regular expressions."""
     for name, node in ctx.config.nodes.items():
@@ -900,13 +912,23 @@ def check_servable(ctx: Context) -> None:
 def check_agents(ctx: Context) -> None:
     """Agent devices are a client identity or an E.164 number."""
     for name, agent in ctx.config.agents.items():
-        device = agent.device
-        if not device.startswith("client:") and numbers.e164(device) != device:
-            ctx.error(
-                ("agents", name, "device"),
-                f"device {device!r} is neither client:NAME nor an E.164 number",
-                'write "client:alice" or "+60123456789"',
-            )
+        check_device(ctx, ("agents", name, "device"), agent.device)
+
+
+def check_supervisors(ctx: Context) -> None:
+    """A supervisor's device (for monitoring calls), when given, is one an agent could have."""
+    for name, supervisor in ctx.config.supervisors.items():
+        if supervisor.device is not None:
+            check_device(ctx, ("supervisors", name, "device"), supervisor.device)
+
+
+def check_device(ctx: Context, path: DataPath, device: str) -> None:
+    if not device.startswith("client:") and numbers.e164(device) != device:
+        ctx.error(
+            path,
+            f"device {device!r} is neither client:NAME nor an E.164 number",
+            'write "client:alice" or "+60123456789"',
+        )
 
 
 # Surveys ------------------------------------------------------------------------------------
@@ -1068,11 +1090,13 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_overflows,
     check_servable,
     check_agents,
+    check_supervisors,
     check_agent_skills,
     check_start,
     check_languages,
     check_timezone,
     check_customers,
+    check_numbers,
     check_node_fields,
     check_action_targets,
     check_options,

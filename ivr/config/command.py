@@ -3,12 +3,15 @@ text costs in every language, and a summary."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from ivr.config import texting
 from ivr.config.loader import load_checked
+from ivr.config.workspaces import shared_numbers
 from ivr.core.errors import ConfigError, Problem
+from ivr.core.settings import Workspace
 
 
 def run(directory: Path, out: TextIO) -> int:
@@ -27,6 +30,21 @@ def run(directory: Path, out: TextIO) -> int:
             print(line, file=out)
     print(summary(found, version), file=out)
     return 1 if version is None else 0
+
+
+def run_all(workspaces: Sequence[Workspace], out: TextIO) -> int:
+    """`ivr check` of a deployment with several workspaces: each folder as `run` checks it,
+    under its workspace's name, then the numbers two workspaces claim; 1 on any error."""
+    code = 0
+    for workspace in workspaces:
+        print(f"workspace {workspace.id} ({workspace.config_dir}):", file=out)
+        code |= run(workspace.config_dir, out)
+    clashes = shared_numbers(workspaces)
+    for problem in clashes:
+        print(problem, file=out)
+    if clashes:
+        print(f"{_count(len(clashes), 'error')} across workspaces", file=out)
+    return 1 if clashes else code
 
 
 def summary(found: list[Problem], version: str | None) -> str:

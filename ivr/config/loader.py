@@ -93,10 +93,18 @@ def load(directory: Path) -> Config:
 
 
 def load_checked(directory: Path) -> tuple[Config, list[Problem]]:
+    """Load, validate and check a config directory: the config and its warnings (as
+    `load_placed`, without the places)."""
+    config, problems, _positions = load_placed(directory)
+    return config, problems
+
+
+def load_placed(directory: Path) -> tuple[Config, list[Problem], Positions]:
     """Load, validate and check a config directory: the config and its warnings.
 
     Raises `ConfigError` listing every error found (and the warnings, marked as
-    such), sorted by file and line.
+    such), sorted by file and line. Returns the config, its warnings and where each value
+    was written.
     """
     missing = directory_problem(directory)
     if missing is not None:
@@ -111,7 +119,7 @@ def load_checked(directory: Path) -> tuple[Config, list[Problem]]:
     problems = sorted(problems, key=lambda p: (p.file, p.line, p.column))
     if config is None or any(p.severity == "error" for p in problems):
         raise ConfigError(problems)
-    return config, problems
+    return config, problems, positions
 
 
 def _read_all(

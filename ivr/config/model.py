@@ -33,6 +33,9 @@ class SupervisorConfig(BaseModel):
 
     name: str
     secret_hash: str
+    device: str | None = None
+    """Where a call they monitor rings them (`client:NAME` or an E.164 number); without one
+    they watch the floor but cannot listen, whisper or barge (`ivr.web.monitor`)."""
 
 
 class Config(BaseModel):
@@ -41,6 +44,9 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     company: Company
+    numbers: list[str] = Field(default_factory=list)
+    """The Twilio numbers callers dial and text (E.164): with several workspaces, the number
+    called picks the workspace (`ivr.service.Workspaces`)."""
     languages: Languages
     hours: dict[str, Hours] = Field(default_factory=dict)
     menu: MenuSettings

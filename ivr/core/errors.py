@@ -3,9 +3,11 @@
 IVRError
 ├── ConfigError            a config file is wrong (carries every problem found)
 ├── UnsafeSettings         the service would start with its front door open
+├── SettingsError          a setting cannot be read (names the setting and the fix)
 ├── StoreError             the Redis/Valkey store cannot be reached or started
 │   └── StoreInUse         another process runs the embedded store on that data directory
 ├── WebhookError           a request we cannot act on (carries the HTTP status)
+├── CallControlError       an agent's control of a call refused (carries the HTTP status)
 ├── RoutingError           a queue/agent operation was refused; state is unchanged
 │   ├── UnknownAgent, UnknownQueue, UnknownSkill
 │   ├── InvalidTransition  an agent state change that is not allowed
@@ -54,6 +56,10 @@ class UnsafeSettings(IVRError):
     """Settings that would leave the service open: refused at start-up."""
 
 
+class SettingsError(IVRError):
+    """A setting that cannot be read, such as a malformed `IVR_WORKSPACES`."""
+
+
 class StoreError(IVRError):
     """The store could not be started or reached."""
 
@@ -72,6 +78,19 @@ class WebhookError(IVRError):
 
     def __repr__(self) -> str:
         return f"WebhookError(status={self.status}, detail={self.detail!r})"
+
+
+class CallControlError(IVRError):
+    """A control of a connected call (hold, mute, hang-up, digits) that cannot be made:
+    the call is not the agent's or not connected (409), or the input is wrong (400)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"CallControlError({self.status}, {self.message!r})"
 
 
 class RoutingError(IVRError):

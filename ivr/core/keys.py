@@ -106,6 +106,21 @@ class Keys:
         """Hash: a waiting caller's hold state (announcements made, last position told)."""
         return f"{self.prefix}:call:{call_sid}:hold"
 
+    def conference(self, call_sid: str) -> str:
+        """Hash: the conference bridging a routed call to its agent (`ivr.voice.conference`):
+        sid (CF...), customer and agent (leg CallSids), agent_name, res (the reservation
+        accepted), state (connecting | connected | on_hold | consulting | ended), muted
+        ("1"/"0"), hold_since_ms ("" when not on hold), hold_ms (total so far), joined ("1"
+        once the customer joined), seen:<n> (conference status callbacks taken), and the
+        caller's redirect into it: deadline, tries, todo (redirect | hangup). TTL."""
+        return f"{self.prefix}:call:{call_sid}:conference"
+
+    def conference_due(self) -> str:
+        """Sorted set: routed call SID scored by when its conference's next REST request is
+        due (Unix seconds): moving the caller into it, or hanging them up once the agent
+        left, each retried on a transient API error (`ivr.voice.bridge.pump`)."""
+        return f"{self.prefix}:conferences:due"
+
     def queue_sids(self, call_sid: str) -> str:
         """Set: the Twilio QueueSids a call's requests named (TTL), each released when the
         call ends (`ivr.voice.queue_resources`)."""
@@ -233,6 +248,12 @@ class Keys:
         """Hash: the agent's current or last call (call, queue, caller, accepted_at, notes)."""
         return f"{self.prefix}:console:call:{agent}"
 
+    def monitor(self, call_sid: str) -> str:
+        """Hash: the supervisor monitoring a call (by, mode, leg, conference, call, agent_leg,
+        agent, and `dialling` while their leg is being dialled); one per call
+        (`ivr.web.monitor`). TTL: `MONITOR_TTL_S` from the last change."""
+        return f"{self.prefix}:console:monitor:{call_sid}"
+
     def contact_history(self, number: str) -> str:
         """List: a caller's previous contacts as JSON, newest first (at, agent, disposition)."""
         return f"{self.prefix}:contacts:{number}"
@@ -270,6 +291,11 @@ class Keys:
         """String: wall-clock Unix seconds of the latest loop of any job worker
         (`callbacks.heartbeat`); TTL: 30 days, so a stopped worker is still seen as down."""
         return f"{self.prefix}:jobs:heartbeat"
+
+    def health_probe(self) -> str:
+        """String: wall-clock Unix seconds of the latest `/healthz`, written by it to prove
+        the store takes writes (TTL: a minute)."""
+        return f"{self.prefix}:health:probe"
 
     def job(self, job_id: str) -> str:
         """String: one scheduled job as JSON (kind, payload, at); TTL: a week after due."""
@@ -390,3 +416,9 @@ class Keys:
     def callback_leg(self, call_sid: str) -> str:
         """String: the callback a dialled customer leg belongs to (TTL: a day)."""
         return f"{self.prefix}:callback:leg:{call_sid}"
+
+    # -- replication (ivr/core/sentinel.py) --------------------------------------------
+    def replication_mark(self) -> str:
+        """String: a counter written just before each `WAIT`, so that the `WAIT` covers the
+        writes of every connection before it (`ivr.core.sentinel.confirm`)."""
+        return f"{self.prefix}:store:replication_mark"

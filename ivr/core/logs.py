@@ -119,15 +119,19 @@ def tag_process(name: str) -> Processor:
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes each record to whatever `sys.stderr` is when it is emitted, not the stream of
     the moment it was made: a thread that outlives a test whose captured stderr was closed
-    (pytest swaps it per test) still logs, instead of printing "--- Logging error ---"."""
+    (pytest swaps it per test) still logs, instead of printing "--- Logging error ---".
+    A stream set explicitly (`setStream`) is kept."""
+
+    chosen: Any = None
 
     @property
     def stream(self) -> Any:
-        return sys.stderr
+        return sys.stderr if self.chosen is None else self.chosen
 
     @stream.setter
-    def stream(self, _: Any) -> None:
-        """`StreamHandler.__init__` and `setStream` assign it: the property wins."""
+    def stream(self, value: Any) -> None:
+        """`StreamHandler.__init__` assigns today's stderr: that one is followed, not kept."""
+        self.chosen = None if value is sys.stderr else value
 
 
 def configure(json: bool = False, level: int = logging.INFO, process: str = "") -> None:

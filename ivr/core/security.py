@@ -61,7 +61,10 @@ class Verifier:
         self.validator = RequestValidator(settings.twilio_auth_token)
 
     async def form(self, request: Request) -> dict[str, str]:
-        """The verified form of a Twilio webhook, or a `WebhookError` (403 when unsigned)."""
+        """The verified form of a Twilio webhook, or a `WebhookError` (403 when unsigned);
+        once verified (by the workspace lookup of a shared route), the same form again."""
+        if (verified := getattr(request.state, "twilio_form", None)) is not None:
+            return dict(verified)
         body = await read_body(request, self.settings.max_body_bytes)
         form = parse_form(body, request.headers.get("content-type", ""))
         if self.settings.validate_signatures:

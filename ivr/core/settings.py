@@ -8,11 +8,14 @@ the Twilio and Redis names are the ones their operators already know.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from starlette.config import Config
+
+from ivr.core.errors import SettingsError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -27,6 +30,36 @@ DEFAULT_SESSION_TTL_S = 6 * 3600
 DEFAULT_RELOAD_INTERVAL_S = 0.5
 DEFAULT_CONSOLE_IDLE_S = 30 * 60
 """A console session with no request (and no open page) for this long is logged out."""
+DEFAULT_STORE_WAIT_MS = 100
+"""How long a write that must not be lost waits for a replica (`IVR_STORE_WAIT_REPLICAS`)."""
+WORKSPACE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+"""A workspace id: it is a Redis hash tag, a URL path segment (`/w/<id>/...`) and the
+prefix of its console cookies and API tokens, so it stays short and plain."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """One contact centre of a deployment: its id and its config folder."""
+
+    id: str
+    config_dir: Path
+
+
+def parse_workspaces(text: str) -> tuple[Workspace, ...]:
+    """`IVR_WORKSPACES` (`sales:config/sales,support:config/support`) as workspaces; an
+    empty value is none (the single-workspace deployment of `IVR_CONFIG_DIR`)."""
+    found: list[Workspace] = []
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, folder = entry.partition(":")
+        if not sep or not WORKSPACE_ID.fullmatch(name.strip()) or not folder.strip():
+            raise SettingsError(
+                f"IVR_WORKSPACES: {entry!r} is not `id:config-folder` (an id of lower-case"
+                " letters, digits and dashes, up to 32)"
+            )
+        if any(w.id == name.strip() for w in found):
+            raise SettingsError(f"IVR_WORKSPACES: workspace {name.strip()!r} is named twice")
+        found.append(Workspace(name.strip(), Path(folder.strip())))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -57,6 +90,14 @@ class Settings:
     twilio_twiml_app_sid: str = ""
     """The TwiML app the softphone's outgoing calls use (optional)."""
     console_idle_s: int = DEFAULT_CONSOLE_IDLE_S
+    store_wait_replicas: int = 0
+    """Replicas a write that must not be lost waits for (`WAIT`); 0: none (no replicas)."""
+    store_wait_ms: int = DEFAULT_STORE_WAIT_MS
+    workspaces: tuple[Workspace, ...] = ()
+    """The contact centres of a deployment with several (`IVR_WORKSPACES`); empty: one,
+    `config_dir` under `tenant`, as before workspaces existed."""
+    workspace: str = ""
+    """The workspace these settings are scoped to (`for_workspace`); empty with one."""
 
     @classmethod
     def from_env(
@@ -90,6 +131,9 @@ class Settings:
             twilio_api_secret=cfg("TWILIO_API_SECRET", default=""),
             twilio_twiml_app_sid=cfg("TWILIO_TWIML_APP_SID", default=""),
             console_idle_s=cfg("IVR_CONSOLE_IDLE_S", cast=int, default=DEFAULT_CONSOLE_IDLE_S),
+            store_wait_replicas=cfg("IVR_STORE_WAIT_REPLICAS", cast=int, default=0),
+            store_wait_ms=cfg("IVR_STORE_WAIT_MS", cast=int, default=DEFAULT_STORE_WAIT_MS),
+            workspaces=parse_workspaces(cfg("IVR_WORKSPACES", default="")),
         )
 
     def unsafe(self) -> str | None:
@@ -105,6 +149,17 @@ class Settings:
                 " IVR_VALIDATE_SIGNATURES=false."
             )
         return None
+
+    def each_workspace(self) -> list[Settings]:
+        """These settings once per workspace (`for_workspace`); just these with one."""
+        return [self.for_workspace(w) for w in self.workspaces] or [self]
+
+    def for_workspace(self, workspace: Workspace) -> Settings:
+        """The settings of one workspace: its config folder, and its id as the tenant (the
+        hash tag of its keys)."""
+        return self.with_(
+            config_dir=workspace.config_dir, tenant=workspace.id, workspace=workspace.id
+        )
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (flags override the environment)."""

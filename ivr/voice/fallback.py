@@ -38,7 +38,7 @@ from ivr.config.prompts import Localized, pick
 from ivr.config.queues import DEFAULT_HOLD_MUSIC
 from ivr.core import logs, numbers
 from ivr.core.security import query_int, verified_form
-from ivr.core.urls import Urls
+from ivr.core.urls import Urls, route_path
 from ivr.service import services
 from ivr.voice import twiml
 
@@ -142,7 +142,7 @@ def degraded(request: Request, config: Config, leg: Leg) -> str:
         return twiml.render(for_waiting(config, caller, _base(request), rounds))
     if leg == "sms":
         sms = MessagingResponse()
-        if request.url.path == "/sms/incoming":
+        if route_path(request.url.path) == "/sms/incoming":
             sms.message(phrases.text(config, config.languages.default, "fallback.sms"))
         return str(sms)
     response = VoiceResponse()
@@ -160,7 +160,7 @@ def _base(request: Request) -> str:
 
 async def store_down(request: Request, exc: Exception) -> Response:
     """The exception handler for `STORE_ERRORS`: degraded TwiML for Twilio, 503 for the rest."""
-    path = request.url.path
+    path = route_path(request.url.path)
     form = verified_form(request)
     log.error(
         "store unreachable: degraded answer",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -113,7 +113,13 @@ async def record_ring(svc: Services, offer: Reservation) -> bool:
 
 def start_ring(svc: Services, reservation_id: str) -> None:
     """Make the REST request of a recorded ring now, in a task of this process."""
-    task = asyncio.create_task(claim(svc, reservation_id))
+    spawn(svc, claim(svc, reservation_id))
+
+
+def spawn(svc: Services, work: Coroutine[Any, Any, None]) -> None:
+    """Run REST work in a task of this process, after the webhook has answered; `settle`
+    waits for it (a ring, or moving a caller into their conference)."""
+    task = asyncio.create_task(work)
     tasks = _IN_FLIGHT.setdefault(id(svc), set())
     tasks.add(task)
     task.add_done_callback(tasks.discard)

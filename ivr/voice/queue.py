@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.config import phrases
 from ivr.config.queues import Hangup, HoldConfig, OverflowAction, ToQueue
-from ivr.core import logs
+from ivr.core import logs, sentinel
 from ivr.core.errors import RoutingError, UnknownSkill
 from ivr.core.security import require
 from ivr.core.session import CallSession
@@ -239,6 +239,7 @@ async def enqueue(svc: Services, turn: Turn) -> Reservation | None:
         call.queue = entry.queue
         if await diverted_by_estimate(svc, call, turn, entry):
             return None
+        await sentinel.confirm(svc, "caller queued")  # on a replica before they hear the wait
     wait_in_queue(svc, turn.response, call.sid)
     return entry.reservation if entry is not None else None
 

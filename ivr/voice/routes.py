@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ivr.core.urls import PATHS
-from ivr.voice import agent, callback, fallback, hold, queue, webhooks
+from ivr.voice import agent, bridge, callback, conference, fallback, hold, queue, webhooks
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -34,6 +34,13 @@ ENDPOINTS: dict[str, Endpoint] = {
     "agent_answer": agent.agent_answer,
     "agent_status": agent.agent_status,
     "agent_done": agent.agent_done,
+    "agent_conference": agent.agent_conference,
+    "conference_join": bridge.conference_join,
+    "conference_left": bridge.conference_left,
+    "conference_status": conference.conference_status,
+    "conference_hold": conference.conference_hold,
+    "conference_music": conference.conference_music,
+    "conference_announce": conference.conference_announce,
     "callback_existing": callback.existing,
     "callback_keep": callback.keep,
     "callback_menu": callback.menu,

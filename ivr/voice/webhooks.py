@@ -28,7 +28,7 @@ from ivr.core import logs, numbers
 from ivr.core.security import query_int, require
 from ivr.core.session import FINAL_STATUSES, CallSession, Record
 from ivr.service import Services, services
-from ivr.voice import attendant, callback, endings, offers, queue_resources, twiml
+from ivr.voice import attendant, bridge, callback, endings, offers, queue_resources, twiml
 from ivr.voice.attendant import Turn
 from ivr.voice.twiml import xml
 from queues.reservation import Reservation
@@ -184,6 +184,7 @@ async def voice_status(request: Request) -> Response:
     first = await svc.calls.record_status(sid, form)
     if first and form.get("CallStatus") in FINAL_STATUSES:
         await queue_resources.call_over(svc, sid)
+        await bridge.caller_gone(svc, sid)
     if first and form.get("CallStatus") in FINAL_STATUSES and await svc.router.has_call(sid):
         await endings.abandon(svc, sid)  # a hang-up the call flow itself did not see
     return Response(status_code=204)

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ivr.service import services
-from ivr.web import auth, console, inbox, missed, openapi, supervisor, voicemails
+from ivr.web import auth, console, controls, inbox, missed, monitor, openapi, supervisor, voicemails
 
 NO_CONTENT = 204
 
@@ -137,6 +137,44 @@ async def wrap_up(request: Request) -> Response:
     return JSONResponse(filed)
 
 
+def flag_field(data: dict[str, Any], name: str) -> bool:
+    """A boolean field, or 400."""
+    value = data.get(name)
+    if not isinstance(value, bool):
+        raise HTTPException(400, f"`{name}` must be true or false")
+    return value
+
+
+async def hold(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    on = flag_field(await json_body(request), "hold")
+    call = request.path_params["call"]
+    return JSONResponse(await controls.hold(services(request), principal.user, call, on))
+
+
+async def mute(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    on = flag_field(await json_body(request), "mute")
+    call = request.path_params["call"]
+    return JSONResponse(await controls.mute(services(request), principal.user, call, on))
+
+
+async def hang_up(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    await controls.hang_up(services(request), principal.user, request.path_params["call"])
+    return Response(status_code=NO_CONTENT)
+
+
+async def digits(request: Request) -> Response:
+    principal = await auth.require(request, auth.AGENT)
+    value = (await json_body(request)).get("digits")
+    if not isinstance(value, str):
+        raise HTTPException(400, "`digits` must be a string")
+    call = request.path_params["call"]
+    await controls.send_digits(services(request), principal.user, call, value)
+    return Response(status_code=NO_CONTENT)
+
+
 async def softphone_token(request: Request) -> Response:
     principal = await auth.require(request, auth.AGENT)
     response = JSONResponse(console.softphone_token(services(request), principal.user))
@@ -244,6 +282,30 @@ async def cancel_callback(request: Request) -> Response:
     return Response(status_code=NO_CONTENT)
 
 
+async def start_monitor(request: Request) -> Response:
+    """Listen, whisper or barge on a connected call (or switch mode while on it)."""
+    principal = await auth.require(request, auth.SUPERVISOR)
+    mode = (await json_body(request)).get("mode")
+    if not isinstance(mode, str):
+        raise HTTPException(400, "`mode` must be listen, whisper or barge")
+    call = request.path_params["call"]
+    return JSONResponse(await monitor.start(services(request), principal.user, call, mode))
+
+
+async def supervisor_token(request: Request) -> Response:
+    """A Voice SDK token for the supervisor's softphone (monitoring rings it)."""
+    principal = await auth.require(request, auth.SUPERVISOR)
+    response = JSONResponse(monitor.softphone_token(services(request), principal.user))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def stop_monitor(request: Request) -> Response:
+    principal = await auth.require(request, auth.SUPERVISOR)
+    await monitor.stop(services(request), principal.user, request.path_params["call"])
+    return Response(status_code=NO_CONTENT)
+
+
 async def document(request: Request) -> Response:
     return JSONResponse(openapi.document())
 
@@ -261,6 +323,10 @@ routes = [
     Route("/api/agent/offers/{offer}/reject", reject, methods=["POST"]),
     Route("/api/agent/calls/{call}/notes", notes, methods=["PUT"]),
     Route("/api/agent/calls/{call}/wrapup", wrap_up, methods=["POST"]),
+    Route("/api/agent/calls/{call}/hold", hold, methods=["POST"]),
+    Route("/api/agent/calls/{call}/mute", mute, methods=["POST"]),
+    Route("/api/agent/calls/{call}/hangup", hang_up, methods=["POST"]),
+    Route("/api/agent/calls/{call}/digits", digits, methods=["POST"]),
     Route("/api/agent/token", softphone_token, methods=["GET"]),
     Route("/api/agent/voicemails", agent_voicemails, methods=["GET"]),
     Route("/api/agent/voicemails/{voicemail}/assign", take_voicemail, methods=["POST"]),
@@ -273,6 +339,9 @@ routes = [
     Route("/api/supervisor/agents/{agent}/logout", agent_logout, methods=["POST"]),
     Route("/api/supervisor/callbacks/{callback}/cancel", cancel_callback, methods=["POST"]),
     Route("/api/supervisor/calls/{call}/priority", priority, methods=["PUT"]),
+    Route("/api/supervisor/calls/{call}/monitor", start_monitor, methods=["POST"]),
+    Route("/api/supervisor/calls/{call}/monitor", stop_monitor, methods=["DELETE"]),
+    Route("/api/supervisor/token", supervisor_token, methods=["GET"]),
     Route("/api/supervisor/voicemails", list_voicemails, methods=["GET"]),
     Route("/api/supervisor/voicemails/{voicemail}/handled", voicemail_handled, methods=["POST"]),
 ]

@@ -4,6 +4,8 @@ Agents (`config/agents.yaml`) and supervisors (`config/supervisors.yaml`) log in
 with an id and a secret; only a scrypt hash of the secret is in the config
 (`ivr hash-secret` prints one). A login starts a session kept in Redis under
 the SHA-256 of a random cookie value, so a leaked store does not leak cookies.
+With several workspaces a cookie and a token start with their workspace's id
+(`ivr.service.credential_prefix`), and are only looked up in its store.
 A session ends on logout or after `console_idle_s` without a request (the open
 page's live stream counts as use). Every state-changing request made with the
 cookie must carry the session's CSRF token in the `X-CSRF-Token` header (or a
@@ -26,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ivr.config.model import Config
-from ivr.service import Services, services
+from ivr.service import SESSION_COOKIE as SESSION_COOKIE  # the name pages and the API use
+from ivr.service import TOKEN_PREFIX, Services, credential_prefix, held_workspace, services
 
-SESSION_COOKIE = "ivr_session"
 LOGIN_COOKIE = "ivr_login"
 """Holds the login form's CSRF value until the login (a double-submit cookie)."""
 CSRF_HEADER = "x-csrf-token"
@@ -164,7 +166,8 @@ def fingerprint(config: Config, kind: str, user: str) -> str:
 
 async def start_session(svc: Services, kind: str, user: str) -> tuple[str, str]:
     """Open a session: returns the cookie value and the session's CSRF token."""
-    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    token = credential_prefix(svc) + secrets.token_urlsafe(32)  # names its workspace
+    csrf = secrets.token_urlsafe(24)
     record = {"kind": kind, "user": user, "csrf": csrf, "seen": svc.clock.now()}
     record["secret"] = fingerprint(svc.registry.current, kind, user)
     key = svc.keys.console_session(_digest(token))
@@ -184,7 +187,7 @@ async def issue_token(svc: Services, principal: Principal) -> str:
     logged-in session mints tokens, and its logout revokes them."""
     if not principal.session:
         raise HTTPException(403, "only a logged-in session can create tokens")
-    token = "ivr_" + secrets.token_urlsafe(32)
+    token = TOKEN_PREFIX + credential_prefix(svc) + secrets.token_urlsafe(32)
     secret = fingerprint(svc.registry.current, principal.kind, principal.user)
     record = {"kind": principal.kind, "user": principal.user, "secret": secret}
     minted = svc.keys.session_tokens(principal.session)
@@ -268,6 +271,8 @@ def _known(svc: Services, principal: Principal, secret: str | None) -> Principal
 async def require(request: Request, kind: str | None = None) -> Principal:
     """The caller, or 401; 403 for the wrong kind of user or a missing CSRF token."""
     principal = await authenticate(request)
+    if principal is None and _of_another_workspace(request):
+        raise HTTPException(403, "this login is for another workspace")
     if principal is None:
         raise HTTPException(401, "log in first (session cookie or bearer token)")
     if kind is not None and principal.kind != kind:
@@ -277,6 +282,13 @@ async def require(request: Request, kind: str | None = None) -> Principal:
         if not hmac.compare_digest(sent.encode(), principal.csrf.encode()):
             raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token header)")
     return principal
+
+
+def _of_another_workspace(request: Request) -> bool:
+    """Whether the request holds a credential of a workspace other than the one it asked
+    for (only a deployment of several workspaces names them in credentials)."""
+    workspace = services(request).workspace
+    return bool(workspace) and held_workspace(request) not in ("", workspace)
 
 
 def secure_cookies(svc: Services) -> bool:

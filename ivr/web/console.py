@@ -23,7 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from callbacks import callback
 from callbacks import dial as callback_dial
 from callbacks.callback import is_callback
-from ivr.core import logs
+from ivr.core import logs, sentinel
 from ivr.core.errors import InvalidTransition, ReservationError, RoutingError
 from ivr.core.outbound import queue_wait_s
 from ivr.core.session import CallSession
@@ -31,8 +31,8 @@ from ivr.core.telephony import REST_ERRORS, transient
 from ivr.service import Services
 from ivr.voice import agent as agent_voice
 from ivr.voice import callback as callback_voice
-from ivr.voice import offers, presence, twiml
-from ivr.web import labels, today
+from ivr.voice import conference, offers, presence, twiml
+from ivr.web import controls, labels, today
 from queues.agent import (
     AVAILABLE,
     BREAK,
@@ -189,7 +189,18 @@ async def current_call(svc: Services, agent: str, state: AgentState) -> dict[str
         "connected": state.state == ON_CALL,
         "phase": await call_phase(svc, state),
         "notes": record.get("notes", ""),
+        **await live_state(svc, record["call"], state),
     }
+
+
+async def live_state(svc: Services, call_sid: str, state: AgentState) -> dict[str, Any]:
+    """The conference's state (connecting, connected, on_hold, consulting, ended), whether
+    the agent is muted and the customer on hold: the header and the call controls."""
+    view = controls.call_view(await conference.state(svc, call_sid))
+    if state.state != ON_CALL or view["state"] is None:
+        view["state"] = "ended" if state.state != ON_CALL else "connecting"
+    view["state_label"] = labels.call_state_label(view["state"])
+    return view
 
 
 async def call_phase(svc: Services, state: AgentState) -> str:
@@ -275,13 +286,13 @@ async def own_offer(svc: Services, agent: str, reservation_id: str) -> Offer:
 async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, Any]:
     """Take the call: routing holds it pending, then the agent's device is rung into the bridge.
 
-    The CONNECT is recorded only when the device's `<Dial><Queue>` takes the caller
-    (`ivr.voice.queue.confirm_bridge`). A device that rings out, is busy or fails puts the
-    caller back in their place (its status callback, `ivr.voice.agent.leg_ended`), and so
-    does no bridge within the ring timeout and `DEVICE_DEADLINE_GRACE_S`. If Twilio
-    refuses to ring it, the caller goes back at once and 502 says so (a break only when
-    Twilio says the device cannot be rung). If routing already gave up waiting for it,
-    the device's call is hung up before it can bridge: 410.
+    The CONNECT is recorded only when the caller, moved into the call's conference once the
+    device answers, fetches its join (`ivr.voice.bridge`). A device that rings out, is busy
+    or fails puts the caller back in their place (its status callback,
+    `ivr.voice.agent.leg_ended`), and so does no bridge within the ring timeout and
+    `DEVICE_DEADLINE_GRACE_S`. If Twilio refuses to ring it, the caller goes back at once
+    and 502 says so (a break only when Twilio says the device cannot be rung). If routing
+    already gave up waiting for it, the device's call is hung up before it can bridge: 410.
     """
     offer = await own_offer(svc, agent, reservation_id)
     if offer.expires_at <= svc.clock.now():
@@ -294,9 +305,10 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
         await svc.router.accept(reservation_id, agent, pending=True, deadline_s=deadline)
     except RoutingError:  # timed out or withdrawn just now
         raise HTTPException(410, "the offer has expired or was withdrawn") from None
+    await sentinel.confirm(svc, "call accepted")  # on a replica before the device rings
     await offers.stop_ringing(svc, reservation_id)  # in case the phone rang it as well
     document = twiml.render(await agent_leg(svc, agent, call_sid, reservation_id))
-    if "<Dial" not in document:  # a callback no longer needed: routing already ended it
+    if "<Dial" not in document and "<Redirect" not in document:  # a callback not needed now
         raise HTTPException(410, "the callback is no longer needed")
     device = svc.registry.current.agents[agent].device
     await record_leg(svc, reservation_id, agent, call_sid, device, ring_s)
@@ -538,7 +550,13 @@ def softphone_token(svc: Services, agent: str) -> dict[str, Any]:
     config = svc.registry.current.agents.get(agent)
     if config is None:
         raise HTTPException(404, "unknown agent")
-    view = softphone_view(svc, config.device)
+    return device_token(svc, config.device)
+
+
+def device_token(svc: Services, device: str) -> dict[str, Any]:
+    """A short-lived Voice SDK token for the client identity of `device` (an agent's, or a
+    supervisor's for monitoring); 409 for a phone number, 503 without an API key."""
+    view = softphone_view(svc, device)
     if view["identity"] is None:
         raise HTTPException(409, "your device is a phone number: calls ring that phone")
     if not view["configured"]:

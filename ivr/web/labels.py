@@ -21,6 +21,14 @@ STATE_LABELS = {
     OFFLINE: "Offline",
 }
 """An agent's routing state as a person says it."""
+CALL_STATE_LABELS = {
+    "connecting": "Connecting",
+    "connected": "Connected",
+    "on_hold": "On hold",
+    "consulting": "Consulting",
+    "ended": "Call ended",
+}
+"""A call's live state (its conference's) as the console's call header says it."""
 SHOWN_DIGITS = 4
 """A masked number keeps its last four digits (enough to tell two callers apart)."""
 MASK = "•"
@@ -30,6 +38,13 @@ UNKNOWN_CALLER = "Unknown caller"
 def state_label(state: str) -> str:
     """The plain name of a routing state (an unknown one is shown capitalised, not raw)."""
     return STATE_LABELS.get(state) or state.replace("_", " ").capitalize()
+
+
+def call_state_label(state: str | None) -> str:
+    """The plain name of a call's live state (connecting, connected, on hold...)."""
+    if not state:
+        return ""
+    return CALL_STATE_LABELS.get(state) or state.replace("_", " ").capitalize()
 
 
 def mask_number(number: str) -> str:

@@ -117,7 +117,8 @@ AGENT_VIEW = obj(
     },
     call={
         "description": "The call on or to wrap up (caller fields, queue_name, talk_s, notes,"
-        " phase: connecting, connected or wrapping_up)",
+        " phase: connecting, connected or wrapping_up; state: the conference's connecting,"
+        " connected, on_hold, consulting or ended; muted; on_hold)",
         "type": ["object", "null"],
     },
     wrap_up={"type": ["object", "null"], "properties": {"remaining_s": nullable("number")}},
@@ -130,6 +131,12 @@ AGENT_VIEW = obj(
     ),
     softphone=obj(identity=nullable("string"), configured={"type": "boolean"}),
     dispositions={"type": "object", "additionalProperties": {"type": "string"}},
+)
+MONITOR = obj(
+    ["call", "agent", "mode"],
+    call={"type": "string"},
+    agent={"type": "string"},
+    mode={"type": "string", "enum": ["listen", "whisper", "barge"]},
 )
 FLOOR = obj(
     ["queues", "agents", "waiting", "alerts", "config"],
@@ -195,6 +202,16 @@ REPORT_PARAMS = [
     query_param("queue", "Only this queue (default all)"),
     query_param("target", "Service level target for staffing", {"type": "number", "default": 0.8}),
 ]
+CONTROL_STATE = obj(
+    ["state", "muted", "on_hold"],
+    state={
+        "type": ["string", "null"],
+        "enum": ["connecting", "connected", "on_hold", "consulting", "ended", None],
+    },
+    muted={"type": "boolean"},
+    on_hold={"type": "boolean"},
+)
+"""The call's live state after a control."""
 CALL = path_param("call", "The call sid")
 
 
@@ -279,6 +296,39 @@ def paths() -> dict[str, Schema]:
                 ),
             ),
         },
+        "/api/agent/calls/{call}/hold": {
+            "post": op(
+                "Put the customer on hold (they hear the queue's hold music), or resume",
+                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 404, 409, 502)},
+                parameters=[CALL],
+                requestBody=body(obj(["hold"], hold={"type": "boolean"})),
+            ),
+        },
+        "/api/agent/calls/{call}/mute": {
+            "post": op(
+                "Mute the agent's line in the call (the customer no longer hears them), or unmute",
+                {"200": ok("Done", CONTROL_STATE), **errors(400, 403, 404, 409, 502)},
+                parameters=[CALL],
+                requestBody=body(obj(["mute"], mute={"type": "boolean"})),
+            ),
+        },
+        "/api/agent/calls/{call}/hangup": {
+            "post": op(
+                "Hang up the customer: the call ends and the agent wraps up",
+                {"204": ok("Hung up"), **errors(403, 404, 409, 502)},
+                parameters=[CALL],
+            ),
+        },
+        "/api/agent/calls/{call}/digits": {
+            "post": op(
+                "Play DTMF tones to the customer's side (w: a half-second pause)",
+                {"204": ok("Played"), **errors(400, 403, 404, 409, 502)},
+                parameters=[CALL],
+                requestBody=body(
+                    obj(["digits"], digits={"type": "string", "pattern": "^[0-9*#w]{1,32}$"})
+                ),
+            ),
+        },
         "/api/agent/token": {
             "get": op(
                 "A Twilio Voice SDK access token for the agent's own client identity (1 h)",
@@ -333,7 +383,7 @@ def paths() -> dict[str, Schema]:
         "/api/supervisor/callbacks/{callback}/cancel": {
             "post": op(
                 "Cancel a pending or scheduled callback (recorded with who did it)",
-                {"204": ok("Cancelled"), **errors(403, 409)},
+                {"204": ok("Cancelled"), **errors(403, 404, 409)},
                 parameters=[path_param("callback", "The callback id (CB…)")],
             ),
         },
@@ -368,6 +418,41 @@ def paths() -> dict[str, Schema]:
                 requestBody=body(
                     obj(["priority"], priority={"type": "integer", "minimum": 0, "maximum": 99})
                 ),
+            ),
+        },
+        "/api/supervisor/token": {
+            "get": op(
+                "A Twilio Voice SDK access token for your own client identity (1 h): the"
+                " supervisor page answers the calls monitoring rings it with",
+                {
+                    "200": ok(
+                        "Token",
+                        obj(
+                            ["token", "identity"],
+                            token={"type": "string"},
+                            identity={"type": "string"},
+                            ttl_s={"type": "integer"},
+                        ),
+                    ),
+                    **errors(403, 409, 503),
+                },
+            ),
+        },
+        "/api/supervisor/calls/{call}/monitor": {
+            "post": op(
+                "Listen to (muted), whisper on (only the agent hears) or barge into a connected"
+                " call: your device is dialled into its conference; again to switch mode"
+                " (502: Twilio's API failed)",
+                {"200": ok("Monitoring", MONITOR), **errors(400, 403, 409, 502)},
+                parameters=[CALL],
+                requestBody=body(
+                    obj(["mode"], mode={"type": "string", "enum": ["listen", "whisper", "barge"]})
+                ),
+            ),
+            "delete": op(
+                "Stop monitoring the call: your device leaves its conference",
+                {"204": ok("Stopped"), **errors(403, 409, 502)},
+                parameters=[CALL],
             ),
         },
         **inbox_paths(),

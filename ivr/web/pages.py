@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ivr.service import services
-from ivr.web import auth, console, supervisor
+from ivr.web import auth, console, monitor, supervisor
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -73,6 +73,7 @@ def _login_form(request: Request, kind: str, error: str, user: str = "") -> Resp
         error=error,
         user=user,
         csrf=csrf,
+        action=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
     secure = auth.secure_cookies(services(request))
     response.set_cookie(auth.LOGIN_COOKIE, csrf, httponly=True, samesite="strict", secure=secure)
@@ -113,7 +114,8 @@ async def logout(request: Request) -> Response:
         str(form.get("csrf", "")).encode(), principal.csrf.encode()
     ):
         await auth.end_session(svc, token)
-    response = RedirectResponse("/login", status_code=303)
+    workspace = svc.settings.workspace  # with several, the login form must name it
+    response = RedirectResponse(f"/login?workspace={workspace}" if workspace else "/login", 303)
     auth.clear_session_cookie(response, svc)
     return response
 
@@ -136,9 +138,19 @@ async def supervisor_page(request: Request) -> Response:
         return RedirectResponse("/login?as=supervisor", status_code=303)
     if principal.kind != auth.SUPERVISOR:
         return render(request, "forbidden.html", status=403, principal=principal)
-    view = await supervisor.floor_view(services(request))
-    name = services(request).registry.current.supervisors[principal.user].name
-    return render(request, "supervisor.html", principal=principal, name=name, view=view)
+    svc = services(request)
+    view = await supervisor.floor_view(svc)
+    name = svc.registry.current.supervisors[principal.user].name
+    phone = monitor.phone(svc, principal.user)
+    return render(
+        request,
+        "supervisor.html",
+        principal=principal,
+        name=name,
+        view=view,
+        phone=phone,
+        voice_sdk_url=VOICE_SDK_URL,
+    )
 
 
 routes = [

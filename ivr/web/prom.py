@@ -6,7 +6,8 @@ Queue and agent figures are read at scrape time from routing's sets and the
 metrics rollups (`queues.metrics.rollups`), so every web process reports the same
 values; every agent state and every configured queue is there, at 0 when empty,
 so an alert on "available == 0" has a series to fire on. Counters (calls, the
-service level's within/eligible pair, FRT and wait histograms) come from the
+service level's within/eligible pair, FRT and wait histograms, handle time by part,
+transfers, consults and hold lengths) come from the
 fold's all-time rollups, so they only grow. Survey sends happen in the job worker,
 so they are counted in the store (`Keys.metrics_survey_sends`, by `survey_sent.lua`)
 and read here too. Webhook latency and errors are measured in each process
@@ -42,11 +43,13 @@ from callbacks import heartbeat
 from ivr import __version__
 from ivr.core import outbound
 from ivr.core.store import STORE_ERRORS
+from ivr.core.urls import route_path
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
 from queues import agent
 from queues.decisions import DECISIONS
 from queues.metrics import histogram, rollups, sms_costs
+from queues.metrics.fold_controls import CONSULT_OUTCOMES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 WEBHOOK_PREFIXES = ("/voice", "/sms")
@@ -71,7 +74,8 @@ class LatencyMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, started, status = route_label(scope["path"]), time.perf_counter(), [500]
+        path, started = route_label(route_path(scope["path"])), time.perf_counter()
+        status = [500]
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -127,6 +131,7 @@ async def families(svc: Services) -> list[Metric]:
             "ivr_frt_seconds", "First response time (arrival to agent)", by_queue, "frt"
         ),
         histogram_family("ivr_wait_seconds", "Queue wait of answered calls", by_queue, "wait"),
+        *control_families(by_queue),
         *await voicemail_gauges(svc),
         *await worker_gauges(svc),
         *await outbound_gauges(svc),
@@ -217,6 +222,39 @@ def callbacks_family(by_queue: dict[str, rollups.Totals]) -> Metric:
         for outcome, field in CALLBACK_OUTCOMES.items():
             family.add_metric([q, outcome], totals[field])
     return family
+
+
+HANDLE_PARTS = {"talk": "talk_ms", "hold": "hold_ms", "acw": "wrap_ms"}
+"""`ivr_handle_seconds_total` parts and the rollup fields they read: AHT's three terms."""
+
+
+def control_families(by_queue: dict[str, rollups.Totals]) -> list[Metric]:
+    """Handle time by part and contacts handled (AHT over a window is the increase of the
+    one over the other), transfers by kind and mode, consults by outcome, and hold lengths."""
+    handled = CounterMetricFamily(
+        "ivr_queue_handled", "Contacts handled in the queue (once per contact)", labels=["queue"]
+    )
+    parts = CounterMetricFamily(
+        "ivr_handle_seconds",
+        "Agent time on the queue's contacts: talk (hold excluded), hold, after-call work",
+        labels=["queue", "part"],
+    )
+    transfers = CounterMetricFamily(
+        "ivr_transfers", "Calls transferred out of the queue", labels=["queue", "kind", "mode"]
+    )
+    consults = CounterMetricFamily(
+        "ivr_consults", "Warm transfers' consults, by outcome", labels=["queue", "outcome"]
+    )
+    for q, totals in by_queue.items():
+        handled.add_metric([q], totals["handled"])
+        for part, field in HANDLE_PARTS.items():
+            parts.add_metric([q, part], totals[field] / 1000)
+        for (kind, mode), n in totals.transfers_by().items():
+            transfers.add_metric([q, kind, mode], n)
+        for outcome in CONSULT_OUTCOMES:
+            consults.add_metric([q, outcome], totals[f"consults_{outcome}"])
+    hold = histogram_family("ivr_hold_seconds", "Length of each hold", by_queue, "hold")
+    return [handled, parts, transfers, consults, hold]
 
 
 def service_level_counters(by_queue: dict[str, rollups.Totals]) -> list[Metric]:

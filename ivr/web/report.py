@@ -25,7 +25,7 @@ from ivr.config.model import Config
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.keys import Keys
 from ivr.core.settings import Settings
-from ivr.core.store import resolve_url
+from ivr.core.store import async_client, resolve_url
 from queues.metrics import contacts, cps, erlang, erlang_a, intervals, rollups
 from queues.metrics import staffing as staffing_data
 from queues.metrics.fold import STAFFED_STATES
@@ -68,6 +68,32 @@ AGENT_COLUMNS += tuple(f"{s}_s" for s in (*STAFFED_STATES, "break"))
 OFFER_COLUMNS = ("abandoned_offered", "abandoned_offered_share")
 """Callback offer coverage: abandons offered a callback first, and their share of abandons."""
 QUEUE_COLUMNS += OFFER_COLUMNS
+HANDLE_COLUMNS = ("talk_s", "hold_s", "acw_s", "holds", "hold_mean_s")
+"""AHT's parts, each per handled (talk without hold, hold, after-call work): they add up to
+`aht_s`; then the holds and their mean length."""
+TRANSFER_COLUMNS = (
+    "transfers",
+    "transfers_queue",
+    "transfers_agent",
+    "transfers_number",
+    "transfers_warm",
+    "transfers_cold",
+    "transfers_in",
+    "transfers_unanswered",
+    "consults_completed",
+    "consults_cancelled",
+    "consult_mean_s",
+)
+"""Transfers made from the queue (by kind, warm or cold), taken in from another queue, and
+lost before the next agent; warm transfers' consults (docs/metrics.md)."""
+QUEUE_COLUMNS += ("handled", *HANDLE_COLUMNS, *TRANSFER_COLUMNS)
+AGENT_COLUMNS += (
+    *HANDLE_COLUMNS,
+    "transfers",
+    "transfers_received",
+    "consults_completed",
+    "consults_cancelled",
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -193,9 +219,12 @@ async def staffing(
                 end = staffing_data.so_far(at, part.hour_end_ms, now_ms)
                 part = staffing_data.Part(at, part.hour_end_ms, at, end)
             aht = totals.figures()["aht_s"]
-            if not totals["entered"] or aht is None:
+            # A call transferred in from another queue is work here too (its handle is in
+            # this queue's AHT), though not a second inbound arrival.
+            arrivals = totals["entered"] + totals["transfers_in"]
+            if not arrivals or aht is None:
                 continue
-            rate = totals["entered"] / part.hours
+            rate = arrivals / part.hours
             needed = erlang.agents_needed(rate, float(aht), target, threshold)
             interval = f"{clock_time(part.start_ms, zone)} and {clock_time(part.end_ms, zone)}"
             advice = erlang.Advice(
@@ -415,7 +444,7 @@ async def run(settings: Settings, args: argparse.Namespace, out: TextIO, clock: 
         print(f"ivr report: {why}", file=sys.stderr)
         return 2
     url, embedded = resolve_url(settings)
-    redis = aioredis.from_url(url, decode_responses=True)
+    redis = async_client(url)  # any URL the service takes (redis+sentinel://, a cluster)
     keys = Keys(settings.tenant)
     try:
         if args.export:

@@ -1,8 +1,9 @@
 """The supervisor view: the floor now (queues, agents, waiting calls) and what may be changed.
 
-Supervisors put agents on break or log them out and change a waiting call's
-priority. Each action is appended to the event stream as a `SUPERVISOR` entry
-naming who did it (`by`), next to the routing event of the change itself.
+Supervisors put agents on break or log them out, change a waiting call's priority, and
+listen to, coach or barge into a connected call (`ivr.web.monitor`). Each action is
+appended to the event stream as a `SUPERVISOR` entry naming who did it (`by`,
+`ivr.web.audit`), next to the routing event of the change itself.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from ivr.core.errors import InvalidTransition, RoutingError
 from ivr.service import Services
 from ivr.voice import offers
 from ivr.voice.queue import estimate_for
-from ivr.web import labels, today, voicemails
-from queues.agent import BREAK
+from ivr.web import labels, monitor, today, voicemails
+from ivr.web.audit import record
+from queues.agent import BREAK, ON_CALL
 from queues.metrics import rollups
 from queues.reprioritise import reprioritise
 
-SUPERVISOR_EVENT = "SUPERVISOR"
 ALERTS_SHOWN = 20
 WAITING_SHOWN = 50
 """Waiting calls listed per queue."""
@@ -77,9 +78,12 @@ async def callbacks_view(svc: Services) -> list[dict[str, Any]]:
 
 
 async def cancel_callback(svc: Services, by: str, callback_id: str) -> None:
-    """Cancel a callback from the floor (recorded with who did it), or 409 if it cannot be."""
+    """Cancel a callback from the floor (recorded with who did it); 404 for one this
+    workspace does not have, 409 for one that cannot be cancelled now."""
+    if await callback.get(svc, callback_id) is None:
+        raise HTTPException(404, "no such callback")
     if not await callback.cancel(svc, callback_id, by):
-        raise HTTPException(409, "that callback is unknown, being dialled, or already over")
+        raise HTTPException(409, "that callback is being dialled or already over")
 
 
 async def queue_view(svc: Services, name: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
@@ -148,6 +152,22 @@ async def agents_view(svc: Services, days: dict[str, today.AgentDay]) -> list[di
                 "handled_today": days[agent].handled if agent in days else 0,
             }
         )
+    return await with_monitors(svc, rows)
+
+
+async def with_monitors(svc: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each agent row with who monitors its call and how (`monitor`: {by, by_name, mode} or
+    None), so every supervisor sees a call being listened to, coached or barged into. Only
+    a call in progress shows one (a monitor left from a call now in wrap-up is not)."""
+    talking = [row for row in rows if row["call"] and row["state"] == ON_CALL]
+    found = await monitor.watching(svc, [row["call"] for row in talking])
+    people = svc.registry.current.supervisors
+    for row in rows:
+        watched = found.get(row["call"]) if row in talking else None
+        if watched:
+            known = people.get(watched["by"])
+            watched = {**watched, "by_name": known.name if known else watched["by"]}
+        row["monitor"] = watched
     return rows
 
 
@@ -190,12 +210,6 @@ async def alerts(svc: Services) -> list[dict[str, Any]]:
 
 
 # -- actions ------------------------------------------------------------------------
-async def record(svc: Services, by: str, **fields: str) -> None:
-    entry: dict[Any, Any] = {"type": SUPERVISOR_EVENT, "ts": str(int(svc.clock.now() * 1000))}
-    entry.update(by=by, **fields)
-    await svc.redis.xadd(svc.keys.events(), entry)
-
-
 def known_agent(svc: Services, agent: str) -> None:
     if agent not in svc.registry.current.agents:
         raise HTTPException(404, f"no agent {agent!r}")

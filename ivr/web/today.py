@@ -3,13 +3,15 @@
 "Today" starts at midnight in the company's time zone. Definitions (see
 docs/console.md):
 
-* handled: COMPLETEAGENT + COMPLETECALLER events of the agent.
+* handled: COMPLETEAGENT + COMPLETECALLER events of the agent, and the TRANSFERs with
+  which they handed a call on (each ends a handle, with its talk: docs/metrics.md).
 * AHT: (talk + after-call work) / handled. After-call work runs from the
   agent's `wrap_up` AGENTSTATUS to its next AGENTSTATUS.
 * FRT share: the share of the agent's answered inbound calls whose first response
   time (CONNECT `original_wait_ms`: arrival to agent) was within the queue's
   `service_level_s`. A callback's CONNECT is no inbound answer (its wait is virtual:
-  the customer is not on the line), as in the reports (docs/metrics.md).
+  the customer is not on the line), as in the reports (docs/metrics.md); nor is the
+  CONNECT of a transferred call (marked `transfer`: the caller was answered before).
 * CES: the mean of the survey scores (`Keys.survey_scores`) of handled calls.
 
 A queue's figures today (service level, answered, abandoned) are not folded
@@ -32,7 +34,7 @@ from queues.metrics.fold_events import CALLBACK_PREFIX
 MAX_EVENTS = 200_000
 BATCH = 1000
 """A day's events read at most (far beyond a day of a mid-size floor)."""
-COMPLETED = frozenset({EventType.COMPLETEAGENT, EventType.COMPLETECALLER})
+COMPLETED = frozenset({EventType.COMPLETEAGENT, EventType.COMPLETECALLER, EventType.TRANSFER})
 KNOWN = frozenset(t.value for t in EventType)
 
 
@@ -100,7 +102,7 @@ class AgentDay:
             self.handled += 1
             self.talk_ms += int(event.get("talk_ms", "0") or 0)
             self.calls.append(event.get("call"))
-        elif event.type == EventType.CONNECT:
+        elif event.type == EventType.CONNECT and event.get("transfer") != "1":
             self.answered += 1
             self.within_sl += int(event.get("original_wait_ms", "0") or 0) <= sl_ms
         elif event.type == EventType.RINGNOANSWER:

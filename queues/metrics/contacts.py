@@ -2,7 +2,8 @@
 
 The fold writes each record (`Keys.metrics_contact`) and indexes it by the
 contact's start in `Keys.metrics_contacts()`; records live as long as the
-retention. Times are ISO 8601 UTC, durations in seconds. `repeat_contact` marks a
+retention. Times are ISO 8601 UTC, durations in seconds; `talk_s` excludes hold
+(`hold_s`), and a transferred call is one record, its agent the last one. `repeat_contact` marks a
 contact from a number whose previous contact started within the FCR window before
 it: the repeat, not the original (whose FCR it fails).
 """
@@ -32,12 +33,14 @@ COLUMNS = (
     "frt_s",
     "wait_s",
     "talk_s",
+    "hold_s",
+    "transfers",
     "disposition",
     "ces",
     "repeat_contact",
 )
 TIMES = {"started_at": "started_ms", "answered_at": "answered_ms", "ended_at": "ended_ms"}
-DURATIONS = {"frt_s": "frt_ms", "wait_s": "wait_ms", "talk_s": "talk_ms"}
+DURATIONS = {"frt_s": "frt_ms", "wait_s": "wait_ms", "talk_s": "talk_ms", "hold_s": "hold_ms"}
 PAGE = 500
 
 
@@ -53,6 +56,7 @@ def row(raw: dict[str, str]) -> dict[str, Any]:
     for name, source in DURATIONS.items():
         out[name] = int(raw[source]) / 1000 if raw.get(source) else None
     out["ces"] = int(raw["ces"]) if raw.get("ces") else None
+    out["transfers"] = int(raw.get("transfers") or 0)
     # The contact that came back within the FCR window (the earlier one fails FCR).
     out["repeat_contact"] = bool(raw.get("repeat_of"))
     return out

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
+from queues.metrics import fold_controls as controls
 from queues.metrics import offer_coverage
 from queues.metrics.batch import CALLBACK_EVENT, EXIT_FIELDS, Batch, scopes
+from queues.metrics.fold_controls import count_fcr, fail_fcr, ms
 
 RESOLVED = "resolved"
 """The console disposition that marks a contact resolved (for ART and FCR)."""
@@ -19,11 +21,6 @@ CALLBACK_PREFIX = "CB"
 """A keep-my-place callback's routing id (`callbacks.callback.PREFIX`)."""
 CALLBACK_CONNECT = "CALLBACKCONNECT"
 CALLBACK_REQUEST = "CALLBACKREQUEST"
-
-
-def ms(fields: dict[str, str], name: str) -> int:
-    value = fields.get(name, "")
-    return int(float(value)) if value else 0
 
 
 async def session_start(batch: Batch, call: str, fallback_ms: int) -> tuple[int, dict[str, str]]:
@@ -77,13 +74,6 @@ async def note_repeat(batch: Batch, c: dict[str, str], ts: int) -> None:
     batch.ops.append(lambda p: p.set(key, record, ex=batch.options.fcr_window_s))
 
 
-def fail_fcr(batch: Batch, c: dict[str, str]) -> None:
-    """Count a handled contact as not resolved on first contact (once)."""
-    if c.get("handled_ms") and not c.get("fcr_failed"):
-        c["fcr_failed"] = "1"
-        batch.add(int(c["handled_ms"]), c["scopes"].split(","), "fcr_failed")
-
-
 def leave(batch: Batch, queue: str, call: str) -> None:
     batch.ops.append(lambda p: p.zrem(batch.keys.metrics_waiting(queue), call))
 
@@ -95,9 +85,11 @@ async def on_enter(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if await callback_origin(batch, call) is not None:
         return
     c = await first_sight(batch, call, queue, ts, lang)
+    batch.ops.append(lambda p: p.zadd(batch.keys.metrics_waiting(queue), {call: ts}))
+    if controls.requeued(c, fields):
+        return  # a transferred call re-queued: the same contact, no second arrival
     c.update(queue=queue, entered_ms=str(ts))
     batch.add(ts, scopes(queue, "", c.get("language", "")), "entered")
-    batch.ops.append(lambda p: p.zadd(batch.keys.metrics_waiting(queue), {call: ts}))
 
 
 async def callback_origin(batch: Batch, call: str) -> str | None:
@@ -122,18 +114,23 @@ async def on_connect(batch: Batch, fields: dict[str, str], ts: int) -> None:
 
     A callback's entry is no inbound answer: its wait is virtual (the customer is not
     on the line), so it counts only as `callbacks_accepted` (the agent took the offer);
-    its FRT waits for CALLBACKCONNECT, on the original contact.
+    its FRT waits for CALLBACKCONNECT, on the original contact. The CONNECT after a
+    transfer opens the next agent's handle and is theirs to count, not the queue's.
     """
     call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
     origin = await callback_origin(batch, call)
     c = await first_sight(batch, origin or call, queue, ts, fields.get("language", ""))
     where = scopes(queue, agent, c.get("language", ""))
     batch.add(ts, where, "ring_ms", ms(fields, "ring_ms"))
+    controls.open_handle(batch, c, agent, queue, ts)
     c.update(agent=agent, queue=queue)
     leave(batch, queue, call)
     (await batch.agent(agent))["queue"] = queue
     if origin is not None:
         batch.add(ts, where, "callbacks_accepted")
+        return
+    if controls.requeued(c, fields):
+        controls.transferred_in(batch, c, where, ts)
         return
     wait = ms(fields, "wait_ms")
     batch.add(ts, where, "answered")
@@ -165,6 +162,9 @@ async def on_abandon(batch: Batch, fields: dict[str, str], ts: int) -> None:
     where = scopes(queue, "", c.get("language", ""))
     wait = ms(fields, "wait_ms")
     leave(batch, queue, call)
+    if controls.requeued(c, fields):
+        controls.lost_transfer(batch, c, queue, ts)
+        return
     c.update(ended_ms=str(ts), wait_ms=str(wait))
     if fields.get("reason") == "callback":
         await on_callback(batch, fields, ts)
@@ -192,6 +192,10 @@ async def on_exit(batch: Batch, fields: dict[str, str], ts: int) -> None:
     if await callback_left(batch, fields):
         return
     c = await first_sight(batch, call, queue, ts, fields.get("language", ""))
+    if controls.requeued(c, fields):
+        leave(batch, queue, call)
+        controls.lost_transfer(batch, c, queue, ts)
+        return
     kind = EXIT_FIELDS[fields["type"]]
     batch.add(ts, scopes(queue, "", c.get("language", "")), kind)
     leave(batch, queue, call)
@@ -263,33 +267,47 @@ def reached(batch: Batch, c: dict[str, str], where: list[str], ts: int) -> None:
 
 
 async def on_complete(batch: Batch, fields: dict[str, str], ts: int) -> None:
-    """A call ended with an agent: handled. A callback's entry ended with its customer
-    reached is handled and the callback completed; an attempt nobody answered is neither."""
+    """An agent's handle of a call ended: handled (`fold_controls.end_handle`: talk less
+    hold). A callback's entry ended with its customer reached is handled and the callback
+    completed; an attempt nobody answered is neither. FCR counts at the final handle: not
+    while a transfer to a queue or agent is pending."""
     call, queue, agent = fields["call"], fields.get("queue", ""), fields.get("agent", "")
     origin = await callback_origin(batch, call)
     c = await first_sight(batch, origin or call, queue, ts, "")
-    where = scopes(queue, agent, c.get("language", ""))
+    if controls.stale(c, agent):
+        return
     if origin is not None:
         if not c.get("cb_reached_ms") or c.get("cb_completed"):
+            controls.drop_handle(batch, c, ts)
             return
         c["cb_completed"] = "1"
-        batch.add(ts, where, "callbacks_completed")
-    talk = ms(fields, "talk_ms")
-    batch.add(ts, where, "handled")
-    batch.add(ts, where, "talk_ms", talk)
-    c.update(ended_ms=str(ts), talk_ms=str(ms(c, "talk_ms") + talk))
+        batch.add(ts, scopes(queue, agent, c.get("language", "")), "callbacks_completed")
+    where = controls.end_handle(batch, c, agent, queue, ts, ms(fields, "talk_ms"))
+    c["ended_ms"] = str(ts)
     c["completed_by"] = "agent" if fields["type"] == "COMPLETEAGENT" else "caller"
-    if not c.get("handled_ms"):
-        c.update(handled_ms=str(ts), scopes=",".join(where))
-        batch.add(ts, where, "fcr_contacts")
-        if c.get("disposition") and c["disposition"] != RESOLVED:
-            fail_fcr(batch, c)
+    final_handle(batch, c, where, ts)
+
+
+def final_handle(batch: Batch, c: dict[str, str], where: list[str], ts: int) -> None:
+    """A handle ended with no transfer pending is the contact's last: its FCR counts there
+    (once), failed already if its disposition came first and is not `resolved`."""
+    if c.get("transfer_pending") or c.get("handled_ms"):
+        return
+    count_fcr(batch, c, where, ts)
+    if c.get("disposition") and c["disposition"] != RESOLVED:
+        fail_fcr(batch, c)
 
 
 async def on_disposition(batch: Batch, fields: dict[str, str], ts: int) -> None:
-    """Hook for the console: a DISPOSITION event (call, agent, disposition) sets ART and FCR."""
+    """Hook for the console: a DISPOSITION event (call, agent, disposition) sets ART and FCR.
+
+    A transferred call's resolution is its final agent's disposition (`controls.deciding`)."""
     c = await batch.contact(fields.get("call", ""))
     if not c or c.get("disposition"):
+        return
+    if not controls.deciding(c, fields.get("agent", "")):
+        # A transferring agent's disposition: kept, but the final agent's decides.
+        c["transfer_disposition"] = fields.get("disposition", "")
         return
     c["disposition"] = fields.get("disposition", "")
     where = c["scopes"].split(",") if c.get("scopes") else scopes(c.get("queue", ""))
@@ -347,6 +365,39 @@ async def move_agent(batch: Batch, agent: str, state: str, ts: int, queue: str |
     a.update(state=state, since=ts, queue=queue or a.get("queue", ""))
 
 
+async def control_contact(batch: Batch, fields: dict[str, str]) -> dict[str, str]:
+    """The contact a call control acts on (a callback's entry acts on the original call's);
+    empty for a call the fold never saw in a queue."""
+    call = fields.get("call", "")
+    return await batch.contact(await callback_origin(batch, call) or call) if call else {}
+
+
+async def on_hold(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    c = await control_contact(batch, fields)
+    if c:
+        controls.hold(c, fields.get("agent", ""), fields.get("queue", ""), ts)
+
+
+async def on_unhold(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A hold ends; an UNHOLD with no hold in progress (the handle's end already closed it,
+    or its HOLD was never seen) changes nothing."""
+    c = await control_contact(batch, fields)
+    if c:
+        controls.close_hold(batch, c, ts, ms(fields, "hold_ms"))
+
+
+async def on_transfer(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    """A transfer ends the transferring agent's handle; to a number, the contact's last."""
+    c = await control_contact(batch, fields)
+    where = controls.transfer(batch, c, fields, ts)
+    if where:
+        final_handle(batch, c, where, ts)
+
+
+async def on_consult(batch: Batch, fields: dict[str, str], ts: int) -> None:
+    controls.consult(batch, await control_contact(batch, fields), fields, ts)
+
+
 HANDLERS: dict[str, Callable[[Batch, dict[str, str], int], Awaitable[None]]] = {
     "ENTERQUEUE": on_enter,
     "CONNECT": on_connect,
@@ -367,6 +418,10 @@ HANDLERS: dict[str, Callable[[Batch, dict[str, str], int], Awaitable[None]]] = {
     "REJECTED": on_missed,
     "RINGCANCELED": on_ring_canceled,
     "AGENTSTATUS": on_status,
+    "HOLD": on_hold,
+    "UNHOLD": on_unhold,
+    "TRANSFER": on_transfer,
+    "CONSULT": on_consult,
 }
 
 

@@ -22,6 +22,12 @@ from ivr.core.keys import Keys
 from queues.metrics import histogram, local_hours, offer_coverage
 from queues.metrics.batch import DEFAULT_MINUTE_TTL_S
 from queues.metrics.fold import BUSY_STATES, STAFFED_STATES
+from queues.metrics.fold_controls import (
+    CONSULT_OUTCOMES,
+    TRANSFER_KINDS,
+    TRANSFER_MODES,
+    transfer_field,
+)
 from queues.metrics.local_hours import MS_PER_MINUTE
 
 Figure = float | int | None
@@ -97,8 +103,7 @@ class Totals:
             "frt_p95_s": self.percentile_s("frt", 0.95),
             "frt_mean_s": ms_ratio(self["frt_ms"], frt_n),
             "frt_queue_mean_s": ms_ratio(self["frt_queue_ms"], frt_n),
-            "handled": self["handled"],
-            "aht_s": ms_ratio(self["talk_ms"] + self["hold_ms"] + self["wrap_ms"], self["handled"]),
+            **self.handle_figures(),
             "art_s": ms_ratio(self["art_ms"], self["resolved"]),
             "fcr": ratio(self["fcr_contacts"] - self["fcr_failed"], self["fcr_contacts"]),
             "ces_mean": ratio(self["ces_sum"], ces_n),
@@ -109,7 +114,49 @@ class Totals:
         }
         out.update({f"ces_{k}": self[f"ces:{k}"] for k in CES_SCALE})
         out.update(self.callback_figures())
+        out.update(self.transfer_figures())
         return out
+
+    def handle_figures(self) -> dict[str, Figure]:
+        """Handled, and AHT split: talk (hold excluded) + hold + after-call work (wrap-up),
+        each per handled, so `aht_s` = `talk_s` + `hold_s` + `acw_s`. In a queue's (and the
+        overall, language) scope `handled` counts a contact once; in an agent's, each of
+        their handles (docs/metrics.md, "Handle time")."""
+        handled, talk, hold, wrap = (self[k] for k in ("handled", "talk_ms", "hold_ms", "wrap_ms"))
+        holds = sum(self.hist("hold").values())
+        return {
+            "handled": handled,
+            "aht_s": ms_ratio(talk + hold + wrap, handled),
+            "talk_s": ms_ratio(talk, handled),
+            "hold_s": ms_ratio(hold, handled),
+            "acw_s": ms_ratio(wrap, handled),
+            "holds": holds,
+            "hold_mean_s": ms_ratio(hold, holds),
+        }
+
+    def transfer_figures(self) -> dict[str, Figure]:
+        """Transfers made (by kind, warm or cold), received, and lost before the next agent;
+        consults completed and cancelled, and their mean length."""
+        by = self.transfers_by()
+        consults = sum(self.hist("consult").values())
+        out: dict[str, Figure] = {"transfers": sum(by.values())}
+        out.update({f"transfers_{k}": by[k, "warm"] + by[k, "cold"] for k in TRANSFER_KINDS})
+        out.update(
+            {f"transfers_{m}": sum(by[k, m] for k in TRANSFER_KINDS) for m in TRANSFER_MODES}
+        )
+        for name in ("transfers_received", "transfers_in", "transfers_unanswered"):
+            out[name] = self[name]
+        out.update({f"consults_{o}": self[f"consults_{o}"] for o in CONSULT_OUTCOMES})
+        out["consult_mean_s"] = ms_ratio(self["consult_ms"], consults)
+        return out
+
+    def transfers_by(self) -> dict[tuple[str, str], int]:
+        """Transfers by (kind, warm | cold): `/metrics`' `ivr_transfers_total`."""
+        return {
+            (k, m): self[transfer_field(k, m == "warm")]
+            for k in TRANSFER_KINDS
+            for m in TRANSFER_MODES
+        }
 
     def callback_figures(self) -> dict[str, Figure]:
         """Callbacks, their own contact type (none of them is in the inbound figures above).
@@ -145,12 +192,23 @@ class Totals:
             "answered": self["answered"] + self["callbacks_accepted"],
             "missed": self["missed"],
             "rejected": self["rejected"],
-            "handled": self["handled"],
-            "aht_s": ms_ratio(self["talk_ms"] + self["hold_ms"] + self["wrap_ms"], self["handled"]),
+            **self.handle_figures(),
+            **{k: v for k, v in self.transfer_figures().items() if k in AGENT_TRANSFER_FIGURES},
             "occupancy": ratio(busy, sum(state_s[s] for s in STAFFED_STATES)),
         }
         out.update({f"{s}_s": v for s, v in state_s.items()})
         return out
+
+
+AGENT_TRANSFER_FIGURES = (
+    "transfers",
+    "transfers_received",
+    "transfers_warm",
+    "transfers_cold",
+    "consults_completed",
+    "consults_cancelled",
+)
+"""The transfer figures of an agent's row: those they made, received, and their consults."""
 
 
 def ms_ratio(total_ms: int, n: int) -> float | None:

@@ -73,6 +73,12 @@ class Bridge:
         return self.b if call is self.a else self.a
 
 
+@dataclass
+class ConferencePair(Bridge):
+    """Two legs talking in a conference with nobody else in it (`Call.bridge`, for tests
+    and tools that ask who a leg talks to; Twilio has no such resource)."""
+
+
 @dataclass(eq=False)
 class Call:
     """One call leg, as Twilio's Call resource sees it, plus what its caller heard."""

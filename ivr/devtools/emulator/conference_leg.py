@@ -27,12 +27,17 @@ ANNOUNCING = "announcing"
 DEFAULT_MUSIC = Node("Response", {}, "", (Node("Play", {"loop": "0"}, WAIT_MUSIC_URL),))
 
 
-def attend(it: Interpreter, noun: Node) -> Step[bool | None]:
-    """Be in the conference until leaving it; whether it ever talked (None: it was full)."""
+def attend(
+    it: Interpreter, noun: Node, joined: list[Participant] | None = None
+) -> Step[bool | None]:
+    """Be in the conference until leaving it; whether it ever talked (None: it was full).
+    `joined` gets the participant, so a leg that hangs up can still tell if it talked."""
     conferences = it.board.conferences
     participant = conferences.join(it.call, join_spec(it, noun))
     if participant is None:
         return None
+    if joined is not None:
+        joined.append(participant)
     doc_url = it.doc_url
     try:
         while participant.state != LEFT:

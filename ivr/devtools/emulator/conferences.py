@@ -14,7 +14,7 @@ from typing import Protocol, TypeVar
 from ivr.core.clock import Clock
 from ivr.core.errors import EmulatorError
 from ivr.devtools.emulator import twiml
-from ivr.devtools.emulator.calls import Call, Utterance
+from ivr.devtools.emulator.calls import Call, ConferencePair, Utterance
 from ivr.devtools.emulator.conference import (
     MAX_PARTICIPANTS,
     Announcement,
@@ -134,6 +134,7 @@ class Conferences:
         self.notify(conference, "participant-join", participant)
         if conference.status == "init" and conference.should_start():
             self.start(conference)
+        self._pair(conference)
         if conference.status == "in-progress" and beeps_on(participant, "onEnter"):
             self._beep(conference, participant)
         return participant
@@ -143,6 +144,7 @@ class Conferences:
         if participant.left:
             return
         participant.left = True
+        _unpair(participant.call)
         conference = participant.conference
         conference.updated_at = self.host.now()
         if participant in conference.participants:
@@ -198,6 +200,15 @@ class Conferences:
             self.notify(conference, "participant-modify", participant)
         participant.updated_at = self.host.now()
 
+    def _pair(self, conference: Conference) -> None:
+        """Two participants alone in a started conference talk to each other (`bridge`)."""
+        active = conference.active
+        if conference.status != "in-progress" or len(active) != 2:
+            return
+        a, b = active[0].call, active[1].call
+        if a.bridge is None and b.bridge is None:
+            a.bridge = b.bridge = ConferencePair(a, b, self.host.now())
+
     # -- the conference's life -----------------------------------------------------------
 
     def start(self, conference: Conference) -> None:
@@ -206,6 +217,7 @@ class Conferences:
         for participant in conference.active:
             participant.talked = True
             self.poke(participant)
+        self._pair(conference)
 
     def end(self, conference: Conference, reason: str, by: Participant | None = None) -> None:
         """Complete the conference; everyone still in it drops out and goes on with its TwiML."""
@@ -309,6 +321,15 @@ class ParticipantUpdate:
     call_sid_to_coach: str | None = None
     end_on_exit: bool | None = None
     beep_on_exit: bool | None = None
+
+
+def _unpair(call: Call) -> None:
+    """A leg leaving its conference no longer talks to the one it was paired with."""
+    pair = call.bridge
+    if isinstance(pair, ConferencePair):
+        call.bridge = None
+        if pair.other(call).bridge is pair:
+            pair.other(call).bridge = None
 
 
 def _pick(new: T | None, old: T) -> T:

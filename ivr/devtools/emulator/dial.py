@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ivr.devtools.emulator.callbacks import requested_events
 from ivr.devtools.emulator.calls import Call, Notifier, Start
+from ivr.devtools.emulator.conference import Participant
 from ivr.devtools.emulator.conference_leg import attend
 from ivr.devtools.emulator.interpreter import END, NEXT, Interpreter, Outcome, Target
 from ivr.devtools.emulator.process import HungUp, Step, Wait, Wake
@@ -167,10 +168,12 @@ def _take_caller(it: Interpreter, node: Node, noun: Node, queue: Queue) -> Step[
 
 def _dial_conference(it: Interpreter, noun: Node) -> Step[DialResult]:
     """Stay in the conference until leaving it (a full one fails the Dial)."""
+    joined: list[Participant] = []
     try:
-        talked = yield from attend(it, noun)
+        talked = yield from attend(it, noun, joined)
     except HungUp:
-        raise _CallerGone(DialResult(CONFERENCE_STATUS, bridged=True)) from None
+        talked = any(p.talked for p in joined)  # hung up while alone in it: never bridged
+        raise _CallerGone(DialResult(CONFERENCE_STATUS, bridged=talked)) from None
     if talked is None:
         return DialResult("failed")
     return DialResult(CONFERENCE_STATUS, bridged=talked)

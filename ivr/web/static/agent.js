@@ -122,19 +122,24 @@ function renderCall(call, state) {
   document.getElementById("wrap-countdown-line").hidden = !view.wrap_up;
 }
 
-// The call header follows the call: ringing the agent's device, connected, wrapping up.
+// The call header follows the call: ringing the agent's device, connected, on hold,
+// wrapping up.
 const PHASES = {
   connecting: "Connecting — answer your phone",
   connected: "Connected",
+  on_hold: "On hold — the caller hears music",
+  consulting: "Consulting — the caller is on hold",
   wrapping_up: "Wrapping up — the caller has left",
 };
 function renderCallPhase(call) {
-  const phase = call.phase || (call.connected ? "connected" : "wrapping_up");
+  let phase = call.phase || (call.connected ? "connected" : "wrapping_up");
+  if (phase === "connected" && PHASES[call.state] && call.state !== "connecting") phase = call.state;
   const title = document.getElementById("call-title");
-  title.textContent = phase === "connected" ? `On a call with ${call.caller_label}` : "Connecting";
+  title.textContent = phase === "connecting" ? "Connecting" : `On a call with ${call.caller_label}`;
   const status = document.getElementById("call-state");
   status.textContent = PHASES[phase];
   status.dataset.phase = phase;
+  renderControls(call, phase);
   if (phase !== "connecting") deviceRung = "";
   document.getElementById("call-device").textContent = deviceRung;
   document.getElementById("call-connecting").hidden = !deviceRung;
@@ -311,6 +316,65 @@ document.getElementById("wrap-form").addEventListener("submit", (event) => {
     announce("Wrapped up. Ready for the next call.");
   });
 });
+
+// -- call controls: hold and resume, mute and unmute, hang up, the keypad (issue 18) --------
+// Each acts through the API on the agent's own call; the buttons say what a press does next.
+let controlBusy = false;
+
+function renderControls(call, phase) {
+  const live = ["connected", "on_hold", "consulting"].includes(phase);
+  const hold = document.getElementById("hold"), mute = document.getElementById("mute");
+  hold.setAttribute("aria-pressed", String(Boolean(call.on_hold)));
+  document.getElementById("hold-label").textContent = call.on_hold ? "Resume" : "Hold";
+  mute.setAttribute("aria-pressed", String(Boolean(call.muted)));
+  document.getElementById("mute-label").textContent = call.muted ? "Unmute" : "Mute";
+  for (const button of document.querySelectorAll("#call-controls button, #keypad button")) {
+    button.disabled = !live || controlBusy;
+  }
+  document.getElementById("keypad-toggle").disabled = !live;
+  if (!live && phase !== "busy") delete document.getElementById("keypad-sent").dataset.sent;
+}
+
+function callPath(action) {
+  return `/api/agent/calls/${encodeURIComponent(view.call.call)}/${action}`;
+}
+
+async function control(work) {
+  if (!view.call || controlBusy) return;
+  controlBusy = true;
+  renderControls(view.call, "busy");
+  try { await act("control-error", work); } finally {
+    controlBusy = false;
+    if (view.call) renderCallPhase(view.call);
+  }
+}
+
+document.getElementById("hold").addEventListener("click", () => control(async () => {
+  const on = !view.call.on_hold;
+  await api("POST", callPath("hold"), { hold: on });
+  announce(on ? "The caller is on hold." : "The caller is back with you.");
+}));
+document.getElementById("mute").addEventListener("click", () => control(async () => {
+  const on = !view.call.muted;
+  await api("POST", callPath("mute"), { mute: on });
+  announce(on ? "You are muted." : "You are no longer muted.");
+}));
+document.getElementById("hangup").addEventListener("click", () => control(async () => {
+  await api("POST", callPath("hangup"));
+  announce("Call ended.");
+}));
+document.getElementById("keypad-toggle").addEventListener("click", (event) => {
+  const pad = document.getElementById("keypad");
+  pad.hidden = !pad.hidden;
+  event.currentTarget.setAttribute("aria-expanded", String(!pad.hidden));
+});
+for (const key of document.querySelectorAll("#keypad button[data-digit]")) {
+  key.addEventListener("click", () => control(async () => {
+    await api("POST", callPath("digits"), { digits: key.dataset.digit });
+    const sent = document.getElementById("keypad-sent");
+    sent.textContent = `Sent ${sent.dataset.sent = (sent.dataset.sent || "") + key.dataset.digit}`;
+  }));
+}
 
 // -- softphone: the Twilio Voice SDK when it loads and a token is issued; else the device --
 let softphoneReady = false;

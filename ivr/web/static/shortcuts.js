@@ -1,8 +1,8 @@
 // Keyboard shortcuts for the console pages, declared on the buttons themselves:
 // <button data-shortcut="a" aria-keyshortcuts="A">Accept <kbd aria-hidden="true">A</kbd></button>.
 // Pressing the key clicks the button, so a shortcut does exactly what the click does, and
-// only while that button is shown and enabled. The scheme: A accept, D decline; later call
-// controls take H (hold), M (mute) and E (end the call) the same way.
+// only while that button is shown and enabled. The scheme: A accept, D decline; on a call
+// H hold or resume, M mute or unmute, X hang up.
 // Never while typing in a field, and never with Ctrl, Alt or Cmd (the browser's own keys).
 "use strict";
 

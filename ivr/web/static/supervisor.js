@@ -64,8 +64,45 @@ function agentRow(a) {
   const out = el("button", "Log out", { type: "button", class: "btn btn-quiet", "aria-label": `Log ${a.name} out` });
   out.addEventListener("click", () => act(() => api("POST", `/api/supervisor/agents/${a.id}/logout`)));
   actions.append(pause, " ", out);
+  if (a.call && a.state === "on_call") actions.append(monitorControls(a));
   row.append(actions);
   return row;
+}
+
+// Monitoring an agent's connected call: listen (muted), whisper (only the agent hears you)
+// or barge (everyone hears you); the supervisor's own device rings into the call.
+const MONITOR_MODES = { listen: "Listen", whisper: "Whisper", barge: "Barge" };
+const MONITOR_STATES = { listen: "listening", whisper: "whispering to the agent", barge: "in the call" };
+const MONITOR_YOU = { listen: "Listening: nobody hears you", whisper: "Whispering: only the agent hears you", barge: "In the call: everyone hears you" };
+const me = document.getElementById("agents").dataset.me;
+
+function monitorControls(a) {
+  const box = el("div", null, { class: "monitor", role: "group", "aria-label": `Monitor ${a.name}'s call` });
+  const m = a.monitor;
+  if (m && m.by !== me) {
+    box.append(el("span", `${m.by_name} is ${MONITOR_STATES[m.mode]}`, { class: "monitor-state muted" }));
+    return box;
+  }
+  if (m) box.append(el("span", MONITOR_YOU[m.mode], { class: "monitor-state" }), " ");
+  const path = `/api/supervisor/calls/${encodeURIComponent(a.call)}/monitor`;
+  for (const [mode, label] of Object.entries(MONITOR_MODES)) {
+    if (m && m.mode === mode) continue;
+    const button = el("button", label, { type: "button", class: "btn btn-quiet", "data-mode": mode, "aria-label": `${label}: ${a.name}'s call` });
+    button.addEventListener("click", () => monitorAct(box, () => api("POST", path, { mode })));
+    box.append(button, " ");
+  }
+  if (m) {
+    const stop = el("button", "Stop", { type: "button", class: "btn", "data-mode": "stop", "aria-label": `Stop monitoring ${a.name}'s call` });
+    stop.addEventListener("click", () => monitorAct(box, () => api("DELETE", path)));
+    box.append(stop);
+  }
+  return box;
+}
+
+// One monitoring request at a time: a double click must not ring the supervisor twice.
+function monitorAct(box, work) {
+  box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  return act(work);
 }
 
 function callbackRow(cb) {
@@ -160,9 +197,42 @@ function onRoutingEvent() {
   settle = setTimeout(refresh, FOLD_LAG_MS);
 }
 
+// -- softphone: monitoring rings the supervisor's device; a client:NAME device rings here --
+function softphoneSays(text) { document.getElementById("softphone").textContent = text; }
+
+function startSoftphone() {
+  const phone = JSON.parse(document.getElementById("phone").textContent);
+  if (!phone.device) { softphoneSays("No phone is set for you (device in supervisors.yaml): you cannot listen to calls."); return; }
+  if (!phone.identity) { softphoneSays(`Monitoring rings your phone, ${phone.device}.`); return; }
+  const fallback = `Monitoring rings ${phone.device}: answer it in another Twilio client.`;
+  if (!phone.configured) { softphoneSays(`Softphone not configured: this service has no Twilio API key for it. ${fallback}`); return; }
+  const unavailable = `Softphone unavailable: the Twilio Voice SDK did not load in this browser. ${fallback}`;
+  const script = document.createElement("script");
+  script.src = document.getElementById("voice-sdk").dataset.url;
+  script.async = true;
+  script.onerror = () => softphoneSays(unavailable);
+  script.onload = async () => {
+    if (!window.Twilio || !window.Twilio.Device) { softphoneSays(unavailable); return; }
+    try {
+      const { token } = await api("GET", "/api/supervisor/token");
+      const device = new window.Twilio.Device(token, { closeProtection: true });
+      device.on("registered", () => softphoneSays("Softphone ready: monitored calls ring in this page."));
+      device.on("unregistered", () => softphoneSays(`Softphone offline: no connection to Twilio. ${fallback}`));
+      device.on("error", (e) => softphoneSays(`Softphone error: ${e.message}${e.code ? ` (${e.code})` : ""}. ${fallback}`));
+      device.on("incoming", (call) => call.accept());  // only the calls this supervisor asked for
+      device.on("tokenWillExpire", async () => device.updateToken((await api("GET", "/api/supervisor/token")).token));
+      await device.register();
+    } catch (error) {
+      softphoneSays(`Softphone unavailable: ${error.message}. ${fallback}`);
+    }
+  };
+  document.head.append(script);
+}
+
 render();
 setInterval(tick, 1000);
 live(onRoutingEvent);
+startSoftphone();
 
 // Per queue: the voicemails still to call back, and how long the oldest has waited.
 function renderVoicemailQueues(byQueue) {

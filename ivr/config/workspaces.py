@@ -1,0 +1,47 @@
+"""What only a deployment of several workspaces can get wrong: two claiming one number.
+
+Each workspace's folder is checked on its own (`ivr.config.command.run`); a number two
+workspaces list would leave a caller's workspace to chance, so it is an error pinned to
+the place in each folder that lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from ivr.config.loader import load_placed
+from ivr.core.errors import ConfigError, Problem
+from ivr.core.settings import Workspace
+
+Claim = tuple[str, str, Problem]
+"""A number, the workspace listing it, and a problem pinned where it is written."""
+
+
+def claims(workspace: Workspace) -> Iterator[Claim]:
+    """The numbers of a workspace whose config loads, each pinned where it is written."""
+    try:
+        config, _warnings, positions = load_placed(workspace.config_dir)
+    except ConfigError:
+        return  # its own problems are reported with its folder
+    for index, number in enumerate(config.numbers):
+        message = f"number {number} is claimed by more than one workspace"
+        yield number, workspace.id, positions.problem(("numbers", index), message)
+
+
+def shared_numbers(workspaces: Sequence[Workspace]) -> list[Problem]:
+    """An error at each place a number is listed by two or more workspaces."""
+    by_number: dict[str, list[Claim]] = {}
+    for workspace in workspaces:
+        for claim in claims(workspace):
+            by_number.setdefault(claim[0], []).append(claim)
+    found = []
+    for listed in by_number.values():
+        owners = sorted({owner for _, owner, _ in listed})
+        if len(owners) > 1:
+            hint = f"workspaces {', '.join(owners)}; keep it in one"
+            found += [_with_hint(problem, hint) for _, _, problem in listed]
+    return found
+
+
+def _with_hint(problem: Problem, hint: str) -> Problem:
+    return Problem(problem.file, problem.line, problem.column, problem.message, hint)
