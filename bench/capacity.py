@@ -40,8 +40,10 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import copy
 import gc
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -53,7 +55,7 @@ import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,8 +76,10 @@ from ivr.core.store import EmbeddedStore, async_client
 from ivr.handlers import build_services
 from ivr.service import Services
 from ivr.voice import offers
+from tests.clusters import Cluster
 
 SECTION = "## Capacity"
+SCALING_SECTION = "## Capacity: shards and workspaces"
 TOKEN = "bench-auth-token"
 METRICS_TOKEN = "bench-metrics"
 PUBLIC_BASE = "https://ivr.example.com"
@@ -105,17 +109,19 @@ TALK_MAX_S = 20.0
 FIXED_CYCLE_S = 16.0
 """An agent's time per call besides talking: ring, whisper, bridge, wrap-up, re-offer."""
 MUSIC_CLIP_S = 15
-CONNECTIONS = 64
+CONNECTIONS = 48
 """Keep-alive connections the client spreads webhooks over. Kept below the app's store
-pool (redis-py's default of 100 connections): more webhooks in flight than that get
-degraded answers (`MaxConnectionsError`), a cliff no rate within the targets comes near
-(at 200 webhooks/s and 50 ms, 10 are in flight). A request waiting for a free connection
+pool (redis-py's default of 100 connections; a request may hold two): many more webhooks in
+flight get degraded answers (`MaxConnectionsError`), a cliff no rate within the targets
+comes near (at 200 webhooks/s and 50 ms, 10 are in flight). A request waiting for a free connection
 is still timed from its schedule."""
 REQUEST_TIMEOUT_S = 15.0
 """Twilio gives up on a webhook after 15 s."""
 PREFILL_RATE = 40.0
 """Arrivals per second while filling the queues."""
 SECRET = "bench-agent"
+SATURATED_CPU = 0.9
+"""The run stops after two rates that miss a target with the app using this much of a CPU."""
 
 
 # -- the generated config ------------------------------------------------------------
@@ -193,9 +199,10 @@ def queues_yaml() -> dict[str, object]:
     }
 
 
-def make_config(work: Path, agents: int) -> Path:
-    """A copy of config/ with generated agents and queues, open around the clock."""
-    folder = work / "config"
+def make_config(work: Path, agents: int, name: str = "config", number: str = "") -> Path:
+    """A copy of config/ with generated agents and queues, open around the clock (and
+    listing `number`, for a workspace)."""
+    folder = work / name
     shutil.copytree(ROOT / "config", folder)
     rng = random.Random(17)
     (folder / "agents.yaml").write_text(yaml.safe_dump(agents_yaml(agents, rng)))
@@ -205,6 +212,8 @@ def make_config(work: Path, agents: int) -> Path:
     office = business["hours"]["office"]
     office["weekly"] = {d: always for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
     office["holidays"], office["special"] = [], {}
+    if number:
+        business["numbers"] = [number]
     (folder / "business.yaml").write_text(yaml.safe_dump(business, allow_unicode=True))
     return folder
 
@@ -251,7 +260,7 @@ class Client:
     def __init__(self, port: int, connections: int) -> None:
         self.port = port
         self.connections = connections
-        self.queue: asyncio.Queue[tuple[float, bytes, asyncio.Future[tuple[int, bytes]]]]
+        self.queue: asyncio.Queue[tuple[list[float], bytes, asyncio.Future[tuple[int, bytes]]]]
         self.queue = asyncio.Queue()
         self.workers: list[asyncio.Task[None]] = []
         self.validator = RequestValidator(TOKEN)
@@ -275,18 +284,26 @@ class Client:
     async def _worker(self) -> None:
         reader, writer = await self._connect()
         while True:
-            due, request, done = await self.queue.get()
+            sent, request, done = await self.queue.get()
+            sent[0] = time.perf_counter()
             try:
                 writer.write(request)
                 answer = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT_S)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            except Exception as exc:  # noqa: BLE001 (any failure: answer it, start afresh)
                 writer.close()
-                reader, writer = await self._connect()
                 if not done.done():
                     done.set_exception(exc)
+                reader, writer = await self._reconnect()
                 continue
             if not done.done():
                 done.set_result(answer)
+
+    async def _reconnect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while True:
+            try:
+                return await self._connect()
+            except OSError:
+                await asyncio.sleep(0.1)
 
     async def post(self, url: str, form: dict[str, str], due: float) -> str:
         """POST a signed webhook at `due` (perf_counter time); its body ('' on failure)."""
@@ -303,20 +320,20 @@ class Client:
             "Content-Type: application/x-www-form-urlencoded\r\n"
             f"X-Twilio-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
-        sent = time.perf_counter()
+        sent = [time.perf_counter()]  # when a connection writes it (the worker sets it)
         done: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
-        await self.queue.put((due, head.encode() + body, done))
+        await self.queue.put((sent, head.encode() + body, done))
         ok, text, why = True, "", ""
         try:
             status, raw = await done
             ok, why = status < 400, str(status)
             text = raw.decode()
-        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+        except Exception as exc:  # noqa: BLE001 (counted as a failed webhook)
             ok, why = False, type(exc).__name__
         if not ok:
             name = f"{parts.path} {why}"
             self.failures[name] = self.failures.get(name, 0) + 1
-        self.record(parts.path, due, sent, ok)
+        self.record(parts.path, due, sent[0], ok)
         return text
 
     def record(self, path: str, due: float, sent: float, ok: bool) -> None:
@@ -392,6 +409,18 @@ class Leg:
         return form
 
 
+@dataclass
+class Conf:
+    """A conference as Twilio keeps it: its members (leg, label, endConferenceOnExit)."""
+
+    name: str
+    sid: str
+    noun: ET.Element
+    members: dict[str, tuple[Leg, str, bool]] = field(default_factory=dict)
+    seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    talking: bool = False
+
+
 class Twilio:
     """The bench's Twilio: runs calls' TwiML, keeps the queues, answers the REST API."""
 
@@ -410,6 +439,10 @@ class Twilio:
         self.bridged = 0
         self.twiml_errors = 0
         self.window: Window | None = None
+        self.conferences: dict[str, Conf] = {}
+        self.numbers = [BUSINESS]
+        """The numbers callers dial, in turn (one per workspace)."""
+        self.turn = itertools.count()
         self.in_menu = 0
         """Callers not yet in a queue (in the menu, or between a menu and `<Enqueue>`)."""
         self.unqueued: dict[str, int] = {}
@@ -445,7 +478,8 @@ class Twilio:
 
     # -- a caller
     async def caller(self, due: float, plan: list[str]) -> None:
-        leg = Leg("CA" + uuid.uuid4().hex, f"+6019{self.rng.randrange(10**7):07d}", BUSINESS)
+        dialled = self.numbers[next(self.turn) % len(self.numbers)]
+        leg = Leg("CA" + uuid.uuid4().hex, f"+6019{self.rng.randrange(10**7):07d}", dialled)
         self.legs[leg.sid] = leg
         self.in_menu += 1
         text = await self.client.post("/voice/incoming", leg.form("ringing"), due)
@@ -531,7 +565,11 @@ class Twilio:
             assert leg.interrupt is not None
             url = str(leg.interrupt.result()[1])
             leg.interrupt = None
-            return await self.follow(leg, url, leg.form(), time.perf_counter())
+            now = time.perf_counter()
+            if action:  # the action hears of it; its TwiML is not run
+                form = leg.form(QueueResult="redirected", QueueSid=leg.queue_sid)
+                self.spawn(self.client.post(action, form, now))
+            return await self.follow(leg, url, leg.form(), now)
         if result == "bridged":
             assert leg.interrupt is not None
             agent = leg.interrupt.result()[1]
@@ -652,17 +690,82 @@ class Twilio:
             await asyncio.sleep(talk)
             form.update(DialCallStatus="completed", DialCallDuration=str(int(talk)))
         elif noun is not None and noun.tag == "Conference":
-            self.bridged += 1
-            if self.window is not None:
-                self.window.answered += 1
-            talk = self.talk_s * (0.5 + self.rng.random())
-            await asyncio.sleep(talk)
-            form.update(DialCallStatus="completed", DialCallDuration=str(int(talk)))
+            return await self.conference(leg, action, noun, at)
         else:
             form["DialCallStatus"] = "completed"
         if leg.interrupt is not None and not leg.interrupt.done():
             leg.interrupt.set_result(("gone", None))
         return await self.follow(leg, action, form, time.perf_counter())
+
+    # -- conferences
+    async def conference(
+        self, leg: Leg, action: str, noun: ET.Element, at: float
+    ) -> tuple[str, float] | None:
+        """In a `<Conference>` until it ends, the leg hangs up or is redirected by REST."""
+        name = (noun.text or "").strip()
+        conf = self.conferences.get(name)
+        if conf is None:
+            conf = self.conferences[name] = Conf(name, "CF" + uuid.uuid4().hex, noun)
+        label = noun.get("participantLabel", "")
+        end_on_exit = noun.get("endConferenceOnExit") == "true"
+        leg.interrupt = asyncio.get_running_loop().create_future()
+        conf.members[leg.sid] = (leg, label, end_on_exit)
+        joined = time.perf_counter()
+        if len(conf.members) == 1:
+            await self.conf_event(conf, "conference-start", leg, label, at)
+        await self.conf_event(conf, "participant-join", leg, label, at)
+        if len(conf.members) == 2 and not conf.talking:
+            conf.talking = True
+            self.bridged += 1
+            if self.window is not None:
+                self.window.answered += 1
+            caller = next(m for m, _, _ in conf.members.values() if m.direction == "inbound")
+            self.spawn(self.hang_up_after(caller, self.talk_s * (0.5 + self.rng.random())))
+        kind, value = await leg.interrupt
+        conf.members.pop(leg.sid, None)
+        now = time.perf_counter()
+        if kind != "ended":
+            await self.conf_event(conf, "participant-leave", leg, label, now)
+            if end_on_exit or not conf.members:
+                await self.end_conference(conf, leg, now)
+        if kind == "hangup":
+            leg.hung_up = True
+            return None
+        if kind == "redirect":
+            return await self.follow(leg, str(value), leg.form(), now)
+        duration = str(int(now - joined))
+        form = leg.form(DialCallStatus="completed", DialCallDuration=duration)
+        return await self.follow(leg, action, form, now)
+
+    async def end_conference(self, conf: Conf, leg: Leg, at: float) -> None:
+        self.conferences.pop(conf.name, None)
+        for other, _, _ in list(conf.members.values()):
+            if other.interrupt is not None and not other.interrupt.done():
+                other.interrupt.set_result(("ended", None))
+        await self.conf_event(conf, "conference-end", leg, "", at)
+
+    async def hang_up_after(self, leg: Leg, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        if leg.interrupt is not None and not leg.interrupt.done():
+            leg.interrupt.set_result(("hangup", None))
+
+    async def conf_event(self, conf: Conf, event: str, leg: Leg, label: str, at: float) -> None:
+        """A conference status callback, when its `statusCallbackEvent` asks for it."""
+        url = conf.noun.get("statusCallback", "")
+        wanted = conf.noun.get("statusCallbackEvent", "").split()
+        if not url or event.split("-", 1)[1] not in wanted:
+            return
+        form = {
+            "AccountSid": ACCOUNT,
+            "ConferenceSid": conf.sid,
+            "FriendlyName": conf.name,
+            "StatusCallbackEvent": event,
+            "SequenceNumber": str(next(conf.seq)),
+            "Timestamp": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        }
+        if event.startswith("participant"):
+            form.update(CallSid=leg.sid, ParticipantLabel=label)
+        await self.client.post(url, form, at)
 
     # -- REST from the app
     def update(self, sid: str, params: dict[str, str]) -> dict[str, str] | None:
@@ -767,10 +870,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scrape(port: int) -> dict[str, float]:
-    """Routing decision bucket counts (summed over scripts) and calls waiting, from /metrics."""
+def store_cpu_s(pids: list[int]) -> float:
+    return sum(cpu_s(pid) for pid in pids)
+
+
+def scrape(port: int, path: str = "/metrics") -> dict[str, float]:
+    """Routing decision bucket counts (summed over scripts) and calls waiting, from /metrics
+    (the decisions are the process's; calls waiting, the workspace's)."""
     text = httpx.get(
-        f"http://{HOST}:{port}/metrics",
+        f"http://{HOST}:{port}{path}",
         headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
         timeout=30,
     ).text
@@ -869,17 +977,23 @@ def agents_for(rate_h: float, agents: int) -> tuple[int, float]:
 
 class Bench:
     def __init__(
-        self, args: argparse.Namespace, app_port: int, svc: Services, pids: tuple[int, int]
+        self,
+        args: argparse.Namespace,
+        app_port: int,
+        svcs: list[Services],
+        pids: tuple[int, list[int]],
     ) -> None:
         self.args = args
         self.pids = pids
         """The app's and the store's process ids (for their CPU time)."""
         self.app_port = app_port
-        self.svc = svc
+        self.svcs = svcs
+        """One per workspace (one in all without workspaces)."""
+        self.metrics_path = "/metrics"
         self.rng = random.Random(args.seed)
         self.client = Client(app_port, CONNECTIONS)
         self.twilio = Twilio(self.client, self.rng, 30.0)
-        self.available = 0
+        self.available = [0] * len(svcs)
         self.arrivals = 0
 
     async def arrive(self, rate: float, seconds: float, start: float) -> None:
@@ -903,12 +1017,14 @@ class Bench:
         """Bring agents a0000.. up to `n` available, evenly over `seconds`, as their console
         would (without the console's presence, so offers ring their devices: the app's
         background loop makes the REST requests)."""
-        gap = seconds / max(n - self.available, 1)
-        while self.available < n:
-            agent = f"a{self.available:04d}"
-            self.available += 1
-            for offer in await self.svc.router.set_available(agent):
-                await offers.record_ring(self.svc, offer)
+        gap = seconds / max(n - sum(self.available), 1)
+        while sum(self.available) < n:
+            index = min(range(len(self.svcs)), key=lambda i: self.available[i])
+            svc = self.svcs[index]
+            agent = f"a{self.available[index]:04d}"
+            self.available[index] += 1
+            for offer in await svc.router.set_available(agent):
+                await offers.record_ring(svc, offer)
             await asyncio.sleep(gap)
 
     async def fill(self, target: int, label: str) -> None:
@@ -939,7 +1055,7 @@ class Bench:
             await asyncio.sleep(1.0)
 
     async def step(self, rate_h: float) -> Step:
-        agents, talk = agents_for(rate_h, AGENTS)
+        agents, talk = agents_for(rate_h, AGENTS * len(self.svcs))
         self.twilio.talk_s = talk
         rate = rate_h / 3600
         print(
@@ -953,13 +1069,13 @@ class Bench:
         self.client.window = self.twilio.window = window
         arrivals = asyncio.create_task(self.arrive(rate, settle + measure, start))
         await asyncio.sleep(max(window.start - time.perf_counter(), 0))
-        before = await asyncio.to_thread(scrape, self.app_port)
-        cpu_before = (cpu_s(self.pids[0]), cpu_s(self.pids[1]), time.perf_counter())
+        before = await asyncio.to_thread(scrape, self.app_port, self.metrics_path)
+        cpu_before = (cpu_s(self.pids[0]), store_cpu_s(self.pids[1]), time.perf_counter())
         sampler = asyncio.create_task(self.sample_hold(window))
         await asyncio.sleep(max(window.end - time.perf_counter(), 0))
         sampler.cancel()
-        cpu_after = (cpu_s(self.pids[0]), cpu_s(self.pids[1]), time.perf_counter())
-        after = await asyncio.to_thread(scrape, self.app_port)
+        cpu_after = (cpu_s(self.pids[0]), store_cpu_s(self.pids[1]), time.perf_counter())
+        after = await asyncio.to_thread(scrape, self.app_port, self.metrics_path)
         await arrivals
         await joining
         await asyncio.sleep(2.0)  # answers to the window's last requests
@@ -995,7 +1111,7 @@ class Bench:
         for rate_h in self.args.rates:
             result = await self.step(rate_h)
             steps.append(result)
-            failed += not result.ok
+            failed += not result.ok and result.app_cpu > SATURATED_CPU
             if failed >= 2:
                 break
         await self.client.close()
@@ -1008,13 +1124,18 @@ async def drive(
     rest_port: int,
     settings: Settings,
     redis_url: str,
-    config_dir: Path,
-    pids: tuple[int, int],
+    pids: tuple[int, list[int]],
+    numbers: list[str],
 ) -> list[Step]:
     redis = async_client(redis_url)
-    registry = ConfigRegistry(config_dir)
-    svc = build_services(settings, SystemClock(), redis, registry)
-    bench = Bench(args, app_port, svc, pids)
+    svcs = [
+        build_services(one, SystemClock(), redis, ConfigRegistry(one.config_dir))
+        for one in settings.each_workspace()
+    ]
+    bench = Bench(args, app_port, svcs, pids)
+    bench.twilio.numbers = numbers
+    if settings.workspaces:
+        bench.metrics_path = f"/w/{settings.workspaces[0].id}/metrics"
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Rest(bench.twilio), HOST, rest_port)
     gc.collect()
@@ -1039,20 +1160,38 @@ async def drive(
             print(f"  {n} callers ended before a queue, last TwiML ...{last}", flush=True)
 
 
-def run(args: argparse.Namespace) -> tuple[list[Step], bool]:
+def run(args: argparse.Namespace, shards: int = 0, workspaces: int = 0) -> tuple[list[Step], bool]:
+    """One run: a single embedded store (`shards` 0) or a cluster of `shards` primaries,
+    and one contact centre (`workspaces` 0, as today) or that many `IVR_WORKSPACES`."""
     cpus = sorted(os.sched_getaffinity(0))
     server_cpu = cpus[-1] if args.pin and len(cpus) >= 2 else None
     shm = Path("/dev/shm")
     work = Path(tempfile.mkdtemp(prefix="ivr-capacity-", dir=shm if shm.is_dir() else None))
     store = EmbeddedStore(work / "store")
+    cluster = Cluster(work / "cluster", primaries=shards) if shards else None
     app: Server | None = None
+    if args.pin and server_cpu is not None:
+        os.sched_setaffinity(0, set(cpus))  # the store starts on any CPU
     try:
         config_dir = make_config(work, AGENTS)
-        url = store.start()  # before pinning: the store may run on any CPU
+        numbers = [f"+6031234{5600 + i}" for i in range(max(workspaces, 1))]
+        folders = [make_config(work, AGENTS, f"ws{i}", numbers[i]) for i in range(workspaces)]
+        if cluster is not None:
+            cluster.start()
+            url = cluster.url
+            store_pids = [n.process.pid for n in cluster.nodes if n.process is not None]
+        else:
+            url = store.start()
+            assert store._process is not None
+            store_pids = [store._process.pid]
         if server_cpu is not None:
             os.sched_setaffinity(0, set(cpus[:-1]))
         rest_port = free_port()
         env = dict(os.environ)
+        if folders:
+            env["IVR_WORKSPACES"] = ",".join(f"ws{i}:{f}" for i, f in enumerate(folders))
+        else:
+            env.pop("IVR_WORKSPACES", None)
         env.update(
             REDIS_URL=url,
             TWILIO_AUTH_TOKEN=TOKEN,
@@ -1068,10 +1207,9 @@ def run(args: argparse.Namespace) -> tuple[list[Step], bool]:
         app.start(work)
         app.wait_ready(timeout=60)
         settings = Settings.from_env(env, env_file=None)
-        assert app.proc is not None and store._process is not None
-        pids = (app.proc.pid, store._process.pid)
+        assert app.proc is not None
         steps: list[Step] = uvloop.run(
-            drive(args, app.port, rest_port, settings, url, config_dir, pids)
+            drive(args, app.port, rest_port, settings, url, (app.proc.pid, store_pids), numbers)
         )
         return steps, server_cpu is not None
     finally:
@@ -1079,6 +1217,8 @@ def run(args: argparse.Namespace) -> tuple[list[Step], bool]:
             print(app.log_tail()[-1500:])
             app.stop()
         store.stop()
+        if cluster is not None:
+            cluster.stop()
         valkey_log = work / "store" / "valkey" / "valkey.log"
         if valkey_log.exists():
             print("\n".join(valkey_log.read_text().splitlines()[-5:]))
@@ -1136,6 +1276,7 @@ def conclusions(steps: Sequence[Step], hold: int) -> list[str]:
         )
         if best is steps[-1]:
             out.append("  The highest rate tried; the limit is above it.")
+    out += cpu_estimate(steps)
     met = best is not None and best.rate_h >= CALLS_TARGET_PER_H and best.hold_min >= HOLD_TARGET
     out.append(
         f"- Target: one box carries a 1,000-agent centre's peak (>= {CALLS_TARGET_PER_H:,} "
@@ -1143,6 +1284,31 @@ def conclusions(steps: Sequence[Step], hold: int) -> list[str]:
         + ("" if hold >= HOLD_TARGET else f" (this run held only {hold:,}: `--quick`)")
     )
     return out
+
+
+def cpu_estimate(steps: Sequence[Step]) -> list[str]:
+    """What the app's CPU share says, whatever the latency on a busy machine: a straight
+    line through (rate, CPU share) of the runs, and the rate at which it reaches one CPU."""
+    points = [(s.rate_h, s.app_cpu) for s in steps if not math.isnan(s.app_cpu)]
+    if len(points) < 2 or len({r for r, _ in points}) < 2:
+        return []
+    n = len(points)
+    mean_r = sum(r for r, _ in points) / n
+    mean_u = sum(u for _, u in points) / n
+    slope = sum((r - mean_r) * (u - mean_u) for r, u in points) / sum(
+        (r - mean_r) ** 2 for r, _ in points
+    )
+    base = mean_u - slope * mean_r
+    if slope <= 0:
+        return []
+    full = (1.0 - base) / slope
+    return [
+        f"- CPU: the app used {base:.2f} of a CPU for the hold loops and routing of this many "
+        f"waiting callers and {slope * 3600 * 1000:.1f} ms of CPU per call on top "
+        f"(a straight line through the {n} rates); at that cost one CPU of its own would be "
+        f"busy all the time at about **{full:,.0f} calls/hour**. The webhook p99 is only "
+        "trustworthy well below that, and on a quiet machine."
+    ]
 
 
 def section(steps: Sequence[Step], args: argparse.Namespace, pinned: bool, host: list[str]) -> str:
@@ -1222,6 +1388,86 @@ def section(steps: Sequence[Step], args: argparse.Namespace, pinned: bool, host:
     return "\n".join(lines)
 
 
+@dataclass
+class Scaled:
+    """One run of the scaling matrix."""
+
+    shards: int
+    workspaces: int
+    step: Step | None
+    """None when the run failed (the error is printed)."""
+
+
+def scaling(args: argparse.Namespace) -> list[Scaled]:
+    """1 and 3 cluster shards, each with 1, 3 and 6 workspaces, every workspace carrying
+    the same load; one fresh cluster and app per run."""
+    out = []
+    for shards in args.shards:
+        for workspaces in args.workspaces:
+            one = copy.copy(args)
+            one.hold = args.scale_hold * workspaces
+            one.rates = [args.scale_rate * workspaces]
+            print(f"== {shards} shard(s), {workspaces} workspace(s)", flush=True)
+            try:
+                steps, _ = run(one, shards, workspaces)
+            except (RuntimeError, OSError) as exc:
+                print(f"  run failed: {exc}", flush=True)
+                steps = []
+            out.append(Scaled(shards, workspaces, steps[0] if steps else None))
+    return out
+
+
+def most_workspaces(runs: Sequence[Scaled], shards: int) -> int:
+    return max(
+        (r.workspaces for r in runs if r.shards == shards and r.step and r.step.ok), default=0
+    )
+
+
+def scaling_section(runs: Sequence[Scaled], args: argparse.Namespace, host: list[str]) -> str:
+    rows = [
+        "| shards | workspaces | calls/hour | on hold (min) | webhook p50 / p99 (ms) "
+        "| decision p99 (ms) | CPU app / store | within targets |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in runs:
+        st = r.step
+        if st is None:
+            rows.append(f"| {r.shards} | {r.workspaces} | - | - | run failed | - | - | no |")
+            continue
+        rows.append(
+            f"| {r.shards} | {r.workspaces} | {st.rate_h:,.0f} | {st.hold_min:,} "
+            f"| {st.webhook_p50_ms:.1f} / {st.webhook_p99_ms:.1f} | {st.decision_p99_ms:.1f} "
+            f"| {st.app_cpu:.2f} / {st.store_cpu:.2f} | {'yes' if st.ok else 'no'} |"
+        )
+    one, three = most_workspaces(runs, 1), most_workspaces(runs, 3)
+    ratio = three / one if one else math.nan
+    lines = [
+        SCALING_SECTION,
+        "",
+        f"Written by `bench/capacity.py --scaling` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        *host,
+        "",
+        "Each row is a fresh Valkey Cluster of that many primaries on loopback (no replicas, no",
+        "persistence: `tests/clusters.py`), the app on it (`REDIS_URL=redis+cluster://…`, one",
+        "process, pinned as above) with that many `IVR_WORKSPACES` (each a copy of the",
+        "generated config with its own number; callers dial them in turn), and the same",
+        f"load per workspace: {args.scale_hold:,} callers on hold and {args.scale_rate:,.0f} "
+        f"calls/hour, {args.settle:g} s settling, {args.window:g} s measured. *CPU store* adds up",
+        "every primary. Decision p99 is the app's (one process serves every workspace).",
+        "",
+        *rows,
+        "",
+        f"- Most workspaces within both targets: {one} on one shard, {three} on three "
+        f"(ratio {ratio:.2f}; target >= 2.5): {verdict(ratio >= 2.5)}",
+        "- One web process on one core serves every workspace here, so the app's CPU, not",
+        "  the store, sets the limit: more shards cannot raise it on this machine. Scaling out",
+        "  needs more web processes (and hosts) in front of the shards.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 QUICK = {"hold": 200, "rates": [5000.0, 10000.0], "settle": 30.0, "window": 20.0}
 
 
@@ -1245,6 +1491,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="200 on hold, two short rates")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--scaling", action="store_true", help="the cluster shards x workspaces matrix instead"
+    )
+    parser.add_argument("--shards", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--workspaces", type=int, nargs="+", default=[1, 3, 6])
+    parser.add_argument("--scale-hold", type=int, default=150, help="on hold per workspace")
+    parser.add_argument("--scale-rate", type=float, default=2500, help="calls/hour per workspace")
     parser.add_argument("--docs", type=Path, default=DOCS, help="markdown file to update")
     parser.add_argument("--no-docs", action="store_true", help="print only; do not write docs")
     args = parser.parse_args(argv)
@@ -1261,12 +1514,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     began = time.monotonic()
     signal.signal(signal.SIGTERM, stop)
-    steps, pinned = run(args)
-    text = section(steps, args, pinned, host)
+    if args.scaling:
+        text = scaling_section(scaling(args), args, host)
+        heading = SCALING_SECTION
+    else:
+        steps, pinned = run(args)
+        text = section(steps, args, pinned, host)
+        heading = SECTION
     print()
     print(text)
     if not args.no_docs:
-        write_section(args.docs, SECTION, text)
+        write_section(args.docs, heading, text)
         print(f"written to {args.docs}")
     print(f"total {time.monotonic() - began:.0f} s")
     return 0
