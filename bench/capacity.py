@@ -72,7 +72,7 @@ from bench.webhooks import HOST, UVICORN_FLAGS, Server, free_port
 from ivr.config.reload import ConfigRegistry
 from ivr.core.clock import SystemClock
 from ivr.core.settings import Settings
-from ivr.core.store import EmbeddedStore, async_client
+from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
 from ivr.handlers import build_services
 from ivr.service import Services
 from ivr.voice import offers
@@ -287,8 +287,24 @@ class Client:
             sent, request, done = await self.queue.get()
             sent[0] = time.perf_counter()
             try:
+                if reader.at_eof() or writer.is_closing():
+                    raise ConnectionResetError("closed while idle")
                 writer.write(request)
                 answer = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT_S)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # uvicorn closes a keep-alive connection idle for 5 s: nothing of this request
+                # was answered, so send it again on a new connection (as any HTTP client does)
+                writer.close()
+                reader, writer = await self._reconnect()
+                try:
+                    writer.write(request)
+                    answer = await asyncio.wait_for(read_response(reader), REQUEST_TIMEOUT_S)
+                except Exception as again:  # noqa: BLE001
+                    writer.close()
+                    if not done.done():
+                        done.set_exception(again)
+                    reader, writer = await self._reconnect()
+                    continue
             except Exception as exc:  # noqa: BLE001 (any failure: answer it, start afresh)
                 writer.close()
                 if not done.done():
@@ -875,6 +891,15 @@ def store_cpu_s(pids: list[int]) -> float:
 
 
 def scrape(port: int, path: str = "/metrics") -> dict[str, float]:
+    """As `read_metrics`, or nothing when the app does not answer in time."""
+    try:
+        return read_metrics(port, path)
+    except httpx.HTTPError as exc:
+        print(f"  /metrics not read: {exc!r}", flush=True)
+        return {}
+
+
+def read_metrics(port: int, path: str) -> dict[str, float]:
     """Routing decision bucket counts (summed over scripts) and calls waiting, from /metrics
     (the decisions are the process's; calls waiting, the workspace's)."""
     text = httpx.get(
@@ -1023,8 +1048,11 @@ class Bench:
             svc = self.svcs[index]
             agent = f"a{self.available[index]:04d}"
             self.available[index] += 1
-            for offer in await svc.router.set_available(agent):
-                await offers.record_ring(svc, offer)
+            try:
+                for offer in await svc.router.set_available(agent):
+                    await offers.record_ring(svc, offer)
+            except STORE_ERRORS as exc:  # a store too slow to answer: this agent stays out
+                print(f"  {agent} not made available: {exc!r}", flush=True)
             await asyncio.sleep(gap)
 
     async def fill(self, target: int, label: str) -> None:
@@ -1039,7 +1067,8 @@ class Bench:
             await asyncio.sleep(1.0)
             print(
                 f"    {self.twilio.on_hold:,} on hold, {self.arrivals:,} arrived, "
-                f"{self.client.total:,} webhooks ({self.client.errors} failed)",
+                f"{self.client.total:,} webhooks ({self.client.errors} failed: "
+                f"{dict(list(self.client.failures.items())[:3])})",
                 flush=True,
             )
             if time.perf_counter() - began > 600:
@@ -1312,7 +1341,13 @@ def cpu_estimate(steps: Sequence[Step]) -> list[str]:
 
 
 def section(steps: Sequence[Step], args: argparse.Namespace, pinned: bool, host: list[str]) -> str:
-    command = ".venv/bin/python -m bench.capacity" + (" --quick" if args.quick else "")
+    rates = " ".join(f"{r:g}" for r in args.rates)
+    command = (
+        ".venv/bin/python -m bench.capacity --quick"
+        if args.quick
+        else f".venv/bin/python -m bench.capacity --hold {args.hold} --rates {rates} "
+        f"--settle {args.settle:g} --window {args.window:g}"
+    )
     pin = (
         "The app runs pinned to the last CPU; the client, the REST stand-in and Valkey share "
         "the others (`taskset`)."
