@@ -121,6 +121,8 @@ PREFILL_RATE = 40.0
 """Arrivals per second while filling the queues."""
 SECRET = "bench-agent"
 SATURATED_CPU = 0.9
+MAX_CLIENT_LAG_MS = 20.0
+"""A client that sent later than this (p99) was starved itself: its latencies say little."""
 """The run stops after two rates that miss a target with the app using this much of a CPU."""
 
 
@@ -1312,6 +1314,13 @@ def conclusions(steps: Sequence[Step], hold: int) -> list[str]:
         f"calls/hour with >= {HOLD_TARGET:,} on hold): {verdict(met)}"
         + ("" if hold >= HOLD_TARGET else f" (this run held only {hold:,}: `--quick`)")
     )
+    lag = max((pct(s.window.lags, 0.99) for s in steps if s.window.lags), default=0.0) * 1000
+    if not met and lag > MAX_CLIENT_LAG_MS:
+        out.append(
+            f"  **Inconclusive**: the client itself sent up to {lag:,.0f} ms late (p99), so "
+            "the machine, not the app, set these latencies (other work on it; see the load "
+            "average). Rerun on a quiet machine."
+        )
     return out
 
 
