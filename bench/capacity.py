@@ -165,10 +165,12 @@ def queues_yaml() -> dict[str, object]:
         for i in range(4)
     ]
     hold = {"announce_every_s": 45, "music_clips": clips}
+    patient = {"no_agents_after_s": None}  # nobody leaves while no agent is logged in
     return {
         "queues": {
             "billing": {
                 "display_name": "Billing",
+                **patient,
                 "required_skills": {"billing": 1},
                 "language_required": False,
                 "escalation": [
@@ -185,6 +187,7 @@ def queues_yaml() -> dict[str, object]:
             },
             "support": {
                 "display_name": "Technical support",
+                **patient,
                 "required_skills": {"support": 1},
                 "strategy": "most_skilled",
                 "wrap_up_s": WRAP_UP_S,
@@ -192,6 +195,7 @@ def queues_yaml() -> dict[str, object]:
             },
             "sales": {
                 "display_name": "Sales",
+                **patient,
                 "required_skills": {"sales": 1},
                 "wrap_up_s": WRAP_UP_S,
                 "weight": 2,
