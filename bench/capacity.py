@@ -121,6 +121,8 @@ PREFILL_RATE = 40.0
 """Arrivals per second while filling the queues."""
 SECRET = "bench-agent"
 SATURATED_CPU = 0.9
+FILL_SHARE = 0.98
+"""The ramp ends at this share of `--hold` (a few callers may still be in the menu)."""
 MAX_CLIENT_LAG_MS = 20.0
 """A client that sent later than this (p99) was starved itself: its latencies say little."""
 """The run stops after two rates that miss a target with the app using this much of a CPU."""
@@ -1064,7 +1066,7 @@ class Bench:
     async def fill(self, target: int, label: str) -> None:
         """Arrivals at `PREFILL_RATE` until `target` callers are on hold."""
         began = time.perf_counter()
-        while self.twilio.on_hold < target:
+        while self.twilio.on_hold < target * FILL_SHARE:
             missing = target - self.twilio.on_hold
             needed = missing - self.twilio.in_menu
             if needed > 0:
