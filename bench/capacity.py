@@ -1402,9 +1402,10 @@ def section(steps: Sequence[Step], args: argparse.Namespace, pinned: bool, host:
         "  timeout). Agents: the app rings them through its REST client (pointed at a stand-in "
         "in the script); each leg posts",
         f"  its status callbacks, answers after {RING_S:g} s, presses 1 after the whisper, runs "
-        "the bridge (`<Dial><Queue>` and its",
-        "  `url` on the caller's leg), talks, hangs up (Dial action, Enqueue action, both "
-        "legs' `completed`).",
+        "the bridge it gets (`<Dial><Conference>`",
+        "  with its status callbacks and the caller moved in by a REST redirect out of "
+        "`<Enqueue>`, or `<Dial><Queue>` and its `url`),",
+        "  talks; the caller hangs up (conference end, Dial action, both legs' `completed`).",
         "- Open loop: Poisson arrivals on a seeded schedule; every webhook is due when Twilio "
         "would send it and timed",
         "  from then, over up to "
