@@ -11,6 +11,7 @@ JSON; refusals come back as errors whose first word maps to an exception in
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from typing import Any
 
@@ -28,6 +29,7 @@ from ivr.core.errors import (
     UnknownQueue,
 )
 from ivr.core.keys import Keys
+from queues.decisions import DECISIONS
 
 Context = dict[str, Any]
 """The JSON context passed as ARGV[1]."""
@@ -141,10 +143,13 @@ class Scripts:
         self._connect_keys = [keys.routing_calls(), keys.routing_timers()]
 
     async def _run(self, name: str, keys: KeyList, ctx: Context) -> Outcome:
+        started = time.perf_counter()
         try:
             raw = await self._scripts[name](keys=keys.keys, args=[json.dumps(ctx)])
         except ResponseError as exc:
             raise _raise_for(exc) from None
+        finally:
+            DECISIONS.observe(name, time.perf_counter() - started)
         outcome: Outcome = json.loads(raw)
         if not isinstance(outcome.get("offers"), list):  # cjson encodes {} for an empty list
             outcome["offers"] = []

@@ -47,6 +47,7 @@ from ivr.core.urls import route_path
 from ivr.service import Services, services
 from ivr.web import tally, voicemails
 from queues import agent
+from queues.decisions import DECISIONS
 from queues.metrics import histogram, rollups, sms_costs
 from queues.metrics.fold_controls import CONSULT_OUTCOMES
 
@@ -151,6 +152,18 @@ def http_families(totals: dict[str, float]) -> list[Metric]:
     for path in tally.paths(totals, "errors"):
         errors.add_metric([path], totals[f"errors|{path}"])
     return [latency, errors]
+
+
+def decisions_family() -> Metric:
+    """Routing decision times of this process (`queues.decisions`), by script."""
+    family = HistogramMetricFamily(
+        "ivr_routing_decision_seconds",
+        "Time of one routing script run, as this web process sees it",
+        labels=["script"],
+    )
+    for script in sorted(DECISIONS.counts):
+        family.add_metric([script], DECISIONS.cumulative(script), DECISIONS.sums[script])
+    return family
 
 
 def queue_gauges(queues: dict[str, Any]) -> list[Metric]:
@@ -404,7 +417,7 @@ async def metrics(request: Request) -> Response:
         return Response(hint, status_code=401, headers={"WWW-Authenticate": "Bearer"})
     await tally.TALLY.flush(svc.redis, svc.keys)  # this process's latest requests count too
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(Snapshot([build_info(), *await store_families(svc)]))
+    scrape.register(Snapshot([build_info(), decisions_family(), *await store_families(svc)]))
     body = generate_latest(scrape)
     return Response(body, media_type=CONTENT_TYPE)
 
