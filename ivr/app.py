@@ -107,6 +107,29 @@ def build_workspaces(settings: Settings, clock: Clock, redis: aioredis.Redis) ->
     )
 
 
+async def first_sync(spaces: Workspaces) -> None:
+    """Sync each workspace's routing with its config before serving. A store that is down
+    stops a single workspace's process (it cannot serve); with several, a workspace whose
+    store (its cluster shard) is down is skipped: it answers the degraded TwiML, and its
+    timer loop's `background.tick` retries the sync until the store is back. Only when
+    every workspace's store is down does the process stop."""
+    failed: list[Exception] = []
+    for svc in spaces.each:
+        try:
+            await svc.sync_routing()
+        except STORE_ERRORS as exc:
+            if not spaces.several:
+                raise
+            failed.append(exc)
+            log.warning(
+                "workspace store down at start; degraded until it is back",
+                workspace=svc.workspace,
+                error=str(exc),
+            )
+    if failed and len(failed) == len(spaces.each):
+        raise failed[0]
+
+
 def app_routes(several: bool) -> list[BaseRoute]:
     """Every route. With several workspaces, the Twilio routes on the shared paths find
     their workspace by the number called, and every route is also served under each
@@ -157,7 +180,7 @@ def create_app(
         for svc in spaces.each:
             svc.twilio_http_client = twilio_http_client
             svc.loop = asyncio.get_running_loop()
-            await svc.sync_routing()
+        await first_sync(spaces)
         app.state.services, app.state.workspaces = spaces.default, spaces
         stop = asyncio.Event()
         interval = settings.reload_interval_s
