@@ -26,7 +26,7 @@ from ivr.core.errors import UnsafeSettings, WebhookError
 from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client, topology_url
 from ivr.handlers import build_services
-from ivr.service import Workspaces, services_or_default
+from ivr.service import Services, Workspaces, named_workspace, services_or_default
 from ivr.voice import access, called, fallback
 from ivr.voice.routes import routes as voice_routes
 from ivr.web import api, live, pages, prom
@@ -51,8 +51,29 @@ async def healthz(request: Request) -> Response:
     a worker that never beat at all (it exits at startup, or was never started beside
     `ivr serve --no-worker`). A store no worker ever beat on, with nothing overdue,
     reports `"worker": "not seen"` and stays "ok": a lone web process expects none yet.
+
+    With several workspaces, `/w/<id>/healthz` is that workspace's, as above; plain
+    `/healthz` (the proxy's check) is the process's: 200 while at least one workspace
+    is served, "ok" only when every one is, each one's state under `workspaces`.
     """
-    svc = services_or_default(request)
+    spaces: Workspaces | None = getattr(request.app.state, "workspaces", None)
+    if spaces is not None and spaces.several and not named_workspace(request):
+        return await process_health(spaces)
+    body = await workspace_health(services_or_default(request))
+    return JSONResponse(body, status_code=200 if body["store"] == "ok" else 503)
+
+
+async def process_health(spaces: Workspaces) -> Response:
+    """Plain `/healthz` of several workspaces: 503 only when no workspace is served."""
+    each = {svc.workspace: await workspace_health(svc) for svc in spaces.each}
+    served = [body for body in each.values() if body["store"] == "ok"]
+    everything_ok = all(body["status"] == "ok" for body in each.values())
+    body = {"status": "ok" if everything_ok else "degraded", "workspaces": each}
+    return JSONResponse(body, status_code=200 if served else 503)
+
+
+async def workspace_health(svc: Services) -> dict[str, Any]:
+    """The health of one workspace: its store, its worker, its overdue jobs, its config."""
     try:
         await svc.redis.set(svc.keys.health_probe(), repr(time.time()), ex=HEALTH_PROBE_TTL_S)
         age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
@@ -64,7 +85,7 @@ async def healthz(request: Request) -> Response:
         )
         age, overdue = None, None
     worker = "not seen" if age is None else "down" if heartbeat.is_stale(age) else "ok"
-    body = {
+    return {
         "status": "ok" if store == "ok" and worker != "down" and not overdue else "degraded",
         "store": store,
         "worker": worker if store == "ok" else "unknown",
@@ -73,7 +94,6 @@ async def healthz(request: Request) -> Response:
         "config_version": svc.registry.version,
         "config_error": svc.registry.last_error,
     }
-    return JSONResponse(body, status_code=200 if store == "ok" else 503)
 
 
 async def webhook_error(request: Request, exc: Exception) -> Response:

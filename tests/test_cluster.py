@@ -335,6 +335,35 @@ def test_a_workspace_whose_shard_is_down_at_start_does_not_stop_the_others(
         cluster.stop()
 
 
+def test_plain_healthz_stays_up_while_one_workspace_shard_is_down(
+    tmp_path: Path, settings: Settings, clock: ManualClock
+) -> None:
+    """Sales' (the first workspace's) shard is down: plain `/healthz`, the proxy's check,
+    is 200 as support is served, degraded, with each workspace's state in its body;
+    `/w/sales/healthz` is 503 and `/w/support/healthz` 200."""
+    spaces = (
+        Workspace("sales", workspace_dir(tmp_path / "sales", SALES, {})),
+        Workspace("support", workspace_dir(tmp_path / "support", SUPPORT, {})),
+    )
+    cluster = Cluster(tmp_path / "cluster", full_coverage=False)
+    try:
+        cluster.start()
+        cluster.kill(cluster.owner("sales"))
+        several = settings.with_(redis_url=cluster.url, workspaces=spaces)
+        with LiveServer(create_app(several, clock=clock, run_timers=False)) as server:
+            plain = httpx.get(f"{server.url}/healthz")
+            sales = httpx.get(f"{server.url}/w/sales/healthz")
+            support = httpx.get(f"{server.url}/w/support/healthz")
+    finally:
+        cluster.stop()
+    assert (sales.status_code, support.status_code) == (503, 200)
+    assert plain.status_code == 200, plain.text
+    body = plain.json()
+    assert body["status"] == "degraded"
+    assert body["workspaces"]["sales"]["store"] == "unreachable"
+    assert body["workspaces"]["support"]["store"] == "ok"
+
+
 def cast_workspaces(spaces: object) -> Workspaces:
     assert isinstance(spaces, Workspaces)
     return spaces
