@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from callbacks import heartbeat, jobs
 from ivr import background
 from ivr.config.reload import ConfigRegistry
+from ivr.config.workspaces import numbers_free_of
 from ivr.core import logs
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.errors import UnsafeSettings, WebhookError
@@ -118,11 +119,16 @@ def warn_if_unsafe(settings: Settings) -> None:
 
 
 def build_workspaces(settings: Settings, clock: Clock, redis: aioredis.Redis) -> Workspaces:
-    """One `Services` per workspace (`IVR_WORKSPACES`), or the one of `IVR_CONFIG_DIR`."""
+    """One `Services` per workspace (`IVR_WORKSPACES`), or the one of `IVR_CONFIG_DIR`.
+    A workspace's reload is refused when it lists a number another one's live config does."""
+    spaces = settings.each_workspace()
+    registries = [ConfigRegistry(each.config_dir) for each in spaces]
+    for registry in registries:
+        registry.vet = numbers_free_of([r for r in registries if r is not registry])
     return Workspaces(
         [
-            build_services(each, clock, redis, ConfigRegistry(each.config_dir))
-            for each in settings.each_workspace()
+            build_services(each, clock, redis, registry)
+            for each, registry in zip(spaces, registries, strict=True)
         ]
     )
 

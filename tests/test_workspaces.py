@@ -351,6 +351,25 @@ def test_ivr_check_names_a_number_two_workspaces_claim(spaces: tuple[Workspace, 
     assert any(f"{business}:" in c for c in clashes)
 
 
+def test_a_reload_claiming_another_workspaces_number_is_refused(
+    server: LiveServer, spaces: tuple[Workspace, ...]
+) -> None:
+    """Support's folder is edited to list sales' number too: the reload is refused as
+    `ivr check` would, naming the file and line, and support's last good config stays."""
+    support = each(server)["support"]
+    live = support.registry.version
+    business = spaces[1].config_dir / "business.yaml"
+    doc = yaml.safe_load(business.read_text())
+    doc["numbers"] = [SUPPORT, SALES]
+    business.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    assert support.registry.reload() is False
+    assert support.registry.version == live
+    assert SALES not in support.registry.current.numbers
+    error = httpx.get(f"{server.url}/w/support/healthz").json()["config_error"]
+    assert error is not None and "business.yaml:" in error, error
+    assert f"number {SALES} is claimed by more than one workspace" in error
+
+
 def schedule_in(redis_url: str, keys: Keys, job_id: str) -> None:
     """A callback job due at once, under `keys` (a workspace's)."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ivr.config.loader import load_placed
+from ivr.config.model import Config, Positions
+from ivr.config.reload import ConfigRegistry, Vet
 from ivr.core.errors import ConfigError, Problem
 from ivr.core.settings import Workspace
 
@@ -45,3 +47,19 @@ def shared_numbers(workspaces: Sequence[Workspace]) -> list[Problem]:
 
 def _with_hint(problem: Problem, hint: str) -> Problem:
     return Problem(problem.file, problem.line, problem.column, problem.message, hint)
+
+
+def numbers_free_of(others: Sequence[ConfigRegistry]) -> Vet:
+    """A reload's `vet`: an error at each number of the reloaded config that another
+    workspace's live config lists, as `ivr check` reports it."""
+
+    def vet(config: Config, positions: Positions) -> list[Problem]:
+        taken = {number for other in others for number in other.current.numbers}
+        message = "number {} is claimed by more than one workspace"
+        return [
+            positions.problem(("numbers", index), message.format(number), "keep it in one")
+            for index, number in enumerate(config.numbers)
+            if number in taken
+        ]
+
+    return vet
