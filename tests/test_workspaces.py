@@ -370,6 +370,29 @@ def test_a_reload_claiming_another_workspaces_number_is_refused(
     assert f"number {SALES} is claimed by more than one workspace" in error
 
 
+def test_console_redirects_keep_the_workspace_and_a_bare_login_offers_each(
+    server: LiveServer,
+) -> None:
+    """A console page asked for without a session sends the browser to its own
+    workspace's login; `/login` (or `/agent`) naming no workspace is an HTML page linking
+    each workspace's login, not a JSON 404."""
+    with httpx.Client(base_url=server.url, follow_redirects=False) as http:
+        for kind in ("agent", "supervisor"):
+            answer = http.get(f"/w/sales/{kind}")
+            assert (answer.status_code, answer.headers["location"]) == (
+                303,
+                f"/w/sales/login?as={kind}",
+            )
+            assert http.get(answer.headers["location"]).status_code == 200
+        bare = http.get("/login?as=supervisor")
+        assert bare.status_code == 200, bare.text
+        assert bare.headers["content-type"].startswith("text/html")
+        for name in ("sales", "support"):
+            assert f'href="/w/{name}/login?as=supervisor"' in bare.text
+        agent = http.get("/agent")
+        assert (agent.status_code, agent.headers["location"]) == (303, "/login?as=agent")
+
+
 def schedule_in(redis_url: str, keys: Keys, job_id: str) -> None:
     """A callback job due at once, under `keys` (a workspace's)."""
 
