@@ -393,6 +393,30 @@ def test_console_redirects_keep_the_workspace_and_a_bare_login_offers_each(
         assert (agent.status_code, agent.headers["location"]) == (303, "/login?as=agent")
 
 
+def test_ivr_check_names_the_workspace_entry_of_a_missing_folder(
+    spaces: tuple[Workspace, ...], tmp_path: Path
+) -> None:
+    """A workspace folder that does not exist is blamed on its IVR_WORKSPACES entry."""
+    gone = Workspace("north", tmp_path / "nowhere")
+    out = io.StringIO()
+    assert command.run_all((*spaces, gone), out) == 1
+    said = out.getvalue()
+    assert "IVR_WORKSPACES" in said and f"north:{gone.config_dir}" in said, said
+    assert "IVR_CONFIG_DIR" not in said
+
+
+def test_ivr_check_warns_of_a_workspace_with_no_numbers(spaces: tuple[Workspace, ...]) -> None:
+    """With several workspaces, one that lists no number can never get a call: a warning."""
+    business = spaces[1].config_dir / "business.yaml"
+    doc = yaml.safe_load(business.read_text())
+    del doc["numbers"]
+    business.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    out = io.StringIO()
+    assert command.run_all(spaces, out) == 0
+    warned = [line for line in out.getvalue().splitlines() if "lists no numbers" in line]
+    assert len(warned) == 1 and "support" in warned[0], out.getvalue()
+
+
 def schedule_in(redis_url: str, keys: Keys, job_id: str) -> None:
     """A callback job due at once, under `keys` (a workspace's)."""
 

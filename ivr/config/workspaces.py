@@ -7,9 +7,10 @@ the place in each folder that lists it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 
-from ivr.config.loader import load_placed
+from ivr.config.loader import directory_problem, load_placed
 from ivr.config.model import Config, Positions
 from ivr.config.reload import ConfigRegistry, Vet
 from ivr.core.errors import ConfigError, Problem
@@ -63,3 +64,28 @@ def numbers_free_of(others: Sequence[ConfigRegistry]) -> Vet:
         ]
 
     return vet
+
+
+def folder_problem(workspace: Workspace) -> Problem | None:
+    """Why a workspace's folder cannot be a config folder, blamed on its `IVR_WORKSPACES`
+    entry (not on `IVR_CONFIG_DIR`, which a deployment of workspaces does not read)."""
+    problem = directory_problem(workspace.config_dir)
+    if problem is None:
+        return None
+    entry = f"{workspace.id}:{workspace.config_dir}"
+    hint = f"fix the entry {entry} of IVR_WORKSPACES, or make that folder (`ivr init`)"
+    return _with_hint(problem, hint)
+
+
+def numberless(workspaces: Sequence[Workspace]) -> list[Problem]:
+    """A warning for each workspace whose config loads but lists no numbers: among
+    several, a call finds its workspace by the number called, so it can never get one."""
+    found = []
+    for workspace in workspaces:
+        with contextlib.suppress(ConfigError):  # its own problems are reported with it
+            if not load_placed(workspace.config_dir)[0].numbers:
+                message = f"workspace {workspace.id} lists no numbers: it can never get a call"
+                hint = "list its Twilio numbers under `numbers:` in business.yaml"
+                folder = str(workspace.config_dir)
+                found.append(Problem(folder, 1, 1, message, hint, "warning"))
+    return found
