@@ -20,13 +20,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from callbacks import heartbeat, jobs
 from ivr import background
 from ivr.config.reload import ConfigRegistry
+from ivr.config.workspaces import numbers_free_of
 from ivr.core import logs
 from ivr.core.clock import Clock, SystemClock
 from ivr.core.errors import UnsafeSettings, WebhookError
 from ivr.core.settings import Settings
 from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client, topology_url
 from ivr.handlers import build_services
-from ivr.service import Workspaces, services_or_default
+from ivr.service import Services, Workspaces, named_workspace, services_or_default
 from ivr.voice import access, called, fallback
 from ivr.voice.routes import routes as voice_routes
 from ivr.web import api, live, pages, prom
@@ -51,8 +52,29 @@ async def healthz(request: Request) -> Response:
     a worker that never beat at all (it exits at startup, or was never started beside
     `ivr serve --no-worker`). A store no worker ever beat on, with nothing overdue,
     reports `"worker": "not seen"` and stays "ok": a lone web process expects none yet.
+
+    With several workspaces, `/w/<id>/healthz` is that workspace's, as above; plain
+    `/healthz` (the proxy's check) is the process's: 200 while at least one workspace
+    is served, "ok" only when every one is, each one's state under `workspaces`.
     """
-    svc = services_or_default(request)
+    spaces: Workspaces | None = getattr(request.app.state, "workspaces", None)
+    if spaces is not None and spaces.several and not named_workspace(request):
+        return await process_health(spaces)
+    body = await workspace_health(services_or_default(request))
+    return JSONResponse(body, status_code=200 if body["store"] == "ok" else 503)
+
+
+async def process_health(spaces: Workspaces) -> Response:
+    """Plain `/healthz` of several workspaces: 503 only when no workspace is served."""
+    each = {svc.workspace: await workspace_health(svc) for svc in spaces.each}
+    served = [body for body in each.values() if body["store"] == "ok"]
+    everything_ok = all(body["status"] == "ok" for body in each.values())
+    body = {"status": "ok" if everything_ok else "degraded", "workspaces": each}
+    return JSONResponse(body, status_code=200 if served else 503)
+
+
+async def workspace_health(svc: Services) -> dict[str, Any]:
+    """The health of one workspace: its store, its worker, its overdue jobs, its config."""
     try:
         await svc.redis.set(svc.keys.health_probe(), repr(time.time()), ex=HEALTH_PROBE_TTL_S)
         age = await heartbeat.age_s(svc.redis, svc.keys, time.time())
@@ -64,7 +86,7 @@ async def healthz(request: Request) -> Response:
         )
         age, overdue = None, None
     worker = "not seen" if age is None else "down" if heartbeat.is_stale(age) else "ok"
-    body = {
+    return {
         "status": "ok" if store == "ok" and worker != "down" and not overdue else "degraded",
         "store": store,
         "worker": worker if store == "ok" else "unknown",
@@ -73,7 +95,6 @@ async def healthz(request: Request) -> Response:
         "config_version": svc.registry.version,
         "config_error": svc.registry.last_error,
     }
-    return JSONResponse(body, status_code=200 if store == "ok" else 503)
 
 
 async def webhook_error(request: Request, exc: Exception) -> Response:
@@ -98,13 +119,41 @@ def warn_if_unsafe(settings: Settings) -> None:
 
 
 def build_workspaces(settings: Settings, clock: Clock, redis: aioredis.Redis) -> Workspaces:
-    """One `Services` per workspace (`IVR_WORKSPACES`), or the one of `IVR_CONFIG_DIR`."""
+    """One `Services` per workspace (`IVR_WORKSPACES`), or the one of `IVR_CONFIG_DIR`.
+    A workspace's reload is refused when it lists a number another one's live config does."""
+    spaces = settings.each_workspace()
+    registries = [ConfigRegistry(each.config_dir) for each in spaces]
+    for registry in registries:
+        registry.vet = numbers_free_of([r for r in registries if r is not registry])
     return Workspaces(
         [
-            build_services(each, clock, redis, ConfigRegistry(each.config_dir))
-            for each in settings.each_workspace()
+            build_services(each, clock, redis, registry)
+            for each, registry in zip(spaces, registries, strict=True)
         ]
     )
+
+
+async def first_sync(spaces: Workspaces) -> None:
+    """Sync each workspace's routing with its config before serving. A store that is down
+    stops a single workspace's process (it cannot serve); with several, a workspace whose
+    store (its cluster shard) is down is skipped: it answers the degraded TwiML, and its
+    timer loop's `background.tick` retries the sync until the store is back. Only when
+    every workspace's store is down does the process stop."""
+    failed: list[Exception] = []
+    for svc in spaces.each:
+        try:
+            await svc.sync_routing()
+        except STORE_ERRORS as exc:
+            if not spaces.several:
+                raise
+            failed.append(exc)
+            log.warning(
+                "workspace store down at start; degraded until it is back",
+                workspace=svc.workspace,
+                error=str(exc),
+            )
+    if failed and len(failed) == len(spaces.each):
+        raise failed[0]
 
 
 def app_routes(several: bool) -> list[BaseRoute]:
@@ -157,7 +206,7 @@ def create_app(
         for svc in spaces.each:
             svc.twilio_http_client = twilio_http_client
             svc.loop = asyncio.get_running_loop()
-            await svc.sync_routing()
+        await first_sync(spaces)
         app.state.services, app.state.workspaces = spaces.default, spaces
         stop = asyncio.Event()
         interval = settings.reload_interval_s

@@ -19,12 +19,20 @@ from typing import TYPE_CHECKING
 from ivr.core import logs
 from ivr.core.errors import ConfigError, SettingsError, StoreError
 from ivr.core.settings import Settings
-from ivr.core.store import PARENT_ENV, EmbeddedStore, die_with_parent, follow_parent
+from ivr.core.store import (
+    PARENT_ENV,
+    EmbeddedStore,
+    check_store_url,
+    die_with_parent,
+    follow_parent,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 DEFAULT_HUB_PORT = 8765
+STORE_COMMANDS = ("serve", "worker", "report")
+"""The commands that reach REDIS_URL first, to stop on a wrong one with one plain line."""
 WEB_STOP_S = 2
 """uvicorn's graceful shutdown bound: with the worker's, `ivr serve` stops within 5 s."""
 WORKER_STOP_S = 3
@@ -144,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     process = "web" if args.command == "serve" else args.command  # serve runs a worker too
     logs.configure(json=settings.log_json, process=process)
+    try:
+        if settings.redis_url and args.command in STORE_COMMANDS:
+            check_store_url(settings.redis_url)
+    except SettingsError as exc:
+        print(f"ivr {args.command}: {exc}", file=sys.stderr)
+        return 2
     try:
         return dispatch(settings, args)
     except ConfigError as exc:  # no config here, or a broken one: say so, without a traceback

@@ -98,6 +98,20 @@ class Cluster:
                 raise TimeoutError(f"node {index} was not marked failed")
             time.sleep(0.05)
 
+    def revive(self, index: int) -> None:
+        """Start killed node `index` again on its ports and files (its nodes.conf keeps its
+        slots), and wait until every other node sees it serving again."""
+        node = self.nodes[index]
+        node.process = launch(node, self.root / f"node{index}", self.full_coverage)
+        with node.client() as client:
+            wait_answering(client)
+        others = [n for n in self.nodes if n is not node]
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while any(sees_failed(n, node) for n in others):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"node {index} was not seen back")
+            time.sleep(0.05)
+
     def flush(self) -> None:
         for node in self.nodes:
             with node.client() as client:
@@ -113,7 +127,7 @@ class Cluster:
 
 def launch(node: Node, data_dir: Path, full_coverage: bool = True) -> subprocess.Popen[bytes]:
     """valkey-server as a cluster node on `node`'s ports, its files under `data_dir`."""
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(parents=True, exist_ok=True)  # a revived node keeps its nodes.conf
     args = {
         "port": node.port,
         "cluster-port": node.bus_port,

@@ -26,16 +26,17 @@ import redis
 import redis.asyncio as aioredis
 
 from callbacks import jobs
-from ivr import cli
+from ivr import background, cli
 from ivr.app import create_app
 from ivr.core import cluster as cluster_urls
 from ivr.core.clock import ManualClock
 from ivr.core.errors import StoreError
 from ivr.core.keys import Keys
-from ivr.core.settings import Settings
+from ivr.core.settings import Settings, Workspace
 from ivr.core.store import resolve_url, sync_client
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.liveserver import LiveServer
+from ivr.service import Workspaces
 from ivr.voice.fallback import LEGS
 from ivr.web import report
 from tests.agents import go_available, state
@@ -46,6 +47,7 @@ from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY, IN_MENU, every_field
 from tests.test_jobs import run_on_store
 from tests.test_webhooks import call_form, english_main_menu
+from tests.test_workspaces import SALES, SUPPORT, workspace_dir
 from tests.twiml_helpers import heard
 
 TENANTS = ("main", "north")
@@ -309,3 +311,70 @@ def test_a_failed_shard_stops_only_its_own_contact_centre(
                 assert said in heard(answer.text)
     finally:
         cluster.stop()
+
+
+def test_a_workspace_whose_shard_is_down_at_start_does_not_stop_the_others(
+    tmp_path: Path, settings: Settings, clock: ManualClock
+) -> None:
+    """Sales' shard is dead when the web process starts: it starts all the same, support's
+    caller hears the welcome, sales' the degraded-mode apology, and sales' routing sync
+    (skipped at start) is done by its timer loop once its shard is back."""
+    spaces = (
+        Workspace("sales", workspace_dir(tmp_path / "sales", SALES, {})),
+        Workspace("support", workspace_dir(tmp_path / "support", SUPPORT, {})),
+    )
+    cluster = Cluster(tmp_path / "cluster", full_coverage=False)
+    try:
+        cluster.start()
+        down = cluster.owner("sales")
+        assert down != cluster.owner("support")
+        cluster.kill(down)
+        several = settings.with_(redis_url=cluster.url, workspaces=spaces)
+        with LiveServer(create_app(several, clock=clock, run_timers=False)) as server:
+            phone = Twilio(server.url)
+            for number, said in ((SUPPORT, "Welcome to Acme Telco"), (SALES, APOLOGY)):
+                answer = phone.post("/voice/incoming", call_form(To=number))
+                assert answer.status_code == 200, answer.text
+                assert said in heard(answer.text)
+            phone.close()
+            sales = cast_workspaces(server.app.state.workspaces).by_id["sales"]
+            assert sales.synced_version == ""
+            cluster.revive(down)
+            sales.run(background.tick(sales, ring=False))
+            assert sales.synced_version == sales.registry.current.version
+    finally:
+        cluster.stop()
+
+
+def test_plain_healthz_stays_up_while_one_workspace_shard_is_down(
+    tmp_path: Path, settings: Settings, clock: ManualClock
+) -> None:
+    """Sales' (the first workspace's) shard is down: plain `/healthz`, the proxy's check,
+    is 200 as support is served, degraded, with each workspace's state in its body;
+    `/w/sales/healthz` is 503 and `/w/support/healthz` 200."""
+    spaces = (
+        Workspace("sales", workspace_dir(tmp_path / "sales", SALES, {})),
+        Workspace("support", workspace_dir(tmp_path / "support", SUPPORT, {})),
+    )
+    cluster = Cluster(tmp_path / "cluster", full_coverage=False)
+    try:
+        cluster.start()
+        cluster.kill(cluster.owner("sales"))
+        several = settings.with_(redis_url=cluster.url, workspaces=spaces)
+        with LiveServer(create_app(several, clock=clock, run_timers=False)) as server:
+            plain = httpx.get(f"{server.url}/healthz")
+            sales = httpx.get(f"{server.url}/w/sales/healthz")
+            support = httpx.get(f"{server.url}/w/support/healthz")
+    finally:
+        cluster.stop()
+    assert (sales.status_code, support.status_code) == (503, 200)
+    assert plain.status_code == 200, plain.text
+    body = plain.json()
+    assert body["status"] == "degraded"
+    assert body["workspaces"]["sales"]["store"] == "unreachable"
+    assert body["workspaces"]["support"]["store"] == "ok"
+
+
+def cast_workspaces(spaces: object) -> Workspaces:
+    assert isinstance(spaces, Workspaces)
+    return spaces

@@ -259,11 +259,15 @@ def test_a_call_not_yet_in_its_conference_is_409(
     assert tw.device(SAM).calls == []
 
 
-def test_a_waiting_call_is_409(tw: Emulator, server: LiveServer, sam: Console) -> None:
-    """A call still waiting in the queue (and an unknown one) is not connected: 409."""
+def test_a_waiting_call_is_409_and_an_unknown_one_404(
+    tw: Emulator, server: LiveServer, sam: Console
+) -> None:
+    """A call still waiting in the queue is not connected: 409; a call routing does not
+    know (another workspace's among them) is 404, as the agent's call controls answer."""
     call = billing_caller(tw)
     assert monitor(sam, call.sid, "listen") == 409
-    assert monitor(sam, "CA" + "0" * 32, "listen") == 409
+    assert monitor(sam, "CA" + "0" * 32, "listen") == 404
+    assert (stop(sam, call.sid), stop(sam, "CA" + "0" * 32)) == (409, 404)
 
 
 def test_agents_may_not_monitor(room: Room, alice: Console) -> None:

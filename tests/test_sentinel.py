@@ -42,6 +42,7 @@ from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twi
 from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY, HOLD_APOLOGY
+from tests.test_redis_url import worker_refused
 from tests.test_surveys_e2e import CALLER, surveyed
 from tests.test_webhooks import call_form
 from tests.twiml_helpers import action, heard
@@ -199,6 +200,16 @@ def test_the_job_worker_and_ivr_report_run_on_a_sentinel_url(topology: Topology)
     out = io.StringIO()
     assert report.main(settings, args, out) == 0
     assert "queues" in json.loads(out.getvalue())
+
+
+def test_a_service_name_the_sentinels_do_not_know_stops_the_worker_plainly(
+    topology: Topology, tmp_path: Path
+) -> None:
+    """`ivr worker` on a service name the sentinels do not know exits 2 with one line
+    naming REDIS_URL, instead of logging "ready" and waiting forever."""
+    url = topology.url.rsplit("/", 1)[0] + "/no-such-service"
+    said = worker_refused(url, tmp_path)
+    assert said.startswith("ivr worker: REDIS_URL=") and "no primary" in said, said
 
 
 @pytest.fixture(name="settings")

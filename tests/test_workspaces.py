@@ -351,6 +351,72 @@ def test_ivr_check_names_a_number_two_workspaces_claim(spaces: tuple[Workspace, 
     assert any(f"{business}:" in c for c in clashes)
 
 
+def test_a_reload_claiming_another_workspaces_number_is_refused(
+    server: LiveServer, spaces: tuple[Workspace, ...]
+) -> None:
+    """Support's folder is edited to list sales' number too: the reload is refused as
+    `ivr check` would, naming the file and line, and support's last good config stays."""
+    support = each(server)["support"]
+    live = support.registry.version
+    business = spaces[1].config_dir / "business.yaml"
+    doc = yaml.safe_load(business.read_text())
+    doc["numbers"] = [SUPPORT, SALES]
+    business.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    assert support.registry.reload() is False
+    assert support.registry.version == live
+    assert SALES not in support.registry.current.numbers
+    error = httpx.get(f"{server.url}/w/support/healthz").json()["config_error"]
+    assert error is not None and "business.yaml:" in error, error
+    assert f"number {SALES} is claimed by more than one workspace" in error
+
+
+def test_console_redirects_keep_the_workspace_and_a_bare_login_offers_each(
+    server: LiveServer,
+) -> None:
+    """A console page asked for without a session sends the browser to its own
+    workspace's login; `/login` (or `/agent`) naming no workspace is an HTML page linking
+    each workspace's login, not a JSON 404."""
+    with httpx.Client(base_url=server.url, follow_redirects=False) as http:
+        for kind in ("agent", "supervisor"):
+            answer = http.get(f"/w/sales/{kind}")
+            assert (answer.status_code, answer.headers["location"]) == (
+                303,
+                f"/w/sales/login?as={kind}",
+            )
+            assert http.get(answer.headers["location"]).status_code == 200
+        bare = http.get("/login?as=supervisor")
+        assert bare.status_code == 200, bare.text
+        assert bare.headers["content-type"].startswith("text/html")
+        for name in ("sales", "support"):
+            assert f'href="/w/{name}/login?as=supervisor"' in bare.text
+        agent = http.get("/agent")
+        assert (agent.status_code, agent.headers["location"]) == (303, "/login?as=agent")
+
+
+def test_ivr_check_names_the_workspace_entry_of_a_missing_folder(
+    spaces: tuple[Workspace, ...], tmp_path: Path
+) -> None:
+    """A workspace folder that does not exist is blamed on its IVR_WORKSPACES entry."""
+    gone = Workspace("north", tmp_path / "nowhere")
+    out = io.StringIO()
+    assert command.run_all((*spaces, gone), out) == 1
+    said = out.getvalue()
+    assert "IVR_WORKSPACES" in said and f"north:{gone.config_dir}" in said, said
+    assert "IVR_CONFIG_DIR" not in said
+
+
+def test_ivr_check_warns_of_a_workspace_with_no_numbers(spaces: tuple[Workspace, ...]) -> None:
+    """With several workspaces, one that lists no number can never get a call: a warning."""
+    business = spaces[1].config_dir / "business.yaml"
+    doc = yaml.safe_load(business.read_text())
+    del doc["numbers"]
+    business.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    out = io.StringIO()
+    assert command.run_all(spaces, out) == 0
+    warned = [line for line in out.getvalue().splitlines() if "lists no numbers" in line]
+    assert len(warned) == 1 and "support" in warned[0], out.getvalue()
+
+
 def schedule_in(redis_url: str, keys: Keys, job_id: str) -> None:
     """A callback job due at once, under `keys` (a workspace's)."""
 

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ivr.config import texting
 from ivr.config.loader import load_checked
-from ivr.config.workspaces import shared_numbers
+from ivr.config.workspaces import folder_problem, numberless, shared_numbers
 from ivr.core.errors import ConfigError, Problem
 from ivr.core.settings import Workspace
 
@@ -38,7 +38,13 @@ def run_all(workspaces: Sequence[Workspace], out: TextIO) -> int:
     code = 0
     for workspace in workspaces:
         print(f"workspace {workspace.id} ({workspace.config_dir}):", file=out)
+        if (missing := folder_problem(workspace)) is not None:
+            print(missing, file=out)
+            code = 1
+            continue
         code |= run(workspace.config_dir, out)
+    for problem in numberless(workspaces):
+        print(problem, file=out)
     clashes = shared_numbers(workspaces)
     for problem in clashes:
         print(problem, file=out)

@@ -1,8 +1,9 @@
 """Hot reload: the live config, swapped for a new version when its files change.
 
 A config that fails to load never goes live: the last good one stays, and the
-failure is logged and kept in `last_error`. Calls in progress keep the version
-they started on, found again by `ConfigRegistry.get`.
+failure is logged and kept in `last_error`. So does one its `vet` finds errors in (in a
+deployment of several workspaces: a number another workspace's live config lists). Calls
+in progress keep the version they started on, found again by `ConfigRegistry.get`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import contextlib
 import dataclasses
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
-from ivr.config.loader import config_files, load
-from ivr.config.model import Config
+from ivr.config.loader import config_files, load, load_placed
+from ivr.config.model import Config, Positions
 from ivr.core import logs
 from ivr.core.errors import ConfigError, Problem
 
@@ -25,6 +27,8 @@ DEFAULT_KEEP = 20
 log = logs.get(__name__)
 
 Fingerprint = tuple[tuple[str, int, int], ...]
+Vet = Callable[[Config, Positions], list[Problem]]
+"""Errors a reloaded config has beyond its own folder, pinned where they are written."""
 
 
 def fingerprint(directory: Path) -> Fingerprint:
@@ -51,6 +55,8 @@ class ConfigRegistry:
         self._remember(self._current)
         self.last_error: str | None = None
         """Each error of the last failed reload, one `file:line:col: ...` per line."""
+        self.vet: Vet | None = None
+        """Checks a reloaded config against what lies outside its folder (set by the app)."""
 
     def __repr__(self) -> str:
         return f"ConfigRegistry(directory={str(self._directory)!r}, version={self.version!r})"
@@ -77,7 +83,9 @@ class ConfigRegistry:
                 return False
             self._fingerprint = seen
             try:
-                config = load(self._directory)
+                config, _warnings, positions = load_placed(self._directory)
+                if found := self.vet(config, positions) if self.vet else []:
+                    raise ConfigError(found)
             except ConfigError as exc:
                 self._fail(exc)
                 return False

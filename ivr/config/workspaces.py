@@ -8,10 +8,13 @@ the place in each folder that lists it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ivr.config.loader import load_placed
+from ivr.config.loader import directory_problem, load_placed
+from ivr.config.model import Config, Positions
+from ivr.config.reload import ConfigRegistry, Vet
 from ivr.core.errors import ConfigError, Problem, SettingsError
 from ivr.core.settings import Settings, Workspace
 
@@ -77,3 +80,44 @@ def chosen(settings: Settings, wanted: str | None) -> Settings:
     if found is None:
         raise SettingsError(f"no workspace {wanted!r} in IVR_WORKSPACES ({ids})")
     return settings.for_workspace(found)
+
+
+def numbers_free_of(others: Sequence[ConfigRegistry]) -> Vet:
+    """A reload's `vet`: an error at each number of the reloaded config that another
+    workspace's live config lists, as `ivr check` reports it."""
+
+    def vet(config: Config, positions: Positions) -> list[Problem]:
+        taken = {number for other in others for number in other.current.numbers}
+        message = "number {} is claimed by more than one workspace"
+        return [
+            positions.problem(("numbers", index), message.format(number), "keep it in one")
+            for index, number in enumerate(config.numbers)
+            if number in taken
+        ]
+
+    return vet
+
+
+def folder_problem(workspace: Workspace) -> Problem | None:
+    """Why a workspace's folder cannot be a config folder, blamed on its `IVR_WORKSPACES`
+    entry (not on `IVR_CONFIG_DIR`, which a deployment of workspaces does not read)."""
+    problem = directory_problem(workspace.config_dir)
+    if problem is None:
+        return None
+    entry = f"{workspace.id}:{workspace.config_dir}"
+    hint = f"fix the entry {entry} of IVR_WORKSPACES, or make that folder (`ivr init`)"
+    return _with_hint(problem, hint)
+
+
+def numberless(workspaces: Sequence[Workspace]) -> list[Problem]:
+    """A warning for each workspace whose config loads but lists no numbers: among
+    several, a call finds its workspace by the number called, so it can never get one."""
+    found = []
+    for workspace in workspaces:
+        with contextlib.suppress(ConfigError):  # its own problems are reported with it
+            if not load_placed(workspace.config_dir)[0].numbers:
+                message = f"workspace {workspace.id} lists no numbers: it can never get a call"
+                hint = "list its Twilio numbers under `numbers:` in business.yaml"
+                folder = str(workspace.config_dir)
+                found.append(Problem(folder, 1, 1, message, hint, "warning"))
+    return found

