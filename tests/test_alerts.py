@@ -118,14 +118,15 @@ def up_and_build(server: LiveServer) -> tuple[int, float, set[str]]:
 def test_metrics_answer_with_store_up_0_while_the_store_is_down(
     store: Store, killable: LiveServer
 ) -> None:
-    """With the store killed the scrape still answers 200, with `ivr_store_up 0` and the build
-    info; once the store is back, `ivr_store_up 1` and the queue figures return."""
+    """With the store killed the scrape still answers 200, with `ivr_store_up 0`, the build
+    info and the process's own routing-decision timings (nothing read from the store); once
+    the store is back, `ivr_store_up 1` and the queue figures return."""
     status, up, names = up_and_build(killable)
     assert (status, up) == (200, 1.0) and "ivr_queue_waiting" in names
     store.kill()
     status, up, names = up_and_build(killable)
     assert (status, up) == (200, 0.0)
-    assert names == {"ivr_build_info", "ivr_store_up"}
+    assert names == {"ivr_build_info", "ivr_store_up", "ivr_routing_decision_seconds"}
     store.start()
     status, up, names = up_and_build(killable)
     assert (status, up) == (200, 1.0) and "ivr_queue_waiting" in names

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.service import Services
+from ivr.voice import conference
 from ivr.web import monitor
 from queues.agent import ON_CALL
 
@@ -85,13 +86,19 @@ class Coach:
         """What the agent and the caller each heard of the whisper."""
         agent_leg = self.agent_leg()
         agent_heard = agent_leg is not None and WHISPER in agent_leg.transcript()
-        caller_heard = WHISPER in self.tw.call(self.call).transcript()
+        caller_heard = WHISPER in self.customer_leg().transcript()
         caller = self.name_of(self.call)
         self.say(
             f'{self.name} whispers "{WHISPER}": {self.agent} '
             f"{'hears it' if agent_heard else 'does not hear it'}, {caller} "
             f"{'hears it too' if caller_heard else 'does not'}"
         )
+
+    def customer_leg(self) -> Call:
+        """The customer's leg in the conference: the routed call itself, or for an agent-first
+        callback (routed as its CB… id) the leg dialled to the customer."""
+        conf = self.svc.run(conference.state(self.svc, self.call))
+        return self.tw.call(conf.customer if conf is not None and conf.customer else self.call)
 
     def agent_leg(self) -> Call | None:
         device = self.svc.registry.current.agents[self.agent].device

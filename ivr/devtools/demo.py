@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Literal, TextIO
 from zoneinfo import ZoneInfo
 
+from callbacks import callback
+from callbacks.callback import is_callback
 from callbacks.inprocess import JobRunner
 from ivr.config.loader import load
 from ivr.config.model import Config
@@ -238,7 +240,12 @@ class Demo:
             self.last_job_at = self.clock.now()
 
     def caller_name(self, call_sid: str) -> str:
-        caller = self.by_sid.get(call_sid)
+        """Who is on `call_sid`: a caller's call, or a callback (CB…) ringing one back."""
+        caller = self.by_sid.get(call_sid) or self.by_callback.get(call_sid)
+        if caller is None and is_callback(call_sid):
+            cb = self.svc.run(callback.get(self.svc, call_sid))
+            number = cb.number if cb is not None else ""
+            caller = next((c for c in reversed(self.callers) if c.number == number), None)
         return caller.name if caller is not None else "a caller"
 
     def active(self) -> bool:

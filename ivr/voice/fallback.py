@@ -84,7 +84,6 @@ LEGS: dict[str, Leg] = {
     "/voice/agent/done": "agent",
     "/voice/agent/conference": "agent",
     "/voice/callback/agent": "agent",
-    "/voice/transfer/consult": "agent",
     "/voice/callback/dialed": "agent",
     "/voice/queue/done": "dequeued",
     "/voice/conference/left": "status",
@@ -94,6 +93,7 @@ LEGS: dict[str, Leg] = {
     "/voice/callback/status": "status",
     "/voice/supervisor/status": "status",
     "/voice/conference/status": "status",
+    "/voice/transfer/consult": "status",
     "/sms/incoming": "sms",
     "/sms/status": "status",
 }
