@@ -155,7 +155,8 @@ class Terminal:
             env=env,
         )
         self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -177,12 +178,14 @@ class Terminal:
     def finish(self, text: str, timeout_s: float = 60) -> str:
         """Type the last lines, close the input and wait for the end: all it printed (one
         that ended already, as the agent's does after the call, is not typed to)."""
-        assert self.proc.stdin is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         with contextlib.suppress(BrokenPipeError):
             self.send(text)
+        with contextlib.suppress(BrokenPipeError):
             self.proc.stdin.close()
         self.proc.wait(timeout=timeout_s)
-        time.sleep(0.1)  # the reader thread drains the last lines
+        self.reader.join(timeout_s)  # it drains the last lines
+        self.proc.stdout.close()
         return "".join(self.lines)
 
 
