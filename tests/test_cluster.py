@@ -319,6 +319,9 @@ def test_a_failed_shard_stops_only_its_own_contact_centre(
         cluster.stop()
 
 
+# As above: connections to the killed shard are left to the garbage collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_workspace_whose_shard_is_down_at_start_does_not_stop_the_others(
     tmp_path: Path, settings: Settings, clock: ManualClock
 ) -> None:
@@ -352,6 +355,9 @@ def test_a_workspace_whose_shard_is_down_at_start_does_not_stop_the_others(
         cluster.stop()
 
 
+# As above: connections to the killed shard are left to the garbage collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_plain_healthz_stays_up_while_one_workspace_shard_is_down(
     tmp_path: Path, settings: Settings, clock: ManualClock
 ) -> None:
