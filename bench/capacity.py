@@ -68,7 +68,7 @@ from twilio.request_validator import RequestValidator
 
 from bench.docs import DOCS, ROOT, write_section
 from bench.docs import machine as host_lines
-from bench.webhooks import HOST, UVICORN_FLAGS, Server, free_port
+from bench.webhooks import HOST, UVICORN_FLAGS, Server, free_port, percentile
 from ivr.config.reload import ConfigRegistry
 from ivr.core.clock import SystemClock
 from ivr.core.settings import Settings
@@ -250,13 +250,6 @@ class Window:
 
     def covers(self, due: float) -> bool:
         return self.start <= due < self.end
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 # -- HTTP: the webhook client --------------------------------------------------------
@@ -977,11 +970,11 @@ class Step:
 
     @property
     def webhook_p99_ms(self) -> float:
-        return pct(self.window.latencies, 0.99) * 1000
+        return percentile(self.window.latencies, 0.99) * 1000
 
     @property
     def webhook_p50_ms(self) -> float:
-        return pct(self.window.latencies, 0.5) * 1000
+        return percentile(self.window.latencies, 0.5) * 1000
 
     @property
     def hold_min(self) -> int:
@@ -1131,7 +1124,8 @@ class Bench:
             f"decisions {result.decisions:,}: p99 {result.decision_p99_ms:.1f} ms; "
             f"on hold {result.hold_min:,}-{max(window.hold_samples, default=0):,} "
             f"(app: {result.waiting_app:,.0f}); answered {window.answered}, "
-            f"arrived {window.arrivals}; client lag p99 {pct(window.lags, 0.99) * 1000:.1f} ms; "
+            f"arrived {window.arrivals}; "
+            f"client lag p99 {percentile(window.lags, 0.99) * 1000:.1f} ms; "
             f"CPU app {result.app_cpu:.2f} store {result.store_cpu:.2f}",
             flush=True,
         )
@@ -1281,7 +1275,7 @@ def table(steps: Sequence[Step]) -> list[str]:
         rows.append(
             f"| {s.rate_h:,.0f} | {s.agents} | {w.answered} | {s.hold_min:,} / {s.hold_mean:,.0f} "
             f"| {len(w.latencies):,} | {s.webhook_p50_ms:.1f} / {s.webhook_p99_ms:.1f} "
-            f"| {pct(w.lags, 0.99) * 1000:.1f} | {s.decisions:,} | {s.decision_p99_ms:.1f} "
+            f"| {percentile(w.lags, 0.99) * 1000:.1f} | {s.decisions:,} | {s.decision_p99_ms:.1f} "
             f"| {s.decision_within:.2%} | {s.app_cpu:.2f} / {s.store_cpu:.2f} "
             f"| {'yes' if s.ok else 'no'} |"
         )
@@ -1292,8 +1286,8 @@ def paths_table(step: Step) -> list[str]:
     rows = ["| path | requests | p50 (ms) | p99 (ms) |", "|---|---:|---:|---:|"]
     for path, values in sorted(step.window.by_path.items(), key=lambda kv: -len(kv[1])):
         rows.append(
-            f"| `{path}` | {len(values):,} | {pct(values, 0.5) * 1000:.1f} "
-            f"| {pct(values, 0.99) * 1000:.1f} |"
+            f"| `{path}` | {len(values):,} | {percentile(values, 0.5) * 1000:.1f} "
+            f"| {percentile(values, 0.99) * 1000:.1f} |"
         )
     return rows
 
@@ -1320,7 +1314,7 @@ def conclusions(steps: Sequence[Step], hold: int) -> list[str]:
         f"calls/hour with >= {HOLD_TARGET:,} on hold): {verdict(met)}"
         + ("" if hold >= HOLD_TARGET else f" (this run held only {hold:,}: `--quick`)")
     )
-    lag = max((pct(s.window.lags, 0.99) for s in steps if s.window.lags), default=0.0) * 1000
+    lag = max((percentile(s.window.lags, 0.99) for s in steps if s.window.lags), default=0.0) * 1000
     if not met and lag > MAX_CLIENT_LAG_MS:
         out.append(
             f"  **Inconclusive**: the client itself sent up to {lag:,.0f} ms late (p99), so "
