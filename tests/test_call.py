@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ivr.core.store import free_port
 from ivr.devtools import call, hub
 from ivr.voice.queue import SHORT_BRIDGE_S
 
@@ -196,9 +196,7 @@ def test_a_second_terminal_is_the_agents_phone(open_config_dir: Path) -> None:
     doc = yaml.safe_load(path.read_text())
     doc["surveys"].update(delay_s=1, min_talk_s=0)
     path.write_text(yaml.safe_dump(doc, allow_unicode=True))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = wall_clock_env(open_config_dir)
     caller = Terminal(["--hub-port", str(port), "--at", OFFICE_HOUR], env)
     caller.wait_for("press")

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from ivr.app import create_app
 from ivr.cli import build_parser
 from ivr.core.errors import UnsafeSettings
 from ivr.core.settings import Settings
-from ivr.core.store import alive, last_url, sync_client
+from ivr.core.store import alive, free_port, last_url, sync_client
 from ivr.devtools.liveserver import LiveServer
 
 IVR = [sys.executable, "-m", "ivr.cli"]
@@ -80,13 +79,6 @@ def test_check_pinpoints_an_error_and_exits_non_zero(config_dir: Path) -> None:
     assert result.returncode == 1
     assert f"menu.yaml:{index + 1}:" in result.stdout
     assert "options" in result.stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_serve_refuses_to_start_on_invalid_config(config_dir: Path, tmp_path: Path) -> None:

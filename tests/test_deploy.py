@@ -11,7 +11,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import redis
 from twilio.request_validator import RequestValidator
 
 from ivr.cli import build_parser
-from ivr.core.store import EmbeddedStore, sync_client
+from ivr.core.store import EmbeddedStore, free_port, sync_client
 from tests.conftest import AUTH_TOKEN, BUSINESS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,13 +40,6 @@ needs_caddy = pytest.mark.skipif(
     CADDY is None and not os.environ.get("IVR_REQUIRE_CADDY"),
     reason="needs Debian's caddy package (apt-get install caddy)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

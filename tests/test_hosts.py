@@ -28,6 +28,7 @@ import yaml
 
 from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
+from ivr.core.store import free_port
 from ivr.devtools import hub
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
@@ -36,7 +37,7 @@ from ivr.voice.queue import SHORT_BRIDGE_S
 from tests.conftest import AUTH_TOKEN, BUSINESS
 from tests.consoles import SECRETS
 from tests.streams import entries
-from tests.test_deploy import CADDY, free_port, needs_caddy, stop
+from tests.test_deploy import CADDY, needs_caddy, stop
 
 RING_TIMEOUT_S = 3
 """The billing queue's ring timeout here: an unanswered ring ends within seconds."""

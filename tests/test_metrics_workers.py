@@ -13,7 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_cli import IVR, free_port, wait_healthy
+from ivr.core.store import free_port
+from tests.test_cli import IVR, wait_healthy
 
 WEBHOOKS = 24
 SCRAPES = 8

@@ -29,10 +29,11 @@ from ivr.app import create_app
 from ivr.core import outage
 from ivr.core.outage import Outage, is_outage
 from ivr.core.settings import Settings
+from ivr.core.store import free_port
 from ivr.devtools.liveserver import LiveServer
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE, SAMPLE_CONFIG
 from tests.stores import Store
-from tests.test_cli import free_port, wait_healthy
+from tests.test_cli import wait_healthy
 from tests.test_webhooks import call_form
 
 IVR = [sys.executable, "-m", "ivr.cli"]

@@ -28,6 +28,7 @@ import ctypes
 import fcntl
 import functools
 import os
+import random
 import secrets
 import signal
 import socket
@@ -76,6 +77,9 @@ PASSWORD_FILE = "password"
 LOG_FILE = "valkey.log"
 PARENT_ENV = "IVR_PARENT_PID"
 """Set by `ivr serve` for the workers it starts: they stop when that process is gone."""
+EPHEMERAL_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
+EPHEMERAL_FLOOR = 32768
+"""Linux's default lowest ephemeral port, used where the range cannot be read."""
 PR_SET_PDEATHSIG = 1
 """From <linux/prctl.h>: deliver a signal to this process when its parent dies."""
 STORE_CONNECT_TIMEOUT_S = 1.0
@@ -259,10 +263,26 @@ def wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A local port free now, for a server that another process binds a moment later.
+
+    It is chosen below the kernel's ephemeral range: a port from that range could be
+    taken in the meantime by any outgoing connection on the machine.
+    """
+    while True:
+        port = random.randrange(EPHEMERAL_FLOOR // 3, _ephemeral_floor())
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path(EPHEMERAL_RANGE).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return EPHEMERAL_FLOOR
 
 
 def die_with_parent(signum: int = signal.SIGTERM) -> Callable[[], None] | None:
