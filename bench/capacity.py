@@ -68,11 +68,11 @@ from twilio.request_validator import RequestValidator
 
 from bench.docs import DOCS, ROOT, write_section
 from bench.docs import machine as host_lines
-from bench.webhooks import HOST, UVICORN_FLAGS, Server, free_port, percentile
+from bench.webhooks import HOST, UVICORN_FLAGS, Server, percentile
 from ivr.config.reload import ConfigRegistry
 from ivr.core.clock import SystemClock
 from ivr.core.settings import Settings
-from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client
+from ivr.core.store import STORE_ERRORS, EmbeddedStore, async_client, free_port
 from ivr.handlers import build_services
 from ivr.service import Services
 from ivr.voice import offers
