@@ -19,9 +19,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from ivr.core.keys import Keys
-from queues.agent import AVAILABLE, BREAK, OFFLINE, AgentState
-from queues.layout import Layout
-from queues.queue import RoutedCall
 
 SMOOTHING = 0.05
 """Weight of the newest handle time in the moving average (about the last 20-40 calls).
@@ -210,21 +207,6 @@ def _gamma_fraction(x: float, shape: float) -> float:
         if abs(d * c - 1) < 1e-14:
             break
     return h * math.exp(-x + shape * math.log(x) - math.lgamma(shape))
-
-
-def servers_of(states: dict[str, AgentState]) -> Servers:
-    """The agents who can answer a call (`answerers`), counted live: logged in and not on
-    break; those available and listed for offers are idle."""
-    staffed = [s for s in states.values() if s.state not in (OFFLINE, BREAK)]
-    idle = [s for s in staffed if s.state == AVAILABLE and not s.held]
-    return Servers(staffed=len(staffed), idle=len(idle))
-
-
-def answerers(call: RoutedCall, layout: Layout) -> list[str]:
-    """Who may answer the call now or after escalation, sorted (empty for an unknown queue)."""
-    if call.queue not in layout.queues:
-        return []
-    return sorted(layout.answerers(call.queue, call.step, call.language or None))
 
 
 async def handle_time(redis: aioredis.Redis, keys: Keys, queue: str, default_s: float) -> float:

@@ -47,6 +47,7 @@ from queues.reservation import (
     Transfer,
 )
 from queues.scripts import Context, KeyList, Outcome, RetryScript, Scripts, StaleConfig
+from queues.staffing import Staffing, StaffingCache
 
 MAX_RETRIES = 5
 """How often a method re-reads and retries when the state moved under it."""
@@ -140,6 +141,7 @@ class Router:
         self._layout: Layout | None = None
         self._version = ""
         self._swept_at = float("-inf")
+        self._staffing = StaffingCache(clock)
 
     # -- config ---------------------------------------------------------------
     async def load(self) -> Layout:
@@ -1053,16 +1055,24 @@ class Router:
                 await self.redis.zadd(self.keys.routing_timers(), due, nx=True)
 
     async def unserved(self, call_sid: str) -> bool:
-        """Whether no logged-in agent can ever answer this waiting call (leave when empty)."""
-        call = await self._call(call_sid)
-        if call is None or call["state"] != "waiting":
+        """Whether no logged-in agent can ever answer this waiting call, as the hold loop
+        tells it (counted at most once per `staffing.TTL_S`; the no-agents timer that moves
+        such callers on reads live state)."""
+        call = await self.call(call_sid)
+        if call is None or call.state != "waiting":
             return False
+        if call.queue not in (await self.layout()).queues:
+            return False
+        return (await self.staffing(call)).logged_in == 0
+
+    async def staffing(self, call: RoutedCall) -> Staffing:
+        """Who can answer `call` now or after escalation, by state, for what a waiting caller
+        is told (`queues.staffing`: read at most once per `TTL_S` per bucket, per process)."""
         layout = await self.layout()
-        if call["queue"] not in layout.queues:
-            return False
-        answerers = sorted(layout.answerers(call["queue"], call["step"], call["lang"]))
-        states = await self._states(answerers)
-        return all(state.state == "offline" for state in states.values())
+        if call.queue not in layout.queues:
+            return Staffing(answerers=0, logged_in=0, staffed=0, idle=0)
+        key = (call.queue, call.step, call.language)
+        return await self._staffing.get(layout, key, self._states)
 
     async def run_timers(self, stop: asyncio.Event) -> None:
         """Fire timers until `stop` (an asyncio.Event) is set."""

@@ -12,7 +12,6 @@ import redis.asyncio as aioredis
 
 from ivr.core.keys import Keys
 from queues import ewt
-from queues.agent import AgentState
 
 
 def erlang_cdf(x: float, k: int) -> float:
@@ -127,19 +126,6 @@ def test_a_spoken_range_contains_the_range_it_rounds() -> None:
         for width in (1, 45, 200, 900):
             told = ewt.spoken(ewt.WaitRange(low, low + width, low))
             assert told.low_s <= low and told.high_s >= low + width or told.kind == "soon"
-
-
-def test_servers_count_logged_in_agents_not_on_break() -> None:
-    """Offline and on-break agents do not count; listed available ones are idle."""
-    states = {
-        "a": AgentState("a", "on_call"),
-        "b": AgentState("b", "available"),
-        "c": AgentState("c", "break"),
-        "d": AgentState("d", "offline"),
-        "e": AgentState("e", "wrap_up"),
-        "f": AgentState("f", "available", held=True),
-    }
-    assert ewt.servers_of(states) == ewt.Servers(staffed=4, idle=1)
 
 
 def test_handle_time_mean_and_spread_are_measured(redis_url: str, r: redis.Redis) -> None:

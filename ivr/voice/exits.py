@@ -52,8 +52,3 @@ async def moved_on(svc: Services, sid: str) -> bool:
         return False
     await mark_exit(svc, sid, "voicemail", "EXITWITHTIMEOUT")
     return True
-
-
-async def routed(svc: Services, sid: str) -> None:
-    """The caller is in routing again: a later spell out of it counts from its own start."""
-    await svc.redis.hdel(svc.keys.hold(sid), UNROUTED)

@@ -317,7 +317,6 @@ async def hold(request: Request) -> Response:
             response.leave()
             return Response(twiml.render(response), media_type="application/xml")
         return Response(twiml.render(await connecting(svc, session)), media_type="application/xml")
-    await exits.routed(svc, sid)
     config = svc.config_for(session.config_version)
     queue = config.queues.get(position.queue) or QueueConfig()
     language = (
@@ -327,10 +326,9 @@ async def hold(request: Request) -> Response:
     w = Waiting(svc, session, queue, language, response, position.queue)
     if closed(svc, queue):
         return Response(twiml.render(await close(w)), media_type="application/xml")
-    apology = await offers.put_back_apology(svc, sid, session.language)
-    if apology:  # an agent's leg failed before the bridge: the caller kept their place
-        w.say(apology)
-    state = HoldState.parse(await svc.redis.hgetall(svc.keys.hold(sid)))  # type: ignore[arg-type]
+    state, owed = await take_state(svc, sid)
+    if owed:  # an agent's leg failed before the bridge: the caller kept their place
+        w.say(offers.put_back_apology(session.language))
     await announce(w, state, position.position, position.waited_s)
     periodic(w, state, position.waited_s)
     # Not while an agent's phone rings for the caller: pressing 1 would drop a call about to
@@ -338,9 +336,30 @@ async def hold(request: Request) -> Response:
     ringing = position.state == "ringing"
     offer = "" if ringing else await callback_offer(w, position.position)
     music(w, state, position.waited_s, offer)
-    await svc.redis.hset(svc.keys.hold(sid), mapping=state.dump())  # type: ignore[arg-type]
-    await svc.redis.expire(svc.keys.hold(sid), svc.settings.session_ttl_s)
+    await keep_state(svc, sid, state)
     return Response(twiml.render(response), media_type="application/xml")
+
+
+async def take_state(svc: Services, sid: str) -> tuple[HoldState, bool]:
+    """What the waiting caller was told so far, and whether the put-back apology is owed
+    (taken: it is said once). The caller is back in routing, so a later spell out of it
+    counts from its own start (`exits.UNROUTED`). One round trip."""
+    key = svc.keys.hold(sid)
+    async with svc.redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(key)
+        pipe.hdel(key, exits.UNROUTED)
+        pipe.hdel(key, offers.PUT_BACK_FIELD)
+        raw, _, owed = await pipe.execute()
+    return HoldState.parse(raw), bool(owed)
+
+
+async def keep_state(svc: Services, sid: str, state: HoldState) -> None:
+    """Store what the caller has now been told, for as long as a call's session lives."""
+    key = svc.keys.hold(sid)
+    async with svc.redis.pipeline(transaction=False) as pipe:
+        pipe.hset(key, mapping=state.dump())  # type: ignore[arg-type]
+        pipe.expire(key, svc.settings.session_ttl_s)
+        await pipe.execute()
 
 
 CONNECTING_PAUSE_S = 3

@@ -69,6 +69,8 @@ WAITING_TO_RING = frozenset({"", "queued", "initiated"})
 """Leg statuses before its phone rings."""
 HELD = frozenset({"adopted", "same"})
 """`adopt` outcomes for the offer's own leg."""
+PUT_BACK_FIELD = "put_back"
+"""Set in the caller's hold hash when an apology is owed; the hold loop takes it once."""
 PUT_BACK = {
     "en": "Sorry, the agent could not take your call. You keep your place in line.",
     "ms": "Maaf, ejen tidak dapat menjawab panggilan anda. Anda kekal di tempat anda.",
@@ -520,7 +522,7 @@ async def hang_up_legs_of(svc: Services, call_sid: str) -> None:
 # -- a caller put back after an agent's leg failed ------------------------------------
 async def mark_put_back(svc: Services, call_sid: str) -> None:
     """The caller's next hold fetch apologises: their agent's leg failed before the bridge."""
-    await svc.redis.hset(svc.keys.hold(call_sid), "put_back", "1")
+    await svc.redis.hset(svc.keys.hold(call_sid), PUT_BACK_FIELD, "1")
 
 
 async def return_caller(svc: Services, call_sid: str) -> None:
@@ -536,10 +538,8 @@ async def return_caller(svc: Services, call_sid: str) -> None:
         log.info("could not interrupt the caller's wait", call=call_sid, error=str(exc))
 
 
-async def put_back_apology(svc: Services, call_sid: str, language: str) -> str | None:
-    """The apology owed to a caller put back in their place, once; None if none is owed."""
-    if not await svc.redis.hdel(svc.keys.hold(call_sid), "put_back"):
-        return None
+def put_back_apology(language: str) -> str:
+    """The apology owed to a caller put back in their place (`PUT_BACK_FIELD` was set)."""
     return PUT_BACK.get(language, PUT_BACK["en"])
 
 

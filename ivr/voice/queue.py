@@ -319,12 +319,12 @@ async def wait_range_for(
 
 
 async def servers_for(svc: Services, call: str) -> ewt.Servers:
-    """The agents who can answer this waiting caller (language, escalation step), live."""
+    """The agents who can answer this waiting caller (language, escalation step), counted
+    at most once a second (`queues.staffing`)."""
     routed = await svc.router.call(call)
     if routed is None:
         return ewt.Servers(0)
-    names = ewt.answerers(routed, await svc.router.layout())
-    return ewt.servers_of(await svc.router.agent_states(names))
+    return (await svc.router.staffing(routed)).servers
 
 
 async def hand_to_queue(svc: Services, turn: Turn) -> Reservation | None:
