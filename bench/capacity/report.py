@@ -168,7 +168,7 @@ def web_flag(args: argparse.Namespace) -> str:
     return f" --web-workers {args.web_workers}" if args.web_workers != 1 else ""
 
 
-def serving(n: int, pinned: bool, store: str) -> list[str]:
+def serving(n: int, pinned: bool, store: str, indent: str = "  ") -> list[str]:
     """How the app was served: how many web processes, on what store, pinned or not."""
     if n == 1:
         pin = (
@@ -177,14 +177,16 @@ def serving(n: int, pinned: bool, store: str) -> list[str]:
             if pinned
             else "Nothing is pinned to a CPU."
         )
-        return [f"  one web process, signature validation on, on {store}. {pin}"]
+        return [f"{indent}one web process, signature validation on, on {store}. {pin}"]
     return [
-        f"  **{n} web processes**, each on its own port, as {n} web hosts behind a proxy: the "
-        "client spreads its connections over them in turn. Every process runs the background",
-        "  loops (timers, rings, the metrics fold), as several web hosts do (docs/deploy.md). "
-        f"Signature validation on, on {store}. Nothing is pinned to a CPU.",
-        f"  *CPU app* adds up the {n} processes; the decision histogram is every process's, "
-        "added up.",
+        f"{indent}**{n} web processes**, each on its own port, as {n} web hosts behind a "
+        "proxy: the client spreads its connections",
+        f"{indent}over them in turn. Every process runs the background loops (timers, rings, "
+        "the metrics fold), as several",
+        f"{indent}web hosts do (docs/deploy.md). Signature validation on, on {store}. "
+        "Nothing is pinned to a CPU.",
+        f"{indent}*CPU app* adds up the {n} processes; the decision histogram is every "
+        "process's, added up.",
     ]
 
 
@@ -326,12 +328,13 @@ def scaling_section(runs: Sequence[Scaled], args: argparse.Namespace, host: list
         "",
         "Each row is a fresh Valkey Cluster of that many primaries on loopback (no replicas, no",
         "persistence: `ivr/devtools/clusters.py`), the app on it (`REDIS_URL=redis+cluster://…`)",
-        *serving(args.web_workers, args.web_workers == 1 and args.pin, "the cluster"),
         "with that many `IVR_WORKSPACES` (each a copy of the generated config with its own",
         "number; callers dial them in turn), and the same load per workspace: "
         f"{args.scale_hold:,} callers on hold and {args.scale_rate:,.0f} calls/hour, "
         f"{args.settle:g} s settling, {args.window:g} s measured.",
-        "*CPU store* adds up every primary.",
+        "*CPU store* adds up every primary. The app: "
+        + serving(args.web_workers, args.web_workers == 1 and args.pin, "the cluster", "")[0],
+        *serving(args.web_workers, False, "the cluster", "")[1:],
         "",
         "| shards | workspaces | calls/hour | on hold (min) | webhook p50 / p99 (ms) "
         "| decision p99 (ms) | CPU app / store | within targets |",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from bench.capacity.callers import Twilio
@@ -27,9 +28,8 @@ class Rest(asyncio.Protocol):
         self.open_transports = open_transports
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.open_transports.add(transport)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.open_transports.add(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is not None:

@@ -100,10 +100,15 @@ def stop(web: WebServers | None, store: Store, work: Path) -> None:
     remove the run's folder."""
     if web is not None:
         web.stop()
-        print(web.log_tail()[-LOG_TAIL_CHARS:], flush=True)
+        show(web.log_tail()[-LOG_TAIL_CHARS:])
     store.stop()
-    print(store.log_tail(), flush=True)
+    show(store.log_tail())
     shutil.rmtree(work, ignore_errors=True)
+
+
+def show(text: str) -> None:
+    if text.strip():
+        print(text, flush=True)
 
 
 def scaling(args: argparse.Namespace) -> list[Scaled]:
