@@ -47,6 +47,7 @@ class Twilio(Agents):
         finally:
             if not leg.queue_sid:
                 self.in_menu -= 1
+            if not leg.queue_sid and not self.closing:  # not one cut off by the run's end
                 last = leg.last[-160:]
                 self.unqueued[last] = self.unqueued.get(last, 0) + 1
         leg.hung_up = True
