@@ -1,4 +1,4 @@
-"""The service on a real Valkey Cluster of three primaries (`tests/clusters.py`).
+"""The service on a real Valkey Cluster of three primaries (`ivr/devtools/clusters.py`).
 
 This module's `redis_url` is the cluster's `redis+cluster://` URL, so the shared
 fixtures (`r`, `settings`, `server`, `tw`) run the app, the emulator's calls and

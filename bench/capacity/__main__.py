@@ -1,0 +1,7 @@
+"""`python -m bench.capacity`."""
+
+import sys
+
+from bench.capacity.cli import main
+
+sys.exit(main())
