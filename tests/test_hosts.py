@@ -1,7 +1,7 @@
 """Several web hosts (docs/deploy.md): two `ivr serve --no-worker` processes behind one
 Caddy, one `ivr worker`, and the Twilio emulator posting every webhook through the proxy.
-One web process is killed with SIGKILL mid-call; the other serves the rest of the call,
-fires the timers, and nothing is lost or done twice.
+One web process is killed with SIGKILL mid-call, between requests or while it holds one;
+the other serves the rest of the call, fires the timers, and nothing is lost or done twice.
 
 Everything here runs on the wall clock (the web processes are real), so the queue's ring
 timeout, wrap-up and hold-back are seconds, and the emulator speaks fast.
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +33,7 @@ from ivr.core.store import free_port
 from ivr.devtools import hub
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.webhooks import Reply, Webhooks
 from ivr.devtools.liveserver import LiveServer
 from ivr.voice.queue import SHORT_BRIDGE_S
 from tests.conftest import AUTH_TOKEN, BUSINESS
@@ -48,6 +50,9 @@ web process looks for due timers at least every `background.TIMER_POLL_S`)."""
 WAIT_S = 20.0
 """The longest any one step of a call is waited for."""
 POLL_S = 0.05
+TCP_TABLE = Path("/proc/net/tcp")
+"""The kernel's IPv4 sockets: local address, state, and tx:rx queue bytes per line."""
+TCP_LISTEN = "0A"
 CADDYFILE = """\
 {{
 	admin off
@@ -148,6 +153,21 @@ class Hosts:
             return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def pause(self, index: int) -> None:
+        """SIGSTOP one web process: the kernel still accepts connections to it, and the
+        requests sent on them wait, unanswered."""
+        self.webs[index].send_signal(signal.SIGSTOP)
+
+    def holding(self, index: int) -> bool:
+        """Whether a request sent to one web process waits on a connection it has not
+        read: a socket on its port, not the listening one, with bytes received."""
+        return any(
+            fields[1].endswith(f":{self.web_ports[index]:04X}")
+            and fields[3] != TCP_LISTEN
+            and int(fields[4].split(":")[1], 16) > 0
+            for fields in (line.split() for line in TCP_TABLE.read_text().splitlines()[1:])
+        )
 
     def kill(self, index: int) -> None:
         """SIGKILL one web process: no shutdown, no goodbye."""
@@ -356,4 +376,59 @@ def test_a_connected_call_ends_and_the_next_is_routed_after_a_host_dies(
     print(f"wrap-up ended {late_ms} ms after it was due, by the surviving host")
     assert late_ms < TAKEOVER_MS
     second.hangup()
+    tw.assert_no_errors()
+
+
+NEXT_PROMPT = {"/voice/incoming": "For English, press 1", "/voice/menu": "For billing, press 1"}
+"""What the caller hears after each of the call's first two webhooks."""
+
+
+@needs_caddy
+def test_a_webhook_in_flight_when_its_host_dies_is_answered_by_the_other_host(
+    hosts: Hosts, tw: Emulator, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process killed while it holds a webhook: the proxy sends the request again to
+    the other host, Twilio gets that host's TwiML (not a 502, the caller's "application
+    error"), and the call goes on."""
+    replies: list[Reply] = []
+    send = Webhooks.send
+
+    def recorded(
+        self: Webhooks, url: str, method: str, params: dict[str, str], times: int = 1
+    ) -> Reply:
+        reply = send(self, url, method, params, times)
+        replies.append(reply)
+        return reply
+
+    monkeypatch.setattr(Webhooks, "send", recorded)
+    hosts.pause(0)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Round robin: the call's first webhook or its second is sent to the stopped host.
+        dialled = pool.submit(tw.dial, from_="+60199999999", to=BUSINESS)
+        step: Future[object] = dialled
+        eventually(lambda: hosts.holding(0) or dialled.done(), "the first webhook is sent")
+        if not hosts.holding(0):
+            call = dialled.result()
+            step = pool.submit(press, call, "1")
+            eventually(lambda: hosts.holding(0), "the second webhook waits on the stopped host")
+        held = len(replies)  # the webhook in flight is the next reply
+        hosts.kill(0)
+        step.result(timeout=WAIT_S)
+        call = dialled.result()
+    reply = replies[held]
+    path = reply.url.removeprefix(hosts.origin).split("?")[0]
+    print(f"{path} was in flight on the killed host")
+    assert reply.status == 200, reply
+    assert NEXT_PROMPT[path] in reply.text
+    assert (
+        f"endpoint={path.rsplit('/', 1)[1]}"
+        in (hosts.home / f"serve-{hosts.web_ports[1]}.log").read_text()
+    )
+    if path == "/voice/incoming":
+        press(call, "1")
+    eventually(heard(call, "For billing, press 1"), "the billing choice")
+    press(call, "1")
+    eventually(heard(call, "8 digit account number"), "the account prompt")
+    assert all(reply.status == 200 for reply in replies), replies
+    call.hangup()
     tw.assert_no_errors()
