@@ -40,7 +40,7 @@ from ivr.voice.queue import SHORT_BRIDGE_S
 from tests.conftest import AUTH_TOKEN, BUSINESS
 from tests.consoles import SECRETS
 from tests.streams import entries
-from tests.test_deploy import CADDY, needs_caddy, stop
+from tests.test_deploy import CADDY, ROOT, needs_caddy, stop
 
 RING_TIMEOUT_S = 3
 """The billing queue's ring timeout here: an unanswered ring ends within seconds."""
@@ -108,6 +108,29 @@ def for_caddy(caddyfile: str, version: tuple[int, int]) -> str:
         return caddyfile
     without_retries = re.sub(r"\t\tlb_retry_match \{\{\n.*?\}\}\n", "", caddyfile, flags=re.S)
     return without_retries.replace("request_buffers 64KB", "buffer_requests")
+
+
+def proxy_options(caddyfile: str) -> list[str]:
+    """The lines of a Caddyfile's `reverse_proxy` block, without comments or indentation."""
+    lines = [line.strip() for line in caddyfile.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("reverse_proxy "))
+    options: list[str] = []
+    depth = 1
+    for line in lines[start + 1 :]:
+        depth += line.count("{") - line.count("}")
+        if depth == 0:
+            return options
+        if line and not line.startswith("#"):
+            options.append(line)
+    raise AssertionError("the reverse_proxy block does not end")
+
+
+def test_the_caddyfile_is_docs_deploy_md() -> None:
+    """The proxy runs here with the options docs/deploy.md's "Several web hosts" shows."""
+    section = (ROOT / "docs" / "deploy.md").read_text().split("## Several web hosts", 1)[1]
+    shown = section.split("```caddyfile\n", 1)[1].split("```", 1)[0]
+    ours = CADDYFILE.format(http=0, port=0, upstreams="")
+    assert proxy_options(ours) == proxy_options(shown)
 
 
 def eventually(check: Callable[[], object], what: str, within: float = WAIT_S) -> None:
