@@ -1,7 +1,7 @@
 """Several web hosts (docs/deploy.md): two `ivr serve --no-worker` processes behind one
 Caddy, one `ivr worker`, and the Twilio emulator posting every webhook through the proxy.
-One web process is killed with SIGKILL mid-call; the other serves the rest of the call,
-fires the timers, and nothing is lost or done twice.
+One web process is killed with SIGKILL mid-call, between requests or while it holds one;
+the other serves the rest of the call, fires the timers, and nothing is lost or done twice.
 
 Everything here runs on the wall clock (the web processes are real), so the queue's ring
 timeout, wrap-up and hold-back are seconds, and the emulator speaks fast.
@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -32,12 +34,13 @@ from ivr.core.store import free_port
 from ivr.devtools import hub
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.webhooks import Reply, Webhooks
 from ivr.devtools.liveserver import LiveServer
 from ivr.voice.queue import SHORT_BRIDGE_S
 from tests.conftest import AUTH_TOKEN, BUSINESS
 from tests.consoles import SECRETS
 from tests.streams import entries
-from tests.test_deploy import CADDY, needs_caddy, stop
+from tests.test_deploy import CADDY, ROOT, needs_caddy, stop
 
 RING_TIMEOUT_S = 3
 """The billing queue's ring timeout here: an unanswered ring ends within seconds."""
@@ -48,6 +51,9 @@ web process looks for due timers at least every `background.TIMER_POLL_S`)."""
 WAIT_S = 20.0
 """The longest any one step of a call is waited for."""
 POLL_S = 0.05
+TCP_TABLE = Path("/proc/net/tcp")
+"""The kernel's IPv4 sockets: local address, state, and tx:rx queue bytes per line."""
+TCP_LISTEN = "0A"
 CADDYFILE = """\
 {{
 	admin off
@@ -60,7 +66,14 @@ http://127.0.0.1:{port} {{
 		lb_try_duration 5s
 		lb_try_interval 100ms
 		fail_duration 5s
-		buffer_requests
+		lb_retry_match {{
+			path_regexp ^(/w/[^/]+)?/(voice|sms|api)/
+			not path */digits
+		}}
+		lb_retry_match {{
+			method GET HEAD
+		}}
+		request_buffers 64KB
 		transport http {{
 			dial_timeout 2s
 			keepalive off
@@ -69,6 +82,55 @@ http://127.0.0.1:{port} {{
 }}
 """
 """docs/deploy.md's "Several web hosts" Caddyfile, on loopback over http."""
+RESENDS_BODIES = (2, 11)
+"""Caddy from this release on sends a retried request's buffered body again (caddyserver/caddy
+#7360; tried with 2.11.7). Caddy 2.6, Debian 12's, sends the retry of a POST whose body went
+out with no body."""
+
+
+def caddy_version() -> tuple[int, int]:
+    """The major and minor version of the Caddy the tests run ((0, 0) without one)."""
+    if CADDY is None:
+        return (0, 0)
+    out = subprocess.run([CADDY, "version"], capture_output=True, text=True, check=True).stdout
+    found = re.match(r"v?(\d+)\.(\d+)", out)
+    assert found is not None, out
+    return (int(found[1]), int(found[2]))
+
+
+CADDY_VERSION = caddy_version()
+
+
+def for_caddy(caddyfile: str, version: tuple[int, int]) -> str:
+    """The Caddyfile as docs/deploy.md writes it for a Caddy before `RESENDS_BODIES`:
+    `buffer_requests`, and no `lb_retry_match` (its retry of a POST would carry no body)."""
+    if version >= RESENDS_BODIES:
+        return caddyfile
+    without_retries = re.sub(r"\t\tlb_retry_match \{\{\n.*?\}\}\n", "", caddyfile, flags=re.S)
+    return without_retries.replace("request_buffers 64KB", "buffer_requests")
+
+
+def proxy_options(caddyfile: str) -> list[str]:
+    """The lines of a Caddyfile's `reverse_proxy` block, without comments or indentation."""
+    lines = [line.strip() for line in caddyfile.splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("reverse_proxy "))
+    options: list[str] = []
+    depth = 1
+    for line in lines[start + 1 :]:
+        depth += line.count("{") - line.count("}")
+        if depth == 0:
+            return options
+        if line and not line.startswith("#"):
+            options.append(line)
+    raise AssertionError("the reverse_proxy block does not end")
+
+
+def test_the_caddyfile_is_docs_deploy_md() -> None:
+    """The proxy runs here with the options docs/deploy.md's "Several web hosts" shows."""
+    section = (ROOT / "docs" / "deploy.md").read_text().split("## Several web hosts", 1)[1]
+    shown = section.split("```caddyfile\n", 1)[1].split("```", 1)[0]
+    ours = CADDYFILE.format(http=0, port=0, upstreams="")
+    assert proxy_options(ours) == proxy_options(shown)
 
 
 def eventually(check: Callable[[], object], what: str, within: float = WAIT_S) -> None:
@@ -128,7 +190,8 @@ class Hosts:
 
     def _caddy(self) -> subprocess.Popen[bytes]:
         upstreams = " ".join(f"127.0.0.1:{port}" for port in self.web_ports)
-        text = CADDYFILE.format(http=free_port(), port=self.port, upstreams=upstreams)
+        caddyfile = for_caddy(CADDYFILE, CADDY_VERSION)
+        text = caddyfile.format(http=free_port(), port=self.port, upstreams=upstreams)
         (self.home / "Caddyfile").write_text(text)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home)}
         command = [str(CADDY), "run", "--config", "Caddyfile", "--adapter", "caddyfile"]
@@ -148,6 +211,21 @@ class Hosts:
             return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def pause(self, index: int) -> None:
+        """SIGSTOP one web process: the kernel still accepts connections to it, and the
+        requests sent on them wait, unanswered."""
+        self.webs[index].send_signal(signal.SIGSTOP)
+
+    def holding(self, index: int) -> bool:
+        """Whether a request sent to one web process waits on a connection it has not
+        read: a socket on its port, not the listening one, with bytes received."""
+        return any(
+            fields[1].endswith(f":{self.web_ports[index]:04X}")
+            and fields[3] != TCP_LISTEN
+            and int(fields[4].split(":")[1], 16) > 0
+            for fields in (line.split() for line in TCP_TABLE.read_text().splitlines()[1:])
+        )
 
     def kill(self, index: int) -> None:
         """SIGKILL one web process: no shutdown, no goodbye."""
@@ -356,4 +434,66 @@ def test_a_connected_call_ends_and_the_next_is_routed_after_a_host_dies(
     print(f"wrap-up ended {late_ms} ms after it was due, by the surviving host")
     assert late_ms < TAKEOVER_MS
     second.hangup()
+    tw.assert_no_errors()
+
+
+NEXT_PROMPT = {"/voice/incoming": "For English, press 1", "/voice/menu": "For billing, press 1"}
+"""What the caller hears after each of the call's first two webhooks."""
+
+
+@needs_caddy
+@pytest.mark.xfail(
+    CADDY_VERSION < RESENDS_BODIES,
+    reason="Caddy 2.6 cannot resend a POST whose body went out: Twilio gets a 502",
+    strict=True,
+)
+def test_a_webhook_in_flight_when_its_host_dies_is_answered_by_the_other_host(
+    hosts: Hosts, tw: Emulator, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A web process killed while it holds a webhook: the proxy sends the request again to
+    the other host, Twilio gets that host's TwiML (not a 502, the caller's "application
+    error"), and the call goes on."""
+    replies: list[Reply] = []
+    send = Webhooks.send
+
+    def recorded(
+        self: Webhooks, url: str, method: str, params: dict[str, str], times: int = 1
+    ) -> Reply:
+        reply = send(self, url, method, params, times)
+        replies.append(reply)
+        return reply
+
+    monkeypatch.setattr(Webhooks, "send", recorded)
+    hosts.pause(0)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Round robin: the call's first webhook or its second is sent to the stopped host.
+        dialled = pool.submit(tw.dial, from_="+60199999999", to=BUSINESS)
+        step: Future[Call] | Future[None] = dialled
+        eventually(lambda: hosts.holding(0) or dialled.done(), "the first webhook is sent")
+        if not hosts.holding(0):
+            call = dialled.result()
+            step = pool.submit(press, call, "1")
+            eventually(lambda: hosts.holding(0), "the second webhook waits on the stopped host")
+        held = len(replies)  # the webhook in flight is the next reply
+        killed = time.monotonic()
+        hosts.kill(0)
+        step.result(timeout=WAIT_S)
+        answered_ms = (time.monotonic() - killed) * 1000
+        call = dialled.result()
+    reply = replies[held]
+    path = reply.url.removeprefix(hosts.origin).split("?")[0]
+    print(f"{path}, in flight on the killed host, answered {answered_ms:.0f} ms after the kill")
+    assert reply.status == 200, reply
+    assert NEXT_PROMPT[path] in reply.text
+    assert (
+        f"endpoint={path.rsplit('/', 1)[1]}"
+        in (hosts.home / f"serve-{hosts.web_ports[1]}.log").read_text()
+    )
+    if path == "/voice/incoming":
+        press(call, "1")
+    eventually(heard(call, "For billing, press 1"), "the billing choice")
+    press(call, "1")
+    eventually(heard(call, "8 digit account number"), "the account prompt")
+    assert all(reply.status == 200 for reply in replies), replies
+    call.hangup()
     tw.assert_no_errors()
