@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -82,32 +81,6 @@ http://127.0.0.1:{port} {{
 }}
 """
 """docs/deploy.md's "Several web hosts" Caddyfile, on loopback over http."""
-RESENDS_BODIES = (2, 11)
-"""Caddy from this release on sends a retried request's buffered body again (caddyserver/caddy
-#7360; tried with 2.11.7). Caddy 2.6, Debian 12's, sends the retry of a POST whose body went
-out with no body."""
-
-
-def caddy_version() -> tuple[int, int]:
-    """The major and minor version of the Caddy the tests run ((0, 0) without one)."""
-    if CADDY is None:
-        return (0, 0)
-    out = subprocess.run([CADDY, "version"], capture_output=True, text=True, check=True).stdout
-    found = re.match(r"v?(\d+)\.(\d+)", out)
-    assert found is not None, out
-    return (int(found[1]), int(found[2]))
-
-
-CADDY_VERSION = caddy_version()
-
-
-def for_caddy(caddyfile: str, version: tuple[int, int]) -> str:
-    """The Caddyfile as docs/deploy.md writes it for a Caddy before `RESENDS_BODIES`:
-    `buffer_requests`, and no `lb_retry_match` (its retry of a POST would carry no body)."""
-    if version >= RESENDS_BODIES:
-        return caddyfile
-    without_retries = re.sub(r"\t\tlb_retry_match \{\{\n.*?\}\}\n", "", caddyfile, flags=re.S)
-    return without_retries.replace("request_buffers 64KB", "buffer_requests")
 
 
 def proxy_options(caddyfile: str) -> list[str]:
@@ -190,8 +163,7 @@ class Hosts:
 
     def _caddy(self) -> subprocess.Popen[bytes]:
         upstreams = " ".join(f"127.0.0.1:{port}" for port in self.web_ports)
-        caddyfile = for_caddy(CADDYFILE, CADDY_VERSION)
-        text = caddyfile.format(http=free_port(), port=self.port, upstreams=upstreams)
+        text = CADDYFILE.format(http=free_port(), port=self.port, upstreams=upstreams)
         (self.home / "Caddyfile").write_text(text)
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(self.home)}
         command = [str(CADDY), "run", "--config", "Caddyfile", "--adapter", "caddyfile"]
@@ -442,11 +414,6 @@ NEXT_PROMPT = {"/voice/incoming": "For English, press 1", "/voice/menu": "For bi
 
 
 @needs_caddy
-@pytest.mark.xfail(
-    CADDY_VERSION < RESENDS_BODIES,
-    reason="Caddy 2.6 cannot resend a POST whose body went out: Twilio gets a 502",
-    strict=True,
-)
 def test_a_webhook_in_flight_when_its_host_dies_is_answered_by_the_other_host(
     hosts: Hosts, tw: Emulator, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
