@@ -39,6 +39,7 @@ from redis.sentinel import Sentinel
 from ivr.core import logs
 from ivr.core.errors import StoreError
 from ivr.core.keys import Keys
+from ivr.core.pool import WaitingSentinelPool
 from ivr.core.settings import Settings
 
 log = logs.get(__name__)
@@ -134,14 +135,23 @@ class Primary(redis.Redis):
             self.sentinels.close()
 
 
-def async_client(url: str, **options: Any) -> AsyncPrimary:
+def async_client(
+    url: str, max_connections: int, pool_wait_s: float, **options: Any
+) -> AsyncPrimary:
     """An asyncio client that follows the primary of `url` through failovers. `options` are
-    the servers' connection options (timeouts, retry); the sentinels get short ones."""
+    the servers' connection options (timeouts, retry); the sentinels get short ones. At
+    `max_connections` to the primary, a command waits up to `pool_wait_s` for one."""
     where = SentinelUrl.parse(url)
     retry = AsyncRetry(BACKOFF, SENTINEL_RETRIES, supported_errors=REFUSED)
     sentinel = AsyncSentinel(list(where.sentinels), sentinel_kwargs=quick(retry))  # type: ignore[no-untyped-call]
     client = sentinel.master_for(
-        where.service, redis_class=AsyncPrimary, **server_options(where), **options
+        where.service,
+        redis_class=AsyncPrimary,
+        connection_pool_class=WaitingSentinelPool,
+        max_connections=max_connections,
+        timeout=pool_wait_s,
+        **server_options(where),
+        **options,
     )
     assert isinstance(client, AsyncPrimary)
     client.sentinels = sentinel
