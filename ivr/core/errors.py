@@ -5,7 +5,8 @@ IVRError
 ├── UnsafeSettings         the service would start with its front door open
 ├── SettingsError          a setting cannot be read (names the setting and the fix)
 ├── StoreError             the Redis/Valkey store cannot be reached or started
-│   └── StoreInUse         another process runs the embedded store on that data directory
+│   ├── StoreInUse         another process runs the embedded store on that data directory
+│   └── StoreBusy          every pooled store connection stayed in use for the pool's wait
 ├── WebhookError           a request we cannot act on (carries the HTTP status)
 ├── CallControlError       an agent's control of a call refused (carries the HTTP status)
 ├── RoutingError           a queue/agent operation was refused; state is unchanged
@@ -67,6 +68,11 @@ class StoreError(IVRError):
 
 class StoreInUse(StoreError):
     """Another live process holds the data directory's store (one store per directory)."""
+
+
+class StoreBusy(StoreError):
+    """Every connection of this process's store pool stayed in use for the pool's wait
+    (`IVR_STORE_MAX_CONNECTIONS`, `ivr.core.pool`): the store is out of reach for now."""
 
 
 class WebhookError(IVRError):

@@ -24,13 +24,14 @@ that window for the writes that must not be lost (docs/reliability.md, "Failover
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import unquote
 
 import redis
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import MasterNotFoundError as AsyncMasterNotFoundError
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -39,6 +40,7 @@ from redis.sentinel import Sentinel
 from ivr.core import logs
 from ivr.core.errors import StoreError
 from ivr.core.keys import Keys
+from ivr.core.pool import WaitingPool, WaitingSentinelPool
 from ivr.core.settings import Settings
 
 log = logs.get(__name__)
@@ -134,14 +136,61 @@ class Primary(redis.Redis):
             self.sentinels.close()
 
 
-def async_client(url: str, **options: Any) -> AsyncPrimary:
+class Sentinels(AsyncSentinel):
+    """The sentinels of an asyncio client, asked in turn where the primary is."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        """The primary's address, from the first sentinel that knows it, which is asked
+        first from then on. redis-py moves that sentinel to the front by the place it had
+        when the asking began; with many connections opened at once, others have moved it
+        meanwhile, and that swap put one sentinel in the list twice and dropped another:
+        never asked again, nor closed (its connections were left to the garbage collector)."""
+        failed: list[str] = []
+        for each in tuple(self.sentinels):
+            try:
+                masters = cast(dict[str, Any], await each.sentinel_masters())
+            except (*REFUSED, redis.exceptions.TimeoutError, StoreError) as exc:
+                failed.append(f"{each} - {exc!r}")
+                continue
+            state = masters.get(service_name)
+            if state and self.check_master_state(state, service_name):
+                at = self.sentinels.index(each)
+                self.sentinels[0], self.sentinels[at] = each, self.sentinels[0]
+                return state["ip"], state["port"]
+        said = f": {', '.join(failed)}" if failed else ""
+        raise AsyncMasterNotFoundError(f"No master found for {service_name!r}{said}")
+
+
+def async_client(
+    url: str, max_connections: int, pool_wait_s: float, **options: Any
+) -> AsyncPrimary:
     """An asyncio client that follows the primary of `url` through failovers. `options` are
-    the servers' connection options (timeouts, retry); the sentinels get short ones."""
+    the servers' connection options (timeouts, retry); the sentinels get short ones. At
+    `max_connections` to the primary, a command waits up to `pool_wait_s` for one; so does
+    a new connection's question to a sentinel (each one opens a connection to ask)."""
     where = SentinelUrl.parse(url)
     retry = AsyncRetry(BACKOFF, SENTINEL_RETRIES, supported_errors=REFUSED)
-    sentinel = AsyncSentinel(list(where.sentinels), sentinel_kwargs=quick(retry))  # type: ignore[no-untyped-call]
+    sentinel = Sentinels([])  # type: ignore[no-untyped-call]
+    sentinel.sentinels = [
+        aioredis.Redis.from_pool(
+            WaitingPool(
+                host=host,
+                port=port,
+                max_connections=max_connections,
+                timeout=pool_wait_s,
+                **quick(retry),
+            )
+        )
+        for host, port in where.sentinels
+    ]
     client = sentinel.master_for(
-        where.service, redis_class=AsyncPrimary, **server_options(where), **options
+        where.service,
+        redis_class=AsyncPrimary,
+        connection_pool_class=WaitingSentinelPool,
+        max_connections=max_connections,
+        timeout=pool_wait_s,
+        **server_options(where),
+        **options,
     )
     assert isinstance(client, AsyncPrimary)
     client.sentinels = sentinel

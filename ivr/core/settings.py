@@ -32,6 +32,10 @@ DEFAULT_CONSOLE_IDLE_S = 30 * 60
 """A console session with no request (and no open page) for this long is logged out."""
 DEFAULT_STORE_WAIT_MS = 100
 """How long a write that must not be lost waits for a replica (`IVR_STORE_WAIT_REPLICAS`)."""
+DEFAULT_STORE_MAX_CONNECTIONS = 1000
+"""Store connections one process keeps open at most (`IVR_STORE_MAX_CONNECTIONS`; on a
+cluster, commands in flight, and connections to each shard). Each webhook in flight holds
+one for a few milliseconds, each open console one for its 2 s blocking read."""
 WORKSPACE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 """A workspace id: it is a Redis hash tag, a URL path segment (`/w/<id>/...`) and the
 prefix of its console cookies and API tokens, so it stays short and plain."""
@@ -60,6 +64,13 @@ def parse_workspaces(text: str) -> tuple[Workspace, ...]:
             raise SettingsError(f"IVR_WORKSPACES: workspace {name.strip()!r} is named twice")
         found.append(Workspace(name.strip(), Path(folder.strip())))
     return tuple(found)
+
+
+def positive(name: str, value: int) -> int:
+    """`value`, or `SettingsError` naming the setting when it is not at least 1."""
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, not {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,8 @@ class Settings:
     store_wait_replicas: int = 0
     """Replicas a write that must not be lost waits for (`WAIT`); 0: none (no replicas)."""
     store_wait_ms: int = DEFAULT_STORE_WAIT_MS
+    store_max_connections: int = DEFAULT_STORE_MAX_CONNECTIONS
+    """At this many connections in use, a command waits briefly for one (`ivr.core.pool`)."""
     workspaces: tuple[Workspace, ...] = ()
     """The contact centres of a deployment with several (`IVR_WORKSPACES`); empty: one,
     `config_dir` under `tenant`, as before workspaces existed."""
@@ -133,6 +146,10 @@ class Settings:
             console_idle_s=cfg("IVR_CONSOLE_IDLE_S", cast=int, default=DEFAULT_CONSOLE_IDLE_S),
             store_wait_replicas=cfg("IVR_STORE_WAIT_REPLICAS", cast=int, default=0),
             store_wait_ms=cfg("IVR_STORE_WAIT_MS", cast=int, default=DEFAULT_STORE_WAIT_MS),
+            store_max_connections=positive(
+                "IVR_STORE_MAX_CONNECTIONS",
+                cfg("IVR_STORE_MAX_CONNECTIONS", cast=int, default=DEFAULT_STORE_MAX_CONNECTIONS),
+            ),
             workspaces=parse_workspaces(cfg("IVR_WORKSPACES", default="")),
         )
 

