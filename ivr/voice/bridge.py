@@ -154,7 +154,7 @@ async def give_up(svc: Services, call_sid: str, agent: str, raw: dict[str, str])
     counted (`dropped`), and the agent's leg taken out of the empty conference."""
     await conference.update(svc, call_sid, todo="", state=conference.ENDED)
     try:
-        offered = await svc.router.put_back(call_sid, agent, "dropped")
+        offered = await svc.router.put_back(call_sid, agent, "dropped", conn=raw.get("res", ""))
     except RoutingError:
         offered = None  # confirmed or over meanwhile
     if offered is not None:
