@@ -914,6 +914,7 @@ class Router:
             outcome = await self._connect_lost(ident, member)
             if outcome["status"] == "requeued":
                 fired.requeued.append(ident)
+                fired.lost[ident] = str(outcome.get("conn") or "")
             fired.offers += await self._offers(outcome)
         else:
             await self.redis.zrem(self.keys.routing_timers(), member)

@@ -119,7 +119,8 @@ class Keys:
         accepted), state (connecting | connected | on_hold | consulting | ended), muted
         ("1"/"0"), hold_since_ms ("" when not on hold), hold_ms (total so far), joined ("1"
         once the customer joined), seen:<n> (conference status callbacks taken), and the
-        caller's redirect into it: deadline, tries, todo (redirect | hangup). TTL."""
+        caller's redirect into it: deadline, tries, todo (redirect | hangup | eject), out
+        (where an eject moves the agent's leg, when not `/voice/agent/done`). TTL."""
         return f"{self.prefix}:call:{call_sid}:conference"
 
     def conference_due(self) -> str:

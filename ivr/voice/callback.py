@@ -613,11 +613,27 @@ async def agent_out(svc: Services, cb: Callback, attempt: int) -> None:
 
 
 async def end_unanswered(svc: Services, cb_id: str, agent: str) -> None:
-    """End the agent's side of a callback dial nobody answered: no wrap-up, next call now."""
-
+    """End the agent's side of a callback dial nobody answered: no wrap-up, next call now.
+    An agent's leg still waiting in the conference (the customer's status callback was
+    lost, and the dial's watchdog ends it) is taken out, to be told (retried)."""
+    await take_out_waiting(svc, cb_id)
     await endings.finish(svc, cb_id)
     if agent:
         await _skip_wrap_up(svc, agent)
+
+
+async def take_out_waiting(svc: Services, cb_id: str) -> None:
+    """Move the agent's leg, waiting alone in the callback's conference, to its attempt's
+    `dialed` (which tells them the customer was not reached); nothing once it has left."""
+    raw: dict[str, str] = await svc.redis.hgetall(svc.keys.conference(cb_id))  # type: ignore[assignment]
+    if not raw.get("agent") or raw.get("state") != conference.CONNECTING:
+        return
+    cb = await callbacks.get(svc, cb_id)
+    if cb is None:
+        return
+    await conference.update(svc, cb_id, state=conference.ENDED)
+    url = svc.urls.attempt("dialed", cb_id, cb.attempts)
+    await bridge.take_agent_out(svc, cb_id, raw, url)
 
 
 async def _skip_wrap_up(svc: Services, agent: str) -> None:
