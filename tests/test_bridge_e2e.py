@@ -196,3 +196,24 @@ def test_a_process_dying_after_the_accept_still_takes_the_agent_out(
     (lost,) = events(r, "REJECTED")
     assert (lost["agent"], lost["reason"]) == ("alice", "connect_lost")
     assert not call.ended and call.queue is not None
+
+
+def test_a_late_end_of_an_earlier_conference_leaves_the_current_one_alone(
+    tw: Emulator, server: LiveServer, twilio: Twilio
+) -> None:
+    """Alice talks with the caller; the conference-end of an earlier conference of the
+    same call (an accept before, whose leg dropped) arrives only now, naming that accept:
+    the current conference stays connected, and when Alice hangs up the caller's call is
+    ended with it (not left alone in the conference)."""
+    call, leg = accepted(tw, server)
+    leg.press("1")
+    call.hears("Connecting you now")
+    tw.advance(5)
+    url = f"/voice/conference/status?call={call.sid}&res={'0' * 32}"
+    end = status_form(call, "CF" + "0" * 32, "conference-end", 4, ReasonConferenceEnded="x")
+    assert twilio.post(url, end).status_code == 204
+    svc = services_of(server)
+    found = svc.run(conference.state(svc, call.sid))
+    assert found is not None and found.state == "connected"
+    leg.hangup()
+    assert tw.advance_until(lambda: call.ended, 10)

@@ -38,6 +38,8 @@ KINDS: dict[str, str] = {
     "store-restart": "the store stops for a few seconds and restarts on its data",
     "web-kill": "the web process is killed during a REST request and restarted",
     "worker-kill": "the job worker is killed during a job and restarted",
+    "bridge-kill": "the web process dies as it is about to move an accepted caller into "
+    "the conference, and is restarted",
 }
 DEVICE_KINDS = (
     "ring-out",
@@ -54,7 +56,14 @@ WINDOW_KINDS = ("rest-5xx", "rest-429", "rest-slow", "webhook-twice", "webhook-r
 """Faults that hold for a window of emulated time."""
 AT_ARRIVAL = ("rest-5xx", "rest-429", "rest-slow", "store-restart")
 """Faults that start just before the next caller dials once due, so they meet traffic."""
-EVENT_KINDS = ("reload-queue", "reload-agent", "store-restart", "web-kill", "worker-kill")
+EVENT_KINDS = (
+    "reload-queue",
+    "reload-agent",
+    "store-restart",
+    "web-kill",
+    "worker-kill",
+    "bridge-kill",
+)
 """Faults that happen once at an instant."""
 PROFILES: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -69,11 +78,11 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "leg-late-end",
         "conference-drop",
     ),
-    "conference": ("leg-late-end", "conference-drop"),
+    "conference": ("leg-late-end", "conference-drop", "bridge-kill"),
     "rest": ("rest-5xx", "rest-429", "rest-slow"),
     "webhooks": ("webhook-twice", "webhook-late", "webhook-reorder"),
     "reload": ("reload-queue", "reload-agent"),
-    "crash": ("store-restart", "web-kill", "worker-kill"),
+    "crash": ("store-restart", "web-kill", "worker-kill", "bridge-kill"),
     "all": tuple(KINDS),
 }
 DEVICE_FAULT_P = 0.2

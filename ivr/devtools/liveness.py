@@ -253,7 +253,10 @@ class Checker:
             bound = state.max_wait.get(routed["queue"], WAIT_BOUND_S)
             if routed["state"] == "waiting" and not leg.ended and waited > bound:
                 self.breach(now, "waits past the limit", sid, f"{waited:.0f} s > {bound:.0f} s")
-            stranded = routed["state"] == "connected" and leg.bridge is None and not leg.ended
+            # A pending connection (its CONNECT not yet recorded) is not counted connected:
+            # the caller still waits, and routing's deadline puts them back.
+            counted = routed["state"] == "connected" and not routed.get("pending")
+            stranded = counted and leg.bridge is None and not leg.ended
             lost = self.lasting(f"unbridged {sid}", stranded, now, CONNECT_GRACE_S)
             if lost is not None:
                 self.breach(now, "connected without an agent leg", sid, f"for {lost:.0f} s")

@@ -61,6 +61,7 @@ from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from queues import invariants
+from queues.agent import CONNECTION_LOST
 from queues.events import read_events
 
 START = 1_795_399_200.0
@@ -70,6 +71,8 @@ RETURN_S = 20.0
 """An agent put on a break the simulation caused (missed calls, unreachable) comes back after."""
 AWAY_S = 60.0
 """An agent who logged out, or was removed by a reload, is back after this long."""
+MOVE_KILLED = "web process killed before moving a caller in"
+"""What `FaultyHttpClient` counts when a bridge-kill lands."""
 KILL_WAIT_S = 30.0
 """An armed kill that meets no REST request this long falls between requests instead."""
 DRAIN_S = 720.0
@@ -378,6 +381,9 @@ class FaultSimulation(Simulation):
                 del self.back_at[agent]
                 shift.on_shift = self.available(agent)
             routed = self.state.snap.agents.get(agent) if self.state else None
+            lost = routed and routed["state"] == "break" and routed["reason"] == CONNECTION_LOST
+            if lost and self.plan.injected[MOVE_KILLED]:
+                shift.excused = CONNECTION_LOST  # routing's deadline after a bridge-kill
             if routed and routed["state"] == "break" and routed["reason"] == shift.excused:
                 since = routed["since"] / 1000
                 if now - since >= RETURN_S and self.available(agent):
@@ -410,6 +416,9 @@ class FaultSimulation(Simulation):
             self.plan.count(kind)
             self.site.rest.kill()
             self.kill_armed_at["web"] = self.clock.now()
+        elif kind == "bridge-kill":
+            self.plan.count(kind)
+            self.site.rest.kill_moving_in()
         elif kind == "worker-kill" and self.jobs_rest is not None:
             self.plan.count(kind)
             self.jobs_rest.kill()

@@ -254,7 +254,9 @@ async def customer_dial(svc: Services, call_sid: str) -> VoiceResponse:
         text = phrases.text(config, session.language, "queue.connecting")
         twiml.say(response, text, config.languages.of(session.language))
     dial = response.dial(action=svc.urls.to("conference_left", call=call_sid))
-    conference.conference_noun(svc, dial, call_sid, CUSTOMER, True)
+    conf = await conference.state(svc, call_sid)
+    opened = conf.opened if conf is not None else ""
+    conference.conference_noun(svc, dial, call_sid, CUSTOMER, True, opened)
     return response
 
 

@@ -448,14 +448,15 @@ async def agent_joins(request: Request) -> Response:
     response = VoiceResponse()
     if cb is None or cb.attempts != attempt or cb.state not in ("dialling", "connected"):
         return xml(await _not_reached_told(svc, cb_id, response))
-    await conference.open_for(svc, cb_id, cb.agent, f"{cb_id}:{attempt}", form.get("CallSid", ""))
+    opened = f"{cb_id}:{attempt}"
+    await conference.open_for(svc, cb_id, cb.agent, opened, form.get("CallSid", ""))
     if await svc.redis.hsetnx(svc.keys.conference(cb_id), "dialled", "1"):
         await dial.ring_customer(svc, cb, attempt, answer="answered", detect=False)
     now = await callbacks.get(svc, cb_id)
     if now is None or now.attempts != attempt or now.state not in ("dialling", "connected"):
         return xml(await _not_reached_told(svc, cb_id, response))  # failed, or busy at once
     dial_verb = response.dial(action=svc.urls.attempt("dialed", cb.id, attempt))
-    conference.conference_noun(svc, dial_verb, cb_id, conference.AGENT, False, wait_url="")
+    conference.conference_noun(svc, dial_verb, cb_id, conference.AGENT, False, opened, wait_url="")
     return xml(response)
 
 
@@ -532,7 +533,9 @@ async def answered(request: Request) -> Response:
     await conference.update(svc, cb_id, state=conference.CONNECTED, customer=leg, joined="1")
     _greet(svc, cb, response)
     dial_verb = response.dial(action=svc.urls.callback("left", cb=cb_id))
-    conference.conference_noun(svc, dial_verb, cb_id, conference.CUSTOMER, True)
+    conference.conference_noun(
+        svc, dial_verb, cb_id, conference.CUSTOMER, True, f"{cb_id}:{attempt}"
+    )
     return xml(response)
 
 

@@ -33,6 +33,8 @@ from ivr.devtools.faults import (
     ProcessKilled,
 )
 
+MOVES_IN = "/voice/conference/join"
+"""Where the service redirects an accepted caller, to join their agent's conference."""
 SERVICE_UNAVAILABLE = (503, 20503, "Service Unavailable")
 TOO_MANY_REQUESTS = (429, 20429, "Too Many Requests")
 DeviceChooser = Callable[[Device, Call], str]
@@ -73,7 +75,9 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
 
     `kill()` arms a kill: the next request reaches Twilio (the emulator acts on
     it), then `ProcessKilled` is raised in the caller's thread, as if the
-    process died before the answer arrived.
+    process died before the answer arrived. `kill_moving_in()` arms one that lands
+    before the next request moving a caller into a conference reaches Twilio (the
+    process had claimed that request, so no other makes it).
     """
 
     def __init__(
@@ -91,14 +95,24 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
         self.refused: list[str] = []
         """The `To` of each call create refused as unreachable, for the simulation to read."""
         self.armed = False
+        self.armed_moving_in = False
         self.killed = threading.Event()
         self._lock = threading.Lock()
 
     def kill(self) -> None:
         self.armed = True
 
+    def kill_moving_in(self) -> None:
+        self.armed_moving_in = True
+
     def request(self, method: str, uri: str, *args: Any, **kwargs: Any) -> Response:
-        refused = self._refusal(method, uri, kwargs.get("data") or {})
+        data = kwargs.get("data") or {}
+        if self.armed_moving_in and MOVES_IN in str(data.get("Url", "")):
+            self.armed_moving_in = False
+            self.plan.count(f"{self.role} killed before moving a caller in")
+            self.killed.set()
+            raise ProcessKilled(self.role)
+        refused = self._refusal(method, uri, data)
         if refused is not None:
             return refused
         if self.plan.window("rest-slow", self.now()):
