@@ -33,6 +33,7 @@ async def tick(svc: Services, ring: bool = True) -> None:
     fired = await svc.router.run_due()
     if fired.timers:
         await offers.dispatch(svc, fired)
+        await bridge.take_out_lost(svc, fired.lost)
     if ring:
         await offers.pump(svc)
         await bridge.pump(svc)

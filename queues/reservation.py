@@ -136,3 +136,6 @@ class Fired:
     requeued: list[str] = field(default_factory=list)
     """Calls put back because their pending connection was never confirmed (the process
     that was to ring the agent's device died): a callback among them goes back to queued."""
+    lost: dict[str, str] = field(default_factory=dict)
+    """Of those calls, the connection (reservation accepted) each lost: its agent's leg may
+    wait alone in the call's conference, and the web layer takes it out."""

@@ -423,9 +423,11 @@ class Router:
 
         return await self._retrying(attempt)
 
-    async def complete(self, call_sid: str, agent: str = "") -> list[Reservation]:
+    async def complete(self, call_sid: str, agent: str = "", conn: str = "") -> list[Reservation]:
         """The agent ended the connected call: wrap-up, then the next offer. With `agent`,
-        only if the call is still theirs (not transferred on meanwhile)."""
+        only if the call is still theirs (not transferred on meanwhile); with `conn`, only
+        if it is still that connection (the reservation accepted): the late end of an old
+        leg of the call never ends a newer connection (complete.lua checks it)."""
 
         async def attempt(layout: Layout) -> Outcome:
             call = await self._call(call_sid)
@@ -434,7 +436,7 @@ class Router:
             if agent and call["agent"] != agent:
                 raise RoutingError(f"call {call_sid} is no longer connected to {agent}")
             kl = KeyList(self.keys)
-            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"])
+            ctx = self._context(kl, layout, call=call_sid, agent=call["agent"], conn=conn)
             return await self.scripts.complete(kl, ctx)
 
         return await self._offers(await self._retrying(attempt))
@@ -691,17 +693,20 @@ class Router:
         )
 
     async def put_back(
-        self, call_sid: str, agent: str, reason: str, bridging: bool = False
+        self, call_sid: str, agent: str, reason: str, bridging: bool = False, *, conn: str
     ) -> list[Reservation]:
         """The agent's leg of a pending connection rang out, was busy, failed or dropped
         before the bridge: the call goes back to its place as with `requeue`, and the agent
         gets the missed-call treatment (`noanswer` counts towards `max_no_answer`; `busy`,
         `failed`, `dropped` hold them back `busy_delay_s`). `bridging`: also a connection
         confirmed by the caller's Queue url fetch (the agent's `<Dial>` then ended without
-        a bridge). RoutingError when the call is not pending on `agent`."""
+        a bridge). `conn`: the connection (reservation accepted) the leg belonged to, checked
+        in the script, so an old leg's late end never puts back a newer connection of the
+        same call to the same agent; "" for whichever is current (a supervisor freeing the
+        agent). RoutingError when the call is not pending on `agent` through `conn`."""
 
         return await self._requeue(
-            call_sid, agent, reason=reason, break_reason="", bridging=bridging
+            call_sid, agent, reason=reason, break_reason="", bridging=bridging, conn=conn
         )
 
     async def _requeue(self, call_sid: str, agent: str, **fields: object) -> list[Reservation]:
@@ -911,6 +916,7 @@ class Router:
             outcome = await self._connect_lost(ident, member)
             if outcome["status"] == "requeued":
                 fired.requeued.append(ident)
+                fired.lost[ident] = str(outcome.get("conn") or "")
             fired.offers += await self._offers(outcome)
         else:
             await self.redis.zrem(self.keys.routing_timers(), member)

@@ -4,11 +4,16 @@ callbacks repeated or late (issue 18). Emulator, real app, controlled clock."""
 
 from __future__ import annotations
 
-import redis
+from typing import Any
 
+import redis
+from twilio.http.response import Response
+
+from ivr.core import telephony
 from ivr.core.keys import Keys
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
+from ivr.devtools.faults import ProcessKilled
 from ivr.devtools.liveserver import LiveServer
 from ivr.voice import conference
 from tests.agents import go_available, services_of, state
@@ -149,3 +154,66 @@ def test_a_caller_who_hangs_up_on_the_way_in_frees_the_agent(
     assert tw.advance_until(lambda: leg.ended, 5)
     assert "The caller is no longer there." in leg.transcript()
     assert state(server, "alice").state != "on_call"
+
+
+class DiesBeforeTheRedirect:
+    """The REST transport, except that the process dies (`ProcessKilled`) as it is about
+    to move the caller into the conference: it had claimed that request, so nothing is
+    left due, and no other process will make it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.died = False
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        moving = "/voice/conference/join" in str((kwargs.get("data") or {}).get("Url", ""))
+        if moving and not self.died:
+            self.died = True
+            raise ProcessKilled("web process")
+        response: Response = self.inner.request(method, url, *args, **kwargs)
+        return response
+
+
+def test_a_process_dying_after_the_accept_still_takes_the_agent_out(
+    tw: Emulator, server: LiveServer, r: redis.Redis
+) -> None:
+    """Alice presses 1 and the process dies before it moves the caller in: routing's
+    deadline puts the caller back (connection lost), and Alice's leg, alone in the
+    conference, is taken out through a 503, told the caller is gone, and ended."""
+    svc = services_of(server)
+    transport = DiesBeforeTheRedirect(tw.http_client())
+    svc.use_rest(telephony.rest_client(svc.settings, transport))
+    call, leg = accepted(tw, server)
+    leg.press("1")
+    tw.advance(1)
+    assert transport.died and not leg.ended
+    room = tw.conference(conference.name(call.sid))
+    assert [p.label for p in room.participants] == ["agent"]
+    tw.fail_rest(503, count=2)  # the caller's apology, then the first try at Alice's leg
+    assert tw.advance_until(lambda: leg.ended, 30)
+    assert "The caller is no longer there." in leg.transcript()
+    assert tw.rest_failures == 2
+    (lost,) = events(r, "REJECTED")
+    assert (lost["agent"], lost["reason"]) == ("alice", "connect_lost")
+    assert not call.ended and call.queue is not None
+
+
+def test_a_late_end_of_an_earlier_conference_leaves_the_current_one_alone(
+    tw: Emulator, server: LiveServer, twilio: Twilio
+) -> None:
+    """Alice talks with the caller; the conference-end of an earlier conference of the
+    same call (an accept before, whose leg dropped) arrives only now, naming that accept:
+    the current conference stays connected, and when Alice hangs up the caller's call is
+    ended with it (not left alone in the conference)."""
+    call, leg = accepted(tw, server)
+    leg.press("1")
+    call.hears("Connecting you now")
+    tw.advance(5)
+    url = f"/voice/conference/status?call={call.sid}&res={'0' * 32}"
+    end = status_form(call, "CF" + "0" * 32, "conference-end", 4, ReasonConferenceEnded="x")
+    assert twilio.post(url, end).status_code == 204
+    svc = services_of(server)
+    found = svc.run(conference.state(svc, call.sid))
+    assert found is not None and found.state == "connected"
+    leg.hangup()
+    assert tw.advance_until(lambda: call.ended, 10)

@@ -12,7 +12,7 @@ import redis
 
 from callbacks import callback as callbacks
 from ivr.devtools.emulator import Emulator
-from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.calls import FINAL_STATUSES, Call
 from ivr.devtools.liveserver import LiveServer
 from ivr.voice import conference
 from tests.agents import services_of, state
@@ -256,3 +256,31 @@ def test_the_inbox_call_back_gets_the_controls(
     assert state(server, "alice").state == "wrap_up"
     assert len(events(r, "HOLD")) == 1 and len(events(r, "CALLBACKCONNECT")) == 1
     tw.assert_no_errors()
+
+
+def test_a_lost_no_answer_still_takes_alice_out(
+    tw: Emulator, server: LiveServer, r: redis.Redis, jobs: JobRunner
+) -> None:
+    """The customer does not answer and their final status callback is lost: the dial's
+    watchdog counts the attempt unanswered, frees Alice and takes her leg out of the
+    conference (through a 503), telling her the customer did not answer."""
+    board = tw._board  # the emulator's seam for status callbacks, as its `faults` uses
+    post = board.post_later
+
+    def lose_customer_end(url: str, method: str, params: dict[str, str]) -> None:
+        if "/voice/callback/status" in url and params.get("CallStatus") in FINAL_STATUSES:
+            return
+        post(url, method, params)
+
+    setattr(board, "post_later", lose_customer_end)  # noqa: B010
+    tw.device(CUSTOMER).auto = "no-answer"
+    cb_id, leg = offered_to_alice(tw, server)
+    customer = tw.device(CUSTOMER)
+    assert tw.advance_until(lambda: bool(customer.calls) and customer.calls[-1].ended, 60)
+    tw.fail_rest(503, count=1)
+    assert tw.advance_until(lambda: leg.ended, 120), leg.transcript()
+    assert "The customer did not answer" in " ".join(leg.transcript())
+    assert tw.rest_failures == 1
+    assert len(events(r, "CALLBACKNOANSWER")) == 1
+    assert callback_state(services_of(server), cb_id) == "no_answer"
+    assert state(server, "alice").state == "available"

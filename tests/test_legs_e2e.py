@@ -8,7 +8,7 @@ import redis
 from twilio.rest import Client
 
 from ivr.devtools.emulator import Emulator
-from ivr.devtools.emulator.calls import Call
+from ivr.devtools.emulator.calls import FINAL_STATUSES, Call
 from ivr.devtools.faults import ProcessKilled
 from ivr.devtools.liveserver import LiveServer
 from ivr.service import Services
@@ -431,3 +431,45 @@ def test_a_console_accept_whose_device_waits_its_turn_is_still_connected(
     assert call.bridge is not None
     assert [e["call"] for e in events(r, "CONNECT")] == [call.sid]
     assert state(server, "alice").state == "on_call"
+
+
+def test_a_late_end_of_an_old_leg_leaves_the_agents_new_connection_alone(
+    tw: Emulator, server: LiveServer, twilio: Twilio, r: redis.Redis
+) -> None:
+    """Alice presses 1 but the API is down, so the caller goes back to their place; the
+    call is offered to her again and she accepts it. Her first leg's final status
+    callback, arriving only now, is about the old connection: the call stays hers (not put
+    back a second time, no second missed call)."""
+    board = tw._board  # the emulator's seam for status callbacks, as its `faults` uses
+    post = board.post_later
+    held: list[tuple[str, str, dict[str, str]]] = []
+    first: list[str] = []
+
+    def hold_first_end(url: str, method: str, params: dict[str, str]) -> None:
+        ends = params.get("CallStatus") in FINAL_STATUSES and "/voice/agent/status" in url
+        if ends and params.get("CallSid") in first:
+            held.append((url, method, params))
+            return
+        post(url, method, params)
+
+    setattr(board, "post_later", hold_first_end)  # noqa: B010
+    call, leg, _ = ringing_offer(tw, server)
+    first.append(leg.sid)
+    tw.fail_rest(503, seconds=20)
+    leg.press("1")
+    call.hears("could not take your call", within=20)
+    assert tw.advance_until(lambda: leg.ended and bool(held), 60)
+    device = tw.device("client:alice")
+    assert tw.advance_until(lambda: device.ringing is not None, 60)
+    second = device.answer()
+    second.hears("Press 1 to accept")
+    reservation = state(server, "alice").reservation
+    answer(twilio, second, reservation)  # accepted; its bridge not run yet (the reply lost)
+    for url, method, params in held:
+        post(url, method, params)
+    tw.advance(1)
+    svc = services_of(server)
+    routed = svc.run(svc.router.call(call.sid))
+    assert routed is not None and (routed.agent, routed.connection) == ("alice", reservation)
+    assert state(server, "alice").state == "on_call"
+    assert len(events(r, "REJECTED")) == 1

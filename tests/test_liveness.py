@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from ivr.core.keys import Keys
 from ivr.devtools.emulator.calls import Call, Utterance
+from ivr.devtools.emulator.conference import Conference, Participant
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.liveness import Checker, Shift, State
 from queues.events import Event, EventType
@@ -110,3 +111,43 @@ def test_an_agent_left_reserved_after_the_busy_callback_arrived_is_legless() -> 
     for now in range(1, 11):
         check.observe(float(now), shift.device.calls, [shift], state, [])
     assert legless(check) == ["reserved on CAcaller with no live leg for 6 s"]
+
+
+def agent_leg(answered: float, ended: float | None) -> Call:
+    """A leg to sim1's device, answered (and accepted) at `answered`, ended at `ended`."""
+    leg = Call(cast(Any, None), "client:ivr", "client:sim1", "outbound-api", "AC1", 0.0)
+    leg.answered_at, leg.ended_at = answered, ended
+    return leg
+
+
+def taken(legs: list[Call], reason: str = "dropped") -> list[str]:
+    check = checker()
+    put_back = event(1, "REJECTED", 20_000, call="CAcaller", agent="sim1", reason=reason)
+    accepted = {leg.sid for leg in legs}
+    check.taken(100.0, [put_back], legs, accepted, {"sim1": "client:sim1"})
+    return [b.invariant for b in check.breaches]
+
+
+def test_a_call_put_back_while_its_agents_newer_leg_is_on_the_line_is_taken() -> None:
+    """sim1's first leg ended at 12 s; the call goes back at 20 s while the leg sim1
+    accepted at 18 s talks on: the old leg's end was taken for the new one's."""
+    legs = [agent_leg(10.0, 12.0), agent_leg(18.0, None)]
+    assert taken(legs) == ["call taken from an agent on the line"]
+
+
+def test_a_call_put_back_as_its_agents_leg_drops_is_not_taken() -> None:
+    """sim1's leg drops at 20 s and the call goes back then; a ring-out is not a leg failure
+    of an accepted leg either."""
+    assert taken([agent_leg(18.0, 20.0)]) == []
+    assert taken([agent_leg(18.0, None)], reason="connect_lost") == []
+
+
+def test_one_leg_alone_in_a_conference_for_a_minute_is_a_breach() -> None:
+    """An agent alone in the call's conference from 0 s: a breach once 60 s have passed."""
+    room = Conference("conf-CAcaller", "AC1", 0.0)
+    leg = agent_leg(0.0, None)
+    room.participants.append(Participant(leg, room, 0.0, label="agent", joined=True))
+    check = checker()
+    for now in range(0, 64, 2):
+        check.observe(float(now), [leg], [], None, [], [room])
+    assert [b.detail for b in check.breaches] == ["agent alone in conf-CAcaller for 62 s"]

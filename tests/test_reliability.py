@@ -15,7 +15,9 @@ from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.faults import FaultyHttpClient
 from ivr.devtools.emulator.switchboard import Switchboard
 from ivr.devtools.reliability import Report
-from ivr.voice import hold, queue_resources
+from ivr.voice import bridge, hold, queue_resources
+from queues.reservation import Reservation
+from queues.router import Router
 from tests.emulator_apps import (  # noqa: F401
     BUSINESS,
     PUBLIC,
@@ -33,6 +35,8 @@ PASSING = {
     "whisper-hangup": (1,),
     "accept-drop": (1,),
     "logout-ringing": (1,),
+    "leg-late-end": (1,),
+    "conference-drop": (1,),
     "rest-5xx": (1, 2),
     "rest-429": (1,),
     "rest-slow": (1,),
@@ -97,6 +101,42 @@ def test_a_queue_never_deleted_is_caught(
     report = run(settings, "none", minutes=5)
     left = [b for b in report.breaches if b.invariant == "queue resource left"]
     assert len(left) >= 3
+
+
+def test_a_late_leg_end_taking_the_call_is_caught(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deliberate bug, a leg's end putting back whichever connection of the call is
+    current (as before routing checked the connection), is caught by leg-late-end with one
+    agent: the call is taken from the agent while their newer leg is on the line."""
+    put_back = Router.put_back
+
+    async def any_connection(
+        self: Router, call_sid: str, agent: str, reason: str, bridging: bool = False, **_: str
+    ) -> list[Reservation]:
+        return await put_back(self, call_sid, agent, reason, bridging, conn="")
+
+    monkeypatch.setattr(Router, "put_back", any_connection)
+    args = argparse.Namespace(seed=3, minutes=10.0, agents=1, arrivals_per_hour=40.0)
+    report = reliability.run(settings, reliability.scenario(args), ("leg-late-end",))
+    assert report.injected["leg end reported after a newer accept"] > 0
+    invariants = {b.invariant for b in report.breaches}
+    assert "call taken from an agent on the line" in invariants
+
+
+def test_a_customer_left_in_the_conference_is_caught(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deliberate bug, the customer's call not ended when their agent hangs up, leaves
+    each customer alone in their conference: a breach for each such call."""
+
+    async def never(svc: object, call_sid: str) -> None:
+        return None
+
+    monkeypatch.setattr(bridge, "end_customer", never)
+    report = run(settings, "none", minutes=3)
+    alone = [b for b in report.breaches if b.invariant == "left alone in a conference"]
+    assert len(alone) >= 2
 
 
 def test_silent_hold_is_caught_and_replay_is_printed(

@@ -1088,14 +1088,63 @@ async def test_put_back_gives_the_missed_call_treatment_not_a_break(
     and the agent is held back (available, not listed), never on break."""
     router = await setup(BILLING, {"ann": {"billing": 1}})
     await accepted_in_console(router, "c", "ann")
-    assert await router.put_back("c", "ann", reason) == []
+    assert await router.put_back("c", "ann", reason, conn="") == []
     ann = await router.agent_state("ann")
     assert (ann.state, ann.held, ann.missed, ann.calls) == ("available", True, missed, 0)
     assert [p.call_sid for p in await router.queue_snapshot("billing")] == ["c"]
     (put_back,) = await events(aredis, EventType.REJECTED)
     assert (put_back["agent"], put_back["reason"]) == ("ann", reason)
     with pytest.raises(RoutingError):
-        await router.put_back("c", "ann", reason)  # no longer pending on her
+        await router.put_back("c", "ann", reason, conn="")  # no longer pending on her
+
+
+async def reaccepted(router: Router, clock: ManualClock) -> tuple[str, str]:
+    """Ann accepts call c (pending), her leg drops and the call goes back; once she is free
+    again it is offered to her and she accepts it again. The two reservations, in order."""
+    await router.set_available("ann")
+    entry = await router.enter("c", "billing")
+    assert entry.reservation is not None
+    first = entry.reservation.id
+    await router.accept(first, "ann", pending=True)
+    await router.put_back("c", "ann", "dropped", conn=first)
+    clock.advance(60)  # her hold-back after the dropped leg is over
+    (again,) = (await router.run_due()).offers
+    await router.accept(again.id, "ann", pending=True)
+    return first, again.id
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        pytest.param("put_back", id="put-back"),
+        pytest.param("put_back_bridging", id="put-back-once-confirmed"),
+        pytest.param("complete", id="complete"),
+    ],
+)
+async def test_a_late_end_of_an_old_connection_leaves_the_new_one_alone(
+    setup: Setup, clock: ManualClock, late: str
+) -> None:
+    """The end of Ann's first leg for a call, reported after the call went back and she
+    accepted it again, names the first connection: routing refuses it, and the call stays
+    connected to her through the new one."""
+    router = await setup(BILLING, {"ann": {"billing": 1}})
+    first, second = await reaccepted(router, clock)
+    with pytest.raises(RoutingError):
+        if late == "put_back":
+            await router.put_back("c", "ann", "noanswer", conn=first)
+        elif late == "put_back_bridging":
+            assert await router.confirm("c", "ann")
+            await router.put_back("c", "ann", "dropped", bridging=True, conn=first)
+        else:
+            await router.complete("c", conn=first)
+    call = await router.call("c")
+    assert call is not None and (call.state, call.agent, call.connection) == (
+        "connected",
+        "ann",
+        second,
+    )
+    assert (await router.agent_state("ann")).state == "on_call"
+    await router.put_back("c", "ann", "dropped", bridging=True, conn=second)  # its own: taken
 
 
 async def test_put_back_past_the_no_answer_limit_is_a_missed_calls_break(setup: Setup) -> None:
@@ -1103,7 +1152,7 @@ async def test_put_back_past_the_no_answer_limit_is_a_missed_calls_break(setup: 
     spec = {"skills": {"billing": 1}, "max_no_answer": 1}
     router = await setup(BILLING, {"ann": spec})
     await accepted_in_console(router, "c", "ann")
-    await router.put_back("c", "ann", "noanswer")
+    await router.put_back("c", "ann", "noanswer", conn="")
     ann = await router.agent_state("ann")
     assert (ann.state, ann.reason) == ("break", "missed calls")
 

@@ -116,10 +116,12 @@ class Keys:
     def conference(self, call_sid: str) -> str:
         """Hash: the conference bridging a routed call to its agent (`ivr.voice.conference`):
         sid (CF...), customer and agent (leg CallSids), agent_name, res (the reservation
-        accepted), state (connecting | connected | on_hold | consulting | ended), muted
-        ("1"/"0"), hold_since_ms ("" when not on hold), hold_ms (total so far), joined ("1"
+        accepted), opened (the one that opened it: its status callbacks name it), state
+        (connecting | connected | on_hold | consulting | ended), muted ("1"/"0"),
+        hold_since_ms ("" when not on hold), hold_ms (total so far), joined ("1"
         once the customer joined), seen:<n> (conference status callbacks taken), and the
-        caller's redirect into it: deadline, tries, todo (redirect | hangup). TTL."""
+        caller's redirect into it: deadline, tries, todo (redirect | hangup | eject), out
+        (where an eject moves the agent's leg, when not `/voice/agent/done`). TTL."""
         return f"{self.prefix}:call:{call_sid}:conference"
 
     def conference_due(self) -> str:

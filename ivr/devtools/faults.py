@@ -23,6 +23,9 @@ KINDS: dict[str, str] = {
     "unreachable": "Twilio refuses to ring an agent's device (400, 21214)",
     "whisper-hangup": "an agent answers and hangs up during the whisper",
     "accept-drop": "an agent presses 1 to accept, and their leg drops at once",
+    "leg-late-end": "as accept-drop, and that leg's end is reported after the agent's next accept",
+    "conference-drop": "an agent's leg drops in the conference (connecting or mid-call), "
+    "its end reported after their next accept",
     "logout-ringing": "an agent logs out while their device rings",
     "rest-5xx": "Twilio's REST API answers 503 for a few seconds",
     "rest-429": "Twilio's REST API answers 429 (20429) for a few seconds",
@@ -35,14 +38,32 @@ KINDS: dict[str, str] = {
     "store-restart": "the store stops for a few seconds and restarts on its data",
     "web-kill": "the web process is killed during a REST request and restarted",
     "worker-kill": "the job worker is killed during a job and restarted",
+    "bridge-kill": "the web process dies as it is about to move an accepted caller into "
+    "the conference, and is restarted",
 }
-DEVICE_KINDS = ("ring-out", "busy", "failed", "whisper-hangup", "accept-drop", "logout-ringing")
+DEVICE_KINDS = (
+    "ring-out",
+    "busy",
+    "failed",
+    "whisper-hangup",
+    "accept-drop",
+    "logout-ringing",
+    "leg-late-end",
+    "conference-drop",
+)
 """Faults drawn for one ring of an agent's device."""
 WINDOW_KINDS = ("rest-5xx", "rest-429", "rest-slow", "webhook-twice", "webhook-reorder")
 """Faults that hold for a window of emulated time."""
 AT_ARRIVAL = ("rest-5xx", "rest-429", "rest-slow", "store-restart")
 """Faults that start just before the next caller dials once due, so they meet traffic."""
-EVENT_KINDS = ("reload-queue", "reload-agent", "store-restart", "web-kill", "worker-kill")
+EVENT_KINDS = (
+    "reload-queue",
+    "reload-agent",
+    "store-restart",
+    "web-kill",
+    "worker-kill",
+    "bridge-kill",
+)
 """Faults that happen once at an instant."""
 PROFILES: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -54,11 +75,14 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "whisper-hangup",
         "accept-drop",
         "logout-ringing",
+        "leg-late-end",
+        "conference-drop",
     ),
+    "conference": ("leg-late-end", "conference-drop", "bridge-kill"),
     "rest": ("rest-5xx", "rest-429", "rest-slow"),
     "webhooks": ("webhook-twice", "webhook-late", "webhook-reorder"),
     "reload": ("reload-queue", "reload-agent"),
-    "crash": ("store-restart", "web-kill", "worker-kill"),
+    "crash": ("store-restart", "web-kill", "worker-kill", "bridge-kill"),
     "all": tuple(KINDS),
 }
 DEVICE_FAULT_P = 0.2
@@ -74,6 +98,12 @@ SLOW_REST_S = (0.2, 1.0)
 LATE_CALLBACK_P = 0.3
 """The chance that one status callback is held back."""
 LATE_CALLBACK_S = (1.0, 10.0)
+LATE_END_MAX_S = 60.0
+"""A held-back leg end (leg-late-end, conference-drop) is sent by this long after the leg
+ended (emulated seconds), should its agent accept nothing before."""
+CONFERENCE_DROP_S = (0.5, 8.0)
+"""When after the accept an agent's leg drops in the conference (emulated seconds): during
+the caller's "connecting you", or once they talk."""
 STORE_DOWN_S = (2.0, 8.0)
 """How long the store is down in a restart (emulated seconds)."""
 EVENT_START_S = 60.0

@@ -10,6 +10,9 @@ device rings) set against routing's state:
   the queue's limit;
 - no caller on hold hears more than `SILENCE_MAX_S` of silence, and no call
   routing counts as connected lacks its bridge for more than `CONNECT_GRACE_S`;
+- nobody is left alone in a conference (a customer whose agent left, an agent whose
+  caller never came or went back) for more than `ALONE_MAX_S`, not counting time while
+  Twilio's API refuses every request;
 - no agent stays reserved or on a call without a live leg for more than
   `AGENT_GRACE_S`, not counting time while Twilio's API refuses every request (the
   service then retries the ring within the ring window, as the issue asks; it cannot
@@ -19,6 +22,11 @@ device rings) set against routing's state:
 - work conservation: no agent who is on shift and could take a waiting call
   sits idle (available, offline, or on a break the simulation did not cause)
   for more than `IDLE_MAX_S` while that call waits;
+- a call is put back for its agent's leg failing (REJECTED noanswer, busy, failed or
+  dropped) only when that agent's accepted leg is not still up (from routing's events, at
+  the end): the late end of an older leg never takes the call from an agent on the line,
+  unless Twilio's API refused requests in the `BRIDGE_S` before (the caller could not be
+  moved to them);
 - FIFO within priority (from routing's events, at the end): a call is offered
   to an agent only when no call of the same queue, priority and language that
   came earlier waits without having been offered to that agent;
@@ -39,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.devtools.emulator.calls import Call, Utterance
+from ivr.devtools.emulator.conference import Conference
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.interpreter import APP_ERROR_TEXT
 from ivr.voice.queue import queue_name
@@ -59,6 +68,16 @@ ROUTING_GRACE_S = 2.0
 QUEUE_GRACE_S = 180.0
 """How long after its call ends a caller's Twilio queue may still exist: the deletes of a
 REST outage (a 5xx or 429 window) are retried with backoff."""
+ALONE_MAX_S = 60.0
+"""How long one leg may be alone in a conference: an agent waiting while the caller is
+moved in (its retries, then routing's connect deadline) or a called-back customer rings,
+a customer until the service hangs up the call their agent left."""
+LEG_FAILED = frozenset({"noanswer", "busy", "failed", "dropped"})
+"""REJECTED reasons that say the agent's leg failed before the bridge."""
+BRIDGE_S = 10.0
+"""How long after an accept the caller may still be put back for not being moved in."""
+ON_THE_LINE_S = 2.0
+"""How long an accepted leg must stay up past a put-back for it to have been taken from it."""
 SURVEY_WORDS = "made it easy"
 """In the English survey question (surveys.yaml `texts.en.question`)."""
 
@@ -167,10 +186,13 @@ class Checker:
         shifts: list[Shift],
         state: State | None,
         errors: list[Any],
+        rooms: Iterable[Conference] = (),
     ) -> None:
         calls = {c.sid: c for c in legs}
         for call in calls.values():
             self._leg(now, call)
+        for room in rooms:
+            self._room(now, room)
         for exc in errors[self._errors :]:
             url = str(getattr(exc, "url", "?"))
             kind = "status callback failed" if "/status" in url else "webhook failed"
@@ -194,6 +216,17 @@ class Checker:
         silent = now - max(since, self.sound_until(call.heard))
         if silent > SILENCE_MAX_S:
             self.breach(now, "silence on hold", call.sid, f"{silent:.0f} s without audio")
+
+    def _room(self, now: float, room: Conference) -> None:
+        """One leg alone in a conference still going: nobody will join it, or the service
+        has not ended it, for longer than `ALONE_MAX_S` (API outages not counted)."""
+        present = [p for p in room.participants if p.present]
+        alone = room.status != "completed" and len(present) == 1 and present[0].joined
+        holds = alone and not present[0].call.ended and not self.api_down(now)
+        held = self.lasting(f"alone {room.sid}", holds, now, ALONE_MAX_S)
+        if held is not None:
+            detail = f"{present[0].label} alone in {room.name} for {held:.0f} s"
+            self.breach(now, "left alone in a conference", present[0].call.sid, detail)
 
     def sound_until(self, heard: list[Utterance]) -> float:
         """When the last sound a leg heard ends (the start of trailing pauses, if any)."""
@@ -220,7 +253,10 @@ class Checker:
             bound = state.max_wait.get(routed["queue"], WAIT_BOUND_S)
             if routed["state"] == "waiting" and not leg.ended and waited > bound:
                 self.breach(now, "waits past the limit", sid, f"{waited:.0f} s > {bound:.0f} s")
-            stranded = routed["state"] == "connected" and leg.bridge is None and not leg.ended
+            # A pending connection (its CONNECT not yet recorded) is not counted connected:
+            # the caller still waits, and routing's deadline puts them back.
+            counted = routed["state"] == "connected" and not routed.get("pending")
+            stranded = counted and leg.bridge is None and not leg.ended
             lost = self.lasting(f"unbridged {sid}", stranded, now, CONNECT_GRACE_S)
             if lost is not None:
                 self.breach(now, "connected without an agent leg", sid, f"for {lost:.0f} s")
@@ -292,6 +328,33 @@ class Checker:
             over = call.ended_at is not None and call.ended_at <= now - QUEUE_GRACE_S
             if over and queue_name(call.sid) in names:
                 self.breach(now, "queue resource left", call.sid, "its queue was never deleted")
+
+    def taken(
+        self,
+        now: float,
+        events: list[Event],
+        legs: Iterable[Call],
+        accepted: set[str],
+        devices: dict[str, str],
+    ) -> None:
+        """No call is put back for a failed leg of an agent (`devices`: agent -> device)
+        whose accepted leg (`accepted`: the legs on which the agent pressed 1) was up then
+        and stayed up `ON_THE_LINE_S` more."""
+        by_device: dict[str, list[Call]] = {}
+        for leg in legs:
+            if leg.sid in accepted:
+                by_device.setdefault(leg.to, []).append(leg)
+        for e in events:
+            if e.type.value != "REJECTED" or e.get("reason") not in LEG_FAILED:
+                continue
+            at = e.ts_ms / 1000
+            if any(self.api_down(at - s) for s in range(int(BRIDGE_S) + 1)):
+                continue
+            for leg in by_device.get(devices.get(e.get("agent"), ""), []):
+                end = leg.ended_at if leg.ended_at is not None else now
+                if leg.answered_at is not None and leg.answered_at < at < end - ON_THE_LINE_S:
+                    detail = f"put back ({e.get('reason')}) while {leg.sid} was on the line"
+                    self.breach(now, "call taken from an agent on the line", e.get("call"), detail)
 
     def fifo(self, now: float, events: list[Event]) -> None:
         """FIFO within priority, replayed from routing's events in the order they happened.

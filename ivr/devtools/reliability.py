@@ -39,13 +39,15 @@ from ivr.core.clock import ManualClock
 from ivr.core.errors import EmulatorError, RoutingError, StoreError
 from ivr.core.settings import Settings
 from ivr.core.store import EmbeddedStore
-from ivr.devtools.crowd import QUEUE, TICK_S, Simulation, sim_config
+from ivr.devtools.crowd import QUEUE, TICK_S, Agent, Simulation, sim_config
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.emulator.devices import Device
 from ivr.devtools.emulator.faults import FaultyHttpClient, faulty_device, inject
 from ivr.devtools.faults import (
     AT_ARRIVAL,
+    CONFERENCE_DROP_S,
+    LATE_END_MAX_S,
     PROFILES,
     STORE_DOWN_S,
     FaultPlan,
@@ -59,6 +61,7 @@ from ivr.handlers import HANDLERS
 from ivr.service import Services
 from ivr.voice import offers
 from queues import invariants
+from queues.agent import CONNECTION_LOST
 from queues.events import read_events
 
 START = 1_795_399_200.0
@@ -68,6 +71,8 @@ RETURN_S = 20.0
 """An agent put on a break the simulation caused (missed calls, unreachable) comes back after."""
 AWAY_S = 60.0
 """An agent who logged out, or was removed by a reload, is back after this long."""
+MOVE_KILLED = "web process killed before moving a caller in"
+"""What `FaultyHttpClient` counts when a bridge-kill lands."""
 KILL_WAIT_S = 30.0
 """An armed kill that meets no REST request this long falls between requests instead."""
 DRAIN_S = 720.0
@@ -175,7 +180,7 @@ class Site:
         self._wire()
         self.tick_failures = 0
         self.tw.on_tick(self.tick)
-        inject(self.tw, plan)
+        self.held = inject(self.tw, plan)
 
     @property
     def svc(self) -> Services:
@@ -236,6 +241,9 @@ class FaultSimulation(Simulation):
         self.drain_max_s = DRAIN_S
         self.whisper_hangups: set[str] = set()
         self.accept_drops: set[str] = set()
+        self.drops_at: dict[str, float | None] = {}
+        """conference-drop legs -> when they drop (None until the agent accepts)."""
+        self.accepted: set[str] = set()
         self.errors: list[Any] = []
         self._errors_read = 0
         self.pending: list[tuple[str, str]] = []
@@ -275,8 +283,12 @@ class FaultSimulation(Simulation):
         agent = device.address.removeprefix("client:")
         if fault == "whisper-hangup":
             self.whisper_hangups.add(call.sid)
-        elif fault == "accept-drop":
+        elif fault in ("accept-drop", "leg-late-end"):
             self.accept_drops.add(call.sid)
+        if fault == "conference-drop":
+            self.drops_at[call.sid] = None
+        if fault in ("leg-late-end", "conference-drop"):
+            self.site.held.hold(call.sid, device.address)
         elif fault == "logout-ringing":
             self.pending.append(("logout", agent))
         if fault in ("ring-out", "busy", "failed", "logout-ringing"):
@@ -288,6 +300,36 @@ class FaultSimulation(Simulation):
 
     def drops_after_accept(self, leg: Call) -> bool:
         return leg.sid in self.accept_drops
+
+    def step_agent(self, agent: Agent) -> bool:
+        leg = self.tw.device(agent.device).call
+        acted = super().step_agent(agent)
+        if leg is not None and agent.accepted_at is not None and leg.sid not in self.accepted:
+            self.accepted.add(leg.sid)
+            self.on_accept(agent.device, leg)
+        return acted
+
+    def on_accept(self, device: str, leg: Call) -> None:
+        """The agent on `device` pressed 1 on `leg`: a conference-drop leg gets the moment
+        it drops (the held end of their earlier leg went out as the accept was taken)."""
+        if leg.sid in self.drops_at:
+            self.drops_at[leg.sid] = self.clock.now() + self.plan.rng.uniform(*CONFERENCE_DROP_S)
+
+    def drop_legs(self) -> bool:
+        """conference-drop legs due to drop, and held ends too old to hold any longer."""
+        now, acted = self.clock.now(), False
+        for sid, at in list(self.drops_at.items()):
+            leg = self.tw.call(sid)
+            if leg.ended or (at is not None and at <= now):
+                del self.drops_at[sid]
+                if not leg.ended:
+                    self.tw.hangup(leg)
+                    acted = True
+        for sid in list(self.site.held.held):
+            ended = self.tw.call(sid).ended_at
+            if ended is not None and now - ended >= LATE_END_MAX_S:
+                self.site.held.release(sid)
+        return acted
 
     # -- each step -----------------------------------------------------------------------
 
@@ -319,7 +361,7 @@ class FaultSimulation(Simulation):
             acted = True
         self.return_agents()
         self.finish_kills()
-        return acted
+        return self.drop_legs() or acted
 
     def log_out(self, agent: str) -> bool:
         """The agent logs out; refused while their offer rings, so they keep trying."""
@@ -339,6 +381,9 @@ class FaultSimulation(Simulation):
                 del self.back_at[agent]
                 shift.on_shift = self.available(agent)
             routed = self.state.snap.agents.get(agent) if self.state else None
+            lost = routed and routed["state"] == "break" and routed["reason"] == CONNECTION_LOST
+            if lost and self.plan.injected[MOVE_KILLED]:
+                shift.excused = CONNECTION_LOST  # routing's deadline after a bridge-kill
             if routed and routed["state"] == "break" and routed["reason"] == shift.excused:
                 since = routed["since"] / 1000
                 if now - since >= RETURN_S and self.available(agent):
@@ -371,6 +416,9 @@ class FaultSimulation(Simulation):
             self.plan.count(kind)
             self.site.rest.kill()
             self.kill_armed_at["web"] = self.clock.now()
+        elif kind == "bridge-kill":
+            self.plan.count(kind)
+            self.site.rest.kill_moving_in()
         elif kind == "worker-kill" and self.jobs_rest is not None:
             self.plan.count(kind)
             self.jobs_rest.kill()
@@ -452,7 +500,8 @@ class FaultSimulation(Simulation):
         self.state = self.read_state()
         shifts = list(self.shifts.values())
         now = self.clock.now()
-        self.checker.observe(now, self.tw.calls, shifts, self.state, self.app_errors())
+        errors = self.app_errors()
+        self.checker.observe(now, self.tw.calls, shifts, self.state, errors, self.tw.conferences)
 
     def app_errors(self) -> list[Any]:
         """The emulator's webhook errors, less the requests a web-process kill ended (a dead
@@ -504,6 +553,8 @@ class FaultSimulation(Simulation):
         )
         self.checker.finish(self.clock.now(), [c.call for c in self.callers], ends, service)
         self.checker.fifo(self.clock.now(), events)
+        devices = {agent: shift.device.address for agent, shift in self.shifts.items()}
+        self.checker.taken(self.clock.now(), events, self.tw.calls, self.accepted, devices)
         queues = [q.name for q in self.tw.queues]
         self.checker.queues_left(self.clock.now(), self.tw.calls, queues)
 

@@ -249,7 +249,9 @@ async def leg_ended(
         await offers.dispatch_offers(svc, released)
         return
     try:
-        offered = await svc.router.put_back(intent["call"], intent["agent"], reason)
+        offered = await svc.router.put_back(
+            intent["call"], intent["agent"], reason, conn=reservation_id
+        )
     except RoutingError:  # confirmed already: the leg's end is the call's end, or else
         await agent_gone(svc, intent["call"], reservation_id)  # the caller goes back
         return
@@ -275,15 +277,16 @@ async def agent_done(request: Request) -> Response:
     call = await svc.router.call(call_sid)
     agent = call.agent if call else ""
     conn = call.connection if call else ""
-    mine = request.query_params.get("res", conn) == conn
-    if mine and await transfer_voice.agent_left(svc, call_sid, request.query_params.get("res", "")):
+    res = request.query_params.get("res", "")  # "" from a `<Dial>` older than `res`
+    mine = (res or conn) == conn  # routing checks it again, atomically (`conn=`)
+    if mine and await transfer_voice.agent_left(svc, call_sid, res):
         response.hangup()  # hung up while consulting: the consulted agent has the call now
         return xml(response)
     bridged = status not in UNBRIDGED and await talked(svc, call_sid, form)
-    if mine and (bridged or not await unbridged(svc, call_sid, agent)):
+    if mine and (bridged or not await unbridged(svc, call_sid, agent, res)):
         conf = await conference.state(svc, call_sid)
         await conference.close(svc, call_sid)
-        await finish(svc, call_sid)
+        await finish(svc, call_sid, conn=res)
         if bridged and conf is not None and conf.state in conference.LEFT_ALONE:
             await bridge_voice.end_customer(svc, call_sid)  # the agent hung up first
     response.hangup()
@@ -311,21 +314,22 @@ async def agent_gone(svc: Services, call_sid: str, reservation_id: str) -> None:
         return
     since_s = svc.clock.now() - call.connected_at
     if not conf.joined and call.bridging and since_s <= SHORT_BRIDGE_S:
-        await unbridged(svc, call_sid, call.agent)
+        await unbridged(svc, call_sid, call.agent, reservation_id)
     elif conf.state in conference.LEFT_ALONE:
         await conference.close(svc, call_sid)
-        await finish(svc, call_sid)
+        await finish(svc, call_sid, conn=reservation_id)
         await bridge_voice.end_customer(svc, call_sid)
 
 
-async def unbridged(svc: Services, call_sid: str, agent: str) -> bool:
-    """The agent's leg left before the customer joined (it dropped during "connecting
-    you"): the caller goes back to their place, with an apology,
-    and the agent gets the missed-call treatment. False when routing has no such call."""
+async def unbridged(svc: Services, call_sid: str, agent: str, conn: str) -> bool:
+    """The agent's leg of connection `conn` left before the customer joined (it dropped
+    during "connecting you"): the caller goes back to their place, with an apology, and
+    the agent gets the missed-call treatment. False when routing has no such call (or it
+    is connected anew: the leg's end is late)."""
     if not agent:
         return False
     try:
-        offered = await svc.router.put_back(call_sid, agent, "dropped", bridging=True)
+        offered = await svc.router.put_back(call_sid, agent, "dropped", bridging=True, conn=conn)
     except RoutingError:
         return False
     log.info("agent leg ended before the bridge", call=call_sid, agent=agent)

@@ -89,7 +89,7 @@ async def attempt(svc: Services, call_sid: str) -> None:
         customer = raw.get("customer") or call_sid  # a callback's customer leg is its own
         await _end_leg(svc, call_sid, raw, customer, {"status": "completed"})
     elif todo == EJECT and raw.get("agent"):
-        url = svc.urls.to("agent_done", call=call_sid, res=raw.get("res") or None)
+        url = raw.get("out") or svc.urls.to("agent_done", call=call_sid, res=raw.get("res") or None)
         await _end_leg(svc, call_sid, raw, raw["agent"], {"url": url, "method": "POST"})
     elif todo == REDIRECT and raw.get("state") == CONNECTING:
         await _redirect(svc, call_sid, raw)
@@ -128,6 +128,18 @@ async def _stranded(svc: Services, call_sid: str, raw: dict[str, str]) -> None:
     await take_agent_out(svc, call_sid, raw)
 
 
+async def take_out_lost(svc: Services, lost: dict[str, str]) -> None:
+    """Routing's deadline put back these calls (call -> the connection lost): nothing
+    moved the caller in (every process died after the accept, or the one that claimed the
+    redirect did). An agent's leg still waiting in that connection's conference is taken
+    out (`/voice/agent/done`, retried on a transient API error)."""
+    for call_sid, conn in lost.items():
+        raw: dict[str, str] = await svc.redis.hgetall(svc.keys.conference(call_sid))  # type: ignore[assignment]
+        if conn and raw.get("res") == conn and raw.get("state") == CONNECTING:
+            log.info("taking the agent out of a lost connection", call=call_sid, res=conn)
+            await _stranded(svc, call_sid, raw)
+
+
 async def _retry(
     svc: Services,
     call_sid: str,
@@ -154,7 +166,7 @@ async def give_up(svc: Services, call_sid: str, agent: str, raw: dict[str, str])
     counted (`dropped`), and the agent's leg taken out of the empty conference."""
     await conference.update(svc, call_sid, todo="", state=conference.ENDED)
     try:
-        offered = await svc.router.put_back(call_sid, agent, "dropped")
+        offered = await svc.router.put_back(call_sid, agent, "dropped", conn=raw.get("res", ""))
     except RoutingError:
         offered = None  # confirmed or over meanwhile
     if offered is not None:
@@ -164,10 +176,14 @@ async def give_up(svc: Services, call_sid: str, agent: str, raw: dict[str, str])
     await take_agent_out(svc, call_sid, raw)
 
 
-async def take_agent_out(svc: Services, call_sid: str, raw: dict[str, str]) -> None:
-    """Move the agent's leg out of the empty conference to `/voice/agent/done` (retried)."""
-    if raw.get("agent"):
-        await _due_now(svc, call_sid, EJECT)
+async def take_agent_out(svc: Services, call_sid: str, raw: dict[str, str], url: str = "") -> None:
+    """Move the agent's leg out of the empty conference (retried): to `url`, by default
+    `/voice/agent/done` (a callback's agent goes to its attempt's `dialed`)."""
+    if not raw.get("agent"):
+        return
+    if url:
+        await conference.update(svc, call_sid, out=url)
+    await _due_now(svc, call_sid, EJECT)
 
 
 async def end_customer(svc: Services, call_sid: str) -> None:
@@ -238,7 +254,9 @@ async def customer_dial(svc: Services, call_sid: str) -> VoiceResponse:
         text = phrases.text(config, session.language, "queue.connecting")
         twiml.say(response, text, config.languages.of(session.language))
     dial = response.dial(action=svc.urls.to("conference_left", call=call_sid))
-    conference.conference_noun(svc, dial, call_sid, CUSTOMER, True)
+    conf = await conference.state(svc, call_sid)
+    opened = conf.opened if conf is not None else ""
+    conference.conference_noun(svc, dial, call_sid, CUSTOMER, True, opened)
     return response
 
 

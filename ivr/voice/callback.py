@@ -448,14 +448,15 @@ async def agent_joins(request: Request) -> Response:
     response = VoiceResponse()
     if cb is None or cb.attempts != attempt or cb.state not in ("dialling", "connected"):
         return xml(await _not_reached_told(svc, cb_id, response))
-    await conference.open_for(svc, cb_id, cb.agent, f"{cb_id}:{attempt}", form.get("CallSid", ""))
+    opened = f"{cb_id}:{attempt}"
+    await conference.open_for(svc, cb_id, cb.agent, opened, form.get("CallSid", ""))
     if await svc.redis.hsetnx(svc.keys.conference(cb_id), "dialled", "1"):
         await dial.ring_customer(svc, cb, attempt, answer="answered", detect=False)
     now = await callbacks.get(svc, cb_id)
     if now is None or now.attempts != attempt or now.state not in ("dialling", "connected"):
         return xml(await _not_reached_told(svc, cb_id, response))  # failed, or busy at once
     dial_verb = response.dial(action=svc.urls.attempt("dialed", cb.id, attempt))
-    conference.conference_noun(svc, dial_verb, cb_id, conference.AGENT, False, wait_url="")
+    conference.conference_noun(svc, dial_verb, cb_id, conference.AGENT, False, opened, wait_url="")
     return xml(response)
 
 
@@ -532,7 +533,9 @@ async def answered(request: Request) -> Response:
     await conference.update(svc, cb_id, state=conference.CONNECTED, customer=leg, joined="1")
     _greet(svc, cb, response)
     dial_verb = response.dial(action=svc.urls.callback("left", cb=cb_id))
-    conference.conference_noun(svc, dial_verb, cb_id, conference.CUSTOMER, True)
+    conference.conference_noun(
+        svc, dial_verb, cb_id, conference.CUSTOMER, True, f"{cb_id}:{attempt}"
+    )
     return xml(response)
 
 
@@ -613,11 +616,27 @@ async def agent_out(svc: Services, cb: Callback, attempt: int) -> None:
 
 
 async def end_unanswered(svc: Services, cb_id: str, agent: str) -> None:
-    """End the agent's side of a callback dial nobody answered: no wrap-up, next call now."""
-
+    """End the agent's side of a callback dial nobody answered: no wrap-up, next call now.
+    An agent's leg still waiting in the conference (the customer's status callback was
+    lost, and the dial's watchdog ends it) is taken out, to be told (retried)."""
+    await take_out_waiting(svc, cb_id)
     await endings.finish(svc, cb_id)
     if agent:
         await _skip_wrap_up(svc, agent)
+
+
+async def take_out_waiting(svc: Services, cb_id: str) -> None:
+    """Move the agent's leg, waiting alone in the callback's conference, to its attempt's
+    `dialed` (which tells them the customer was not reached); nothing once it has left."""
+    raw: dict[str, str] = await svc.redis.hgetall(svc.keys.conference(cb_id))  # type: ignore[assignment]
+    if not raw.get("agent") or raw.get("state") != conference.CONNECTING:
+        return
+    cb = await callbacks.get(svc, cb_id)
+    if cb is None:
+        return
+    await conference.update(svc, cb_id, state=conference.ENDED)
+    url = svc.urls.attempt("dialed", cb_id, cb.attempts)
+    await bridge.take_agent_out(svc, cb_id, raw, url)
 
 
 async def _skip_wrap_up(svc: Services, agent: str) -> None:

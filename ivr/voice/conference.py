@@ -83,6 +83,8 @@ class ConferenceState:
     agent: str = ""
     agent_name: str = ""
     res: str = ""
+    opened: str = ""
+    """The accept that opened this conference (`res` moves on with a warm transfer)."""
     state: str = CONNECTING
     muted: bool = False
     hold_since_ms: int | None = None
@@ -99,6 +101,7 @@ class ConferenceState:
             agent=raw.get("agent", ""),
             agent_name=raw.get("agent_name", ""),
             res=raw.get("res", ""),
+            opened=raw.get("opened") or raw.get("res", ""),
             state=raw.get("state", CONNECTING),
             muted=raw.get("muted") == "1",
             hold_since_ms=int(since) if since else None,
@@ -131,6 +134,7 @@ async def open_for(
         "agent": leg,
         "agent_name": agent_name,
         "res": reservation_id,
+        "opened": reservation_id,
         "state": CONNECTING,
         "muted": "0",
         "hold_since_ms": "",
@@ -153,16 +157,24 @@ async def update(svc: Services, call_sid: str, **fields: str) -> None:
 
 
 def conference_noun(
-    svc: Services, dial: Any, call_sid: str, label: str, end_on_exit: bool, **attrs: Any
+    svc: Services,
+    dial: Any,
+    call_sid: str,
+    label: str,
+    end_on_exit: bool,
+    opened: str = "",
+    **attrs: Any,
 ) -> None:
-    """The `<Conference>` of the call, for a participant labelled `label`."""
+    """The `<Conference>` of the call, for a participant labelled `label`. `opened`: the
+    accept that opened this conference of the call (`ConferenceState.opened`): its status
+    callbacks name it, so those of an earlier conference, late, are told apart."""
     dial.conference(
         name(call_sid),
         participant_label=label,
         end_conference_on_exit=end_on_exit,
         start_conference_on_enter=True,
         beep=False,
-        status_callback=svc.urls.to("conference_status", call=call_sid),
+        status_callback=svc.urls.to("conference_status", call=call_sid, res=opened or None),
         status_callback_event=EVENTS,
         status_callback_method="POST",
         **attrs,
@@ -177,7 +189,7 @@ def agent_dial(svc: Services, call_sid: str, reservation_id: str = "") -> VoiceR
     dial = response.dial(
         action=svc.urls.to("agent_done", call=call_sid, res=reservation_id or None)
     )
-    conference_noun(svc, dial, call_sid, AGENT, False)
+    conference_noun(svc, dial, call_sid, AGENT, False, reservation_id)
     return response
 
 
@@ -188,7 +200,8 @@ async def conference_status(request: Request) -> Response:
     form = await svc.verifier.form(request)
     call_sid = request.query_params.get("call", "")
     event = form.get("StatusCallbackEvent", "")
-    if not call_sid or not await take_event(svc, call_sid, form):
+    opened = request.query_params.get("res", "")
+    if not call_sid or not await take_event(svc, call_sid, form, opened):
         return Response(status_code=204)
     await update(svc, call_sid, sid=form.get("ConferenceSid", ""))
     if event == "participant-join":
@@ -199,8 +212,9 @@ async def conference_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def take_event(svc: Services, call_sid: str, form: dict[str, str]) -> bool:
-    """Whether a conference status callback is news (not a repeat, not after the end)."""
+async def take_event(svc: Services, call_sid: str, form: dict[str, str], opened: str = "") -> bool:
+    """Whether a conference status callback is news (not a repeat, not after the end, not
+    about an earlier conference of the call than the one `opened` now)."""
     event = form.get("StatusCallbackEvent", "")
     seq = form.get("SequenceNumber", "")
     mark = (
@@ -211,7 +225,7 @@ async def take_event(svc: Services, call_sid: str, form: dict[str, str]) -> bool
     final = "1" if event == "conference-end" else "0"
     script = svc.redis.register_script(lua.read("ivr.voice", "conference_event"))
     keys = [svc.keys.conference(call_sid)]
-    return bool(await script(keys=keys, args=[mark, final, str(TTL_S)]))
+    return bool(await script(keys=keys, args=[mark, final, str(TTL_S), opened]))
 
 
 async def joined(svc: Services, call_sid: str, label: str, leg: str) -> None:

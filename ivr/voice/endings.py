@@ -13,11 +13,13 @@ from queues import ewt
 from queues.queue import RoutedCall
 
 
-async def finish(svc: Services, call_sid: str) -> None:
-    """End the connected call in routing (once), and ring whoever is next for the agent."""
+async def finish(svc: Services, call_sid: str, conn: str = "") -> None:
+    """End the connected call in routing (once), and ring whoever is next for the agent.
+    With `conn`, only that connection of the call (the reservation its agent's leg
+    accepted): an old leg's late end leaves a newer connection alone."""
     call = await svc.router.call(call_sid)
     try:
-        offered = await svc.router.complete(call_sid)
+        offered = await svc.router.complete(call_sid, conn=conn)
     except RoutingError:
         return  # already completed by the other leg's webhook or a status callback
     if call is not None:

@@ -495,7 +495,7 @@ async def free_agent(svc: Services, agent: str) -> None:
         await stop_ringing(svc, state.reservation)
     elif state.state == ON_CALL:
         try:
-            offered = await svc.router.put_back(state.call_sid, agent, "dropped")
+            offered = await svc.router.put_back(state.call_sid, agent, "dropped", conn="")
         except RoutingError:  # bridged: only routing's record of the call ends
             offered = []
             with contextlib.suppress(RoutingError):

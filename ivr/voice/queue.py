@@ -100,7 +100,9 @@ async def fell_through(svc: Services, sid: str) -> bool:
     if since_s > SHORT_BRIDGE_S:
         return False
     try:
-        offered = await svc.router.put_back(sid, call.agent, "dropped", bridging=True)
+        offered = await svc.router.put_back(
+            sid, call.agent, "dropped", bridging=True, conn=call.connection
+        )
     except RoutingError:
         return False
     log.info("bridge fell through", call=sid, agent=call.agent, after_s=round(since_s, 1))

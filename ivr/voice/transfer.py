@@ -225,7 +225,9 @@ async def consult_leg(svc: Services, call_sid: str, conn: str, handoff: Handoff)
     response = VoiceResponse()
     response.say(await consult_whisper(svc, call_sid, handoff))
     dial = response.dial(action=svc.urls.to("agent_done", call=call_sid, res=conn))
-    conference.conference_noun(svc, dial, call_sid, conference.CONSULT, False)
+    conf = await conference.state(svc, call_sid)
+    opened = conf.opened if conf is not None else ""
+    conference.conference_noun(svc, dial, call_sid, conference.CONSULT, False, opened)
     return response
 
 

@@ -321,7 +321,8 @@ async def accept(svc: Services, agent: str, reservation_id: str) -> dict[str, An
         leg = await ring_with_retries(svc, device, call_sid, document, reservation_id, ring_s)
     except REST_ERRORS as exc:
         log.warning("could not ring the agent's device", agent=agent, error=str(exc))
-        raise HTTPException(502, await not_rung(svc, agent, call_sid, device, exc)) from None
+        told = await not_rung(svc, agent, call_sid, device, exc, reservation_id)
+        raise HTTPException(502, told) from None
     await offers.adopt_or_hang_up(svc, reservation_id, leg)
     if not await connected(svc, agent, call_sid):
         await hang_up_leg(svc, leg)
@@ -425,8 +426,11 @@ async def hang_up_leg(svc: Services, leg: str) -> None:
     await offers.hang_up(svc, leg)
 
 
-async def not_rung(svc: Services, agent: str, call_sid: str, device: str, exc: Exception) -> str:
-    """Twilio did not ring the device: the caller goes back; what to tell the agent."""
+async def not_rung(
+    svc: Services, agent: str, call_sid: str, device: str, exc: Exception, reservation_id: str
+) -> str:
+    """Twilio did not ring the device: the caller goes back (this connection only); what
+    to tell the agent."""
     if offers.device_error(exc):
         told = await give_back(svc, agent, call_sid, device)
         back_s = svc.registry.current.agents[agent].device_retry_s
@@ -436,7 +440,7 @@ async def not_rung(svc: Services, agent: str, call_sid: str, device: str, exc: E
     if is_callback(call_sid):
         await callback_dial.hand_back(svc, call_sid)
     try:
-        offered = await svc.router.put_back(call_sid, agent, "unreached")
+        offered = await svc.router.put_back(call_sid, agent, "unreached", conn=reservation_id)
     except RoutingError:
         return f"{device} could not be rung, and the caller has hung up"
     await forget_call(svc, agent, call_sid)

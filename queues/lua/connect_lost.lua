@@ -11,7 +11,9 @@
 -- ARGV[1]: {now, version, res, rnd, call, agent (as read), timer, reason (event),
 --           break_reason, step (the call's step as read), entries, staffed,
 --           bucket: {q, w, a, m}}
--- Returns JSON {status: requeued|gone, position, offers}; error RETRY.
+-- Returns JSON {status: requeued|gone, position, conn, offers}; conn: the connection
+-- (reservation accepted) put back, whose agent's leg may wait alone in the call's
+-- conference (the web layer takes it out). Error RETRY.
 local sid, id, b = ctx.call, ctx.agent, ctx.bucket
 local c = jget(CALLS, sid)
 if not c or c.state ~= 'connected' or not c.pending then
@@ -27,4 +29,4 @@ local due = redis.call('ZSCORE', TIMERS, ctx.timer)
 if not due or tonumber(due) > NOW then return result('gone') end
 redis.call('ZREM', TIMERS, ctx.timer)
 local position = requeue_pending(sid, c, b, id, ctx.reason, ctx.break_reason)
-return result('requeued', {position = position})
+return result('requeued', {position = position, conn = c.conn or ''})

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from twilio.http import HttpClient
@@ -33,9 +33,13 @@ from ivr.devtools.faults import (
     ProcessKilled,
 )
 
+MOVES_IN = "/voice/conference/join"
+"""Where the service redirects an accepted caller, to join their agent's conference."""
 SERVICE_UNAVAILABLE = (503, 20503, "Service Unavailable")
 TOO_MANY_REQUESTS = (429, 20429, "Too Many Requests")
 DeviceChooser = Callable[[Device, Call], str]
+Poster = Callable[[str, str, dict[str, str]], None]
+"""The seam status callbacks and spent actions go out through (`post_later`)."""
 
 
 @dataclass(eq=False)
@@ -71,7 +75,9 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
 
     `kill()` arms a kill: the next request reaches Twilio (the emulator acts on
     it), then `ProcessKilled` is raised in the caller's thread, as if the
-    process died before the answer arrived.
+    process died before the answer arrived. `kill_moving_in()` arms one that lands
+    before the next request moving a caller into a conference reaches Twilio (the
+    process had claimed that request, so no other makes it).
     """
 
     def __init__(
@@ -89,14 +95,24 @@ class FaultyHttpClient(HttpClient):  # type: ignore[misc]  # twilio ships no typ
         self.refused: list[str] = []
         """The `To` of each call create refused as unreachable, for the simulation to read."""
         self.armed = False
+        self.armed_moving_in = False
         self.killed = threading.Event()
         self._lock = threading.Lock()
 
     def kill(self) -> None:
         self.armed = True
 
+    def kill_moving_in(self) -> None:
+        self.armed_moving_in = True
+
     def request(self, method: str, uri: str, *args: Any, **kwargs: Any) -> Response:
-        refused = self._refusal(method, uri, kwargs.get("data") or {})
+        data = kwargs.get("data") or {}
+        if self.armed_moving_in and MOVES_IN in str(data.get("Url", "")):
+            self.armed_moving_in = False
+            self.plan.count(f"{self.role} killed before moving a caller in")
+            self.killed.set()
+            raise ProcessKilled(self.role)
+        refused = self._refusal(method, uri, data)
         if refused is not None:
             return refused
         if self.plan.window("rest-slow", self.now()):
@@ -161,6 +177,73 @@ def delay_status_callbacks(tw: Emulator, plan: FaultPlan) -> None:
     setattr(board, "post_later", late)  # noqa: B010  # every notifier binds it when created
 
 
+AGENT_JOINS = "/voice/agent/conference"
+"""The service's document an agent's leg fetches once its accept is taken: a newer
+connection of that agent is then pending (`ivr.voice.agent.agent_conference`)."""
+
+
+@dataclass
+class HeldEnds:
+    """The final status callbacks of chosen agent legs, held back until the same agent's
+    next accept (leg-late-end, conference-drop): sent just before that agent's new leg
+    fetches its conference, while the newer connection (often of the same call) is
+    pending, the moment a late end could take the call from them. The simulation sends
+    any held too long (`release`)."""
+
+    plan: FaultPlan
+    post: Poster
+    owner: dict[str, str] = field(default_factory=dict)
+    """Legs whose final status callback is to be held -> the device they rang."""
+    held: dict[str, list[tuple[str, str, dict[str, str]]]] = field(default_factory=dict)
+
+    def hold(self, sid: str, device: str) -> None:
+        self.owner[sid] = device
+
+    def take(self, url: str, method: str, params: dict[str, str]) -> bool:
+        """Hold this webhook if it is a chosen leg's final status callback."""
+        sid = params.get("CallSid", "")
+        final = params.get("CallStatus") in FINAL_STATUSES and "/status" in url
+        if sid not in self.owner or not final:
+            return False
+        self.held.setdefault(sid, []).append((url, method, params))
+        self.plan.unheard_ends[sid] += 1
+        return True
+
+    def newer_leg(self, leg: Call) -> None:
+        """`leg`'s agent accepted a newer offer: their earlier legs' ends go out now."""
+        for sid, device in list(self.owner.items()):
+            if device == leg.to and sid != leg.sid and sid in self.held:
+                self.plan.count("leg end reported after a newer accept")
+                self.release(sid)
+
+    def release(self, sid: str) -> None:
+        """Send what was held for leg `sid` (nothing more is held for it)."""
+        self.owner.pop(sid, None)
+        for url, method, params in self.held.pop(sid, []):
+            self.plan.unheard_ends[sid] -= 1
+            self.post(url, method, params)
+
+
+def hold_leg_ends(tw: Emulator, plan: FaultPlan) -> HeldEnds:
+    """Put a `HeldEnds` in front of the status callbacks and return it."""
+    board = tw._board
+    held = HeldEnds(plan, board.post_later)
+    send = board.send
+
+    def late(url: str, method: str, params: dict[str, str]) -> None:
+        if not held.take(url, method, params):
+            held.post(url, method, params)
+
+    def sending(url: str, method: str, params: dict[str, str], call: Call | None) -> Reply:
+        if call is not None and AGENT_JOINS in url:
+            held.newer_leg(call)
+        return send(url, method, params, call)
+
+    setattr(board, "post_later", late)  # noqa: B010  # every notifier binds it when created
+    setattr(board, "send", sending)  # noqa: B010  # the one seam every webhook goes through
+    return held
+
+
 def retry_webhooks(tw: Emulator, plan: FaultPlan) -> None:
     """In a webhook-twice window every webhook goes twice, and the second reply is used.
 
@@ -191,11 +274,15 @@ def follow_windows(tw: Emulator, plan: FaultPlan) -> None:
     tw.on_tick(switch)
 
 
-def inject(tw: Emulator, plan: FaultPlan) -> None:
-    """Install the webhook faults the plan has on (REST and devices are wired by the caller)."""
+def inject(tw: Emulator, plan: FaultPlan) -> HeldEnds:
+    """Install the webhook faults the plan has on (REST and devices are wired by the caller);
+    the leg ends it may hold back for the caller to release (`HeldEnds`, empty unless
+    leg-late-end or conference-drop choose legs)."""
+    held = hold_leg_ends(tw, plan)
     if plan.on("webhook-late"):
         delay_status_callbacks(tw, plan)
     if plan.on("webhook-twice"):
         retry_webhooks(tw, plan)
     if plan.on("webhook-reorder"):
         follow_windows(tw, plan)
+    return held
