@@ -48,6 +48,7 @@ PASSING = {
     "store-restart": (1,),
     "web-kill": (3,),
     "worker-kill": (2,),
+    "bridge-kill": (1,),
 }
 """The fault kinds and the seeds CI runs them on (about 20 runs; `bench.reliability` runs
 hundreds of seeds of all of them together)."""
