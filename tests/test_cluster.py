@@ -48,7 +48,7 @@ from tests.consoles import Console
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY, IN_MENU, every_field
 from tests.test_jobs import run_on_store
-from tests.test_store import burst_through
+from tests.test_store import BURSTS, assert_burst_takes_turns
 from tests.test_webhooks import call_form, english_main_menu
 from tests.test_workspaces import SALES, SUPPORT, workspace_dir
 from tests.twiml_helpers import heard
@@ -420,24 +420,13 @@ def cast_workspaces(spaces: object) -> Workspaces:
 # -- the asyncio client's connection limit ----------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("size", "block_s", "limit"),
-    [
-        pytest.param(150, 0.2, None, id="150-beyond-redis-py-default"),
-        pytest.param(150, 0.05, 20, id="150-through-20"),
-    ],
-)
+@pytest.mark.parametrize(("size", "block_s", "limit"), BURSTS)
 def test_a_burst_of_blocking_reads_all_succeed_on_a_cluster(
     cluster: Cluster, size: int, block_s: float, limit: int | None
 ) -> None:
     """Concurrent BLPOPs on one cluster client all succeed: past its connection limit they
     take turns for a connection instead of failing."""
-    # A long wait: this is about taking turns, not about how long a turn may take here.
-    pool = {} if limit is None else {"max_connections": limit, "pool_wait_s": 10.0}
-    errors, took = asyncio.run(burst_through(cluster.url, size, block_s, **pool))
-    assert errors == 0
-    if limit is not None:
-        assert took >= size // limit * block_s * 0.9
+    assert_burst_takes_turns(cluster.url, size, block_s, limit)
 
 
 def test_cluster_pipelines_take_turns_at_the_limit_and_a_wait_that_runs_out_is_a_store_error(

@@ -44,7 +44,7 @@ from tests.stores import burst
 from tests.test_connect_e2e import billing_caller
 from tests.test_degraded import APOLOGY, HOLD_APOLOGY
 from tests.test_redis_url import worker_refused
-from tests.test_store import burst_through
+from tests.test_store import BURSTS, assert_burst_takes_turns
 from tests.test_surveys_e2e import CALLER, surveyed
 from tests.test_webhooks import call_form
 from tests.twiml_helpers import action, heard
@@ -453,24 +453,13 @@ def topology_wait(done: Any, timeout_s: float = 5.0) -> None:
 # -- the asyncio client's connection limit ----------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("size", "block_s", "limit"),
-    [
-        pytest.param(150, 0.2, None, id="150-beyond-redis-py-default"),
-        pytest.param(150, 0.05, 20, id="150-through-20"),
-    ],
-)
+@pytest.mark.parametrize(("size", "block_s", "limit"), BURSTS)
 def test_a_burst_of_blocking_reads_all_succeed_on_sentinel(
     topology: Topology, size: int, block_s: float, limit: int | None
 ) -> None:
     """Concurrent BLPOPs on one Sentinel-managed client all succeed: past its connection limit they
     take turns for a connection instead of failing."""
-    # A long wait: this is about taking turns, not about how long a turn may take here.
-    pool = {} if limit is None else {"max_connections": limit, "pool_wait_s": 10.0}
-    errors, took = asyncio.run(burst_through(topology.url, size, block_s, **pool))
-    assert errors == 0
-    if limit is not None:
-        assert took >= size // limit * block_s * 0.9
+    assert_burst_takes_turns(topology.url, size, block_s, limit)
 
 
 def test_new_connections_opened_together_keep_every_sentinel(topology: Topology) -> None:

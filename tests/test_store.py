@@ -164,6 +164,24 @@ async def burst_through(url: str, size: int, block_s: float, **pool: float) -> t
     return len(errors), took
 
 
+BURSTS = [
+    pytest.param(150, 0.2, None, id="150-beyond-redis-py-default"),
+    pytest.param(150, 0.05, 20, id="150-through-20"),
+]
+"""(size, block_s, limit): a burst past redis-py's default pool, and one through a limit."""
+
+
+def assert_burst_takes_turns(url: str, size: int, block_s: float, limit: int | None) -> None:
+    """`size` concurrent BLPOPs through one client of `url` all succeed; through `limit`
+    connections they take turns (waiting up to 10 s: this is about taking turns, not about
+    how long a turn may take on a loaded machine)."""
+    pool = {} if limit is None else {"max_connections": limit, "pool_wait_s": 10.0}
+    errors, took = asyncio.run(burst_through(url, size, block_s, **pool))
+    assert errors == 0
+    if limit is not None:
+        assert took >= size // limit * block_s * 0.9
+
+
 def test_a_burst_of_150_blocking_reads_all_succeed(redis_url: str) -> None:
     """150 concurrent 0.2 s BLPOPs through one client all succeed: more commands in flight
     than redis-py's default pool of 100 are not refused (MaxConnectionsError)."""
