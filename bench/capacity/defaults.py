@@ -50,6 +50,10 @@ SATURATED_CPU = 0.9
 """The run stops after two rates that miss a target with the app using this much of a CPU."""
 FILL_SHARE = 0.98
 """The ramp ends at this share of `--hold` (a few callers may still be in the menu)."""
+LEVEL_S = 20.0
+"""A top-up also ends once the callers on hold and those in the menu on their way there
+have stood at that share of `--hold` this long: the previous rate's agents, still
+answering, drain the queues as fast as new callers reach them."""
 MAX_CLIENT_LAG_MS = 20.0
 """A client that sent later than this (p99) was starved itself: its latencies say little."""
 ANSWER_GRACE_S = 2.0

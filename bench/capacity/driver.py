@@ -23,6 +23,7 @@ from bench.capacity.defaults import (
     CONNECTIONS,
     FILL_SHARE,
     FILL_TIMEOUT_S,
+    LEVEL_S,
     PREFILL_RATE,
     SATURATED_CPU,
 )
@@ -130,16 +131,26 @@ class Bench:
     async def fill(self, target: int, label: str) -> None:
         """Arrivals at `PREFILL_RATE` until `target` callers are on hold."""
         began = time.perf_counter()
+        level_since: float | None = None
         while self.twilio.on_hold < target * FILL_SHARE:
             needed = target - self.twilio.on_hold - self.twilio.in_menu
             if needed > 0:
                 await self.arrive(PREFILL_RATE, needed / PREFILL_RATE, time.perf_counter())
             await asyncio.sleep(FILL_PAUSE_S)
             self.print_progress()
-            if time.perf_counter() - began > FILL_TIMEOUT_S:
+            now = time.perf_counter()
+            level = needed <= target * (1 - FILL_SHARE)
+            level_since = (level_since or now) if level else None
+            if level_since is not None and now - level_since > LEVEL_S:
+                break
+            if now - began > FILL_TIMEOUT_S:
                 raise RuntimeError(f"{label}: the queues never reached {target} callers")
         took = time.perf_counter() - began
-        print(f"  {label}: {self.twilio.on_hold:,} on hold after {took:.0f} s", flush=True)
+        print(
+            f"  {label}: {self.twilio.on_hold:,} on hold and {self.twilio.in_menu:,} in the "
+            f"menu after {took:.0f} s",
+            flush=True,
+        )
 
     def print_progress(self) -> None:
         failures = dict(list(self.client.failures.items())[:3])
