@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from callbacks import jobs
 from ivr import background, cli
@@ -475,3 +477,63 @@ def test_cluster_pipelines_take_turns_at_the_limit_and_a_wait_that_runs_out_is_a
             await client.aclose()
 
     assert isinstance(asyncio.run(starved()), STORE_ERRORS)
+
+
+# -- transactions -------------------------------------------------------------------------
+
+
+def test_a_cluster_transaction_runs_on_the_callers_loop(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WATCH, a read and a MULTI/EXEC on the cluster give the same answers as on one
+    server, and start no thread (redis-py 8.1 ran each command of a cluster transaction in a
+    new thread with its own event loop, blocking every webhook of the process meanwhile)."""
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    async def transact() -> tuple[object, list[Any]]:
+        client = async_client(cluster.url)
+        try:
+            await client.set("ivr:{main}:tx:seen", "before")
+            monkeypatch.setattr(threading.Thread, "start", counted)
+            async with client.pipeline(transaction=True) as pipe:
+                await pipe.watch("ivr:{main}:tx:seen")
+                seen = await pipe.get("ivr:{main}:tx:seen")
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set("ivr:{main}:tx:seen", "after")
+                pipe.hincrby("ivr:{main}:tx:count", "n", 2)
+                done = await pipe.execute()
+            monkeypatch.undo()
+            return seen, done
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(transact()) == ("before", [True, 2])
+    assert started == []
+
+
+def test_a_cluster_transaction_whose_key_changed_meanwhile_is_refused(cluster: Cluster) -> None:
+    """A key changed by another client between the WATCH and the EXEC fails the transaction
+    (WatchError), and its writes are not made."""
+
+    async def raced() -> object:
+        client, other = async_client(cluster.url), async_client(cluster.url)
+        try:
+            await client.set("ivr:{main}:tx:raced", "first")
+            async with client.pipeline(transaction=True) as pipe:
+                await pipe.watch("ivr:{main}:tx:raced")
+                await other.set("ivr:{main}:tx:raced", "theirs")
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set("ivr:{main}:tx:raced", "ours")
+                with pytest.raises(redis.exceptions.WatchError):
+                    await pipe.execute()
+            return await client.get("ivr:{main}:tx:raced")
+        finally:
+            await client.aclose()
+            await other.aclose()
+
+    assert asyncio.run(raced()) == "theirs"

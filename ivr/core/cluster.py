@@ -182,13 +182,59 @@ class AsyncShardedCluster(aiocluster.RedisCluster):
 class GatedPipeline(aiocluster.ClusterPipeline):
     """A cluster pipeline whose run takes one of its client's turns (`Gate`). A WATCH
     before it holds a connection of its own while the caller reads: at the limit, that
-    connection may be refused (`MaxConnectionsError`, a store error too)."""
+    connection may be refused (`MaxConnectionsError`, a store error too). A transaction
+    runs on the caller's event loop (`InLoopTransaction`)."""
+
+    def __init__(self, client: aiocluster.RedisCluster, transaction: bool | None = None) -> None:
+        super().__init__(client, transaction)
+        if transaction:
+            self._execution_strategy = InLoopTransaction(self)
 
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
         client = self.cluster_client
         assert isinstance(client, AsyncShardedCluster)
         async with client.gate.turn():
             return await super().execute(raise_on_error, allow_redirections)
+
+
+class InLoopTransaction(aiocluster.TransactionStrategy):
+    """A cluster transaction (MULTI/EXEC, with WATCH) run on the caller's event loop.
+
+    redis-py 8.1 gives each command of a cluster transaction to a new thread running its
+    own event loop (`asyncio.run`), to find the command's slot, and joins it: the caller's
+    loop, and every webhook it serves, stands still meanwhile (about 1 ms a command; the
+    metrics fold alone queues dozens a tick). Here a queued command is only queued, its slot
+    found when the transaction runs; a command that must run at once (WATCH, and reads after
+    it, before MULTI) is an awaitable the caller awaits, as on a single server."""
+
+    def __init__(self, pipe: aiocluster.ClusterPipeline) -> None:
+        super().__init__(pipe)
+        self._unplaced: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        now = self._watching or args[0] in self.IMMEDIATE_EXECUTE_COMMANDS
+        if now and not self._explicit_transaction:
+            return self._at_once(*args, **kwargs)
+        self._unplaced.append(args)
+        return aiocluster.AbstractStrategy.execute_command(self, *args, **kwargs)
+
+    async def _at_once(self, *args: Any, **kwargs: Any) -> Any:
+        sent = await self._execute_command(*args, **kwargs)  # the command's coroutine
+        return await sent
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        client = self._pipe.cluster_client
+        if client._initialize:
+            await client.initialize()
+        for args in self._unplaced:
+            if args[0] not in self.NO_SLOTS_COMMANDS:
+                self._pipeline_slots.add(await client._determine_slot(*args))
+        self._unplaced.clear()
+        return await super().execute(raise_on_error, allow_redirections)
+
+    async def reset(self) -> None:
+        self._unplaced.clear()
+        await super().reset()  # type: ignore[no-untyped-call]
 
 
 class ShardedCluster(redis.cluster.RedisCluster):
