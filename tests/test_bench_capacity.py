@@ -18,7 +18,14 @@ import pytest
 from bench.capacity import closing
 from bench.capacity.client import Client, Connection
 from bench.capacity.measure import Step, Window, quantile_ms, share_within
-from bench.capacity.report import conclusions, step_line, step_row
+from bench.capacity.report import (
+    Scaled,
+    above_the_matrix,
+    conclusions,
+    step_line,
+    step_row,
+    store_bound,
+)
 from bench.capacity.servers import reap
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -202,3 +209,16 @@ def test_the_peak_target_is_met_by_any_rate_that_kept_the_callers_on_hold() -> N
 
 def target_line(steps: list[Step]) -> str:
     return next(line for line in conclusions(steps, 2_100) if "- Target:" in line)
+
+
+def test_a_shard_that_carried_the_whole_matrix_is_said_to_have_more_room() -> None:
+    """One shard within the targets at 6 workspaces, its store at 0.12 CPU: the ratio is
+    said to measure the matrix, and one shard's limit is put at about 50 workspaces."""
+    step = measured(15_000, 0.03, 800)
+    step.store_cpu, step.app_cpu = 0.12, 0.6
+    runs = [Scaled(1, 6, step), Scaled(3, 6, step)]
+    assert "the limit of one shard is above it" in " ".join(above_the_matrix(runs, 6))
+    (bound,) = store_bound(runs)
+    assert "one shard would be busy at about 50 workspaces" in bound
+    assert "with 5 CPUs of web processes" in bound and "three shards at about 150" in bound
+    assert above_the_matrix([Scaled(1, 3, step), Scaled(1, 6, None)], 3) == []

@@ -357,10 +357,42 @@ def scaling_section(runs: Sequence[Scaled], args: argparse.Namespace, host: list
         "",
         f"- Most workspaces within both targets: {one} on one shard, {three} on three "
         f"(ratio {ratio:.2f}; target >= {SCALING_TARGET:g}): {verdict(ratio >= SCALING_TARGET)}",
+        *above_the_matrix(runs, one),
+        *store_bound(runs),
         *limit_note(args.web_workers),
         "",
     ]
     return "\n".join(lines)
+
+
+def above_the_matrix(runs: Sequence[Scaled], one: int) -> list[str]:
+    """Why the ratio says little when one shard carried every count tried."""
+    tried = max((r.workspaces for r in runs), default=0)
+    if not one or one < tried:
+        return []
+    return [
+        f"  One shard carried every count tried ({tried} workspaces), so the ratio measures the",
+        "  matrix, not the shards: the limit of one shard is above it.",
+    ]
+
+
+def store_bound(runs: Sequence[Scaled]) -> list[str]:
+    """Where one shard would run out, from its CPU per workspace (an extrapolation)."""
+    fit = [r for r in runs if r.shards == 1 and r.step and r.step.ok and r.step.store_cpu > 0]
+    if not fit:
+        return []
+    best = max(fit, key=lambda r: r.workspaces)
+    assert best.step is not None
+    store, app = best.step.store_cpu / best.workspaces, best.step.app_cpu / best.workspaces
+    bound = 1 / store
+    return [
+        f"- Per workspace, at {best.workspaces} on one shard: store {store:.3f} CPU, web "
+        f"processes {app:.3f} CPU. A primary runs on one core, so one shard would be busy at "
+        f"about {bound:,.0f} workspaces of this load, with {bound * app:,.0f} CPUs of web "
+        f"processes in front of it, and three shards at about {3 * bound:,.0f} (an "
+        "extrapolation, not measured: this machine has 2 CPUs for the callers' client, "
+        "the web processes and every shard).",
+    ]
 
 
 def limit_note(web_workers: int) -> list[str]:
