@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from callbacks import heartbeat, jobs
 from ivr.config.reload import ConfigRegistry
+from ivr.config.workspaces import folder_problem
 from ivr.core import logs, telephony
 from ivr.core.clock import SystemClock
 from ivr.core.keys import Keys
@@ -129,10 +130,15 @@ def parent_gone(parent: int) -> Callable[[], bool]:
 
 
 def main(settings: Settings, handlers: Mapping[str, jobs.Handler]) -> int:
-    """Run jobs until SIGTERM or SIGINT; 2 without REDIS_URL."""
+    """Run jobs until SIGTERM or SIGINT; 2 without REDIS_URL, 1 when a workspace's config
+    folder is missing (named by its `IVR_WORKSPACES` entry, as `ivr check` does)."""
     if not settings.redis_url:
         print("ivr worker needs REDIS_URL (the embedded store is ivr serve's own)", file=sys.stderr)
         return 2
+    for workspace in settings.workspaces:
+        if (missing := folder_problem(workspace)) is not None:
+            print(f"ivr worker: {missing}", file=sys.stderr)
+            return 1
     url = topology_url(settings.redis_url)  # one cluster node's URL means its cluster
     contexts = [context_from(each, url) for each in settings.each_workspace()]
     stop = threading.Event()

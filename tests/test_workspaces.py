@@ -29,6 +29,7 @@ from ivr.core.settings import Settings, Workspace
 from ivr.devtools.emulator import Emulator
 from ivr.devtools.emulator.calls import Call
 from ivr.devtools.liveserver import LiveServer
+from ivr.handlers import HANDLERS
 from ivr.service import Services, Workspaces
 from ivr.voice import offers
 from ivr.web import api
@@ -401,6 +402,23 @@ def test_ivr_check_names_the_workspace_entry_of_a_missing_folder(
     out = io.StringIO()
     assert command.run_all((*spaces, gone), out) == 1
     said = out.getvalue()
+    assert "IVR_WORKSPACES" in said and f"north:{gone.config_dir}" in said, said
+    assert "IVR_CONFIG_DIR" not in said
+
+
+def test_ivr_worker_names_the_workspace_entry_of_a_missing_folder(
+    settings: Settings,
+    spaces: tuple[Workspace, ...],
+    tmp_path: Path,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`ivr worker` with a workspace folder that does not exist stops at once (exit 1),
+    blaming its IVR_WORKSPACES entry, not IVR_CONFIG_DIR, which it does not read."""
+    gone = Workspace("north", tmp_path / "nowhere")
+    several = settings.with_(redis_url=redis_url, workspaces=(*spaces, gone))
+    assert worker.main(several, HANDLERS) == 1
+    said = capsys.readouterr().err
     assert "IVR_WORKSPACES" in said and f"north:{gone.config_dir}" in said, said
     assert "IVR_CONFIG_DIR" not in said
 
