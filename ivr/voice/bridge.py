@@ -242,11 +242,12 @@ async def conference_join(request: Request) -> Response:
         return xml(await rejoin(svc, sid))
     await conference.update(svc, sid, state=CONNECTED, todo="")  # before: `pump` reads it
     await confirm_bridge(svc, sid)
-    return xml(await customer_dial(svc, sid))
+    return xml(await customer_dial(svc, sid, conf.opened))
 
 
-async def customer_dial(svc: Services, call_sid: str) -> VoiceResponse:
-    """ "Connecting you", then the conference: its end is the call's end."""
+async def customer_dial(svc: Services, call_sid: str, opened: str) -> VoiceResponse:
+    """ "Connecting you", then the conference (opened by the accept `opened`): its end is
+    the call's end."""
     response = VoiceResponse()
     session = await svc.calls.get(call_sid)
     if session is not None:
@@ -254,8 +255,6 @@ async def customer_dial(svc: Services, call_sid: str) -> VoiceResponse:
         text = phrases.text(config, session.language, "queue.connecting")
         twiml.say(response, text, config.languages.of(session.language))
     dial = response.dial(action=svc.urls.to("conference_left", call=call_sid))
-    conf = await conference.state(svc, call_sid)
-    opened = conf.opened if conf is not None else ""
     conference.conference_noun(svc, dial, call_sid, CUSTOMER, True, opened)
     return response
 
